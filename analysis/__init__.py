@@ -1,0 +1,1 @@
+"""orderlab.analysis: agreement metrics and reports on correctness records (NumPy only)."""

@@ -1,0 +1,2 @@
+"""CLI command groups. Each module only imports typer/rich at top level; heavy imports live inside
+the command functions so that `orderlab --help` stays fast."""

@@ -1,0 +1,302 @@
+"""The correctness record: one versioned ``.npz`` file per network run.
+
+This module owns the on-disk format. Everything else (trainer, analysis, app,
+export) reads and writes records only through it.
+
+Layout of ``record.npz`` (all arrays plain; loaded with ``allow_pickle=False``)::
+
+    format_version      int64 scalar            FORMAT_VERSION
+    meta                str scalar              JSON: study, arch, seed, dataset, n_classes, run_id ...
+    epoch               float64 [C]             checkpoint positions in epochs (checkpoint 0 = untrained)
+    step                int64   [C]             checkpoint positions in optimiser steps
+    splits              str     [S]             recorded split names, e.g. ["train", "test"]
+    <split>/example_id  int64   [N]             ids of the recorded examples (indices into the full split)
+    <split>/label       int64   [N]             true labels
+    <split>/fingerprint str scalar              fingerprint of the data split (see split_fingerprint)
+    <split>/correct     uint8   [C, ceil(N/8)]  np.packbits(correct, axis=-1), big bit order
+    <split>/predicted   uint8|int16 [C, N]      predicted label
+    <split>/p_true      float16 [C, N]          probability of the true label
+
+Writes are atomic (temporary file + ``os.replace``), so a reader following a
+live run never sees a torn file.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from orderlab.errors import OrderlabError
+
+FORMAT_VERSION = 1
+RECORD_FILENAME = "record.npz"
+
+
+class RecordError(OrderlabError, ValueError):
+    """A record file is missing, corrupt, of another format version, or mismatched."""
+
+
+def split_fingerprint(dataset: str, split: str, example_id: np.ndarray, label: np.ndarray,
+                      data_digest: str = "") -> str:
+    """A short stable hash naming exactly which examples (and labels, and data) a split holds.
+
+    Records with different fingerprints are never compared.
+    """
+    h = hashlib.sha256()
+    h.update(f"{dataset}\0{split}\0".encode())
+    h.update(np.ascontiguousarray(example_id, dtype=np.int64).tobytes())
+    h.update(np.ascontiguousarray(label, dtype=np.int64).tobytes())
+    h.update(data_digest.encode())
+    return h.hexdigest()[:16]
+
+
+def label_dtype(n_classes: int) -> np.dtype:
+    return np.dtype(np.uint8) if n_classes <= 256 else np.dtype(np.int16 if n_classes <= 32767 else np.int32)
+
+
+@dataclass
+class SplitRecord:
+    """Correctness of one network on one split over all recorded checkpoints."""
+
+    split: str
+    example_id: np.ndarray          # int64 [N]
+    label: np.ndarray               # int64 [N]
+    fingerprint: str
+    correct_bits: np.ndarray        # uint8 [C, ceil(N/8)]
+    predicted: np.ndarray           # small int [C, N]
+    p_true: np.ndarray              # float16 [C, N]
+
+    @property
+    def n_examples(self) -> int:
+        return int(self.example_id.shape[0])
+
+    @property
+    def n_checkpoints(self) -> int:
+        return int(self.correct_bits.shape[0])
+
+    def correct(self) -> np.ndarray:
+        """Unpacked correctness, bool [C, N]."""
+        return np.unpackbits(self.correct_bits, axis=-1, count=self.n_examples).astype(bool)
+
+
+@dataclass
+class Record:
+    """Everything recorded for one network."""
+
+    meta: dict
+    epoch: np.ndarray               # float64 [C]
+    step: np.ndarray                # int64 [C]
+    splits: dict[str, SplitRecord] = field(default_factory=dict)
+
+    @property
+    def n_checkpoints(self) -> int:
+        return int(self.epoch.shape[0])
+
+    def split(self, name: str) -> SplitRecord:
+        try:
+            return self.splits[name]
+        except KeyError:
+            have = ", ".join(self.splits) or "none"
+            raise RecordError(f"split {name!r} was not recorded (recorded: {have}); "
+                              f"train with --record-splits including {name}") from None
+
+
+def _to_arrays(rec: Record) -> dict[str, np.ndarray]:
+    arrays: dict[str, np.ndarray] = {
+        "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
+        "meta": np.array(json.dumps(rec.meta, sort_keys=True)),
+        "epoch": np.asarray(rec.epoch, dtype=np.float64),
+        "step": np.asarray(rec.step, dtype=np.int64),
+        "splits": np.array(list(rec.splits), dtype=str),
+    }
+    for name, s in rec.splits.items():
+        arrays[f"{name}/example_id"] = np.asarray(s.example_id, dtype=np.int64)
+        arrays[f"{name}/label"] = np.asarray(s.label, dtype=np.int64)
+        arrays[f"{name}/fingerprint"] = np.array(s.fingerprint)
+        arrays[f"{name}/correct"] = np.asarray(s.correct_bits, dtype=np.uint8)
+        arrays[f"{name}/predicted"] = np.asarray(s.predicted)
+        arrays[f"{name}/p_true"] = np.asarray(s.p_true, dtype=np.float16)
+    return arrays
+
+
+def save_record(rec: Record, path: str | os.PathLike) -> Path:
+    """Write ``rec`` to ``path`` atomically (no reader ever sees a partial file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".record-", suffix=".npz.tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **_to_arrays(rec))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def load_record(path: str | os.PathLike) -> Record:
+    """Read a record; any damage or version mismatch raises :class:`RecordError`."""
+    path = Path(path)
+    if not path.exists():
+        raise RecordError(f"record file {path} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            version = int(z["format_version"])
+            if version != FORMAT_VERSION:
+                raise RecordError(f"record {path} has format version {version}, this orderlab reads "
+                                  f"version {FORMAT_VERSION}; upgrade orderlab or re-record")
+            meta = json.loads(str(z["meta"]))
+            epoch = z["epoch"].astype(np.float64)
+            step = z["step"].astype(np.int64)
+            splits: dict[str, SplitRecord] = {}
+            for name in [str(s) for s in z["splits"]]:
+                s = SplitRecord(
+                    split=name,
+                    example_id=z[f"{name}/example_id"],
+                    label=z[f"{name}/label"],
+                    fingerprint=str(z[f"{name}/fingerprint"]),
+                    correct_bits=z[f"{name}/correct"],
+                    predicted=z[f"{name}/predicted"],
+                    p_true=z[f"{name}/p_true"],
+                )
+                c, n = epoch.shape[0], s.example_id.shape[0]
+                if (s.correct_bits.shape != (c, (n + 7) // 8) or s.predicted.shape != (c, n)
+                        or s.p_true.shape != (c, n) or s.label.shape != (n,)):
+                    raise RecordError(f"record {path} is inconsistent: split {name!r} arrays do not "
+                                      f"match {c} checkpoints x {n} examples; re-record this run")
+                splits[name] = s
+    except RecordError:
+        raise
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError, json.JSONDecodeError) as e:
+        raise RecordError(f"record {path} is corrupt or not an orderlab record ({type(e).__name__}: {e}); "
+                          f"delete it and re-run the network") from None
+    return Record(meta=meta, epoch=epoch, step=step, splits=splits)
+
+
+class RecordWriter:
+    """Builds a record checkpoint by checkpoint and rewrites the file atomically after each one.
+
+    ``splits`` maps split name to ``(example_id, label, fingerprint)``.
+    """
+
+    def __init__(self, path: str | os.PathLike, meta: dict, splits: dict[str, tuple],
+                 n_classes: int):
+        self.path = Path(path)
+        self.meta = dict(meta)
+        self.n_classes = int(n_classes)
+        self._split_info = {k: (np.asarray(i, dtype=np.int64), np.asarray(l, dtype=np.int64), str(f))
+                            for k, (i, l, f) in splits.items()}
+        self._epoch: list[float] = []
+        self._step: list[int] = []
+        self._bits: dict[str, list[np.ndarray]] = {k: [] for k in splits}
+        self._pred: dict[str, list[np.ndarray]] = {k: [] for k in splits}
+        self._ptrue: dict[str, list[np.ndarray]] = {k: [] for k in splits}
+
+    @classmethod
+    def resume(cls, path: str | os.PathLike, rec: Record, n_classes: int) -> "RecordWriter":
+        """Continue writing an existing record (used by resume)."""
+        w = cls(path, rec.meta, {k: (s.example_id, s.label, s.fingerprint) for k, s in rec.splits.items()},
+                n_classes)
+        w._epoch = [float(e) for e in rec.epoch]
+        w._step = [int(s) for s in rec.step]
+        for k, s in rec.splits.items():
+            w._bits[k] = list(s.correct_bits)
+            w._pred[k] = list(s.predicted)
+            w._ptrue[k] = list(s.p_true)
+        return w
+
+    def truncate(self, n_checkpoints: int) -> None:
+        """Drop checkpoints after the first ``n_checkpoints`` (resume from an earlier state)."""
+        del self._epoch[n_checkpoints:], self._step[n_checkpoints:]
+        for k in self._bits:
+            del self._bits[k][n_checkpoints:], self._pred[k][n_checkpoints:], self._ptrue[k][n_checkpoints:]
+
+    @property
+    def n_checkpoints(self) -> int:
+        return len(self._epoch)
+
+    def add(self, epoch: float, step: int, results: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+            flush: bool = True) -> None:
+        """Append one checkpoint. ``results[split] = (correct bool [N], predicted int [N], p_true float [N])``."""
+        if set(results) != set(self._split_info):
+            raise ValueError(f"checkpoint has splits {sorted(results)}, expected {sorted(self._split_info)}")
+        dt = label_dtype(self.n_classes)
+        for k, (correct, pred, ptrue) in results.items():
+            n = self._split_info[k][0].shape[0]
+            correct = np.asarray(correct, dtype=bool)
+            if correct.shape != (n,):
+                raise ValueError(f"split {k}: expected {n} examples, got {correct.shape}")
+            self._bits[k].append(np.packbits(correct))
+            self._pred[k].append(np.asarray(pred).astype(dt, copy=False))
+            self._ptrue[k].append(np.asarray(ptrue).astype(np.float16, copy=False))
+        self._epoch.append(float(epoch))
+        self._step.append(int(step))
+        if flush:
+            self.flush()
+
+    def build(self) -> Record:
+        splits = {}
+        for k, (ids, labels, fp) in self._split_info.items():
+            n = ids.shape[0]
+            empty_bits = np.zeros((0, (n + 7) // 8), np.uint8)
+            splits[k] = SplitRecord(
+                split=k, example_id=ids, label=labels, fingerprint=fp,
+                correct_bits=np.stack(self._bits[k]) if self._bits[k] else empty_bits,
+                predicted=(np.stack(self._pred[k]) if self._pred[k]
+                           else np.zeros((0, n), label_dtype(self.n_classes))),
+                p_true=np.stack(self._ptrue[k]) if self._ptrue[k] else np.zeros((0, n), np.float16),
+            )
+        return Record(meta=self.meta, epoch=np.array(self._epoch, dtype=np.float64),
+                      step=np.array(self._step, dtype=np.int64), splits=splits)
+
+    def flush(self) -> Path:
+        return save_record(self.build(), self.path)
+
+
+# ---------------------------------------------------------------- thumbnails
+
+THUMBNAILS_FILENAME = "examples.npz"
+
+
+def save_examples(path: str | os.PathLike, *, dataset: str, splits: dict[str, dict]) -> Path:
+    """Study-level pictures (or texts) of recorded examples, so readers never load datasets.
+
+    ``splits[name] = {"example_id": int64 [M], "image": uint8 [M, H, W, C]}`` for images
+    (H, W <= 32) or ``{"example_id": ..., "text": str [M]}`` for text, plus optional
+    ``"class_names": str [K]``.
+    """
+    arrays: dict[str, np.ndarray] = {"format_version": np.array(FORMAT_VERSION, dtype=np.int64),
+                                     "dataset": np.array(dataset), "splits": np.array(list(splits), dtype=str)}
+    for name, d in splits.items():
+        for key, value in d.items():
+            arrays[f"{name}/{key}"] = np.asarray(value)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".examples-", suffix=".npz.tmp", dir=path.parent)
+    with os.fdopen(fd, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+    os.replace(tmp, path)
+    return path
+
+
+def load_examples(path: str | os.PathLike) -> dict[str, dict[str, np.ndarray]]:
+    """Inverse of :func:`save_examples`: ``{split: {"example_id": ..., "image"|"text": ...}}``."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            out: dict[str, dict[str, np.ndarray]] = {}
+            for name in [str(s) for s in z["splits"]]:
+                out[name] = {k.split("/", 1)[1]: z[k] for k in z.files if k.startswith(name + "/")}
+            return out
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as e:
+        raise RecordError(f"examples file {path} is corrupt ({type(e).__name__}); re-create the study") from None

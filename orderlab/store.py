@@ -1,0 +1,554 @@
+"""The MLflow layout of orderlab: the one module that knows how studies live in MLflow.
+
+* A **study** is an MLflow experiment (named after the study) holding one **parent run**
+  (tag ``orderlab.kind=study``) and one **child run per network** (tag ``orderlab.kind=network``,
+  ``mlflow.parentRunId`` = the parent run).
+* Each network run carries its hyperparameters as params, tags ``orderlab.study``,
+  ``orderlab.arch``, ``orderlab.dataset``, ``orderlab.seed``, progress tags
+  (``orderlab.checkpoints``, ``orderlab.epoch``, ``orderlab.heartbeat``) and its correctness
+  record as the artifact ``record/record.npz`` (format: :mod:`orderlab.record`), rewritten
+  atomically at every checkpoint.
+* The parent run holds study-level artifacts: ``examples/examples.npz`` (thumbnails or texts
+  of the recorded examples) and ``report/`` (figures and summary).
+
+The default store is SQLite at ``./mlruns/mlflow.db`` with artifacts under ``./mlruns/``.
+mlflow is imported lazily so that ``orderlab --help`` and the TUI start fast.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, TypeVar
+
+from orderlab.errors import OrderlabError
+from orderlab.record import RECORD_FILENAME, THUMBNAILS_FILENAME, Record, load_examples, load_record, save_record
+
+T = TypeVar("T")
+
+DEFAULT_STORE_DIR = "mlruns"
+DEFAULT_DB_NAME = "mlflow.db"
+
+TAG_KIND = "orderlab.kind"            # "study" | "network"
+TAG_STUDY = "orderlab.study"
+TAG_ARCH = "orderlab.arch"
+TAG_DATASET = "orderlab.dataset"
+TAG_SEED = "orderlab.seed"
+TAG_CHECKPOINTS = "orderlab.checkpoints"   # number of checkpoints recorded so far
+TAG_EPOCH = "orderlab.epoch"               # epochs completed so far (float)
+TAG_EPOCHS = "orderlab.epochs"             # epochs planned
+TAG_HEARTBEAT = "orderlab.heartbeat"       # unix time of the last sign of life
+TAG_HOST = "orderlab.host"
+TAG_PID = "orderlab.pid"
+TAG_ERROR = "orderlab.error"
+TAG_FINGERPRINT = "orderlab.fingerprint"   # "split=fp,split=fp" of the study's data
+TAG_PARENT = "mlflow.parentRunId"
+
+RECORD_ARTIFACT_DIR = "record"
+EXAMPLES_ARTIFACT_DIR = "examples"
+STATE_ARTIFACT_DIR = "state"
+REPORT_ARTIFACT_DIR = "report"
+
+# A RUNNING run whose heartbeat is older than this (and whose process is not known alive) is stale.
+STALE_AFTER_S = 300.0
+
+
+class StoreError(OrderlabError):
+    """The tracking store is unreachable, or a study/run asked for does not exist."""
+
+
+# ------------------------------------------------------------------ URIs
+
+def default_tracking_uri(root: str | os.PathLike | None = None) -> str:
+    root = Path(root or os.getcwd()).resolve()
+    return f"sqlite:///{root / DEFAULT_STORE_DIR / DEFAULT_DB_NAME}"
+
+
+def resolve_tracking_uri(uri: str | None = None) -> str:
+    """Explicit URI, else ``MLFLOW_TRACKING_URI``, else the embedded default store."""
+    return uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+
+
+def _local_path(uri: str) -> Path | None:
+    """The filesystem path behind a ``file:`` (or plain path) artifact URI, else None."""
+    parsed = urllib.parse.urlparse(uri)
+    if parsed.scheme == "file":
+        return Path(urllib.request.url2pathname(parsed.path))
+    if parsed.scheme == "" or (len(parsed.scheme) == 1 and os.name == "nt"):
+        return Path(uri)
+    return None
+
+
+def _quiet_mlflow_env() -> None:
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DO_NOT_TRACK", "true")
+    # The http client otherwise retries an unreachable server for minutes.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+
+
+# ------------------------------------------------------------------ views
+
+@dataclass
+class RunInfo:
+    run_id: str
+    study: str
+    arch: str
+    seed: int
+    status: str                    # RUNNING | FINISHED | FAILED | KILLED | STALE
+    start_time: float              # unix seconds
+    end_time: float | None
+    checkpoints: int
+    epoch: float                   # epochs completed
+    epochs: float                  # epochs planned
+    train_acc: float | None
+    test_acc: float | None
+    error: str | None
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    artifact_uri: str = ""
+
+    @property
+    def progress(self) -> float:
+        return min(1.0, self.epoch / self.epochs) if self.epochs else 0.0
+
+    @property
+    def name(self) -> str:
+        return f"{self.arch}/s{self.seed}"
+
+
+@dataclass
+class StudyInfo:
+    name: str
+    experiment_id: str
+    parent_run_id: str | None
+    dataset: str
+    archs: list[str]
+    n_runs: int
+    n_running: int
+    n_finished: int
+    n_failed: int                  # FAILED or KILLED
+    n_stale: int
+    checkpoints: int               # most checkpoints recorded by any run
+    last_update: float             # unix seconds
+
+
+def _is_alive(tags: dict[str, str]) -> bool | None:
+    """True/False when the run's process is on this host; None when it cannot be told."""
+    if tags.get(TAG_HOST) != socket.gethostname() or TAG_PID not in tags:
+        return None
+    try:
+        os.kill(int(tags[TAG_PID]), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return None
+    return True
+
+
+def _run_info(run: Any) -> RunInfo:
+    tags = dict(run.data.tags)
+    metrics = dict(run.data.metrics)
+    status = run.info.status
+    if status == "RUNNING":
+        alive = _is_alive(tags)
+        beat = float(tags.get(TAG_HEARTBEAT, run.info.start_time / 1000))
+        if alive is False or (alive is None and time.time() - beat > STALE_AFTER_S):
+            status = "STALE"
+    try:
+        seed = int(tags.get(TAG_SEED, "-1"))
+    except ValueError:
+        seed = -1
+    return RunInfo(
+        run_id=run.info.run_id,
+        study=tags.get(TAG_STUDY, ""),
+        arch=tags.get(TAG_ARCH, "?"),
+        seed=seed,
+        status=status,
+        start_time=(run.info.start_time or 0) / 1000,
+        end_time=run.info.end_time / 1000 if run.info.end_time else None,
+        checkpoints=int(tags.get(TAG_CHECKPOINTS, "0")),
+        epoch=float(tags.get(TAG_EPOCH, "0")),
+        epochs=float(tags.get(TAG_EPOCHS, "0")),
+        train_acc=metrics.get("train_acc"),
+        test_acc=metrics.get("test_acc"),
+        error=tags.get(TAG_ERROR),
+        params=dict(run.data.params),
+        tags=tags,
+        artifact_uri=run.info.artifact_uri,
+    )
+
+
+# ------------------------------------------------------------------ the store
+
+class Store:
+    """orderlab's view of one MLflow tracking store (embedded SQLite by default, or a server)."""
+
+    def __init__(self, tracking_uri: str | None = None, *, check: bool = True):
+        self.uri = resolve_tracking_uri(tracking_uri)
+        self._client = None
+        self._local_artifact_root: Path | None = None
+        if self.uri.startswith("sqlite:///"):
+            db = Path(self.uri[len("sqlite:///"):])
+            self._local_artifact_root = db.parent
+        if check:
+            self.check()
+
+    # -- connection -------------------------------------------------------
+    def check(self) -> None:
+        """Fail fast, with a one-line message, when the store cannot be reached."""
+        scheme = urllib.parse.urlparse(self.uri).scheme
+        if scheme in ("http", "https"):
+            try:
+                with urllib.request.urlopen(self.uri.rstrip("/") + "/health", timeout=5) as r:
+                    r.read()
+            except Exception as e:  # noqa: BLE001 - any failure means unreachable
+                reason = getattr(e, "reason", e)
+                raise StoreError(f"tracking server {self.uri} is unreachable ({reason}); start it "
+                                 f"(e.g. `mlflow server --host 127.0.0.1`) or fix --tracking-uri") from None
+        elif self.uri.startswith("sqlite:///"):
+            db = Path(self.uri[len("sqlite:///"):])
+            try:
+                db.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise StoreError(f"cannot create the store folder {db.parent} ({e.strerror}); "
+                                 f"choose another --tracking-uri") from None
+        elif scheme in ("file", ""):
+            raise StoreError(f"tracking URI {self.uri!r} is a plain file store, which MLflow 3 refuses; "
+                             f"use sqlite:///PATH/mlflow.db or an http:// server")
+
+    @property
+    def client(self):
+        if self._client is None:
+            _quiet_mlflow_env()
+            import logging
+            logging.getLogger("alembic").setLevel(logging.WARNING)
+            from mlflow.tracking import MlflowClient
+            self._client = self._retry(lambda: MlflowClient(tracking_uri=self.uri))
+            # The SQLite schema is created lazily by the first query; do it under retry.
+            self._retry(lambda: self._client.search_experiments(max_results=1))
+        return self._client
+
+    def _retry(self, fn: Callable[[], T], attempts: int = 60) -> T:
+        """Run ``fn``; retry while SQLite is locked by another writer (parallel sweeps)."""
+        delay = 0.05
+        for i in range(attempts):
+            try:
+                return fn()
+            except Exception as e:  # noqa: BLE001
+                text = str(e).lower()
+                transient = "database is locked" in text or "database table is locked" in text \
+                    or "unable to open database" in text and i < 3
+                if not transient or i == attempts - 1:
+                    if "connection refused" in text or "max retries exceeded" in text:
+                        raise StoreError(f"tracking server {self.uri} stopped answering; "
+                                         f"restart it and retry") from None
+                    raise
+                time.sleep(delay)
+                delay = min(1.0, delay * 1.5)
+        raise AssertionError("unreachable")
+
+    # -- studies ------------------------------------------------------------
+    def _experiment(self, study: str):
+        exp = self._retry(lambda: self.client.get_experiment_by_name(study))
+        if exp is None or exp.lifecycle_stage != "active" or exp.tags.get(TAG_KIND) != "study":
+            return None
+        return exp
+
+    def experiment_id(self, study: str) -> str:
+        exp = self._experiment(study)
+        if exp is None:
+            names = ", ".join(s for s in self.study_names()) or "none yet"
+            raise StoreError(f"no study named {study!r} in {self.uri} (studies: {names}); "
+                             f"check the name or --tracking-uri")
+        return exp.experiment_id
+
+    def study_names(self) -> list[str]:
+        exps = self._retry(lambda: self.client.search_experiments(
+            filter_string=f"tags.`{TAG_KIND}` = 'study'", max_results=10000))
+        return sorted(e.name for e in exps)
+
+    def get_or_create_study(self, study: str, dataset: str, fingerprint: str,
+                            params: dict[str, Any] | None = None) -> tuple[str, str]:
+        """Return ``(experiment_id, parent_run_id)``, creating both when missing.
+
+        A study holds one dataset split: adding networks on other data is refused.
+        """
+        from mlflow.exceptions import MlflowException
+
+        exp = self._retry(lambda: self.client.get_experiment_by_name(study))
+        if exp is not None and exp.tags.get(TAG_KIND) != "study":
+            raise StoreError(f"MLflow experiment {study!r} exists but is not an orderlab study; "
+                             f"choose another --study name")
+        if exp is not None and exp.lifecycle_stage != "active":
+            raise StoreError(f"study {study!r} was deleted in MLflow; restore it or choose another --study")
+        if exp is None:
+            tags = {TAG_KIND: "study", TAG_DATASET: dataset, TAG_FINGERPRINT: fingerprint}
+            location = None
+            if self._local_artifact_root is not None:
+                safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in study)
+                location = (self._local_artifact_root / "artifacts" / safe).as_uri()
+            try:
+                exp_id = self._retry(lambda: self.client.create_experiment(
+                    study, artifact_location=location, tags=tags))
+            except MlflowException as e:
+                if "already exists" not in str(e).lower() and "unique" not in str(e).lower():
+                    raise
+                exp_id = self._retry(lambda: self.client.get_experiment_by_name(study)).experiment_id
+            exp = self._retry(lambda: self.client.get_experiment(exp_id))
+        have_ds, have_fp = exp.tags.get(TAG_DATASET), exp.tags.get(TAG_FINGERPRINT)
+        if have_ds != dataset or have_fp != fingerprint:
+            raise StoreError(f"study {study!r} holds networks on {have_ds} (data fingerprint {have_fp}), not "
+                             f"{dataset} ({fingerprint}); use another --study or the study's data options")
+        parent = self.parent_run_id(exp.experiment_id)
+        if parent is None:
+            run = self._retry(lambda: self.client.create_run(
+                exp.experiment_id, run_name=study,
+                tags={TAG_KIND: "study", TAG_STUDY: study, TAG_DATASET: dataset}))
+            parent = run.info.run_id
+            if params:
+                self.log_params(parent, params)
+            self._retry(lambda: self.client.set_terminated(parent, "FINISHED"))
+            # Two processes may race to create it: keep the oldest, drop ours if it lost.
+            first = self.parent_run_id(exp.experiment_id)
+            if first != parent:
+                self._retry(lambda: self.client.delete_run(parent))
+                parent = first
+        return exp.experiment_id, parent
+
+    def parent_run_id(self, experiment_id: str) -> str | None:
+        runs = self._retry(lambda: self.client.search_runs(
+            [experiment_id], filter_string=f"tags.`{TAG_KIND}` = 'study'",
+            order_by=["attributes.start_time ASC"], max_results=1))
+        return runs[0].info.run_id if runs else None
+
+    def study_parent(self, study: str) -> str:
+        parent = self.parent_run_id(self.experiment_id(study))
+        if parent is None:
+            raise StoreError(f"study {study!r} has no parent run; it was created by another tool")
+        return parent
+
+    def list_studies(self) -> list[StudyInfo]:
+        exps = self._retry(lambda: self.client.search_experiments(
+            filter_string=f"tags.`{TAG_KIND}` = 'study'", max_results=10000))
+        out = []
+        for exp in exps:
+            runs = self.list_runs_in(exp.experiment_id)
+            parent = self.parent_run_id(exp.experiment_id)
+            statuses = [r.status for r in runs]
+            out.append(StudyInfo(
+                name=exp.name, experiment_id=exp.experiment_id, parent_run_id=parent,
+                dataset=exp.tags.get(TAG_DATASET, "?"),
+                archs=sorted({r.arch for r in runs}),
+                n_runs=len(runs), n_running=statuses.count("RUNNING"),
+                n_finished=statuses.count("FINISHED"),
+                n_failed=statuses.count("FAILED") + statuses.count("KILLED"),
+                n_stale=statuses.count("STALE"),
+                checkpoints=max((r.checkpoints for r in runs), default=0),
+                last_update=max([exp.last_update_time / 1000 if exp.last_update_time else 0.0]
+                                + [float(r.tags.get(TAG_HEARTBEAT, r.start_time)) for r in runs]
+                                + [r.end_time or 0.0 for r in runs]),
+            ))
+        return sorted(out, key=lambda s: s.name)
+
+    def list_runs(self, study: str) -> list[RunInfo]:
+        return self.list_runs_in(self.experiment_id(study))
+
+    def list_runs_in(self, experiment_id: str) -> list[RunInfo]:
+        runs: list[RunInfo] = []
+        token = None
+        while True:
+            page = self._retry(lambda: self.client.search_runs(
+                [experiment_id], filter_string=f"tags.`{TAG_KIND}` = 'network'",
+                max_results=1000, page_token=token))
+            runs.extend(_run_info(r) for r in page)
+            token = page.token
+            if not token:
+                break
+        return sorted(runs, key=lambda r: (r.arch, r.seed, r.start_time))
+
+    def get_run(self, run_id: str) -> RunInfo:
+        from mlflow.exceptions import MlflowException
+        try:
+            run = self._retry(lambda: self.client.get_run(run_id))
+        except MlflowException:
+            raise StoreError(f"no run {run_id!r} in {self.uri}; list runs with `orderlab runs STUDY`") from None
+        if run.data.tags.get(TAG_KIND) != "network":
+            raise StoreError(f"run {run_id} is not an orderlab network run")
+        return _run_info(run)
+
+    # -- network runs: writing ---------------------------------------------
+    def create_network_run(self, study: str, parent_run_id: str, experiment_id: str, *, arch: str,
+                           seed: int, dataset: str, epochs: float, params: dict[str, Any]) -> str:
+        tags = {TAG_KIND: "network", TAG_STUDY: study, TAG_ARCH: arch, TAG_SEED: str(seed),
+                TAG_DATASET: dataset, TAG_PARENT: parent_run_id, TAG_CHECKPOINTS: "0", TAG_EPOCH: "0",
+                TAG_EPOCHS: str(epochs), TAG_HEARTBEAT: f"{time.time():.3f}",
+                TAG_HOST: socket.gethostname(), TAG_PID: str(os.getpid())}
+        run = self._retry(lambda: self.client.create_run(experiment_id, run_name=f"{arch}-s{seed}", tags=tags))
+        self.log_params(run.info.run_id, params)
+        return run.info.run_id
+
+    def log_params(self, run_id: str, params: dict[str, Any]) -> None:
+        from mlflow.entities import Param
+        items = [Param(k, str(v)[:6000]) for k, v in sorted(params.items())]
+        for i in range(0, len(items), 100):
+            chunk = items[i:i + 100]
+            self._retry(lambda: self.client.log_batch(run_id, params=chunk))
+
+    def log_metrics(self, run_id: str, metrics: dict[str, float], step: int,
+                    tags: dict[str, str] | None = None) -> None:
+        """One batched call for a set of metrics at one step (plus optional tags)."""
+        from mlflow.entities import Metric, RunTag
+        now = int(time.time() * 1000)
+        ms = [Metric(k, float(v), now, int(step)) for k, v in metrics.items() if v is not None]
+        ts = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
+        self._retry(lambda: self.client.log_batch(run_id, metrics=ms, tags=ts))
+
+    def log_metric_series(self, run_id: str, series: dict[str, Iterable[float]], steps: Iterable[int]) -> None:
+        from mlflow.entities import Metric
+        steps = list(steps)
+        now = int(time.time() * 1000)
+        ms = [Metric(k, float(v), now, int(s)) for k, vals in series.items() for v, s in zip(vals, steps)]
+        for i in range(0, len(ms), 1000):
+            chunk = ms[i:i + 1000]
+            self._retry(lambda: self.client.log_batch(run_id, metrics=chunk))
+
+    def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
+        from mlflow.entities import RunTag
+        self._retry(lambda: self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()]))
+
+    def heartbeat(self, run_id: str, **extra: Any) -> None:
+        self.set_tags(run_id, {TAG_HEARTBEAT: f"{time.time():.3f}", **extra})
+
+    def reclaim(self, run_id: str) -> None:
+        """Mark a run as RUNNING in this process again (resume)."""
+        self._retry(lambda: self.client.update_run(run_id, status="RUNNING"))
+        self.set_tags(run_id, {TAG_HOST: socket.gethostname(), TAG_PID: os.getpid(),
+                               TAG_HEARTBEAT: f"{time.time():.3f}"})
+
+    def end_run(self, run_id: str, status: str, error: str | None = None) -> None:
+        if error:
+            self.set_tags(run_id, {TAG_ERROR: error[:5000]})
+        self._retry(lambda: self.client.set_terminated(run_id, status))
+
+    # -- artifacts -----------------------------------------------------------
+    def _artifact_dir(self, run_id: str, artifact_uri: str | None = None) -> Path | None:
+        if artifact_uri is None:
+            artifact_uri = self._retry(lambda: self.client.get_run(run_id)).info.artifact_uri
+        return _local_path(artifact_uri)
+
+    def write_record(self, run_id: str, record: Record, artifact_uri: str | None = None) -> None:
+        """Publish the run's record; atomic for local artifact stores."""
+        local = self._artifact_dir(run_id, artifact_uri)
+        if local is not None:
+            save_record(record, local / RECORD_ARTIFACT_DIR / RECORD_FILENAME)
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            path = save_record(record, Path(tmp) / RECORD_FILENAME)
+            self._retry(lambda: self.client.log_artifact(run_id, str(path), RECORD_ARTIFACT_DIR))
+
+    def record_file(self, run_id: str, artifact_uri: str | None = None, cache_dir: str | None = None) -> Path:
+        """A local path to the run's record (downloaded for remote stores)."""
+        local = self._artifact_dir(run_id, artifact_uri)
+        if local is not None:
+            return local / RECORD_ARTIFACT_DIR / RECORD_FILENAME
+        dest = Path(cache_dir or tempfile.mkdtemp(prefix="orderlab-"))
+        dest.mkdir(parents=True, exist_ok=True)
+        from mlflow.exceptions import MlflowException
+        try:
+            got = self._retry(lambda: self.client.download_artifacts(
+                run_id, f"{RECORD_ARTIFACT_DIR}/{RECORD_FILENAME}", str(dest)))
+        except (MlflowException, OSError) as e:
+            raise StoreError(f"run {run_id} has no readable record yet ({type(e).__name__})") from None
+        return Path(got)
+
+    def load_record(self, run: RunInfo | str) -> Record:
+        run_id, uri = (run.run_id, run.artifact_uri) if isinstance(run, RunInfo) else (run, None)
+        return load_record(self.record_file(run_id, uri))
+
+    def load_records(self, study: str, runs: list[RunInfo] | None = None,
+                     skip_missing: bool = True) -> list[tuple[RunInfo, Record]]:
+        """Records of a study's network runs (runs with no checkpoint yet are skipped)."""
+        runs = self.list_runs(study) if runs is None else runs
+        out = []
+        for r in runs:
+            if r.checkpoints == 0 and skip_missing:
+                continue
+            try:
+                out.append((r, self.load_record(r)))
+            except StoreError:
+                if not skip_missing:
+                    raise
+        return out
+
+    def write_state(self, run_id: str, src: Path, artifact_uri: str | None = None) -> None:
+        """Publish a run's training-state file (resume), atomically for local stores."""
+        local = self._artifact_dir(run_id, artifact_uri)
+        if local is not None:
+            dst = local / STATE_ARTIFACT_DIR / src.name
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dst.with_name(dst.name + ".tmp")
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, dst)
+            return
+        self._retry(lambda: self.client.log_artifact(run_id, str(src), STATE_ARTIFACT_DIR))
+
+    def state_file(self, run_id: str, name: str, dest: str | os.PathLike) -> Path | None:
+        local = self._artifact_dir(run_id)
+        if local is not None:
+            p = local / STATE_ARTIFACT_DIR / name
+            return p if p.exists() else None
+        from mlflow.exceptions import MlflowException
+        try:
+            return Path(self._retry(lambda: self.client.download_artifacts(
+                run_id, f"{STATE_ARTIFACT_DIR}/{name}", str(dest))))
+        except (MlflowException, OSError):
+            return None
+
+    def write_examples(self, study: str, parent_run_id: str, local_file: Path) -> None:
+        local = self._artifact_dir(parent_run_id)
+        if local is not None:
+            dst = local / EXAMPLES_ARTIFACT_DIR / THUMBNAILS_FILENAME
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dst.with_name(dst.name + ".tmp")
+            shutil.copyfile(local_file, tmp)
+            os.replace(tmp, dst)
+            return
+        self._retry(lambda: self.client.log_artifact(parent_run_id, str(local_file), EXAMPLES_ARTIFACT_DIR))
+
+    def has_examples(self, parent_run_id: str) -> bool:
+        local = self._artifact_dir(parent_run_id)
+        if local is not None:
+            return (local / EXAMPLES_ARTIFACT_DIR / THUMBNAILS_FILENAME).exists()
+        files = self._retry(lambda: self.client.list_artifacts(parent_run_id, EXAMPLES_ARTIFACT_DIR))
+        return any(f.path.endswith(THUMBNAILS_FILENAME) for f in files)
+
+    def load_examples(self, study: str) -> dict | None:
+        """Thumbnails/texts of the study's examples, or None when the study has none."""
+        parent = self.study_parent(study)
+        local = self._artifact_dir(parent)
+        if local is not None:
+            p = local / EXAMPLES_ARTIFACT_DIR / THUMBNAILS_FILENAME
+            return load_examples(p) if p.exists() else None
+        from mlflow.exceptions import MlflowException
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                p = self._retry(lambda: self.client.download_artifacts(
+                    parent, f"{EXAMPLES_ARTIFACT_DIR}/{THUMBNAILS_FILENAME}", tmp))
+                return load_examples(p)
+        except (MlflowException, OSError):
+            return None
+
+    def log_study_artifacts(self, study: str, local_dir: str | os.PathLike,
+                            artifact_path: str = REPORT_ARTIFACT_DIR) -> None:
+        parent = self.study_parent(study)
+        self._retry(lambda: self.client.log_artifacts(parent, str(local_dir), artifact_path))
+
+    def log_study_metrics(self, study: str, series: dict[str, Iterable[float]], steps: Iterable[int]) -> None:
+        self.log_metric_series(self.study_parent(study), series, steps)

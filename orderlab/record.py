@@ -269,15 +269,18 @@ class RecordWriter:
 THUMBNAILS_FILENAME = "examples.npz"
 
 
-def save_examples(path: str | os.PathLike, *, dataset: str, splits: dict[str, dict]) -> Path:
+def save_examples(path: str | os.PathLike, *, dataset: str, kind: str, class_names: list[str],
+                  splits: dict[str, dict]) -> Path:
     """Study-level pictures (or texts) of recorded examples, so readers never load datasets.
 
     ``splits[name] = {"example_id": int64 [M], "image": uint8 [M, H, W, C]}`` for images
-    (H, W <= 32) or ``{"example_id": ..., "text": str [M]}`` for text, plus optional
-    ``"class_names": str [K]``.
+    (H, W <= 32) or ``{"example_id": ..., "text": str [M]}`` for text, each with ``"label"``.
+    ``kind`` is the dataset kind (image/features/text); ``class_names`` name the labels.
     """
     arrays: dict[str, np.ndarray] = {"format_version": np.array(FORMAT_VERSION, dtype=np.int64),
-                                     "dataset": np.array(dataset), "splits": np.array(list(splits), dtype=str)}
+                                     "dataset": np.array(dataset), "kind": np.array(kind),
+                                     "class_names": np.array(class_names, dtype=str),
+                                     "splits": np.array(list(splits), dtype=str)}
     for name, d in splits.items():
         for key, value in d.items():
             arrays[f"{name}/{key}"] = np.asarray(value)
@@ -290,13 +293,15 @@ def save_examples(path: str | os.PathLike, *, dataset: str, splits: dict[str, di
     return path
 
 
-def load_examples(path: str | os.PathLike) -> dict[str, dict[str, np.ndarray]]:
-    """Inverse of :func:`save_examples`: ``{split: {"example_id": ..., "image"|"text": ...}}``."""
+def load_examples(path: str | os.PathLike) -> dict:
+    """Inverse of :func:`save_examples`: ``{"dataset", "kind", "class_names",
+    "splits": {split: {"example_id", "label", "image"|"text"}}}``."""
     try:
         with np.load(path, allow_pickle=False) as z:
-            out: dict[str, dict[str, np.ndarray]] = {}
+            splits: dict[str, dict[str, np.ndarray]] = {}
             for name in [str(s) for s in z["splits"]]:
-                out[name] = {k.split("/", 1)[1]: z[k] for k in z.files if k.startswith(name + "/")}
-            return out
+                splits[name] = {k.split("/", 1)[1]: z[k] for k in z.files if k.startswith(name + "/")}
+            return {"dataset": str(z["dataset"]), "kind": str(z["kind"]),
+                    "class_names": [str(c) for c in z["class_names"]], "splits": splits}
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as e:
         raise RecordError(f"examples file {path} is corrupt ({type(e).__name__}); re-create the study") from None

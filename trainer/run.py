@@ -1,0 +1,134 @@
+"""The life of a study and of one network run in the store, shared by every kind of learner.
+
+``prepare_study`` creates (or joins) the study for a dataset; ``NetworkRun`` is a context manager
+around one network: it creates the child run, appends checkpoints to the record (published
+atomically after each), batches metrics, and ends the run FINISHED, KILLED (Ctrl-C) or FAILED
+(with the error as a tag). Checkpoints already recorded are never lost.
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from orderlab.record import RecordWriter, save_examples
+from orderlab.store import TAG_CHECKPOINTS, TAG_EPOCH, TAG_HEARTBEAT, Store
+from orderlab.trainer.data import Dataset
+
+MAX_THUMBNAILS_PER_SPLIT = 2000
+
+
+@dataclass
+class StudyContext:
+    store: Store
+    study: str
+    experiment_id: str
+    parent_run_id: str
+    dataset: Dataset
+    record_splits: tuple[str, ...]
+    fingerprints: dict[str, str]
+
+    def split_info(self) -> dict[str, tuple[np.ndarray, np.ndarray, str]]:
+        out = {}
+        for s in self.record_splits:
+            _, y, ids = self.dataset.split(s)
+            out[s] = (ids, y, self.fingerprints[s])
+        return out
+
+
+def study_fingerprint(fps: dict[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(fps.items()))
+
+
+def prepare_study(store: Store, study: str, dataset: Dataset, record_splits: tuple[str, ...],
+                  params: dict[str, Any] | None = None) -> StudyContext:
+    """Create or join ``study``; refuse it when it holds other data. Stores the example thumbnails."""
+    fps = {s: dataset.fingerprint(s) for s in ("train", "test")}
+    exp_id, parent = store.get_or_create_study(study, dataset.name, study_fingerprint(fps), params)
+    if not store.has_examples(parent):
+        splits = {}
+        for s in ("train", "test"):
+            t = dataset.thumbnails(s, MAX_THUMBNAILS_PER_SPLIT)
+            if t:
+                splits[s] = {**t, "label": dataset.split(s)[1][:len(t["example_id"])]}
+        if splits:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = save_examples(Path(tmp) / "examples.npz", dataset=dataset.name, kind=dataset.kind,
+                                     class_names=dataset.class_names, splits=splits)
+                store.write_examples(study, parent, path)
+    return StudyContext(store, study, exp_id, parent, dataset, tuple(record_splits), fps)
+
+
+class NetworkRun:
+    """One network's run: ``with NetworkRun(ctx, arch, seed, params, epochs) as run: ...``."""
+
+    def __init__(self, ctx: StudyContext, arch: str, seed: int, params: dict[str, Any], epochs: float,
+                 *, run_id: str | None = None, writer: RecordWriter | None = None):
+        self.ctx = ctx
+        self.store = ctx.store
+        self.arch = arch
+        self.seed = int(seed)
+        self.params = params
+        self.epochs = float(epochs)
+        self.run_id = run_id
+        self.writer = writer
+        self.status: str | None = None
+        self._record_tmp = tempfile.TemporaryDirectory(prefix="orderlab-run-")
+        self._artifact_uri: str | None = None
+        self._last_beat = 0.0
+
+    # -- lifecycle ---------------------------------------------------------
+    def __enter__(self) -> "NetworkRun":
+        ctx = self.ctx
+        if self.run_id is None:
+            self.run_id = self.store.create_network_run(
+                ctx.study, ctx.parent_run_id, ctx.experiment_id, arch=self.arch, seed=self.seed,
+                dataset=ctx.dataset.name, epochs=self.epochs, params=self.params)
+        else:
+            self.store.reclaim(self.run_id)
+        self._artifact_uri = self.store.get_run(self.run_id).artifact_uri
+        if self.writer is None:
+            meta = {"study": ctx.study, "arch": self.arch, "seed": self.seed, "dataset": ctx.dataset.name,
+                    "n_classes": ctx.dataset.n_classes, "run_id": self.run_id}
+            self.writer = RecordWriter(Path(self._record_tmp.name) / "record.npz", meta, ctx.split_info(),
+                                       ctx.dataset.n_classes)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        try:
+            if exc_type is None:
+                self.status = "FINISHED"
+                self.store.end_run(self.run_id, "FINISHED")
+            elif issubclass(exc_type, KeyboardInterrupt):
+                self.status = "KILLED"
+                self.store.end_run(self.run_id, "KILLED", error="interrupted by the user (Ctrl-C)")
+            else:
+                self.status = "FAILED"
+                self.store.end_run(self.run_id, "FAILED", error=f"{exc_type.__name__}: {exc}")
+        finally:
+            self._record_tmp.cleanup()
+        return False
+
+    # -- recording ---------------------------------------------------------
+    def checkpoint(self, epoch: float, step: int, results: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+                   metrics: dict[str, float] | None = None) -> None:
+        """Append one checkpoint to the record, publish it, and update the run's progress tags."""
+        assert self.writer is not None and self.run_id is not None
+        self.writer.add(epoch, step, results, flush=False)
+        self.store.write_record(self.run_id, self.writer.build(), self._artifact_uri)
+        tags = {TAG_CHECKPOINTS: self.writer.n_checkpoints, TAG_EPOCH: f"{epoch:.6g}",
+                TAG_HEARTBEAT: f"{time.time():.3f}"}
+        self.store.log_metrics(self.run_id, metrics or {}, step, tags=tags)
+        self._last_beat = time.time()
+
+    def log(self, metrics: dict[str, float], step: int, epoch: float | None = None) -> None:
+        """Batched metrics at one step; doubles as a heartbeat."""
+        tags = {TAG_HEARTBEAT: f"{time.time():.3f}"}
+        if epoch is not None:
+            tags[TAG_EPOCH] = f"{epoch:.6g}"
+        self.store.log_metrics(self.run_id, metrics, step, tags=tags)
+        self._last_beat = time.time()

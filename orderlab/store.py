@@ -228,7 +228,8 @@ class Store:
         if self._client is None:
             _quiet_mlflow_env()
             import logging
-            logging.getLogger("alembic").setLevel(logging.WARNING)
+            for name in ("alembic", "mlflow"):
+                logging.getLogger(name).setLevel(logging.WARNING)
             from mlflow.tracking import MlflowClient
             self._client = self._retry(lambda: MlflowClient(tracking_uri=self.uri))
             # The SQLite schema is created lazily by the first query; do it under retry.

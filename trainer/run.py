@@ -78,7 +78,7 @@ class NetworkRun:
         self.writer = writer
         self.status: str | None = None
         self._record_tmp = tempfile.TemporaryDirectory(prefix="orderlab-run-")
-        self._artifact_uri: str | None = None
+        self.artifact_uri: str | None = None
         self._last_beat = 0.0
 
     # -- lifecycle ---------------------------------------------------------
@@ -90,7 +90,7 @@ class NetworkRun:
                 dataset=ctx.dataset.name, epochs=self.epochs, params=self.params)
         else:
             self.store.reclaim(self.run_id)
-        self._artifact_uri = self.store.get_run(self.run_id).artifact_uri
+        self.artifact_uri = self.store.get_run(self.run_id).artifact_uri
         if self.writer is None:
             meta = {"study": ctx.study, "arch": self.arch, "seed": self.seed, "dataset": ctx.dataset.name,
                     "n_classes": ctx.dataset.n_classes, "run_id": self.run_id}
@@ -119,7 +119,7 @@ class NetworkRun:
         """Append one checkpoint to the record, publish it, and update the run's progress tags."""
         assert self.writer is not None and self.run_id is not None
         self.writer.add(epoch, step, results, flush=False)
-        self.store.write_record(self.run_id, self.writer.build(), self._artifact_uri)
+        self.store.write_record(self.run_id, self.writer.build(), self.artifact_uri)
         tags = {TAG_CHECKPOINTS: self.writer.n_checkpoints, TAG_EPOCH: f"{epoch:.6g}",
                 TAG_HEARTBEAT: f"{time.time():.3f}"}
         self.store.log_metrics(self.run_id, metrics or {}, step, tags=tags)

@@ -1,0 +1,156 @@
+"""`orderlab train`, `orderlab demo`, `orderlab archs`, `orderlab datasets`."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from orderlab.errors import OrderlabError
+
+DEMO_STUDY = "demo-digits"
+
+
+def _record_every(value: str) -> float:
+    try:
+        if "/" in value:
+            a, b = value.split("/")
+            return float(a) / float(b)
+        return float(value)
+    except (ValueError, ZeroDivisionError):
+        raise OrderlabError(f"bad --record-every {value!r}: give epochs as a number, e.g. 1, 0.25 or 1/4") from None
+
+
+def register(app: typer.Typer) -> None:
+
+    @app.command(rich_help_panel="Train")
+    def train(
+        arch: List[str] = typer.Option(None, "--arch", "-a", help="Architecture (repeatable): mlp, cnn, st-vgg, "
+                                       "resnet18, densenet, vgg, tv:NAME, … (see `orderlab archs`)."),
+        dataset: str = typer.Option("digits", "--dataset", "-d", help="Dataset (see `orderlab datasets`)."),
+        seeds: str = typer.Option("0-3", "--seeds", "-s", help="Seeds: a range 0-99, a list 0,3,7, or one 5. "
+                                  "A seed fixes a network's initialisation and data order."),
+        study: Optional[str] = typer.Option(None, "--study", help="Study name (default: DATASET-ARCHS)."),
+        epochs: Optional[float] = typer.Option(None, "--epochs", "-e", help="Epochs (default: per architecture)."),
+        optimizer: Optional[str] = typer.Option(None, "--optimizer", help="sgd or adam (default: per architecture)."),
+        lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate (default: per architecture)."),
+        momentum: Optional[float] = typer.Option(None, "--momentum", help="SGD momentum."),
+        weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="Weight decay (L2)."),
+        batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Batch size."),
+        augment: Optional[bool] = typer.Option(None, "--augment/--no-augment",
+                                               help="Random crop/flip (default: on for natural images)."),
+        record_every: str = typer.Option("1", "--record-every", help="Record correctness every N epochs "
+                                         "(fractions such as 0.25 allowed); checkpoint 0 is the untrained net."),
+        record_splits: str = typer.Option("train,test", "--record-splits", help="Splits to record: train,test."),
+        train_subset: Optional[int] = typer.Option(None, "--train-subset", help="Class-balanced train subset size."),
+        test_subset: Optional[int] = typer.Option(None, "--test-subset", help="Class-balanced test subset size."),
+        data_seed: int = typer.Option(0, "--data-seed", help="Seed of the subsets (shared by the study)."),
+        device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+        data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Where datasets live "
+                                                "(default ~/.cache/orderlab/data)."),
+        download: bool = typer.Option(False, "--download", help="Download missing datasets (torchvision)."),
+        ensemble: int = typer.Option(1, "--ensemble", "-k", help="Train K seeds at once as one vectorised model."),
+        resume: Optional[str] = typer.Option(None, "--resume", help="Continue an interrupted run by its run id."),
+        tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", envvar="MLFLOW_TRACKING_URI",
+                                                   help="MLflow store or server (default sqlite:///./mlruns/mlflow.db)."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars (for scripts)."),
+    ) -> None:
+        """Train networks and record every example's correctness into MLflow."""
+        if resume:
+            from orderlab.trainer.resume import resume_run
+            resume_run(resume, tracking_uri=tracking_uri, quiet=quiet, device=device)
+            return
+        from orderlab.trainer.api import TrainConfig, parse_seeds
+        archs = list(arch or [])
+        if not archs:
+            raise OrderlabError("no architecture given; add --arch NAME (see `orderlab archs`)")
+        cfg = TrainConfig(
+            study=study or f"{dataset.replace(':', '-').replace('/', '-')}-{'-'.join(archs)}".replace("/", "-"),
+            archs=archs, seeds=parse_seeds(seeds), dataset=dataset, epochs=epochs, optimizer=optimizer, lr=lr,
+            momentum=momentum, weight_decay=weight_decay, batch_size=batch_size, augment=augment,
+            record_every=_record_every(record_every), record_splits=tuple(record_splits.split(",")),
+            train_subset=train_subset, test_subset=test_subset, data_seed=data_seed, device=device,
+            data_dir=str(data_dir) if data_dir else None, download=download, tracking_uri=tracking_uri,
+            quiet=quiet, ensemble=ensemble)
+        _run_training(cfg)
+
+    @app.command(rich_help_panel="Train")
+    def demo(
+        tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", envvar="MLFLOW_TRACKING_URI",
+                                                   help="MLflow store (default sqlite:///./mlruns/mlflow.db)."),
+        seeds: str = typer.Option("0-7", "--seeds", help="Seeds per architecture."),
+        epochs: float = typer.Option(4, "--epochs", help="Epochs per network."),
+        out: Path = typer.Option(Path("orderlab-report"), "--out", "-o", help="Where to write the report."),
+        quiet: bool = typer.Option(False, "--quiet", "-q"),
+    ) -> None:
+        """The main job: mlp and cnn x 8 seeds on digits, recorded every quarter epoch, then the agreement summary."""
+        from orderlab.trainer.api import TrainConfig, parse_seeds
+        cfg = TrainConfig(study=DEMO_STUDY, archs=["mlp", "cnn"], seeds=parse_seeds(seeds), dataset="digits",
+                          epochs=epochs, record_every=0.25, device="auto", tracking_uri=tracking_uri, quiet=quiet)
+        _run_training(cfg)
+        _demo_summary(cfg, out)
+
+    @app.command(rich_help_panel="Train")
+    def archs() -> None:
+        """List the architectures and learners."""
+        from rich.console import Console
+        from rich.table import Table
+        from orderlab.trainer.models import arch_specs
+        t = Table("architecture", "kind", "inputs", "defaults", "description", box=None)
+        for s in arch_specs():
+            hp = s.hyperparameters() if s.kind == "torch" else s.defaults
+            d = ", ".join(f"{k}={v}" for k, v in hp.items() if k in ("optimizer", "lr", "batch_size", "epochs"))
+            t.add_row(s.name, s.kind, "/".join(s.inputs), d, s.description)
+        t.add_row("tv:NAME", "torch", "image", "", "any torchvision classification model (weights=None)")
+        Console().print(t)
+
+    @app.command(rich_help_panel="Train")
+    def datasets() -> None:
+        """List the datasets."""
+        from rich.console import Console
+        from rich.table import Table
+        from orderlab.trainer.data import dataset_specs
+        t = Table("dataset", "description", box=None)
+        for s in dataset_specs():
+            name = s.name + (f":{s.arg_help or 'PATH'}" if s.takes_arg else "")
+            t.add_row(name, s.description)
+        Console().print(t)
+
+
+def _run_training(cfg) -> list[str]:
+    from orderlab.trainer.api import train_study
+    from orderlab.trainer.progress import Reporter, RichReporter
+    reporter = Reporter() if cfg.quiet else RichReporter()
+    try:
+        with reporter:
+            run_ids = train_study(cfg, reporter)
+    except KeyboardInterrupt:
+        typer.echo("interrupted: the current run is marked KILLED; its recorded checkpoints are kept", err=True)
+        raise typer.Exit(130) from None
+    if not cfg.quiet:
+        from orderlab.store import resolve_tracking_uri
+        typer.echo(f"recorded {len(run_ids)} network(s) in study {cfg.study!r} "
+                   f"(store {resolve_tracking_uri(cfg.tracking_uri)})")
+    return run_ids
+
+
+def _demo_summary(cfg, out: Path) -> None:
+    """Print the agreement summary and write the report (analysis lives in orderlab.analysis)."""
+    from rich.console import Console
+    from orderlab.store import Store
+    from orderlab.studydata import load_stack
+    store = Store(cfg.tracking_uri)
+    console = Console()
+    try:
+        from orderlab.analysis.summary import agreement_summary
+        from orderlab.analysis.report import write_report
+    except ImportError:  # analysis not installed in this build
+        runs = store.list_runs(cfg.study)
+        console.print(f"study {cfg.study}: {len(runs)} runs, records under {store.uri}")
+        return
+    stacks = {s: load_stack(store, cfg.study, s, align="common") for s in cfg.record_splits}
+    for line in agreement_summary(stacks["test"]):
+        console.print(line)
+    md = write_report(stacks, out, store.load_examples(cfg.study), title=f"orderlab demo: {cfg.study}")
+    store.log_study_artifacts(cfg.study, out)
+    console.print(f"report: {md}  (also logged to the study's parent run in MLflow; open it with `orderlab ui`)")

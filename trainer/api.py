@@ -1,0 +1,201 @@
+"""The Python API of `orderlab train`: a study's configuration and the function that trains it."""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from orderlab.errors import OrderlabError
+from orderlab.trainer.progress import Reporter
+
+SPLITS = ("train", "test")
+
+
+@dataclass
+class TrainConfig:
+    study: str
+    archs: list[str]
+    seeds: list[int]
+    dataset: str = "digits"
+    epochs: float | None = None            # None: the architecture's default
+    optimizer: str | None = None
+    lr: float | None = None
+    momentum: float | None = None
+    weight_decay: float | None = None
+    batch_size: int | None = None
+    augment: bool | None = None            # None: the dataset's default
+    record_every: float = 1.0
+    record_splits: tuple[str, ...] = ("train", "test")
+    train_subset: int | None = None
+    test_subset: int | None = None
+    data_seed: int = 0
+    device: str = "auto"
+    data_dir: str | None = None
+    download: bool = False
+    tracking_uri: str | None = None
+    quiet: bool = False
+    ensemble: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-99"``, ``"0,3,7"``, ``"5"`` or a mix (``"0-4,10"``) -> sorted unique seeds."""
+    seeds: set[int] = set()
+    for part in str(text).split(","):
+        part = part.strip()
+        m = re.fullmatch(r"(\d+)\s*-\s*(\d+)", part)
+        if m:
+            a, b = int(m.group(1)), int(m.group(2))
+            if a > b:
+                raise OrderlabError(f"bad seed range {part!r}: start is after end; write e.g. 0-9")
+            seeds.update(range(a, b + 1))
+        elif re.fullmatch(r"\d+", part):
+            seeds.add(int(part))
+        else:
+            raise OrderlabError(f"bad seed list {text!r}: use a range (0-99), a list (0,3,7) or one seed (5)")
+    if len(seeds) > 100_000:
+        raise OrderlabError(f"seed list {text!r} names {len(seeds)} networks; that is surely a typo")
+    return sorted(seeds)
+
+
+def parse_splits(text: str | tuple[str, ...]) -> tuple[str, ...]:
+    parts = [p.strip() for p in (text.split(",") if isinstance(text, str) else text) if p.strip()]
+    bad = [p for p in parts if p not in SPLITS]
+    if bad or not parts:
+        raise OrderlabError(f"bad --record-splits {text!r}: use train, test or train,test")
+    return tuple(dict.fromkeys(parts))
+
+
+def resolve_hparams(spec, cfg: TrainConfig, augment_default: bool) -> dict[str, Any]:
+    """Architecture defaults overridden by what the user set."""
+    hp = spec.hyperparameters()
+    for k in ("epochs", "optimizer", "lr", "momentum", "weight_decay", "batch_size"):
+        v = getattr(cfg, k)
+        if v is not None:
+            hp[k] = v
+    hp["augment"] = augment_default if cfg.augment is None else cfg.augment
+    hp["record_every"] = cfg.record_every
+    return hp
+
+
+def validate(cfg: TrainConfig) -> None:
+    """Reject bad numbers before anything is created in the store."""
+    if not cfg.archs:
+        raise OrderlabError("no architecture given; add --arch NAME (see `orderlab archs`)")
+    if not cfg.seeds:
+        raise OrderlabError("no seed given; use --seeds 0-9")
+    if cfg.epochs is not None and not cfg.epochs > 0:
+        raise OrderlabError(f"--epochs must be positive (got {cfg.epochs})")
+    if cfg.batch_size is not None and cfg.batch_size <= 0:
+        raise OrderlabError(f"--batch-size must be positive (got {cfg.batch_size})")
+    if cfg.lr is not None and not cfg.lr > 0:
+        raise OrderlabError(f"--lr must be positive (got {cfg.lr})")
+    if not cfg.record_every > 0:
+        raise OrderlabError(f"--record-every must be positive (got {cfg.record_every})")
+    if cfg.optimizer is not None and cfg.optimizer not in ("sgd", "adam"):
+        raise OrderlabError(f"unknown optimizer {cfg.optimizer!r}; use sgd or adam")
+    if cfg.ensemble < 1:
+        raise OrderlabError(f"--ensemble must be at least 1 (got {cfg.ensemble})")
+    if not cfg.study or "/" in cfg.study:
+        raise OrderlabError(f"bad study name {cfg.study!r}: use a non-empty name without '/'")
+    parse_splits(cfg.record_splits)
+
+
+def network_params(cfg: TrainConfig, arch: str, seed: int, hp: dict[str, Any], ds) -> dict[str, Any]:
+    """Everything about one network, logged as MLflow params (and enough to resume it)."""
+    return {"arch": arch, "seed": seed, "dataset": cfg.dataset, "data_seed": cfg.data_seed,
+            "train_subset": cfg.train_subset, "test_subset": cfg.test_subset,
+            "record_splits": ",".join(cfg.record_splits), "device": cfg.device,
+            "n_train": len(ds.y_train), "n_test": len(ds.y_test), "n_classes": ds.n_classes,
+            "input_shape": "x".join(map(str, ds.input_shape)), **hp}
+
+
+def train_study(cfg: TrainConfig, reporter: Reporter | None = None) -> list[str]:
+    """Train every (architecture, seed) of ``cfg`` into the study; returns the run ids.
+
+    Ctrl-C ends the current run KILLED (its checkpoints stay) and re-raises KeyboardInterrupt.
+    """
+    from orderlab.store import Store
+    from orderlab.trainer.data import load_dataset
+    from orderlab.trainer.models import check_compatible, get_arch
+
+    validate(cfg)
+    cfg.record_splits = parse_splits(cfg.record_splits)
+    specs = [get_arch(a) for a in cfg.archs]
+    store = Store(cfg.tracking_uri)
+    ds = load_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download, train_subset=cfg.train_subset,
+                      test_subset=cfg.test_subset, data_seed=cfg.data_seed)
+    for spec in specs:
+        check_compatible(spec, ds.kind, cfg.dataset)
+    hps = {spec.name if not cfg.archs[i].startswith("tv:") else cfg.archs[i]:
+           resolve_hparams(spec, cfg, ds.augment_default) for i, spec in enumerate(specs)}
+    for arch, hp in hps.items():
+        if hp["record_every"] > float(hp["epochs"]) + 1e-9:
+            raise OrderlabError(f"--record-every {hp['record_every']} is larger than the training of {arch} "
+                                f"({hp['epochs']} epochs); record more often or train longer")
+
+    reporter = reporter or Reporter()
+    from orderlab.trainer.run import NetworkRun, prepare_study
+    ctx = prepare_study(store, cfg.study, ds, cfg.record_splits,
+                        params={"dataset": cfg.dataset, "data_seed": cfg.data_seed,
+                                "train_subset": cfg.train_subset, "test_subset": cfg.test_subset,
+                                "n_train": len(ds.y_train), "n_test": len(ds.y_test)})
+    needs_torch = any(s.kind == "torch" for s in specs)
+    device_name = "cpu"
+    data = None
+    if needs_torch:
+        from orderlab.trainer.loop import DeviceData, resolve_device
+        device = resolve_device(cfg.device)
+        device_name = str(device)
+        data = DeviceData(ds, device)
+    run_ids: list[str] = []
+    jobs = [(arch, spec, seed) for arch, spec in zip(cfg.archs, specs) for seed in cfg.seeds]
+    reporter.study_started(cfg.study, len(jobs), cfg.dataset, device_name)
+    if cfg.ensemble > 1:
+        from orderlab.trainer.ensemble import train_ensembles
+        return train_ensembles(cfg, ctx, jobs, hps, data, reporter)
+    for arch, spec, seed in jobs:
+        hp = hps[arch]
+        params = network_params(cfg, arch, seed, hp, ds)
+        run = NetworkRun(ctx, arch, seed, params, float(hp["epochs"]))
+        final: dict[str, float] = {}
+        try:
+            with run:
+                run_ids.append(run.run_id)
+                reporter.network_started(f"{arch}/s{seed}", run.run_id)
+                final = train_one(run, spec, arch, seed, hp, ds, data, cfg.record_splits,
+                                  reporter.network_progress)
+        except KeyboardInterrupt:
+            reporter.network_finished(f"{arch}/s{seed}", "KILLED", final)
+            raise
+        except Exception as e:  # noqa: BLE001 - the run is marked FAILED; go on with the others
+            reporter.network_finished(f"{arch}/s{seed}", "FAILED", final)
+            reporter.message(f"[red]{arch}/s{seed} failed:[/] {type(e).__name__}: {e}")
+            if isinstance(e, OrderlabError):
+                raise
+            continue
+        reporter.network_finished(f"{arch}/s{seed}", run.status or "FINISHED", final)
+    return run_ids
+
+
+def train_one(run, spec, arch: str, seed: int, hp: dict[str, Any], ds, data, record_splits,
+              progress=None, resume_state: dict | None = None) -> dict[str, float]:
+    """Train one network inside an open :class:`NetworkRun`."""
+    if spec.kind == "sklearn":
+        from orderlab.trainer.learners import run_learner
+        run_learner(run, arch, hp, seed, record_splits, progress)
+        return {}
+    import torch
+    from orderlab.trainer.loop import Hyper, train_network
+    torch.manual_seed(seed)
+    model = spec.build(ds.input_shape, ds.n_classes, vocab_size=ds.vocab_size)
+    h = Hyper(optimizer=hp["optimizer"], lr=float(hp["lr"]), momentum=float(hp["momentum"]),
+              weight_decay=float(hp["weight_decay"]), batch_size=int(hp["batch_size"]),
+              epochs=float(hp["epochs"]), schedule=hp["schedule"], augment=bool(hp["augment"]),
+              record_every=float(hp["record_every"]))
+    return train_network(run, model, data, h, seed=seed, record_splits=tuple(record_splits), progress=progress,
+                         resume_state=resume_state)
+
+
+def config_dict(cfg: TrainConfig) -> dict[str, Any]:
+    return asdict(cfg)

@@ -1,0 +1,253 @@
+"""The torch training loop of one network, with the correctness recorder hooked at checkpoints.
+
+The dataset lives on the device; batches are index permutations on the device (airbench style);
+augmentation (random crop + flip) is a batched tensor op there too. The host synchronises once
+per checkpoint (record + metrics) and never per batch.
+
+Reproducibility: a network's seed fixes its initialisation (``torch.manual_seed`` before the build),
+its data order (epoch ``e``'s permutation is drawn from a generator seeded by ``(seed, e)``), its
+augmentation (a generator per step seeded by ``(seed, step)``) and its dropout (the global RNG,
+saved in the training state). So a run resumed from a saved state continues exactly.
+"""
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+
+from orderlab.trainer.data import Dataset
+from orderlab.trainer.recorder import autocast_for, evaluate_on_device, to_host
+
+STATE_FILENAME = "state.pt"
+
+
+@dataclass
+class Hyper:
+    optimizer: str
+    lr: float
+    momentum: float
+    weight_decay: float
+    batch_size: int
+    epochs: float
+    schedule: str
+    augment: bool
+    record_every: float
+
+
+class DeviceData:
+    """Both splits of a dataset as tensors on the training device."""
+
+    def __init__(self, ds: Dataset, device: torch.device):
+        self.device = device
+        self.kind = ds.kind
+        self.flip_ok = ds.flip_ok
+        dtype = torch.int64 if ds.kind == "text" else torch.float32
+        self.x = {"train": torch.as_tensor(ds.x_train, dtype=dtype).to(device),
+                  "test": torch.as_tensor(ds.x_test, dtype=dtype).to(device)}
+        self.y = {"train": torch.as_tensor(ds.y_train, dtype=torch.int64).to(device),
+                  "test": torch.as_tensor(ds.y_test, dtype=torch.int64).to(device)}
+
+    @property
+    def n_train(self) -> int:
+        return int(self.y["train"].shape[0])
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    return max(1, math.ceil(n / batch_size))
+
+
+def checkpoint_steps(spe: int, epochs: float, record_every: float) -> list[int]:
+    """Steps at which to record: 0 (untrained), every ``record_every`` epochs, and the end."""
+    total = max(1, round(epochs * spe))
+    every = record_every * spe
+    steps = {0, total}
+    k = 1
+    while k * every < total - 1e-9:
+        steps.add(max(1, round(k * every)))
+        k += 1
+    return sorted(steps)
+
+
+def epoch_permutation(seed: int, epoch: int, n: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=g)
+
+
+def augment_batch(x: torch.Tensor, seed: int, step: int, flip: bool) -> torch.Tensor:
+    """Random crop (zero padding of size/8) and horizontal flip, batched on x's device."""
+    if x.dim() != 4:
+        return x
+    b, _, h, w = x.shape
+    pad = max(1, h // 8)
+    g = torch.Generator(device=x.device).manual_seed(seed * 7_919 + step)
+    padded = F.pad(x, (pad, pad, pad, pad))
+    dx = torch.randint(0, 2 * pad + 1, (b,), device=x.device, generator=g)
+    dy = torch.randint(0, 2 * pad + 1, (b,), device=x.device, generator=g)
+    rows = (dy[:, None] + torch.arange(h, device=x.device)[None, :])             # [B, H]
+    cols = (dx[:, None] + torch.arange(w, device=x.device)[None, :])             # [B, W]
+    if flip:
+        do_flip = torch.rand(b, device=x.device, generator=g) < 0.5
+        cols = torch.where(do_flip[:, None], cols.flip(1), cols)
+    bi = torch.arange(b, device=x.device)[:, None, None]
+    out = padded.permute(0, 2, 3, 1)[bi, rows[:, :, None], cols[:, None, :]]      # [B, H, W, C]
+    return out.permute(0, 3, 1, 2).contiguous()
+
+
+def make_optimizer(model: torch.nn.Module, hp: Hyper) -> torch.optim.Optimizer:
+    if hp.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=hp.lr, momentum=hp.momentum,
+                               weight_decay=hp.weight_decay, nesterov=hp.momentum > 0)
+    if hp.optimizer == "adam":
+        return torch.optim.AdamW(model.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
+    raise ValueError(f"unknown optimizer {hp.optimizer}")
+
+
+def lr_factor(schedule: str, total_steps: int, base_lr: float) -> Callable[[int], float]:
+    if schedule == "cosine":
+        return lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps))
+    if schedule == "step-vgg":  # st-VGG: x 1/1.5 every 300 batches, floor 1e-4
+        return lambda s: max(1e-4 / base_lr, (1 / 1.5) ** (s // 300))
+    if schedule == "constant":
+        return lambda s: 1.0
+    raise ValueError(f"unknown schedule {schedule}")
+
+
+def resolve_device(name: str) -> torch.device:
+    from orderlab.errors import OrderlabError
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise OrderlabError(f"--device {name}: no CUDA GPU is visible to PyTorch here; use --device cpu or auto")
+        dev = torch.device(name)
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise OrderlabError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) here "
+                                f"(cuda:0..cuda:{torch.cuda.device_count() - 1})")
+        return dev
+    raise OrderlabError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")
+
+
+ProgressFn = Callable[[float, dict[str, float]], None]
+
+
+def train_network(run: Any, model: torch.nn.Module, data: DeviceData, hp: Hyper, *, seed: int,
+                  record_splits: tuple[str, ...], progress: ProgressFn | None = None,
+                  resume_state: dict | None = None, save_state: bool = True) -> dict[str, float]:
+    """Train ``model`` and record its correctness through ``run`` (a :class:`NetworkRun`).
+
+    Returns the final metrics. ``resume_state`` (from a saved ``state.pt``) continues a run.
+    """
+    device = data.device
+    cuda = device.type == "cuda"
+    amp = cuda
+    channels_last = cuda and data.kind == "image"
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    opt = make_optimizer(model, hp)
+    n = data.n_train
+    spe = steps_per_epoch(n, hp.batch_size)
+    total = max(1, round(hp.epochs * spe))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(hp.schedule, total, hp.lr))
+    ckpts = checkpoint_steps(spe, hp.epochs, hp.record_every)
+    ckpt_set = set(ckpts)
+    x, y = data.x["train"], data.y["train"]
+    flip = data.flip_ok
+    step = 0
+    if resume_state is not None:
+        model.load_state_dict(resume_state["model"])
+        opt.load_state_dict(resume_state["optimizer"])
+        sched.load_state_dict(resume_state["scheduler"])
+        torch.set_rng_state(resume_state["rng_cpu"])
+        if cuda and resume_state.get("rng_cuda") is not None:
+            torch.cuda.set_rng_state(resume_state["rng_cuda"], device)
+        step = int(resume_state["step"])
+
+    loss_sum = torch.zeros((), device=device)
+    hit_sum = torch.zeros((), device=device, dtype=torch.int64)
+    seen = 0
+    last: dict[str, float] = {}
+    state_dir = tempfile.TemporaryDirectory(prefix="orderlab-state-")
+
+    def record(at_step: int) -> None:
+        nonlocal loss_sum, hit_sum, seen, last
+        res = {s: evaluate_on_device(model, data.x[s], data.y[s], amp=amp, channels_last=channels_last)
+               for s in record_splits}
+        metrics_dev = {"loss": loss_sum / max(seen, 1), "train_running_acc": hit_sum / max(seen, 1)}
+        host = to_host(res)  # the checkpoint's one synchronisation
+        metrics = {k: float(v) for k, v in metrics_dev.items()} if seen else {}
+        metrics.update({f"{s}_acc": float(host[s][0].mean()) for s in record_splits})
+        metrics["lr"] = opt.param_groups[0]["lr"]
+        metrics["epoch"] = at_step / spe
+        run.checkpoint(at_step / spe, at_step, host, metrics)
+        if save_state:
+            _save_state(run, Path(state_dir.name), model, opt, sched, at_step, device)
+        loss_sum = torch.zeros((), device=device)
+        hit_sum = torch.zeros((), device=device, dtype=torch.int64)
+        seen = 0
+        last = metrics
+        if progress:
+            progress(at_step / total, metrics)
+
+    try:
+        if step == 0:
+            record(0)
+        model.train()
+        epoch = step // spe
+        last_progress = time.monotonic()
+        while step < total:
+            perm = epoch_permutation(seed, epoch, n).to(device, non_blocking=True)
+            for b in range(step - epoch * spe, spe):
+                if step >= total:
+                    break
+                idx = perm[b * hp.batch_size:(b + 1) * hp.batch_size]
+                xb, yb = x[idx], y[idx]
+                if hp.augment:
+                    xb = augment_batch(xb, seed, step, flip)
+                if channels_last:
+                    xb = xb.contiguous(memory_format=torch.channels_last)
+                with autocast_for(device, amp):
+                    logits = model(xb)
+                    loss = F.cross_entropy(logits.float(), yb)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                step += 1
+                loss_sum += loss.detach() * yb.shape[0]
+                hit_sum += (logits.detach().argmax(1) == yb).sum()
+                seen += int(yb.shape[0])
+                if step in ckpt_set:
+                    record(step)
+                elif progress and time.monotonic() - last_progress > 0.25:
+                    progress(step / total, {})
+                    last_progress = time.monotonic()
+            epoch += 1
+    finally:
+        state_dir.cleanup()
+    return last
+
+
+def _save_state(run: Any, tmp: Path, model, opt, sched, step: int, device: torch.device) -> None:
+    """Full training state for resume: model, optimiser, schedule, RNG, position in the data order."""
+    state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+             "rng_cpu": torch.get_rng_state(),
+             "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+             "step": step, "checkpoints": run.writer.n_checkpoints}
+    path = tmp / STATE_FILENAME
+    torch.save(state, path)
+    run.store.write_state(run.run_id, path, run.artifact_uri)
+    os.unlink(path)
+
+
+def load_state(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=False)

@@ -1,0 +1,85 @@
+"""Progress reporting for training: rich bars (one per network and one overall) or silence."""
+from __future__ import annotations
+
+from typing import Any
+
+
+class Reporter:
+    """Silent reporter (``--quiet``); the base of :class:`RichReporter`."""
+
+    def __enter__(self) -> "Reporter":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+    def study_started(self, study: str, n_networks: int, dataset: str, device: str) -> None: ...
+
+    def network_started(self, name: str, run_id: str) -> None: ...
+
+    def network_progress(self, fraction: float, metrics: dict[str, float]) -> None: ...
+
+    def network_finished(self, name: str, status: str, metrics: dict[str, float]) -> None: ...
+
+    def message(self, text: str) -> None: ...
+
+
+class RichReporter(Reporter):
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        self.console = Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
+            TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
+            console=self.console, transient=False)
+        self._overall = None
+        self._task = None
+        self._n = 0
+        self._total = 0
+
+    def __enter__(self) -> "RichReporter":
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.stop()
+
+    def study_started(self, study: str, n_networks: int, dataset: str, device: str) -> None:
+        self.console.print(f"[bold]study[/] {study}: {n_networks} network(s) on {dataset}, device {device}")
+        self._total = n_networks
+        self._overall = self.progress.add_task("all networks", total=n_networks, info=f"0/{n_networks} done")
+
+    def network_started(self, name: str, run_id: str) -> None:
+        self._task = self.progress.add_task(name, total=1000, info=f"run {run_id[:8]}")
+
+    def network_progress(self, fraction: float, metrics: dict[str, float]) -> None:
+        if self._task is None:
+            return
+        info = None
+        if metrics:
+            parts = []
+            if "lr" in metrics:
+                parts.append(f"lr {metrics['lr']:.3g}")
+            if "loss" in metrics:
+                parts.append(f"loss {metrics['loss']:.3f}")
+            for k in ("train_acc", "test_acc"):
+                if k in metrics:
+                    parts.append(f"{k.split('_')[0]} {metrics[k]:.3f}")
+            info = "  ".join(parts)
+        kw = {"info": info} if info is not None else {}
+        self.progress.update(self._task, completed=int(fraction * 1000), **kw)
+        if self._overall is not None:
+            self.progress.update(self._overall, completed=self._n + fraction)
+
+    def network_finished(self, name: str, status: str, metrics: dict[str, float]) -> None:
+        self._n += 1
+        if self._task is not None:
+            colour = {"FINISHED": "green", "FAILED": "red", "KILLED": "yellow"}.get(status, "white")
+            acc = f"  test {metrics['test_acc']:.3f}" if "test_acc" in metrics else ""
+            self.progress.update(self._task, completed=1000, info=f"[{colour}]{status}[/]{acc}")
+        if self._overall is not None:
+            self.progress.update(self._overall, completed=self._n, info=f"{self._n}/{self._total} done")
+
+    def message(self, text: str) -> None:
+        self.console.print(text)

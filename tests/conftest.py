@@ -1,0 +1,41 @@
+"""Shared test set-up: every test runs in its own temporary directory, so the default store
+(./mlruns/mlflow.db) lands there and never in the repository."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cwd(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    yield
+
+
+@pytest.fixture
+def store_uri(tmp_path) -> str:
+    return f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+
+
+@pytest.fixture
+def store(store_uri):
+    from orderlab.store import Store
+    return Store(store_uri)
+
+
+def require_fashion_mnist() -> None:
+    """Skip without Debian's dataset-fashion-mnist, except in CI (CI=true) where it must be there."""
+    if (FASHION_DIR / "train-images-idx3-ubyte.gz").exists():
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail("Debian's dataset-fashion-mnist is missing in CI; .ci/run must install it")
+    pytest.skip("dataset-fashion-mnist not installed (apt-get install dataset-fashion-mnist)")

@@ -1,0 +1,111 @@
+"""The record format: round trip, atomic rewrite, corruption and version checks."""
+import numpy as np
+import pytest
+
+from orderlab.record import (FORMAT_VERSION, RecordError, RecordWriter, load_examples, load_record,
+                             save_examples, save_record, split_fingerprint)
+
+
+def _writer(path, n=13, classes=10):
+    ids = np.arange(n) * 3
+    labels = np.arange(n) % classes
+    fp = split_fingerprint("toy", "test", ids, labels)
+    return RecordWriter(path, {"arch": "mlp", "seed": 1}, {"test": (ids, labels, fp)}, classes), labels
+
+
+def test_round_trip_and_packing(tmp_path):
+    path = tmp_path / "r" / "record.npz"
+    w, labels = _writer(path)
+    rng = np.random.default_rng(0)
+    correct = rng.random((3, 13)) < 0.5
+    for e in range(3):
+        pred = np.where(correct[e], labels, (labels + 1) % 10)
+        w.add(e * 0.5, e * 7, {"test": (correct[e], pred, np.full(13, 0.25))})
+    rec = load_record(path)
+    s = rec.split("test")
+    assert rec.meta == {"arch": "mlp", "seed": 1}
+    assert list(rec.epoch) == [0.0, 0.5, 1.0] and list(rec.step) == [0, 7, 14]
+    assert s.correct_bits.shape == (3, 2) and s.correct_bits.dtype == np.uint8
+    assert np.array_equal(s.correct(), correct)
+    assert s.predicted.dtype == np.uint8 and s.p_true.dtype == np.float16
+    assert np.array_equal(s.example_id, np.arange(13) * 3)
+    with np.load(path, allow_pickle=False) as z:  # plain arrays only
+        assert int(z["format_version"]) == FORMAT_VERSION
+    assert not [p for p in path.parent.iterdir() if p.name != "record.npz"], "temporary files left behind"
+
+
+def test_missing_split_names_fix(tmp_path):
+    w, _ = _writer(tmp_path / "record.npz")
+    w.add(0, 0, {"test": (np.ones(13, bool), np.zeros(13), np.zeros(13))})
+    with pytest.raises(RecordError, match="--record-splits"):
+        load_record(tmp_path / "record.npz").split("train")
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "version"])
+def test_corrupt_records_are_refused(tmp_path, damage):
+    path = tmp_path / "record.npz"
+    w, _ = _writer(path)
+    w.add(0, 0, {"test": (np.ones(13, bool), np.zeros(13), np.zeros(13))})
+    if damage == "truncate":
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "garbage":
+        path.write_bytes(b"not a zip file at all")
+    else:
+        rec = load_record(path)
+        save_record(rec, path)
+        with np.load(path) as z:
+            arrays = dict(z)
+        arrays["format_version"] = np.array(FORMAT_VERSION + 1)
+        np.savez(path, **arrays)
+    with pytest.raises(RecordError) as e:
+        load_record(path)
+    assert "\n" not in str(e.value)
+
+
+def test_inconsistent_shapes_are_refused(tmp_path):
+    path = tmp_path / "record.npz"
+    w, _ = _writer(path)
+    w.add(0, 0, {"test": (np.ones(13, bool), np.zeros(13), np.zeros(13))})
+    with np.load(path) as z:
+        arrays = dict(z)
+    arrays["test/predicted"] = arrays["test/predicted"][:, :5]
+    np.savez(path, **arrays)
+    with pytest.raises(RecordError, match="inconsistent"):
+        load_record(path)
+
+
+def test_writer_resume_and_truncate(tmp_path):
+    path = tmp_path / "record.npz"
+    w, labels = _writer(path)
+    for e in range(4):
+        w.add(e, e, {"test": (np.arange(13) < e, labels, np.zeros(13))})
+    rec = load_record(path)
+    w2 = RecordWriter.resume(tmp_path / "again.npz", rec, 10)
+    w2.truncate(2)
+    w2.add(9, 9, {"test": (np.ones(13, bool), labels, np.zeros(13))})
+    again = load_record(tmp_path / "again.npz")
+    assert list(again.epoch) == [0, 1, 9]
+    assert np.array_equal(again.split("test").correct()[:2], rec.split("test").correct()[:2])
+
+
+def test_fingerprint_sees_ids_labels_and_data():
+    ids, labels = np.arange(5), np.array([0, 1, 0, 1, 0])
+    base = split_fingerprint("d", "test", ids, labels, "x")
+    assert base == split_fingerprint("d", "test", ids, labels, "x")
+    assert base != split_fingerprint("d", "test", ids[::-1], labels, "x")
+    assert base != split_fingerprint("d", "test", ids, 1 - labels, "x")
+    assert base != split_fingerprint("d", "test", ids, labels, "y")
+    assert base != split_fingerprint("d", "train", ids, labels, "x")
+
+
+def test_examples_round_trip(tmp_path):
+    img = np.arange(2 * 8 * 8, dtype=np.uint8).reshape(2, 8, 8, 1)
+    p = save_examples(tmp_path / "ex.npz", dataset="digits", kind="image", class_names=["a", "b"],
+                      splits={"test": {"example_id": np.array([4, 9]), "label": np.array([0, 1]), "image": img}})
+    got = load_examples(p)
+    assert got["kind"] == "image" and got["class_names"] == ["a", "b"]
+    assert np.array_equal(got["splits"]["test"]["image"], img)
+    p.write_bytes(b"junk")
+    with pytest.raises(RecordError):
+        load_examples(p)

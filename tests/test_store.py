@@ -1,0 +1,84 @@
+"""The MLflow layout, through MLflow's own client against a real SQLite store."""
+import time
+
+import numpy as np
+import pytest
+
+from orderlab.errors import OrderlabError
+from orderlab.store import Store, StoreError, default_tracking_uri
+from orderlab.synthetic import populate_store
+
+
+def test_default_store_is_sqlite_under_mlruns(tmp_path):
+    assert default_tracking_uri() == f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+
+
+def test_study_layout_visible_to_mlflow(store, store_uri):
+    from mlflow.tracking import MlflowClient
+    run_ids = populate_store(store, "lay", archs=("mlp", "cnn"), seeds=2, n_checkpoints=3, n_examples=20)
+    client = MlflowClient(store_uri)
+    exp = client.get_experiment_by_name("lay")
+    assert exp.tags["orderlab.kind"] == "study"
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if r.data.tags["orderlab.kind"] == "study"]
+    children = [r for r in runs if r.data.tags["orderlab.kind"] == "network"]
+    assert len(parents) == 1 and len(children) == 4
+    assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
+    assert {r.data.tags["orderlab.arch"] for r in children} == {"mlp", "cnn"}
+    # the record is an artifact of the child run
+    files = [f.path for f in client.list_artifacts(run_ids[0], "record")]
+    assert files == ["record/record.npz"]
+    info = store.list_studies()[0]
+    assert (info.name, info.n_runs, info.n_finished, info.checkpoints) == ("lay", 4, 4, 3)
+
+
+def test_study_refuses_other_data(store):
+    store.get_or_create_study("s", "digits", "train=a,test=b")
+    assert store.get_or_create_study("s", "digits", "train=a,test=b")[1]  # same data: joins
+    with pytest.raises(StoreError, match="holds networks on digits"):
+        store.get_or_create_study("s", "digits", "train=a,test=OTHER")
+
+
+def test_unknown_study_and_run(store):
+    populate_store(store, "known", seeds=1, n_checkpoints=2, n_examples=10)
+    with pytest.raises(StoreError, match="no study named 'nope'.*known"):
+        store.list_runs("nope")
+    with pytest.raises(StoreError, match="no run"):
+        store.get_run("0" * 32)
+
+
+def test_unreachable_server_fails_fast():
+    t = time.monotonic()
+    with pytest.raises(StoreError, match="unreachable"):
+        Store("http://127.0.0.1:9")
+    assert time.monotonic() - t < 30  # generous: a hang would be minutes
+
+
+def test_file_store_uri_is_explained(tmp_path):
+    with pytest.raises(OrderlabError, match="sqlite"):
+        Store(f"file://{tmp_path}/x")
+
+
+def test_stale_running_run_detected(store):
+    [rid] = populate_store(store, "live", archs=("mlp",), seeds=1, n_checkpoints=2, n_examples=10, finish=False)
+    assert store.get_run(rid).status == "RUNNING"  # our own pid: alive
+    store.set_tags(rid, {"orderlab.pid": 2 ** 22 + 12345})  # no such process
+    assert store.get_run(rid).status == "STALE"
+
+
+def test_concurrent_study_creation_keeps_one_parent(store_uri):
+    from concurrent.futures import ThreadPoolExecutor
+    def go(_):
+        return Store(store_uri).get_or_create_study("race", "d", "fp")[1]
+    with ThreadPoolExecutor(4) as ex:
+        parents = set(ex.map(go, range(4)))
+    assert parents == {Store(store_uri).study_parent("race")}
+
+
+def test_corrupt_record_artifact_is_an_error(store):
+    from orderlab.record import RecordError
+    [rid] = populate_store(store, "c", archs=("mlp",), seeds=1, n_checkpoints=2, n_examples=10)
+    store.record_file(rid).write_bytes(b"\x00" * 10)
+    with pytest.raises(RecordError, match="corrupt"):
+        store.load_record(rid)
+    np.testing.assert_equal(len(store.list_runs("c")), 1)  # nothing else lost

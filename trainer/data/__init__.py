@@ -120,16 +120,18 @@ class DatasetSpec:
     loader: Loader
     takes_arg: bool = False
     arg_help: str = ""
+    arg_optional: bool = False              # e.g. gaussians or gaussians:dim=20,classes=5
 
 
 DATASETS: dict[str, DatasetSpec] = {}
 _loaded = False
 
 
-def register(name: str, description: str, takes_arg: bool = False, arg_help: str = ""):
+def register(name: str, description: str, takes_arg: bool = False, arg_help: str = "",
+             arg_optional: bool = False):
     """Decorator for a loader ``fn(opts: LoadOptions) -> Dataset``."""
     def deco(fn: Loader) -> Loader:
-        DATASETS[name] = DatasetSpec(name, description, fn, takes_arg, arg_help)
+        DATASETS[name] = DatasetSpec(name, description, fn, takes_arg or arg_optional, arg_help, arg_optional)
         return fn
     return deco
 
@@ -156,10 +158,11 @@ def parse_name(spec: str) -> tuple[DatasetSpec, str | None]:
     _ensure_loaded()
     name, _, arg = spec.partition(":")
     if name not in DATASETS:
-        valid = ", ".join(n + (":PATH" if DATASETS[n].takes_arg else "") for n in DATASETS)
+        valid = ", ".join(n + (f"[:{d.arg_help or 'ARGS'}]" if d.arg_optional else
+                                 f":{d.arg_help or 'PATH'}" if d.takes_arg else "") for n, d in DATASETS.items())
         raise OrderlabError(f"unknown dataset {spec!r}; valid datasets: {valid} (see `orderlab datasets`)")
     ds = DATASETS[name]
-    if ds.takes_arg and not arg:
+    if ds.takes_arg and not arg and not ds.arg_optional:
         raise OrderlabError(f"dataset {name} needs an argument: {name}:{ds.arg_help or 'PATH'}")
     if not ds.takes_arg and arg:
         raise OrderlabError(f"dataset {name} takes no ':' argument (got {spec!r})")

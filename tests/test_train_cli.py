@@ -1,0 +1,178 @@
+"""`orderlab train`, `runs`, `studies`, `export`, `demo` driven as a user would (CliRunner and subprocesses)."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from orderlab.cli import app
+from orderlab.store import Store
+
+runner = CliRunner()
+FAST = ["--epochs", "1", "--record-every", "0.5", "--quiet", "--train-subset", "300", "--test-subset", "200"]
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def assert_one_line_error(result, *needles):
+    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
+    err = result.stderr.strip()
+    assert err.startswith("error: ") and "\n" not in err, err
+    assert "Traceback" not in result.output
+    for n in needles:
+        assert n in err, (n, err)
+
+
+@pytest.fixture
+def trained(store_uri):
+    r = invoke("train", "--arch", "mlp", "--arch", "cnn", "--seeds", "0-1", "--study", "t", *FAST)
+    assert r.exit_code == 0, (r.output, r.exception)
+    return Store(store_uri)
+
+
+def test_train_records_every_network(trained, store_uri):
+    from mlflow.tracking import MlflowClient
+    runs = trained.list_runs("t")
+    assert [(r.arch, r.seed, r.status) for r in runs] == [
+        ("cnn", 0, "FINISHED"), ("cnn", 1, "FINISHED"), ("mlp", 0, "FINISHED"), ("mlp", 1, "FINISHED")]
+    rec = trained.load_record(runs[0])
+    assert rec.epoch[0] == 0 and rec.epoch[-1] == pytest.approx(1.0) and len(rec.epoch) == 3
+    assert set(rec.splits) == {"train", "test"}
+    assert rec.split("train").n_examples == 300 and rec.split("test").n_examples == 200
+    assert rec.meta["arch"] == "cnn" and rec.meta["run_id"] == runs[0].run_id
+    client = MlflowClient(store_uri)
+    run = client.get_run(runs[0].run_id)
+    assert {"lr", "optimizer", "batch_size", "weight_decay", "momentum", "seed", "dataset"} <= set(run.data.params)
+    assert run.data.tags["orderlab.study"] == "t" and run.data.tags["orderlab.dataset"] == "digits"
+    hist = client.get_metric_history(runs[0].run_id, "test_acc")
+    assert len(hist) == 3 and hist[-1].value == pytest.approx(rec.split("test").correct()[-1].mean())
+    assert {m.key for m in [*client.get_metric_history(runs[0].run_id, "loss")]} == {"loss"}
+    # checkpoint 0 is the untrained network: near chance, and training moves it well above chance
+    for r in runs:
+        acc = trained.load_record(r).split("test").correct().mean(axis=1)
+        assert acc[0] < 0.35 and acc[-1] > 0.5, (r.arch, acc)
+
+
+def test_studies_runs_and_export(trained, tmp_path):
+    r = invoke("studies")
+    assert r.exit_code == 0 and "t" in r.output and "digits" in r.output
+    r = invoke("runs", "t")
+    assert r.exit_code == 0 and r.output.count("FINISHED") == 4
+    out = tmp_path / "t.npz"
+    r = invoke("export", "t", "-o", out)
+    assert r.exit_code == 0, r.output
+    with np.load(out, allow_pickle=False) as z:
+        assert set(z.files) == {"correct", "predicted", "arch", "seed", "run_id", "epoch", "example_id", "label"}
+        assert z["correct"].dtype == bool and z["correct"].shape == (4, 3, 200)
+        assert z["predicted"].shape == (4, 3, 200) and np.issubdtype(z["predicted"].dtype, np.integer)
+        assert list(z["arch"]) == ["cnn", "cnn", "mlp", "mlp"] and z["seed"].dtype == np.int64
+        assert z["epoch"].dtype == np.float64 and z["example_id"].dtype == np.int64
+        assert np.array_equal(z["correct"], z["predicted"] == z["label"][None, None, :])
+    # the Python API returns the same arrays
+    from orderlab.studydata import export_study
+    api = export_study(trained, "t", "test")
+    with np.load(out) as z:
+        assert all(np.array_equal(api[k], z[k]) for k in z.files)
+
+
+def test_same_seed_twice_gives_identical_records(store_uri):
+    for study in ("a", "b"):
+        r = invoke("train", "--arch", "cnn", "--seeds", "3", "--study", study, *FAST)
+        assert r.exit_code == 0, r.output
+    store = Store(store_uri)
+    ra, rb = (store.load_record(store.list_runs(s)[0]) for s in ("a", "b"))
+    for split in ("train", "test"):
+        assert np.array_equal(ra.split(split).correct_bits, rb.split(split).correct_bits)
+        assert np.array_equal(ra.split(split).predicted, rb.split(split).predicted)
+        assert np.array_equal(ra.split(split).p_true, rb.split(split).p_true)
+
+
+def test_different_seeds_differ(store_uri):
+    r = invoke("train", "--arch", "mlp", "--seeds", "0,1", "--study", "s", *FAST)
+    assert r.exit_code == 0
+    store = Store(store_uri)
+    a, b = (store.load_record(x).split("test").p_true for x in store.list_runs("s"))
+    assert not np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["--arch", "nope"], ["unknown architecture 'nope'", "mlp", "cnn"]),
+    (["--arch", "mlp", "--dataset", "nope"], ["unknown dataset 'nope'", "digits"]),
+    (["--arch", "mlp", "--seeds", "5-2"], ["seed"]),
+    (["--arch", "mlp", "--seeds", "a,b"], ["bad seed list"]),
+    (["--arch", "mlp", "--epochs", "0"], ["--epochs must be positive"]),
+    (["--arch", "mlp", "--batch-size", "0"], ["--batch-size must be positive"]),
+    (["--arch", "mlp", "--epochs", "1", "--record-every", "3"], ["--record-every 3", "larger than the training"]),
+    (["--arch", "mlp", "--record-splits", "val"], ["--record-splits"]),
+    (["--arch", "mlp", "--device", "tpu"], ["unknown device"]),
+    (["--arch", "mlp", "--tracking-uri", "http://127.0.0.1:9"], ["unreachable", "--tracking-uri"]),
+    (["--arch", "mlp", "--dataset", "cifar10", "--data-dir", "EMPTY"], ["--download"]),
+])
+def test_bad_input_is_one_line_exit_2(args, needles, tmp_path):
+    (tmp_path / "EMPTY").mkdir()
+    assert_one_line_error(invoke("train", *args, "--quiet"), *needles)
+
+
+def test_bad_npz_files(tmp_path):
+    (tmp_path / "junk.npz").write_bytes(b"junk")
+    assert_one_line_error(invoke("train", "--arch", "mlp", "--dataset", "npz:junk.npz", "--quiet"), "junk.npz")
+    np.savez(tmp_path / "short.npz", x_train=np.zeros((5, 4)), y_train=np.zeros(3))
+    assert_one_line_error(invoke("train", "--arch", "mlp", "--dataset", "npz:short.npz", "--quiet"), "short.npz")
+    assert_one_line_error(invoke("train", "--arch", "mlp", "--dataset", "npz:absent.npz", "--quiet"), "absent.npz")
+
+
+def test_errors_keep_what_was_recorded(trained, tmp_path):
+    before = [r.run_id for r in trained.list_runs("t")]
+    assert_one_line_error(invoke("runs", "nope"), "no study named 'nope'")
+    assert_one_line_error(invoke("export", "nope", "-o", tmp_path / "x.npz"), "no study named 'nope'")
+    # a corrupt record artifact: a clear error, and the other runs stay readable
+    victim = trained.list_runs("t")[0]
+    trained.record_file(victim.run_id).write_bytes(b"garbage")
+    assert_one_line_error(invoke("export", "t", "-o", tmp_path / "x.npz"), "corrupt")
+    assert [r.run_id for r in trained.list_runs("t")] == before
+    assert trained.load_record(trained.list_runs("t")[1]).n_checkpoints == 3
+    # new networks on other data cannot join the study
+    assert_one_line_error(invoke("train", "--arch", "mlp", "--seeds", "7", "--study", "t", "--quiet",
+                                 "--train-subset", "100"), "holds networks on digits")
+
+
+@pytest.mark.slow
+def test_ctrl_c_marks_run_killed_and_keeps_checkpoints(store_uri):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "orderlab.cli", "train", "--arch", "mlp", "--seeds", "0",
+                             "--epochs", "200", "--record-every", "1", "--study", "k", "--quiet",
+                             "--tracking-uri", store_uri], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    store = Store(store_uri)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            runs = store.list_runs("k")
+        except Exception:  # noqa: BLE001 - the study does not exist yet
+            runs = []
+        if runs and runs[0].checkpoints >= 3:
+            break
+        time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (out, err)
+    assert "Traceback" not in err and "KILLED" in err
+    [run] = store.list_runs("k")
+    assert run.status == "KILLED"
+    rec = store.load_record(run)
+    assert rec.n_checkpoints >= 3 and rec.n_checkpoints == run.checkpoints
+
+
+@pytest.mark.slow
+def test_demo_trains_and_records(store_uri, tmp_path):
+    r = invoke("demo", "--seeds", "0-1", "--epochs", "1", "--quiet", "--out", tmp_path / "rep")
+    assert r.exit_code == 0, (r.output, r.exception)
+    runs = Store(store_uri).list_runs("demo-digits")
+    assert len(runs) == 4 and {r.arch for r in runs} == {"mlp", "cnn"}
+    assert all(r.checkpoints == 5 for r in runs)  # 0, 1/4, 1/2, 3/4, 1

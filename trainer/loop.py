@@ -80,32 +80,52 @@ def epoch_permutation(seed: int, epoch: int, n: int) -> torch.Tensor:
     return torch.randperm(n, generator=g)
 
 
-def augment_batch(x: torch.Tensor, seed: int, step: int, flip: bool) -> torch.Tensor:
-    """Random crop (zero padding of size/8) and horizontal flip, batched on x's device."""
-    if x.dim() != 4:
-        return x
+def crop_flip_draws(b: int, h: int, seed: int, step: int, flip: bool, device: torch.device
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The random crop offsets (dx, dy) and flips of one network's batch at ``step``.
+
+    Shared by :func:`augment_batch` and the vectorised ensembles, so a member of an ensemble sees
+    exactly the augmentation it would see trained alone.
+    """
+    pad = max(1, h // 8)
+    g = torch.Generator(device=device).manual_seed(seed * 7_919 + step)
+    dx = torch.randint(0, 2 * pad + 1, (b,), device=device, generator=g)
+    dy = torch.randint(0, 2 * pad + 1, (b,), device=device, generator=g)
+    do_flip = (torch.rand(b, device=device, generator=g) < 0.5) if flip else None
+    return dx, dy, do_flip
+
+
+def apply_crop_flip(x: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor, do_flip: torch.Tensor | None
+                    ) -> torch.Tensor:
+    """Crop (zero padding of size/8) at offsets (dx, dy) and flip where ``do_flip``, as one gather."""
     b, _, h, w = x.shape
     pad = max(1, h // 8)
-    g = torch.Generator(device=x.device).manual_seed(seed * 7_919 + step)
     padded = F.pad(x, (pad, pad, pad, pad))
-    dx = torch.randint(0, 2 * pad + 1, (b,), device=x.device, generator=g)
-    dy = torch.randint(0, 2 * pad + 1, (b,), device=x.device, generator=g)
     rows = (dy[:, None] + torch.arange(h, device=x.device)[None, :])             # [B, H]
     cols = (dx[:, None] + torch.arange(w, device=x.device)[None, :])             # [B, W]
-    if flip:
-        do_flip = torch.rand(b, device=x.device, generator=g) < 0.5
+    if do_flip is not None:
         cols = torch.where(do_flip[:, None], cols.flip(1), cols)
     bi = torch.arange(b, device=x.device)[:, None, None]
     out = padded.permute(0, 2, 3, 1)[bi, rows[:, :, None], cols[:, None, :]]      # [B, H, W, C]
     return out.permute(0, 3, 1, 2).contiguous()
 
 
-def make_optimizer(model: torch.nn.Module, hp: Hyper) -> torch.optim.Optimizer:
+def augment_batch(x: torch.Tensor, seed: int, step: int, flip: bool) -> torch.Tensor:
+    """Random crop (zero padding of size/8) and horizontal flip, batched on x's device."""
+    if x.dim() != 4:
+        return x
+    return apply_crop_flip(x, *crop_flip_draws(x.shape[0], x.shape[2], seed, step, flip, x.device))
+
+
+def make_optimizer(model: torch.nn.Module | list[torch.Tensor], hp: Hyper) -> torch.optim.Optimizer:
+    """The optimiser of a model (or of a list of parameters: a vectorised ensemble's stacked ones;
+    SGD and AdamW are elementwise, so over stacked parameters they act as K independent optimisers)."""
+    params = model.parameters() if isinstance(model, torch.nn.Module) else model
     if hp.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=hp.lr, momentum=hp.momentum,
+        return torch.optim.SGD(params, lr=hp.lr, momentum=hp.momentum,
                                weight_decay=hp.weight_decay, nesterov=hp.momentum > 0)
     if hp.optimizer == "adam":
-        return torch.optim.AdamW(model.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
+        return torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay)
     raise ValueError(f"unknown optimizer {hp.optimizer}")
 
 

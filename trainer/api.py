@@ -148,12 +148,19 @@ def train_study(cfg: TrainConfig, reporter: Reporter | None = None) -> list[str]
         device = resolve_device(cfg.device)
         device_name = str(device)
         data = DeviceData(ds, device)
-    run_ids: list[str] = []
     jobs = [(arch, spec, seed) for arch, spec in zip(cfg.archs, specs) for seed in cfg.seeds]
     reporter.study_started(cfg.study, len(jobs), cfg.dataset, device_name)
     if cfg.ensemble > 1:
         from orderlab.trainer.ensemble import train_ensembles
         return train_ensembles(cfg, ctx, jobs, hps, data, reporter)
+    return train_solo(cfg, ctx, jobs, hps, data, reporter)
+
+
+def train_solo(cfg: TrainConfig, ctx, jobs, hps: dict[str, dict[str, Any]], data, reporter: Reporter) -> list[str]:
+    """Train ``jobs`` ((arch, spec, seed) triples) one network at a time; returns the run ids."""
+    from orderlab.trainer.run import NetworkRun
+    ds = ctx.dataset
+    run_ids: list[str] = []
     for arch, spec, seed in jobs:
         hp = hps[arch]
         params = network_params(cfg, arch, seed, hp, ds)

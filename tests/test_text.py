@@ -1,0 +1,120 @@
+"""Text: the tokenizer, text-csv / ag-news formats, text models, and a text study end to end."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from orderlab.errors import OrderlabError
+from orderlab.trainer.data import load_dataset
+from orderlab.trainer.data.text import PAD, UNK, Vocabulary, encode, sequence_length, tokenize
+
+TOPICS = Path(__file__).parent / "data" / "topics.csv"
+
+
+def test_tokenizer_rules():
+    assert tokenize("Don't STOP\\nbelieving, in 2024!") == ["don't", "stop", "believing", "in", "2024"]
+    assert tokenize("e-mail: a.b@c") == ["e", "mail", "a", "b", "c"]
+    assert tokenize("") == []
+
+
+def test_vocabulary_built_on_train_only():
+    train = [["b", "a", "a"], ["c", "b", "a"], ["once"]]
+    v = Vocabulary.build(train, min_count=2)
+    assert v.words == ["a", "b"] and v.size == 4          # 0 pad, 1 unknown, then by count
+    x = encode([["a", "b", "zzz"], ["b"]], v, 4)
+    assert x.tolist() == [[2, 3, UNK, PAD], [3, PAD, PAD, PAD]]
+    assert Vocabulary.build([["x", "y", "y", "x"]], min_count=1).words == ["x", "y"]   # ties alphabetically
+    assert sequence_length([["w"] * 3] * 10) == 8 and sequence_length([["w"] * 1000]) == 256
+
+
+def test_text_csv_shipped_file():
+    d = load_dataset(f"text-csv:{TOPICS}")
+    assert d.kind == "text" and d.class_names == ["computers", "cooking", "sports"]
+    assert len(d.y_train) == 48 and len(d.y_test) == 12                         # every 5th row is test
+    assert d.x_train.dtype == np.int64 and d.x_train.shape[1] == d.x_test.shape[1]
+    assert d.vocab_size > 20 and d.x_train.max() < d.vocab_size
+    assert d.texts_train[0].startswith("The striker") and d.y_train[0] == 2
+    # A word seen only in the test split is unknown to the vocabulary.
+    train_words = {w for t in d.texts_train for w in tokenize(t)}
+    toks = tokenize(d.texts_test[0])
+    unseen = [i for i, w in enumerate(toks) if w not in train_words]
+    assert unseen and all(d.x_test[0, i] == UNK for i in unseen)
+    assert all(d.x_test[0, i] > UNK for i in range(len(toks)) if i not in unseen)
+    thumbs = d.thumbnails("test")
+    assert thumbs["text"][0] == d.texts_test[0]
+    sub = load_dataset(f"text-csv:{TOPICS}", train_subset=12)
+    assert np.bincount(sub.y_train).tolist() == [4, 4, 4] and len(sub.texts_train) == 12
+
+
+def test_text_csv_split_column_folder_and_errors(tmp_path):
+    (tmp_path / "s.csv").write_text("Text,Label,split\nred apple,1,train\ngreen pear,2,train\n"
+                                    "red cherry,1,test\nyellow pear,2,test\n")
+    d = load_dataset(f"text-csv:{tmp_path / 's.csv'}")
+    assert d.class_names == ["1", "2"] and d.texts_test == ["red cherry", "yellow pear"]
+    folder = tmp_path / "f"
+    folder.mkdir()
+    (folder / "train.csv").write_text("label,text\n10,a b\n9,c d\n")
+    (folder / "test.csv").write_text("label,text\n9,a\n10,d\n")
+    f = load_dataset(f"text-csv:{folder}")
+    assert f.class_names == ["9", "10"] and f.y_train.tolist() == [1, 0]        # numeric labels sort as numbers
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(OrderlabError, match="'label' and 'text'"):
+        load_dataset(f"text-csv:{tmp_path / 'bad.csv'}")
+    with pytest.raises(OrderlabError, match="does not exist"):
+        load_dataset(f"text-csv:{tmp_path / 'none.csv'}")
+
+
+def test_ag_news_release_format(tmp_path):
+    folder = tmp_path / "ag_news_csv"
+    folder.mkdir()
+    (folder / "train.csv").write_text('"3","Wall St. Bears Claw Back","Reuters - Short-sellers are seeing green."\n'
+                                      '"2","Cup final","The home side won 2-1\\the late goal."\n'
+                                      '"1","Talks resume","Leaders met on Monday."\n'
+                                      '"4","New chip","A faster processor, says the maker."\n')
+    (folder / "test.csv").write_text('"4","Chip news","The processor maker said"\n"2","Match","The goal"\n')
+    d = load_dataset("ag-news", data_dir=tmp_path)
+    assert d.class_names == ["World", "Sports", "Business", "Sci/Tech"]
+    assert d.y_train.tolist() == [2, 1, 0, 3] and d.y_test.tolist() == [3, 1]
+    assert d.texts_train[0] == "Wall St. Bears Claw Back Reuters - Short-sellers are seeing green."
+    assert tokenize(d.texts_train[1])[-3:] == ["the", "late", "goal"]           # the release's \ escapes
+    with pytest.raises(OrderlabError, match="--download"):
+        load_dataset("ag-news", data_dir=tmp_path / "empty")
+
+
+def test_text_models_shapes_and_padding():
+    torch = pytest.importorskip("torch")
+    from orderlab.trainer.models import get_arch
+    x = torch.tensor([[5, 6, 7, 0, 0, 0], [2, 0, 0, 0, 0, 0]])
+    for name in ("text-bag", "text-cnn"):
+        spec = get_arch(name)
+        assert spec.inputs == ("text",)
+        torch.manual_seed(0)
+        model = spec.build((6,), 3, vocab_size=10).eval()
+        assert model(x).shape == (2, 3)
+        with pytest.raises(OrderlabError, match="text dataset"):
+            spec.build((6,), 3, vocab_size=0)
+    torch.manual_seed(0)
+    bag = get_arch("text-bag").build((6,), 3, vocab_size=10).eval()
+    longer = torch.cat([x, torch.zeros(2, 4, dtype=torch.int64)], dim=1)
+    assert torch.allclose(bag(x), bag(longer))                  # padding does not count in the mean
+
+
+def test_text_study_end_to_end():
+    from typer.testing import CliRunner
+
+    from orderlab.cli import app
+    from orderlab.store import Store
+    from orderlab.studydata import load_stack
+    res = CliRunner().invoke(app, ["train", "--arch", "text-bag", "--dataset", f"text-csv:{TOPICS}",
+                                   "--seeds", "0-1", "--epochs", "15", "--lr", "0.02", "--study", "txt"])
+    assert res.exit_code == 0, res.output
+    store = Store()
+    st = load_stack(store, "txt", "train")
+    assert st.bits.shape[:2] == (2, 16) and st.n_examples == 48
+    assert st.correct(-1).mean() > 0.6                          # learned well beyond chance (1/3)
+    ex = store.load_examples("txt")
+    assert ex["kind"] == "text" and str(ex["splits"]["test"]["text"][0]).startswith("The goalkeeper")
+    bad = CliRunner().invoke(app, ["train", "--arch", "text-cnn", "--dataset", "gaussians", "--seeds", "0"])
+    assert bad.exit_code == 2 and "text" in bad.output

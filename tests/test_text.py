@@ -116,5 +116,3 @@ def test_text_study_end_to_end():
     assert st.correct(-1).mean() > 0.6                          # learned well beyond chance (1/3)
     ex = store.load_examples("txt")
     assert ex["kind"] == "text" and str(ex["splits"]["test"]["text"][0]).startswith("The goalkeeper")
-    bad = CliRunner().invoke(app, ["train", "--arch", "text-cnn", "--dataset", "gaussians", "--seeds", "0"])
-    assert bad.exit_code == 2 and "text" in bad.output

@@ -1,0 +1,109 @@
+"""Scikit-learn learners: staged checkpoints, seeds, and the same records as networks."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from orderlab.errors import OrderlabError
+from orderlab.trainer.learners import LEARNERS, balanced_order, stage_positions
+
+DATA = "gaussians:dim=6,classes=3,sep=3,n=240,test=90"
+
+
+def test_stage_positions():
+    assert stage_positions(5, 1, integer=True) == [1, 2, 3, 4, 5]
+    assert stage_positions(10, 3, integer=True) == [3, 6, 9, 10]            # always ends at the last stage
+    assert stage_positions(2, 0.5, integer=False) == [0.5, 1.0, 1.5, 2.0]
+    assert stage_positions(3, 0.4, integer=True) == [1, 2, 3]
+    with pytest.raises(OrderlabError):
+        stage_positions(0, 1, integer=True)
+
+
+def test_balanced_order_prefixes_are_balanced():
+    y = np.repeat(np.arange(4), 25)
+    order = balanced_order(y, seed=3)
+    assert sorted(order.tolist()) == list(range(100))
+    for m in (4, 8, 40, 100):
+        assert np.bincount(y[order[:m]], minlength=4).tolist() == [m // 4] * 4
+    assert not np.array_equal(order, balanced_order(y, seed=4))
+
+
+@pytest.fixture(scope="module")
+def learner_study(tmp_path_factory):
+    """Every learner, two seeds, four stages, in one study."""
+    from orderlab.store import Store
+    from orderlab.trainer.api import TrainConfig, train_study
+    uri = f"sqlite:///{tmp_path_factory.mktemp('learners')}/mlflow.db"
+    cfg = TrainConfig("learners", archs=list(LEARNERS), seeds=[0, 1], dataset=DATA, epochs=4, tracking_uri=uri,
+                      quiet=True)
+    ids = train_study(cfg)
+    return Store(uri), ids
+
+
+def test_every_learner_writes_staged_records(learner_study):
+    store, ids = learner_study
+    assert len(ids) == 2 * len(LEARNERS)
+    runs = store.list_runs("learners")
+    assert {r.status for r in runs} == {"FINISHED"}
+    by = {(r.arch, r.seed): store.load_record(r) for r in runs}
+    for arch in LEARNERS:
+        rec = by[(arch, 0)]
+        assert rec.epoch.tolist() == [0, 1, 2, 3, 4], arch
+        test = rec.split("test")
+        correct = test.correct()                       # bool [checkpoints, examples]
+        assert correct.shape == (5, 90)
+        assert correct[0].mean() == pytest.approx(1 / 3)            # the untrained learner: one class
+        assert correct[-1].mean() > 0.6, arch                        # learned (chance is 1/3)
+        assert np.all((test.p_true >= 0) & (test.p_true <= 1.0001))
+        assert rec.split("train").correct().shape == (5, 240)
+
+
+def test_seeds_change_what_they_should(learner_study):
+    store, _ = learner_study
+    by = {(r.arch, r.seed): store.load_record(r) for r in store.list_runs("learners")}
+
+    def pred(arch, seed, ckpt):
+        return by[(arch, seed)].split("train").predicted[ckpt].astype(int)
+
+    for arch in ("gradient-boosting", "random-forest", "logistic", "linear-svm"):
+        assert not np.array_equal(by[(arch, 0)].split("train").p_true, by[(arch, 1)].split("train").p_true), arch
+    for arch in ("knn", "svm"):   # other examples come first; the whole training set is the same learner
+        assert not np.array_equal(by[(arch, 0)].split("test").p_true[1], by[(arch, 1)].split("test").p_true[1])
+        assert np.array_equal(pred(arch, 0, -1), pred(arch, 1, -1))
+
+
+def test_learners_in_the_analyses(learner_study):
+    from orderlab.analysis.metrics import tpa, tpa_independent
+    from orderlab.studydata import load_stack
+    store, _ = learner_study
+    st = load_stack(store, "learners", "test")                     # all learners share checkpoints 0-4
+    assert st.bits.shape[:2] == (2 * len(LEARNERS), 5)
+    rf = st.select(st.arch_index("random-forest"))
+    assert tpa(rf, -1) >= tpa_independent(rf, -1)
+
+
+def test_cli_adaboost_on_digits():
+    from typer.testing import CliRunner
+
+    from orderlab.cli import app
+    from orderlab.trainer.data import dataset_specs
+    if "digits" not in {d.name for d in dataset_specs()}:
+        pytest.skip("digits is not registered yet")
+    res = CliRunner().invoke(app, ["train", "--arch", "adaboost", "--dataset", "digits", "--seeds", "0-2",
+                                   "--epochs", "5", "--study", "ada"])
+    assert res.exit_code == 0, res.output
+    from orderlab.store import Store
+    runs = Store().list_runs("ada")
+    assert len(runs) == 3 and {r.status for r in runs} == {"FINISHED"}
+    rec = Store().load_record(runs[0])
+    assert rec.epoch.tolist() == [0, 1, 2, 3, 4, 5] and rec.split("test").correct()[-1].mean() > 0.3
+
+
+def test_learner_refuses_text():
+    from typer.testing import CliRunner
+
+    from orderlab.cli import app
+    from pathlib import Path
+    topics = Path(__file__).parent / "data" / "topics.csv"
+    res = CliRunner().invoke(app, ["train", "--arch", "knn", "--dataset", f"text-csv:{topics}", "--seeds", "0"])
+    assert res.exit_code != 0

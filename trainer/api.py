@@ -105,7 +105,7 @@ def network_params(cfg: TrainConfig, arch: str, seed: int, hp: dict[str, Any], d
     """Everything about one network, logged as MLflow params (and enough to resume it)."""
     return {"arch": arch, "seed": seed, "dataset": cfg.dataset, "data_seed": cfg.data_seed,
             "train_subset": cfg.train_subset, "test_subset": cfg.test_subset,
-            "record_splits": ",".join(cfg.record_splits), "device": cfg.device,
+            "record_splits": ",".join(cfg.record_splits), "device": cfg.device, "data_dir": cfg.data_dir,
             "n_train": len(ds.y_train), "n_test": len(ds.y_test), "n_classes": ds.n_classes,
             "input_shape": "x".join(map(str, ds.input_shape)), **hp}
 

@@ -1,0 +1,76 @@
+"""`orderlab tui`: the Textual application.
+
+Imports here stay light (Textual only); the store, mlflow, NumPy and the analysis load in the
+first background worker, so the window paints before they are ready.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Iterable
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from orderlab.app.screens.studies import StudiesScreen
+
+
+class OrderlabApp(App):
+    """The TUI. ``source`` is the data adapter (:class:`orderlab.app.source.StudySource`);
+    ``clock`` gives the time shown on screen (tests pass a fixed one)."""
+
+    CSS_PATH = "orderlab.tcss"
+    TITLE = "orderlab"
+    BINDINGS = [
+        Binding("q", "quit", "quit"),
+        Binding("question_mark", "help", "help", key_display="?"),
+    ]
+
+    def __init__(self, tracking_uri: str | None = None, study: str | None = None, *, refresh: float = 2.0,
+                 split: str = "test", compare: str | None = None, source: Any = None,
+                 clock: Callable[[], float] | None = None) -> None:
+        super().__init__()
+        if source is None:
+            from orderlab.app.source import StudySource
+            source = StudySource(tracking_uri)
+        self.source = source
+        self.refresh_s = max(0.05, float(refresh))
+        self.split = split
+        self.start_study = study
+        self.start_compare = compare
+        self.clock = clock or time.time
+        self.known_studies: list[Any] = []
+
+    def get_default_screen(self) -> Screen:
+        return StudiesScreen()
+
+    def on_mount(self) -> None:
+        if self.start_study:
+            studies = (self.start_study,) + ((self.start_compare,) if self.start_compare else ())
+            self.open_study(studies)
+
+    def open_study(self, study: str | tuple[str, ...]) -> None:
+        from orderlab.app.screens.study import StudyScreen
+        studies = (study,) if isinstance(study, str) else tuple(study)
+        self.push_screen(StudyScreen(studies, split=self.split))
+
+    def action_help(self) -> None:
+        from orderlab.app.screens.help import HelpScreen
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        from orderlab.app.screens.study import VIEWS, StudyScreen
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Help", "What each view shows and every key", self.action_help)
+        for s in self.known_studies:
+            yield SystemCommand(f"Open study {s.name}", f"{s.dataset}: {', '.join(s.archs)}, {s.n_runs} networks",
+                                lambda name=s.name: self.open_study(name), discover=False)
+        if isinstance(screen, StudyScreen):
+            for i, (vid, label, _) in enumerate(VIEWS):
+                yield SystemCommand(f"View: {label}", f"key {i + 1}", lambda v=vid: screen.action_view(v))
+            yield SystemCommand("Switch split", "Between the train and the test split", screen.action_split)
+            yield SystemCommand("Compare with another study", "The heatmap then spans both", screen.action_compare)
+            yield SystemCommand("Play checkpoints", "Animate the views over training", screen.action_play)
+            yield SystemCommand("Finished networks only / all", "Leave running networks out or in",
+                                screen.action_finished_only)

@@ -1,0 +1,56 @@
+"""The help screen (?): what each view shows and every key."""
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Markdown
+
+HELP = """\
+# orderlab
+
+Do networks learn the same examples in the same order? Every view follows the store live.
+
+## Views (keys 1–6 or click a tab)
+
+| key | view | shows |
+|---|---|---|
+| 1 | Runs | every network: architecture, seed, status, progress, accuracies; `/` filters, `s` or a click on a header sorts |
+| 2 | Agreement | TPA (solid) and independent TPA (dotted) over training per architecture; the gap is shaded |
+| 3 | Heatmap | architecture × architecture and network × network TPA at the chosen checkpoint |
+| 4 | Histogram | how many networks get each example right, against independent networks of the same accuracy |
+| 5 | Order | Spearman ρ of accessibility and overlap of the first examples learned; `o` picks a pair |
+| 6 | Examples | easiest or hardest examples (`e`), per class (`k`), with accessibility and learned-at epoch |
+
+## Keys
+
+| key | action |
+|---|---|
+| `[` `]` | previous / next checkpoint |
+| `home` `end` | first / latest checkpoint (`end` follows new checkpoints) |
+| `space` | play the checkpoints as an animation / pause |
+| `t` | train or test split |
+| `a` | all networks (running ones on their common checkpoints) or finished ones only |
+| `c` | compare with another study of the same data (the heatmap spans both) |
+| `r` | poll the store now |
+| `escape` | back to the list of studies |
+| `ctrl+p` | command palette (open a study, switch view, theme …) |
+| `?` | this help · `q` quit |
+
+TPA = mean over examples of "all networks right" / mean accuracy; independent TPA is what
+networks erring independently would give. Accessibility = the fraction of (network, checkpoint)
+pairs that get an example right; learned-at = the first epoch from which it stays right.
+Failed, killed and stale runs stay in the runs table but are left out of the analysis.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,question_mark,q", "close", "close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-box"):
+            yield Markdown(HELP)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,82 @@
+"""Polling the store without blocking and without overlap.
+
+A screen asks for a poll; one background worker reads the store and posts a message; when the
+screen has handled it, the next poll is scheduled ``refresh`` seconds later. A request made while
+a poll is in flight is remembered and run right after it, so polls never overlap. Changing what
+to read (``restart=True``) bumps the sequence number, so the answer in flight is dropped.
+A screen that is not on top stops polling and polls again at once when it comes back.
+"""
+from __future__ import annotations
+
+import time
+
+from textual.screen import Screen
+from textual.timer import Timer
+
+
+class PollingScreen(Screen):
+    """Base of the screens that follow the store. Subclasses implement :meth:`start_fetch`."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.seq = 0
+        self.in_flight = False
+        self._again = False
+        self._timer: Timer | None = None
+        self._paused = False
+        self.polls = 0                       # completed polls (tests and the status line)
+        self.failures = 0                    # consecutive failed polls
+        self.last_ok: float | None = None
+
+    def start_fetch(self, seq: int) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def poll_now(self, restart: bool = False) -> None:
+        if restart:
+            self.seq += 1
+        if self.in_flight:
+            self._again = True
+            return
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        self.in_flight = True
+        self.start_fetch(self.seq)
+
+    def poll_done(self, seq: int, ok: bool) -> bool:
+        """Call when a poll's message arrives; returns whether its result is current."""
+        self.in_flight = False
+        self.polls += 1
+        current = seq == self.seq
+        if current:
+            self.failures = 0 if ok else self.failures + 1
+            if ok:
+                self.last_ok = time.time()
+        if self._again or not current:
+            self._again = False
+            self.call_later(self.poll_now)
+        else:
+            self._schedule()
+        return current
+
+    def _interval(self) -> float:
+        base = float(getattr(self.app, "refresh_s", 2.0))
+        # Back off while the store does not answer, up to 15 s (a server restarting).
+        return base if self.failures == 0 else min(15.0, base * (2 ** min(self.failures - 1, 3)))
+
+    def _schedule(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_timer(self._interval(), self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        if self.is_current:
+            self.poll_now()
+        else:
+            self._paused = True
+
+    def on_screen_resume(self) -> None:
+        if self._paused:
+            self._paused = False
+            self.poll_now()

@@ -1,0 +1,149 @@
+"""The first screen: every study in the store, updated live; enter opens one."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Footer, Header, Static
+
+from orderlab.app.messages import PollFailed, StudiesLoaded
+from orderlab.app.screens.polling import PollingScreen
+
+COLUMNS = [("study", "study"), ("dataset", "dataset"), ("archs", "architectures"), ("running", "running"),
+           ("finished", "finished"), ("failed", "failed"), ("checkpoints", "ckpts"), ("updated", "updated")]
+
+
+def ago(t: float, now: float) -> str:
+    """How long ago, coarse enough to stay still between polls."""
+    d = max(0.0, now - t)
+    if d < 60:
+        return "<1m ago"
+    if d < 3600:
+        return f"{d // 60:.0f}m ago"
+    if d < 86400:
+        return f"{d / 3600:.1f}h ago"
+    return time.strftime("%Y-%m-%d", time.localtime(t))
+
+
+def cells(s: Any, now: float) -> list[Any]:
+    failed = s.n_failed + s.n_stale
+    return [Text(s.name, style="bold"), s.dataset, ", ".join(s.archs),
+            Text(str(s.n_running), style="cyan" if s.n_running else "dim"),
+            Text(str(s.n_finished), style="green" if s.n_finished else "dim"),
+            Text(str(failed), style="red" if failed else "dim"),
+            str(s.checkpoints), ago(s.last_update, now)]
+
+
+class StudiesScreen(PollingScreen):
+    BINDINGS = [
+        Binding("enter", "open", "open", show=False),
+        Binding("r", "refresh", "refresh"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.studies: list[Any] = []
+        self.problem: str | None = None
+        self._order: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="◆")
+        yield Static("connecting to the store…", id="store-line")
+        yield Static("", id="problem")
+        yield DataTable(id="studies-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="empty")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = "studies"
+        table = self.query_one("#studies-table", DataTable)
+        for key, label in COLUMNS:
+            table.add_column(label, key=key)
+        self.query_one("#problem", Static).display = False
+        self.query_one("#empty", Static).display = False
+        self.poll_now()
+
+    # -- polling -------------------------------------------------------------
+    def start_fetch(self, seq: int) -> None:
+        self._fetch(seq)
+
+    @work(thread=True, exclusive=True, group="studies-poll", exit_on_error=False)
+    def _fetch(self, seq: int) -> None:
+        source = self.app.source
+        try:
+            studies = source.list_studies()
+        except Exception as e:  # noqa: BLE001 - shown to the user, retried
+            self.post_message(PollFailed(seq, " ".join(str(e).split()) or type(e).__name__))
+        else:
+            self.post_message(StudiesLoaded(seq, studies, source.uri))
+
+    @on(StudiesLoaded)
+    def _loaded(self, msg: StudiesLoaded) -> None:
+        if not self.poll_done(msg.seq, True):
+            return
+        self.problem = None
+        self.studies = msg.studies
+        self.app.known_studies = msg.studies
+        self._fill(msg.uri)
+
+    @on(PollFailed)
+    def _failed(self, msg: PollFailed) -> None:
+        if not self.poll_done(msg.seq, False):
+            return
+        self.problem = msg.error
+        self._fill(self.app.source.uri)
+
+    def _fill(self, uri: str | None) -> None:
+        now = self.app.clock()
+        table = self.query_one("#studies-table", DataTable)
+        order = [s.name for s in self.studies]
+        if order == self._order:
+            for s in self.studies:
+                for (key, _), value in zip(COLUMNS, cells(s, now)):
+                    if str(table.get_cell(s.name, key)) != str(value):
+                        table.update_cell(s.name, key, value)
+        else:
+            keep = table.cursor_row
+            table.clear()
+            for s in self.studies:
+                table.add_row(*cells(s, now), key=s.name)
+            self._order = order
+            if self.studies:
+                table.move_cursor(row=min(keep, len(self.studies) - 1), animate=False)
+        n_live = sum(1 for s in self.studies if s.n_running)
+        line = Text(no_wrap=True, overflow="ellipsis")
+        if n_live:
+            line.append(f"● {n_live} training · ", style="bold green")
+        if self.studies:
+            line.append(f"{len(self.studies)} studies, {sum(s.n_runs for s in self.studies)} networks · ")
+        line.append(f"store {uri or '?'}", style="dim")
+        self.query_one("#store-line", Static).update(line)
+        problem = self.query_one("#problem", Static)
+        problem.display = bool(self.problem)
+        if self.problem:
+            problem.update(Text(f"⚠ {self.problem} — retrying every {self._interval():.0f}s (r: now)"))
+        empty = self.query_one("#empty", Static)
+        empty.display = not self.studies and not self.problem
+        if not self.studies and not self.problem:
+            empty.update(Text.from_markup(
+                "[b]No studies in this store yet.[/b]\n\nStart one in another terminal, e.g.\n\n"
+                "  [cyan]orderlab train --arch mlp --arch cnn --dataset digits --seeds 0-3 --study first[/]\n\n"
+                "It appears here by itself. Or point at another store with [cyan]--tracking-uri[/]."))
+        table.display = bool(self.studies)
+
+    # -- actions -------------------------------------------------------------
+    @on(DataTable.RowSelected, "#studies-table")
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        self.app.open_study(str(event.row_key.value))
+
+    def action_open(self) -> None:
+        table = self.query_one("#studies-table", DataTable)
+        if self._order and table.cursor_row is not None and table.cursor_row < len(self._order):
+            self.app.open_study(self._order[table.cursor_row])
+
+    def action_refresh(self) -> None:
+        self.poll_now()

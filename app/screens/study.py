@@ -1,0 +1,335 @@
+"""A study's screen: the runs table and the views, a key apart, following the store live."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+
+from orderlab.app.messages import CheckpointFailed, CheckpointReady, PollFailed, StudyLoaded
+from orderlab.app.screens.polling import PollingScreen
+from orderlab.app.views.agreement import AgreementView
+from orderlab.app.views.examples import ExamplesView
+from orderlab.app.views.heatmap import HeatmapView
+from orderlab.app.views.histogram import HistogramView
+from orderlab.app.views.order import OrderView
+from orderlab.app.views.runs import RunsView
+
+VIEWS = [("runs", "Runs", RunsView), ("agreement", "Agreement", AgreementView),
+         ("heatmap", "Heatmap", HeatmapView), ("histogram", "Histogram", HistogramView),
+         ("order", "Order", OrderView), ("examples", "Examples", ExamplesView)]
+
+PLAY_INTERVAL_S = 0.6
+CACHE_CHECKPOINTS = 256
+
+
+class StudyScreen(PollingScreen):
+    BINDINGS = [
+        Binding("escape", "back", "studies", tooltip="Back to the list of studies"),
+        *[Binding(str(i + 1), f"view('{vid}')", label, show=False, id=f"view-{vid}")
+          for i, (vid, label, _) in enumerate(VIEWS)],
+        Binding("left_square_bracket", "step(-1)", "checkpoint", key_display="[ ]", id="prev-checkpoint"),
+        Binding("right_square_bracket", "step(1)", "next", show=False, id="next-checkpoint"),
+        Binding("home", "jump('first')", "first checkpoint", show=False),
+        Binding("end", "jump('last')", "latest checkpoint", show=False),
+        Binding("space", "play", "play", id="play"),
+        Binding("t", "split", "split", tooltip="Switch between the train and the test split"),
+        Binding("a", "finished_only", "all/finished", show=False),
+        Binding("c", "compare", "compare", tooltip="Compare with another study of the same data"),
+        Binding("slash", "filter", "filter", show=False),
+        Binding("r", "refresh", "refresh", show=False),
+    ]
+
+    def __init__(self, studies: tuple[str, ...], split: str = "test") -> None:
+        super().__init__()
+        self.studies = tuple(studies)
+        self.split = split
+        self.finished_only = False
+        self.data: Any = None
+        self.version = -1
+        self.checkpoint: int | None = None      # index into data.stack.epoch
+        self.following = True                   # stay on the latest checkpoint as new ones arrive
+        self.playing = False
+        self._play_timer = None
+        self.cp_cache: dict[tuple[int, int], Any] = {}
+        self.cp_result: Any = None
+        self._cp_busy = False
+        self._cp_error: str | None = None
+        self.problem: str | None = None
+
+    # -- layout ---------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="◆")
+        yield Static("", id="study-status")
+        yield Static("", id="study-notes")
+        yield Static("", id="problem")
+        with TabbedContent(id="views"):
+            for i, (vid, label, cls) in enumerate(VIEWS):
+                with TabPane(f"{i + 1} {label}", id=vid):
+                    yield cls(id=f"view-{vid}")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title_text()
+        self.query_one("#problem", Static).display = False
+        self.poll_now()
+
+    def title_text(self) -> None:
+        self.sub_title = " + ".join(self.studies) + f" · {self.split}"
+
+    def views(self) -> list[Any]:
+        return [self.query_one(f"#view-{vid}") for vid, _, _ in VIEWS]
+
+    # -- polling ----------------------------------------------------------------
+    def start_fetch(self, seq: int) -> None:
+        self._fetch(seq, self.studies, self.split, self.finished_only)
+
+    @work(thread=True, exclusive=True, group="study-poll", exit_on_error=False)
+    def _fetch(self, seq: int, studies: tuple[str, ...], split: str, finished_only: bool) -> None:
+        try:
+            data = self.app.source.load(studies, split, finished_only)
+        except Exception as e:  # noqa: BLE001 - shown to the user, retried
+            self.post_message(PollFailed(seq, " ".join(str(e).split()) or type(e).__name__))
+        else:
+            self.post_message(StudyLoaded(seq, data))
+
+    @on(StudyLoaded)
+    def _loaded(self, msg: StudyLoaded) -> None:
+        if not self.poll_done(msg.seq, True):
+            return
+        self.problem = None
+        data = msg.data
+        changed = data.version != self.version
+        self.data = data
+        if changed:
+            self.version = data.version
+            if data.stack is not None:
+                n = data.stack.n_checkpoints
+                if self.following or self.checkpoint is None:
+                    self.checkpoint = n - 1
+                self.checkpoint = max(0, min(self.checkpoint, n - 1))
+            else:
+                self.checkpoint = None
+            # Older versions' checkpoints are of another stack: drop them.
+            self.cp_cache = {k: v for k, v in self.cp_cache.items() if k[0] == self.version}
+        for v in self.views():
+            v.show_data(data, changed)
+        if changed and data.stack is not None:
+            self.want_checkpoint()
+        self.show_status()
+
+    @on(PollFailed)
+    def _failed(self, msg: PollFailed) -> None:
+        if not self.poll_done(msg.seq, False):
+            return
+        self.problem = msg.error
+        self.show_status()
+
+    def show_status(self) -> None:
+        data = self.data
+        t = Text(no_wrap=True, overflow="ellipsis")
+        notes: list[str] = []
+        if data is not None:
+            counts: dict[str, int] = {}
+            for r in data.runs:
+                counts[r.status] = counts.get(r.status, 0) + 1
+            live = counts.get("RUNNING", 0) > 0
+            if live:
+                t.append("● live · ", style="bold green")
+            if data.dataset:
+                t.append(f"{data.dataset} · ")
+            t.append(f"{data.split} · {len(data.runs)} networks")
+            parts = [f"{n} {s.lower()}" for s, n in sorted(counts.items())]
+            if parts:
+                t.append(f": {', '.join(parts)}", style="dim")
+            if data.stack is not None and self.checkpoint is not None:
+                t.append(f" · checkpoint {self.checkpoint + 1}/{data.stack.n_checkpoints}, "
+                         f"epoch {data.stack.epoch[self.checkpoint]:g}")
+            if self.finished_only:
+                t.append(" · finished only", style="yellow")
+            notes = list(data.notes)
+            if data.left_out:
+                notes.append(f"left out of the analysis: {', '.join(data.left_out[:3])}"
+                             f"{'…' if len(data.left_out) > 3 else ''}")
+            if data.problem and data.stack is None:
+                notes.append(data.problem)
+        else:
+            t.append("loading…", style="dim")
+        if self.last_ok is not None:
+            t.append(f" · {time.strftime('%H:%M:%S', time.localtime(self.app.clock()))}", style="dim")
+        self.query_one("#study-status", Static).update(t)
+        note = self.query_one("#study-notes", Static)
+        note.display = bool(notes)
+        note.update(Text(" · ".join(notes), style="dim italic"))
+        problem = self.query_one("#problem", Static)
+        if self.problem:
+            problem.update(Text(f"⚠ {self.problem} — retrying every {self._interval():.0f}s (r: now)"))
+            problem.display = True
+        elif self._cp_error:
+            problem.update(Text(f"⚠ {self._cp_error}"))
+            problem.display = True
+        else:
+            problem.display = False
+
+    # -- checkpoints --------------------------------------------------------------
+    def want_checkpoint(self) -> None:
+        """Show the chosen checkpoint: at once from the cache, else compute it in a worker."""
+        if self.data is None or self.data.stack is None or self.checkpoint is None:
+            return
+        key = (self.version, self.checkpoint)
+        if key in self.cp_cache:
+            self._show_checkpoint(self.cp_cache[key])
+            self._prefetch()
+        elif not self._cp_busy:
+            self._cp_busy = True
+            self._compute(self.data.stack, self.version, self.checkpoint)
+
+    def _prefetch(self) -> None:
+        """Compute the next checkpoint ahead, so stepping and playing redraw at once."""
+        if self._cp_busy or self.data is None or self.data.stack is None or self.checkpoint is None:
+            return
+        nxt = self.checkpoint + 1
+        if nxt < self.data.stack.n_checkpoints and (self.version, nxt) not in self.cp_cache:
+            self._cp_busy = True
+            self._compute(self.data.stack, self.version, nxt)
+
+    @work(thread=True, exclusive=False, group="checkpoint", exit_on_error=False)
+    def _compute(self, stack: Any, version: int, checkpoint: int) -> None:
+        try:
+            result = self.app.source.checkpoint(stack, version, checkpoint)
+        except Exception as e:  # noqa: BLE001 - shown to the user
+            self.post_message(CheckpointFailed(version, checkpoint, f"{type(e).__name__}: {e}"))
+        else:
+            self.post_message(CheckpointReady(result))
+
+    @on(CheckpointReady)
+    def _checkpoint_ready(self, msg: CheckpointReady) -> None:
+        self._cp_busy = False
+        self._cp_error = None
+        r = msg.result
+        if r.version == self.version:
+            if len(self.cp_cache) >= CACHE_CHECKPOINTS:
+                self.cp_cache.pop(next(iter(self.cp_cache)))
+            self.cp_cache[(r.version, r.checkpoint)] = r
+        self.want_checkpoint()
+
+    @on(CheckpointFailed)
+    def _checkpoint_failed(self, msg: CheckpointFailed) -> None:
+        self._cp_busy = False
+        self._cp_error = f"cannot compute checkpoint {msg.checkpoint + 1}: {msg.error}"
+        self.show_status()
+
+    def _show_checkpoint(self, result: Any) -> None:
+        if self.cp_result is result:
+            return
+        self.cp_result = result
+        for v in self.views():
+            v.show_checkpoint(result)
+        self.show_status()
+
+    # -- actions -------------------------------------------------------------------
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_view(self, vid: str) -> None:
+        self.query_one("#views", TabbedContent).active = vid
+
+    def action_step(self, delta: int) -> None:
+        if self.data is None or self.data.stack is None or self.checkpoint is None:
+            return
+        n = self.data.stack.n_checkpoints
+        self.checkpoint = max(0, min(n - 1, self.checkpoint + delta))
+        self.following = self.checkpoint == n - 1 and not self.playing
+        self.want_checkpoint()
+        self.show_status()
+
+    def action_jump(self, where: str) -> None:
+        if self.data is None or self.data.stack is None:
+            return
+        self.checkpoint = 0 if where == "first" else self.data.stack.n_checkpoints - 1
+        self.following = where == "last"
+        self.want_checkpoint()
+        self.show_status()
+
+    def action_play(self) -> None:
+        if self.playing:
+            self._stop_play()
+        elif self.data is not None and self.data.stack is not None:
+            self.playing = True
+            self.following = False
+            if self.checkpoint is not None and self.checkpoint >= self.data.stack.n_checkpoints - 1:
+                self.checkpoint = 0            # replay from the start
+            self.want_checkpoint()
+            self._play_timer = self.set_interval(PLAY_INTERVAL_S, self._play_step)
+        self._refresh_checkpoint_line()
+
+    def _play_step(self) -> None:
+        if self.data is None or self.data.stack is None or self.checkpoint is None:
+            return
+        if self.checkpoint >= self.data.stack.n_checkpoints - 1:
+            self._stop_play()
+            self.following = True
+            self._refresh_checkpoint_line()
+            return
+        if (self.version, self.checkpoint + 1) not in self.cp_cache:
+            self.want_checkpoint()             # wait for it rather than skip ahead
+            return
+        self.checkpoint += 1
+        self.want_checkpoint()
+        self.show_status()
+
+    def _stop_play(self) -> None:
+        self.playing = False
+        if self._play_timer is not None:
+            self._play_timer.stop()
+            self._play_timer = None
+
+    def _refresh_checkpoint_line(self) -> None:
+        if self.cp_result is not None:
+            for v in self.views():
+                v.show_checkpoint(self.cp_result)
+
+    def action_split(self) -> None:
+        self.split = "train" if self.split == "test" else "test"
+        self._reload()
+        self.notify(f"{self.split} split", timeout=1.5)
+
+    def action_finished_only(self) -> None:
+        self.finished_only = not self.finished_only
+        self._reload()
+        self.notify("finished networks only" if self.finished_only else "all networks (running included)",
+                    timeout=2)
+
+    def _reload(self) -> None:
+        self._stop_play()
+        self.following = True
+        self.cp_result = None
+        self.title_text()
+        self.poll_now(restart=True)
+
+    def set_studies(self, studies: tuple[str, ...]) -> None:
+        self.studies = tuple(studies)
+        self._reload()
+
+    def action_compare(self) -> None:
+        from orderlab.app.screens.compare import CompareScreen
+
+        def chosen(name: str | None) -> None:
+            if name == "":
+                self.set_studies(self.studies[:1])
+            elif name:
+                self.set_studies((self.studies[0], name))
+
+        self.app.push_screen(CompareScreen(self.studies[0], self.app.known_studies,
+                                           comparing=self.studies[1:]), chosen)
+
+    def action_filter(self) -> None:
+        self.action_view("runs")
+        self.query_one(RunsView).focus_filter()
+
+    def action_refresh(self) -> None:
+        self.poll_now()

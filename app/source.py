@@ -1,0 +1,271 @@
+"""The TUI's adapter to the store: the only place in app/ that reads studies.
+
+Everything here runs in background workers (never on the UI thread). The source keeps the
+records it has read, keyed by run id and checkpoint count, so a poll of a live study re-reads
+only the records of networks that recorded a new checkpoint, and rebuilds the stack and its
+analysis only when something changed.
+
+mlflow (through :mod:`orderlab.store`) and the analysis modules are imported on first use, in the
+worker, so the interface paints before they load.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from orderlab.errors import OrderlabError
+
+# Runs in these states are shown in the runs table but left out of the analysis: with
+# ``align="common"`` a run stopped early would cut every curve at its last checkpoint.
+LEFT_OUT = ("FAILED", "KILLED", "STALE")
+
+
+class SourceError(OrderlabError):
+    """The store cannot be read right now (missing, locked, server down); the TUI retries."""
+
+
+@dataclass
+class Analysis:
+    """Whole-study results, computed once per new stack (in the worker)."""
+
+    archs: list[str]
+    curves: dict[str, dict[str, Any]]          # analysis.metrics.group_curves
+    order: dict[str, Any]                      # analysis.metrics.order_correlation
+    accessibility: dict[str, Any]              # arch -> float [N]
+    learned_at: dict[str, Any]                 # arch -> median learned-at epoch [N] (nan: never)
+    halves: tuple[Any, Any] | None = None      # one architecture: accessibility of two halves of it
+    access_all: Any = None                     # accessibility over every network [N]
+
+
+@dataclass
+class CheckpointResult:
+    """What the heatmap and histogram views show at one checkpoint."""
+
+    version: int
+    checkpoint: int
+    epoch: float
+    arch_names: list[str]
+    arch_matrix: Any                           # [A, A]
+    net_labels: list[str]
+    net_arch: list[str]
+    net_matrix: Any                            # [n, n]
+    observed: Any                              # correct-count histogram [n+1]
+    independent: Any                           # its independence counterpart [n+1]
+    bimodality: dict[str, float]
+
+
+@dataclass
+class StudyData:
+    """One poll of a study (or of two studies compared on the same data)."""
+
+    studies: tuple[str, ...]
+    split: str
+    runs: list[Any]                            # orderlab.store.RunInfo, with .study set
+    version: int                               # changes whenever ``stack`` changes
+    stack: Any = None                          # analysis.stack.Stack, None before any checkpoint
+    analysis: Analysis | None = None
+    examples: dict | None = None               # thumbnails of the first study (record.load_examples)
+    left_out: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    problem: str | None = None                 # why there is nothing to analyse (yet)
+    dataset: str = ""
+
+    @property
+    def title(self) -> str:
+        return " + ".join(self.studies)
+
+
+def _median_learned_at(learned: Any) -> Any:
+    """Median over networks of the epoch an example is learned for good; nan when most never do."""
+    import numpy as np
+    never = np.isnan(learned)
+    filled = np.where(never, np.inf, learned)
+    med = np.median(filled, axis=0)
+    return np.where(np.isinf(med), np.nan, med)
+
+
+class StudySource:
+    """Reads studies for the TUI; safe to call from several worker threads (one lock)."""
+
+    def __init__(self, tracking_uri: str | None = None):
+        self._uri_arg = tracking_uri
+        self.uri: str | None = None
+        self._store = None
+        self._lock = threading.RLock()
+        self._records: dict[str, tuple[int, Any]] = {}     # run id -> (checkpoints, Record)
+        self._examples: dict[str, tuple[bool, dict | None]] = {}
+        self._built: dict[tuple, tuple[int, Any, Analysis | None, list[str]]] = {}
+        self._version = 0
+        self.reads = 0                                      # records read from the store (tests)
+
+    # -- connection ---------------------------------------------------------
+    def store(self):
+        """The :class:`orderlab.store.Store`, created on first use (in a worker)."""
+        with self._lock:
+            if self._store is None:
+                from orderlab.store import Store, resolve_tracking_uri
+                uri = resolve_tracking_uri(self._uri_arg)
+                self.uri = uri
+                if uri.startswith("sqlite:///"):
+                    # A viewer never creates a store: wait for `orderlab train` to make it.
+                    db = uri[len("sqlite:///"):]
+                    if not os.path.exists(db):
+                        raise SourceError(f"no store at {db} yet; start one with `orderlab train` "
+                                          f"(this screen updates by itself) or pass --tracking-uri")
+                self._store = Store(uri)
+            return self._store
+
+    def reset(self) -> None:
+        """Forget the connection after an error, so the next poll reconnects."""
+        with self._lock:
+            self._store = None
+
+    def _guard(self, fn, *args, **kwargs):
+        """Run a store call; turn any failure into a one-line SourceError and reconnect next time."""
+        try:
+            return fn(*args, **kwargs)
+        except SourceError:
+            self.reset()
+            raise
+        except OrderlabError as e:
+            raise SourceError(" ".join(str(e).split())) from None
+        except Exception as e:  # noqa: BLE001 - any store failure must reach the user as a message
+            self.reset()
+            text = " ".join(str(e).split())[:200]
+            raise SourceError(f"cannot read the store {self.uri or ''} ({type(e).__name__}: {text}); "
+                              f"retrying") from None
+
+    # -- reading --------------------------------------------------------------
+    def list_studies(self) -> list[Any]:
+        with self._lock:
+            return self._guard(lambda: self.store().list_studies())
+
+    def _records_for(self, runs: list[Any]) -> list[tuple[Any, Any]]:
+        """(run, record) for runs with checkpoints; a record is re-read only when its count grew."""
+        from orderlab.record import RecordError, load_record
+        from orderlab.store import StoreError
+        store = self.store()
+        out = []
+        for r in runs:
+            if r.checkpoints <= 0:
+                continue
+            cached = self._records.get(r.run_id)
+            if cached is None or cached[0] != r.checkpoints:
+                try:
+                    with tempfile.TemporaryDirectory(prefix="orderlab-tui-") as tmp:
+                        rec = load_record(store.record_file(r.run_id, r.artifact_uri, cache_dir=tmp))
+                except (RecordError, StoreError):
+                    if cached is None:
+                        continue        # not published yet: next poll
+                    rec = cached[1]
+                self.reads += 1
+                # The trainer publishes the record before the tag; never cache a shorter one as current.
+                if rec.n_checkpoints >= r.checkpoints:
+                    self._records[r.run_id] = (r.checkpoints, rec)
+                cached = (r.checkpoints, rec)
+            out.append((r, cached[1]))
+        return out
+
+    def examples(self, study: str) -> dict | None:
+        """The study's thumbnails; looked up again only while the study has none."""
+        have = self._examples.get(study)
+        if have is not None and have[0]:
+            return have[1]
+        ex = self.store().load_examples(study)
+        self._examples[study] = (ex is not None, ex)
+        return ex
+
+    def load(self, studies: tuple[str, ...], split: str = "test", finished_only: bool = False) -> StudyData:
+        """Runs, stack and analysis of ``studies`` (one, or several on the same data)."""
+        with self._lock:
+            return self._guard(self._load, tuple(studies), split, finished_only)
+
+    def _load(self, studies: tuple[str, ...], split: str, finished_only: bool) -> StudyData:
+        store = self.store()
+        runs: list[Any] = []
+        for s in studies:
+            for r in store.list_runs(s):
+                r.study = s
+                runs.append(r)
+        keep = [r for r in runs if r.status not in LEFT_OUT and (not finished_only or r.status == "FINISHED")]
+        left_out = [f"{r.name} ({r.status.lower()})" for r in runs if r.status in LEFT_OUT]
+        examples = self.examples(studies[0])
+        from orderlab.store import TAG_DATASET
+        datasets = sorted({r.tags.get(TAG_DATASET, "") for r in runs} - {""})
+        data = StudyData(studies=studies, split=split, runs=runs, version=0, examples=examples,
+                         left_out=left_out, dataset=", ".join(datasets))
+        pairs = self._records_for(keep)
+        if not pairs:
+            data.problem = ("no finished network yet (a: include running ones)" if finished_only and runs
+                            else "every network failed, was killed or went stale (see Runs); nothing to "
+                                 "analyse" if runs and len(left_out) == len(runs)
+                            else "no network has recorded a checkpoint yet" if runs
+                            else "this study has no network yet; train one with "
+                                 f"`orderlab train --study {studies[0]}`")
+            return data
+        key = (studies, split, tuple((r.run_id, r.checkpoints) for r, _ in pairs))
+        built = self._built.get(key)
+        if built is None:
+            try:
+                stack = self._stack(studies, split, pairs)
+            except OrderlabError as e:
+                data.problem = " ".join(str(e).split())
+                return data
+            self._version += 1
+            analysis = self._analyse(stack)
+            built = (self._version, stack, analysis, list(stack.warnings))
+            self._built = {key: built}          # only the latest build is worth keeping
+        data.version, data.stack, data.analysis, data.notes = built[0], built[1], built[2], list(built[3])
+        return data
+
+    @staticmethod
+    def _stack(studies: tuple[str, ...], split: str, pairs: list[tuple[Any, Any]]):
+        import numpy as np
+        from orderlab.analysis.stack import Stack
+        stacks = []
+        for s in studies:
+            mine = [({"run_id": r.run_id, "arch": r.arch, "seed": r.seed}, rec) for r, rec in pairs if r.study == s]
+            if not mine:
+                continue
+            st = Stack.from_records(mine, split, align="common", study=s)
+            if len(studies) > 1:
+                # Two studies may share architecture names; keep their networks apart.
+                st.arch = np.array([f"{s}:{a}" for a in st.arch])
+            stacks.append(st)
+        return stacks[0] if len(stacks) == 1 else Stack.concat(stacks)
+
+    @staticmethod
+    def _analyse(stack) -> Analysis:
+        from orderlab.analysis import metrics as M
+        archs = stack.archs
+        curves = M.group_curves(stack, bootstrap=0)     # no intervals: the live view must stay cheap
+        order = M.order_correlation(stack)
+        access, learned = {}, {}
+        for a in archs:
+            idx = stack.arch_index(a)
+            access[a] = M.accessibility(stack, networks=idx)
+            learned[a] = _median_learned_at(M.learned_at(stack, networks=idx))
+        halves = None
+        if len(archs) == 1 and stack.n_networks >= 2:
+            h1, h2 = M.half_splits(stack, 1)[0][archs[0]]
+            halves = (M.accessibility(stack, networks=h1), M.accessibility(stack, networks=h2))
+        return Analysis(archs=archs, curves=curves, order=order, accessibility=access, learned_at=learned,
+                        halves=halves, access_all=M.accessibility(stack))
+
+    # -- per checkpoint ---------------------------------------------------------
+    @staticmethod
+    def checkpoint(stack, version: int, checkpoint: int) -> CheckpointResult:
+        """Heatmaps and histogram at one checkpoint (pure computation, no store access)."""
+        from orderlab.analysis import metrics as M
+        names, am = M.architecture_agreement(stack, checkpoint)
+        nm = M.pairwise_agreement(stack, checkpoint, measure="tpa")
+        obs, ind = M.correct_count_histogram(stack, checkpoint)
+        bim = M.bimodality(stack, checkpoint)
+        labels = [f"{a}/s{s}" for a, s in zip(stack.arch, stack.seed)]
+        return CheckpointResult(version=version, checkpoint=checkpoint, epoch=float(stack.epoch[checkpoint]),
+                                arch_names=list(names), arch_matrix=am, net_labels=labels,
+                                net_arch=[str(a) for a in stack.arch], net_matrix=nm, observed=obs,
+                                independent=ind, bimodality=dict(bim))

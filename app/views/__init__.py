@@ -1,0 +1,1 @@
+"""The views of a study's screen, one per tab: runs, agreement, heatmap, histogram, order, examples."""

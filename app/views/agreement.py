@@ -1,0 +1,87 @@
+"""Agreement over training: TPA (solid) and independent TPA (dotted) per architecture, the gap
+between them shaded, and the numbers at the chosen checkpoint."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+from orderlab.app.views.base import View
+from orderlab.app.widgets.drawing import Drawing
+from orderlab.app.widgets.render import Band, Series, arch_colour, fmt, line_chart
+
+
+def legend_line(archs: list[str]) -> Text:
+    t = Text()
+    for i, a in enumerate(archs):
+        c = arch_colour(i)
+        t.append("━━ ", style=c)
+        t.append(f"{a}  ", style="bold " + c)
+    t.append("solid: TPA · dotted: independent TPA · shaded: the gap", style="dim")
+    return t
+
+
+class AgreementView(View):
+    def compose(self):
+        yield Static("", id="agreement-legend")
+        yield Drawing(id="agreement-chart", placeholder="waiting for checkpoints…")
+        yield Static("", id="agreement-table")
+
+    def show_data(self, data: Any, changed: bool) -> None:
+        chart = self.query_one("#agreement-chart", Drawing)
+        if data.analysis is None:
+            chart.set_draw(None, data.problem or "waiting for checkpoints…")
+            self.query_one("#agreement-table", Static).update("")
+            self.query_one("#agreement-legend", Static).update("")
+            return
+        if changed:
+            self.query_one("#agreement-legend", Static).update(legend_line(data.analysis.archs))
+            self._redraw(data)
+        self._table(data)
+
+    def show_checkpoint(self, result: Any) -> None:
+        data = self.study_screen.data
+        if data is not None and data.analysis is not None:
+            self._redraw(data)
+            self._table(data)
+
+    def _redraw(self, data: Any) -> None:
+        a = data.analysis
+        epoch = np.asarray(data.stack.epoch, float)
+        series, bands = [], []
+        for i, arch in enumerate(a.archs):
+            c = a.curves[arch]
+            colour = arch_colour(i)
+            bands.append(Band(epoch, np.asarray(c["tpa_independent"], float), np.asarray(c["tpa"], float), colour))
+            series.append(Series(f"{arch} independent", epoch, np.asarray(c["tpa_independent"], float), colour,
+                                 dotted=True))
+            series.append(Series(f"{arch} TPA", epoch, np.asarray(c["tpa"], float), colour))
+        cp = self.study_screen.checkpoint
+        marker = float(epoch[cp]) if cp is not None and cp < len(epoch) else None
+
+        def draw(w: int, h: int):
+            return line_chart(series, w, h, bands=bands, marker_x=marker)
+
+        self.query_one("#agreement-chart", Drawing).set_draw(draw)
+
+    def _table(self, data: Any) -> None:
+        a = data.analysis
+        cp = self.study_screen.checkpoint
+        if cp is None or cp >= data.stack.n_checkpoints:
+            cp = data.stack.n_checkpoints - 1
+        t = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold dim")
+        t.title = None
+        for col in ("arch", "nets", "accuracy", "TPA", "independent", "gap", "Jaccard"):
+            t.add_column(col, justify="left" if col == "arch" else "right")
+        for i, arch in enumerate(a.archs):
+            c = a.curves[arch]
+            tp, ind = float(c["tpa"][cp]), float(c["tpa_independent"][cp])
+            gap = tp - ind if np.isfinite(tp) and np.isfinite(ind) else float("nan")
+            nets = str(c["n"]) + (" (one: TPA is 1)" if c["n"] == 1 else "")
+            t.add_row(Text(arch, style=arch_colour(i)), nets, fmt(float(c["accuracy"][cp]), 3), fmt(tp, 3),
+                      fmt(ind, 3), Text(fmt(gap, 3), style="bold" if gap > 0.1 else ""),
+                      fmt(float(c["jaccard"][cp]), 3))
+        self.query_one("#agreement-table", Static).update(t)

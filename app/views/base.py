@@ -1,0 +1,22 @@
+"""What every view of a study gets from its screen."""
+from __future__ import annotations
+
+from typing import Any
+
+from textual.containers import Vertical
+
+
+class View(Vertical):
+    """A pane of the study screen. The screen calls :meth:`show_data` after each poll that
+    brought something (``changed`` says whether the stack changed) and :meth:`show_checkpoint`
+    when the chosen checkpoint's results are ready."""
+
+    def show_data(self, data: Any, changed: bool) -> None:
+        pass
+
+    def show_checkpoint(self, result: Any) -> None:
+        pass
+
+    @property
+    def study_screen(self) -> Any:
+        return self.screen

@@ -1,0 +1,71 @@
+"""Agreement matrices at the chosen checkpoint: architecture x architecture (mean pairwise TPA;
+diagonal = distinct pairs within an architecture) and network x network. Step with [ and ],
+play with space: the blocks of one architecture light up as training goes on."""
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.containers import Horizontal
+from textual.widgets import Static
+
+from orderlab.app.views.base import View
+from orderlab.app.widgets.drawing import Drawing
+from orderlab.app.widgets.render import arch_colour, legend, matrix
+
+
+def checkpoint_line(screen: Any, result: Any) -> Text:
+    data = screen.data
+    n = data.stack.n_checkpoints if data is not None and data.stack is not None else 0
+    t = Text()
+    if result is None or n == 0:
+        return Text("computing…", style="dim")
+    t.append(f"checkpoint {result.checkpoint + 1}/{n}", style="bold")
+    t.append(f" · epoch {result.epoch:g}")
+    if screen.playing:
+        t.append("  ▶ playing (space: pause)", style="bold green")
+    elif screen.following:
+        t.append("  following the latest", style="dim")
+    t.append("   [ ] step · space play", style="dim")
+    return t
+
+
+class HeatmapView(View):
+    def compose(self):
+        with Horizontal(id="heat-row"):
+            yield Drawing(id="heat-arch", placeholder="waiting for checkpoints…")
+            yield Drawing(id="heat-net")
+        yield Static("", id="heat-status")
+
+    def show_data(self, data: Any, changed: bool) -> None:
+        if data.stack is None:
+            self.query_one("#heat-arch", Drawing).set_draw(None, "")
+            self.query_one("#heat-net", Drawing).set_draw(None, "")
+            self.query_one("#heat-status", Static).update(data.problem or "waiting for checkpoints…")
+
+    def show_checkpoint(self, result: Any) -> None:
+        archs = result.arch_names
+        colours = {a: arch_colour(i) for i, a in enumerate(archs)}
+
+        def draw_arch(w: int, h: int) -> list[Text]:
+            lines, _ = matrix(result.arch_matrix, archs, archs, w,
+                              row_colours=[colours[a] for a in archs])
+            out = [Text("architectures · mean TPA", style="bold")] + lines + [Text("")]
+            out.append(legend(w))
+            out.append(Text("diagonal: pairs within", style="dim"))
+            out.append(Text("one architecture", style="dim"))
+            return out
+
+        labels = result.net_labels
+
+        def draw_net(w: int, h: int) -> list[Text]:
+            lines, note = matrix(result.net_matrix, labels, None, w, max_rows=max(1, h - 3),
+                                 row_colours=[colours.get(a, "") for a in result.net_arch])
+            out = [Text(f"{len(labels)} networks · TPA of each pair", style="bold")] + lines
+            if note:
+                out.append(Text(note, style="dim italic"))
+            return out
+
+        self.query_one("#heat-arch", Drawing).set_draw(draw_arch)
+        self.query_one("#heat-net", Drawing).set_draw(draw_net)
+        self.query_one("#heat-status", Static).update(checkpoint_line(self.study_screen, result))

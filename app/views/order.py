@@ -1,0 +1,100 @@
+"""Learning order: Spearman correlation of accessibility and overlap of the first examples learned,
+within (split halves) and across architectures; and accessibility of one group against another."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from rich.text import Text
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import Static
+
+from orderlab.app.views.base import View
+from orderlab.app.widgets.drawing import Drawing
+from orderlab.app.widgets.render import arch_colour, fmt, legend, matrix, scatter
+
+
+class OrderView(View):
+    BINDINGS = [Binding("o", "next_pair", "next pair", tooltip="Compare another pair of architectures")]
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.pair = 0
+        self._data: Any = None
+
+    def compose(self):
+        with Horizontal(id="order-row"):
+            yield Drawing(id="order-matrix", placeholder="waiting for checkpoints…")
+            yield Drawing(id="order-scatter")
+        yield Static("", id="order-status")
+
+    def pairs(self) -> list[tuple[str, str]]:
+        a = self._data.analysis.archs
+        return [(x, y) for i, x in enumerate(a) for y in a[i + 1:]] or [(a[0], a[0])]
+
+    def show_data(self, data: Any, changed: bool) -> None:
+        self._data = data
+        if data.analysis is None:
+            self.query_one("#order-matrix", Drawing).set_draw(None, "")
+            self.query_one("#order-scatter", Drawing).set_draw(None, "")
+            self.query_one("#order-status", Static).update(data.problem or "waiting for checkpoints…")
+            return
+        if changed:
+            self._redraw()
+
+    def action_next_pair(self) -> None:
+        if self._data is not None and self._data.analysis is not None:
+            self.pair = (self.pair + 1) % len(self.pairs())
+            self._redraw()
+
+    def _redraw(self) -> None:
+        data = self._data
+        an = data.analysis
+        order = an.order
+        archs = list(order["archs"])
+        colours = [arch_colour(an.archs.index(a)) if a in an.archs else "" for a in archs]
+        q = order.get("q", 0.2)
+
+        def draw_matrix(w: int, h: int) -> list[Text]:
+            out = [Text("Spearman ρ, accessibility", style="bold")]
+            out += matrix(order["spearman"], archs, archs, w, lo=0.0, hi=1.0, row_colours=colours)[0]
+            out.append(Text(f"overlap, first {q:.0%} learned", style="bold"))
+            out += matrix(order["overlap"], archs, archs, w, lo=0.0, hi=1.0, row_colours=colours)[0]
+            out.append(legend(w, label="ρ / overlap"))
+            out.append(Text("diagonal: two halves of", style="dim"))
+            out.append(Text(f"one arch; chance overlap {q:.2f}", style="dim"))
+            return out
+
+        self.query_one("#order-matrix", Drawing).set_draw(draw_matrix)
+        pairs = self.pairs()
+        self.pair %= len(pairs)
+        x_arch, y_arch = pairs[self.pair]
+        if x_arch == y_arch:
+            # One architecture: its accessibility in one half of the networks against the other.
+            acc = an.accessibility[x_arch]
+            halves = getattr(an, "halves", None)
+            xs = ys = acc
+            title = f"{x_arch}: one architecture (see the diagonal for its two halves)"
+            if halves is not None:
+                xs, ys = halves
+                title = f"{x_arch}: accessibility in one half of the networks against the other"
+        else:
+            xs, ys = an.accessibility[x_arch], an.accessibility[y_arch]
+            title = f"accessibility: {x_arch} (x) against {y_arch} (y)"
+        i, j = archs.index(x_arch), archs.index(y_arch)
+        rho = float(order["spearman"][i, j])
+        colour = arch_colour(an.archs.index(y_arch))
+
+        def draw_scatter(w: int, h: int) -> list[Text]:
+            head = [Text(title, style="bold")]
+            return head + scatter(np.asarray(xs, float), np.asarray(ys, float), w, h - 1, colour=colour,
+                                  x_label=x_arch)
+
+        self.query_one("#order-scatter", Drawing).set_draw(draw_scatter)
+        s = Text()
+        s.append(f"{x_arch} vs {y_arch}: ρ = {fmt(rho)}", style="bold")
+        s.append(f" · one dot per example, each axis: fraction of (network, checkpoint) right", style="dim")
+        if len(pairs) > 1:
+            s.append(f"   o: next pair ({self.pair + 1}/{len(pairs)})", style="dim")
+        self.query_one("#order-status", Static).update(s)

@@ -1,0 +1,160 @@
+"""The runs table: every network of the study, sortable (click a header or press s) and
+filterable (/), updated in place on each poll so the cursor stays where the user left it."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from rich.text import Text
+from textual import on
+from textual.binding import Binding
+from textual.widgets import DataTable, Input, Static
+
+from orderlab.app.views.base import View
+from orderlab.app.widgets.render import bar
+
+STATUS_STYLE = {"FINISHED": "green", "RUNNING": "cyan", "FAILED": "red", "KILLED": "yellow", "STALE": "magenta"}
+
+
+def _cell_len(v: Any) -> int:
+    return v.cell_len if isinstance(v, Text) else len(str(v))
+
+
+def _acc(v: float | None) -> str:
+    return "—" if v is None else f"{v:.3f}"
+
+
+# column key -> (label, cell, sort key)
+COLUMNS: dict[str, tuple[str, Callable[[Any], Any], Callable[[Any], Any]]] = {
+    "study": ("study", lambda r: r.study, lambda r: r.study),
+    "arch": ("arch", lambda r: r.arch, lambda r: (r.arch, r.seed)),
+    "seed": ("seed", lambda r: str(r.seed), lambda r: r.seed),
+    "status": ("status", lambda r: Text(r.status.lower(), style=STATUS_STYLE.get(r.status, "")),
+               lambda r: r.status),
+    "progress": ("progress", lambda r: f"{bar(r.progress, 8)} {r.epoch:g}/{r.epochs:g}",
+                 lambda r: r.progress),
+    "checkpoints": ("ckpts", lambda r: str(r.checkpoints), lambda r: r.checkpoints),
+    "train_acc": ("train acc", lambda r: _acc(r.train_acc), lambda r: -1 if r.train_acc is None else r.train_acc),
+    "test_acc": ("test acc", lambda r: _acc(r.test_acc), lambda r: -1 if r.test_acc is None else r.test_acc),
+}
+
+
+def matches(run: Any, text: str) -> bool:
+    """Every word of the filter must appear in the run's arch/seed, status or study."""
+    hay = f"{run.study} {run.arch}/s{run.seed} seed={run.seed} {run.status}".lower()
+    return all(w in hay for w in text.lower().split())
+
+
+class RunsView(View):
+    BINDINGS = [Binding("s", "sort", "sort", tooltip="Sort by the next column")]
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.runs: list[Any] = []
+        self.sort_key = "arch"
+        self.sort_reverse = False
+        self._columns: list[str] = []
+        self._widths: dict[str, int] = {}
+        self._order: list[str] = []
+
+    def compose(self):
+        yield Input(placeholder="filter: words in arch/seed/status, e.g. cnn running  (/)", id="runs-filter")
+        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="run-detail")
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one("#runs-table", DataTable)
+
+    def show_data(self, data: Any, changed: bool) -> None:
+        self.runs = list(data.runs)
+        cols = (["study"] if len(data.studies) > 1 else []) + [k for k in COLUMNS if k != "study"]
+        # Explicit widths: DataTable's auto widths are measured on idle, and a frame drawn before
+        # that keeps the label's width in its cache (seen when the columns are rebuilt).
+        widths = {k: max([len(COLUMNS[k][0])] + [_cell_len(COLUMNS[k][1](r)) for r in self.runs]) for k in cols}
+        if cols != self._columns or any(widths[k] > self._widths.get(k, 0) for k in cols):
+            self._widths = widths
+            self.table.clear(columns=True)
+            for k in cols:
+                self.table.add_column(COLUMNS[k][0], key=k, width=self._widths[k])
+            self._columns, self._order = cols, []
+        self.refill()
+
+    def visible_runs(self) -> list[Any]:
+        text = self.query_one("#runs-filter", Input).value.strip()
+        rows = [r for r in self.runs if not text or matches(r, text)]
+        return sorted(rows, key=COLUMNS[self.sort_key][2], reverse=self.sort_reverse)
+
+    def refill(self) -> None:
+        """Update cells in place when the rows are the same; rebuild when they changed."""
+        rows = self.visible_runs()
+        order = [r.run_id for r in rows]
+        table = self.table
+        if order == self._order:
+            for r in rows:
+                for k in self._columns:
+                    value = COLUMNS[k][1](r)
+                    if str(table.get_cell(r.run_id, k)) != str(value):
+                        table.update_cell(r.run_id, k, value)
+        else:
+            keep = table.cursor_row
+            table.clear()
+            for r in rows:
+                table.add_row(*(COLUMNS[k][1](r) for k in self._columns), key=r.run_id)
+            self._order = order
+            if rows:
+                table.move_cursor(row=min(keep, len(rows) - 1), animate=False)
+        self._detail()
+        n, total = len(rows), len(self.runs)
+        self.query_one("#runs-filter", Input).border_subtitle = f"{n} of {total}" if n != total else ""
+
+    def _detail(self) -> None:
+        detail = self.query_one("#run-detail", Static)
+        table = self.table
+        if not self._order or table.cursor_row is None or table.cursor_row >= len(self._order):
+            detail.update("no run matches the filter" if self.runs else "")
+            return
+        run_id = self._order[table.cursor_row]
+        r = next((x for x in self.runs if x.run_id == run_id), None)
+        if r is None:
+            detail.update("")
+            return
+        t = Text()
+        t.append(f"{r.name}", style="bold")
+        t.append(f"  {r.status.lower()}", style=STATUS_STYLE.get(r.status, ""))
+        t.append(f"  epoch {r.epoch:g} of {r.epochs:g}, {r.checkpoints} checkpoints")
+        if r.error:
+            t.append(f"  {r.error}", style="red")
+        if r.status in ("STALE", "KILLED", "FAILED"):
+            t.append(f"  resume: orderlab train --resume {r.run_id}", style="dim")
+        detail.update(t)
+
+    @on(DataTable.RowHighlighted, "#runs-table")
+    def _highlighted(self) -> None:
+        self._detail()
+
+    @on(DataTable.HeaderSelected, "#runs-table")
+    def _header(self, event: DataTable.HeaderSelected) -> None:
+        key = str(event.column_key.value)
+        if key == self.sort_key:
+            self.sort_reverse = not self.sort_reverse
+        else:
+            self.sort_key, self.sort_reverse = key, False
+        self.refill()
+
+    def action_sort(self) -> None:
+        cols = self._columns or list(COLUMNS)
+        i = cols.index(self.sort_key) if self.sort_key in cols else -1
+        self.sort_key, self.sort_reverse = cols[(i + 1) % len(cols)], False
+        self.refill()
+        self.notify(f"sorted by {COLUMNS[self.sort_key][0]}", timeout=1.5)
+
+    @on(Input.Changed, "#runs-filter")
+    def _filter(self) -> None:
+        self.refill()
+
+    @on(Input.Submitted, "#runs-filter")
+    def _submit(self) -> None:
+        self.table.focus()
+
+    def focus_filter(self) -> None:
+        self.query_one("#runs-filter", Input).focus()

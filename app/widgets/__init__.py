@@ -1,0 +1,1 @@
+"""Drawing widgets (braille charts, coloured matrices, half-block images) and their pure renderers."""

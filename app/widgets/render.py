@@ -1,0 +1,367 @@
+"""Drawing in a terminal: braille line charts, coloured matrices, bar histograms and half-block images.
+
+Pure functions from numbers to ``rich.text.Text`` lines, sized to the cells they are given, so the
+widgets only decide the size and the tests can check the drawing without an app.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from rich.color import Color
+from rich.style import Style
+from rich.text import Text
+
+# One colour per architecture (in order of appearance), readable on dark and light themes.
+ARCH_COLOURS = ["#4fc3f7", "#ffb74d", "#81c784", "#e57373", "#ba68c8", "#fff176", "#4db6ac", "#f06292"]
+
+# Viridis stops: perceptually even, readable for colour-blind users.
+_CMAP = np.array([[0x44, 0x01, 0x54], [0x3b, 0x52, 0x8b], [0x21, 0x91, 0x8c], [0x5e, 0xc9, 0x62],
+                  [0xfd, 0xe7, 0x25]], dtype=float)
+
+
+def arch_colour(i: int) -> str:
+    return ARCH_COLOURS[i % len(ARCH_COLOURS)]
+
+
+def cmap(value: float, lo: float = 0.0, hi: float = 1.0) -> tuple[int, int, int]:
+    """Viridis colour of ``value`` on [lo, hi] (clipped)."""
+    t = 0.0 if hi <= lo else (float(value) - lo) / (hi - lo)
+    t = min(1.0, max(0.0, t)) * (len(_CMAP) - 1)
+    i = min(int(t), len(_CMAP) - 2)
+    c = _CMAP[i] + (t - i) * (_CMAP[i + 1] - _CMAP[i])
+    return int(round(c[0])), int(round(c[1])), int(round(c[2]))
+
+
+def _hex(rgb: tuple[int, int, int]) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*rgb)
+
+
+def _ink(rgb: tuple[int, int, int]) -> str:
+    """Black or white text, whichever reads better on ``rgb``."""
+    r, g, b = rgb
+    return "#000000" if 0.299 * r + 0.587 * g + 0.114 * b > 140 else "#ffffff"
+
+
+def _dim(colour: str, amount: float = 0.3, base: tuple[int, int, int] = (0x1e, 0x1e, 0x1e)) -> str:
+    c = Color.parse(colour).get_truecolor()
+    return _hex(tuple(int(b + amount * (x - b)) for x, b in zip(c, base)))  # type: ignore[arg-type]
+
+
+def fmt(v: float | None, digits: int = 2) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "—"
+    return f"{v:.{digits}f}"
+
+
+# ------------------------------------------------------------------ braille canvas
+
+# Bit of each braille dot, indexed [row][column] within a 2x4 cell.
+_DOTS = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))
+
+
+class Canvas:
+    """A grid of ``width x height`` cells, each a 2x4 braille dot matrix with one colour,
+    plus an optional background colour per cell (used to shade areas)."""
+
+    def __init__(self, width: int, height: int):
+        self.width, self.height = max(1, width), max(1, height)
+        self.bits = np.zeros((self.height, self.width), np.uint8)
+        self.fg: list[list[str | None]] = [[None] * self.width for _ in range(self.height)]
+        self.bg: list[list[str | None]] = [[None] * self.width for _ in range(self.height)]
+        self.char: dict[tuple[int, int], tuple[str, str]] = {}
+
+    @property
+    def px(self) -> tuple[int, int]:
+        return 2 * self.width, 4 * self.height
+
+    def dot(self, x: int, y: int, colour: str) -> None:
+        """Dot at pixel (x, y); y = 0 is the top."""
+        if 0 <= x < 2 * self.width and 0 <= y < 4 * self.height:
+            r, c = y // 4, x // 2
+            self.bits[r, c] |= _DOTS[y % 4][x % 2]
+            self.fg[r][c] = colour
+
+    def line(self, x0: float, y0: float, x1: float, y1: float, colour: str, dotted: bool = False) -> None:
+        n = int(max(abs(x1 - x0), abs(y1 - y0))) + 1
+        for i in range(n + 1):
+            if dotted and i % 3 == 2:
+                continue
+            t = i / n
+            self.dot(int(round(x0 + t * (x1 - x0))), int(round(y0 + t * (y1 - y0))), colour)
+
+    def shade(self, col: int, row0: int, row1: int, colour: str) -> None:
+        for r in range(max(0, min(row0, row1)), min(self.height, max(row0, row1) + 1)):
+            if 0 <= col < self.width:
+                self.bg[r][col] = colour
+
+    def put(self, col: int, row: int, ch: str, colour: str) -> None:
+        if 0 <= col < self.width and 0 <= row < self.height:
+            self.char[(row, col)] = (ch, colour)
+
+    def lines(self) -> list[Text]:
+        out = []
+        for r in range(self.height):
+            t = Text()
+            for c in range(self.width):
+                bg = self.bg[r][c]
+                if (r, c) in self.char:
+                    ch, colour = self.char[(r, c)]
+                    t.append(ch, Style(color=colour, bgcolor=bg, bold=True))
+                    continue
+                b = int(self.bits[r, c])
+                ch = chr(0x2800 + b) if b else " "
+                t.append(ch, Style(color=self.fg[r][c], bgcolor=bg) if (b or bg) else Style())
+            out.append(t)
+        return out
+
+
+@dataclass
+class Series:
+    label: str
+    x: np.ndarray
+    y: np.ndarray
+    colour: str
+    dotted: bool = False
+
+
+@dataclass
+class Band:
+    x: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    colour: str
+
+
+def line_chart(series: Sequence[Series], width: int, height: int, *, bands: Sequence[Band] = (),
+               y_range: tuple[float, float] = (0.0, 1.0), x_label: str = "epoch",
+               marker_x: float | None = None) -> list[Text]:
+    """A braille line chart with a y axis on the left and an x axis below; ``bands`` are shaded."""
+    ylab_w = 5
+    plot_w, plot_h = max(4, width - ylab_w - 1), max(2, height - 2)
+    xs = [s.x for s in series if len(s.x)] + [b.x for b in bands if len(b.x)]
+    if xs:
+        x_lo = float(min(np.min(x) for x in xs))
+        x_hi = float(max(np.max(x) for x in xs))
+    else:
+        x_lo, x_hi = 0.0, 1.0
+    if x_hi <= x_lo:
+        x_hi = x_lo + 1.0
+    y_lo, y_hi = y_range
+    cv = Canvas(plot_w, plot_h)
+    pw, ph = cv.px
+
+    def to_px(x: float, y: float) -> tuple[float, float]:
+        return ((x - x_lo) / (x_hi - x_lo) * (pw - 1),
+                (1 - (min(max(y, y_lo), y_hi) - y_lo) / (y_hi - y_lo)) * (ph - 1))
+
+    def to_row(y: float) -> int:
+        return int(to_px(x_lo, y)[1] // 4)
+
+    for b in bands:
+        xs_cells = np.arange(plot_w)
+        xv = x_lo + (xs_cells * 2 + 1) / max(1, pw - 1) * (x_hi - x_lo)
+        ok = np.isfinite(b.lo) & np.isfinite(b.hi)
+        if ok.sum() == 0:
+            continue
+        lo = np.interp(xv, b.x[ok], b.lo[ok], left=np.nan, right=np.nan)
+        hi = np.interp(xv, b.x[ok], b.hi[ok], left=np.nan, right=np.nan)
+        for c in xs_cells:
+            if np.isfinite(lo[c]) and np.isfinite(hi[c]) and xv[c] <= b.x[ok].max() + 1e-9:
+                cv.shade(int(c), to_row(hi[c]), to_row(lo[c]), _dim(b.colour, 0.28))
+    if marker_x is not None:
+        mx = int(to_px(marker_x, y_lo)[0] // 2)
+        for r in range(plot_h):
+            if cv.bits[r, mx] == 0 and (r, mx) not in cv.char:
+                cv.put(mx, r, "│", "#777777")
+    for s in series:
+        ok = np.isfinite(s.y)
+        x, y = np.asarray(s.x, float)[ok], np.asarray(s.y, float)[ok]
+        if len(x) == 1:
+            px, py = to_px(x[0], y[0])
+            cv.dot(int(round(px)), int(round(py)), s.colour)
+        for i in range(len(x) - 1):
+            cv.line(*to_px(x[i], y[i]), *to_px(x[i + 1], y[i + 1]), s.colour, dotted=s.dotted)
+    rows = cv.lines()
+    out = []
+    ticks = {0: y_hi, plot_h - 1: y_lo, (plot_h - 1) // 2: (y_lo + y_hi) / 2}
+    for r, t in enumerate(rows):
+        lab = f"{ticks[r]:4.1f}┤" if r in ticks else "    │"
+        line = Text(lab, style="dim")
+        line.append_text(t)
+        out.append(line)
+    axis = Text(" " * (ylab_w - 1) + "└" + "─" * plot_w, style="dim")
+    out.append(axis)
+    lo_s, hi_s = f"{x_lo:g}", f"{x_hi:g} {x_label}"
+    gap = max(1, plot_w - len(lo_s) - len(hi_s) + 1)
+    out.append(Text(" " * ylab_w + lo_s + " " * gap + hi_s, style="dim"))
+    return out[:height] if height >= 3 else out
+
+
+def scatter(x: np.ndarray, y: np.ndarray, width: int, height: int, colour: str = "#4fc3f7",
+            x_label: str = "") -> list[Text]:
+    """Braille scatter of points on [0, 1]^2 with the diagonal y = x drawn dim."""
+    plot_w, plot_h = max(4, width - 6), max(2, height - 2)
+    cv = Canvas(plot_w, plot_h)
+    pw, ph = cv.px
+    cv.line(0, ph - 1, pw - 1, 0, "#555555", dotted=True)
+    ok = np.isfinite(x) & np.isfinite(y)
+    px = np.clip(np.round(np.asarray(x)[ok] * (pw - 1)), 0, pw - 1).astype(int)
+    py = np.clip(np.round((1 - np.asarray(y)[ok]) * (ph - 1)), 0, ph - 1).astype(int)
+    for a, b in set(zip(px.tolist(), py.tolist())):
+        cv.dot(a, b, colour)
+    out = []
+    for r, t in enumerate(cv.lines()):
+        lab = " 1.0┤" if r == 0 else " 0.0┤" if r == plot_h - 1 else "    │"
+        line = Text(lab, style="dim")
+        line.append_text(t)
+        out.append(line)
+    out.append(Text("    └" + "─" * plot_w, style="dim"))
+    tail = f"1.0  {x_label}"
+    out.append(Text("     0.0" + " " * max(1, plot_w - 3 - len(tail)) + tail, style="dim"))
+    return out
+
+
+# ------------------------------------------------------------------ matrices
+
+def matrix(values: np.ndarray, row_labels: Sequence[str], col_labels: Sequence[str] | None, width: int,
+           *, lo: float = 0.0, hi: float = 1.0, row_colours: Sequence[str] | None = None,
+           max_rows: int | None = None) -> tuple[list[Text], str]:
+    """Coloured cells, with their values when a cell gets 4 columns or more, else colour only.
+
+    Returns the lines and a note (empty, or what was left out to fit).
+    """
+    values = np.asarray(values, float)
+    n_r, n_c = values.shape
+    note = ""
+    lab_w = min(max((len(s) for s in row_labels), default=1), 16)
+    room = max(1, width - lab_w - 1)
+    cell = next((c for c in (5, 4, 3, 2) if room >= c * n_c), 1)
+    shown_c = min(n_c, room // cell)
+    shown_r = n_r if max_rows is None else min(n_r, max(1, max_rows))
+    if shown_c < n_c or shown_r < n_r:
+        note = f"showing {min(shown_r, shown_c)} of {max(n_r, n_c)}: enlarge the terminal for more"
+    out: list[Text] = []
+    cl = list(col_labels) if col_labels is not None else [str(i + 1) for i in range(n_c)]
+    head = Text(" " * (lab_w + 1))
+    for j in range(shown_c):
+        head.append(cl[j][:max(1, cell - 1)].center(cell)[:cell], style="dim")
+    out.append(head)
+    for i in range(shown_r):
+        lab = row_labels[i][:lab_w].rjust(lab_w)
+        t = Text(lab + " ", style=Style(color=row_colours[i]) if row_colours and row_colours[i] else Style(dim=True))
+        for j in range(shown_c):
+            v = values[i, j]
+            if not np.isfinite(v):
+                t.append("·".center(cell), style="dim")
+                continue
+            rgb = cmap(v, lo, hi)
+            txt = ("1.0" if v >= 0.995 else f"{v:.2f}"[1:] if v >= 0 else f"{v:.1f}") if cell >= 4 else ""
+            t.append(txt.center(cell)[:cell], style=Style(color=_ink(rgb), bgcolor=_hex(rgb)))
+        out.append(t)
+    return out, note
+
+
+def legend(width: int, lo: float = 0.0, hi: float = 1.0, label: str = "TPA") -> Text:
+    """A colour bar from ``lo`` to ``hi``."""
+    bar = max(4, min(30, width - len(label) - 14))
+    t = Text(f"{label} {lo:.1f} ", style="dim")
+    for i in range(bar):
+        t.append(" ", style=Style(bgcolor=_hex(cmap(lo + (hi - lo) * i / (bar - 1), lo, hi))))
+    t.append(f" {hi:.1f}", style="dim")
+    return t
+
+
+# ------------------------------------------------------------------ histogram
+
+_EIGHTHS = " ▁▂▃▄▅▆▇█"
+
+
+def histogram(observed: np.ndarray, independent: np.ndarray, width: int, height: int,
+              colours: tuple[str, str] = ("#4fc3f7", "#ffb74d")) -> list[Text]:
+    """Side-by-side vertical bars per correct count k: observed (left) and independence (right).
+
+    Values are fractions of examples. Counts are merged into bins when there are too many to fit.
+    """
+    obs = np.asarray(observed, float)
+    ind = np.asarray(independent, float)
+    n1 = len(obs)
+    ylab_w = 6
+    plot_w = max(3, width - ylab_w)
+    n_bins = min(n1, max(1, plot_w // 3))
+    bw = max(1, min(4, (plot_w // n_bins - 1) // 2))        # cells per bar
+    per = 2 * bw + 1
+    edges = np.linspace(0, n1, n_bins + 1).round().astype(int)
+    ob = np.array([obs[a:b].sum() for a, b in zip(edges[:-1], edges[1:])])
+    ib = np.array([ind[a:b].sum() for a, b in zip(edges[:-1], edges[1:])])
+    top = max(float(ob.max(initial=0)), float(ib.max(initial=0)), 1e-9)
+    plot_h = max(2, height - 2)
+    rows: list[Text] = []
+    for r in range(plot_h):
+        level = plot_h - r - 1                         # cells below this row
+        lab = f"{top:5.2f}┤" if r == 0 else f"{top / 2:5.2f}┤" if r == plot_h // 2 else "     │"
+        t = Text(lab, style="dim")
+        for b in range(n_bins):
+            for v, colour in ((ob[b], colours[0]), (ib[b], colours[1])):
+                h = v / top * plot_h
+                fill = min(8, max(0, int(round((h - level) * 8))))
+                t.append(_EIGHTHS[fill] * bw, style=Style(color=colour))
+            t.append(" ")
+        rows.append(t)
+    rows.append(Text("     └" + "─" * (n_bins * per), style="dim"))
+    lab = Text("      ", style="dim")
+    if n_bins == n1 and per >= 3:
+        # One bin per count: label each (or every other when the numbers get wide).
+        every = 1 if per >= len(str(n1 - 1)) + 1 else 2
+        for b in range(n_bins):
+            lab.append((str(b) if b % every == 0 else "").center(per - 1) + " ", style="dim")
+    else:
+        first, last = "0", f"{n1 - 1}"
+        lab.append(first + " " * max(1, n_bins * per - len(first) - len(last)) + last, style="dim")
+    rows.append(lab)
+    return rows
+
+
+# ------------------------------------------------------------------ images
+
+def resize_nearest(img: np.ndarray, height: int, width: int) -> np.ndarray:
+    ys = (np.arange(height) * img.shape[0] / height).astype(int)
+    xs = (np.arange(width) * img.shape[1] / width).astype(int)
+    return img[ys][:, xs]
+
+
+def image_lines(img: np.ndarray, width: int) -> list[Text]:
+    """An image as half-block characters: each cell shows two pixels (top in the foreground
+    colour of ``▀``, bottom in the background), ``width`` cells wide, aspect kept."""
+    a = np.asarray(img)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.shape[2] == 1:
+        a = np.repeat(a, 3, axis=2)
+    a = a[:, :, :3]
+    if a.dtype != np.uint8:
+        m = float(a.max()) or 1.0
+        a = np.clip(a / m * 255, 0, 255).astype(np.uint8)
+    h = max(2, int(round(a.shape[0] * width / a.shape[1])))
+    h += h % 2
+    a = resize_nearest(a, h, width)
+    out = []
+    for r in range(0, h, 2):
+        t = Text()
+        for c in range(width):
+            top, bot = a[r, c], a[r + 1, c]
+            t.append("▀", style=Style(color=_hex(tuple(int(v) for v in top)),  # type: ignore[arg-type]
+                                      bgcolor=_hex(tuple(int(v) for v in bot))))  # type: ignore[arg-type]
+        out.append(t)
+    return out
+
+
+def bar(fraction: float, width: int) -> str:
+    """A progress bar of ``width`` cells with eighth-block resolution."""
+    f = min(1.0, max(0.0, fraction)) * width
+    full = int(f)
+    part = int(round((f - full) * 8))
+    s = "█" * full + (_EIGHTHS[part] if full < width and part else "")
+    return s + " " * (width - len(s))

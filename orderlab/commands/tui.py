@@ -1,0 +1,32 @@
+"""`orderlab tui`: the terminal interface (Textual loads inside the command)."""
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from orderlab.errors import OrderlabError
+
+
+def register(app: typer.Typer) -> None:
+
+    @app.command(rich_help_panel="Look")
+    def tui(
+        tracking_uri: Optional[str] = typer.Option(
+            None, "--tracking-uri", envvar="MLFLOW_TRACKING_URI",
+            help="MLflow store or server (default sqlite:///./mlruns/mlflow.db)."),
+        study: Optional[str] = typer.Option(None, "--study", help="Open this study directly."),
+        compare: Optional[str] = typer.Option(None, "--compare", help="With --study: compare it with this "
+                                              "study of the same data (the heatmap spans both)."),
+        split: str = typer.Option("test", "--split", help="test or train (t switches inside)."),
+        refresh: float = typer.Option(2.0, "--refresh", help="Seconds between polls of the store."),
+    ) -> None:
+        """Browse studies in the terminal: runs, agreement, heatmaps, histograms, order, examples; live."""
+        if split not in ("train", "test"):
+            raise OrderlabError(f"bad --split {split!r}: use train or test")
+        if not refresh > 0:
+            raise OrderlabError(f"--refresh must be positive (got {refresh})")
+        if compare and not study:
+            raise OrderlabError("--compare needs --study (the study to compare it with)")
+        from orderlab.app.app import OrderlabApp
+        OrderlabApp(tracking_uri, study, refresh=refresh, split=split, compare=compare).run()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from orderlab.analysis.stats import poisson_binomial, ranks, sarle, top_weights, total_variation
+from orderlab.analysis.stats import pearson, poisson_binomial, ranks, sarle, top_weights, total_variation
 
 
 def _div(a, b):
@@ -112,7 +112,7 @@ def order_correlation(c: np.ndarray, arch: np.ndarray, archs: list[str], plans: 
                     pairs = [(0, 1)]
                 else:
                     pairs = [(u, v) for u in range(2) for v in range(2)]
-                rho[s, i, j] = np.mean([np.corrcoef(ranks(groups[x][u]), ranks(groups[y][v]))[0, 1]
+                rho[s, i, j] = np.mean([pearson(ranks(groups[x][u]), ranks(groups[y][v]))
                                         for u, v in pairs])
                 ovl[s, i, j] = np.mean([top_weights(groups[x][u], k) @ top_weights(groups[y][v], k) / k
                                         for u, v in pairs])

@@ -23,7 +23,7 @@ import numpy as np
 
 from orderlab.analysis.bits import CHUNK_BYTES, BitCounter, pack, popcount_rows
 from orderlab.analysis.stack import Stack
-from orderlab.analysis.stats import (int_ranks, pearson, percentile_interval, poisson_binomial, sarle,
+from orderlab.analysis.stats import (dot, int_ranks, pearson, percentile_interval, poisson_binomial, sarle,
                                      t_quantile, top_weights, total_variation)
 from orderlab.errors import OrderlabError
 
@@ -523,7 +523,7 @@ class _Feat:
     def __init__(self, vsum: np.ndarray, k: int):
         r = int_ranks(vsum)
         r -= r.mean()
-        norm = math.sqrt(float(r @ r))
+        norm = math.sqrt(dot(r, r))
         self.z = r / norm if norm > 0 else np.full(r.shape, np.nan)
         self.w = top_weights(vsum, k)
 
@@ -543,12 +543,12 @@ def _entries(feats: dict[str, tuple[_Feat, _Feat]], single: set[str], a: str, ar
             if a in single:
                 rho[j] = ovl[j] = 1.0
             else:
-                rho[j] = float(fa[0].z @ fa[1].z)
-                ovl[j] = float(fa[0].w @ fa[1].w) / k
+                rho[j] = dot(fa[0].z, fa[1].z)
+                ovl[j] = dot(fa[0].w, fa[1].w) / k
         else:
             fb = feats[b]
-            rho[j] = np.mean([float(x.z @ y.z) for x in fa for y in fb])
-            ovl[j] = np.mean([float(x.w @ y.w) for x in fa for y in fb]) / k
+            rho[j] = np.mean([dot(x.z, y.z) for x in fa for y in fb])
+            ovl[j] = np.mean([dot(x.w, y.w) for x in fa for y in fb]) / k
     return rho, ovl
 
 
@@ -668,7 +668,7 @@ def group_order_correlation(stack: Stack | np.ndarray, networks_a: Networks, net
     sa, sb = _accessibility_sum(stack, ia), _accessibility_sum(stack, ib)
     k = max(1, int(round(q * stack.n_examples)))
     return {"spearman": pearson(int_ranks(sa), int_ranks(sb)),
-            "overlap": float(top_weights(sa, k) @ top_weights(sb, k)) / k}
+            "overlap": dot(top_weights(sa, k), top_weights(sb, k)) / k}
 
 
 # ------------------------------------------------------------------ uncertainty helpers

@@ -1,0 +1,208 @@
+"""Matplotlib figures of the agreement analysis (object API with the Agg canvas: no pyplot state,
+safe in worker threads, no display needed). Each ``fig_*`` returns a Figure; :func:`save`
+writes it as PNG."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from orderlab.analysis import metrics as M
+from orderlab.analysis.stack import Stack
+
+PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf",
+           "#7f7f7f", "#bcbd22"]
+
+
+def colour(i: int) -> str:
+    return PALETTE[i % len(PALETTE)]
+
+
+def _figure(w: float, h: float) -> Figure:
+    fig = Figure(figsize=(w, h), dpi=110, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save(fig: Figure, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
+    return path
+
+
+def fig_tpa(stack: Stack, curves: dict[str, dict]) -> Figure:
+    """TPA (with its interval) and independent TPA over training per architecture; accuracy beside."""
+    fig = _figure(11, 4.2)
+    ax, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
+    x = stack.epoch
+    for i, (arch, cur) in enumerate(curves.items()):
+        c = colour(i)
+        ax.plot(x, cur["tpa"], color=c, lw=2, label=f"{arch} TPA ({cur['n']} nets)")
+        lo, hi = np.asarray(cur["tpa_lo"], float), np.asarray(cur["tpa_hi"], float)
+        if np.any(np.isfinite(lo)) and not np.allclose(lo, cur["tpa"], equal_nan=True):
+            ax.fill_between(x, lo, hi, color=c, alpha=0.2, lw=0)
+        ax.plot(x, cur["tpa_independent"], color=c, lw=1.5, ls="--", label=f"{arch} if independent")
+        ax2.plot(x, cur["accuracy"], color=c, lw=2, label=arch)
+    ax.set(xlabel="epoch", ylabel="true-positive agreement", ylim=(0, 1.02),
+           title=f"TPA over training ({stack.split} split; band: 95% interval over networks)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    ax2.set(xlabel="epoch", ylabel="mean accuracy", ylim=(0, 1.02), title="accuracy")
+    ax2.grid(alpha=0.3)
+    return fig
+
+
+def fig_histograms(stack: Stack, checkpoints: dict[str, int], max_groups: int = 4) -> Figure:
+    """Correct-count histograms (share of examples right for exactly k networks) at the chosen
+    checkpoints, per architecture, against the independence (Poisson-binomial) histogram."""
+    groups = [(a, stack.arch_index(a)) for a in stack.archs[:max_groups]]
+    cols = list(checkpoints.items())
+    fig = _figure(3.6 * len(cols), 2.7 * len(groups) + 0.4)
+    axes = np.atleast_2d(fig.subplots(len(groups), len(cols), squeeze=False))
+    for r, (arch, idx) in enumerate(groups):
+        for c, (name, e) in enumerate(cols):
+            ax = axes[r, c]
+            b = M.bimodality(stack, e, idx)
+            obs, exp = b["observed"], b["expected"]
+            k = np.arange(obs.size)
+            total = max(1, obs.sum())
+            ax.bar(k, obs / total, color=colour(r), alpha=0.75, label="observed")
+            ax.plot(k, exp / max(1e-12, exp.sum()), "o-", color="black", ms=3, lw=1, label="independent")
+            acc = M.accuracy(stack, e, idx).mean()
+            ax.set_title(f"{arch}, {name}: epoch {stack.epoch[e]:g} (acc {acc:.2f})\n"
+                         f"TV {b['tv']:.2f}, Sarle {b['sarle']:.2f}", fontsize=9)
+            ax.set_xlabel(f"networks right (of {idx.size})", fontsize=8)
+            if c == 0:
+                ax.set_ylabel("share of examples", fontsize=8)
+            ax.tick_params(labelsize=7)
+            if r == 0 and c == 0:
+                ax.legend(fontsize=7)
+    return fig
+
+
+def _annotated_heatmap(ax, mat: np.ndarray, labels: Sequence[str], vmin=0.0, vmax=1.0):
+    im = ax.imshow(mat, cmap="viridis", vmin=vmin, vmax=vmax)
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    if len(labels) <= 12:
+        for i in range(mat.shape[0]):
+            for j in range(mat.shape[1]):
+                v = mat[i, j]
+                text = "–" if not np.isfinite(v) else f"{v:.2f}"
+                ax.text(j, i, text, ha="center", va="center", fontsize=9,
+                        color="black" if np.isfinite(v) and v > (vmin + vmax) / 2 else "white")
+    return im
+
+
+def fig_arch_agreement(archs: list[str], mat: np.ndarray, stack: Stack, checkpoint: int) -> Figure:
+    s = max(3.8, 0.9 * len(archs) + 2.4)
+    fig = _figure(s + 0.8, s)
+    ax = fig.subplots()
+    m = np.asarray(mat, float)
+    # Start the colour scale just below the data: agreement late in training sits near 1.
+    low = float(np.nanmin(m)) if np.any(np.isfinite(m)) else 0.0
+    im = _annotated_heatmap(ax, m, archs, vmin=max(0.0, min(low - 0.02, 0.98)), vmax=1.0)
+    fig.colorbar(im, ax=ax, shrink=0.8, label="mean pairwise TPA")
+    ax.set_title(f"architecture agreement, epoch {stack.epoch[checkpoint]:g}\n"
+                 f"(diagonal: distinct pairs within)", fontsize=10)
+    return fig
+
+
+def fig_network_agreement(stack: Stack, checkpoint: int, measure: str = "tpa") -> Figure:
+    """Network x network agreement, ordered by architecture then seed, blocks outlined."""
+    order = np.concatenate([stack.arch_index(a)[np.argsort(stack.seed[stack.arch_index(a)], kind="stable")]
+                            for a in stack.archs])
+    p = M.pairwise_agreement(stack, checkpoint, measure, order)
+    fig = _figure(6.6, 5.6)
+    ax = fig.subplots()
+    off = p[~np.eye(p.shape[0], dtype=bool)]
+    vmin = float(np.nanmin(off)) if off.size and np.any(np.isfinite(off)) else 0.0
+    im = ax.imshow(p, cmap="viridis", vmin=min(vmin, 0.99), vmax=1.0, interpolation="nearest")
+    fig.colorbar(im, ax=ax, shrink=0.8, label=f"pairwise {measure.upper() if measure == 'tpa' else 'κ'}")
+    bounds = np.cumsum([len(stack.arch_index(a)) for a in stack.archs])
+    starts = np.concatenate(([0], bounds[:-1]))
+    for b in bounds[:-1]:
+        ax.axhline(b - 0.5, color="white", lw=1.5)
+        ax.axvline(b - 0.5, color="white", lw=1.5)
+    centres = (starts + bounds - 1) / 2
+    ax.set_xticks(centres, stack.archs, rotation=45, ha="right")
+    ax.set_yticks(centres, stack.archs)
+    ax.set_title(f"network agreement ({stack.n_networks} networks), epoch {stack.epoch[checkpoint]:g}",
+                 fontsize=10)
+    return fig
+
+
+def fig_accessibility(stack: Stack, max_pairs: int = 3) -> Figure:
+    """Accessibility of one architecture against another (one panel per pair); with a single
+    architecture, one half of its networks against the other half."""
+    archs = stack.archs
+    if len(archs) > 1:
+        pairs = [(archs[i], archs[j]) for i in range(len(archs)) for j in range(i + 1, len(archs))][:max_pairs]
+        sets = [(a, stack.arch_index(a), b, stack.arch_index(b)) for a, b in pairs]
+    else:
+        idx = stack.arch_index(archs[0])
+        h = max(1, idx.size // 2)
+        sets = [(f"{archs[0]} (half 1)", idx[:h], f"{archs[0]} (half 2)", idx[h:] if idx.size > 1 else idx)]
+    fig = _figure(4.4 * len(sets), 4.3)
+    axes = np.atleast_1d(fig.subplots(1, len(sets), squeeze=False)[0])
+    for ax, (a, ia, b, ib) in zip(axes, sets):
+        xa, xb = M.accessibility(stack, ia), M.accessibility(stack, ib)
+        r = M.group_order_correlation(stack, ia, ib)
+        if stack.n_examples > 3000:
+            hb = ax.hexbin(xa, xb, gridsize=40, bins="log", cmap="viridis", mincnt=1, extent=(0, 1, 0, 1))
+            fig.colorbar(hb, ax=ax, shrink=0.8, label="examples (log)")
+        else:
+            ax.scatter(xa, xb, s=6, alpha=0.35, color=colour(0), lw=0)
+        ax.plot([0, 1], [0, 1], color="grey", lw=1, ls=":")
+        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel=f"accessibility, {a}", ylabel=f"accessibility, {b}")
+        ax.set_aspect("equal")
+        ax.set_title(f"Spearman ρ {r['spearman']:.2f}, first-20% overlap {r['overlap']:.2f}", fontsize=9)
+    return fig
+
+
+def fig_examples(stack: Stack, thumbs: dict, class_names: Sequence[str], k: int = 5, max_classes: int = 10
+                 ) -> Figure | None:
+    """The ``k`` easiest and ``k`` hardest examples of each class (rows), among examples that have
+    thumbnails; the number under each is its accessibility. None when there is nothing to show."""
+    ids = np.asarray(thumbs["example_id"])
+    images = np.asarray(thumbs["image"])
+    row_of = {int(e): i for i, e in enumerate(ids)}
+    have = np.array([int(e) in row_of for e in stack.example_id])
+    if not have.any():
+        return None
+    acc = M.accessibility(stack)
+    classes = [c for c in np.unique(stack.label[have])][:max_classes]
+    fig = _figure(1.0 * (2 * k + 1) + 1.4, 1.15 * len(classes) + 0.6)
+    axes = np.atleast_2d(fig.subplots(len(classes), 2 * k + 1, squeeze=False))
+    cmap = "gray" if images.ndim == 3 or images.shape[-1] == 1 else None
+    for r, cls in enumerate(classes):
+        cand = np.flatnonzero(have & (stack.label == cls))
+        order = cand[np.argsort(-acc[cand], kind="stable")]
+        easy, hard = order[:k], order[::-1][:k]
+        for c in range(2 * k + 1):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for s in ax.spines.values():
+                s.set_visible(False)
+            if c == k:
+                continue
+            pick = easy if c < k else hard
+            i = c if c < k else c - k - 1
+            if i >= len(pick):
+                continue
+            x = pick[i]
+            img = images[row_of[int(stack.example_id[x])]]
+            if img.ndim == 3 and img.shape[-1] == 1:
+                img = img[..., 0]
+            ax.imshow(img, cmap=cmap, vmin=0, vmax=255, interpolation="nearest")
+            ax.set_xlabel(f"{acc[x]:.2f}", fontsize=7, labelpad=1)
+        name = class_names[int(cls)] if 0 <= int(cls) < len(class_names) else str(cls)
+        axes[r, 0].set_ylabel(name, fontsize=8, rotation=0, ha="right", va="center")
+    axes[0, k // 2].set_title("easiest (learned first)", fontsize=10)
+    axes[0, k + 1 + k // 2].set_title("hardest (learned last)", fontsize=10)
+    return fig

@@ -1,0 +1,191 @@
+"""`orderlab report`: PNG figures, the analysis as JSON and a Markdown summary that embeds them."""
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+
+from orderlab.analysis import figures as F
+from orderlab.analysis import metrics as M
+from orderlab.analysis.stack import Stack
+from orderlab.analysis.summary import analysis_json, example_rows, pick_checkpoints
+from orderlab.errors import OrderlabError
+
+REPORT_FILENAME = "report.md"
+SPLIT_ORDER = ("test", "train")
+
+
+def _f(x, fmt=".3f") -> str:
+    return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, fmt)
+
+
+def _ci(lo, hi) -> str:
+    return "" if lo is None or hi is None else f" [{lo:.3f}, {hi:.3f}]"
+
+
+def _matrix_md(archs: list[str], mat, lo=None, hi=None) -> list[str]:
+    lines = ["| | " + " | ".join(archs) + " |", "|---" * (len(archs) + 1) + "|"]
+    for i, a in enumerate(archs):
+        cells = []
+        for j in range(len(archs)):
+            cell = _f(mat[i][j])
+            if lo is not None and lo[i][j] is not None and hi[i][j] is not None:
+                cell += f" [{lo[i][j]:.2f}, {hi[i][j]:.2f}]"
+            cells.append(cell)
+        lines.append(f"| **{a}** | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _text_examples(stack: Stack, texts: dict, class_names: list[str], k: int = 3) -> list[str]:
+    """Markdown table of the easiest and hardest texts (text datasets)."""
+    row_of = {int(e): i for i, e in enumerate(np.asarray(texts["example_id"]))}
+    lines = ["| class | easiest | hardest |", "|---|---|---|"]
+    acc = M.accessibility(stack)
+    for cls in np.unique(stack.label)[:10]:
+        cand = np.array([x for x in np.flatnonzero(stack.label == cls) if int(stack.example_id[x]) in row_of])
+        if cand.size == 0:
+            continue
+        order = cand[np.argsort(-acc[cand], kind="stable")]
+
+        def cell(xs):
+            out = []
+            for x in xs:
+                t = str(texts["text"][row_of[int(stack.example_id[x])]]).replace("|", "\\|").replace("\n", " ")
+                out.append(f"{acc[x]:.2f}: {t[:80]}{'…' if len(t) > 80 else ''}")
+            return "<br>".join(out)
+
+        name = class_names[int(cls)] if 0 <= int(cls) < len(class_names) else str(cls)
+        lines.append(f"| {name} | {cell(order[:k])} | {cell(order[::-1][:k])} |")
+    return lines
+
+
+def metric_name(text: str) -> str:
+    """An MLflow-safe metric name (letters, digits, _ - . / and spaces)."""
+    return re.sub(r"[^A-Za-z0-9_\-./ ]", "_", text)
+
+
+def report_metrics(stack: Stack, *, with_epoch: bool = True) -> dict[str, list[float]]:
+    """Series logged to the study's parent run, one value per checkpoint (step = checkpoint index):
+    ``<split>_tpa/<arch>``, ``<split>_tpa_independent/<arch>``, ``<split>_accuracy/<arch>`` and
+    and ``epoch`` (MLflow stores NaN, e.g. TPA before any network gets anything right, as NaN)."""
+    out: dict[str, list[float]] = {}
+    for arch, cur in M.group_curves(stack, bootstrap=0).items():
+        for key in ("tpa", "tpa_independent", "accuracy"):
+            out[metric_name(f"{stack.split}_{key}/{arch}")] = [float(v) for v in cur[key]]
+    if with_epoch:
+        out["epoch"] = [float(e) for e in stack.epoch]
+    return out
+
+
+def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict | None = None,
+                 title: str = "orderlab report") -> Path:
+    """Write figures, ``analysis_<split>.json`` and ``report.md`` into ``out_dir``; return the
+    Markdown file. ``stacks`` maps split -> Stack; ``examples`` is what
+    ``Store.load_examples`` returns (None: the example grid is skipped with a note)."""
+    if not stacks:
+        raise OrderlabError("nothing to report: no recorded split")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    splits = [s for s in SPLIT_ORDER if s in stacks] + [s for s in stacks if s not in SPLIT_ORDER]
+    first = stacks[splits[0]]
+    md = [f"# {title}", "",
+          f"Study **{first.study or '?'}**: {first.n_networks} networks "
+          f"({', '.join(f'{len(first.arch_index(a))} {a}' for a in first.archs)}), "
+          f"{first.n_checkpoints} checkpoints (epochs {first.epoch[0]:g} to {first.epoch[-1]:g}); "
+          f"splits: {', '.join(f'{s} ({stacks[s].n_examples} examples)' for s in splits)}. "
+          f"Written {time.strftime('%Y-%m-%d %H:%M')}.", "",
+          "TPA (true-positive agreement) = share of examples that *all* networks get right, over the mean "
+          "accuracy; *independent* = the TPA networks of the same accuracies would reach if they erred "
+          "independently. Intervals: 95%, jackknife over networks. Definitions: docs/analysis.md.", ""]
+    notes: list[str] = []
+    for split in splits:
+        st = stacks[split]
+        js = analysis_json(st)
+        (out / f"analysis_{split}.json").write_text(json.dumps(js, indent=1))
+        pts = pick_checkpoints(st)
+        last = st.n_checkpoints - 1
+        curves = M.group_curves(st)
+        figs = {
+            f"tpa_{split}.png": F.fig_tpa(st, curves),
+            f"histograms_{split}.png": F.fig_histograms(st, pts),
+            f"arch_agreement_{split}.png": F.fig_arch_agreement(*M.architecture_agreement(st, last), st, last),
+            f"network_agreement_{split}.png": F.fig_network_agreement(st, last),
+            f"accessibility_{split}.png": F.fig_accessibility(st),
+        }
+        for name, fig in figs.items():
+            F.save(fig, out / name)
+        md += [f"## {split} split", ""]
+        for w in st.warnings:
+            md.append(f"> note: {w}")
+        md += [f"At the last checkpoint (epoch {st.epoch[last]:g}) and mid-training (epoch {st.epoch[pts['middle']]:g}, "
+               f"two thirds of the way to the final accuracy):", "",
+               "| architecture | networks | accuracy | TPA [95% interval] | independent TPA | Jaccard "
+               "| mid-training TPA | mid independent | bimodality TV (mid) | Sarle (mid) |",
+               "|---|---|---|---|---|---|---|---|---|---|"]
+        for arch, g in js["groups"].items():
+            m = pts["middle"]
+            md.append(f"| {arch} | {g['n']} | {_f(g['accuracy'][last])} | {_f(g['tpa'][last])}"
+                      f"{_ci(g['tpa_lo'][last], g['tpa_hi'][last])} | {_f(g['tpa_independent'][last])} "
+                      f"| {_f(g['jaccard'][last])} | {_f(g['tpa'][m])}{_ci(g['tpa_lo'][m], g['tpa_hi'][m])} "
+                      f"| {_f(g['tpa_independent'][m])} | {_f(g['bimodality_tv'][m], '.2f')} "
+                      f"| {_f(g['sarle'][m], '.2f')} |")
+        md += ["", f"![TPA over training]({f'tpa_{split}.png'})", "",
+               "### Correct-count histograms",
+               "How many networks get each example right, against the histogram of independent networks with the "
+               "same accuracies (black). Real data gives a U shape: examples are right for all or for none.", "",
+               f"![correct-count histograms](histograms_{split}.png)", "",
+               "### Agreement between architectures and networks", ""]
+        aa = js["architecture_agreement"]
+        md += _matrix_md(aa["archs"], aa["tpa"])
+        md += ["", f"![architecture agreement](arch_agreement_{split}.png) "
+               f"![network agreement](network_agreement_{split}.png)", "",
+               "### Learning order",
+               f"Spearman's ρ between accessibilities (area under each example's learning curve), half-group "
+               f"against half-group, with 95% jackknife intervals; then the share of the first "
+               f"{int(js['order_correlation']['q'] * 100)}% of examples learned that two groups have in common "
+               f"(unrelated orders give {js['order_correlation']['q']:.2f}).", ""]
+        oc = js["order_correlation"]
+        md += _matrix_md(oc["archs"], oc["spearman"], oc.get("spearman_lo"), oc.get("spearman_hi"))
+        md += [""] + _matrix_md(oc["archs"], oc["overlap"])
+        md += ["", f"![accessibility scatter](accessibility_{split}.png)", ""]
+        rows_e = example_rows(st, 5)
+        rows_h = example_rows(st, 5, hardest=True)
+        names = (examples or {}).get("class_names") or None
+        if names:
+            for r in rows_e + rows_h:
+                r["class"] = names[r["label"]] if 0 <= r["label"] < len(names) else r["class"]
+        md += ["### Easiest and hardest examples", "",
+               "| | example id | class | accessibility | " + " | ".join(f"learned at ({a})" for a in st.archs) + " |",
+               "|---" * (4 + len(st.archs)) + "|"]
+        for kind, rows in (("easiest", rows_e), ("hardest", rows_h)):
+            for r in rows:
+                la = [("never" if v["learned_at"] is None else f"{v['learned_at']:g}") for v in r["archs"].values()]
+                md.append(f"| {kind} {r['rank']} | {r['example_id']} | {r['class']} | {r['accessibility']:.3f} | "
+                          + " | ".join(la) + " |")
+        md.append("")
+        thumbs = (examples or {}).get("splits", {}).get(split)
+        if examples is None:
+            notes.append(f"{split}: no example thumbnails in this study (synthetic or created without them); "
+                         f"the example grid is skipped")
+        elif thumbs is None:
+            notes.append(f"{split}: the study stores no thumbnails for this split; the example grid is skipped")
+        elif "image" in thumbs:
+            fig = F.fig_examples(st, thumbs, examples.get("class_names", []))
+            if fig is None:
+                notes.append(f"{split}: none of the recorded examples has a thumbnail; grid skipped")
+            else:
+                F.save(fig, out / f"examples_{split}.png")
+                md += [f"![easiest and hardest examples per class](examples_{split}.png)", ""]
+        elif "text" in thumbs:
+            md += _text_examples(st, thumbs, examples.get("class_names", [])) + [""]
+        else:
+            notes.append(f"{split}: examples are feature vectors; no picture to show")
+    if notes:
+        md += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+    path = out / REPORT_FILENAME
+    path.write_text("\n".join(md))
+    return path

@@ -1,0 +1,200 @@
+"""What the commands print: the analysis as one JSON-ready dict, the demo's agreement summary
+(rich-markup lines with a text bar chart), and tables of the easiest and hardest examples."""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Sequence
+
+import numpy as np
+
+from orderlab.analysis import metrics as M
+from orderlab.analysis.stack import Stack
+from orderlab.errors import OrderlabError
+
+# Sarle's coefficient of a uniform distribution; above it a histogram leans to two modes.
+SARLE_UNIFORM = 5 / 9
+
+
+def pick_checkpoints(stack: Stack) -> dict[str, int]:
+    """Early, middle and final checkpoints, chosen by progress of the mean accuracy (a third and
+    two thirds of the way from the untrained to the final accuracy), not by time: small datasets
+    are mostly learned within the first epoch, where the histograms are most telling."""
+    acc = M.accuracy(stack).mean(axis=0)
+    last = stack.n_checkpoints - 1
+    a0, a1 = acc[0], acc[-1]
+
+    def reach(frac: float) -> int:
+        if last == 0 or a1 <= a0:
+            return int(round(frac * last))
+        hit = np.flatnonzero(acc[1:] >= a0 + frac * (a1 - a0))
+        return int(hit[0]) + 1 if hit.size else last
+
+    return {"early": reach(1 / 3), "middle": reach(2 / 3), "final": last}
+
+
+def _as_all(stack: Stack) -> Stack:
+    return dataclasses.replace(stack, arch=np.full(stack.n_networks, "all"))
+
+
+def analysis_json(stack: Stack, checkpoint: int | None = None, *, intervals: bool = True,
+                  q: float = 0.2) -> dict:
+    """The object `orderlab analyze --json` prints (schema in docs/analysis.md). NaN becomes null."""
+    c = stack.n_checkpoints - 1 if checkpoint is None else int(checkpoint) % stack.n_checkpoints
+    curves = M.group_curves(stack, bootstrap=1 if intervals else 0)
+    groups = {}
+    for arch, cur in curves.items():
+        bim = M.bimodality_curve(stack, stack.arch_index(arch))
+        groups[arch] = {**cur, "bimodality_tv": bim["tv"], "sarle": bim["sarle"]}
+    out = {
+        "study": stack.study, "split": stack.split, "n_examples": stack.n_examples,
+        "n_networks": stack.n_networks, "epoch": stack.epoch, "step": stack.step,
+        "checkpoint": {"index": c, "epoch": float(stack.epoch[c])},
+        "groups": groups,
+    }
+    if len(curves) > 1:
+        cur = M.group_curves(_as_all(stack), bootstrap=1 if intervals else 0)["all"]
+        bim = M.bimodality_curve(stack)
+        out["all"] = {**cur, "bimodality_tv": bim["tv"], "sarle": bim["sarle"]}
+    archs, agree = M.architecture_agreement(stack, c, "tpa")
+    _, kappa = M.architecture_agreement(stack, c, "kappa")
+    out["architecture_agreement"] = {"archs": archs, "checkpoint": c, "tpa": agree, "kappa": kappa}
+    oc = M.order_correlation(stack, q, intervals=intervals)
+    out["order_correlation"] = oc
+    out["checkpoints"] = pick_checkpoints(stack)
+    out["warnings"] = list(stack.warnings)
+    return M.nan_to_none(out)
+
+
+# ------------------------------------------------------------------ text
+
+def _num(x, fmt: str = ".3f") -> str:
+    return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, fmt)
+
+
+def _interval(lo, hi) -> str:
+    return "" if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)) \
+        else f" [{lo:.2f}–{hi:.2f}]"
+
+
+def text_histogram(observed: np.ndarray, expected: np.ndarray, width: int = 22, max_rows: int = 11
+                   ) -> list[str]:
+    """Rows of a two-sided text bar chart (rich markup): examples right for k networks, observed
+    against independence. Many networks are binned into ``max_rows`` rows."""
+    obs, exp = np.asarray(observed, np.float64), np.asarray(expected, np.float64)
+    n = obs.size - 1
+    edges = np.unique(np.linspace(0, n + 1, min(n + 1, max_rows) + 1).round().astype(int))
+    top = max(obs.max(), exp.max(), 1)
+    lines = [f"  [dim]{'k':>7}  {'observed':<{width + 7}}  independent networks[/dim]"]
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        o, e = obs[lo:hi].sum(), exp[lo:hi].sum()
+        label = f"{lo}" if hi - lo == 1 else f"{lo}-{hi - 1}"
+        bo = "█" * int(round(width * o / top / (hi - lo)))
+        be = "█" * int(round(width * e / top / (hi - lo)))
+        lines.append(f"  {label:>7}  [cyan]{bo:<{width}}[/cyan] {int(o):>6}  [magenta]{be:<{width}}[/magenta] {e:>6.0f}")
+    return lines
+
+
+def agreement_summary(stack_test: Stack) -> list[str]:
+    """The paper's finding in a few rich-markup lines (used by `orderlab demo`)."""
+    st = stack_test
+    pts = pick_checkpoints(st)
+    mid, fin = pts["middle"], pts["final"]
+    curves = M.group_curves(st)
+    counts = ", ".join(f"{len(st.arch_index(a))} {a}" for a in st.archs)
+    lines = [f"[bold]Agreement on the {st.split} split[/bold]: {st.n_networks} networks ({counts}), "
+             f"{st.n_examples} examples, {st.n_checkpoints} checkpoints"]
+    for w in st.warnings:
+        lines.append(f"  [yellow]note: {w}[/yellow]")
+    lines.append(f"  TPA = share of examples all networks get right / mean accuracy; 'independent' = the same "
+                 f"if they erred independently")
+    above = []
+    for a, cur in curves.items():
+        parts = []
+        for name, e in (("mid-training", mid), ("end", fin)):
+            t, lo, hi, ind = cur["tpa"][e], cur["tpa_lo"][e], cur["tpa_hi"][e], cur["tpa_independent"][e]
+            parts.append(f"{name} (epoch {st.epoch[e]:g}, acc {cur['accuracy'][e]:.2f}): "
+                         f"TPA [bold]{_num(t, '.2f')}[/bold]{_interval(lo, hi)} vs independent {_num(ind, '.2f')}")
+            if e == mid:
+                above.append(bool(np.isfinite(lo) and lo > ind) if np.isfinite(lo) else bool(t > ind))
+        lines.append(f"  [bold]{a}[/bold] ({cur['n']} nets)  " + ";  ".join(parts))
+    first = st.archs[0]
+    idx = st.arch_index(first)
+    bim = M.bimodality(st, mid, idx)
+    lines.append(f"  correct count k = how many of the {idx.size} {first} networks get an example right "
+                 f"(epoch {st.epoch[mid]:g}): [cyan]observed[/cyan] vs [magenta]independent[/magenta]")
+    lines += text_histogram(bim["observed"], bim["expected"])
+    shape = "U-shaped: examples are right for all or for none" if bim["sarle"] > SARLE_UNIFORM \
+        else "not bimodal"
+    lines.append(f"  bimodality: distance from independence (TV) {_num(bim['tv'], '.2f')}, "
+                 f"Sarle {_num(bim['sarle'], '.2f')} ({shape})")
+    oc = M.order_correlation(st, intervals=True)
+    archs = oc["archs"]
+    within = [f"{a} {_num(oc['spearman'][i, i], '.2f')}{_interval(oc['spearman_lo'][i, i], oc['spearman_hi'][i, i])}"
+              for i, a in enumerate(archs) if len(st.arch_index(a)) > 1]
+    across = [f"{a}–{b} {_num(oc['spearman'][i, j], '.2f')}{_interval(oc['spearman_lo'][i, j], oc['spearman_hi'][i, j])}"
+              for i, a in enumerate(archs) for j, b in enumerate(archs) if j > i]
+    lines.append("  learning order (Spearman ρ of accessibility, half-groups): "
+                 + ("within " + ", ".join(within) if within else "")
+                 + ("; across " + ", ".join(across) if across else ""))
+    if above and all(above):
+        lines.append("  [green]→ networks agree on which examples they get right far more than independent "
+                     "networks would[/green]")
+    elif above:
+        lines.append("  [yellow]→ agreement above independence is not clear for every architecture[/yellow]")
+    if within and across:
+        w = np.nanmean([oc["spearman"][i, i] for i, a in enumerate(archs) if len(st.arch_index(a)) > 1])
+        x = np.nanmean([oc["spearman"][i, j] for i in range(len(archs)) for j in range(len(archs)) if j > i])
+        verdict = "higher within an architecture than across" if w > x else "not higher within than across"
+        lines.append(f"  [green]→ order correlation {verdict} ({w:.2f} vs {x:.2f})[/green]")
+    return lines
+
+
+# ------------------------------------------------------------------ examples
+
+def resolve_class(cls: str | int | None, class_names: Sequence[str] | None) -> int | None:
+    if cls is None:
+        return None
+    text = str(cls)
+    if text.lstrip("-").isdigit():
+        return int(text)
+    names = list(class_names or [])
+    if text in names:
+        return names.index(text)
+    known = ", ".join(names[:20]) if names else "none (use the class number)"
+    raise OrderlabError(f"unknown class {text!r}; use a class number or one of: {known}")
+
+
+def example_rows(stack: Stack, n: int = 10, *, hardest: bool = False, cls: int | None = None,
+                 class_names: Sequence[str] | None = None) -> list[dict]:
+    """The ``n`` easiest (most accessible) or hardest examples, optionally of one class: example id,
+    label, accessibility over all networks and, per architecture, accessibility and the median
+    learned-at epoch over its networks (None = most of them never keep it right)."""
+    acc = M.accessibility(stack)
+    order = M.learning_order(stack)
+    if hardest:
+        order = np.argsort(acc, kind="stable")
+    if cls is not None:
+        if not np.any(stack.label == cls):
+            raise OrderlabError(f"no recorded example has class {cls}; labels present: "
+                                f"{', '.join(map(str, np.unique(stack.label)[:20]))}")
+        order = order[stack.label[order] == cls]
+    pick = order[:max(0, int(n))]
+    per_arch = {}
+    for a in stack.archs:
+        idx = stack.arch_index(a)
+        la = M.learned_at(stack, idx)[:, pick]
+        la = np.where(np.isnan(la), np.inf, la)
+        med = np.median(la, axis=0) if la.size else np.full(pick.size, np.inf)
+        per_arch[a] = (M.accessibility(stack, idx)[pick], med)
+    rows = []
+    for r, x in enumerate(pick):
+        label = int(stack.label[x])
+        row = {"rank": r + 1, "index": int(x), "example_id": int(stack.example_id[x]), "label": label,
+               "class": (list(class_names)[label] if class_names and 0 <= label < len(class_names) else str(label)),
+               "accessibility": float(acc[x]), "archs": {}}
+        for a, (ac, med) in per_arch.items():
+            row["archs"][a] = {"accessibility": float(ac[r]),
+                               "learned_at": None if not np.isfinite(med[r]) else float(med[r])}
+        rows.append(row)
+    return rows

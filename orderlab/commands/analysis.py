@@ -1,0 +1,226 @@
+"""`orderlab analyze`, `orderlab report`, `orderlab examples`: the agreement analysis of studies."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from orderlab.errors import OrderlabError
+
+URI_OPTION = typer.Option(None, "--tracking-uri", envvar="MLFLOW_TRACKING_URI",
+                          help="MLflow store or server (default sqlite:///./mlruns/mlflow.db).")
+ALIGN_HELP = ("common (default): analyse the checkpoints all networks share (a live study's runs may be at "
+              "different points); strict: refuse networks whose checkpoints differ.")
+SPLITS = ("test", "train")
+
+
+def _check(split: str | None, align: str) -> None:
+    if split is not None and split not in SPLITS:
+        raise OrderlabError(f"unknown split {split!r}; use test or train")
+    if align not in ("strict", "common"):
+        raise OrderlabError(f"bad --align {align!r}: use strict or common")
+
+
+def load_stacks(store, studies: list[str], splits: list[str] | None, align: str = "common",
+                archs: list[str] | None = None) -> dict:
+    """split -> Stack of the given studies (several studies of the same data are stacked together;
+    different data is refused). ``splits=None``: every split all networks recorded."""
+    from orderlab.analysis.stack import Stack
+    loaded = []
+    for study in studies:
+        pairs = store.load_records(study)
+        if not pairs:
+            raise OrderlabError(f"study {study!r} has no recorded network yet; train one with "
+                                f"`orderlab train --study {study}`")
+        loaded.append((study, [({"run_id": r.run_id, "arch": r.arch, "seed": r.seed}, rec) for r, rec in pairs]))
+    if splits is None:
+        splits = [s for s in SPLITS if all(s in rec.splits for _, infos in loaded for _, rec in infos)]
+        if not splits:
+            raise OrderlabError("the networks share no recorded split (test or train); train them with the "
+                                "same --record-splits")
+    out = {}
+    for split in splits:
+        parts = [Stack.from_records(infos, split, align=align, study=study) for study, infos in loaded]
+        st = parts[0] if len(parts) == 1 else Stack.concat(parts)
+        if archs:
+            unknown = [a for a in archs if a not in st.archs]
+            if unknown:
+                raise OrderlabError(f"no network of architecture {', '.join(unknown)} in "
+                                    f"{', '.join(studies)} (architectures: {', '.join(st.archs)})")
+            st = st.select(sum((list(st.arch_index(a)) for a in archs), []))
+        out[split] = st
+    return out
+
+
+def _fmt(x, spec: str = ".3f") -> str:
+    return "–" if x is None else format(x, spec)
+
+
+def _ci(lo, hi) -> str:
+    return "" if lo is None or hi is None else f" [dim][{lo:.2f}, {hi:.2f}][/dim]"
+
+
+def _print_analysis(js: dict) -> None:
+    import numpy as np
+    from rich.console import Console
+    from rich.table import Table
+    console = Console()
+    epochs = js["epoch"]
+    chosen = js["checkpoint"]["index"]
+    n_c = len(epochs)
+    rows = sorted({int(round(x)) for x in np.linspace(0, n_c - 1, min(n_c, 8))} | {chosen})
+    counts = ", ".join(f"{g['n']} {a}" for a, g in js["groups"].items())
+    console.print(f"[bold]{js['study']}[/bold] · {js['split']} split · {js['n_examples']} examples · "
+                  f"{js['n_networks']} networks ({counts}) · {n_c} checkpoints")
+    for w in js["warnings"]:
+        console.print(f"[yellow]note: {w}[/yellow]")
+    groups = dict(js["groups"])
+    if "all" in js:
+        groups["all networks"] = js["all"]
+    for arch, g in groups.items():
+        t = Table(title=f"{arch} ({g['n']} networks) over training", title_justify="left")
+        for col in ("epoch", "accuracy", "TPA", "95% interval", "independent", "Jaccard", "TV", "Sarle"):
+            t.add_column(col, justify="right")
+        for e in rows:
+            lo, hi = g["tpa_lo"][e], g["tpa_hi"][e]
+            t.add_row(f"{epochs[e]:g}" + (" ◂" if e == chosen else ""), _fmt(g["accuracy"][e]), _fmt(g["tpa"][e]),
+                      "–" if lo is None or hi is None else f"{lo:.2f}–{hi:.2f}", _fmt(g["tpa_independent"][e]),
+                      _fmt(g["jaccard"][e]), _fmt(g["bimodality_tv"][e], ".2f"), _fmt(g["sarle"][e], ".2f"))
+        console.print(t)
+    console.print("[dim]TPA: share of examples all networks get right / mean accuracy; independent: the same for "
+                  "networks erring independently; TV: distance of the correct-count histogram from independence; "
+                  "Sarle > 0.56: bimodal.[/dim]")
+    aa = js["architecture_agreement"]
+    t = Table(title=f"architecture agreement (mean pairwise TPA; κ in brackets) at epoch {epochs[aa['checkpoint']]:g}",
+              title_justify="left")
+    t.add_column("")
+    for a in aa["archs"]:
+        t.add_column(a, justify="right")
+    for i, a in enumerate(aa["archs"]):
+        t.add_row(a, *[_fmt(aa["tpa"][i][j]) + f" [dim]({_fmt(aa['kappa'][i][j], '.2f')})[/dim]"
+                       for j in range(len(aa["archs"]))])
+    console.print(t)
+    oc = js["order_correlation"]
+    for key, title in (("spearman", "learning order: Spearman ρ of accessibility (half-groups; 95% interval)"),
+                       ("overlap", f"learning order: overlap of the first {oc['q'] * 100:.0f}% learned "
+                                   f"(unrelated orders: {oc['q']:.2f}; 95% interval)")):
+        t = Table(title=title, title_justify="left")
+        t.add_column("")
+        for a in oc["archs"]:
+            t.add_column(a, justify="right")
+        for i, a in enumerate(oc["archs"]):
+            cells = []
+            for j in range(len(oc["archs"])):
+                lo = oc[f"{key}_lo"][i][j] if f"{key}_lo" in oc else None
+                hi = oc[f"{key}_hi"][i][j] if f"{key}_hi" in oc else None
+                cells.append(_fmt(oc[key][i][j]) + ("" if lo is None or hi is None else f" [dim]{lo:.2f}–{hi:.2f}[/dim]"))
+            t.add_row(a, *cells)
+        console.print(t)
+
+
+def register(app: typer.Typer) -> None:
+
+    @app.command(rich_help_panel="Analyse")
+    def analyze(
+        studies: List[str] = typer.Argument(..., help="Study name; several studies of the same data are "
+                                            "analysed as one set of networks."),
+        split: str = typer.Option("test", "--split", help="test or train."),
+        checkpoint: Optional[float] = typer.Option(None, "--checkpoint", "-c", help="Epoch of the checkpoint for "
+                                                   "the agreement matrix (nearest recorded; default: the last)."),
+        arch: Optional[List[str]] = typer.Option(None, "--arch", "-a", help="Only these architectures (repeatable)."),
+        align: str = typer.Option("common", "--align", help=ALIGN_HELP),
+        no_intervals: bool = typer.Option(False, "--no-intervals", help="Skip the jackknife intervals (faster)."),
+        json_out: bool = typer.Option(False, "--json", help="Print one JSON object (schema: docs/analysis.md)."),
+        tracking_uri: Optional[str] = URI_OPTION,
+    ) -> None:
+        """Agreement of a study's networks: accuracy, TPA against independent TPA over training, the
+        architecture agreement matrix and the order correlations."""
+        _check(split, align)
+        from orderlab.analysis.summary import analysis_json
+        from orderlab.store import Store
+        stack = load_stacks(Store(tracking_uri), studies, [split], align, arch)[split]
+        c = stack.checkpoint_index(checkpoint)
+        js = analysis_json(stack, c, intervals=not no_intervals)
+        if json_out:
+            typer.echo(json.dumps(js))
+        else:
+            _print_analysis(js)
+
+    @app.command(rich_help_panel="Analyse")
+    def report(
+        study: str = typer.Argument(..., help="Study name."),
+        out: Path = typer.Option(..., "--out", "-o", help="Folder for the figures and report.md."),
+        split: Optional[str] = typer.Option(None, "--split", help="Only this split (default: every recorded one)."),
+        align: str = typer.Option("common", "--align", help=ALIGN_HELP),
+        log: bool = typer.Option(True, "--log/--no-log", help="Also log the report and TPA curves to the "
+                                 "study's parent run in MLflow."),
+        tracking_uri: Optional[str] = URI_OPTION,
+    ) -> None:
+        """Figures (PNG) and a Markdown summary of a study's agreement, also logged to MLflow."""
+        _check(split, align)
+        from orderlab.analysis.report import report_metrics, write_report
+        from orderlab.store import Store
+        store = Store(tracking_uri)
+        stacks = load_stacks(store, [study], [split] if split else None, align)
+        md = write_report(stacks, out, store.load_examples(study), title=f"orderlab report: {study}")
+        typer.echo(f"report: {md}")
+        if log:
+            store.log_study_artifacts(study, out)
+            for i, st in enumerate(stacks.values()):
+                store.log_study_metrics(study, report_metrics(st, with_epoch=i == 0), range(st.n_checkpoints))
+            typer.echo(f"logged to the parent run of study {study!r} (artifacts under report/, TPA metrics per "
+                       f"architecture)")
+
+    @app.command(rich_help_panel="Analyse")
+    def examples(
+        studies: List[str] = typer.Argument(..., help="Study name (several: analysed together)."),
+        easiest: Optional[int] = typer.Option(None, "--easiest", help="The N most accessible examples (default 10)."),
+        hardest: Optional[int] = typer.Option(None, "--hardest", help="The N least accessible examples."),
+        cls: Optional[str] = typer.Option(None, "--class", help="Only this class (number or name)."),
+        split: str = typer.Option("test", "--split", help="test or train."),
+        arch: Optional[List[str]] = typer.Option(None, "--arch", "-a", help="Only these architectures (repeatable)."),
+        align: str = typer.Option("common", "--align", help=ALIGN_HELP),
+        json_out: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
+        tracking_uri: Optional[str] = URI_OPTION,
+    ) -> None:
+        """The easiest or hardest examples: id, label, accessibility and learned-at per architecture."""
+        _check(split, align)
+        if easiest is not None and hardest is not None:
+            raise OrderlabError("give --easiest N or --hardest N, not both")
+        n = hardest if hardest is not None else easiest if easiest is not None else 10
+        if n < 1:
+            raise OrderlabError(f"the number of examples must be at least 1 (got {n})")
+        from orderlab.analysis.summary import example_rows, resolve_class
+        from orderlab.store import Store
+        store = Store(tracking_uri)
+        stack = load_stacks(store, studies, [split], align, arch)[split]
+        ex = store.load_examples(studies[0])
+        names = ex.get("class_names") if ex else None
+        rows = example_rows(stack, n, hardest=hardest is not None, cls=resolve_class(cls, names), class_names=names)
+        if json_out:
+            typer.echo(json.dumps(rows))
+            return
+        from rich.console import Console
+        from rich.table import Table
+        kind = "hardest" if hardest is not None else "easiest"
+        t = Table(title=f"{kind} {len(rows)} examples of {', '.join(studies)} ({split} split"
+                        f"{', class ' + str(cls) if cls is not None else ''})", title_justify="left",
+                  caption="per architecture: accessibility · learned at", caption_justify="left")
+        for col in ("rank", "example id", "label", "access."):
+            t.add_column(col, justify="right")
+        for a in stack.archs:
+            t.add_column(a, justify="right", no_wrap=True)
+        for r in rows:
+            cells = [str(r["rank"]), str(r["example_id"]), r["class"], f"{r['accessibility']:.3f}"]
+            for a in stack.archs:
+                v = r["archs"][a]
+                cells.append(f"{v['accessibility']:.2f} · " + ("never" if v["learned_at"] is None
+                                                                else f"{v['learned_at']:g}"))
+            t.add_row(*cells)
+        console = Console()
+        console.print(t)
+        console.print("[dim]accessibility: share of (network, checkpoint) pairs that get the example right; learned "
+                      "at: median over the architecture's networks of the epoch from which the example stays right "
+                      "(never: most of them do not keep it right).[/dim]")

@@ -1,0 +1,495 @@
+"""`orderlab reproduce`: the paper's experiments as studies defined in recipe files, and verdicts.
+
+A recipe (``orderlab/recipes/*.toml``, or your own file) is one experiment: a title, the claim it
+probes, the studies to train and the checks that turn their records into verdicts. See
+docs/paradigms.md ("Recipes") for the format. Studies are named ``<scale>-<recipe>-<study>``;
+networks already FINISHED in the store with the same settings are reused, so a second run only
+trains what is missing and re-computes the reports.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from orderlab.errors import OrderlabError
+
+SCALES = ("demo", "paper")
+RECIPE_DIR = Path(__file__).parent / "recipes"
+# Settings a study (or one architecture of it) may set; they are TrainConfig's fields.
+STUDY_KEYS = {"dataset": str, "archs": list, "seeds": str, "epochs": float, "optimizer": str, "lr": float,
+              "momentum": float, "weight_decay": float, "batch_size": int, "augment": bool,
+              "record_every": float, "record_splits": list, "train_subset": int, "test_subset": int,
+              "data_seed": int}
+# Hyperparameters compared with a stored run's params before reusing it.
+REUSE_KEYS = ("epochs", "optimizer", "lr", "momentum", "weight_decay", "batch_size", "record_every", "augment")
+CHECK_KINDS = ("agreement", "bimodal", "order", "across", "control", "paradigm")
+
+
+# ----------------------------------------------------------------------------- recipes
+
+@dataclass
+class StudyPlan:
+    key: str
+    study: str                          # the study's name in the store
+    dataset: str
+    archs: list[str]
+    seeds: str
+    options: dict[str, Any]             # other TrainConfig settings
+    per_arch: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def options_for(self, arch: str) -> dict[str, Any]:
+        return {**self.options, **self.per_arch.get(arch, {})}
+
+
+@dataclass
+class Recipe:
+    name: str
+    title: str
+    claim: str
+    path: Path
+    scale: str
+    studies: list[StudyPlan]
+    checks: list[dict[str, Any]]
+
+    def study(self, key: str) -> StudyPlan:
+        for s in self.studies:
+            if s.key == key:
+                return s
+        raise OrderlabError(f"recipe {self.path}: a check names study {key!r}, which the recipe does not define "
+                            f"(studies: {', '.join(s.key for s in self.studies)})")
+
+
+def _toml(path: Path) -> dict:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        try:
+            import tomli as tomllib
+        except ModuleNotFoundError:
+            raise OrderlabError("reading recipes needs Python 3.11+ or `pip install tomli`") from None
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except OSError as e:
+        raise OrderlabError(f"cannot read recipe {path}: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise OrderlabError(f"recipe {path} is not valid TOML: {e}") from None
+
+
+def _settings(table: dict, where: str) -> dict[str, Any]:
+    out = {}
+    for k, v in table.items():
+        if k not in STUDY_KEYS:
+            raise OrderlabError(f"{where}: unknown setting {k!r}; valid: {', '.join(STUDY_KEYS)}")
+        want = STUDY_KEYS[k]
+        if want is float and isinstance(v, int) and not isinstance(v, bool):
+            v = float(v)
+        if want is str and k == "seeds" and isinstance(v, int):
+            v = str(v)
+        if not isinstance(v, want) or (want is int and isinstance(v, bool)):
+            raise OrderlabError(f"{where}: {k} must be a {want.__name__} (got {v!r})")
+        out[k] = v
+    return out
+
+
+def load_recipe(path: str | Path, scale: str = "demo") -> Recipe:
+    """Parse and check a recipe file for ``scale`` (its ``[studies.<scale>]`` tables override)."""
+    if scale not in SCALES:
+        raise OrderlabError(f"unknown scale {scale!r}; use demo or paper")
+    path = Path(path)
+    data = _toml(path)
+    name = str(data.get("name") or path.stem)
+    if not name.replace("-", "").replace("_", "").isalnum():
+        raise OrderlabError(f"recipe {path}: name {name!r} may hold only letters, digits, - and _")
+    raw_studies = data.get("studies")
+    if not isinstance(raw_studies, list) or not raw_studies:
+        raise OrderlabError(f"recipe {path} defines no study; add a [[studies]] table (see docs/paradigms.md)")
+    studies = []
+    skipped: set[str] = set()             # studies of the other scale only
+    for i, st in enumerate(raw_studies):
+        where = f"recipe {path}, study {i + 1}"
+        if not isinstance(st, dict) or "key" not in st:
+            raise OrderlabError(f"{where}: needs key = \"NAME\"")
+        key = str(st["key"])
+        only_scales = st.get("scales", list(SCALES))
+        if not isinstance(only_scales, list) or not set(only_scales) <= set(SCALES):
+            raise OrderlabError(f"{where}: scales must be a list of demo/paper (got {only_scales!r})")
+        if scale not in only_scales:
+            skipped.add(key)
+            continue
+        common = {k: v for k, v in st.items() if k not in ("key", "scales", "arch") + SCALES}
+        opts = _settings(common, where)
+        scaled = st.get(scale, {})
+        if not isinstance(scaled, dict):
+            raise OrderlabError(f"{where}: [{scale}] must be a table of settings")
+        opts.update(_settings(scaled, f"{where} [{scale}]"))
+        per_arch = {}
+        for arch, table in (st.get("arch") or {}).items():
+            t = dict(table)
+            scaled_a = t.pop(scale, {})
+            t = {k: v for k, v in t.items() if k not in SCALES}
+            per_arch[arch] = {**_settings(t, f"{where} [arch.{arch}]"),
+                              **_settings(scaled_a, f"{where} [arch.{arch}.{scale}]")}
+        for need in ("dataset", "archs", "seeds"):
+            if need not in opts:
+                raise OrderlabError(f"{where} ({key}): missing {need!r}")
+        dataset, archs, seeds = opts.pop("dataset"), [str(a) for a in opts.pop("archs")], opts.pop("seeds")
+        studies.append(StudyPlan(key, f"{scale}-{name}-{key}", dataset, archs, seeds, opts, per_arch))
+    if not studies:
+        raise OrderlabError(f"recipe {path} has no study for --scale {scale}")
+    checks = data.get("checks", [])
+    if not isinstance(checks, list):
+        raise OrderlabError(f"recipe {path}: checks must be an array of tables ([[checks]])")
+    # A check on a study of the other scale only is left out at this scale.
+    checks = [c for c in checks if isinstance(c, dict) and not ({str(c.get("study")), str(c.get("reference_study"))}
+                                                                & skipped)]
+    recipe = Recipe(name, str(data.get("title", name)), str(data.get("claim", "")), path, scale, studies, checks)
+    for c in checks:
+        if c.get("kind") not in CHECK_KINDS:
+            raise OrderlabError(f"recipe {path}: check kind {c.get('kind')!r} is unknown; use one of "
+                                f"{', '.join(CHECK_KINDS)}")
+        for key in ("study", "reference_study"):
+            if key in c:
+                recipe.study(str(c[key]))
+    return recipe
+
+
+def builtin_recipes() -> list[Path]:
+    return sorted(RECIPE_DIR.glob("*.toml"))
+
+
+def select_recipes(scale: str, only: list[str] | None = None, files: list[str | Path] | None = None) -> list[Recipe]:
+    paths = [Path(f) for f in files] if files else builtin_recipes()
+    recipes = [load_recipe(p, scale) for p in paths]
+    if only:
+        names = {r.name for r in recipes}
+        missing = [o for o in only if o not in names]
+        if missing:
+            raise OrderlabError(f"no recipe named {', '.join(missing)}; choose from {', '.join(sorted(names))}")
+        recipes = [r for r in recipes if r.name in only]
+    return recipes
+
+
+# ----------------------------------------------------------------------------- training
+
+def _same(value: Any, stored: str | None) -> bool:
+    if stored is None:
+        return False
+    try:
+        return math.isclose(float(value), float(stored), rel_tol=1e-9)
+    except (TypeError, ValueError):
+        return str(value) == stored
+
+
+def _config(plan: StudyPlan, arch: str, seeds: list[int], common: dict[str, Any]):
+    from orderlab.trainer.api import TrainConfig
+    o = plan.options_for(arch)
+    return TrainConfig(study=plan.study, archs=[arch], seeds=seeds, dataset=plan.dataset,
+                       epochs=o.get("epochs"), optimizer=o.get("optimizer"), lr=o.get("lr"),
+                       momentum=o.get("momentum"), weight_decay=o.get("weight_decay"),
+                       batch_size=o.get("batch_size"), augment=o.get("augment"),
+                       record_every=o.get("record_every", 1.0),
+                       record_splits=tuple(o.get("record_splits", ("train", "test"))),
+                       train_subset=o.get("train_subset"), test_subset=o.get("test_subset"),
+                       data_seed=o.get("data_seed", 0), **common)
+
+
+def reusable_runs(store, plan: StudyPlan, arch: str) -> dict[int, Any]:
+    """FINISHED runs of ``arch`` in the plan's study trained with the plan's settings, by seed."""
+    if plan.study not in store.study_names():
+        return {}
+    o = plan.options_for(arch)
+    out = {}
+    for r in store.list_runs(plan.study):
+        if r.arch != arch or r.status != "FINISHED":
+            continue
+        if all(_same(o[k], r.params.get(k)) for k in REUSE_KEYS if k in o):
+            out.setdefault(r.seed, r)
+    return out
+
+
+def train_plan(store, plan: StudyPlan, common: dict[str, Any], reporter, log: Callable[[str], None]) -> list:
+    """Train what the store lacks; return the runs the analyses use (one per arch and seed)."""
+    from orderlab.trainer.api import parse_seeds, train_study
+    seeds = parse_seeds(plan.seeds)
+    for arch in plan.archs:
+        have = reusable_runs(store, plan, arch)
+        todo = [s for s in seeds if s not in have]
+        if have:
+            log(f"{plan.study}: {arch}: reusing {len(seeds) - len(todo)} finished network(s)")
+        if todo:
+            train_study(_config(plan, arch, todo, common), reporter)
+    runs = []
+    for arch in plan.archs:
+        have = reusable_runs(store, plan, arch)
+        missing = [s for s in seeds if s not in have]
+        if missing:
+            raise OrderlabError(f"{plan.study}: {arch} seeds {missing[:5]} did not finish; see `orderlab runs "
+                                f"{plan.study}` and run the command again")
+        runs += [have[s] for s in seeds]
+    return runs
+
+
+# ----------------------------------------------------------------------------- analysis
+
+class StudyData:
+    """A study's records, loaded once: all networks (when they share checkpoints) and per arch."""
+
+    def __init__(self, store, plan: StudyPlan, runs: list):
+        self.store, self.plan, self.runs = store, plan, runs
+        self._cache: dict[tuple, Any] = {}
+
+    def stack(self, split: str = "test", arch: str | None = None):
+        key = (split, arch)
+        if key not in self._cache:
+            from orderlab.record import RecordError
+            from orderlab.studydata import load_stack
+            runs = [r for r in self.runs if arch is None or r.arch == arch]
+            if arch is not None and not runs:
+                raise OrderlabError(f"{self.plan.study}: no network of architecture {arch!r}; the study has "
+                                    f"{', '.join(self.plan.archs)}")
+            try:
+                self._cache[key] = load_stack(self.store, self.plan.study, split, runs=runs)
+            except RecordError:  # architectures recorded at different positions: keep the common ones
+                self._cache[key] = load_stack(self.store, self.plan.study, split, runs=runs, align="common")
+        return self._cache[key]
+
+
+def _at(stack, at: Any) -> int:
+    """``early`` / ``middle`` / ``final`` (by progress of accuracy) or an epoch number."""
+    from orderlab.analysis.summary import pick_checkpoints
+    if isinstance(at, (int, float)) and not isinstance(at, bool):
+        return stack.checkpoint_index(float(at))
+    picks = pick_checkpoints(stack)
+    if at not in picks:
+        raise OrderlabError(f"check: at = {at!r}; use early, middle, final or an epoch number")
+    return picks[at]
+
+
+@dataclass
+class Verdict:
+    recipe: str
+    claim: str
+    ok: bool | None            # None: could not be decided (e.g. too few networks)
+    detail: str
+    numbers: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def word(self) -> str:
+        return {True: "yes", False: "no", None: "undecided"}[self.ok]
+
+    def line(self) -> str:
+        return f"{self.claim}: {self.word}, {self.detail}"
+
+
+def _f(x: float, nd: int = 2) -> str:
+    return "nan" if x is None or not np.isfinite(x) else f"{x:.{nd}f}"
+
+
+def excess(tpa: float, ind: float) -> float:
+    """How far TPA goes from independence towards full agreement: (TPA - ind) / (1 - ind)."""
+    return float((tpa - ind) / (1 - ind)) if ind < 1 else float("nan")
+
+
+def within_rho(stack) -> float:
+    from orderlab.analysis import metrics as M
+    if stack.n_networks < 2:
+        return float("nan")
+    return float(M.order_correlation(stack, n_splits=10)["spearman"][0, 0])
+
+
+def evaluate_check(check: dict[str, Any], data: dict[str, StudyData], recipe: Recipe) -> Verdict:
+    from orderlab.analysis import metrics as M
+    from orderlab.analysis.stats import spearman
+    kind = check["kind"]
+    sd = data[str(check["study"])]
+    split = str(check.get("split", "test"))
+    arch = check.get("arch") or sd.plan.archs[0]
+    claim = str(check.get("claim") or kind)
+    label = f"{arch}, {sd.plan.dataset}, {split}"
+
+    if kind == "agreement":
+        st = sd.stack(split, arch)
+        c = _at(st, check.get("at", "early"))
+        t, ind = float(M.tpa(st, c)), float(M.tpa_independent(st, c))
+        gap = float(check.get("min_gap", 0.15))
+        return Verdict(recipe.name, claim, t - ind >= gap,
+                       f"{_f(t)} vs {_f(ind)} at epoch {st.epoch[c]:g} ({label}; accuracy "
+                       f"{float(M.accuracy(st, c).mean()):.2f})", {"tpa": t, "independent": ind, "epoch": st.epoch[c]})
+    if kind == "bimodal":
+        st = sd.stack(split, arch)
+        c = _at(st, check.get("at", "early"))
+        b = M.bimodality(st, c)
+        tv, sarle = float(b["tv"]), float(b["sarle"])
+        return Verdict(recipe.name, claim, tv >= float(check.get("min_tv", 0.25)),
+                       f"total variation {_f(tv)} from the independence histogram, Sarle {_f(sarle)} at epoch "
+                       f"{st.epoch[c]:g} ({label})", {"tv": tv, "sarle": sarle})
+    if kind == "order":
+        st = sd.stack(split, arch)
+        if st.n_networks < 2:
+            return Verdict(recipe.name, claim, None, f"needs two networks or more ({label})")
+        rho = within_rho(st)
+        return Verdict(recipe.name, claim, rho >= float(check.get("min_rho", 0.6)),
+                       f"Spearman {_f(rho)} between the accessibilities of two halves of the {st.n_networks} "
+                       f"networks ({label})", {"spearman": rho})
+    if kind == "across":
+        a, b = [str(x) for x in check.get("archs", sd.plan.archs[:2])]   # weaker first
+        sa, sb = sd.stack(split, a), sd.stack(split, b)
+        acc_a, acc_b = M.accessibility(sa), M.accessibility(sb)
+        rho_ab = float(spearman(acc_a, acc_b))
+        ra, rb = within_rho(sa), within_rho(sb)
+        # What the majority of each gets right at the end.
+        ka = M.correct_count(sa, sa.n_checkpoints - 1) > sa.n_networks / 2
+        kb = M.correct_count(sb, sb.n_checkpoints - 1) > sb.n_networks / 2
+        contain = float((ka & kb).sum() / max(1, ka.sum()))
+        extra = float((kb & ~ka).mean())
+        fa, fb = float(M.accuracy(sa, -1).mean()), float(M.accuracy(sb, -1).mean())
+        ok = rho_ab >= float(check.get("min_rho", 0.5)) and contain >= float(check.get("min_contain", 0.85))
+        return Verdict(recipe.name, claim, ok,
+                       f"order Spearman {a}~{b} {_f(rho_ab)} (within {_f(ra)}, {_f(rb)}); {b} gets "
+                       f"{contain:.0%} of what {a} gets right, plus {extra:.0%} of the examples more "
+                       f"(final accuracy {fb:.2f} vs {fa:.2f}; {sd.plan.dataset}, {split})",
+                       {"spearman": rho_ab, "within_a": ra, "within_b": rb, "contain": contain, "extra": extra})
+    if kind == "control":
+        ref = data[str(check["reference_study"])]
+        ref_arch = check.get("reference_arch") or arch
+        at = check.get("at", "early")
+        sc, sr = sd.stack(split, arch), ref.stack(split, ref_arch)
+        cc, cr = _at(sc, at), _at(sr, at)
+        ec = excess(float(M.tpa(sc, cc)), float(M.tpa_independent(sc, cc)))
+        er = excess(float(M.tpa(sr, cr)), float(M.tpa_independent(sr, cr)))
+        rc, rr = within_rho(sc), within_rho(sr)
+        ok = ec <= er - float(check.get("margin", 0.2))
+        return Verdict(recipe.name, claim, ok,
+                       f"excess agreement {_f(ec)} on {sd.plan.dataset} vs {_f(er)} on {ref.plan.dataset} "
+                       f"({arch}, {split}, {at}); order Spearman {_f(rc)} vs {_f(rr)}",
+                       {"excess": ec, "reference_excess": er, "spearman": rc, "reference_spearman": rr})
+    if kind == "paradigm":
+        ref_arch = str(check.get("reference_arch", sd.plan.archs[0]))
+        learners = [str(x) for x in check.get("learners", [a for a in sd.plan.archs if a != ref_arch])]
+        sr = sd.stack(split, ref_arch)
+        acc_r = M.accessibility(sr)
+        within = within_rho(sr)
+        rhos = {l: float(spearman(M.accessibility(sd.stack(split, l)), acc_r)) for l in learners}
+        mean = float(np.mean(list(rhos.values())))
+        ok = mean <= within - float(check.get("margin", 0.1))
+        parts = ", ".join(f"{l} {_f(r)}" for l, r in rhos.items())
+        return Verdict(recipe.name, claim, ok,
+                       f"order Spearman with {ref_arch}: {parts} (mean {_f(mean)}) vs {_f(within)} between two "
+                       f"halves of the {ref_arch} networks ({sd.plan.dataset}, {split})",
+                       {"mean": mean, "within": within, **{f"spearman_{l}": r for l, r in rhos.items()}})
+    raise OrderlabError(f"unknown check kind {kind!r}")
+
+
+# ----------------------------------------------------------------------------- reports
+
+def study_rows(sd: StudyData, split: str = "test") -> list[dict[str, Any]]:
+    """One row per architecture of a study for the side-by-side table."""
+    from orderlab.analysis import metrics as M
+    rows = []
+    for arch in sd.plan.archs:
+        st = sd.stack(split, arch)
+        c = _at(st, "early")
+        rows.append({
+            "study": sd.plan.study, "dataset": sd.plan.dataset, "arch": arch, "networks": st.n_networks,
+            "examples": st.n_examples, "final_acc": float(M.accuracy(st, -1).mean()), "early_epoch": float(st.epoch[c]),
+            "early_acc": float(M.accuracy(st, c).mean()), "tpa_early": float(M.tpa(st, c)),
+            "ind_early": float(M.tpa_independent(st, c)), "tpa_final": float(M.tpa(st, -1)),
+            "ind_final": float(M.tpa_independent(st, -1)), "tv_early": float(M.bimodality(st, c)["tv"]),
+            "rho_within": within_rho(st)})
+    return rows
+
+
+def write_study_report(sd: StudyData, out_dir: Path) -> Path | None:
+    from orderlab.analysis.report import write_report
+    splits = sd.plan.options.get("record_splits", ["train", "test"])
+    stacks = {s: sd.stack(s) for s in splits}
+    if any(st.n_checkpoints < 2 for st in stacks.values()):
+        return None  # architectures share no checkpoint but 0: their rows in the summary table stand
+    return write_report(stacks, out_dir, sd.store.load_examples(sd.plan.study),
+                        title=f"{sd.plan.study}: {', '.join(sd.plan.archs)} on {sd.plan.dataset}")
+
+
+def write_summary(out: Path, scale: str, command: str, results: list[dict[str, Any]], seconds: float) -> Path:
+    md = [f"# orderlab reproduce --scale {scale}", "",
+          f"Command: `{command}`  ", f"Finished {time.strftime('%Y-%m-%d %H:%M')} in {seconds / 60:.1f} min.", "",
+          "TPA = share of examples all networks get right over their mean accuracy; *ind.* = the TPA of "
+          "independent networks of the same accuracies; *early* = the checkpoint a third of the way from the "
+          "untrained to the final accuracy; TV = total variation of the correct-count histogram from "
+          "independence; ρ = Spearman correlation of accessibility between two halves of the networks.", "",
+          "## Verdicts", ""]
+    for res in results:
+        for v in res["verdicts"]:
+            md.append(f"- **{v.claim}**: {v.word}, {v.detail} *({res['recipe'].name})*")
+    md += ["", "## Side by side (test split)", "",
+           "| experiment | dataset | arch | nets | final acc | early epoch (acc) | TPA early | ind. early | "
+           "TPA final | ind. final | TV early | ρ within |", "|---" * 12 + "|"]
+    for res in results:
+        for r in res["rows"]:
+            md.append(f"| {res['recipe'].name} | {r['dataset']} | {r['arch']} | {r['networks']} | "
+                      f"{r['final_acc']:.3f} | {r['early_epoch']:g} ({r['early_acc']:.2f}) | {r['tpa_early']:.3f} | "
+                      f"{r['ind_early']:.3f} | {r['tpa_final']:.3f} | {r['ind_final']:.3f} | {r['tv_early']:.2f} | "
+                      f"{_f(r['rho_within'])} |")
+    for res in results:
+        rec = res["recipe"]
+        md += ["", f"## {rec.title}", "", rec.claim, "", f"Recipe: `{rec.path.name}`. Studies:", ""]
+        for plan in rec.studies:
+            link = res["reports"].get(plan.key)
+            ref = f" — [report]({link.relative_to(out).as_posix()})" if link else ""
+            md.append(f"- `{plan.study}`: {', '.join(plan.archs)} × seeds {plan.seeds} on `{plan.dataset}`{ref}")
+        md += ["", *[f"- {v.line()}" for v in res["verdicts"]]]
+        figs = [p for p in res["figures"]]
+        for f in figs:
+            md.append(f"\n![{f.stem}]({f.relative_to(out).as_posix()})")
+    path = out / "report.md"
+    path.write_text("\n".join(md) + "\n")
+    js = [{"recipe": res["recipe"].name, "verdicts": [{"claim": v.claim, "verdict": v.word, "detail": v.detail,
+                                                        "numbers": v.numbers} for v in res["verdicts"]],
+           "studies": res["rows"]} for res in results]
+    (out / "verdicts.json").write_text(json.dumps(js, indent=1, default=float))
+    return path
+
+
+def reproduce(scale: str = "demo", only: list[str] | None = None, recipe_files: list[str | Path] | None = None,
+              out_dir: str | Path | None = None, tracking_uri: str | None = None, device: str = "auto",
+              data_dir: str | None = None, download: bool = False, quiet: bool = False,
+              log: Callable[[str], None] = print) -> Path:
+    """Train every study of the chosen recipes (reusing finished networks), check the claims and
+    write ``report.md`` (with one report per study) into ``out_dir``; returns its path."""
+    from orderlab.store import Store
+    from orderlab.trainer.progress import Reporter, RichReporter
+    started = time.monotonic()
+    recipes = select_recipes(scale, only, recipe_files)
+    out = Path(out_dir or f"reproduce-{scale}")
+    out.mkdir(parents=True, exist_ok=True)
+    store = Store(tracking_uri)
+    common = dict(device=device, data_dir=data_dir, download=download, tracking_uri=tracking_uri, quiet=quiet)
+    results = []
+    for rec in recipes:
+        log(f"== {rec.name}: {rec.title}")
+        data: dict[str, StudyData] = {}
+        reporter = Reporter() if quiet else RichReporter()
+        with reporter:
+            for plan in rec.studies:
+                data[plan.key] = StudyData(store, plan, train_plan(store, plan, common, reporter, log))
+        verdicts = [evaluate_check(c, data, rec) for c in rec.checks]
+        for v in verdicts:
+            log(f"   {v.line()}")
+        reports, figures = {}, []
+        for key, sd in data.items():
+            p = write_study_report(sd, out / rec.name / key)
+            if p is not None:
+                reports[key] = p
+                figures += [f for f in (p.parent / "tpa_test.png", p.parent / "histograms_test.png") if f.exists()]
+        rows = [r for sd in data.values() for r in study_rows(sd)]
+        results.append({"recipe": rec, "verdicts": verdicts, "rows": rows, "reports": reports, "figures": figures})
+    command = "orderlab " + " ".join(sys.argv[1:]) if sys.argv and "orderlab" in sys.argv[0] else \
+        f"orderlab reproduce --scale {scale}"
+    return write_summary(out, scale, command, results, time.monotonic() - started)

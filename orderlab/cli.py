@@ -20,7 +20,7 @@ class _Group(TyperGroup):
             return super().invoke(ctx)
         except OrderlabError as e:
             typer.echo("error: " + " ".join(str(e).split()), err=True)
-            raise click.exceptions.Exit(2) from None
+            sys.exit(2)
 
 
 app = typer.Typer(

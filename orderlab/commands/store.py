@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from orderlab.commands import console
 from orderlab.errors import OrderlabError
 
 URI_OPTION = typer.Option(None, "--tracking-uri", envvar="MLFLOW_TRACKING_URI",
@@ -29,27 +30,25 @@ def register(app: typer.Typer) -> None:
     @app.command(rich_help_panel="Store")
     def studies(tracking_uri: Optional[str] = URI_OPTION) -> None:
         """List the studies in the store."""
-        from rich.console import Console
         from rich.table import Table
         from orderlab.store import Store
         store = Store(tracking_uri)
         rows = store.list_studies()
-        console = Console()
+        out = console()
         if not rows:
-            console.print(f"no studies in {store.uri} yet; start one with `orderlab train --arch mlp --seeds 0-3`")
+            out.print(f"no studies in {store.uri} yet; start one with `orderlab train --arch mlp --seeds 0-3`")
             return
         t = Table("study", "dataset", "architectures", "networks", "running", "finished", "failed/killed",
                   "stale", "checkpoints", "last update")
         for s in rows:
             t.add_row(s.name, s.dataset, ", ".join(s.archs), str(s.n_runs), str(s.n_running), str(s.n_finished),
                       str(s.n_failed), str(s.n_stale), str(s.checkpoints), _ago(s.last_update))
-        console.print(t)
+        out.print(t)
 
     @app.command(rich_help_panel="Store")
     def runs(study: str = typer.Argument(..., help="Study name."),
              tracking_uri: Optional[str] = URI_OPTION) -> None:
         """List a study's network runs."""
-        from rich.console import Console
         from rich.table import Table
         from orderlab.store import Store
         store = Store(tracking_uri)
@@ -62,7 +61,7 @@ def register(app: typer.Typer) -> None:
                       f"{r.epoch:g}/{r.epochs:g}", str(r.checkpoints),
                       "" if r.train_acc is None else f"{r.train_acc:.3f}",
                       "" if r.test_acc is None else f"{r.test_acc:.3f}", (r.error or "")[:60])
-        Console().print(t)
+        console().print(t)
 
     @app.command(rich_help_panel="Store")
     def export(study: str = typer.Argument(..., help="Study name."),

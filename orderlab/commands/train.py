@@ -6,6 +6,7 @@ from typing import List, Optional
 
 import typer
 
+from orderlab.commands import console
 from orderlab.errors import OrderlabError
 
 DEMO_STUDY = "demo-digits"
@@ -93,7 +94,6 @@ def register(app: typer.Typer) -> None:
     @app.command(rich_help_panel="Train")
     def archs() -> None:
         """List the architectures and learners."""
-        from rich.console import Console
         from rich.table import Table
         from orderlab.trainer.models import arch_specs
         t = Table("architecture", "kind", "inputs", "defaults", "description", box=None)
@@ -102,19 +102,18 @@ def register(app: typer.Typer) -> None:
             d = ", ".join(f"{k}={v}" for k, v in hp.items() if k in ("optimizer", "lr", "batch_size", "epochs"))
             t.add_row(s.name, s.kind, "/".join(s.inputs), d, s.description)
         t.add_row("tv:NAME", "torch", "image", "", "any torchvision classification model (weights=None)")
-        Console().print(t)
+        console().print(t)
 
     @app.command(rich_help_panel="Train")
     def datasets() -> None:
         """List the datasets."""
-        from rich.console import Console
         from rich.table import Table
         from orderlab.trainer.data import dataset_specs
         t = Table("dataset", "description", box=None)
         for s in dataset_specs():
             name = s.name + (f":{s.arg_help or 'PATH'}" if s.takes_arg else "")
             t.add_row(name, s.description)
-        Console().print(t)
+        console().print(t)
 
 
 def _run_training(cfg) -> list[str]:
@@ -136,21 +135,20 @@ def _run_training(cfg) -> list[str]:
 
 def _demo_summary(cfg, out: Path) -> None:
     """Print the agreement summary and write the report (analysis lives in orderlab.analysis)."""
-    from rich.console import Console
     from orderlab.store import Store
     from orderlab.studydata import load_stack
     store = Store(cfg.tracking_uri)
-    console = Console()
+    out = console()
     try:
         from orderlab.analysis.summary import agreement_summary
         from orderlab.analysis.report import write_report
     except ImportError:  # analysis not installed in this build
         runs = store.list_runs(cfg.study)
-        console.print(f"study {cfg.study}: {len(runs)} runs, records under {store.uri}")
+        out.print(f"study {cfg.study}: {len(runs)} runs, records under {store.uri}")
         return
     stacks = {s: load_stack(store, cfg.study, s, align="common") for s in cfg.record_splits}
     for line in agreement_summary(stacks["test"]):
-        console.print(line)
+        out.print(line)
     md = write_report(stacks, out, store.load_examples(cfg.study), title=f"orderlab demo: {cfg.study}")
     store.log_study_artifacts(cfg.study, out)
-    console.print(f"report: {md}  (also logged to the study's parent run in MLflow; open it with `orderlab ui`)")
+    out.print(f"report: {md}  (also logged to the study's parent run in MLflow; open it with `orderlab ui`)")

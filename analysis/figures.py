@@ -30,7 +30,7 @@ def _figure(w: float, h: float) -> Figure:
 def save(fig: Figure, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
+    fig.savefig(path, format="png", bbox_inches="tight", pad_inches=0.12)
     return path
 
 
@@ -167,42 +167,47 @@ def fig_accessibility(stack: Stack, max_pairs: int = 3) -> Figure:
 def fig_examples(stack: Stack, thumbs: dict, class_names: Sequence[str], k: int = 5, max_classes: int = 10
                  ) -> Figure | None:
     """The ``k`` easiest and ``k`` hardest examples of each class (rows), among examples that have
-    thumbnails; the number under each is its accessibility. None when there is nothing to show."""
+    thumbnails; the number under each is its accessibility. None when there is nothing to show.
+
+    Drawn as one mosaic image (one axes): a grid of 100+ axes takes seconds to lay out.
+    """
     ids = np.asarray(thumbs["example_id"])
     images = np.asarray(thumbs["image"])
+    if images.ndim == 3:
+        images = images[..., None]
     row_of = {int(e): i for i, e in enumerate(ids)}
     have = np.array([int(e) in row_of for e in stack.example_id])
     if not have.any():
         return None
     acc = M.accessibility(stack)
-    classes = [c for c in np.unique(stack.label[have])][:max_classes]
-    fig = _figure(1.0 * (2 * k + 1) + 1.4, 1.15 * len(classes) + 0.6)
-    axes = np.atleast_2d(fig.subplots(len(classes), 2 * k + 1, squeeze=False))
-    cmap = "gray" if images.ndim == 3 or images.shape[-1] == 1 else None
+    classes = [int(c) for c in np.unique(stack.label[have])][:max_classes]
+    h, w = images.shape[1:3]
+    pad_y, pad_x = max(2, h // 2), max(1, w // 6)
+    cell_h, cell_w = h + pad_y, w + pad_x
+    cols = 2 * k + 1                                     # k easiest, a gap, k hardest
+    mosaic = np.full((len(classes) * cell_h, cols * cell_w, 3), 255, np.uint8)
+    labels = []
     for r, cls in enumerate(classes):
         cand = np.flatnonzero(have & (stack.label == cls))
         order = cand[np.argsort(-acc[cand], kind="stable")]
-        easy, hard = order[:k], order[::-1][:k]
-        for c in range(2 * k + 1):
-            ax = axes[r, c]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for s in ax.spines.values():
-                s.set_visible(False)
-            if c == k:
-                continue
-            pick = easy if c < k else hard
-            i = c if c < k else c - k - 1
-            if i >= len(pick):
-                continue
-            x = pick[i]
+        for c, x in [(i, e) for i, e in enumerate(order[:k])] + \
+                    [(k + 1 + i, e) for i, e in enumerate(order[::-1][:k])]:
             img = images[row_of[int(stack.example_id[x])]]
-            if img.ndim == 3 and img.shape[-1] == 1:
-                img = img[..., 0]
-            ax.imshow(img, cmap=cmap, vmin=0, vmax=255, interpolation="nearest")
-            ax.set_xlabel(f"{acc[x]:.2f}", fontsize=7, labelpad=1)
-        name = class_names[int(cls)] if 0 <= int(cls) < len(class_names) else str(cls)
-        axes[r, 0].set_ylabel(name, fontsize=8, rotation=0, ha="right", va="center")
-    axes[0, k // 2].set_title("easiest (learned first)", fontsize=10)
-    axes[0, k + 1 + k // 2].set_title("hardest (learned last)", fontsize=10)
+            y0, x0 = r * cell_h, c * cell_w
+            mosaic[y0:y0 + h, x0:x0 + w] = img if img.shape[-1] == 3 else np.repeat(img[..., :1], 3, axis=-1)
+            labels.append((x0 + w / 2, y0 + h + pad_y * 0.45, f"{acc[x]:.2f}"))
+    scale = 0.9 / max(h, w) * 28 / 32                  # about 0.8 inch per 32-pixel thumbnail
+    fig = _figure(cols * cell_w * scale + 1.2, len(classes) * cell_h * scale + 0.7)
+    ax = fig.subplots()
+    ax.imshow(mosaic, interpolation="nearest")
+    for xt, yt, text in labels:
+        ax.text(xt, yt, text, ha="center", va="center", fontsize=7)
+    ax.set_xticks([k * cell_w / 2 - pad_x / 2, (k + 1) * cell_w + k * cell_w / 2 - pad_x / 2],
+                  ["easiest (learned first)", "hardest (learned last)"])
+    ax.xaxis.tick_top()
+    ax.set_yticks([r * cell_h + h / 2 for r in range(len(classes))],
+                  [class_names[c] if 0 <= c < len(class_names) else str(c) for c in classes])
+    ax.tick_params(length=0)
+    for sp in ax.spines.values():
+        sp.set_visible(False)
     return fig

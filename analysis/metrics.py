@@ -91,8 +91,9 @@ def _take(bits: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return bits[idx]
 
 
-def _blocks(n: int, row_bytes: int, budget: int = CHUNK_BYTES):
-    step = max(1, budget // max(1, row_bytes))
+def _blocks(n: int, row_bytes: int):
+    """Slices of ``n`` rows with about CHUNK_BYTES of temporaries each (read at call time)."""
+    step = max(1, CHUNK_BYTES // max(1, row_bytes))
     for s in range(0, n, step):
         yield slice(s, min(n, s + step))
 

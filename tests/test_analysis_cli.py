@@ -1,0 +1,124 @@
+"""`orderlab analyze`, `orderlab report`, `orderlab examples` on synthetic studies in a real store."""
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from orderlab.cli import app
+from orderlab.record import save_examples
+from orderlab.store import Store
+from orderlab.synthetic import populate_store
+
+N_CKPT, N_EX = 6, 120
+
+
+@pytest.fixture(scope="module")
+def uri(tmp_path_factory):
+    """One store for the module: three studies, two of the same data, one of other data."""
+    root = tmp_path_factory.mktemp("store")
+    uri = f"sqlite:///{root}/mlruns/mlflow.db"
+    store = Store(uri)
+    populate_store(store, "syn", archs=("mlp", "cnn"), seeds=3, n_checkpoints=N_CKPT, n_examples=N_EX, seed=0)
+    populate_store(store, "more", archs=("vgg",), seeds=2, n_checkpoints=N_CKPT, n_examples=N_EX, seed=0)
+    populate_store(store, "other", archs=("mlp",), seeds=2, n_checkpoints=N_CKPT, n_examples=N_EX, seed=9,
+                   splits=("test",))
+    ids = np.arange(N_EX)
+    rng = np.random.default_rng(0)                                  # populate_store's labels: train, then test
+    rng.integers(0, 10, N_EX)
+    labels = rng.integers(0, 10, N_EX)
+    ex = save_examples(root / "examples.npz", dataset="synthetic", kind="image",
+                       class_names=[f"c{i}" for i in range(10)],
+                       splits={"test": {"example_id": ids, "label": labels,
+                                        "image": np.zeros((N_EX, 8, 8, 1), np.uint8)}})
+    store.write_examples("syn", store.study_parent("syn"), ex)
+    return uri
+
+
+def run(*args):
+    return CliRunner().invoke(app, list(args))
+
+
+def test_analyze_json_schema(uri):
+    r = run("analyze", "syn", "--json", "--tracking-uri", uri)
+    assert r.exit_code == 0, r.output
+    js = json.loads(r.stdout)
+    assert js["study"] == "syn" and js["split"] == "test" and len(js["epoch"]) == N_CKPT
+    assert set(js["groups"]) == {"mlp", "cnn"}
+    for g in js["groups"].values():
+        assert g["n"] == 3
+        for key in ("accuracy", "tpa", "tpa_independent", "jaccard", "tpa_lo", "tpa_hi"):
+            assert len(g[key]) == N_CKPT
+        assert g["tpa"][-1] > g["tpa_independent"][-1]             # synthetic networks share difficulty
+    aa = js["architecture_agreement"]
+    assert sorted(aa["archs"]) == ["cnn", "mlp"] and np.array(aa["tpa"], float).shape == (2, 2)
+    oc = js["order_correlation"]
+    assert np.array(oc["spearman"], float).shape == (2, 2) and oc["archs"] == aa["archs"]
+    assert js["checkpoint"]["index"] == N_CKPT - 1
+
+
+def test_analyze_tables_checkpoint_split_and_arch(uri):
+    r = run("analyze", "syn", "--split", "train", "--checkpoint", "0.5", "--tracking-uri", uri)
+    assert r.exit_code == 0, r.output
+    assert "mlp (3 networks)" in r.stdout and "architecture agreement" in r.stdout and "Spearman" in r.stdout
+    assert "at epoch 0.5" in r.stdout
+    r = run("analyze", "syn", "--arch", "cnn", "--json", "--no-intervals", "--tracking-uri", uri)
+    js = json.loads(r.stdout)
+    assert list(js["groups"]) == ["cnn"] and js["groups"]["cnn"]["tpa_lo"] == js["groups"]["cnn"]["tpa"]
+
+
+def test_analyze_several_studies_of_the_same_data(uri):
+    r = run("analyze", "syn", "more", "--json", "--tracking-uri", uri)
+    assert r.exit_code == 0, r.output
+    js = json.loads(r.stdout)
+    assert set(js["groups"]) == {"mlp", "cnn", "vgg"} and js["n_networks"] == 8
+
+
+def test_mismatched_data_is_refused(uri):
+    r = run("analyze", "syn", "other", "--tracking-uri", uri)
+    assert r.exit_code == 2
+    assert "different data" in r.stderr and "\n" not in r.stderr.strip()
+
+
+@pytest.mark.parametrize("args, message", [
+    (("analyze", "syn", "--split", "valid"), "unknown split"),
+    (("analyze", "nope"), "no study named"),
+    (("analyze", "syn", "--arch", "resnet"), "no network of architecture resnet"),
+    (("analyze", "other", "--split", "train"), "not recorded"),
+    (("examples", "syn", "--easiest", "3", "--hardest", "3"), "not both"),
+    (("examples", "syn", "--class", "zebra"), "unknown class"),
+    (("analyze", "syn", "--align", "loose"), "bad --align"),
+])
+def test_user_errors_are_one_line(uri, args, message):
+    r = run(*args, "--tracking-uri", uri)
+    assert r.exit_code == 2, r.output
+    assert message in r.stderr and r.stderr.startswith("error: ")
+
+
+def test_examples_easiest_hardest_and_class(uri):
+    easy = json.loads(run("examples", "syn", "--easiest", "5", "--json", "--tracking-uri", uri).stdout)
+    hard = json.loads(run("examples", "syn", "--hardest", "5", "--json", "--tracking-uri", uri).stdout)
+    assert len(easy) == len(hard) == 5
+    acc_e = [r["accessibility"] for r in easy]
+    assert acc_e == sorted(acc_e, reverse=True) and acc_e[-1] >= max(r["accessibility"] for r in hard)
+    assert set(easy[0]["archs"]) == {"mlp", "cnn"}
+    by_name = json.loads(run("examples", "syn", "--class", "c4", "--json", "--tracking-uri", uri).stdout)
+    assert by_name and all(r["label"] == 4 and r["class"] == "c4" for r in by_name)
+    r = run("examples", "syn", "--hardest", "3", "--class", "2", "--tracking-uri", uri)
+    assert r.exit_code == 0 and "hardest 3 examples" in r.stdout and "c2" in r.stdout
+
+
+def test_report_writes_files_and_logs_them_to_the_parent_run(uri, tmp_path):
+    out = tmp_path / "rep"
+    r = run("report", "syn", "-o", str(out), "--tracking-uri", uri)
+    assert r.exit_code == 0, r.output
+    for name in ("report.md", "tpa_test.png", "tpa_train.png", "examples_test.png", "analysis_train.json"):
+        assert (out / name).exists(), name
+    store = Store(uri)
+    parent = store.study_parent("syn")
+    logged = {f.path for f in store.client.list_artifacts(parent, "report")}
+    assert "report/report.md" in logged and "report/tpa_test.png" in logged
+    hist = store.client.get_metric_history(parent, "test_tpa/mlp")
+    assert sorted(m.step for m in hist)[-N_CKPT:] == list(range(N_CKPT))
+    assert len(store.client.get_metric_history(parent, "epoch")) >= N_CKPT
+    assert store.client.get_metric_history(parent, "train_tpa_independent/cnn")

@@ -1,0 +1,242 @@
+"""Hand-computed small cases for every agreement metric (orderlab.analysis.metrics)."""
+import math
+
+import numpy as np
+import pytest
+
+from orderlab.analysis import bits as B
+from orderlab.analysis import dense as D
+from orderlab.analysis import metrics as M
+from orderlab.analysis import stats as S
+from orderlab.analysis.stack import Stack
+from orderlab.errors import OrderlabError
+from orderlab.record import RecordError
+from orderlab.synthetic import synthetic_correct, synthetic_record
+
+# 3 networks, 4 examples, one checkpoint.
+C1 = np.array([[1, 1, 0, 0],
+               [1, 0, 1, 0],
+               [1, 1, 1, 0]], bool)
+
+
+def stack1():
+    return M.as_stack(C1, arch=["a", "a", "b"])
+
+
+def test_accuracy_tpa_independent_jaccard_by_hand():
+    st = stack1()
+    assert M.accuracy(st, 0).tolist() == [0.5, 0.5, 0.75]
+    assert M.accuracy(st).shape == (3, 1)
+    # all three right only on x0: 1/4; mean accuracy 7/12
+    assert M.tpa(st, 0) == pytest.approx(3 / 7)
+    assert M.tpa_independent(st, 0) == pytest.approx(0.5 * 0.5 * 0.75 / (7 / 12))
+    assert M.jaccard(st, 0) == pytest.approx(1 / 3)
+    assert M.tpa(st, 0, networks=[0, 2]) == pytest.approx(0.5 / 0.625)   # both right on x0, x1
+    assert M.tpa(st).shape == (1,)
+
+
+def test_pairwise_and_architecture_agreement_by_hand():
+    st = stack1()
+    p = M.pairwise_agreement(st, 0)
+    assert p == pytest.approx(np.array([[1, 0.5, 0.8], [0.5, 1, 0.8], [0.8, 0.8, 1]]))
+    k = M.pairwise_agreement(st, 0, "kappa")
+    assert k[0, 1] == pytest.approx(0.0) and k[0, 2] == pytest.approx(0.5) and k[0, 0] == 1
+    archs, a = M.architecture_agreement(st, 0)
+    assert archs == ["a", "b"]
+    assert a[0, 0] == pytest.approx(0.5) and a[0, 1] == pytest.approx(0.8) and a[1, 0] == pytest.approx(0.8)
+    assert math.isnan(a[1, 1])                     # a single network has no distinct pair
+    with pytest.raises(OrderlabError, match="measure"):
+        M.pairwise_agreement(st, 0, "nope")
+
+
+def test_correct_count_histogram_and_bimodality_by_hand():
+    st = stack1()
+    assert M.correct_count(st, 0).tolist() == [3, 2, 2, 0]
+    obs, exp = M.correct_count_histogram(st, 0)
+    assert obs.tolist() == [1, 0, 2, 1]
+    # Poisson-binomial of (.5, .5, .75) times 4 examples
+    assert exp == pytest.approx(4 * np.array([0.0625, 0.3125, 0.4375, 0.1875]))
+    b = M.bimodality(st, 0)
+    assert b["tv"] == pytest.approx(0.3125)
+    o_all, e_all = M.correct_count_histograms(st)
+    assert o_all.tolist() == [[1, 0, 2, 1]] and e_all[0] == pytest.approx(exp)
+
+
+# One network, 5 checkpoints, 4 examples.
+C2 = np.array([[[0, 1, 1, 0],
+                [1, 0, 1, 0],
+                [1, 1, 1, 0],
+                [1, 0, 1, 0],
+                [1, 1, 0, 0]]], bool)
+
+
+def test_accessibility_learned_at_forgetting_by_hand():
+    st = M.as_stack(C2, epoch=[0, 0.5, 1, 1.5, 2])
+    assert M.accessibility(st) == pytest.approx([0.8, 0.6, 0.8, 0.0])
+    assert M.learning_order(st).tolist() == [0, 2, 1, 3]
+    la = M.learned_at(st)
+    assert la[0, :2].tolist() == [0.5, 2.0] and np.isnan(la[0, 2:]).all()
+    assert M.learned_at(st, as_index=True).tolist() == [[1, 4, -1, -1]]
+    assert M.forgetting_events(st).tolist() == [[0, 2, 1, 0]]
+    assert M.network_totals(st).tolist() == [[4, 3, 4, 0]]
+
+
+def test_order_correlation_by_hand():
+    # arch a learns example x at checkpoint x; arch b in the reverse order.
+    n_c = n = 6
+    a = np.array([[e >= x for x in range(n)] for e in range(n_c)])
+    b = a[:, ::-1]
+    st = M.as_stack(np.stack([a, a, b, b]), arch=["a", "a", "b", "b"])
+    oc = M.order_correlation(st, q=1 / 3, intervals=True)
+    assert oc["archs"] == ["a", "b"]
+    assert oc["spearman"] == pytest.approx(np.array([[1, -1], [-1, 1]]))
+    assert oc["overlap"] == pytest.approx(np.array([[1, 0], [0, 1]]))
+    g = M.group_order_correlation(st, [0, 1], [2, 3], q=1 / 3)
+    assert g["spearman"] == pytest.approx(-1) and g["overlap"] == 0
+    # a single network is its own half: diagonal 1; too few networks for intervals: NaN
+    one = M.order_correlation(st.select([0, 2]), intervals=True)
+    assert one["spearman"][0, 0] == 1 and np.isnan(one["spearman_lo"][0, 0])
+
+
+def test_jackknife_interval_of_identical_networks_is_a_point():
+    c = np.tile(synthetic_correct(1, 6, 200, seed=2), (4, 1, 1))
+    st = M.as_stack(c)
+    cur = M.group_curves(st)["net"]
+    ok = np.isfinite(cur["tpa"])
+    assert np.allclose(cur["tpa"][ok], 1) and np.allclose(cur["tpa_lo"][ok], 1) and np.allclose(cur["tpa_hi"][ok], 1)
+    lo, hi = M.tpa_ci(st, 3)
+    assert lo == pytest.approx(1) and hi == pytest.approx(1)
+    flat = M.group_curves(st, bootstrap=0)["net"]
+    assert np.array_equal(flat["tpa_lo"], flat["tpa"], equal_nan=True)
+    assert np.isnan(M.tpa_ci(st.select([0, 1]), 3)[0])   # 2 networks: no interval
+
+
+def test_jackknife_interval_covers_the_population_tpa():
+    """On a population of synthetic networks the 95% interval covers the mean TPA of n networks."""
+    pool = synthetic_correct(150, 5, 1500, seed=7)[:, 3]
+    rng = np.random.default_rng(0)
+    n = 6
+
+    def t(idx):
+        c = pool[idx]
+        return c.all(axis=0).mean() / c.mean()
+
+    truth = np.mean([t(rng.choice(150, n, replace=False)) for _ in range(400)])
+    hits = 0
+    for _ in range(50):
+        st = M.as_stack(pool[rng.choice(150, n, replace=False)])
+        lo, hi = M.tpa_ci(st, 0)
+        hits += lo <= truth <= hi
+    assert hits >= 40, hits
+
+
+def test_group_curves_match_single_metrics():
+    g = np.repeat([0, 1], 3)
+    c = synthetic_correct(6, 5, 300, seed=1, groups=g)
+    st = M.as_stack(c, arch=np.array(["x", "y"])[g])
+    cur = M.group_curves(st)
+    assert set(cur) == {"x", "y"} and cur["x"]["n"] == 3
+    idx = st.arch_index("y")
+    assert np.allclose(cur["y"]["tpa"], M.tpa(st, None, idx), equal_nan=True)
+    assert np.allclose(cur["y"]["tpa_independent"], M.tpa_independent(st, None, idx), equal_nan=True)
+    assert np.allclose(cur["y"]["jaccard"], M.jaccard(st, None, idx), equal_nan=True)
+    assert np.allclose(cur["y"]["accuracy"], M.accuracy(st, None, idx).mean(axis=0))
+    lo, hi = M.jackknife_ci(M.tpa, st, idx)
+    assert np.allclose(np.clip(lo, 0, 1), cur["y"]["tpa_lo"], equal_nan=True)
+    assert np.all((cur["y"]["tpa_lo"] <= cur["y"]["tpa"] + 1e-12) | np.isnan(cur["y"]["tpa"]))
+
+
+def test_bootstrap_ci_of_accuracy_brackets_the_estimate():
+    st = M.as_stack(synthetic_correct(8, 3, 400, seed=3))
+    lo, hi = M.bootstrap_ci(lambda s, networks: M.accuracy(s, 2, networks).mean(), st, n_boot=100)
+    est = M.accuracy(st, 2).mean()
+    assert lo <= est <= hi and hi - lo < 0.2
+
+
+def test_no_network_selected_and_bad_checkpoint():
+    st = stack1()
+    with pytest.raises(OrderlabError, match="no networks"):
+        M.tpa(st, 0, networks=[])
+    with pytest.raises(IndexError):
+        M.tpa(st, 5)
+    with pytest.raises(OrderlabError, match="q must"):
+        M.order_correlation(st, q=0)
+
+
+def test_mismatched_records_are_refused():
+    labels = np.zeros(16, np.int64)
+    c = synthetic_correct(2, 3, 16, seed=0)
+    r1 = synthetic_record(c[0], labels=labels, meta={}, epochs=[0, 1, 2], fingerprint="aaaa")
+    r2 = synthetic_record(c[1], labels=labels, meta={}, epochs=[0, 1, 2], fingerprint="bbbb")
+    infos = [({"run_id": "1", "arch": "mlp", "seed": 0}, r1), ({"run_id": "2", "arch": "cnn", "seed": 0}, r2)]
+    with pytest.raises(RecordError, match="different data"):
+        Stack.from_records(infos, "test")
+    s1 = Stack.from_records(infos[:1], "test", study="one")
+    s2 = Stack.from_records(infos[1:], "test", study="two")
+    with pytest.raises(RecordError, match="different data"):
+        Stack.concat([s1, s2])
+
+
+# ------------------------------------------------------------------ primitives and statistics
+
+def test_popcount_and_bitcounter_with_and_without_bitwise_count(monkeypatch):
+    rng = np.random.default_rng(0)
+    x = rng.random((4, 3, 77)) < 0.3                      # 77 bits: padded, not whole words
+    b = B.pack(x)
+    for fast in (True, False):
+        monkeypatch.setattr(B, "_HAS_BITWISE_COUNT", fast and hasattr(np, "bitwise_count"))
+        assert B.popcount_rows(b).tolist() == x.sum(axis=-1).tolist()
+        assert B.popcount_rows(b[:, 1]).tolist() == x[:, 1].sum(axis=-1).tolist()
+    aligned = B.pack(rng.random((5, 128)) < 0.5)           # whole 64-bit words: the no-copy path
+    assert B.popcount_rows(aligned).tolist() == np.unpackbits(aligned, axis=-1).sum(axis=-1).tolist()
+    counter = B.BitCounter((3, b.shape[-1]), 4)
+    for j in range(4):
+        counter.add(b[j])
+    assert (counter.counts(77) == x.sum(axis=0)).all()
+    with pytest.raises(OverflowError):
+        counter.add(b[0])
+
+
+def test_stats_against_scipy():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    for p in (0.001, 0.025, 0.3, 0.5, 0.975, 0.999):
+        assert S.normal_quantile(p) == pytest.approx(scipy_stats.norm.ppf(p), abs=1e-8)
+    for df in (1, 2, 3, 5, 10, 40):
+        assert S.t_quantile(0.975, df) == pytest.approx(scipy_stats.t.ppf(0.975, df), rel=2e-3)
+    rng = np.random.default_rng(1)
+    x, y = rng.integers(0, 7, 300), rng.integers(0, 7, 300)
+    assert S.spearman(x, y) == pytest.approx(scipy_stats.spearmanr(x, y)[0])
+    assert S.ranks(x) == pytest.approx(scipy_stats.rankdata(x))
+    assert S.int_ranks(x) == pytest.approx(scipy_stats.rankdata(x))
+    sample = np.concatenate([np.zeros(40, int), np.full(25, 3), np.full(60, 8), rng.integers(0, 9, 30)])
+    hist = np.bincount(sample, minlength=9)
+    g1 = scipy_stats.skew(sample, bias=False)
+    g2 = scipy_stats.kurtosis(sample, bias=False)
+    n = sample.size
+    assert S.sarle(hist) == pytest.approx((g1 ** 2 + 1) / (g2 + 3 * (n - 1) ** 2 / ((n - 2) * (n - 3))))
+    assert S.sarle(np.array([5000, 0, 0, 0, 5000])) == pytest.approx(1, abs=1e-3)
+    pmf = S.poisson_binomial([0.2, 0.7, 0.9])
+    trials = rng.random((200_000, 3)) < [0.2, 0.7, 0.9]
+    assert pmf == pytest.approx(np.bincount(trials.sum(axis=1), minlength=4) / 200_000, abs=5e-3)
+
+
+def test_top_weights_share_ties_at_the_cut():
+    assert S.top_weights(np.array([3, 3, 3, 0]), 2) == pytest.approx([2 / 3, 2 / 3, 2 / 3, 0])
+    assert S.top_weights(np.array([5, 1, 4, 4]), 2) == pytest.approx([1, 0, 0.5, 0.5])
+    assert S.top_weights(np.array([1, 2]), 0).sum() == 0
+
+
+def test_dense_reference_agrees_on_a_small_study():
+    g = np.repeat([0, 1, 2], [3, 2, 1])
+    c = synthetic_correct(6, 7, 203, seed=4, groups=g)
+    arch = np.array(["a", "b", "c"])[g]
+    st = M.as_stack(c, arch=arch, epoch=np.linspace(0, 3, 7))
+    assert np.allclose(M.learned_at(st), D.learned_at(c, st.epoch), equal_nan=True)
+    assert (M.forgetting_events(st) == D.forgetting_events(c)).all()
+    for e in (0, 3, 6):
+        assert np.allclose(M.pairwise_agreement(st, e, "kappa"), D.pairwise_kappa(c[:, e]), equal_nan=True)
+        assert np.allclose(M.architecture_agreement(st, e)[1],
+                           D.architecture_agreement(D.pairwise_tpa(c[:, e]), arch, st.archs), equal_nan=True)
+    oc = M.order_correlation(st, n_splits=4, seed=3)
+    ref = D.order_correlation(c, arch, st.archs, M.half_splits(st, 4, 3), 0.2)
+    assert np.allclose(oc["spearman"], ref["spearman"]) and np.allclose(oc["overlap"], ref["overlap"])

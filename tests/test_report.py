@@ -1,0 +1,137 @@
+"""The report (figures, JSON, Markdown) and the demo's agreement summary."""
+import json
+import re
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from orderlab.analysis import metrics as M
+from orderlab.analysis.report import metric_name, report_metrics, write_report
+from orderlab.analysis.summary import agreement_summary, analysis_json, example_rows, pick_checkpoints, text_histogram
+from orderlab.synthetic import synthetic_correct
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def make_stacks(archs=("mlp", "cnn"), per=4, n_c=9, n=240, splits=("test", "train")):
+    g = np.repeat(np.arange(len(archs)), per)
+    labels = np.random.default_rng(0).integers(0, 10, n)
+    out = {}
+    for i, split in enumerate(splits):
+        st = M.as_stack(synthetic_correct(g.size, n_c, n, seed=i, groups=g), arch=np.array(archs)[g],
+                        epoch=np.linspace(0, 2, n_c), label=labels, split=split)
+        st.study = "unit"
+        out[split] = st
+    return out
+
+
+def render(lines):
+    con = Console(record=True, width=400)
+    for line in lines:
+        con.print(line)                       # raises on broken rich markup
+    return con.export_text()
+
+
+def test_report_without_examples_writes_every_figure_and_embeds_them(tmp_path):
+    stacks = make_stacks()
+    md = write_report(stacks, tmp_path / "rep", None, "unit report")
+    text = md.read_text()
+    assert md.name == "report.md" and text.startswith("# unit report")
+    pngs = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    for split in ("test", "train"):
+        for stem in ("tpa", "histograms", "arch_agreement", "network_agreement", "accessibility"):
+            assert f"{stem}_{split}.png" in pngs
+    for name in pngs:
+        data = (tmp_path / "rep" / name).read_bytes()
+        assert data.startswith(PNG) and len(data) > 5000
+    assert "example grid is skipped" in text                       # no thumbnails: a note, no grid
+    assert not list((tmp_path / "rep").glob("examples_*.png"))
+    js = json.loads((tmp_path / "rep" / "analysis_test.json").read_text())
+    assert set(js["groups"]) == {"mlp", "cnn"} and len(js["epoch"]) == 9
+    assert "| mlp | 4 |" in text
+
+
+def test_report_with_image_thumbnails_draws_the_example_grid(tmp_path):
+    stacks = make_stacks(splits=("test",))
+    ids = np.arange(0, 240, 2)
+    rng = np.random.default_rng(1)
+    examples = {"dataset": "synthetic", "kind": "image", "class_names": [f"class{i}" for i in range(10)],
+                "splits": {"test": {"example_id": ids, "label": stacks["test"].label[ids],
+                                    "image": rng.integers(0, 255, (ids.size, 8, 8, 1), dtype=np.uint8)}}}
+    md = write_report(stacks, tmp_path, examples)
+    text = md.read_text()
+    assert "(examples_test.png)" in text and (tmp_path / "examples_test.png").read_bytes().startswith(PNG)
+    assert re.search(r"\| class\d \|", text)                        # class names in the tables
+    with_train = make_stacks(per=2, n_c=4, n=60)
+    text = write_report(with_train, tmp_path / "both", examples).read_text()
+    assert "no thumbnails for this split" in text                   # train has none
+
+
+def test_report_with_texts_writes_a_table(tmp_path):
+    stacks = make_stacks(archs=("text-bag",), per=3, splits=("test",))
+    ids = np.arange(240)
+    examples = {"dataset": "t", "kind": "text", "class_names": [f"c{i}" for i in range(10)],
+                "splits": {"test": {"example_id": ids, "label": stacks["test"].label,
+                                    "text": np.array([f"sentence number {i} | with a pipe" for i in ids])}}}
+    text = write_report(stacks, tmp_path, examples).read_text()
+    assert "| class | easiest | hardest |" in text and "sentence number" in text and "\\|" in text
+
+
+def test_figures_of_a_single_network(tmp_path):
+    from orderlab.analysis import figures as F
+    st = make_stacks(archs=("mlp",), per=1, splits=("test",))["test"]
+    for name, fig in (("acc", F.fig_accessibility(st)), ("net", F.fig_network_agreement(st, 8)),
+                      ("hist", F.fig_histograms(st, pick_checkpoints(st))),
+                      ("tpa", F.fig_tpa(st, M.group_curves(st)))):
+        assert F.save(fig, tmp_path / f"{name}.png").read_bytes().startswith(PNG)
+
+
+def test_report_metrics_are_per_architecture_and_mlflow_safe():
+    st = make_stacks(archs=("mlp", "tv:resnet18"))["test"]
+    series = report_metrics(st)
+    assert "test_tpa/mlp" in series and "test_tpa/tv_resnet18" in series and "epoch" in series
+    assert all(len(v) == st.n_checkpoints for v in series.values())
+    assert "epoch" not in report_metrics(st, with_epoch=False)
+    assert metric_name("a:b c/d") == "a_b c/d"
+
+
+def test_agreement_summary_tells_the_finding():
+    st = make_stacks(per=6)["test"]
+    text = render(agreement_summary(st))
+    assert "TPA" in text and "independent" in text and "█" in text
+    assert "within mlp" in text and "across mlp–cnn" in text
+    assert "far more than independent" in text                      # synthetic networks share difficulty
+    single = render(agreement_summary(make_stacks(archs=("mlp",), per=3)["test"]))
+    assert "across" not in single
+
+
+def test_text_histogram_bins_many_networks():
+    obs = np.zeros(101)
+    obs[0], obs[100] = 50, 80
+    lines = text_histogram(obs, np.full(101, 130 / 101))
+    assert len(lines) == 12 and lines[1].strip().startswith("0-")
+    render(lines)
+
+
+def test_analysis_json_is_plain_json_with_nulls():
+    st = make_stacks()["test"]
+    js = analysis_json(st, 3)
+    text = json.dumps(js, allow_nan=False)                          # NaN became null
+    back = json.loads(text)
+    assert back["checkpoint"] == {"index": 3, "epoch": pytest.approx(0.75)}
+    assert back["groups"]["mlp"]["tpa"][0] is None or isinstance(back["groups"]["mlp"]["tpa"][0], float)
+    assert "all" in back and back["all"]["n"] == 8
+    assert np.array(back["order_correlation"]["spearman"]).shape == (2, 2)
+
+
+def test_pick_checkpoints_and_example_rows():
+    st = make_stacks()["test"]
+    pts = pick_checkpoints(st)
+    assert 0 < pts["early"] <= pts["middle"] <= pts["final"] == st.n_checkpoints - 1
+    easy = example_rows(st, 5)
+    hard = example_rows(st, 5, hardest=True, cls=3)
+    assert [r["accessibility"] for r in easy] == sorted((r["accessibility"] for r in easy), reverse=True)
+    assert all(r["label"] == 3 for r in hard)
+    assert easy[0]["accessibility"] >= hard[0]["accessibility"]
+    assert set(easy[0]["archs"]) == {"mlp", "cnn"}

@@ -94,6 +94,7 @@ class StudySource:
         self._uri_arg = tracking_uri
         self.uri: str | None = None
         self._store = None
+        self._seen = False                                  # connected once (a store that goes is news)
         self._lock = threading.RLock()
         self._records: dict[str, tuple[int, Any]] = {}     # run id -> (checkpoints, Record)
         self._examples: dict[str, tuple[bool, dict | None]] = {}
@@ -105,17 +106,22 @@ class StudySource:
     def store(self):
         """The :class:`orderlab.store.Store`, created on first use (in a worker)."""
         with self._lock:
+            if self.uri is None:
+                from orderlab.store import resolve_tracking_uri
+                self.uri = resolve_tracking_uri(self._uri_arg)
+            if self.uri.startswith("sqlite:///"):
+                # A viewer never creates a store (Store() would): wait for `orderlab train` to
+                # make it, and notice when it is deleted or moved (an open connection would not).
+                db = self.uri[len("sqlite:///"):]
+                if not os.path.exists(db):
+                    self._store = None
+                    raise SourceError(f"the store {db} has gone (deleted or moved)" if self._seen else
+                                      f"no store at {db} yet; start one with `orderlab train` (this "
+                                      f"screen updates by itself) or pass --tracking-uri")
             if self._store is None:
-                from orderlab.store import Store, resolve_tracking_uri
-                uri = resolve_tracking_uri(self._uri_arg)
-                self.uri = uri
-                if uri.startswith("sqlite:///"):
-                    # A viewer never creates a store: wait for `orderlab train` to make it.
-                    db = uri[len("sqlite:///"):]
-                    if not os.path.exists(db):
-                        raise SourceError(f"no store at {db} yet; start one with `orderlab train` "
-                                          f"(this screen updates by itself) or pass --tracking-uri")
-                self._store = Store(uri)
+                from orderlab.store import Store
+                self._store = Store(self.uri)
+                self._seen = True
             return self._store
 
     def reset(self) -> None:

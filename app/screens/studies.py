@@ -29,6 +29,10 @@ def ago(t: float, now: float) -> str:
     return time.strftime("%Y-%m-%d", time.localtime(t))
 
 
+def _cell_len(v: Any) -> int:
+    return v.cell_len if isinstance(v, Text) else len(str(v))
+
+
 def cells(s: Any, now: float) -> list[Any]:
     failed = s.n_failed + s.n_stale
     return [Text(s.name, style="bold"), s.dataset, ", ".join(s.archs),
@@ -39,6 +43,7 @@ def cells(s: Any, now: float) -> list[Any]:
 
 
 class StudiesScreen(PollingScreen):
+    AUTO_FOCUS = "#studies-table"
     BINDINGS = [
         Binding("enter", "open", "open", show=False),
         Binding("r", "refresh", "refresh"),
@@ -49,6 +54,7 @@ class StudiesScreen(PollingScreen):
         self.studies: list[Any] = []
         self.problem: str | None = None
         self._order: list[str] = []
+        self._widths: dict[str, int] = {}
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="◆")
@@ -60,9 +66,6 @@ class StudiesScreen(PollingScreen):
 
     def on_mount(self) -> None:
         self.sub_title = "studies"
-        table = self.query_one("#studies-table", DataTable)
-        for key, label in COLUMNS:
-            table.add_column(label, key=key)
         self.query_one("#problem", Static).display = False
         self.query_one("#empty", Static).display = False
         self.poll_now()
@@ -100,6 +103,15 @@ class StudiesScreen(PollingScreen):
     def _fill(self, uri: str | None) -> None:
         now = self.app.clock()
         table = self.query_one("#studies-table", DataTable)
+        rows = [cells(s, now) for s in self.studies]
+        # Explicit column widths (see RunsView.show_data for why not DataTable's auto widths).
+        widths = [max([len(label)] + [_cell_len(r[i]) for r in rows]) for i, (_, label) in enumerate(COLUMNS)]
+        if any(w > self._widths.get(k, 0) for (k, _), w in zip(COLUMNS, widths)):
+            self._widths = {k: w for (k, _), w in zip(COLUMNS, widths)}
+            table.clear(columns=True)
+            for key, label in COLUMNS:
+                table.add_column(label, key=key, width=self._widths[key])
+            self._order = []
         order = [s.name for s in self.studies]
         if order == self._order:
             for s in self.studies:
@@ -109,8 +121,8 @@ class StudiesScreen(PollingScreen):
         else:
             keep = table.cursor_row
             table.clear()
-            for s in self.studies:
-                table.add_row(*cells(s, now), key=s.name)
+            for s, row in zip(self.studies, rows):
+                table.add_row(*row, key=s.name)
             self._order = order
             if self.studies:
                 table.move_cursor(row=min(keep, len(self.studies) - 1), animate=False)

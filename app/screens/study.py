@@ -28,6 +28,7 @@ CACHE_CHECKPOINTS = 256
 
 
 class StudyScreen(PollingScreen):
+    AUTO_FOCUS = "#runs-table"
     BINDINGS = [
         Binding("escape", "back", "studies", tooltip="Back to the list of studies"),
         *[Binding(str(i + 1), f"view('{vid}')", label, show=False, id=f"view-{vid}")
@@ -42,6 +43,11 @@ class StudyScreen(PollingScreen):
         Binding("c", "compare", "compare", tooltip="Compare with another study of the same data"),
         Binding("slash", "filter", "filter", show=False),
         Binding("r", "refresh", "refresh", show=False),
+        # Keys of one view: shown in the footer only while that view is active (check_action).
+        Binding("s", "in_view('runs', 'action_sort')", "sort"),
+        Binding("o", "in_view('order', 'action_next_pair')", "next pair"),
+        Binding("e", "in_view('examples', 'action_toggle_mode')", "easy/hard"),
+        Binding("k", "in_view('examples', 'action_next_class')", "class"),
     ]
 
     def __init__(self, studies: tuple[str, ...], split: str = "test") -> None:
@@ -236,7 +242,34 @@ class StudyScreen(PollingScreen):
         self.app.pop_screen()
 
     def action_view(self, vid: str) -> None:
-        self.query_one("#views", TabbedContent).active = vid
+        tabs = self.query_one("#views", TabbedContent)
+        tabs.active = vid
+        # Focus must leave the old pane, or TabbedContent switches back to the pane holding it.
+        self._focus_view(vid)
+
+    def _focus_view(self, vid: str) -> None:
+        if vid == "runs":
+            self.query_one("#runs-table").focus()
+        elif vid == "examples":
+            self.query_one("#ex-scroll").focus()      # arrows and page keys scroll the cards
+        else:
+            self.query_one("#views Tabs").focus()     # left/right then move between views
+
+    def active_view(self) -> str:
+        return self.query_one("#views", TabbedContent).active
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "in_view":
+            return bool(parameters) and parameters[0] == self.active_view()
+        return True
+
+    def action_in_view(self, vid: str, method: str) -> None:
+        if self.active_view() == vid:
+            getattr(self.query_one(f"#view-{vid}"), method)()
+
+    @on(TabbedContent.TabActivated)
+    def _tab_changed(self) -> None:
+        self.refresh_bindings()
 
     def action_step(self, delta: int) -> None:
         if self.data is None or self.data.stack is None or self.checkpoint is None:

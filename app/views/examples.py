@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 from rich.text import Text
-from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
@@ -92,9 +91,6 @@ class ExampleCards:
 
 
 class ExamplesView(View):
-    BINDINGS = [Binding("e", "toggle_mode", "easy/hard", tooltip="Show the easiest or the hardest examples"),
-                Binding("k", "next_class", "class", tooltip="Show one class after another, or all")]
-
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.hardest = False

@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 from rich.text import Text
-from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Static
 
@@ -16,8 +15,6 @@ from orderlab.app.widgets.render import arch_colour, fmt, legend, matrix, scatte
 
 
 class OrderView(View):
-    BINDINGS = [Binding("o", "next_pair", "next pair", tooltip="Compare another pair of architectures")]
-
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.pair = 0

@@ -6,7 +6,6 @@ from typing import Any, Callable
 
 from rich.text import Text
 from textual import on
-from textual.binding import Binding
 from textual.widgets import DataTable, Input, Static
 
 from orderlab.app.views.base import View
@@ -45,8 +44,6 @@ def matches(run: Any, text: str) -> bool:
 
 
 class RunsView(View):
-    BINDINGS = [Binding("s", "sort", "sort", tooltip="Sort by the next column")]
-
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.runs: list[Any] = []

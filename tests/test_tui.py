@@ -1,0 +1,405 @@
+"""Functional tests of `orderlab tui` with Textual's pilot, on real SQLite stores."""
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from test_tui_helpers import (ALPHA, BETA, GAMMA, SOLO, screen_text, shows, study_ready,  # noqa: F401
+                               tui_store, wait_for)
+
+pytestmark = pytest.mark.xdist_group("tui")
+
+
+def pilot_test(fn):
+    """Run an async pilot scenario as a plain test (no asyncio plugin needed)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(fn(*args, **kwargs))
+    return wrapper
+
+
+def make_app(uri, **kw):
+    from orderlab.app.app import OrderlabApp
+    kw.setdefault("refresh", 0.2)
+    kw.setdefault("clock", lambda: 0.0)
+    return OrderlabApp(uri, **kw)
+
+
+def expected_stack(uri, study, split="test"):
+    from orderlab.store import Store
+    from orderlab.studydata import load_stack
+    return load_stack(Store(uri), study, split, align="common")
+
+
+# ------------------------------------------------------------------ navigation
+
+@pilot_test
+async def test_studies_list_and_navigation(tui_store):
+    from textual.widgets import TabbedContent
+    from orderlab.app.screens.help import HelpScreen
+    from orderlab.app.screens.studies import StudiesScreen
+    from orderlab.app.screens.study import StudyScreen
+    app = make_app(tui_store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: len(app.known_studies) == 4, what="the study list")
+        text = screen_text(app)
+        for name in (ALPHA, BETA, GAMMA, SOLO):
+            assert name in text
+        row = next(line for line in text.splitlines() if line.strip().startswith(GAMMA))
+        # gamma: 0 running, 1 finished, 1 failed, 5 checkpoints
+        assert row.split()[3:7] == ["0", "1", "1", "5"]
+        await pilot.press("enter")                    # first row: alpha
+        await wait_for(pilot, lambda: study_ready(app), what="alpha")
+        screen = app.screen
+        assert isinstance(screen, StudyScreen) and screen.studies == (ALPHA,)
+        tabs = screen.query_one(TabbedContent)
+        for key, view in zip("234561", ["agreement", "heatmap", "histogram", "order", "examples", "runs"]):
+            await pilot.press(key)
+            assert tabs.active == view
+        await pilot.click("#views Tab#--content-tab-heatmap")
+        assert tabs.active == "heatmap"
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        assert "Heatmap" in screen_text(app)
+        await pilot.press("escape")
+        assert app.screen is screen
+        await pilot.press("escape")
+        assert isinstance(app.screen, StudiesScreen)
+        await pilot.press("down", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, StudyScreen) and app.screen.studies == (BETA,))
+
+
+@pilot_test
+async def test_every_view_shows_the_study(tui_store):
+    from orderlab.analysis import metrics as M
+    stack = expected_stack(tui_store, ALPHA)
+    last = stack.n_checkpoints - 1
+    app = make_app(tui_store, study=ALPHA)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: study_ready(app), what="alpha")
+        s = app.screen
+        # Runs: every network with its status and accuracies.
+        text = screen_text(app)
+        assert text.count("finished") >= 8 and "cnn" in text and "mlp" in text
+        # Agreement: the numbers at the latest checkpoint are the metrics' numbers.
+        await pilot.press("2")
+        await pilot.pause()
+        text = screen_text(app)
+        for arch in ("mlp", "cnn"):
+            idx = stack.arch_index(arch)
+            tpa = M.tpa(stack, last, networks=idx)
+            ind = M.tpa_independent(stack, last, networks=idx)
+            row = next(line for line in text.splitlines() if line.strip().startswith(arch + " "))
+            assert f"{tpa:.3f}" in row and f"{ind:.3f}" in row, row
+        assert any(ch in text for ch in "⠁⠂⠄⡀⠈⠐⠠⢀")      # the braille curves
+        # Heatmap: the architecture matrix's values at the chosen checkpoint.
+        await pilot.press("3")
+        await pilot.pause()
+        archs, am = M.architecture_agreement(stack, last)
+        text = screen_text(app)
+        assert f"{am[0, 1]:.2f}"[1:] in text and "8 networks" in text
+        assert f"checkpoint {last + 1}/{stack.n_checkpoints}" in text
+        # Step back: the heatmap and the histogram follow the chosen checkpoint.
+        await pilot.press("left_square_bracket")
+        await wait_for(pilot, lambda: s.cp_result.checkpoint == last - 1)
+        np.testing.assert_allclose(s.cp_result.net_matrix, M.pairwise_agreement(stack, last - 1), equal_nan=True)
+        assert f"checkpoint {last}/{stack.n_checkpoints}" in screen_text(app)
+        await pilot.press("home")
+        await wait_for(pilot, lambda: s.cp_result.checkpoint == 0)
+        # Histogram at checkpoint 0: the observed counts are the metric's.
+        await pilot.press("4")
+        await pilot.pause()
+        obs, ind = M.correct_count_histogram(stack, 0)
+        np.testing.assert_array_equal(s.cp_result.observed, obs)
+        text = screen_text(app)
+        assert "Sarle" in text and f"{M.bimodality(stack, 0)['sarle']:.2f}" in text
+        # Order: Spearman between the architectures.
+        await pilot.press("5")
+        await pilot.pause()
+        oc = M.order_correlation(stack)
+        i, j = oc["archs"].index("mlp"), oc["archs"].index("cnn")
+        assert f"ρ = {oc['spearman'][i, j]:.2f}" in screen_text(app)
+        # Examples: the easiest example first, drawn with half blocks, with its label.
+        await pilot.press("6")
+        await pilot.pause()
+        acc = M.accessibility(stack)
+        first = int(np.argsort(-acc, kind="stable")[0])
+        text = screen_text(app)
+        assert "▀" in text and f"#{int(stack.example_id[first])} digit{int(stack.label[first])}" in text
+        await pilot.press("e")                        # hardest
+        await pilot.pause()
+        hardest = int(np.argsort(acc, kind="stable")[0])
+        assert f"#{int(stack.example_id[hardest])} " in screen_text(app)
+        await pilot.press("k")                        # one class
+        await pilot.pause()
+        text = screen_text(app)
+        assert "class digit0" in text
+        shown = [w for w in text.split() if w.startswith("digit")]
+        assert shown and set(shown) == {"digit0"}
+
+
+@pilot_test
+async def test_runs_filter_and_sort(tui_store):
+    from textual.widgets import DataTable
+    app = make_app(tui_store, study=ALPHA)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: study_ready(app))
+        table = app.screen.query_one("#runs-table", DataTable)
+        assert table.row_count == 8
+        await pilot.press("slash")
+        await pilot.press(*"cnn")
+        await wait_for(pilot, lambda: table.row_count == 4)
+        assert all(str(table.get_row_at(i)[0]) == "cnn" for i in range(4))
+        await pilot.press("enter")                    # back to the table
+        for _ in range(6):                            # arch -> seed -> ... -> test acc
+            await pilot.press("s")
+        assert app.screen.query_one("RunsView").sort_key == "test_acc"
+        accs = [float(str(table.get_row_at(i)[-1])) for i in range(4)]
+        assert accs == sorted(accs)
+        await pilot.click("#runs-table", offset=(2, 0))      # the header of the first column
+        await pilot.pause()
+        assert app.screen.query_one("RunsView").sort_key == "arch"
+
+
+@pilot_test
+async def test_friendly_states(tui_store, tmp_path):
+    # A failed run: listed with its error, left out of the analysis.
+    app = make_app(tui_store, study=GAMMA)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: study_ready(app))
+        assert app.screen.data.stack.n_networks == 1
+        await pilot.press("down")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "failed" in text and "CUDA out of memory" in text and "left out of the analysis" in text
+    # One network: every view still draws (TPA of one network is 1).
+    app = make_app(tui_store, study=SOLO)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: study_ready(app))
+        for key in "23456":
+            await pilot.press(key)
+            await pilot.pause()
+        assert "#" in screen_text(app) or "no picture" in screen_text(app)
+    # A study that does not exist: a message, no crash.
+    app = make_app(tui_store, study="nope")
+    async with app.run_test(size=(100, 24)) as pilot:
+        await wait_for(pilot, lambda: shows(app, "no study named 'nope'"))
+    # No store yet: a message; then the store appears and the list fills by itself.
+    root = tmp_path / "later"
+    uri = f"sqlite:///{root}/mlruns/mlflow.db"
+    app = make_app(uri)
+    async with app.run_test(size=(100, 24)) as pilot:
+        await wait_for(pilot, lambda: shows(app, "no store at"))
+        assert not (root / "mlruns" / "mlflow.db").exists()      # a viewer creates nothing
+        from orderlab.store import Store
+        from orderlab.synthetic import populate_store
+        populate_store(Store(uri), "late", archs=("mlp",), seeds=2, n_checkpoints=3, n_examples=50)
+        await wait_for(pilot, lambda: shows(app, "late") and not shows(app, "no store"),
+                       what="the new store")
+    # An empty store.
+    from orderlab.store import Store
+    empty = tmp_path / "empty"
+    Store(f"sqlite:///{empty}/mlruns/mlflow.db").study_names()
+    app = make_app(f"sqlite:///{empty}/mlruns/mlflow.db")
+    async with app.run_test(size=(100, 24)) as pilot:
+        await wait_for(pilot, lambda: shows(app, "No studies in this store yet"))
+
+
+@pilot_test
+async def test_tracking_server_down_then_store_gone(tmp_path):
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]                  # nothing listens there once closed
+    app = make_app(f"http://127.0.0.1:{port}")
+    async with app.run_test(size=(100, 24)) as pilot:
+        await wait_for(pilot, lambda: shows(app, "unreachable") and shows(app, "retrying"))
+        polls = app.screen.polls
+        await pilot.press("r")
+        await wait_for(pilot, lambda: app.screen.polls > polls, what="a retry")
+    uri = build_store_small(tmp_path)
+    db = tmp_path / "mlruns" / "mlflow.db"
+    app = make_app(uri, study="live")
+    async with app.run_test(size=(100, 24)) as pilot:
+        await wait_for(pilot, lambda: study_ready(app))
+        db.rename(db.with_name("moved.db"))
+        await wait_for(pilot, lambda: shows(app, "has gone"), what="the store gone message")
+        assert app.screen.data is not None          # what was shown stays
+        db.with_name("moved.db").rename(db)
+        await wait_for(pilot, lambda: not shows(app, "has gone"), what="recovery")
+
+
+# ------------------------------------------------------------------ live
+
+def build_store_small(root, study="live", finish=False, n_checkpoints=4):
+    from orderlab.store import Store
+    from orderlab.synthetic import populate_store
+    uri = f"sqlite:///{root}/mlruns/mlflow.db"
+    populate_store(Store(uri), study, archs=("mlp", "cnn"), seeds=2, n_checkpoints=n_checkpoints,
+                   n_examples=120, finish=finish)
+    return uri
+
+
+def add_checkpoint(store, run, rng) -> int:
+    """Append one checkpoint to a network's record the way the trainer does: record first, then tags."""
+    from orderlab.record import RecordWriter
+    rec = store.load_record(run)
+    w = RecordWriter.resume("/dev/null", rec, 10)
+    results = {}
+    for name, s in rec.splits.items():
+        prev = s.correct()[-1]
+        correct = prev | (rng.random(prev.shape) < 0.3)
+        results[name] = (correct, np.where(correct, s.label, (s.label + 1) % 10), np.where(correct, 0.9, 0.1))
+    epoch = float(rec.epoch[-1]) + 0.25
+    w.add(epoch, int(rec.step[-1]) + 10, results, flush=False)
+    store.write_record(run.run_id, w.build())
+    store.log_metrics(run.run_id, {"test_acc": float(results["test"][0].mean())}, int(rec.step[-1]) + 10,
+                      tags={"orderlab.checkpoints": w.n_checkpoints, "orderlab.epoch": f"{epoch:g}"})
+    return w.n_checkpoints
+
+
+@pilot_test
+async def test_live_updates_follow_new_checkpoints_and_runs(tmp_path):
+    from textual.widgets import DataTable
+    from orderlab.store import Store
+    uri = build_store_small(tmp_path)
+    store = Store(uri)
+    app = make_app(uri, study="live", refresh=0.1)
+    rng = np.random.default_rng(1)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: study_ready(app))
+        s = app.screen
+        assert s.data.stack.n_checkpoints == 4 and s.checkpoint == 3 and "● live" in screen_text(app)
+        reads = app.source.reads
+        curve_before = s.data.analysis.curves["mlp"]["tpa"].copy()
+        await pilot.press("2")
+        chart_draws = s.query_one("#agreement-chart").draws
+        # The trainer records checkpoint 5 for every network, in another "process".
+        runs = store.list_runs("live")
+        for r in runs:
+            add_checkpoint(store, r, rng)
+        await wait_for(pilot, lambda: study_ready(app) and s.data.stack.n_checkpoints == 5, what="checkpoint 5")
+        assert s.checkpoint == 4                              # following the latest
+        assert app.source.reads - reads == len(runs)          # only the changed records were read
+        assert len(s.data.analysis.curves["mlp"]["tpa"]) == 5
+        np.testing.assert_allclose(s.data.analysis.curves["mlp"]["tpa"][:4], curve_before)
+        await wait_for(pilot, lambda: s.query_one("#agreement-chart").draws > chart_draws, what="a redraw")
+        table = s.query_one("#runs-table", DataTable)
+        assert {str(table.get_cell(r.run_id, "checkpoints")) for r in runs} == {"5"}
+        assert "checkpoint 5/5" in screen_text(app)
+        # Only one network goes on: the others are unchanged, so one record is read.
+        reads = app.source.reads
+        add_checkpoint(store, runs[0], rng)
+        await wait_for(pilot, lambda: str(table.get_cell(runs[0].run_id, "checkpoints")) == "6")
+        await wait_for(pilot, lambda: app.source.reads - reads == 1)
+        assert s.data.stack.n_checkpoints == 5                # aligned on the common checkpoints
+        # A new network starts: it appears; when it records, it joins the analysis.
+        exp_id = store.experiment_id("live")
+        new = store.create_network_run("live", store.study_parent("live"), exp_id, arch="mlp", seed=7,
+                                       dataset="synthetic", epochs=1.0, params={})
+        await wait_for(pilot, lambda: table.row_count == 5, what="the new run")
+        # A network fails: its status changes and it leaves the analysis.
+        store.end_run(runs[1].run_id, "FAILED", error="ValueError: boom")
+        await wait_for(pilot, lambda: "failed" in str(table.get_cell(runs[1].run_id, "status")))
+        await wait_for(pilot, lambda: study_ready(app) and s.data.stack.n_networks == 3)
+        assert "left out of the analysis" in screen_text(app)
+        store.end_run(new, "KILLED")
+
+
+@pilot_test
+async def test_play_and_split(tui_store):
+    app = make_app(tui_store, study=ALPHA, refresh=30)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: study_ready(app))
+        s = app.screen
+        await pilot.press("3", "home")
+        await wait_for(pilot, lambda: s.cp_result.checkpoint == 0)
+        seen = set()
+        await pilot.press("space")
+        assert s.playing
+
+        def advance():
+            seen.add(s.cp_result.checkpoint)
+            return not s.playing
+
+        await wait_for(pilot, advance, timeout=30, what="the animation to finish")
+        assert seen >= {0, 8} and len(seen) >= 5 and s.following
+        test_acc = s.data.analysis.curves["mlp"]["accuracy"][-1]
+        await pilot.press("t")
+        await wait_for(pilot, lambda: study_ready(app) and s.data.split == "train")
+        assert s.data.analysis.curves["mlp"]["accuracy"][-1] != test_acc
+        stack = expected_stack(tui_store, ALPHA, "train")
+        from orderlab.analysis import metrics as M
+        assert s.data.analysis.curves["mlp"]["accuracy"][-1] == pytest.approx(
+            M.accuracy(stack, -1, stack.arch_index("mlp")).mean())
+
+
+@pilot_test
+async def test_compare_two_studies(tui_store):
+    from orderlab.app.screens.compare import CompareScreen
+    app = make_app(tui_store, study=ALPHA)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: study_ready(app) and app.known_studies)
+        await pilot.press("c")
+        assert isinstance(app.screen, CompareScreen)
+        assert [c.name for c in app.screen.choices] == [BETA, GAMMA, SOLO]
+        await pilot.press("enter")                    # beta
+        s = app.screen
+        await wait_for(pilot, lambda: study_ready(app) and s.data.studies == (ALPHA, BETA), what="compare")
+        assert s.data.stack.n_networks == 11
+        assert s.cp_result.arch_names == [f"{ALPHA}:cnn", f"{ALPHA}:mlp", f"{BETA}:mlp"] or \
+            sorted(s.cp_result.arch_names) == sorted([f"{ALPHA}:cnn", f"{ALPHA}:mlp", f"{BETA}:mlp"])
+        await pilot.press("3")
+        await pilot.pause()
+        assert f"{BETA}:mlp" in screen_text(app)
+        # Different data is refused with a message, not a crash.
+        await pilot.press("c")
+        await pilot.press("down", "enter")            # gamma: 200 examples, other fingerprint
+        await wait_for(pilot, lambda: s.data is not None and s.data.studies == (ALPHA, GAMMA)
+                       and shows(app, "different data"), what="the refusal")
+
+
+# ------------------------------------------------------------------ CLI and layering
+
+def test_cli_tui_options():
+    from orderlab.cli import app
+    runner = CliRunner()
+    r = runner.invoke(app, ["tui", "--help"])
+    assert r.exit_code == 0 and "--tracking-uri" in r.output and "--refresh" in r.output
+    r = runner.invoke(app, ["tui", "--split", "val"])
+    assert r.exit_code == 2 and "bad --split" in r.output
+    r = runner.invoke(app, ["tui", "--compare", "x"])
+    assert r.exit_code == 2 and "--compare needs --study" in r.output
+
+
+def test_app_imports_no_torch_and_paints_before_mlflow(tui_store):
+    """The app never imports torch; mlflow and NumPy load in the worker, after the first paint."""
+    code = f"""
+import asyncio, sys
+from orderlab.app.app import OrderlabApp
+early = [m for m in ("mlflow", "numpy", "torch") if m in sys.modules]
+async def main():
+    app = OrderlabApp({tui_store!r}, study={ALPHA!r}, refresh=0.2)
+    async with app.run_test() as pilot:
+        for key in "123456":
+            for _ in range(400):
+                await pilot.pause(0.05)
+                s = app.screen
+                if getattr(s, "cp_result", None) is not None:
+                    break
+            await pilot.press(key)
+        await pilot.pause(0.5)
+asyncio.run(main())
+print("early", early, "torch" in sys.modules, "mlflow" in sys.modules)
+"""
+    env = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "early [] False True" in out.stdout, out.stdout

@@ -1,0 +1,90 @@
+"""Shared set-up of the TUI tests: a real SQLite store with synthetic studies, the screen as
+text, and waiting for the app's background workers."""
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+ALPHA, BETA, GAMMA, SOLO = "alpha", "beta", "gamma", "solo"
+
+
+def write_examples(store, study: str, labels: np.ndarray) -> None:
+    """Thumbnails for the study: an 8x8 sklearn digit of the example's label (offline, fixed)."""
+    from sklearn.datasets import load_digits
+    from orderlab.record import save_examples
+    d = load_digits()
+    first = {int(c): int(np.flatnonzero(d.target == c)[0]) for c in range(10)}
+    imgs = np.stack([(d.images[first[int(y)]] * 255 / 16).astype(np.uint8) for y in labels])[..., None]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = save_examples(Path(tmp) / "examples.npz", dataset="synthetic", kind="image",
+                             class_names=[f"digit{i}" for i in range(10)],
+                             splits={"test": {"example_id": np.arange(len(labels)), "image": imgs,
+                                              "label": labels}})
+        store.write_examples(study, store.study_parent(study), path)
+
+
+def build_store(root: Path) -> str:
+    """alpha: mlp+cnn x 4 finished, with pictures; beta: the same data, mlp x 3; gamma: one
+    finished and one failed network; solo: one network. Returns the tracking URI."""
+    from orderlab.store import Store
+    from orderlab.synthetic import populate_store
+    uri = f"sqlite:///{root}/mlruns/mlflow.db"
+    st = Store(uri)
+    populate_store(st, ALPHA, archs=("mlp", "cnn"), seeds=4, n_checkpoints=9, n_examples=300)
+    populate_store(st, BETA, archs=("mlp",), seeds=3, n_checkpoints=9, n_examples=300, seed=0)
+    ids = populate_store(st, GAMMA, archs=("mlp",), seeds=2, n_checkpoints=5, n_examples=200, finish=False)
+    st.end_run(ids[0], "FINISHED")
+    st.end_run(ids[1], "FAILED", error="RuntimeError: CUDA out of memory")
+    populate_store(st, SOLO, archs=("cnn",), seeds=1, n_checkpoints=5, n_examples=200)
+    labels = st.load_records(ALPHA)[0][1].split("test").label
+    write_examples(st, ALPHA, labels)
+    return uri
+
+
+@pytest.fixture(scope="session")
+def tui_store(tmp_path_factory) -> str:
+    """The shared, read-only store (one per test process)."""
+    return build_store(tmp_path_factory.mktemp("tui-store"))
+
+
+def screen_text(app) -> str:
+    """What the user sees, as plain text."""
+    from rich.console import Console
+    w, h = app.size
+    con = Console(width=w, height=h, file=io.StringIO(), force_terminal=True, color_system="truecolor",
+                  record=True, legacy_windows=False, safe_box=False)
+    con.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    return con.export_text()
+
+
+def shows(app, phrase: str) -> bool:
+    """Whether the screen shows ``phrase`` (lines wrapped by the terminal are joined)."""
+    return phrase in " ".join(screen_text(app).split())
+
+
+async def wait_for(pilot, cond, timeout: float = 20.0, what: str = "") -> None:
+    """Let the app run until ``cond()`` holds (the workers are real threads reading a real store)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        await pilot.pause(0.05)
+        try:
+            if cond():
+                return
+        except Exception:  # noqa: BLE001 - widgets may not exist yet
+            pass
+    raise AssertionError(f"timed out waiting for {what or cond}; screen:\n{screen_text(pilot.app)}")
+
+
+def study_ready(app) -> bool:
+    """The study screen has its data and the chosen checkpoint's results."""
+    s = app.screen
+    return getattr(s, "data", None) is not None and s.data.stack is not None and s.cp_result is not None \
+        and s.cp_result.checkpoint == s.checkpoint

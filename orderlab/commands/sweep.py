@@ -1,0 +1,99 @@
+"""`orderlab sweep`: train a study as many runs in parallel (local worker processes or Ray)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from orderlab.errors import OrderlabError
+
+
+def register(app: typer.Typer) -> None:
+
+    @app.command(rich_help_panel="Train")
+    def sweep(
+        arch: List[str] = typer.Option(None, "--arch", "-a", help="Architecture (repeatable), as for `train`."),
+        dataset: str = typer.Option("digits", "--dataset", "-d", help="Dataset (see `orderlab datasets`)."),
+        seeds: str = typer.Option("0-3", "--seeds", "-s", help="Seeds: a range 0-99, a list 0,3,7, or one 5."),
+        study: Optional[str] = typer.Option(None, "--study", help="Study name (default: DATASET-ARCHS)."),
+        executor: str = typer.Option("local", "--executor", help="local (worker processes here) or ray."),
+        workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Runs at once (default: one per CPU "
+                                              "core, or per GPU share with --gpus-per-run)."),
+        gpus_per_run: float = typer.Option(0.0, "--gpus-per-run", help="GPU share of one run, e.g. 0.25: four "
+                                           "runs share a GPU (Ray: the task's num_gpus)."),
+        cpus_per_run: float = typer.Option(1.0, "--cpus-per-run", help="CPU cores of one run (Ray: num_cpus)."),
+        ray_address: Optional[str] = typer.Option(None, "--ray-address", help="A Ray cluster (e.g. auto or "
+                                                  "ray://HOST:10001); default: start a local Ray instance."),
+        ensemble: int = typer.Option(1, "--ensemble", "-k", help="Each task trains K seeds as one vectorised model."),
+        resume: Optional[str] = typer.Option(None, "--resume", help="Resume every interrupted run of this study "
+                                             "(STALE, KILLED or FAILED) instead of starting new networks."),
+        epochs: Optional[float] = typer.Option(None, "--epochs", "-e", help="Epochs (default: per architecture)."),
+        optimizer: Optional[str] = typer.Option(None, "--optimizer", help="sgd or adam."),
+        lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate."),
+        momentum: Optional[float] = typer.Option(None, "--momentum", help="SGD momentum."),
+        weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="Weight decay (L2)."),
+        batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Batch size."),
+        augment: Optional[bool] = typer.Option(None, "--augment/--no-augment", help="Random crop/flip."),
+        record_every: str = typer.Option("1", "--record-every", help="Record correctness every N epochs."),
+        record_splits: str = typer.Option("train,test", "--record-splits", help="Splits to record."),
+        train_subset: Optional[int] = typer.Option(None, "--train-subset", help="Class-balanced train subset size."),
+        test_subset: Optional[int] = typer.Option(None, "--test-subset", help="Class-balanced test subset size."),
+        data_seed: int = typer.Option(0, "--data-seed", help="Seed of the subsets."),
+        device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N (on each worker)."),
+        data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Where datasets live (on each worker)."),
+        download: bool = typer.Option(False, "--download", help="Download missing datasets (torchvision)."),
+        tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", envvar="MLFLOW_TRACKING_URI",
+                                                   help="MLflow store or server; every worker must reach it "
+                                                        "(a server for clusters)."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars; the summary only."),
+    ) -> None:
+        """Train a study as many runs in parallel; failed runs are retried once, then listed."""
+        from orderlab.commands.train import _record_every
+        from orderlab.trainer.api import TrainConfig, parse_seeds
+        from orderlab.trainer.sweep import RichDisplay, SilentDisplay, SweepOptions, run_sweep
+        archs = list(arch or [])
+        if resume and archs:
+            raise OrderlabError("--resume STUDY resumes that study's interrupted runs; drop --arch "
+                                "(or rerun the original sweep command, which also resumes them)")
+        if not resume and not archs:
+            raise OrderlabError("no architecture given; add --arch NAME (see `orderlab archs`)")
+        name = study or f"{dataset.replace(':', '-').replace('/', '-')}-{'-'.join(archs)}".replace("/", "-")
+        cfg = TrainConfig(
+            study=resume or name, archs=archs, seeds=parse_seeds(seeds) if not resume else [],
+            dataset=dataset, epochs=epochs, optimizer=optimizer, lr=lr, momentum=momentum,
+            weight_decay=weight_decay, batch_size=batch_size, augment=augment,
+            record_every=_record_every(record_every), record_splits=tuple(record_splits.split(",")),
+            train_subset=train_subset, test_subset=test_subset, data_seed=data_seed, device=device,
+            data_dir=str(data_dir) if data_dir else None, download=download, tracking_uri=tracking_uri,
+            quiet=True, ensemble=ensemble)
+        if ensemble < 1:
+            raise OrderlabError(f"--ensemble must be at least 1 (got {ensemble})")
+        opts = SweepOptions(executor=executor, workers=workers, gpus_per_run=gpus_per_run,
+                            cpus_per_run=cpus_per_run, ray_address=ray_address)
+        display = SilentDisplay() if quiet else RichDisplay()
+        try:
+            result = run_sweep(cfg, opts, resume_study=resume, display=display)
+        except KeyboardInterrupt:
+            typer.echo(f"interrupted: running networks are marked KILLED; continue with "
+                       f"`orderlab sweep --resume {cfg.study}`", err=True)
+            raise typer.Exit(130) from None
+        _summary(result)
+        if result.failed:
+            raise typer.Exit(1)
+
+
+def _summary(result) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    console = Console()
+    ok = [o for o in result.outcomes if o.status == "FINISHED"]
+    if result.failed:
+        t = Table("network", "run id", "status", "tries", "why", title=f"failed in sweep {result.study}")
+        for o in result.failed:
+            t.add_row(o.name, (o.run_id or "-")[:12], o.status, str(o.attempts), (o.error or "")[:200])
+        console.print(t)
+    rate = len(ok) / result.seconds * 60 if result.seconds > 0 else 0.0
+    console.print(f"sweep {result.study}: {len(ok)} finished, {len(result.failed)} failed, "
+                  f"{len(result.skipped)} already done; {result.seconds:.1f}s ({rate:.1f} networks/min)"
+                  + (f"; retry with `orderlab sweep --resume {result.study}`" if result.failed else ""))

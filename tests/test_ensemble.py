@@ -1,0 +1,139 @@
+"""Vectorised ensembles (`--ensemble K`): each member writes the run and record it would write alone."""
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from orderlab.cli import app
+from orderlab.store import Store
+from orderlab.trainer.api import TrainConfig, train_study
+from orderlab.trainer.progress import Reporter
+
+SMALL = dict(dataset="digits", train_subset=240, test_subset=120, epochs=1, record_every=0.5, device="cpu",
+             quiet=True)
+
+
+def records(store, study):
+    return {r.seed: (r, store.load_record(r)) for r in store.list_runs(study)}
+
+
+class Messages(Reporter):
+    def __init__(self):
+        self.lines = []
+
+    def message(self, text):
+        self.lines.append(text)
+
+
+def test_mlp_members_equal_networks_trained_alone(store_uri):
+    from mlflow.tracking import MlflowClient
+    train_study(TrainConfig(study="alone", archs=["mlp"], seeds=[0, 1, 2], tracking_uri=store_uri, **SMALL))
+    train_study(TrainConfig(study="together", archs=["mlp"], seeds=[0, 1, 2], ensemble=3, tracking_uri=store_uri,
+                            **SMALL))
+    store = Store(store_uri)
+    alone, together = records(store, "alone"), records(store, "together")
+    assert sorted(together) == [0, 1, 2]
+    client = MlflowClient(store_uri)
+    for seed, (run, rec) in together.items():
+        assert run.status == "FINISHED" and run.params["ensemble"] == "3" and run.checkpoints == 3
+        solo = alone[seed][1]
+        assert np.array_equal(rec.step, solo.step) and np.array_equal(rec.epoch, solo.epoch)
+        for split in ("train", "test"):
+            a, b = rec.split(split), solo.split(split)
+            # linear layers under vmap do the same arithmetic: identical, bit for bit
+            assert np.array_equal(a.correct_bits, b.correct_bits)
+            assert np.array_equal(a.predicted, b.predicted) and np.array_equal(a.p_true, b.p_true)
+        hist = client.get_metric_history(run.run_id, "test_acc")
+        assert [m.value for m in hist] == pytest.approx(list(rec.split("test").correct().mean(axis=1)))
+        solo_loss = [m.value for m in client.get_metric_history(alone[seed][0].run_id, "loss")]
+        assert [m.value for m in client.get_metric_history(run.run_id, "loss")] == pytest.approx(solo_loss, rel=1e-6)
+    # members differ from each other (own initialisation and data order)
+    assert not np.array_equal(together[0][1].split("test").p_true, together[1][1].split("test").p_true)
+
+
+def test_cnn_members_match_alone_up_to_rounding(store_uri):
+    cfg = dict(archs=["cnn"], seeds=[3, 4], tracking_uri=store_uri, augment=True, **SMALL)
+    train_study(TrainConfig(study="alone", **cfg))
+    train_study(TrainConfig(study="together", ensemble=2, **cfg))
+    store = Store(store_uri)
+    alone, together = records(store, "alone"), records(store, "together")
+    for seed in (3, 4):
+        a, b = together[seed][1].split("test"), alone[seed][1].split("test")
+        # grouped convolutions sum in another order (~1e-7): predictions agree almost everywhere
+        assert (a.predicted == b.predicted).mean() > 0.97
+        assert np.abs(a.p_true.astype(float) - b.p_true.astype(float)).max() < 0.1
+        assert np.abs(a.correct().mean(1) - b.correct().mean(1)).max() <= 0.03
+
+
+def test_batch_norm_members_keep_their_own_statistics(store_uri):
+    """resnet18 (batch norm): each member's saved running statistics, loaded into a network alone,
+    give back the member's recorded predictions."""
+    from orderlab.trainer.data import load_dataset
+    from orderlab.trainer.loop import STATE_FILENAME, load_state
+    from orderlab.trainer.models import get_arch
+    train_study(TrainConfig(study="bn", archs=["resnet18"], seeds=[0, 1], ensemble=2, tracking_uri=store_uri,
+                            batch_size=32, **{**SMALL, "train_subset": 64, "test_subset": 40, "record_every": 1}))
+    store = Store(store_uri)
+    runs = store.list_runs("bn")
+    assert [r.status for r in runs] == ["FINISHED", "FINISHED"]
+    ds = load_dataset("digits", train_subset=64, test_subset=40)
+    means = []
+    for r in runs:
+        state = load_state(store.state_file(r.run_id, STATE_FILENAME, "."))
+        means.append(state["model"]["bn1.running_mean"])
+        torch.manual_seed(0)
+        model = get_arch("resnet18").build(ds.input_shape, ds.n_classes)
+        model.load_state_dict(state["model"])
+        model.eval()
+        with torch.no_grad():
+            pred = model(torch.as_tensor(ds.x_test)).argmax(1).numpy()
+        assert (pred == store.load_record(r).split("test").predicted[-1]).mean() > 0.95
+    assert not torch.equal(means[0], means[1])
+
+
+def test_fallback_names_why(store_uri):
+    rep = Messages()
+    ids = train_study(TrainConfig(study="fb", archs=["logistic"], seeds=[0, 1], ensemble=2, tracking_uri=store_uri,
+                                  **{**SMALL, "epochs": None, "record_every": 5}), rep)
+    assert len(ids) == 2 and any("falls back to one network at a time" in m and "sklearn" in m for m in rep.lines)
+    assert [r.status for r in Store(store_uri).list_runs("fb")] == ["FINISHED", "FINISHED"]
+
+
+def test_unvectorisable_module_falls_back():
+    """A network whose forward reads a value (data-dependent Python) cannot run under vmap."""
+    from orderlab.trainer.data import load_dataset
+    from orderlab.trainer.ensemble import unsupported_reason
+    from orderlab.trainer.loop import DeviceData
+    from orderlab.trainer.models import ArchSpec
+
+    class Reads(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(64, 10)
+
+        def forward(self, x):
+            return self.lin(x.flatten(1)) * (2.0 if x.sum().item() > 0 else 1.0)
+
+    ds = load_dataset("digits", train_subset=20, test_subset=20)
+    spec = ArchSpec("reads", "test", lambda shape, n, **kw: Reads())
+    why = unsupported_reason(spec, ds, DeviceData(ds, torch.device("cpu")), spec.hyperparameters())
+    assert why is not None and "vmap" in why
+
+
+def test_augmentation_per_member_is_the_networks_own():
+    from orderlab.trainer.ensemble import augment_members
+    from orderlab.trainer.loop import augment_batch
+    x = torch.randn(3, 5, 3, 16, 16)
+    out = augment_members(x, [7, 8, 9], step=11, flip=True)
+    for k, seed in enumerate([7, 8, 9]):
+        assert torch.equal(out[k], augment_batch(x[k], seed, 11, True))
+
+
+def test_cli_ensemble_groups_and_remainder(store_uri):
+    r = CliRunner().invoke(app, ["train", "--arch", "mlp", "--seeds", "0-2", "--ensemble", "2", "--study", "k",
+                                 "--epochs", "1", "--record-every", "1", "--train-subset", "100",
+                                 "--test-subset", "50", "--quiet"])
+    assert r.exit_code == 0, r.output
+    runs = Store(store_uri).list_runs("k")
+    assert [(x.seed, x.status, x.params.get("ensemble")) for x in runs] == [
+        (0, "FINISHED", "2"), (1, "FINISHED", "2"), (2, "FINISHED", None)]

@@ -1,0 +1,397 @@
+"""Vectorised ensembles: K seeds of one architecture trained at once as one model.
+
+The K members' parameters and buffers are stacked (``torch.func.stack_module_state``) and the
+network runs under ``torch.func.vmap`` over ``functional_call``. Each member keeps everything a
+network trained alone has: its own initialisation (``torch.manual_seed(seed)`` before the build,
+as in :func:`orderlab.trainer.api.train_one`), its own data order (``epoch_permutation(seed, e)``),
+its own augmentation (``crop_flip_draws(seed, step)``), its own batch-norm statistics (stacked
+buffers, updated in place under vmap) and, with SGD or AdamW, its own optimiser (both are
+elementwise, so one optimiser over the stacked parameters acts as K independent ones). Each member
+writes its own child run, record, metrics and resumable state, in the same format as a network
+trained alone.
+
+Exactness: on the CPU, networks built from linear layers (``mlp``) train bit for bit as they do
+alone (vmap turns their matrix products into batched products with the same arithmetic).
+Convolutions become grouped convolutions, whose sums run in another order: members then differ
+from solo runs by float rounding (~1e-7 per step), so their records are statistically
+indistinguishable rather than identical. Dropout draws its masks from one stream for the whole
+ensemble, so networks with dropout differ from solo runs in their random masks (same distribution).
+"""
+from __future__ import annotations
+
+import copy
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from orderlab.errors import OrderlabError
+from orderlab.trainer.loop import (STATE_FILENAME, DeviceData, Hyper, apply_crop_flip, checkpoint_steps,
+                                   crop_flip_draws, epoch_permutation, lr_factor, make_optimizer,
+                                   steps_per_epoch)
+from orderlab.trainer.recorder import autocast_for
+
+EVAL_BATCH = 1024
+
+
+def hyper(hp: dict[str, Any]) -> Hyper:
+    return Hyper(optimizer=hp["optimizer"], lr=float(hp["lr"]), momentum=float(hp["momentum"]),
+                 weight_decay=float(hp["weight_decay"]), batch_size=int(hp["batch_size"]),
+                 epochs=float(hp["epochs"]), schedule=hp["schedule"], augment=bool(hp["augment"]),
+                 record_every=float(hp["record_every"]))
+
+
+def build_members(spec, ds, seeds: list[int]) -> list[torch.nn.Module]:
+    """One model per seed, initialised exactly as a network of that seed trained alone."""
+    models = []
+    for s in seeds:
+        torch.manual_seed(int(s))
+        models.append(spec.build(ds.input_shape, ds.n_classes, vocab_size=ds.vocab_size))
+    return models
+
+
+def unsupported_reason(spec, ds, data: DeviceData | None, hp: dict[str, Any],
+                       models: list[torch.nn.Module] | None = None) -> str | None:
+    """Why ``spec`` cannot train as a vectorised ensemble here (None: it can).
+
+    Tried, not guessed: the members (``models``, else two fresh ones) run one forward and backward
+    pass under vmap on two examples. The models themselves are left untouched (vmap runs on
+    stacked copies of their parameters and buffers).
+    """
+    if spec.kind != "torch":
+        return f"{spec.name} is a {spec.kind} learner, not a torch network"
+    if data is None:
+        return "no torch data"
+    if hp["optimizer"] not in ("sgd", "adam"):
+        return f"optimizer {hp['optimizer']} is not elementwise"
+    try:
+        models = models or build_members(spec, ds, [0, 1])
+        ens = Ensemble(models, data.device)
+        x = data.x["train"][:2]
+        xb = torch.stack([x] * ens.k)
+        logits = ens.forward(xb)
+        F.cross_entropy(logits.float().flatten(0, 1), data.y["train"][:2].repeat(ens.k)).backward()
+        ens.set_train(False)
+        ens.forward(x, shared=True)
+    except Exception as e:  # noqa: BLE001 - any failure means: train this architecture one at a time
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        return f"torch.func.vmap cannot run it ({type(e).__name__}: {first[:160]})"
+    return None
+
+
+class Ensemble:
+    """K models of one architecture as stacked parameters and buffers run under vmap."""
+
+    def __init__(self, models: list[torch.nn.Module], device: torch.device):
+        from torch.func import functional_call, stack_module_state
+        self.k = len(models)
+        self.device = device
+        for m in models:
+            m.to(device)
+        self.state_keys = list(models[0].state_dict().keys())
+        params, buffers = stack_module_state(models)
+        self.params: dict[str, torch.Tensor] = params
+        self.buffers: dict[str, torch.Tensor] = buffers
+        # A stateless copy: functional_call swaps the stacked tensors in, one member per vmap lane.
+        self.base = copy.deepcopy(models[0]).to("meta")
+        self.base.train()
+
+        def fwd(p, b, x):
+            return functional_call(self.base, (p, b), (x,))
+        self._fwd = fwd
+
+    def set_train(self, mode: bool) -> None:
+        self.base.train(mode)
+
+    def forward(self, x: torch.Tensor, shared: bool = False) -> torch.Tensor:
+        """Logits [K, B, classes]: ``x`` is [K, B, ...] (one batch per member) or, with ``shared``,
+        one batch [B, ...] for every member."""
+        from torch.func import vmap
+        if shared:
+            # Expanded rather than broadcast (in_dims=None): the members then run the batched kernels
+            # of training, whose arithmetic matches a network alone where vmap allows it.
+            x = x.unsqueeze(0).expand(self.k, *x.shape)
+        return vmap(self._fwd, randomness="different")(self.params, self.buffers, x)
+
+    def parameters(self) -> list[torch.Tensor]:
+        return list(self.params.values())
+
+    # -- one member's state, in the layout of a network trained alone (so any member resumes alone)
+    def member_state_dict(self, k: int) -> dict[str, torch.Tensor]:
+        out = {}
+        for key in self.state_keys:
+            src = self.params.get(key)
+            if src is None:
+                src = self.buffers[key]
+            out[key] = src[k].detach().clone()
+        return out
+
+    def load_member_state_dict(self, k: int, sd: dict[str, torch.Tensor]) -> None:
+        with torch.no_grad():
+            for key, value in sd.items():
+                dst = self.params.get(key)
+                if dst is None:
+                    dst = self.buffers[key]
+                dst[k].copy_(value.to(dst.device, dst.dtype))
+
+    def member_optimizer_state(self, opt: torch.optim.Optimizer, k: int) -> dict:
+        sd = opt.state_dict()
+        plist = self.parameters()
+        state = {}
+        for i, st in sd["state"].items():
+            p = plist[i]
+            state[i] = {name: (v[k].clone() if torch.is_tensor(v) and v.dim() > 0 and v.shape == p.shape else
+                               (v.clone() if torch.is_tensor(v) else v)) for name, v in st.items()}
+        return {"state": state, "param_groups": copy.deepcopy(sd["param_groups"])}
+
+    def load_member_optimizer_states(self, opt: torch.optim.Optimizer, states: list[dict]) -> None:
+        """Stack K members' optimiser states (each shaped as a network alone's) into ``opt``."""
+        plist = self.parameters()
+        merged: dict[int, dict[str, Any]] = {}
+        for i in states[0]["state"]:
+            p = plist[i]
+            merged[i] = {}
+            for name, v0 in states[0]["state"][i].items():
+                if torch.is_tensor(v0) and v0.dim() > 0 and (self.k,) + tuple(v0.shape) == tuple(p.shape):
+                    merged[i][name] = torch.stack([s["state"][i][name] for s in states]).to(p.device)
+                else:
+                    merged[i][name] = v0
+        opt.load_state_dict({"state": merged, "param_groups": copy.deepcopy(states[0]["param_groups"])})
+
+
+@torch.no_grad()
+def evaluate_members(ens: Ensemble, x: torch.Tensor, y: torch.Tensor, *, amp: bool
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(correct bool [K, N], predicted int64 [K, N], p_true float32 [K, N]) in eval mode, on the device."""
+    n = x.shape[0]
+    pred = torch.empty(ens.k, n, dtype=torch.int64, device=x.device)
+    p_true = torch.empty(ens.k, n, dtype=torch.float32, device=x.device)
+    ens.set_train(False)
+    try:
+        with autocast_for(x.device, amp):
+            for i in range(0, n, EVAL_BATCH):
+                logits = ens.forward(x[i:i + EVAL_BATCH], shared=True).float()     # [K, b, C]
+                yb = y[i:i + EVAL_BATCH]
+                probs = torch.softmax(logits, dim=-1)
+                pred[:, i:i + EVAL_BATCH] = logits.argmax(dim=-1)
+                p_true[:, i:i + EVAL_BATCH] = probs.gather(2, yb[None, :, None].expand(ens.k, -1, 1)).squeeze(2)
+    finally:
+        ens.set_train(True)
+    return pred == y[None, :], pred, p_true
+
+
+def augment_members(xb: torch.Tensor, seeds: list[int], step: int, flip: bool) -> torch.Tensor:
+    """Each member's crop and flip (as it would get them alone), applied as one gather over K*B images."""
+    if xb.dim() != 5:
+        return xb
+    k, b, c, h, w = xb.shape
+    draws = [crop_flip_draws(b, h, s, step, flip, xb.device) for s in seeds]
+    dx = torch.cat([d[0] for d in draws])
+    dy = torch.cat([d[1] for d in draws])
+    do_flip = torch.cat([d[2] for d in draws]) if flip else None
+    return apply_crop_flip(xb.reshape(k * b, c, h, w), dx, dy, do_flip).reshape(k, b, c, h, w)
+
+
+ProgressFn = Callable[[float, dict[str, float]], None]
+
+
+def train_vectorised(runs: list[Any], models: list[torch.nn.Module], data: DeviceData, hp: Hyper, *,
+                     seeds: list[int], record_splits: tuple[str, ...], progress: ProgressFn | None = None,
+                     resume_states: list[dict] | None = None, save_state: bool = True) -> list[dict[str, float]]:
+    """Train ``models`` (one per seed) together; member ``k`` records through ``runs[k]``.
+
+    The mirror of :func:`orderlab.trainer.loop.train_network`: same checkpoints, same metrics, one
+    host synchronisation per checkpoint for the whole ensemble. Returns each member's final metrics.
+    """
+    device = data.device
+    amp = device.type == "cuda"
+    k = len(models)
+    ens = Ensemble(models, device)
+    opt = make_optimizer(ens.parameters(), hp)
+    n = data.n_train
+    spe = steps_per_epoch(n, hp.batch_size)
+    total = max(1, round(hp.epochs * spe))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(hp.schedule, total, hp.lr))
+    ckpt_set = set(checkpoint_steps(spe, hp.epochs, hp.record_every))
+    x, y = data.x["train"], data.y["train"]
+    step = 0
+    if resume_states is not None:
+        steps = {int(s["step"]) for s in resume_states}
+        if len(steps) != 1:
+            raise ValueError(f"members saved at different steps {sorted(steps)}; resume them one at a time")
+        for i, st in enumerate(resume_states):
+            ens.load_member_state_dict(i, st["model"])
+        ens.load_member_optimizer_states(opt, [s["optimizer"] for s in resume_states])
+        sched.load_state_dict(resume_states[0]["scheduler"])
+        torch.set_rng_state(resume_states[0]["rng_cpu"])
+        if device.type == "cuda" and resume_states[0].get("rng_cuda") is not None:
+            torch.cuda.set_rng_state(resume_states[0]["rng_cuda"], device)
+        step = steps.pop()
+
+    loss_sum = torch.zeros(k, device=device)
+    hit_sum = torch.zeros(k, device=device, dtype=torch.int64)
+    seen = 0
+    last: list[dict[str, float]] = [{} for _ in range(k)]
+    state_dir = tempfile.TemporaryDirectory(prefix="orderlab-state-")
+
+    def record(at_step: int) -> None:
+        nonlocal loss_sum, hit_sum, seen, last
+        res = {s: evaluate_members(ens, data.x[s], data.y[s], amp=amp) for s in record_splits}
+        flat = [t for s in record_splits for t in res[s]] + [loss_sum / max(seen, 1), hit_sum / max(seen, 1)]
+        host = [t.to("cpu", non_blocking=True) for t in flat]
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)  # the checkpoint's one synchronisation, for all K members
+        host = [t.numpy() for t in host]
+        loss_h, acc_h = host[-2], host[-1]
+        lr = opt.param_groups[0]["lr"]
+        for m, run in enumerate(runs):
+            out = {s: (host[3 * i][m], host[3 * i + 1][m], host[3 * i + 2][m]) for i, s in enumerate(record_splits)}
+            metrics = {"loss": float(loss_h[m]), "train_running_acc": float(acc_h[m])} if seen else {}
+            metrics.update({f"{s}_acc": float(out[s][0].mean()) for s in record_splits})
+            metrics["lr"] = lr
+            metrics["epoch"] = at_step / spe
+            run.checkpoint(at_step / spe, at_step, out, metrics)
+            if save_state:
+                _save_member_state(run, Path(state_dir.name), ens, opt, sched, m, at_step, device)
+            last[m] = metrics
+        loss_sum = torch.zeros(k, device=device)
+        hit_sum = torch.zeros(k, device=device, dtype=torch.int64)
+        seen = 0
+        if progress:
+            progress(at_step / total, _mean_metrics(last))
+
+    try:
+        if step == 0:
+            record(0)
+        ens.set_train(True)
+        epoch = step // spe
+        last_progress = time.monotonic()
+        while step < total:
+            perms = torch.stack([epoch_permutation(s, epoch, n) for s in seeds]).to(device, non_blocking=True)
+            for b in range(step - epoch * spe, spe):
+                if step >= total:
+                    break
+                idx = perms[:, b * hp.batch_size:(b + 1) * hp.batch_size]          # [K, B]
+                xb, yb = x[idx], y[idx]
+                if hp.augment:
+                    xb = augment_members(xb, seeds, step, data.flip_ok)
+                bsz = yb.shape[1]
+                with autocast_for(device, amp):
+                    logits = ens.forward(xb)                                       # [K, B, C]
+                    losses = F.cross_entropy(logits.float().flatten(0, 1), yb.flatten(),
+                                             reduction="none").view(k, bsz).mean(1)
+                opt.zero_grad(set_to_none=True)
+                # The sum's gradient for each member's parameters is that member's own gradient.
+                losses.sum().backward()
+                opt.step()
+                sched.step()
+                step += 1
+                loss_sum += losses.detach() * bsz
+                hit_sum += (logits.detach().argmax(-1) == yb).sum(1)
+                seen += int(bsz)
+                if step in ckpt_set:
+                    record(step)
+                elif progress and time.monotonic() - last_progress > 0.25:
+                    progress(step / total, {})
+                    last_progress = time.monotonic()
+            epoch += 1
+    finally:
+        state_dir.cleanup()
+    return last
+
+
+def _mean_metrics(ms: list[dict[str, float]]) -> dict[str, float]:
+    keys = set(ms[0]) if ms else set()
+    return {key: float(np.mean([m[key] for m in ms if key in m])) for key in keys}
+
+
+def _save_member_state(run, tmp: Path, ens: Ensemble, opt, sched, k: int, step: int, device: torch.device) -> None:
+    """Member ``k``'s full training state, in the layout of a network alone (see loop._save_state)."""
+    state = {"model": ens.member_state_dict(k), "optimizer": ens.member_optimizer_state(opt, k),
+             "scheduler": sched.state_dict(), "rng_cpu": torch.get_rng_state(),
+             "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+             "step": step, "checkpoints": run.writer.n_checkpoints, "ensemble": ens.k}
+    path = tmp / STATE_FILENAME
+    torch.save(state, path)
+    run.store.write_state(run.run_id, path, run.artifact_uri)
+    path.unlink()
+
+
+def _chunks(seq: list, size: int) -> list[list]:
+    return [seq[i:i + size] for i in range(0, len(seq), size)]
+
+
+def train_ensembles(cfg, ctx, jobs, hps: dict[str, dict[str, Any]], data: DeviceData | None, reporter) -> list[str]:
+    """``orderlab train --ensemble K``: each architecture's seeds in groups of K, each group one
+    vectorised model. Architectures that cannot be vectorised train one network at a time, with a
+    message saying why."""
+    from orderlab.trainer.api import train_solo
+    ds = ctx.dataset
+    by_arch: dict[str, tuple[Any, list[int]]] = {}
+    for arch, spec, seed in jobs:
+        by_arch.setdefault(arch, (spec, []))[1].append(seed)
+    run_ids: list[str] = []
+    for arch, (spec, seeds) in by_arch.items():
+        hp = hps[arch]
+        groups = _chunks(seeds, cfg.ensemble)
+        first = build_members(spec, ds, groups[0]) if spec.kind == "torch" and len(groups[0]) > 1 else None
+        why = unsupported_reason(spec, ds, data, hp, first)
+        if why is not None:
+            reporter.message(f"[yellow]{arch}: --ensemble {cfg.ensemble} falls back to one network at a time: "
+                             f"{why}[/]")
+            run_ids += train_solo(cfg, ctx, [(arch, spec, s) for s in seeds], hps, data, reporter)
+            continue
+        for i, group in enumerate(groups):
+            if len(group) == 1:
+                run_ids += train_solo(cfg, ctx, [(arch, spec, group[0])], hps, data, reporter)
+            else:
+                run_ids += train_group(cfg, ctx, arch, spec, group, hp, data, reporter,
+                                       models=first if i == 0 else None)
+    return run_ids
+
+
+def group_name(arch: str, seeds: list[int]) -> str:
+    return f"{arch}/s{seeds[0]}..s{seeds[-1]} (x{len(seeds)})"
+
+
+def train_group(cfg, ctx, arch: str, spec, seeds: list[int], hp: dict[str, Any], data: DeviceData, reporter,
+                *, run_ids: list[str] | None = None, resume_states: list[dict] | None = None,
+                writers: list | None = None, models: list[torch.nn.Module] | None = None) -> list[str]:
+    """One vectorised group: K child runs (new, or reclaimed by ``run_ids`` for resume)."""
+    from orderlab.trainer.api import network_params
+    from orderlab.trainer.run import NetworkRun
+    ds = ctx.dataset
+    runs = [NetworkRun(ctx, arch, s, {**network_params(cfg, arch, s, hp, ds), "ensemble": len(seeds)},
+                       float(hp["epochs"]), run_id=run_ids[i] if run_ids else None,
+                       writer=writers[i] if writers else None)
+            for i, s in enumerate(seeds)]
+    name = group_name(arch, seeds)
+    models = models or build_members(spec, ds, seeds)
+    finals: list[dict[str, float]] = [{} for _ in seeds]
+    try:
+        with ExitStack() as stack:
+            for r in runs:
+                stack.enter_context(r)
+            reporter.network_started(name, runs[0].run_id)
+            finals = train_vectorised(runs, models, data, hyper(hp), seeds=list(seeds),
+                                      record_splits=tuple(cfg.record_splits), progress=reporter.network_progress,
+                                      resume_states=resume_states)
+    except KeyboardInterrupt:
+        for s, f in zip(seeds, finals):
+            reporter.network_finished(f"{arch}/s{s}", "KILLED", f)
+        raise
+    except Exception as e:  # noqa: BLE001 - the group's runs are marked FAILED; go on with the others
+        for s, f in zip(seeds, finals):
+            reporter.network_finished(f"{arch}/s{s}", "FAILED", f)
+        reporter.message(f"[red]{name} failed:[/] {type(e).__name__}: {e}")
+        if isinstance(e, OrderlabError):
+            raise
+        return [r.run_id for r in runs if r.run_id]
+    for r, s, f in zip(runs, seeds, finals):
+        reporter.network_finished(f"{arch}/s{s}", r.status or "FINISHED", f)
+    return [r.run_id for r in runs]

@@ -1,0 +1,234 @@
+"""Resume interrupted network runs from their saved training state.
+
+Every checkpoint saves the run's full training state (``state/state.pt``: model, optimiser,
+schedule, RNG states, step = position in the data order; see :mod:`orderlab.trainer.loop`), and
+the run's params hold everything needed to rebuild its configuration. Resuming reclaims the same
+MLflow run, drops record checkpoints newer than the state (a kill can land between the record
+and the state), and continues: on the CPU the result equals an uninterrupted run, bit for bit.
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orderlab.errors import OrderlabError
+from orderlab.store import RunInfo, Store
+
+RESUMABLE = ("STALE", "KILLED", "FAILED")
+_CFG_KEYS = ("dataset", "data_dir", "data_seed", "train_subset", "test_subset", "record_splits", "device")
+
+
+def _value(text: str) -> Any:
+    """An MLflow param (a string) back to the Python value it was logged from."""
+    if text == "None":
+        return None
+    if text in ("True", "False"):
+        return text == "True"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+@dataclass
+class ResumePlan:
+    info: RunInfo
+    cfg: Any                      # TrainConfig rebuilt from the run's params
+    spec: Any                     # ArchSpec
+    hp: dict[str, Any]
+
+
+def plan_for(info: RunInfo, tracking_uri: str | None, device: str = "auto") -> ResumePlan:
+    """Rebuild the configuration that trained ``info`` from its params."""
+    from orderlab.trainer.api import TrainConfig, parse_splits
+    from orderlab.trainer.models import get_arch
+    p = {k: _value(v) for k, v in info.params.items()}
+    missing = [k for k in ("arch", "seed", "dataset", "epochs", "record_every") if k not in p]
+    if missing:
+        raise OrderlabError(f"run {info.run_id} lacks the params {', '.join(missing)} needed to resume it "
+                            f"(was it recorded by another tool?); train the network again instead")
+    spec = get_arch(str(p["arch"]))
+    hp = spec.hyperparameters()
+    for key in list(hp) + ["augment", "record_every"]:
+        if key in p:
+            hp[key] = p[key]
+    cfg = TrainConfig(study=info.study, archs=[str(p["arch"])], seeds=[int(p["seed"])], dataset=str(p["dataset"]),
+                      epochs=float(p["epochs"]), record_every=float(p["record_every"]),
+                      record_splits=parse_splits(str(p.get("record_splits", "train,test"))),
+                      train_subset=p.get("train_subset"), test_subset=p.get("test_subset"),
+                      data_seed=int(p.get("data_seed", 0) or 0), data_dir=None if p.get("data_dir") is None else info.params["data_dir"],
+                      device=device if device != "auto" else str(p.get("device", "auto")),
+                      tracking_uri=tracking_uri, quiet=True)
+    return ResumePlan(info, cfg, spec, hp)
+
+
+def check_resumable(info: RunInfo, force: bool = False) -> None:
+    """Refuse finished runs, and (unless ``force``: the caller knows its process is gone) live ones."""
+    if info.status == "FINISHED":
+        raise OrderlabError(f"run {info.run_id} ({info.name} in study {info.study!r}) already FINISHED; "
+                            f"nothing to resume")
+    if info.status == "RUNNING" and not force:
+        beat = float(info.tags.get("orderlab.heartbeat", info.start_time))
+        raise OrderlabError(f"run {info.run_id} ({info.name}) is still RUNNING (pid {info.tags.get('orderlab.pid')} "
+                            f"on {info.tags.get('orderlab.host')}, last sign of life {time.time() - beat:.0f}s ago); "
+                            f"stop it first, or wait until `orderlab runs {info.study}` shows it STALE")
+
+
+def load_resume_point(store: Store, info: RunInfo, n_classes: int, tmp: Path):
+    """(state or None, RecordWriter or None): where to continue from; None, None = start over."""
+    from orderlab.record import RecordError, RecordWriter
+    from orderlab.store import StoreError
+    from orderlab.trainer.loop import STATE_FILENAME, load_state
+    path = store.state_file(info.run_id, STATE_FILENAME, tmp)
+    if path is None:
+        return None, None
+    try:
+        state = load_state(path)
+        rec = store.load_record(info)
+    except (StoreError, RecordError, OSError, RuntimeError, EOFError):
+        return None, None
+    n = int(state.get("checkpoints", 0))
+    if n < 1 or rec.n_checkpoints < n:
+        return None, None
+    writer = RecordWriter.resume(tmp / "record.npz", rec, n_classes)
+    writer.truncate(n)
+    return state, writer
+
+
+def resume_runs(run_ids: list[str], *, tracking_uri: str | None = None, device: str = "auto", reporter=None,
+                ensemble: int = 1, force: bool = False) -> list[str]:
+    """Resume ``run_ids`` (STALE, KILLED or FAILED); returns them. Runs with no saved state restart
+    from checkpoint 0 in the same run. With ``ensemble`` > 1, runs of one architecture and study saved
+    at the same step continue together as vectorised ensembles."""
+    from orderlab.trainer.progress import Reporter
+    reporter = reporter or Reporter()
+    store = Store(tracking_uri)
+    infos = [store.get_run(r) for r in run_ids]
+    for info in infos:
+        check_resumable(info, force)
+    plans = [plan_for(i, store.uri, device) for i in infos]
+    done: list[str] = []
+    # One dataset and study context per distinct data configuration.
+    groups: dict[tuple, list[ResumePlan]] = {}
+    for pl in plans:
+        key = (pl.info.study,) + tuple(getattr(pl.cfg, k) for k in _CFG_KEYS)
+        groups.setdefault(key, []).append(pl)
+    for members in groups.values():
+        done += _resume_group(store, members, reporter, ensemble)
+    return done
+
+
+def _resume_group(store: Store, plans: list[ResumePlan], reporter, ensemble: int) -> list[str]:
+    from orderlab.trainer.api import train_one
+    from orderlab.trainer.data import load_dataset
+    from orderlab.trainer.run import NetworkRun, prepare_study
+    cfg0 = plans[0].cfg
+    ds = load_dataset(cfg0.dataset, data_dir=cfg0.data_dir, train_subset=cfg0.train_subset,
+                      test_subset=cfg0.test_subset, data_seed=cfg0.data_seed)
+    ctx = prepare_study(store, cfg0.study, ds, cfg0.record_splits)
+    data = None
+    if any(pl.spec.kind == "torch" for pl in plans):
+        from orderlab.trainer.loop import DeviceData, resolve_device
+        data = DeviceData(ds, resolve_device(cfg0.device))
+    reporter.study_started(cfg0.study, len(plans), cfg0.dataset, str(data.device) if data else "cpu")
+    out: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="orderlab-resume-") as tmp_root:
+        points = []
+        for i, pl in enumerate(plans):
+            tmp = Path(tmp_root) / str(i)
+            tmp.mkdir()
+            state, writer = (load_resume_point(store, pl.info, ds.n_classes, tmp) if pl.spec.kind == "torch"
+                             else (None, None))
+            points.append((pl, state, writer))
+        for batch in _ensemble_batches(points, ensemble):
+            if len(batch) > 1:
+                out += _resume_vectorised(ctx, batch, data, reporter)
+                continue
+            pl, state, writer = batch[0]
+            info = pl.info
+            name = f"{info.arch}/s{info.seed}"
+            where = f"step {state['step']}" if state else "the start"
+            reporter.message(f"resuming {name} (run {info.run_id[:8]}) from {where}")
+            run = NetworkRun(ctx, info.arch, info.seed, {}, float(pl.hp["epochs"]), run_id=info.run_id, writer=writer)
+            final: dict[str, float] = {}
+            try:
+                with run:
+                    reporter.network_started(name, info.run_id)
+                    final = train_one(run, pl.spec, info.arch, info.seed, pl.hp, ds, data, pl.cfg.record_splits,
+                                      reporter.network_progress, resume_state=state)
+            except KeyboardInterrupt:
+                reporter.network_finished(name, "KILLED", final)
+                raise
+            except Exception as e:  # noqa: BLE001 - marked FAILED with its error; go on
+                reporter.network_finished(name, "FAILED", final)
+                reporter.message(f"[red]{name} failed again:[/] {type(e).__name__}: {e}")
+                if isinstance(e, OrderlabError):
+                    raise
+            else:
+                reporter.network_finished(name, run.status or "FINISHED", final)
+            out.append(info.run_id)
+    return out
+
+
+def _ensemble_batches(points: list[tuple], ensemble: int) -> list[list[tuple]]:
+    """Group resume points that can continue as one vectorised ensemble (same architecture, same
+    hyperparameters, same step); the rest continue one at a time."""
+    if ensemble <= 1:
+        return [[p] for p in points]
+    buckets: dict[tuple, list[tuple]] = {}
+    singles: list[list[tuple]] = []
+    for p in points:
+        pl, state, _ = p
+        if pl.spec.kind != "torch":
+            singles.append([p])
+            continue
+        key = (pl.info.arch, tuple(sorted((k, str(v)) for k, v in pl.hp.items())),
+               int(state["step"]) if state else 0)
+        buckets.setdefault(key, []).append(p)
+    out = []
+    for group in buckets.values():
+        out += [group[i:i + ensemble] for i in range(0, len(group), ensemble)]
+    return out + singles
+
+
+def _resume_vectorised(ctx, batch: list[tuple], data, reporter) -> list[str]:
+    from orderlab.trainer.ensemble import train_group, unsupported_reason
+    pl0 = batch[0][0]
+    why = unsupported_reason(pl0.spec, ctx.dataset, data, pl0.hp)
+    if why is not None:
+        raise OrderlabError(f"{pl0.info.arch} cannot resume as an ensemble ({why}); resume without --ensemble")
+    states = [s for _, s, _ in batch]
+    fresh = any(s is None for s in states)
+    seeds = [pl.info.seed for pl, _, _ in batch]
+    reporter.message(f"resuming {len(batch)} {pl0.info.arch} networks together from "
+                     f"{'the start' if fresh else 'step ' + str(states[0]['step'])}")
+    return train_group(pl0.cfg, ctx, pl0.info.arch, pl0.spec, seeds, pl0.hp, data, reporter,
+                       run_ids=[pl.info.run_id for pl, _, _ in batch],
+                       resume_states=None if fresh else states,
+                       writers=None if fresh else [w for _, _, w in batch])
+
+
+def resume_run(run_id: str, *, tracking_uri: str | None = None, quiet: bool = False, device: str = "auto") -> str:
+    """`orderlab train --resume RUN_ID`."""
+    from orderlab.trainer.progress import Reporter, RichReporter
+    reporter = Reporter() if quiet else RichReporter()
+    try:
+        with reporter:
+            resume_runs([run_id], tracking_uri=tracking_uri, device=device, reporter=reporter)
+    except KeyboardInterrupt:
+        import typer
+        typer.echo("interrupted: the run is marked KILLED; resume it again with --resume", err=True)
+        raise typer.Exit(130) from None
+    info = Store(tracking_uri).get_run(run_id)
+    if not quiet:
+        import typer
+        typer.echo(f"run {run_id} ({info.name} in study {info.study!r}): {info.status}, "
+                   f"{info.checkpoints} checkpoints")
+    if info.status != "FINISHED":
+        raise OrderlabError(f"run {run_id} ended {info.status}: {info.error or 'see the log above'}")
+    return run_id

@@ -1,0 +1,642 @@
+"""`orderlab sweep`: a study as many runs, run in parallel by an executor.
+
+* ``local``: worker processes on this machine (spawned, each with its share of the CPU threads;
+  several may share one GPU). A worker keeps its dataset in memory between tasks.
+* ``ray``: each task is a Ray task with its resource request (``num_cpus``, ``num_gpus``), on a
+  cluster (``--ray-address``) or on a Ray instance started here.
+
+A task is one network, or one vectorised ensemble of up to ``--ensemble`` networks. Whatever
+ends a task (success, an exception, a dead worker), the sweep then reads the task's runs from the
+store: a network not FINISHED is retried once (resumed from its last saved state, in the same
+run), and what still fails is listed with its reason in the summary. Running the same sweep
+again skips the networks already FINISHED and resumes the interrupted ones; ``--resume STUDY``
+resumes every interrupted run of a study.
+
+The main process creates the study before any worker starts, so workers only join it.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+from orderlab.errors import OrderlabError
+
+EXECUTORS = ("local", "ray")
+
+
+@dataclass
+class Task:
+    id: int
+    kind: str                                 # "train" (new networks) | "resume" (existing runs)
+    arch: str = ""
+    seeds: list[int] = field(default_factory=list)
+    run_ids: list[str] = field(default_factory=list)
+    attempt: int = 1
+    force: bool = False                       # resume runs left RUNNING by a worker known to be gone
+
+    @property
+    def size(self) -> int:
+        return len(self.seeds) if self.kind == "train" else len(self.run_ids)
+
+    @property
+    def label(self) -> str:
+        if self.kind == "train":
+            s = f"s{self.seeds[0]}" if len(self.seeds) == 1 else f"s{self.seeds[0]}..s{self.seeds[-1]} (x{len(self.seeds)})"
+            return f"{self.arch}/{s}" + (f" [try {self.attempt}]" if self.attempt > 1 else "")
+        return f"resume {len(self.run_ids)} run(s)" + (f" [try {self.attempt}]" if self.attempt > 1 else "")
+
+
+@dataclass
+class SweepOptions:
+    executor: str = "local"
+    workers: int | None = None
+    gpus_per_run: float = 0.0
+    cpus_per_run: float = 1.0
+    ray_address: str | None = None
+    retries: int = 1
+
+
+@dataclass
+class Outcome:
+    name: str                                 # arch/sSEED
+    run_id: str | None
+    status: str                               # FINISHED | FAILED | KILLED | STALE | NOT STARTED
+    error: str | None = None
+    attempts: int = 1
+
+
+@dataclass
+class SweepResult:
+    study: str
+    outcomes: list[Outcome]
+    skipped: list[str]                        # networks already FINISHED before this sweep
+    seconds: float
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status != "FINISHED"]
+
+
+# ---------------------------------------------------------------------- the worker side
+
+_CONTEXT: dict[tuple, tuple] = {}
+
+
+def _context(cfg):
+    """(dataset, study context, device data), loaded once per worker process and data configuration."""
+    key = (cfg.tracking_uri, cfg.study, cfg.dataset, cfg.data_dir, cfg.train_subset, cfg.test_subset,
+           cfg.data_seed, cfg.device, tuple(cfg.record_splits))
+    if key not in _CONTEXT:
+        from orderlab.store import Store
+        from orderlab.trainer.data import load_dataset
+        from orderlab.trainer.loop import DeviceData, resolve_device
+        from orderlab.trainer.run import prepare_study
+        _CONTEXT.clear()
+        ds = load_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download, train_subset=cfg.train_subset,
+                          test_subset=cfg.test_subset, data_seed=cfg.data_seed)
+        ctx = prepare_study(Store(cfg.tracking_uri), cfg.study, ds, cfg.record_splits)
+        _CONTEXT[key] = (ds, ctx, DeviceData(ds, resolve_device(cfg.device)))
+    return _CONTEXT[key]
+
+
+class _EventReporter:
+    """A training reporter that forwards progress to the sweep's main process."""
+
+    def __init__(self, send: Callable[[tuple], None] | None, task_id: int):
+        self.send, self.task_id = send, task_id
+        self._last = 0.0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    def study_started(self, *a) -> None: ...
+
+    def network_started(self, name: str, run_id: str) -> None:
+        if self.send:
+            self.send(("network", self.task_id, name, run_id))
+
+    def network_progress(self, fraction: float, metrics: dict[str, float]) -> None:
+        now = time.monotonic()
+        if self.send and (metrics or now - self._last > 0.5):
+            self._last = now
+            self.send(("progress", self.task_id, float(fraction), dict(metrics)))
+
+    def network_finished(self, name: str, status: str, metrics: dict[str, float]) -> None:
+        if self.send:
+            self.send(("finished", self.task_id, name, status))
+
+    def message(self, text: str) -> None:
+        if self.send:
+            self.send(("message", self.task_id, text))
+
+
+def execute_task(task: dict, cfg: dict, send: Callable[[tuple], None] | None = None,
+                 threads: int | None = None) -> dict:
+    """Run one task in this process (a local worker or a Ray task). Never raises except on Ctrl-C:
+    what went wrong is returned, and the runs themselves carry their status and error."""
+    import torch
+    from orderlab.trainer.api import TrainConfig
+    if threads:
+        torch.set_num_threads(max(1, int(threads)))
+    c = TrainConfig(**{**cfg, "record_splits": tuple(cfg["record_splits"])})
+    reporter = _EventReporter(send, task["id"])
+    try:
+        if task["kind"] == "resume":
+            from orderlab.trainer.resume import resume_runs
+            run_ids = resume_runs(task["run_ids"], tracking_uri=c.tracking_uri, device=c.device, reporter=reporter,
+                                  ensemble=c.ensemble, force=task.get("force", False))
+        else:
+            run_ids = _train(c, task["arch"], list(task["seeds"]), reporter)
+        return {"run_ids": run_ids, "error": None}
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # noqa: BLE001 - reported to the main process, which retries
+        return {"run_ids": [], "error": f"{type(e).__name__}: {e}"}
+
+
+def _train(cfg, arch: str, seeds: list[int], reporter) -> list[str]:
+    from orderlab.trainer.api import resolve_hparams, train_solo
+    from orderlab.trainer.models import get_arch
+    ds, ctx, data = _context(cfg)
+    spec = get_arch(arch)
+    hps = {arch: resolve_hparams(spec, cfg, ds.augment_default)}
+    jobs = [(arch, spec, s) for s in seeds]
+    if cfg.ensemble > 1 and len(seeds) > 1:
+        from orderlab.trainer.ensemble import train_ensembles
+        return train_ensembles(cfg, ctx, jobs, hps, data, reporter)
+    return train_solo(cfg, ctx, jobs, hps, data, reporter)
+
+
+def _worker_main(slot: int, env: dict[str, str], threads: int, tasks, events) -> None:
+    """A local worker process: take tasks from its own queue until it gets None."""
+    os.environ.update(env)
+    send = events.put
+    try:
+        while True:
+            item = tasks.get()
+            if item is None:
+                return
+            task, cfg = item
+            result = execute_task(task, cfg, send, threads)
+            send(("done", slot, task["id"], result))
+    except KeyboardInterrupt:
+        return
+
+
+# ---------------------------------------------------------------------- executors
+
+OnEvent = Callable[[tuple], None]
+OnDone = Callable[[Task, dict], list[Task]]
+
+
+class LocalExecutor:
+    """Worker processes on this machine. A worker that dies (killed, out of memory) fails its
+    current task (the sweep then retries it) and is replaced."""
+
+    def __init__(self, workers: int, threads: int, gpu_slots: list[str] | None = None):
+        self.workers, self.threads, self.gpu_slots = max(1, workers), max(1, threads), gpu_slots or []
+
+    def _env(self, slot: int) -> dict[str, str]:
+        env = {"OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads),
+               "MLFLOW_DISABLE_TELEMETRY": os.environ.get("MLFLOW_DISABLE_TELEMETRY", "true")}
+        if self.gpu_slots:
+            env["CUDA_VISIBLE_DEVICES"] = self.gpu_slots[slot % len(self.gpu_slots)]
+        return env
+
+    def run(self, tasks: list[Task], cfg: dict, on_event: OnEvent, on_done: OnDone) -> None:
+        import multiprocessing as mp
+        ctx = mp.get_context("spawn")
+        events = ctx.Queue()
+        pending: deque[Task] = deque(tasks)
+        procs: dict[int, Any] = {}
+        inbox: dict[int, Any] = {}
+        current: dict[int, Task] = {}
+        outstanding = len(pending)
+
+        def start(slot: int) -> None:
+            inbox[slot] = ctx.Queue()
+            p = ctx.Process(target=_worker_main, args=(slot, self._env(slot), self.threads, inbox[slot], events),
+                            daemon=True, name=f"orderlab-sweep-{slot}")
+            p.start()
+            procs[slot] = p
+
+        def finish(slot: int, result: dict) -> None:
+            nonlocal outstanding
+            task = current.pop(slot)
+            more = on_done(task, result)
+            pending.extend(more)
+            outstanding += len(more) - 1
+
+        for slot in range(min(self.workers, max(1, len(pending)))):
+            start(slot)
+        try:
+            while outstanding > 0:
+                for slot in list(procs):
+                    if slot not in current and pending:
+                        current[slot] = pending.popleft()
+                        on_event(("task", current[slot].id, procs[slot].pid))
+                        inbox[slot].put((asdict(current[slot]), cfg))
+                try:
+                    ev = events.get(timeout=0.5)
+                except queue.Empty:
+                    ev = None
+                while ev is not None:
+                    if ev[0] == "done":
+                        _, slot, _tid, result = ev
+                        if slot in current:
+                            finish(slot, result)
+                    else:
+                        on_event(ev)
+                    try:
+                        ev = events.get_nowait()
+                    except queue.Empty:
+                        ev = None
+                for slot, p in list(procs.items()):
+                    if not p.is_alive():
+                        # Events it sent before dying are drained above; anything it held is lost.
+                        if slot in current:
+                            finish(slot, {"run_ids": [], "error": f"worker process {p.pid} died "
+                                                                    f"(exit code {p.exitcode})", "dead_pid": p.pid})
+                        del procs[slot]
+                        if outstanding > 0:
+                            start(slot)
+            for slot in procs:
+                inbox[slot].put(None)
+            for p in procs.values():
+                p.join(timeout=30)
+        finally:
+            for p in procs.values():
+                if p.is_alive():
+                    p.terminate()
+                    p.join(timeout=10)
+
+
+class RayExecutor:
+    """Each task a Ray task with its resource request; progress is read from the tracking store."""
+
+    def __init__(self, address: str | None, workers: int | None, cpus_per_run: float, gpus_per_run: float,
+                 store_uri: str, study: str):
+        self.address, self.workers = address, workers
+        self.cpus, self.gpus = cpus_per_run, gpus_per_run
+        self.store_uri, self.study = store_uri, study
+
+    def run(self, tasks: list[Task], cfg: dict, on_event: OnEvent, on_done: OnDone) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise OrderlabError("--executor ray needs Ray: pip install 'orderlab[ray]' (or use --executor local)") \
+                from None
+        started = False
+        if not ray.is_initialized():
+            kw: dict[str, Any] = {"log_to_driver": False, "include_dashboard": False}
+            if self.address:
+                kw = {"address": self.address, "log_to_driver": False}
+            elif self.workers:
+                kw["num_cpus"] = int(max(1, self.workers * self.cpus))
+            try:
+                ray.init(**kw)
+            except Exception as e:  # noqa: BLE001 - a wrong address, a cluster down
+                raise OrderlabError(f"cannot start or reach Ray ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
+                                    f"check --ray-address or use --executor local") from None
+            started = True
+        remote = ray.remote(_ray_task).options(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=0)
+        threads = max(1, int(self.cpus))
+        refs: dict[Any, Task] = {}
+
+        def submit(t: Task) -> None:
+            ref = remote.remote(asdict(t), cfg, threads)
+            refs[ref] = t
+            on_event(("task", t.id, None))
+
+        for t in tasks:
+            submit(t)
+        from orderlab.store import Store
+        store = Store(self.store_uri)
+        last_poll = 0.0
+        try:
+            while refs:
+                done, _ = ray.wait(list(refs), num_returns=1, timeout=1.0)
+                for ref in done:
+                    t = refs.pop(ref)
+                    try:
+                        result = ray.get(ref)
+                    except Exception as e:  # noqa: BLE001 - a crashed worker or node
+                        result = {"run_ids": [], "error": f"Ray task failed ({type(e).__name__}: "
+                                                          f"{str(e).strip().splitlines()[-1][:300]})", "lost": True}
+                    for more in on_done(t, result):
+                        submit(more)
+                if time.monotonic() - last_poll > 2.0:
+                    last_poll = time.monotonic()
+                    _poll_progress(store, self.study, list(refs.values()), on_event)
+        except KeyboardInterrupt:
+            for ref in refs:
+                ray.cancel(ref)
+            raise
+        finally:
+            if started:
+                ray.shutdown()
+
+
+def _ray_task(task: dict, cfg: dict, threads: int) -> dict:
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    return execute_task(task, cfg, None, threads)
+
+
+def _poll_progress(store, study: str, running: list[Task], on_event: OnEvent) -> None:
+    """Progress of running Ray tasks, read from the runs' progress tags."""
+    try:
+        runs = store.list_runs(study)
+    except Exception:  # noqa: BLE001 - a busy store: try again at the next poll
+        return
+    by_key = {(r.arch, r.seed): r for r in runs}
+    by_id = {r.run_id: r for r in runs}
+    for t in running:
+        rs = ([by_key.get((t.arch, s)) for s in t.seeds] if t.kind == "train" else [by_id.get(i) for i in t.run_ids])
+        rs = [r for r in rs if r is not None]
+        if rs:
+            on_event(("progress", t.id, sum(r.progress for r in rs) / len(rs), {}))
+
+
+# ---------------------------------------------------------------------- the sweep
+
+def _gpu_count() -> int:
+    try:
+        import torch
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except Exception:  # noqa: BLE001
+        return 0
+
+
+def _latest_runs(runs) -> dict[tuple[str, int], Any]:
+    out: dict[tuple[str, int], Any] = {}
+    for r in sorted(runs, key=lambda r: r.start_time):
+        out[(r.arch, r.seed)] = r
+    return out
+
+
+def plan(cfg, store, ensemble: int) -> tuple[list[Task], list[str], list[str]]:
+    """Tasks for the networks of ``cfg`` not yet FINISHED in its study: new ones in groups of
+    ``ensemble`` per architecture, interrupted ones resumed. Returns (tasks, skipped, busy)."""
+    try:
+        existing = _latest_runs(store.list_runs(cfg.study))
+    except OrderlabError:
+        existing = {}
+    tasks: list[Task] = []
+    skipped, busy = [], []
+    for arch in cfg.archs:
+        new, again = [], []
+        for s in cfg.seeds:
+            r = existing.get((arch, s))
+            if r is None:
+                new.append(s)
+            elif r.status == "FINISHED":
+                skipped.append(f"{arch}/s{s}")
+            elif r.status == "RUNNING":
+                busy.append(f"{arch}/s{s}")
+            else:
+                again.append(r.run_id)
+        for i in range(0, len(new), ensemble):
+            tasks.append(Task(len(tasks), "train", arch=arch, seeds=new[i:i + ensemble]))
+        for i in range(0, len(again), ensemble):
+            tasks.append(Task(len(tasks), "resume", run_ids=again[i:i + ensemble]))
+    return tasks, skipped, busy
+
+
+def resume_plan(store, study: str, ensemble: int) -> tuple[list[Task], list[str]]:
+    """`orderlab sweep --resume STUDY`: every STALE, KILLED or FAILED run of the study."""
+    runs = store.list_runs(study)
+    latest = _latest_runs(runs)
+    todo: dict[str, list[str]] = {}
+    for (arch, _), r in latest.items():
+        if r.status in ("STALE", "KILLED", "FAILED"):
+            todo.setdefault(arch, []).append(r.run_id)
+    busy = [r.name for r in latest.values() if r.status == "RUNNING"]
+    tasks: list[Task] = []
+    for ids in todo.values():
+        for i in range(0, len(ids), ensemble):
+            tasks.append(Task(len(tasks), "resume", run_ids=ids[i:i + ensemble]))
+    return tasks, busy
+
+
+class Sweep:
+    """Runs a list of tasks with an executor, retries what failed once, and collects the outcomes."""
+
+    def __init__(self, store, study: str, tasks: list[Task], retries: int, display):
+        self.store, self.study, self.display, self.retries = store, study, display, retries
+        self.next_id = max((t.id for t in tasks), default=-1) + 1
+        self.tasks = {t.id: t for t in tasks}
+        self.outcomes: dict[tuple[str, int], Outcome] = {}
+        self.pid_of: dict[int, int] = {}
+
+    def on_event(self, ev: tuple) -> None:
+        if ev[0] == "task" and ev[2] is not None:
+            self.pid_of[ev[1]] = ev[2]
+        self.display.event(ev, self.tasks)
+
+    def _runs_of(self, task: Task) -> tuple[list[Any], list[int]]:
+        """The task's runs as the store sees them now, and (train tasks) the seeds with no run."""
+        runs = self.store.list_runs(self.study)
+        if task.kind == "resume":
+            by_id = {r.run_id: r for r in runs}
+            return [by_id[i] for i in task.run_ids if i in by_id], []
+        latest = _latest_runs(r for r in runs if r.arch == task.arch)
+        found = [latest[(task.arch, s)] for s in task.seeds if (task.arch, s) in latest]
+        return found, [s for s in task.seeds if (task.arch, s) not in latest]
+
+    def on_done(self, task: Task, result: dict) -> list[Task]:
+        runs, missing = self._runs_of(task)
+        err = result.get("error")
+        again: list[Task] = []
+        dead = result.get("dead_pid") is not None or result.get("lost")
+        bad = []
+        for r in runs:
+            status = r.status
+            if status == "RUNNING" and dead:
+                status = "STALE"      # its process is gone: the run was left RUNNING
+            self.outcomes[(r.arch, r.seed)] = Outcome(r.name, r.run_id, status, r.error or (err if status != "FINISHED"
+                                                                                           else None), task.attempt)
+            if status != "FINISHED":
+                bad.append(r)
+        for s in missing:
+            self.outcomes[(task.arch, s)] = Outcome(f"{task.arch}/s{s}", None, "NOT STARTED",
+                                                    err or "the task ended before the run was created", task.attempt)
+        if task.attempt <= self.retries:
+            if bad:
+                again.append(Task(self.next_id, "resume", run_ids=[r.run_id for r in bad], attempt=task.attempt + 1,
+                                  force=True))
+                self.next_id += 1
+            if missing:
+                again.append(Task(self.next_id, "train", arch=task.arch, seeds=missing, attempt=task.attempt + 1))
+                self.next_id += 1
+            for t in again:
+                self.tasks[t.id] = t
+            if bad or missing:
+                names = [r.name for r in bad] + [f"{task.arch}/s{s}" for s in missing]
+                self.display.message(f"[yellow]retrying[/] {', '.join(names)}: {err or bad[0].error or bad[0].status}")
+        self.display.task_done(task, runs, again)
+        return again
+
+
+def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, display=None) -> SweepResult:
+    """Plan, execute and summarise a sweep. ``cfg`` is a TrainConfig (archs and seeds, or unused
+    with ``resume_study``)."""
+    from orderlab.store import Store
+    from orderlab.trainer.api import parse_splits, resolve_hparams, validate
+    if opts.executor not in EXECUTORS:
+        raise OrderlabError(f"unknown executor {opts.executor!r}; use local or ray")
+    if opts.workers is not None and opts.workers < 1:
+        raise OrderlabError(f"--workers must be at least 1 (got {opts.workers})")
+    if opts.gpus_per_run < 0 or opts.cpus_per_run <= 0:
+        raise OrderlabError("--gpus-per-run must be >= 0 and --cpus-per-run > 0")
+    display = display or SilentDisplay()
+    t0 = time.monotonic()
+    store = Store(cfg.tracking_uri)
+    cfg.tracking_uri = store.uri          # absolute: workers may run elsewhere (another cwd, another node)
+    skipped: list[str] = []
+    if resume_study:
+        cfg.study = resume_study
+        tasks, busy = resume_plan(store, resume_study, max(1, cfg.ensemble))
+        n_networks = sum(t.size for t in tasks)
+    else:
+        from orderlab.trainer.data import load_dataset
+        from orderlab.trainer.models import check_compatible, get_arch
+        from orderlab.trainer.run import prepare_study
+        validate(cfg)
+        cfg.record_splits = parse_splits(cfg.record_splits)
+        specs = [get_arch(a) for a in cfg.archs]
+        ds = load_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download, train_subset=cfg.train_subset,
+                          test_subset=cfg.test_subset, data_seed=cfg.data_seed)
+        for arch, spec in zip(cfg.archs, specs):
+            check_compatible(spec, ds.kind, cfg.dataset)
+            hp = resolve_hparams(spec, cfg, ds.augment_default)
+            if hp["record_every"] > float(hp["epochs"]) + 1e-9:
+                raise OrderlabError(f"--record-every {hp['record_every']} is larger than the training of {arch} "
+                                    f"({hp['epochs']} epochs); record more often or train longer")
+        # The study (and its thumbnails) exist before any worker starts: workers only join it.
+        prepare_study(store, cfg.study, ds, cfg.record_splits,
+                      params={"dataset": cfg.dataset, "data_seed": cfg.data_seed, "train_subset": cfg.train_subset,
+                              "test_subset": cfg.test_subset, "n_train": len(ds.y_train), "n_test": len(ds.y_test)})
+        del ds
+        tasks, skipped, busy = plan(cfg, store, max(1, cfg.ensemble))
+        n_networks = sum(t.size for t in tasks)
+    for name in busy:
+        display.message(f"[yellow]{name} is RUNNING in another process; left alone[/]")
+    if skipped:
+        display.message(f"{len(skipped)} network(s) already FINISHED in study {cfg.study!r}; skipped")
+
+    sweep = Sweep(store, cfg.study, tasks, opts.retries, display)
+    cfg_dict = asdict(cfg)
+    cfg_dict["record_splits"] = list(cfg.record_splits)
+    cfg_dict["quiet"] = True
+    display.start(cfg.study, n_networks, len(tasks), opts)
+    try:
+        if tasks:
+            executor = make_executor(opts, cfg, store.uri, len(tasks))
+            executor.run(tasks, cfg_dict, sweep.on_event, sweep.on_done)
+    finally:
+        display.stop()
+    return SweepResult(cfg.study, sorted(sweep.outcomes.values(), key=lambda o: o.name), skipped,
+                       time.monotonic() - t0)
+
+
+def make_executor(opts: SweepOptions, cfg, store_uri: str, n_tasks: int):
+    if opts.executor == "ray":
+        return RayExecutor(opts.ray_address, opts.workers, opts.cpus_per_run, opts.gpus_per_run, store_uri, cfg.study)
+    gpus = _gpu_count() if cfg.device in ("auto", "cuda") or cfg.device.startswith("cuda") else 0
+    cores = os.cpu_count() or 1
+    if opts.workers is not None:
+        workers = opts.workers
+    elif gpus and opts.gpus_per_run > 0:
+        workers = max(1, int(gpus / opts.gpus_per_run + 1e-9))
+    elif gpus:
+        workers = gpus
+    else:
+        workers = max(1, int(cores / opts.cpus_per_run))
+    workers = min(workers, n_tasks)
+    threads = max(1, int(opts.cpus_per_run)) if opts.workers is None else max(1, cores // workers)
+    slots = [str(i) for i in range(gpus)] if gpus > 1 and not cfg.device.startswith("cuda:") else []
+    return LocalExecutor(workers, threads, slots)
+
+
+# ---------------------------------------------------------------------- progress display
+
+class SilentDisplay:
+    def start(self, study: str, n_networks: int, n_tasks: int, opts: SweepOptions) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def event(self, ev: tuple, tasks: dict[int, Task]) -> None: ...
+
+    def task_done(self, task: Task, runs: list[Any], again: list[Task]) -> None: ...
+
+    def message(self, text: str) -> None: ...
+
+
+class RichDisplay(SilentDisplay):
+    """One bar for the whole sweep (networks done) and one per running task."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        self.console = Console(stderr=True)
+        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                                 TextColumn("{task.percentage:>5.1f}%"), TimeElapsedColumn(), TimeRemainingColumn(),
+                                 TextColumn("{task.fields[info]}"), console=self.console)
+        self.bars: dict[int, Any] = {}
+        self.fraction: dict[int, float] = {}
+        self.done = 0
+        self.failed = 0
+        self.total = 0
+        self.overall = None
+
+    def start(self, study: str, n_networks: int, n_tasks: int, opts: SweepOptions) -> None:
+        self.total = n_networks
+        self.console.print(f"[bold]sweep[/] {study}: {n_networks} network(s) in {n_tasks} task(s), "
+                           f"executor {opts.executor}")
+        self.progress.start()
+        self.overall = self.progress.add_task("sweep", total=max(1, n_networks), info="")
+
+    def stop(self) -> None:
+        self.progress.stop()
+
+    def _refresh(self, tasks: dict[int, Task]) -> None:
+        running = sum(self.fraction.get(i, 0.0) * tasks[i].size for i in self.bars if i in tasks)
+        self.progress.update(self.overall, completed=min(self.total, self.done + running),
+                             info=f"{self.done}/{self.total} done, {len(self.bars)} running"
+                                  + (f", [red]{self.failed} failed[/]" if self.failed else ""))
+
+    def event(self, ev: tuple, tasks: dict[int, Task]) -> None:
+        kind, tid = ev[0], ev[1]
+        if kind == "task" and tid in tasks and tid not in self.bars:
+            self.bars[tid] = self.progress.add_task(tasks[tid].label, total=1000, info="")
+        elif kind == "progress" and tid in self.bars:
+            self.fraction[tid] = ev[2]
+            m = ev[3]
+            info = "  ".join(f"{k.split('_')[0]} {m[k]:.3f}" for k in ("train_acc", "test_acc") if k in m)
+            self.progress.update(self.bars[tid], completed=int(ev[2] * 1000), **({"info": info} if info else {}))
+        elif kind == "message":
+            self.console.print(ev[2])
+        self._refresh(tasks)
+
+    def task_done(self, task: Task, runs: list[Any], again: list[Task]) -> None:
+        bar = self.bars.pop(task.id, None)
+        if bar is not None:
+            self.progress.remove_task(bar)
+        self.fraction.pop(task.id, None)
+        ok = sum(r.status == "FINISHED" for r in runs)
+        self.done += ok
+        if not again:
+            self.failed += task.size - ok
+        self.progress.update(self.overall, completed=min(self.total, self.done),
+                             info=f"{self.done}/{self.total} done" + (f", [red]{self.failed} failed[/]"
+                                                                      if self.failed else ""))
+
+    def message(self, text: str) -> None:
+        self.console.print(text)

@@ -60,7 +60,12 @@ def fig_histograms(stack: Stack, checkpoints: dict[str, int], max_groups: int = 
     """Correct-count histograms (share of examples right for exactly k networks) at the chosen
     checkpoints, per architecture, against the independence (Poisson-binomial) histogram."""
     groups = [(a, stack.arch_index(a)) for a in stack.archs[:max_groups]]
-    cols = list(checkpoints.items())
+    # Checkpoints that coincide (a fast learner passes a third and two thirds of the way at once)
+    # share one column.
+    merged: dict[int, list[str]] = {}
+    for name, e in checkpoints.items():
+        merged.setdefault(int(e), []).append(name)
+    cols = [(" = ".join(names), e) for e, names in merged.items()]
     fig = _figure(3.6 * len(cols), 2.7 * len(groups) + 0.4)
     axes = np.atleast_2d(fig.subplots(len(groups), len(cols), squeeze=False))
     for r, (arch, idx) in enumerate(groups):
@@ -73,7 +78,7 @@ def fig_histograms(stack: Stack, checkpoints: dict[str, int], max_groups: int = 
             ax.bar(k, obs / total, color=colour(r), alpha=0.75, label="observed")
             ax.plot(k, exp / max(1e-12, exp.sum()), "o-", color="black", ms=3, lw=1, label="independent")
             acc = M.accuracy(stack, e, idx).mean()
-            ax.set_title(f"{arch}, {name}: epoch {stack.epoch[e]:g} (acc {acc:.2f})\n"
+            ax.set_title(f"{arch}, {name}: epoch {stack.epoch[e]:.3g} (acc {acc:.2f})\n"
                          f"TV {b['tv']:.2f}, Sarle {b['sarle']:.2f}", fontsize=9)
             ax.set_xlabel(f"networks right (of {idx.size})", fontsize=8)
             if c == 0:
@@ -92,8 +97,8 @@ def _annotated_heatmap(ax, mat: np.ndarray, labels: Sequence[str], vmin=0.0, vma
         for i in range(mat.shape[0]):
             for j in range(mat.shape[1]):
                 v = mat[i, j]
-                text = "–" if not np.isfinite(v) else f"{v:.2f}"
-                ax.text(j, i, text, ha="center", va="center", fontsize=9,
+                text = "–" if not np.isfinite(v) else f"{v:.3f}"
+                ax.text(j, i, text, ha="center", va="center", fontsize=9 if len(labels) <= 6 else 7,
                         color="black" if np.isfinite(v) and v > (vmin + vmax) / 2 else "white")
     return im
 
@@ -107,7 +112,7 @@ def fig_arch_agreement(archs: list[str], mat: np.ndarray, stack: Stack, checkpoi
     low = float(np.nanmin(m)) if np.any(np.isfinite(m)) else 0.0
     im = _annotated_heatmap(ax, m, archs, vmin=max(0.0, min(low - 0.02, 0.98)), vmax=1.0)
     fig.colorbar(im, ax=ax, shrink=0.8, label="mean pairwise TPA")
-    ax.set_title(f"architecture agreement, epoch {stack.epoch[checkpoint]:g}\n"
+    ax.set_title(f"architecture agreement, epoch {stack.epoch[checkpoint]:.3g}\n"
                  f"(diagonal: distinct pairs within)", fontsize=10)
     return fig
 
@@ -131,7 +136,7 @@ def fig_network_agreement(stack: Stack, checkpoint: int, measure: str = "tpa") -
     centres = (starts + bounds - 1) / 2
     ax.set_xticks(centres, stack.archs, rotation=45, ha="right")
     ax.set_yticks(centres, stack.archs)
-    ax.set_title(f"network agreement ({stack.n_networks} networks), epoch {stack.epoch[checkpoint]:g}",
+    ax.set_title(f"network agreement ({stack.n_networks} networks), epoch {stack.epoch[checkpoint]:.3g}",
                  fontsize=10)
     return fig
 

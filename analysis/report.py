@@ -95,7 +95,7 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
     md = [f"# {title}", "",
           f"Study **{first.study or '?'}**: {first.n_networks} networks "
           f"({', '.join(f'{len(first.arch_index(a))} {a}' for a in first.archs)}), "
-          f"{first.n_checkpoints} checkpoints (epochs {first.epoch[0]:g} to {first.epoch[-1]:g}); "
+          f"{first.n_checkpoints} checkpoints (epochs {first.epoch[0]:.3g} to {first.epoch[-1]:.3g}); "
           f"splits: {', '.join(f'{s} ({stacks[s].n_examples} examples)' for s in splits)}. "
           f"Written {time.strftime('%Y-%m-%d %H:%M')}.", "",
           "TPA (true-positive agreement) = share of examples that *all* networks get right, over the mean "
@@ -121,7 +121,7 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
         md += [f"## {split} split", ""]
         for w in st.warnings:
             md.append(f"> note: {w}")
-        md += [f"At the last checkpoint (epoch {st.epoch[last]:g}) and mid-training (epoch {st.epoch[pts['middle']]:g}, "
+        md += [f"At the last checkpoint (epoch {st.epoch[last]:.3g}) and mid-training (epoch {st.epoch[pts['middle']]:.3g}, "
                f"two thirds of the way to the final accuracy):", "",
                "| architecture | networks | accuracy | TPA [95% interval] | independent TPA | Jaccard "
                "| mid-training TPA | mid independent | bimodality TV (mid) | Sarle (mid) |",
@@ -163,7 +163,7 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
                "|---" * (4 + len(st.archs)) + "|"]
         for kind, rows in (("easiest", rows_e), ("hardest", rows_h)):
             for r in rows:
-                la = [("never" if v["learned_at"] is None else f"{v['learned_at']:g}") for v in r["archs"].values()]
+                la = [("never" if v["learned_at"] is None else f"{v['learned_at']:.3g}") for v in r["archs"].values()]
                 md.append(f"| {kind} {r['rank']} | {r['example_id']} | {r['class']} | {r['accessibility']:.3f} | "
                           + " | ".join(la) + " |")
         md.append("")

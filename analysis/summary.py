@@ -113,7 +113,7 @@ def agreement_summary(stack_test: Stack) -> list[str]:
         parts = []
         for name, e in (("mid-training", mid), ("end", fin)):
             t, lo, hi, ind = cur["tpa"][e], cur["tpa_lo"][e], cur["tpa_hi"][e], cur["tpa_independent"][e]
-            parts.append(f"{name} (epoch {st.epoch[e]:g}, acc {cur['accuracy'][e]:.2f}): "
+            parts.append(f"{name} (epoch {st.epoch[e]:.3g}, acc {cur['accuracy'][e]:.2f}): "
                          f"TPA [bold]{_num(t, '.2f')}[/bold]{_interval(lo, hi)} vs independent {_num(ind, '.2f')}")
             if e == mid:
                 above.append(bool(np.isfinite(lo) and lo > ind) if np.isfinite(lo) else bool(t > ind))
@@ -122,12 +122,14 @@ def agreement_summary(stack_test: Stack) -> list[str]:
     idx = st.arch_index(first)
     bim = M.bimodality(st, mid, idx)
     lines.append(f"  correct count k = how many of the {idx.size} {first} networks get an example right "
-                 f"(epoch {st.epoch[mid]:g}): [cyan]observed[/cyan] vs [magenta]independent[/magenta]")
+                 f"(epoch {st.epoch[mid]:.3g}): [cyan]observed[/cyan] vs [magenta]independent[/magenta]")
     lines += text_histogram(bim["observed"], bim["expected"])
-    shape = "U-shaped: examples are right for all or for none" if bim["sarle"] > SARLE_UNIFORM \
-        else "not bimodal"
-    lines.append(f"  bimodality: distance from independence (TV) {_num(bim['tv'], '.2f')}, "
-                 f"Sarle {_num(bim['sarle'], '.2f')} ({shape})")
+    obs, exp = bim["observed"], bim["expected"]
+    ends = (obs[0] + obs[-1]) / max(1, obs.sum())
+    ends_ind = (exp[0] + exp[-1]) / max(1e-12, exp.sum())
+    lines.append(f"  right for all or for none of them: [bold]{ends:.0%}[/bold] of examples (independent: "
+                 f"{ends_ind:.0%}); distance from independence (TV) {_num(bim['tv'], '.2f')}, Sarle's "
+                 f"bimodality {_num(bim['sarle'], '.2f')} (uniform: {SARLE_UNIFORM:.2f})")
     oc = M.order_correlation(st, intervals=True)
     archs = oc["archs"]
     within = [f"{a} {_num(oc['spearman'][i, i], '.2f')}{_interval(oc['spearman_lo'][i, i], oc['spearman_hi'][i, i])}"
@@ -143,10 +145,20 @@ def agreement_summary(stack_test: Stack) -> list[str]:
     elif above:
         lines.append("  [yellow]→ agreement above independence is not clear for every architecture[/yellow]")
     if within and across:
-        w = np.nanmean([oc["spearman"][i, i] for i, a in enumerate(archs) if len(st.arch_index(a)) > 1])
-        x = np.nanmean([oc["spearman"][i, j] for i in range(len(archs)) for j in range(len(archs)) if j > i])
-        verdict = "higher within an architecture than across" if w > x else "not higher within than across"
-        lines.append(f"  [green]→ order correlation {verdict} ({w:.2f} vs {x:.2f})[/green]")
+        a_n = len(archs)
+        diag = [i for i, a in enumerate(archs) if len(st.arch_index(a)) > 1]
+        off = [(i, j) for i in range(a_n) for j in range(a_n) if j > i]
+        w = np.nanmean([oc["spearman"][i, i] for i in diag])
+        x = np.nanmean([oc["spearman"][i, j] for i, j in off])
+        # "Higher" only when every within-interval lies above every across-interval.
+        w_lo = np.nanmin([oc["spearman_lo"][i, i] for i in diag])
+        x_hi = np.nanmax([oc["spearman_hi"][i, j] for i, j in off])
+        if np.isfinite(w_lo) and np.isfinite(x_hi) and w_lo > x_hi:
+            lines.append(f"  [green]→ examples are learned in a more similar order within an architecture than "
+                         f"across ({w:.2f} vs {x:.2f})[/green]")
+        else:
+            lines.append(f"  → within- and across-architecture order correlations are not clearly different "
+                         f"({w:.2f} vs {x:.2f}; intervals overlap)")
     return lines
 
 

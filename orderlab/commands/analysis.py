@@ -85,7 +85,7 @@ def _print_analysis(js: dict) -> None:
             t.add_column(col, justify="right")
         for e in rows:
             lo, hi = g["tpa_lo"][e], g["tpa_hi"][e]
-            t.add_row(f"{epochs[e]:g}" + (" ◂" if e == chosen else ""), _fmt(g["accuracy"][e]), _fmt(g["tpa"][e]),
+            t.add_row(f"{epochs[e]:.3g}" + (" ◂" if e == chosen else ""), _fmt(g["accuracy"][e]), _fmt(g["tpa"][e]),
                       "–" if lo is None or hi is None else f"{lo:.2f}–{hi:.2f}", _fmt(g["tpa_independent"][e]),
                       _fmt(g["jaccard"][e]), _fmt(g["bimodality_tv"][e], ".2f"), _fmt(g["sarle"][e], ".2f"))
         console.print(t)
@@ -93,7 +93,7 @@ def _print_analysis(js: dict) -> None:
                   "networks erring independently; TV: distance of the correct-count histogram from independence; "
                   "Sarle > 0.56: bimodal.[/dim]")
     aa = js["architecture_agreement"]
-    t = Table(title=f"architecture agreement (mean pairwise TPA; κ in brackets) at epoch {epochs[aa['checkpoint']]:g}",
+    t = Table(title=f"architecture agreement (mean pairwise TPA; κ in brackets) at epoch {epochs[aa['checkpoint']]:.3g}",
               title_justify="left")
     t.add_column("")
     for a in aa["archs"]:
@@ -217,7 +217,7 @@ def register(app: typer.Typer) -> None:
             for a in stack.archs:
                 v = r["archs"][a]
                 cells.append(f"{v['accessibility']:.2f} · " + ("never" if v["learned_at"] is None
-                                                                else f"{v['learned_at']:g}"))
+                                                                else f"{v['learned_at']:.3g}"))
             t.add_row(*cells)
         console = Console()
         console.print(t)

@@ -298,16 +298,40 @@ def excess(tpa: float, ind: float) -> float:
     return float((tpa - ind) / (1 - ind)) if ind < 1 else float("nan")
 
 
-def within_rho(stack) -> float:
+N_SPLITS = 10
+
+
+def half_accessibilities(stack, n_splits: int = N_SPLITS, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Accessibility of two random halves of the (one architecture's) networks, ``n_splits`` times.
+
+    Orders are always compared between half-groups, within an architecture and across, so both
+    rest on groups of the same size (fewer networks give noisier orders)."""
     from orderlab.analysis import metrics as M
+    return [(M.accessibility(stack, h[0]), M.accessibility(stack, h[1]))
+            for plan in M.half_splits(stack, n_splits, seed) for h in plan.values()]
+
+
+def within_rho(stack) -> float:
+    """Spearman's rho between the accessibilities of two halves of the networks (mean of splits)."""
+    from orderlab.analysis.stats import spearman
     if stack.n_networks < 2:
         return float("nan")
-    return float(M.order_correlation(stack, n_splits=10)["spearman"][0, 0])
+    return float(np.mean([spearman(a, b) for a, b in half_accessibilities(stack)]))
+
+
+def across_rho(stack_a, stack_b) -> float:
+    """Spearman's rho between half-groups of two architectures (each half of A with each of B).
+
+    The stacks may have different checkpoint grids (a learner's stages, a network's epochs):
+    accessibility is a per-example mean over each one's own checkpoints."""
+    from orderlab.analysis.stats import spearman
+    ha, hb = half_accessibilities(stack_a), half_accessibilities(stack_b)
+    return float(np.mean([spearman(x, y) for (a1, a2), (b1, b2) in zip(ha, hb) for x in (a1, a2)
+                          for y in (b1, b2)]))
 
 
 def evaluate_check(check: dict[str, Any], data: dict[str, StudyData], recipe: Recipe) -> Verdict:
     from orderlab.analysis import metrics as M
-    from orderlab.analysis.stats import spearman
     kind = check["kind"]
     sd = data[str(check["study"])]
     split = str(check.get("split", "test"))
@@ -342,8 +366,7 @@ def evaluate_check(check: dict[str, Any], data: dict[str, StudyData], recipe: Re
     if kind == "across":
         a, b = [str(x) for x in check.get("archs", sd.plan.archs[:2])]   # weaker first
         sa, sb = sd.stack(split, a), sd.stack(split, b)
-        acc_a, acc_b = M.accessibility(sa), M.accessibility(sb)
-        rho_ab = float(spearman(acc_a, acc_b))
+        rho_ab = across_rho(sa, sb)
         ra, rb = within_rho(sa), within_rho(sb)
         # What the majority of each gets right at the end.
         ka = M.correct_count(sa, sa.n_checkpoints - 1) > sa.n_networks / 2
@@ -375,15 +398,14 @@ def evaluate_check(check: dict[str, Any], data: dict[str, StudyData], recipe: Re
         ref_arch = str(check.get("reference_arch", sd.plan.archs[0]))
         learners = [str(x) for x in check.get("learners", [a for a in sd.plan.archs if a != ref_arch])]
         sr = sd.stack(split, ref_arch)
-        acc_r = M.accessibility(sr)
         within = within_rho(sr)
-        rhos = {l: float(spearman(M.accessibility(sd.stack(split, l)), acc_r)) for l in learners}
+        rhos = {l: across_rho(sd.stack(split, l), sr) for l in learners}
         mean = float(np.mean(list(rhos.values())))
         ok = mean <= within - float(check.get("margin", 0.1))
         parts = ", ".join(f"{l} {_f(r)}" for l, r in rhos.items())
         return Verdict(recipe.name, claim, ok,
-                       f"order Spearman with {ref_arch}: {parts} (mean {_f(mean)}) vs {_f(within)} between two "
-                       f"halves of the {ref_arch} networks ({sd.plan.dataset}, {split})",
+                       f"order Spearman with {ref_arch}: {parts} (mean {_f(mean)}) vs {_f(within)} within "
+                       f"{ref_arch} (half-groups; {sd.plan.dataset}, {split})",
                        {"mean": mean, "within": within, **{f"spearman_{l}": r for l, r in rhos.items()}})
     raise OrderlabError(f"unknown check kind {kind!r}")
 
@@ -393,12 +415,14 @@ def evaluate_check(check: dict[str, Any], data: dict[str, StudyData], recipe: Re
 def study_rows(sd: StudyData, split: str = "test") -> list[dict[str, Any]]:
     """One row per architecture of a study for the side-by-side table."""
     from orderlab.analysis import metrics as M
+    recorded = sd.plan.options.get("record_splits", ["train", "test"])
+    split = split if split in recorded else recorded[0]
     rows = []
     for arch in sd.plan.archs:
         st = sd.stack(split, arch)
         c = _at(st, "early")
         rows.append({
-            "study": sd.plan.study, "dataset": sd.plan.dataset, "arch": arch, "networks": st.n_networks,
+            "study": sd.plan.study, "dataset": sd.plan.dataset, "split": split, "arch": arch, "networks": st.n_networks,
             "examples": st.n_examples, "final_acc": float(M.accuracy(st, -1).mean()), "early_epoch": float(st.epoch[c]),
             "early_acc": float(M.accuracy(st, c).mean()), "tpa_early": float(M.tpa(st, c)),
             "ind_early": float(M.tpa_independent(st, c)), "tpa_final": float(M.tpa(st, -1)),
@@ -407,14 +431,19 @@ def study_rows(sd: StudyData, split: str = "test") -> list[dict[str, Any]]:
     return rows
 
 
-def write_study_report(sd: StudyData, out_dir: Path) -> Path | None:
+def write_study_report(sd: StudyData, out_dir: Path) -> list[Path]:
+    """``orderlab report`` of the study; one per architecture when they share no checkpoint grid
+    (learners count stages, networks epochs)."""
     from orderlab.analysis.report import write_report
-    splits = sd.plan.options.get("record_splits", ["train", "test"])
+    recorded = sd.plan.options.get("record_splits", ["train", "test"])
+    splits = ["test"] if "test" in recorded else list(recorded)   # figures cost; `orderlab report` has both
+    examples = sd.store.load_examples(sd.plan.study)
     stacks = {s: sd.stack(s) for s in splits}
-    if any(st.n_checkpoints < 2 for st in stacks.values()):
-        return None  # architectures share no checkpoint but 0: their rows in the summary table stand
-    return write_report(stacks, out_dir, sd.store.load_examples(sd.plan.study),
-                        title=f"{sd.plan.study}: {', '.join(sd.plan.archs)} on {sd.plan.dataset}")
+    if all(st.n_checkpoints >= 4 for st in stacks.values()):
+        return [write_report(stacks, out_dir, examples,
+                             title=f"{sd.plan.study}: {', '.join(sd.plan.archs)} on {sd.plan.dataset}")]
+    return [write_report({s: sd.stack(s, a) for s in splits}, out_dir / a, examples,
+                         title=f"{sd.plan.study}: {a} on {sd.plan.dataset}") for a in sd.plan.archs]
 
 
 def write_summary(out: Path, scale: str, command: str, results: list[dict[str, Any]], seconds: float) -> Path:
@@ -441,8 +470,9 @@ def write_summary(out: Path, scale: str, command: str, results: list[dict[str, A
         rec = res["recipe"]
         md += ["", f"## {rec.title}", "", rec.claim, "", f"Recipe: `{rec.path.name}`. Studies:", ""]
         for plan in rec.studies:
-            link = res["reports"].get(plan.key)
-            ref = f" — [report]({link.relative_to(out).as_posix()})" if link else ""
+            links = res["reports"].get(plan.key, [])
+            ref = (" — reports: " if len(links) > 1 else " — ") + ", ".join(
+                f"[{p.parent.name if len(links) > 1 else 'report'}]({p.relative_to(out).as_posix()})" for p in links)
             md.append(f"- `{plan.study}`: {', '.join(plan.archs)} × seeds {plan.seeds} on `{plan.dataset}`{ref}")
         md += ["", *[f"- {v.line()}" for v in res["verdicts"]]]
         figs = [p for p in res["figures"]]
@@ -460,7 +490,7 @@ def write_summary(out: Path, scale: str, command: str, results: list[dict[str, A
 def reproduce(scale: str = "demo", only: list[str] | None = None, recipe_files: list[str | Path] | None = None,
               out_dir: str | Path | None = None, tracking_uri: str | None = None, device: str = "auto",
               data_dir: str | None = None, download: bool = False, quiet: bool = False,
-              log: Callable[[str], None] = print) -> Path:
+              study_reports: bool = True, log: Callable[[str], None] = print) -> Path:
     """Train every study of the chosen recipes (reusing finished networks), check the claims and
     write ``report.md`` (with one report per study) into ``out_dir``; returns its path."""
     from orderlab.store import Store
@@ -484,10 +514,13 @@ def reproduce(scale: str = "demo", only: list[str] | None = None, recipe_files: 
             log(f"   {v.line()}")
         reports, figures = {}, []
         for key, sd in data.items():
-            p = write_study_report(sd, out / rec.name / key)
-            if p is not None:
-                reports[key] = p
-                figures += [f for f in (p.parent / "tpa_test.png", p.parent / "histograms_test.png") if f.exists()]
+            if not study_reports:
+                continue
+            paths = write_study_report(sd, out / rec.name / key)
+            reports[key] = paths
+            if len(paths) == 1:
+                figures += [f for f in (paths[0].parent / "tpa_test.png", paths[0].parent / "histograms_test.png")
+                            if f.exists()]
         rows = [r for sd in data.values() for r in study_rows(sd)]
         results.append({"recipe": rec, "verdicts": verdicts, "rows": rows, "reports": reports, "figures": figures})
     command = "orderlab " + " ".join(sys.argv[1:]) if sys.argv and "orderlab" in sys.argv[0] else \

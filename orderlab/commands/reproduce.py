@@ -23,6 +23,8 @@ def register(app: typer.Typer) -> None:
         download: bool = typer.Option(False, "--download", help="Download missing datasets."),
         tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", envvar="MLFLOW_TRACKING_URI",
                                                    help="MLflow store (default sqlite:///./mlruns/mlflow.db)."),
+        study_reports: bool = typer.Option(True, "--study-reports/--summary-only",
+                                           help="Also write `orderlab report` of every study (figures)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     ) -> None:
         """Run the paper's experiments (recipes/*.toml) as studies and write one report with a verdict per claim.
@@ -37,7 +39,7 @@ def register(app: typer.Typer) -> None:
             return
         try:
             path = run(scale, only, recipe, out, tracking_uri=tracking_uri, device=device,
-                       data_dir=str(data_dir) if data_dir else None, download=download, quiet=quiet,
+                       data_dir=str(data_dir) if data_dir else None, download=download, quiet=quiet, study_reports=study_reports,
                        log=typer.echo)
         except KeyboardInterrupt:
             typer.echo("interrupted: finished networks are kept; run the same command to go on", err=True)

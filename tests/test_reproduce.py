@@ -1,0 +1,165 @@
+"""`orderlab reproduce`: recipe parsing, and a tiny custom recipe run end to end (twice: reuse)."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+from orderlab.cli import app
+from orderlab.errors import OrderlabError
+from orderlab.reproduce import CHECK_KINDS, builtin_recipes, load_recipe
+
+TINY = """
+name = "tiny"
+title = "Tiny end-to-end recipe"
+claim = "Two networks and a learner on a digits subset."
+
+[[studies]]
+key = "digits"
+dataset = "digits"
+archs = ["mlp", "knn"]
+train_subset = 300
+test_subset = 150
+record_splits = ["train", "test"]
+demo = { seeds = "0-1" }
+paper = { seeds = "0-99" }
+arch.mlp = { epochs = 2, record_every = 0.5 }
+arch.knn = { epochs = 4 }
+
+[[studies]]
+key = "gauss"
+dataset = "gaussians:dim=4,classes=3,n=150,test=90"
+archs = ["logistic"]
+seeds = "0-1"
+epochs = 3
+record_splits = ["test"]
+
+[[studies]]
+key = "big"
+scales = ["paper"]
+dataset = "cifar10"
+archs = ["st-vgg"]
+seeds = "0-99"
+
+[[checks]]
+kind = "agreement"
+study = "digits"
+arch = "mlp"
+claim = "mlp agree"
+
+[[checks]]
+kind = "bimodal"
+study = "digits"
+arch = "mlp"
+claim = "mlp bimodal"
+
+[[checks]]
+kind = "order"
+study = "digits"
+arch = "mlp"
+split = "train"
+claim = "mlp order"
+
+[[checks]]
+kind = "across"
+study = "digits"
+archs = ["knn", "mlp"]
+claim = "knn then mlp"
+
+[[checks]]
+kind = "paradigm"
+study = "digits"
+reference_arch = "mlp"
+claim = "knn differs"
+
+[[checks]]
+kind = "control"
+study = "gauss"
+arch = "logistic"
+reference_study = "digits"
+reference_arch = "mlp"
+claim = "gaussians differ"
+
+[[checks]]
+kind = "agreement"
+study = "big"
+claim = "only at paper scale"
+"""
+
+
+def test_builtin_recipes_parse_at_both_scales():
+    names = set()
+    for path in builtin_recipes():
+        for scale in ("demo", "paper"):
+            r = load_recipe(path, scale)
+            assert r.studies and r.checks, path
+            assert all(p.study.startswith(f"{scale}-{r.name}-") for p in r.studies)
+            assert all(c["kind"] in CHECK_KINDS for c in r.checks)
+        names.add(r.name)
+    assert {"within", "across", "synthetic", "text", "paradigms"} <= names
+    paper = load_recipe([p for p in builtin_recipes() if p.stem == "within"][0], "paper")
+    assert "cifar10" in {p.dataset for p in paper.studies}
+    demo = load_recipe([p for p in builtin_recipes() if p.stem == "within"][0], "demo")
+    assert "cifar10" not in {p.dataset for p in demo.studies}
+
+
+def test_recipe_errors(tmp_path):
+    f = tmp_path / "r.toml"
+    f.write_text(TINY)
+    r = load_recipe(f, "demo")
+    assert [p.key for p in r.studies] == ["digits", "gauss"] and len(r.checks) == 6    # "big" is paper-only
+    assert r.studies[0].options_for("mlp")["epochs"] == 2.0 and r.studies[0].seeds == "0-1"
+    assert load_recipe(f, "paper").studies[0].seeds == "0-99"
+    cases = [
+        (TINY.replace("train_subset = 300", "train_subsett = 300"), "unknown setting 'train_subsett'"),
+        (TINY.replace('kind = "bimodal"', 'kind = "magic"'), "check kind 'magic'"),
+        (TINY.replace('reference_study = "digits"', 'reference_study = "nope"'), "does not define"),
+        (TINY.replace("test_subset = 150", "test_subset = \"many\""), "must be a int"),
+        ("name = 'x'\n", "defines no study"),
+        ("name = [", "not valid TOML"),
+    ]
+    for text, message in cases:
+        f.write_text(text)
+        with pytest.raises(OrderlabError, match=re.escape(message)):
+            load_recipe(f, "demo")
+    with pytest.raises(OrderlabError, match="unknown scale"):
+        load_recipe(f, "huge")
+
+
+def test_reproduce_custom_recipe_end_to_end(tmp_path):
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(TINY)
+    runner = CliRunner()
+    listed = runner.invoke(app, ["reproduce", "--recipe", str(recipe), "--list"])
+    assert listed.exit_code == 0 and "demo-tiny-digits: mlp, knn x seeds 0-1 on digits" in listed.output
+    res = runner.invoke(app, ["reproduce", "--recipe", str(recipe), "--out", str(tmp_path / "out"), "-q"])
+    assert res.exit_code == 0, res.output
+    report = (tmp_path / "out" / "report.md").read_text()
+    for claim in ("mlp agree", "mlp bimodal", "mlp order", "knn then mlp", "knn differs", "gaussians differ"):
+        assert re.search(rf"\*\*{claim}\*\*: (yes|no|undecided), ", report), claim
+    assert "only at paper scale" not in report
+    assert "| tiny | digits | mlp | 2 |" in report and "| tiny | digits | knn | 2 |" in report
+    verdicts = json.loads((tmp_path / "out" / "verdicts.json").read_text())
+    agree = verdicts[0]["verdicts"][0]
+    assert agree["verdict"] in ("yes", "no") and 0 <= agree["numbers"]["tpa"] <= 1
+    # mlp (epochs) and knn (training fractions) share no checkpoint grid: one report each.
+    assert (tmp_path / "out" / "tiny" / "digits" / "mlp" / "report.md").exists()
+    assert (tmp_path / "out" / "tiny" / "gauss" / "report.md").exists()
+
+    from orderlab.store import Store
+    store = Store()
+    n_runs = len(store.list_runs("demo-tiny-digits"))
+    assert n_runs == 4
+    again = runner.invoke(app, ["reproduce", "--recipe", str(recipe), "--out", str(tmp_path / "out2"), "-q",
+                                    "--summary-only"])
+    assert again.exit_code == 0, again.output
+    assert "reusing 2 finished network(s)" in again.output
+    assert len(store.list_runs("demo-tiny-digits")) == n_runs                # nothing trained again
+    assert (tmp_path / "out2" / "report.md").exists() and not (tmp_path / "out2" / "tiny").exists()
+
+
+def test_reproduce_unknown_only():
+    res = CliRunner().invoke(app, ["reproduce", "--only", "nosuch", "--list"])
+    assert res.exit_code != 0

@@ -28,7 +28,7 @@ class OrderlabApp(App):
 
     def __init__(self, tracking_uri: str | None = None, study: str | None = None, *, refresh: float = 2.0,
                  split: str = "test", compare: str | None = None, source: Any = None,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None, play_interval: float = 0.6) -> None:
         super().__init__()
         if source is None:
             from orderlab.app.source import StudySource
@@ -39,6 +39,7 @@ class OrderlabApp(App):
         self.start_study = study
         self.start_compare = compare
         self.clock = clock or time.time
+        self.play_interval = play_interval          # seconds per checkpoint when playing
         self.known_studies: list[Any] = []
 
     def get_default_screen(self) -> Screen:

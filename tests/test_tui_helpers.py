@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -31,12 +32,27 @@ def write_examples(store, study: str, labels: np.ndarray) -> None:
         store.write_examples(study, store.study_parent(study), path)
 
 
-def build_store(root: Path) -> str:
+@pytest.fixture(scope="session")
+def empty_db(tmp_path_factory) -> Path:
+    """An empty store with MLflow's schema (creating the schema takes seconds; copying it, none)."""
+    from orderlab.store import Store
+    root = tmp_path_factory.mktemp("tui-empty")
+    Store(f"sqlite:///{root}/mlruns/mlflow.db").study_names()
+    return root / "mlruns" / "mlflow.db"
+
+
+def new_store(empty_db: Path, root: Path) -> str:
+    """A fresh, empty store under ``root`` (a copy of ``empty_db``); returns its URI."""
+    (root / "mlruns").mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(empty_db, root / "mlruns" / "mlflow.db")
+    return f"sqlite:///{root}/mlruns/mlflow.db"
+
+
+def build_store(uri: str) -> str:
     """alpha: mlp+cnn x 4 finished, with pictures; beta: the same data, mlp x 3; gamma: one
-    finished and one failed network; solo: one network. Returns the tracking URI."""
+    finished and one failed network; solo: one network."""
     from orderlab.store import Store
     from orderlab.synthetic import populate_store
-    uri = f"sqlite:///{root}/mlruns/mlflow.db"
     st = Store(uri)
     populate_store(st, ALPHA, archs=("mlp", "cnn"), seeds=4, n_checkpoints=9, n_examples=300)
     populate_store(st, BETA, archs=("mlp",), seeds=3, n_checkpoints=9, n_examples=300, seed=0)
@@ -50,9 +66,9 @@ def build_store(root: Path) -> str:
 
 
 @pytest.fixture(scope="session")
-def tui_store(tmp_path_factory) -> str:
+def tui_store(tmp_path_factory, empty_db) -> str:
     """The shared, read-only store (one per test process)."""
-    return build_store(tmp_path_factory.mktemp("tui-store"))
+    return build_store(new_store(empty_db, tmp_path_factory.mktemp("tui-store")))
 
 
 def screen_text(app) -> str:

@@ -23,7 +23,6 @@ VIEWS = [("runs", "Runs", RunsView), ("agreement", "Agreement", AgreementView),
          ("heatmap", "Heatmap", HeatmapView), ("histogram", "Histogram", HistogramView),
          ("order", "Order", OrderView), ("examples", "Examples", ExamplesView)]
 
-PLAY_INTERVAL_S = 0.6
 CACHE_CHECKPOINTS = 256
 
 
@@ -297,7 +296,7 @@ class StudyScreen(PollingScreen):
             if self.checkpoint is not None and self.checkpoint >= self.data.stack.n_checkpoints - 1:
                 self.checkpoint = 0            # replay from the start
             self.want_checkpoint()
-            self._play_timer = self.set_interval(PLAY_INTERVAL_S, self._play_step)
+            self._play_timer = self.set_interval(self.app.play_interval, self._play_step)
         self._refresh_checkpoint_line()
 
     def _play_step(self) -> None:

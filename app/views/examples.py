@@ -42,6 +42,7 @@ class ExampleCards:
         self.class_names = ex["class_names"] if ex else []
         split = (ex or {}).get("splits", {}).get(data.split) if ex else None
         self.thumbs = split
+        self._lines: dict[int, list[Text]] = {}
         self.row_of: dict[int, int] = {}
         if split is not None:
             self.row_of = {int(e): i for i, e in enumerate(split["example_id"])}
@@ -73,6 +74,11 @@ class ExampleCards:
         return out
 
     def lines(self, width: int) -> list[Text]:
+        if width not in self._lines:
+            self._lines[width] = self._layout(width)
+        return self._lines[width]
+
+    def _layout(self, width: int) -> list[Text]:
         card_w = TEXT_CARD if self.kind == "text" else IMAGE_CELLS + 1
         cols = max(1, (width + 1) // (card_w + 1))
         cards = [self.card(int(i), card_w) for i in self.picks]

@@ -23,24 +23,32 @@ class Drawing(Widget):
         self._draw = draw
         self.placeholder = placeholder
         self.draws = 0                      # redraws (tests)
+        self._cache: tuple[tuple[int, int], list[Text]] | None = None
 
     def set_draw(self, draw: Draw | None, placeholder: str | None = None) -> None:
         self._draw = draw
+        self._cache = None
         if placeholder is not None:
             self.placeholder = placeholder
         self.refresh(layout=True)
 
     def lines(self, width: int, height: int) -> list[Text]:
+        """The drawing at this size (computed once per size and per :meth:`set_draw`)."""
+        if self._cache is not None and self._cache[0] == (width, height):
+            return self._cache[1]
         if self._draw is None:
-            return [Text(self.placeholder, style="dim italic")] if self.placeholder else []
-        return self._draw(width, height)
+            out = [Text(self.placeholder, style="dim italic")] if self.placeholder else []
+        else:
+            out = self._draw(width, height)
+        self._cache = ((width, height), out)
+        return out
 
     def render(self) -> Text:
         self.draws += 1
         w, h = self.content_size.width, self.content_size.height
         if w <= 0 or h <= 0:
             return Text("")
-        out = self.lines(w, h)[:h]
+        out = [line.copy() for line in self.lines(w, h)[:h]]
         for line in out:
             if line.cell_len > w:
                 line.truncate(w)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -332,6 +333,11 @@ def resize_nearest(img: np.ndarray, height: int, width: int) -> np.ndarray:
     return img[ys][:, xs]
 
 
+@lru_cache(maxsize=65536)
+def _half_block_style(top: int, bottom: int) -> Style:
+    return Style(color=f"#{top:06x}", bgcolor=f"#{bottom:06x}")
+
+
 def image_lines(img: np.ndarray, width: int) -> list[Text]:
     """An image as half-block characters: each cell shows two pixels (top in the foreground
     colour of ``▀``, bottom in the background), ``width`` cells wide, aspect kept."""
@@ -346,14 +352,13 @@ def image_lines(img: np.ndarray, width: int) -> list[Text]:
         a = np.clip(a / m * 255, 0, 255).astype(np.uint8)
     h = max(2, int(round(a.shape[0] * width / a.shape[1])))
     h += h % 2
-    a = resize_nearest(a, h, width)
+    a = resize_nearest(a, h, width).astype(np.int64)
+    rgb = (a[:, :, 0] << 16) | (a[:, :, 1] << 8) | a[:, :, 2]          # one int per pixel
     out = []
     for r in range(0, h, 2):
-        t = Text()
-        for c in range(width):
-            top, bot = a[r, c], a[r + 1, c]
-            t.append("▀", style=Style(color=_hex(tuple(int(v) for v in top)),  # type: ignore[arg-type]
-                                      bgcolor=_hex(tuple(int(v) for v in bot))))  # type: ignore[arg-type]
+        t = Text("▀" * width)
+        for c, (top, bot) in enumerate(zip(rgb[r].tolist(), rgb[r + 1].tolist())):
+            t.stylize(_half_block_style(top, bot), c, c + 1)
         out.append(t)
     return out
 

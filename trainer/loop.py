@@ -139,10 +139,16 @@ def lr_factor(schedule: str, total_steps: int, base_lr: float) -> Callable[[int]
     raise ValueError(f"unknown schedule {schedule}")
 
 
+def _cuda_settings(dev: torch.device) -> torch.device:
+    # Batch shapes are fixed within a run: let cuDNN pick its fastest convolutions once.
+    torch.backends.cudnn.benchmark = True
+    return dev
+
+
 def resolve_device(name: str) -> torch.device:
     from orderlab.errors import OrderlabError
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return _cuda_settings(torch.device("cuda")) if torch.cuda.is_available() else torch.device("cpu")
     if name == "cpu":
         return torch.device("cpu")
     if name.startswith("cuda"):
@@ -152,7 +158,7 @@ def resolve_device(name: str) -> torch.device:
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise OrderlabError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) here "
                                 f"(cuda:0..cuda:{torch.cuda.device_count() - 1})")
-        return dev
+        return _cuda_settings(dev)
     raise OrderlabError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")
 
 

@@ -51,11 +51,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--k", default="16,8", help="ensemble size per architecture (comma list, or one for all)")
     ap.add_argument("--epochs", type=float, default=2)
     ap.add_argument("--device", default="cuda")
+    ap.add_argument("--n-train", type=int, default=50_000)
+    ap.add_argument("--n-test", type=int, default=10_000)
     args = ap.parse_args(argv)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import torch
     from orderlab.trainer.api import TrainConfig, train_study
-    register_cifar_shaped()
+    register_cifar_shaped(args.n_train, args.n_test)
     archs = args.archs.split(",")
     ks = [int(k) for k in args.k.split(",")]
     ks = (ks * len(archs))[:len(archs)] if len(ks) == 1 else ks
@@ -63,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     uri = f"sqlite:///{tmp}/mlruns/mlflow.db"
     dev = torch.device(args.device)
     card = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
-    print(f"device {args.device} ({card}), torch {torch.__version__}, cifar-shaped 50k/10k, "
+    print(f"device {args.device} ({card}), torch {torch.__version__}, cifar-shaped {args.n_train}/{args.n_test}, "
           f"{args.epochs:g} epochs per network, recorded every epoch (train+test)", flush=True)
 
     def run(study, arch, seeds, k):

@@ -72,3 +72,271 @@ def load_digits(opts: LoadOptions) -> Dataset:
     return normalise_images("digits", x[idx_train], y[idx_train], x[idx_test], y[idx_test],
                             [str(i) for i in range(10)], augment=False, flip_ok=False,
                             description="scikit-learn digits (UCI optdigits test set), stratified split")
+
+
+# --------------------------------------------------------------------- idx files (MNIST-like)
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An idx file (``.gz`` or raw): magic 0x00 0x00 dtype ndim, big-endian dims, then data."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as e:
+        raise OrderlabError(f"cannot read {path}: {e}; replace it with a valid idx file") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise OrderlabError(f"{path} is not an idx file of unsigned bytes; replace it with the original file")
+    ndim = raw[3]
+    dims = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
+    data = np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim)
+    if data.size != int(np.prod(dims)):
+        raise OrderlabError(f"{path} is truncated ({data.size} values for shape {dims}); replace it")
+    return data.reshape(dims)
+
+
+IDX_FILES = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
+             "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
+
+
+def find_idx(folder: Path) -> dict[str, Path] | None:
+    """The four idx files in ``folder`` (each ``.gz`` or not), or None if any is missing."""
+    found = {}
+    for key, stem in IDX_FILES.items():
+        hits = [folder / (stem + ext) for ext in (".gz", "") if (folder / (stem + ext)).is_file()]
+        if not hits:
+            return None
+        found[key] = hits[0]
+    return found
+
+
+def load_idx_dataset(name: str, files: dict[str, Path], class_names: list[str], description: str) -> Dataset:
+    arr = {k: read_idx(p) for k, p in files.items()}
+    for split in ("train", "test"):
+        x, y = arr[f"x_{split}"], arr[f"y_{split}"]
+        if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
+            raise OrderlabError(f"{name} {split} files disagree (images {x.shape}, labels {y.shape}) in "
+                                f"{files['x_train'].parent}; replace them with the original files")
+    x_train = arr["x_train"][:, None].astype(np.float32) / 255.0
+    x_test = arr["x_test"][:, None].astype(np.float32) / 255.0
+    return normalise_images(name, x_train, arr["y_train"], x_test, arr["y_test"], class_names,
+                            augment=False, flip_ok=False, description=description)
+
+
+def torchvision_download(name: str, cls_name: str, root: Path) -> None:
+    """Fetch a dataset with torchvision into ``root`` (only on --download)."""
+    import torchvision
+
+    root.mkdir(parents=True, exist_ok=True)
+    cls = getattr(torchvision.datasets, cls_name)
+    try:
+        for train in (True, False):
+            cls(str(root), train=train, download=True)
+    except Exception as e:   # network errors come in many types (URLError, RuntimeError, ...)
+        raise OrderlabError(f"downloading {name} into {root} failed ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
+                            f"check the network, or put the files there yourself") from None
+
+
+def load_torchvision_idx(opts: LoadOptions, name: str, folder_name: str, class_names: list[str],
+                         description: str, extra: list[Path] = ()) -> Dataset:
+    root = data_dir(opts)
+    raw = root / folder_name / "raw"
+    for folder in [*extra, raw]:
+        files = find_idx(folder)
+        if files:
+            return load_idx_dataset(name, files, class_names, f"{description} ({folder})")
+    if opts.download:
+        torchvision_download(name, folder_name, root)
+        files = find_idx(raw)
+        if files:
+            return load_idx_dataset(name, files, class_names, f"{description} ({raw})")
+    raise missing_data_error(f"{name} ({', '.join(s + '.gz' for s in IDX_FILES.values())})", raw)
+
+
+@register("fashion-mnist", "Fashion-MNIST, 1×28×28, 10 classes, 60,000 / 10,000 (Debian's dataset-fashion-mnist, "
+          "or DATA_DIR/FashionMNIST/raw, or --download)")
+def load_fashion_mnist(opts: LoadOptions) -> Dataset:
+    return load_torchvision_idx(opts, "fashion-mnist", "FashionMNIST", FASHION_CLASSES, "Fashion-MNIST",
+                                extra=[DEBIAN_FASHION_MNIST])
+
+
+@register("mnist", "MNIST handwritten digits, 1×28×28, 10 classes, 60,000 / 10,000 (DATA_DIR/MNIST/raw or --download)")
+def load_mnist(opts: LoadOptions) -> Dataset:
+    return load_torchvision_idx(opts, "mnist", "MNIST", [str(i) for i in range(10)], "MNIST")
+
+
+# -------------------------------------------------------------------------------------- CIFAR
+
+
+def read_cifar_batch(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
+    """One CIFAR python batch: a pickled dict with b'data' (uint8 [N, 3072]) and labels.
+
+    The official files are pickles; they are read with a restricted unpickler that only builds
+    plain containers and NumPy arrays, so a planted file cannot run code.
+    """
+    try:
+        with open(path, "rb") as f:
+            d = _SafeUnpickler(f, encoding="bytes").load()
+        data = np.asarray(d[b"data"], dtype=np.uint8)
+        labels = np.asarray(d[label_key.encode()], dtype=np.int64)
+    except (OSError, EOFError, pickle.UnpicklingError, KeyError, TypeError, ValueError, AttributeError) as e:
+        raise OrderlabError(f"cannot read CIFAR batch {path} ({type(e).__name__}: {e}); "
+                            f"replace it with the original file") from None
+    if data.ndim != 2 or data.shape[1] != 3072 or len(data) != len(labels):
+        raise OrderlabError(f"CIFAR batch {path} has data {data.shape} and {len(labels)} labels; "
+                            f"expected [N, 3072] and N labels")
+    return data.reshape(-1, 3, 32, 32), labels
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+                ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+                ("numpy._core.multiarray", "scalar"), ("_codecs", "encode")}
+
+    def find_class(self, module, name):
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+
+
+def read_cifar_meta(path: Path, key: str, n: int) -> list[str]:
+    try:
+        with open(path, "rb") as f:
+            names = _SafeUnpickler(f, encoding="bytes").load()[key.encode()]
+        names = [v.decode() if isinstance(v, bytes) else str(v) for v in names]
+        if len(names) == n:
+            return names
+    except Exception:   # the class names are cosmetic; fall back to numbers
+        pass
+    return [str(i) for i in range(n)]
+
+
+def load_cifar(opts: LoadOptions, name: str, folder_name: str, train_files: list[str], test_file: str,
+               label_key: str, n_classes: int, tv_class: str, meta: tuple[str, str]) -> Dataset:
+    root = data_dir(opts)
+    folder = root / folder_name
+    needed = [folder / f for f in [*train_files, test_file]]
+    if not all(p.is_file() for p in needed) and opts.download:
+        torchvision_download(name, tv_class, root)
+    missing = [p.name for p in needed if not p.is_file()]
+    if missing:
+        raise missing_data_error(f"{name} ({', '.join(missing)})", folder)
+    parts = [read_cifar_batch(folder / f, label_key) for f in train_files]
+    x_train = np.concatenate([p[0] for p in parts]).astype(np.float32) / 255.0
+    y_train = np.concatenate([p[1] for p in parts])
+    x_test, y_test = read_cifar_batch(folder / test_file, label_key)
+    x_test = x_test.astype(np.float32) / 255.0
+    for split, y in (("train", y_train), ("test", y_test)):
+        if len(y) and (y.min() < 0 or y.max() >= n_classes):
+            raise OrderlabError(f"{name} {split} labels in {folder} fall outside 0..{n_classes - 1}; "
+                                f"replace the files with the original ones")
+    class_names = CIFAR10_CLASSES if n_classes == 10 else read_cifar_meta(folder / meta[0], meta[1], n_classes)
+    return normalise_images(name, x_train, y_train, x_test, y_test, class_names, augment=True, flip_ok=True,
+                            description=f"{name} ({folder})")
+
+
+@register("cifar10", "CIFAR-10, 3×32×32, 10 classes, 50,000 / 10,000 (DATA_DIR/cifar-10-batches-py or --download)")
+def load_cifar10(opts: LoadOptions) -> Dataset:
+    return load_cifar(opts, "cifar10", "cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)],
+                      "test_batch", "labels", 10, "CIFAR10", ("batches.meta", "label_names"))
+
+
+@register("cifar100", "CIFAR-100 (fine labels), 3×32×32, 100 classes, 50,000 / 10,000 "
+          "(DATA_DIR/cifar-100-python or --download)")
+def load_cifar100(opts: LoadOptions) -> Dataset:
+    return load_cifar(opts, "cifar100", "cifar-100-python", ["train"], "test", "fine_labels", 100, "CIFAR100",
+                      ("meta", "fine_label_names"))
+
+
+# ---------------------------------------------------------------------------------------- npz
+
+
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+NPZ_FIX = ("save arrays x_train, y_train, x_test, y_test with numpy.savez (images [N,H,W], [N,H,W,C] or "
+           "[N,C,H,W]; or features [N,D]; integer labels [N])")
+
+
+def _npz_labels(path: str, y_train: np.ndarray, y_test: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Labels remapped to 0..K-1 in sorted order of the original values (names keep the originals)."""
+    for key, y in (("y_train", y_train), ("y_test", y_test)):
+        if y.ndim != 1:
+            raise OrderlabError(f"{path}: {key} has shape {y.shape}, expected [N] class labels; {NPZ_FIX}")
+        if not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.bool_)
+                or (np.issubdtype(y.dtype, np.floating) and np.all(np.isfinite(y)) and np.all(y == np.round(y)))):
+            raise OrderlabError(f"{path}: {key} must hold integer class labels (got {y.dtype}); {NPZ_FIX}")
+    classes = np.unique(y_train)
+    if len(classes) < 2:
+        raise OrderlabError(f"{path}: y_train has {len(classes)} class; a classification dataset needs at least 2")
+    unseen = np.setdiff1d(np.unique(y_test), classes)
+    if len(unseen):
+        raise OrderlabError(f"{path}: y_test has labels absent from y_train ({', '.join(map(str, unseen[:5]))}); "
+                            f"every test class must appear in training")
+    names = [str(c.item()) for c in classes]
+    return (np.searchsorted(classes, y_train).astype(np.int64), np.searchsorted(classes, y_test).astype(np.int64),
+            names)
+
+
+def _to_nchw(x: np.ndarray) -> np.ndarray:
+    """[N,H,W] -> [N,1,H,W]; [N,H,W,C] -> [N,C,H,W] when the last axis looks like channels (1, 3
+    or 4) and the second does not; [N,C,H,W] as it is."""
+    if x.ndim == 3:
+        return x[:, None]
+    if x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4):
+        return x.transpose(0, 3, 1, 2)
+    return x
+
+
+@register("npz", "your arrays: npz:PATH holding x_train, y_train, x_test, y_test (images or flat features)",
+          takes_arg=True, arg_help="PATH")
+def load_npz(opts: LoadOptions) -> Dataset:
+    path = Path(opts.arg).expanduser()
+    if not path.is_file():
+        raise OrderlabError(f"npz file {path} not found; give an existing file: --dataset npz:PATH")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in NPZ_KEYS if k not in z.files]
+            if missing:
+                raise OrderlabError(f"{path} lacks {', '.join(missing)} (it has {', '.join(z.files) or 'nothing'}); "
+                                    f"{NPZ_FIX}")
+            arr = {k: z[k] for k in NPZ_KEYS}
+    except OrderlabError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
+        # allow_pickle=False makes object arrays raise ValueError here, too
+        raise OrderlabError(f"cannot read {path} as a NumPy .npz file ({type(e).__name__}: "
+                            f"{str(e).splitlines()[0] if str(e) else 'unreadable'}); {NPZ_FIX}") from None
+    x_train, x_test = arr["x_train"], arr["x_test"]
+    for key, x, y in (("train", x_train, arr["y_train"]), ("test", x_test, arr["y_test"])):
+        if not (np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.bool_)) or \
+                np.issubdtype(x.dtype, np.complexfloating):
+            raise OrderlabError(f"{path}: x_{key} must be numeric (got {x.dtype}); {NPZ_FIX}")
+        if x.ndim not in (2, 3, 4):
+            raise OrderlabError(f"{path}: x_{key} has shape {x.shape}; {NPZ_FIX}")
+        if len(x) != len(y):
+            raise OrderlabError(f"{path}: x_{key} has {len(x)} rows but y_{key} has {len(y)}; they must match")
+        if len(x) == 0:
+            raise OrderlabError(f"{path}: x_{key} is empty; {NPZ_FIX}")
+        if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
+            raise OrderlabError(f"{path}: x_{key} holds NaN or infinite values; clean them before training")
+    if x_train.ndim != x_test.ndim:
+        raise OrderlabError(f"{path}: x_train {x_train.shape} and x_test {x_test.shape} differ in rank; {NPZ_FIX}")
+    y_train, y_test, names = _npz_labels(str(path), arr["y_train"], arr["y_test"])
+    if x_train.ndim == 2:
+        if x_train.shape[1] != x_test.shape[1]:
+            raise OrderlabError(f"{path}: x_train has {x_train.shape[1]} features but x_test {x_test.shape[1]}")
+        xtr = x_train.astype(np.float64)
+        mu, sd = xtr.mean(axis=0), xtr.std(axis=0)
+        sd = np.where(sd > 1e-12, sd, 1.0)   # constant features stay 0 instead of dividing by 0
+        return Dataset(name=f"npz:{opts.arg}", kind="features",
+                       x_train=((xtr - mu) / sd).astype(np.float32), y_train=y_train,
+                       x_test=((x_test.astype(np.float64) - mu) / sd).astype(np.float32), y_test=y_test,
+                       n_classes=len(names), class_names=names, description=f"features from {path}")
+    xtr, xte = _to_nchw(x_train), _to_nchw(x_test)
+    if xtr.shape[1:] != xte.shape[1:]:
+        raise OrderlabError(f"{path}: train images {xtr.shape[1:]} and test images {xte.shape[1:]} "
+                            f"(as C×H×W) differ in shape")
+    # Integer images are taken as 0..255 pixels; float images are kept as they are.
+    scale = 255.0 if np.issubdtype(x_train.dtype, np.integer) else 1.0
+    return normalise_images(f"npz:{opts.arg}", xtr.astype(np.float32) / scale, y_train,
+                            xte.astype(np.float32) / scale, y_test, names, augment=False, flip_ok=False,
+                            description=f"images from {path}")

@@ -9,9 +9,13 @@ Adapting to image size (8×8 digits up to ImageNet sizes):
 * Images of at most 32×32 get the usual small-image stem in ``resnet18``, ``densenet`` and
   ``vgg``: a 3×3 stride-1 first convolution and no initial max-pool (as in CIFAR ResNets), so
   an 8×8 digit is not reduced to 2×2 by the stem alone.
-* Pooling stages use ``ceil_mode=True``, so a 1×1 map stays 1×1 instead of vanishing: st-VGG
-  on 8×8 pools 8→4→2→1→1 and keeps its four blocks and their widths exactly; VGG-16's five
-  pools do the same. Heads use adaptive average pooling or a flat size computed from the input.
+* st-VGG was designed for 32×32 images (its four pools leave a 2×2 map); smaller images are
+  upsampled (bilinear) to 32×32 inside the module, so it is exactly the paper's network on
+  digits and MNIST too. (Skipping pools instead learns digits about as well, but changes the
+  network.) Larger images keep their size; the dense layer's input grows with them.
+* Other pooling stages use ``ceil_mode=True``, so a 1×1 map stays 1×1 instead of vanishing:
+  VGG-16's five pools take 8×8 to 4→2→1→1→1, DenseNet's transitions likewise. Heads use
+  adaptive average pooling or a flat size computed from the input.
 * ``tv:NAME`` models that need a larger input than given (AlexNet, Inception-v3, ViT, …)
   upsample inside the module to the smallest size that works (found once per model by trial).
 
@@ -109,3 +113,220 @@ class SmallCNN(nn.Module):
 def build_cnn(input_shape, n_classes, **info):
     c, h, w = _image_shape(input_shape, "cnn")
     return SmallCNN(c, min(h, w), n_classes)
+
+
+# ----------------------------------------------------------------------------------- st-VGG
+
+
+class StVGG(nn.Module):
+    """The small VGG of Hacohen & Weinshall's code (GUIDE §1), as their Keras model builds it.
+
+    conv3×3 32-32 → pool → dropout .25 → 64-64 → pool → .25 → 128-128 → pool → .25 →
+    conv2×2 256-256 → pool → .25 → dense 512 → dropout .5 → classes. ELU after every conv and
+    the dense layer, 'same' padding, Glorot-uniform weights and zero biases (Keras' defaults),
+    no batch norm (their default). Images smaller than 32×32 are upsampled to 32×32 first.
+    """
+
+    def __init__(self, channels: int, h: int, w: int, n_classes: int):
+        super().__init__()
+        self.size = (max(h, 32), max(w, 32)) if min(h, w) < 32 else None
+        if self.size:
+            h, w = self.size
+        layers: list[nn.Module] = []
+        cin = channels
+        for cout, k in ((32, 3), (64, 3), (128, 3), (256, 2)):
+            for _ in range(2):
+                # Keras 'same' padding; for the 2×2 convs that is one zero row/column after.
+                pad = nn.ZeroPad2d((0, 1, 0, 1)) if k == 2 else nn.Identity()
+                layers += [pad, nn.Conv2d(cin, cout, k, padding=k // 2 if k == 3 else 0), nn.ELU()]
+                cin = cout
+            layers += [nn.MaxPool2d(2, ceil_mode=True), nn.Dropout(0.25)]
+        flat = 256 * _pooled(h, 4) * _pooled(w, 4)
+        layers += [nn.Flatten(), nn.Linear(flat, 512), nn.ELU(), nn.Dropout(0.5), nn.Linear(512, n_classes)]
+        self.net = nn.Sequential(*layers)
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.size is not None:
+            x = F.interpolate(x, size=self.size, mode="bilinear", align_corners=False)
+        return self.net(x)
+
+
+# Keras' l2(5e-3) penalty on the loss is 5e-3·Σw², i.e. an SGD weight decay of 1e-2 on the weights.
+@register_arch("st-vgg", "small VGG of the paper (Hacohen & Weinshall): 32-32/64-64/128-128/256-256 ELU, "
+               "dropout, dense 512; plain SGD lr .035, ×1/1.5 every 300 batches",
+               inputs=("image",), optimizer="sgd", lr=0.035, momentum=0.0, weight_decay=1e-2,
+               batch_size=100, schedule="step-vgg")
+def build_st_vgg(input_shape, n_classes, **info):
+    c, h, w = _image_shape(input_shape, "st-vgg")
+    return StVGG(c, h, w, n_classes)
+
+
+# ------------------------------------------------------------------- torchvision backbones
+
+
+def _small(h: int, w: int) -> bool:
+    return max(h, w) <= SMALL_IMAGE
+
+
+@register_arch("resnet18", "ResNet-18 (torchvision); 3×3 stride-1 stem, no max-pool for images ≤ 32×32",
+               inputs=("image",), lr=0.05, batch_size=128)
+def build_resnet18(input_shape, n_classes, **info):
+    from torchvision.models import resnet18
+
+    c, h, w = _image_shape(input_shape, "resnet18")
+    model = resnet18(weights=None, num_classes=n_classes)
+    if _small(h, w):
+        model.conv1 = nn.Conv2d(c, 64, 3, stride=1, padding=1, bias=False)
+        model.maxpool = nn.Identity()
+    elif c != 3:
+        model.conv1 = nn.Conv2d(c, 64, 7, stride=2, padding=3, bias=False)
+    return model
+
+
+@register_arch("densenet", "DenseNet-121 (torchvision); 3×3 stride-1 stem, no max-pool for images ≤ 32×32",
+               inputs=("image",), lr=0.05, batch_size=64)
+def build_densenet(input_shape, n_classes, **info):
+    from torchvision.models import densenet121
+
+    c, h, w = _image_shape(input_shape, "densenet")
+    model = densenet121(weights=None, num_classes=n_classes)
+    feats = model.features
+    if _small(h, w):
+        feats.conv0 = nn.Conv2d(c, 64, 3, stride=1, padding=1, bias=False)
+        feats.pool0 = nn.Identity()
+    elif c != 3:
+        feats.conv0 = nn.Conv2d(c, 64, 7, stride=2, padding=3, bias=False)
+    # Transitions halve the map three times; ceil-mode keeps a 1×1 map alive on tiny inputs.
+    for name, mod in feats.named_children():
+        if name.startswith("transition"):
+            mod.pool = nn.AvgPool2d(2, stride=2, ceil_mode=True)
+    return model
+
+
+@register_arch("vgg", "VGG-16 with batch norm (torchvision); ceil-mode pools; 512→512→classes head for ≤ 32×32",
+               inputs=("image",), lr=0.02, batch_size=128)
+def build_vgg(input_shape, n_classes, **info):
+    from torchvision.models import vgg16_bn
+
+    c, h, w = _image_shape(input_shape, "vgg")
+    model = vgg16_bn(weights=None, num_classes=n_classes)
+    feats = model.features
+    if c != 3:
+        feats[0] = nn.Conv2d(c, 64, 3, padding=1)
+    for i, mod in enumerate(feats):
+        if isinstance(mod, nn.MaxPool2d):
+            feats[i] = nn.MaxPool2d(2, stride=2, ceil_mode=True)
+    if _small(h, w):
+        # The CIFAR VGG head: the five pools leave 1×1×512 at 32×32; ImageNet's 7×7×512 → 4096 ×2
+        # head would hold 120M weights fed by a copied 1×1 map.
+        model.avgpool = nn.AdaptiveAvgPool2d(1)
+        model.classifier = nn.Sequential(nn.Dropout(0.5), nn.Linear(512, 512), nn.ReLU(True),
+                                         nn.Dropout(0.5), nn.Linear(512, n_classes))
+    return model
+
+
+# ---------------------------------------------------------------------------- tv:NAME
+
+
+class InputAdapter(nn.Module):
+    """Maps the dataset's images to what a torchvision model takes: 3 channels (1 channel is
+    repeated, others are mixed by a learned 1×1 conv) and at least ``size`` pixels a side
+    (bilinear upsampling); then runs the model and keeps the main logits of tuple outputs."""
+
+    def __init__(self, model: nn.Module, channels: int, size: tuple[int, int] | None):
+        super().__init__()
+        self.channels = channels
+        self.mix = nn.Conv2d(channels, 3, 1) if channels not in (1, 3) else None
+        self.size = size
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels == 1:
+            x = x.expand(-1, 3, -1, -1)
+        elif self.mix is not None:
+            x = self.mix(x)
+        if self.size is not None and tuple(x.shape[-2:]) != self.size:
+            x = F.interpolate(x, size=self.size, mode="bilinear", align_corners=False)
+        out = self.model(x)
+        if isinstance(out, (tuple, list)):      # e.g. GoogLeNet/Inception outputs with aux logits
+            out = out[0]
+        return getattr(out, "logits", out)
+
+
+# Input sides tried, smallest first, for a model that fails at the dataset's size.
+_TRY_SIDES = (32, 64, 96, 128, 160, 224, 299, 384, 518)
+_input_side_cache: dict[tuple[str, int, int], tuple[int, int] | None] = {}
+
+
+def _tv_classification_models() -> list[str]:
+    import torchvision
+
+    return sorted(torchvision.models.list_models(module=torchvision.models))
+
+
+def _tv_model(name: str, n_classes: int) -> nn.Module:
+    import torchvision
+
+    kwargs: dict[str, Any] = {}
+    if name in ("googlenet", "inception_v3"):
+        kwargs.update(aux_logits=False, init_weights=True)
+    return torchvision.models.get_model(name, weights=None, num_classes=n_classes, **kwargs)
+
+
+def _works(model: nn.Module, side_hw: tuple[int, int]) -> bool:
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, 3, *side_hw))
+        return True
+    except (RuntimeError, ValueError, AssertionError, IndexError):
+        return False
+    finally:
+        model.train(was_training)
+
+
+def _input_size(name: str, model: nn.Module, h: int, w: int) -> tuple[int, int] | None:
+    """None when the model takes (h, w) as it is, else the (side, side) to resize to: the smallest
+    tried side ≥ the image that works, or failing that the largest smaller one (e.g. ViT's 224).
+
+    Images below 32×32 are always upsampled to at least 32: the ImageNet stems shrink the input
+    32-fold, so an 8×8 digit would be a single pixel after the first two layers."""
+    key = (name, h, w)
+    if key not in _input_side_cache:
+        if min(h, w) >= 32 and _works(model, (h, w)):
+            found = None
+        else:
+            bigger = [s for s in _TRY_SIDES if s > max(h, w)]
+            smaller = [s for s in reversed(_TRY_SIDES) if s <= max(h, w)]
+            found = next(((s, s) for s in bigger + smaller if _works(model, (s, s))), None)
+            if found is None:
+                raise OrderlabError(f"torchvision model {name} runs on none of the input sizes tried "
+                                    f"({', '.join(map(str, _TRY_SIDES))}); pick another --arch")
+        _input_side_cache[key] = found
+    return _input_side_cache[key]
+
+
+def torchvision_spec(name: str) -> ArchSpec:
+    """``tv:NAME``: any torchvision classification model, untrained (weights are never downloaded)."""
+    names = _tv_classification_models()
+    if name not in names:
+        import difflib
+
+        close = difflib.get_close_matches(name, names, n=5, cutoff=0.5)
+        examples = close or ["resnet18", "resnet50", "mobilenet_v3_small", "efficientnet_b0", "vit_b_16"]
+        raise OrderlabError(f"unknown torchvision model {name!r}; use tv:NAME with NAME a torchvision "
+                            f"classification model, e.g. {', '.join('tv:' + n for n in examples)} "
+                            f"({len(names)} in all: torchvision.models.list_models())")
+
+    def build(input_shape, n_classes, **info):
+        c, h, w = _image_shape(input_shape, f"tv:{name}")
+        model = _tv_model(name, n_classes)
+        return InputAdapter(model, c, _input_size(name, model, h, w))
+
+    return ArchSpec(f"tv:{name}", f"torchvision {name} (untrained), input adapted to the dataset",
+                    build, inputs=("image",), defaults={})

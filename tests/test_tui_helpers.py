@@ -51,9 +51,21 @@ def new_store(empty_db: Path, root: Path) -> str:
 def build_store(uri: str) -> str:
     """alpha: mlp+cnn x 4 finished, with pictures; beta: the same data, mlp x 3; gamma: one
     finished and one failed network; solo: one network."""
+    import random
+    import uuid
+    from unittest import mock
     from orderlab.store import Store
-    from orderlab.synthetic import populate_store
     st = Store(uri)
+    # Fixed run ids: the order metrics split networks in halves ordered by run id, and the
+    # snapshots must not change from one run of the tests to the next.
+    rng = random.Random(0)
+    with mock.patch("uuid.uuid4", lambda: uuid.UUID(int=rng.getrandbits(128), version=4)):
+        _populate(st)
+    return uri
+
+
+def _populate(st) -> None:
+    from orderlab.synthetic import populate_store
     populate_store(st, ALPHA, archs=("mlp", "cnn"), seeds=4, n_checkpoints=9, n_examples=300)
     populate_store(st, BETA, archs=("mlp",), seeds=3, n_checkpoints=9, n_examples=300, seed=0)
     ids = populate_store(st, GAMMA, archs=("mlp",), seeds=2, n_checkpoints=5, n_examples=200, finish=False)
@@ -62,7 +74,6 @@ def build_store(uri: str) -> str:
     populate_store(st, SOLO, archs=("cnn",), seeds=1, n_checkpoints=5, n_examples=200)
     labels = st.load_records(ALPHA)[0][1].split("test").label
     write_examples(st, ALPHA, labels)
-    return uri
 
 
 @pytest.fixture(scope="session")

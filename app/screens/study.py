@@ -45,6 +45,7 @@ class StudyScreen(PollingScreen):
         # Keys of one view: shown in the footer only while that view is active (check_action).
         Binding("s", "in_view('runs', 'action_sort')", "sort"),
         Binding("o", "in_view('order', 'action_next_pair')", "next pair"),
+        Binding("z", "in_view('heatmap', 'action_scale')", "scale"),
         Binding("e", "in_view('examples', 'action_toggle_mode')", "easy/hard"),
         Binding("k", "in_view('examples', 'action_next_class')", "class"),
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from rich.text import Text
 from textual.containers import Horizontal
 from textual.widgets import Static
@@ -30,7 +31,31 @@ def checkpoint_line(screen: Any, result: Any) -> Text:
     return t
 
 
+def colour_range(*matrices, stretch: bool = True) -> tuple[float, float]:
+    """0..1, or stretched over the values shown (late in training every pair agrees above 0.9,
+    and the blocks of one architecture only show on a stretched scale)."""
+    if not stretch:
+        return 0.0, 1.0
+    vals = np.concatenate([np.asarray(m, float).ravel() for m in matrices])
+    vals = vals[np.isfinite(vals)]
+    if vals.size == 0:
+        return 0.0, 1.0
+    lo = np.floor(float(vals.min()) * 20) / 20
+    hi = np.ceil(float(vals.max()) * 20) / 20
+    return (lo, hi) if hi - lo >= 0.05 else (max(0.0, hi - 0.05), hi)
+
+
 class HeatmapView(View):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.stretch = True
+        self._result: Any = None
+
+    def action_scale(self) -> None:
+        self.stretch = not self.stretch
+        if self._result is not None:
+            self.show_checkpoint(self._result)
+
     def compose(self):
         with Horizontal(id="heat-row"):
             yield Drawing(id="heat-arch", placeholder="waiting for checkpoints…")
@@ -44,14 +69,20 @@ class HeatmapView(View):
             self.query_one("#heat-status", Static).update(data.problem or "waiting for checkpoints…")
 
     def show_checkpoint(self, result: Any) -> None:
+        self._result = result
         archs = result.arch_names
         colours = {a: arch_colour(i) for i, a in enumerate(archs)}
+        n = len(result.net_labels)
+        off = np.asarray(result.net_matrix, float)[~np.eye(n, dtype=bool)] if n > 1 else np.array([])
+        lo, hi = colour_range(result.arch_matrix, off, stretch=self.stretch)
 
         def draw_arch(w: int, h: int) -> list[Text]:
-            lines, _ = matrix(result.arch_matrix, archs, archs, w,
+            lines, _ = matrix(result.arch_matrix, archs, archs, w, lo=lo, hi=hi,
                               row_colours=[colours[a] for a in archs])
             out = [Text("architectures · mean TPA", style="bold")] + lines + [Text("")]
-            out.append(legend(w))
+            out.append(legend(w, lo, hi))
+            out.append(Text("colours stretched (z: 0 to 1)" if self.stretch else "colours 0 to 1 (z: stretch)",
+                            style="dim"))
             out.append(Text("diagonal: pairs within", style="dim"))
             out.append(Text("one architecture", style="dim"))
             return out
@@ -59,7 +90,7 @@ class HeatmapView(View):
         labels = result.net_labels
 
         def draw_net(w: int, h: int) -> list[Text]:
-            lines, note = matrix(result.net_matrix, labels, None, w, max_rows=max(1, h - 3),
+            lines, note = matrix(result.net_matrix, labels, None, w, max_rows=max(1, h - 3), lo=lo, hi=hi,
                                  row_colours=[colours.get(a, "") for a in result.net_arch])
             out = [Text(f"{len(labels)} networks · TPA of each pair", style="bold")] + lines
             if note:

@@ -51,6 +51,11 @@ def _dim(colour: str, amount: float = 0.3, base: tuple[int, int, int] = (0x1e, 0
     return _hex(tuple(int(b + amount * (x - b)) for x, b in zip(c, base)))  # type: ignore[arg-type]
 
 
+def _mix(a: str, b: str) -> str:
+    ca, cb = Color.parse(a).get_truecolor(), Color.parse(b).get_truecolor()
+    return _hex(tuple((x + y) // 2 for x, y in zip(ca, cb)))  # type: ignore[arg-type]
+
+
 def fmt(v: float | None, digits: int = 2) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "—"
@@ -94,9 +99,11 @@ class Canvas:
             self.dot(int(round(x0 + t * (x1 - x0))), int(round(y0 + t * (y1 - y0))), colour)
 
     def shade(self, col: int, row0: int, row1: int, colour: str) -> None:
+        """Tint cells; where areas of several colours overlap, their tints are mixed."""
         for r in range(max(0, min(row0, row1)), min(self.height, max(row0, row1) + 1)):
             if 0 <= col < self.width:
-                self.bg[r][col] = colour
+                old = self.bg[r][col]
+                self.bg[r][col] = colour if old is None else _mix(old, colour)
 
     def put(self, col: int, row: int, ch: str, colour: str) -> None:
         if 0 <= col < self.width and 0 <= row < self.height:
@@ -268,10 +275,10 @@ def matrix(values: np.ndarray, row_labels: Sequence[str], col_labels: Sequence[s
 def legend(width: int, lo: float = 0.0, hi: float = 1.0, label: str = "TPA") -> Text:
     """A colour bar from ``lo`` to ``hi``."""
     bar = max(4, min(30, width - len(label) - 14))
-    t = Text(f"{label} {lo:.1f} ", style="dim")
+    t = Text(f"{label} {lo:.2g} ", style="dim")
     for i in range(bar):
         t.append(" ", style=Style(bgcolor=_hex(cmap(lo + (hi - lo) * i / (bar - 1), lo, hi))))
-    t.append(f" {hi:.1f}", style="dim")
+    t.append(f" {hi:.2g}", style="dim")
     return t
 
 

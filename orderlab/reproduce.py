@@ -345,7 +345,7 @@ def evaluate_check(check: dict[str, Any], data: dict[str, StudyData], recipe: Re
         t, ind = float(M.tpa(st, c)), float(M.tpa_independent(st, c))
         gap = float(check.get("min_gap", 0.15))
         return Verdict(recipe.name, claim, t - ind >= gap,
-                       f"{_f(t)} vs {_f(ind)} at epoch {st.epoch[c]:g} ({label}; accuracy "
+                       f"{_f(t)} vs {_f(ind)} at epoch {st.epoch[c]:.3g} ({label}; accuracy "
                        f"{float(M.accuracy(st, c).mean()):.2f})", {"tpa": t, "independent": ind, "epoch": st.epoch[c]})
     if kind == "bimodal":
         st = sd.stack(split, arch)
@@ -354,7 +354,7 @@ def evaluate_check(check: dict[str, Any], data: dict[str, StudyData], recipe: Re
         tv, sarle = float(b["tv"]), float(b["sarle"])
         return Verdict(recipe.name, claim, tv >= float(check.get("min_tv", 0.25)),
                        f"total variation {_f(tv)} from the independence histogram, Sarle {_f(sarle)} at epoch "
-                       f"{st.epoch[c]:g} ({label})", {"tv": tv, "sarle": sarle})
+                       f"{st.epoch[c]:.3g} ({label})", {"tv": tv, "sarle": sarle})
     if kind == "order":
         st = sd.stack(split, arch)
         if st.n_networks < 2:
@@ -463,7 +463,7 @@ def write_summary(out: Path, scale: str, command: str, results: list[dict[str, A
     for res in results:
         for r in res["rows"]:
             md.append(f"| {res['recipe'].name} | {r['dataset']} | {r['arch']} | {r['networks']} | "
-                      f"{r['final_acc']:.3f} | {r['early_epoch']:g} ({r['early_acc']:.2f}) | {r['tpa_early']:.3f} | "
+                      f"{r['final_acc']:.3f} | {r['early_epoch']:.3g} ({r['early_acc']:.2f}) | {r['tpa_early']:.3f} | "
                       f"{r['ind_early']:.3f} | {r['tpa_final']:.3f} | {r['ind_final']:.3f} | {r['tv_early']:.2f} | "
                       f"{_f(r['rho_within'])} |")
     for res in results:

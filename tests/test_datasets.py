@@ -124,24 +124,25 @@ def test_fashion_mnist_from_debian_package():
 # ------------------------------------------------------------------------------------- CIFAR
 
 
-def write_cifar_batch(path: Path, data: np.ndarray, labels, label_key: str) -> None:
+def write_cifar_batch(path: Path, data: np.ndarray, labels, label_key: str, protocol: int = 2) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     d = {b"batch_label": b"test", b"data": data.reshape(len(data), -1), label_key.encode(): list(labels),
          b"filenames": [b"x.png"] * len(data)}
     with open(path, "wb") as f:
-        pickle.dump(d, f, protocol=2)
+        pickle.dump(d, f, protocol=protocol)
 
 
 def cifar_images(n, seed):
     return np.random.default_rng(seed).integers(0, 256, (n, 3, 32, 32), dtype=np.uint8)
 
 
-def test_cifar10_reads_python_batches(tmp_path):
+@pytest.mark.parametrize("protocol", [2, 5])   # the official files are protocol 2; re-pickled ones vary
+def test_cifar10_reads_python_batches(tmp_path, protocol):
     folder = tmp_path / "cifar-10-batches-py"
     batches = [cifar_images(3, i) for i in range(6)]
     for i in range(5):
-        write_cifar_batch(folder / f"data_batch_{i + 1}", batches[i], [i, i + 1, 9], "labels")
-    write_cifar_batch(folder / "test_batch", batches[5], [0, 5, 7], "labels")
+        write_cifar_batch(folder / f"data_batch_{i + 1}", batches[i], [i, i + 1, 9], "labels", protocol)
+    write_cifar_batch(folder / "test_batch", batches[5], [0, 5, 7], "labels", protocol)
     ds = load_dataset("cifar10", data_dir=tmp_path)
     assert ds.input_shape == (3, 32, 32) and ds.n_classes == 10 and (len(ds.y_train), len(ds.y_test)) == (15, 3)
     assert list(ds.y_train[:3]) == [0, 1, 9] and list(ds.y_test) == [0, 5, 7]
@@ -159,6 +160,8 @@ def test_cifar100_reads_fine_labels_and_names(tmp_path):
         pickle.dump({b"fine_label_names": [f"c{i}".encode() for i in range(100)]}, f, protocol=2)
     ds = load_dataset("cifar100", data_dir=tmp_path)
     assert ds.n_classes == 100 and list(ds.y_train) == [0, 42, 99, 42] and ds.class_names[42] == "c42"
+    x_train, y_train, x_test, y_test = images.read_cifar100(images.LoadOptions(data_dir=tmp_path))
+    assert x_train.dtype == np.uint8 and x_train.shape == (4, 3, 32, 32) and list(y_test) == [99, 0]
 
 
 def test_missing_and_broken_cifar(tmp_path):

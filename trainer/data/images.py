@@ -189,9 +189,10 @@ def read_cifar_batch(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray
 
 
 class _SafeUnpickler(pickle.Unpickler):
-    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-                ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
-                ("numpy._core.multiarray", "scalar"), ("_codecs", "encode")}
+    # What pickled NumPy arrays, lists and bytes need (protocols 0-5, NumPy 1 and 2 module names).
+    _ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")} | {
+        (f"{core}.{module}", fn) for core in ("numpy.core", "numpy._core")
+        for module, fn in (("multiarray", "_reconstruct"), ("multiarray", "scalar"), ("numeric", "_frombuffer"))}
 
     def find_class(self, module, name):
         if (module, name) in self._ALLOWED:
@@ -211,8 +212,15 @@ def read_cifar_meta(path: Path, key: str, n: int) -> list[str]:
     return [str(i) for i in range(n)]
 
 
-def load_cifar(opts: LoadOptions, name: str, folder_name: str, train_files: list[str], test_file: str,
-               label_key: str, n_classes: int, tv_class: str, meta: tuple[str, str]) -> Dataset:
+CIFAR10_FILES = ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], "test_batch", "labels", 10,
+                 "CIFAR10")
+CIFAR100_FILES = ("cifar-100-python", ["train"], "test", "fine_labels", 100, "CIFAR100")
+
+
+def read_cifar(opts: LoadOptions, name: str, folder_name: str, train_files: list[str], test_file: str,
+               label_key: str, n_classes: int, tv_class: str
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """CIFAR's full splits as raw arrays: uint8 [N, 3, 32, 32] images, int64 labels."""
     root = data_dir(opts)
     folder = root / folder_name
     needed = [folder / f for f in [*train_files, test_file]]
@@ -222,30 +230,39 @@ def load_cifar(opts: LoadOptions, name: str, folder_name: str, train_files: list
     if missing:
         raise missing_data_error(f"{name} ({', '.join(missing)})", folder)
     parts = [read_cifar_batch(folder / f, label_key) for f in train_files]
-    x_train = np.concatenate([p[0] for p in parts]).astype(np.float32) / 255.0
+    x_train = np.concatenate([p[0] for p in parts])
     y_train = np.concatenate([p[1] for p in parts])
     x_test, y_test = read_cifar_batch(folder / test_file, label_key)
-    x_test = x_test.astype(np.float32) / 255.0
     for split, y in (("train", y_train), ("test", y_test)):
         if len(y) and (y.min() < 0 or y.max() >= n_classes):
             raise OrderlabError(f"{name} {split} labels in {folder} fall outside 0..{n_classes - 1}; "
                                 f"replace the files with the original ones")
-    class_names = CIFAR10_CLASSES if n_classes == 10 else read_cifar_meta(folder / meta[0], meta[1], n_classes)
-    return normalise_images(name, x_train, y_train, x_test, y_test, class_names, augment=True, flip_ok=True,
-                            description=f"{name} ({folder})")
+    return x_train, y_train, x_test, y_test
+
+
+def read_cifar100(opts: LoadOptions) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """CIFAR-100 (fine labels) as raw uint8 arrays; for datasets built on it (small-mammals)."""
+    return read_cifar(opts, "cifar100", *CIFAR100_FILES)
+
+
+def cifar_dataset(name: str, arrays, class_names: list[str], folder: Path) -> Dataset:
+    x_train, y_train, x_test, y_test = arrays
+    return normalise_images(name, x_train.astype(np.float32) / 255.0, y_train, x_test.astype(np.float32) / 255.0,
+                            y_test, class_names, augment=True, flip_ok=True, description=f"{name} ({folder})")
 
 
 @register("cifar10", "CIFAR-10, 3×32×32, 10 classes, 50,000 / 10,000 (DATA_DIR/cifar-10-batches-py or --download)")
 def load_cifar10(opts: LoadOptions) -> Dataset:
-    return load_cifar(opts, "cifar10", "cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)],
-                      "test_batch", "labels", 10, "CIFAR10", ("batches.meta", "label_names"))
+    arrays = read_cifar(opts, "cifar10", *CIFAR10_FILES)
+    return cifar_dataset("cifar10", arrays, CIFAR10_CLASSES, data_dir(opts) / CIFAR10_FILES[0])
 
 
 @register("cifar100", "CIFAR-100 (fine labels), 3×32×32, 100 classes, 50,000 / 10,000 "
           "(DATA_DIR/cifar-100-python or --download)")
 def load_cifar100(opts: LoadOptions) -> Dataset:
-    return load_cifar(opts, "cifar100", "cifar-100-python", ["train"], "test", "fine_labels", 100, "CIFAR100",
-                      ("meta", "fine_label_names"))
+    arrays = read_cifar100(opts)
+    folder = data_dir(opts) / CIFAR100_FILES[0]
+    return cifar_dataset("cifar100", arrays, read_cifar_meta(folder / "meta", "fine_label_names", 100), folder)
 
 
 # ---------------------------------------------------------------------------------------- npz

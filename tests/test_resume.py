@@ -1,0 +1,141 @@
+"""Resume: every checkpoint saves the full training state; an interrupted run continues to the
+same record an uninterrupted run writes (CPU)."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from orderlab.cli import app
+from orderlab.store import Store
+from orderlab.trainer.api import TrainConfig, train_study
+from orderlab.trainer.progress import Reporter
+
+runner = CliRunner()
+DATA = ["--train-subset", "300", "--test-subset", "150"]
+
+
+def assert_same_record(a, b):
+    assert np.array_equal(a.step, b.step) and np.array_equal(a.epoch, b.epoch)
+    for split in ("train", "test"):
+        x, y = a.split(split), b.split(split)
+        assert np.array_equal(x.correct_bits, y.correct_bits)
+        assert np.array_equal(x.predicted, y.predicted) and np.array_equal(x.p_true, y.p_true)
+
+
+class StopAfter(Reporter):
+    """Ctrl-C after ``n`` checkpoints (raised where the loop reports a checkpoint's metrics)."""
+
+    def __init__(self, n):
+        self.n, self.seen = n, 0
+
+    def network_progress(self, fraction, metrics):
+        if metrics:
+            self.seen += 1
+            if self.seen == self.n:
+                raise KeyboardInterrupt
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(store_uri):
+    # checkpoints every quarter epoch: the last saved state is (mostly) mid-epoch when the kill lands
+    args = ["train", "--arch", "mlp", "--seeds", "5", "--epochs", "6", "--record-every", "0.25", *DATA,
+            "--quiet", "--tracking-uri", store_uri, "--device", "cpu"]
+    r = runner.invoke(app, args + ["--study", "whole"])
+    assert r.exit_code == 0, r.output
+    proc = subprocess.Popen([sys.executable, "-m", "orderlab.cli", *args, "--study", "cut"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    store = Store(store_uri)
+    deadline = time.monotonic() + 180
+    run = None
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            runs = store.list_runs("cut")
+        except Exception:  # noqa: BLE001 - the study is not created yet
+            runs = []
+        if runs and runs[0].checkpoints >= 4:
+            run = runs[0]
+            break
+        time.sleep(0.1)
+    assert run is not None, proc.stderr.read() if proc.poll() is not None else "no checkpoint in time"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    [stale] = store.list_runs("cut")
+    assert stale.status == "STALE" and 4 <= stale.checkpoints < 25
+    listing = runner.invoke(app, ["runs", "cut", "--tracking-uri", store_uri])
+    assert "STALE" in listing.output
+    r = runner.invoke(app, ["train", "--resume", stale.run_id, "--tracking-uri", store_uri, "--quiet"])
+    assert r.exit_code == 0, (r.output, r.exception)
+    [done] = store.list_runs("cut")
+    assert done.run_id == stale.run_id and done.status == "FINISHED" and done.checkpoints == 25
+    assert_same_record(store.load_record(done), store.load_record(store.list_runs("whole")[0]))
+
+
+def test_ensemble_members_resume_alone_and_together(store_uri):
+    """An interrupted ensemble's members continue from their own saved states, one at a time or
+    again as an ensemble; both give the records of networks trained alone without a break (mlp)."""
+    from orderlab.trainer.resume import resume_runs
+    common = dict(archs=["mlp"], dataset="digits", train_subset=200, test_subset=100, epochs=1,
+                  record_every=0.25, device="cpu", quiet=True, tracking_uri=store_uri)
+    train_study(TrainConfig(study="whole", seeds=[0, 1], **common))
+    for study in ("alone", "together"):
+        with pytest.raises(KeyboardInterrupt):
+            train_study(TrainConfig(study=study, seeds=[0, 1], ensemble=2, **common), StopAfter(2))
+    store = Store(store_uri)
+    whole = {r.seed: store.load_record(r) for r in store.list_runs("whole")}
+    for study, k in (("alone", 1), ("together", 2)):
+        runs = store.list_runs(study)
+        assert [r.status for r in runs] == ["KILLED"] * 2 and all(r.checkpoints == 2 for r in runs)
+        resume_runs([r.run_id for r in runs], tracking_uri=store_uri, ensemble=k)
+        for r in store.list_runs(study):
+            assert r.status == "FINISHED" and r.checkpoints == 5
+            assert_same_record(store.load_record(r), whole[r.seed])
+
+
+def test_dropout_network_resumes_exactly(store_uri):
+    """st-vgg draws dropout masks from the global RNG: its saved RNG state makes the resumed run exact."""
+    from orderlab.trainer.resume import resume_runs
+    common = dict(archs=["st-vgg"], seeds=[2], dataset="digits", train_subset=100, test_subset=50, epochs=1,
+                  batch_size=25, record_every=0.5, device="cpu", quiet=True, tracking_uri=store_uri)
+    train_study(TrainConfig(study="whole", **common))
+    with pytest.raises(KeyboardInterrupt):
+        train_study(TrainConfig(study="cut", **common), StopAfter(2))
+    store = Store(store_uri)
+    [cut] = store.list_runs("cut")
+    assert cut.status == "KILLED" and cut.checkpoints == 2
+    resume_runs([cut.run_id], tracking_uri=store_uri)
+    assert_same_record(store.load_record(store.list_runs("cut")[0]), store.load_record(store.list_runs("whole")[0]))
+
+
+def test_resume_without_state_starts_over(store_uri):
+    from orderlab.trainer.loop import STATE_FILENAME
+    cfg = TrainConfig(study="s", archs=["cnn"], seeds=[1], dataset="digits", train_subset=120, test_subset=60,
+                      epochs=1, record_every=0.5, device="cpu", quiet=True, tracking_uri=store_uri)
+    with pytest.raises(KeyboardInterrupt):
+        train_study(cfg, StopAfter(2))
+    store = Store(store_uri)
+    [run] = store.list_runs("s")
+    state = store.state_file(run.run_id, STATE_FILENAME, ".")
+    state.unlink()
+    r = runner.invoke(app, ["train", "--resume", run.run_id, "--tracking-uri", store_uri, "--quiet"])
+    assert r.exit_code == 0, r.output
+    [done] = store.list_runs("s")
+    assert done.status == "FINISHED" and list(store.load_record(done).step) == [0, 2, 4]
+
+
+def test_resume_refuses_finished_unknown_and_live_runs(store_uri):
+    train_study(TrainConfig(study="f", archs=["mlp"], seeds=[0], dataset="digits", train_subset=60, test_subset=30,
+                            epochs=1, device="cpu", quiet=True, tracking_uri=store_uri))
+    store = Store(store_uri)
+    [run] = store.list_runs("f")
+    for rid, needle in ((run.run_id, "already FINISHED"), ("0123456789abcdef", "no run")):
+        r = runner.invoke(app, ["train", "--resume", rid, "--tracking-uri", store_uri, "--quiet"])
+        assert r.exit_code == 2 and needle in r.stderr and "\n" not in r.stderr.strip(), r.output
+    # a run that this (live) process holds is RUNNING, not STALE: refused
+    store.reclaim(run.run_id)
+    r = runner.invoke(app, ["train", "--resume", run.run_id, "--tracking-uri", store_uri, "--quiet"])
+    assert r.exit_code == 2 and "still RUNNING" in r.stderr, r.output

@@ -13,6 +13,12 @@ SMALL = dict(dataset="digits", train_subset=240, test_subset=120, epochs=1, reco
              quiet=True)
 
 
+@pytest.fixture(scope="module")
+def store_uri(tmp_path_factory):
+    """One store for the module (creating MLflow's schema costs seconds); tests use their own studies."""
+    return f"sqlite:///{tmp_path_factory.mktemp('store')}/mlruns/mlflow.db"
+
+
 def records(store, study):
     return {r.seed: (r, store.load_record(r)) for r in store.list_runs(study)}
 
@@ -53,10 +59,10 @@ def test_mlp_members_equal_networks_trained_alone(store_uri):
 
 def test_cnn_members_match_alone_up_to_rounding(store_uri):
     cfg = dict(archs=["cnn"], seeds=[3, 4], tracking_uri=store_uri, augment=True, **SMALL)
-    train_study(TrainConfig(study="alone", **cfg))
-    train_study(TrainConfig(study="together", ensemble=2, **cfg))
+    train_study(TrainConfig(study="cnn-alone", **cfg))
+    train_study(TrainConfig(study="cnn-together", ensemble=2, **cfg))
     store = Store(store_uri)
-    alone, together = records(store, "alone"), records(store, "together")
+    alone, together = records(store, "cnn-alone"), records(store, "cnn-together")
     for seed in (3, 4):
         a, b = together[seed][1].split("test"), alone[seed][1].split("test")
         # grouped convolutions sum in another order (~1e-7): predictions agree almost everywhere
@@ -130,7 +136,7 @@ def test_augmentation_per_member_is_the_networks_own():
 
 
 def test_cli_ensemble_groups_and_remainder(store_uri):
-    r = CliRunner().invoke(app, ["train", "--arch", "mlp", "--seeds", "0-2", "--ensemble", "2", "--study", "k",
+    r = CliRunner().invoke(app, ["train", "--arch", "mlp", "--seeds", "0-2", "--ensemble", "2", "--study", "k", "--tracking-uri", store_uri,
                                  "--epochs", "1", "--record-every", "1", "--train-subset", "100",
                                  "--test-subset", "50", "--quiet"])
     assert r.exit_code == 0, r.output

@@ -19,6 +19,12 @@ runner = CliRunner()
 DATA = ["--train-subset", "300", "--test-subset", "150"]
 
 
+@pytest.fixture(scope="module")
+def store_uri(tmp_path_factory):
+    """One store for the module (creating MLflow's schema costs seconds); tests use their own studies."""
+    return f"sqlite:///{tmp_path_factory.mktemp('store')}/mlruns/mlflow.db"
+
+
 def assert_same_record(a, b):
     assert np.array_equal(a.step, b.step) and np.array_equal(a.epoch, b.epoch)
     for split in ("train", "test"):
@@ -45,16 +51,16 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(store_uri):
     # checkpoints every quarter epoch: the last saved state is (mostly) mid-epoch when the kill lands
     args = ["train", "--arch", "mlp", "--seeds", "5", "--epochs", "6", "--record-every", "0.25", *DATA,
             "--quiet", "--tracking-uri", store_uri, "--device", "cpu"]
-    r = runner.invoke(app, args + ["--study", "whole"])
+    r = runner.invoke(app, args + ["--study", "kill-whole"])
     assert r.exit_code == 0, r.output
-    proc = subprocess.Popen([sys.executable, "-m", "orderlab.cli", *args, "--study", "cut"],
+    proc = subprocess.Popen([sys.executable, "-m", "orderlab.cli", *args, "--study", "kill-cut"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     store = Store(store_uri)
     deadline = time.monotonic() + 180
     run = None
     while time.monotonic() < deadline and proc.poll() is None:
         try:
-            runs = store.list_runs("cut")
+            runs = store.list_runs("kill-cut")
         except Exception:  # noqa: BLE001 - the study is not created yet
             runs = []
         if runs and runs[0].checkpoints >= 4:
@@ -64,15 +70,15 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(store_uri):
     assert run is not None, proc.stderr.read() if proc.poll() is not None else "no checkpoint in time"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
-    [stale] = store.list_runs("cut")
+    [stale] = store.list_runs("kill-cut")
     assert stale.status == "STALE" and 4 <= stale.checkpoints < 25
-    listing = runner.invoke(app, ["runs", "cut", "--tracking-uri", store_uri])
+    listing = runner.invoke(app, ["runs", "kill-cut", "--tracking-uri", store_uri])
     assert "STALE" in listing.output
     r = runner.invoke(app, ["train", "--resume", stale.run_id, "--tracking-uri", store_uri, "--quiet"])
     assert r.exit_code == 0, (r.output, r.exception)
-    [done] = store.list_runs("cut")
+    [done] = store.list_runs("kill-cut")
     assert done.run_id == stale.run_id and done.status == "FINISHED" and done.checkpoints == 25
-    assert_same_record(store.load_record(done), store.load_record(store.list_runs("whole")[0]))
+    assert_same_record(store.load_record(done), store.load_record(store.list_runs("kill-whole")[0]))
 
 
 def test_ensemble_members_resume_alone_and_together(store_uri):
@@ -81,13 +87,13 @@ def test_ensemble_members_resume_alone_and_together(store_uri):
     from orderlab.trainer.resume import resume_runs
     common = dict(archs=["mlp"], dataset="digits", train_subset=200, test_subset=100, epochs=1,
                   record_every=0.25, device="cpu", quiet=True, tracking_uri=store_uri)
-    train_study(TrainConfig(study="whole", seeds=[0, 1], **common))
-    for study in ("alone", "together"):
+    train_study(TrainConfig(study="ens-whole", seeds=[0, 1], **common))
+    for study in ("ens-alone", "ens-together"):
         with pytest.raises(KeyboardInterrupt):
             train_study(TrainConfig(study=study, seeds=[0, 1], ensemble=2, **common), StopAfter(2))
     store = Store(store_uri)
-    whole = {r.seed: store.load_record(r) for r in store.list_runs("whole")}
-    for study, k in (("alone", 1), ("together", 2)):
+    whole = {r.seed: store.load_record(r) for r in store.list_runs("ens-whole")}
+    for study, k in (("ens-alone", 1), ("ens-together", 2)):
         runs = store.list_runs(study)
         assert [r.status for r in runs] == ["KILLED"] * 2 and all(r.checkpoints == 2 for r in runs)
         resume_runs([r.run_id for r in runs], tracking_uri=store_uri, ensemble=k)
@@ -101,14 +107,15 @@ def test_dropout_network_resumes_exactly(store_uri):
     from orderlab.trainer.resume import resume_runs
     common = dict(archs=["st-vgg"], seeds=[2], dataset="digits", train_subset=100, test_subset=50, epochs=1,
                   batch_size=25, record_every=0.5, device="cpu", quiet=True, tracking_uri=store_uri)
-    train_study(TrainConfig(study="whole", **common))
+    train_study(TrainConfig(study="vgg-whole", **common))
     with pytest.raises(KeyboardInterrupt):
-        train_study(TrainConfig(study="cut", **common), StopAfter(2))
+        train_study(TrainConfig(study="vgg-cut", **common), StopAfter(2))
     store = Store(store_uri)
-    [cut] = store.list_runs("cut")
+    [cut] = store.list_runs("vgg-cut")
     assert cut.status == "KILLED" and cut.checkpoints == 2
     resume_runs([cut.run_id], tracking_uri=store_uri)
-    assert_same_record(store.load_record(store.list_runs("cut")[0]), store.load_record(store.list_runs("whole")[0]))
+    assert_same_record(store.load_record(store.list_runs("vgg-cut")[0]),
+                       store.load_record(store.list_runs("vgg-whole")[0]))
 
 
 def test_resume_without_state_starts_over(store_uri):

@@ -187,8 +187,10 @@ def build_resnet18(input_shape, n_classes, **info):
     return model
 
 
+# Batch 128, not 64: on digits (1,347 = 21·64 + 3) a last batch of 3 wrecks batch-norm statistics;
+# measured on an H100, 4 seeds × 5 epochs: lr .05 batch 128 reaches 0.98-0.99, batch 64 0.3-0.9.
 @register_arch("densenet", "DenseNet-121 (torchvision); 3×3 stride-1 stem, no max-pool for images ≤ 32×32",
-               inputs=("image",), lr=0.05, batch_size=64)
+               inputs=("image",), lr=0.05, batch_size=128)
 def build_densenet(input_shape, n_classes, **info):
     from torchvision.models import densenet121
 

@@ -25,6 +25,8 @@ def register(app: typer.Typer) -> None:
                                                    help="MLflow store (default sqlite:///./mlruns/mlflow.db)."),
         study_reports: bool = typer.Option(True, "--study-reports/--summary-only",
                                            help="Also write `orderlab report` of every study (figures)."),
+        threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch (default: 1 at "
+                                              "demo scale, whose small networks train fastest so)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     ) -> None:
         """Run the paper's experiments (recipes/*.toml) as studies and write one report with a verdict per claim.
@@ -39,7 +41,8 @@ def register(app: typer.Typer) -> None:
             return
         try:
             path = run(scale, only, recipe, out, tracking_uri=tracking_uri, device=device,
-                       data_dir=str(data_dir) if data_dir else None, download=download, quiet=quiet, study_reports=study_reports,
+                       data_dir=str(data_dir) if data_dir else None, download=download, quiet=quiet,
+                       study_reports=study_reports, threads=threads,
                        log=typer.echo)
         except KeyboardInterrupt:
             typer.echo("interrupted: finished networks are kept; run the same command to go on", err=True)

@@ -22,7 +22,7 @@ class OrderlabApp(App):
     CSS_PATH = "orderlab.tcss"
     TITLE = "orderlab"
     BINDINGS = [
-        Binding("q", "quit", "quit"),
+        Binding("q", "quit", "quit", show=False),      # in the help screen; the footer has no room at 80
         Binding("question_mark", "help", "help", key_display="?"),
     ]
 
@@ -73,5 +73,5 @@ class OrderlabApp(App):
             yield SystemCommand("Switch split", "Between the train and the test split", screen.action_split)
             yield SystemCommand("Compare with another study", "The heatmap then spans both", screen.action_compare)
             yield SystemCommand("Play checkpoints", "Animate the views over training", screen.action_play)
-            yield SystemCommand("Finished networks only / all", "Leave running networks out or in",
-                                screen.action_finished_only)
+            yield SystemCommand("Which networks to analyse", "Most checkpoints / every network / finished only",
+                                screen.action_networks)

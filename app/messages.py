@@ -23,11 +23,12 @@ class StudyLoaded(Message):
 
 
 class PollFailed(Message):
-    """A poll could not read the store; ``error`` is one line for the user."""
+    """A poll could not read the store; ``error`` is one line for the user. ``backoff``: poll
+    less often until it answers (a server down), or not (a store file not there yet)."""
 
-    def __init__(self, seq: int, error: str) -> None:
+    def __init__(self, seq: int, error: str, backoff: bool = True) -> None:
         super().__init__()
-        self.seq, self.error = seq, error
+        self.seq, self.error, self.backoff = seq, error, backoff
 
 
 class CheckpointReady(Message):

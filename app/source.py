@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,10 +22,47 @@ from orderlab.errors import OrderlabError
 # Runs in these states are shown in the runs table but left out of the analysis: with
 # ``align="common"`` a run stopped early would cut every curve at its last checkpoint.
 LEFT_OUT = ("FAILED", "KILLED", "STALE")
+EXAMPLES_RECHECK_S = 30.0
+
+# Which networks the analysis takes (key a cycles through them):
+#   most  - the networks that give the most data, networks x common checkpoints (a network that
+#           has just started waits until it catches up, instead of cutting every curve short)
+#   all   - every recorded network, on the checkpoints they all share
+#   finished - finished networks only
+MODES = ("most", "all", "finished")
+MODE_TEXT = {"most": "networks with the most checkpoints", "all": "every network, common checkpoints",
+             "finished": "finished networks only"}
+
+
+def choose_networks(runs: list[Any], mode: str) -> tuple[list[Any], list[Any]]:
+    """Split recorded runs into (analysed, waiting) for ``mode``.
+
+    ``most`` keeps the set "every run with at least c checkpoints" that maximises
+    (runs x c), preferring two runs or more (agreement needs a pair), then more runs.
+    """
+    if mode == "finished":
+        keep = [r for r in runs if r.status == "FINISHED"]
+    elif mode == "all" or not runs:
+        keep = list(runs)
+    else:
+        counts = sorted({r.checkpoints for r in runs}, reverse=True)
+        best = None
+        for c in counts:
+            n = sum(1 for r in runs if r.checkpoints >= c)
+            score = (n >= 2, n * c, n)
+            if best is None or score > best[0]:
+                best = (score, c)
+        keep = [r for r in runs if r.checkpoints >= best[1]]
+    ids = {r.run_id for r in keep}
+    return keep, [r for r in runs if r.run_id not in ids]
 
 
 class SourceError(OrderlabError):
     """The store cannot be read right now (missing, locked, server down); the TUI retries."""
+
+
+class StoreMissing(SourceError):
+    """No SQLite store at the path (yet, or any more): cheap to look for again, no back-off."""
 
 
 @dataclass
@@ -69,6 +107,7 @@ class StudyData:
     analysis: Analysis | None = None
     examples: dict | None = None               # thumbnails of the first study (record.load_examples)
     left_out: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)   # recorded, not analysed in this mode
     notes: list[str] = field(default_factory=list)
     problem: str | None = None                 # why there is nothing to analyse (yet)
     dataset: str = ""
@@ -97,7 +136,8 @@ class StudySource:
         self._seen = False                                  # connected once (a store that goes is news)
         self._lock = threading.RLock()
         self._records: dict[str, tuple[int, Any]] = {}     # run id -> (checkpoints, Record)
-        self._examples: dict[str, tuple[bool, dict | None]] = {}
+        self._examples: dict[str, tuple[float, dict | None]] = {}
+        self._downloads: tempfile.TemporaryDirectory | None = None   # records of remote stores
         self._built: dict[tuple, tuple[int, Any, Analysis | None, list[str]]] = {}
         self._version = 0
         self.reads = 0                                      # records read from the store (tests)
@@ -115,7 +155,7 @@ class StudySource:
                 db = self.uri[len("sqlite:///"):]
                 if not os.path.exists(db):
                     self._store = None
-                    raise SourceError(f"the store {db} has gone (deleted or moved)" if self._seen else
+                    raise StoreMissing(f"the store {db} has gone (deleted or moved)" if self._seen else
                                       f"no store at {db} yet; start one with `orderlab train` (this "
                                       f"screen updates by itself) or pass --tracking-uri")
             if self._store is None:
@@ -161,8 +201,9 @@ class StudySource:
             cached = self._records.get(r.run_id)
             if cached is None or cached[0] != r.checkpoints:
                 try:
-                    with tempfile.TemporaryDirectory(prefix="orderlab-tui-") as tmp:
-                        rec = load_record(store.record_file(r.run_id, r.artifact_uri, cache_dir=tmp))
+                    # Local stores give the record's own path; remote ones download it here.
+                    rec = load_record(store.record_file(r.run_id, r.artifact_uri,
+                                                        cache_dir=os.path.join(self._download_dir(), r.run_id)))
                 except (RecordError, StoreError):
                     if cached is None:
                         continue        # not published yet: next poll
@@ -175,37 +216,52 @@ class StudySource:
             out.append((r, cached[1]))
         return out
 
+    def _download_dir(self) -> str:
+        if self._downloads is None:
+            self._downloads = tempfile.TemporaryDirectory(prefix="orderlab-tui-")
+        return self._downloads.name
+
     def examples(self, study: str) -> dict | None:
-        """The study's thumbnails; looked up again only while the study has none."""
+        """The study's thumbnails. Once found they are kept; while a study has none, the store is
+        asked again at most every EXAMPLES_RECHECK_S (the trainer writes them when it starts)."""
         have = self._examples.get(study)
-        if have is not None and have[0]:
+        if have is not None and (have[1] is not None or time.monotonic() - have[0] < EXAMPLES_RECHECK_S):
             return have[1]
         ex = self.store().load_examples(study)
-        self._examples[study] = (ex is not None, ex)
+        self._examples[study] = (time.monotonic(), ex)
         return ex
 
-    def load(self, studies: tuple[str, ...], split: str = "test", finished_only: bool = False) -> StudyData:
+    def load(self, studies: tuple[str, ...], split: str = "test", mode: str = "most") -> StudyData:
         """Runs, stack and analysis of ``studies`` (one, or several on the same data)."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}")
         with self._lock:
-            return self._guard(self._load, tuple(studies), split, finished_only)
+            return self._guard(self._load, tuple(studies), split, mode)
 
-    def _load(self, studies: tuple[str, ...], split: str, finished_only: bool) -> StudyData:
+    def _load(self, studies: tuple[str, ...], split: str, mode: str) -> StudyData:
         store = self.store()
         runs: list[Any] = []
         for s in studies:
             for r in store.list_runs(s):
                 r.study = s
                 runs.append(r)
-        keep = [r for r in runs if r.status not in LEFT_OUT and (not finished_only or r.status == "FINISHED")]
+        recorded = [r for r in runs if r.status not in LEFT_OUT and r.checkpoints > 0]
+        keep, waiting = [], []
+        for st in studies:                      # each study keeps its own networks when comparing
+            k, w = choose_networks([r for r in recorded if r.study == st], mode)
+            keep += k
+            waiting += w
         left_out = [f"{r.name} ({r.status.lower()})" for r in runs if r.status in LEFT_OUT]
         examples = self.examples(studies[0])
         from orderlab.store import TAG_DATASET
         datasets = sorted({r.tags.get(TAG_DATASET, "") for r in runs} - {""})
         data = StudyData(studies=studies, split=split, runs=runs, version=0, examples=examples,
                          left_out=left_out, dataset=", ".join(datasets))
+        if waiting:
+            data.waiting = [f"{r.name} at {r.checkpoints} checkpoints" for r in waiting]
         pairs = self._records_for(keep)
         if not pairs:
-            data.problem = ("no finished network yet (a: include running ones)" if finished_only and runs
+            data.problem = ("no finished network yet (a: include running ones)" if mode == "finished" and runs
                             else "every network failed, was killed or went stale (see Runs); nothing to "
                                  "analyse" if runs and len(left_out) == len(runs)
                             else "no network has recorded a checkpoint yet" if runs

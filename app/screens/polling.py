@@ -31,6 +31,13 @@ class PollingScreen(Screen):
     def start_fetch(self, seq: int) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def failed(self, seq: int, error: Exception):
+        """The message for a failed poll (called in the worker)."""
+        from orderlab.app.messages import PollFailed
+        from orderlab.app.source import StoreMissing
+        return PollFailed(seq, " ".join(str(error).split()) or type(error).__name__,
+                          backoff=not isinstance(error, StoreMissing))
+
     def poll_now(self, restart: bool = False) -> None:
         if restart:
             self.seq += 1
@@ -43,13 +50,13 @@ class PollingScreen(Screen):
         self.in_flight = True
         self.start_fetch(self.seq)
 
-    def poll_done(self, seq: int, ok: bool) -> bool:
+    def poll_done(self, seq: int, ok: bool, backoff: bool = True) -> bool:
         """Call when a poll's message arrives; returns whether its result is current."""
         self.in_flight = False
         self.polls += 1
         current = seq == self.seq
         if current:
-            self.failures = 0 if ok else self.failures + 1
+            self.failures = 0 if ok or not backoff else self.failures + 1
             if ok:
                 self.last_ok = time.time()
         if self._again or not current:

@@ -62,25 +62,26 @@ class StudiesScreen(PollingScreen):
         yield Static("", id="problem")
         yield DataTable(id="studies-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="empty")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.sub_title = "studies"
         self.query_one("#problem", Static).display = False
         self.query_one("#empty", Static).display = False
-        self.poll_now()
+        # Paint first: the first poll imports mlflow, which would hold the GIL before the frame.
+        self.call_after_refresh(self.poll_now)
 
     # -- polling -------------------------------------------------------------
     def start_fetch(self, seq: int) -> None:
         self._fetch(seq)
 
-    @work(thread=True, exclusive=True, group="studies-poll", exit_on_error=False)
+    @work(thread=True, exclusive=True, group="studies-poll", exit_on_error=False, description="list the studies")
     def _fetch(self, seq: int) -> None:
         source = self.app.source
         try:
             studies = source.list_studies()
         except Exception as e:  # noqa: BLE001 - shown to the user, retried
-            self.post_message(PollFailed(seq, " ".join(str(e).split()) or type(e).__name__))
+            self.post_message(self.failed(seq, e))
         else:
             self.post_message(StudiesLoaded(seq, studies, source.uri))
 
@@ -95,7 +96,7 @@ class StudiesScreen(PollingScreen):
 
     @on(PollFailed)
     def _failed(self, msg: PollFailed) -> None:
-        if not self.poll_done(msg.seq, False):
+        if not self.poll_done(msg.seq, False, msg.backoff):
             return
         self.problem = msg.error
         self._fill(self.app.source.uri)

@@ -18,6 +18,7 @@ from orderlab.app.views.heatmap import HeatmapView
 from orderlab.app.views.histogram import HistogramView
 from orderlab.app.views.order import OrderView
 from orderlab.app.views.runs import RunsView
+from orderlab.app.widgets.render import epoch_text
 
 VIEWS = [("runs", "Runs", RunsView), ("agreement", "Agreement", AgreementView),
          ("heatmap", "Heatmap", HeatmapView), ("histogram", "Histogram", HistogramView),
@@ -30,6 +31,12 @@ class StudyScreen(PollingScreen):
     AUTO_FOCUS = "#runs-table"
     BINDINGS = [
         Binding("escape", "back", "studies", tooltip="Back to the list of studies"),
+        # Keys of one view: shown in the footer only while that view is active (check_action).
+        Binding("s", "in_view('runs', 'action_sort')", "sort"),
+        Binding("o", "in_view('order', 'action_next_pair')", "next pair"),
+        Binding("z", "in_view('heatmap', 'action_scale')", "scale"),
+        Binding("e", "in_view('examples', 'action_toggle_mode')", "easy/hard"),
+        Binding("k", "in_view('examples', 'action_next_class')", "class"),
         *[Binding(str(i + 1), f"view('{vid}')", label, show=False, id=f"view-{vid}")
           for i, (vid, label, _) in enumerate(VIEWS)],
         Binding("left_square_bracket", "step(-1)", "checkpoint", key_display="[ ]", id="prev-checkpoint"),
@@ -38,23 +45,17 @@ class StudyScreen(PollingScreen):
         Binding("end", "jump('last')", "latest checkpoint", show=False),
         Binding("space", "play", "play", id="play"),
         Binding("t", "split", "split", tooltip="Switch between the train and the test split"),
-        Binding("a", "finished_only", "all/finished", show=False),
+        Binding("a", "networks", "networks", show=False),
         Binding("c", "compare", "compare", tooltip="Compare with another study of the same data"),
         Binding("slash", "filter", "filter", show=False),
         Binding("r", "refresh", "refresh", show=False),
-        # Keys of one view: shown in the footer only while that view is active (check_action).
-        Binding("s", "in_view('runs', 'action_sort')", "sort"),
-        Binding("o", "in_view('order', 'action_next_pair')", "next pair"),
-        Binding("z", "in_view('heatmap', 'action_scale')", "scale"),
-        Binding("e", "in_view('examples', 'action_toggle_mode')", "easy/hard"),
-        Binding("k", "in_view('examples', 'action_next_class')", "class"),
     ]
 
     def __init__(self, studies: tuple[str, ...], split: str = "test") -> None:
         super().__init__()
         self.studies = tuple(studies)
         self.split = split
-        self.finished_only = False
+        self.mode = "most"                      # which networks the analysis takes (source.MODES)
         self.data: Any = None
         self.version = -1
         self.checkpoint: int | None = None      # index into data.stack.epoch
@@ -77,12 +78,12 @@ class StudyScreen(PollingScreen):
             for i, (vid, label, cls) in enumerate(VIEWS):
                 with TabPane(f"{i + 1} {label}", id=vid):
                     yield cls(id=f"view-{vid}")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.title_text()
         self.query_one("#problem", Static).display = False
-        self.poll_now()
+        self.call_after_refresh(self.poll_now)       # paint first (see StudiesScreen.on_mount)
 
     def title_text(self) -> None:
         self.sub_title = " + ".join(self.studies) + f" · {self.split}"
@@ -92,14 +93,15 @@ class StudyScreen(PollingScreen):
 
     # -- polling ----------------------------------------------------------------
     def start_fetch(self, seq: int) -> None:
-        self._fetch(seq, self.studies, self.split, self.finished_only)
+        self._fetch(seq, self.studies, self.split, self.mode)
 
-    @work(thread=True, exclusive=True, group="study-poll", exit_on_error=False)
-    def _fetch(self, seq: int, studies: tuple[str, ...], split: str, finished_only: bool) -> None:
+    # An explicit description: the default one is the repr of the arguments (a whole stack).
+    @work(thread=True, exclusive=True, group="study-poll", exit_on_error=False, description="poll the study")
+    def _fetch(self, seq: int, studies: tuple[str, ...], split: str, mode: str) -> None:
         try:
-            data = self.app.source.load(studies, split, finished_only)
+            data = self.app.source.load(studies, split, mode)
         except Exception as e:  # noqa: BLE001 - shown to the user, retried
-            self.post_message(PollFailed(seq, " ".join(str(e).split()) or type(e).__name__))
+            self.post_message(self.failed(seq, e))
         else:
             self.post_message(StudyLoaded(seq, data))
 
@@ -130,7 +132,7 @@ class StudyScreen(PollingScreen):
 
     @on(PollFailed)
     def _failed(self, msg: PollFailed) -> None:
-        if not self.poll_done(msg.seq, False):
+        if not self.poll_done(msg.seq, False, msg.backoff):
             return
         self.problem = msg.error
         self.show_status()
@@ -148,16 +150,19 @@ class StudyScreen(PollingScreen):
                 t.append("● live · ", style="bold green")
             if data.dataset:
                 t.append(f"{data.dataset} · ")
-            t.append(f"{data.split} · {len(data.runs)} networks")
+            t.append(f"{data.split} · {len(data.runs)} network{'s' if len(data.runs) != 1 else ''}")
             parts = [f"{n} {s.lower()}" for s, n in sorted(counts.items())]
             if parts:
                 t.append(f": {', '.join(parts)}", style="dim")
             if data.stack is not None and self.checkpoint is not None:
                 t.append(f" · checkpoint {self.checkpoint + 1}/{data.stack.n_checkpoints}, "
-                         f"epoch {data.stack.epoch[self.checkpoint]:g}")
-            if self.finished_only:
-                t.append(" · finished only", style="yellow")
+                         f"epoch {epoch_text(data.stack.epoch[self.checkpoint])}")
+            if self.mode != "most":
+                t.append(f" · {'every network' if self.mode == 'all' else 'finished only'} (a)", style="yellow")
             notes = list(data.notes)
+            if data.waiting:
+                notes.append(f"waiting to catch up: {', '.join(data.waiting[:3])}"
+                             f"{'…' if len(data.waiting) > 3 else ''} (a: include)")
             if data.left_out:
                 notes.append(f"left out of the analysis: {', '.join(data.left_out[:3])}"
                              f"{'…' if len(data.left_out) > 3 else ''}")
@@ -203,7 +208,8 @@ class StudyScreen(PollingScreen):
             self._cp_busy = True
             self._compute(self.data.stack, self.version, nxt)
 
-    @work(thread=True, exclusive=False, group="checkpoint", exit_on_error=False)
+    @work(thread=True, exclusive=False, group="checkpoint", exit_on_error=False,
+          description="compute one checkpoint")
     def _compute(self, stack: Any, version: int, checkpoint: int) -> None:
         try:
             result = self.app.source.checkpoint(stack, version, checkpoint)
@@ -331,11 +337,11 @@ class StudyScreen(PollingScreen):
         self._reload()
         self.notify(f"{self.split} split", timeout=1.5)
 
-    def action_finished_only(self) -> None:
-        self.finished_only = not self.finished_only
+    def action_networks(self) -> None:
+        from orderlab.app.source import MODE_TEXT, MODES
+        self.mode = MODES[(MODES.index(self.mode) + 1) % len(MODES)]
         self._reload()
-        self.notify("finished networks only" if self.finished_only else "all networks (running included)",
-                    timeout=2)
+        self.notify(f"analysing {MODE_TEXT[self.mode]}", timeout=2)
 
     def _reload(self) -> None:
         self._stop_play()

@@ -80,7 +80,7 @@ class AgreementView(View):
             c = a.curves[arch]
             tp, ind = float(c["tpa"][cp]), float(c["tpa_independent"][cp])
             gap = tp - ind if np.isfinite(tp) and np.isfinite(ind) else float("nan")
-            nets = str(c["n"]) + (" (one: TPA is 1)" if c["n"] == 1 else "")
+            nets = str(c["n"]) + (" only" if c["n"] == 1 else "")
             t.add_row(Text(arch, style=arch_colour(i)), nets, fmt(float(c["accuracy"][cp]), 3), fmt(tp, 3),
                       fmt(ind, 3), Text(fmt(gap, 3), style="bold" if gap > 0.1 else ""),
                       fmt(float(c["jaccard"][cp]), 3))

@@ -12,7 +12,7 @@ from textual.widgets import Static
 
 from orderlab.app.views.base import View
 from orderlab.app.widgets.drawing import Drawing
-from orderlab.app.widgets.render import arch_colour, image_lines
+from orderlab.app.widgets.render import arch_colour, epoch_text, image_lines
 
 IMAGE_CELLS = 16          # the widest an image is drawn (cells; each cell is one pixel wide, two high)
 TEXT_CARD = 36
@@ -67,7 +67,7 @@ class ExampleCards:
         out.append(Text(f"access {an.access_all[i]:.2f}", style="dim"))
         for k, arch in enumerate(an.archs):
             la = an.learned_at[arch][i]
-            when = "never" if not np.isfinite(la) else f"@{la:g}"
+            when = "never" if not np.isfinite(la) else f"@{epoch_text(la)}"
             t = Text(f"{arch[:width - 11]} ", style=arch_colour(k))
             t.append(f"{an.accessibility[arch][i]:.2f} {when}")
             out.append(t)
@@ -169,6 +169,5 @@ class ExamplesView(View):
         if not d.examples:
             t.append("\nthis study has no pictures of its examples (the trainer stores them when the "
                      "study is created)", style="yellow")
-        t.append("\nunder each: label, accessibility, then per architecture its accessibility and the "
-                 "epoch it is learned for good", style="dim")
+        t.append("\nper architecture: accessibility @ the epoch it is learned for good", style="dim")
         status.update(t)

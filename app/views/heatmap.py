@@ -12,7 +12,7 @@ from textual.widgets import Static
 
 from orderlab.app.views.base import View
 from orderlab.app.widgets.drawing import Drawing
-from orderlab.app.widgets.render import arch_colour, legend, matrix
+from orderlab.app.widgets.render import arch_colour, epoch_text, legend, matrix
 
 
 def checkpoint_line(screen: Any, result: Any) -> Text:
@@ -22,7 +22,7 @@ def checkpoint_line(screen: Any, result: Any) -> Text:
     if result is None or n == 0:
         return Text("computing…", style="dim")
     t.append(f"checkpoint {result.checkpoint + 1}/{n}", style="bold")
-    t.append(f" · epoch {result.epoch:g}")
+    t.append(f" · epoch {epoch_text(result.epoch)}")
     if screen.playing:
         t.append("  ▶ playing (space: pause)", style="bold green")
     elif screen.following:

@@ -40,11 +40,11 @@ class HistogramView(View):
         t = Text()
         t.append("█ observed", style=OBSERVED)
         t.append("  ")
-        t.append("█ if networks erred independently", style=INDEPENDENT)
-        t.append("   fraction of examples k networks get right", style="dim")
+        t.append("█ if errors were independent", style=INDEPENDENT)
+        t.append("  x: networks right, y: share", style="dim")
         self.query_one("#hist-legend", Static).update(t)
         b = result.bimodality
         s = checkpoint_line(self.study_screen, result)
-        s.append(f"\ntotal variation from independence {fmt(b.get('tv'))}"
-                 f" · Sarle's coefficient {fmt(b.get('sarle'))} (> 0.56: bimodal)")
+        s.append(f"\ndistance from independence {fmt(b.get('tv'))} (TV) · "
+                 f"Sarle {fmt(b.get('sarle'))} (>0.56: bimodal)")
         self.query_one("#hist-status", Static).update(s)

@@ -91,7 +91,7 @@ class OrderView(View):
         self.query_one("#order-scatter", Drawing).set_draw(draw_scatter)
         s = Text()
         s.append(f"{x_arch} vs {y_arch}: ρ = {fmt(rho)}", style="bold")
-        s.append(f" · one dot per example, each axis: fraction of (network, checkpoint) right", style="dim")
+        s.append(" · a dot per example; axes: accessibility", style="dim")
         if len(pairs) > 1:
             s.append(f"   o: next pair ({self.pair + 1}/{len(pairs)})", style="dim")
         self.query_one("#order-status", Static).update(s)

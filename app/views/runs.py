@@ -9,7 +9,7 @@ from textual import on
 from textual.widgets import DataTable, Input, Static
 
 from orderlab.app.views.base import View
-from orderlab.app.widgets.render import bar
+from orderlab.app.widgets.render import bar, epoch_text
 
 STATUS_STYLE = {"FINISHED": "green", "RUNNING": "cyan", "FAILED": "red", "KILLED": "yellow", "STALE": "magenta"}
 
@@ -29,7 +29,7 @@ COLUMNS: dict[str, tuple[str, Callable[[Any], Any], Callable[[Any], Any]]] = {
     "seed": ("seed", lambda r: str(r.seed), lambda r: r.seed),
     "status": ("status", lambda r: Text(r.status.lower(), style=STATUS_STYLE.get(r.status, "")),
                lambda r: r.status),
-    "progress": ("progress", lambda r: f"{bar(r.progress, 8)} {r.epoch:g}/{r.epochs:g}",
+    "progress": ("progress", lambda r: f"{bar(r.progress, 8)} {epoch_text(r.epoch)}/{epoch_text(r.epochs)}",
                  lambda r: r.progress),
     "checkpoints": ("ckpts", lambda r: str(r.checkpoints), lambda r: r.checkpoints),
     "train_acc": ("train acc", lambda r: _acc(r.train_acc), lambda r: -1 if r.train_acc is None else r.train_acc),
@@ -118,7 +118,7 @@ class RunsView(View):
         t = Text()
         t.append(f"{r.name}", style="bold")
         t.append(f"  {r.status.lower()}", style=STATUS_STYLE.get(r.status, ""))
-        t.append(f"  epoch {r.epoch:g} of {r.epochs:g}, {r.checkpoints} checkpoints")
+        t.append(f"  epoch {epoch_text(r.epoch)} of {epoch_text(r.epochs)}, {r.checkpoints} checkpoints")
         if r.error:
             t.append(f"  {r.error}", style="red")
         if r.status in ("STALE", "KILLED", "FAILED"):

@@ -3,16 +3,22 @@ from __future__ import annotations
 
 from typing import Callable
 
+from rich.segment import Segment
 from rich.text import Text
+from textual.strip import Strip
 from textual.widget import Widget
 
-Draw = Callable[[int, int], list[Text]]
+Line = Text | list[Segment]
+Draw = Callable[[int, int], list[Line]]
 
 
 class Drawing(Widget):
     """Draws ``draw(width, height)`` lines, redrawn on resize and on :meth:`set_draw`.
 
-    With ``auto_height`` the widget is as tall as the drawing at its width (for scrolling)."""
+    Lines are turned into strips of segments once per drawing and size, and served through
+    Textual's line API: a heatmap has thousands of differently coloured cells, and this path
+    costs a fraction of rendering them as one styled text. With ``height: auto`` in the CSS the
+    widget is as tall as the drawing at its width (for scrolling)."""
 
     DEFAULT_CSS = """
     Drawing { height: 1fr; }
@@ -22,38 +28,51 @@ class Drawing(Widget):
         super().__init__(**kwargs)
         self._draw = draw
         self.placeholder = placeholder
-        self.draws = 0                      # redraws (tests)
-        self._cache: tuple[tuple[int, int], list[Text]] | None = None
+        self.draws = 0                      # drawings turned into strips (tests, benchmark)
+        self._lines: tuple[tuple[int, int], list[Line]] | None = None
+        self._strips: tuple[tuple[int, int], list[Strip]] | None = None
 
     def set_draw(self, draw: Draw | None, placeholder: str | None = None) -> None:
         self._draw = draw
-        self._cache = None
+        self._lines = self._strips = None
         if placeholder is not None:
             self.placeholder = placeholder
         self.refresh(layout=True)
 
-    def lines(self, width: int, height: int) -> list[Text]:
+    def lines(self, width: int, height: int) -> list[Line]:
         """The drawing at this size (computed once per size and per :meth:`set_draw`)."""
-        if self._cache is not None and self._cache[0] == (width, height):
-            return self._cache[1]
+        if self._lines is not None and self._lines[0] == (width, height):
+            return self._lines[1]
         if self._draw is None:
             out = [Text(self.placeholder, style="dim italic")] if self.placeholder else []
         else:
             out = self._draw(width, height)
-        self._cache = ((width, height), out)
+        self._lines = ((width, height), out)
         return out
 
-    def render(self) -> Text:
+    def strips(self, width: int, height: int) -> list[Strip]:
+        if self._strips is not None and self._strips[0] == (width, height):
+            return self._strips[1]
+        console = self.app.console
+        out = []
+        for line in self.lines(width, height)[:height]:
+            # A line is a rich Text, or already a list of segments (the heatmap's cells).
+            segments = line if isinstance(line, list) else list(line.render(console, end=""))
+            out.append(Strip(segments).adjust_cell_length(width))
+        self._strips = ((width, height), out)
         self.draws += 1
+        return out
+
+    def render_line(self, y: int) -> Strip:
         w, h = self.content_size.width, self.content_size.height
-        if w <= 0 or h <= 0:
-            return Text("")
-        out = [line.copy() for line in self.lines(w, h)[:h]]
-        for line in out:
-            if line.cell_len > w:
-                line.truncate(w)
-        return Text("\n").join(out) if out else Text("")
+        strips = self.strips(w, h) if w > 0 and h > 0 else []
+        return strips[y] if 0 <= y < len(strips) else Strip.blank(w)
 
     def get_content_height(self, container, viewport, width: int) -> int:
         # Used when the CSS asks for ``height: auto``: the drawing decides its height.
         return max(1, len(self.lines(width, max(1, viewport.height))))
+
+    def on_resize(self) -> None:
+        self._strips = None
+        self.refresh()
+

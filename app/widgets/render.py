@@ -12,6 +12,7 @@ from typing import Sequence
 
 import numpy as np
 from rich.color import Color
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 
@@ -28,9 +29,14 @@ def arch_colour(i: int) -> str:
 
 
 def cmap(value: float, lo: float = 0.0, hi: float = 1.0) -> tuple[int, int, int]:
-    """Viridis colour of ``value`` on [lo, hi] (clipped)."""
+    """Viridis colour of ``value`` on [lo, hi] (clipped), in 128 steps (so styles repeat)."""
     t = 0.0 if hi <= lo else (float(value) - lo) / (hi - lo)
-    t = min(1.0, max(0.0, t)) * (len(_CMAP) - 1)
+    return _cmap_step(int(round(min(1.0, max(0.0, t)) * 127)))
+
+
+@lru_cache(maxsize=128)
+def _cmap_step(step: int) -> tuple[int, int, int]:
+    t = step / 127 * (len(_CMAP) - 1)
     i = min(int(t), len(_CMAP) - 2)
     c = _CMAP[i] + (t - i) * (_CMAP[i + 1] - _CMAP[i])
     return int(round(c[0])), int(round(c[1])), int(round(c[2]))
@@ -54,6 +60,11 @@ def _dim(colour: str, amount: float = 0.3, base: tuple[int, int, int] = (0x1e, 0
 def _mix(a: str, b: str) -> str:
     ca, cb = Color.parse(a).get_truecolor(), Color.parse(b).get_truecolor()
     return _hex(tuple((x + y) // 2 for x, y in zip(ca, cb)))  # type: ignore[arg-type]
+
+
+def epoch_text(x: float) -> str:
+    """Epochs with at most two decimals: 0.511628 -> 0.51, 3.0 -> 3."""
+    return f"{float(x):.2f}".rstrip("0").rstrip(".")
 
 
 def fmt(v: float | None, digits: int = 2) -> str:
@@ -236,40 +247,52 @@ def scatter(x: np.ndarray, y: np.ndarray, width: int, height: int, colour: str =
 
 def matrix(values: np.ndarray, row_labels: Sequence[str], col_labels: Sequence[str] | None, width: int,
            *, lo: float = 0.0, hi: float = 1.0, row_colours: Sequence[str] | None = None,
-           max_rows: int | None = None) -> tuple[list[Text], str]:
+           max_rows: int | None = None) -> tuple[list, str]:
     """Coloured cells, with their values when a cell gets 4 columns or more, else colour only.
 
-    Returns the lines and a note (empty, or what was left out to fit).
+    Returns the lines (a header ``Text``, then one list of segments per row: a large matrix has
+    thousands of cells, and segments skip rich's span bookkeeping) and a note (empty, or what
+    was left out to fit).
     """
     values = np.asarray(values, float)
     n_r, n_c = values.shape
     note = ""
-    lab_w = min(max((len(s) for s in row_labels), default=1), 16)
+    if col_labels is None or max((len(c) for c in col_labels), default=0) > 4:
+        # Long names do not fit over a cell: number the columns, and the rows to match.
+        width_n = len(str(n_r))
+        row_labels = [f"{lab} {i + 1:>{width_n}}" for i, lab in enumerate(row_labels)]
+        col_labels = [str(j + 1) for j in range(n_c)]
+    lab_w = min(max((len(s) for s in row_labels), default=1), 20)
     room = max(1, width - lab_w - 1)
     cell = next((c for c in (5, 4, 3, 2) if room >= c * n_c), 1)
     shown_c = min(n_c, room // cell)
     shown_r = n_r if max_rows is None else min(n_r, max(1, max_rows))
     if shown_c < n_c or shown_r < n_r:
         note = f"showing {min(shown_r, shown_c)} of {max(n_r, n_c)}: enlarge the terminal for more"
-    out: list[Text] = []
-    cl = list(col_labels) if col_labels is not None else [str(i + 1) for i in range(n_c)]
+    out: list = []
+    cl = list(col_labels)
     head = Text(" " * (lab_w + 1))
     for j in range(shown_c):
         head.append(cl[j][:max(1, cell - 1)].center(cell)[:cell], style="dim")
     out.append(head)
+    dim = Style(dim=True)
+    blank = "·".center(cell)
     for i in range(shown_r):
-        lab = row_labels[i][:lab_w].rjust(lab_w)
-        t = Text(lab + " ", style=Style(color=row_colours[i]) if row_colours and row_colours[i] else Style(dim=True))
-        for j in range(shown_c):
-            v = values[i, j]
-            if not np.isfinite(v):
-                t.append("·".center(cell), style="dim")
+        lab = row_labels[i][-lab_w:].rjust(lab_w)
+        row = [Segment(lab + " ", Style(color=row_colours[i]) if row_colours and row_colours[i] else dim)]
+        for v in values[i, :shown_c].tolist():
+            if not math.isfinite(v):
+                row.append(Segment(blank, dim))
                 continue
-            rgb = cmap(v, lo, hi)
             txt = ("1.0" if v >= 0.995 else f"{v:.2f}"[1:] if v >= 0 else f"{v:.1f}") if cell >= 4 else ""
-            t.append(txt.center(cell)[:cell], style=Style(color=_ink(rgb), bgcolor=_hex(rgb)))
-        out.append(t)
+            row.append(Segment(txt.center(cell)[:cell], _cell_style(cmap(v, lo, hi))))
+        out.append(row)
     return out, note
+
+
+@lru_cache(maxsize=256)
+def _cell_style(rgb: tuple[int, int, int]) -> Style:
+    return Style(color=_ink(rgb), bgcolor=_hex(rgb))
 
 
 def legend(width: int, lo: float = 0.0, hi: float = 1.0, label: str = "TPA") -> Text:

@@ -74,6 +74,17 @@ async def test_studies_list_and_navigation(tui_store):
         assert isinstance(app.screen, StudiesScreen)
         await pilot.press("down", "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, StudyScreen) and app.screen.studies == (BETA,))
+        # The command palette opens studies and views by name.
+        await pilot.press("ctrl+p")
+        await pilot.press(*"View: Heatmap")
+        await wait_for(pilot, lambda: shows(app, "View: Heatmap"), what="the palette's hit")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.query_one(TabbedContent).active == "heatmap")
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Open study solo")
+        await wait_for(pilot, lambda: shows(app, "Open study solo"), what="the palette's hit")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, StudyScreen) and app.screen.studies == (SOLO,))
 
 
 @pilot_test

@@ -225,7 +225,7 @@ def train_network(run: Any, model: torch.nn.Module, data: DeviceData, hp: Hyper,
             progress(at_step / total, metrics)
 
     try:
-        if step == 0:
+        if resume_state is None:  # a saved state comes after its checkpoint (0 included) was recorded
             record(0)
         model.train()
         epoch = step // spe

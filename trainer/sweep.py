@@ -17,7 +17,6 @@ The main process creates the study before any worker starts, so workers only joi
 from __future__ import annotations
 
 import os
-import queue
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
@@ -174,19 +173,18 @@ def _train(cfg, arch: str, seeds: list[int], reporter) -> list[str]:
     return train_solo(cfg, ctx, jobs, hps, data, reporter)
 
 
-def _worker_main(slot: int, env: dict[str, str], threads: int, tasks, events) -> None:
-    """A local worker process: take tasks from its own queue until it gets None."""
+def _worker_main(slot: int, env: dict[str, str], threads: int, conn) -> None:
+    """A local worker process: take tasks from its own pipe until it gets None."""
     os.environ.update(env)
-    send = events.put
     try:
         while True:
-            item = tasks.get()
+            item = conn.recv()
             if item is None:
                 return
             task, cfg = item
-            result = execute_task(task, cfg, send, threads)
-            send(("done", slot, task["id"], result))
-    except KeyboardInterrupt:
+            result = execute_task(task, cfg, conn.send, threads)
+            conn.send(("done", slot, task["id"], result))
+    except (KeyboardInterrupt, EOFError, BrokenPipeError):
         return
 
 
@@ -197,8 +195,9 @@ OnDone = Callable[[Task, dict], list[Task]]
 
 
 class LocalExecutor:
-    """Worker processes on this machine. A worker that dies (killed, out of memory) fails its
-    current task (the sweep then retries it) and is replaced."""
+    """Worker processes on this machine, each with its own pipe (no lock shared between workers, so
+    a worker killed mid-message harms no other). A worker that dies (killed, out of memory) fails
+    its current task (the sweep then retries it) and is replaced."""
 
     def __init__(self, workers: int, threads: int, gpu_slots: list[str] | None = None):
         self.workers, self.threads, self.gpu_slots = max(1, workers), max(1, threads), gpu_slots or []
@@ -212,20 +211,21 @@ class LocalExecutor:
 
     def run(self, tasks: list[Task], cfg: dict, on_event: OnEvent, on_done: OnDone) -> None:
         import multiprocessing as mp
+        from multiprocessing.connection import wait
         ctx = mp.get_context("spawn")
-        events = ctx.Queue()
         pending: deque[Task] = deque(tasks)
         procs: dict[int, Any] = {}
-        inbox: dict[int, Any] = {}
+        conns: dict[int, Any] = {}
         current: dict[int, Task] = {}
         outstanding = len(pending)
 
         def start(slot: int) -> None:
-            inbox[slot] = ctx.Queue()
-            p = ctx.Process(target=_worker_main, args=(slot, self._env(slot), self.threads, inbox[slot], events),
+            parent, child = ctx.Pipe(duplex=True)
+            p = ctx.Process(target=_worker_main, args=(slot, self._env(slot), self.threads, child),
                             daemon=True, name=f"orderlab-sweep-{slot}")
             p.start()
-            procs[slot] = p
+            child.close()
+            procs[slot], conns[slot] = p, parent
 
         def finish(slot: int, result: dict) -> None:
             nonlocal outstanding
@@ -233,6 +233,13 @@ class LocalExecutor:
             more = on_done(task, result)
             pending.extend(more)
             outstanding += len(more) - 1
+
+        def handle(slot: int, msg: tuple) -> None:
+            if msg[0] == "done":
+                if slot in current and current[slot].id == msg[2]:
+                    finish(slot, msg[3])
+            else:
+                on_event(msg)
 
         for slot in range(min(self.workers, max(1, len(pending)))):
             start(slot)
@@ -242,33 +249,36 @@ class LocalExecutor:
                     if slot not in current and pending:
                         current[slot] = pending.popleft()
                         on_event(("task", current[slot].id, procs[slot].pid))
-                        inbox[slot].put((asdict(current[slot]), cfg))
-                try:
-                    ev = events.get(timeout=0.5)
-                except queue.Empty:
-                    ev = None
-                while ev is not None:
-                    if ev[0] == "done":
-                        _, slot, _tid, result = ev
-                        if slot in current:
-                            finish(slot, result)
-                    else:
-                        on_event(ev)
-                    try:
-                        ev = events.get_nowait()
-                    except queue.Empty:
-                        ev = None
+                        conns[slot].send((asdict(current[slot]), cfg))
+                by_conn = {conns[s]: s for s in procs}
+                by_sentinel = {procs[s].sentinel: s for s in procs}
+                for ready in wait(list(by_conn) + list(by_sentinel), timeout=1.0):
+                    slot = by_conn.get(ready)
+                    if slot is not None:
+                        try:
+                            handle(slot, ready.recv())
+                        except (EOFError, OSError):
+                            pass  # the worker is gone: its sentinel says so
                 for slot, p in list(procs.items()):
-                    if not p.is_alive():
-                        # Events it sent before dying are drained above; anything it held is lost.
-                        if slot in current:
-                            finish(slot, {"run_ids": [], "error": f"worker process {p.pid} died "
-                                                                    f"(exit code {p.exitcode})", "dead_pid": p.pid})
-                        del procs[slot]
-                        if outstanding > 0:
-                            start(slot)
+                    if p.is_alive():
+                        continue
+                    try:
+                        while conns[slot].poll():      # what it sent before dying
+                            handle(slot, conns[slot].recv())
+                    except (EOFError, OSError):
+                        pass
+                    if slot in current:
+                        finish(slot, {"run_ids": [], "error": f"worker process {p.pid} died (exit code "
+                                                              f"{p.exitcode})", "dead_pid": p.pid})
+                    conns.pop(slot).close()
+                    del procs[slot]
+                    if outstanding > 0 and pending:
+                        start(slot)
             for slot in procs:
-                inbox[slot].put(None)
+                try:
+                    conns[slot].send(None)
+                except OSError:
+                    pass
             for p in procs.values():
                 p.join(timeout=30)
         finally:

@@ -1,0 +1,172 @@
+"""`orderlab sweep`: parallel workers writing one SQLite store while a reader polls it; dead workers
+retried by resuming their runs; what fails twice is listed with its reason; Ray."""
+import os
+import signal
+import threading
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from orderlab.cli import app
+from orderlab.store import Store
+
+runner = CliRunner()
+SMALL = ["--dataset", "digits", "--train-subset", "200", "--test-subset", "100", "--epochs", "2",
+         "--record-every", "0.5", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def store_uri(tmp_path_factory):
+    """One store for the module (creating MLflow's schema costs seconds); tests use their own studies."""
+    return f"sqlite:///{tmp_path_factory.mktemp('store')}/mlruns/mlflow.db"
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def same_record(a, b):
+    return all(np.array_equal(getattr(a.split(s), f), getattr(b.split(s), f))
+               for s in ("train", "test") for f in ("correct_bits", "predicted", "p_true"))
+
+
+@pytest.mark.slow
+def test_parallel_sweep_loses_nothing_while_a_reader_polls(store_uri):
+    from mlflow.tracking import MlflowClient
+    from orderlab.app.source import SourceError, StudySource
+    polls, errors, stop = [], [], threading.Event()
+
+    def reader():  # what the TUI does while a study trains: list studies, load the study, again
+        source = StudySource(store_uri)
+        while not stop.is_set():
+            try:
+                source.list_studies()
+                if "par" in [s.name for s in Store(store_uri).list_studies()]:
+                    polls.append(len(source.load(("par",), "test").runs))
+            except SourceError:
+                pass          # "store busy, retry": the TUI shows it and polls again
+            except Exception as e:  # noqa: BLE001
+                errors.append(repr(e))
+            stop.wait(0.2)
+
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    try:
+        r = invoke("sweep", "--arch", "mlp", "--seeds", "0-3", "--workers", "3", "--study", "par", *SMALL,
+                   "--tracking-uri", store_uri, "--quiet")
+    finally:
+        stop.set()
+        t.join(timeout=30)
+    assert r.exit_code == 0, (r.output, r.exception)
+    assert "4 finished, 0 failed" in r.output
+    assert not errors and polls, (errors, polls)
+    store = Store(store_uri)
+    runs = store.list_runs("par")
+    assert [(x.seed, x.status, x.checkpoints) for x in runs] == [(s, "FINISHED", 5) for s in range(4)]
+    client = MlflowClient(store_uri)
+    for run in runs:
+        rec = store.load_record(run)
+        assert rec.n_checkpoints == 5 and rec.epoch[0] == 0 and rec.epoch[-1] == pytest.approx(2)
+        for key, n in (("test_acc", 5), ("train_acc", 5), ("lr", 5), ("loss", 4)):
+            assert len(client.get_metric_history(run.run_id, key)) == n, (run.seed, key)
+    # a network of the sweep is the network `orderlab train` makes
+    r = invoke("train", "--arch", "mlp", "--seeds", "3", "--study", "par-check", *SMALL, "--tracking-uri",
+               store_uri, "--quiet")
+    assert r.exit_code == 0
+    assert same_record(store.load_record(store.list_runs("par-check")[0]), store.load_record(runs[3]))
+
+
+class Killer:
+    """A sweep display that SIGKILLs the worker training ``seed`` after a checkpoint: on the first
+    try only, or on every try."""
+
+    def __init__(self, once: int, always: int):
+        self.once, self.always = once, always
+        self.pid, self.names, self.killed = {}, {}, []
+
+    def start(self, *a):
+        pass
+
+    def stop(self):
+        pass
+
+    def message(self, text):
+        pass
+
+    def task_done(self, task, runs, again):
+        pass
+
+    def event(self, ev, tasks):
+        if ev[0] == "task":
+            self.pid[ev[1]] = ev[2]
+        elif ev[0] == "network":
+            self.names.setdefault(ev[1], []).append(ev[2])
+        elif ev[0] == "progress" and ev[3]:
+            task = tasks[ev[1]]
+            names = self.names.get(ev[1], [])
+            hit = (f"mlp/s{self.always}" in names or
+                   (f"mlp/s{self.once}" in names and task.attempt == 1 and ev[2] >= 0.5))
+            if hit and ev[1] not in self.killed:
+                self.killed.append(ev[1])
+                os.kill(self.pid[ev[1]], signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_dead_workers_retried_once_then_reported(store_uri, capsys):
+    from orderlab.commands.sweep import _summary
+    from orderlab.trainer.api import TrainConfig
+    from orderlab.trainer.sweep import SweepOptions, run_sweep
+    cfg = TrainConfig(study="kill", archs=["mlp"], seeds=[0, 1, 2], dataset="digits", train_subset=200,
+                      test_subset=100, epochs=2, record_every=0.5, device="cpu", tracking_uri=store_uri, quiet=True)
+    killer = Killer(once=0, always=1)
+    result = run_sweep(cfg, SweepOptions(executor="local", workers=2), display=killer)
+    by_name = {o.name: o for o in result.outcomes}
+    assert by_name["mlp/s0"].status == "FINISHED" and by_name["mlp/s0"].attempts == 2
+    assert by_name["mlp/s2"].status == "FINISHED" and by_name["mlp/s2"].attempts == 1
+    failed = by_name["mlp/s1"]
+    assert failed.status == "STALE" and failed.attempts == 2 and "died (exit code -9)" in failed.error
+    assert [o.name for o in result.failed] == ["mlp/s1"]
+    _summary(result)
+    out = capsys.readouterr().out
+    assert "mlp/s1" in out and "died" in out and "2 finished, 1 failed" in out and "--resume kill" in out
+    store = Store(store_uri)
+    # the killed-then-resumed network equals one never interrupted
+    r = invoke("train", "--arch", "mlp", "--seeds", "0", "--study", "kill-check", *SMALL, "--tracking-uri",
+               store_uri, "--quiet")
+    assert r.exit_code == 0
+    resumed = next(x for x in store.list_runs("kill") if x.seed == 0)
+    assert same_record(store.load_record(resumed), store.load_record(store.list_runs("kill-check")[0]))
+    # the same sweep again: finished networks are skipped, the stale one resumed in its own run
+    r = invoke("sweep", "--arch", "mlp", "--seeds", "0-2", "--study", "kill", *SMALL, "--workers", "1",
+               "--tracking-uri", store_uri, "--quiet")
+    assert r.exit_code == 0, r.output
+    assert "1 finished, 0 failed, 2 already done" in r.output
+    runs = store.list_runs("kill")
+    assert [(x.seed, x.status, x.checkpoints) for x in runs] == [(s, "FINISHED", 5) for s in range(3)]
+    # nothing left to resume
+    r = invoke("sweep", "--resume", "kill", "--tracking-uri", store_uri, "--quiet")
+    assert r.exit_code == 0 and "0 finished, 0 failed" in r.output
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--arch", "mlp", "--executor", "slurm"], "unknown executor 'slurm'"),
+    (["--arch", "mlp", "--workers", "0"], "--workers must be at least 1"),
+    (["--resume", "x", "--arch", "mlp"], "drop --arch"),
+    ([], "no architecture given"),
+    (["--arch", "nope"], "unknown architecture 'nope'"),
+    (["--resume", "nothere"], "no study named 'nothere'"),
+])
+def test_sweep_input_errors_are_one_line(args, needle, store_uri):
+    r = invoke("sweep", *args, "--tracking-uri", store_uri, "--quiet")
+    assert r.exit_code == 2 and needle in r.stderr and "\n" not in r.stderr.strip(), (r.output, r.stderr)
+
+
+@pytest.mark.slow
+def test_sweep_on_a_local_ray_instance(store_uri):
+    pytest.importorskip("ray")
+    r = invoke("sweep", "--arch", "mlp", "--seeds", "0-1", "--executor", "ray", "--workers", "2", "--study", "ray",
+               *SMALL, "--tracking-uri", store_uri, "--quiet")
+    assert r.exit_code == 0, (r.output, r.exception)
+    runs = Store(store_uri).list_runs("ray")
+    assert [(x.seed, x.status, x.checkpoints) for x in runs] == [(0, "FINISHED", 5), (1, "FINISHED", 5)]

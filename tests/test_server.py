@@ -1,0 +1,122 @@
+"""A real `mlflow server` (SQLite backend, artifacts served by the server): a sweep records into it
+over HTTP and the study is read back through it; an interrupted run resumes through it."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from orderlab.cli import app
+from orderlab.store import Store
+
+runner = CliRunner()
+SMALL = ["--dataset", "digits", "--train-subset", "150", "--test-subset", "80", "--epochs", "1",
+         "--record-every", "0.5", "--device", "cpu", "--quiet"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("server")
+    port = _free_port()
+    mlflow = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or shutil.which("mlflow")
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    proc = subprocess.Popen([mlflow, "server", "--backend-store-uri", f"sqlite:///{root}/mlflow.db",
+                             "--artifacts-destination", (root / "artifacts").as_uri(), "--host", "127.0.0.1",
+                             "--port", str(port), "--workers", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(url + "/health", timeout=2).read()
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    pytest.fail(f"mlflow server exited: {proc.stdout.read()[-2000:]}")
+                if time.monotonic() > deadline:
+                    pytest.fail("mlflow server did not answer /health within 120 s")
+                time.sleep(0.5)
+        yield url, root
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_sweep_through_a_tracking_server(server, tmp_path):
+    url, root = server
+    r = runner.invoke(app, ["sweep", "--arch", "mlp", "--arch", "cnn", "--seeds", "0-1", "--workers", "2",
+                            "--study", "srv", *SMALL, "--tracking-uri", url])
+    assert r.exit_code == 0, (r.output, r.exception)
+    assert "4 finished, 0 failed" in r.output
+    store = Store(url)
+    runs = store.list_runs("srv")
+    assert [(x.arch, x.seed, x.status, x.checkpoints) for x in runs] == [
+        (a, s, "FINISHED", 3) for a in ("cnn", "mlp") for s in (0, 1)]
+    # artifacts went through the server (mlflow-artifacts:/ URIs), not to a path the client writes
+    assert all(x.artifact_uri.startswith("mlflow-artifacts:") for x in runs)
+    assert len(list((root / "artifacts").rglob("record.npz"))) == 4
+    pairs = store.load_records("srv")
+    assert len(pairs) == 4 and all(rec.n_checkpoints == 3 for _, rec in pairs)
+    assert store.load_examples("srv") is not None
+    # the study read back through the server, as `orderlab export` does
+    out = tmp_path / "srv.npz"
+    r = runner.invoke(app, ["export", "srv", "-o", str(out), "--tracking-uri", url])
+    assert r.exit_code == 0, r.output
+    with np.load(out) as z:
+        assert z["correct"].shape == (4, 3, 80) and list(z["arch"]) == ["cnn", "cnn", "mlp", "mlp"]
+
+
+
+
+@pytest.mark.slow
+def test_resume_through_a_tracking_server(server):
+    """State and record are uploaded to the server at each checkpoint and downloaded to resume."""
+    from orderlab.trainer.api import TrainConfig, train_study
+    from orderlab.trainer.progress import Reporter
+    url, _ = server
+    common = dict(archs=["mlp"], seeds=[3], dataset="digits", train_subset=150, test_subset=80, epochs=1,
+                  record_every=0.25, device="cpu", quiet=True, tracking_uri=url)
+    train_study(TrainConfig(study="srv-whole", **common))
+
+    class Stop(Reporter):
+        seen = 0
+
+        def network_progress(self, fraction, metrics):
+            if metrics:
+                Stop.seen += 1
+                if Stop.seen == 3:
+                    raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_study(TrainConfig(study="srv-cut", **common), Stop())
+    store = Store(url)
+    [cut] = store.list_runs("srv-cut")
+    assert cut.status == "KILLED" and cut.checkpoints == 3
+    r = runner.invoke(app, ["train", "--resume", cut.run_id, "--tracking-uri", url, "--quiet"])
+    assert r.exit_code == 0, (r.output, r.exception)
+    a = store.load_record(store.list_runs("srv-cut")[0])
+    b = store.load_record(store.list_runs("srv-whole")[0])
+    assert a.n_checkpoints == 5
+    for split in ("train", "test"):
+        assert np.array_equal(a.split(split).correct_bits, b.split(split).correct_bits)
+        assert np.array_equal(a.split(split).p_true, b.split(split).p_true)

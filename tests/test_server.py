@@ -86,8 +86,6 @@ def test_sweep_through_a_tracking_server(server, tmp_path):
         assert z["correct"].shape == (4, 3, 80) and list(z["arch"]) == ["cnn", "cnn", "mlp", "mlp"]
 
 
-
-
 @pytest.mark.slow
 def test_resume_through_a_tracking_server(server):
     """State and record are uploaded to the server at each checkpoint and downloaded to resume."""

@@ -266,7 +266,7 @@ def train_vectorised(runs: list[Any], models: list[torch.nn.Module], data: Devic
             progress(at_step / total, _mean_metrics(last))
 
     try:
-        if step == 0:
+        if resume_states is None:  # a saved state comes after its checkpoint was recorded
             record(0)
         ens.set_train(True)
         epoch = step // spe

@@ -54,9 +54,91 @@ class DeviceData:
         self.y = {"train": torch.as_tensor(ds.y_train, dtype=torch.int64).to(device),
                   "test": torch.as_tensor(ds.y_test, dtype=torch.int64).to(device)}
 
+    streaming = False
+
     @property
     def n_train(self) -> int:
         return int(self.y["train"].shape[0])
+
+    def batches(self, perm: torch.Tensor, first: int, n_batches: int, batch_size: int):
+        """(x, y) of batches ``first..n_batches-1`` of the epoch's permutation, gathered on the device."""
+        perm = perm.to(self.device, non_blocking=True)
+        x, y = self.x["train"], self.y["train"]
+        for b in range(first, n_batches):
+            idx = perm[b * batch_size:(b + 1) * batch_size]
+            yield x[idx], y[idx]
+
+
+class _HostSplit:
+    """A split kept in host memory that reads like a device tensor for evaluation: a slice comes
+    back on the device (copied from pinned memory, without waiting)."""
+
+    def __init__(self, x: torch.Tensor, device: torch.device):
+        self.host, self.device, self.shape = x, device, x.shape
+
+    def __getitem__(self, key) -> torch.Tensor:
+        part = self.host[key]
+        if self.device.type == "cuda":
+            part = part.pin_memory()
+        return part.to(self.device, non_blocking=True)
+
+
+class _Gather(torch.utils.data.Dataset):
+    def __init__(self, x: torch.Tensor, y: torch.Tensor):
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    def __getitem__(self, idx):
+        return self.x[idx], self.y[idx]
+
+
+class StreamData(DeviceData):
+    """A dataset too large for the device: both splits stay in host memory; DataLoader workers
+    gather each batch (in the epoch's permuted order) into pinned memory, and it is copied to the
+    device while earlier batches train. Evaluation streams the splits in slices the same way."""
+
+    streaming = True
+
+    def __init__(self, ds: Dataset, device: torch.device, workers: int | None = None):
+        self.device = device
+        self.kind = ds.kind
+        self.flip_ok = ds.flip_ok
+        dtype = torch.int64 if ds.kind == "text" else torch.float32
+        self.host_x = {"train": torch.as_tensor(ds.x_train, dtype=dtype),
+                       "test": torch.as_tensor(ds.x_test, dtype=dtype)}
+        self.host_y = {"train": torch.as_tensor(ds.y_train, dtype=torch.int64),
+                       "test": torch.as_tensor(ds.y_test, dtype=torch.int64)}
+        self.x = {s: _HostSplit(v, device) for s, v in self.host_x.items()}
+        self.y = {s: v.to(device) for s, v in self.host_y.items()}   # labels are small
+        self.workers = min(8, os.cpu_count() or 1) if workers is None else workers
+
+    def batches(self, perm: torch.Tensor, first: int, n_batches: int, batch_size: int):
+        chunks = [perm[b * batch_size:(b + 1) * batch_size] for b in range(first, n_batches)]
+        loader = torch.utils.data.DataLoader(
+            _Gather(self.host_x["train"], self.host_y["train"]), sampler=chunks, batch_size=None,
+            num_workers=self.workers, pin_memory=self.device.type == "cuda",
+            prefetch_factor=4 if self.workers else None)
+        for xb, yb in loader:
+            yield xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
+
+
+STREAM_ENV = "ORDERLAB_STREAM_DATA"
+
+
+def make_device_data(ds: Dataset, device: torch.device) -> DeviceData:
+    """The dataset on the device when it fits (at most half the free device memory), else streamed
+    from host memory. ``ORDERLAB_STREAM_DATA=1`` forces streaming (also on the CPU), ``=0`` forbids it."""
+    force = os.environ.get(STREAM_ENV, "").strip()
+    if force == "1":
+        return StreamData(ds, device)
+    if force != "0" and device.type == "cuda":
+        size = sum(a.nbytes for a in (ds.x_train, ds.x_test)) * (2 if ds.x_train.dtype.itemsize < 4 else 1)
+        free, _ = torch.cuda.mem_get_info(device)
+        if size > free / 2:
+            return StreamData(ds, device)
+    return DeviceData(ds, device)
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
@@ -186,7 +268,6 @@ def train_network(run: Any, model: torch.nn.Module, data: DeviceData, hp: Hyper,
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(hp.schedule, total, hp.lr))
     ckpts = checkpoint_steps(spe, hp.epochs, hp.record_every)
     ckpt_set = set(ckpts)
-    x, y = data.x["train"], data.y["train"]
     flip = data.flip_ok
     step = 0
     if resume_state is not None:
@@ -231,12 +312,10 @@ def train_network(run: Any, model: torch.nn.Module, data: DeviceData, hp: Hyper,
         epoch = step // spe
         last_progress = time.monotonic()
         while step < total:
-            perm = epoch_permutation(seed, epoch, n).to(device, non_blocking=True)
-            for b in range(step - epoch * spe, spe):
+            perm = epoch_permutation(seed, epoch, n)
+            for xb, yb in data.batches(perm, step - epoch * spe, spe, hp.batch_size):
                 if step >= total:
                     break
-                idx = perm[b * hp.batch_size:(b + 1) * hp.batch_size]
-                xb, yb = x[idx], y[idx]
                 if hp.augment:
                     xb = augment_batch(xb, seed, step, flip)
                 if channels_last:

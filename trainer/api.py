@@ -144,10 +144,10 @@ def train_study(cfg: TrainConfig, reporter: Reporter | None = None) -> list[str]
     device_name = "cpu"
     data = None
     if needs_torch:
-        from orderlab.trainer.loop import DeviceData, resolve_device
+        from orderlab.trainer.loop import make_device_data, resolve_device
         device = resolve_device(cfg.device)
         device_name = str(device)
-        data = DeviceData(ds, device)
+        data = make_device_data(ds, device)
     jobs = [(arch, spec, seed) for arch, spec in zip(cfg.archs, specs) for seed in cfg.seeds]
     reporter.study_started(cfg.study, len(jobs), cfg.dataset, device_name)
     if cfg.ensemble > 1:

@@ -143,3 +143,24 @@ def test_cli_ensemble_groups_and_remainder(store_uri):
     runs = Store(store_uri).list_runs("k")
     assert [(x.seed, x.status, x.params.get("ensemble")) for x in runs] == [
         (0, "FINISHED", "2"), (1, "FINISHED", "2"), (2, "FINISHED", None)]
+
+
+# ------------------------------------------------------------------ the device path, on the CPU
+
+def test_streamed_data_gives_the_records_of_data_on_the_device(store_uri, monkeypatch):
+    """Datasets too large for the device stream from host memory through DataLoader workers; the
+    batches (order, augmentation) are the same, so the records are too."""
+    from orderlab.trainer.loop import STREAM_ENV
+    cfg = dict(archs=["cnn"], seeds=[7], augment=True, tracking_uri=store_uri, **SMALL)
+    monkeypatch.setenv(STREAM_ENV, "0")
+    train_study(TrainConfig(study="on-device", **cfg))
+    monkeypatch.setenv(STREAM_ENV, "1")
+    rep = Messages()
+    train_study(TrainConfig(study="streamed", **{**cfg, "seeds": [7, 8]}, ensemble=2), rep)
+    assert any("streams from host memory" in m for m in rep.lines)   # ensembles need the data on the device
+    store = Store(store_uri)
+    a = store.load_record(store.list_runs("on-device")[0])
+    b = records(store, "streamed")[7][1]
+    for split in ("train", "test"):
+        assert np.array_equal(a.split(split).correct_bits, b.split(split).correct_bits)
+        assert np.array_equal(a.split(split).p_true, b.split(split).p_true)

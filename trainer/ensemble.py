@@ -67,6 +67,9 @@ def unsupported_reason(spec, ds, data: DeviceData | None, hp: dict[str, Any],
         return f"{spec.name} is a {spec.kind} learner, not a torch network"
     if data is None:
         return "no torch data"
+    if data.streaming:
+        return ("the dataset does not fit on the device and streams from host memory; each member would "
+                "need its own stream")
     if hp["optimizer"] not in ("sgd", "adam"):
         return f"optimizer {hp['optimizer']} is not elementwise"
     try:

@@ -133,8 +133,8 @@ def _resume_group(store: Store, plans: list[ResumePlan], reporter, ensemble: int
     ctx = prepare_study(store, cfg0.study, ds, cfg0.record_splits)
     data = None
     if any(pl.spec.kind == "torch" for pl in plans):
-        from orderlab.trainer.loop import DeviceData, resolve_device
-        data = DeviceData(ds, resolve_device(cfg0.device))
+        from orderlab.trainer.loop import make_device_data, resolve_device
+        data = make_device_data(ds, resolve_device(cfg0.device))
     reporter.study_started(cfg0.study, len(plans), cfg0.dataset, str(data.device) if data else "cpu")
     out: list[str] = []
     with tempfile.TemporaryDirectory(prefix="orderlab-resume-") as tmp_root:

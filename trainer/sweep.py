@@ -92,13 +92,13 @@ def _context(cfg):
     if key not in _CONTEXT:
         from orderlab.store import Store
         from orderlab.trainer.data import load_dataset
-        from orderlab.trainer.loop import DeviceData, resolve_device
+        from orderlab.trainer.loop import make_device_data, resolve_device
         from orderlab.trainer.run import prepare_study
         _CONTEXT.clear()
         ds = load_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download, train_subset=cfg.train_subset,
                           test_subset=cfg.test_subset, data_seed=cfg.data_seed)
         ctx = prepare_study(Store(cfg.tracking_uri), cfg.study, ds, cfg.record_splits)
-        _CONTEXT[key] = (ds, ctx, DeviceData(ds, resolve_device(cfg.device)))
+        _CONTEXT[key] = (ds, ctx, make_device_data(ds, resolve_device(cfg.device)))
     return _CONTEXT[key]
 
 

@@ -30,7 +30,7 @@ CACHE_CHECKPOINTS = 256
 class StudyScreen(PollingScreen):
     AUTO_FOCUS = "#runs-table"
     BINDINGS = [
-        Binding("escape", "back", "studies", tooltip="Back to the list of studies"),
+        Binding("escape", "back", "back", tooltip="Back to the list of studies"),
         # Keys of one view: shown in the footer only while that view is active (check_action).
         Binding("s", "in_view('runs', 'action_sort')", "sort"),
         Binding("o", "in_view('order', 'action_next_pair')", "next pair"),
@@ -39,7 +39,8 @@ class StudyScreen(PollingScreen):
         Binding("k", "in_view('examples', 'action_next_class')", "class"),
         *[Binding(str(i + 1), f"view('{vid}')", label, show=False, id=f"view-{vid}")
           for i, (vid, label, _) in enumerate(VIEWS)],
-        Binding("left_square_bracket", "step(-1)", "checkpoint", key_display="[ ]", id="prev-checkpoint"),
+        Binding("left_square_bracket", "step(-1)", "step", key_display="[ ]", id="prev-checkpoint",
+                tooltip="Previous / next checkpoint"),
         Binding("right_square_bracket", "step(1)", "next", show=False, id="next-checkpoint"),
         Binding("home", "jump('first')", "first checkpoint", show=False),
         Binding("end", "jump('last')", "latest checkpoint", show=False),

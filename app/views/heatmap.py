@@ -42,7 +42,7 @@ def colour_range(*matrices, stretch: bool = True) -> tuple[float, float]:
         return 0.0, 1.0
     lo = np.floor(float(vals.min()) * 20) / 20
     hi = np.ceil(float(vals.max()) * 20) / 20
-    return (lo, hi) if hi - lo >= 0.05 else (max(0.0, hi - 0.05), hi)
+    return (lo, hi) if hi - lo >= 0.05 - 1e-9 else (max(0.0, hi - 0.05), hi)
 
 
 class HeatmapView(View):

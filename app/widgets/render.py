@@ -322,7 +322,7 @@ def histogram(observed: np.ndarray, independent: np.ndarray, width: int, height:
     ylab_w = 6
     plot_w = max(3, width - ylab_w)
     n_bins = min(n1, max(1, plot_w // 3))
-    bw = max(1, min(4, (plot_w // n_bins - 1) // 2))        # cells per bar
+    bw = max(1, min(8, (plot_w // n_bins - 1) // 2))        # cells per bar
     per = 2 * bw + 1
     edges = np.linspace(0, n1, n_bins + 1).round().astype(int)
     ob = np.array([obs[a:b].sum() for a, b in zip(edges[:-1], edges[1:])])

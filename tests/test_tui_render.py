@@ -1,0 +1,101 @@
+"""The TUI's drawing functions and its choice of networks, without an app."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+from rich.console import Console
+from rich.text import Text
+
+from orderlab.app.source import choose_networks
+from orderlab.app.views.heatmap import colour_range
+from orderlab.app.widgets import render as R
+
+
+def plain(line) -> str:
+    return line.plain if isinstance(line, Text) else "".join(s.text for s in line)
+
+
+def test_half_block_image_keeps_both_pixels_of_a_cell():
+    img = np.array([[[255, 0, 0], [0, 0, 255]],
+                    [[0, 255, 0], [255, 255, 255]]], np.uint8)
+    (line,) = R.image_lines(img, 2)
+    assert line.plain == "▀▀"
+    styles = [line.get_style_at_offset(Console(), i) for i in range(2)]
+    assert [s.color.get_truecolor() for s in styles] == [(255, 0, 0), (0, 0, 255)]        # top row
+    assert [s.bgcolor.get_truecolor() for s in styles] == [(0, 255, 0), (255, 255, 255)]  # bottom row
+    gray = (np.arange(64).reshape(8, 8) * 4).astype(np.uint8)
+    lines = R.image_lines(gray, 16)                  # 8 px scaled x2: 16 cells, 8 lines
+    assert len(lines) == 8 and all(len(t.plain) == 16 for t in lines)
+
+
+def test_matrix_shows_values_colours_and_what_does_not_fit():
+    m = np.array([[1.0, 0.25], [0.25, np.nan]])
+    lines, note = R.matrix(m, ["a", "b"], ["a", "b"], 40)
+    assert note == ""
+    assert ".25" in plain(lines[1]) and "1.0" in plain(lines[1]) and "·" in plain(lines[2])
+    seg = next(s for s in lines[1] if s.text.strip() == "1.0")
+    assert seg.style.bgcolor.get_truecolor() == R.cmap(1.0)
+    assert R.cmap(1.0) != R.cmap(0.0)
+    # Long names: columns are numbered and rows carry the numbers.
+    lines, _ = R.matrix(m, ["alpha:cnn/s0", "alpha:cnn/s1"], None, 40)
+    assert plain(lines[0]).split() == ["1", "2"] and plain(lines[2]).strip().startswith("alpha:cnn/s1 2")
+    # Too many to fit: the first rows and columns, and a note.
+    big = np.random.default_rng(0).random((60, 60))
+    lines, note = R.matrix(big, [f"n{i}" for i in range(60)], None, 40, max_rows=10)
+    assert len(lines) == 11 and "showing" in note
+
+
+def test_histogram_bars_follow_the_counts():
+    obs = np.array([0.6, 0.0, 0.0, 0.4])
+    ind = np.array([0.1, 0.4, 0.4, 0.1])
+    rows = R.histogram(obs, ind, 40, 10)
+    top = rows[0].plain
+    assert top.startswith(" 0.60┤")
+    # The tallest bar (observed, k = 0) reaches the top row; independence at k = 0 does not.
+    assert top[6] == "█" and "█" not in top[6 + len(top) // 2:]
+    assert rows[-1].plain.split() == ["0", "1", "2", "3"]
+
+
+def test_line_chart_draws_lines_and_shades_the_gap():
+    x = np.linspace(0, 2, 9)
+    hi, lo = np.linspace(0.1, 0.9, 9), np.linspace(0.05, 0.3, 9)
+    lines = R.line_chart([R.Series("tpa", x, hi, "#4fc3f7")], 40, 12,
+                         bands=[R.Band(x, lo, hi, "#4fc3f7")], marker_x=1.0)
+    assert len(lines) == 12 and lines[0].plain.startswith(" 1.0┤") and "epoch" in lines[-1].plain
+    body = [line for line in lines[:-2]]
+    assert any(0x2800 < ord(ch) <= 0x28FF for line in body for ch in line.plain)        # braille dots
+    shaded = {span.style.bgcolor.get_truecolor() for line in body for span in line.spans
+              if not isinstance(span.style, str) and span.style.bgcolor is not None}
+    assert shaded                                                                     # the gap is tinted
+    assert any("│" in line.plain[6:] for line in body)                                # the checkpoint marker
+
+
+def test_bar_and_epochs():
+    assert R.bar(0.5, 8) == "████    " and R.bar(1.0, 4) == "████" and R.bar(0, 3) == "   "
+    assert R.epoch_text(0.511628) == "0.51" and R.epoch_text(3.0) == "3" and R.epoch_text(0.25) == "0.25"
+
+
+def run(name, status, checkpoints):
+    return SimpleNamespace(run_id=name, name=name, status=status, checkpoints=checkpoints)
+
+
+def test_choose_networks_waits_for_a_network_that_just_started():
+    done = [run("a", "FINISHED", 13), run("b", "FINISHED", 13)]
+    keep, waiting = choose_networks(done + [run("c", "RUNNING", 3)], "most")
+    assert [r.run_id for r in keep] == ["a", "b"] and [r.run_id for r in waiting] == ["c"]
+    keep, waiting = choose_networks(done + [run("c", "RUNNING", 10)], "most")    # 3 x 10 > 2 x 13
+    assert len(keep) == 3 and not waiting
+    keep, _ = choose_networks([run("a", "FINISHED", 13), run("c", "RUNNING", 2)], "most")
+    assert len(keep) == 2                                                       # a pair beats one alone
+    keep, _ = choose_networks(done + [run("c", "RUNNING", 3)], "all")
+    assert len(keep) == 3
+    keep, waiting = choose_networks(done + [run("c", "RUNNING", 13)], "finished")
+    assert [r.run_id for r in keep] == ["a", "b"] and len(waiting) == 1
+
+
+def test_colour_range_stretches_over_the_values():
+    assert colour_range(np.array([0.96, 0.99]), stretch=False) == (0.0, 1.0)
+    assert colour_range(np.array([0.96, 0.99, np.nan])) == (0.95, 1.0)
+    lo, hi = colour_range(np.array([0.2, 0.21]))
+    assert hi - lo >= 0.05 - 1e-9 and lo <= 0.2 and hi >= 0.21

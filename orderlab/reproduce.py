@@ -341,15 +341,24 @@ def evaluate_check(check: dict[str, Any], data: dict[str, StudyData], recipe: Re
 
     if kind == "agreement":
         st = sd.stack(split, arch)
-        c = _at(st, check.get("at", "early"))
+        at = check.get("at", "middle")
+        c = _at(st, at)
         t, ind = float(M.tpa(st, c)), float(M.tpa_independent(st, c))
         gap = float(check.get("min_gap", 0.15))
+        # The other stages too, so a verdict at one stage never hides the rest of training.
+        others = []
+        for name in ("early", "middle", "final"):
+            o = _at(st, name)
+            if o != c:
+                others.append(f"{name} {_f(float(M.tpa(st, o)))} vs {_f(float(M.tpa_independent(st, o)))} at "
+                              f"epoch {st.epoch[o]:.3g}")
         return Verdict(recipe.name, claim, t - ind >= gap,
-                       f"{_f(t)} vs {_f(ind)} at epoch {st.epoch[c]:.3g} ({label}; accuracy "
-                       f"{float(M.accuracy(st, c).mean()):.2f})", {"tpa": t, "independent": ind, "epoch": st.epoch[c]})
+                       f"{_f(t)} vs {_f(ind)} at epoch {st.epoch[c]:.3g} ({at}; {label}; accuracy "
+                       f"{float(M.accuracy(st, c).mean()):.2f}){'; ' if others else ''}{', '.join(others)}",
+                       {"tpa": t, "independent": ind, "epoch": float(st.epoch[c])})
     if kind == "bimodal":
         st = sd.stack(split, arch)
-        c = _at(st, check.get("at", "early"))
+        c = _at(st, check.get("at", "middle"))
         b = M.bimodality(st, c)
         tv, sarle = float(b["tv"]), float(b["sarle"])
         return Verdict(recipe.name, claim, tv >= float(check.get("min_tv", 0.25)),
@@ -383,7 +392,7 @@ def evaluate_check(check: dict[str, Any], data: dict[str, StudyData], recipe: Re
     if kind == "control":
         ref = data[str(check["reference_study"])]
         ref_arch = check.get("reference_arch") or arch
-        at = check.get("at", "early")
+        at = check.get("at", "middle")
         sc, sr = sd.stack(split, arch), ref.stack(split, ref_arch)
         cc, cr = _at(sc, at), _at(sr, at)
         ec = excess(float(M.tpa(sc, cc)), float(M.tpa_independent(sc, cc)))
@@ -420,13 +429,13 @@ def study_rows(sd: StudyData, split: str = "test") -> list[dict[str, Any]]:
     rows = []
     for arch in sd.plan.archs:
         st = sd.stack(split, arch)
-        c = _at(st, "early")
+        c = _at(st, "middle")
         rows.append({
             "study": sd.plan.study, "dataset": sd.plan.dataset, "split": split, "arch": arch, "networks": st.n_networks,
-            "examples": st.n_examples, "final_acc": float(M.accuracy(st, -1).mean()), "early_epoch": float(st.epoch[c]),
-            "early_acc": float(M.accuracy(st, c).mean()), "tpa_early": float(M.tpa(st, c)),
-            "ind_early": float(M.tpa_independent(st, c)), "tpa_final": float(M.tpa(st, -1)),
-            "ind_final": float(M.tpa_independent(st, -1)), "tv_early": float(M.bimodality(st, c)["tv"]),
+            "examples": st.n_examples, "final_acc": float(M.accuracy(st, -1).mean()), "middle_epoch": float(st.epoch[c]),
+            "middle_acc": float(M.accuracy(st, c).mean()), "tpa_middle": float(M.tpa(st, c)),
+            "ind_middle": float(M.tpa_independent(st, c)), "tpa_final": float(M.tpa(st, -1)),
+            "ind_final": float(M.tpa_independent(st, -1)), "tv_middle": float(M.bimodality(st, c)["tv"]),
             "rho_within": within_rho(st)})
     return rows
 
@@ -450,21 +459,21 @@ def write_summary(out: Path, scale: str, command: str, results: list[dict[str, A
     md = [f"# orderlab reproduce --scale {scale}", "",
           f"Command: `{command}`  ", f"Finished {time.strftime('%Y-%m-%d %H:%M')} in {seconds / 60:.1f} min.", "",
           "TPA = share of examples all networks get right over their mean accuracy; *ind.* = the TPA of "
-          "independent networks of the same accuracies; *early* = the checkpoint a third of the way from the "
-          "untrained to the final accuracy; TV = total variation of the correct-count histogram from "
+          "independent networks of the same accuracies; *early* / *middle* = the checkpoints a third / two thirds "
+          "of the way from the untrained to the final accuracy; TV = total variation of the correct-count histogram from "
           "independence; ρ = Spearman correlation of accessibility between two halves of the networks.", "",
           "## Verdicts", ""]
     for res in results:
         for v in res["verdicts"]:
             md.append(f"- **{v.claim}**: {v.word}, {v.detail} *({res['recipe'].name})*")
     md += ["", "## Side by side (test split)", "",
-           "| experiment | dataset | arch | nets | final acc | early epoch (acc) | TPA early | ind. early | "
-           "TPA final | ind. final | TV early | ρ within |", "|---" * 12 + "|"]
+           "| experiment | dataset | arch | nets | final acc | middle epoch (acc) | TPA middle | ind. middle | "
+           "TPA final | ind. final | TV middle | ρ within |", "|---" * 12 + "|"]
     for res in results:
         for r in res["rows"]:
             md.append(f"| {res['recipe'].name} | {r['dataset']} | {r['arch']} | {r['networks']} | "
-                      f"{r['final_acc']:.3f} | {r['early_epoch']:.3g} ({r['early_acc']:.2f}) | {r['tpa_early']:.3f} | "
-                      f"{r['ind_early']:.3f} | {r['tpa_final']:.3f} | {r['ind_final']:.3f} | {r['tv_early']:.2f} | "
+                      f"{r['final_acc']:.3f} | {r['middle_epoch']:.3g} ({r['middle_acc']:.2f}) | {r['tpa_middle']:.3f} | "
+                      f"{r['ind_middle']:.3f} | {r['tpa_final']:.3f} | {r['ind_final']:.3f} | {r['tv_middle']:.2f} | "
                       f"{_f(r['rho_within'])} |")
     for res in results:
         rec = res["recipe"]

@@ -93,6 +93,36 @@ def _quiet_mlflow_env() -> None:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
 
 
+_WAL_SET = False
+
+
+def _sqlite_wal() -> None:
+    """Every SQLite connection of this process in WAL mode with synchronous=NORMAL: readers (the
+    TUI) never block the writers of a parallel sweep, and a commit costs no fsync (the database
+    stays consistent; a power cut may lose the last commits). Registered once, before MLflow
+    opens its engine."""
+    global _WAL_SET
+    if _WAL_SET:
+        return
+    import sqlite3
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    @event.listens_for(Engine, "connect")
+    def _pragmas(dbapi_conn, _record) -> None:
+        if isinstance(dbapi_conn, sqlite3.Connection):
+            cur = dbapi_conn.cursor()
+            try:
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
+            except sqlite3.OperationalError:
+                pass    # locked while another process switches it: that one sets WAL for the file
+            finally:
+                cur.close()
+    _WAL_SET = True
+
+
 # ------------------------------------------------------------------ views
 
 @dataclass
@@ -231,6 +261,8 @@ class Store:
             for name in ("alembic", "mlflow"):
                 logging.getLogger(name).setLevel(logging.WARNING)
             from mlflow.tracking import MlflowClient
+            if self.uri.startswith("sqlite:"):
+                _sqlite_wal()
             self._client = self._retry(lambda: MlflowClient(tracking_uri=self.uri))
             # The SQLite schema is created lazily by the first query; do it under retry.
             self._retry(lambda: self._client.search_experiments(max_results=1))

@@ -14,7 +14,7 @@ and schedule, all on the device):
 
 Each variant runs ``--reps`` times, interleaved; the best time of each counts.
 
-    python benchmarks/recording_overhead.py                                  # mlp on fashion-mnist (10k), CPU
+    python benchmarks/recording_overhead.py                                  # mlp on fashion-mnist, CPU
     python benchmarks/recording_overhead.py --arch st-vgg --dataset cifar-shaped --device cuda
 
 The last line gives orderlab / bare (target <= 1.10) and orderlab / no-eval.
@@ -33,9 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--arch", default="mlp")
     ap.add_argument("--dataset", default="fashion-mnist")
-    ap.add_argument("--train-subset", type=int, default=10_000)
-    ap.add_argument("--test-subset", type=int, default=2_000)
-    ap.add_argument("--epochs", type=float, default=3)
+    ap.add_argument("--train-subset", type=int, default=None, help="default: the whole split")
+    ap.add_argument("--test-subset", type=int, default=None)
+    ap.add_argument("--epochs", type=float, default=2)
     ap.add_argument("--record-every", type=float, default=1.0)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--reps", type=int, default=2)
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     from orderlab.trainer.run import NetworkRun, prepare_study
 
     register_cifar_shaped()
-    sub = {} if args.dataset == "cifar-shaped" else {"train_subset": args.train_subset, "test_subset": args.test_subset}
+    sub = {"train_subset": args.train_subset, "test_subset": args.test_subset}
     ds = load_dataset(args.dataset, **sub)
     device = resolve_device(args.device)
     data = DeviceData(ds, device)

@@ -23,9 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--arch", default="mlp")
     ap.add_argument("--dataset", default="digits")
+    ap.add_argument("--train-subset", type=int, default=None)
+    ap.add_argument("--test-subset", type=int, default=None)
     ap.add_argument("--networks", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--epochs", type=float, default=6)
+    ap.add_argument("--epochs", type=float, default=60)
     ap.add_argument("--record-every", type=float, default=1.0)
     args = ap.parse_args(argv)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -39,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def sweep(workers: int) -> float:
         cfg = TrainConfig(study=f"w{workers}", archs=[args.arch], seeds=list(range(args.networks)),
-                          dataset=args.dataset, epochs=args.epochs, record_every=args.record_every, device="cpu",
+                          dataset=args.dataset, train_subset=args.train_subset, test_subset=args.test_subset,
+                          epochs=args.epochs, record_every=args.record_every, device="cpu",
                           tracking_uri=uri, quiet=True)
         t = time.perf_counter()
         res = run_sweep(cfg, SweepOptions(executor="local", workers=workers))

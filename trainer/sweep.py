@@ -82,24 +82,47 @@ class SweepResult:
 
 # ---------------------------------------------------------------------- the worker side
 
-_CONTEXT: dict[tuple, tuple] = {}
+_DATA: dict[tuple, tuple] = {}
+_STUDY: dict[tuple, object] = {}
+
+
+def _data(cfg):
+    """(dataset, device data), loaded once per worker process and data configuration."""
+    key = (cfg.dataset, cfg.data_dir, cfg.train_subset, cfg.test_subset, cfg.data_seed, cfg.device)
+    if key not in _DATA:
+        from orderlab.trainer.data import load_dataset
+        from orderlab.trainer.loop import make_device_data, resolve_device
+        _DATA.clear()
+        ds = load_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download, train_subset=cfg.train_subset,
+                          test_subset=cfg.test_subset, data_seed=cfg.data_seed)
+        _DATA[key] = (ds, make_device_data(ds, resolve_device(cfg.device)))
+    return _DATA[key]
 
 
 def _context(cfg):
-    """(dataset, study context, device data), loaded once per worker process and data configuration."""
-    key = (cfg.tracking_uri, cfg.study, cfg.dataset, cfg.data_dir, cfg.train_subset, cfg.test_subset,
-           cfg.data_seed, cfg.device, tuple(cfg.record_splits))
-    if key not in _CONTEXT:
+    """(dataset, study context, device data); the study exists already (the main process made it)."""
+    ds, data = _data(cfg)
+    key = (cfg.tracking_uri, cfg.study, id(ds), tuple(cfg.record_splits))
+    if key not in _STUDY:
         from orderlab.store import Store
-        from orderlab.trainer.data import load_dataset
-        from orderlab.trainer.loop import make_device_data, resolve_device
         from orderlab.trainer.run import prepare_study
-        _CONTEXT.clear()
-        ds = load_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download, train_subset=cfg.train_subset,
-                          test_subset=cfg.test_subset, data_seed=cfg.data_seed)
-        ctx = prepare_study(Store(cfg.tracking_uri), cfg.study, ds, cfg.record_splits)
-        _CONTEXT[key] = (ds, ctx, make_device_data(ds, resolve_device(cfg.device)))
-    return _CONTEXT[key]
+        _STUDY.clear()
+        _STUDY[key] = prepare_study(Store(cfg.tracking_uri), cfg.study, ds, cfg.record_splits)
+    return ds, _STUDY[key], data
+
+
+def _warm(cfg: dict | None) -> None:
+    """What every task needs, loaded while the main process prepares the study: torch, the trainer,
+    the MLflow client and (for new networks) the dataset on the device. Failures surface in tasks."""
+    try:
+        import torch  # noqa: F401
+        from mlflow.tracking import MlflowClient  # noqa: F401
+        from orderlab.trainer import api, loop, run  # noqa: F401
+        if cfg is not None:
+            from orderlab.trainer.api import TrainConfig
+            _data(TrainConfig(**{**cfg, "record_splits": tuple(cfg["record_splits"])}))
+    except Exception:  # noqa: BLE001
+        pass
 
 
 class _EventReporter:
@@ -173,10 +196,11 @@ def _train(cfg, arch: str, seeds: list[int], reporter) -> list[str]:
     return train_solo(cfg, ctx, jobs, hps, data, reporter)
 
 
-def _worker_main(slot: int, env: dict[str, str], threads: int, conn) -> None:
-    """A local worker process: take tasks from its own pipe until it gets None."""
+def _worker_main(slot: int, env: dict[str, str], threads: int, conn, warm_cfg: dict | None = None) -> None:
+    """A local worker process: warm up, then take tasks from its own pipe until it gets None."""
     os.environ.update(env)
     try:
+        _warm(warm_cfg)
         while True:
             item = conn.recv()
             if item is None:
@@ -201,6 +225,48 @@ class LocalExecutor:
 
     def __init__(self, workers: int, threads: int, gpu_slots: list[str] | None = None):
         self.workers, self.threads, self.gpu_slots = max(1, workers), max(1, threads), gpu_slots or []
+        self._ctx = None
+        self._procs: dict[int, Any] = {}
+        self._conns: dict[int, Any] = {}
+        self._warm_cfg: dict | None = None
+
+    def _start(self, slot: int) -> None:
+        import multiprocessing as mp
+        if self._ctx is None:
+            self._ctx = mp.get_context("spawn")
+        parent, child = self._ctx.Pipe(duplex=True)
+        p = self._ctx.Process(target=_worker_main, args=(slot, self._env(slot), self.threads, child, self._warm_cfg),
+                              daemon=True, name=f"orderlab-sweep-{slot}")
+        p.start()
+        child.close()
+        self._procs[slot], self._conns[slot] = p, parent
+
+    def prestart(self, n: int, warm_cfg: dict | None) -> None:
+        """Start (up to) ``n`` workers now, loading what tasks need while the caller prepares."""
+        self._warm_cfg = warm_cfg
+        for slot in range(min(self.workers, max(1, n))):
+            self._start(slot)
+
+    def shutdown(self) -> None:
+        """Tell the workers to exit; a thread reaps them (an interpreter with torch and MLflow loaded
+        takes about a second to exit, which the sweep need not wait for), terminating any that hang."""
+        import threading
+        for conn in self._conns.values():
+            try:
+                conn.send(None)
+            except OSError:
+                pass
+        procs = list(self._procs.values())
+
+        def reap() -> None:
+            for p in procs:
+                p.join(timeout=30)
+                if p.is_alive():
+                    p.terminate()
+                    p.join(timeout=10)
+        threading.Thread(target=reap, name="orderlab-sweep-reaper", daemon=True).start()
+        self._procs.clear()
+        self._conns.clear()
 
     def _env(self, slot: int) -> dict[str, str]:
         env = {"OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads),
@@ -210,22 +276,12 @@ class LocalExecutor:
         return env
 
     def run(self, tasks: list[Task], cfg: dict, on_event: OnEvent, on_done: OnDone) -> None:
-        import multiprocessing as mp
         from multiprocessing.connection import wait
-        ctx = mp.get_context("spawn")
         pending: deque[Task] = deque(tasks)
-        procs: dict[int, Any] = {}
-        conns: dict[int, Any] = {}
+        procs, conns = self._procs, self._conns
         current: dict[int, Task] = {}
         outstanding = len(pending)
-
-        def start(slot: int) -> None:
-            parent, child = ctx.Pipe(duplex=True)
-            p = ctx.Process(target=_worker_main, args=(slot, self._env(slot), self.threads, child),
-                            daemon=True, name=f"orderlab-sweep-{slot}")
-            p.start()
-            child.close()
-            procs[slot], conns[slot] = p, parent
+        start = self._start
 
         def finish(slot: int, result: dict) -> None:
             nonlocal outstanding
@@ -242,7 +298,8 @@ class LocalExecutor:
                 on_event(msg)
 
         for slot in range(min(self.workers, max(1, len(pending)))):
-            start(slot)
+            if slot not in procs:
+                start(slot)
         try:
             while outstanding > 0:
                 for slot in list(procs):
@@ -274,18 +331,8 @@ class LocalExecutor:
                     del procs[slot]
                     if outstanding > 0 and pending:
                         start(slot)
-            for slot in procs:
-                try:
-                    conns[slot].send(None)
-                except OSError:
-                    pass
-            for p in procs.values():
-                p.join(timeout=30)
         finally:
-            for p in procs.values():
-                if p.is_alive():
-                    p.terminate()
-                    p.join(timeout=10)
+            self.shutdown()
 
 
 class RayExecutor:
@@ -510,50 +557,64 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
     store = Store(cfg.tracking_uri)
     cfg.tracking_uri = store.uri          # absolute: workers may run elsewhere (another cwd, another node)
     skipped: list[str] = []
-    if resume_study:
-        cfg.study = resume_study
-        tasks, busy = resume_plan(store, resume_study, max(1, cfg.ensemble))
-        n_networks = sum(t.size for t in tasks)
-    else:
-        from orderlab.trainer.data import load_dataset
-        from orderlab.trainer.models import check_compatible, get_arch
-        from orderlab.trainer.run import prepare_study
-        validate(cfg)
-        cfg.record_splits = parse_splits(cfg.record_splits)
-        specs = [get_arch(a) for a in cfg.archs]
-        ds = load_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download, train_subset=cfg.train_subset,
-                          test_subset=cfg.test_subset, data_seed=cfg.data_seed)
-        for arch, spec in zip(cfg.archs, specs):
-            check_compatible(spec, ds.kind, cfg.dataset)
-            hp = resolve_hparams(spec, cfg, ds.augment_default)
-            if hp["record_every"] > float(hp["epochs"]) + 1e-9:
-                raise OrderlabError(f"--record-every {hp['record_every']} is larger than the training of {arch} "
-                                    f"({hp['epochs']} epochs); record more often or train longer")
-        # The study (and its thumbnails) exist before any worker starts: workers only join it.
-        prepare_study(store, cfg.study, ds, cfg.record_splits,
-                      params={"dataset": cfg.dataset, "data_seed": cfg.data_seed, "train_subset": cfg.train_subset,
-                              "test_subset": cfg.test_subset, "n_train": len(ds.y_train), "n_test": len(ds.y_test)})
-        del ds
-        tasks, skipped, busy = plan(cfg, store, max(1, cfg.ensemble))
-        n_networks = sum(t.size for t in tasks)
-    for name in busy:
-        display.message(f"[yellow]{name} is RUNNING in another process; left alone[/]")
-    if skipped:
-        display.message(f"{len(skipped)} network(s) already FINISHED in study {cfg.study!r}; skipped")
-
-    sweep = Sweep(store, cfg.study, tasks, opts.retries, display)
-    cfg_dict = asdict(cfg)
-    cfg_dict["record_splits"] = list(cfg.record_splits)
-    cfg_dict["quiet"] = True
-    display.start(cfg.study, n_networks, len(tasks), opts)
+    executor = None
     try:
-        if tasks:
-            executor = make_executor(opts, cfg, store.uri, len(tasks))
-            executor.run(tasks, cfg_dict, sweep.on_event, sweep.on_done)
+        if resume_study:
+            cfg.study = resume_study
+            tasks, busy = resume_plan(store, resume_study, max(1, cfg.ensemble))
+        else:
+            from orderlab.trainer.data import load_dataset
+            from orderlab.trainer.models import check_compatible, get_arch
+            from orderlab.trainer.run import prepare_study
+            validate(cfg)
+            cfg.record_splits = parse_splits(cfg.record_splits)
+            specs = [get_arch(a) for a in cfg.archs]
+            if opts.executor == "local":
+                # Workers start now and load torch, MLflow and the data while the study is prepared here.
+                n_max = len(cfg.archs) * -(-len(cfg.seeds) // max(1, cfg.ensemble))
+                executor = make_executor(opts, cfg, store.uri, n_max)
+                executor.prestart(n_max, _cfg_dict(cfg))
+            ds = load_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download,
+                              train_subset=cfg.train_subset, test_subset=cfg.test_subset, data_seed=cfg.data_seed)
+            for arch, spec in zip(cfg.archs, specs):
+                check_compatible(spec, ds.kind, cfg.dataset)
+                hp = resolve_hparams(spec, cfg, ds.augment_default)
+                if hp["record_every"] > float(hp["epochs"]) + 1e-9:
+                    raise OrderlabError(f"--record-every {hp['record_every']} is larger than the training of "
+                                        f"{arch} ({hp['epochs']} epochs); record more often or train longer")
+            # The study (and its thumbnails) exist before any task runs: workers only join it.
+            prepare_study(store, cfg.study, ds, cfg.record_splits,
+                          params={"dataset": cfg.dataset, "data_seed": cfg.data_seed,
+                                  "train_subset": cfg.train_subset, "test_subset": cfg.test_subset,
+                                  "n_train": len(ds.y_train), "n_test": len(ds.y_test)})
+            del ds
+            tasks, skipped, busy = plan(cfg, store, max(1, cfg.ensemble))
+        n_networks = sum(t.size for t in tasks)
+        for name in busy:
+            display.message(f"[yellow]{name} is RUNNING in another process; left alone[/]")
+        if skipped:
+            display.message(f"{len(skipped)} network(s) already FINISHED in study {cfg.study!r}; skipped")
+        sweep = Sweep(store, cfg.study, tasks, opts.retries, display)
+        display.start(cfg.study, n_networks, len(tasks), opts)
+        try:
+            if tasks:
+                executor = executor or make_executor(opts, cfg, store.uri, len(tasks))
+                executor.run(tasks, _cfg_dict(cfg), sweep.on_event, sweep.on_done)
+        finally:
+            display.stop()
     finally:
-        display.stop()
+        if isinstance(executor, LocalExecutor):
+            executor.shutdown()
     return SweepResult(cfg.study, sorted(sweep.outcomes.values(), key=lambda o: o.name), skipped,
                        time.monotonic() - t0)
+
+
+def _cfg_dict(cfg) -> dict:
+    """The TrainConfig as plain data for the workers (pickled to processes or Ray tasks)."""
+    d = asdict(cfg)
+    d["record_splits"] = list(cfg.record_splits)
+    d["quiet"] = True
+    return d
 
 
 def make_executor(opts: SweepOptions, cfg, store_uri: str, n_tasks: int):

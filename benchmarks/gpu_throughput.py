@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--k", default="16,8", help="ensemble size per architecture (comma list, or one for all)")
     ap.add_argument("--epochs", type=float, default=2)
     ap.add_argument("--device", default="cuda")
+    ap.add_argument("--skip-ensemble", action="store_true", help="time networks one at a time only")
     ap.add_argument("--n-train", type=int, default=50_000)
     ap.add_argument("--n-test", type=int, default=10_000)
     args = ap.parse_args(argv)
@@ -65,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     uri = f"sqlite:///{tmp}/mlruns/mlflow.db"
     dev = torch.device(args.device)
     card = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
-    print(f"device {args.device} ({card}), torch {torch.__version__}, cifar-shaped {args.n_train}/{args.n_test}, "
+    stream = os.environ.get("ORDERLAB_STREAM_DATA") == "1"
+    print(f"device {args.device} ({card}), torch {torch.__version__}, cifar-shaped {args.n_train}/{args.n_test}"
+          f"{' streamed from host memory' if stream else ' on the device'}, "
           f"{args.epochs:g} epochs per network, recorded every epoch (train+test)", flush=True)
 
     def run(study, arch, seeds, k):
@@ -86,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         t_solo = run(f"solo-{arch}", arch, list(range(args.solo)), 1)
         solo = args.solo / t_solo * 60
         print(f"{arch}: one at a time {solo:.1f} networks/min ({args.solo} in {t_solo:.1f}s)", flush=True)
+        if args.skip_ensemble:
+            results.append(f"{arch} {solo:.1f} alone")
+            continue
         t_ens = run(f"ens-{arch}", arch, list(range(100, 100 + k)), k)
         ens = k / t_ens * 60
         print(f"{arch}: ensembles of {k} {ens:.1f} networks/min ({k} in {t_ens:.1f}s)", flush=True)

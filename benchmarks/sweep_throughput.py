@@ -6,6 +6,8 @@ cores // workers torch threads.
 
     python benchmarks/sweep_throughput.py                     # mlp on digits, 8 networks, 1 vs 2 workers
     python benchmarks/sweep_throughput.py --networks 16 --workers 4
+    python benchmarks/sweep_throughput.py --device cuda --arch st-vgg --synthetic-images 20000 --epochs 2 \
+        --workers 4 --gpus-per-run 0.25          # four runs share one GPU
 
 The last line gives the ratio (networks/s with N workers over networks/s with 1); target >= 1.6
 with 2 workers on 2 cores.
@@ -29,6 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--epochs", type=float, default=60)
     ap.add_argument("--record-every", type=float, default=1.0)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--gpus-per-run", type=float, default=0.0, help="e.g. 0.25: the workers share one GPU")
+    ap.add_argument("--synthetic-images", type=int, default=0,
+                    help="train on N seeded random images of CIFAR-10's shape (written to an npz) instead of --dataset")
     args = ap.parse_args(argv)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     from orderlab.store import Store
@@ -38,21 +44,35 @@ def main(argv: list[str] | None = None) -> int:
     tmp = tempfile.mkdtemp(prefix="orderlab-sweep-")
     uri = f"sqlite:///{tmp}/mlruns/mlflow.db"
     Store(uri).client  # the schema exists before either side is timed
+    if args.synthetic_images:
+        import numpy as np
+        rng = np.random.default_rng(0)
+        n, m = args.synthetic_images, max(10, args.synthetic_images // 5)
+        protos = rng.integers(0, 256, (10, 32, 32, 3))
+        def split(k):
+            y = rng.integers(0, 10, k)
+            x = (protos[y] // 2 + rng.integers(0, 128, (k, 32, 32, 3))).astype(np.uint8)
+            return x.transpose(0, 3, 1, 2), y
+        (xtr, ytr), (xte, yte) = split(n), split(m)
+        path = f"{tmp}/cifar-shaped.npz"
+        np.savez(path, x_train=xtr, y_train=ytr, x_test=xte, y_test=yte)
+        args.dataset = f"npz:{path}"
 
     def sweep(workers: int) -> float:
         cfg = TrainConfig(study=f"w{workers}", archs=[args.arch], seeds=list(range(args.networks)),
                           dataset=args.dataset, train_subset=args.train_subset, test_subset=args.test_subset,
-                          epochs=args.epochs, record_every=args.record_every, device="cpu",
+                          epochs=args.epochs, record_every=args.record_every, device=args.device,
                           tracking_uri=uri, quiet=True)
         t = time.perf_counter()
-        res = run_sweep(cfg, SweepOptions(executor="local", workers=workers))
+        res = run_sweep(cfg, SweepOptions(executor="local", workers=workers, gpus_per_run=args.gpus_per_run))
         dt = time.perf_counter() - t
         assert not res.failed and len(res.outcomes) == args.networks, res
         print(f"{workers} worker(s): {args.networks} networks in {dt:.1f}s "
               f"({args.networks / dt * 60:.1f} networks/min)", flush=True)
         return dt
 
-    print(f"{args.networks} x {args.arch} on {args.dataset}, {args.epochs:g} epochs, {os.cpu_count()} cores")
+    print(f"{args.networks} x {args.arch} on {args.dataset}, {args.epochs:g} epochs, {os.cpu_count()} cores, "
+          f"device {args.device}")
     t1 = sweep(1)
     tn = sweep(args.workers)
     print(f"sweep throughput: {args.workers} workers / 1 worker = {t1 / tn:.2f}x")

@@ -120,6 +120,17 @@ def _print_analysis(js: dict) -> None:
         console.print(t)
 
 
+def publish_report(store, study: str, stacks: dict, out: Path, title: str, log: bool = True) -> Path:
+    """Write the report into ``out`` and (``log``) put it and the TPA curves on the study's parent run."""
+    from orderlab.analysis.report import report_metrics, write_report
+    md = write_report(stacks, out, store.load_examples(study), title=title)
+    if log:
+        store.log_study_artifacts(study, out)
+        for i, st in enumerate(stacks.values()):
+            store.log_study_metrics(study, report_metrics(st, with_epoch=i == 0), range(st.n_checkpoints))
+    return md
+
+
 def register(app: typer.Typer) -> None:
 
     @app.command(rich_help_panel="Analyse")
@@ -160,16 +171,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Figures (PNG) and a Markdown summary of a study's agreement, also logged to MLflow."""
         _check(split, align)
-        from orderlab.analysis.report import report_metrics, write_report
         from orderlab.store import Store
         store = Store(tracking_uri)
         stacks = load_stacks(store, [study], [split] if split else None, align)
-        md = write_report(stacks, out, store.load_examples(study), title=f"orderlab report: {study}")
+        md = publish_report(store, study, stacks, out, title=f"orderlab report: {study}", log=log)
         typer.echo(f"report: {md}")
         if log:
-            store.log_study_artifacts(study, out)
-            for i, st in enumerate(stacks.values()):
-                store.log_study_metrics(study, report_metrics(st, with_epoch=i == 0), range(st.n_checkpoints))
             typer.echo(f"logged to the parent run of study {study!r} (artifacts under report/, TPA metrics per "
                        f"architecture)")
 

@@ -133,22 +133,16 @@ def _run_training(cfg) -> list[str]:
     return run_ids
 
 
-def _demo_summary(cfg, out: Path) -> None:
-    """Print the agreement summary and write the report (analysis lives in orderlab.analysis)."""
+def _demo_summary(cfg, out_dir: Path) -> None:
+    """Print the agreement summary, write the report and log it to the study's parent run."""
+    from orderlab.analysis.summary import agreement_summary
+    from orderlab.commands.analysis import publish_report
     from orderlab.store import Store
     from orderlab.studydata import load_stack
     store = Store(cfg.tracking_uri)
     out = console()
-    try:
-        from orderlab.analysis.summary import agreement_summary
-        from orderlab.analysis.report import write_report
-    except ImportError:  # analysis not installed in this build
-        runs = store.list_runs(cfg.study)
-        out.print(f"study {cfg.study}: {len(runs)} runs, records under {store.uri}")
-        return
     stacks = {s: load_stack(store, cfg.study, s, align="common") for s in cfg.record_splits}
     for line in agreement_summary(stacks["test"]):
         out.print(line)
-    md = write_report(stacks, out, store.load_examples(cfg.study), title=f"orderlab demo: {cfg.study}")
-    store.log_study_artifacts(cfg.study, out)
-    out.print(f"report: {md}  (also logged to the study's parent run in MLflow; open it with `orderlab ui`)")
+    md = publish_report(store, cfg.study, stacks, out_dir, title=f"orderlab demo: {cfg.study}")
+    out.print(f"report: {md}  (also logged to the study's parent run in MLflow: `orderlab ui`)")

@@ -22,8 +22,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	MLFLOW_DISABLE_TELEMETRY=true $(VENV)/bin/orderlab demo
 
+# Two workers on two cores: one torch thread each (more threads only contend).
 test: $(STAMP)
-	MLFLOW_DISABLE_TELEMETRY=true $(PY) -m pytest -n 2 --dist loadgroup -q
+	OMP_NUM_THREADS=1 MLFLOW_DISABLE_TELEMETRY=true $(PY) -m pytest -n 2 --dist loadgroup -q
 
 bench: $(STAMP)
 	for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -190,8 +190,7 @@ def train_one(run, spec, arch: str, seed: int, hp: dict[str, Any], ds, data, rec
     """Train one network inside an open :class:`NetworkRun`."""
     if spec.kind == "sklearn":
         from orderlab.trainer.learners import run_learner
-        run_learner(run, arch, hp, seed, record_splits, progress)
-        return {}
+        return run_learner(run, arch, hp, seed, record_splits, progress) or {}
     import torch
     from orderlab.trainer.loop import Hyper, train_network
     torch.manual_seed(seed)

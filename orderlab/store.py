@@ -258,9 +258,10 @@ class Store:
         if self._client is None:
             _quiet_mlflow_env()
             import logging
+            from mlflow.tracking import MlflowClient
+            # After the import: mlflow configures its own loggers (INFO) when it loads.
             for name in ("alembic", "mlflow"):
                 logging.getLogger(name).setLevel(logging.WARNING)
-            from mlflow.tracking import MlflowClient
             if self.uri.startswith("sqlite:"):
                 _sqlite_wal()
             self._client = self._retry(lambda: MlflowClient(tracking_uri=self.uri))

@@ -119,15 +119,7 @@ class NetworkRun:
         """Append one checkpoint to the record, publish it, and update the run's progress tags."""
         assert self.writer is not None and self.run_id is not None
         self.writer.add(epoch, step, results, flush=False)
-        self.publish_record()
-        self.log_checkpoint(epoch, step, metrics)
-
-    # The two halves of ``checkpoint`` after ``writer.add``, for callers that publish the records of
-    # several runs at once (vectorised ensembles); the record must be published before its tags.
-    def publish_record(self) -> None:
         self.store.write_record(self.run_id, self.writer.build(), self.artifact_uri)
-
-    def log_checkpoint(self, epoch: float, step: int, metrics: dict[str, float] | None = None) -> None:
         tags = {TAG_CHECKPOINTS: self.writer.n_checkpoints, TAG_EPOCH: f"{epoch:.6g}",
                 TAG_HEARTBEAT: f"{time.time():.3f}"}
         self.store.log_metrics(self.run_id, metrics or {}, step, tags=tags)

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--solo", type=int, default=2, help="networks trained one at a time per architecture")
     ap.add_argument("--k", default="16,8", help="ensemble size per architecture (comma list, or one for all)")
     ap.add_argument("--epochs", type=float, default=2)
-    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--device", default=None, help="default: cuda (skipped when there is none)")
     ap.add_argument("--skip-ensemble", action="store_true", help="time networks one at a time only")
     ap.add_argument("--n-train", type=int, default=50_000)
     ap.add_argument("--n-test", type=int, default=10_000)
@@ -58,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import torch
     from orderlab.trainer.api import TrainConfig, train_study
+    if args.device is None:
+        if not torch.cuda.is_available():
+            print("gpu_throughput: no CUDA GPU here, skipped (try it on the CPU with --device cpu --n-train 2000)")
+            return 0
+        args.device = "cuda"
     register_cifar_shaped(args.n_train, args.n_test)
     archs = args.archs.split(",")
     ks = [int(k) for k in args.k.split(",")]

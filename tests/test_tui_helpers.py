@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -44,7 +43,14 @@ def empty_db(tmp_path_factory) -> Path:
 def new_store(empty_db: Path, root: Path) -> str:
     """A fresh, empty store under ``root`` (a copy of ``empty_db``); returns its URI."""
     (root / "mlruns").mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(empty_db, root / "mlruns" / "mlflow.db")
+    # SQLite's backup API, not a file copy: the store runs in WAL mode, so the latest schema
+    # migrations may still sit in mlflow.db-wal beside the main file.
+    import sqlite3
+    src, dst = sqlite3.connect(empty_db), sqlite3.connect(root / "mlruns" / "mlflow.db")
+    with dst:
+        src.backup(dst)
+    src.close()
+    dst.close()
     return f"sqlite:///{root}/mlruns/mlflow.db"
 
 

@@ -172,6 +172,16 @@ def _small(h: int, w: int) -> bool:
     return max(h, w) <= SMALL_IMAGE
 
 
+def _adapt_stem(c: int, h: int, w: int, conv: nn.Conv2d) -> tuple[nn.Module | None, bool]:
+    """The 64-channel stem for ``c`` channels: 3×3 stride 1 for small images (whose max-pool must
+    then go: returns True), else ImageNet's 7×7 stride 2 (None when ``conv`` already fits)."""
+    if _small(h, w):
+        return nn.Conv2d(c, 64, 3, stride=1, padding=1, bias=False), True
+    if c != conv.in_channels:
+        return nn.Conv2d(c, 64, 7, stride=2, padding=3, bias=False), False
+    return None, False
+
+
 @register_arch("resnet18", "ResNet-18 (torchvision); 3×3 stride-1 stem, no max-pool for images ≤ 32×32",
                inputs=("image",), lr=0.05, batch_size=128)
 def build_resnet18(input_shape, n_classes, **info):
@@ -179,11 +189,11 @@ def build_resnet18(input_shape, n_classes, **info):
 
     c, h, w = _image_shape(input_shape, "resnet18")
     model = resnet18(weights=None, num_classes=n_classes)
-    if _small(h, w):
-        model.conv1 = nn.Conv2d(c, 64, 3, stride=1, padding=1, bias=False)
+    stem, drop_pool = _adapt_stem(c, h, w, model.conv1)
+    if stem is not None:
+        model.conv1 = stem
+    if drop_pool:
         model.maxpool = nn.Identity()
-    elif c != 3:
-        model.conv1 = nn.Conv2d(c, 64, 7, stride=2, padding=3, bias=False)
     return model
 
 
@@ -197,11 +207,11 @@ def build_densenet(input_shape, n_classes, **info):
     c, h, w = _image_shape(input_shape, "densenet")
     model = densenet121(weights=None, num_classes=n_classes)
     feats = model.features
-    if _small(h, w):
-        feats.conv0 = nn.Conv2d(c, 64, 3, stride=1, padding=1, bias=False)
+    stem, drop_pool = _adapt_stem(c, h, w, feats.conv0)
+    if stem is not None:
+        feats.conv0 = stem
+    if drop_pool:
         feats.pool0 = nn.Identity()
-    elif c != 3:
-        feats.conv0 = nn.Conv2d(c, 64, 7, stride=2, padding=3, bias=False)
     # Transitions halve the map three times; ceil-mode keeps a 1×1 map alive on tiny inputs.
     for name, mod in feats.named_children():
         if name.startswith("transition"):

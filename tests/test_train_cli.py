@@ -176,3 +176,16 @@ def test_demo_trains_and_records(store_uri, tmp_path):
     runs = Store(store_uri).list_runs("demo-digits")
     assert len(runs) == 4 and {r.arch for r in runs} == {"mlp", "cnn"}
     assert all(r.checkpoints == 5 for r in runs)  # 0, 1/4, 1/2, 3/4, 1
+
+
+def test_export_refuses_or_aligns_different_checkpoints(store_uri, tmp_path):
+    common = ["--arch", "mlp", "--study", "mixed", "--epochs", "1", "--quiet", "--train-subset", "300",
+              "--test-subset", "200"]
+    assert invoke("train", *common, "--seeds", "0", "--record-every", "0.5").exit_code == 0
+    assert invoke("train", *common, "--seeds", "1", "--record-every", "1").exit_code == 0
+    assert_one_line_error(invoke("export", "mixed", "-o", tmp_path / "m.npz"), "different checkpoints", "common")
+    r = invoke("export", "mixed", "-o", tmp_path / "m.npz", "--align", "common")
+    assert r.exit_code == 0, r.output
+    assert "warning: aligned on 2 common checkpoints" in r.stderr
+    with np.load(tmp_path / "m.npz") as z:
+        assert list(z["epoch"]) == [0.0, 1.0] and z["correct"].shape == (2, 2, 200)

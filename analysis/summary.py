@@ -151,9 +151,11 @@ def agreement_summary(stack_test: Stack) -> list[str]:
         w = np.nanmean([oc["spearman"][i, i] for i in diag])
         x = np.nanmean([oc["spearman"][i, j] for i, j in off])
         # "Higher" only when every within-interval lies above every across-interval.
-        w_lo = np.nanmin([oc["spearman_lo"][i, i] for i in diag])
-        x_hi = np.nanmax([oc["spearman_hi"][i, j] for i, j in off])
-        if np.isfinite(w_lo) and np.isfinite(x_hi) and w_lo > x_hi:
+        # Architectures with too few networks have no interval (NaN); compare the ones that do.
+        lo = np.array([oc["spearman_lo"][i, i] for i in diag], float)
+        hi = np.array([oc["spearman_hi"][i, j] for i, j in off], float)
+        lo, hi = lo[np.isfinite(lo)], hi[np.isfinite(hi)]
+        if lo.size and hi.size and lo.min() > hi.max():
             lines.append(f"  [green]→ examples are learned in a more similar order within an architecture than "
                          f"across ({w:.2f} vs {x:.2f})[/green]")
         else:

@@ -50,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     from orderlab.trainer.api import TrainConfig, network_params, resolve_hparams, train_one
     from orderlab.trainer.data import load_dataset
     from orderlab.trainer.ensemble import hyper
-    from orderlab.trainer.loop import (DeviceData, augment_batch, checkpoint_steps, epoch_permutation, lr_factor,
-                                       make_optimizer, resolve_device, steps_per_epoch)
+    from orderlab.trainer.loop import (DeviceData, augment_batch, checkpoint_steps, epoch_permutation,
+                                       make_optimizer, resolve_device, steps_per_epoch, training_plan)
     from orderlab.trainer.models import get_arch
     from orderlab.trainer.recorder import autocast_for
     from orderlab.trainer.run import NetworkRun, prepare_study
@@ -94,10 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             model.to(memory_format=torch.channels_last)
         opt = make_optimizer(model, h)
         n = data.n_train
-        spe = steps_per_epoch(n, h.batch_size)
-        total = max(1, round(h.epochs * spe))
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(h.schedule, total, h.lr))
-        ckpts = set(checkpoint_steps(spe, h.epochs, h.record_every))
+        spe, total, sched, ckpts = training_plan(opt, h, n)
         x, y = data.x["train"], data.y["train"]
         kept = []
 

@@ -31,9 +31,8 @@ import torch
 import torch.nn.functional as F
 
 from orderlab.errors import OrderlabError
-from orderlab.trainer.loop import (STATE_FILENAME, DeviceData, Hyper, apply_crop_flip, checkpoint_steps,
-                                   crop_flip_draws, epoch_permutation, lr_factor, make_optimizer,
-                                   steps_per_epoch)
+from orderlab.trainer.loop import (STATE_FILENAME, DeviceData, Hyper, apply_crop_flip, crop_flip_draws,
+                                   epoch_permutation, make_optimizer, training_plan)
 from orderlab.trainer.recorder import autocast_for
 
 EVAL_BATCH = 1024
@@ -217,10 +216,7 @@ def train_vectorised(runs: list[Any], models: list[torch.nn.Module], data: Devic
     ens = Ensemble(models, device)
     opt = make_optimizer(ens.parameters(), hp)
     n = data.n_train
-    spe = steps_per_epoch(n, hp.batch_size)
-    total = max(1, round(hp.epochs * spe))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(hp.schedule, total, hp.lr))
-    ckpt_set = set(checkpoint_steps(spe, hp.epochs, hp.record_every))
+    spe, total, sched, ckpt_set = training_plan(opt, hp, n)
     x, y = data.x["train"], data.y["train"]
     step = 0
     if resume_states is not None:
@@ -243,7 +239,7 @@ def train_vectorised(runs: list[Any], models: list[torch.nn.Module], data: Devic
     state_dir = tempfile.TemporaryDirectory(prefix="orderlab-state-")
 
     def record(at_step: int) -> None:
-        nonlocal loss_sum, hit_sum, seen, last
+        nonlocal loss_sum, hit_sum, seen
         res = {s: evaluate_members(ens, data.x[s], data.y[s], amp=amp) for s in record_splits}
         flat = [t for s in record_splits for t in res[s]] + [loss_sum / max(seen, 1), hit_sum / max(seen, 1)]
         host = [t.to("cpu", non_blocking=True) for t in flat]

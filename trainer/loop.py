@@ -157,6 +157,16 @@ def checkpoint_steps(spe: int, epochs: float, record_every: float) -> list[int]:
     return sorted(steps)
 
 
+def training_plan(opt: torch.optim.Optimizer, hp: "Hyper", n: int
+                  ) -> tuple[int, int, torch.optim.lr_scheduler.LambdaLR, set[int]]:
+    """What a training of ``n`` examples under ``hp`` does: (steps per epoch, total steps, the
+    learning-rate schedule on ``opt``, the steps at which to record)."""
+    spe = steps_per_epoch(n, hp.batch_size)
+    total = max(1, round(hp.epochs * spe))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(hp.schedule, total, hp.lr))
+    return spe, total, sched, set(checkpoint_steps(spe, hp.epochs, hp.record_every))
+
+
 def epoch_permutation(seed: int, epoch: int, n: int) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     return torch.randperm(n, generator=g)
@@ -268,11 +278,7 @@ def train_network(run: Any, model: torch.nn.Module, data: DeviceData, hp: Hyper,
         model.to(memory_format=torch.channels_last)
     opt = make_optimizer(model, hp)
     n = data.n_train
-    spe = steps_per_epoch(n, hp.batch_size)
-    total = max(1, round(hp.epochs * spe))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(hp.schedule, total, hp.lr))
-    ckpts = checkpoint_steps(spe, hp.epochs, hp.record_every)
-    ckpt_set = set(ckpts)
+    spe, total, sched, ckpt_set = training_plan(opt, hp, n)
     flip = data.flip_ok
     step = 0
     if resume_state is not None:

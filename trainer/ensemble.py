@@ -34,6 +34,7 @@ from orderlab.errors import OrderlabError
 from orderlab.trainer.loop import (STATE_FILENAME, DeviceData, Hyper, apply_crop_flip, crop_flip_draws,
                                    epoch_permutation, make_optimizer, training_plan)
 from orderlab.trainer.recorder import autocast_for
+from orderlab.trainer.stacked import StackedForward, stacked_plan
 
 EVAL_BATCH = 1024
 
@@ -106,6 +107,18 @@ class Ensemble:
         def fwd(p, b, x):
             return functional_call(self.base, (p, b), (x,))
         self._fwd = fwd
+        self._stacked: dict[int, StackedForward | None] = {}   # per example rank (plans check layouts)
+
+    def _stacked_for(self, example_dims: int) -> StackedForward | None:
+        if example_dims not in self._stacked:
+            plan = stacked_plan(self.base, example_dims)
+            self._stacked[example_dims] = StackedForward(plan, self.k) if plan else None
+        return self._stacked[example_dims]
+
+    @property
+    def implementation(self) -> str:
+        """How the members run: "stacked" layers (trainer/stacked.py) or "vmap"."""
+        return "stacked" if any(self._stacked.values()) else "vmap"
 
     def set_train(self, mode: bool) -> None:
         self.base.train(mode)
@@ -114,6 +127,9 @@ class Ensemble:
         """Logits [K, B, classes]: ``x`` is [K, B, ...] (one batch per member) or, with ``shared``,
         one batch [B, ...] for every member."""
         from torch.func import vmap
+        stacked = self._stacked_for(x.dim() - (1 if shared else 2))
+        if stacked is not None:
+            return stacked(self.params, x, shared)
         if shared:
             # Expanded rather than broadcast (in_dims=None): the members then run the batched kernels
             # of training, whose arithmetic matches a network alone where vmap allows it.

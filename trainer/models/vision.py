@@ -57,6 +57,8 @@ def _pooled(size: int, times: int) -> int:
 
 
 class MLP(nn.Module):
+    stacked_body = "net"   # forward is exactly self.net(x): --ensemble runs it as stacked layers
+
     def __init__(self, in_features: int, n_classes: int, hidden: tuple[int, ...] = (256, 256)):
         super().__init__()
         layers: list[nn.Module] = [nn.Flatten()]
@@ -87,6 +89,7 @@ class SmallCNN(nn.Module):
     to 4×4 before the dense layer, which keeps it small for any image size. Flattening (rather
     than a global average) keeps where strokes are, which makes it learn digits in a few steps.
     """
+    stacked_body = "net"   # forward is exactly self.net(x): --ensemble runs it as stacked layers
 
     def __init__(self, channels: int, side: int, n_classes: int, widths=(32, 64), hidden: int = 128):
         super().__init__()

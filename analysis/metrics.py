@@ -507,7 +507,8 @@ def half_splits(stack: Stack, n_splits: int = 10, seed: int = 0, networks: Netwo
     plans = []
     for _ in range(n_splits):
         plan = {}
-        for a, m in members.items():
+        for a in sorted(members):    # drawn in name order: the first-appearance order of archs may change
+            m = members[a]
             if m.size == 1:
                 plan[a] = (m, m)
             else:

@@ -53,6 +53,7 @@ TAG_PARENT = "mlflow.parentRunId"
 RECORD_ARTIFACT_DIR = "record"
 EXAMPLES_ARTIFACT_DIR = "examples"
 STATE_ARTIFACT_DIR = "state"
+STATE_FILENAME = "state.pt"                  # a run's latest training state (resume), torch.save
 REPORT_ARTIFACT_DIR = "report"
 
 # A RUNNING run whose heartbeat is older than this (and whose process is not known alive) is stale.
@@ -420,13 +421,19 @@ class Store:
     # -- network runs: writing ---------------------------------------------
     def create_network_run(self, study: str, parent_run_id: str, experiment_id: str, *, arch: str,
                            seed: int, dataset: str, epochs: float, params: dict[str, Any]) -> str:
+        return self.create_network_run_info(study, parent_run_id, experiment_id, arch=arch, seed=seed,
+                                            dataset=dataset, epochs=epochs, params=params)[0]
+
+    def create_network_run_info(self, study: str, parent_run_id: str, experiment_id: str, *, arch: str,
+                                seed: int, dataset: str, epochs: float, params: dict[str, Any]) -> tuple[str, str]:
+        """A new RUNNING network run: (run id, artifact URI)."""
         tags = {TAG_KIND: "network", TAG_STUDY: study, TAG_ARCH: arch, TAG_SEED: str(seed),
                 TAG_DATASET: dataset, TAG_PARENT: parent_run_id, TAG_CHECKPOINTS: "0", TAG_EPOCH: "0",
                 TAG_EPOCHS: str(epochs), TAG_HEARTBEAT: f"{time.time():.3f}",
                 TAG_HOST: socket.gethostname(), TAG_PID: str(os.getpid())}
         run = self._retry(lambda: self.client.create_run(experiment_id, run_name=f"{arch}-s{seed}", tags=tags))
         self.log_params(run.info.run_id, params)
-        return run.info.run_id
+        return run.info.run_id, run.info.artifact_uri
 
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
         from mlflow.entities import Param
@@ -438,11 +445,24 @@ class Store:
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int,
                     tags: dict[str, str] | None = None) -> None:
         """One batched call for a set of metrics at one step (plus optional tags)."""
+        self.log_metric_points(run_id, [(step, metrics)], tags)
+
+    def log_metric_points(self, run_id: str, points: list[tuple[int, dict[str, float]]],
+                          tags: dict[str, str] | None = None) -> None:
+        """Metrics at several steps (``[(step, {name: value})]``) and tags, in as few calls as MLflow's
+        batch limits allow (one for a run's usual buffered checkpoints)."""
         from mlflow.entities import Metric, RunTag
         now = int(time.time() * 1000)
-        ms = [Metric(k, float(v), now, int(step)) for k, v in metrics.items() if v is not None]
+        ms = [Metric(k, float(v), now, int(step)) for step, metrics in points for k, v in metrics.items()
+              if v is not None]
         ts = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
-        self._retry(lambda: self.client.log_batch(run_id, metrics=ms, tags=ts))
+        for i in range(0, max(len(ms), 1), 1000):
+            chunk = ms[i:i + 1000]
+            self._retry(lambda: self.client.log_batch(run_id, metrics=chunk, tags=ts if i == 0 else []))
+
+    def metric_steps(self, run_id: str, key: str) -> set[int]:
+        """The steps at which the run has a value of ``key``."""
+        return {m.step for m in self._retry(lambda: self.client.get_metric_history(run_id, key))}
 
     def log_metric_series(self, run_id: str, series: dict[str, Iterable[float]], steps: Iterable[int]) -> None:
         from mlflow.entities import Metric
@@ -521,17 +541,21 @@ class Store:
                     raise
         return out
 
-    def write_state(self, run_id: str, src: Path, artifact_uri: str | None = None) -> None:
-        """Publish a run's training-state file (resume), atomically for local stores."""
+    def write_state(self, run_id: str, write: Callable[[Path], None], artifact_uri: str | None = None) -> None:
+        """Publish a run's training-state file (resume): ``write(path)`` writes it. Local stores get it
+        written next to its final place and renamed over it (atomic, no copy); others upload it."""
         local = self._artifact_dir(run_id, artifact_uri)
         if local is not None:
-            dst = local / STATE_ARTIFACT_DIR / src.name
+            dst = local / STATE_ARTIFACT_DIR / STATE_FILENAME
             dst.parent.mkdir(parents=True, exist_ok=True)
             tmp = dst.with_name(dst.name + ".tmp")
-            shutil.copyfile(src, tmp)
+            write(tmp)
             os.replace(tmp, dst)
             return
-        self._retry(lambda: self.client.log_artifact(run_id, str(src), STATE_ARTIFACT_DIR))
+        with tempfile.TemporaryDirectory(prefix="orderlab-state-") as d:
+            path = Path(d) / STATE_FILENAME
+            write(path)
+            self._retry(lambda: self.client.log_artifact(run_id, str(path), STATE_ARTIFACT_DIR))
 
     def state_file(self, run_id: str, name: str, dest: str | os.PathLike) -> Path | None:
         local = self._artifact_dir(run_id)

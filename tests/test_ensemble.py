@@ -75,7 +75,8 @@ def test_batch_norm_members_keep_their_own_statistics(store_uri):
     """resnet18 (batch norm): each member's saved running statistics, loaded into a network alone,
     give back the member's recorded predictions."""
     from orderlab.trainer.data import load_dataset
-    from orderlab.trainer.loop import STATE_FILENAME, load_state
+    from orderlab.store import STATE_FILENAME
+    from orderlab.trainer.loop import load_state
     from orderlab.trainer.models import get_arch
     train_study(TrainConfig(study="bn", archs=["resnet18"], seeds=[0, 1], ensemble=2, tracking_uri=store_uri,
                             batch_size=32, **{**SMALL, "train_subset": 64, "test_subset": 40, "record_every": 1}))

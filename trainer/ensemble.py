@@ -20,10 +20,8 @@ ensemble, so networks with dropout differ from solo runs in their random masks (
 from __future__ import annotations
 
 import copy
-import tempfile
 import time
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -31,8 +29,8 @@ import torch
 import torch.nn.functional as F
 
 from orderlab.errors import OrderlabError
-from orderlab.trainer.loop import (STATE_FILENAME, DeviceData, Hyper, apply_crop_flip, crop_flip_draws,
-                                   epoch_permutation, make_optimizer, training_plan)
+from orderlab.trainer.loop import (DeviceData, Hyper, apply_crop_flip, crop_flip_draws,
+                                   epoch_permutation, make_optimizer, training_plan, write_state_file)
 from orderlab.trainer.recorder import autocast_for
 from orderlab.trainer.stacked import StackedForward, stacked_plan
 
@@ -157,8 +155,8 @@ class Ensemble:
                     dst = self.buffers[key]
                 dst[k].copy_(value.to(dst.device, dst.dtype))
 
-    def member_optimizer_state(self, opt: torch.optim.Optimizer, k: int) -> dict:
-        sd = opt.state_dict()
+    def member_optimizer_state(self, sd: dict, k: int) -> dict:
+        """Member ``k``'s part of the stacked optimiser's ``state_dict()`` ``sd``."""
         plist = self.parameters()
         state = {}
         for i, st in sd["state"].items():
@@ -187,17 +185,20 @@ def evaluate_members(ens: Ensemble, x: torch.Tensor, y: torch.Tensor, *, amp: bo
                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(correct bool [K, N], predicted int64 [K, N], p_true float32 [K, N]) in eval mode, on the device."""
     n = x.shape[0]
+    # On the CPU a chunk's activations for all K members should stay in cache: grouped convolutions
+    # over [b, K*C, H, W] run 2-3x slower once it outgrows it. GPUs want large batches.
+    bs = EVAL_BATCH if x.device.type == "cuda" else max(32, EVAL_BATCH // ens.k)
     pred = torch.empty(ens.k, n, dtype=torch.int64, device=x.device)
     p_true = torch.empty(ens.k, n, dtype=torch.float32, device=x.device)
     ens.set_train(False)
     try:
         with autocast_for(x.device, amp):
-            for i in range(0, n, EVAL_BATCH):
-                logits = ens.forward(x[i:i + EVAL_BATCH], shared=True).float()     # [K, b, C]
-                yb = y[i:i + EVAL_BATCH]
+            for i in range(0, n, bs):
+                logits = ens.forward(x[i:i + bs], shared=True).float()     # [K, b, C]
+                yb = y[i:i + bs]
                 probs = torch.softmax(logits, dim=-1)
-                pred[:, i:i + EVAL_BATCH] = logits.argmax(dim=-1)
-                p_true[:, i:i + EVAL_BATCH] = probs.gather(2, yb[None, :, None].expand(ens.k, -1, 1)).squeeze(2)
+                pred[:, i:i + bs] = logits.argmax(dim=-1)
+                p_true[:, i:i + bs] = probs.gather(2, yb[None, :, None].expand(ens.k, -1, 1)).squeeze(2)
     finally:
         ens.set_train(True)
     return pred == y[None, :], pred, p_true
@@ -252,7 +253,6 @@ def train_vectorised(runs: list[Any], models: list[torch.nn.Module], data: Devic
     hit_sum = torch.zeros(k, device=device, dtype=torch.int64)
     seen = 0
     last: list[dict[str, float]] = [{} for _ in range(k)]
-    state_dir = tempfile.TemporaryDirectory(prefix="orderlab-state-")
 
     def record(at_step: int) -> None:
         nonlocal loss_sum, hit_sum, seen
@@ -264,6 +264,8 @@ def train_vectorised(runs: list[Any], models: list[torch.nn.Module], data: Devic
         host = [t.numpy() for t in host]
         loss_h, acc_h = host[-2], host[-1]
         lr = opt.param_groups[0]["lr"]
+        shared = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng_cpu": torch.get_rng_state(),
+                  "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None} if save_state else {}
         for m, run in enumerate(runs):
             out = {s: (host[3 * i][m], host[3 * i + 1][m], host[3 * i + 2][m]) for i, s in enumerate(record_splits)}
             metrics = {"loss": float(loss_h[m]), "train_running_acc": float(acc_h[m])} if seen else {}
@@ -272,7 +274,7 @@ def train_vectorised(runs: list[Any], models: list[torch.nn.Module], data: Devic
             metrics["epoch"] = at_step / spe
             run.checkpoint(at_step / spe, at_step, out, metrics)
             if save_state:
-                _save_member_state(run, Path(state_dir.name), ens, opt, sched, m, at_step, device)
+                _save_member_state(run, ens, shared, m, at_step)
             last[m] = metrics
         loss_sum = torch.zeros(k, device=device)
         hit_sum = torch.zeros(k, device=device, dtype=torch.int64)
@@ -280,43 +282,40 @@ def train_vectorised(runs: list[Any], models: list[torch.nn.Module], data: Devic
         if progress:
             progress(at_step / total, _mean_metrics(last))
 
-    try:
-        if resume_states is None:  # a saved state comes after its checkpoint was recorded
-            record(0)
-        ens.set_train(True)
-        epoch = step // spe
-        last_progress = time.monotonic()
-        while step < total:
-            perms = torch.stack([epoch_permutation(s, epoch, n) for s in seeds]).to(device, non_blocking=True)
-            for b in range(step - epoch * spe, spe):
-                if step >= total:
-                    break
-                idx = perms[:, b * hp.batch_size:(b + 1) * hp.batch_size]          # [K, B]
-                xb, yb = x[idx], y[idx]
-                if hp.augment:
-                    xb = augment_members(xb, seeds, step, data.flip_ok)
-                bsz = yb.shape[1]
-                with autocast_for(device, amp):
-                    logits = ens.forward(xb)                                       # [K, B, C]
-                    losses = F.cross_entropy(logits.float().flatten(0, 1), yb.flatten(),
-                                             reduction="none").view(k, bsz).mean(1)
-                opt.zero_grad(set_to_none=True)
-                # The sum's gradient for each member's parameters is that member's own gradient.
-                losses.sum().backward()
-                opt.step()
-                sched.step()
-                step += 1
-                loss_sum += losses.detach() * bsz
-                hit_sum += (logits.detach().argmax(-1) == yb).sum(1)
-                seen += int(bsz)
-                if step in ckpt_set:
-                    record(step)
-                elif progress and time.monotonic() - last_progress > 0.25:
-                    progress(step / total, {})
-                    last_progress = time.monotonic()
-            epoch += 1
-    finally:
-        state_dir.cleanup()
+    if resume_states is None:  # a saved state comes after its checkpoint was recorded
+        record(0)
+    ens.set_train(True)
+    epoch = step // spe
+    last_progress = time.monotonic()
+    while step < total:
+        perms = torch.stack([epoch_permutation(s, epoch, n) for s in seeds]).to(device, non_blocking=True)
+        for b in range(step - epoch * spe, spe):
+            if step >= total:
+                break
+            idx = perms[:, b * hp.batch_size:(b + 1) * hp.batch_size]          # [K, B]
+            xb, yb = x[idx], y[idx]
+            if hp.augment:
+                xb = augment_members(xb, seeds, step, data.flip_ok)
+            bsz = yb.shape[1]
+            with autocast_for(device, amp):
+                logits = ens.forward(xb)                                       # [K, B, C]
+                losses = F.cross_entropy(logits.float().flatten(0, 1), yb.flatten(),
+                                         reduction="none").view(k, bsz).mean(1)
+            opt.zero_grad(set_to_none=True)
+            # The sum's gradient for each member's parameters is that member's own gradient.
+            losses.sum().backward()
+            opt.step()
+            sched.step()
+            step += 1
+            loss_sum += losses.detach() * bsz
+            hit_sum += (logits.detach().argmax(-1) == yb).sum(1)
+            seen += int(bsz)
+            if step in ckpt_set:
+                record(step)
+            elif progress and time.monotonic() - last_progress > 0.25:
+                progress(step / total, {})
+                last_progress = time.monotonic()
+        epoch += 1
     return last
 
 
@@ -325,16 +324,14 @@ def _mean_metrics(ms: list[dict[str, float]]) -> dict[str, float]:
     return {key: float(np.mean([m[key] for m in ms if key in m])) for key in keys}
 
 
-def _save_member_state(run, tmp: Path, ens: Ensemble, opt, sched, k: int, step: int, device: torch.device) -> None:
-    """Member ``k``'s full training state, in the layout of a network alone (see loop._save_state)."""
-    state = {"model": ens.member_state_dict(k), "optimizer": ens.member_optimizer_state(opt, k),
-             "scheduler": sched.state_dict(), "rng_cpu": torch.get_rng_state(),
-             "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-             "step": step, "checkpoints": run.writer.n_checkpoints, "ensemble": ens.k}
-    path = tmp / STATE_FILENAME
-    torch.save(state, path)
-    run.store.write_state(run.run_id, path, run.artifact_uri)
-    path.unlink()
+def _save_member_state(run, ens: Ensemble, shared: dict, k: int, step: int) -> None:
+    """Member ``k``'s full training state, in the layout of a network alone (see loop._save_state);
+    ``shared`` holds what the checkpoint computes once for all members (optimiser state dict, RNG)."""
+    state = {"model": ens.member_state_dict(k), "optimizer": ens.member_optimizer_state(shared["optimizer"], k),
+             "scheduler": shared["scheduler"], "rng_cpu": shared["rng_cpu"], "rng_cuda": shared["rng_cuda"],
+             "step": step, "checkpoints": run.writer.n_checkpoints, "ensemble": ens.k,
+             "metrics": list(run.history)}
+    run.store.write_state(run.run_id, lambda path: write_state_file(state, path), run.artifact_uri)
 
 
 def _chunks(seq: list, size: int) -> list[list]:
@@ -383,7 +380,8 @@ def train_group(cfg, ctx, arch: str, spec, seeds: list[int], hp: dict[str, Any],
     ds = ctx.dataset
     runs = [NetworkRun(ctx, arch, s, {**network_params(cfg, arch, s, hp, ds), "ensemble": len(seeds)},
                        float(hp["epochs"]), run_id=run_ids[i] if run_ids else None,
-                       writer=writers[i] if writers else None)
+                       writer=writers[i] if writers else None,
+                       history=resume_states[i].get("metrics") if resume_states else None)
             for i, s in enumerate(seeds)]
     name = group_name(arch, seeds)
     models = models or build_members(spec, ds, seeds)

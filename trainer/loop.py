@@ -11,9 +11,9 @@ saved in the training state). So a run resumed from a saved state continues exac
 """
 from __future__ import annotations
 
+import io
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +24,6 @@ import torch.nn.functional as F
 
 from orderlab.trainer.data import Dataset
 from orderlab.trainer.recorder import autocast_for, evaluate_on_device, to_host
-
-STATE_FILENAME = "state.pt"
 
 
 @dataclass
@@ -294,7 +292,6 @@ def train_network(run: Any, model: torch.nn.Module, data: DeviceData, hp: Hyper,
     hit_sum = torch.zeros((), device=device, dtype=torch.int64)
     seen = 0
     last: dict[str, float] = {}
-    state_dir = tempfile.TemporaryDirectory(prefix="orderlab-state-")
 
     def record(at_step: int) -> None:
         nonlocal loss_sum, hit_sum, seen, last
@@ -308,7 +305,7 @@ def train_network(run: Any, model: torch.nn.Module, data: DeviceData, hp: Hyper,
         metrics["epoch"] = at_step / spe
         run.checkpoint(at_step / spe, at_step, host, metrics)
         if save_state:
-            _save_state(run, Path(state_dir.name), model, opt, sched, at_step, device)
+            _save_state(run, model, opt, sched, at_step, device)
         loss_sum = torch.zeros((), device=device)
         hit_sum = torch.zeros((), device=device, dtype=torch.int64)
         seen = 0
@@ -316,53 +313,56 @@ def train_network(run: Any, model: torch.nn.Module, data: DeviceData, hp: Hyper,
         if progress:
             progress(at_step / total, metrics)
 
-    try:
-        if resume_state is None:  # a saved state comes after its checkpoint (0 included) was recorded
-            record(0)
-        model.train()
-        epoch = step // spe
-        last_progress = time.monotonic()
-        while step < total:
-            perm = epoch_permutation(seed, epoch, n)
-            for xb, yb in data.batches(perm, step - epoch * spe, spe, hp.batch_size):
-                if step >= total:
-                    break
-                if hp.augment:
-                    xb = augment_batch(xb, seed, step, flip)
-                if channels_last:
-                    xb = xb.contiguous(memory_format=torch.channels_last)
-                with autocast_for(device, amp):
-                    logits = model(xb)
-                    loss = F.cross_entropy(logits.float(), yb)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                step += 1
-                loss_sum += loss.detach() * yb.shape[0]
-                hit_sum += (logits.detach().argmax(1) == yb).sum()
-                seen += int(yb.shape[0])
-                if step in ckpt_set:
-                    record(step)
-                elif progress and time.monotonic() - last_progress > 0.25:
-                    progress(step / total, {})
-                    last_progress = time.monotonic()
-            epoch += 1
-    finally:
-        state_dir.cleanup()
+    if resume_state is None:  # a saved state comes after its checkpoint (0 included) was recorded
+        record(0)
+    model.train()
+    epoch = step // spe
+    last_progress = time.monotonic()
+    while step < total:
+        perm = epoch_permutation(seed, epoch, n)
+        for xb, yb in data.batches(perm, step - epoch * spe, spe, hp.batch_size):
+            if step >= total:
+                break
+            if hp.augment:
+                xb = augment_batch(xb, seed, step, flip)
+            if channels_last:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            with autocast_for(device, amp):
+                logits = model(xb)
+                loss = F.cross_entropy(logits.float(), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            loss_sum += loss.detach() * yb.shape[0]
+            hit_sum += (logits.detach().argmax(1) == yb).sum()
+            seen += int(yb.shape[0])
+            if step in ckpt_set:
+                record(step)
+            elif progress and time.monotonic() - last_progress > 0.25:
+                progress(step / total, {})
+                last_progress = time.monotonic()
+        epoch += 1
     return last
 
 
-def _save_state(run: Any, tmp: Path, model, opt, sched, step: int, device: torch.device) -> None:
-    """Full training state for resume: model, optimiser, schedule, RNG, position in the data order."""
+def _save_state(run: Any, model, opt, sched, step: int, device: torch.device) -> None:
+    """Full training state for resume: model, optimiser, schedule, RNG, position in the data order,
+    and the run's metric history (a resume re-logs what a kill left unwritten: see NetworkRun)."""
     state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
              "rng_cpu": torch.get_rng_state(),
              "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-             "step": step, "checkpoints": run.writer.n_checkpoints}
-    path = tmp / STATE_FILENAME
-    torch.save(state, path)
-    run.store.write_state(run.run_id, path, run.artifact_uri)
-    os.unlink(path)
+             "step": step, "checkpoints": run.writer.n_checkpoints, "metrics": list(run.history)}
+    run.store.write_state(run.run_id, lambda path: write_state_file(state, path), run.artifact_uri)
+
+
+def write_state_file(state: dict, path: Path) -> None:
+    """``torch.save`` into memory, then one write: twice as fast as its many small file writes."""
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    with open(path, "wb") as f:
+        f.write(buf.getbuffer())
 
 
 def load_state(path: Path) -> dict:

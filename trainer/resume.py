@@ -83,7 +83,8 @@ def load_resume_point(store: Store, info: RunInfo, n_classes: int, tmp: Path):
     """(state or None, RecordWriter or None): where to continue from; None, None = start over."""
     from orderlab.record import RecordError, RecordWriter
     from orderlab.store import StoreError
-    from orderlab.trainer.loop import STATE_FILENAME, load_state
+    from orderlab.store import STATE_FILENAME
+    from orderlab.trainer.loop import load_state
     path = store.state_file(info.run_id, STATE_FILENAME, tmp)
     if path is None:
         return None, None
@@ -154,7 +155,8 @@ def _resume_group(store: Store, plans: list[ResumePlan], reporter, ensemble: int
             name = f"{info.arch}/s{info.seed}"
             where = f"step {state['step']}" if state else "the start"
             reporter.message(f"resuming {name} (run {info.run_id[:8]}) from {where}")
-            run = NetworkRun(ctx, info.arch, info.seed, {}, float(pl.hp["epochs"]), run_id=info.run_id, writer=writer)
+            run = NetworkRun(ctx, info.arch, info.seed, {}, float(pl.hp["epochs"]), run_id=info.run_id, writer=writer,
+                             history=state.get("metrics") if state else None)
             final: dict[str, float] = {}
             try:
                 with run:

@@ -2,8 +2,15 @@
 
 ``prepare_study`` creates (or joins) the study for a dataset; ``NetworkRun`` is a context manager
 around one network: it creates the child run, appends checkpoints to the record (published
-atomically after each), batches metrics, and ends the run FINISHED, KILLED (Ctrl-C) or FAILED
+atomically after each), buffers metrics, and ends the run FINISHED, KILLED (Ctrl-C) or FAILED
 (with the error as a tag). Checkpoints already recorded are never lost.
+
+Metrics and progress tags reach the store at most every ``FLUSH_EVERY_S`` seconds and when the run
+ends: one MLflow ``log_batch`` costs a few milliseconds, as much as a small network's checkpoint,
+so logging each checkpoint at once would make the store the bottleneck of small networks (and of
+SQLite shared by parallel writers). The record itself is published at every checkpoint. The run's
+metric history also travels in its training state, so a resume re-logs whatever a kill caught
+still in the buffer.
 """
 from __future__ import annotations
 
@@ -20,6 +27,7 @@ from orderlab.store import TAG_CHECKPOINTS, TAG_EPOCH, TAG_HEARTBEAT, Store
 from orderlab.trainer.data import Dataset
 
 MAX_THUMBNAILS_PER_SPLIT = 2000
+FLUSH_EVERY_S = 2.0   # buffered metrics and tags reach the store this often: `orderlab tui` polls every 2 s
 
 
 @dataclass
@@ -67,7 +75,8 @@ class NetworkRun:
     """One network's run: ``with NetworkRun(ctx, arch, seed, params, epochs) as run: ...``."""
 
     def __init__(self, ctx: StudyContext, arch: str, seed: int, params: dict[str, Any], epochs: float,
-                 *, run_id: str | None = None, writer: RecordWriter | None = None):
+                 *, run_id: str | None = None, writer: RecordWriter | None = None,
+                 history: list[tuple[int, dict[str, float]]] | None = None):
         self.ctx = ctx
         self.store = ctx.store
         self.arch = arch
@@ -79,18 +88,24 @@ class NetworkRun:
         self.status: str | None = None
         self._record_tmp = tempfile.TemporaryDirectory(prefix="orderlab-run-")
         self.artifact_uri: str | None = None
-        self._last_beat = 0.0
+        # (step, metrics) of every checkpoint so far (saved with the training state; see the docstring)
+        self.history: list[tuple[int, dict[str, float]]] = list(history or [])
+        self._pending: list[tuple[int, dict[str, float]]] = []
+        self._pending_tags: dict[str, str] = {}
+        self._last_flush = time.monotonic()
 
     # -- lifecycle ---------------------------------------------------------
     def __enter__(self) -> "NetworkRun":
         ctx = self.ctx
         if self.run_id is None:
-            self.run_id = self.store.create_network_run(
+            self.run_id, self.artifact_uri = self.store.create_network_run_info(
                 ctx.study, ctx.parent_run_id, ctx.experiment_id, arch=self.arch, seed=self.seed,
                 dataset=ctx.dataset.name, epochs=self.epochs, params=self.params)
         else:
             self.store.reclaim(self.run_id)
-        self.artifact_uri = self.store.get_run(self.run_id).artifact_uri
+            self.artifact_uri = self.store.get_run(self.run_id).artifact_uri
+            self._relog_lost_metrics()
+        self._last_flush = time.monotonic()
         if self.writer is None:
             meta = {"study": ctx.study, "arch": self.arch, "seed": self.seed, "dataset": ctx.dataset.name,
                     "n_classes": ctx.dataset.n_classes, "run_id": self.run_id}
@@ -100,6 +115,13 @@ class NetworkRun:
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         try:
+            try:
+                self.flush()
+            except Exception as e:  # noqa: BLE001 - the run still ends; an earlier error matters more
+                if exc_type is None:
+                    self.status = "FAILED"
+                    self.store.end_run(self.run_id, "FAILED", error=f"{type(e).__name__}: {e}")
+                    raise
             if exc_type is None:
                 self.status = "FINISHED"
                 self.store.end_run(self.run_id, "FINISHED")
@@ -116,19 +138,31 @@ class NetworkRun:
     # -- recording ---------------------------------------------------------
     def checkpoint(self, epoch: float, step: int, results: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
                    metrics: dict[str, float] | None = None) -> None:
-        """Append one checkpoint to the record, publish it, and update the run's progress tags."""
+        """Append one checkpoint to the record and publish it; buffer its metrics and progress tags."""
         assert self.writer is not None and self.run_id is not None
         self.writer.add(epoch, step, results, flush=False)
         self.store.write_record(self.run_id, self.writer.build(), self.artifact_uri)
-        tags = {TAG_CHECKPOINTS: self.writer.n_checkpoints, TAG_EPOCH: f"{epoch:.6g}",
-                TAG_HEARTBEAT: f"{time.time():.3f}"}
-        self.store.log_metrics(self.run_id, metrics or {}, step, tags=tags)
-        self._last_beat = time.time()
+        metrics = dict(metrics or {})
+        self.history.append((int(step), metrics))
+        self._pending.append((int(step), metrics))
+        self._pending_tags.update({TAG_CHECKPOINTS: str(self.writer.n_checkpoints), TAG_EPOCH: f"{epoch:.6g}"})
+        if time.monotonic() - self._last_flush >= FLUSH_EVERY_S:
+            self.flush()
 
-    def log(self, metrics: dict[str, float], step: int, epoch: float | None = None) -> None:
-        """Batched metrics at one step; doubles as a heartbeat."""
-        tags = {TAG_HEARTBEAT: f"{time.time():.3f}"}
-        if epoch is not None:
-            tags[TAG_EPOCH] = f"{epoch:.6g}"
-        self.store.log_metrics(self.run_id, metrics, step, tags=tags)
-        self._last_beat = time.time()
+    def flush(self) -> None:
+        """Write buffered metrics and tags (with a heartbeat) in one batched call."""
+        if self.run_id is None or not (self._pending or self._pending_tags):
+            return
+        tags = {**self._pending_tags, TAG_HEARTBEAT: f"{time.time():.3f}"}
+        self.store.log_metric_points(self.run_id, self._pending, tags)
+        self._pending, self._pending_tags = [], {}
+        self._last_flush = time.monotonic()
+
+    def _relog_lost_metrics(self) -> None:
+        """On resume: log the history's checkpoints that never reached the store (killed while buffered)."""
+        if not self.history:
+            return
+        have = self.store.metric_steps(self.run_id, "epoch")
+        lost = [(step, m) for step, m in self.history if step not in have]
+        if lost:
+            self.store.log_metric_points(self.run_id, lost)

@@ -113,6 +113,15 @@ class Ensemble:
             self._stacked[example_dims] = StackedForward(plan, self.k) if plan else None
         return self._stacked[example_dims]
 
+    def eval_batch(self, device: torch.device, example_dims: int) -> int:
+        """Examples per evaluation chunk. On the CPU, convolutions want a chunk's activations for all
+        K members to stay in cache (grouped convolutions over [b, K*C, H, W] run 2-3x slower once
+        they outgrow it); linear layers, evaluated member by member, and GPUs want large batches."""
+        stacked = self._stacked_for(example_dims)
+        if device.type == "cuda" or (stacked is not None and not stacked.has_conv):
+            return EVAL_BATCH
+        return max(32, EVAL_BATCH // self.k)
+
     @property
     def implementation(self) -> str:
         """How the members run: "stacked" layers (trainer/stacked.py) or "vmap"."""
@@ -185,9 +194,7 @@ def evaluate_members(ens: Ensemble, x: torch.Tensor, y: torch.Tensor, *, amp: bo
                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(correct bool [K, N], predicted int64 [K, N], p_true float32 [K, N]) in eval mode, on the device."""
     n = x.shape[0]
-    # On the CPU a chunk's activations for all K members should stay in cache: grouped convolutions
-    # over [b, K*C, H, W] run 2-3x slower once it outgrows it. GPUs want large batches.
-    bs = EVAL_BATCH if x.device.type == "cuda" else max(32, EVAL_BATCH // ens.k)
+    bs = ens.eval_batch(x.device, x.dim() - 1)
     pred = torch.empty(ens.k, n, dtype=torch.int64, device=x.device)
     p_true = torch.empty(ens.k, n, dtype=torch.float32, device=x.device)
     ens.set_train(False)

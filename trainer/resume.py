@@ -119,8 +119,10 @@ def resume_runs(run_ids: list[str], *, tracking_uri: str | None = None, device: 
     for pl in plans:
         key = (pl.info.study,) + tuple(getattr(pl.cfg, k) for k in _CFG_KEYS)
         groups.setdefault(key, []).append(pl)
-    for members in groups.values():
-        done += _resume_group(store, members, reporter, ensemble)
+    from orderlab.trainer.api import frozen_gc
+    with frozen_gc():
+        for members in groups.values():
+            done += _resume_group(store, members, reporter, ensemble)
     return done
 
 

@@ -8,7 +8,10 @@ very same stacked parameters the vmap path uses (``[K, *shape]`` under the solo 
 
 * ``Linear``: ``baddbmm`` over activations ``[K, B, F]``, with a backward written as each member's
   ``addmm`` backward alone (on the CPU the same arithmetic, so ``mlp`` members stay bit-identical to
-  networks trained alone; autograd's own would also copy every weight gradient, ~30% of a step);
+  networks trained alone; autograd's own would also copy every weight gradient, ~30% of a step).
+  Evaluation of networks without convolutions, on the CPU, runs member by member instead (each
+  with its own ``nn.Linear`` arithmetic): on evaluation's large batches one member's activations
+  stay in cache through all its layers, about 1.5x faster than batched products layer by layer;
 * ``Conv2d``: one grouped convolution over activations ``[B, K*C, H, W]`` in channels-last layout
   (oneDNN's fast path for grouped convolutions and pooling on the CPU);
 * ``ReLU``, ``MaxPool2d``, ``AvgPool2d``, ``AdaptiveAvgPool2d``, ``Identity``: per channel or
@@ -93,9 +96,12 @@ class StackedForward:
     def __init__(self, layers: list[tuple[str, nn.Module]], k: int):
         self.layers = layers
         self.k = k
+        self.has_conv = any(isinstance(layer, nn.Conv2d) for _, layer in layers)
 
     def __call__(self, params: dict[str, torch.Tensor], x: torch.Tensor, shared: bool) -> torch.Tensor:
         """Logits ``[K, B, classes]``; ``x`` is ``[K, B, ...]`` or, with ``shared``, ``[B, ...]``."""
+        if shared and not self.has_conv and x.device.type == "cpu" and not torch.is_grad_enabled():
+            return torch.stack([self._member(params, x, m) for m in range(self.k)])
         k = self.k
         layout = _INPUT
         h = x
@@ -121,6 +127,20 @@ class StackedForward:
                 b = params.get(prefix + "bias")
                 h = F.conv2d(h, w.flatten(0, 1), None if b is None else b.flatten(), layer.stride, layer.padding,
                              layer.dilation, groups=k * layer.groups)
+            else:
+                h = layer(h)
+        return h
+
+    def _member(self, params: dict[str, torch.Tensor], x: torch.Tensor, m: int) -> torch.Tensor:
+        """Member ``m`` alone on ``x`` [B, ...], as its own network computes it."""
+        h = x
+        for prefix, layer in self.layers:
+            w, b = params.get(prefix + "weight"), params.get(prefix + "bias")
+            if isinstance(layer, nn.Linear):
+                h = F.linear(h, w[m], None if b is None else b[m])
+            elif isinstance(layer, nn.Conv2d):
+                h = F.conv2d(h, w[m], None if b is None else b[m], layer.stride, layer.padding, layer.dilation,
+                             layer.groups)
             else:
                 h = layer(h)
         return h

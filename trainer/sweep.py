@@ -184,16 +184,17 @@ def execute_task(task: dict, cfg: dict, send: Callable[[tuple], None] | None = N
 
 
 def _train(cfg, arch: str, seeds: list[int], reporter) -> list[str]:
-    from orderlab.trainer.api import resolve_hparams, train_solo
+    from orderlab.trainer.api import frozen_gc, resolve_hparams, train_solo
     from orderlab.trainer.models import get_arch
     ds, ctx, data = _context(cfg)
     spec = get_arch(arch)
     hps = {arch: resolve_hparams(spec, cfg, ds.augment_default)}
     jobs = [(arch, spec, s) for s in seeds]
-    if cfg.ensemble > 1 and len(seeds) > 1:
-        from orderlab.trainer.ensemble import train_ensembles
-        return train_ensembles(cfg, ctx, jobs, hps, data, reporter)
-    return train_solo(cfg, ctx, jobs, hps, data, reporter)
+    with frozen_gc():
+        if cfg.ensemble > 1 and len(seeds) > 1:
+            from orderlab.trainer.ensemble import train_ensembles
+            return train_ensembles(cfg, ctx, jobs, hps, data, reporter)
+        return train_solo(cfg, ctx, jobs, hps, data, reporter)
 
 
 def _worker_main(slot: int, env: dict[str, str], threads: int, conn, warm_cfg: dict | None = None) -> None:

@@ -10,12 +10,14 @@ cores // workers torch threads.
         --workers 4 --gpus-per-run 0.25          # four runs share one GPU
 
 The last line gives the ratio (networks/s with N workers over networks/s with 1); target >= 1.6
-with 2 workers on 2 cores.
+with 2 workers on 2 cores. The line before gives the steady-state ratio from the networks' own
+times, start-up excluded: the ceiling the whole-sweep ratio approaches as sweeps grow longer.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -67,14 +69,22 @@ def main(argv: list[str] | None = None) -> int:
         res = run_sweep(cfg, SweepOptions(executor="local", workers=workers, gpus_per_run=args.gpus_per_run))
         dt = time.perf_counter() - t
         assert not res.failed and len(res.outcomes) == args.networks, res
+        runs = Store(uri).list_runs(f"w{workers}")
+        first = min(r.start_time for r in runs) - (time.time() - dt)
+        per_net = statistics.median(r.end_time - r.start_time for r in runs)
         print(f"{workers} worker(s): {args.networks} networks in {dt:.1f}s "
-              f"({args.networks / dt * 60:.1f} networks/min)", flush=True)
-        return dt
+              f"({args.networks / dt * 60:.1f} networks/min); first network started after {first:.1f}s, "
+              f"median {per_net:.2f}s a network", flush=True)
+        return dt, per_net
 
     print(f"{args.networks} x {args.arch} on {args.dataset}, {args.epochs:g} epochs, {os.cpu_count()} cores, "
           f"device {args.device}")
-    t1 = sweep(1)
-    tn = sweep(args.workers)
+    t1, d1 = sweep(1)
+    tn, dn = sweep(args.workers)
+    # Start-up excluded, N workers of cores/N threads can at best beat one worker of all the cores'
+    # threads by N x (time of a network with all threads / time with 1/N of them): the second
+    # thread's speed-up of one network is what a second worker cannot add.
+    print(f"steady state (per-network times, start-up excluded): {args.workers * d1 / dn:.2f}x")
     print(f"sweep throughput: {args.workers} workers / 1 worker = {t1 / tn:.2f}x")
     return 0
 

@@ -569,12 +569,14 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
             from orderlab.trainer.run import prepare_study
             validate(cfg)
             cfg.record_splits = parse_splits(cfg.record_splits)
-            specs = [get_arch(a) for a in cfg.archs]
             if opts.executor == "local":
-                # Workers start now and load torch, MLflow and the data while the study is prepared here.
+                # Workers start now and load torch, MLflow and the data while the study is prepared here
+                # (before get_arch, whose first call imports torch here: ~1.3 s). A bad architecture
+                # still fails below, and the workers are told to exit.
                 n_max = len(cfg.archs) * -(-len(cfg.seeds) // max(1, cfg.ensemble))
                 executor = make_executor(opts, cfg, store.uri, n_max)
                 executor.prestart(n_max, _cfg_dict(cfg))
+            specs = [get_arch(a) for a in cfg.archs]
             ds = load_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download,
                               train_subset=cfg.train_subset, test_subset=cfg.test_subset, data_seed=cfg.data_seed)
             for arch, spec in zip(cfg.archs, specs):

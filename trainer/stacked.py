@@ -84,9 +84,12 @@ class _StackedLinear(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         x, w = ctx.saved_tensors
-        gx = torch.bmm(grad, w) if ctx.needs_input_grad[0] else None
-        gw = torch.bmm(grad.transpose(1, 2), x) if ctx.needs_input_grad[1] else None
-        gb = grad.sum(1) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        # Under autocast (bf16 on GPUs) the forward ran in the gradient's dtype: the backward
+        # does too, and hands each input a gradient of its own dtype.
+        dt = grad.dtype
+        gx = torch.bmm(grad, w.to(dt)).to(x.dtype) if ctx.needs_input_grad[0] else None
+        gw = torch.bmm(grad.transpose(1, 2), x.to(dt)).to(w.dtype) if ctx.needs_input_grad[1] else None
+        gb = grad.sum(1).to(w.dtype) if ctx.has_bias and ctx.needs_input_grad[2] else None
         return gx, gw, gb
 
 

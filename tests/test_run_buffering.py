@@ -1,0 +1,49 @@
+"""Metrics and progress tags are buffered (flushed every FLUSH_EVERY_S and at the end of a run);
+the record is published at every checkpoint."""
+import pytest
+from mlflow.tracking import MlflowClient
+
+import orderlab.trainer.run as run_module
+from orderlab.store import Store
+from orderlab.trainer.api import TrainConfig, train_study
+from orderlab.trainer.progress import Reporter
+
+SMALL = dict(archs=["mlp"], seeds=[0], dataset="digits", train_subset=200, test_subset=100, epochs=1,
+             record_every=0.25, device="cpu", quiet=True)
+
+
+class Watch(Reporter):
+    """At the third checkpoint, what the store already holds."""
+
+    def __init__(self, uri):
+        self.uri, self.run_id, self.seen, self.at_third = uri, None, 0, None
+
+    def network_started(self, name, run_id):
+        self.run_id = run_id
+
+    def network_progress(self, fraction, metrics):
+        if metrics:
+            self.seen += 1
+            if self.seen == 3:
+                store = Store(self.uri)
+                self.at_third = {
+                    "metrics": len(MlflowClient(self.uri).get_metric_history(self.run_id, "test_acc")),
+                    "tag": store.get_run(self.run_id).checkpoints,
+                    "record": store.load_record(self.run_id).n_checkpoints}
+
+
+@pytest.mark.parametrize("every,live", [(1000.0, False), (0.0, True)])
+def test_metrics_reach_the_store_when_flushed_and_all_at_the_end(tmp_path, monkeypatch, every, live):
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    monkeypatch.setattr(run_module, "FLUSH_EVERY_S", every)
+    watch = Watch(uri)
+    train_study(TrainConfig(study="buf", tracking_uri=uri, **SMALL), watch)
+    assert watch.at_third["record"] == 3                       # the record: at every checkpoint
+    if live:
+        assert watch.at_third["metrics"] == 3 and watch.at_third["tag"] == 3
+    else:                                                      # still buffered
+        assert watch.at_third["metrics"] == 0 and watch.at_third["tag"] == 0
+    [run] = Store(uri).list_runs("buf")
+    hist = MlflowClient(uri).get_metric_history(run.run_id, "test_acc")
+    assert run.status == "FINISHED" and run.checkpoints == 5
+    assert sorted(m.step for m in hist) == Store(uri).load_record(run).step.tolist()

@@ -1,7 +1,10 @@
 """Vectorised ensembles: K seeds of one architecture trained at once as one model.
 
-The K members' parameters and buffers are stacked (``torch.func.stack_module_state``) and the
-network runs under ``torch.func.vmap`` over ``functional_call``. Each member keeps everything a
+The K members' parameters and buffers are stacked (``torch.func.stack_module_state``). Plain
+sequential networks (``mlp``, ``cnn``) then run as hand-written stacked layers
+(:mod:`orderlab.trainer.stacked`: batched products, grouped convolutions), about twice as fast as
+vmap on small shapes; every other network runs under ``torch.func.vmap`` over
+``functional_call``. Each member keeps everything a
 network trained alone has: its own initialisation (``torch.manual_seed(seed)`` before the build,
 as in :func:`orderlab.trainer.api.train_one`), its own data order (``epoch_permutation(seed, e)``),
 its own augmentation (``crop_flip_draws(seed, step)``), its own batch-norm statistics (stacked
@@ -11,7 +14,7 @@ writes its own child run, record, metrics and resumable state, in the same forma
 trained alone.
 
 Exactness: on the CPU, networks built from linear layers (``mlp``) train bit for bit as they do
-alone (vmap turns their matrix products into batched products with the same arithmetic).
+alone (their stacked products do each member's ``nn.Linear`` arithmetic).
 Convolutions become grouped convolutions, whose sums run in another order: members then differ
 from solo runs by float rounding (~1e-7 per step), so their records are statistically
 indistinguishable rather than identical. Dropout draws its masks from one stream for the whole
@@ -86,7 +89,8 @@ def unsupported_reason(spec, ds, data: DeviceData | None, hp: dict[str, Any],
 
 
 class Ensemble:
-    """K models of one architecture as stacked parameters and buffers run under vmap."""
+    """K models of one architecture as stacked parameters and buffers, run as stacked layers or
+    under vmap."""
 
     def __init__(self, models: list[torch.nn.Module], device: torch.device):
         from torch.func import functional_call, stack_module_state

@@ -23,7 +23,6 @@ ensemble, so networks with dropout differ from solo runs in their random masks (
 from __future__ import annotations
 
 import copy
-import time
 from contextlib import ExitStack
 from typing import Any, Callable
 
@@ -32,8 +31,9 @@ import torch
 import torch.nn.functional as F
 
 from orderlab.errors import OrderlabError
-from orderlab.trainer.loop import (DeviceData, Hyper, apply_crop_flip, crop_flip_draws,
-                                   epoch_permutation, make_optimizer, training_plan, write_state_file)
+from orderlab.trainer.loop import (DeviceData, Hyper, RunningStats, StepEnd, apply_crop_flip, crop_flip_draws,
+                                   epoch_permutation, make_optimizer, restore_schedule_and_rng, training_plan,
+                                   write_state_file)
 from orderlab.trainer.recorder import autocast_for
 from orderlab.trainer.stacked import StackedForward, stacked_plan
 
@@ -254,21 +254,14 @@ def train_vectorised(runs: list[Any], models: list[torch.nn.Module], data: Devic
         for i, st in enumerate(resume_states):
             ens.load_member_state_dict(i, st["model"])
         ens.load_member_optimizer_states(opt, [s["optimizer"] for s in resume_states])
-        sched.load_state_dict(resume_states[0]["scheduler"])
-        torch.set_rng_state(resume_states[0]["rng_cpu"])
-        if device.type == "cuda" and resume_states[0].get("rng_cuda") is not None:
-            torch.cuda.set_rng_state(resume_states[0]["rng_cuda"], device)
-        step = steps.pop()
+        step = restore_schedule_and_rng(resume_states[0], sched, device)
 
-    loss_sum = torch.zeros(k, device=device)
-    hit_sum = torch.zeros(k, device=device, dtype=torch.int64)
-    seen = 0
+    stats = RunningStats((k,), device)
     last: list[dict[str, float]] = [{} for _ in range(k)]
 
     def record(at_step: int) -> None:
-        nonlocal loss_sum, hit_sum, seen
         res = {s: evaluate_members(ens, data.x[s], data.y[s], amp=amp) for s in record_splits}
-        flat = [t for s in record_splits for t in res[s]] + [loss_sum / max(seen, 1), hit_sum / max(seen, 1)]
+        flat = [t for s in record_splits for t in res[s]] + list(stats.means())
         host = [t.to("cpu", non_blocking=True) for t in flat]
         if device.type == "cuda":
             torch.cuda.synchronize(device)  # the checkpoint's one synchronisation, for all K members
@@ -279,7 +272,7 @@ def train_vectorised(runs: list[Any], models: list[torch.nn.Module], data: Devic
                   "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None} if save_state else {}
         for m, run in enumerate(runs):
             out = {s: (host[3 * i][m], host[3 * i + 1][m], host[3 * i + 2][m]) for i, s in enumerate(record_splits)}
-            metrics = {"loss": float(loss_h[m]), "train_running_acc": float(acc_h[m])} if seen else {}
+            metrics = {"loss": float(loss_h[m]), "train_running_acc": float(acc_h[m])} if stats.seen else {}
             metrics.update({f"{s}_acc": float(out[s][0].mean()) for s in record_splits})
             metrics["lr"] = lr
             metrics["epoch"] = at_step / spe
@@ -287,17 +280,15 @@ def train_vectorised(runs: list[Any], models: list[torch.nn.Module], data: Devic
             if save_state:
                 _save_member_state(run, ens, shared, m, at_step)
             last[m] = metrics
-        loss_sum = torch.zeros(k, device=device)
-        hit_sum = torch.zeros(k, device=device, dtype=torch.int64)
-        seen = 0
+        stats.reset()
         if progress:
             progress(at_step / total, _mean_metrics(last))
 
+    step_end = StepEnd(ckpt_set, total, record, progress)
     if resume_states is None:  # a saved state comes after its checkpoint was recorded
         record(0)
     ens.set_train(True)
     epoch = step // spe
-    last_progress = time.monotonic()
     while step < total:
         perms = torch.stack([epoch_permutation(s, epoch, n) for s in seeds]).to(device, non_blocking=True)
         for b in range(step - epoch * spe, spe):
@@ -318,14 +309,8 @@ def train_vectorised(runs: list[Any], models: list[torch.nn.Module], data: Devic
             opt.step()
             sched.step()
             step += 1
-            loss_sum += losses.detach() * bsz
-            hit_sum += (logits.detach().argmax(-1) == yb).sum(1)
-            seen += int(bsz)
-            if step in ckpt_set:
-                record(step)
-            elif progress and time.monotonic() - last_progress > 0.25:
-                progress(step / total, {})
-                last_progress = time.monotonic()
+            stats.add(losses.detach(), (logits.detach().argmax(-1) == yb).sum(1), bsz)
+            step_end(step)
         epoch += 1
     return last
 

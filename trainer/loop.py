@@ -165,6 +165,55 @@ def training_plan(opt: torch.optim.Optimizer, hp: "Hyper", n: int
     return spe, total, sched, set(checkpoint_steps(spe, hp.epochs, hp.record_every))
 
 
+class RunningStats:
+    """Loss and accuracy over the batches trained since the last checkpoint, kept on the device
+    (one value, or one per ensemble member for ``shape=(K,)``) and read once per checkpoint."""
+
+    def __init__(self, shape: tuple[int, ...], device: torch.device):
+        self.shape, self.device = shape, device
+        self.reset()
+
+    def reset(self) -> None:
+        self.loss_sum = torch.zeros(self.shape, device=self.device)
+        self.hit_sum = torch.zeros(self.shape, device=self.device, dtype=torch.int64)
+        self.seen = 0
+
+    def add(self, loss: torch.Tensor, hits: torch.Tensor, n: int) -> None:
+        """``loss``: the batch's mean loss (detached); ``hits``: its number of correct predictions."""
+        self.loss_sum += loss * n
+        self.hit_sum += hits
+        self.seen += int(n)
+
+    def means(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.loss_sum / max(self.seen, 1), self.hit_sum / max(self.seen, 1)
+
+
+class StepEnd:
+    """What follows every optimiser step, in every training loop: ``record(step)`` at the plan's
+    checkpoints, otherwise a progress report at most every 0.25 s."""
+
+    def __init__(self, ckpt_set: set[int], total: int, record: Callable[[int], None],
+                 progress: "ProgressFn | None"):
+        self.ckpt_set, self.total, self.record, self.progress = ckpt_set, total, record, progress
+        self._last = time.monotonic()
+
+    def __call__(self, step: int) -> None:
+        if step in self.ckpt_set:
+            self.record(step)
+        elif self.progress and time.monotonic() - self._last > 0.25:
+            self.progress(step / self.total, {})
+            self._last = time.monotonic()
+
+
+def restore_schedule_and_rng(state: dict, sched, device: torch.device) -> int:
+    """Put a saved state's schedule and random-number generators back; returns its step."""
+    sched.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["rng_cpu"])
+    if device.type == "cuda" and state.get("rng_cuda") is not None:
+        torch.cuda.set_rng_state(state["rng_cuda"], device)
+    return int(state["step"])
+
+
 def epoch_permutation(seed: int, epoch: int, n: int) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     return torch.randperm(n, generator=g)
@@ -282,42 +331,34 @@ def train_network(run: Any, model: torch.nn.Module, data: DeviceData, hp: Hyper,
     if resume_state is not None:
         model.load_state_dict(resume_state["model"])
         opt.load_state_dict(resume_state["optimizer"])
-        sched.load_state_dict(resume_state["scheduler"])
-        torch.set_rng_state(resume_state["rng_cpu"])
-        if cuda and resume_state.get("rng_cuda") is not None:
-            torch.cuda.set_rng_state(resume_state["rng_cuda"], device)
-        step = int(resume_state["step"])
+        step = restore_schedule_and_rng(resume_state, sched, device)
 
-    loss_sum = torch.zeros((), device=device)
-    hit_sum = torch.zeros((), device=device, dtype=torch.int64)
-    seen = 0
+    stats = RunningStats((), device)
     last: dict[str, float] = {}
 
     def record(at_step: int) -> None:
-        nonlocal loss_sum, hit_sum, seen, last
+        nonlocal last
         res = {s: evaluate_on_device(model, data.x[s], data.y[s], amp=amp, channels_last=channels_last)
                for s in record_splits}
-        metrics_dev = {"loss": loss_sum / max(seen, 1), "train_running_acc": hit_sum / max(seen, 1)}
+        loss_mean, acc_mean = stats.means()
         host = to_host(res)  # the checkpoint's one synchronisation
-        metrics = {k: float(v) for k, v in metrics_dev.items()} if seen else {}
+        metrics = {"loss": float(loss_mean), "train_running_acc": float(acc_mean)} if stats.seen else {}
         metrics.update({f"{s}_acc": float(host[s][0].mean()) for s in record_splits})
         metrics["lr"] = opt.param_groups[0]["lr"]
         metrics["epoch"] = at_step / spe
         run.checkpoint(at_step / spe, at_step, host, metrics)
         if save_state:
             _save_state(run, model, opt, sched, at_step, device)
-        loss_sum = torch.zeros((), device=device)
-        hit_sum = torch.zeros((), device=device, dtype=torch.int64)
-        seen = 0
+        stats.reset()
         last = metrics
         if progress:
             progress(at_step / total, metrics)
 
+    step_end = StepEnd(ckpt_set, total, record, progress)
     if resume_state is None:  # a saved state comes after its checkpoint (0 included) was recorded
         record(0)
     model.train()
     epoch = step // spe
-    last_progress = time.monotonic()
     while step < total:
         perm = epoch_permutation(seed, epoch, n)
         for xb, yb in data.batches(perm, step - epoch * spe, spe, hp.batch_size):
@@ -335,14 +376,8 @@ def train_network(run: Any, model: torch.nn.Module, data: DeviceData, hp: Hyper,
             opt.step()
             sched.step()
             step += 1
-            loss_sum += loss.detach() * yb.shape[0]
-            hit_sum += (logits.detach().argmax(1) == yb).sum()
-            seen += int(yb.shape[0])
-            if step in ckpt_set:
-                record(step)
-            elif progress and time.monotonic() - last_progress > 0.25:
-                progress(step / total, {})
-                last_progress = time.monotonic()
+            stats.add(loss.detach(), (logits.detach().argmax(1) == yb).sum(), yb.shape[0])
+            step_end(step)
         epoch += 1
     return last
 

@@ -420,12 +420,7 @@ class Store:
 
     # -- network runs: writing ---------------------------------------------
     def create_network_run(self, study: str, parent_run_id: str, experiment_id: str, *, arch: str,
-                           seed: int, dataset: str, epochs: float, params: dict[str, Any]) -> str:
-        return self.create_network_run_info(study, parent_run_id, experiment_id, arch=arch, seed=seed,
-                                            dataset=dataset, epochs=epochs, params=params)[0]
-
-    def create_network_run_info(self, study: str, parent_run_id: str, experiment_id: str, *, arch: str,
-                                seed: int, dataset: str, epochs: float, params: dict[str, Any]) -> tuple[str, str]:
+                           seed: int, dataset: str, epochs: float, params: dict[str, Any]) -> tuple[str, str]:
         """A new RUNNING network run: (run id, artifact URI)."""
         tags = {TAG_KIND: "network", TAG_STUDY: study, TAG_ARCH: arch, TAG_SEED: str(seed),
                 TAG_DATASET: dataset, TAG_PARENT: parent_run_id, TAG_CHECKPOINTS: "0", TAG_EPOCH: "0",

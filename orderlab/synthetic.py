@@ -68,7 +68,7 @@ def populate_store(store, study: str, *, archs: tuple[str, ...] = ("mlp", "cnn")
     run_ids = []
     for j, g in enumerate(groups):
         arch, s_ = archs[g], int(j % seeds)
-        run_id = store.create_network_run(study, parent, exp_id, arch=arch, seed=s_, dataset=dataset,
+        run_id, _ = store.create_network_run(study, parent, exp_id, arch=arch, seed=s_, dataset=dataset,
                                           epochs=float(epochs[-1]), params={"arch": arch, "seed": s_})
         meta = {"study": study, "arch": arch, "seed": s_, "dataset": dataset, "n_classes": 10, "run_id": run_id}
         w = RecordWriter("/dev/null", meta, {s: (ids, labels[s], fps[s]) for s in splits}, 10)

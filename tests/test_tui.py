@@ -309,7 +309,7 @@ async def test_live_updates_follow_new_checkpoints_and_runs(empty_db, tmp_path):
         assert s.data.stack.n_checkpoints == 5                # aligned on the common checkpoints
         # A new network starts: it appears; when it records, it joins the analysis.
         exp_id = store.experiment_id("live")
-        new = store.create_network_run("live", store.study_parent("live"), exp_id, arch="mlp", seed=7,
+        new, _ = store.create_network_run("live", store.study_parent("live"), exp_id, arch="mlp", seed=7,
                                        dataset="synthetic", epochs=1.0, params={})
         await wait_for(pilot, lambda: table.row_count == 5, what="the new run")
         # A network fails: its status changes and it leaves the analysis.

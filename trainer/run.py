@@ -98,7 +98,7 @@ class NetworkRun:
     def __enter__(self) -> "NetworkRun":
         ctx = self.ctx
         if self.run_id is None:
-            self.run_id, self.artifact_uri = self.store.create_network_run_info(
+            self.run_id, self.artifact_uri = self.store.create_network_run(
                 ctx.study, ctx.parent_run_id, ctx.experiment_id, arch=self.arch, seed=self.seed,
                 dataset=ctx.dataset.name, epochs=self.epochs, params=self.params)
         else:

@@ -2,7 +2,7 @@
 
 The K members' parameters and buffers are stacked (``torch.func.stack_module_state``). Plain
 sequential networks (``mlp``, ``cnn``) then run as hand-written stacked layers
-(:mod:`orderlab.trainer.stacked`: batched products, grouped convolutions), about twice as fast as
+(:mod:`orderlab.trainer.stacked`: batched products, grouped convolutions), 1.5-2x faster than
 vmap on small shapes; every other network runs under ``torch.func.vmap`` over
 ``functional_call``. Each member keeps everything a
 network trained alone has: its own initialisation (``torch.manual_seed(seed)`` before the build,

@@ -3,9 +3,10 @@
 Both sides run orderlab's whole training path (`train_study`: training, on-device recording at
 every checkpoint, records, metrics and resumable state in an MLflow store in a temporary folder),
 with the architectures' default hyperparameters and training length (10 epochs, recorded every
-epoch: what `orderlab train --arch mlp --seeds 0-15 --ensemble 16` does on digits). A one-network warm-up (imports, store schema,
-study creation) runs first and counts for neither side; the sides then alternate ``--reps`` times
-and the best time of each counts (a shared machine's noise only ever slows a run down).
+epoch: what `orderlab train --arch mlp --seeds 0-15 --ensemble 16` does on digits). A one-network
+warm-up (imports, store schema, study creation) runs first and counts for neither side; the sides
+then alternate ``--reps`` times and the best time of each counts (a shared machine's noise only
+ever slows a run down).
 
     python benchmarks/ensemble_speedup.py                      # mlp and cnn on digits, K=16, CPU
     python benchmarks/ensemble_speedup.py --device cuda --epochs 5 # shorter training: per-network
@@ -57,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         return time.perf_counter() - t
 
     print(f"device {args.device}, torch threads {torch.get_num_threads()}, {args.dataset}, "
-          f"{'default' if args.epochs is None else format(args.epochs, 'g')} epochs recorded every {args.record_every:g}, K={args.k}")
+          f"{'default' if args.epochs is None else format(args.epochs, 'g')} epochs recorded every "
+          f"{args.record_every:g}, K={args.k}")
     seeds = list(range(args.k))
     ratios = {}
     for arch in args.archs.split(","):

@@ -472,9 +472,6 @@ class Store:
         from mlflow.entities import RunTag
         self._retry(lambda: self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()]))
 
-    def heartbeat(self, run_id: str, **extra: Any) -> None:
-        self.set_tags(run_id, {TAG_HEARTBEAT: f"{time.time():.3f}", **extra})
-
     def reclaim(self, run_id: str) -> None:
         """Mark a run as RUNNING in this process again (resume)."""
         self._retry(lambda: self.client.update_run(run_id, status="RUNNING"))

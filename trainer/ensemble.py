@@ -32,8 +32,8 @@ import torch.nn.functional as F
 
 from orderlab.errors import OrderlabError
 from orderlab.trainer.loop import (DeviceData, Hyper, RunningStats, StepEnd, apply_crop_flip, crop_flip_draws,
-                                   epoch_permutation, make_optimizer, restore_schedule_and_rng, training_plan,
-                                   write_state_file)
+                                   epoch_permutation, make_optimizer, restore_schedule_and_rng,
+                                   save_training_state, training_plan)
 from orderlab.trainer.recorder import autocast_for
 from orderlab.trainer.stacked import StackedForward, stacked_plan
 
@@ -268,8 +268,7 @@ def train_vectorised(runs: list[Any], models: list[torch.nn.Module], data: Devic
         host = [t.numpy() for t in host]
         loss_h, acc_h = host[-2], host[-1]
         lr = opt.param_groups[0]["lr"]
-        shared = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng_cpu": torch.get_rng_state(),
-                  "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None} if save_state else {}
+        opt_sd, sched_sd = (opt.state_dict(), sched.state_dict()) if save_state else (None, None)  # once for all K
         for m, run in enumerate(runs):
             out = {s: (host[3 * i][m], host[3 * i + 1][m], host[3 * i + 2][m]) for i, s in enumerate(record_splits)}
             metrics = {"loss": float(loss_h[m]), "train_running_acc": float(acc_h[m])} if stats.seen else {}
@@ -278,7 +277,10 @@ def train_vectorised(runs: list[Any], models: list[torch.nn.Module], data: Devic
             metrics["epoch"] = at_step / spe
             run.checkpoint(at_step / spe, at_step, out, metrics)
             if save_state:
-                _save_member_state(run, ens, shared, m, at_step)
+                # in the layout of a network alone, so any member can resume alone
+                save_training_state(run, model=ens.member_state_dict(m),
+                                    optimizer=ens.member_optimizer_state(opt_sd, m), scheduler=sched_sd,
+                                    step=at_step, device=device, ensemble=ens.k)
             last[m] = metrics
         stats.reset()
         if progress:
@@ -318,16 +320,6 @@ def train_vectorised(runs: list[Any], models: list[torch.nn.Module], data: Devic
 def _mean_metrics(ms: list[dict[str, float]]) -> dict[str, float]:
     keys = set(ms[0]) if ms else set()
     return {key: float(np.mean([m[key] for m in ms if key in m])) for key in keys}
-
-
-def _save_member_state(run, ens: Ensemble, shared: dict, k: int, step: int) -> None:
-    """Member ``k``'s full training state, in the layout of a network alone (see loop._save_state);
-    ``shared`` holds what the checkpoint computes once for all members (optimiser state dict, RNG)."""
-    state = {"model": ens.member_state_dict(k), "optimizer": ens.member_optimizer_state(shared["optimizer"], k),
-             "scheduler": shared["scheduler"], "rng_cpu": shared["rng_cpu"], "rng_cuda": shared["rng_cuda"],
-             "step": step, "checkpoints": run.writer.n_checkpoints, "ensemble": ens.k,
-             "metrics": list(run.history)}
-    run.store.write_state(run.run_id, lambda path: write_state_file(state, path), run.artifact_uri)
 
 
 def _chunks(seq: list, size: int) -> list[list]:

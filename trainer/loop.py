@@ -348,7 +348,8 @@ def train_network(run: Any, model: torch.nn.Module, data: DeviceData, hp: Hyper,
         metrics["epoch"] = at_step / spe
         run.checkpoint(at_step / spe, at_step, host, metrics)
         if save_state:
-            _save_state(run, model, opt, sched, at_step, device)
+            save_training_state(run, model=model.state_dict(), optimizer=opt.state_dict(),
+                                scheduler=sched.state_dict(), step=at_step, device=device)
         stats.reset()
         last = metrics
         if progress:
@@ -382,13 +383,16 @@ def train_network(run: Any, model: torch.nn.Module, data: DeviceData, hp: Hyper,
     return last
 
 
-def _save_state(run: Any, model, opt, sched, step: int, device: torch.device) -> None:
-    """Full training state for resume: model, optimiser, schedule, RNG, position in the data order,
-    and the run's metric history (a resume re-logs what a kill left unwritten: see NetworkRun)."""
-    state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+def save_training_state(run: Any, *, model: dict, optimizer: dict, scheduler: dict, step: int,
+                        device: torch.device, **extra: Any) -> None:
+    """Publish a run's full training state for resume, in the one layout resume reads (for a network
+    alone and for an ensemble member alike): model, optimiser, schedule, RNG, position in the data
+    order, checkpoints recorded, and the run's metric history (a resume re-logs what a kill left
+    unwritten: see NetworkRun)."""
+    state = {"model": model, "optimizer": optimizer, "scheduler": scheduler,
              "rng_cpu": torch.get_rng_state(),
              "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-             "step": step, "checkpoints": run.writer.n_checkpoints, "metrics": list(run.history)}
+             "step": step, "checkpoints": run.writer.n_checkpoints, "metrics": list(run.history), **extra}
     run.store.write_state(run.run_id, lambda path: write_state_file(state, path), run.artifact_uri)
 
 

@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     from orderlab.trainer.api import TrainConfig, train_study
+    from verify import Messages, check_study
 
     tmp = tempfile.mkdtemp(prefix="orderlab-bench-")
     uri = f"sqlite:///{tmp}/mlruns/mlflow.db"
@@ -51,11 +52,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
         t = time.perf_counter()
-        ids = train_study(cfg)
+        msgs = Messages()
+        train_study(cfg, msgs)
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
-        assert len(ids) == len(seeds), ids
-        return time.perf_counter() - t
+        dt = time.perf_counter() - t
+        problem = check_study(uri, study, len(seeds), k, msgs)
+        if problem:
+            sys.exit(f"ensemble_speedup: {arch} ({study}): {problem}")
+        return dt
 
     print(f"device {args.device}, torch threads {torch.get_num_threads()}, {args.dataset}, "
           f"{'default' if args.epochs is None else format(args.epochs, 'g')} epochs recorded every "

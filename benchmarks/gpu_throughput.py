@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import torch
     from orderlab.trainer.api import TrainConfig, train_study
+    from verify import Messages, check_study
     if args.device is None:
         if not torch.cuda.is_available():
             print("gpu_throughput: no CUDA GPU here, skipped (try it on the CPU with --device cpu --n-train 2000)")
@@ -82,22 +83,31 @@ def main(argv: list[str] | None = None) -> int:
         if dev.type == "cuda":
             torch.cuda.synchronize()
         t = time.perf_counter()
-        ids = train_study(cfg)
+        msgs = Messages()
+        train_study(cfg, msgs)
         if dev.type == "cuda":
             torch.cuda.synchronize()
-        assert len(ids) == len(seeds)
-        return time.perf_counter() - t
+        dt = time.perf_counter() - t
+        return dt, check_study(uri, study, len(seeds), k, msgs)
 
     results = []
     for arch, k in zip(archs, ks):
         run(f"warm-{arch}", arch, [1000], 1)   # cudnn autotuning, imports, store and study creation
-        t_solo = run(f"solo-{arch}", arch, list(range(args.solo)), 1)
+        t_solo, problem = run(f"solo-{arch}", arch, list(range(args.solo)), 1)
+        if problem:
+            print(f"{arch}: one at a time: {problem}", flush=True)
+            results.append(f"{arch} failed")
+            continue
         solo = args.solo / t_solo * 60
         print(f"{arch}: one at a time {solo:.1f} networks/min ({args.solo} in {t_solo:.1f}s)", flush=True)
         if args.skip_ensemble:
             results.append(f"{arch} {solo:.1f} alone")
             continue
-        t_ens = run(f"ens-{arch}", arch, list(range(100, 100 + k)), k)
+        t_ens, problem = run(f"ens-{arch}", arch, list(range(100, 100 + k)), k)
+        if problem:
+            print(f"{arch}: --ensemble {k}: {problem}", flush=True)
+            results.append(f"{arch} {solo:.1f} alone (no ensemble: see above)")
+            continue
         ens = k / t_ens * 60
         print(f"{arch}: ensembles of {k} {ens:.1f} networks/min ({k} in {t_ens:.1f}s)", flush=True)
         if dev.type == "cuda":

@@ -165,3 +165,26 @@ def test_streamed_data_gives_the_records_of_data_on_the_device(store_uri, monkey
     for split in ("train", "test"):
         assert np.array_equal(a.split(split).correct_bits, b.split(split).correct_bits)
         assert np.array_equal(a.split(split).p_true, b.split(split).p_true)
+
+
+
+def test_benchmarks_refuse_to_time_failed_or_fallen_back_runs(store_uri, monkeypatch):
+    """benchmarks/verify.check_study: a run that FAILED (it ends early, so it looks fast) or an
+    ensemble that fell back to one network at a time is reported, not timed."""
+    from pathlib import Path
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from verify import Messages as Kept, check_study
+    kept = Kept()
+    train_study(TrainConfig(study="bench-ok", archs=["mlp"], seeds=[0, 1], ensemble=2, tracking_uri=store_uri, **SMALL),
+                kept)
+    assert check_study(store_uri, "bench-ok", 2, 2, kept) is None
+    assert check_study(store_uri, "bench-ok", 3, 2, kept).startswith("2 of 3 networks finished")
+    kept = Kept()
+    train_study(TrainConfig(study="bench-fb", archs=["logistic"], seeds=[0, 1], ensemble=2, tracking_uri=store_uri,
+                            **{**SMALL, "epochs": None, "record_every": 5}), kept)
+    assert "one at a time" in check_study(store_uri, "bench-fb", 2, 2, kept)
+    assert "sklearn" in check_study(store_uri, "bench-fb", 2, 2, kept)
+    store = Store(store_uri)
+    run = store.list_runs("bench-ok")[0]
+    store.end_run(run.run_id, "FAILED", error="RuntimeError: boom")
+    assert "FAILED: RuntimeError: boom" in check_study(store_uri, "bench-ok", 2, 2, Kept())

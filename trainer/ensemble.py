@@ -19,6 +19,10 @@ Convolutions become grouped convolutions, whose sums run in another order: membe
 from solo runs by float rounding (~1e-7 per step), so their records are statistically
 indistinguishable rather than identical. Dropout draws its masks from one stream for the whole
 ensemble, so networks with dropout differ from solo runs in their random masks (same distribution).
+
+Whether an architecture can train as an ensemble is tried, not guessed (:func:`unsupported_reason`
+runs one step as training does). On CUDA, networks with batch norm fall back to one at a time:
+with torch 2.11, vmapped batch norm's backward under bf16 autocast fails (docs/performance.md).
 """
 from __future__ import annotations
 
@@ -61,7 +65,7 @@ def unsupported_reason(spec, ds, data: DeviceData | None, hp: dict[str, Any],
     """Why ``spec`` cannot train as a vectorised ensemble here (None: it can).
 
     Tried, not guessed: the members (``models``, else two fresh ones) run one forward and backward
-    pass under vmap on two examples. The models themselves are left untouched (vmap runs on
+    pass on two examples, as training runs them (bf16 autocast on GPUs). The models themselves are left untouched (vmap runs on
     stacked copies of their parameters and buffers).
     """
     if spec.kind != "torch":
@@ -71,6 +75,7 @@ def unsupported_reason(spec, ds, data: DeviceData | None, hp: dict[str, Any],
     if data.streaming:
         return ("the dataset does not fit on the device and streams from host memory; each member would "
                 "need its own stream")
+    amp = data.device.type == "cuda"            # as in training: bf16 autocast on GPUs
     if hp["optimizer"] not in ("sgd", "adam"):
         return f"optimizer {hp['optimizer']} is not elementwise"
     try:
@@ -78,13 +83,17 @@ def unsupported_reason(spec, ds, data: DeviceData | None, hp: dict[str, Any],
         ens = Ensemble(models, data.device)
         x = data.x["train"][:2]
         xb = torch.stack([x] * ens.k)
-        logits = ens.forward(xb)
-        F.cross_entropy(logits.float().flatten(0, 1), data.y["train"][:2].repeat(ens.k)).backward()
+        with autocast_for(data.device, amp):
+            logits = ens.forward(xb)
+            loss = F.cross_entropy(logits.float().flatten(0, 1), data.y["train"][:2].repeat(ens.k))
+        loss.backward()
         ens.set_train(False)
-        ens.forward(x, shared=True)
+        with autocast_for(data.device, amp):
+            ens.forward(x, shared=True)
     except Exception as e:  # noqa: BLE001 - any failure means: train this architecture one at a time
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        return f"torch.func.vmap cannot run it ({type(e).__name__}: {first[:160]})"
+        how = " under bf16 autocast" if amp else ""
+        return f"torch.func.vmap cannot run it{how} ({type(e).__name__}: {first[:160]})"
     return None
 
 

@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--record-every", type=float, default=1.0)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: all cores)")
-    ap.add_argument("--reps", type=int, default=2, help="interleaved repetitions; the best time of each side counts")
+    ap.add_argument("--reps", type=int, default=3, help="interleaved repetitions; the best time of each side counts")
     args = ap.parse_args(argv)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import torch

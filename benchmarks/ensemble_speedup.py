@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     from orderlab.trainer.api import TrainConfig, train_study
-    from verify import Messages, check_study
+    from _verify import Messages, check_study
 
     tmp = tempfile.mkdtemp(prefix="orderlab-bench-")
     uri = f"sqlite:///{tmp}/mlruns/mlflow.db"

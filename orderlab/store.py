@@ -86,32 +86,6 @@ def _local_path(uri: str) -> Path | None:
     return None
 
 
-def publish_reusing_blocks(dst: Path, write: Callable[[Path], None]) -> None:
-    """Atomically replace ``dst`` with what ``write(path)`` writes, without freeing disk blocks.
-
-    ``write`` fills a spare file in place (no truncation first, so its blocks are reused); renames
-    then put it at ``dst`` and keep the version it replaces, through a hard link, as the next spare.
-    ``dst`` is always one whole file, whenever the process dies. A plain write-and-rename frees the
-    replaced file's blocks every time, which costs ~0.7 ms on disks mounted with ``discard`` (this
-    project's VMs): 16 ensemble members saving their state at every checkpoint felt it. Only for
-    files nobody reads while they are written (the training state: resume refuses live runs), since
-    the spare's blocks are the previous version's, overwritten two publications later.
-    """
-    spare, old = dst.with_name(dst.name + ".spare"), dst.with_name(dst.name + ".old")
-    write(spare)
-    try:
-        try:
-            os.link(dst, old)
-        except FileExistsError:          # left by a process that died between the renames below
-            os.unlink(old)
-            os.link(dst, old)
-    except OSError:                      # first publication, or a filesystem without hard links
-        os.replace(spare, dst)
-        return
-    os.replace(spare, dst)
-    os.replace(old, spare)
-
-
 def _quiet_mlflow_env() -> None:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("DO_NOT_TRACK", "true")
@@ -560,30 +534,20 @@ class Store:
         return out
 
     def write_state(self, run_id: str, write: Callable[[Path], None], artifact_uri: str | None = None) -> None:
-        """Publish a run's training-state file (resume): ``write(path)`` writes it, in place (it may
-        find an older state there). Local stores get it written next to its final place and renamed
-        over it (atomic, no copy; see :func:`publish_reusing_blocks`); others upload it."""
+        """Publish a run's training-state file (resume): ``write(path)`` writes it. Local stores get it
+        written next to its final place and renamed over it (atomic, no copy); others upload it."""
         local = self._artifact_dir(run_id, artifact_uri)
         if local is not None:
             dst = local / STATE_ARTIFACT_DIR / STATE_FILENAME
             dst.parent.mkdir(parents=True, exist_ok=True)
-            publish_reusing_blocks(dst, write)
+            tmp = dst.with_name(dst.name + ".tmp")
+            write(tmp)
+            os.replace(tmp, dst)
             return
         with tempfile.TemporaryDirectory(prefix="orderlab-state-") as d:
             path = Path(d) / STATE_FILENAME
             write(path)
             self._retry(lambda: self.client.log_artifact(run_id, str(path), STATE_ARTIFACT_DIR))
-
-    def drop_state_spare(self, run_id: str, artifact_uri: str | None = None) -> None:
-        """Remove the spare that :func:`publish_reusing_blocks` keeps beside a local state file (at
-        the end of a run, so a run's artifacts hold one state file)."""
-        local = self._artifact_dir(run_id, artifact_uri)
-        if local is not None:
-            for suffix in (".spare", ".old"):
-                try:
-                    os.unlink(local / STATE_ARTIFACT_DIR / (STATE_FILENAME + suffix))
-                except FileNotFoundError:
-                    pass
 
     def state_file(self, run_id: str, name: str, dest: str | os.PathLike) -> Path | None:
         local = self._artifact_dir(run_id)

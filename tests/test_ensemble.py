@@ -169,11 +169,11 @@ def test_streamed_data_gives_the_records_of_data_on_the_device(store_uri, monkey
 
 
 def test_benchmarks_refuse_to_time_failed_or_fallen_back_runs(store_uri, monkeypatch):
-    """benchmarks/verify.check_study: a run that FAILED (it ends early, so it looks fast) or an
+    """benchmarks/_verify.check_study: a run that FAILED (it ends early, so it looks fast) or an
     ensemble that fell back to one network at a time is reported, not timed."""
     from pathlib import Path
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from verify import Messages as Kept, check_study
+    from _verify import Messages as Kept, check_study
     kept = Kept()
     train_study(TrainConfig(study="bench-ok", archs=["mlp"], seeds=[0, 1], ensemble=2, tracking_uri=store_uri, **SMALL),
                 kept)

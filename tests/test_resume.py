@@ -120,6 +120,36 @@ def test_ensemble_members_resume_alone_and_together(store_uri):
             assert_same_record(store.load_record(r), whole[r.seed])
 
 
+def test_ensemble_resume_falls_back_when_the_architecture_cannot_train_together(store_uri, monkeypatch):
+    """Where the probe refuses (on GPUs: batch-norm networks), `--resume --ensemble K` resumes each
+    member alone and says why, rather than stopping."""
+    import orderlab.trainer.ensemble as ens
+    from orderlab.trainer.resume import resume_runs
+    common = dict(archs=["mlp"], seeds=[0, 1], dataset="digits", train_subset=200, test_subset=100, epochs=1,
+                  record_every=0.25, device="cpu", quiet=True, tracking_uri=store_uri)
+    train_study(TrainConfig(study="refused-whole", **common))
+    with pytest.raises(KeyboardInterrupt):
+        train_study(TrainConfig(study="ens-refused", ensemble=2, **common), StopAfter(2))
+    monkeypatch.setattr(ens, "unsupported_reason", lambda *a, **k: "a reason from the probe")
+
+    class Kept(Reporter):
+        def __init__(self):
+            self.lines = []
+
+        def message(self, text):
+            self.lines.append(text)
+
+    kept = Kept()
+    store = Store(store_uri)
+    resume_runs([r.run_id for r in store.list_runs("ens-refused")], tracking_uri=store_uri, ensemble=2, reporter=kept)
+    assert any("falls back to one network at a time: a reason from the probe" in m for m in kept.lines)
+    assert sum("resuming mlp/s" in m for m in kept.lines) == 2
+    whole = {r.seed: store.load_record(r) for r in store.list_runs("refused-whole")}
+    for r in store.list_runs("ens-refused"):
+        assert r.status == "FINISHED" and r.checkpoints == 5
+        assert_same_record(store.load_record(r), whole[r.seed])
+
+
 def test_dropout_network_resumes_exactly(store_uri):
     """st-vgg draws dropout masks from the global RNG: its saved RNG state makes the resumed run exact."""
     from orderlab.trainer.resume import resume_runs

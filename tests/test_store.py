@@ -84,35 +84,12 @@ def test_corrupt_record_artifact_is_an_error(store):
     np.testing.assert_equal(len(store.list_runs("c")), 1)  # nothing else lost
 
 
-def test_state_publication_is_atomic_and_reuses_the_replaced_files_blocks(tmp_path):
-    """publish_reusing_blocks: the published file is always whole; the version it replaced becomes
-    the spare that the next write overwrites in place (the same inode, so no blocks are freed)."""
-    import os
-
-    import torch
-    from orderlab.store import publish_reusing_blocks
-    from orderlab.trainer.loop import write_state_file
-    dst = tmp_path / "state.pt"
-    inodes = []
-    for i, size in enumerate([3000, 5000, 2000, 4000]):
-        publish_reusing_blocks(dst, lambda p, i=i, size=size: write_state_file({"i": i, "pad": b"x" * size}, p))
-        inodes.append(os.stat(dst).st_ino)
-        assert torch.load(dst, weights_only=False)["i"] == i        # shorter contents cut the rest off
-    assert inodes[2] == inodes[0] and inodes[3] == inodes[1]          # two files take turns
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.pt", "state.pt.spare"]
-    # a process that died between the renames leaves state.pt.old: the next publication copes
-    os.link(dst, tmp_path / "state.pt.old")
-    publish_reusing_blocks(dst, lambda p: write_state_file({"i": 9}, p))
-    assert torch.load(dst, weights_only=False) == {"i": 9}
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.pt", "state.pt.spare"]
-
-
 def test_finished_run_keeps_one_state_file(store_uri):
     from orderlab.store import STATE_FILENAME, _local_path
     from orderlab.trainer.api import TrainConfig, train_study
-    train_study(TrainConfig(study="spare", archs=["mlp"], seeds=[0], dataset="digits", train_subset=100,
+    train_study(TrainConfig(study="one-state", archs=["mlp"], seeds=[0], dataset="digits", train_subset=100,
                             test_subset=50, epochs=1, record_every=0.5, device="cpu", quiet=True,
                             tracking_uri=store_uri))
-    [run] = Store(store_uri).list_runs("spare")
+    [run] = Store(store_uri).list_runs("one-state")
     state_dir = _local_path(run.artifact_uri) / "state"
     assert [p.name for p in state_dir.iterdir()] == [STATE_FILENAME]

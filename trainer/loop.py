@@ -397,15 +397,11 @@ def save_training_state(run: Any, *, model: dict, optimizer: dict, scheduler: di
 
 
 def write_state_file(state: dict, path: Path) -> None:
-    """``torch.save`` into memory, then one write (twice as fast as its many small file writes),
-    over whatever ``path`` held, truncating only what is left (its blocks are reused: see
-    ``Store.write_state``)."""
+    """``torch.save`` into memory, then one write: twice as fast as its many small file writes."""
     buf = io.BytesIO()
     torch.save(state, buf)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
-    with os.fdopen(fd, "wb") as f:
+    with open(path, "wb") as f:
         f.write(buf.getbuffer())
-        f.truncate()
 
 
 def load_state(path: Path) -> dict:

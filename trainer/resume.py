@@ -127,9 +127,9 @@ def resume_runs(run_ids: list[str], *, tracking_uri: str | None = None, device: 
 
 
 def _resume_group(store: Store, plans: list[ResumePlan], reporter, ensemble: int) -> list[str]:
-    from orderlab.trainer.api import train_one
     from orderlab.trainer.data import load_dataset
-    from orderlab.trainer.run import NetworkRun, prepare_study
+    from orderlab.trainer.ensemble import unsupported_reason
+    from orderlab.trainer.run import prepare_study
     cfg0 = plans[0].cfg
     ds = load_dataset(cfg0.dataset, data_dir=cfg0.data_dir, train_subset=cfg0.train_subset,
                       test_subset=cfg0.test_subset, data_seed=cfg0.data_seed)
@@ -148,35 +148,50 @@ def _resume_group(store: Store, plans: list[ResumePlan], reporter, ensemble: int
             state, writer = (load_resume_point(store, pl.info, ds.n_classes, tmp) if pl.spec.kind == "torch"
                              else (None, None))
             points.append((pl, state, writer))
+        blockers: dict[str, str | None] = {}    # per architecture: the probe trains one step
         for batch in _ensemble_batches(points, ensemble):
             if len(batch) > 1:
-                out += _resume_vectorised(ctx, batch, data, reporter)
-                continue
-            pl, state, writer = batch[0]
-            info = pl.info
-            name = f"{info.arch}/s{info.seed}"
-            where = f"step {state['step']}" if state else "the start"
-            reporter.message(f"resuming {name} (run {info.run_id[:8]}) from {where}")
-            run = NetworkRun(ctx, info.arch, info.seed, {}, float(pl.hp["epochs"]), run_id=info.run_id, writer=writer,
-                             history=state.get("metrics") if state else None)
-            final: dict[str, float] = {}
-            try:
-                with run:
-                    reporter.network_started(name, info.run_id)
-                    final = train_one(run, pl.spec, info.arch, info.seed, pl.hp, ds, data, pl.cfg.record_splits,
-                                      reporter.network_progress, resume_state=state)
-            except KeyboardInterrupt:
-                reporter.network_finished(name, "KILLED", final)
-                raise
-            except Exception as e:  # noqa: BLE001 - marked FAILED with its error; go on
-                reporter.network_finished(name, "FAILED", final)
-                reporter.message(f"[red]{name} failed again:[/] {type(e).__name__}: {e}")
-                if isinstance(e, OrderlabError):
-                    raise
-            else:
-                reporter.network_finished(name, run.status or "FINISHED", final)
-            out.append(info.run_id)
+                pl0 = batch[0][0]
+                if pl0.info.arch not in blockers:
+                    blockers[pl0.info.arch] = why = unsupported_reason(pl0.spec, ctx.dataset, data, pl0.hp)
+                    if why is not None:
+                        reporter.message(f"[yellow]{pl0.info.arch}: --ensemble {ensemble} falls back to one "
+                                         f"network at a time: {why}[/]")
+                if blockers[pl0.info.arch] is None:
+                    out += _resume_vectorised(ctx, batch, data, reporter)
+                    continue
+            for point in batch:
+                out.append(_resume_alone(ctx, point, ds, data, reporter))
     return out
+
+
+def _resume_alone(ctx, point: tuple, ds, data, reporter) -> str:
+    from orderlab.trainer.api import train_one
+    from orderlab.trainer.run import NetworkRun
+    pl, state, writer = point
+    info = pl.info
+    name = f"{info.arch}/s{info.seed}"
+    where = f"step {state['step']}" if state else "the start"
+    reporter.message(f"resuming {name} (run {info.run_id[:8]}) from {where}")
+    run = NetworkRun(ctx, info.arch, info.seed, {}, float(pl.hp["epochs"]), run_id=info.run_id, writer=writer,
+                     history=state.get("metrics") if state else None)
+    final: dict[str, float] = {}
+    try:
+        with run:
+            reporter.network_started(name, info.run_id)
+            final = train_one(run, pl.spec, info.arch, info.seed, pl.hp, ds, data, pl.cfg.record_splits,
+                              reporter.network_progress, resume_state=state)
+    except KeyboardInterrupt:
+        reporter.network_finished(name, "KILLED", final)
+        raise
+    except Exception as e:  # noqa: BLE001 - marked FAILED with its error; go on
+        reporter.network_finished(name, "FAILED", final)
+        reporter.message(f"[red]{name} failed again:[/] {type(e).__name__}: {e}")
+        if isinstance(e, OrderlabError):
+            raise
+    else:
+        reporter.network_finished(name, run.status or "FINISHED", final)
+    return info.run_id
 
 
 def _ensemble_batches(points: list[tuple], ensemble: int) -> list[list[tuple]]:
@@ -201,11 +216,8 @@ def _ensemble_batches(points: list[tuple], ensemble: int) -> list[list[tuple]]:
 
 
 def _resume_vectorised(ctx, batch: list[tuple], data, reporter) -> list[str]:
-    from orderlab.trainer.ensemble import train_group, unsupported_reason
+    from orderlab.trainer.ensemble import train_group
     pl0 = batch[0][0]
-    why = unsupported_reason(pl0.spec, ctx.dataset, data, pl0.hp)
-    if why is not None:
-        raise OrderlabError(f"{pl0.info.arch} cannot resume as an ensemble ({why}); resume without --ensemble")
     states = [s for _, s, _ in batch]
     fresh = any(s is None for s in states)
     seeds = [pl.info.seed for pl, _, _ in batch]

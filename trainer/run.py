@@ -133,11 +133,6 @@ class NetworkRun:
                 self.store.end_run(self.run_id, "FAILED", error=f"{exc_type.__name__}: {exc}")
         finally:
             self._record_tmp.cleanup()
-            if self.run_id is not None:
-                try:
-                    self.store.drop_state_spare(self.run_id, self.artifact_uri)
-                except OSError:
-                    pass            # only disk space; resume never reads the spare
         return False
 
     # -- recording ---------------------------------------------------------

@@ -50,6 +50,27 @@ def test_digits_fixed_stratified_split():
     assert any(np.array_equal(pixels[0, 0], img) for img in sk)
 
 
+def test_digits_are_sklearns_split_read_without_importing_sklearn():
+    """The shipped test ids are the split scikit-learn's train_test_split gives (stratified,
+    random_state=0), and the pixels its load_digits gives; loading them does not import
+    scikit-learn (~0.9 s of every sweep worker's start-up)."""
+    import subprocess
+    import sys
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+    sk = load_digits()
+    idx_train, idx_test = (np.sort(i) for i in train_test_split(np.arange(1797), test_size=450, stratify=sk.target,
+                                                                  random_state=0))
+    ds = load_dataset("digits")
+    for x, y, idx in ((ds.x_train, ds.y_train, idx_train), (ds.x_test, ds.y_test, idx_test)):
+        assert np.array_equal(y, sk.target[idx])
+        assert np.array_equal(np.round(unnormalise(ds, x) * 16)[:, 0], sk.images[idx])
+    pixels, labels = images.digits_arrays()
+    assert np.array_equal(pixels, sk.data) and np.array_equal(labels, sk.target)
+    code = "import sys; from orderlab.trainer.data import load_dataset; load_dataset('digits'); print('sklearn' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
 # ------------------------------------------------------------------------------ idx (MNIST)
 
 

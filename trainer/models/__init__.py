@@ -1,5 +1,9 @@
 """Architectures: one registry; builders live in the modules of ``_ARCH_MODULES``.
 
+Those modules register without importing torch (their networks live in ``vision_nets`` and
+``text_nets``, imported when one is built), so listing and checking architectures, as ``orderlab
+sweep``'s main process and the TUI do, costs no torch import.
+
 An architecture is either a torch network (``kind="torch"``: ``build(input_shape, n_classes)``
 returns an ``nn.Module`` mapping a batch of inputs to logits) or a scikit-learn learner
 (``kind="sklearn"``, trained by :mod:`orderlab.trainer.learners`). ``defaults`` are the
@@ -78,7 +82,7 @@ def get_arch(name: str) -> ArchSpec:
     """The spec of ``name``; ``tv:NAME`` wraps any torchvision classification model."""
     _ensure_loaded()
     if name.startswith("tv:"):
-        from orderlab.trainer.models.vision import torchvision_spec
+        from orderlab.trainer.models.vision_nets import torchvision_spec
         return torchvision_spec(name[3:])
     if name not in ARCHS:
         valid = ", ".join(list(ARCHS) + ["tv:NAME"])

@@ -3,20 +3,10 @@ that fails at its first step ends early and would pass for a fast one), and an `
 side really trained together (an architecture that cannot falls back to one network at a time)."""
 from __future__ import annotations
 
-from orderlab.trainer.progress import Reporter
+from orderlab.trainer.progress import MessageLog
 
 
-class Messages(Reporter):
-    """Keeps the trainer's messages (the fallback's reason is one)."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def message(self, text: str) -> None:
-        self.lines.append(text)
-
-
-def check_study(uri: str, study: str, n: int, ensemble: int, messages: Messages) -> str | None:
+def check_study(uri: str, study: str, n: int, ensemble: int, messages: MessageLog) -> str | None:
     """None if ``study`` holds ``n`` FINISHED runs, trained as ensembles where ``ensemble`` > 1;
     else one line saying what went wrong (for the benchmark to print instead of a speed)."""
     from orderlab.store import Store

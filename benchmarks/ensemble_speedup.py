@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     from orderlab.trainer.api import TrainConfig, train_study
-    from _verify import Messages, check_study
+    from _verify import check_study
+    from orderlab.trainer.progress import MessageLog
 
     tmp = tempfile.mkdtemp(prefix="orderlab-bench-")
     uri = f"sqlite:///{tmp}/mlruns/mlflow.db"
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
         t = time.perf_counter()
-        msgs = Messages()
+        msgs = MessageLog()
         train_study(cfg, msgs)
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()

@@ -58,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import torch
     from orderlab.trainer.api import TrainConfig, train_study
-    from _verify import Messages, check_study
+    from _verify import check_study
+    from orderlab.trainer.progress import MessageLog
     if args.device is None:
         if not torch.cuda.is_available():
             print("gpu_throughput: no CUDA GPU here, skipped (try it on the CPU with --device cpu --n-train 2000)")
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         if dev.type == "cuda":
             torch.cuda.synchronize()
         t = time.perf_counter()
-        msgs = Messages()
+        msgs = MessageLog()
         train_study(cfg, msgs)
         if dev.type == "cuda":
             torch.cuda.synchronize()

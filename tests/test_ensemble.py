@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 from orderlab.cli import app
 from orderlab.store import Store
 from orderlab.trainer.api import TrainConfig, train_study
-from orderlab.trainer.progress import Reporter
+from orderlab.trainer.progress import MessageLog
 
 SMALL = dict(dataset="digits", train_subset=240, test_subset=120, epochs=1, record_every=0.5, device="cpu",
              quiet=True)
@@ -21,14 +21,6 @@ def store_uri(tmp_path_factory):
 
 def records(store, study):
     return {r.seed: (r, store.load_record(r)) for r in store.list_runs(study)}
-
-
-class Messages(Reporter):
-    def __init__(self):
-        self.lines = []
-
-    def message(self, text):
-        self.lines.append(text)
 
 
 def test_mlp_members_equal_networks_trained_alone(store_uri):
@@ -99,7 +91,7 @@ def test_batch_norm_members_keep_their_own_statistics(store_uri):
 
 
 def test_fallback_names_why(store_uri):
-    rep = Messages()
+    rep = MessageLog()
     ids = train_study(TrainConfig(study="fb", archs=["logistic"], seeds=[0, 1], ensemble=2, tracking_uri=store_uri,
                                   **{**SMALL, "epochs": None, "record_every": 5}), rep)
     assert len(ids) == 2 and any("falls back to one network at a time" in m and "sklearn" in m for m in rep.lines)
@@ -156,7 +148,7 @@ def test_streamed_data_gives_the_records_of_data_on_the_device(store_uri, monkey
     monkeypatch.setenv(STREAM_ENV, "0")
     train_study(TrainConfig(study="on-device", **cfg))
     monkeypatch.setenv(STREAM_ENV, "1")
-    rep = Messages()
+    rep = MessageLog()
     train_study(TrainConfig(study="streamed", **{**cfg, "seeds": [7, 8]}, ensemble=2), rep)
     assert any("streams from host memory" in m for m in rep.lines)   # ensembles need the data on the device
     store = Store(store_uri)
@@ -173,13 +165,13 @@ def test_benchmarks_refuse_to_time_failed_or_fallen_back_runs(store_uri, monkeyp
     ensemble that fell back to one network at a time is reported, not timed."""
     from pathlib import Path
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from _verify import Messages as Kept, check_study
-    kept = Kept()
+    from _verify import check_study
+    kept = MessageLog()
     train_study(TrainConfig(study="bench-ok", archs=["mlp"], seeds=[0, 1], ensemble=2, tracking_uri=store_uri, **SMALL),
                 kept)
     assert check_study(store_uri, "bench-ok", 2, 2, kept) is None
     assert check_study(store_uri, "bench-ok", 3, 2, kept).startswith("2 of 3 networks finished")
-    kept = Kept()
+    kept = MessageLog()
     train_study(TrainConfig(study="bench-fb", archs=["logistic"], seeds=[0, 1], ensemble=2, tracking_uri=store_uri,
                             **{**SMALL, "epochs": None, "record_every": 5}), kept)
     assert "one at a time" in check_study(store_uri, "bench-fb", 2, 2, kept)
@@ -187,4 +179,4 @@ def test_benchmarks_refuse_to_time_failed_or_fallen_back_runs(store_uri, monkeyp
     store = Store(store_uri)
     run = store.list_runs("bench-ok")[0]
     store.end_run(run.run_id, "FAILED", error="RuntimeError: boom")
-    assert "FAILED: RuntimeError: boom" in check_study(store_uri, "bench-ok", 2, 2, Kept())
+    assert "FAILED: RuntimeError: boom" in check_study(store_uri, "bench-ok", 2, 2, MessageLog())

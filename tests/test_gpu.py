@@ -106,16 +106,8 @@ def test_batch_norm_ensemble_on_cuda_trains_or_falls_back_with_the_reason(store_
     FAILED. The probe now runs as training does, so the architecture falls back to one network at a
     time and says why; should a later torch run it, it trains together. Either way every network
     finishes and learns (its first steps are chaotic, so this does not compare it with a solo run)."""
-    from orderlab.trainer.progress import Reporter
-
-    class Kept(Reporter):
-        def __init__(self):
-            self.lines = []
-
-        def message(self, text):
-            self.lines.append(text)
-
-    kept = Kept()
+    from orderlab.trainer.progress import MessageLog
+    kept = MessageLog()
     train_study(TrainConfig(study="r18-together", archs=["resnet18"], seeds=[0, 1], tracking_uri=store_uri, augment=True,
                             ensemble=2, **{**SMALL, "epochs": 4}), kept)
     store = Store(store_uri)

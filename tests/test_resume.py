@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from orderlab.cli import app
 from orderlab.store import Store
 from orderlab.trainer.api import TrainConfig, train_study
-from orderlab.trainer.progress import Reporter
+from orderlab.trainer.progress import MessageLog, Reporter
 
 runner = CliRunner()
 DATA = ["--train-subset", "300", "--test-subset", "150"]
@@ -132,14 +132,7 @@ def test_ensemble_resume_falls_back_when_the_architecture_cannot_train_together(
         train_study(TrainConfig(study="ens-refused", ensemble=2, **common), StopAfter(2))
     monkeypatch.setattr(ens, "unsupported_reason", lambda *a, **k: "a reason from the probe")
 
-    class Kept(Reporter):
-        def __init__(self):
-            self.lines = []
-
-        def message(self, text):
-            self.lines.append(text)
-
-    kept = Kept()
+    kept = MessageLog()
     store = Store(store_uri)
     resume_runs([r.run_id for r in store.list_runs("ens-refused")], tracking_uri=store_uri, ensemble=2, reporter=kept)
     assert any("falls back to one network at a time: a reason from the probe" in m for m in kept.lines)

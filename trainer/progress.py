@@ -24,6 +24,17 @@ class Reporter:
     def message(self, text: str) -> None: ...
 
 
+class MessageLog(Reporter):
+    """Silent, but keeps the trainer's messages in ``lines`` (why an ensemble fell back, what
+    resumed from where): for callers of the API, the benchmarks and the tests."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def message(self, text: str) -> None:
+        self.lines.append(text)
+
+
 class RichReporter(Reporter):
     def __init__(self) -> None:
         from rich.console import Console

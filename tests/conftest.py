@@ -39,3 +39,19 @@ def require_fashion_mnist() -> None:
     if os.environ.get("CI") == "true":
         pytest.fail("Debian's dataset-fashion-mnist is missing in CI; .ci/run must install it")
     pytest.skip("dataset-fashion-mnist not installed (apt-get install dataset-fashion-mnist)")
+
+
+def stop_after(n: int):
+    """A reporter that presses Ctrl-C after ``n`` checkpoints (raised where the training loop
+    reports a checkpoint's metrics): an interrupted run, for the resume tests."""
+    from orderlab.trainer.progress import Reporter
+
+    class StopAfter(Reporter):
+        seen = 0
+
+        def network_progress(self, fraction, metrics):
+            if metrics:
+                self.seen += 1
+                if self.seen == n:
+                    raise KeyboardInterrupt
+    return StopAfter()

@@ -133,22 +133,12 @@ def test_streamed_data_on_cuda_gives_the_records_of_data_on_the_device(store_uri
 
 
 def test_interrupted_cuda_run_resumes(store_uri):
-    from orderlab.trainer.progress import Reporter
+    from conftest import stop_after
     from orderlab.trainer.resume import resume_runs
-
-    class StopAfter(Reporter):
-        seen = 0
-
-        def network_progress(self, fraction, metrics):
-            if metrics:
-                self.seen += 1
-                if self.seen == 2:
-                    raise KeyboardInterrupt
-
     cfg = dict(archs=["mlp"], seeds=[3], tracking_uri=store_uri, **SMALL)
     train_study(TrainConfig(study="gpu-whole", **cfg))
     with pytest.raises(KeyboardInterrupt):
-        train_study(TrainConfig(study="gpu-cut", **cfg), StopAfter())
+        train_study(TrainConfig(study="gpu-cut", **cfg), stop_after(2))
     store = Store(store_uri)
     [cut] = store.list_runs("gpu-cut")
     assert cut.status == "KILLED" and cut.checkpoints == 2

@@ -8,12 +8,13 @@ import time
 
 import numpy as np
 import pytest
+from conftest import stop_after
 from typer.testing import CliRunner
 
 from orderlab.cli import app
 from orderlab.store import Store
 from orderlab.trainer.api import TrainConfig, train_study
-from orderlab.trainer.progress import MessageLog, Reporter
+from orderlab.trainer.progress import MessageLog
 
 runner = CliRunner()
 DATA = ["--train-subset", "300", "--test-subset", "150"]
@@ -31,19 +32,6 @@ def assert_same_record(a, b):
         x, y = a.split(split), b.split(split)
         assert np.array_equal(x.correct_bits, y.correct_bits)
         assert np.array_equal(x.predicted, y.predicted) and np.array_equal(x.p_true, y.p_true)
-
-
-class StopAfter(Reporter):
-    """Ctrl-C after ``n`` checkpoints (raised where the loop reports a checkpoint's metrics)."""
-
-    def __init__(self, n):
-        self.n, self.seen = n, 0
-
-    def network_progress(self, fraction, metrics):
-        if metrics:
-            self.seen += 1
-            if self.seen == self.n:
-                raise KeyboardInterrupt
 
 
 @pytest.mark.slow
@@ -108,7 +96,7 @@ def test_ensemble_members_resume_alone_and_together(store_uri):
     train_study(TrainConfig(study="ens-whole", seeds=[0, 1], **common))
     for study in ("ens-alone", "ens-together"):
         with pytest.raises(KeyboardInterrupt):
-            train_study(TrainConfig(study=study, seeds=[0, 1], ensemble=2, **common), StopAfter(2))
+            train_study(TrainConfig(study=study, seeds=[0, 1], ensemble=2, **common), stop_after(2))
     store = Store(store_uri)
     whole = {r.seed: store.load_record(r) for r in store.list_runs("ens-whole")}
     for study, k in (("ens-alone", 1), ("ens-together", 2)):
@@ -129,7 +117,7 @@ def test_ensemble_resume_falls_back_when_the_architecture_cannot_train_together(
                   record_every=0.25, device="cpu", quiet=True, tracking_uri=store_uri)
     train_study(TrainConfig(study="refused-whole", **common))
     with pytest.raises(KeyboardInterrupt):
-        train_study(TrainConfig(study="ens-refused", ensemble=2, **common), StopAfter(2))
+        train_study(TrainConfig(study="ens-refused", ensemble=2, **common), stop_after(2))
     monkeypatch.setattr(ens, "unsupported_reason", lambda *a, **k: "a reason from the probe")
 
     kept = MessageLog()
@@ -150,7 +138,7 @@ def test_dropout_network_resumes_exactly(store_uri):
                   batch_size=25, record_every=0.5, device="cpu", quiet=True, tracking_uri=store_uri)
     train_study(TrainConfig(study="vgg-whole", **common))
     with pytest.raises(KeyboardInterrupt):
-        train_study(TrainConfig(study="vgg-cut", **common), StopAfter(2))
+        train_study(TrainConfig(study="vgg-cut", **common), stop_after(2))
     store = Store(store_uri)
     [cut] = store.list_runs("vgg-cut")
     assert cut.status == "KILLED" and cut.checkpoints == 2
@@ -164,7 +152,7 @@ def test_resume_without_state_starts_over(store_uri):
     cfg = TrainConfig(study="s", archs=["cnn"], seeds=[1], dataset="digits", train_subset=120, test_subset=60,
                       epochs=1, record_every=0.5, device="cpu", quiet=True, tracking_uri=store_uri)
     with pytest.raises(KeyboardInterrupt):
-        train_study(cfg, StopAfter(2))
+        train_study(cfg, stop_after(2))
     store = Store(store_uri)
     [run] = store.list_runs("s")
     state = store.state_file(run.run_id, STATE_FILENAME, ".")

@@ -90,23 +90,14 @@ def test_sweep_through_a_tracking_server(server, tmp_path):
 def test_resume_through_a_tracking_server(server):
     """State and record are uploaded to the server at each checkpoint and downloaded to resume."""
     from orderlab.trainer.api import TrainConfig, train_study
-    from orderlab.trainer.progress import Reporter
+    from conftest import stop_after
     url, _ = server
     common = dict(archs=["mlp"], seeds=[3], dataset="digits", train_subset=150, test_subset=80, epochs=1,
                   record_every=0.25, device="cpu", quiet=True, tracking_uri=url)
     train_study(TrainConfig(study="srv-whole", **common))
 
-    class Stop(Reporter):
-        seen = 0
-
-        def network_progress(self, fraction, metrics):
-            if metrics:
-                Stop.seen += 1
-                if Stop.seen == 3:
-                    raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        train_study(TrainConfig(study="srv-cut", **common), Stop())
+        train_study(TrainConfig(study="srv-cut", **common), stop_after(3))
     store = Store(url)
     [cut] = store.list_runs("srv-cut")
     assert cut.status == "KILLED" and cut.checkpoints == 3

@@ -55,3 +55,16 @@ def stop_after(n: int):
                 if self.seen == n:
                     raise KeyboardInterrupt
     return StopAfter()
+
+
+def whole_and_cut(tracking_uri: str, name: str, n: int, **cfg):
+    """Train ``cfg`` uninterrupted (study ``NAME-whole``) and again interrupted after ``n``
+    checkpoints (``NAME-cut``); returns the cut run, KILLED with ``n`` checkpoints recorded."""
+    from orderlab.store import Store
+    from orderlab.trainer.api import TrainConfig, train_study
+    train_study(TrainConfig(study=f"{name}-whole", tracking_uri=tracking_uri, **cfg))
+    with pytest.raises(KeyboardInterrupt):
+        train_study(TrainConfig(study=f"{name}-cut", tracking_uri=tracking_uri, **cfg), stop_after(n))
+    [cut] = Store(tracking_uri).list_runs(f"{name}-cut")
+    assert cut.status == "KILLED" and cut.checkpoints == n
+    return cut

@@ -133,15 +133,10 @@ def test_streamed_data_on_cuda_gives_the_records_of_data_on_the_device(store_uri
 
 
 def test_interrupted_cuda_run_resumes(store_uri):
-    from conftest import stop_after
+    from conftest import whole_and_cut
     from orderlab.trainer.resume import resume_runs
-    cfg = dict(archs=["mlp"], seeds=[3], tracking_uri=store_uri, **SMALL)
-    train_study(TrainConfig(study="gpu-whole", **cfg))
-    with pytest.raises(KeyboardInterrupt):
-        train_study(TrainConfig(study="gpu-cut", **cfg), stop_after(2))
+    cut = whole_and_cut(store_uri, "gpu", 2, archs=["mlp"], seeds=[3], **SMALL)
     store = Store(store_uri)
-    [cut] = store.list_runs("gpu-cut")
-    assert cut.status == "KILLED" and cut.checkpoints == 2
     resume_runs([cut.run_id], tracking_uri=store_uri)
     [done] = store.list_runs("gpu-cut")
     assert done.status == "FINISHED" and done.checkpoints == 5

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import stop_after
+from conftest import stop_after, whole_and_cut
 from typer.testing import CliRunner
 
 from orderlab.cli import app
@@ -134,14 +134,9 @@ def test_ensemble_resume_falls_back_when_the_architecture_cannot_train_together(
 def test_dropout_network_resumes_exactly(store_uri):
     """st-vgg draws dropout masks from the global RNG: its saved RNG state makes the resumed run exact."""
     from orderlab.trainer.resume import resume_runs
-    common = dict(archs=["st-vgg"], seeds=[2], dataset="digits", train_subset=100, test_subset=50, epochs=1,
-                  batch_size=25, record_every=0.5, device="cpu", quiet=True, tracking_uri=store_uri)
-    train_study(TrainConfig(study="vgg-whole", **common))
-    with pytest.raises(KeyboardInterrupt):
-        train_study(TrainConfig(study="vgg-cut", **common), stop_after(2))
+    cut = whole_and_cut(store_uri, "vgg", 2, archs=["st-vgg"], seeds=[2], dataset="digits", train_subset=100,
+                        test_subset=50, epochs=1, batch_size=25, record_every=0.5, device="cpu", quiet=True)
     store = Store(store_uri)
-    [cut] = store.list_runs("vgg-cut")
-    assert cut.status == "KILLED" and cut.checkpoints == 2
     resume_runs([cut.run_id], tracking_uri=store_uri)
     assert_same_record(store.load_record(store.list_runs("vgg-cut")[0]),
                        store.load_record(store.list_runs("vgg-whole")[0]))

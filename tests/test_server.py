@@ -89,18 +89,11 @@ def test_sweep_through_a_tracking_server(server, tmp_path):
 @pytest.mark.slow
 def test_resume_through_a_tracking_server(server):
     """State and record are uploaded to the server at each checkpoint and downloaded to resume."""
-    from orderlab.trainer.api import TrainConfig, train_study
-    from conftest import stop_after
+    from conftest import whole_and_cut
     url, _ = server
-    common = dict(archs=["mlp"], seeds=[3], dataset="digits", train_subset=150, test_subset=80, epochs=1,
-                  record_every=0.25, device="cpu", quiet=True, tracking_uri=url)
-    train_study(TrainConfig(study="srv-whole", **common))
-
-    with pytest.raises(KeyboardInterrupt):
-        train_study(TrainConfig(study="srv-cut", **common), stop_after(3))
+    cut = whole_and_cut(url, "srv", 3, archs=["mlp"], seeds=[3], dataset="digits", train_subset=150, test_subset=80,
+                        epochs=1, record_every=0.25, device="cpu", quiet=True)
     store = Store(url)
-    [cut] = store.list_runs("srv-cut")
-    assert cut.status == "KILLED" and cut.checkpoints == 3
     r = runner.invoke(app, ["train", "--resume", cut.run_id, "--tracking-uri", url, "--quiet"])
     assert r.exit_code == 0, (r.output, r.exception)
     a = store.load_record(store.list_runs("srv-cut")[0])

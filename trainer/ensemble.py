@@ -65,8 +65,8 @@ def unsupported_reason(spec, ds, data: DeviceData | None, hp: dict[str, Any],
     """Why ``spec`` cannot train as a vectorised ensemble here (None: it can).
 
     Tried, not guessed: the members (``models``, else two fresh ones) run one forward and backward
-    pass on two examples, as training runs them (bf16 autocast on GPUs). The models themselves are left untouched (vmap runs on
-    stacked copies of their parameters and buffers).
+    pass on two examples, as training runs them (bf16 autocast on GPUs). The models themselves are
+    left untouched (vmap runs on stacked copies of their parameters and buffers).
     """
     if spec.kind != "torch":
         return f"{spec.name} is a {spec.kind} learner, not a torch network"
@@ -75,9 +75,9 @@ def unsupported_reason(spec, ds, data: DeviceData | None, hp: dict[str, Any],
     if data.streaming:
         return ("the dataset does not fit on the device and streams from host memory; each member would "
                 "need its own stream")
-    amp = data.device.type == "cuda"            # as in training: bf16 autocast on GPUs
     if hp["optimizer"] not in ("sgd", "adam"):
         return f"optimizer {hp['optimizer']} is not elementwise"
+    amp = data.device.type == "cuda"            # as in training: bf16 autocast on GPUs
     try:
         models = models or build_members(spec, ds, [0, 1])
         ens = Ensemble(models, data.device)

@@ -23,6 +23,7 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
@@ -122,6 +123,31 @@ def _sqlite_wal() -> None:
             finally:
                 cur.close()
     _WAL_SET = True
+
+
+@contextmanager
+def _schema_lock(uri: str):
+    """Held while this process opens a SQLite store: MLflow creates a new store's schema on the first
+    connection, as a chain of migrations, and a second process opening it meanwhile fails on the
+    half-made schema ("no such column ..."): two `orderlab train` started at once on a fresh store,
+    or a sweep and a TUI. One process at a time; then it is a no-op costing a file lock."""
+    try:
+        import fcntl
+    except ImportError:       # Windows: no advisory locks; open stores one at a time there
+        yield
+        return
+    path = Path(uri[len("sqlite:///"):])
+    try:
+        f = open(path.with_name(path.name + ".lock"), "a")
+    except OSError:           # a store read from a read-only folder: nobody creates its schema there
+        yield
+        return
+    with f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 # ------------------------------------------------------------------ views
@@ -263,11 +289,14 @@ class Store:
             # After the import: mlflow configures its own loggers (INFO) when it loads.
             for name in ("alembic", "mlflow"):
                 logging.getLogger(name).setLevel(logging.WARNING)
-            if self.uri.startswith("sqlite:"):
+            sqlite = self.uri.startswith("sqlite:///")
+            if sqlite:
                 _sqlite_wal()
-            self._client = self._retry(lambda: MlflowClient(tracking_uri=self.uri))
-            # The SQLite schema is created lazily by the first query; do it under retry.
-            self._retry(lambda: self._client.search_experiments(max_results=1))
+            with _schema_lock(self.uri) if sqlite else nullcontext():
+                client = self._retry(lambda: MlflowClient(tracking_uri=self.uri))
+                # A new store's schema is created by the first query; do it under the lock too.
+                self._retry(lambda: client.search_experiments(max_results=1))
+            self._client = client
         return self._client
 
     def _retry(self, fn: Callable[[], T], attempts: int = 60) -> T:

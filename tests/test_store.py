@@ -75,6 +75,24 @@ def test_concurrent_study_creation_keeps_one_parent(store_uri):
     assert parents == {Store(store_uri).study_parent("race")}
 
 
+def test_processes_opening_a_new_store_at_once(tmp_path):
+    """MLflow builds a new SQLite store's schema by migrations on first use; processes started
+    together on a fresh store (two `orderlab train`, a sweep and a TUI) wait for one another
+    instead of failing on the half-built schema (without the lock, 3 of 4 failed here)."""
+    import subprocess
+    import sys
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    code = ("import sys; from orderlab.store import Store; s = Store(sys.argv[1]); "
+            "s.get_or_create_study('race', 'digits', 'f'); print(s.study_names())")
+    procs = [subprocess.Popen([sys.executable, "-c", code, uri], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(4)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, [e.strip().splitlines()[-1:] for _, e in outs]
+    assert [o.strip() for o, _ in outs] == ["['race']"] * 4
+    store = Store(uri)
+    assert len(store.list_runs("race")) == 0 and store.study_parent("race")
+
+
 def test_corrupt_record_artifact_is_an_error(store):
     from orderlab.record import RecordError
     [rid] = populate_store(store, "c", archs=("mlp",), seeds=1, n_checkpoints=2, n_examples=10)
@@ -93,3 +111,4 @@ def test_finished_run_keeps_one_state_file(store_uri):
     [run] = Store(store_uri).list_runs("one-state")
     state_dir = _local_path(run.artifact_uri) / "state"
     assert [p.name for p in state_dir.iterdir()] == [STATE_FILENAME]
+

@@ -449,12 +449,14 @@ class Store:
 
     # -- network runs: writing ---------------------------------------------
     def create_network_run(self, study: str, parent_run_id: str, experiment_id: str, *, arch: str,
-                           seed: int, dataset: str, epochs: float, params: dict[str, Any]) -> tuple[str, str]:
-        """A new RUNNING network run: (run id, artifact URI)."""
+                           seed: int, dataset: str, epochs: float, params: dict[str, Any],
+                           pid: int | None = None) -> tuple[str, str]:
+        """A new RUNNING network run: (run id, artifact URI). ``pid``: the training process, when
+        another process makes the call for it (a sweep's worker through its RelayedStore)."""
         tags = {TAG_KIND: "network", TAG_STUDY: study, TAG_ARCH: arch, TAG_SEED: str(seed),
                 TAG_DATASET: dataset, TAG_PARENT: parent_run_id, TAG_CHECKPOINTS: "0", TAG_EPOCH: "0",
                 TAG_EPOCHS: str(epochs), TAG_HEARTBEAT: f"{time.time():.3f}",
-                TAG_HOST: socket.gethostname(), TAG_PID: str(os.getpid())}
+                TAG_HOST: socket.gethostname(), TAG_PID: str(pid or os.getpid())}
         run = self._retry(lambda: self.client.create_run(experiment_id, run_name=f"{arch}-s{seed}", tags=tags))
         self.log_params(run.info.run_id, params)
         return run.info.run_id, run.info.artifact_uri
@@ -501,10 +503,10 @@ class Store:
         from mlflow.entities import RunTag
         self._retry(lambda: self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()]))
 
-    def reclaim(self, run_id: str) -> None:
-        """Mark a run as RUNNING in this process again (resume)."""
+    def reclaim(self, run_id: str, pid: int | None = None) -> None:
+        """Mark a run as RUNNING in this process (or process ``pid``) again (resume)."""
         self._retry(lambda: self.client.update_run(run_id, status="RUNNING"))
-        self.set_tags(run_id, {TAG_HOST: socket.gethostname(), TAG_PID: os.getpid(),
+        self.set_tags(run_id, {TAG_HOST: socket.gethostname(), TAG_PID: pid or os.getpid(),
                                TAG_HEARTBEAT: f"{time.time():.3f}"})
 
     def end_run(self, run_id: str, status: str, error: str | None = None) -> None:
@@ -631,3 +633,39 @@ class Store:
 
     def log_study_metrics(self, study: str, series: dict[str, Iterable[float]], steps: Iterable[int]) -> None:
         self.log_metric_series(self.study_parent(study), series, steps)
+
+
+# What a RelayedStore hands to the process that owns the MLflow client: every method that talks to
+# MLflow, none that returns MLflow's own objects (the asking process need not import MLflow to read
+# the answer). Local artifact files (records, training state, thumbnails) stay with the asker.
+RELAYED = ("experiment_id", "study_names", "get_or_create_study", "parent_run_id", "study_parent", "list_studies",
+           "list_runs", "list_runs_in", "get_run", "create_network_run", "log_params", "log_metrics",
+           "log_metric_points", "metric_steps", "log_metric_series", "set_tags", "reclaim", "end_run", "_artifact_dir")
+_OWN_PID = ("create_network_run", "reclaim")
+
+
+class RelayedStore(Store):
+    """A Store whose MLflow calls run in another process: a local sweep's worker asks the sweep's
+    main process, which holds the one client. The worker then never imports MLflow (about 2 s of
+    its start-up, and its memory), and the SQLite file has one writer per sweep instead of one per
+    worker. ``call(name, args, kwargs)`` performs ``Store.name(*args, **kwargs)`` over there and
+    returns its result or raises its exception. Anything not relayed falls back to a client of
+    its own, so a missing entry costs time, never correctness."""
+
+    def __init__(self, tracking_uri: str, call: Callable[[str, tuple, dict], Any]):
+        super().__init__(tracking_uri, check=False)
+        self._call = call
+
+
+def _relay(name: str):
+    def method(self, *args, **kwargs):
+        if name in _OWN_PID:
+            kwargs.setdefault("pid", os.getpid())
+        return self._call(name, args, kwargs)
+    method.__name__ = name
+    method.__doc__ = getattr(Store, name).__doc__
+    return method
+
+
+for _name in RELAYED:
+    setattr(RelayedStore, _name, _relay(_name))

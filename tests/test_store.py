@@ -112,3 +112,49 @@ def test_finished_run_keeps_one_state_file(store_uri):
     state_dir = _local_path(run.artifact_uri) / "state"
     assert [p.name for p in state_dir.iterdir()] == [STATE_FILENAME]
 
+
+class Odd(Exception):
+    """Pickles, but does not unpickle (its __init__ wants two arguments, its args hold one)."""
+
+    def __init__(self, a, b):
+        super().__init__(f"{a}{b}")
+
+
+def test_relayed_store_answers_like_the_store(store, monkeypatch):
+    """A sweep worker's RelayedStore over a real pipe, served by the executor's answering code: the
+    same results as the store, its errors raised again in the asker, unpicklable ones as StoreError."""
+    import multiprocessing as mp
+    import threading
+    from orderlab.store import RELAYED, RelayedStore
+    from orderlab.trainer import sweep
+    populate_store(store, "relay", archs=("mlp",), seeds=2, n_checkpoints=2, n_examples=10)
+    asker, answerer = mp.Pipe()
+    executor = sweep.LocalExecutor(1, 1, store=store)
+
+    def serve():
+        while (msg := answerer.recv()) is not None:
+            executor._answer(answerer, msg)
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    try:
+        sweep._relay_to(asker, store.uri)
+        relayed = sweep._store(store.uri)
+        assert isinstance(relayed, RelayedStore) and relayed._client is None
+        assert relayed.study_names() == store.study_names()
+        assert relayed.list_runs("relay") == store.list_runs("relay")
+        run = relayed.list_runs("relay")[0]
+        relayed.log_metrics(run.run_id, {"extra": 0.5}, step=3)
+        assert relayed.metric_steps(run.run_id, "extra") == store.metric_steps(run.run_id, "extra") == {3}
+        assert np.array_equal(relayed.load_record(run).split("test").correct_bits,
+                              store.load_record(run).split("test").correct_bits)
+        with pytest.raises(StoreError, match="no run 'nope'"):
+            relayed.get_run("nope")
+        monkeypatch.setattr(Store, "study_names", lambda self: (_ for _ in ()).throw(Odd("lock", "ed")))
+        with pytest.raises(StoreError, match="Odd: locked"):
+            relayed.study_names()
+        assert relayed._client is None and "experiment_id" in RELAYED      # nothing fell back to a client
+        assert sweep._store("sqlite:////elsewhere/mlflow.db").__class__ is Store
+    finally:
+        sweep._RELAY.clear()
+        asker.send(None)
+        server.join(timeout=10)

@@ -2,6 +2,8 @@
 retried by resuming their runs; what fails twice is listed with its reason; Ray."""
 import os
 import signal
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -32,10 +34,16 @@ def same_record(a, b):
 
 
 @pytest.mark.slow
-def test_parallel_sweep_loses_nothing_while_a_reader_polls(store_uri):
+def test_parallel_sweep_loses_nothing_while_a_reader_polls(store_uri, monkeypatch):
+    """Three workers (their store calls relayed to the sweep's process), a separate `orderlab train`
+    process writing the same SQLite file directly, and a reader polling it like the TUI, at once."""
     from mlflow.tracking import MlflowClient
     from orderlab.app.source import SourceError, StudySource
+    from orderlab.trainer.sweep import Sweep
     polls, errors, stop = [], [], threading.Event()
+    results, on_done = [], Sweep.on_done
+    monkeypatch.setattr(Sweep, "on_done", lambda self, task, result: results.append(result) or on_done(
+        self, task, result))
 
     def reader():  # what the TUI does while a study trains: list studies, load the study, again
         source = StudySource(store_uri)
@@ -52,20 +60,32 @@ def test_parallel_sweep_loses_nothing_while_a_reader_polls(store_uri):
 
     t = threading.Thread(target=reader, daemon=True)
     t.start()
+    direct = subprocess.Popen([sys.executable, "-m", "orderlab.cli", "train", "--arch", "mlp", "--seeds", "7,8",
+                               "--study", "par-direct", *SMALL, "--tracking-uri", store_uri, "--quiet"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         r = invoke("sweep", "--arch", "mlp", "--seeds", "0-3", "--workers", "3", "--study", "par", *SMALL,
                    "--tracking-uri", store_uri, "--quiet")
+        direct_out = direct.communicate(timeout=300)[0]
     finally:
         stop.set()
         t.join(timeout=30)
     assert r.exit_code == 0, (r.output, r.exception)
+    assert direct.returncode == 0, direct_out
     assert "4 finished, 0 failed" in r.output
     assert not errors and polls, (errors, polls)
+    # the workers never loaded MLflow: the sweep's process wrote for them
+    assert len(results) == 4 and not any(x["imported_mlflow"] for x in results), results
     store = Store(store_uri)
     runs = store.list_runs("par")
     assert [(x.seed, x.status, x.checkpoints) for x in runs] == [(s, "FINISHED", 5) for s in range(4)]
+    # ... in the workers' names: a run's pid is the process that trained it (what staleness checks)
+    pids = {x.tags["orderlab.pid"] for x in runs}
+    assert str(os.getpid()) not in pids and 1 <= len(pids) <= 3, pids
+    direct_runs = store.list_runs("par-direct")
+    assert [(x.seed, x.status, x.checkpoints) for x in direct_runs] == [(7, "FINISHED", 5), (8, "FINISHED", 5)]
     client = MlflowClient(store_uri)
-    for run in runs:
+    for run in runs + direct_runs:
         rec = store.load_record(run)
         assert rec.n_checkpoints == 5 and rec.epoch[0] == 0 and rec.epoch[-1] == pytest.approx(2)
         for key, n in (("test_acc", 5), ("train_acc", 5), ("lr", 5), ("loss", 4)):
@@ -147,6 +167,33 @@ def test_dead_workers_retried_once_then_reported(store_uri, capsys):
     # nothing left to resume
     r = invoke("sweep", "--resume", "kill", "--tracking-uri", store_uri, "--quiet")
     assert r.exit_code == 0 and "0 finished, 0 failed" in r.output
+
+
+@pytest.mark.slow
+def test_ctrl_c_marks_the_workers_runs_killed(store_uri):
+    """Ctrl-C in a terminal reaches the sweep and its workers (one process group): the workers mark
+    their runs KILLED through the sweep's process, which keeps answering until they are gone."""
+    import time
+    proc = subprocess.Popen([sys.executable, "-m", "orderlab.cli", "sweep", "--arch", "mlp", "--seeds", "0-1",
+                             "--workers", "2", "--epochs", "300", "--record-every", "1", "--device", "cpu",
+                             "--study", "ctrl-c", "--quiet", "--tracking-uri", store_uri],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    store = Store(store_uri)
+    deadline = time.monotonic() + 120
+    runs = []
+    while time.monotonic() < deadline and not (len(runs) == 2 and all(r.checkpoints >= 2 for r in runs)):
+        time.sleep(0.3)
+        try:
+            runs = store.list_runs("ctrl-c")
+        except Exception:  # noqa: BLE001 - the study does not exist yet
+            runs = []
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (out, err)
+    assert "Traceback" not in err and "--resume ctrl-c" in err
+    runs = store.list_runs("ctrl-c")
+    assert [r.status for r in runs] == ["KILLED", "KILLED"], [(r.status, r.tags.get("orderlab.error")) for r in runs]
+    assert all(store.load_record(r).n_checkpoints == r.checkpoints >= 2 for r in runs)
 
 
 @pytest.mark.parametrize("args, needle", [

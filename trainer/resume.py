@@ -102,13 +102,13 @@ def load_resume_point(store: Store, info: RunInfo, n_classes: int, tmp: Path):
 
 
 def resume_runs(run_ids: list[str], *, tracking_uri: str | None = None, device: str = "auto", reporter=None,
-                ensemble: int = 1, force: bool = False) -> list[str]:
+                ensemble: int = 1, force: bool = False, store: Store | None = None) -> list[str]:
     """Resume ``run_ids`` (STALE, KILLED or FAILED); returns them. Runs with no saved state restart
     from checkpoint 0 in the same run. With ``ensemble`` > 1, runs of one architecture and study saved
     at the same step continue together as vectorised ensembles."""
     from orderlab.trainer.progress import Reporter
     reporter = reporter or Reporter()
-    store = Store(tracking_uri)
+    store = store or Store(tracking_uri)
     infos = [store.get_run(r) for r in run_ids]
     for info in infos:
         check_resumable(info, force)

@@ -17,6 +17,7 @@ The main process creates the study before any worker starts, so workers only joi
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
@@ -104,19 +105,58 @@ def _context(cfg):
     ds, data = _data(cfg)
     key = (cfg.tracking_uri, cfg.study, id(ds), tuple(cfg.record_splits))
     if key not in _STUDY:
-        from orderlab.store import Store
         from orderlab.trainer.run import prepare_study
         _STUDY.clear()
-        _STUDY[key] = prepare_study(Store(cfg.tracking_uri), cfg.study, ds, cfg.record_splits)
+        _STUDY[key] = prepare_study(_store(cfg.tracking_uri), cfg.study, ds, cfg.record_splits)
     return ds, _STUDY[key], data
+
+
+_RELAY: list = []                             # this worker's RelayedStore, if its store is relayed
+
+
+def _store(uri: str | None):
+    """The store a task writes to: the relay to the main process when it serves this URI."""
+    from orderlab.store import Store
+    if _RELAY and _RELAY[0].uri == uri:
+        return _RELAY[0]
+    return Store(uri)
+
+
+def _relay_to(conn, uri: str) -> None:
+    """Send this worker's store calls for ``uri`` to the main process over ``conn`` and wait for the
+    answer (the main process sends nothing else while a task runs)."""
+    from orderlab.store import RelayedStore
+    counter = iter(range(1 << 62))
+
+    def call(name: str, args: tuple, kwargs: dict):
+        cid = next(counter)
+        try:
+            conn.send(("store", cid, name, args, kwargs))
+            while True:
+                msg = conn.recv()
+                if msg is None:           # the sweep is shutting down
+                    raise EOFError
+                if msg[0] == "store" and msg[1] == cid:
+                    break
+        except (EOFError, OSError):
+            from orderlab.store import StoreError
+            raise StoreError("the sweep's main process, which writes to the store for its workers, "
+                             "has stopped") from None
+        _, _, ok, value = msg
+        if ok:
+            return value
+        raise value
+    _RELAY[:] = [RelayedStore(uri, call)]
 
 
 def _warm(cfg: dict | None) -> None:
     """What every task needs, loaded while the main process prepares the study: torch, the trainer,
-    the MLflow client and (for new networks) the dataset on the device. Failures surface in tasks."""
+    the MLflow client unless the store is relayed, and (for new networks) the dataset on the device.
+    Failures surface in tasks."""
     try:
         import torch  # noqa: F401
-        from mlflow.tracking import MlflowClient  # noqa: F401
+        if not _RELAY:
+            from mlflow.tracking import MlflowClient  # noqa: F401
         from orderlab.trainer import api, loop, run  # noqa: F401
         if cfg is not None:
             from orderlab.trainer.api import TrainConfig
@@ -172,11 +212,11 @@ def execute_task(task: dict, cfg: dict, send: Callable[[tuple], None] | None = N
     try:
         if task["kind"] == "resume":
             from orderlab.trainer.resume import resume_runs
-            run_ids = resume_runs(task["run_ids"], tracking_uri=c.tracking_uri, device=c.device, reporter=reporter,
-                                  ensemble=c.ensemble, force=task.get("force", False))
+            run_ids = resume_runs(task["run_ids"], store=_store(c.tracking_uri), device=c.device,
+                                  reporter=reporter, ensemble=c.ensemble, force=task.get("force", False))
         else:
             run_ids = _train(c, task["arch"], list(task["seeds"]), reporter)
-        return {"run_ids": run_ids, "error": None}
+        return {"run_ids": run_ids, "error": None, "imported_mlflow": "mlflow" in sys.modules}
     except KeyboardInterrupt:
         raise
     except BaseException as e:  # noqa: BLE001 - reported to the main process, which retries
@@ -197,10 +237,14 @@ def _train(cfg, arch: str, seeds: list[int], reporter) -> list[str]:
         return train_solo(cfg, ctx, jobs, hps, data, reporter)
 
 
-def _worker_main(slot: int, env: dict[str, str], threads: int, conn, warm_cfg: dict | None = None) -> None:
-    """A local worker process: warm up, then take tasks from its own pipe until it gets None."""
+def _worker_main(slot: int, env: dict[str, str], threads: int, conn, warm_cfg: dict | None = None,
+                 relay_uri: str | None = None) -> None:
+    """A local worker process: warm up, then take tasks from its own pipe until it gets None. Store
+    calls for ``relay_uri`` go to the main process over the same pipe."""
     os.environ.update(env)
     try:
+        if relay_uri:
+            _relay_to(conn, relay_uri)
         _warm(warm_cfg)
         while True:
             item = conn.recv()
@@ -222,10 +266,15 @@ OnDone = Callable[[Task, dict], list[Task]]
 class LocalExecutor:
     """Worker processes on this machine, each with its own pipe (no lock shared between workers, so
     a worker killed mid-message harms no other). A worker that dies (killed, out of memory) fails
-    its current task (the sweep then retries it) and is replaced."""
+    its current task (the sweep then retries it) and is replaced.
 
-    def __init__(self, workers: int, threads: int, gpu_slots: list[str] | None = None):
+    With ``store`` (a local SQLite store) the workers relay their store calls to this process, which
+    answers them between its other work: workers skip MLflow's start-up, and the SQLite file has one
+    writer for the whole sweep. Other stores (a tracking server) are written by each worker."""
+
+    def __init__(self, workers: int, threads: int, gpu_slots: list[str] | None = None, store=None):
         self.workers, self.threads, self.gpu_slots = max(1, workers), max(1, threads), gpu_slots or []
+        self.store = store if store is not None and store.uri.startswith("sqlite:") else None
         self._ctx = None
         self._procs: dict[int, Any] = {}
         self._conns: dict[int, Any] = {}
@@ -236,8 +285,9 @@ class LocalExecutor:
         if self._ctx is None:
             self._ctx = mp.get_context("spawn")
         parent, child = self._ctx.Pipe(duplex=True)
-        p = self._ctx.Process(target=_worker_main, args=(slot, self._env(slot), self.threads, child, self._warm_cfg),
-                              daemon=True, name=f"orderlab-sweep-{slot}")
+        p = self._ctx.Process(target=_worker_main, daemon=True, name=f"orderlab-sweep-{slot}",
+                              args=(slot, self._env(slot), self.threads, child, self._warm_cfg,
+                                    self.store.uri if self.store is not None else None))
         p.start()
         child.close()
         self._procs[slot], self._conns[slot] = p, parent
@@ -269,6 +319,24 @@ class LocalExecutor:
         self._procs.clear()
         self._conns.clear()
 
+    def _answer(self, conn, msg: tuple) -> None:
+        """Perform a worker's relayed store call and send back its result or its exception."""
+        import pickle
+        _, cid, name, args, kwargs = msg
+        try:
+            reply = ("store", cid, True, getattr(self.store, name)(*args, **kwargs))
+        except Exception as e:  # noqa: BLE001 - raised again in the worker, where the call was made
+            try:
+                pickle.loads(pickle.dumps(e))
+            except Exception:  # noqa: BLE001 - e.g. an exception whose __init__ pickle cannot call again
+                from orderlab.store import StoreError
+                e = StoreError(f"{type(e).__name__}: {e}")
+            reply = ("store", cid, False, e)
+        try:
+            conn.send(reply)
+        except OSError:
+            pass      # the worker died meanwhile: its sentinel says so
+
     def _env(self, slot: int) -> dict[str, str]:
         env = {"OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads),
                "MLFLOW_DISABLE_TELEMETRY": os.environ.get("MLFLOW_DISABLE_TELEMETRY", "true")}
@@ -295,6 +363,8 @@ class LocalExecutor:
             if msg[0] == "done":
                 if slot in current and current[slot].id == msg[2]:
                     finish(slot, msg[3])
+            elif msg[0] == "store":
+                self._answer(conns[slot], msg)
             else:
                 on_event(msg)
 
@@ -332,8 +402,31 @@ class LocalExecutor:
                     del procs[slot]
                     if outstanding > 0 and pending:
                         start(slot)
+        except KeyboardInterrupt:
+            self._drain(10.0)
+            raise
         finally:
             self.shutdown()
+
+    def _drain(self, seconds: float) -> None:
+        """After Ctrl-C, which reaches the workers too: answer their last store calls (each marks its
+        runs KILLED) until they have exited, for at most ``seconds``."""
+        from multiprocessing.connection import wait
+        if self.store is None:
+            return
+        deadline = time.monotonic() + seconds
+        while self._procs and time.monotonic() < deadline:
+            for slot, p in list(self._procs.items()):
+                if not p.is_alive():
+                    del self._procs[slot]
+                    self._conns.pop(slot).close()
+            for conn in wait(list(self._conns.values()), timeout=0.2):
+                try:
+                    msg = conn.recv()
+                except (EOFError, OSError):
+                    continue
+                if msg and msg[0] == "store":
+                    self._answer(conn, msg)
 
 
 class RayExecutor:
@@ -574,7 +667,7 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
                 # (before get_arch, whose first call imports torch here: ~1.3 s). A bad architecture
                 # still fails below, and the workers are told to exit.
                 n_max = len(cfg.archs) * -(-len(cfg.seeds) // max(1, cfg.ensemble))
-                executor = make_executor(opts, cfg, store.uri, n_max)
+                executor = make_executor(opts, cfg, store, n_max)
                 executor.prestart(n_max, _cfg_dict(cfg))
             specs = [get_arch(a) for a in cfg.archs]
             ds = load_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download,
@@ -601,7 +694,7 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
         display.start(cfg.study, n_networks, len(tasks), opts)
         try:
             if tasks:
-                executor = executor or make_executor(opts, cfg, store.uri, len(tasks))
+                executor = executor or make_executor(opts, cfg, store, len(tasks))
                 executor.run(tasks, _cfg_dict(cfg), sweep.on_event, sweep.on_done)
         finally:
             display.stop()
@@ -620,9 +713,9 @@ def _cfg_dict(cfg) -> dict:
     return d
 
 
-def make_executor(opts: SweepOptions, cfg, store_uri: str, n_tasks: int):
+def make_executor(opts: SweepOptions, cfg, store, n_tasks: int):
     if opts.executor == "ray":
-        return RayExecutor(opts.ray_address, opts.workers, opts.cpus_per_run, opts.gpus_per_run, store_uri, cfg.study)
+        return RayExecutor(opts.ray_address, opts.workers, opts.cpus_per_run, opts.gpus_per_run, store.uri, cfg.study)
     gpus = _gpu_count() if cfg.device in ("auto", "cuda") or cfg.device.startswith("cuda") else 0
     cores = os.cpu_count() or 1
     if opts.workers is not None:
@@ -636,7 +729,7 @@ def make_executor(opts: SweepOptions, cfg, store_uri: str, n_tasks: int):
     workers = min(workers, n_tasks)
     threads = max(1, int(opts.cpus_per_run)) if opts.workers is None else max(1, cores // workers)
     slots = [str(i) for i in range(gpus)] if gpus > 1 and not cfg.device.startswith("cuda:") else []
-    return LocalExecutor(workers, threads, slots)
+    return LocalExecutor(workers, threads, slots, store)
 
 
 # ---------------------------------------------------------------------- progress display

@@ -196,7 +196,8 @@ def test_ctrl_c_marks_the_workers_runs_killed(store_uri):
     assert all(store.load_record(r).n_checkpoints == r.checkpoints >= 2 for r in runs)
 
 
-@pytest.mark.skipif(os.path.exists("/proc/driver/nvidia") or not sys.platform.startswith("linux"),
+@pytest.mark.skipif(any(map(os.path.exists, ("/proc/driver/nvidia", "/dev/nvidiactl")))
+                    or not sys.platform.startswith("linux"),
                     reason="checks a Linux machine without NVIDIA's driver")
 def test_cpu_sweep_main_process_imports_no_torch(store_uri):
     """With the default --device auto on a machine without a GPU driver, the sweep's own process
@@ -205,7 +206,7 @@ def test_cpu_sweep_main_process_imports_no_torch(store_uri):
             "from orderlab.trainer.api import TrainConfig\n"
             "from orderlab.trainer.sweep import SweepOptions, run_sweep\n"
             "if __name__ == '__main__':\n"
-            f"    cfg = TrainConfig(study='no-torch', archs=['mlp'], seeds=[0, 1], dataset='digits', train_subset=100,\n"
+            "    cfg = TrainConfig(study='no-torch', archs=['mlp'], seeds=[0, 1], dataset='digits', train_subset=100,\n"
             f"                      test_subset=50, epochs=1, tracking_uri={store_uri!r}, quiet=True)\n"
             "    r = run_sweep(cfg, SweepOptions(workers=2))\n"
             "    print(len(r.outcomes), len(r.failed), 'torch' in sys.modules)\n")

@@ -518,10 +518,11 @@ def _poll_progress(store, study: str, running: list[Task], on_event: OnEvent) ->
 # ---------------------------------------------------------------------- the sweep
 
 def _gpu_count() -> int:
-    """CUDA GPUs visible here. On Linux without NVIDIA's driver (no /proc/driver/nvidia) that is 0
-    without importing torch: the import costs a CPU-only sweep's main process ~1.5 s of CPU while
-    its workers start on the same cores."""
-    if sys.platform.startswith("linux") and not os.path.exists("/proc/driver/nvidia"):
+    """CUDA GPUs visible here. On Linux without NVIDIA's driver (neither /proc/driver/nvidia nor
+    /dev/nvidiactl) that is 0 without importing torch: the import costs a CPU-only sweep's main
+    process ~1.5 s of CPU while its workers start on the same cores."""
+    driver = ("/proc/driver/nvidia", "/dev/nvidiactl")
+    if sys.platform.startswith("linux") and not any(map(os.path.exists, driver)):
         return 0
     try:
         import torch

@@ -73,8 +73,13 @@ def default_tracking_uri(root: str | os.PathLike | None = None) -> str:
 
 
 def resolve_tracking_uri(uri: str | None = None) -> str:
-    """Explicit URI, else ``MLFLOW_TRACKING_URI``, else the embedded default store."""
-    return uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+    """Explicit URI, else ``MLFLOW_TRACKING_URI``, else the embedded default store. A SQLite path is
+    made absolute (``sqlite:///mlruns/mlflow.db`` is relative to the working folder), so that the
+    study's artifact folder has a file URI and worker processes elsewhere find the same file."""
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////") and uri != "sqlite:///:memory:":
+        uri = f"sqlite:///{Path(uri[len('sqlite:///'):]).absolute()}"
+    return uri
 
 
 def _local_path(uri: str) -> Path | None:
@@ -125,6 +130,9 @@ def _sqlite_wal() -> None:
     _WAL_SET = True
 
 
+SCHEMA_LOCK_TIMEOUT = 120.0   # seconds; creating a new store's schema takes 1-2 s
+
+
 @contextmanager
 def _schema_lock(uri: str):
     """Held while this process opens a SQLite store: MLflow creates a new store's schema on the first
@@ -133,17 +141,30 @@ def _schema_lock(uri: str):
     or a sweep and a TUI. One process at a time; then it is a no-op costing a file lock."""
     try:
         import fcntl
-    except ImportError:       # Windows: no advisory locks; open stores one at a time there
+    except ImportError:       # Windows: no flock; there, start the first process on a new store alone
         yield
         return
     path = Path(uri[len("sqlite:///"):])
+    lock = path.with_name(path.name + ".lock")
     try:
-        f = open(path.with_name(path.name + ".lock"), "a")
+        f = open(lock, "a")
     except OSError:           # a store read from a read-only folder: nobody creates its schema there
         yield
         return
     with f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+        deadline = time.monotonic() + SCHEMA_LOCK_TIMEOUT
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StoreError(f"another process has held {lock} for {SCHEMA_LOCK_TIMEOUT:.0f} s while "
+                                     f"opening the store; stop it (or delete the lock file) and retry") from None
+                time.sleep(0.05)
+            except OSError:   # a file system without locks (some network mounts): go on without
+                yield
+                return
         try:
             yield
         finally:
@@ -640,7 +661,7 @@ class Store:
 # the answer). Local artifact files (records, training state, thumbnails) stay with the asker.
 RELAYED = ("experiment_id", "study_names", "get_or_create_study", "parent_run_id", "study_parent", "list_studies",
            "list_runs", "list_runs_in", "get_run", "create_network_run", "log_params", "log_metrics",
-           "log_metric_points", "metric_steps", "log_metric_series", "set_tags", "reclaim", "end_run", "_artifact_dir")
+           "log_metric_points", "metric_steps", "log_metric_series", "set_tags", "reclaim", "end_run")
 _OWN_PID = ("create_network_run", "reclaim")
 
 
@@ -655,6 +676,11 @@ class RelayedStore(Store):
     def __init__(self, tracking_uri: str, call: Callable[[str, tuple, dict], Any]):
         super().__init__(tracking_uri, check=False)
         self._call = call
+
+    def _artifact_dir(self, run_id: str, artifact_uri: str | None = None) -> Path | None:
+        if artifact_uri is not None:          # known: no need to ask (every checkpoint does this)
+            return _local_path(artifact_uri)
+        return self._call("_artifact_dir", (run_id,), {})
 
 
 def _relay(name: str):

@@ -93,6 +93,28 @@ def test_processes_opening_a_new_store_at_once(tmp_path):
     assert len(store.list_runs("race")) == 0 and store.study_parent("race")
 
 
+def test_a_held_schema_lock_is_a_one_line_error(tmp_path, monkeypatch):
+    import fcntl
+
+    import orderlab.store as store_module
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    Store(uri)                                    # makes the folder, opens nothing
+    monkeypatch.setattr(store_module, "SCHEMA_LOCK_TIMEOUT", 0.3)
+    with open(tmp_path / "mlruns" / "mlflow.db.lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)         # as a process stopped while opening the store
+        with pytest.raises(StoreError, match="mlflow.db.lock for 0 s"):
+            Store(uri).client
+    assert Store(uri).study_names() == []        # released: the store opens
+
+
+def test_relative_sqlite_uri_is_made_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    store = Store("sqlite:///here/mlflow.db")
+    assert store.uri == f"sqlite:///{tmp_path}/here/mlflow.db"
+    populate_store(store, "rel", archs=("mlp",), seeds=1, n_checkpoints=2, n_examples=5)
+    assert (tmp_path / "here" / "artifacts" / "rel").is_dir()
+
+
 def test_corrupt_record_artifact_is_an_error(store):
     from orderlab.record import RecordError
     [rid] = populate_store(store, "c", archs=("mlp",), seeds=1, n_checkpoints=2, n_examples=10)
@@ -149,11 +171,14 @@ def test_relayed_store_answers_like_the_store(store, monkeypatch):
                               store.load_record(run).split("test").correct_bits)
         with pytest.raises(StoreError, match="no run 'nope'"):
             relayed.get_run("nope")
+        relayed.log_params(run.run_id, {"extra": 1})
+        with pytest.raises(StoreError, match="MlflowException"):  # MLflow's own type stays over there
+            relayed.log_params(run.run_id, {"extra": 2})
         monkeypatch.setattr(Store, "study_names", lambda self: (_ for _ in ()).throw(Odd("lock", "ed")))
         with pytest.raises(StoreError, match="Odd: locked"):
             relayed.study_names()
         assert relayed._client is None and "experiment_id" in RELAYED      # nothing fell back to a client
-        assert sweep._store("sqlite:////elsewhere/mlflow.db").__class__ is Store
+        assert sweep._store(f"{store.uri}-other.db").__class__ is Store
     finally:
         sweep._RELAY.clear()
         asker.send(None)

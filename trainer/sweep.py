@@ -320,22 +320,29 @@ class LocalExecutor:
         self._conns.clear()
 
     def _answer(self, conn, msg: tuple) -> None:
-        """Perform a worker's relayed store call and send back its result or its exception."""
+        """Perform a worker's relayed store call and send back its result or its exception. Errors
+        other than orderlab's own go back as StoreError with their type and message: an MLflow or
+        SQLAlchemy exception object would make the worker import that library to read it."""
         import pickle
+        from orderlab.store import StoreError
         _, cid, name, args, kwargs = msg
         try:
             reply = ("store", cid, True, getattr(self.store, name)(*args, **kwargs))
         except Exception as e:  # noqa: BLE001 - raised again in the worker, where the call was made
+            if not isinstance(e, OrderlabError):
+                e = StoreError(f"{type(e).__name__}: {e}")
             try:
                 pickle.loads(pickle.dumps(e))
-            except Exception:  # noqa: BLE001 - e.g. an exception whose __init__ pickle cannot call again
-                from orderlab.store import StoreError
+            except Exception:  # noqa: BLE001 - e.g. a subclass whose __init__ pickle cannot call again
                 e = StoreError(f"{type(e).__name__}: {e}")
             reply = ("store", cid, False, e)
         try:
             conn.send(reply)
         except OSError:
             pass      # the worker died meanwhile: its sentinel says so
+        except Exception as e:  # noqa: BLE001 - a result that does not pickle: the caller gets why
+            conn.send(("store", cid, False, StoreError(f"{name} returned what cannot be sent to a worker "
+                                                       f"({type(e).__name__}: {e})")))
 
     def _env(self, slot: int) -> dict[str, str]:
         env = {"OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads),
@@ -409,24 +416,35 @@ class LocalExecutor:
             self.shutdown()
 
     def _drain(self, seconds: float) -> None:
-        """After Ctrl-C, which reaches the workers too: answer their last store calls (each marks its
-        runs KILLED) until they have exited, for at most ``seconds``."""
+        """After Ctrl-C: answer the workers' last store calls (each marks its runs KILLED) until they
+        have exited, for at most ``seconds``. Ctrl-C in a terminal reaches the workers too; a worker
+        still reporting training progress did not get it (``kill -INT`` of this process alone, a
+        notebook's interrupt), so it is sent on."""
+        import signal
         from multiprocessing.connection import wait
         if self.store is None:
             return
         deadline = time.monotonic() + seconds
+        interrupted: set[int] = set()
         while self._procs and time.monotonic() < deadline:
             for slot, p in list(self._procs.items()):
                 if not p.is_alive():
                     del self._procs[slot]
                     self._conns.pop(slot).close()
-            for conn in wait(list(self._conns.values()), timeout=0.2):
+            slots = {conn: slot for slot, conn in self._conns.items()}
+            for conn in wait(list(slots), timeout=0.2):
                 try:
                     msg = conn.recv()
-                except (EOFError, OSError):
+                except Exception:  # noqa: BLE001 - gone, or a message cut by the interrupt
                     continue
                 if msg and msg[0] == "store":
                     self._answer(conn, msg)
+                elif msg and msg[0] == "progress" and slots[conn] not in interrupted:
+                    interrupted.add(slots[conn])
+                    try:
+                        os.kill(self._procs[slots[conn]].pid, signal.SIGINT)
+                    except (OSError, KeyError):
+                        pass
 
 
 class RayExecutor:
@@ -518,10 +536,10 @@ def _poll_progress(store, study: str, running: list[Task], on_event: OnEvent) ->
 # ---------------------------------------------------------------------- the sweep
 
 def _gpu_count() -> int:
-    """CUDA GPUs visible here. On Linux without NVIDIA's driver (neither /proc/driver/nvidia nor
-    /dev/nvidiactl) that is 0 without importing torch: the import costs a CPU-only sweep's main
+    """CUDA GPUs visible here. On Linux with no GPU driver's files (NVIDIA's, WSL2's /dev/dxg, ROCm's
+    /dev/kfd, Jetson's) that is 0 without importing torch: the import costs a CPU-only sweep's main
     process ~1.5 s of CPU while its workers start on the same cores."""
-    driver = ("/proc/driver/nvidia", "/dev/nvidiactl")
+    driver = ("/proc/driver/nvidia", "/dev/nvidiactl", "/dev/dxg", "/dev/kfd", "/dev/nvhost-ctrl-gpu")
     if sys.platform.startswith("linux") and not any(map(os.path.exists, driver)):
         return 0
     try:

@@ -148,7 +148,8 @@ class StudySource:
         with self._lock:
             if self.uri is None:
                 from orderlab.store import resolve_tracking_uri
-                self.uri = resolve_tracking_uri(self._uri_arg)
+                # As the user wrote it (the screen shows it); Store() makes a SQLite path absolute.
+                self.uri = self._uri_arg or resolve_tracking_uri(None)
             if self.uri.startswith("sqlite:///"):
                 # A viewer never creates a store (Store() would): wait for `orderlab train` to
                 # make it, and notice when it is deleted or moved (an open connection would not).

@@ -47,3 +47,25 @@ def test_metrics_reach_the_store_when_flushed_and_all_at_the_end(tmp_path, monke
     hist = MlflowClient(uri).get_metric_history(run.run_id, "test_acc")
     assert run.status == "FINISHED" and run.checkpoints == 5
     assert sorted(m.step for m in hist) == Store(uri).load_record(run).step.tolist()
+
+
+def test_ctrl_c_while_a_checkpoint_is_published_ends_after_it(tmp_path, monkeypatch):
+    """A SIGINT that lands while the third checkpoint's record is being published (after the file is
+    in place) takes effect once the checkpoint is complete: the KILLED run's tag names the record's
+    checkpoints (they differed by one when Ctrl-C fell in that window)."""
+    import os
+    import signal
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    publish, calls = Store.write_record, []
+
+    def publish_then_ctrl_c(self, *a, **k):
+        publish(self, *a, **k)
+        calls.append(1)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+    monkeypatch.setattr(Store, "write_record", publish_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        train_study(TrainConfig(study="cut", tracking_uri=uri, **SMALL))
+    [run] = Store(uri).list_runs("cut")
+    assert run.status == "KILLED" and len(calls) == 3
+    assert run.checkpoints == Store(uri).load_record(run).n_checkpoints == 3

@@ -14,8 +14,11 @@ still in the buffer.
 """
 from __future__ import annotations
 
+import signal
 import tempfile
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,22 @@ from orderlab.trainer.data import Dataset
 
 MAX_THUMBNAILS_PER_SPLIT = 2000
 FLUSH_EVERY_S = 2.0   # buffered metrics and tags reach the store this often: `orderlab tui` polls every 2 s
+
+
+@contextmanager
+def ctrl_c_after():
+    """Ctrl-C waits until the block is done (SIGINT blocked, then delivered): a checkpoint's record
+    and its progress tag are published together, so a KILLED run's `orderlab.checkpoints` tag names
+    the record's checkpoints. Elsewhere than the main thread, or without pthread_sigmask (Windows),
+    a no-op."""
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 @dataclass
@@ -140,12 +159,13 @@ class NetworkRun:
                    metrics: dict[str, float] | None = None) -> None:
         """Append one checkpoint to the record and publish it; buffer its metrics and progress tags."""
         assert self.writer is not None and self.run_id is not None
-        self.writer.add(epoch, step, results, flush=False)
-        self.store.write_record(self.run_id, self.writer.build(), self.artifact_uri)
         metrics = dict(metrics or {})
-        self.history.append((int(step), metrics))
-        self._pending.append((int(step), metrics))
-        self._pending_tags.update({TAG_CHECKPOINTS: str(self.writer.n_checkpoints), TAG_EPOCH: f"{epoch:.6g}"})
+        with ctrl_c_after():
+            self.writer.add(epoch, step, results, flush=False)
+            self.store.write_record(self.run_id, self.writer.build(), self.artifact_uri)
+            self.history.append((int(step), metrics))
+            self._pending.append((int(step), metrics))
+            self._pending_tags.update({TAG_CHECKPOINTS: str(self.writer.n_checkpoints), TAG_EPOCH: f"{epoch:.6g}"})
         if time.monotonic() - self._last_flush >= FLUSH_EVERY_S:
             self.flush()
 

@@ -16,6 +16,7 @@ The main process creates the study before any worker starts, so workers only joi
 """
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import time
@@ -126,7 +127,7 @@ def _relay_to(conn, uri: str) -> None:
     """Send this worker's store calls for ``uri`` to the main process over ``conn`` and wait for the
     answer (the main process sends nothing else while a task runs)."""
     from orderlab.store import RelayedStore
-    counter = iter(range(1 << 62))
+    counter = itertools.count()
 
     def call(name: str, args: tuple, kwargs: dict):
         cid = next(counter)
@@ -535,12 +536,15 @@ def _poll_progress(store, study: str, running: list[Task], on_event: OnEvent) ->
 
 # ---------------------------------------------------------------------- the sweep
 
+# Any of these on Linux means a GPU may be there: NVIDIA's driver, WSL2, ROCm, Jetson.
+GPU_DRIVER_FILES = ("/proc/driver/nvidia", "/dev/nvidiactl", "/dev/dxg", "/dev/kfd", "/dev/nvhost-ctrl-gpu")
+
+
 def _gpu_count() -> int:
     """CUDA GPUs visible here. On Linux with no GPU driver's files (NVIDIA's, WSL2's /dev/dxg, ROCm's
     /dev/kfd, Jetson's) that is 0 without importing torch: the import costs a CPU-only sweep's main
     process ~1.5 s of CPU while its workers start on the same cores."""
-    driver = ("/proc/driver/nvidia", "/dev/nvidiactl", "/dev/dxg", "/dev/kfd", "/dev/nvhost-ctrl-gpu")
-    if sys.platform.startswith("linux") and not any(map(os.path.exists, driver)):
+    if sys.platform.startswith("linux") and not any(map(os.path.exists, GPU_DRIVER_FILES)):
         return 0
     try:
         import torch

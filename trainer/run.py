@@ -35,18 +35,28 @@ FLUSH_EVERY_S = 2.0   # buffered metrics and tags reach the store this often: `o
 
 @contextmanager
 def ctrl_c_after():
-    """Ctrl-C waits until the block is done (SIGINT blocked, then delivered): a checkpoint's record
-    and its progress tag are published together, so a KILLED run's `orderlab.checkpoints` tag names
-    the record's checkpoints. Elsewhere than the main thread, or without pthread_sigmask (Windows),
-    a no-op."""
-    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+    """Ctrl-C waits until the block is done: a checkpoint's record and its progress tag are published
+    together, so a KILLED run's `orderlab.checkpoints` tag names the record's checkpoints.
+
+    The SIGINT handler is swapped for one that only notes the signal, and the signal is raised again
+    after the block. Masking SIGINT (pthread_sigmask) is not enough: it masks one thread, and the
+    kernel hands a process-wide SIGINT to any other thread (MLflow's, torch's), whose C handler still
+    makes the main thread raise. Python handlers always run in the main thread, whichever thread got
+    the signal. Elsewhere than the main thread, or under a handler installed outside Python, a no-op."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    previous, caught = signal.getsignal(signal.SIGINT), []
+    if previous is None:
+        yield
+        return
+    signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            signal.raise_signal(signal.SIGINT)   # now handled as it would have been: KeyboardInterrupt
 
 
 @dataclass

@@ -26,10 +26,24 @@ def store_uri(tmp_path) -> str:
     return f"sqlite:///{tmp_path}/mlruns/mlflow.db"
 
 
+def module_store_uri():
+    """``store_uri = module_store_uri()`` in a module: one store for its tests (creating MLflow's
+    schema costs seconds), which use their own studies."""
+    @pytest.fixture(scope="module", name="store_uri")
+    def shared(tmp_path_factory) -> str:
+        return f"sqlite:///{tmp_path_factory.mktemp('store')}/mlruns/mlflow.db"
+    return shared
+
+
 @pytest.fixture
 def store(store_uri):
     from orderlab.store import Store
     return Store(store_uri)
+
+
+def records_by_seed(store, study: str) -> dict:
+    """{seed: (run, record)} of a study's runs."""
+    return {r.seed: (r, store.load_record(r)) for r in store.list_runs(study)}
 
 
 def require_fashion_mnist() -> None:

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import torch
+from conftest import module_store_uri, records_by_seed
 from typer.testing import CliRunner
 
 from orderlab.cli import app
@@ -13,14 +14,7 @@ SMALL = dict(dataset="digits", train_subset=240, test_subset=120, epochs=1, reco
              quiet=True)
 
 
-@pytest.fixture(scope="module")
-def store_uri(tmp_path_factory):
-    """One store for the module (creating MLflow's schema costs seconds); tests use their own studies."""
-    return f"sqlite:///{tmp_path_factory.mktemp('store')}/mlruns/mlflow.db"
-
-
-def records(store, study):
-    return {r.seed: (r, store.load_record(r)) for r in store.list_runs(study)}
+store_uri = module_store_uri()
 
 
 def test_mlp_members_equal_networks_trained_alone(store_uri):
@@ -29,7 +23,7 @@ def test_mlp_members_equal_networks_trained_alone(store_uri):
     train_study(TrainConfig(study="together", archs=["mlp"], seeds=[0, 1, 2], ensemble=3, tracking_uri=store_uri,
                             **SMALL))
     store = Store(store_uri)
-    alone, together = records(store, "alone"), records(store, "together")
+    alone, together = records_by_seed(store, "alone"), records_by_seed(store, "together")
     assert sorted(together) == [0, 1, 2]
     client = MlflowClient(store_uri)
     for seed, (run, rec) in together.items():
@@ -54,7 +48,7 @@ def test_cnn_members_match_alone_up_to_rounding(store_uri):
     train_study(TrainConfig(study="cnn-alone", **cfg))
     train_study(TrainConfig(study="cnn-together", ensemble=2, **cfg))
     store = Store(store_uri)
-    alone, together = records(store, "cnn-alone"), records(store, "cnn-together")
+    alone, together = records_by_seed(store, "cnn-alone"), records_by_seed(store, "cnn-together")
     for seed in (3, 4):
         a, b = together[seed][1].split("test"), alone[seed][1].split("test")
         # grouped convolutions sum in another order (~1e-7): predictions agree almost everywhere
@@ -153,7 +147,7 @@ def test_streamed_data_gives_the_records_of_data_on_the_device(store_uri, monkey
     assert any("streams from host memory" in m for m in rep.lines)   # ensembles need the data on the device
     store = Store(store_uri)
     a = store.load_record(store.list_runs("on-device")[0])
-    b = records(store, "streamed")[7][1]
+    b = records_by_seed(store, "streamed")[7][1]
     for split in ("train", "test"):
         assert np.array_equal(a.split(split).correct_bits, b.split(split).correct_bits)
         assert np.array_equal(a.split(split).p_true, b.split(split).p_true)

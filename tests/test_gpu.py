@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import module_store_uri, records_by_seed
 
 from orderlab.store import Store
 from orderlab.trainer.api import TrainConfig, train_study
@@ -19,13 +20,7 @@ SMALL = dict(dataset="digits", train_subset=480, test_subset=240, epochs=2, reco
              quiet=True)
 
 
-@pytest.fixture(scope="module")
-def store_uri(tmp_path_factory):
-    return f"sqlite:///{tmp_path_factory.mktemp('store')}/mlruns/mlflow.db"
-
-
-def by_seed(store, study):
-    return {r.seed: (r, store.load_record(r)) for r in store.list_runs(study)}
+store_uri = module_store_uri()
 
 
 def assert_statistically_equal(a, b, agree=0.95, acc=0.04):
@@ -90,7 +85,7 @@ def test_ensemble_members_match_networks_trained_alone_on_cuda(store_uri, arch):
     train_study(TrainConfig(study=f"{arch}-alone", **cfg))
     train_study(TrainConfig(study=f"{arch}-together", ensemble=2, **cfg))
     store = Store(store_uri)
-    alone, together = by_seed(store, f"{arch}-alone"), by_seed(store, f"{arch}-together")
+    alone, together = records_by_seed(store, f"{arch}-alone"), records_by_seed(store, f"{arch}-together")
     for seed in (0, 1):
         run, rec = together[seed]
         assert run.status == "FINISHED" and run.params.get("ensemble") == "2", (run.status, run.params)
@@ -111,7 +106,7 @@ def test_batch_norm_ensemble_on_cuda_trains_or_falls_back_with_the_reason(store_
     train_study(TrainConfig(study="r18-together", archs=["resnet18"], seeds=[0, 1], tracking_uri=store_uri, augment=True,
                             ensemble=2, **{**SMALL, "epochs": 4}), kept)
     store = Store(store_uri)
-    for run, rec in by_seed(store, "r18-together").values():
+    for run, rec in records_by_seed(store, "r18-together").values():
         assert run.status == "FINISHED", (run.status, run.error)
         if run.params.get("ensemble") != "2":
             assert any("falls back to one network at a time" in m and "bf16" in m for m in kept.lines), kept.lines

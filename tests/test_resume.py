@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import stop_after, whole_and_cut
+from conftest import module_store_uri, stop_after, whole_and_cut
 from typer.testing import CliRunner
 
 from orderlab.cli import app
@@ -20,10 +20,7 @@ runner = CliRunner()
 DATA = ["--train-subset", "300", "--test-subset", "150"]
 
 
-@pytest.fixture(scope="module")
-def store_uri(tmp_path_factory):
-    """One store for the module (creating MLflow's schema costs seconds); tests use their own studies."""
-    return f"sqlite:///{tmp_path_factory.mktemp('store')}/mlruns/mlflow.db"
+store_uri = module_store_uri()
 
 
 def assert_same_record(a, b):

@@ -8,6 +8,7 @@ import threading
 
 import numpy as np
 import pytest
+from conftest import module_store_uri
 from typer.testing import CliRunner
 
 from orderlab.cli import app
@@ -19,10 +20,7 @@ SMALL = ["--dataset", "digits", "--train-subset", "200", "--test-subset", "100",
          "--record-every", "0.5", "--device", "cpu"]
 
 
-@pytest.fixture(scope="module")
-def store_uri(tmp_path_factory):
-    """One store for the module (creating MLflow's schema costs seconds); tests use their own studies."""
-    return f"sqlite:///{tmp_path_factory.mktemp('store')}/mlruns/mlflow.db"
+store_uri = module_store_uri()
 
 
 def invoke(*args):

@@ -335,6 +335,16 @@ def _chunks(seq: list, size: int) -> list[list]:
     return [seq[i:i + size] for i in range(0, len(seq), size)]
 
 
+def fallback_reason(arch: str, spec, ds, data: DeviceData | None, hp: dict[str, Any], k: int, reporter,
+                    models: list[torch.nn.Module] | None = None) -> str | None:
+    """:func:`unsupported_reason`, told to the user: the architecture then trains (or resumes) one
+    network at a time."""
+    why = unsupported_reason(spec, ds, data, hp, models)
+    if why is not None:
+        reporter.message(f"[yellow]{arch}: --ensemble {k} falls back to one network at a time: {why}[/]")
+    return why
+
+
 def train_ensembles(cfg, ctx, jobs, hps: dict[str, dict[str, Any]], data: DeviceData | None, reporter) -> list[str]:
     """``orderlab train --ensemble K``: each architecture's seeds in groups of K, each group one
     vectorised model. Architectures that cannot be vectorised train one network at a time, with a
@@ -349,10 +359,7 @@ def train_ensembles(cfg, ctx, jobs, hps: dict[str, dict[str, Any]], data: Device
         hp = hps[arch]
         groups = _chunks(seeds, cfg.ensemble)
         first = build_members(spec, ds, groups[0]) if spec.kind == "torch" and len(groups[0]) > 1 else None
-        why = unsupported_reason(spec, ds, data, hp, first)
-        if why is not None:
-            reporter.message(f"[yellow]{arch}: --ensemble {cfg.ensemble} falls back to one network at a time: "
-                             f"{why}[/]")
+        if fallback_reason(arch, spec, ds, data, hp, cfg.ensemble, reporter, first) is not None:
             run_ids += train_solo(cfg, ctx, [(arch, spec, s) for s in seeds], hps, data, reporter)
             continue
         for i, group in enumerate(groups):

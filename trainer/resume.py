@@ -128,7 +128,7 @@ def resume_runs(run_ids: list[str], *, tracking_uri: str | None = None, device: 
 
 def _resume_group(store: Store, plans: list[ResumePlan], reporter, ensemble: int) -> list[str]:
     from orderlab.trainer.data import load_dataset
-    from orderlab.trainer.ensemble import unsupported_reason
+    from orderlab.trainer.ensemble import fallback_reason
     from orderlab.trainer.run import prepare_study
     cfg0 = plans[0].cfg
     ds = load_dataset(cfg0.dataset, data_dir=cfg0.data_dir, train_subset=cfg0.train_subset,
@@ -153,10 +153,8 @@ def _resume_group(store: Store, plans: list[ResumePlan], reporter, ensemble: int
             if len(batch) > 1:
                 pl0 = batch[0][0]
                 if pl0.info.arch not in blockers:
-                    blockers[pl0.info.arch] = why = unsupported_reason(pl0.spec, ctx.dataset, data, pl0.hp)
-                    if why is not None:
-                        reporter.message(f"[yellow]{pl0.info.arch}: --ensemble {ensemble} falls back to one "
-                                         f"network at a time: {why}[/]")
+                    blockers[pl0.info.arch] = fallback_reason(pl0.info.arch, pl0.spec, ctx.dataset, data, pl0.hp,
+                                                              ensemble, reporter)
                 if blockers[pl0.info.arch] is None:
                     out += _resume_vectorised(ctx, batch, data, reporter)
                     continue

@@ -9,6 +9,7 @@ import warnings
 
 import pytest
 import torch
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from orderlab.trainer import optim
 
@@ -87,6 +88,39 @@ def test_step_keeps_hooks_and_grad_mode():
                     ("pre", False), ("closure", True), ("post", False)]
 
 
+def test_differentiable_step_keeps_autograd_on_like_torchs():
+    """differentiable=True: the step itself is recorded by autograd (torch turns grad mode on for it)."""
+    def run(cls):
+        p = torch.nn.Parameter(torch.linspace(-1, 1, 5))
+        q = p.clone()                       # a non-leaf: its update is part of the graph
+        q.grad = p * 2                      # a gradient that depends on p as well
+        cls([q], lr=0.1, momentum=0.9, differentiable=True).step()
+        return q.detach(), type(q.grad_fn).__name__, torch.autograd.grad((q ** 2).sum(), p)[0]
+
+    (q1, f1, g1), (q2, f2, g2) = run(optim.SGD), run(torch.optim.SGD)
+    assert f1 == f2 != "CloneBackward0"     # the step is in the graph
+    assert torch.equal(q1, q2) and torch.equal(g1, g2)
+
+
+def test_unwraps_a_class_torch_has_already_hooked():
+    """Once instantiated, torch's class carries the step-hook wrapper over its guard; the class built
+    from it then strips both, gets the hook back once, and computes the same."""
+    torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1)
+    assert getattr(torch.optim.SGD.step, "hooked", False)
+    cls = optim._without_dynamo(torch.optim.SGD)
+    assert cls is not torch.optim.SGD
+    calls = []
+    handle = register_optimizer_step_post_hook(lambda o, a, k: calls.append(type(o)))
+    try:
+        kwargs = dict(lr=0.05, momentum=0.9, nesterov=True)
+        m1, _ = _train(cls, kwargs, steps=3)
+        m2, _ = _train(torch.optim.SGD, kwargs, steps=3)
+    finally:
+        handle.remove()
+    assert calls == [cls] * 3 + [torch.optim.SGD] * 3
+    assert all(torch.equal(p, q) for p, q in zip(m1.parameters(), m2.parameters()))
+
+
 def test_an_optimiser_wrapped_in_something_else_is_left_as_it_is():
     def logged(f):
         @functools.wraps(f)
@@ -98,18 +132,25 @@ def test_an_optimiser_wrapped_in_something_else_is_left_as_it_is():
         step = logged(torch.optim.SGD.step)
 
     assert optim._without_dynamo(Custom) is Custom
+
+    class Patched(torch.optim.SGD):     # a replacement without functools.wraps
+        def zero_grad(self, set_to_none: bool = True) -> None:
+            return None
+
+    assert optim._without_dynamo(Patched) is Patched
     assert optim._without_dynamo(torch.optim.SGD) is not torch.optim.SGD
 
 
 def test_training_does_not_import_torch_dynamo(tmp_path):
     """~1 s of every training process's start-up (each sweep worker's): a fresh interpreter trains
-    an mlp alone and a cnn ensemble, and never imports it."""
+    an mlp alone with AdamW and with SGD and a cnn ensemble, and never imports it."""
     code = textwrap.dedent(f"""
         import sys
         from orderlab.trainer.api import TrainConfig, train_study
-        for arch, k in (("mlp", 1), ("cnn", 2)):
-            cfg = TrainConfig(study="s-" + arch, archs=[arch], seeds=[0, 1], dataset="digits", epochs=1,
-                              train_subset=128, test_subset=64, device="cpu", ensemble=k, quiet=True,
+        for arch, k, opt in (("mlp", 1, "adam"), ("mlp", 1, "sgd"), ("cnn", 2, "adam")):
+            cfg = TrainConfig(study=f"s-{{arch}}-{{opt}}", archs=[arch], seeds=[0, 1], dataset="digits",
+                              epochs=1, optimizer=opt, train_subset=128, test_subset=64, device="cpu",
+                              ensemble=k, quiet=True,
                               tracking_uri="sqlite:///{tmp_path}/mlflow.db")
             assert len(train_study(cfg)) == 2
         print("torch._dynamo" in sys.modules, "torch" in sys.modules)

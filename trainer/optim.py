@@ -7,8 +7,9 @@ and triton) on its first call, compiled or not: ~1 s of CPU in every process tha
 as importing torch itself, and on the critical path of every sweep worker's start. orderlab never
 compiles an optimiser, so these classes call the very functions the guards wrap. The arithmetic
 is torch's own: parameters and state are bit-identical to torch's classes (tested), and state dicts
-load either way. Where a torch release wraps these methods in anything else, the class here is
-torch's own class, unchanged (slower to start, never different).
+load either way. Where a torch release (or a patch) wraps or replaces these methods with anything
+but torch.optim's own functions in these guards, the class here is torch's own class, unchanged
+(slower to start, never different).
 """
 from __future__ import annotations
 
@@ -38,10 +39,13 @@ _GUARDED = ("add_param_group", "zero_grad", "state_dict", "load_state_dict")
 
 
 def _unguarded(f):
-    """``f`` without torch's guards; None when it is wrapped in anything else."""
+    """``f`` without torch's guards; None unless what remains is torch.optim's own function (not
+    wrapped in anything else, not replaced by someone's patch)."""
     while getattr(f, "__code__", None) in _GUARDS:
         f = getattr(f, "__wrapped__", None)
-    return None if f is None or hasattr(f, "__wrapped__") else f
+    if f is None or hasattr(f, "__wrapped__") or not getattr(f, "__module__", "").startswith("torch.optim."):
+        return None
+    return f
 
 
 def _grad_mode_step(step):

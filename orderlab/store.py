@@ -131,14 +131,19 @@ def _sqlite_wal() -> None:
 
 
 SCHEMA_LOCK_TIMEOUT = 120.0   # seconds; creating a new store's schema takes 1-2 s
+PARENT_WAIT_S = 10.0          # a tracking server: how long a study's other starters wait for its creator
 
 
 @contextmanager
-def _schema_lock(uri: str):
-    """Held while this process opens a SQLite store: MLflow creates a new store's schema on the first
-    connection, as a chain of migrations, and a second process opening it meanwhile fails on the
-    half-made schema ("no such column ..."): two `orderlab train` started at once on a fresh store,
-    or a sweep and a TUI. One process at a time; then it is a no-op costing a file lock."""
+def _store_lock(uri: str, while_: str = "opening the store"):
+    """A SQLite store's file lock (``mlflow.db.lock``), across processes and threads, held
+
+    * while a process opens the store: MLflow creates a new store's schema on the first connection,
+      as a chain of migrations, and a second process opening it meanwhile fails on the half-made
+      schema ("no such column ..."): two `orderlab train` started at once on a fresh store, or a
+      sweep and a TUI. One process at a time; then it is a no-op costing a file lock;
+    * while a new study's parent run is created: MLflow has no unique key for runs, and two
+      processes starting the same study at once would otherwise each make one."""
     try:
         import fcntl
     except ImportError:       # Windows: no flock; there, start the first process on a new store alone
@@ -160,7 +165,7 @@ def _schema_lock(uri: str):
             except BlockingIOError:
                 if time.monotonic() > deadline:
                     raise StoreError(f"another process has held {lock} for {SCHEMA_LOCK_TIMEOUT:.0f} s while "
-                                     f"opening the store; stop it (or delete the lock file) and retry") from None
+                                     f"{while_}; stop it (or delete the lock file) and retry") from None
                 time.sleep(0.05)
             except OSError:   # a file system without locks (some network mounts): go on without
                 yield
@@ -313,7 +318,7 @@ class Store:
             sqlite = self.uri.startswith("sqlite:///")
             if sqlite:
                 _sqlite_wal()
-            with _schema_lock(self.uri) if sqlite else nullcontext():
+            with _store_lock(self.uri) if sqlite else nullcontext():
                 client = self._retry(lambda: MlflowClient(tracking_uri=self.uri))
                 # A new store's schema is created by the first query; do it under the lock too.
                 self._retry(lambda: client.search_experiments(max_results=1))
@@ -373,6 +378,7 @@ class Store:
                              f"choose another --study name")
         if exp is not None and exp.lifecycle_stage != "active":
             raise StoreError(f"study {study!r} was deleted in MLflow; restore it or choose another --study")
+        created = False
         if exp is None:
             tags = {TAG_KIND: "study", TAG_DATASET: dataset, TAG_FINGERPRINT: fingerprint}
             location = None
@@ -382,6 +388,7 @@ class Store:
             try:
                 exp_id = self._retry(lambda: self.client.create_experiment(
                     study, artifact_location=location, tags=tags))
+                created = True
             except MlflowException as e:
                 if "already exists" not in str(e).lower() and "unique" not in str(e).lower():
                     raise
@@ -393,19 +400,41 @@ class Store:
                              f"{dataset} ({fingerprint}); use another --study or the study's data options")
         parent = self.parent_run_id(exp.experiment_id)
         if parent is None:
-            run = self._retry(lambda: self.client.create_run(
-                exp.experiment_id, run_name=study,
-                tags={TAG_KIND: "study", TAG_STUDY: study, TAG_DATASET: dataset}))
-            parent = run.info.run_id
-            if params:
-                self.log_params(parent, params)
-            self._retry(lambda: self.client.set_terminated(parent, "FINISHED"))
-            # Two processes may race to create it: keep the oldest, drop ours if it lost.
-            first = self.parent_run_id(exp.experiment_id)
-            if first != parent:
-                self._retry(lambda: self.client.delete_run(parent))
-                parent = first
+            parent = self._create_parent(exp.experiment_id, study, dataset, params, created)
         return exp.experiment_id, parent
+
+    def _create_parent(self, exp_id: str, study: str, dataset: str, params: dict[str, Any] | None,
+                       created_experiment: bool) -> str:
+        """The study's parent run, made once however many processes start the study together. On a
+        SQLite store they take turns under its file lock. A tracking server offers no lock: the
+        process that created the experiment (MLflow's names are unique) makes the run while the
+        others wait for it, and should two still both make one (the creator died in between, or the
+        study came from elsewhere), the oldest is kept."""
+        if self.uri.startswith("sqlite:///"):
+            self.client     # opened first: opening takes the same lock
+            with _store_lock(self.uri, f"creating study {study!r}"):
+                return self.parent_run_id(exp_id) or self._new_parent(exp_id, study, dataset, params)
+        if not created_experiment:
+            deadline = time.monotonic() + PARENT_WAIT_S
+            while time.monotonic() < deadline:
+                time.sleep(0.1)
+                parent = self.parent_run_id(exp_id)
+                if parent is not None:
+                    return parent
+        parent = self._new_parent(exp_id, study, dataset, params)
+        first = self.parent_run_id(exp_id)
+        if first != parent:
+            self._retry(lambda: self.client.delete_run(parent))
+        return first
+
+    def _new_parent(self, exp_id: str, study: str, dataset: str, params: dict[str, Any] | None) -> str:
+        run = self._retry(lambda: self.client.create_run(
+            exp_id, run_name=study, tags={TAG_KIND: "study", TAG_STUDY: study, TAG_DATASET: dataset}))
+        parent = run.info.run_id
+        if params:
+            self.log_params(parent, params)
+        self._retry(lambda: self.client.set_terminated(parent, "FINISHED"))
+        return parent
 
     def parent_run_id(self, experiment_id: str) -> str | None:
         runs = self._retry(lambda: self.client.search_runs(

@@ -46,6 +46,27 @@ def records_by_seed(store, study: str) -> dict:
     return {r.seed: (r, store.load_record(r)) for r in store.list_runs(study)}
 
 
+def race_for_study(uri: str, studies: int = 12, starters: int = 6) -> None:
+    """``starters`` stores (threads) start each study at once; all get its one parent run."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+    from orderlab.store import Store
+    stores = [Store(uri) for _ in range(starters)]
+    for s in stores:
+        s.client                                  # opened beforehand: the race is the study's alone
+    for k in range(studies):
+        gate = threading.Barrier(starters)
+
+        def go(s, k=k, gate=gate):
+            gate.wait()
+            return s.get_or_create_study(f"race-{k}", "d", "fp")[1]
+        with ThreadPoolExecutor(starters) as ex:
+            parents = list(ex.map(go, stores))
+        assert set(parents) == {Store(uri).study_parent(f"race-{k}")}, (k, parents)
+        runs = Store(uri).client.search_runs([Store(uri).experiment_id(f"race-{k}")])
+        assert len(runs) == 1, (k, [r.info.run_id for r in runs])
+
+
 def require_fashion_mnist() -> None:
     """Skip without Debian's dataset-fashion-mnist, except in CI (CI=true) where it must be there."""
     if (FASHION_DIR / "train-images-idx3-ubyte.gz").exists():

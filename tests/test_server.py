@@ -86,6 +86,12 @@ def test_sweep_through_a_tracking_server(server, tmp_path):
         assert z["correct"].shape == (4, 3, 80) and list(z["arch"]) == ["cnn", "cnn", "mlp", "mlp"]
 
 
+def test_concurrent_study_creation_through_a_tracking_server(server):
+    """No lock on a server: the experiment's creator makes the parent run, the others wait for it."""
+    from conftest import race_for_study
+    race_for_study(server[0], studies=4, starters=4)
+
+
 @pytest.mark.slow
 def test_resume_through_a_tracking_server(server):
     """State and record are uploaded to the server at each checkpoint and downloaded to resume."""

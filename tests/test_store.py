@@ -67,12 +67,8 @@ def test_stale_running_run_detected(store):
 
 
 def test_concurrent_study_creation_keeps_one_parent(store_uri):
-    from concurrent.futures import ThreadPoolExecutor
-    def go(_):
-        return Store(store_uri).get_or_create_study("race", "d", "fp")[1]
-    with ThreadPoolExecutor(4) as ex:
-        parents = set(ex.map(go, range(4)))
-    assert parents == {Store(store_uri).study_parent("race")}
+    from conftest import race_for_study
+    race_for_study(store_uri)
 
 
 def test_processes_opening_a_new_store_at_once(tmp_path):
@@ -93,7 +89,7 @@ def test_processes_opening_a_new_store_at_once(tmp_path):
     assert len(store.list_runs("race")) == 0 and store.study_parent("race")
 
 
-def test_a_held_schema_lock_is_a_one_line_error(tmp_path, monkeypatch):
+def test_a_held_store_lock_is_a_one_line_error(tmp_path, monkeypatch):
     import fcntl
 
     import orderlab.store as store_module

@@ -264,7 +264,7 @@ def make_optimizer(model: torch.nn.Module | list[torch.Tensor], hp: Hyper) -> to
     params = list(model.parameters() if isinstance(model, torch.nn.Module) else model)
     if hp.optimizer == "sgd":
         return optim.SGD(params, lr=hp.lr, momentum=hp.momentum,
-                               weight_decay=hp.weight_decay, nesterov=hp.momentum > 0)
+                         weight_decay=hp.weight_decay, nesterov=hp.momentum > 0)
     if hp.optimizer == "adam":
         # The fused kernel is several times faster (one pass per tensor) and, unlike fused SGD, gives
         # a stacked ensemble member the very numbers of the network alone.

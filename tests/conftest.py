@@ -62,8 +62,8 @@ def race_for_study(uri: str, studies: int = 12, starters: int = 6) -> None:
             return s.get_or_create_study(f"race-{k}", "d", "fp")[1]
         with ThreadPoolExecutor(starters) as ex:
             parents = list(ex.map(go, stores))
-        assert set(parents) == {Store(uri).study_parent(f"race-{k}")}, (k, parents)
-        runs = Store(uri).client.search_runs([Store(uri).experiment_id(f"race-{k}")])
+        assert set(parents) == {stores[0].study_parent(f"race-{k}")}, (k, parents)
+        runs = stores[0].client.search_runs([stores[0].experiment_id(f"race-{k}")])
         assert len(runs) == 1, (k, [r.info.run_id for r in runs])
 
 

@@ -50,6 +50,7 @@ TAG_PID = "orderlab.pid"
 TAG_ERROR = "orderlab.error"
 TAG_FINGERPRINT = "orderlab.fingerprint"   # "split=fp,split=fp" of the study's data
 TAG_PARENT = "mlflow.parentRunId"
+TAG_SUPERSEDED = "orderlab.superseded_by"  # an unresumable run whose network was trained anew in that run
 
 RECORD_ARTIFACT_DIR = "record"
 EXAMPLES_ARTIFACT_DIR = "examples"
@@ -176,6 +177,55 @@ def _store_lock(uri: str, while_: str = "opening the store"):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+# MLflow's tracking stores besides SQLite files and http(s) servers (SQLAlchemy databases, Databricks).
+_DB_SCHEMES = ("http", "https", "sqlite", "postgresql", "mysql", "mssql", "databricks", "databricks-uc",
+               "uc") + tuple(f"{db}+{drv}" for db, drvs in (("postgresql", ("psycopg2", "psycopg", "pg8000")),
+                                                           ("mysql", ("pymysql", "mysqldb", "mysqlconnector")),
+                                                           ("mssql", ("pyodbc", "pymssql")))
+                             for drv in drvs)
+_CHECKED: set[str] = set()       # SQLite files found to be databases by this process
+
+
+def _check_sqlite(db: Path, must_exist: bool) -> None:
+    """Fail fast on a SQLite store that MLflow would retry for minutes: a missing one (when only
+    reading), a file that is not a database, or a folder where SQLite cannot write its journal."""
+    if must_exist and not db.exists():
+        raise StoreError(f"no orderlab store at {db}; train a study first (`orderlab train ...`) or point "
+                         f"--tracking-uri at an existing store")
+    if db.is_dir():
+        raise StoreError(f"the store path {db} is a folder, not a SQLite file; use "
+                         f"--tracking-uri sqlite:///{db}/mlflow.db")
+    try:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StoreError(f"cannot create the store folder {db.parent} ({e.strerror}); "
+                         f"choose another --tracking-uri") from None
+    # SQLite writes its lock, WAL and shared-memory files beside the database, even to read it.
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".orderlab-probe-", dir=db.parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise StoreError(f"cannot write in the store folder {db.parent} ({e.strerror}); SQLite needs to "
+                         f"write its journal there: fix the folder's permissions or copy the store elsewhere") from None
+    if db.exists() and db.stat().st_size > 0 and str(db) not in _CHECKED:
+        # Through SQLite itself, never a plain open(): closing any other descriptor of the file would
+        # drop the POSIX locks this process's SQLite connections hold on it, and corrupt it.
+        import sqlite3
+        try:
+            con = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=30)
+            try:
+                con.execute("PRAGMA schema_version").fetchone()
+            finally:
+                con.close()
+        except sqlite3.DatabaseError as e:
+            if "locked" in str(e) or "busy" in str(e):
+                return      # another process is writing it: it is a database
+            raise StoreError(f"{db} is not a usable SQLite database ({e}); move it aside and restore a "
+                             f"backup, or choose another --tracking-uri") from None
+        _CHECKED.add(str(db))
+
+
 # ------------------------------------------------------------------ views
 
 @dataclass
@@ -268,13 +318,33 @@ def _run_info(run: Any) -> RunInfo:
     )
 
 
+def one_run_per_network(runs: Iterable[RunInfo]) -> list[RunInfo]:
+    """Where a study holds several runs of one (architecture, seed) — a network trained anew after
+    its run could not be resumed, or a store written by older versions — only one of them is that
+    network for analysis: the FINISHED one, else the one with most checkpoints, the newest on ties.
+    Counting both would make copies of one network look like agreeing networks."""
+    runs = list(runs)
+    best: dict[tuple[str, int], RunInfo] = {}
+    for r in runs:
+        key = (r.arch, r.seed)
+        rank = (r.status == "FINISHED", r.checkpoints, r.start_time)
+        cur = best.get(key)
+        if cur is None or rank > (cur.status == "FINISHED", cur.checkpoints, cur.start_time):
+            best[key] = r
+    keep = {id(r) for r in best.values()}
+    return [r for r in runs if id(r) in keep]
+
+
 # ------------------------------------------------------------------ the store
 
 class Store:
     """orderlab's view of one MLflow tracking store (embedded SQLite by default, or a server)."""
 
-    def __init__(self, tracking_uri: str | None = None, *, check: bool = True):
+    def __init__(self, tracking_uri: str | None = None, *, check: bool = True, must_exist: bool = False):
+        """``must_exist``: a command that only reads (listing, analysis) refuses a SQLite store that
+        does not exist yet instead of creating an empty one."""
         self.uri = resolve_tracking_uri(tracking_uri)
+        self.must_exist = must_exist
         self._client = None
         self._local_artifact_root: Path | None = None
         if self.uri.startswith("sqlite:///"):
@@ -295,16 +365,17 @@ class Store:
                 reason = getattr(e, "reason", e)
                 raise StoreError(f"tracking server {self.uri} is unreachable ({reason}); start it "
                                  f"(e.g. `mlflow server --host 127.0.0.1`) or fix --tracking-uri") from None
+        elif self.uri in ("sqlite://", "sqlite:///:memory:") or self.uri.startswith("sqlite:///:memory:"):
+            raise StoreError(f"tracking URI {self.uri!r} is an in-memory SQLite store, which keeps nothing "
+                             f"after the command ends; use sqlite:///PATH/mlflow.db")
         elif self.uri.startswith("sqlite:///"):
-            db = Path(self.uri[len("sqlite:///"):])
-            try:
-                db.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as e:
-                raise StoreError(f"cannot create the store folder {db.parent} ({e.strerror}); "
-                                 f"choose another --tracking-uri") from None
+            _check_sqlite(Path(self.uri[len("sqlite:///"):]), self.must_exist)
         elif scheme in ("file", ""):
             raise StoreError(f"tracking URI {self.uri!r} is a plain file store, which MLflow 3 refuses; "
                              f"use sqlite:///PATH/mlflow.db or an http:// server")
+        elif scheme not in _DB_SCHEMES:
+            raise StoreError(f"tracking URI {self.uri!r} has a scheme ({scheme}:) that MLflow cannot track to; "
+                             f"use sqlite:///PATH/mlflow.db or an http(s):// server")
 
     @property
     def client(self):
@@ -554,10 +625,24 @@ class Store:
         self._retry(lambda: self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()]))
 
     def reclaim(self, run_id: str, pid: int | None = None) -> None:
-        """Mark a run as RUNNING in this process (or process ``pid``) again (resume)."""
+        """Mark a run as RUNNING in this process (or process ``pid``) again (resume), and forget why it
+        stopped: a resumed run that finishes must not show the old interruption as its error."""
+        from mlflow.exceptions import MlflowException
         self._retry(lambda: self.client.update_run(run_id, status="RUNNING"))
         self.set_tags(run_id, {TAG_HOST: socket.gethostname(), TAG_PID: pid or os.getpid(),
                                TAG_HEARTBEAT: f"{time.time():.3f}"})
+        try:
+            self._retry(lambda: self.client.delete_tag(run_id, TAG_ERROR))
+        except MlflowException:
+            pass        # it had none
+
+    def supersede(self, run_id: str, new_run_id: str, why: str) -> None:
+        """Mark an interrupted run as replaced by ``new_run_id`` (its network is trained anew there
+        because it cannot be resumed); the run and its record stay as they were."""
+        self.set_tags(run_id, {TAG_SUPERSEDED: new_run_id,
+                               TAG_ERROR: f"superseded by run {new_run_id}: {why}"[:5000]})
+        if self._retry(lambda: self.client.get_run(run_id)).info.status == "RUNNING":    # left by a dead process
+            self._retry(lambda: self.client.set_terminated(run_id, "KILLED"))
 
     def end_run(self, run_id: str, status: str, error: str | None = None) -> None:
         if error:
@@ -601,8 +686,9 @@ class Store:
 
     def load_records(self, study: str, runs: list[RunInfo] | None = None,
                      skip_missing: bool = True) -> list[tuple[RunInfo, Record]]:
-        """Records of a study's network runs (runs with no checkpoint yet are skipped)."""
-        runs = self.list_runs(study) if runs is None else runs
+        """Records of a study's network runs (runs with no checkpoint yet are skipped), one network
+        per (architecture, seed): see :func:`one_run_per_network`."""
+        runs = one_run_per_network(self.list_runs(study) if runs is None else runs)
         out = []
         for r in runs:
             if r.checkpoints == 0 and skip_missing:
@@ -690,7 +776,8 @@ class Store:
 # the answer). Local artifact files (records, training state, thumbnails) stay with the asker.
 RELAYED = ("experiment_id", "study_names", "get_or_create_study", "parent_run_id", "study_parent", "list_studies",
            "list_runs", "list_runs_in", "get_run", "create_network_run", "log_params", "log_metrics",
-           "log_metric_points", "metric_steps", "log_metric_series", "set_tags", "reclaim", "end_run")
+           "log_metric_points", "metric_steps", "log_metric_series", "set_tags", "reclaim", "end_run",
+           "supersede")
 _OWN_PID = ("create_network_run", "reclaim")
 
 

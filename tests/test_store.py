@@ -179,3 +179,27 @@ def test_relayed_store_answers_like_the_store(store, monkeypatch):
         sweep._RELAY.clear()
         asker.send(None)
         server.join(timeout=10)
+
+
+def test_checking_a_store_again_keeps_this_process_s_sqlite_locks(store_uri):
+    """Every Store checks its SQLite file, also in a process that already has connections to it.
+    A check that opened and closed the file itself would drop this process's POSIX locks on it;
+    the next process to close its connection would then think itself the last, delete the
+    shared-memory index, and this process's later writes would be invisible to others."""
+    import subprocess
+    import sys
+    store = Store(store_uri)
+    populate_store(store, "held", archs=("mlp",), seeds=1, n_checkpoints=2, n_examples=20)
+    run = store.list_runs("held")[0]
+    Store(store_uri)                                  # checked again while this process holds the file
+    other = ("import sys\nfrom orderlab.store import Store\n"
+             "s = Store(sys.argv[1])\n"
+             "r = s.list_runs('held')[0]\n"
+             "print(r.tags.get(sys.argv[2], '-'))\n")
+    before = subprocess.run([sys.executable, "-c", other, store_uri, "orderlab.note"], capture_output=True,
+                            text=True, timeout=120)
+    assert before.returncode == 0 and before.stdout.split() == ["-"], before.stderr
+    store.set_tags(run.run_id, {"orderlab.note": "written-after"})
+    after = subprocess.run([sys.executable, "-c", other, store_uri, "orderlab.note"], capture_output=True,
+                           text=True, timeout=120)
+    assert after.returncode == 0 and after.stdout.split() == ["written-after"], (after.stdout, after.stderr)

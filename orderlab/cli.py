@@ -53,7 +53,13 @@ for _name in COMMAND_MODULES:
     _mod.register(app)
 
 
+def _terminate(signum, frame) -> None:
+    raise KeyboardInterrupt     # `kill` or `timeout` stop training as Ctrl-C does: runs end KILLED, resumable
+
+
 def main() -> None:
+    import signal
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         app()
     except KeyboardInterrupt:

@@ -139,20 +139,53 @@ def test_dropout_network_resumes_exactly(store_uri):
                        store.load_record(store.list_runs("vgg-whole")[0]))
 
 
-def test_resume_without_state_starts_over(store_uri):
+@pytest.mark.parametrize("damage", ["delete", "garbage"])
+def test_resume_without_usable_state_keeps_the_record_and_trains_anew(store_uri, damage):
+    """A run that recorded checkpoints but whose training state is gone or damaged cannot be
+    continued: its record stays exactly as it was, and its network is trained from the start in
+    a new run, which is the one analysis uses."""
+    from orderlab.store import STATE_FILENAME, TAG_SUPERSEDED
+    from orderlab.studydata import load_stack
+    name = f"ns-{damage}"
+    cut = whole_and_cut(store_uri, name, 2, archs=["cnn"], seeds=[1], dataset="digits", train_subset=120,
+                        test_subset=60, epochs=1, record_every=0.5, device="cpu", quiet=True)
+    store = Store(store_uri)
+    state = store.state_file(cut.run_id, STATE_FILENAME, ".")
+    if damage == "delete":
+        state.unlink()
+    else:
+        state.write_bytes(b"not a torch file" * 64)
+    record = store.record_file(cut.run_id)
+    before = record.read_bytes()
+    r = runner.invoke(app, ["train", "--resume", cut.run_id, "--tracking-uri", store_uri])
+    assert r.exit_code == 0, r.output
+    assert "cannot be resumed" in r.output
+    assert record.read_bytes() == before                   # nothing recorded is lost
+    old, new = sorted(store.list_runs(f"{name}-cut"), key=lambda x: x.start_time)
+    assert old.run_id == cut.run_id and old.status == "KILLED" and old.tags[TAG_SUPERSEDED] == new.run_id
+    assert new.status == "FINISHED" and (new.arch, new.seed) == ("cnn", 1)
+    assert_same_record(store.load_record(new), store.load_record(store.list_runs(f"{name}-whole")[0]))
+    stack = load_stack(store, f"{name}-cut", "test", align="common")
+    assert list(stack.run_id) == [new.run_id]             # one network, not two copies
+    again = runner.invoke(app, ["train", "--resume", cut.run_id, "--tracking-uri", store_uri, "--quiet"])
+    assert again.exit_code == 2 and f"replaced by run {new.run_id}" in again.stderr, again.output
+
+
+def test_resume_of_a_run_that_recorded_nothing_restarts_it(store_uri):
     from orderlab.store import STATE_FILENAME
     cfg = TrainConfig(study="s", archs=["cnn"], seeds=[1], dataset="digits", train_subset=120, test_subset=60,
                       epochs=1, record_every=0.5, device="cpu", quiet=True, tracking_uri=store_uri)
     with pytest.raises(KeyboardInterrupt):
-        train_study(cfg, stop_after(2))
+        train_study(cfg, stop_after(1))
     store = Store(store_uri)
     [run] = store.list_runs("s")
-    state = store.state_file(run.run_id, STATE_FILENAME, ".")
-    state.unlink()
+    store.state_file(run.run_id, STATE_FILENAME, ".").unlink()
+    store.set_tags(run.run_id, {"orderlab.checkpoints": "0"})     # as if killed before its first record
     r = runner.invoke(app, ["train", "--resume", run.run_id, "--tracking-uri", store_uri, "--quiet"])
     assert r.exit_code == 0, r.output
     [done] = store.list_runs("s")
-    assert done.status == "FINISHED" and list(store.load_record(done).step) == [0, 2, 4]
+    assert done.run_id == run.run_id and done.status == "FINISHED" and list(store.load_record(done).step) == [0, 2, 4]
+    assert done.error is None                                       # the interruption is forgotten
 
 
 def test_resume_refuses_finished_unknown_and_live_runs(store_uri):

@@ -228,10 +228,37 @@ def test_cpu_sweep_main_process_imports_no_torch(store_uri):
     ([], "no architecture given"),
     (["--arch", "nope"], "unknown architecture 'nope'"),
     (["--resume", "nothere"], "no study named 'nothere'"),
+    (["--arch", "mlp", "--gpus-per-run", "2"], "at most 1"),
+    (["--arch", "mlp", "--gpus-per-run", "nan"], "--gpus-per-run must be >= 0"),
+    (["--arch", "mlp", "--gpus-per-run", "0.5", "--device", "cpu"], "--device cpu trains on the CPU"),
+    (["--arch", "mlp", "--ray-address", "127.0.0.1:1"], "--ray-address is for --executor ray"),
+    (["--arch", "mlp", "--epochs", "inf"], "--epochs must be a positive number"),
 ])
 def test_sweep_input_errors_are_one_line(args, needle, store_uri):
-    r = invoke("sweep", *args, "--tracking-uri", store_uri, "--quiet")
+    r = invoke("sweep", *args, "--study", "refused", "--tracking-uri", store_uri, "--quiet")
     assert r.exit_code == 2 and needle in r.stderr and "\n" not in r.stderr.strip(), (r.output, r.stderr)
+    assert "refused" not in Store(store_uri).study_names()          # refused before the study is made
+
+
+@pytest.mark.skipif(any(map(os.path.exists, GPU_DRIVER_FILES)) or not sys.platform.startswith("linux"),
+                    reason="checks a Linux machine without a GPU driver")
+@pytest.mark.parametrize("args, needle", [
+    (["--gpus-per-run", "0.5"], "no CUDA GPU is visible here"),
+    (["--device", "cuda"], "--device cuda: no CUDA GPU is visible here"),
+])
+def test_sweep_refuses_gpus_on_a_machine_without_one(args, needle, store_uri):
+    test_sweep_input_errors_are_one_line(["--arch", "mlp", *args], needle, store_uri)
+
+
+def test_unreachable_ray_cluster_is_refused_at_once(store_uri):
+    """`ray.init` retries an address where nothing listens for minutes; the sweep asks first."""
+    pytest.importorskip("ray")
+    import socket
+    with socket.socket() as s:        # a port that was free a moment ago: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    test_sweep_input_errors_are_one_line(["--arch", "mlp", "--executor", "ray", "--ray-address", f"127.0.0.1:{port}"],
+                                         f"no Ray cluster answers at 127.0.0.1:{port}", store_uri)
 
 
 @pytest.mark.slow

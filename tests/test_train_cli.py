@@ -106,7 +106,22 @@ def test_different_seeds_differ(store_uri):
     (["--arch", "mlp", "--dataset", "nope"], ["unknown dataset 'nope'", "digits"]),
     (["--arch", "mlp", "--seeds", "5-2"], ["seed"]),
     (["--arch", "mlp", "--seeds", "a,b"], ["bad seed list"]),
-    (["--arch", "mlp", "--epochs", "0"], ["--epochs must be positive"]),
+    (["--arch", "mlp", "--epochs", "0"], ["--epochs must be a positive number"]),
+    (["--arch", "mlp", "--epochs", "inf"], ["--epochs must be a positive number"]),
+    (["--arch", "mlp", "--weight-decay=-1"], ["--weight-decay must be zero or a positive number"]),
+    (["--arch", "mlp", "--momentum=-0.5"], ["--momentum must be zero or a positive number"]),
+    (["--arch", "mlp", "--lr", "inf"], ["--lr must be a positive number"]),
+    (["--arch", "mlp", "--data-seed=-1"], ["--data-seed must be between 0 and 4294967295"]),
+    (["--arch", "mlp", "--seeds", "99999999999999999999"], ["is too large", "0 to 4294967295"]),
+    (["--arch", "mlp", "--seeds", "0-99999999999"], ["is too large"]),
+    (["--arch", "mlp", "--seeds", "0-4000000000"], ["more than 100,000 networks"]),
+    (["--arch", "mlp", "--study", ""], ["bad study name ''"]),
+    (["--arch", "mlp", "--tracking-uri", "foo://bar"], ["scheme (foo:)", "sqlite:///"]),
+    (["--arch", "mlp", "--tracking-uri", "sqlite://"], ["in-memory", "keeps nothing"]),
+    (["--arch", "mlp", "--tracking-uri", "sqlite:///DB_IS_A_DIR"], ["is a folder"]),
+    (["--arch", "mlp", "--tracking-uri", "sqlite:///NOT_A_DB"], ["is not a usable SQLite database"]),
+    (["--resume", ""], ["--resume needs a run id"]),
+    (["--resume", "abc", "--arch", "mlp", "--epochs", "3"], ["drop --arch, --epochs"]),
     (["--arch", "mlp", "--batch-size", "0"], ["--batch-size must be positive"]),
     (["--arch", "mlp", "--epochs", "1", "--record-every", "3"], ["--record-every 3", "larger than the training"]),
     (["--arch", "mlp", "--record-splits", "val"], ["--record-splits"]),
@@ -116,7 +131,11 @@ def test_different_seeds_differ(store_uri):
 ])
 def test_bad_input_is_one_line_exit_2(args, needles, tmp_path):
     (tmp_path / "EMPTY").mkdir()
+    (tmp_path / "DB_IS_A_DIR").mkdir()
+    (tmp_path / "NOT_A_DB").write_bytes(np.random.default_rng(0).bytes(4096))
+    args = [a.replace("sqlite:///", f"sqlite:///{tmp_path}/") if a.startswith("sqlite:///") else a for a in args]
     assert_one_line_error(invoke("train", *args, "--quiet"), *needles)
+    assert (tmp_path / "NOT_A_DB").read_bytes() == np.random.default_rng(0).bytes(4096)   # left as it was
 
 
 def test_bad_npz_files(tmp_path):
@@ -143,7 +162,8 @@ def test_errors_keep_what_was_recorded(trained, tmp_path):
 
 
 @pytest.mark.slow
-def test_ctrl_c_marks_run_killed_and_keeps_checkpoints(store_uri):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_marks_run_killed_and_keeps_checkpoints(store_uri, sig):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "orderlab.cli", "train", "--arch", "mlp", "--seeds", "0",
                              "--epochs", "200", "--record-every", "1", "--study", "k", "--quiet",
@@ -159,7 +179,7 @@ def test_ctrl_c_marks_run_killed_and_keeps_checkpoints(store_uri):
         if runs and runs[0].checkpoints >= 3:
             break
         time.sleep(0.3)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, (out, err)
     assert "Traceback" not in err and "KILLED" in err
@@ -189,3 +209,52 @@ def test_export_refuses_or_aligns_different_checkpoints(store_uri, tmp_path):
     assert "warning: aligned on 2 common checkpoints" in r.stderr
     with np.load(tmp_path / "m.npz") as z:
         assert list(z["epoch"]) == [0.0, 1.0] and z["correct"].shape == (2, 2, 200)
+
+
+def test_the_same_command_again_completes_the_study(store_uri):
+    """A second `train` into a study skips what is FINISHED, trains what is missing, resumes what was
+    interrupted, and never makes a second run of one (architecture, seed)."""
+    args = ["train", "--arch", "mlp", "--study", "again", *FAST]
+    assert invoke(*args, "--seeds", "0-1").exit_code == 0
+    store = Store(store_uri)
+    first = {r.seed: r.run_id for r in store.list_runs("again")}
+    store.end_run(first[1], "KILLED", error="interrupted (Ctrl-C or SIGTERM)")      # as if stopped at the end
+    r = runner.invoke(app, [a for a in args if a != "--quiet"] + ["--seeds", "0-2"])   # not quiet: the messages
+    assert r.exit_code == 0, r.output
+    assert "1 network(s) already FINISHED" in r.output and "mlp/s0" in r.output and "resuming 1" in r.output
+    runs = store.list_runs("again")
+    assert sorted(x.seed for x in runs) == [0, 1, 2] and all(x.status == "FINISHED" for x in runs)
+    assert {x.seed: x.run_id for x in runs if x.seed < 2} == first                # the same runs, resumed
+    assert all(x.error is None for x in runs)
+
+
+def test_a_network_already_there_with_other_settings_is_refused(store_uri):
+    assert invoke("train", "--arch", "mlp", "--seeds", "0", "--study", "cfg", *FAST).exit_code == 0
+    fast = [a if a != "1" else "2" for a in FAST]                                  # --epochs 2
+    assert_one_line_error(invoke("train", "--arch", "mlp", "--seeds", "0-1", "--study", "cfg", *fast),
+                          "already has mlp/s0", "epochs=1", "asked: 2", "another --study")
+    assert [r.seed for r in Store(store_uri).list_runs("cfg")] == [0]             # nothing added
+
+
+def test_train_exits_1_when_a_network_fails(store_uri, monkeypatch):
+    import orderlab.trainer.api as api
+    real = api.train_one
+
+    def flaky(run, spec, arch, seed, *a, **k):
+        if seed == 1:
+            raise RuntimeError("out of luck")
+        return real(run, spec, arch, seed, *a, **k)
+    monkeypatch.setattr(api, "train_one", flaky)
+    r = invoke("train", "--arch", "mlp", "--seeds", "0-1", "--study", "fl", *FAST)
+    assert r.exit_code == 1, r.output
+    assert "1 network(s) did not finish: mlp/s1 FAILED" in r.stderr and "out of luck" in r.stderr
+    assert {x.seed: x.status for x in Store(store_uri).list_runs("fl")} == {0: "FINISHED", 1: "FAILED"}
+
+
+def test_reading_commands_create_no_store(tmp_path):
+    uri = f"sqlite:///{tmp_path}/nowhere/mlflow.db"
+    r = invoke("studies", "--tracking-uri", uri)
+    assert r.exit_code == 0 and "no studies in" in r.output
+    assert_one_line_error(invoke("runs", "s", "--tracking-uri", uri), "no orderlab store at", "train a study first")
+    assert_one_line_error(invoke("analyze", "s", "--tracking-uri", uri), "no orderlab store at")
+    assert not (tmp_path / "nowhere").exists()

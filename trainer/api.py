@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gc
+import math
 import re
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -11,6 +12,8 @@ from orderlab.errors import OrderlabError
 from orderlab.trainer.progress import Reporter
 
 SPLITS = ("train", "test")
+MAX_SEED = 2**32 - 1        # seeds (and --data-seed) feed torch's and NumPy's generators, scaled
+MAX_SEEDS = 100_000
 
 
 @dataclass
@@ -42,21 +45,25 @@ class TrainConfig:
 
 def parse_seeds(text: str) -> list[int]:
     """``"0-99"``, ``"0,3,7"``, ``"5"`` or a mix (``"0-4,10"``) -> sorted unique seeds."""
-    seeds: set[int] = set()
+    ranges: list[tuple[int, int]] = []
     for part in str(text).split(","):
         part = part.strip()
-        m = re.fullmatch(r"(\d+)\s*-\s*(\d+)", part)
-        if m:
-            a, b = int(m.group(1)), int(m.group(2))
-            if a > b:
-                raise OrderlabError(f"bad seed range {part!r}: start is after end; write e.g. 0-9")
-            seeds.update(range(a, b + 1))
-        elif re.fullmatch(r"\d+", part):
-            seeds.add(int(part))
-        else:
+        m = re.fullmatch(r"(\d+)\s*-\s*(\d+)", part) or re.fullmatch(r"(\d+)()", part)
+        if not m:
             raise OrderlabError(f"bad seed list {text!r}: use a range (0-99), a list (0,3,7) or one seed (5)")
-    if len(seeds) > 100_000:
-        raise OrderlabError(f"seed list {text!r} names {len(seeds)} networks; that is surely a typo")
+        a = int(m.group(1))
+        b = int(m.group(2)) if m.group(2) else a
+        if a > b:
+            raise OrderlabError(f"bad seed range {part!r}: start is after end; write e.g. 0-9")
+        if b > MAX_SEED:
+            raise OrderlabError(f"seed {b} is too large; seeds go from 0 to {MAX_SEED}")
+        ranges.append((a, b))
+    # Counted before the set is built: a typo such as 0-99999999999 must not fill the memory.
+    if sum(b - a + 1 for a, b in ranges) > MAX_SEEDS:
+        raise OrderlabError(f"seed list {text!r} names more than {MAX_SEEDS:,} networks; that is surely a typo")
+    seeds: set[int] = set()
+    for a, b in ranges:
+        seeds.update(range(a, b + 1))
     return sorted(seeds)
 
 
@@ -86,14 +93,27 @@ def validate(cfg: TrainConfig) -> None:
         raise OrderlabError("no architecture given; add --arch NAME (see `orderlab archs`)")
     if not cfg.seeds:
         raise OrderlabError("no seed given; use --seeds 0-9")
-    if cfg.epochs is not None and not cfg.epochs > 0:
-        raise OrderlabError(f"--epochs must be positive (got {cfg.epochs})")
+    bad_seeds = [s for s in cfg.seeds if not 0 <= s <= MAX_SEED]
+    if bad_seeds:
+        raise OrderlabError(f"seed {bad_seeds[0]} is out of range; seeds go from 0 to {MAX_SEED}")
+    if not 0 <= cfg.data_seed <= MAX_SEED:
+        raise OrderlabError(f"--data-seed must be between 0 and {MAX_SEED} (got {cfg.data_seed})")
+    if cfg.epochs is not None and not 0 < cfg.epochs < math.inf:
+        raise OrderlabError(f"--epochs must be a positive number (got {cfg.epochs})")
     if cfg.batch_size is not None and cfg.batch_size <= 0:
         raise OrderlabError(f"--batch-size must be positive (got {cfg.batch_size})")
-    if cfg.lr is not None and not cfg.lr > 0:
-        raise OrderlabError(f"--lr must be positive (got {cfg.lr})")
-    if not cfg.record_every > 0:
-        raise OrderlabError(f"--record-every must be positive (got {cfg.record_every})")
+    if cfg.lr is not None and not 0 < cfg.lr < math.inf:
+        raise OrderlabError(f"--lr must be a positive number (got {cfg.lr})")
+    for name, v in (("--momentum", cfg.momentum), ("--weight-decay", cfg.weight_decay)):
+        if v is not None and not 0 <= v < math.inf:
+            raise OrderlabError(f"{name} must be zero or a positive number (got {v})")
+    if not 0 < cfg.record_every < math.inf:
+        raise OrderlabError(f"--record-every must be a positive number (got {cfg.record_every})")
+    for name, v in (("--train-subset", cfg.train_subset), ("--test-subset", cfg.test_subset)):
+        if v is not None and v <= 0:
+            raise OrderlabError(f"{name} must be positive (got {v})")
+    if not (cfg.device in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", cfg.device)):
+        raise OrderlabError(f"unknown device {cfg.device!r}; use auto, cpu, cuda or cuda:N")
     if cfg.optimizer is not None and cfg.optimizer not in ("sgd", "adam"):
         raise OrderlabError(f"unknown optimizer {cfg.optimizer!r}; use sgd or adam")
     if cfg.ensemble < 1:
@@ -110,6 +130,71 @@ def network_params(cfg: TrainConfig, arch: str, seed: int, hp: dict[str, Any], d
             "record_splits": ",".join(cfg.record_splits), "device": cfg.device, "data_dir": cfg.data_dir,
             "n_train": len(ds.y_train), "n_test": len(ds.y_test), "n_classes": ds.n_classes,
             "input_shape": "x".join(map(str, ds.input_shape)), **hp}
+
+
+def _same(logged: str | None, value: Any) -> bool:
+    """A run's logged param (MLflow keeps strings) against the value asked for now."""
+    if logged is None:
+        return value is None
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return logged == str(value)
+    try:
+        return float(logged) == float(value)
+    except (TypeError, ValueError):
+        return logged == str(value)
+
+
+def check_same_settings(run, hp: dict[str, Any], record_splits: tuple[str, ...], command: str) -> None:
+    """A study holds one network per (architecture, seed): a run already there must have been trained
+    with the settings asked for now, or the command would mix two trainings under one name."""
+    wanted = {**hp, "record_splits": ",".join(record_splits)}
+    diff = [f"{k}={run.params.get(k)} (asked: {v})" for k, v in wanted.items()
+            if k in run.params and not _same(run.params.get(k), v)]
+    if diff:
+        raise OrderlabError(f"study {run.study!r} already has {run.name} ({run.status}, run {run.run_id[:8]}) "
+                            f"trained with {', '.join(diff)}; a study holds one network per architecture and "
+                            f"seed: {command} with the study's settings, or use another --study")
+
+
+@dataclass
+class Existing:
+    """How the networks asked for stand in the study: new ones to train, FINISHED ones to skip,
+    RUNNING ones (another process) to leave alone, interrupted ones to resume."""
+    new: dict[str, list[int]]
+    skipped: list[str]
+    busy: list[str]
+    resume: dict[str, list[str]]
+
+
+def latest_runs(runs) -> dict[tuple[str, int], Any]:
+    """The newest run of each (architecture, seed)."""
+    out: dict[tuple[str, int], Any] = {}
+    for r in sorted(runs, key=lambda r: r.start_time):
+        out[(r.arch, r.seed)] = r
+    return out
+
+
+def sort_existing(cfg: TrainConfig, store, hps: dict[str, dict[str, Any]], command: str) -> Existing:
+    from orderlab.store import StoreError
+    try:
+        latest = latest_runs(store.list_runs(cfg.study))
+    except StoreError:      # a new study
+        latest = {}
+    ex = Existing({}, [], [], {})
+    for arch in cfg.archs:
+        for s in cfg.seeds:
+            r = latest.get((arch, s))
+            if r is None:
+                ex.new.setdefault(arch, []).append(s)
+                continue
+            check_same_settings(r, hps[arch], cfg.record_splits, command)
+            if r.status == "FINISHED":
+                ex.skipped.append(r.name)
+            elif r.status == "RUNNING":
+                ex.busy.append(r.name)
+            else:
+                ex.resume.setdefault(arch, []).append(r.run_id)
+    return ex
 
 
 def train_study(cfg: TrainConfig, reporter: Reporter | None = None) -> list[str]:
@@ -137,26 +222,46 @@ def train_study(cfg: TrainConfig, reporter: Reporter | None = None) -> list[str]
                                 f"({hp['epochs']} epochs); record more often or train longer")
 
     reporter = reporter or Reporter()
-    from orderlab.trainer.run import NetworkRun, prepare_study
+    needs_torch = any(s.kind == "torch" for s in specs)
+    device = None
+    if needs_torch:     # before the study exists: a bad --device leaves nothing behind
+        from orderlab.trainer.loop import resolve_device
+        device = resolve_device(cfg.device)
+    from orderlab.trainer.run import prepare_study
+    # Running the same command again completes the study: FINISHED networks are skipped and
+    # interrupted ones resumed, so no (architecture, seed) is ever trained twice into one study.
+    existing = sort_existing(cfg, store, hps, "train them")
     ctx = prepare_study(store, cfg.study, ds, cfg.record_splits,
                         params={"dataset": cfg.dataset, "data_seed": cfg.data_seed,
                                 "train_subset": cfg.train_subset, "test_subset": cfg.test_subset,
                                 "n_train": len(ds.y_train), "n_test": len(ds.y_test)})
-    needs_torch = any(s.kind == "torch" for s in specs)
-    device_name = "cpu"
+    for name in existing.busy:
+        reporter.message(f"{name} is RUNNING in another process; left alone")
+    if existing.skipped:
+        reporter.message(f"{len(existing.skipped)} network(s) already FINISHED in study {cfg.study!r}: "
+                         f"{', '.join(existing.skipped)}; skipped")
     data = None
+    device_name = "cpu"
     if needs_torch:
-        from orderlab.trainer.loop import make_device_data, resolve_device
-        device = resolve_device(cfg.device)
+        from orderlab.trainer.loop import make_device_data
         device_name = str(device)
         data = make_device_data(ds, device)
-    jobs = [(arch, spec, seed) for arch, spec in zip(cfg.archs, specs) for seed in cfg.seeds]
-    reporter.study_started(cfg.study, len(jobs), cfg.dataset, device_name)
+    jobs = [(arch, spec, seed) for arch, spec in zip(cfg.archs, specs) for seed in existing.new.get(arch, [])]
+    run_ids: list[str] = []
     with frozen_gc():
-        if cfg.ensemble > 1:
-            from orderlab.trainer.ensemble import train_ensembles
-            return train_ensembles(cfg, ctx, jobs, hps, data, reporter)
-        return train_solo(cfg, ctx, jobs, hps, data, reporter)
+        if existing.resume:
+            from orderlab.trainer.resume import resume_runs
+            ids = [i for arch in cfg.archs for i in existing.resume.get(arch, [])]
+            reporter.message(f"resuming {len(ids)} interrupted network(s) of study {cfg.study!r}")
+            run_ids += resume_runs(ids, store=store, device=cfg.device, reporter=reporter, ensemble=cfg.ensemble)
+        if jobs:
+            reporter.study_started(cfg.study, len(jobs), cfg.dataset, device_name)
+            if cfg.ensemble > 1:
+                from orderlab.trainer.ensemble import train_ensembles
+                run_ids += train_ensembles(cfg, ctx, jobs, hps, data, reporter)
+            else:
+                run_ids += train_solo(cfg, ctx, jobs, hps, data, reporter)
+    return run_ids
 
 
 @contextmanager

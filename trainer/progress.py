@@ -50,14 +50,20 @@ class RichReporter(Reporter):
         self._total = 0
 
     def __enter__(self) -> "RichReporter":
-        self.progress.start()
-        return self
+        return self      # the bars start with the first study: an early error prints alone, on one line
 
     def __exit__(self, *exc: Any) -> None:
-        self.progress.stop()
+        if self.progress.live.is_started:
+            self.progress.stop()
 
     def study_started(self, study: str, n_networks: int, dataset: str, device: str) -> None:
+        if self._overall is not None:      # a second batch of the same command (new after resumed ones)
+            self._total += n_networks
+            self.progress.update(self._overall, total=self._total, info=f"{self._n}/{self._total} done")
+            return
         self.console.print(f"[bold]study[/] {study}: {n_networks} network(s) on {dataset}, device {device}")
+        if not self.progress.live.is_started:
+            self.progress.start()
         self._total = n_networks
         self._overall = self.progress.add_task("all networks", total=n_networks, info=f"0/{n_networks} done")
 
@@ -84,9 +90,13 @@ class RichReporter(Reporter):
             self.progress.update(self._overall, completed=self._n + fraction)
 
     def network_finished(self, name: str, status: str, metrics: dict[str, float]) -> None:
+        if status == "KILLED":      # interrupted: its bar stays where it stopped, and it is not done
+            if self._task is not None:
+                self.progress.update(self._task, info=f"[yellow]{status}[/]")
+            return
         self._n += 1
         if self._task is not None:
-            colour = {"FINISHED": "green", "FAILED": "red", "KILLED": "yellow"}.get(status, "white")
+            colour = {"FINISHED": "green", "FAILED": "red"}.get(status, "white")
             acc = f"  test {metrics['test_acc']:.3f}" if "test_acc" in metrics else ""
             self.progress.update(self._task, completed=1000, info=f"[{colour}]{status}[/]{acc}")
         if self._overall is not None:

@@ -68,10 +68,18 @@ def plan_for(info: RunInfo, tracking_uri: str | None, device: str = "auto") -> R
 
 
 def check_resumable(info: RunInfo, force: bool = False) -> None:
-    """Refuse finished runs, and (unless ``force``: the caller knows its process is gone) live ones."""
+    """Refuse finished runs, replaced ones, and (unless ``force``: the caller knows its process is
+    gone) live ones."""
+    from orderlab.store import TAG_KIND, TAG_SUPERSEDED
+    if info.tags.get(TAG_KIND) != "network":
+        raise OrderlabError(f"run {info.run_id} is not a network run of orderlab (a study's parent run?); "
+                            f"list the resumable runs with `orderlab runs STUDY`")
     if info.status == "FINISHED":
         raise OrderlabError(f"run {info.run_id} ({info.name} in study {info.study!r}) already FINISHED; "
                             f"nothing to resume")
+    if info.tags.get(TAG_SUPERSEDED):
+        raise OrderlabError(f"run {info.run_id} ({info.name}) was replaced by run {info.tags[TAG_SUPERSEDED]}, "
+                            f"which trained its network anew; resume that one if it is unfinished")
     if info.status == "RUNNING" and not force:
         beat = float(info.tags.get("orderlab.heartbeat", info.start_time))
         raise OrderlabError(f"run {info.run_id} ({info.name}) is still RUNNING (pid {info.tags.get('orderlab.pid')} "
@@ -80,32 +88,42 @@ def check_resumable(info: RunInfo, force: bool = False) -> None:
 
 
 def load_resume_point(store: Store, info: RunInfo, n_classes: int, tmp: Path):
-    """(state or None, RecordWriter or None): where to continue from; None, None = start over."""
-    from orderlab.record import RecordError, RecordWriter
-    from orderlab.store import StoreError
+    """(state, RecordWriter, None) to continue from, or (None, None, why) when the run cannot be
+    continued (no training state saved yet, or its state or record unreadable)."""
+    from orderlab.record import RecordWriter
     from orderlab.store import STATE_FILENAME
     from orderlab.trainer.loop import load_state
-    path = store.state_file(info.run_id, STATE_FILENAME, tmp)
+    try:
+        path = store.state_file(info.run_id, STATE_FILENAME, tmp)
+    except Exception as e:  # noqa: BLE001 - any failure to fetch it means: no state to continue from
+        return None, None, f"its training state could not be fetched ({type(e).__name__}: {e})"
     if path is None:
-        return None, None
+        return None, None, "it saved no training state"
     try:
         state = load_state(path)
+    except Exception as e:  # noqa: BLE001 - a damaged file (unpickling, zip or torch errors alike)
+        return None, None, f"its training state is unreadable ({type(e).__name__}: {e})"
+    try:
         rec = store.load_record(info)
-    except (StoreError, RecordError, OSError, RuntimeError, EOFError):
-        return None, None
-    n = int(state.get("checkpoints", 0))
+    except Exception as e:  # noqa: BLE001
+        return None, None, f"its record is unreadable ({' '.join(str(e).split())})"
+    n = int(state.get("checkpoints", 0)) if isinstance(state, dict) else 0
     if n < 1 or rec.n_checkpoints < n:
-        return None, None
+        return None, None, (f"its training state (checkpoint {n}) does not match its record "
+                            f"({rec.n_checkpoints} checkpoints)")
     writer = RecordWriter.resume(tmp / "record.npz", rec, n_classes)
     writer.truncate(n)
-    return state, writer
+    return state, writer, None
 
 
 def resume_runs(run_ids: list[str], *, tracking_uri: str | None = None, device: str = "auto", reporter=None,
                 ensemble: int = 1, force: bool = False, store: Store | None = None) -> list[str]:
-    """Resume ``run_ids`` (STALE, KILLED or FAILED); returns them. Runs with no saved state restart
-    from checkpoint 0 in the same run. With ``ensemble`` > 1, runs of one architecture and study saved
-    at the same step continue together as vectorised ensembles."""
+    """Resume ``run_ids`` (STALE, KILLED or FAILED); returns the runs that hold their networks now.
+    A run that recorded nothing yet restarts from checkpoint 0 in the same run. A run that recorded
+    checkpoints but cannot be continued (its training state or record missing or damaged) is left
+    exactly as it is, marked superseded, and its network trained anew in a new run: nothing recorded
+    is ever overwritten. With ``ensemble`` > 1, runs of one architecture and study saved at the same
+    step continue together as vectorised ensembles."""
     from orderlab.trainer.progress import Reporter
     reporter = reporter or Reporter()
     store = store or Store(tracking_uri)
@@ -145,8 +163,11 @@ def _resume_group(store: Store, plans: list[ResumePlan], reporter, ensemble: int
         for i, pl in enumerate(plans):
             tmp = Path(tmp_root) / str(i)
             tmp.mkdir()
-            state, writer = (load_resume_point(store, pl.info, ds.n_classes, tmp) if pl.spec.kind == "torch"
-                             else (None, None))
+            state, writer, why = (load_resume_point(store, pl.info, ds.n_classes, tmp) if pl.spec.kind == "torch"
+                                  else (None, None, "it saved no training state"))
+            if state is None and pl.info.checkpoints > 0:
+                out.append(_train_anew(ctx, pl, why, ds, data, reporter))
+                continue
             points.append((pl, state, writer))
         blockers: dict[str, str | None] = {}    # per architecture: the probe trains one step
         for batch in _ensemble_batches(points, ensemble):
@@ -192,6 +213,37 @@ def _resume_alone(ctx, point: tuple, ds, data, reporter) -> str:
     return info.run_id
 
 
+def _train_anew(ctx, pl: ResumePlan, why: str, ds, data, reporter) -> str:
+    """A run that recorded checkpoints but cannot be continued: its network is trained from the
+    start in a new run with the same params, and the old run is kept untouched but for a tag
+    naming its replacement (analysis takes one run per network; see store.one_run_per_network)."""
+    from orderlab.trainer.api import train_one
+    from orderlab.trainer.run import NetworkRun
+    info = pl.info
+    name = f"{info.arch}/s{info.seed}"
+    reporter.message(f"[yellow]{name} (run {info.run_id[:8]}) cannot be resumed: {why}.[/] Its "
+                     f"{info.checkpoints} recorded checkpoints are kept; training it anew in a new run")
+    run = NetworkRun(ctx, info.arch, info.seed, dict(info.params), float(pl.hp["epochs"]))
+    final: dict[str, float] = {}
+    try:
+        with run:
+            ctx.store.supersede(info.run_id, run.run_id, why)
+            reporter.network_started(name, run.run_id)
+            final = train_one(run, pl.spec, info.arch, info.seed, pl.hp, ds, data, pl.cfg.record_splits,
+                              reporter.network_progress)
+    except KeyboardInterrupt:
+        reporter.network_finished(name, "KILLED", final)
+        raise
+    except Exception as e:  # noqa: BLE001 - marked FAILED with its error; go on
+        reporter.network_finished(name, "FAILED", final)
+        reporter.message(f"[red]{name} failed:[/] {type(e).__name__}: {e}")
+        if isinstance(e, OrderlabError):
+            raise
+    else:
+        reporter.network_finished(name, run.status or "FINISHED", final)
+    return run.run_id
+
+
 def _ensemble_batches(points: list[tuple], ensemble: int) -> list[list[tuple]]:
     """Group resume points that can continue as one vectorised ensemble (same architecture, same
     hyperparameters, same step); the rest continue one at a time."""
@@ -233,16 +285,19 @@ def resume_run(run_id: str, *, tracking_uri: str | None = None, quiet: bool = Fa
     reporter = Reporter() if quiet else RichReporter()
     try:
         with reporter:
-            resume_runs([run_id], tracking_uri=tracking_uri, device=device, reporter=reporter)
+            ids = resume_runs([run_id], tracking_uri=tracking_uri, device=device, reporter=reporter)
     except KeyboardInterrupt:
         import typer
         typer.echo("interrupted: the run is marked KILLED; resume it again with --resume", err=True)
         raise typer.Exit(130) from None
-    info = Store(tracking_uri).get_run(run_id)
+    store = Store(tracking_uri)
+    now = ids[0] if ids else run_id
+    info = store.get_run(now)
     if not quiet:
         import typer
-        typer.echo(f"run {run_id} ({info.name} in study {info.study!r}): {info.status}, "
+        typer.echo(f"run {now} ({info.name} in study {info.study!r}): {info.status}, "
                    f"{info.checkpoints} checkpoints")
     if info.status != "FINISHED":
-        raise OrderlabError(f"run {run_id} ended {info.status}: {info.error or 'see the log above'}")
-    return run_id
+        raise OrderlabError(f"run {now} ({info.name}) ended {info.status}: {info.error or 'see the log above'}; "
+                            f"fix the cause, then resume it again with `orderlab train --resume {now}`")
+    return now

@@ -156,7 +156,7 @@ class NetworkRun:
                 self.store.end_run(self.run_id, "FINISHED")
             elif issubclass(exc_type, KeyboardInterrupt):
                 self.status = "KILLED"
-                self.store.end_run(self.run_id, "KILLED", error="interrupted by the user (Ctrl-C)")
+                self.store.end_run(self.run_id, "KILLED", error="interrupted (Ctrl-C or SIGTERM)")
             else:
                 self.status = "FAILED"
                 self.store.end_run(self.run_id, "FAILED", error=f"{exc_type.__name__}: {exc}")

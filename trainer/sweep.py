@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 from orderlab.errors import OrderlabError
+from orderlab.trainer.api import latest_runs
 
 EXECUTORS = ("local", "ray")
 
@@ -553,45 +554,26 @@ def _gpu_count() -> int:
         return 0
 
 
-def _latest_runs(runs) -> dict[tuple[str, int], Any]:
-    out: dict[tuple[str, int], Any] = {}
-    for r in sorted(runs, key=lambda r: r.start_time):
-        out[(r.arch, r.seed)] = r
-    return out
-
-
-def plan(cfg, store, ensemble: int) -> tuple[list[Task], list[str], list[str]]:
+def plan(cfg, store, ensemble: int, hps: dict[str, dict[str, Any]]) -> tuple[list[Task], list[str], list[str]]:
     """Tasks for the networks of ``cfg`` not yet FINISHED in its study: new ones in groups of
-    ``ensemble`` per architecture, interrupted ones resumed. Returns (tasks, skipped, busy)."""
-    try:
-        existing = _latest_runs(store.list_runs(cfg.study))
-    except OrderlabError:
-        existing = {}
+    ``ensemble`` per architecture, interrupted ones resumed. Returns (tasks, skipped, busy). A run
+    already there with other settings is refused (see :func:`~orderlab.trainer.api.sort_existing`)."""
+    from orderlab.trainer.api import sort_existing
+    ex = sort_existing(cfg, store, hps, "sweep them")
     tasks: list[Task] = []
-    skipped, busy = [], []
     for arch in cfg.archs:
-        new, again = [], []
-        for s in cfg.seeds:
-            r = existing.get((arch, s))
-            if r is None:
-                new.append(s)
-            elif r.status == "FINISHED":
-                skipped.append(f"{arch}/s{s}")
-            elif r.status == "RUNNING":
-                busy.append(f"{arch}/s{s}")
-            else:
-                again.append(r.run_id)
+        new, again = ex.new.get(arch, []), ex.resume.get(arch, [])
         for i in range(0, len(new), ensemble):
             tasks.append(Task(len(tasks), "train", arch=arch, seeds=new[i:i + ensemble]))
         for i in range(0, len(again), ensemble):
             tasks.append(Task(len(tasks), "resume", run_ids=again[i:i + ensemble]))
-    return tasks, skipped, busy
+    return tasks, ex.skipped, ex.busy
 
 
 def resume_plan(store, study: str, ensemble: int) -> tuple[list[Task], list[str]]:
     """`orderlab sweep --resume STUDY`: every STALE, KILLED or FAILED run of the study."""
     runs = store.list_runs(study)
-    latest = _latest_runs(runs)
+    latest = latest_runs(runs)
     todo: dict[str, list[str]] = {}
     for (arch, _), r in latest.items():
         if r.status in ("STALE", "KILLED", "FAILED"):
@@ -623,9 +605,19 @@ class Sweep:
         """The task's runs as the store sees them now, and (train tasks) the seeds with no run."""
         runs = self.store.list_runs(self.study)
         if task.kind == "resume":
+            from orderlab.store import TAG_SUPERSEDED
             by_id = {r.run_id: r for r in runs}
-            return [by_id[i] for i in task.run_ids if i in by_id], []
-        latest = _latest_runs(r for r in runs if r.arch == task.arch)
+            found = []
+            for i in task.run_ids:
+                r, seen = by_id.get(i), {i}
+                # a run that could not be continued: its network now lives in the run that replaced it
+                while r is not None and r.tags.get(TAG_SUPERSEDED) in by_id.keys() - seen:
+                    seen.add(r.tags[TAG_SUPERSEDED])
+                    r = by_id[r.tags[TAG_SUPERSEDED]]
+                if r is not None:
+                    found.append(r)
+            return found, []
+        latest = latest_runs(r for r in runs if r.arch == task.arch)
         found = [latest[(task.arch, s)] for s in task.seeds if (task.arch, s) in latest]
         return found, [s for s in task.seeds if (task.arch, s) not in latest]
 
@@ -663,6 +655,49 @@ class Sweep:
         return again
 
 
+def check_options(opts: SweepOptions, device: str) -> None:
+    """Refuse executor options that cannot mean what they say, before anything is created."""
+    import math
+    if not 0 <= opts.gpus_per_run < math.inf or not 0 < opts.cpus_per_run < math.inf:
+        raise OrderlabError(f"--gpus-per-run must be >= 0 and --cpus-per-run > 0 "
+                            f"(got {opts.gpus_per_run} and {opts.cpus_per_run})")
+    if opts.gpus_per_run > 1:
+        raise OrderlabError(f"--gpus-per-run {opts.gpus_per_run:g}: a run trains on one GPU; give its share "
+                            f"of one, at most 1 (0.25: four runs share a GPU)")
+    if opts.gpus_per_run > 0 and device == "cpu":
+        raise OrderlabError("--gpus-per-run asks for GPUs but --device cpu trains on the CPU; drop one of them")
+    if opts.executor == "local":
+        if opts.ray_address:
+            raise OrderlabError("--ray-address is for --executor ray; add --executor ray or drop --ray-address")
+        if device.startswith("cuda") and _gpu_count() == 0:
+            raise OrderlabError(f"--device {device}: no CUDA GPU is visible here; use --device cpu or auto")
+        if opts.gpus_per_run > 0 and _gpu_count() == 0:
+            raise OrderlabError("--gpus-per-run: no CUDA GPU is visible here; drop it to train on the CPU, "
+                                "or use --executor ray with a cluster that has GPUs")
+    else:
+        check_ray(opts.ray_address)
+
+
+def check_ray(address: str | None) -> None:
+    """Ray importable and, for an address with a port, something listening there: ``ray.init`` would
+    otherwise retry an unreachable cluster for minutes."""
+    import importlib.util
+    import socket
+    if importlib.util.find_spec("ray") is None:
+        raise OrderlabError("--executor ray needs Ray: pip install 'orderlab[ray]' (or use --executor local)")
+    if not address or address == "auto" or address.startswith("local"):
+        return
+    hostport = address.split("://", 1)[1] if "://" in address else address
+    host, _, port = hostport.rstrip("/").rpartition(":")
+    if not host or not port.isdigit():
+        return      # Ray reports what it cannot parse itself
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as e:
+        raise OrderlabError(f"no Ray cluster answers at {address} ({e.strerror or e}); start it (`ray start "
+                            f"--head`), fix --ray-address, or drop it to start a local Ray instance") from None
+
+
 def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, display=None) -> SweepResult:
     """Plan, execute and summarise a sweep. ``cfg`` is a TrainConfig (archs and seeds, or unused
     with ``resume_study``)."""
@@ -672,8 +707,7 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
         raise OrderlabError(f"unknown executor {opts.executor!r}; use local or ray")
     if opts.workers is not None and opts.workers < 1:
         raise OrderlabError(f"--workers must be at least 1 (got {opts.workers})")
-    if opts.gpus_per_run < 0 or opts.cpus_per_run <= 0:
-        raise OrderlabError("--gpus-per-run must be >= 0 and --cpus-per-run > 0")
+    check_options(opts, cfg.device)
     display = display or SilentDisplay()
     t0 = time.monotonic()
     store = Store(cfg.tracking_uri)
@@ -700,9 +734,10 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
             specs = [get_arch(a) for a in cfg.archs]
             ds = load_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download,
                               train_subset=cfg.train_subset, test_subset=cfg.test_subset, data_seed=cfg.data_seed)
+            hps: dict[str, dict[str, Any]] = {}
             for arch, spec in zip(cfg.archs, specs):
                 check_compatible(spec, ds.kind, cfg.dataset)
-                hp = resolve_hparams(spec, cfg, ds.augment_default)
+                hp = hps[arch] = resolve_hparams(spec, cfg, ds.augment_default)
                 if hp["record_every"] > float(hp["epochs"]) + 1e-9:
                     raise OrderlabError(f"--record-every {hp['record_every']} is larger than the training of "
                                         f"{arch} ({hp['epochs']} epochs); record more often or train longer")
@@ -712,7 +747,7 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
                                   "train_subset": cfg.train_subset, "test_subset": cfg.test_subset,
                                   "n_train": len(ds.y_train), "n_test": len(ds.y_test)})
             del ds
-            tasks, skipped, busy = plan(cfg, store, max(1, cfg.ensemble))
+            tasks, skipped, busy = plan(cfg, store, max(1, cfg.ensemble), hps)
         n_networks = sum(t.size for t in tasks)
         for name in busy:
             display.message(f"[yellow]{name} is RUNNING in another process; left alone[/]")

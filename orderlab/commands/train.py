@@ -26,6 +26,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command(rich_help_panel="Train")
     def train(
+        ctx: typer.Context,
         arch: List[str] = typer.Option(None, "--arch", "-a", help="Architecture (repeatable): mlp, cnn, st-vgg, "
                                        "resnet18, densenet, vgg, tv:NAME, … (see `orderlab archs`)."),
         dataset: str = typer.Option("digits", "--dataset", "-d", help="Dataset (see `orderlab datasets`)."),
@@ -56,17 +57,29 @@ def register(app: typer.Typer) -> None:
                                                    help="MLflow store or server (default sqlite:///./mlruns/mlflow.db)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars (for scripts)."),
     ) -> None:
-        """Train networks and record every example's correctness into MLflow."""
-        if resume:
+        """Train networks and record every example's correctness into MLflow.
+
+        Running the same command again completes the study: networks already FINISHED are skipped,
+        interrupted ones resumed, and a network already there with other settings is refused."""
+        if resume is not None:
+            ignored = [f"--{p.name.replace('_', '-')}" for p in ctx.command.params
+                       if p.name not in ("resume", "tracking_uri", "quiet", "device")
+                       and getattr(ctx.get_parameter_source(p.name), "name", "") == "COMMANDLINE"]
+            if ignored:
+                raise OrderlabError(f"--resume continues a run with the settings it was started with; drop "
+                                    f"{', '.join(ignored)} (only --device, --tracking-uri and --quiet go with it)")
+            if not resume.strip():
+                raise OrderlabError("--resume needs a run id; `orderlab runs STUDY` lists them")
             from orderlab.trainer.resume import resume_run
-            resume_run(resume, tracking_uri=tracking_uri, quiet=quiet, device=device)
+            resume_run(resume.strip(), tracking_uri=tracking_uri, quiet=quiet, device=device)
             return
         from orderlab.trainer.api import TrainConfig, parse_seeds
         archs = list(arch or [])
         if not archs:
             raise OrderlabError("no architecture given; add --arch NAME (see `orderlab archs`)")
         cfg = TrainConfig(
-            study=study or f"{dataset.replace(':', '-').replace('/', '-')}-{'-'.join(archs)}".replace("/", "-"),
+            study=study if study is not None
+            else f"{dataset.replace(':', '-').replace('/', '-')}-{'-'.join(archs)}".replace("/", "-"),
             archs=archs, seeds=parse_seeds(seeds), dataset=dataset, epochs=epochs, optimizer=optimizer, lr=lr,
             momentum=momentum, weight_decay=weight_decay, batch_size=batch_size, augment=augment,
             record_every=_record_every(record_every), record_splits=tuple(record_splits.split(",")),
@@ -126,10 +139,18 @@ def _run_training(cfg) -> list[str]:
     except KeyboardInterrupt:
         typer.echo("interrupted: the current run is marked KILLED; its recorded checkpoints are kept", err=True)
         raise typer.Exit(130) from None
+    from orderlab.store import Store
+    store = Store(cfg.tracking_uri)
+    runs = [store.get_run(r) for r in run_ids]
     if not cfg.quiet:
-        from orderlab.store import resolve_tracking_uri
-        typer.echo(f"recorded {len(run_ids)} network(s) in study {cfg.study!r} "
-                   f"(store {resolve_tracking_uri(cfg.tracking_uri)})")
+        typer.echo(f"recorded {len(run_ids)} network(s) in study {cfg.study!r} (store {store.uri})")
+    failed = [r for r in runs if r.status != "FINISHED"]
+    if failed:      # the networks' own errors (not the input's): exit 1, as a sweep with failures does
+        first = failed[0]
+        typer.echo(f"{len(failed)} network(s) did not finish: {', '.join(f'{r.name} {r.status}' for r in failed)}"
+                   f" ({first.name}: {first.error or 'no error recorded'}); see `orderlab runs {cfg.study}`, "
+                   f"fix the cause and run the same command again to resume them", err=True)
+        raise typer.Exit(1)
     return run_ids
 
 

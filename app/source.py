@@ -23,6 +23,9 @@ from orderlab.errors import OrderlabError
 # ``align="common"`` a run stopped early would cut every curve at its last checkpoint.
 LEFT_OUT = ("FAILED", "KILLED", "STALE")
 EXAMPLES_RECHECK_S = 30.0
+# A record that could not be read is tried again when its run records a checkpoint, when its file
+# changes (local stores), and at least this often (remote stores, whose files cannot be watched).
+RECORD_RECHECK_S = 30.0
 
 # Which networks the analysis takes (key a cycles through them):
 #   most  - the networks that give the most data, networks x common checkpoints (a network that
@@ -63,6 +66,57 @@ class SourceError(OrderlabError):
 
 class StoreMissing(SourceError):
     """No SQLite store at the path (yet, or any more): cheap to look for again, no back-off."""
+
+
+@dataclass
+class RecordProblem:
+    """A network whose record cannot be read: it is left out of the analysis and the TUI says why."""
+
+    run_id: str
+    name: str                                  # arch/sSEED (study:arch/sSEED when comparing studies)
+    reason: str                                # a few words starting with "record" (no path, no advice)
+    detail: str = ""                           # the whole message: the file and what to do
+    path: str = ""                             # the file, where known
+
+
+@dataclass
+class _Failure:
+    checkpoints: int                           # the run's checkpoint count when its record failed
+    count: int                                 # failed reads in a row
+    confirmed: bool                            # shown as unreadable (not a moment's glitch)
+    problem: RecordProblem
+    signature: Any                             # the local file's stat then (a change: read again)
+    at: float                                  # time.monotonic() of the read
+
+
+def _file_signature(path: str) -> Any:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _reason(error: Exception, path: Any) -> str:
+    """The error in a few words for the warning over the views: without the file's path and the
+    advice after "; " (the runs table's detail line gives the whole message), e.g. "record is
+    corrupt or not an orderlab record (...)" or "record file does not exist"."""
+    text = " ".join(str(error).split())
+    if path is not None:
+        text = text.replace(f" {path}", "").replace(str(path), "the file")
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += (ch == "(") - (ch == ")")
+        if depth <= 0 and text.startswith("; ", i):
+            text = text[:i]
+            break
+    if not text.startswith("record"):
+        text = f"record cannot be fetched: {text}"        # a remote store's download failed
+    return text
+
+
+def _detail(error: Exception) -> str:
+    return " ".join(str(error).split())
 
 
 @dataclass
@@ -107,6 +161,7 @@ class StudyData:
     analysis: Analysis | None = None
     examples: dict | None = None               # thumbnails of the first study (record.load_examples)
     left_out: list[str] = field(default_factory=list)
+    unreadable: list[RecordProblem] = field(default_factory=list)   # recorded, record unreadable
     waiting: list[str] = field(default_factory=list)   # recorded, not analysed in this mode
     notes: list[str] = field(default_factory=list)
     problem: str | None = None                 # why there is nothing to analyse (yet)
@@ -136,6 +191,7 @@ class StudySource:
         self._seen = False                                  # connected once (a store that goes is news)
         self._lock = threading.RLock()
         self._records: dict[str, tuple[int, Any]] = {}     # run id -> (checkpoints, Record)
+        self._failures: dict[str, _Failure] = {}           # run id -> its record's last failed read
         self._examples: dict[str, tuple[float, dict | None]] = {}
         self._downloads: tempfile.TemporaryDirectory | None = None   # records of remote stores
         self._built: dict[tuple, tuple[int, Any, Analysis | None, list[str]]] = {}
@@ -190,32 +246,84 @@ class StudySource:
         with self._lock:
             return self._guard(lambda: self.store().list_studies())
 
-    def _records_for(self, runs: list[Any]) -> list[tuple[Any, Any]]:
-        """(run, record) for runs with checkpoints; a record is re-read only when its count grew."""
+    def _read(self, r: Any) -> tuple[Any, RecordProblem | None]:
+        """Read ``r``'s record from the store: (record, None) or (None, why it cannot be read)."""
         from orderlab.record import RecordError, load_record
         from orderlab.store import StoreError
-        store = self.store()
-        out = []
+        self.reads += 1
+        try:
+            # Local stores give the record's own path; remote ones download it here.
+            path = self.store().record_file(r.run_id, r.artifact_uri,
+                                            cache_dir=os.path.join(self._download_dir(), r.run_id))
+        except StoreError as e:
+            if "stopped answering" in str(e):
+                raise                   # the server is down, not this record: the poll fails and retries
+            return None, RecordProblem(r.run_id, r.name, _reason(e, None), _detail(e))
+        try:
+            return load_record(path), None
+        except RecordError as e:
+            return None, RecordProblem(r.run_id, r.name, _reason(e, path), _detail(e), str(path))
+        except Exception as e:  # noqa: BLE001 - one damaged file must not stop the poll of the others
+            why = f"record cannot be read ({type(e).__name__}: {' '.join(str(e).split())[:200]})"
+            return None, RecordProblem(r.run_id, r.name, why, f"{why}: {path}", str(path))
+
+    def _failed(self, r: Any, problem: RecordProblem) -> bool:
+        """Note a failed read of ``r``'s record; returns whether it now counts as unreadable.
+
+        The trainer replaces a local record atomically and publishes it before the run's checkpoint
+        tag, so a local read fails only on a damaged or missing file. A remote store may still be
+        receiving the file, though; so a running network's record counts as unreadable only when
+        two reads in a row fail (one poll apart), and until then its last good record stands in.
+        A finished (or otherwise ended) run's record is final: one failure counts.
+        """
+        old = self._failures.get(r.run_id)
+        count = old.count + 1 if old is not None else 1
+        confirmed = count >= 2 or r.status != "RUNNING"
+        self._failures[r.run_id] = _Failure(r.checkpoints, count, confirmed, problem,
+                                            _file_signature(problem.path) if problem.path else None,
+                                            time.monotonic())
+        return confirmed
+
+    def _still_unreadable(self, r: Any) -> bool:
+        """Whether ``r``'s record is known unreadable and nothing suggests it changed since."""
+        f = self._failures.get(r.run_id)
+        if f is None or not f.confirmed:
+            return False
+        if r.checkpoints != f.checkpoints or time.monotonic() - f.at >= RECORD_RECHECK_S:
+            return False
+        return not f.problem.path or _file_signature(f.problem.path) == f.signature
+
+    def _records_for(self, runs: list[Any], tried: dict[str, tuple[Any, RecordProblem | None]]
+                     ) -> tuple[list[tuple[Any, Any]], set[str]]:
+        """(run, record) for runs with checkpoints, and the runs whose record turned out unreadable.
+
+        A record is re-read only when its count grew; ``tried`` keeps this poll's reads, so a
+        record is read at most once a poll."""
+        out, unreadable = [], set()
         for r in runs:
             if r.checkpoints <= 0:
                 continue
             cached = self._records.get(r.run_id)
             if cached is None or cached[0] != r.checkpoints:
-                try:
-                    # Local stores give the record's own path; remote ones download it here.
-                    rec = load_record(store.record_file(r.run_id, r.artifact_uri,
-                                                        cache_dir=os.path.join(self._download_dir(), r.run_id)))
-                except (RecordError, StoreError):
-                    if cached is None:
-                        continue        # not published yet: next poll
-                    rec = cached[1]
-                self.reads += 1
+                if r.run_id not in tried:
+                    tried[r.run_id] = self._read(r)
+                    rec, problem = tried[r.run_id]
+                    if problem is None:
+                        self._failures.pop(r.run_id, None)
+                    elif self._failed(r, problem):
+                        unreadable.add(r.run_id)
+                rec, problem = tried[r.run_id]
+                if problem is not None:
+                    f = self._failures.get(r.run_id)
+                    if cached is None or f is None or f.confirmed:
+                        continue        # not readable (yet): the next poll tries again
+                    rec = cached[1]     # a running network's record failed once: keep the last one
                 # The trainer publishes the record before the tag; never cache a shorter one as current.
-                if rec.n_checkpoints >= r.checkpoints:
+                elif rec.n_checkpoints >= r.checkpoints:
                     self._records[r.run_id] = (r.checkpoints, rec)
                 cached = (r.checkpoints, rec)
             out.append((r, cached[1]))
-        return out
+        return out, unreadable
 
     def _download_dir(self) -> str:
         if self._downloads is None:
@@ -246,25 +354,44 @@ class StudySource:
             for r in store.list_runs(s):
                 r.study = s
                 runs.append(r)
-        recorded = [r for r in runs if r.status not in LEFT_OUT and r.checkpoints > 0]
-        keep, waiting = [], []
-        for st in studies:                      # each study keeps its own networks when comparing
-            k, w = choose_networks([r for r in recorded if r.study == st], mode)
-            keep += k
-            waiting += w
-        left_out = [f"{r.name} ({r.status.lower()})" for r in runs if r.status in LEFT_OUT]
+        from orderlab.store import one_run_per_network
+        # One run per (architecture, seed) of each study: a network trained anew after its run could
+        # not be resumed leaves the old run behind, which must not count as a second network.
+        networks = [r for s in studies for r in one_run_per_network(x for x in runs if x.study == s)]
+        recorded = [r for r in networks if r.status not in LEFT_OUT and r.checkpoints > 0]
+        # Networks whose record cannot be read are left out, and the networks analysed are chosen
+        # among the others (a record found unreadable while reading: choose again without it).
+        unreadable = {r.run_id for r in recorded if self._still_unreadable(r)}
+        tried: dict[str, tuple[Any, RecordProblem | None]] = {}
+        while True:
+            keep, waiting = [], []
+            for st in studies:                  # each study keeps its own networks when comparing
+                k, w = choose_networks([r for r in recorded if r.study == st and r.run_id not in unreadable],
+                                       mode)
+                keep += k
+                waiting += w
+            pairs, more = self._records_for(keep, tried)
+            if not more:
+                break
+            unreadable |= more
+        left_out = [f"{r.name} ({r.status.lower()})" for r in networks if r.status in LEFT_OUT]
         examples = self.examples(studies[0])
         from orderlab.store import TAG_DATASET
         datasets = sorted({r.tags.get(TAG_DATASET, "") for r in runs} - {""})
         data = StudyData(studies=studies, split=split, runs=runs, version=0, examples=examples,
                          left_out=left_out, dataset=", ".join(datasets))
+        for r in recorded:
+            if r.run_id in unreadable:
+                p = self._failures[r.run_id].problem
+                name = f"{r.study}:{r.name}" if len(studies) > 1 else r.name
+                data.unreadable.append(RecordProblem(r.run_id, name, p.reason, p.detail, p.path))
         if waiting:
             data.waiting = [f"{r.name} at {r.checkpoints} checkpoints" for r in waiting]
-        pairs = self._records_for(keep)
         if not pairs:
-            data.problem = ("no finished network yet (a: include running ones)" if mode == "finished" and runs
+            data.problem = ("no record can be read (see the warning above); nothing to analyse" if unreadable
+                            else "no finished network yet (a: include running ones)" if mode == "finished" and runs
                             else "every network failed, was killed or went stale (see Runs); nothing to "
-                                 "analyse" if runs and len(left_out) == len(runs)
+                                 "analyse" if runs and len(left_out) == len(networks)
                             else "no network has recorded a checkpoint yet" if runs
                             else "this study has no network yet; train one with "
                                  f"`orderlab train --study {studies[0]}`")

@@ -27,6 +27,30 @@ VIEWS = [("runs", "Runs", RunsView), ("agreement", "Agreement", AgreementView),
 CACHE_CHECKPOINTS = 256
 
 
+MAX_UNREADABLE_LINES = 3
+
+
+def unreadable_text(problems: list[Any]) -> Text | None:
+    """The warning over every view when networks' records cannot be read (source.RecordProblem):
+    a line per network, or, when there are many, one line naming them (Runs gives each reason)."""
+    if not problems:
+        return None
+    t = Text()
+    if len(problems) <= MAX_UNREADABLE_LINES:
+        for i, p in enumerate(problems):
+            if i:
+                t.append("\n")
+            t.append("⚠ ", style="bold")
+            t.append(p.name, style="bold")
+            t.append(f" left out of the analysis: {p.reason}")
+        return t
+    names = ", ".join(p.name for p in problems)
+    t.append("⚠ ", style="bold")
+    t.append(f"{len(problems)} networks left out of the analysis, their records cannot be read", style="bold")
+    t.append(f" (Runs: / unreadable lists them, the line under the table says why): {names}")
+    return t
+
+
 class StudyScreen(PollingScreen):
     AUTO_FOCUS = "#runs-table"
     BINDINGS = [
@@ -74,6 +98,7 @@ class StudyScreen(PollingScreen):
         yield Header(show_clock=False, icon="◆")
         yield Static("", id="study-status")
         yield Static("", id="study-notes")
+        yield Static("", id="unreadable")
         yield Static("", id="problem")
         with TabbedContent(id="views"):
             for i, (vid, label, cls) in enumerate(VIEWS):
@@ -84,6 +109,7 @@ class StudyScreen(PollingScreen):
     def on_mount(self) -> None:
         self.title_text()
         self.query_one("#problem", Static).display = False
+        self.query_one("#unreadable", Static).display = False
         self.call_after_refresh(self.poll_now)       # paint first (see StudiesScreen.on_mount)
 
     def title_text(self) -> None:
@@ -177,6 +203,11 @@ class StudyScreen(PollingScreen):
         note = self.query_one("#study-notes", Static)
         note.display = bool(notes)
         note.update(Text(" · ".join(notes), style="dim italic"))
+        unreadable = self.query_one("#unreadable", Static)
+        warning = unreadable_text(data.unreadable if data is not None else [])
+        unreadable.display = warning is not None
+        if warning is not None:
+            unreadable.update(warning)
         problem = self.query_one("#problem", Static)
         if self.problem:
             problem.update(Text(f"⚠ {self.problem} — retrying every {self._interval():.0f}s (r: now)"))

@@ -37,9 +37,15 @@ COLUMNS: dict[str, tuple[str, Callable[[Any], Any], Callable[[Any], Any]]] = {
 }
 
 
-def matches(run: Any, text: str) -> bool:
-    """Every word of the filter must appear in the run's arch/seed, status or study."""
+UNREADABLE_MARK = "⚠ unreadable"      # after the status of a run whose record cannot be read
+
+
+def matches(run: Any, text: str, unreadable: bool = False) -> bool:
+    """Every word of the filter must appear in the run's arch/seed, status or study (or the word
+    "unreadable", for a run whose record cannot be read)."""
     hay = f"{run.study} {run.arch}/s{run.seed} seed={run.seed} {run.status}".lower()
+    if unreadable:
+        hay += " unreadable record"
     return all(w in hay for w in text.lower().split())
 
 
@@ -52,6 +58,7 @@ class RunsView(View):
         self._columns: list[str] = []
         self._widths: dict[str, int] = {}
         self._order: list[str] = []
+        self.unreadable: dict[str, Any] = {}      # run id -> source.RecordProblem
 
     def compose(self):
         yield Input(placeholder="filter: words in arch/seed/status, e.g. cnn running  (/)", id="runs-filter")
@@ -62,12 +69,20 @@ class RunsView(View):
     def table(self) -> DataTable:
         return self.query_one("#runs-table", DataTable)
 
+    def cell(self, key: str, run: Any) -> Any:
+        value = COLUMNS[key][1](run)
+        if key == "status" and run.run_id in self.unreadable:
+            value = value.copy()
+            value.append(f" {UNREADABLE_MARK}", style="bold red")
+        return value
+
     def show_data(self, data: Any, changed: bool) -> None:
         self.runs = list(data.runs)
+        self.unreadable = {p.run_id: p for p in getattr(data, "unreadable", [])}
         cols = (["study"] if len(data.studies) > 1 else []) + [k for k in COLUMNS if k != "study"]
         # Explicit widths: DataTable's auto widths are measured on idle, and a frame drawn before
         # that keeps the label's width in its cache (seen when the columns are rebuilt).
-        widths = {k: max([len(COLUMNS[k][0])] + [_cell_len(COLUMNS[k][1](r)) for r in self.runs]) for k in cols}
+        widths = {k: max([len(COLUMNS[k][0])] + [_cell_len(self.cell(k, r)) for r in self.runs]) for k in cols}
         if cols != self._columns or any(widths[k] > self._widths.get(k, 0) for k in cols):
             self._widths = widths
             self.table.clear(columns=True)
@@ -78,7 +93,7 @@ class RunsView(View):
 
     def visible_runs(self) -> list[Any]:
         text = self.query_one("#runs-filter", Input).value.strip()
-        rows = [r for r in self.runs if not text or matches(r, text)]
+        rows = [r for r in self.runs if not text or matches(r, text, r.run_id in self.unreadable)]
         return sorted(rows, key=COLUMNS[self.sort_key][2], reverse=self.sort_reverse)
 
     def refill(self) -> None:
@@ -89,14 +104,14 @@ class RunsView(View):
         if order == self._order:
             for r in rows:
                 for k in self._columns:
-                    value = COLUMNS[k][1](r)
+                    value = self.cell(k, r)
                     if str(table.get_cell(r.run_id, k)) != str(value):
                         table.update_cell(r.run_id, k, value)
         else:
             keep = table.cursor_row
             table.clear()
             for r in rows:
-                table.add_row(*(COLUMNS[k][1](r) for k in self._columns), key=r.run_id)
+                table.add_row(*(self.cell(k, r) for k in self._columns), key=r.run_id)
             self._order = order
             if rows:
                 table.move_cursor(row=min(keep, len(rows) - 1), animate=False)
@@ -121,6 +136,9 @@ class RunsView(View):
         t.append(f"  epoch {epoch_text(r.epoch)} of {epoch_text(r.epochs)}, {r.checkpoints} checkpoints")
         if r.error:
             t.append(f"  {r.error}", style="red")
+        problem = self.unreadable.get(r.run_id)
+        if problem is not None:
+            t.append(f"  left out of the analysis: {problem.detail or problem.reason}", style="bold red")
         if r.status in ("STALE", "KILLED", "FAILED"):
             t.append(f"  resume: orderlab train --resume {r.run_id}", style="dim")
         detail.update(t)

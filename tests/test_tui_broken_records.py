@@ -1,0 +1,293 @@
+"""`orderlab tui` when networks' records cannot be read (corrupt or missing `record/record.npz`):
+the study screen names each such network and why over every view, the runs table marks it, and
+the other networks are still analysed. Real SQLite stores, as in test_tui.py."""
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from test_tui_helpers import empty_db, new_store, screen_text, shows, study_ready, wait_for  # noqa: F401
+
+pytestmark = pytest.mark.xdist_group("tui")
+
+CORRUPT = "record is corrupt or not an orderlab record"
+MISSING = "record file does not exist"
+
+
+def pilot_test(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(fn(*args, **kwargs))
+    return wrapper
+
+
+def make_app(uri, **kw):
+    from orderlab.app.app import OrderlabApp
+    kw.setdefault("refresh", 5.0)
+    kw.setdefault("clock", lambda: 0.0)
+    return OrderlabApp(uri, **kw)
+
+
+def record_path(store, run) -> Path:
+    return Path(store.record_file(run.run_id, run.artifact_uri))
+
+
+def corrupt(store, run, seed: int = 0) -> Path:
+    """Overwrite the run's record with random bytes."""
+    path = record_path(store, run)
+    path.write_bytes(np.random.default_rng(seed).bytes(path.stat().st_size))
+    return path
+
+
+def by_name(store, study) -> dict:
+    return {r.name: r for r in store.list_runs(study)}
+
+
+def broken_study(empty_db, root, study="broken", finish=True):
+    """mlp and cnn x 3 networks; mlp/s1's record filled with random bytes, cnn/s2's deleted."""
+    from orderlab.store import Store
+    from orderlab.synthetic import populate_store
+    uri = new_store(empty_db, root)
+    store = Store(uri)
+    populate_store(store, study, archs=("mlp", "cnn"), seeds=3, n_checkpoints=5, n_examples=160, finish=finish)
+    runs = by_name(store, study)
+    good = [r for n, r in runs.items() if n not in ("mlp/s1", "cnn/s2")]
+    original = record_path(store, runs["mlp/s1"]).read_bytes()
+    corrupt(store, runs["mlp/s1"])
+    record_path(store, runs["cnn/s2"]).unlink()
+    return uri, store, runs, good, original
+
+
+def status_cell(app, run) -> str:
+    from textual.widgets import DataTable
+    return str(app.screen.query_one("#runs-table", DataTable).get_cell(run.run_id, "status"))
+
+
+@pilot_test
+async def test_unreadable_records_are_named_marked_and_left_out(empty_db, tmp_path):
+    from textual.widgets import DataTable
+    from orderlab.analysis import metrics as M
+    from orderlab.studydata import load_stack
+    uri, store, runs, good, original = broken_study(empty_db, tmp_path)
+    # What the four readable networks give, computed by the analysis itself.
+    expected = load_stack(store, "broken", "test", align="common", runs=good)
+    app = make_app(uri, study="broken", refresh=0.2)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: study_ready(app), what="the study")
+        s = app.screen
+        # The other networks are analysed, and only they.
+        assert sorted(s.data.stack.run_id) == sorted(r.run_id for r in good)
+        curves = s.data.analysis.curves
+        assert curves["mlp"]["n"] == 2 and curves["cnn"]["n"] == 2
+        for arch in ("mlp", "cnn"):
+            np.testing.assert_allclose(curves[arch]["tpa"], M.group_curves(expected, bootstrap=0)[arch]["tpa"])
+        # Each unreadable network is named, with why, over every view.
+        for key in "123456":
+            await pilot.press(key)
+            await pilot.pause()
+            assert shows(app, f"mlp/s1 left out of the analysis: {CORRUPT}"), key
+            assert shows(app, f"cnn/s2 left out of the analysis: {MISSING}"), key
+        assert sorted((p.name, p.reason.split(" (")[0]) for p in s.data.unreadable) == \
+            [("cnn/s2", MISSING), ("mlp/s1", CORRUPT)]
+        assert s.problem is None                            # no poll failed over it
+        # The agreement table counts two mlp networks: the numbers are those of the four.
+        await pilot.press("2")
+        await pilot.pause()
+        last = expected.n_checkpoints - 1
+        row = next(line for line in screen_text(app).splitlines() if line.strip().startswith("mlp "))
+        assert f"{M.tpa(expected, last, networks=expected.arch_index('mlp')):.3f}" in row, row
+        # The runs table marks them, and only them; the line under it gives the reason and the file.
+        await pilot.press("1")
+        await pilot.pause()
+        assert "unreadable" in status_cell(app, runs["mlp/s1"]) and "finished" in status_cell(app, runs["mlp/s1"])
+        assert "unreadable" in status_cell(app, runs["cnn/s2"])
+        assert all("unreadable" not in status_cell(app, r) for r in good)
+        table = s.query_one("#runs-table", DataTable)
+        table.move_cursor(row=table.get_row_index(runs["mlp/s1"].run_id))
+        await pilot.pause()
+        path = str(record_path(store, runs["mlp/s1"]))
+        assert shows(app, f"mlp/s1 finished epoch 1 of 1, 5 checkpoints left out of the analysis: record {path[:30]}")
+        # "/ unreadable" lists them.
+        await pilot.press("slash", *"unreadable", "enter")
+        await wait_for(pilot, lambda: table.row_count == 2, what="the filter")
+        # Live: the record is restored; the network rejoins the analysis and the warning goes.
+        record_path(store, runs["mlp/s1"]).write_bytes(original)
+        await wait_for(pilot, lambda: study_ready(app) and s.data.stack.n_networks == 5, what="mlp/s1 back")
+        assert [p.name for p in s.data.unreadable] == ["cnn/s2"]
+        await wait_for(pilot, lambda: not shows(app, "mlp/s1 left out"), what="the warning to go")
+        await wait_for(pilot, lambda: table.row_count == 1, what="the filter to follow")
+        s.query_one("#runs-filter").value = ""
+        await wait_for(pilot, lambda: table.row_count == 6, what="every run")
+        assert "unreadable" not in status_cell(app, runs["mlp/s1"])
+        assert shows(app, f"cnn/s2 left out of the analysis: {MISSING}")
+
+
+@pilot_test
+async def test_unreadable_records_at_80x24_and_every_record_unreadable(empty_db, tmp_path):
+    uri, store, runs, good, _ = broken_study(empty_db, tmp_path)
+    app = make_app(uri, study="broken")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: study_ready(app), what="the study")
+        for key in "123456":
+            await pilot.press(key)
+            await pilot.pause()
+            assert shows(app, "mlp/s1 left out of the analysis") and shows(app, "cnn/s2 left out"), key
+    # Every record unreadable: the warning names them (one line for many) and the views say why
+    # there is nothing to analyse; nothing crashes.
+    for r in good:
+        corrupt(store, r, seed=1)
+    app = make_app(uri, study="broken")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.screen.data is not None and len(app.screen.data.unreadable) == 6,
+                       what="six unreadable records")
+        assert app.screen.data.stack is None
+        assert shows(app, "6 networks left out of the analysis, their records cannot be read")
+        assert all(shows(app, n) for n in runs)
+        await pilot.press("2")
+        await pilot.pause()
+        assert shows(app, "no record can be read")
+
+
+@pilot_test
+async def test_record_rewritten_while_training_is_not_flagged(empty_db, tmp_path):
+    """Records rewritten at every checkpoint while the app polls are never reported unreadable;
+    a running network's record that really is damaged is, within two polls, and the others go on."""
+    from test_tui import add_checkpoint
+    from orderlab.store import Store
+    from orderlab.synthetic import populate_store
+    uri = new_store(empty_db, tmp_path)
+    store = Store(uri)
+    populate_store(store, "live", archs=("mlp", "cnn"), seeds=2, n_checkpoints=3, n_examples=400, finish=False)
+    runs = by_name(store, "live")
+    app = make_app(uri, study="live", refresh=0.02)
+    seen: list[list[str]] = []
+    load = app.source.load
+
+    def spy(*a, **kw):
+        data = load(*a, **kw)
+        seen.append([p.name for p in getattr(data, "unreadable", [])])
+        return data
+    app.source.load = spy
+    stop = threading.Event()
+
+    def trainer(names):
+        rng = np.random.default_rng(0)
+        while not stop.is_set():
+            for r in store.list_runs("live"):
+                if r.name in names:
+                    add_checkpoint(store, r, rng)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: study_ready(app), what="the study")
+        t = threading.Thread(target=trainer, args=(["mlp/s0", "mlp/s1", "cnn/s0", "cnn/s1"],), daemon=True)
+        t.start()
+        try:
+            await wait_for(pilot, lambda: app.screen.data.stack.n_checkpoints >= 10, timeout=60,
+                           what="ten checkpoints")
+        finally:
+            stop.set()
+            t.join()
+        polls = len(seen)
+        assert polls >= 5 and not any(seen), seen
+        # Now cnn/s1's record is damaged while it is still running, and it records on (its tag moves).
+        stop.clear()
+        corrupt(store, runs["cnn/s1"])
+        n = store.list_runs("live")[0].checkpoints
+        store.log_metrics(runs["cnn/s1"].run_id, {}, 10_000, tags={"orderlab.checkpoints": n + 5})
+        await wait_for(pilot, lambda: shows(app, f"cnn/s1 left out of the analysis: {CORRUPT}"),
+                       what="the damaged record reported")
+        s = app.screen
+        t = threading.Thread(target=trainer, args=(["mlp/s0", "mlp/s1", "cnn/s0"],), daemon=True)
+        t.start()
+        try:
+            reached = s.data.stack.n_checkpoints
+            await wait_for(pilot, lambda: study_ready(app) and s.data.stack.n_checkpoints > reached + 2,
+                           timeout=60, what="the others going on")
+        finally:
+            stop.set()
+            t.join()
+        assert "cnn/s1" not in {f"{a}/s{sd}" for a, sd in zip(s.data.stack.arch, s.data.stack.seed)}
+        assert shows(app, f"cnn/s1 left out of the analysis: {CORRUPT}")
+        assert all(names in ([], ["cnn/s1"]) for names in seen), seen
+
+
+# ------------------------------------------------------------------ the source, without the screen
+
+def test_source_running_record_needs_two_failed_reads_finished_one(empty_db, tmp_path):
+    from orderlab.app.source import StudySource
+    from orderlab.store import Store
+    from orderlab.synthetic import populate_store
+    uri = new_store(empty_db, tmp_path)
+    store = Store(uri)
+    populate_store(store, "s", archs=("mlp",), seeds=3, n_checkpoints=4, n_examples=100, finish=False)
+    runs = by_name(store, "s")
+    src = StudySource(uri)
+    assert src.load(("s",)).stack.n_networks == 3
+    # mlp/s0 is running: its tag moves on and its record reads as garbage. One failed read may be a
+    # file caught mid-upload on a remote store: its last good record stands in.
+    corrupt(store, runs["mlp/s0"])
+    store.log_metrics(runs["mlp/s0"].run_id, {}, 100, tags={"orderlab.checkpoints": 5})
+    data = src.load(("s",))
+    assert data.stack.n_networks == 3 and getattr(data, "unreadable", []) == []
+    data = src.load(("s",))                              # the next poll: still unreadable
+    assert data.stack.n_networks == 2
+    assert [(p.name, p.reason.split(" (")[0]) for p in data.unreadable] == [("mlp/s0", CORRUPT)]
+    assert data.unreadable[0].path == str(record_path(store, runs["mlp/s0"]))
+    # A finished network's record is final: one failed read tells.
+    store.end_run(runs["mlp/s1"].run_id, "FINISHED")
+    record_path(store, runs["mlp/s1"]).unlink()
+    store.log_metrics(runs["mlp/s1"].run_id, {}, 100, tags={"orderlab.checkpoints": 5})
+    data = src.load(("s",))
+    assert {p.name: p.reason for p in data.unreadable}["mlp/s1"] == MISSING
+    assert str(record_path(store, runs["mlp/s1"])) in {p.name: p.detail for p in data.unreadable}["mlp/s1"]
+    assert list(data.stack.run_id) == [runs["mlp/s2"].run_id]
+    # An unchanged unreadable file is not read again at every poll.
+    reads = src.reads
+    src.load(("s",))
+    assert src.reads == reads
+
+
+def test_source_chooses_networks_without_the_unreadable(empty_db, tmp_path):
+    """'most checkpoints' picks the networks among the readable ones: two mlp networks with 10
+    checkpoints beat four networks with 4; with one mlp record damaged, the other mlp and the two
+    cnn networks (3 x 4 checkpoints) are analysed, not the lone mlp."""
+    from orderlab.app.source import StudySource
+    from orderlab.store import Store
+    from orderlab.synthetic import populate_store
+    uri = new_store(empty_db, tmp_path)
+    store = Store(uri)
+    populate_store(store, "mix", archs=("mlp",), seeds=2, n_checkpoints=10, n_examples=100, seed=0)
+    populate_store(store, "mix", archs=("cnn",), seeds=2, n_checkpoints=4, n_examples=100, seed=0)
+    runs = by_name(store, "mix")
+    data = StudySource(uri).load(("mix",))
+    assert sorted(data.stack.arch) == ["mlp", "mlp"] and data.stack.n_checkpoints == 10
+    corrupt(store, runs["mlp/s0"])
+    data = StudySource(uri).load(("mix",))
+    assert sorted(data.stack.arch) == ["cnn", "cnn", "mlp"] and data.stack.n_checkpoints == 4
+    assert [p.name for p in data.unreadable] == ["mlp/s0"]
+    assert data.waiting == []
+
+
+def test_unreadable_text_names_each_or_summarises():
+    from orderlab.app.screens.study import unreadable_text
+    from orderlab.app.source import RecordProblem, _reason
+    from orderlab.record import RecordError
+    assert unreadable_text([]) is None
+    two = [RecordProblem("a", "mlp/s1", "record file does not exist"), RecordProblem("b", "cnn/s0", "record x")]
+    assert unreadable_text(two).plain.splitlines() == ["⚠ mlp/s1 left out of the analysis: record file does not exist",
+                                                       "⚠ cnn/s0 left out of the analysis: record x"]
+    many = [RecordProblem(str(i), f"mlp/s{i}", "r") for i in range(5)]
+    text = unreadable_text(many).plain
+    assert len(text.splitlines()) == 1 and text.startswith("⚠ 5 networks left out") and "mlp/s4" in text
+    e = RecordError("record /x/record.npz is corrupt or not an orderlab record (not a complete .npz (zip) "
+                    "file; truncated); delete it and re-run the network")
+    assert _reason(e, Path("/x/record.npz")) == f"{CORRUPT} (not a complete .npz (zip) file; truncated)"
+    assert _reason(RecordError("record file /x/r.npz does not exist"), "/x/r.npz") == MISSING
+    assert _reason(RecordError("record file /x/r.npz does not exist; put it back"), "/x/r.npz") == MISSING
+    from orderlab.store import StoreError
+    assert _reason(StoreError("run 12 has no readable record yet (MlflowException)"), None) == \
+        "record cannot be fetched: run 12 has no readable record yet (MlflowException)"

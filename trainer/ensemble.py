@@ -14,7 +14,12 @@ writes its own child run, record, metrics and resumable state, in the same forma
 trained alone.
 
 Exactness: on the CPU, networks built from linear layers (``mlp``) train bit for bit as they do
-alone (their stacked products do each member's ``nn.Linear`` arithmetic).
+alone: records, metrics and saved state (tests/test_ensemble_exact.py, on full digits). Three
+things keep them so: the stacked products do each member's ``nn.Linear`` arithmetic; the
+optimiser updates each member's parameters with the arithmetic it would use alone (fused AdamW
+rounds a tensor's vector-width tail otherwise than the rest, so parameters whose per-member size is
+not a whole number of cache lines are optimised per member: ``_ALIGN_BYTES``); and the recorded loss
+is each member's batch mean summed in ``F.cross_entropy``'s own order (:class:`MemberStats`).
 Convolutions become grouped convolutions, whose sums run in another order: members then differ
 from solo runs by float rounding (~1e-7 per step), so their records are statistically
 indistinguishable rather than identical. Dropout draws its masks from one stream for the whole
@@ -42,6 +47,16 @@ from orderlab.trainer.recorder import autocast_for
 from orderlab.trainer.stacked import StackedForward, stacked_plan
 
 EVAL_BATCH = 1024
+
+# The optimiser updates a stacked parameter as one tensor, except where a member's part is not a
+# whole number of 64-byte cache lines: those it updates member by member, through views. torch's
+# fused AdamW on the CPU shares a tensor out to threads in whole cache lines, runs whole vectors
+# (16 floats with AVX-512, 8 with AVX2) through vector code and the tensor's last ``numel % 16``
+# elements through scalar code, and the two round the update of ``exp_avg_sq`` differently. Alone,
+# the mlp's output bias (10 classes) is all such a tail; stacked as [K, 10] it was mostly whole
+# vectors, so members drifted from their networks alone within the first epoch (a few steps in).
+# A member part of whole cache lines falls on the same side of that split stacked as alone.
+_ALIGN_BYTES = 64
 
 
 def hyper(hp: dict[str, Any]) -> Hyper:
@@ -111,6 +126,21 @@ class Ensemble:
         params, buffers = stack_module_state(models)
         self.params: dict[str, torch.Tensor] = params
         self.buffers: dict[str, torch.Tensor] = buffers
+        # What the optimiser updates: each stacked parameter whole, or, on the CPU where a member's
+        # part is not a whole number of cache lines, one view per member (see _ALIGN_BYTES), whose
+        # gradient is its row of the stacked gradient (see _GradLink). GPUs promise no bitwise
+        # equality and their fused kernels have no such tail: nothing is split there.
+        self._names = list(params)
+        self._slots: list[tuple[str, int | None]] = []       # (name, member or None: all members)
+        self._views: dict[str, list[torch.Tensor]] = {}
+        for name, p in params.items():
+            if device.type != "cpu" or (p[0].numel() * p.element_size()) % _ALIGN_BYTES == 0:
+                self._slots.append((name, None))
+                continue
+            views = [p.detach()[m] for m in range(self.k)]
+            self._views[name] = views
+            self._slots += [(name, m) for m in range(self.k)]
+            _GradLink(p, views)
         # A stateless copy: functional_call swaps the stacked tensors in, one member per vmap lane.
         self.base = copy.deepcopy(models[0]).to("meta")
         self.base.train()
@@ -157,7 +187,9 @@ class Ensemble:
         return vmap(self._fwd, randomness="different")(self.params, self.buffers, x)
 
     def parameters(self) -> list[torch.Tensor]:
-        return list(self.params.values())
+        """What the optimiser updates (in place, so ``params`` follow): the stacked parameters, and
+        one view per member of those split for exactness (see ``_ALIGN_BYTES``)."""
+        return [self.params[name] if m is None else self._views[name][m] for name, m in self._slots]
 
     # -- one member's state, in the layout of a network trained alone (so any member resumes alone)
     def member_state_dict(self, k: int) -> dict[str, torch.Tensor]:
@@ -178,28 +210,73 @@ class Ensemble:
                 dst[k].copy_(value.to(dst.device, dst.dtype))
 
     def member_optimizer_state(self, sd: dict, k: int) -> dict:
-        """Member ``k``'s part of the stacked optimiser's ``state_dict()`` ``sd``."""
+        """Member ``k``'s part of the stacked optimiser's ``state_dict()`` ``sd``, indexed as the
+        optimiser of the network alone indexes its parameters."""
+        solo = {name: j for j, name in enumerate(self._names)}
         plist = self.parameters()
         state = {}
         for i, st in sd["state"].items():
-            p = plist[i]
-            state[i] = {name: (v[k].clone() if torch.is_tensor(v) and v.dim() > 0 and v.shape == p.shape else
-                               (v.clone() if torch.is_tensor(v) else v)) for name, v in st.items()}
-        return {"state": state, "param_groups": copy.deepcopy(sd["param_groups"])}
+            name, m = self._slots[i]
+            if m is None:
+                p = plist[i]
+                state[solo[name]] = {key: (v[k].clone() if torch.is_tensor(v) and v.dim() > 0 and v.shape == p.shape
+                                           else (v.clone() if torch.is_tensor(v) else v)) for key, v in st.items()}
+            elif m == k:
+                state[solo[name]] = {key: (v.clone() if torch.is_tensor(v) else v) for key, v in st.items()}
+        groups = copy.deepcopy(sd["param_groups"])
+        for g in groups:
+            g["params"] = [solo[self._slots[i][0]] for i in g["params"] if self._slots[i][1] in (None, k)]
+        return {"state": state, "param_groups": groups}
 
     def load_member_optimizer_states(self, opt: torch.optim.Optimizer, states: list[dict]) -> None:
         """Stack K members' optimiser states (each shaped as a network alone's) into ``opt``."""
+        solo = {name: j for j, name in enumerate(self._names)}
         plist = self.parameters()
         merged: dict[int, dict[str, Any]] = {}
-        for i in states[0]["state"]:
+        for i, (name, m) in enumerate(self._slots):
+            j = solo[name]
+            if j not in states[0]["state"]:
+                continue
+            if m is not None:
+                merged[i] = {key: (v.to(plist[i].device) if torch.is_tensor(v) and v.dim() > 0 else v)
+                             for key, v in states[m]["state"][j].items()}
+                continue
             p = plist[i]
             merged[i] = {}
-            for name, v0 in states[0]["state"][i].items():
+            for key, v0 in states[0]["state"][j].items():
                 if torch.is_tensor(v0) and v0.dim() > 0 and (self.k,) + tuple(v0.shape) == tuple(p.shape):
-                    merged[i][name] = torch.stack([s["state"][i][name] for s in states]).to(p.device)
+                    merged[i][key] = torch.stack([s["state"][j][key] for s in states]).to(p.device)
                 else:
-                    merged[i][name] = v0
-        opt.load_state_dict({"state": merged, "param_groups": copy.deepcopy(states[0]["param_groups"])})
+                    merged[i][key] = v0
+        groups = copy.deepcopy(states[0]["param_groups"])
+        for g in groups:
+            members = set(g["params"])
+            g["params"] = [i for i, (name, _) in enumerate(self._slots) if solo[name] in members]
+        opt.load_state_dict({"state": merged, "param_groups": groups})
+
+
+class _GradLink:
+    """The gradient of a split parameter reaches the optimiser through its members' views.
+
+    After each backward pass, member ``m``'s view gets row ``m`` of the stacked gradient (a view: no
+    copy). The optimiser's ``zero_grad`` reaches only the views, so before the next gradient
+    accumulates into the stacked tensor, a stacked gradient whose views were all dropped
+    (``set_to_none``) is dropped too; zeroed in place, the views zero it themselves. Gradients so
+    accumulate exactly as they would into the parameters the optimiser holds."""
+
+    def __init__(self, p: torch.Tensor, views: list[torch.Tensor]):
+        self.p, self.views = p, views
+        p.register_hook(self.before)
+        p.register_post_accumulate_grad_hook(self.after)
+
+    def before(self, grad: torch.Tensor) -> torch.Tensor:
+        if self.p.grad is not None and all(v.grad is None for v in self.views):
+            self.p.grad = None
+        return grad
+
+    def after(self, p: torch.Tensor) -> None:
+        for v, row in zip(self.views, p.grad.unbind(0)):
+            v.grad = row
 
 
 @torch.no_grad()
@@ -222,6 +299,66 @@ def evaluate_members(ens: Ensemble, x: torch.Tensor, y: torch.Tensor, *, amp: bo
     finally:
         ens.set_train(True)
     return pred == y[None, :], pred, p_true
+
+
+class MemberStats:
+    """Each member's loss and accuracy over the batches trained since the last checkpoint: what
+    :class:`~orderlab.trainer.loop.RunningStats` keeps for a network alone, to the bit on the CPU.
+
+    A network alone adds up the mean loss ``F.cross_entropy`` gives for each batch, which sums the
+    batch in its own order (:func:`_nll_means`); the ensemble's ``mean(1)`` over the members' losses
+    sums in another and differs in the last bit in about half the batches. So the members' per-example
+    losses are kept (detached, on the device) and reduced at the checkpoint, batch by batch in that
+    order, then accumulated as RunningStats accumulates them: nothing is added to a training step."""
+
+    def __init__(self, k: int, device: torch.device):
+        self.k, self.device = k, device
+        self.reset()
+
+    def reset(self) -> None:
+        self._batches: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.seen = 0
+
+    def add(self, per_example: torch.Tensor, hits: torch.Tensor) -> None:
+        """``per_example``: the batch's losses [K, B] (detached); ``hits``: correct predictions [K]."""
+        self._batches.append((per_example, hits))
+        self.seen += int(per_example.shape[1])
+
+    def means(self) -> tuple[torch.Tensor, torch.Tensor]:
+        batch_means: dict[int, torch.Tensor] = {}
+        for size in {p.shape[1] for p, _ in self._batches}:           # all batches of one size at once
+            idx = [i for i, (p, _) in enumerate(self._batches) if p.shape[1] == size]
+            means = _nll_means(torch.stack([self._batches[i][0] for i in idx]).flatten(0, 1))
+            batch_means.update(zip(idx, means.view(len(idx), self.k).unbind(0)))
+        stats = RunningStats((self.k,), self.device)
+        for i, (p, hits) in enumerate(self._batches):
+            stats.add(batch_means[i], hits, p.shape[1])
+        return stats.means()
+
+
+def _nll_means(v: torch.Tensor) -> torch.Tensor:
+    """Row means of per-example losses ``v`` [R, B], each summed as ``F.cross_entropy`` (mean) sums
+    one batch on the CPU: torch's nll_loss adds the examples in order into a cascade of 8 partial
+    sums, each flushed into the next every ``2**p`` examples (``p = max(4, ceil(log2 B) // 8)``),
+    then adds the partial sums up and divides by B (aten/src/ATen/native/LossNLL.cpp). Elementwise
+    float additions in the same order give the same bits (tests/test_ensemble_exact.py checks it
+    against ``F.cross_entropy`` itself)."""
+    rows, b = v.shape
+    power = max(4, (b - 1).bit_length() // 8)
+    mask = (1 << power) - 1
+    zero = torch.zeros(rows, dtype=v.dtype, device=v.device)
+    partial = [zero] * 8
+    for i in range(b):
+        partial[0] = partial[0] + v[:, i]
+        for j in range(7):
+            if i & (mask << (j * power)):
+                break
+            partial[j + 1] = partial[j + 1] + partial[j]
+            partial[j] = zero
+    total = zero
+    for part in partial:
+        total = total + part
+    return total / b
 
 
 def augment_members(xb: torch.Tensor, seeds: list[int], step: int, flip: bool) -> torch.Tensor:
@@ -265,7 +402,7 @@ def train_vectorised(runs: list[Any], models: list[torch.nn.Module], data: Devic
         ens.load_member_optimizer_states(opt, [s["optimizer"] for s in resume_states])
         step = restore_schedule_and_rng(resume_states[0], sched, device)
 
-    stats = RunningStats((k,), device)
+    stats = MemberStats(k, device)
     last: list[dict[str, float]] = [{} for _ in range(k)]
 
     def record(at_step: int) -> None:
@@ -312,15 +449,16 @@ def train_vectorised(runs: list[Any], models: list[torch.nn.Module], data: Devic
             bsz = yb.shape[1]
             with autocast_for(device, amp):
                 logits = ens.forward(xb)                                       # [K, B, C]
-                losses = F.cross_entropy(logits.float().flatten(0, 1), yb.flatten(),
-                                         reduction="none").view(k, bsz).mean(1)
+                per_example = F.cross_entropy(logits.float().flatten(0, 1), yb.flatten(),
+                                              reduction="none").view(k, bsz)
+                losses = per_example.mean(1)
             opt.zero_grad(set_to_none=True)
             # The sum's gradient for each member's parameters is that member's own gradient.
             losses.sum().backward()
             opt.step()
             sched.step()
             step += 1
-            stats.add(losses.detach(), (logits.detach().argmax(-1) == yb).sum(1), bsz)
+            stats.add(per_example.detach(), (logits.detach().argmax(-1) == yb).sum(1))
             step_end(step)
         epoch += 1
     return last

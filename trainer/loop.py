@@ -266,8 +266,10 @@ def make_optimizer(model: torch.nn.Module | list[torch.Tensor], hp: Hyper) -> to
         return optim.SGD(params, lr=hp.lr, momentum=hp.momentum,
                          weight_decay=hp.weight_decay, nesterov=hp.momentum > 0)
     if hp.optimizer == "adam":
-        # The fused kernel is several times faster (one pass per tensor) and, unlike fused SGD, gives
-        # a stacked ensemble member the very numbers of the network alone.
+        # The fused kernel is several times faster (one pass per tensor). It rounds a tensor's
+        # vector-width tail otherwise than the rest, so an ensemble hands it, per member, the
+        # parameters that would not split evenly (trainer/ensemble.py, _ALIGN_BYTES): members then
+        # get the very numbers of the network alone.
         try:
             return optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay, fused=True)
         except (RuntimeError, ValueError):  # a device or dtype without the fused kernel

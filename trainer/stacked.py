@@ -8,7 +8,9 @@ very same stacked parameters the vmap path uses (``[K, *shape]`` under the solo 
 
 * ``Linear``: ``baddbmm`` over activations ``[K, B, F]``, with a backward written as each member's
   ``addmm`` backward alone (on the CPU the same arithmetic, so ``mlp`` members stay bit-identical to
-  networks trained alone; autograd's own would also copy every weight gradient, ~30% of a step).
+  networks trained alone, with the optimiser step and the recorded loss kept exact by
+  :mod:`orderlab.trainer.ensemble`; autograd's own backward would also copy every weight gradient,
+  ~30% of a step).
   Evaluation of networks without convolutions, on the CPU, runs member by member instead (each
   with its own ``nn.Linear`` arithmetic): on evaluation's large batches one member's activations
   stay in cache through all its layers, about 1.5x faster than batched products layer by layer;

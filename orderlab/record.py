@@ -39,7 +39,35 @@ RECORD_FILENAME = "record.npz"
 
 
 class RecordError(OrderlabError, ValueError):
-    """A record file is missing, corrupt, of another format version, or mismatched."""
+    """A record file is missing, corrupt, of another format version, or mismatched.
+
+    ``path`` names the file and ``problem`` what is wrong with it, without a fix (``"is missing
+    (PATH does not exist)"``, ``"is corrupt (...)"``): callers that know the file's run
+    (:func:`orderlab.studydata.load_records`) put them into a message naming the run and its fix."""
+
+    def __init__(self, message: str, *, path: str | os.PathLike | None = None, problem: str | None = None):
+        super().__init__(message)
+        self.path = None if path is None else Path(path)
+        self.problem = problem
+
+
+def _damage(e: BaseException) -> str:
+    """What is wrong with a record file that numpy could not read, in a few words (numpy's own
+    messages can suggest ``allow_pickle``, which no record ever needs)."""
+    if isinstance(e, zipfile.BadZipFile):
+        return "not a complete .npz (zip) file: truncated or overwritten"
+    if isinstance(e, EOFError):
+        return "the file is empty"
+    if isinstance(e, KeyError):
+        name = str(e.args[0]).split(" is not a file")[0] if e.args else "?"
+        return f"array {name} is missing"
+    if isinstance(e, ValueError) and "pickle" in str(e):
+        return "not an .npz file: it is neither a zip archive nor a numpy array"
+    if isinstance(e, json.JSONDecodeError):
+        return "its metadata is not valid JSON"
+    if isinstance(e, OSError):
+        return f"cannot be read: {e.strerror or type(e).__name__}"
+    return f"{type(e).__name__}: {str(e).split('. ')[0]}"
 
 
 def split_fingerprint(dataset: str, split: str, example_id: np.ndarray, label: np.ndarray,
@@ -149,13 +177,19 @@ def load_record(path: str | os.PathLike) -> Record:
     """Read a record; any damage or version mismatch raises :class:`RecordError`."""
     path = Path(path)
     if not path.exists():
-        raise RecordError(f"record file {path} does not exist")
+        problem = f"is missing ({path} does not exist)"
+        raise RecordError(f"record file {path} does not exist; if the file was moved, put it back, else "
+                          f"delete the network's run in MLflow and train the network again",
+                          path=path, problem=problem)
     try:
         with np.load(path, allow_pickle=False) as z:
             version = int(z["format_version"])
             if version != FORMAT_VERSION:
+                problem = (f"has record format version {version} ({path}), this orderlab reads version "
+                           f"{FORMAT_VERSION}")
                 raise RecordError(f"record {path} has format version {version}, this orderlab reads "
-                                  f"version {FORMAT_VERSION}; upgrade orderlab or re-record")
+                                  f"version {FORMAT_VERSION}; upgrade orderlab or re-record",
+                                  path=path, problem=problem)
             meta = json.loads(str(z["meta"]))
             epoch = z["epoch"].astype(np.float64)
             step = z["step"].astype(np.int64)
@@ -173,14 +207,19 @@ def load_record(path: str | os.PathLike) -> Record:
                 c, n = epoch.shape[0], s.example_id.shape[0]
                 if (s.correct_bits.shape != (c, (n + 7) // 8) or s.predicted.shape != (c, n)
                         or s.p_true.shape != (c, n) or s.label.shape != (n,)):
-                    raise RecordError(f"record {path} is inconsistent: split {name!r} arrays do not "
-                                      f"match {c} checkpoints x {n} examples; re-record this run")
+                    problem = (f"is inconsistent ({path}: split {name!r} arrays do not match {c} checkpoints "
+                               f"x {n} examples)")
+                    raise RecordError(f"record {path} is inconsistent: split {name!r} arrays do not match {c} "
+                                      f"checkpoints x {n} examples; delete the network's run in MLflow and "
+                                      f"train the network again", path=path, problem=problem)
                 splits[name] = s
     except RecordError:
         raise
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError, json.JSONDecodeError) as e:
-        raise RecordError(f"record {path} is corrupt or not an orderlab record ({type(e).__name__}: {e}); "
-                          f"delete it and re-run the network") from None
+        why = _damage(e)
+        raise RecordError(f"record {path} is corrupt or not an orderlab record ({why}); delete the network's "
+                          f"run in MLflow and train the network again",
+                          path=path, problem=f"is corrupt ({path}: {why})") from None
     return Record(meta=meta, epoch=epoch, step=step, splits=splits)
 
 

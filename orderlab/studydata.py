@@ -2,6 +2,8 @@
 and the plain-array export format of `orderlab export`."""
 from __future__ import annotations
 
+import os
+import shlex
 from pathlib import Path
 from typing import Sequence
 
@@ -9,7 +11,8 @@ import numpy as np
 
 from orderlab.analysis.stack import Stack
 from orderlab.errors import OrderlabError
-from orderlab.store import RunInfo, Store
+from orderlab.record import Record, RecordError
+from orderlab.store import RunInfo, Store, resolve_tracking_uri
 
 SPLITS = ("train", "test")
 
@@ -19,12 +22,172 @@ def load_stack(store: Store, study: str, split: str = "test", *, align: str = "s
     """All recorded networks of ``study`` on ``split`` (runs with no checkpoint yet are skipped)."""
     if split not in SPLITS:
         raise OrderlabError(f"unknown split {split!r}; use train or test")
-    pairs = store.load_records(study, list(runs) if runs is not None else None)
+    pairs = load_records(store, study, runs)
     if not pairs:
         raise OrderlabError(f"study {study!r} has no recorded network yet; train one with "
                             f"`orderlab train --study {study}`")
+    check_split([(study, pairs)], split, store=store)
     infos = [({"run_id": r.run_id, "arch": r.arch, "seed": r.seed}, rec) for r, rec in pairs]
     return Stack.from_records(infos, split, align=align, keep_predicted=keep_predicted, study=study)
+
+
+# -- records that cannot be read ----------------------------------------------
+
+def load_records(store: Store, study: str, runs: Sequence[RunInfo] | None = None
+                 ) -> list[tuple[RunInfo, Record]]:
+    """``store.load_records(study, runs)``, except that a missing or damaged record raises a
+    :class:`RecordError` naming the network, its run and study, and a fix that works for its run."""
+    try:
+        return store.load_records(study, list(runs) if runs is not None else None)
+    except RecordError as e:
+        if e.problem is None:
+            raise
+        run = _run_of_record(store, study, e, runs)
+        if run is None:
+            raise
+        raise RecordError(record_problem(store, run, e.problem), path=e.path, problem=e.problem) from None
+
+
+def _run_of_record(store: Store, study: str, err: RecordError, runs: Sequence[RunInfo] | None) -> RunInfo | None:
+    """The run whose record raised ``err``: by its folder in a local artifact store, else by reading
+    each record again (only on this error path)."""
+    candidates = list(runs) if runs is not None else store.list_runs(study)
+    if err.path is not None:
+        for r in candidates:
+            if r.run_id in err.path.parts:
+                return r
+    for r in candidates:
+        if r.checkpoints == 0:
+            continue
+        try:
+            store.load_record(r)
+        except RecordError:
+            return r
+        except OrderlabError:
+            continue
+    return None
+
+
+def _uri_option(store: Store) -> list[str]:
+    """``--tracking-uri URI`` when a bare command would use another store."""
+    return [] if store.uri == resolve_tracking_uri(None) else ["--tracking-uri", store.uri]
+
+
+def _number(v: str) -> str:
+    x = float(v)
+    return str(int(x)) if x.is_integer() else repr(x)
+
+
+def retrain_command(store: Store, run: RunInfo, record_splits: str | None = None) -> str:
+    """The `orderlab train` command that trains ``run``'s network again into its study: same seed,
+    data, recording (or ``record_splits``) and hyperparameters (those equal to the architecture's
+    defaults are left out)."""
+    p = {k: v for k, v in run.params.items() if v not in (None, "", "None")}
+    if record_splits is not None:
+        p["record_splits"] = record_splits
+    cmd = ["orderlab", "train", "--study", run.study, "--arch", run.arch, "--seeds", str(run.seed)]
+    if "dataset" in p:
+        cmd += ["--dataset", p["dataset"]]
+    for key, flag, default in (("epochs", "--epochs", None), ("record_every", "--record-every", "1"),
+                               ("train_subset", "--train-subset", None), ("test_subset", "--test-subset", None),
+                               ("data_seed", "--data-seed", "0")):
+        if key in p and (default is None or _number(p[key]) != default):
+            cmd += [flag, _number(p[key])]
+    if record_splits is not None or p.get("record_splits", "train,test") != "train,test":
+        cmd += ["--record-splits", p.get("record_splits", "train,test")]
+    if "data_dir" in p:
+        cmd += ["--data-dir", p["data_dir"]]
+    try:
+        from orderlab.trainer.models import get_arch
+        defaults = {k: str(v) for k, v in get_arch(run.arch).hyperparameters().items()}
+    except Exception:  # noqa: BLE001 - an architecture this installation lacks: spell everything out
+        defaults = {}
+    for key, flag in (("optimizer", "--optimizer"), ("lr", "--lr"), ("momentum", "--momentum"),
+                      ("weight_decay", "--weight-decay"), ("batch_size", "--batch-size")):
+        if key not in p or key in defaults and _same(p[key], defaults[key]):
+            continue
+        cmd += [flag, p[key] if key == "optimizer" else _number(p[key])]
+    if "augment" in p:
+        cmd.append("--augment" if p["augment"] == "True" else "--no-augment")
+    return " ".join(shlex.quote(x) for x in cmd + _uri_option(store))
+
+
+def _same(a: str, b: str) -> bool:
+    try:
+        return float(a) == float(b)
+    except ValueError:
+        return a == b
+
+
+def record_problem(store: Store, run: RunInfo, problem: str) -> str:
+    """One line: which network's record ``problem`` (e.g. "is missing (PATH does not exist)") and
+    what brings the network back, depending on its run's status."""
+    what = (f"the record of network {run.arch}/s{run.seed} (run {run.run_id}, {run.status}) in study "
+            f"{run.study!r} {problem}")
+    if run.status == "RUNNING":
+        return (f"{what}; the run is still training and rewrites its record at every checkpoint: retry after "
+                f"the next one (`orderlab runs {shlex.quote(run.study)}` shows its progress)")
+    if run.status in ("KILLED", "FAILED", "STALE"):
+        resume = " ".join(shlex.quote(x) for x in ["orderlab", "train", "--resume", run.run_id] + _uri_option(store))
+        return f"{what}; train the network again with `{resume}`"
+    delete = (f"MLFLOW_TRACKING_URI={shlex.quote(store.uri)} mlflow runs delete --run-id {run.run_id}")
+    fix = (f"to replace the network, delete its run (`{delete}`; orderlab leaves deleted runs out) and train it "
+           f"again (`{retrain_command(store, run)}`)")
+    if "format version" in problem:
+        fix = f"read it with the orderlab version that wrote it, or {fix}"
+    return f"{what}; {fix}"
+
+
+# -- networks that did not record a split -----------------------------------------
+
+def check_split(loaded: Sequence[tuple[str, Sequence[tuple[RunInfo, Record]]]], split: str, *,
+                other_split: str = "use --split {split}, which all {n} recorded", arch_option: bool = False,
+                store: Store | None = None) -> None:
+    """Refuse, in one line saying which networks lack it and what to do, a split that not every
+    network of ``loaded`` (``[(study, [(run, record)])]``) recorded. ``other_split``: how the
+    command chooses another split (``{split}``, ``{n}``: the split all ``n`` networks recorded);
+    ``arch_option``: the command can keep to some architectures (--arch)."""
+    pairs = [(study, r, rec) for study, prs in loaded for r, rec in prs]
+    lacking = [(study, r, rec) for study, r, rec in pairs if split not in rec.splits]
+    if not lacking:
+        return
+    studies = list(dict.fromkeys(study for study, _, _ in pairs))
+    where = (f"study {studies[0]!r}" if len(studies) == 1
+             else "studies " + ", ".join(repr(s) for s in studies))
+    n = len(pairs)
+    if len(lacking) == n:
+        have = sorted({s for _, _, rec in pairs for s in rec.splits})
+        head = (f"split {split!r} was not recorded by any of the {n} networks of {where} "
+                f"(recorded: {', '.join(have) or 'none'})")
+    else:
+        names = [f"{r.arch}/s{r.seed}" + (f" of {study!r}" if len(studies) > 1 else "")
+                 + f" (run {r.run_id}, recorded only {', '.join(rec.splits) or 'nothing'})"
+                 for study, r, rec in lacking]
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        head = f"split {split!r} was not recorded by {len(lacking)} of the {n} networks of {where}: {shown}"
+    fixes = []
+    common = [s for s in SPLITS if s != split and all(s in rec.splits for _, _, rec in pairs)]
+    if common:
+        fixes.append(other_split.format(split=common[0], n=n))
+    if arch_option and len(lacking) < n:
+        full = [a for a in dict.fromkeys(r.arch for _, r, _ in pairs)
+                if all(split in rec.splits for _, r, rec in pairs if r.arch == a)]
+        if full:
+            fixes.append("keep to the architectures whose networks all recorded it: "
+                         + " ".join(f"--arch {a}" for a in full))
+    env = f"MLFLOW_TRACKING_URI={shlex.quote(store.uri)} " if store is not None else ""
+    if len(lacking) == 1:
+        _, r, _ = lacking[0]
+        again = (retrain_command(store, r, record_splits="train,test") if store is not None
+                 else f"orderlab train --study {shlex.quote(r.study)} --arch {r.arch} --seeds {r.seed} "
+                      f"--record-splits train,test")
+        fixes.append(f"to have {split} for every network, delete that network's run (`{env}mlflow runs delete "
+                     f"--run-id {r.run_id}`) and train it again with both splits (`{again}`)")
+    else:
+        fixes.append(f"to have {split} for every network, delete the runs of those networks (`{env}mlflow runs "
+                     f"delete --run-id RUN_ID`, one by one) and train them again with --record-splits train,test "
+                     f"and the options they were trained with")
+    raise RecordError(f"{head}; " + ", or ".join(fixes))
 
 
 def export_arrays(stack: Stack) -> dict[str, np.ndarray]:
@@ -50,9 +213,89 @@ def export_study(store: Store, study: str, split: str = "test", *, align: str = 
 
 
 def write_export(arrays: dict[str, np.ndarray], path: str | Path) -> Path:
+    """Write ``arrays`` to ``path`` (a .npz) atomically: on any failure neither a partial file nor a
+    folder made for it is left, and a file already there stays as it was."""
     path = Path(path)
     if path.suffix != ".npz":
         raise OrderlabError(f"export file must end in .npz (got {path.name})")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, **arrays)
+    check_output_file(path)
+    made = make_folders(path.parent, lambda e, p: output_error(path, e, "-o/--output", p))
+    tmp = None
+    done = False
+    try:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")     # open(): the umask's permissions
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+        os.replace(tmp, path)
+        done = True
+    except OSError as e:
+        raise output_error(path, e, "-o/--output") from None
+    finally:
+        if not done:
+            if tmp is not None:
+                _unlink(tmp)
+            remove_folders(made)
     return path
+
+
+# -- output paths ---------------------------------------------------------------------
+
+def output_error(path: Path, e: OSError, option: str, where: Path | None = None) -> OrderlabError:
+    """One line for an output path the system refuses: the path, the system's reason, the fix."""
+    reason = e.strerror or type(e).__name__
+    at = f" (at {where})" if where is not None and Path(where) != path else ""
+    return OrderlabError(f"cannot write {path}: {reason}{at}; choose a writable folder with {option}")
+
+
+def check_output_file(path: Path) -> None:
+    """Refuse, before any work, an output file that is a folder or lies under a file."""
+    if path.is_dir():
+        raise OrderlabError(f"cannot write {path}: it is a folder; give a file name with -o/--output, "
+                            f"e.g. {path / 'study.npz'}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OrderlabError(f"cannot write {path}: {parent} is a file, not a folder; choose a writable "
+                                    f"folder with -o/--output")
+            return
+
+
+def make_folders(folder: Path, error) -> list[Path]:
+    """``folder.mkdir(parents=True)``, returning the folders it made (outermost first) so a failure
+    later can remove them; an OSError becomes ``error(exc, where)``."""
+    missing = []
+    p = folder
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    missing.reverse()
+    made: list[Path] = []
+    for p in missing:
+        try:
+            p.mkdir()
+        except FileExistsError as e:
+            if not p.is_dir():                       # made meanwhile, as a file
+                remove_folders(made)
+                raise error(e, p) from None
+        except OSError as e:
+            remove_folders(made)
+            raise error(e, p) from None
+        else:
+            made.append(p)
+    return made
+
+
+def remove_folders(made: list[Path]) -> None:
+    """Remove folders :func:`make_folders` made, innermost first, where they are still empty."""
+    for p in reversed(made):
+        try:
+            p.rmdir()
+        except OSError:
+            break
+
+
+def _unlink(p: Path) -> None:
+    try:
+        p.unlink()
+    except OSError:
+        pass

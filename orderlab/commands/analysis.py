@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import List, Optional
 
@@ -24,31 +25,42 @@ def _check(split: str | None, align: str) -> None:
 
 
 def load_stacks(store, studies: list[str], splits: list[str] | None, align: str = "common",
-                archs: list[str] | None = None) -> dict:
+                archs: list[str] | None = None, other_split: str = "use --split {split}, which all {n} recorded",
+                arch_option: bool = False) -> dict:
     """split -> Stack of the given studies (several studies of the same data are stacked together;
-    different data is refused). ``splits=None``: every split all networks recorded."""
+    different data is refused). ``splits=None``: every split all networks recorded. ``other_split``
+    and ``arch_option`` (the command has --arch): what the message suggests when some network lacks
+    a split (see :func:`orderlab.studydata.check_split`)."""
     from orderlab.analysis.stack import Stack
+    from orderlab.studydata import check_split, load_records
     loaded = []
     for study in studies:
-        pairs = store.load_records(study)
+        pairs = load_records(store, study)
         if not pairs:
             raise OrderlabError(f"study {study!r} has no recorded network yet; train one with "
                                 f"`orderlab train --study {study}`")
-        loaded.append((study, [({"run_id": r.run_id, "arch": r.arch, "seed": r.seed}, rec) for r, rec in pairs]))
+        loaded.append((study, pairs))
+    if archs:
+        have = list(dict.fromkeys(r.arch for _, pairs in loaded for r, _ in pairs))
+        unknown = [a for a in archs if a not in have]
+        if unknown:
+            raise OrderlabError(f"no network of architecture {', '.join(unknown)} in "
+                                f"{', '.join(studies)} (architectures: {', '.join(have)})")
+        loaded = [(study, [(r, rec) for r, rec in pairs if r.arch in archs]) for study, pairs in loaded]
+        loaded = [(study, pairs) for study, pairs in loaded if pairs]
     if splits is None:
-        splits = [s for s in SPLITS if all(s in rec.splits for _, infos in loaded for _, rec in infos)]
+        splits = [s for s in SPLITS if all(s in rec.splits for _, pairs in loaded for _, rec in pairs)]
         if not splits:
             raise OrderlabError("the networks share no recorded split (test or train); train them with the "
                                 "same --record-splits")
     out = {}
     for split in splits:
-        parts = [Stack.from_records(infos, split, align=align, study=study) for study, infos in loaded]
+        check_split(loaded, split, other_split=other_split, arch_option=arch_option, store=store)
+        parts = [Stack.from_records([({"run_id": r.run_id, "arch": r.arch, "seed": r.seed}, rec)
+                                     for r, rec in pairs], split, align=align, study=study)
+                 for study, pairs in loaded]
         st = parts[0] if len(parts) == 1 else Stack.concat(parts)
         if archs:
-            unknown = [a for a in archs if a not in st.archs]
-            if unknown:
-                raise OrderlabError(f"no network of architecture {', '.join(unknown)} in "
-                                    f"{', '.join(studies)} (architectures: {', '.join(st.archs)})")
             st = st.select(sum((list(st.arch_index(a)) for a in archs), []))
         out[split] = st
     return out
@@ -120,10 +132,53 @@ def _print_analysis(js: dict) -> None:
         console.print(t)
 
 
+def check_report_folder(out: Path, option: str = "-o/--out") -> None:
+    """Refuse, before any work, a report folder that is a file or lies under one."""
+    for p in (out, *out.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise OrderlabError(f"cannot write the report to {out}: {'it' if p == out else p} is a file, not "
+                                    f"a folder; choose a writable folder with {option}")
+            return
+
+
+def write_report_files(stacks: dict, out: Path, examples, title: str, option: str = "-o/--out") -> Path:
+    """``write_report`` into ``out`` all at once: the files are made in a hidden folder inside it and
+    moved in when all are written, so a failure leaves neither part of a report nor a folder made for
+    it (an earlier report there stays as it was); the system's refusals become one-line errors."""
+    import shutil
+    import tempfile
+    from orderlab.analysis.report import write_report
+    from orderlab.studydata import make_folders, remove_folders
+    out = Path(out)
+    check_report_folder(out, option)
+
+    def error(e: OSError, where: Path | None = None) -> OrderlabError:
+        at = "" if where is None or Path(where) == out else f" (at {where})"
+        return OrderlabError(f"cannot write the report to {out}: {e.strerror or type(e).__name__}{at}; choose "
+                             f"a writable folder with {option}")
+    made = make_folders(out, error)
+    stage, ok = None, False
+    try:
+        stage = Path(tempfile.mkdtemp(prefix=".orderlab-report-", dir=out))
+        staged = write_report(stacks, stage, examples, title=title)
+        for f in sorted(stage.iterdir()):
+            os.replace(f, out / f.name)
+        ok = True
+        return out / staged.name
+    except OSError as e:
+        raise error(e) from None
+    finally:
+        if stage is not None:
+            shutil.rmtree(stage, ignore_errors=True)
+        if not ok:
+            remove_folders(made)
+
+
 def publish_report(store, study: str, stacks: dict, out: Path, title: str, log: bool = True) -> Path:
     """Write the report into ``out`` and (``log``) put it and the TPA curves on the study's parent run."""
-    from orderlab.analysis.report import report_metrics, write_report
-    md = write_report(stacks, out, store.load_examples(study), title=title)
+    from orderlab.analysis.report import report_metrics
+    md = write_report_files(stacks, out, store.load_examples(study), title=title)
     if log:
         store.log_study_artifacts(study, out)
         for i, st in enumerate(stacks.values()):
@@ -151,7 +206,8 @@ def register(app: typer.Typer) -> None:
         _check(split, align)
         from orderlab.analysis.summary import analysis_json
         from orderlab.store import Store
-        stack = load_stacks(Store(tracking_uri), studies, [split], align, arch)[split]
+        store = Store(tracking_uri, must_exist=True)
+        stack = load_stacks(store, studies, [split], align, arch, arch_option=True)[split]
         c = stack.checkpoint_index(checkpoint)
         js = analysis_json(stack, c, intervals=not no_intervals)
         if json_out:
@@ -171,9 +227,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Figures (PNG) and a Markdown summary of a study's agreement, also logged to MLflow."""
         _check(split, align)
+        check_report_folder(out)
         from orderlab.store import Store
-        store = Store(tracking_uri)
-        stacks = load_stacks(store, [study], [split] if split else None, align)
+        store = Store(tracking_uri, must_exist=True)
+        stacks = load_stacks(store, [study], [split] if split else None, align,
+                             other_split="leave out --split: the report then covers {split}, which all {n} recorded")
         md = publish_report(store, study, stacks, out, title=f"orderlab report: {study}", log=log)
         typer.echo(f"report: {md}")
         if log:
@@ -201,8 +259,8 @@ def register(app: typer.Typer) -> None:
             raise OrderlabError(f"the number of examples must be at least 1 (got {n})")
         from orderlab.analysis.summary import example_rows, resolve_class
         from orderlab.store import Store
-        store = Store(tracking_uri)
-        stack = load_stacks(store, studies, [split], align, arch)[split]
+        store = Store(tracking_uri, must_exist=True)
+        stack = load_stacks(store, studies, [split], align, arch, arch_option=True)[split]
         ex = store.load_examples(studies[0])
         names = ex.get("class_names") if ex else None
         rows = example_rows(stack, n, hardest=hardest is not None, cls=resolve_class(cls, names), class_names=names)

@@ -31,10 +31,14 @@ def register(app: typer.Typer) -> None:
     def studies(tracking_uri: Optional[str] = URI_OPTION) -> None:
         """List the studies in the store."""
         from rich.table import Table
-        from orderlab.store import Store
-        store = Store(tracking_uri)
-        rows = store.list_studies()
+        from orderlab.store import Store, resolve_tracking_uri
         out = console()
+        uri = resolve_tracking_uri(tracking_uri)
+        if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():   # listing creates nothing
+            out.print(f"no studies in {uri} yet; start one with `orderlab train --arch mlp --seeds 0-3`")
+            return
+        store = Store(uri)
+        rows = store.list_studies()
         if not rows:
             out.print(f"no studies in {store.uri} yet; start one with `orderlab train --arch mlp --seeds 0-3`")
             return
@@ -51,7 +55,7 @@ def register(app: typer.Typer) -> None:
         """List a study's network runs."""
         from rich.table import Table
         from orderlab.store import Store
-        store = Store(tracking_uri)
+        store = Store(tracking_uri, must_exist=True)
         rows = store.list_runs(study)
         t = Table("run id", "arch", "seed", "status", "epoch", "checkpoints", "train acc", "test acc", "error",
                   title=f"study {study}")
@@ -72,10 +76,13 @@ def register(app: typer.Typer) -> None:
                tracking_uri: Optional[str] = URI_OPTION) -> None:
         """Write a study's correctness as one plain .npz (schema in the README)."""
         from orderlab.store import Store
-        from orderlab.studydata import export_arrays, load_stack, write_export
+        from orderlab.studydata import check_output_file, export_arrays, load_stack, write_export
         if align not in ("strict", "common"):
             raise OrderlabError(f"bad --align {align!r}: use strict or common")
-        store = Store(tracking_uri)
+        if output.suffix != ".npz":
+            raise OrderlabError(f"export file must end in .npz (got {output.name})")
+        check_output_file(output)                   # before loading the study; write_export checks the rest
+        store = Store(tracking_uri, must_exist=True)
         stack = load_stack(store, study, split, align=align, keep_predicted=True)
         for w in stack.warnings:
             typer.echo(f"warning: {w}", err=True)
@@ -84,26 +91,111 @@ def register(app: typer.Typer) -> None:
                    f"{stack.n_examples} {split} examples")
 
     @app.command(rich_help_panel="Store")
-    def ui(port: int = typer.Option(5000, "--port", help="Port on 127.0.0.1."),
+    def ui(port: int = typer.Option(5000, "--port", help="Port on 127.0.0.1 (1-65535)."),
            tracking_uri: Optional[str] = URI_OPTION) -> None:
         """Start the MLflow UI on the same store, bound to 127.0.0.1."""
         import os
         import shutil
-        import subprocess
         import sys
         from orderlab.store import Store, resolve_tracking_uri
+        if not 1 <= port <= 65535:
+            raise OrderlabError(f"--port must be between 1 and 65535 (got {port}); e.g. --port 5000")
         uri = resolve_tracking_uri(tracking_uri)
         if uri.startswith(("http://", "https://")):
             typer.echo(f"the store is a tracking server: open {uri} in a browser")
             return
+        check_port(UI_HOST, port)
         store = Store(uri)
         mlflow = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
-        cmd = [mlflow, "ui", "--backend-store-uri", store.uri, "--host", "127.0.0.1", "--port", str(port)]
+        cmd = [mlflow, "ui", "--backend-store-uri", store.uri, "--host", UI_HOST, "--port", str(port)]
         if store._local_artifact_root is not None:
             cmd += ["--default-artifact-root", store._local_artifact_root.as_uri()]
-        typer.echo(f"MLflow UI for {store.uri} at http://127.0.0.1:{port}  (Ctrl-C to stop; it takes ~20 s to start)")
-        env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+        typer.echo(f"MLflow UI for {store.uri} at http://{UI_HOST}:{port}  (Ctrl-C to stop; it takes ~20 s to start)")
+        env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONUNBUFFERED": "1"}
+        run_ui(cmd, env, port)
+
+
+UI_HOST = "127.0.0.1"
+
+
+def _port_error(host: str, port: int, e: OSError) -> OrderlabError:
+    import errno
+    if e.errno == errno.EADDRINUSE:
+        free = _free_port(host, port)
+        return OrderlabError(f"port {port} on {host} is already in use (another MLflow UI or server?); choose "
+                             f"another with --port" + (f", e.g. --port {free}" if free else ""))
+    if e.errno == errno.EACCES:
+        return OrderlabError(f"not allowed to listen on port {port} on {host} ({e.strerror}; ports below 1024 "
+                             f"need root); choose --port between 1024 and 65535, e.g. --port 5000")
+    return OrderlabError(f"cannot listen on port {port} on {host} ({e.strerror or type(e).__name__}); choose "
+                         f"another with --port")
+
+
+def _bind(host: str, port: int) -> None:
+    """Bind and release ``port`` the way the MLflow UI's server (uvicorn) binds it: with SO_REUSEADDR,
+    so a port left in TIME_WAIT by a stopped UI counts as free, as it is for uvicorn."""
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+
+
+def _free_port(host: str, start: int) -> int | None:
+    """A port after ``start`` that can be bound now (for the message), or None."""
+    for p in range(start + 1, min(start + 50, 65535) + 1):
         try:
-            raise typer.Exit(subprocess.call(cmd, env=env))
-        except KeyboardInterrupt:
-            raise typer.Exit(0) from None
+            _bind(host, p)
+        except OSError:
+            continue
+        return p
+    return None
+
+
+def check_port(host: str, port: int) -> None:
+    """Refuse, before starting the MLflow UI, a port it could not listen on."""
+    try:
+        _bind(host, port)
+    except OSError as e:
+        raise _port_error(host, port, e) from None
+
+
+def run_ui(cmd: list[str], env: dict, port: int) -> None:
+    """Run the MLflow UI until Ctrl-C, passing its output on. It never stops by itself when it
+    works (the server runs until interrupted), so any other end is a failure: a one-line error and
+    exit code 2, even where MLflow itself exits with 0 (it does, e.g., when the port is taken)."""
+    import collections
+    import signal
+    import subprocess
+    import sys
+    try:
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                errors="replace", bufsize=1)
+    except OSError as e:
+        raise OrderlabError(f"cannot start the MLflow UI ({cmd[0]}: {e.strerror or e}); reinstall orderlab's "
+                            f"dependencies (`pip install -e .` or `pip install mlflow`)") from None
+    tail: collections.deque[str] = collections.deque(maxlen=50)
+    try:
+        for line in proc.stdout:
+            sys.stderr.write(line)
+            sys.stderr.flush()
+            tail.append(line.rstrip())
+        rc = proc.wait()
+    except KeyboardInterrupt:
+        proc.send_signal(signal.SIGINT)        # it got Ctrl-C too in a terminal; not when signalled alone
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        raise typer.Exit(0) from None
+    finally:
+        if proc.stdout is not None:
+            proc.stdout.close()
+    text = "\n".join(tail)
+    if "Address already in use" in text or "[Errno 98]" in text:
+        import errno
+        raise _port_error(UI_HOST, port, OSError(errno.EADDRINUSE, "Address already in use"))
+    errors = [ln for ln in tail if "error" in ln.lower()]
+    why = " ".join((errors[-1] if errors else (tail[-1] if tail else "no output")).split())[:300]
+    raise OrderlabError(f"the MLflow UI stopped unexpectedly (exit code {rc}): {why}; fix what its output above "
+                        f"says and run `orderlab ui` again")

@@ -40,6 +40,9 @@ def test_matrix_shows_values_colours_and_what_does_not_fit():
     # Long names: columns are numbered and rows carry the numbers.
     lines, _ = R.matrix(m, ["alpha:cnn/s0", "alpha:cnn/s1"], None, 40)
     assert plain(lines[0]).split() == ["1", "2"] and plain(lines[2]).strip().startswith("alpha:cnn/s1 2")
+    # Longer than the label column: the end kept (it tells networks apart), marked as cut.
+    lines, _ = R.matrix(m, ["demo-digits-and-more:cnn/s0", "demo-digits-and-more:cnn/s1"], None, 60)
+    assert plain(lines[1]).split()[:2] == ["…s-and-more:cnn/s0", "1"]
     # Too many to fit: the first rows and columns, and a note.
     big = np.random.default_rng(0).random((60, 60))
     lines, note = R.matrix(big, [f"n{i}" for i in range(60)], None, 40, max_rows=10)

@@ -278,7 +278,8 @@ def matrix(values: np.ndarray, row_labels: Sequence[str], col_labels: Sequence[s
     dim = Style(dim=True)
     blank = "·".center(cell)
     for i in range(shown_r):
-        lab = row_labels[i][-lab_w:].rjust(lab_w)
+        lab = row_labels[i]       # too long: keep the end, which tells networks apart, and say it is cut
+        lab = (lab if len(lab) <= lab_w else "…" + lab[len(lab) - lab_w + 1:]).rjust(lab_w)
         row = [Segment(lab + " ", Style(color=row_colours[i]) if row_colours and row_colours[i] else dim)]
         for v in values[i, :shown_c].tolist():
             if not math.isfinite(v):

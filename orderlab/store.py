@@ -594,14 +594,16 @@ class Store:
         """One batched call for a set of metrics at one step (plus optional tags)."""
         self.log_metric_points(run_id, [(step, metrics)], tags)
 
-    def log_metric_points(self, run_id: str, points: list[tuple[int, dict[str, float]]],
+    def log_metric_points(self, run_id: str, points: list[tuple],
                           tags: dict[str, str] | None = None) -> None:
-        """Metrics at several steps (``[(step, {name: value})]``) and tags, in as few calls as MLflow's
-        batch limits allow (one for a run's usual buffered checkpoints)."""
+        """Metrics at several steps (``[(step, {name: value})]``, or ``(step, {name: value}, unix ms)``
+        with the time they were measured: buffered points keep their own time on MLflow's time axis)
+        and tags, in as few calls as MLflow's batch limits allow (one for a run's usual buffered
+        checkpoints)."""
         from mlflow.entities import Metric, RunTag
         now = int(time.time() * 1000)
-        ms = [Metric(k, float(v), now, int(step)) for step, metrics in points for k, v in metrics.items()
-              if v is not None]
+        ms = [Metric(k, float(v), int(p[2]) if len(p) > 2 else now, int(p[0])) for p in points
+              for k, v in p[1].items() if v is not None]
         ts = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
         for i in range(0, max(len(ms), 1), 1000):
             chunk = ms[i:i + 1000]

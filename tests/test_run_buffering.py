@@ -80,3 +80,20 @@ def test_ctrl_c_while_a_checkpoint_is_published_ends_after_it(tmp_path, monkeypa
     [run] = Store(uri).list_runs("cut")
     assert run.status == "KILLED" and len(calls) == 3
     assert run.checkpoints == Store(uri).load_record(run).n_checkpoints == 3
+
+
+def test_buffered_metrics_keep_the_time_they_were_measured(tmp_path, monkeypatch):
+    """Written in one batch at the end, the points still carry their own times on MLflow's time axis."""
+    import time
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    monkeypatch.setattr(run_module, "FLUSH_EVERY_S", 1000.0)
+
+    class Slow(Reporter):
+        def network_progress(self, fraction, metrics):
+            if metrics:
+                time.sleep(0.02)          # checkpoints at least 20 ms apart
+    train_study(TrainConfig(study="when", tracking_uri=uri, **SMALL), Slow())
+    [run] = Store(uri).list_runs("when")
+    history = sorted(MlflowClient(uri).get_metric_history(run.run_id, "test_acc"), key=lambda m: m.step)
+    stamps = [m.timestamp for m in history]
+    assert len(stamps) == 5 and all(b > a for a, b in zip(stamps, stamps[1:])), stamps

@@ -119,7 +119,7 @@ class NetworkRun:
         self.artifact_uri: str | None = None
         # (step, metrics) of every checkpoint so far (saved with the training state; see the docstring)
         self.history: list[tuple[int, dict[str, float]]] = list(history or [])
-        self._pending: list[tuple[int, dict[str, float]]] = []
+        self._pending: list[tuple[int, dict[str, float], int]] = []   # (step, metrics, unix ms)
         self._pending_tags: dict[str, str] = {}
         self._last_flush = time.monotonic()
 
@@ -174,7 +174,7 @@ class NetworkRun:
             self.writer.add(epoch, step, results, flush=False)
             self.store.write_record(self.run_id, self.writer.build(), self.artifact_uri)
             self.history.append((int(step), metrics))
-            self._pending.append((int(step), metrics))
+            self._pending.append((int(step), metrics, int(time.time() * 1000)))
             self._pending_tags.update({TAG_CHECKPOINTS: str(self.writer.n_checkpoints), TAG_EPOCH: f"{epoch:.6g}"})
         if time.monotonic() - self._last_flush >= FLUSH_EVERY_S:
             self.flush()

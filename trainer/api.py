@@ -71,7 +71,8 @@ def parse_splits(text: str | tuple[str, ...]) -> tuple[str, ...]:
     parts = [p.strip() for p in (text.split(",") if isinstance(text, str) else text) if p.strip()]
     bad = [p for p in parts if p not in SPLITS]
     if bad or not parts:
-        raise OrderlabError(f"bad --record-splits {text!r}: use train, test or train,test")
+        shown = text if isinstance(text, str) else ",".join(text)
+        raise OrderlabError(f"bad --record-splits {shown!r}: use train, test or train,test")
     return tuple(dict.fromkeys(parts))
 
 

@@ -6,12 +6,14 @@ from typing import List, Optional
 
 import typer
 
+from orderlab.errors import OrderlabError
+
 
 def register(app: typer.Typer) -> None:
 
     @app.command(rich_help_panel="Analyse")
     def reproduce(
-        scale: str = typer.Option("demo", "--scale", help="demo (2 CPU cores, < 15 min) or paper (100 networks "
+        scale: str = typer.Option("demo", "--scale", help="demo (about 3 min on 2 CPU cores) or paper (100 networks "
                                   "per architecture: a GPU or a cluster)."),
         only: List[str] = typer.Option(None, "--only", help="Run only this recipe (repeatable; see --list)."),
         recipe: List[Path] = typer.Option(None, "--recipe", help="Your own recipe file (repeatable) instead of "
@@ -33,6 +35,8 @@ def register(app: typer.Typer) -> None:
 
         Networks already finished in the store with the same settings are reused."""
         from orderlab.reproduce import reproduce as run, select_recipes
+        if threads is not None and threads < 1:
+            raise OrderlabError(f"--threads must be at least 1 (got {threads})")
         if list_:
             for r in select_recipes(scale, only, recipe):
                 typer.echo(f"{r.name}: {r.title}  ({r.path})")

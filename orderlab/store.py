@@ -321,15 +321,17 @@ def _run_info(run: Any) -> RunInfo:
 def one_run_per_network(runs: Iterable[RunInfo]) -> list[RunInfo]:
     """Where a study holds several runs of one (architecture, seed) — a network trained anew after
     its run could not be resumed, or a store written by older versions — only one of them is that
-    network for analysis: the FINISHED one, else the one with most checkpoints, the newest on ties.
-    Counting both would make copies of one network look like agreeing networks."""
+    network: the FINISHED one, else one not superseded, else the one with most checkpoints, the
+    newest on ties. Counting both would make copies of one network look like agreeing networks.
+    Training (what to skip, resume or train) and analysis choose alike."""
     runs = list(runs)
+
+    def rank(r: RunInfo) -> tuple:
+        return r.status == "FINISHED", not r.tags.get(TAG_SUPERSEDED), r.checkpoints, r.start_time
     best: dict[tuple[str, int], RunInfo] = {}
     for r in runs:
         key = (r.arch, r.seed)
-        rank = (r.status == "FINISHED", r.checkpoints, r.start_time)
-        cur = best.get(key)
-        if cur is None or rank > (cur.status == "FINISHED", cur.checkpoints, cur.start_time):
+        if key not in best or rank(r) > rank(best[key]):
             best[key] = r
     keep = {id(r) for r in best.values()}
     return [r for r in runs if id(r) in keep]

@@ -203,3 +203,17 @@ def test_checking_a_store_again_keeps_this_process_s_sqlite_locks(store_uri):
     after = subprocess.run([sys.executable, "-c", other, store_uri, "orderlab.note"], capture_output=True,
                            text=True, timeout=120)
     assert after.returncode == 0 and after.stdout.split() == ["written-after"], (after.stdout, after.stderr)
+
+
+def test_one_run_per_network_takes_the_run_that_is_the_network():
+    from orderlab.store import TAG_SUPERSEDED, RunInfo, one_run_per_network
+
+    def run(rid, status, ckpts, start, seed=0, **tags):
+        return RunInfo(rid, "s", "mlp", seed, status, start, None, ckpts, 0.0, 1.0, None, None, None, tags=tags)
+    old = run("old", "KILLED", 28, 1.0, **{TAG_SUPERSEDED: "new"})
+    new = run("new", "RUNNING", 3, 2.0)
+    assert one_run_per_network([old, new]) == [new]                  # its replacement, though shorter
+    done, later = run("done", "FINISHED", 5, 1.0), run("later", "KILLED", 9, 2.0)
+    assert one_run_per_network([done, later]) == [done]
+    a, b, other = run("a", "KILLED", 4, 1.0), run("b", "KILLED", 4, 2.0), run("c", "FAILED", 1, 0.5, seed=1)
+    assert one_run_per_network([a, other, b]) == [other, b]          # ties: the newest; order kept

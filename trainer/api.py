@@ -167,18 +167,16 @@ class Existing:
     resume: dict[str, list[str]]
 
 
-def latest_runs(runs) -> dict[tuple[str, int], Any]:
-    """The newest run of each (architecture, seed)."""
-    out: dict[tuple[str, int], Any] = {}
-    for r in sorted(runs, key=lambda r: r.start_time):
-        out[(r.arch, r.seed)] = r
-    return out
+def network_runs(runs) -> dict[tuple[str, int], Any]:
+    """The run that is each (architecture, seed)'s network (see ``store.one_run_per_network``)."""
+    from orderlab.store import one_run_per_network
+    return {(r.arch, r.seed): r for r in one_run_per_network(runs)}
 
 
 def sort_existing(cfg: TrainConfig, store, hps: dict[str, dict[str, Any]], command: str) -> Existing:
     from orderlab.store import StoreError
     try:
-        latest = latest_runs(store.list_runs(cfg.study))
+        latest = network_runs(store.list_runs(cfg.study))
     except StoreError:      # a new study
         latest = {}
     ex = Existing({}, [], [], {})

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 from orderlab.errors import OrderlabError
-from orderlab.trainer.api import latest_runs
+from orderlab.trainer.api import network_runs
 
 EXECUTORS = ("local", "ray")
 
@@ -573,7 +573,7 @@ def plan(cfg, store, ensemble: int, hps: dict[str, dict[str, Any]]) -> tuple[lis
 def resume_plan(store, study: str, ensemble: int) -> tuple[list[Task], list[str]]:
     """`orderlab sweep --resume STUDY`: every STALE, KILLED or FAILED run of the study."""
     runs = store.list_runs(study)
-    latest = latest_runs(runs)
+    latest = network_runs(runs)
     todo: dict[str, list[str]] = {}
     for (arch, _), r in latest.items():
         if r.status in ("STALE", "KILLED", "FAILED"):
@@ -617,7 +617,7 @@ class Sweep:
                 if r is not None:
                     found.append(r)
             return found, []
-        latest = latest_runs(r for r in runs if r.arch == task.arch)
+        latest = network_runs(r for r in runs if r.arch == task.arch)
         found = [latest[(task.arch, s)] for s in task.seeds if (task.arch, s) in latest]
         return found, [s for s in task.seeds if (task.arch, s) not in latest]
 

@@ -53,8 +53,8 @@ async def test_studies_list_and_navigation(tui_store):
         for name in (ALPHA, BETA, GAMMA, SOLO):
             assert name in text
         row = next(line for line in text.splitlines() if line.strip().startswith(GAMMA))
-        # gamma: 0 running, 1 finished, 1 failed, 5 checkpoints
-        assert row.split()[3:7] == ["0", "1", "1", "5"]
+        # gamma: 0 running, 1 finished, 1 failed, 0 stale, 5 checkpoints
+        assert row.split()[3:8] == ["0", "1", "1", "0", "5"]
         await pilot.press("enter")                    # first row: alpha
         await wait_for(pilot, lambda: study_ready(app), what="alpha")
         screen = app.screen
@@ -410,3 +410,14 @@ print("early", early, "torch" in sys.modules, "mlflow" in sys.modules)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "ready HelpScreen" in out.stdout and "early [] False True" in out.stdout, out.stdout
+
+
+def test_studies_table_keeps_stale_apart_from_failed():
+    """STALE runs (their process died; resumable) have their own column, as in `orderlab studies`."""
+    from rich.text import Text
+    from orderlab.app.screens.studies import COLUMNS, cells
+    from orderlab.store import StudyInfo
+    s = StudyInfo("s", "e", None, "digits", ["mlp"], n_runs=6, n_running=1, n_finished=2, n_failed=1, n_stale=2,
+                  checkpoints=4, last_update=0.0)
+    row = dict(zip((k for k, _ in COLUMNS), (c.plain if isinstance(c, Text) else c for c in cells(s, 10.0))))
+    assert (row["running"], row["finished"], row["failed"], row["stale"]) == ("1", "2", "1", "2")

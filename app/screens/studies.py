@@ -13,8 +13,10 @@ from textual.widgets import DataTable, Footer, Header, Static
 from orderlab.app.messages import PollFailed, StudiesLoaded
 from orderlab.app.screens.polling import PollingScreen
 
-COLUMNS = [("study", "study"), ("dataset", "dataset"), ("archs", "architectures"), ("running", "running"),
-           ("finished", "finished"), ("failed", "failed"), ("checkpoints", "ckpts"), ("updated", "updated")]
+# Labels short enough that the table fits 80 columns.
+COLUMNS = [("study", "study"), ("dataset", "dataset"), ("archs", "archs"), ("running", "running"),
+           ("finished", "done"), ("failed", "failed"), ("stale", "stale"), ("checkpoints", "ckpts"),
+           ("updated", "updated")]
 
 
 def ago(t: float, now: float) -> str:
@@ -34,11 +36,12 @@ def _cell_len(v: Any) -> int:
 
 
 def cells(s: Any, now: float) -> list[Any]:
-    failed = s.n_failed + s.n_stale
+    # Stale (left RUNNING by a dead process, resumable) apart from failed or killed, as `orderlab studies`.
     return [Text(s.name, style="bold"), s.dataset, ", ".join(s.archs),
             Text(str(s.n_running), style="cyan" if s.n_running else "dim"),
             Text(str(s.n_finished), style="green" if s.n_finished else "dim"),
-            Text(str(failed), style="red" if failed else "dim"),
+            Text(str(s.n_failed), style="red" if s.n_failed else "dim"),
+            Text(str(s.n_stale), style="magenta" if s.n_stale else "dim"),
             str(s.checkpoints), ago(s.last_update, now)]
 
 

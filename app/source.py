@@ -209,7 +209,8 @@ class StudySource:
             if self.uri.startswith("sqlite:///"):
                 # A viewer never creates a store (Store() would): wait for `orderlab train` to
                 # make it, and notice when it is deleted or moved (an open connection would not).
-                db = self.uri[len("sqlite:///"):]
+                from orderlab.store import sqlite_path
+                db = str(sqlite_path(self.uri))
                 if not os.path.exists(db):
                     self._store = None
                     raise StoreMissing(f"the store {db} has gone (deleted or moved)" if self._seen else

@@ -83,6 +83,11 @@ def resolve_tracking_uri(uri: str | None = None) -> str:
     return uri
 
 
+def sqlite_path(uri: str) -> Path:
+    """The file behind a ``sqlite:///`` URI as SQLAlchemy opens it: without ``?options``, %XX decoded."""
+    return Path(urllib.parse.unquote(uri[len("sqlite:///"):].split("?", 1)[0]))
+
+
 def _local_path(uri: str) -> Path | None:
     """The filesystem path behind a ``file:`` (or plain path) artifact URI, else None."""
     parsed = urllib.parse.urlparse(uri)
@@ -150,7 +155,7 @@ def _store_lock(uri: str, while_: str = "opening the store"):
     except ImportError:       # Windows: no flock; there, start the first process on a new store alone
         yield
         return
-    path = Path(uri[len("sqlite:///"):])
+    path = sqlite_path(uri)
     lock = path.with_name(path.name + ".lock")
     try:
         f = open(lock, "a")
@@ -350,7 +355,7 @@ class Store:
         self._client = None
         self._local_artifact_root: Path | None = None
         if self.uri.startswith("sqlite:///"):
-            db = Path(self.uri[len("sqlite:///"):])
+            db = sqlite_path(self.uri)
             self._local_artifact_root = db.parent
         if check:
             self.check()
@@ -371,7 +376,7 @@ class Store:
             raise StoreError(f"tracking URI {self.uri!r} is an in-memory SQLite store, which keeps nothing "
                              f"after the command ends; use sqlite:///PATH/mlflow.db")
         elif self.uri.startswith("sqlite:///"):
-            _check_sqlite(Path(self.uri[len("sqlite:///"):]), self.must_exist)
+            _check_sqlite(sqlite_path(self.uri), self.must_exist)
         elif scheme in ("file", ""):
             raise StoreError(f"tracking URI {self.uri!r} is a plain file store, which MLflow 3 refuses; "
                              f"use sqlite:///PATH/mlflow.db or an http:// server")
@@ -643,9 +648,12 @@ class Store:
     def supersede(self, run_id: str, new_run_id: str, why: str) -> None:
         """Mark an interrupted run as replaced by ``new_run_id`` (its network is trained anew there
         because it cannot be resumed); the run and its record stay as they were."""
+        run = self._retry(lambda: self.client.get_run(run_id))
+        before = run.data.tags.get(TAG_ERROR)
         self.set_tags(run_id, {TAG_SUPERSEDED: new_run_id,
-                               TAG_ERROR: f"superseded by run {new_run_id}: {why}"[:5000]})
-        if self._retry(lambda: self.client.get_run(run_id)).info.status == "RUNNING":    # left by a dead process
+                               TAG_ERROR: (f"superseded by run {new_run_id}: {why}"
+                                           + (f" (it had stopped: {before})" if before else ""))[:5000]})
+        if run.info.status == "RUNNING":    # left by a dead process
             self._retry(lambda: self.client.set_terminated(run_id, "KILLED"))
 
     def end_run(self, run_id: str, status: str, error: str | None = None) -> None:

@@ -169,6 +169,18 @@ def test_resume_without_usable_state_keeps_the_record_and_trains_anew(store_uri,
     assert list(stack.run_id) == [new.run_id]             # one network, not two copies
     again = runner.invoke(app, ["train", "--resume", cut.run_id, "--tracking-uri", store_uri, "--quiet"])
     assert again.exit_code == 2 and f"replaced by run {new.run_id}" in again.stderr, again.output
+    if damage == "garbage":
+        return
+    # The replacement deleted (as a damaged record's message suggests): training the seed again
+    # makes a new run, not a resume of the replaced one.
+    from mlflow.tracking import MlflowClient
+    MlflowClient(store_uri).delete_run(new.run_id)
+    r = runner.invoke(app, ["train", "--study", f"{name}-cut", "--arch", "cnn", "--seeds", "1", "--train-subset", "120",
+                            "--test-subset", "60", "--epochs", "1", "--record-every", "0.5", "--device", "cpu",
+                            "--tracking-uri", store_uri, "--quiet"])
+    assert r.exit_code == 0, r.output
+    runs = store.list_runs(f"{name}-cut")
+    assert len(runs) == 2 and {x.run_id for x in runs if x.status == "FINISHED"} - {new.run_id, cut.run_id}
 
 
 def test_resume_of_a_run_that_recorded_nothing_restarts_it(store_uri):

@@ -49,7 +49,8 @@ def test_metrics_reach_the_store_when_flushed_and_all_at_the_end(tmp_path, monke
     assert sorted(m.step for m in hist) == Store(uri).load_record(run).step.tolist()
 
 
-def test_ctrl_c_while_a_checkpoint_is_published_ends_after_it(tmp_path, monkeypatch):
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_while_a_checkpoint_is_published_ends_after_it(tmp_path, monkeypatch, signame):
     """A SIGINT that lands while the third checkpoint's record is being published (after the file is
     in place) takes effect once the checkpoint is complete: the KILLED run's tag names the record's
     checkpoints (they differed by one when Ctrl-C fell in that window). A second thread is alive, as in
@@ -59,6 +60,10 @@ def test_ctrl_c_while_a_checkpoint_is_published_ends_after_it(tmp_path, monkeypa
     import signal
     import threading
     import time
+    from orderlab.cli import _terminate
+    sig = getattr(signal, signame)
+    if sig == signal.SIGTERM:                                 # as the CLI's main installs it
+        signal.signal(signal.SIGTERM, _terminate)
     idle = threading.Event()
     other = threading.Thread(target=idle.wait, daemon=True)
     other.start()
@@ -69,7 +74,7 @@ def test_ctrl_c_while_a_checkpoint_is_published_ends_after_it(tmp_path, monkeypa
         publish(self, *a, **k)
         calls.append(1)
         if len(calls) == 3:
-            signal.pthread_kill(other.ident, signal.SIGINT)   # the kernel's pick, made deterministic
+            signal.pthread_kill(other.ident, sig)             # the kernel's pick, made deterministic
             time.sleep(0.3)                                   # its handler has run before we go on
     monkeypatch.setattr(Store, "write_record", publish_then_ctrl_c)
     try:
@@ -77,6 +82,8 @@ def test_ctrl_c_while_a_checkpoint_is_published_ends_after_it(tmp_path, monkeypa
             train_study(TrainConfig(study="cut", tracking_uri=uri, **SMALL))
     finally:
         idle.set()
+        if sig == signal.SIGTERM:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
     [run] = Store(uri).list_runs("cut")
     assert run.status == "KILLED" and len(calls) == 3
     assert run.checkpoints == Store(uri).load_record(run).n_checkpoints == 3

@@ -258,3 +258,20 @@ def test_reading_commands_create_no_store(tmp_path):
     assert_one_line_error(invoke("runs", "s", "--tracking-uri", uri), "no orderlab store at", "train a study first")
     assert_one_line_error(invoke("analyze", "s", "--tracking-uri", uri), "no orderlab store at")
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_repeated_arch_or_reordered_splits_name_the_same_networks(store_uri):
+    assert invoke("train", "--arch", "mlp", "--arch", "mlp", "--seeds", "0", "--study", "rep", *FAST).exit_code == 0
+    assert [r.seed for r in Store(store_uri).list_runs("rep")] == [0]
+    r = invoke("train", "--arch", "mlp", "--seeds", "0", "--study", "rep", "--record-splits", "test,train", *FAST)
+    assert r.exit_code == 0, r.output                                   # the same splits: skipped, not refused
+    assert len(Store(store_uri).list_runs("rep")) == 1
+
+
+def test_a_sqlite_uri_with_options_or_escapes_names_its_file(tmp_path):
+    (tmp_path / "a b").mkdir()
+    uri = f"sqlite:///{tmp_path}/a%20b/mlflow.db?timeout=30"
+    assert invoke("train", "--arch", "mlp", "--seeds", "0", "--study", "q", "--tracking-uri", uri, *FAST).exit_code == 0
+    r = invoke("runs", "q", "--tracking-uri", uri)                      # a reading command finds the store
+    assert r.exit_code == 0 and "FINISHED" in r.output, r.output
+    assert (tmp_path / "a b" / "mlflow.db").exists()

@@ -92,6 +92,7 @@ def validate(cfg: TrainConfig) -> None:
     """Reject bad numbers before anything is created in the store."""
     if not cfg.archs:
         raise OrderlabError("no architecture given; add --arch NAME (see `orderlab archs`)")
+    cfg.archs = list(dict.fromkeys(cfg.archs))      # `-a mlp -a mlp` names one architecture, not two
     if not cfg.seeds:
         raise OrderlabError("no seed given; use --seeds 0-9")
     bad_seeds = [s for s in cfg.seeds if not 0 <= s <= MAX_SEED]
@@ -148,9 +149,10 @@ def _same(logged: str | None, value: Any) -> bool:
 def check_same_settings(run, hp: dict[str, Any], record_splits: tuple[str, ...], command: str) -> None:
     """A study holds one network per (architecture, seed): a run already there must have been trained
     with the settings asked for now, or the command would mix two trainings under one name."""
-    wanted = {**hp, "record_splits": ",".join(record_splits)}
-    diff = [f"{k}={run.params.get(k)} (asked: {v})" for k, v in wanted.items()
+    diff = [f"{k}={run.params.get(k)} (asked: {v})" for k, v in hp.items()
             if k in run.params and not _same(run.params.get(k), v)]
+    if "record_splits" in run.params and set(run.params["record_splits"].split(",")) != set(record_splits):
+        diff.append(f"record_splits={run.params['record_splits']} (asked: {','.join(record_splits)})")
     if diff:
         raise OrderlabError(f"study {run.study!r} already has {run.name} ({run.status}, run {run.run_id[:8]}) "
                             f"trained with {', '.join(diff)}; a study holds one network per architecture and "
@@ -174,7 +176,7 @@ def network_runs(runs) -> dict[tuple[str, int], Any]:
 
 
 def sort_existing(cfg: TrainConfig, store, hps: dict[str, dict[str, Any]], command: str) -> Existing:
-    from orderlab.store import StoreError
+    from orderlab.store import TAG_SUPERSEDED, StoreError
     try:
         latest = network_runs(store.list_runs(cfg.study))
     except StoreError:      # a new study
@@ -183,7 +185,7 @@ def sort_existing(cfg: TrainConfig, store, hps: dict[str, dict[str, Any]], comma
     for arch in cfg.archs:
         for s in cfg.seeds:
             r = latest.get((arch, s))
-            if r is None:
+            if r is None or r.tags.get(TAG_SUPERSEDED):     # none, or only a replaced run whose replacement is gone
                 ex.new.setdefault(arch, []).append(s)
                 continue
             check_same_settings(r, hps[arch], cfg.record_splits, command)

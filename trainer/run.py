@@ -46,17 +46,18 @@ def ctrl_c_after():
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous, caught = signal.getsignal(signal.SIGINT), []
-    if previous is None:
-        yield
-        return
-    signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    # SIGTERM too where a Python handler turns it into KeyboardInterrupt (the CLI's main does).
+    signums = [s for s in (signal.SIGINT, signal.SIGTERM) if callable(signal.getsignal(s))]
+    previous, caught = {s: signal.getsignal(s) for s in signums}, []
+    for s in signums:
+        signal.signal(s, lambda signum, frame: caught.append(signum))
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s in signums:
+            signal.signal(s, previous[s])
         if caught:
-            signal.raise_signal(signal.SIGINT)   # now handled as it would have been: KeyboardInterrupt
+            signal.raise_signal(caught[0])   # now handled as it would have been: KeyboardInterrupt
 
 
 @dataclass

@@ -31,10 +31,10 @@ def register(app: typer.Typer) -> None:
     def studies(tracking_uri: Optional[str] = URI_OPTION) -> None:
         """List the studies in the store."""
         from rich.table import Table
-        from orderlab.store import Store, resolve_tracking_uri
+        from orderlab.store import Store, resolve_tracking_uri, sqlite_path
         out = console()
         uri = resolve_tracking_uri(tracking_uri)
-        if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():   # listing creates nothing
+        if uri.startswith("sqlite:///") and not sqlite_path(uri).exists():   # listing creates nothing
             out.print(f"no studies in {uri} yet; start one with `orderlab train --arch mlp --seeds 0-3`")
             return
         store = Store(uri)

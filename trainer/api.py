@@ -286,26 +286,35 @@ def train_solo(cfg: TrainConfig, ctx, jobs, hps: dict[str, dict[str, Any]], data
     run_ids: list[str] = []
     for arch, spec, seed in jobs:
         hp = hps[arch]
-        params = network_params(cfg, arch, seed, hp, ds)
-        run = NetworkRun(ctx, arch, seed, params, float(hp["epochs"]))
-        final: dict[str, float] = {}
-        try:
-            with run:
-                run_ids.append(run.run_id)
-                reporter.network_started(f"{arch}/s{seed}", run.run_id)
-                final = train_one(run, spec, arch, seed, hp, ds, data, cfg.record_splits,
-                                  reporter.network_progress)
-        except KeyboardInterrupt:
-            reporter.network_finished(f"{arch}/s{seed}", "KILLED", final)
-            raise
-        except Exception as e:  # noqa: BLE001 - the run is marked FAILED; go on with the others
-            reporter.network_finished(f"{arch}/s{seed}", "FAILED", final)
-            reporter.message(f"[red]{arch}/s{seed} failed:[/] {type(e).__name__}: {e}")
-            if isinstance(e, OrderlabError):
-                raise
-            continue
-        reporter.network_finished(f"{arch}/s{seed}", run.status or "FINISHED", final)
+        run = NetworkRun(ctx, arch, seed, network_params(cfg, arch, seed, hp, ds), float(hp["epochs"]))
+
+        def train(run=run, arch=arch, spec=spec, seed=seed, hp=hp):
+            run_ids.append(run.run_id)
+            return train_one(run, spec, arch, seed, hp, ds, data, cfg.record_splits, reporter.network_progress)
+        train_in_run(run, f"{arch}/s{seed}", reporter, train)
     return run_ids
+
+
+def train_in_run(run, name: str, reporter: Reporter, train, failed: str = "failed") -> None:
+    """Run ``train()`` inside ``run`` (a NetworkRun, opened here) with the reporter's bookkeeping.
+    Ctrl-C ends the run KILLED and is raised again; another error ends it FAILED and is reported,
+    and the caller goes on with its other networks, unless it is an OrderlabError (the input's
+    fault, which every network would meet), raised again."""
+    final: dict[str, float] = {}
+    try:
+        with run:
+            reporter.network_started(name, run.run_id)
+            final = train()
+    except KeyboardInterrupt:
+        reporter.network_finished(name, "KILLED", final)
+        raise
+    except Exception as e:  # noqa: BLE001 - the run is marked FAILED; go on with the others
+        reporter.network_finished(name, "FAILED", final)
+        reporter.message(f"[red]{name} {failed}:[/] {type(e).__name__}: {e}")
+        if isinstance(e, OrderlabError):
+            raise
+        return
+    reporter.network_finished(name, run.status or "FINISHED", final)
 
 
 def train_one(run, spec, arch: str, seed: int, hp: dict[str, Any], ds, data, record_splits,

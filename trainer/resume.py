@@ -185,7 +185,7 @@ def _resume_group(store: Store, plans: list[ResumePlan], reporter, ensemble: int
 
 
 def _resume_alone(ctx, point: tuple, ds, data, reporter) -> str:
-    from orderlab.trainer.api import train_one
+    from orderlab.trainer.api import train_in_run, train_one
     from orderlab.trainer.run import NetworkRun
     pl, state, writer = point
     info = pl.info
@@ -194,22 +194,9 @@ def _resume_alone(ctx, point: tuple, ds, data, reporter) -> str:
     reporter.message(f"resuming {name} (run {info.run_id[:8]}) from {where}")
     run = NetworkRun(ctx, info.arch, info.seed, {}, float(pl.hp["epochs"]), run_id=info.run_id, writer=writer,
                      history=state.get("metrics") if state else None)
-    final: dict[str, float] = {}
-    try:
-        with run:
-            reporter.network_started(name, info.run_id)
-            final = train_one(run, pl.spec, info.arch, info.seed, pl.hp, ds, data, pl.cfg.record_splits,
-                              reporter.network_progress, resume_state=state)
-    except KeyboardInterrupt:
-        reporter.network_finished(name, "KILLED", final)
-        raise
-    except Exception as e:  # noqa: BLE001 - marked FAILED with its error; go on
-        reporter.network_finished(name, "FAILED", final)
-        reporter.message(f"[red]{name} failed again:[/] {type(e).__name__}: {e}")
-        if isinstance(e, OrderlabError):
-            raise
-    else:
-        reporter.network_finished(name, run.status or "FINISHED", final)
+    train_in_run(run, name, reporter, lambda: train_one(run, pl.spec, info.arch, info.seed, pl.hp, ds, data,
+                                                        pl.cfg.record_splits, reporter.network_progress,
+                                                        resume_state=state), failed="failed again")
     return info.run_id
 
 
@@ -217,30 +204,19 @@ def _train_anew(ctx, pl: ResumePlan, why: str, ds, data, reporter) -> str:
     """A run that recorded checkpoints but cannot be continued: its network is trained from the
     start in a new run with the same params, and the old run is kept untouched but for a tag
     naming its replacement (analysis takes one run per network; see store.one_run_per_network)."""
-    from orderlab.trainer.api import train_one
+    from orderlab.trainer.api import train_in_run, train_one
     from orderlab.trainer.run import NetworkRun
     info = pl.info
     name = f"{info.arch}/s{info.seed}"
     reporter.message(f"[yellow]{name} (run {info.run_id[:8]}) cannot be resumed: {why}.[/] Its "
                      f"{info.checkpoints} recorded checkpoints are kept; training it anew in a new run")
     run = NetworkRun(ctx, info.arch, info.seed, dict(info.params), float(pl.hp["epochs"]))
-    final: dict[str, float] = {}
-    try:
-        with run:
-            ctx.store.supersede(info.run_id, run.run_id, why)
-            reporter.network_started(name, run.run_id)
-            final = train_one(run, pl.spec, info.arch, info.seed, pl.hp, ds, data, pl.cfg.record_splits,
-                              reporter.network_progress)
-    except KeyboardInterrupt:
-        reporter.network_finished(name, "KILLED", final)
-        raise
-    except Exception as e:  # noqa: BLE001 - marked FAILED with its error; go on
-        reporter.network_finished(name, "FAILED", final)
-        reporter.message(f"[red]{name} failed:[/] {type(e).__name__}: {e}")
-        if isinstance(e, OrderlabError):
-            raise
-    else:
-        reporter.network_finished(name, run.status or "FINISHED", final)
+
+    def train():
+        ctx.store.supersede(info.run_id, run.run_id, why)
+        return train_one(run, pl.spec, info.arch, info.seed, pl.hp, ds, data, pl.cfg.record_splits,
+                         reporter.network_progress)
+    train_in_run(run, name, reporter, train)
     return run.run_id
 
 

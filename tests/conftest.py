@@ -103,3 +103,15 @@ def whole_and_cut(tracking_uri: str, name: str, n: int, **cfg):
     [cut] = Store(tracking_uri).list_runs(f"{name}-cut")
     assert cut.status == "KILLED" and cut.checkpoints == n
     return cut
+
+
+def assert_one_line_error(result, *needles) -> str:
+    """A CliRunner result that is the project's bad-input answer: exit code 2, one line on stderr
+    starting with ``error: ``, no traceback, containing every needle. Returns the line."""
+    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
+    err = result.stderr.strip()
+    assert err.startswith("error: ") and "\n" not in err, err
+    assert "Traceback" not in result.output
+    for n in needles:
+        assert n in err, (n, err)
+    return err

@@ -20,7 +20,7 @@ from orderlab.record import Record
 from orderlab.store import Store
 from orderlab.synthetic import populate_store
 
-from conftest import module_store_uri
+from conftest import assert_one_line_error, module_store_uri
 
 store_uri = module_store_uri()
 runner = CliRunner()
@@ -31,14 +31,6 @@ def invoke(*args):
     return runner.invoke(app, [str(a) for a in args])
 
 
-def one_line_error(result, *needles) -> str:
-    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
-    err = result.stderr.strip()
-    assert err.startswith("error: ") and "\n" not in err, err
-    assert "Traceback" not in result.output
-    for n in needles:
-        assert n in err, (n, err)
-    return err
 
 
 def last_line_error(result, *needles) -> str:
@@ -90,7 +82,7 @@ def a_file(tmp_path) -> Path:
 def test_report_to_an_unwritable_folder_is_one_line(syn, store_uri, a_file, where):
     out = {"proc": Path("/proc/rep"), "under-file": a_file / "rep", "is-file": a_file}[where]
     before = snapshot(syn, "syn")
-    err = one_line_error(invoke("report", "syn", "-o", out, "--tracking-uri", store_uri),
+    err = assert_one_line_error(invoke("report", "syn", "-o", out, "--tracking-uri", store_uri),
                          f"cannot write the report to {out}", "choose a writable folder with -o")
     if where != "proc":
         assert "is a file, not a folder" in err
@@ -105,7 +97,7 @@ def test_export_to_an_unwritable_path_is_one_line(syn, store_uri, a_file, tmp_pa
     if where == "a-folder":
         out.mkdir()
     before = snapshot(syn, "syn")
-    one_line_error(invoke("export", "syn", "-o", out, "--tracking-uri", store_uri), f"cannot write {out}",
+    assert_one_line_error(invoke("export", "syn", "-o", out, "--tracking-uri", store_uri), f"cannot write {out}",
                    "-o/--output")
     assert snapshot(syn, "syn") == before
     assert a_file.read_text() == "not a folder"
@@ -125,13 +117,13 @@ def test_a_report_that_fails_midway_leaves_no_part_of_it(syn, store_uri, tmp_pat
         _disk_full()
     monkeypatch.setattr(report_mod, "write_report", half_then_full)
     new = tmp_path / "new" / "rep"
-    one_line_error(invoke("report", "syn", "-o", new, "--tracking-uri", store_uri),
+    assert_one_line_error(invoke("report", "syn", "-o", new, "--tracking-uri", store_uri),
                    f"cannot write the report to {new}", "No space left on device", "choose a writable folder")
     assert not (tmp_path / "new").exists()                  # the folders made for it are gone again
     old = tmp_path / "old"
     old.mkdir()
     (old / "report.md").write_text("an earlier report")
-    one_line_error(invoke("report", "syn", "-o", old, "--tracking-uri", store_uri), "No space left on device")
+    assert_one_line_error(invoke("report", "syn", "-o", old, "--tracking-uri", store_uri), "No space left on device")
     assert files_under(old) == {"report.md"} and (old / "report.md").read_text() == "an earlier report"
     assert not syn.client.list_artifacts(syn.study_parent("syn"), "report")
     monkeypatch.setattr(report_mod, "write_report", real)   # and a report that works replaces the old one
@@ -151,11 +143,11 @@ def test_an_export_that_fails_midway_leaves_no_part_of_it(syn, store_uri, tmp_pa
         fh.write(b"PK\x03\x04 half a zip")
         _disk_full()
     monkeypatch.setattr(studydata.np, "savez_compressed", half_then_full)
-    one_line_error(invoke("export", "syn", "-o", target, "--tracking-uri", store_uri), f"cannot write {target}",
+    assert_one_line_error(invoke("export", "syn", "-o", target, "--tracking-uri", store_uri), f"cannot write {target}",
                    "No space left on device")
     assert target.read_bytes() == good                       # the earlier export is intact
     new = tmp_path / "a" / "b" / "e.npz"
-    one_line_error(invoke("export", "syn", "-o", new, "--tracking-uri", store_uri), "No space left on device")
+    assert_one_line_error(invoke("export", "syn", "-o", new, "--tracking-uri", store_uri), "No space left on device")
     assert files_under(tmp_path) == {"e.npz"}               # no temporary file, no folder made for it
 
 
@@ -175,7 +167,7 @@ def _free_port() -> int:
 
 @pytest.mark.parametrize("port", ["-1", "0", "70000"])
 def test_ui_port_out_of_range(syn, store_uri, port):
-    one_line_error(invoke("ui", f"--port={port}", "--tracking-uri", store_uri),
+    assert_one_line_error(invoke("ui", f"--port={port}", "--tracking-uri", store_uri),
                    "--port must be between 1 and 65535", f"got {port}")
 
 
@@ -184,7 +176,7 @@ def test_ui_port_in_use(syn, store_uri):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        err = one_line_error(invoke("ui", "--port", port, "--tracking-uri", store_uri),
+        err = assert_one_line_error(invoke("ui", "--port", port, "--tracking-uri", store_uri),
                              f"port {port} on 127.0.0.1 is already in use", "choose another with --port")
         suggested = int(re.search(r"e\.g\. --port (\d+)", err).group(1))
     with socket.socket() as s:                              # the port it suggests is free
@@ -274,7 +266,7 @@ def test_missing_and_damaged_records_name_the_run_and_a_fix_that_works(own_store
     store.client.set_terminated(runs[2].run_id, "KILLED")
     for cmd in (["analyze", "rec"], ["examples", "rec"], ["export", "rec", "-o", tmp_path / "e.npz"],
                 ["report", "rec", "-o", tmp_path / "rep"]):
-        err = one_line_error(invoke(*cmd), "network mlp/s1", runs[1].run_id, "study 'rec'", "is missing",
+        err = assert_one_line_error(invoke(*cmd), "network mlp/s1", runs[1].run_id, "study 'rec'", "is missing",
                              f"mlflow runs delete --run-id {runs[1].run_id}", "orderlab train --study rec")
     assert not (tmp_path / "e.npz").exists() and not (tmp_path / "rep").exists()
     delete, again = commands_in(err)
@@ -300,7 +292,7 @@ def test_record_messages_for_finished_runs_of_synthetic_studies(store_uri, tmp_p
     ids = populate_store(store, "gone", archs=("mlp",), seeds=2, n_checkpoints=3, n_examples=20)
     store.record_file(ids[1]).unlink()
     before = snapshot(store, "gone")
-    err = one_line_error(invoke("analyze", "gone", "--tracking-uri", store_uri), "network mlp/s1", ids[1],
+    err = assert_one_line_error(invoke("analyze", "gone", "--tracking-uri", store_uri), "network mlp/s1", ids[1],
                          "study 'gone'", "is missing", "does not exist", f"mlflow runs delete --run-id {ids[1]}",
                          "orderlab train --study gone --arch mlp --seeds 1", f"--tracking-uri {store_uri}")
     assert f"MLFLOW_TRACKING_URI={store_uri} mlflow" in err
@@ -328,7 +320,7 @@ def test_a_split_some_networks_lack_names_them_and_what_to_do(store_uri):
     ids = populate_store(store, "mix", archs=("mlp", "cnn"), seeds=2, n_checkpoints=4, n_examples=40)
     odd = add_test_only_network(store, "mix", ids[0], "cnn", 7)
     uri = ["--tracking-uri", store_uri]
-    err = one_line_error(invoke("analyze", "mix", "--split", "train", *uri),
+    err = assert_one_line_error(invoke("analyze", "mix", "--split", "train", *uri),
                          "split 'train' was not recorded by 1 of the 5 networks of study 'mix'", "cnn/s7", odd,
                          "recorded only test", "use --split test, which all 5 recorded", "--arch mlp",
                          f"mlflow runs delete --run-id {odd}", "--record-splits train,test")
@@ -339,16 +331,16 @@ def test_a_split_some_networks_lack_names_them_and_what_to_do(store_uri):
     assert r.exit_code == 0 and '"n_networks": 2' in r.stdout, r.output
     assert invoke("examples", "mix", "--split", "train", "--arch", "mlp", *uri).exit_code == 0
     # commands without --arch do not suggest it; report's way to another split is leaving --split out
-    err = one_line_error(invoke("export", "mix", "--split", "train", "-o", "x.npz", *uri), "cnn/s7",
+    err = assert_one_line_error(invoke("export", "mix", "--split", "train", "-o", "x.npz", *uri), "cnn/s7",
                          "use --split test")
     assert "keep to the architectures" not in err and not Path("x.npz").exists()
-    one_line_error(invoke("report", "mix", "--split", "train", "-o", "rep", *uri), "cnn/s7",
+    assert_one_line_error(invoke("report", "mix", "--split", "train", "-o", "rep", *uri), "cnn/s7",
                    "leave out --split: the report then covers test")
     assert invoke("report", "mix", "-o", "rep", "--no-log", *uri).exit_code == 0
     # no network recorded the split at all
     ids = populate_store(store, "testonly", archs=("mlp",), seeds=2, n_checkpoints=3, n_examples=20, seed=4,
                          splits=("test",))
-    err = one_line_error(invoke("analyze", "testonly", "--split", "train", *uri),
+    err = assert_one_line_error(invoke("analyze", "testonly", "--split", "train", *uri),
                          "split 'train' was not recorded by any of the 2 networks of study 'testonly'",
                          "(recorded: test)", "use --split test, which all 2 recorded")
     assert "keep to the architectures" not in err
@@ -358,7 +350,7 @@ def test_a_split_some_networks_lack_names_them_and_what_to_do(store_uri):
 def test_retraining_a_network_with_both_splits_as_suggested(own_store, tmp_path):
     train("splits", "--seeds", "0-1")
     train("splits", "--seeds", "2", "--record-splits", "test")
-    err = one_line_error(invoke("analyze", "splits", "--split", "train"),
+    err = assert_one_line_error(invoke("analyze", "splits", "--split", "train"),
                          "split 'train' was not recorded by 1 of the 3 networks", "mlp/s2", "--split test")
     delete, again = commands_in(err)
     assert "--seeds 2" in again and "--record-splits train,test" in again

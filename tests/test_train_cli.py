@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+from conftest import assert_one_line_error
 from typer.testing import CliRunner
 
 from orderlab.cli import app
@@ -18,15 +19,6 @@ FAST = ["--epochs", "1", "--record-every", "0.5", "--quiet", "--train-subset", "
 
 def invoke(*args):
     return runner.invoke(app, [str(a) for a in args])
-
-
-def assert_one_line_error(result, *needles):
-    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
-    err = result.stderr.strip()
-    assert err.startswith("error: ") and "\n" not in err, err
-    assert "Traceback" not in result.output
-    for n in needles:
-        assert n in err, (n, err)
 
 
 @pytest.fixture

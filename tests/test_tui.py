@@ -1,8 +1,6 @@
 """Functional tests of `orderlab tui` with Textual's pilot, on real SQLite stores."""
 from __future__ import annotations
 
-import asyncio
-import functools
 import os
 import subprocess
 import sys
@@ -11,25 +9,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from test_tui_helpers import (ALPHA, BETA, GAMMA, SOLO, empty_db, new_store, screen_text,  # noqa: F401
-                               shows, study_ready, tui_store, wait_for)
+from test_tui_helpers import (ALPHA, BETA, GAMMA, SOLO, empty_db, make_app, new_store,  # noqa: F401
+                               pilot_test, screen_text, shows, study_ready, tui_store, wait_for)
 
 pytestmark = pytest.mark.xdist_group("tui")
-
-
-def pilot_test(fn):
-    """Run an async pilot scenario as a plain test (no asyncio plugin needed)."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(fn(*args, **kwargs))
-    return wrapper
-
-
-def make_app(uri, **kw):
-    from orderlab.app.app import OrderlabApp
-    kw.setdefault("refresh", 5.0)         # read-only tests need no polling; live tests set it small
-    kw.setdefault("clock", lambda: 0.0)
-    return OrderlabApp(uri, **kw)
 
 
 def expected_stack(uri, study, split="test"):

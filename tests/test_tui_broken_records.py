@@ -3,34 +3,19 @@ the study screen names each such network and why over every view, the runs table
 the other networks are still analysed. Real SQLite stores, as in test_tui.py."""
 from __future__ import annotations
 
-import asyncio
-import functools
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from test_tui_helpers import empty_db, new_store, screen_text, shows, study_ready, wait_for  # noqa: F401
+from test_tui_helpers import (empty_db, make_app, new_store, pilot_test, screen_text, shows,  # noqa: F401
+                              study_ready, wait_for)
 
 pytestmark = pytest.mark.xdist_group("tui")
 
 CORRUPT = "record is corrupt or not an orderlab record"
 MISSING = "record file does not exist"
-
-
-def pilot_test(fn):
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(fn(*args, **kwargs))
-    return wrapper
-
-
-def make_app(uri, **kw):
-    from orderlab.app.app import OrderlabApp
-    kw.setdefault("refresh", 5.0)
-    kw.setdefault("clock", lambda: 0.0)
-    return OrderlabApp(uri, **kw)
 
 
 def record_path(store, run) -> Path:

@@ -121,3 +121,21 @@ def study_ready(app) -> bool:
     s = app.screen
     return getattr(s, "data", None) is not None and s.data.stack is not None and s.cp_result is not None \
         and s.cp_result.checkpoint == s.checkpoint
+
+
+def pilot_test(fn):
+    """Run an async pilot scenario as a plain test (no asyncio plugin needed)."""
+    import asyncio
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(fn(*args, **kwargs))
+    return wrapper
+
+
+def make_app(uri, **kw):
+    from orderlab.app.app import OrderlabApp
+    kw.setdefault("refresh", 5.0)         # read-only tests need no polling; live tests set it small
+    kw.setdefault("clock", lambda: 0.0)
+    return OrderlabApp(uri, **kw)

@@ -11,9 +11,15 @@ from typer.core import TyperGroup
 
 from orderlab.errors import OrderlabError
 
+# The Click that Typer runs on (Typer >= 0.22 carries its own copy as typer._click): its exceptions
+# are the ones raised on the command line.
+_clk = sys.modules[typer.BadParameter.__module__]
+_NoArgsIsHelp = getattr(_clk, "NoArgsIsHelpError", ())     # Click >= 8.2
+
 
 class _Group(TyperGroup):
-    """Turns every OrderlabError into a one-line message and exit code 2 (no traceback)."""
+    """Turns every OrderlabError, and every usage error Click finds on the command line (an unknown
+    option or command, a value that does not parse), into a one-line message and exit code 2."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -21,6 +27,30 @@ class _Group(TyperGroup):
         except OrderlabError as e:
             typer.echo("error: " + " ".join(str(e).split()), err=True)
             sys.exit(2)
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            # Not standalone: Click raises its usage errors here instead of drawing Typer's box.
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _NoArgsIsHelp as e:
+            e.show()                # `orderlab` alone, or a group without its command: the help
+            sys.exit(e.exit_code)
+        except _clk.UsageError as e:
+            where = e.ctx.command_path if e.ctx is not None else "orderlab"
+            msg = " ".join(e.format_message().split()).rstrip(". ")
+            typer.echo(f"error: {msg}{' ' if msg.endswith('?') else '; '}see `{where} --help`", err=True)
+            sys.exit(2)
+        except _clk.ClickException as e:
+            typer.echo("error: " + " ".join(e.format_message().split()), err=True)
+            sys.exit(e.exit_code)
+        except typer.Abort:
+            typer.echo("aborted", err=True)
+            sys.exit(1)
+        # Not standalone, an Exit (typer.Exit(2), --help's exit 0) comes back as its code; commands
+        # themselves return None.
+        sys.exit(rv if isinstance(rv, int) else 0)
 
 
 app = typer.Typer(

@@ -130,6 +130,31 @@ def test_bad_input_is_one_line_exit_2(args, needles, tmp_path):
     assert (tmp_path / "NOT_A_DB").read_bytes() == np.random.default_rng(0).bytes(4096)   # left as it was
 
 
+@pytest.mark.parametrize("args, needles", [
+    (["train", "--arch", "mlp", "--nope"], ["No such option: --nope", "see `orderlab train --help`"]),
+    (["trian"], ["No such command 'trian'", "Did you mean 'train'?", "see `orderlab --help`"]),
+    (["train", "--arch", "mlp", "--epochs", "abc"], ["Invalid value for '--epochs'", "orderlab train --help"]),
+    (["runs"], ["Missing argument", "see `orderlab runs --help`"]),
+])
+def test_command_line_usage_errors_are_one_line_exit_2(args, needles):
+    """Click's own checks (unknown option or command, a value that does not parse) answer as every
+    other bad input does, not with Typer's framed box."""
+    err = assert_one_line_error(runner.invoke(app, args), *needles)
+    assert "╭" not in err and ".;" not in err
+
+
+def test_usage_errors_and_help_from_the_installed_command():
+    exe = os.path.join(os.path.dirname(sys.executable), "orderlab")     # the console script pip installed
+    run = lambda *a: subprocess.run([exe, *a], capture_output=True, text=True)
+    bad = run("train", "--nope")
+    assert bad.returncode == 2 and bad.stdout == "", bad
+    assert bad.stderr.strip() == "error: No such option: --nope; see `orderlab train --help`", bad.stderr
+    ok = run("train", "--help")
+    assert ok.returncode == 0 and "--ensemble" in ok.stdout and ok.stderr == "", ok
+    bare = run()                # `orderlab` alone shows its help, as before
+    assert bare.returncode == 2 and "Usage: orderlab [OPTIONS] COMMAND" in bare.stdout and "Traceback" not in bare.stderr
+
+
 def test_bad_npz_files(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"junk")
     assert_one_line_error(invoke("train", "--arch", "mlp", "--dataset", "npz:junk.npz", "--quiet"), "junk.npz")

@@ -139,6 +139,29 @@ def test_dropout_network_resumes_exactly(store_uri):
                        store.load_record(store.list_runs("vgg-whole")[0]))
 
 
+def test_a_network_trained_anew_logs_how_it_is_trained_now(store_uri):
+    """The new run of a network trained anew says how it was trained: alone, on the device the
+    resume asked for, not the ensemble and device of the run it replaces."""
+    from orderlab.store import STATE_FILENAME, TAG_SUPERSEDED
+    from orderlab.trainer.api import TrainConfig, train_study
+    cfg = TrainConfig(study="anew-params", archs=["mlp"], seeds=[0, 1], dataset="digits", train_subset=200,
+                      test_subset=60, epochs=1, record_every=0.5, device="auto", ensemble=2,
+                      tracking_uri=store_uri, quiet=True)
+    with pytest.raises(KeyboardInterrupt):
+        train_study(cfg, stop_after(2))
+    store = Store(store_uri)
+    cut = next(r for r in store.list_runs("anew-params") if r.seed == 0)
+    assert cut.status == "KILLED" and cut.params["ensemble"] == "2" and cut.params["device"] == "auto"
+    store.state_file(cut.run_id, STATE_FILENAME, ".").unlink()
+    r = runner.invoke(app, ["train", "--resume", cut.run_id, "--device", "cpu", "--tracking-uri", store_uri])
+    assert r.exit_code == 0 and "cannot be resumed" in r.output, r.output
+    new = store.get_run(store.get_run(cut.run_id).tags[TAG_SUPERSEDED])
+    assert new.status == "FINISHED" and new.seed == 0
+    assert new.params["device"] == "cpu" and "ensemble" not in new.params
+    assert {k: v for k, v in new.params.items() if k not in ("device", "ensemble")} == \
+        {k: v for k, v in cut.params.items() if k not in ("device", "ensemble")}
+
+
 @pytest.mark.parametrize("damage", ["delete", "garbage"])
 def test_resume_without_usable_state_keeps_the_record_and_trains_anew(store_uri, damage):
     """A run that recorded checkpoints but whose training state is gone or damaged cannot be

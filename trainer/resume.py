@@ -210,7 +210,11 @@ def _train_anew(ctx, pl: ResumePlan, why: str, ds, data, reporter) -> str:
     name = f"{info.arch}/s{info.seed}"
     reporter.message(f"[yellow]{name} (run {info.run_id[:8]}) cannot be resumed: {why}.[/] Its "
                      f"{info.checkpoints} recorded checkpoints are kept; training it anew in a new run")
-    run = NetworkRun(ctx, info.arch, info.seed, dict(info.params), float(pl.hp["epochs"]))
+    # The old run's params, but for how this training runs: alone (whatever ensemble the old run
+    # trained in) and on the device this resume asked for.
+    params = {k: v for k, v in info.params.items() if k != "ensemble"}
+    params["device"] = pl.cfg.device
+    run = NetworkRun(ctx, info.arch, info.seed, params, float(pl.hp["epochs"]))
 
     def train():
         ctx.store.supersede(info.run_id, run.run_id, why)

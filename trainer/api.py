@@ -162,11 +162,25 @@ def check_same_settings(run, hp: dict[str, Any], record_splits: tuple[str, ...],
 @dataclass
 class Existing:
     """How the networks asked for stand in the study: new ones to train, FINISHED ones to skip,
-    RUNNING ones (another process) to leave alone, interrupted ones to resume."""
+    RUNNING ones (another process) to leave alone, interrupted ones to resume, and (with claims)
+    those another planning process has claimed, left to it."""
     new: dict[str, list[int]]
     skipped: list[str]
     busy: list[str]
     resume: dict[str, list[str]]
+    elsewhere: list[str] = field(default_factory=list)                        # messages: who has which
+    network_of: dict[str, tuple[str, int]] = field(default_factory=dict)     # resumed run id -> (arch, seed)
+
+    def networks(self) -> set[tuple[str, int]]:
+        """The networks this plan trains or resumes."""
+        return {(a, s) for a, seeds in self.new.items() for s in seeds} | set(self.network_of.values())
+
+    def only(self, held: set[tuple[str, int]]) -> None:
+        """Keep only the networks in ``held`` to train or resume."""
+        self.new = {a: kept for a, seeds in self.new.items() if (kept := [s for s in seeds if (a, s) in held])}
+        self.resume = {a: kept for a, ids in self.resume.items()
+                       if (kept := [i for i in ids if self.network_of[i] in held])}
+        self.network_of = {i: n for i, n in self.network_of.items() if n in held}
 
 
 def network_runs(runs) -> dict[tuple[str, int], Any]:
@@ -175,7 +189,7 @@ def network_runs(runs) -> dict[tuple[str, int], Any]:
     return {(r.arch, r.seed): r for r in one_run_per_network(runs)}
 
 
-def sort_existing(cfg: TrainConfig, store, hps: dict[str, dict[str, Any]], command: str) -> Existing:
+def _sort_existing(cfg: TrainConfig, store, hps: dict[str, dict[str, Any]], command: str) -> Existing:
     from orderlab.store import TAG_SUPERSEDED, StoreError
     try:
         latest = network_runs(store.list_runs(cfg.study))
@@ -195,6 +209,35 @@ def sort_existing(cfg: TrainConfig, store, hps: dict[str, dict[str, Any]], comma
                 ex.busy.append(r.name)
             else:
                 ex.resume.setdefault(arch, []).append(r.run_id)
+                ex.network_of[r.run_id] = (arch, s)
+    return ex
+
+
+def sort_existing(cfg: TrainConfig, store, hps: dict[str, dict[str, Any]], command: str,
+                  claims=None) -> Existing:
+    """What each network asked for needs. With ``claims`` (orderlab.claims.Claims), the networks to
+    train or resume are claimed first and the study read again with the claims held, so that two
+    commands started at once never both train or resume one network; those another process has
+    claimed are left to it (``elsewhere``)."""
+    ex = _sort_existing(cfg, store, hps, command)
+    if claims is None:
+        return ex
+    others: dict[tuple[str, int], str] = {}
+    for _ in range(3):      # a re-read can name networks not claimed yet (another process's work ended)
+        want = ex.networks() - claims.held - others.keys()
+        if not want:
+            break
+        others.update(claims.take(sorted(want)))
+        ex = _sort_existing(cfg, store, hps, command)
+    planned = ex.networks()
+    by_whom: dict[str, list[str]] = {}
+    for (a, s), who in sorted(others.items()):
+        if (a, s) in planned:
+            by_whom.setdefault(who, []).append(f"{a}/s{s}")
+    ex.elsewhere = [f"{len(names)} network(s) claimed by {who}, which trains or resumes them: {', '.join(names)}; "
+                    f"left to it" for who, names in by_whom.items()]
+    ex.only(claims.held)
+    claims.release(claims.held - ex.networks())     # skipped after all: others may have them
     return ex
 
 
@@ -228,22 +271,30 @@ def train_study(cfg: TrainConfig, reporter: Reporter | None = None) -> list[str]
     if needs_torch:     # before the study exists: a bad --device leaves nothing behind
         from orderlab.trainer.loop import resolve_device
         device = resolve_device(cfg.device)
+    from orderlab.claims import Claims
+    with Claims(store, cfg.study) as claims:
+        return _train_planned(cfg, store, ds, specs, hps, device, reporter, claims)
+
+
+def _train_planned(cfg: TrainConfig, store, ds, specs, hps, device, reporter: Reporter, claims) -> list[str]:
     from orderlab.trainer.run import prepare_study
     # Running the same command again completes the study: FINISHED networks are skipped and
     # interrupted ones resumed, so no (architecture, seed) is ever trained twice into one study.
-    existing = sort_existing(cfg, store, hps, "train them")
+    existing = sort_existing(cfg, store, hps, "train them", claims)
     ctx = prepare_study(store, cfg.study, ds, cfg.record_splits,
                         params={"dataset": cfg.dataset, "data_seed": cfg.data_seed,
                                 "train_subset": cfg.train_subset, "test_subset": cfg.test_subset,
                                 "n_train": len(ds.y_train), "n_test": len(ds.y_test)})
     for name in existing.busy:
         reporter.message(f"{name} is RUNNING in another process; left alone")
+    for line in existing.elsewhere:
+        reporter.message(line)
     if existing.skipped:
         reporter.message(f"{len(existing.skipped)} network(s) already FINISHED in study {cfg.study!r}: "
                          f"{', '.join(existing.skipped)}; skipped")
     data = None
     device_name = "cpu"
-    if needs_torch:
+    if device is not None:
         from orderlab.trainer.loop import make_device_data
         device_name = str(device)
         data = make_device_data(ds, device)

@@ -262,15 +262,23 @@ def _resume_vectorised(ctx, batch: list[tuple], data, reporter) -> list[str]:
 def resume_run(run_id: str, *, tracking_uri: str | None = None, quiet: bool = False, device: str = "auto") -> str:
     """`orderlab train --resume RUN_ID`."""
     from orderlab.trainer.progress import Reporter, RichReporter
+    from orderlab.claims import Claims
     reporter = Reporter() if quiet else RichReporter()
+    store = Store(tracking_uri)
+    info = store.get_run(run_id)
     try:
-        with reporter:
-            ids = resume_runs([run_id], tracking_uri=tracking_uri, device=device, reporter=reporter)
+        with Claims(store, info.study) as claims, reporter:
+            busy = claims.take([(info.arch, info.seed)])
+            if busy:
+                raise OrderlabError(f"{info.name} of study {info.study!r} is being trained or resumed by "
+                                    f"{busy[(info.arch, info.seed)]}; wait for it to end, then see "
+                                    f"`orderlab runs {info.study}`")
+            # read again with the claim held (resume_runs does), so no other command can change it meanwhile
+            ids = resume_runs([run_id], device=device, reporter=reporter, store=store)
     except KeyboardInterrupt:
         import typer
         typer.echo("interrupted: the run is marked KILLED; resume it again with --resume", err=True)
         raise typer.Exit(130) from None
-    store = Store(tracking_uri)
     now = ids[0] if ids else run_id
     info = store.get_run(now)
     if not quiet:

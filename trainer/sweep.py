@@ -554,12 +554,13 @@ def _gpu_count() -> int:
         return 0
 
 
-def plan(cfg, store, ensemble: int, hps: dict[str, dict[str, Any]]) -> tuple[list[Task], list[str], list[str]]:
+def plan(cfg, store, ensemble: int, hps: dict[str, dict[str, Any]], claims=None) -> tuple[list[Task], list[str], list[str]]:
     """Tasks for the networks of ``cfg`` not yet FINISHED in its study: new ones in groups of
-    ``ensemble`` per architecture, interrupted ones resumed. Returns (tasks, skipped, busy). A run
-    already there with other settings is refused (see :func:`~orderlab.trainer.api.sort_existing`)."""
+    ``ensemble`` per architecture, interrupted ones resumed. Returns (tasks, skipped, busy): busy
+    are messages about networks another process runs or has claimed. A run already there with
+    other settings is refused (see :func:`~orderlab.trainer.api.sort_existing`, also for ``claims``)."""
     from orderlab.trainer.api import sort_existing
-    ex = sort_existing(cfg, store, hps, "sweep them")
+    ex = sort_existing(cfg, store, hps, "sweep them", claims)
     tasks: list[Task] = []
     for arch in cfg.archs:
         new, again = ex.new.get(arch, []), ex.resume.get(arch, [])
@@ -567,20 +568,36 @@ def plan(cfg, store, ensemble: int, hps: dict[str, dict[str, Any]]) -> tuple[lis
             tasks.append(Task(len(tasks), "train", arch=arch, seeds=new[i:i + ensemble]))
         for i in range(0, len(again), ensemble):
             tasks.append(Task(len(tasks), "resume", run_ids=again[i:i + ensemble]))
-    return tasks, ex.skipped, ex.busy
+    return tasks, ex.skipped, [f"{name} is RUNNING in another process; left alone" for name in ex.busy] + ex.elsewhere
 
 
-def resume_plan(store, study: str, ensemble: int) -> tuple[list[Task], list[str]]:
-    """`orderlab sweep --resume STUDY`: every STALE, KILLED or FAILED run of the study."""
-    runs = store.list_runs(study)
-    latest = network_runs(runs)
-    todo: dict[str, list[str]] = {}
-    for (arch, _), r in latest.items():
-        if r.status in ("STALE", "KILLED", "FAILED"):
-            todo.setdefault(arch, []).append(r.run_id)
-    busy = [r.name for r in latest.values() if r.status == "RUNNING"]
+def resume_plan(store, study: str, ensemble: int, claims=None) -> tuple[list[Task], list[str]]:
+    """`orderlab sweep --resume STUDY`: every STALE, KILLED or FAILED run of the study. Returns
+    (tasks, busy messages). With ``claims``, as in :func:`plan`: the networks are claimed and the
+    study read again with the claims held; those another process has claimed are left to it."""
+    def read():
+        latest = network_runs(store.list_runs(study))
+        todo = {n: r for n, r in latest.items() if r.status in ("STALE", "KILLED", "FAILED")}
+        return todo, [f"{r.name} is RUNNING in another process; left alone"
+                      for r in latest.values() if r.status == "RUNNING"]
+    todo, busy = read()
+    if claims is not None:
+        others: dict[tuple[str, int], str] = {}
+        for _ in range(3):
+            want = set(todo) - claims.held - others.keys()
+            if not want:
+                break
+            others.update(claims.take(sorted(want)))
+            todo, busy = read()
+        busy += [f"{a}/s{s} is claimed by {who}, which trains or resumes it; left to it"
+                 for (a, s), who in sorted(others.items()) if (a, s) in todo]
+        todo = {n: r for n, r in todo.items() if n in claims.held}
+        claims.release(claims.held - set(todo))
+    by_arch: dict[str, list[str]] = {}
+    for (arch, _), r in todo.items():
+        by_arch.setdefault(arch, []).append(r.run_id)
     tasks: list[Task] = []
-    for ids in todo.values():
+    for ids in by_arch.values():
         for i in range(0, len(ids), ensemble):
             tasks.append(Task(len(tasks), "resume", run_ids=ids[i:i + ensemble]))
     return tasks, busy
@@ -714,10 +731,13 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
     cfg.tracking_uri = store.uri          # absolute: workers may run elsewhere (another cwd, another node)
     skipped: list[str] = []
     executor = None
+    from orderlab.claims import Claims
+    # This process claims the sweep's networks for as long as it runs; its workers train under them.
+    claims = Claims(store, resume_study or cfg.study)
     try:
         if resume_study:
             cfg.study = resume_study
-            tasks, busy = resume_plan(store, resume_study, max(1, cfg.ensemble))
+            tasks, busy = resume_plan(store, resume_study, max(1, cfg.ensemble), claims)
         else:
             from orderlab.trainer.data import load_dataset
             from orderlab.trainer.models import check_compatible, get_arch
@@ -747,10 +767,10 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
                                   "train_subset": cfg.train_subset, "test_subset": cfg.test_subset,
                                   "n_train": len(ds.y_train), "n_test": len(ds.y_test)})
             del ds
-            tasks, skipped, busy = plan(cfg, store, max(1, cfg.ensemble), hps)
+            tasks, skipped, busy = plan(cfg, store, max(1, cfg.ensemble), hps, claims)
         n_networks = sum(t.size for t in tasks)
-        for name in busy:
-            display.message(f"[yellow]{name} is RUNNING in another process; left alone[/]")
+        for line in busy:
+            display.message(f"[yellow]{line}[/]")
         if skipped:
             display.message(f"{len(skipped)} network(s) already FINISHED in study {cfg.study!r}; skipped")
         sweep = Sweep(store, cfg.study, tasks, opts.retries, display)
@@ -764,6 +784,7 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
     finally:
         if isinstance(executor, LocalExecutor):
             executor.shutdown()
+        claims.release(list(claims.held))
     return SweepResult(cfg.study, sorted(sweep.outcomes.values(), key=lambda o: o.name), skipped,
                        time.monotonic() - t0)
 

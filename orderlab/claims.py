@@ -1,0 +1,132 @@
+"""Which process trains which network of a study, so that two commands started at once (the same
+`orderlab train` in two terminals, a `sweep --resume` while a `train` still runs) never train or
+resume the same (architecture, seed) twice.
+
+The process that plans a training (`train`, `sweep`, `train --resume`) claims the networks it is
+going to train before it decides anew, with the claims held, what each needs (train, resume or
+skip): whoever changes a network's runs holds its claim, so that decision cannot go stale. It keeps
+them until it returns; a sweep's workers train under their main process's claims.
+
+For a SQLite store on this machine's disk, a claim is a POSIX record lock on one byte of a file per
+study beside the database (``.orderlab-claims/``): the kernel releases it when the process ends,
+however it ends (SIGKILL, out of memory), so no claim is ever left behind. A tracking server
+(http) gets no claims: every claim is granted, as before; run one planning process per study there.
+"""
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import re
+import struct
+import sys
+import threading
+from pathlib import Path
+from typing import Iterable
+
+try:
+    import fcntl
+except ImportError:             # Windows: no claims
+    fcntl = None  # type: ignore[assignment]
+
+CLAIMS_DIR = ".orderlab-claims"
+
+Network = tuple[str, int]
+
+# POSIX record locks belong to the process, and closing any descriptor of a file drops all of the
+# process's locks on it: one descriptor per file per process, closed only when it holds none.
+_FILES: dict[Path, list] = {}           # path -> [fd, set of offsets this process holds]
+_LOCK = threading.Lock()
+
+
+def _offset(arch: str, seed: int) -> int:
+    """The byte a network's claim locks: 62 bits of a hash (record locks reach far past the end of
+    a file, so the file stays empty)."""
+    return int.from_bytes(hashlib.sha256(f"{arch}\0{int(seed)}".encode()).digest()[:8], "big") >> 2
+
+
+def _holder(fd: int, offset: int) -> int | None:
+    """The pid holding ``offset`` (Linux's struct flock), or None when not known."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        got = fcntl.fcntl(fd, fcntl.F_GETLK, struct.pack("@hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, offset, 1, 0))
+        l_type, _, _, _, pid = struct.unpack("@hhqqi4x", got)
+        return pid if l_type != fcntl.F_UNLCK and pid > 0 else None
+    except OSError:
+        return None
+
+
+class Claims:
+    """This process's claims on networks of one study; ``with Claims(store, study) as claims``."""
+
+    def __init__(self, store, study: str):
+        self.study = study
+        self.path: Path | None = None
+        if fcntl is not None and store.uri.startswith("sqlite:///"):
+            from orderlab.store import sqlite_path
+            safe = re.sub(r"[^A-Za-z0-9._-]", "_", study)[:60]
+            digest = hashlib.sha256(study.encode()).hexdigest()[:12]
+            self.path = sqlite_path(store.uri).parent / CLAIMS_DIR / f"{safe}-{digest}.lock"
+        self.held: set[Network] = set()
+
+    def __enter__(self) -> "Claims":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release(list(self.held))
+
+    def take(self, networks: Iterable[Network]) -> dict[Network, str]:
+        """Claim ``networks``; returns those another process (or another planner in this one) holds,
+        each with who holds it, for a message."""
+        networks = [(str(a), int(s)) for a, s in networks if (str(a), int(s)) not in self.held]
+        if self.path is None:
+            self.held.update(networks)
+            return {}
+        busy: dict[Network, str] = {}
+        with _LOCK:
+            entry = _FILES.get(self.path)
+            if entry is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                entry = _FILES[self.path] = [os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666), set()]
+            fd, mine = entry
+            for net in networks:
+                off = _offset(*net)
+                if off in mine:
+                    busy[net] = f"another training in this process (pid {os.getpid()})"
+                    continue
+                try:
+                    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, off, os.SEEK_SET)
+                except OSError as e:
+                    if e.errno not in (errno.EAGAIN, errno.EACCES):
+                        raise
+                    pid = _holder(fd, off)
+                    busy[net] = f"another orderlab process (pid {pid})" if pid else "another orderlab process"
+                    continue
+                mine.add(off)
+                self.held.add(net)
+            self._close_if_unused()
+        return busy
+
+    def release(self, networks: Iterable[Network]) -> None:
+        networks = [n for n in networks if n in self.held]
+        self.held.difference_update(networks)
+        if self.path is None:
+            return
+        with _LOCK:
+            entry = _FILES.get(self.path)
+            if entry is None:
+                return
+            fd, mine = entry
+            for net in networks:
+                off = _offset(*net)
+                if off in mine:
+                    fcntl.lockf(fd, fcntl.LOCK_UN, 1, off, os.SEEK_SET)
+                    mine.discard(off)
+            self._close_if_unused()
+
+    def _close_if_unused(self) -> None:
+        entry = _FILES.get(self.path)
+        if entry is not None and not entry[1]:
+            os.close(entry[0])
+            del _FILES[self.path]

@@ -22,7 +22,7 @@ import struct
 import sys
 import threading
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable, TypeVar
 
 try:
     import fcntl
@@ -32,6 +32,7 @@ except ImportError:             # Windows: no claims
 CLAIMS_DIR = ".orderlab-claims"
 
 Network = tuple[str, int]
+Plan = TypeVar("Plan")
 
 # POSIX record locks belong to the process, and closing any descriptor of a file drops all of the
 # process's locks on it: one descriptor per file per process, closed only when it holds none.
@@ -130,3 +131,19 @@ class Claims:
         if entry is not None and not entry[1]:
             os.close(entry[0])
             del _FILES[self.path]
+
+
+def claim_plan(claims: Claims, read: Callable[[], Plan], networks: Callable[[Plan], set[Network]]
+               ) -> tuple[Plan, dict[Network, str]]:
+    """Claim the networks the plan ``read()`` trains or resumes, then read it again with the claims
+    held (again if that read names networks not claimed yet: another command's work ended meanwhile).
+    Returns the last plan and the networks another planner holds, with who holds them. The caller
+    keeps what ``claims.held`` covers."""
+    plan, others = read(), {}
+    for _ in range(3):
+        want = networks(plan) - claims.held - others.keys()
+        if not want:
+            break
+        others.update(claims.take(sorted(want)))
+        plan = read()
+    return plan, others

@@ -219,16 +219,10 @@ def sort_existing(cfg: TrainConfig, store, hps: dict[str, dict[str, Any]], comma
     train or resume are claimed first and the study read again with the claims held, so that two
     commands started at once never both train or resume one network; those another process has
     claimed are left to it (``elsewhere``)."""
-    ex = _sort_existing(cfg, store, hps, command)
     if claims is None:
-        return ex
-    others: dict[tuple[str, int], str] = {}
-    for _ in range(3):      # a re-read can name networks not claimed yet (another process's work ended)
-        want = ex.networks() - claims.held - others.keys()
-        if not want:
-            break
-        others.update(claims.take(sorted(want)))
-        ex = _sort_existing(cfg, store, hps, command)
+        return _sort_existing(cfg, store, hps, command)
+    from orderlab.claims import claim_plan
+    ex, others = claim_plan(claims, lambda: _sort_existing(cfg, store, hps, command), Existing.networks)
     planned = ex.networks()
     by_whom: dict[str, list[str]] = {}
     for (a, s), who in sorted(others.items()):

@@ -580,15 +580,11 @@ def resume_plan(store, study: str, ensemble: int, claims=None) -> tuple[list[Tas
         todo = {n: r for n, r in latest.items() if r.status in ("STALE", "KILLED", "FAILED")}
         return todo, [f"{r.name} is RUNNING in another process; left alone"
                       for r in latest.values() if r.status == "RUNNING"]
-    todo, busy = read()
-    if claims is not None:
-        others: dict[tuple[str, int], str] = {}
-        for _ in range(3):
-            want = set(todo) - claims.held - others.keys()
-            if not want:
-                break
-            others.update(claims.take(sorted(want)))
-            todo, busy = read()
+    if claims is None:
+        todo, busy = read()
+    else:
+        from orderlab.claims import claim_plan
+        (todo, busy), others = claim_plan(claims, read, lambda plan: set(plan[0]))
         busy += [f"{a}/s{s} is claimed by {who}, which trains or resumes it; left to it"
                  for (a, s), who in sorted(others.items()) if (a, s) in todo]
         todo = {n: r for n, r in todo.items() if n in claims.held}

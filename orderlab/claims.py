@@ -88,8 +88,14 @@ class Claims:
         with _LOCK:
             entry = _FILES.get(self.path)
             if entry is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                entry = _FILES[self.path] = [os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666), set()]
+                try:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+                except OSError as e:
+                    from orderlab.store import StoreError
+                    raise StoreError(f"cannot open the study's claims file {self.path} ({e.strerror}); make "
+                                     f"the store's folder writable for this user") from None
+                entry = _FILES[self.path] = [fd, set()]
             fd, mine = entry
             for net in networks:
                 off = _offset(*net)

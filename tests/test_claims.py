@@ -159,3 +159,11 @@ def test_sweeps_leave_claimed_networks_to_their_command(store_uri):
                     SweepOptions(executor="local", workers=1), resume_study="sw")
     assert res.outcomes == [] and Store(store_uri).get_run(run0.run_id).status == "KILLED"
     holder.stop()
+
+
+def test_a_claims_file_that_cannot_be_opened_is_one_line(tmp_path):
+    from orderlab.store import StoreError
+    (tmp_path / ".orderlab-claims").write_text("a file where the folder should be")
+    with pytest.raises(StoreError, match=r"cannot open the study's claims file .* make the store's folder writable"):
+        with Claims(FakeStore(f"sqlite:///{tmp_path}/mlflow.db"), "s") as c:
+            c.take([("mlp", 0)])

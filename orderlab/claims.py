@@ -68,7 +68,8 @@ class Claims:
             from orderlab.store import sqlite_path
             safe = re.sub(r"[^A-Za-z0-9._-]", "_", study)[:60]
             digest = hashlib.sha256(study.encode()).hexdigest()[:12]
-            self.path = sqlite_path(store.uri).parent / CLAIMS_DIR / f"{safe}-{digest}.lock"
+            # Resolved: one process reaching the store by two paths must still use one descriptor.
+            self.path = Path(os.path.realpath(sqlite_path(store.uri).parent)) / CLAIMS_DIR / f"{safe}-{digest}.lock"
         self.held: set[Network] = set()
 
     def __enter__(self) -> "Claims":
@@ -106,7 +107,15 @@ class Claims:
                     fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, off, os.SEEK_SET)
                 except OSError as e:
                     if e.errno not in (errno.EAGAIN, errno.EACCES):
-                        raise
+                        # A filesystem without record locks (NFS without lockd, some FUSE mounts):
+                        # no claims there, as for a tracking server (the store's own lock does the same).
+                        for o in mine:
+                            fcntl.lockf(fd, fcntl.LOCK_UN, 1, o, os.SEEK_SET)
+                        mine.clear()
+                        self._close_if_unused()
+                        self.path = None
+                        self.held.update(networks)
+                        return {}
                     pid = _holder(fd, off)
                     busy[net] = f"another orderlab process (pid {pid})" if pid else "another orderlab process"
                     continue
@@ -146,10 +155,32 @@ def claim_plan(claims: Claims, read: Callable[[], Plan], networks: Callable[[Pla
     Returns the last plan and the networks another planner holds, with who holds them. The caller
     keeps what ``claims.held`` covers."""
     plan, others = read(), {}
-    for _ in range(3):
+    for _ in range(20):     # each round claims or refuses a network not seen before, or claims one refused
         want = networks(plan) - claims.held - others.keys()
         if not want:
-            break
-        others.update(claims.take(sorted(want)))
+            # Once more for those refused: a holder that ended meanwhile left its networks to us.
+            want = networks(plan) & others.keys()
+            busy = claims.take(sorted(want)) if want else {}
+            if want <= busy.keys():
+                break
+            for net in want - busy.keys():
+                del others[net]
+            others.update(busy)
+        else:
+            others.update(claims.take(sorted(want)))
         plan = read()
+    for net in networks(plan) - claims.held - others.keys():      # the study kept changing: say so, never drop
+        others[net] = "another command, whose runs kept changing while this one planned"
     return plan, others
+
+
+def left_to_others(others: dict[Network, str], planned: Iterable[Network]) -> tuple[list[str], list[str]]:
+    """The networks of ``planned`` that ``others`` hold: one message per holder, and their names."""
+    planned = set(planned)
+    by_whom: dict[str, list[str]] = {}
+    for (arch, seed), who in sorted(others.items()):
+        if (arch, seed) in planned:
+            by_whom.setdefault(who, []).append(f"{arch}/s{seed}")
+    messages = [f"{len(names)} network(s) claimed by {who}, which trains or resumes them: {', '.join(names)}; "
+                f"left to it" for who, names in by_whom.items()]
+    return messages, [name for names in by_whom.values() for name in names]

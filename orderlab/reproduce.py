@@ -232,7 +232,8 @@ def train_plan(store, plan: StudyPlan, common: dict[str, Any], reporter, log: Ca
         missing = [s for s in seeds if s not in have]
         if missing:
             raise OrderlabError(f"{plan.study}: {arch} seeds {missing[:5]} did not finish; see `orderlab runs "
-                                f"{plan.study}` and run the command again")
+                                f"{plan.study}` and run the command again (once any other command training "
+                                f"them has ended)")
         runs += [have[s] for s in seeds]
     return runs
 

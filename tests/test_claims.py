@@ -167,3 +167,56 @@ def test_a_claims_file_that_cannot_be_opened_is_one_line(tmp_path):
     with pytest.raises(StoreError, match=r"cannot open the study's claims file .* make the store's folder writable"):
         with Claims(FakeStore(f"sqlite:///{tmp_path}/mlflow.db"), "s") as c:
             c.take([("mlp", 0)])
+
+
+def test_a_network_whose_holder_ended_while_planning_is_claimed_not_left_to_it(tmp_path):
+    from orderlab.claims import claim_plan
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    holder, reads = Holder(uri, "st", [("mlp", 0)]), []
+
+    def read():                 # the holder is interrupted between our claim and our second read
+        reads.append(1)
+        if len(reads) == 2:
+            holder.stop()
+        return {("mlp", 0), ("mlp", 1)}
+    with Claims(FakeStore(uri), "st") as c:
+        plan, others = claim_plan(c, read, set)
+        assert others == {} and c.held == {("mlp", 0), ("mlp", 1)}
+
+
+def test_a_study_that_keeps_changing_while_planning_drops_no_network(tmp_path):
+    """Each read names one more network (a killed sweep's runs turning STALE one by one): planning
+    ends, and what it could not settle is reported as left to another command, never dropped."""
+    from orderlab.claims import claim_plan, left_to_others
+    reads = []
+
+    def read():
+        reads.append(1)
+        return {("mlp", i) for i in range(len(reads))}
+    with Claims(FakeStore(f"sqlite:///{tmp_path}/mlflow.db"), "st") as c:
+        plan, others = claim_plan(c, read, set)
+        assert plan == c.held | others.keys() and others
+        messages, names = left_to_others(others, plan)
+        assert len(messages) == 1 and "kept changing" in messages[0] and names == [f"mlp/s{len(plan) - 1}"]
+
+
+def test_a_filesystem_without_record_locks_gets_no_claims(tmp_path, monkeypatch):
+    import errno
+
+    import orderlab.claims as claims_mod
+
+    def no_locks(*a):
+        raise OSError(errno.ENOLCK, "No locks available")
+    monkeypatch.setattr(claims_mod.fcntl, "lockf", no_locks)
+    with Claims(FakeStore(f"sqlite:///{tmp_path}/mlflow.db"), "s") as c:
+        assert c.take([("mlp", 0), ("mlp", 1)]) == {} and c.held == {("mlp", 0), ("mlp", 1)}
+    assert claims_mod._FILES == {}                          # its descriptor was closed
+
+
+def test_the_sweep_summary_counts_networks_left_to_another_command(store_uri):
+    holder = Holder(store_uri, "sum", [("mlp", 1)])
+    r = runner.invoke(app, ["sweep", "--study", "sum", "-a", "mlp", "--seeds", "0-1", *SMALL, "--workers", "1",
+                            "--tracking-uri", store_uri])
+    holder.stop()
+    assert r.exit_code == 0, r.output
+    assert "1 finished, 0 failed, 0 already done, 1 left to other commands (mlp/s1)" in " ".join(r.output.split())

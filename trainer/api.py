@@ -169,6 +169,7 @@ class Existing:
     busy: list[str]
     resume: dict[str, list[str]]
     elsewhere: list[str] = field(default_factory=list)                        # messages: who has which
+    claimed: list[str] = field(default_factory=list)                          # the names of those networks
     network_of: dict[str, tuple[str, int]] = field(default_factory=dict)     # resumed run id -> (arch, seed)
 
     def networks(self) -> set[tuple[str, int]]:
@@ -221,15 +222,9 @@ def sort_existing(cfg: TrainConfig, store, hps: dict[str, dict[str, Any]], comma
     claimed are left to it (``elsewhere``)."""
     if claims is None:
         return _sort_existing(cfg, store, hps, command)
-    from orderlab.claims import claim_plan
+    from orderlab.claims import claim_plan, left_to_others
     ex, others = claim_plan(claims, lambda: _sort_existing(cfg, store, hps, command), Existing.networks)
-    planned = ex.networks()
-    by_whom: dict[str, list[str]] = {}
-    for (a, s), who in sorted(others.items()):
-        if (a, s) in planned:
-            by_whom.setdefault(who, []).append(f"{a}/s{s}")
-    ex.elsewhere = [f"{len(names)} network(s) claimed by {who}, which trains or resumes them: {', '.join(names)}; "
-                    f"left to it" for who, names in by_whom.items()]
+    ex.elsewhere, ex.claimed = left_to_others(others, ex.networks())
     ex.only(claims.held)
     claims.release(claims.held - ex.networks())     # skipped after all: others may have them
     return ex

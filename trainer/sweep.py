@@ -77,6 +77,7 @@ class SweepResult:
     outcomes: list[Outcome]
     skipped: list[str]                        # networks already FINISHED before this sweep
     seconds: float
+    left: list[str] = field(default_factory=list)   # networks another command runs or has claimed
 
     @property
     def failed(self) -> list[Outcome]:
@@ -554,11 +555,13 @@ def _gpu_count() -> int:
         return 0
 
 
-def plan(cfg, store, ensemble: int, hps: dict[str, dict[str, Any]], claims=None) -> tuple[list[Task], list[str], list[str]]:
+def plan(cfg, store, ensemble: int, hps: dict[str, dict[str, Any]], claims=None
+         ) -> tuple[list[Task], list[str], list[str], list[str]]:
     """Tasks for the networks of ``cfg`` not yet FINISHED in its study: new ones in groups of
-    ``ensemble`` per architecture, interrupted ones resumed. Returns (tasks, skipped, busy): busy
-    are messages about networks another process runs or has claimed. A run already there with
-    other settings is refused (see :func:`~orderlab.trainer.api.sort_existing`, also for ``claims``)."""
+    ``ensemble`` per architecture, interrupted ones resumed. Returns (tasks, skipped, busy, left):
+    busy are messages about the networks ``left`` to another process, which runs or has claimed
+    them. A run already there with other settings is refused (see
+    :func:`~orderlab.trainer.api.sort_existing`, also for ``claims``)."""
     from orderlab.trainer.api import sort_existing
     ex = sort_existing(cfg, store, hps, "sweep them", claims)
     tasks: list[Task] = []
@@ -568,25 +571,30 @@ def plan(cfg, store, ensemble: int, hps: dict[str, dict[str, Any]], claims=None)
             tasks.append(Task(len(tasks), "train", arch=arch, seeds=new[i:i + ensemble]))
         for i in range(0, len(again), ensemble):
             tasks.append(Task(len(tasks), "resume", run_ids=again[i:i + ensemble]))
-    return tasks, ex.skipped, [f"{name} is RUNNING in another process; left alone" for name in ex.busy] + ex.elsewhere
+    return (tasks, ex.skipped, [f"{name} is RUNNING in another process; left alone" for name in ex.busy] + ex.elsewhere,
+            ex.busy + ex.claimed)
 
 
-def resume_plan(store, study: str, ensemble: int, claims=None) -> tuple[list[Task], list[str]]:
+def resume_plan(store, study: str, ensemble: int, claims=None) -> tuple[list[Task], list[str], list[str]]:
     """`orderlab sweep --resume STUDY`: every STALE, KILLED or FAILED run of the study. Returns
-    (tasks, busy messages). With ``claims``, as in :func:`plan`: the networks are claimed and the
-    study read again with the claims held; those another process has claimed are left to it."""
+    (tasks, busy messages, networks left to others). With ``claims``, as in :func:`plan`: the
+    networks are claimed and the study read again with the claims held; those another process has
+    claimed are left to it."""
     def read():
         latest = network_runs(store.list_runs(study))
         todo = {n: r for n, r in latest.items() if r.status in ("STALE", "KILLED", "FAILED")}
-        return todo, [f"{r.name} is RUNNING in another process; left alone"
-                      for r in latest.values() if r.status == "RUNNING"]
+        return todo, [r.name for r in latest.values() if r.status == "RUNNING"]
+    others: dict[tuple[str, int], str] = {}
     if claims is None:
-        todo, busy = read()
+        todo, running = read()
     else:
         from orderlab.claims import claim_plan
-        (todo, busy), others = claim_plan(claims, read, lambda plan: set(plan[0]))
-        busy += [f"{a}/s{s} is claimed by {who}, which trains or resumes it; left to it"
-                 for (a, s), who in sorted(others.items()) if (a, s) in todo]
+        (todo, running), others = claim_plan(claims, read, lambda plan: set(plan[0]))
+    from orderlab.claims import left_to_others
+    messages, claimed = left_to_others(others, todo)
+    busy = [f"{name} is RUNNING in another process; left alone" for name in running] + messages
+    left = running + claimed
+    if claims is not None:
         todo = {n: r for n, r in todo.items() if n in claims.held}
         claims.release(claims.held - set(todo))
     by_arch: dict[str, list[str]] = {}
@@ -596,7 +604,7 @@ def resume_plan(store, study: str, ensemble: int, claims=None) -> tuple[list[Tas
     for ids in by_arch.values():
         for i in range(0, len(ids), ensemble):
             tasks.append(Task(len(tasks), "resume", run_ids=ids[i:i + ensemble]))
-    return tasks, busy
+    return tasks, busy, left
 
 
 class Sweep:
@@ -733,7 +741,7 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
     try:
         if resume_study:
             cfg.study = resume_study
-            tasks, busy = resume_plan(store, resume_study, max(1, cfg.ensemble), claims)
+            tasks, busy, left = resume_plan(store, resume_study, max(1, cfg.ensemble), claims)
         else:
             from orderlab.trainer.data import load_dataset
             from orderlab.trainer.models import check_compatible, get_arch
@@ -763,7 +771,7 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
                                   "train_subset": cfg.train_subset, "test_subset": cfg.test_subset,
                                   "n_train": len(ds.y_train), "n_test": len(ds.y_test)})
             del ds
-            tasks, skipped, busy = plan(cfg, store, max(1, cfg.ensemble), hps, claims)
+            tasks, skipped, busy, left = plan(cfg, store, max(1, cfg.ensemble), hps, claims)
         n_networks = sum(t.size for t in tasks)
         for line in busy:
             display.message(f"[yellow]{line}[/]")
@@ -782,7 +790,7 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
             executor.shutdown()
         claims.release(list(claims.held))
     return SweepResult(cfg.study, sorted(sweep.outcomes.values(), key=lambda o: o.name), skipped,
-                       time.monotonic() - t0)
+                       time.monotonic() - t0, left)
 
 
 def _cfg_dict(cfg) -> dict:

@@ -95,5 +95,8 @@ def _summary(result) -> None:
         console.print(t)
     rate = len(ok) / result.seconds * 60 if result.seconds > 0 else 0.0
     console.print(f"sweep {result.study}: {len(ok)} finished, {len(result.failed)} failed, "
-                  f"{len(result.skipped)} already done; {result.seconds:.1f}s ({rate:.1f} networks/min)"
+                  f"{len(result.skipped)} already done"
+                  + (f", {len(result.left)} left to other commands ({', '.join(result.left[:5])}"
+                     f"{', …' if len(result.left) > 5 else ''})" if result.left else "")
+                  + f"; {result.seconds:.1f}s ({rate:.1f} networks/min)"
                   + (f"; retry with `orderlab sweep --resume {result.study}`" if result.failed else ""))

@@ -220,3 +220,14 @@ def test_the_sweep_summary_counts_networks_left_to_another_command(store_uri):
     holder.stop()
     assert r.exit_code == 0, r.output
     assert "1 finished, 0 failed, 0 already done, 1 left to other commands (mlp/s1)" in " ".join(r.output.split())
+
+
+def test_a_demo_beside_another_command_says_what_its_summary_covers(store_uri, tmp_path):
+    holder = Holder(store_uri, "demo-digits", [("cnn", 1)])
+    r = runner.invoke(app, ["demo", "--seeds", "0-1", "--epochs", "1", "--out", str(tmp_path / "rep"),
+                            "--tracking-uri", store_uri])
+    holder.stop()
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.output.split())
+    assert "1 of the demo's 4 networks are still being trained by another command (cnn/s1)" in text, text
+    assert "Agreement on the test split: 3 networks" in text

@@ -160,8 +160,16 @@ def _demo_summary(cfg, out_dir: Path) -> None:
     from orderlab.commands.analysis import publish_report
     from orderlab.store import Store
     from orderlab.studydata import load_stack
+    from orderlab.store import one_run_per_network
     store = Store(cfg.tracking_uri)
     out = console()
+    runs = {r.name: r for r in one_run_per_network(store.list_runs(cfg.study))}
+    wanted = [f"{a}/s{s}" for a in cfg.archs for s in cfg.seeds]
+    pending = [n for n in wanted if n not in runs or runs[n].status == "RUNNING"]
+    if pending:     # left to another command (two demos at once): say what this summary covers
+        out.print(f"[yellow]{len(pending)} of the demo's {len(wanted)} networks are still being trained by another "
+                  f"command ({', '.join(pending[:4])}{', …' if len(pending) > 4 else ''}): this summary covers what "
+                  f"is recorded so far; run `orderlab demo` again once they finish[/]")
     stacks = {s: load_stack(store, cfg.study, s, align="common") for s in cfg.record_splits}
     for line in agreement_summary(stacks["test"]):
         out.print(line)

@@ -169,13 +169,16 @@ def test_dead_workers_retried_once_then_reported(store_uri, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("group", [True, False], ids=["terminal", "main-process-only"])
-def test_ctrl_c_marks_the_workers_runs_killed(store_uri, group):
+@pytest.mark.parametrize("sig, group", [(signal.SIGINT, True), (signal.SIGINT, False), (signal.SIGTERM, True),
+                                        (signal.SIGTERM, False)],
+                         ids=["ctrl-c-in-a-terminal", "kill-INT-main", "timeout-TERM-group", "kill-TERM-main"])
+def test_ctrl_c_or_sigterm_marks_the_workers_runs_killed(store_uri, sig, group):
     """Ctrl-C in a terminal reaches the sweep and its workers (one process group): the workers mark
     their runs KILLED through the sweep's process, which keeps answering until they are gone. A
-    SIGINT to the sweep's process alone (``kill -INT``, a notebook) is passed on to the workers."""
+    SIGINT to the sweep's process alone (``kill -INT``, a notebook) is passed on to the workers.
+    SIGTERM does the same: `timeout` and schedulers send it to the whole group, `kill` to one."""
     import time
-    study = f"ctrl-c-{group}"
+    study = f"stop-{sig.name}-{group}"
     proc = subprocess.Popen([sys.executable, "-m", "orderlab.cli", "sweep", "--arch", "mlp", "--seeds", "0-1",
                              "--workers", "2", "--epochs", "300", "--record-every", "1", "--device", "cpu",
                              "--study", study, "--quiet", "--tracking-uri", store_uri],
@@ -191,9 +194,9 @@ def test_ctrl_c_marks_the_workers_runs_killed(store_uri, group):
             runs = []
     t = time.monotonic()
     if group:
-        os.killpg(proc.pid, signal.SIGINT)
+        os.killpg(proc.pid, sig)
     else:
-        os.kill(proc.pid, signal.SIGINT)
+        os.kill(proc.pid, sig)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, (out, err)
     assert time.monotonic() - t < 8, "the sweep waited for its workers to time out"
@@ -233,9 +236,12 @@ def test_cpu_sweep_main_process_imports_no_torch(store_uri):
     (["--arch", "mlp", "--gpus-per-run", "0.5", "--device", "cpu"], "--device cpu trains on the CPU"),
     (["--arch", "mlp", "--ray-address", "127.0.0.1:1"], "--ray-address is for --executor ray"),
     (["--arch", "mlp", "--epochs", "inf"], "--epochs must be a positive number"),
+    (["--resume", "x", "--epochs", "5", "--seeds", "0-3", "--workers", "2"], "drop --seeds, --epochs (only"),
+    (["--resume", "x", "--dataset", "mnist"], "drop --dataset"),
 ])
 def test_sweep_input_errors_are_one_line(args, needle, store_uri):
-    r = invoke("sweep", *args, "--study", "refused", "--tracking-uri", store_uri, "--quiet")
+    study = [] if "--resume" in args else ["--study", "refused"]
+    r = invoke("sweep", *args, *study, "--tracking-uri", store_uri, "--quiet")
     assert r.exit_code == 2 and needle in r.stderr and "\n" not in r.stderr.strip(), (r.output, r.stderr)
     assert "refused" not in Store(store_uri).study_names()          # refused before the study is made
 

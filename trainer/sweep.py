@@ -244,7 +244,11 @@ def _worker_main(slot: int, env: dict[str, str], threads: int, conn, warm_cfg: d
                  relay_uri: str | None = None) -> None:
     """A local worker process: warm up, then take tasks from its own pipe until it gets None. Store
     calls for ``relay_uri`` go to the main process over the same pipe."""
+    import signal
     os.environ.update(env)
+    # SIGTERM (`timeout`, a scheduler, `kill` of the process group) stops a worker as Ctrl-C does: its
+    # runs end KILLED through the main process, instead of the worker dying with them RUNNING.
+    signal.signal(signal.SIGTERM, _interrupted)
     try:
         if relay_uri:
             _relay_to(conn, relay_uri)
@@ -256,8 +260,12 @@ def _worker_main(slot: int, env: dict[str, str], threads: int, conn, warm_cfg: d
             task, cfg = item
             result = execute_task(task, cfg, conn.send, threads)
             conn.send(("done", slot, task["id"], result))
-    except (KeyboardInterrupt, EOFError, BrokenPipeError):
+    except (KeyboardInterrupt, EOFError, OSError):     # OSError: the main process is gone (reset pipe)
         return
+
+
+def _interrupted(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 # ---------------------------------------------------------------------- executors

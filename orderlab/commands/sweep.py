@@ -9,10 +9,16 @@ import typer
 from orderlab.errors import OrderlabError
 
 
+# What `sweep --resume STUDY` takes: where and how to run, never what to train.
+RESUME_OPTIONS = ("resume", "executor", "workers", "gpus_per_run", "cpus_per_run", "ray_address", "ensemble",
+                  "device", "tracking_uri", "quiet")
+
+
 def register(app: typer.Typer) -> None:
 
     @app.command(rich_help_panel="Train")
     def sweep(
+        ctx: typer.Context,
         arch: List[str] = typer.Option(None, "--arch", "-a", help="Architecture (repeatable), as for `train`."),
         dataset: str = typer.Option("digits", "--dataset", "-d", help="Dataset (see `orderlab datasets`)."),
         seeds: str = typer.Option("0-3", "--seeds", "-s", help="Seeds: a range 0-99, a list 0,3,7, or one 5."),
@@ -56,6 +62,13 @@ def register(app: typer.Typer) -> None:
         if resume and archs:
             raise OrderlabError("--resume STUDY resumes that study's interrupted runs; drop --arch "
                                 "(or rerun the original sweep command, which also resumes them)")
+        if resume:
+            from orderlab.commands.train import options_given
+            ignored = options_given(ctx, except_for=RESUME_OPTIONS)
+            if ignored:
+                raise OrderlabError(f"--resume continues each run with the settings it was started with; drop "
+                                    f"{', '.join(ignored)} (only where and how to run go with it: "
+                                    f"{', '.join('--' + o.replace('_', '-') for o in RESUME_OPTIONS[1:])})")
         if not resume and not archs:
             raise OrderlabError("no architecture given; add --arch NAME (see `orderlab archs`)")
         name = study or f"{dataset.replace(':', '-').replace('/', '-')}-{'-'.join(archs)}".replace("/", "-")

@@ -62,9 +62,7 @@ def register(app: typer.Typer) -> None:
         Running the same command again completes the study: networks already FINISHED are skipped,
         interrupted ones resumed, and a network already there with other settings is refused."""
         if resume is not None:
-            ignored = [f"--{p.name.replace('_', '-')}" for p in ctx.command.params
-                       if p.name not in ("resume", "tracking_uri", "quiet", "device")
-                       and getattr(ctx.get_parameter_source(p.name), "name", "") == "COMMANDLINE"]
+            ignored = options_given(ctx, except_for=("resume", "tracking_uri", "quiet", "device"))
             if ignored:
                 raise OrderlabError(f"--resume continues a run with the settings it was started with; drop "
                                     f"{', '.join(ignored)} (only --device, --tracking-uri and --quiet go with it)")
@@ -127,6 +125,12 @@ def register(app: typer.Typer) -> None:
             name = s.name + (f":{s.arg_help or 'PATH'}" if s.takes_arg else "")
             t.add_row(name, s.description)
         console().print(t)
+
+
+def options_given(ctx, except_for: tuple[str, ...]) -> list[str]:
+    """The options typed on the command line (not defaults, not environment) but for ``except_for``."""
+    return [f"--{p.name.replace('_', '-')}" for p in ctx.command.params
+            if p.name not in except_for and getattr(ctx.get_parameter_source(p.name), "name", "") == "COMMANDLINE"]
 
 
 def _run_training(cfg) -> list[str]:

@@ -235,3 +235,49 @@ def test_resume_refuses_finished_unknown_and_live_runs(store_uri):
     store.reclaim(run.run_id)
     r = runner.invoke(app, ["train", "--resume", run.run_id, "--tracking-uri", store_uri, "--quiet"])
     assert r.exit_code == 2 and "still RUNNING" in r.stderr, r.output
+
+
+def test_ctrl_c_while_an_ensemble_publishes_a_checkpoint_waits_for_every_member(store_uri, monkeypatch):
+    """Ctrl-C while an ensemble writes its members' records and states acts once all are written: no
+    member is left with a checkpoint recorded but not its training state."""
+    import signal as sig
+
+    import orderlab.trainer.ensemble as ens_mod
+    from orderlab.store import STATE_FILENAME
+    real, calls = ens_mod.save_training_state, []
+
+    def interrupted_save(run, **kw):
+        calls.append(1)
+        if len(calls) == 1:
+            sig.raise_signal(sig.SIGINT)        # Ctrl-C lands between member 0's record and its state
+        return real(run, **kw)
+    monkeypatch.setattr(ens_mod, "save_training_state", interrupted_save)
+    cfg = TrainConfig(study="pub", archs=["mlp"], seeds=[0, 1, 2], dataset="digits", train_subset=150, test_subset=60,
+                      epochs=1, record_every=0.5, device="cpu", ensemble=3, quiet=True, tracking_uri=store_uri)
+    with pytest.raises(KeyboardInterrupt):
+        train_study(cfg)
+    store = Store(store_uri)
+    runs = store.list_runs("pub")
+    assert len(runs) == 3 and {r.status for r in runs} == {"KILLED"}
+    for r in runs:
+        assert store.load_record(r).n_checkpoints == 1 and store.state_file(r.run_id, STATE_FILENAME, ".") is not None
+
+
+def test_a_run_killed_between_its_first_record_and_state_restarts_in_place(store_uri):
+    """SIGKILL (which nothing defers) between checkpoint 0's record and its training state: the run
+    holds only the untrained network's checkpoint, so it restarts in place, not anew in a second run."""
+    from orderlab.store import STATE_FILENAME
+    cfg = dict(archs=["mlp"], seeds=[3], dataset="digits", train_subset=150, test_subset=60, epochs=1,
+               record_every=0.5, device="cpu", quiet=True, tracking_uri=store_uri)
+    with pytest.raises(KeyboardInterrupt):
+        train_study(TrainConfig(study="k0", **cfg), stop_after(1))
+    train_study(TrainConfig(study="k0-whole", **cfg))
+    store = Store(store_uri)
+    [run] = store.list_runs("k0")
+    assert run.checkpoints == 1
+    store.state_file(run.run_id, STATE_FILENAME, ".").unlink()
+    r = runner.invoke(app, ["train", "--resume", run.run_id, "--tracking-uri", store_uri])
+    assert r.exit_code == 0 and "cannot be resumed" not in r.output, r.output
+    [done] = store.list_runs("k0")
+    assert done.run_id == run.run_id and done.status == "FINISHED" and not done.tags.get("orderlab.superseded_by")
+    assert_same_record(store.load_record(done), store.load_record(store.list_runs("k0-whole")[0]))

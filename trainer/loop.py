@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from orderlab.trainer import optim
 from orderlab.trainer.data import Dataset
 from orderlab.trainer.recorder import autocast_for, evaluate_on_device, to_host
+from orderlab.trainer.run import ctrl_c_after
 
 
 @dataclass
@@ -350,10 +351,11 @@ def train_network(run: Any, model: torch.nn.Module, data: DeviceData, hp: Hyper,
         metrics.update({f"{s}_acc": float(host[s][0].mean()) for s in record_splits})
         metrics["lr"] = opt.param_groups[0]["lr"]
         metrics["epoch"] = at_step / spe
-        run.checkpoint(at_step / spe, at_step, host, metrics)
-        if save_state:
-            save_training_state(run, model=model.state_dict(), optimizer=opt.state_dict(),
-                                scheduler=sched.state_dict(), step=at_step, device=device)
+        with ctrl_c_after():    # a checkpoint's record and its training state are published together
+            run.checkpoint(at_step / spe, at_step, host, metrics)
+            if save_state:
+                save_training_state(run, model=model.state_dict(), optimizer=opt.state_dict(),
+                                    scheduler=sched.state_dict(), step=at_step, device=device)
         stats.reset()
         last = metrics
         if progress:

@@ -165,7 +165,7 @@ def _resume_group(store: Store, plans: list[ResumePlan], reporter, ensemble: int
             tmp.mkdir()
             state, writer, why = (load_resume_point(store, pl.info, ds.n_classes, tmp) if pl.spec.kind == "torch"
                                   else (None, None, "it saved no training state"))
-            if state is None and pl.info.checkpoints > 0:
+            if state is None and pl.info.checkpoints > 0 and not _untrained_only(store, pl.info):
                 out.append(_train_anew(ctx, pl, why, ds, data, reporter))
                 continue
             points.append((pl, state, writer))
@@ -182,6 +182,17 @@ def _resume_group(store: Store, plans: list[ResumePlan], reporter, ensemble: int
             for point in batch:
                 out.append(_resume_alone(ctx, point, ds, data, reporter))
     return out
+
+
+def _untrained_only(store: Store, info: RunInfo) -> bool:
+    """Whether the run's record holds checkpoint 0 alone (the untrained network, killed before its
+    first training state was written): restarting it in place re-records the same checkpoint and
+    loses nothing, where training it anew would leave a second run of the network."""
+    try:
+        rec = store.load_record(info)
+    except Exception:  # noqa: BLE001 - unreadable: keep it untouched (trained anew)
+        return False
+    return rec.n_checkpoints <= 1 and all(int(s) == 0 for s in rec.step)
 
 
 def _resume_alone(ctx, point: tuple, ds, data, reporter) -> str:

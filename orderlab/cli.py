@@ -39,6 +39,10 @@ class _Group(TyperGroup):
             sys.exit(e.exit_code)
         except _clk.UsageError as e:
             where = e.ctx.command_path if e.ctx is not None else "orderlab"
+            if e.ctx is None or e.ctx.command is self:     # some errors name the group: name the command
+                named = [a for a in (sys.argv[1:] if args is None else args) if a in self.commands]
+                if named:
+                    where = f"{where} {named[0]}"
             msg = " ".join(e.format_message().split()).rstrip(". ")
             typer.echo(f"error: {msg}{' ' if msg.endswith('?') else '; '}see `{where} --help`", err=True)
             sys.exit(2)

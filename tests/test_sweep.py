@@ -275,3 +275,17 @@ def test_sweep_on_a_local_ray_instance(store_uri):
     assert r.exit_code == 0, (r.output, r.exception)
     runs = Store(store_uri).list_runs("ray")
     assert [(x.seed, x.status, x.checkpoints) for x in runs] == [(0, "FINISHED", 5), (1, "FINISHED", 5)]
+
+
+def test_a_sweep_refused_after_its_workers_started_says_one_line(store_uri):
+    """The check against the study's settings comes after the workers were started (they warm up
+    meanwhile): they are told to go, and exit without a word when the command ends."""
+    small = ["--dataset", "digits", "--train-subset", "100", "--test-subset", "50", "--device", "cpu", "--quiet",
+             "--tracking-uri", store_uri]
+    assert invoke("train", "--study", "refused-late", "-a", "mlp", "--seeds", "0", "--epochs", "1", *small).exit_code == 0
+    exe = os.path.join(os.path.dirname(sys.executable), "orderlab")
+    out = subprocess.run([exe, "sweep", "--study", "refused-late", "-a", "mlp", "--seeds", "0-1", "--epochs", "2",
+                          "--workers", "2", *small], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2, out
+    assert out.stderr.startswith("error: study 'refused-late' already has mlp/s0") and out.stderr.count("\n") == 1, \
+        out.stderr

@@ -135,6 +135,7 @@ def test_bad_input_is_one_line_exit_2(args, needles, tmp_path):
     (["trian"], ["No such command 'trian'", "Did you mean 'train'?", "see `orderlab --help`"]),
     (["train", "--arch", "mlp", "--epochs", "abc"], ["Invalid value for '--epochs'", "orderlab train --help"]),
     (["runs"], ["Missing argument", "see `orderlab runs --help`"]),
+    (["train", "--study"], ["Option '--study' requires an argument", "see `orderlab train --help`"]),
 ])
 def test_command_line_usage_errors_are_one_line_exit_2(args, needles):
     """Click's own checks (unknown option or command, a value that does not parse) answer as every

@@ -258,14 +258,23 @@ def _worker_main(slot: int, env: dict[str, str], threads: int, conn, warm_cfg: d
             if item is None:
                 return
             task, cfg = item
-            result = execute_task(task, cfg, conn.send, threads)
+            _IN_TASK[:] = [True]
+            try:
+                result = execute_task(task, cfg, conn.send, threads)
+            finally:
+                _IN_TASK[:] = []
             conn.send(("done", slot, task["id"], result))
     except (KeyboardInterrupt, EOFError, OSError):     # OSError: the main process is gone (reset pipe)
         return
 
 
+_IN_TASK: list[bool] = []      # [True] while this worker trains: SIGTERM then ends its runs KILLED
+
+
 def _interrupted(signum, frame) -> None:
-    raise KeyboardInterrupt
+    if _IN_TASK:
+        raise KeyboardInterrupt
+    os._exit(128 + signum)      # idle, warming up or exiting: nothing to end, so no exception anywhere
 
 
 # ---------------------------------------------------------------------- executors
@@ -861,6 +870,8 @@ class RichDisplay(SilentDisplay):
 
     def start(self, study: str, n_networks: int, n_tasks: int, opts: SweepOptions) -> None:
         self.total = n_networks
+        if not n_tasks:         # nothing to train: the summary says why, no empty bar
+            return
         self.console.print(f"[bold]sweep[/] {study}: {n_networks} network(s) in {n_tasks} task(s), "
                            f"executor {opts.executor}")
         self.progress.start()

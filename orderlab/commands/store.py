@@ -62,7 +62,7 @@ def register(app: typer.Typer) -> None:
         colours = {"FINISHED": "green", "FAILED": "red", "KILLED": "yellow", "RUNNING": "cyan", "STALE": "magenta"}
         for r in rows:
             t.add_row(r.run_id, r.arch, str(r.seed), f"[{colours.get(r.status, 'white')}]{r.status}[/]",
-                      f"{r.epoch:g}/{r.epochs:g}", str(r.checkpoints),
+                      f"{r.epoch:.3g}/{r.epochs:g}", str(r.checkpoints),
                       "" if r.train_acc is None else f"{r.train_acc:.3f}",
                       "" if r.test_acc is None else f"{r.test_acc:.3f}", (r.error or "")[:60])
         console().print(t)

@@ -57,7 +57,10 @@ def ctrl_c_after():
         for s in signums:
             signal.signal(s, previous[s])
         if caught:
-            signal.raise_signal(caught[0])   # now handled as it would have been: KeyboardInterrupt
+            # Now handled as it would have been (KeyboardInterrupt), by calling that handler here: a
+            # signal raised again would run it at whatever bytecode comes next, which may be a garbage
+            # collector or weakref callback, where the exception is printed and dropped.
+            previous[caught[0]](caught[0], None)
 
 
 @dataclass

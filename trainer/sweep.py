@@ -445,7 +445,7 @@ class LocalExecutor:
         if self.store is None:
             return
         deadline = time.monotonic() + seconds
-        interrupted: set[int] = set()
+        interrupted: dict[int, float] = {}      # slot -> when it was sent SIGINT
         while self._procs and time.monotonic() < deadline:
             for slot, p in list(self._procs.items()):
                 if not p.is_alive():
@@ -459,8 +459,10 @@ class LocalExecutor:
                     continue
                 if msg and msg[0] == "store":
                     self._answer(conn, msg)
-                elif msg and msg[0] == "progress" and slots[conn] not in interrupted:
-                    interrupted.add(slots[conn])
+                elif msg and msg[0] == "progress" and time.monotonic() - interrupted.get(slots[conn], -9.0) > 2.0:
+                    # Not interrupted yet, or still training 2 s after: the signal was lost (Python
+                    # drops an exception its handler raises inside a garbage-collector callback).
+                    interrupted[slots[conn]] = time.monotonic()
                     try:
                         os.kill(self._procs[slots[conn]].pid, signal.SIGINT)
                     except (OSError, KeyError):

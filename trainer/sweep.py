@@ -444,7 +444,8 @@ class LocalExecutor:
         from multiprocessing.connection import wait
         if self.store is None:
             return
-        deadline = time.monotonic() + seconds
+        started = time.monotonic()
+        deadline = started + seconds
         interrupted: dict[int, float] = {}      # slot -> when it was sent SIGINT
         while self._procs and time.monotonic() < deadline:
             for slot, p in list(self._procs.items()):
@@ -459,9 +460,12 @@ class LocalExecutor:
                     continue
                 if msg and msg[0] == "store":
                     self._answer(conn, msg)
-                elif msg and msg[0] == "progress" and time.monotonic() - interrupted.get(slots[conn], -9.0) > 2.0:
-                    # Not interrupted yet, or still training 2 s after: the signal was lost (Python
-                    # drops an exception its handler raises inside a garbage-collector callback).
+                elif (msg and msg[0] == "progress" and time.monotonic() - started > 0.5
+                      and time.monotonic() - interrupted.get(slots[conn], -9.0) > 2.0):
+                    # Still training half a second after Ctrl-C: it did not get it. (Progress sent
+                    # just before a Ctrl-C that did reach it must not send a second one into its
+                    # clean-up.) Again 2 s later if it still trains: Python drops an exception its
+                    # handler raises inside a garbage-collector callback.
                     interrupted[slots[conn]] = time.monotonic()
                     try:
                         os.kill(self._procs[slots[conn]].pid, signal.SIGINT)

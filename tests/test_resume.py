@@ -281,3 +281,24 @@ def test_a_run_killed_between_its_first_record_and_state_restarts_in_place(store
     [done] = store.list_runs("k0")
     assert done.run_id == run.run_id and done.status == "FINISHED" and not done.tags.get("orderlab.superseded_by")
     assert_same_record(store.load_record(done), store.load_record(store.list_runs("k0-whole")[0]))
+
+
+def test_a_lagging_checkpoints_tag_never_lets_a_resume_overwrite_a_record(store_uri):
+    """Killed within 2 s of its start, a run's checkpoints tag may still say 0 while its record
+    holds several checkpoints. Without a usable state it is kept and its network trained anew: the
+    record decides, not the tag."""
+    from orderlab.store import STATE_FILENAME, TAG_SUPERSEDED
+    cfg = TrainConfig(study="lag", archs=["mlp"], seeds=[2], dataset="digits", train_subset=150, test_subset=60,
+                      epochs=1, record_every=0.25, device="cpu", quiet=True, tracking_uri=store_uri)
+    with pytest.raises(KeyboardInterrupt):
+        train_study(cfg, stop_after(3))
+    store = Store(store_uri)
+    [run] = store.list_runs("lag")
+    store.set_tags(run.run_id, {"orderlab.checkpoints": "0"})        # as if the tag was never flushed
+    store.state_file(run.run_id, STATE_FILENAME, ".").write_bytes(b"damaged" * 100)
+    record = store.record_file(run.run_id)
+    before = record.read_bytes()
+    r = runner.invoke(app, ["train", "--resume", run.run_id, "--tracking-uri", store_uri, "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert record.read_bytes() == before and store.load_record(run).n_checkpoints == 3
+    assert store.get_run(run.run_id).tags.get(TAG_SUPERSEDED)

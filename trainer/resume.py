@@ -165,7 +165,7 @@ def _resume_group(store: Store, plans: list[ResumePlan], reporter, ensemble: int
             tmp.mkdir()
             state, writer, why = (load_resume_point(store, pl.info, ds.n_classes, tmp) if pl.spec.kind == "torch"
                                   else (None, None, "it saved no training state"))
-            if state is None and pl.info.checkpoints > 0 and not _untrained_only(store, pl.info):
+            if state is None and _trained_steps_recorded(store, pl.info):
                 out.append(_train_anew(ctx, pl, why, ds, data, reporter))
                 continue
             points.append((pl, state, writer))
@@ -184,15 +184,18 @@ def _resume_group(store: Store, plans: list[ResumePlan], reporter, ensemble: int
     return out
 
 
-def _untrained_only(store: Store, info: RunInfo) -> bool:
-    """Whether the run's record holds checkpoint 0 alone (the untrained network, killed before its
-    first training state was written): restarting it in place re-records the same checkpoint and
-    loses nothing, where training it anew would leave a second run of the network."""
+def _trained_steps_recorded(store: Store, info: RunInfo) -> bool:
+    """Whether the run's record holds a checkpoint after training began, so that a run without a
+    usable training state must be kept as it is (its network trained anew in a new run). A record of
+    checkpoint 0 alone (the untrained network: killed before its first state was written) or none
+    can restart in place, losing nothing. The record, not the checkpoints tag, decides: the tag is
+    written every 2 s and lags behind a process killed sooner. An unreadable record counts as
+    trained if the tag says anything was recorded."""
     try:
         rec = store.load_record(info)
-    except Exception:  # noqa: BLE001 - unreadable: keep it untouched (trained anew)
-        return False
-    return rec.n_checkpoints <= 1 and all(int(s) == 0 for s in rec.step)
+    except Exception:  # noqa: BLE001 - missing or damaged: the tag is all there is to go by
+        return info.checkpoints > 0
+    return any(int(s) > 0 for s in rec.step)
 
 
 def _resume_alone(ctx, point: tuple, ds, data, reporter) -> str:

@@ -162,9 +162,8 @@ def _demo_summary(cfg, out_dir: Path) -> None:
     """Print the agreement summary, write the report and log it to the study's parent run."""
     from orderlab.analysis.summary import agreement_summary
     from orderlab.commands.analysis import publish_report
-    from orderlab.store import Store
+    from orderlab.store import Store, one_run_per_network
     from orderlab.studydata import load_stack
-    from orderlab.store import one_run_per_network
     store = Store(cfg.tracking_uri)
     out = console()
     runs = {r.name: r for r in one_run_per_network(store.list_runs(cfg.study))}

@@ -7,6 +7,7 @@ import orderlab.trainer.run as run_module
 from orderlab.store import Store
 from orderlab.trainer.api import TrainConfig, train_study
 from orderlab.trainer.progress import Reporter
+from conftest import stop_after
 
 SMALL = dict(archs=["mlp"], seeds=[0], dataset="digits", train_subset=200, test_subset=100, epochs=1,
              record_every=0.25, device="cpu", quiet=True)
@@ -104,3 +105,20 @@ def test_buffered_metrics_keep_the_time_they_were_measured(tmp_path, monkeypatch
     history = sorted(MlflowClient(uri).get_metric_history(run.run_id, "test_acc"), key=lambda m: m.step)
     stamps = [m.timestamp for m in history]
     assert len(stamps) == 5 and all(b > a for a, b in zip(stamps, stamps[1:])), stamps
+
+
+def test_a_second_ctrl_c_waits_until_the_run_has_ended(tmp_path, monkeypatch):
+    """Ctrl-C pressed again while an interrupted run is being ended (or the SIGTERM a sweep's worker
+    gets when its main process exits) acts once the run is marked KILLED, not in the middle."""
+    import signal
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    end_run = Store.end_run
+
+    def end_run_after_another_ctrl_c(self, run_id, status, error=None):
+        signal.raise_signal(signal.SIGINT)
+        return end_run(self, run_id, status, error)
+    monkeypatch.setattr(Store, "end_run", end_run_after_another_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        train_study(TrainConfig(study="twice", tracking_uri=uri, **SMALL), stop_after(2))
+    [run] = Store(uri).list_runs("twice")
+    assert run.status == "KILLED" and run.checkpoints == 2

@@ -147,6 +147,13 @@ class NetworkRun:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
+        # A second Ctrl-C (or the SIGTERM a sweep's worker gets when its main process exits) waits
+        # until the run has ended: cut here, the run would stay RUNNING, then show as STALE.
+        with ctrl_c_after():
+            self._end(exc_type, exc)
+        return False
+
+    def _end(self, exc_type, exc) -> None:
         try:
             try:
                 self.flush()
@@ -166,7 +173,6 @@ class NetworkRun:
                 self.store.end_run(self.run_id, "FAILED", error=f"{exc_type.__name__}: {exc}")
         finally:
             self._record_tmp.cleanup()
-        return False
 
     # -- recording ---------------------------------------------------------
     def checkpoint(self, epoch: float, step: int, results: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],

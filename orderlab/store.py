@@ -694,7 +694,21 @@ class Store:
 
     def load_record(self, run: RunInfo | str) -> Record:
         run_id, uri = (run.run_id, run.artifact_uri) if isinstance(run, RunInfo) else (run, None)
-        return load_record(self.record_file(run_id, uri))
+        if self._artifact_dir(run_id, uri) is not None:
+            return load_record(self.record_file(run_id, uri))
+        with tempfile.TemporaryDirectory(prefix="orderlab-record-") as tmp:     # downloaded, read, deleted
+            return load_record(self.record_file(run_id, uri, cache_dir=tmp))
+
+    def record_exists(self, run: RunInfo) -> bool | None:
+        """Whether the run has a record file; None when that cannot be told (the store unreachable)."""
+        local = self._artifact_dir(run.run_id, run.artifact_uri)
+        if local is not None:
+            return (local / RECORD_ARTIFACT_DIR / RECORD_FILENAME).exists()
+        try:
+            files = self._retry(lambda: self.client.list_artifacts(run.run_id, RECORD_ARTIFACT_DIR))
+        except Exception:  # noqa: BLE001 - unknown, not absent
+            return None
+        return any(f.path.endswith(RECORD_FILENAME) for f in files)
 
     def load_records(self, study: str, runs: list[RunInfo] | None = None,
                      skip_missing: bool = True) -> list[tuple[RunInfo, Record]]:

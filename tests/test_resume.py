@@ -302,3 +302,20 @@ def test_a_lagging_checkpoints_tag_never_lets_a_resume_overwrite_a_record(store_
     assert r.exit_code == 0, r.output
     assert record.read_bytes() == before and store.load_record(run).n_checkpoints == 3
     assert store.get_run(run.run_id).tags.get(TAG_SUPERSEDED)
+
+
+def test_an_unreadable_record_is_kept_whatever_its_tag_says(store_uri):
+    from orderlab.store import STATE_FILENAME, TAG_SUPERSEDED
+    cfg = TrainConfig(study="unread", archs=["mlp"], seeds=[2], dataset="digits", train_subset=150, test_subset=60,
+                      epochs=1, record_every=0.25, device="cpu", quiet=True, tracking_uri=store_uri)
+    with pytest.raises(KeyboardInterrupt):
+        train_study(cfg, stop_after(3))
+    store = Store(store_uri)
+    [run] = store.list_runs("unread")
+    store.set_tags(run.run_id, {"orderlab.checkpoints": "0"})
+    store.state_file(run.run_id, STATE_FILENAME, ".").unlink()
+    record = store.record_file(run.run_id)
+    record.write_bytes(b"damaged" * 100)
+    r = runner.invoke(app, ["train", "--resume", run.run_id, "--tracking-uri", store_uri, "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert record.read_bytes() == b"damaged" * 100 and store.get_run(run.run_id).tags.get(TAG_SUPERSEDED)

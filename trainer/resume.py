@@ -189,12 +189,12 @@ def _trained_steps_recorded(store: Store, info: RunInfo) -> bool:
     usable training state must be kept as it is (its network trained anew in a new run). A record of
     checkpoint 0 alone (the untrained network: killed before its first state was written) or none
     can restart in place, losing nothing. The record, not the checkpoints tag, decides: the tag is
-    written every 2 s and lags behind a process killed sooner. An unreadable record counts as
-    trained if the tag says anything was recorded."""
+    written every 2 s and lags behind a process killed sooner. A record that exists but cannot be
+    read (damaged, or a download that failed) counts as trained: it is kept untouched."""
     try:
         rec = store.load_record(info)
-    except Exception:  # noqa: BLE001 - missing or damaged: the tag is all there is to go by
-        return info.checkpoints > 0
+    except Exception:  # noqa: BLE001 - absent (nothing to overwrite), or unreadable (keep it)
+        return store.record_exists(info) is not False
     return any(int(s) > 0 for s in rec.step)
 
 

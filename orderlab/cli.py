@@ -40,9 +40,12 @@ class _Group(TyperGroup):
         except _clk.UsageError as e:
             where = e.ctx.command_path if e.ctx is not None else "orderlab"
             if e.ctx is None or e.ctx.command is self:     # some errors name the group: name the command
-                named = [a for a in (sys.argv[1:] if args is None else args) if a in self.commands]
-                if named:
-                    where = f"{where} {named[0]}"
+                argv = list(sys.argv[1:] if args is None else args)
+                named = [i for i, a in enumerate(argv) if a in self.commands]
+                opt = getattr(e, "option_name", None)
+                before = opt in argv and named and argv.index(opt) < named[0]   # `orderlab --bogus train`
+                if named and not before:
+                    where = f"{where} {argv[named[0]]}"
             msg = " ".join(e.format_message().split()).rstrip(". ")
             typer.echo(f"error: {msg}{' ' if msg.endswith('?') else '; '}see `{where} --help`", err=True)
             sys.exit(2)

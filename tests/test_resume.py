@@ -237,9 +237,9 @@ def test_resume_refuses_finished_unknown_and_live_runs(store_uri):
     assert r.exit_code == 2 and "still RUNNING" in r.stderr, r.output
 
 
-def test_ctrl_c_while_an_ensemble_publishes_a_checkpoint_waits_for_every_member(store_uri, monkeypatch):
-    """Ctrl-C while an ensemble writes its members' records and states acts once all are written: no
-    member is left with a checkpoint recorded but not its training state."""
+def test_ctrl_c_while_an_ensemble_publishes_a_checkpoint_leaves_each_member_whole(store_uri, monkeypatch):
+    """Ctrl-C while an ensemble writes a member's record and state acts once both are written: no
+    member is left with a checkpoint recorded but not its training state, and the ensemble resumes."""
     import signal as sig
 
     import orderlab.trainer.ensemble as ens_mod
@@ -257,10 +257,19 @@ def test_ctrl_c_while_an_ensemble_publishes_a_checkpoint_waits_for_every_member(
     with pytest.raises(KeyboardInterrupt):
         train_study(cfg)
     store = Store(store_uri)
-    runs = store.list_runs("pub")
+    runs = sorted(store.list_runs("pub"), key=lambda r: r.seed)
     assert len(runs) == 3 and {r.status for r in runs} == {"KILLED"}
-    for r in runs:
-        assert store.load_record(r).n_checkpoints == 1 and store.state_file(r.run_id, STATE_FILENAME, ".") is not None
+    first = runs[0]      # interrupted while publishing: published whole, then stopped
+    assert store.load_record(first).n_checkpoints == 1 and store.state_file(first.run_id, STATE_FILENAME, ".")
+    for r in runs[1:]:   # not reached: nothing recorded, nothing saved
+        assert r.checkpoints == 0 and store.state_file(r.run_id, STATE_FILENAME, ".") is None
+    monkeypatch.setattr(ens_mod, "save_training_state", real)
+    r = runner.invoke(app, ["sweep", "--resume", "pub", "--ensemble", "3", "--workers", "1", "--tracking-uri",
+                            store_uri, "--quiet"])
+    assert r.exit_code == 0, r.output
+    runs = store.list_runs("pub")
+    assert len(runs) == 3 and {x.status for x in runs} == {"FINISHED"} and not any(x.tags.get("orderlab.superseded_by")
+                                                                                  for x in runs)
 
 
 def test_a_run_killed_between_its_first_record_and_state_restarts_in_place(store_uri):

@@ -416,20 +416,22 @@ def train_vectorised(runs: list[Any], models: list[torch.nn.Module], data: Devic
         loss_h, acc_h = host[-2], host[-1]
         lr = opt.param_groups[0]["lr"]
         opt_sd, sched_sd = (opt.state_dict(), sched.state_dict()) if save_state else (None, None)  # once for all K
-        with ctrl_c_after():    # every member's record and training state are published, then Ctrl-C acts
-            for m, run in enumerate(runs):
-                out = {s: (host[3 * i][m], host[3 * i + 1][m], host[3 * i + 2][m]) for i, s in enumerate(record_splits)}
-                metrics = {"loss": float(loss_h[m]), "train_running_acc": float(acc_h[m])} if stats.seen else {}
-                metrics.update({f"{s}_acc": float(out[s][0].mean()) for s in record_splits})
-                metrics["lr"] = lr
-                metrics["epoch"] = at_step / spe
+        for m, run in enumerate(runs):
+            out = {s: (host[3 * i][m], host[3 * i + 1][m], host[3 * i + 2][m]) for i, s in enumerate(record_splits)}
+            metrics = {"loss": float(loss_h[m]), "train_running_acc": float(acc_h[m])} if stats.seen else {}
+            metrics.update({f"{s}_acc": float(out[s][0].mean()) for s in record_splits})
+            metrics["lr"] = lr
+            metrics["epoch"] = at_step / spe
+            # A member's record and training state are published together, then Ctrl-C acts (one
+            # member at a time: members stopped at different checkpoints resume in groups by step).
+            with ctrl_c_after():
                 run.checkpoint(at_step / spe, at_step, out, metrics)
                 if save_state:
                     # in the layout of a network alone, so any member can resume alone
                     save_training_state(run, model=ens.member_state_dict(m),
                                         optimizer=ens.member_optimizer_state(opt_sd, m), scheduler=sched_sd,
                                         step=at_step, device=device, ensemble=ens.k)
-                last[m] = metrics
+            last[m] = metrics
         stats.reset()
         if progress:
             progress(at_step / total, _mean_metrics(last))

@@ -95,12 +95,19 @@ def stop_after(n: int):
 def whole_and_cut(tracking_uri: str, name: str, n: int, **cfg):
     """Train ``cfg`` uninterrupted (study ``NAME-whole``) and again interrupted after ``n``
     checkpoints (``NAME-cut``); returns the cut run, KILLED with ``n`` checkpoints recorded."""
-    from orderlab.store import Store
     from orderlab.trainer.api import TrainConfig, train_study
     train_study(TrainConfig(study=f"{name}-whole", tracking_uri=tracking_uri, **cfg))
+    return cut_run(tracking_uri, f"{name}-cut", n, **cfg)
+
+
+def cut_run(tracking_uri: str, study: str, n: int, **cfg):
+    """Train one network of ``cfg`` into ``study``, interrupted (Ctrl-C) after ``n`` checkpoints;
+    returns its run, KILLED with ``n`` checkpoints recorded."""
+    from orderlab.store import Store
+    from orderlab.trainer.api import TrainConfig, train_study
     with pytest.raises(KeyboardInterrupt):
-        train_study(TrainConfig(study=f"{name}-cut", tracking_uri=tracking_uri, **cfg), stop_after(n))
-    [cut] = Store(tracking_uri).list_runs(f"{name}-cut")
+        train_study(TrainConfig(study=study, tracking_uri=tracking_uri, **cfg), stop_after(n))
+    [cut] = Store(tracking_uri).list_runs(study)
     assert cut.status == "KILLED" and cut.checkpoints == n
     return cut
 

@@ -7,7 +7,7 @@ import sys
 import textwrap
 
 import pytest
-from conftest import assert_one_line_error, stop_after
+from conftest import assert_one_line_error, cut_run
 from typer.testing import CliRunner
 
 from orderlab.claims import Claims
@@ -124,12 +124,8 @@ def test_two_identical_commands_started_at_once_train_each_network_once(store_ur
 
 
 def test_resume_of_a_network_another_command_holds_is_refused(store_uri):
-    from orderlab.trainer.api import TrainConfig, train_study
-    with pytest.raises(KeyboardInterrupt):
-        train_study(TrainConfig(study="held", archs=["mlp"], seeds=[0], dataset="digits", train_subset=150,
-                                test_subset=60, epochs=1, record_every=0.5, device="cpu", tracking_uri=store_uri,
-                                quiet=True), stop_after(1))
-    [cut] = Store(store_uri).list_runs("held")
+    cut = cut_run(store_uri, "held", 1, archs=["mlp"], seeds=[0], dataset="digits", train_subset=150,
+                  test_subset=60, epochs=1, record_every=0.5, device="cpu", quiet=True)
     holder = Holder(store_uri, "held", [("mlp", 0)])
     r = runner.invoke(app, ["train", "--resume", cut.run_id, "--tracking-uri", store_uri, "--quiet"])
     assert_one_line_error(r, "mlp/s0", f"pid {holder.proc.pid}", "wait for it to end")

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import module_store_uri, stop_after, whole_and_cut
+from conftest import cut_run, module_store_uri, stop_after, whole_and_cut
 from typer.testing import CliRunner
 
 from orderlab.cli import app
@@ -208,12 +208,9 @@ def test_resume_without_usable_state_keeps_the_record_and_trains_anew(store_uri,
 
 def test_resume_of_a_run_that_recorded_nothing_restarts_it(store_uri):
     from orderlab.store import STATE_FILENAME
-    cfg = TrainConfig(study="s", archs=["cnn"], seeds=[1], dataset="digits", train_subset=120, test_subset=60,
-                      epochs=1, record_every=0.5, device="cpu", quiet=True, tracking_uri=store_uri)
-    with pytest.raises(KeyboardInterrupt):
-        train_study(cfg, stop_after(1))
+    run = cut_run(store_uri, "s", 1, archs=["cnn"], seeds=[1], dataset="digits", train_subset=120, test_subset=60,
+                  epochs=1, record_every=0.5, device="cpu", quiet=True)
     store = Store(store_uri)
-    [run] = store.list_runs("s")
     store.state_file(run.run_id, STATE_FILENAME, ".").unlink()
     store.set_tags(run.run_id, {"orderlab.checkpoints": "0"})     # as if killed before its first record
     r = runner.invoke(app, ["train", "--resume", run.run_id, "--tracking-uri", store_uri, "--quiet"])
@@ -276,55 +273,36 @@ def test_a_run_killed_between_its_first_record_and_state_restarts_in_place(store
     """SIGKILL (which nothing defers) between checkpoint 0's record and its training state: the run
     holds only the untrained network's checkpoint, so it restarts in place, not anew in a second run."""
     from orderlab.store import STATE_FILENAME
-    cfg = dict(archs=["mlp"], seeds=[3], dataset="digits", train_subset=150, test_subset=60, epochs=1,
-               record_every=0.5, device="cpu", quiet=True, tracking_uri=store_uri)
-    with pytest.raises(KeyboardInterrupt):
-        train_study(TrainConfig(study="k0", **cfg), stop_after(1))
-    train_study(TrainConfig(study="k0-whole", **cfg))
+    run = whole_and_cut(store_uri, "k0", 1, archs=["mlp"], seeds=[3], dataset="digits", train_subset=150,
+                        test_subset=60, epochs=1, record_every=0.5, device="cpu", quiet=True)
     store = Store(store_uri)
-    [run] = store.list_runs("k0")
-    assert run.checkpoints == 1
     store.state_file(run.run_id, STATE_FILENAME, ".").unlink()
     r = runner.invoke(app, ["train", "--resume", run.run_id, "--tracking-uri", store_uri])
     assert r.exit_code == 0 and "cannot be resumed" not in r.output, r.output
-    [done] = store.list_runs("k0")
+    [done] = store.list_runs("k0-cut")
     assert done.run_id == run.run_id and done.status == "FINISHED" and not done.tags.get("orderlab.superseded_by")
     assert_same_record(store.load_record(done), store.load_record(store.list_runs("k0-whole")[0]))
 
 
-def test_a_lagging_checkpoints_tag_never_lets_a_resume_overwrite_a_record(store_uri):
+@pytest.mark.parametrize("damaged", ["state", "record"])
+def test_a_lagging_checkpoints_tag_never_lets_a_resume_overwrite_a_record(store_uri, damaged):
     """Killed within 2 s of its start, a run's checkpoints tag may still say 0 while its record
     holds several checkpoints. Without a usable state it is kept and its network trained anew: the
-    record decides, not the tag."""
+    record decides, not the tag; a record that exists but cannot be read is kept too."""
     from orderlab.store import STATE_FILENAME, TAG_SUPERSEDED
-    cfg = TrainConfig(study="lag", archs=["mlp"], seeds=[2], dataset="digits", train_subset=150, test_subset=60,
-                      epochs=1, record_every=0.25, device="cpu", quiet=True, tracking_uri=store_uri)
-    with pytest.raises(KeyboardInterrupt):
-        train_study(cfg, stop_after(3))
+    run = cut_run(store_uri, f"lag-{damaged}", 3, archs=["mlp"], seeds=[2], dataset="digits", train_subset=150,
+                  test_subset=60, epochs=1, record_every=0.25, device="cpu", quiet=True)
     store = Store(store_uri)
-    [run] = store.list_runs("lag")
     store.set_tags(run.run_id, {"orderlab.checkpoints": "0"})        # as if the tag was never flushed
-    store.state_file(run.run_id, STATE_FILENAME, ".").write_bytes(b"damaged" * 100)
-    record = store.record_file(run.run_id)
+    state, record = store.state_file(run.run_id, STATE_FILENAME, "."), store.record_file(run.run_id)
+    if damaged == "state":
+        state.write_bytes(b"damaged" * 100)
+    else:
+        state.unlink()
+        record.write_bytes(b"damaged" * 100)
     before = record.read_bytes()
     r = runner.invoke(app, ["train", "--resume", run.run_id, "--tracking-uri", store_uri, "--quiet"])
     assert r.exit_code == 0, r.output
-    assert record.read_bytes() == before and store.load_record(run).n_checkpoints == 3
-    assert store.get_run(run.run_id).tags.get(TAG_SUPERSEDED)
-
-
-def test_an_unreadable_record_is_kept_whatever_its_tag_says(store_uri):
-    from orderlab.store import STATE_FILENAME, TAG_SUPERSEDED
-    cfg = TrainConfig(study="unread", archs=["mlp"], seeds=[2], dataset="digits", train_subset=150, test_subset=60,
-                      epochs=1, record_every=0.25, device="cpu", quiet=True, tracking_uri=store_uri)
-    with pytest.raises(KeyboardInterrupt):
-        train_study(cfg, stop_after(3))
-    store = Store(store_uri)
-    [run] = store.list_runs("unread")
-    store.set_tags(run.run_id, {"orderlab.checkpoints": "0"})
-    store.state_file(run.run_id, STATE_FILENAME, ".").unlink()
-    record = store.record_file(run.run_id)
-    record.write_bytes(b"damaged" * 100)
-    r = runner.invoke(app, ["train", "--resume", run.run_id, "--tracking-uri", store_uri, "--quiet"])
-    assert r.exit_code == 0, r.output
-    assert record.read_bytes() == b"damaged" * 100 and store.get_run(run.run_id).tags.get(TAG_SUPERSEDED)
+    assert record.read_bytes() == before and store.get_run(run.run_id).tags.get(TAG_SUPERSEDED)
+    if damaged == "state":
+        assert store.load_record(run).n_checkpoints == 3

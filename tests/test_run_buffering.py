@@ -7,7 +7,7 @@ import orderlab.trainer.run as run_module
 from orderlab.store import Store
 from orderlab.trainer.api import TrainConfig, train_study
 from orderlab.trainer.progress import Reporter
-from conftest import stop_after
+from conftest import cut_run
 
 SMALL = dict(archs=["mlp"], seeds=[0], dataset="digits", train_subset=200, test_subset=100, epochs=1,
              record_every=0.25, device="cpu", quiet=True)
@@ -118,7 +118,4 @@ def test_a_second_ctrl_c_waits_until_the_run_has_ended(tmp_path, monkeypatch):
         signal.raise_signal(signal.SIGINT)
         return end_run(self, run_id, status, error)
     monkeypatch.setattr(Store, "end_run", end_run_after_another_ctrl_c)
-    with pytest.raises(KeyboardInterrupt):
-        train_study(TrainConfig(study="twice", tracking_uri=uri, **SMALL), stop_after(2))
-    [run] = Store(uri).list_runs("twice")
-    assert run.status == "KILLED" and run.checkpoints == 2
+    cut_run(uri, "twice", 2, **SMALL)             # KILLED, with its 2 checkpoints counted

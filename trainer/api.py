@@ -172,6 +172,10 @@ class Existing:
     claimed: list[str] = field(default_factory=list)                          # the names of those networks
     network_of: dict[str, tuple[str, int]] = field(default_factory=dict)     # resumed run id -> (arch, seed)
 
+    def left_alone(self) -> list[str]:
+        """One message per network (or holder) this plan leaves to another process."""
+        return running_elsewhere(self.busy) + self.elsewhere
+
     def networks(self) -> set[tuple[str, int]]:
         """The networks this plan trains or resumes."""
         return {(a, s) for a, seeds in self.new.items() for s in seeds} | set(self.network_of.values())
@@ -182,6 +186,10 @@ class Existing:
         self.resume = {a: kept for a, ids in self.resume.items()
                        if (kept := [i for i in ids if self.network_of[i] in held])}
         self.network_of = {i: n for i, n in self.network_of.items() if n in held}
+
+
+def running_elsewhere(names: list[str]) -> list[str]:
+    return [f"{name} is RUNNING in another process; left alone" for name in names]
 
 
 def network_runs(runs) -> dict[tuple[str, int], Any]:
@@ -214,14 +222,11 @@ def _sort_existing(cfg: TrainConfig, store, hps: dict[str, dict[str, Any]], comm
     return ex
 
 
-def sort_existing(cfg: TrainConfig, store, hps: dict[str, dict[str, Any]], command: str,
-                  claims=None) -> Existing:
-    """What each network asked for needs. With ``claims`` (orderlab.claims.Claims), the networks to
-    train or resume are claimed first and the study read again with the claims held, so that two
+def sort_existing(cfg: TrainConfig, store, hps: dict[str, dict[str, Any]], command: str, claims) -> Existing:
+    """What each network asked for needs. The networks to train or resume are claimed first
+    (``claims``: orderlab.claims.Claims) and the study read again with the claims held, so that two
     commands started at once never both train or resume one network; those another process has
     claimed are left to it (``elsewhere``)."""
-    if claims is None:
-        return _sort_existing(cfg, store, hps, command)
     from orderlab.claims import claim_plan, left_to_others
     ex, others = claim_plan(claims, lambda: _sort_existing(cfg, store, hps, command), Existing.networks)
     ex.elsewhere, ex.claimed = left_to_others(others, ex.networks())
@@ -274,9 +279,7 @@ def _train_planned(cfg: TrainConfig, store, ds, specs, hps, device, reporter: Re
                         params={"dataset": cfg.dataset, "data_seed": cfg.data_seed,
                                 "train_subset": cfg.train_subset, "test_subset": cfg.test_subset,
                                 "n_train": len(ds.y_train), "n_test": len(ds.y_test)})
-    for name in existing.busy:
-        reporter.message(f"{name} is RUNNING in another process; left alone")
-    for line in existing.elsewhere:
+    for line in existing.left_alone():
         reporter.message(line)
     if existing.skipped:
         reporter.message(f"{len(existing.skipped)} network(s) already FINISHED in study {cfg.study!r}: "

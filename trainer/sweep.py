@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 from orderlab.errors import OrderlabError
-from orderlab.trainer.api import network_runs
+from orderlab.trainer.api import network_runs, running_elsewhere
 
 EXECUTORS = ("local", "ray")
 
@@ -578,7 +578,7 @@ def _gpu_count() -> int:
         return 0
 
 
-def plan(cfg, store, ensemble: int, hps: dict[str, dict[str, Any]], claims=None
+def plan(cfg, store, ensemble: int, hps: dict[str, dict[str, Any]], claims
          ) -> tuple[list[Task], list[str], list[str], list[str]]:
     """Tasks for the networks of ``cfg`` not yet FINISHED in its study: new ones in groups of
     ``ensemble`` per architecture, interrupted ones resumed. Returns (tasks, skipped, busy, left):
@@ -594,32 +594,22 @@ def plan(cfg, store, ensemble: int, hps: dict[str, dict[str, Any]], claims=None
             tasks.append(Task(len(tasks), "train", arch=arch, seeds=new[i:i + ensemble]))
         for i in range(0, len(again), ensemble):
             tasks.append(Task(len(tasks), "resume", run_ids=again[i:i + ensemble]))
-    return (tasks, ex.skipped, [f"{name} is RUNNING in another process; left alone" for name in ex.busy] + ex.elsewhere,
-            ex.busy + ex.claimed)
+    return tasks, ex.skipped, ex.left_alone(), ex.busy + ex.claimed
 
 
-def resume_plan(store, study: str, ensemble: int, claims=None) -> tuple[list[Task], list[str], list[str]]:
+def resume_plan(store, study: str, ensemble: int, claims) -> tuple[list[Task], list[str], list[str]]:
     """`orderlab sweep --resume STUDY`: every STALE, KILLED or FAILED run of the study. Returns
-    (tasks, busy messages, networks left to others). With ``claims``, as in :func:`plan`: the
-    networks are claimed and the study read again with the claims held; those another process has
-    claimed are left to it."""
+    (tasks, busy messages, networks left to others). As in :func:`plan`, the networks are claimed
+    and the study read again with the claims held; those another process has claimed are left to it."""
     def read():
         latest = network_runs(store.list_runs(study))
         todo = {n: r for n, r in latest.items() if r.status in ("STALE", "KILLED", "FAILED")}
         return todo, [r.name for r in latest.values() if r.status == "RUNNING"]
-    others: dict[tuple[str, int], str] = {}
-    if claims is None:
-        todo, running = read()
-    else:
-        from orderlab.claims import claim_plan
-        (todo, running), others = claim_plan(claims, read, lambda plan: set(plan[0]))
-    from orderlab.claims import left_to_others
+    from orderlab.claims import claim_plan, left_to_others
+    (todo, running), others = claim_plan(claims, read, lambda plan: set(plan[0]))
     messages, claimed = left_to_others(others, todo)
-    busy = [f"{name} is RUNNING in another process; left alone" for name in running] + messages
-    left = running + claimed
-    if claims is not None:
-        todo = {n: r for n, r in todo.items() if n in claims.held}
-        claims.release(claims.held - set(todo))
+    todo = {n: r for n, r in todo.items() if n in claims.held}
+    claims.release(claims.held - set(todo))
     by_arch: dict[str, list[str]] = {}
     for (arch, _), r in todo.items():
         by_arch.setdefault(arch, []).append(r.run_id)
@@ -627,7 +617,7 @@ def resume_plan(store, study: str, ensemble: int, claims=None) -> tuple[list[Tas
     for ids in by_arch.values():
         for i in range(0, len(ids), ensemble):
             tasks.append(Task(len(tasks), "resume", run_ids=ids[i:i + ensemble]))
-    return tasks, busy, left
+    return tasks, running_elsewhere(running) + messages, running + claimed
 
 
 class Sweep:

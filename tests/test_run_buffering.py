@@ -119,3 +119,24 @@ def test_a_second_ctrl_c_waits_until_the_run_has_ended(tmp_path, monkeypatch):
         return end_run(self, run_id, status, error)
     monkeypatch.setattr(Store, "end_run", end_run_after_another_ctrl_c)
     cut_run(uri, "twice", 2, **SMALL)             # KILLED, with its 2 checkpoints counted
+
+
+@pytest.mark.parametrize("ensemble", [1, 2])
+@pytest.mark.parametrize("every,kept", [(1000.0, 5), (0.0, 0)])
+def test_the_training_state_holds_only_the_metrics_not_yet_in_the_store(tmp_path, monkeypatch, every, kept,
+                                                                        ensemble):
+    """What a resume must re-log travels in the state, and nothing more: the whole metric history
+    saved at every checkpoint made each state grow with the run (quadratic in checkpoints)."""
+    from orderlab.store import STATE_FILENAME
+    from orderlab.trainer.loop import load_state
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    monkeypatch.setattr(run_module, "FLUSH_EVERY_S", every)
+    train_study(TrainConfig(study="st", tracking_uri=uri, **{**SMALL, "seeds": list(range(ensemble))},
+                            ensemble=ensemble))
+    store = Store(uri)
+    for run in store.list_runs("st"):
+        state = load_state(store.state_file(run.run_id, STATE_FILENAME, tmp_path))
+        steps = store.load_record(run).step.tolist()
+        assert len(steps) == 5 and [s for s, _ in state["metrics"]] == steps[5 - kept:]
+        if kept:
+            assert set(state["metrics"][-1][1]) >= {"test_acc", "train_acc", "epoch"}

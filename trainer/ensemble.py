@@ -527,7 +527,7 @@ def train_group(cfg, ctx, arch: str, spec, seeds: list[int], hp: dict[str, Any],
     runs = [NetworkRun(ctx, arch, s, {**network_params(cfg, arch, s, hp, ds), "ensemble": len(seeds)},
                        float(hp["epochs"]), run_id=run_ids[i] if run_ids else None,
                        writer=writers[i] if writers else None,
-                       history=resume_states[i].get("metrics") if resume_states else None)
+                       unflushed=resume_states[i].get("metrics") if resume_states else None)
             for i, s in enumerate(seeds)]
     name = group_name(arch, seeds)
     models = models or build_members(spec, ds, seeds)

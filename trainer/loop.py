@@ -393,12 +393,12 @@ def save_training_state(run: Any, *, model: dict, optimizer: dict, scheduler: di
                         device: torch.device, **extra: Any) -> None:
     """Publish a run's full training state for resume, in the one layout resume reads (for a network
     alone and for an ensemble member alike): model, optimiser, schedule, RNG, position in the data
-    order, checkpoints recorded, and the run's metric history (a resume re-logs what a kill left
-    unwritten: see NetworkRun)."""
+    order, checkpoints recorded, and the checkpoints whose metrics are still buffered (a resume re-logs
+    what a kill left unwritten: see NetworkRun)."""
     state = {"model": model, "optimizer": optimizer, "scheduler": scheduler,
              "rng_cpu": torch.get_rng_state(),
              "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-             "step": step, "checkpoints": run.writer.n_checkpoints, "metrics": list(run.history), **extra}
+             "step": step, "checkpoints": run.writer.n_checkpoints, "metrics": run.unflushed(), **extra}
     run.store.write_state(run.run_id, lambda path: write_state_file(state, path), run.artifact_uri)
 
 

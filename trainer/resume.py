@@ -207,7 +207,7 @@ def _resume_alone(ctx, point: tuple, ds, data, reporter) -> str:
     where = f"step {state['step']}" if state else "the start"
     reporter.message(f"resuming {name} (run {info.run_id[:8]}) from {where}")
     run = NetworkRun(ctx, info.arch, info.seed, {}, float(pl.hp["epochs"]), run_id=info.run_id, writer=writer,
-                     history=state.get("metrics") if state else None)
+                     unflushed=state.get("metrics") if state else None)
     train_in_run(run, name, reporter, lambda: train_one(run, pl.spec, info.arch, info.seed, pl.hp, ds, data,
                                                         pl.cfg.record_splits, reporter.network_progress,
                                                         resume_state=state), failed="failed again")

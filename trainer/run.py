@@ -8,9 +8,10 @@ atomically after each), buffers metrics, and ends the run FINISHED, KILLED (Ctrl
 Metrics and progress tags reach the store at most every ``FLUSH_EVERY_S`` seconds and when the run
 ends: one MLflow ``log_batch`` costs a few milliseconds, as much as a small network's checkpoint,
 so logging each checkpoint at once would make the store the bottleneck of small networks (and of
-SQLite shared by parallel writers). The record itself is published at every checkpoint. The run's
-metric history also travels in its training state, so a resume re-logs whatever a kill caught
-still in the buffer.
+SQLite shared by parallel writers). The record itself is published at every checkpoint. The
+checkpoints whose metrics are still buffered travel in the training state, so a resume re-logs
+whatever a kill caught in the buffer (only those: the whole history would make each state grow with
+the run, and saving it cost quadratic time in the number of checkpoints).
 """
 from __future__ import annotations
 
@@ -109,7 +110,7 @@ class NetworkRun:
 
     def __init__(self, ctx: StudyContext, arch: str, seed: int, params: dict[str, Any], epochs: float,
                  *, run_id: str | None = None, writer: RecordWriter | None = None,
-                 history: list[tuple[int, dict[str, float]]] | None = None):
+                 unflushed: list[tuple[int, dict[str, float]]] | None = None):
         self.ctx = ctx
         self.store = ctx.store
         self.arch = arch
@@ -121,8 +122,8 @@ class NetworkRun:
         self.status: str | None = None
         self._record_tmp = tempfile.TemporaryDirectory(prefix="orderlab-run-")
         self.artifact_uri: str | None = None
-        # (step, metrics) of every checkpoint so far (saved with the training state; see the docstring)
-        self.history: list[tuple[int, dict[str, float]]] = list(history or [])
+        # (step, metrics) a resumed run's state held unflushed: re-logged on entry where still missing
+        self._restored: list[tuple[int, dict[str, float]]] = list(unflushed or [])
         self._pending: list[tuple[int, dict[str, float], int]] = []   # (step, metrics, unix ms)
         self._pending_tags: dict[str, str] = {}
         self._last_flush = time.monotonic()
@@ -183,7 +184,6 @@ class NetworkRun:
         with ctrl_c_after():
             self.writer.add(epoch, step, results, flush=False)
             self.store.write_record(self.run_id, self.writer.build(), self.artifact_uri)
-            self.history.append((int(step), metrics))
             self._pending.append((int(step), metrics, int(time.time() * 1000)))
             self._pending_tags.update({TAG_CHECKPOINTS: str(self.writer.n_checkpoints), TAG_EPOCH: f"{epoch:.6g}"})
         if time.monotonic() - self._last_flush >= FLUSH_EVERY_S:
@@ -198,11 +198,19 @@ class NetworkRun:
         self._pending, self._pending_tags = [], {}
         self._last_flush = time.monotonic()
 
+    def unflushed(self) -> list[tuple[int, dict[str, float]]]:
+        """(step, metrics) of the checkpoints whose metrics have not reached the store yet: saved with
+        the training state, so that a resume can log what a kill caught in the buffer."""
+        return [(step, m) for step, m, _ in self._pending]
+
     def _relog_lost_metrics(self) -> None:
-        """On resume: log the history's checkpoints that never reached the store (killed while buffered)."""
-        if not self.history:
+        """On resume: log the saved checkpoints' metrics that never reached the store (killed while
+        buffered). States written before orderlab saved only those hold the whole history: the
+        steps the store has are skipped either way."""
+        if not self._restored:
             return
         have = self.store.metric_steps(self.run_id, "epoch")
-        lost = [(step, m) for step, m in self.history if step not in have]
+        lost = [(step, m) for step, m in self._restored if step not in have]
         if lost:
             self.store.log_metric_points(self.run_id, lost)
+        self._restored = []

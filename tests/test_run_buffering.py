@@ -140,3 +140,26 @@ def test_the_training_state_holds_only_the_metrics_not_yet_in_the_store(tmp_path
         assert len(steps) == 5 and [s for s, _ in state["metrics"]] == steps[5 - kept:]
         if kept:
             assert set(state["metrics"][-1][1]) >= {"test_acc", "train_acc", "epoch"}
+
+
+def test_a_state_saved_with_the_whole_metric_history_still_resumes_without_duplicates(tmp_path):
+    """States written before the change above hold every checkpoint's metrics: a resume logs only
+    the steps the store lacks, so each step keeps one value per metric."""
+    from mlflow.tracking import MlflowClient
+    from orderlab.store import STATE_FILENAME
+    from orderlab.trainer.loop import load_state, write_state_file
+    from orderlab.trainer.resume import resume_runs
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    cut = cut_run(uri, "old", 3, **SMALL)
+    store = Store(uri)
+    path = store.state_file(cut.run_id, STATE_FILENAME, tmp_path)
+    state = load_state(path)
+    client = MlflowClient(uri)
+    logged = {m.step: m.value for m in client.get_metric_history(cut.run_id, "test_acc")}
+    assert len(logged) == 3
+    state["metrics"] = [(s, {"test_acc": v, "epoch": 0.0}) for s, v in sorted(logged.items())]
+    write_state_file(state, path)
+    resume_runs([cut.run_id], tracking_uri=uri, device="cpu")
+    done = store.get_run(cut.run_id)
+    steps = [m.step for m in client.get_metric_history(cut.run_id, "test_acc")]
+    assert done.status == "FINISHED" and sorted(steps) == store.load_record(done).step.tolist()

@@ -281,7 +281,14 @@ def test_a_run_killed_between_its_first_record_and_state_restarts_in_place(store
     assert r.exit_code == 0 and "cannot be resumed" not in r.output, r.output
     [done] = store.list_runs("k0-cut")
     assert done.run_id == run.run_id and done.status == "FINISHED" and not done.tags.get("orderlab.superseded_by")
-    assert_same_record(store.load_record(done), store.load_record(store.list_runs("k0-whole")[0]))
+    whole = store.list_runs("k0-whole")[0]
+    assert_same_record(store.load_record(done), store.load_record(whole))
+    # checkpoint 0, recorded again, has its metrics once (the killed run had logged them), with the
+    # values of the uninterrupted run
+    from mlflow.tracking import MlflowClient
+    steps = sorted(m.step for m in MlflowClient(store_uri).get_metric_history(done.run_id, "test_acc"))
+    assert steps == store.load_record(done).step.tolist()
+    assert metric_by_step(store_uri, done.run_id, "test_acc") == metric_by_step(store_uri, whole.run_id, "test_acc")
 
 
 @pytest.mark.parametrize("damaged", ["state", "record"])

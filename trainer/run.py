@@ -127,6 +127,9 @@ class NetworkRun:
         self._pending: list[tuple[int, dict[str, float], int]] = []   # (step, metrics, unix ms)
         self._pending_tags: dict[str, str] = {}
         self._last_flush = time.monotonic()
+        # A resumed run: steps whose metrics the store already has. A run that restarts in place
+        # records checkpoint 0 again, and its metrics must not be logged a second time.
+        self._logged: set[int] = set()
 
     # -- lifecycle ---------------------------------------------------------
     def __enter__(self) -> "NetworkRun":
@@ -138,6 +141,7 @@ class NetworkRun:
         else:
             self.store.reclaim(self.run_id)
             self.artifact_uri = self.store.get_run(self.run_id).artifact_uri
+            self._logged = self.store.metric_steps(self.run_id, "epoch")
             self._relog_lost_metrics()
         self._last_flush = time.monotonic()
         if self.writer is None:
@@ -184,7 +188,8 @@ class NetworkRun:
         with ctrl_c_after():
             self.writer.add(epoch, step, results, flush=False)
             self.store.write_record(self.run_id, self.writer.build(), self.artifact_uri)
-            self._pending.append((int(step), metrics, int(time.time() * 1000)))
+            if int(step) not in self._logged:
+                self._pending.append((int(step), metrics, int(time.time() * 1000)))
             self._pending_tags.update({TAG_CHECKPOINTS: str(self.writer.n_checkpoints), TAG_EPOCH: f"{epoch:.6g}"})
         if time.monotonic() - self._last_flush >= FLUSH_EVERY_S:
             self.flush()
@@ -207,10 +212,8 @@ class NetworkRun:
         """On resume: log the saved checkpoints' metrics that never reached the store (killed while
         buffered). States written before orderlab saved only those hold the whole history: the
         steps the store has are skipped either way."""
-        if not self._restored:
-            return
-        have = self.store.metric_steps(self.run_id, "epoch")
-        lost = [(step, m) for step, m in self._restored if step not in have]
+        lost = [(step, m) for step, m in self._restored if step not in self._logged]
         if lost:
             self.store.log_metric_points(self.run_id, lost)
+            self._logged.update(step for step, _ in lost)
         self._restored = []

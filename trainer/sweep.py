@@ -264,8 +264,27 @@ def _worker_main(slot: int, env: dict[str, str], threads: int, conn, warm_cfg: d
             finally:
                 _IN_TASK[:] = []
             conn.send(("done", slot, task["id"], result))
-    except (KeyboardInterrupt, EOFError, OSError):     # OSError: the main process is gone (reset pipe)
+    except KeyboardInterrupt:
+        # Its runs are ended (KILLED): the main process, draining after Ctrl-C, need not wait for
+        # this interpreter to close.
+        try:
+            conn.send(("stopped", slot))
+        except (OSError, ValueError):
+            pass
+    except (EOFError, OSError):     # OSError: the main process is gone (reset pipe)
         return
+
+
+DRAIN_SECONDS = 10.0      # after Ctrl-C, how long a sweep waits for its workers to end their runs
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C, with ``unstopped`` workers that had not ended their runs ``DRAIN_SECONDS`` later (those
+    runs stay RUNNING and show as STALE once the workers are gone; ``sweep --resume`` continues them)."""
+
+    def __init__(self, unstopped: int):
+        super().__init__(unstopped)
+        self.unstopped = unstopped
 
 
 _IN_TASK: list[bool] = []      # [True] while this worker trains: SIGTERM then ends its runs KILLED
@@ -392,7 +411,7 @@ class LocalExecutor:
                     finish(slot, msg[3])
             elif msg[0] == "store":
                 self._answer(conns[slot], msg)
-            else:
+            elif msg[0] != "stopped":      # interrupted alone: it exits, and its task is retried
                 on_event(msg)
 
         for slot in range(min(self.workers, max(1, len(pending)))):
@@ -430,29 +449,33 @@ class LocalExecutor:
                     if outstanding > 0 and pending:
                         start(slot)
         except KeyboardInterrupt:
-            self._drain(10.0)
+            left = self._drain(DRAIN_SECONDS)
+            if left:
+                raise SweepInterrupted(left) from None
             raise
         finally:
             self.shutdown()
 
-    def _drain(self, seconds: float) -> None:
-        """After Ctrl-C: answer the workers' last store calls (each marks its runs KILLED) until they
-        have exited, for at most ``seconds``. Ctrl-C in a terminal reaches the workers too; a worker
-        still reporting training progress did not get it (``kill -INT`` of this process alone, a
-        notebook's interrupt), so it is sent on."""
+    def _drain(self, seconds: float) -> int:
+        """After Ctrl-C: answer the workers' last store calls (each marks its runs KILLED) until every
+        worker has stopped (said so, or exited), for at most ``seconds``. Ctrl-C in a terminal reaches
+        the workers too; a worker still reporting training progress did not get it (``kill -INT`` of
+        this process alone, a notebook's interrupt), so it is sent on. Returns how many workers had
+        not stopped."""
         import signal
         from multiprocessing.connection import wait
         if self.store is None:
-            return
+            return 0
         started = time.monotonic()
         deadline = started + seconds
         interrupted: dict[int, float] = {}      # slot -> when it was sent SIGINT
-        while self._procs and time.monotonic() < deadline:
+        stopped: set[int] = set()
+        while set(self._procs) - stopped and time.monotonic() < deadline:
             for slot, p in list(self._procs.items()):
                 if not p.is_alive():
                     del self._procs[slot]
                     self._conns.pop(slot).close()
-            slots = {conn: slot for slot, conn in self._conns.items()}
+            slots = {conn: slot for slot, conn in self._conns.items() if slot not in stopped}
             for conn in wait(list(slots), timeout=0.2):
                 try:
                     msg = conn.recv()
@@ -460,6 +483,8 @@ class LocalExecutor:
                     continue
                 if msg and msg[0] == "store":
                     self._answer(conn, msg)
+                elif msg and msg[0] == "stopped":
+                    stopped.add(slots[conn])
                 elif (msg and msg[0] == "progress" and time.monotonic() - started > 0.5
                       and time.monotonic() - interrupted.get(slots[conn], -9.0) > 2.0):
                     # Still training half a second after Ctrl-C: it did not get it. (Progress sent
@@ -471,6 +496,7 @@ class LocalExecutor:
                         os.kill(self._procs[slots[conn]].pid, signal.SIGINT)
                     except (OSError, KeyError):
                         pass
+        return sum(p.is_alive() for slot, p in self._procs.items() if slot not in stopped)
 
 
 class RayExecutor:

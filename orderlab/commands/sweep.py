@@ -57,7 +57,7 @@ def register(app: typer.Typer) -> None:
         """Train a study as many runs in parallel; failed runs are retried once, then listed."""
         from orderlab.commands.train import _record_every
         from orderlab.trainer.api import TrainConfig, parse_seeds
-        from orderlab.trainer.sweep import RichDisplay, SilentDisplay, SweepOptions, run_sweep
+        from orderlab.trainer.sweep import DRAIN_SECONDS, RichDisplay, SilentDisplay, SweepOptions, run_sweep
         archs = list(arch or [])
         if resume and archs:
             raise OrderlabError("--resume STUDY resumes that study's interrupted runs; drop --arch "
@@ -87,9 +87,16 @@ def register(app: typer.Typer) -> None:
         display = SilentDisplay() if quiet else RichDisplay()
         try:
             result = run_sweep(cfg, opts, resume_study=resume, display=display)
-        except KeyboardInterrupt:
-            typer.echo(f"interrupted: running networks are marked KILLED; continue with "
-                       f"`orderlab sweep --resume {cfg.study}`", err=True)
+        except KeyboardInterrupt as e:
+            unstopped = getattr(e, "unstopped", 0)
+            if unstopped:
+                typer.echo(f"interrupted: {unstopped} worker(s) had not stopped after {DRAIN_SECONDS:g} s, so "
+                           f"their networks stay RUNNING and show as STALE once they are gone; the others are "
+                           f"marked KILLED; continue all of them with `orderlab sweep --resume {cfg.study}`",
+                           err=True)
+            else:
+                typer.echo(f"interrupted: running networks are marked KILLED; continue with "
+                           f"`orderlab sweep --resume {cfg.study}`", err=True)
             raise typer.Exit(130) from None
         _summary(result)
         if result.failed:

@@ -279,10 +279,11 @@ DRAIN_SECONDS = 10.0      # after Ctrl-C, how long a sweep waits for its workers
 
 
 class SweepInterrupted(KeyboardInterrupt):
-    """Ctrl-C, with ``unstopped`` workers that had not ended their runs ``DRAIN_SECONDS`` later (those
-    runs stay RUNNING and show as STALE once the workers are gone; ``sweep --resume`` continues them)."""
+    """Ctrl-C, with workers that had not ended their runs ``DRAIN_SECONDS`` later: ``unstopped`` names
+    their tasks (those runs stay RUNNING and show as STALE once the workers are gone; ``sweep
+    --resume`` continues them)."""
 
-    def __init__(self, unstopped: int):
+    def __init__(self, unstopped: list[str]):
         super().__init__(unstopped)
         self.unstopped = unstopped
 
@@ -451,21 +452,22 @@ class LocalExecutor:
         except KeyboardInterrupt:
             left = self._drain(DRAIN_SECONDS)
             if left:
-                raise SweepInterrupted(left) from None
+                raise SweepInterrupted([current[s].label if s in current else f"worker {s}" for s in left]) \
+                    from None
             raise
         finally:
             self.shutdown()
 
-    def _drain(self, seconds: float) -> int:
+    def _drain(self, seconds: float) -> list[int]:
         """After Ctrl-C: answer the workers' last store calls (each marks its runs KILLED) until every
         worker has stopped (said so, or exited), for at most ``seconds``. Ctrl-C in a terminal reaches
         the workers too; a worker still reporting training progress did not get it (``kill -INT`` of
-        this process alone, a notebook's interrupt), so it is sent on. Returns how many workers had
-        not stopped."""
+        this process alone, a notebook's interrupt), so it is sent on. Returns the slots of the
+        workers that had not stopped."""
         import signal
         from multiprocessing.connection import wait
         if self.store is None:
-            return 0
+            return []
         started = time.monotonic()
         deadline = started + seconds
         interrupted: dict[int, float] = {}      # slot -> when it was sent SIGINT
@@ -496,7 +498,7 @@ class LocalExecutor:
                         os.kill(self._procs[slots[conn]].pid, signal.SIGINT)
                     except (OSError, KeyError):
                         pass
-        return sum(p.is_alive() for slot, p in self._procs.items() if slot not in stopped)
+        return [slot for slot, p in self._procs.items() if slot not in stopped and p.is_alive()]
 
 
 class RayExecutor:

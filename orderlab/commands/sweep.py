@@ -88,12 +88,12 @@ def register(app: typer.Typer) -> None:
         try:
             result = run_sweep(cfg, opts, resume_study=resume, display=display)
         except KeyboardInterrupt as e:
-            unstopped = getattr(e, "unstopped", 0)
+            unstopped = getattr(e, "unstopped", [])
             if unstopped:
-                typer.echo(f"interrupted: {unstopped} worker(s) had not stopped after {DRAIN_SECONDS:g} s, so "
-                           f"their networks stay RUNNING and show as STALE once they are gone; the others are "
-                           f"marked KILLED; continue all of them with `orderlab sweep --resume {cfg.study}`",
-                           err=True)
+                typer.echo(f"interrupted: the worker(s) training {', '.join(unstopped)} had not stopped after "
+                           f"{DRAIN_SECONDS:g} s, so those networks stay RUNNING and show as STALE once the "
+                           f"workers are gone; the others are marked KILLED; continue all of them with "
+                           f"`orderlab sweep --resume {cfg.study}`", err=True)
             else:
                 typer.echo(f"interrupted: running networks are marked KILLED; continue with "
                            f"`orderlab sweep --resume {cfg.study}`", err=True)

@@ -135,16 +135,25 @@ class Stack:
             predicted=pred, study=study, warnings=warnings)
 
     @classmethod
-    def concat(cls, stacks: Sequence["Stack"]) -> "Stack":
-        """Networks of several stacks (e.g. two studies of the same data) as one stack."""
+    def concat(cls, stacks: Sequence["Stack"], align: str = "common") -> "Stack":
+        """Networks of several stacks (e.g. two studies of the same data) as one stack, on the
+        checkpoints they share (``align="strict"``: refused unless they all recorded the same)."""
         if len({s.fingerprint for s in stacks}) > 1:
             names = ", ".join(f"{s.study or '?'} ({s.fingerprint})" for s in stacks)
             raise RecordError(f"studies recorded different data and cannot be compared: {names}")
+        ids = np.concatenate([s.run_id for s in stacks])
+        if len(set(ids.tolist())) < len(ids):
+            raise RecordError("the same network is in more than one of the stacks (a study given twice?); "
+                              "give each study once")
         common = stacks[0].epoch
         for s in stacks[1:]:
             common = np.intersect1d(np.round(common, 9), np.round(s.epoch, 9))
         if common.size == 0:
             raise RecordError("the studies share no checkpoint; they cannot be compared")
+        if align != "common" and any(len(s.epoch) != len(common) for s in stacks):
+            counts = ", ".join(f"{s.study or '?'} {len(s.epoch)}" for s in stacks)
+            raise RecordError(f"the studies recorded different checkpoints ({counts}); align them on the "
+                              f"{len(common)} they share (--align common) or compare studies trained alike")
         parts = [s.bits[:, np.searchsorted(np.round(s.epoch, 9), common)] for s in stacks]
         s0 = stacks[0]
         warn = [] if all(len(s.epoch) == len(common) for s in stacks) else \

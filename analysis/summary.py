@@ -170,11 +170,13 @@ def resolve_class(cls: str | int | None, class_names: Sequence[str] | None) -> i
     if cls is None:
         return None
     text = str(cls)
-    if text.lstrip("-").isdigit():
-        return int(text)
     names = list(class_names or [])
+    # A name first: numeric labels keep their original values as names (an npz with labels 0, 10,
+    # 20 has classes 0, 1, 2 named "0", "10", "20"), and the table shows names.
     if text in names:
         return names.index(text)
+    if text.lstrip("-").isdigit():
+        return int(text)
     known = ", ".join(names[:20]) if names else "none (use the class number)"
     raise OrderlabError(f"unknown class {text!r}; use a class number or one of: {known}")
 
@@ -190,8 +192,11 @@ def example_rows(stack: Stack, n: int = 10, *, hardest: bool = False, cls: int |
         order = np.argsort(acc, kind="stable")
     if cls is not None:
         if not np.any(stack.label == cls):
-            raise OrderlabError(f"no recorded example has class {cls}; labels present: "
-                                f"{', '.join(map(str, np.unique(stack.label)[:20]))}")
+            present = np.unique(stack.label)[:20]
+            shown = ", ".join(f"{c} ({class_names[c]})" if class_names and 0 <= c < len(class_names)
+                              and class_names[c] != str(c) else str(c) for c in present.tolist())
+            raise OrderlabError(f"no recorded example has class {cls}; classes present (number, with its name "
+                                f"where it differs): {shown}")
         order = order[stack.label[order] == cls]
     pick = order[:max(0, int(n))]
     per_arch = {}

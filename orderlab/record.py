@@ -173,6 +173,22 @@ def save_record(rec: Record, path: str | os.PathLike) -> Path:
     return path
 
 
+def check_owner(rec: Record, path: str | os.PathLike, run_id: str, arch: str | None = None,
+                seed: int | None = None) -> None:
+    """Refuse a record that names another network than the run it was read from (a file copied
+    from another run would otherwise be analysed as this run's network). Records name their run,
+    architecture and seed in ``meta``; what a record does not name is not checked."""
+    m = rec.meta
+    other = (m.get("run_id") not in (None, run_id) or (arch is not None and m.get("arch") not in (None, arch))
+             or (seed is not None and m.get("seed") is not None and int(m["seed"]) != int(seed)))
+    if other:
+        names = (f"run {m.get('run_id', '?')}, {m.get('arch', '?')}/s{m.get('seed', '?')}"
+                 + (f" of study {m['study']!r}" if m.get("study") else ""))
+        problem = f"belongs to another network ({path} names {names}: copied from another run?)"
+        raise RecordError(f"record {path} {problem}; put the run's own record back, or delete the run in MLflow "
+                          f"and train the network again", path=path, problem=problem)
+
+
 def load_record(path: str | os.PathLike) -> Record:
     """Read a record; any damage or version mismatch raises :class:`RecordError`."""
     path = Path(path)

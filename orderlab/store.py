@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
 from orderlab.errors import OrderlabError
-from orderlab.record import RECORD_FILENAME, THUMBNAILS_FILENAME, Record, load_examples, load_record, save_record
+from orderlab.record import RECORD_FILENAME, THUMBNAILS_FILENAME, Record, check_owner, load_examples, load_record, save_record
 
 T = TypeVar("T")
 
@@ -693,11 +693,19 @@ class Store:
         return Path(got)
 
     def load_record(self, run: RunInfo | str) -> Record:
+        """The run's record; a damaged one, or one naming another network, raises RecordError."""
         run_id, uri = (run.run_id, run.artifact_uri) if isinstance(run, RunInfo) else (run, None)
+        owner = (run.arch, run.seed) if isinstance(run, RunInfo) else (None, None)
         if self._artifact_dir(run_id, uri) is not None:
-            return load_record(self.record_file(run_id, uri))
+            path = self.record_file(run_id, uri)
+            rec = load_record(path)
+            check_owner(rec, path, run_id, *owner)
+            return rec
         with tempfile.TemporaryDirectory(prefix="orderlab-record-") as tmp:     # downloaded, read, deleted
-            return load_record(self.record_file(run_id, uri, cache_dir=tmp))
+            path = self.record_file(run_id, uri, cache_dir=tmp)
+            rec = load_record(path)
+            check_owner(rec, path, run_id, *owner)
+            return rec
 
     def record_exists(self, run: RunInfo) -> bool | None:
         """Whether the run has a record file; None when that cannot be told (the store unreachable)."""

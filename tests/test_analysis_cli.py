@@ -23,6 +23,7 @@ def uri(tmp_path_factory):
     populate_store(store, "more", archs=("vgg",), seeds=2, n_checkpoints=N_CKPT, n_examples=N_EX, seed=0)
     populate_store(store, "other", archs=("mlp",), seeds=2, n_checkpoints=N_CKPT, n_examples=N_EX, seed=9,
                    splits=("test",))
+    populate_store(store, "short", archs=("vgg",), seeds=2, n_checkpoints=3, n_examples=N_EX, seed=0)
     ids = np.arange(N_EX)
     rng = np.random.default_rng(0)                                  # populate_store's labels: train, then test
     rng.integers(0, 10, N_EX)
@@ -74,6 +75,16 @@ def test_analyze_several_studies_of_the_same_data(uri):
     assert set(js["groups"]) == {"mlp", "cnn", "vgg"} and js["n_networks"] == 8
 
 
+def test_studies_with_other_checkpoints_align_on_common_ones_unless_strict(uri):
+    r = run("analyze", "syn", "short", "--json", "--tracking-uri", uri)
+    assert r.exit_code == 0, r.output
+    js = json.loads(r.stdout)
+    assert len(js["epoch"]) == 3 and any("aligned on 3 checkpoints" in w for w in js["warnings"])
+    r = run("analyze", "syn", "short", "--align", "strict", "--tracking-uri", uri)
+    assert r.exit_code == 2 and "\n" not in r.stderr.strip(), r.output
+    assert "recorded different checkpoints (syn 6, short 3)" in r.stderr and "--align common" in r.stderr
+
+
 def test_mismatched_data_is_refused(uri):
     r = run("analyze", "syn", "other", "--tracking-uri", uri)
     assert r.exit_code == 2
@@ -88,6 +99,11 @@ def test_mismatched_data_is_refused(uri):
     (("examples", "syn", "--easiest", "3", "--hardest", "3"), "not both"),
     (("examples", "syn", "--class", "zebra"), "unknown class"),
     (("analyze", "syn", "--align", "loose"), "bad --align"),
+    (("analyze", "syn", "more", "syn"), "study 'syn' is named more than once"),
+    (("examples", "syn", "syn"), "study 'syn' is named more than once"),
+    (("analyze", "syn", "--checkpoint", "inf"), "--checkpoint must be an epoch"),
+    (("analyze", "syn", "--checkpoint", "nan"), "--checkpoint must be an epoch"),
+    (("examples", "syn", "--class", "11"), "no recorded example has class 11; classes present"),
 ])
 def test_user_errors_are_one_line(uri, args, message):
     r = run(*args, "--tracking-uri", uri)
@@ -122,3 +138,12 @@ def test_report_writes_files_and_logs_them_to_the_parent_run(uri, tmp_path):
     assert sorted(m.step for m in hist)[-N_CKPT:] == list(range(N_CKPT))
     assert len(store.client.get_metric_history(parent, "epoch")) >= N_CKPT
     assert store.client.get_metric_history(parent, "train_tpa_independent/cnn")
+
+
+def test_a_class_is_found_by_its_name_before_its_number():
+    """Numeric labels keep their values as names (an npz labelled 0, 10, 20, 30 has classes 0-3 named
+    "0", "10", "20", "30"): `--class 20` is the class the table shows as 20, `--class 2` the third."""
+    from orderlab.analysis.summary import resolve_class
+    names = ["0", "10", "20", "30"]
+    assert resolve_class("20", names) == 2 and resolve_class("2", names) == 2 and resolve_class("0", names) == 0
+    assert resolve_class("7", [f"c{i}" for i in range(10)]) == 7 and resolve_class("c7", [f"c{i}" for i in range(10)]) == 7

@@ -299,6 +299,23 @@ def test_record_messages_for_finished_runs_of_synthetic_studies(store_uri, tmp_p
     assert snapshot(store, "gone") == before
 
 
+def test_a_record_copied_from_another_run_is_refused(store_uri):
+    """A record file put into another network's run (a backup restored to the wrong folder) names
+    the network it belongs to: analysed as the run's network, it would count one network twice."""
+    import shutil
+    store = Store(store_uri)
+    ids = populate_store(store, "swap", archs=("mlp", "cnn"), seeds=2, n_checkpoints=3, n_examples=20)
+    runs = {(r.arch, r.seed): r for r in store.list_runs("swap")}
+    victim, source = runs[("mlp", 1)], runs[("cnn", 0)]
+    shutil.copyfile(store.record_file(source.run_id), store.record_file(victim.run_id))
+    before = snapshot(store, "swap")
+    for cmd in (["analyze", "swap"], ["export", "swap", "-o", "/nonexistent/never.npz"], ["examples", "swap"]):
+        assert_one_line_error(invoke(*cmd, "--tracking-uri", store_uri), "network mlp/s1", victim.run_id,
+                              "belongs to another network", f"cnn/s0 of study 'swap'", source.run_id,
+                              f"mlflow runs delete --run-id {victim.run_id}")
+    assert snapshot(store, "swap") == before and len(ids) == 4
+
+
 # -- 4. a split that some networks did not record -----------------------------------------------------
 
 def add_test_only_network(store: Store, study: str, like_run: str, arch: str, seed: int) -> str:
@@ -308,7 +325,8 @@ def add_test_only_network(store: Store, study: str, like_run: str, arch: str, se
     run_id, _ = store.create_network_run(study, store.study_parent(study), exp_id, arch=arch, seed=seed,
                                          dataset="synthetic", epochs=float(rec.epoch[-1]),
                                          params={"arch": arch, "seed": seed, "record_splits": "test"})
-    store.write_record(run_id, Record(meta=rec.meta, epoch=rec.epoch, step=rec.step,
+    store.write_record(run_id, Record(meta={**rec.meta, "run_id": run_id, "arch": arch, "seed": seed},
+                                      epoch=rec.epoch, step=rec.step,
                                       splits={"test": rec.splits["test"]}))
     store.set_tags(run_id, {"orderlab.checkpoints": rec.n_checkpoints})
     store.end_run(run_id, "FINISHED")

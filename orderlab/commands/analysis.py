@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import List, Optional
@@ -33,6 +34,10 @@ def load_stacks(store, studies: list[str], splits: list[str] | None, align: str 
     a split (see :func:`orderlab.studydata.check_split`)."""
     from orderlab.analysis.stack import Stack
     from orderlab.studydata import check_split, load_records
+    twice = sorted({s for s in studies if studies.count(s) > 1})
+    if twice:
+        raise OrderlabError(f"study {', '.join(map(repr, twice))} is named more than once; name each study once "
+                            f"(its networks would count twice)")
     loaded = []
     for study in studies:
         pairs = load_records(store, study)
@@ -59,7 +64,7 @@ def load_stacks(store, studies: list[str], splits: list[str] | None, align: str 
         parts = [Stack.from_records([({"run_id": r.run_id, "arch": r.arch, "seed": r.seed}, rec)
                                      for r, rec in pairs], split, align=align, study=study)
                  for study, pairs in loaded]
-        st = parts[0] if len(parts) == 1 else Stack.concat(parts)
+        st = parts[0] if len(parts) == 1 else Stack.concat(parts, align=align)
         if archs:
             st = st.select(sum((list(st.arch_index(a)) for a in archs), []))
         out[split] = st
@@ -204,6 +209,9 @@ def register(app: typer.Typer) -> None:
         """Agreement of a study's networks: accuracy, TPA against independent TPA over training, the
         architecture agreement matrix and the order correlations."""
         _check(split, align)
+        if checkpoint is not None and not math.isfinite(checkpoint):
+            raise OrderlabError(f"--checkpoint must be an epoch (a finite number), got {checkpoint}; leave it out "
+                                f"for the last checkpoint")
         from orderlab.analysis.summary import analysis_json
         from orderlab.store import Store
         store = Store(tracking_uri, must_exist=True)

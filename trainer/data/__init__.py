@@ -207,6 +207,13 @@ def load_dataset(spec: str, *, data_dir: str | Path | None = None, download: boo
         if n <= 0:
             raise OrderlabError(f"--{which}-subset must be positive (got {n})")
         x, y, ids = ds.split(which)
+        if n > len(y):
+            raise OrderlabError(f"--{which}-subset {n} is more than the {len(y)} {which} examples of {spec}; "
+                                f"leave it out to use them all")
+        k = len(np.unique(y))
+        if n < k:
+            raise OrderlabError(f"--{which}-subset {n} is fewer than the {k} classes of {spec}'s {which} split; a "
+                                f"class-balanced subset needs at least {k} examples")
         idx = balanced_subset(y, n, data_seed + (0 if which == "train" else 1))
         texts = ds.texts_train if which == "train" else ds.texts_test
         new_texts = [texts[i] for i in idx] if texts is not None else None

@@ -118,7 +118,8 @@ def validate(cfg: TrainConfig) -> None:
     if not (cfg.device in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", cfg.device)):
         raise OrderlabError(f"unknown device {cfg.device!r}; use auto, cpu, cuda or cuda:N")
     if cfg.optimizer is not None and cfg.optimizer not in ("sgd", "adam"):
-        raise OrderlabError(f"unknown optimizer {cfg.optimizer!r}; use sgd or adam")
+        raise OrderlabError(f"unknown optimizer {cfg.optimizer!r}; use sgd or adam (adam is AdamW: Adam with "
+                            f"decoupled weight decay)")
     if cfg.ensemble < 1:
         raise OrderlabError(f"--ensemble must be at least 1 (got {cfg.ensemble})")
     if not cfg.study or "/" in cfg.study:

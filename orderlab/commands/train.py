@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
                                   "A seed fixes a network's initialisation and data order."),
         study: Optional[str] = typer.Option(None, "--study", help="Study name (default: DATASET-ARCHS)."),
         epochs: Optional[float] = typer.Option(None, "--epochs", "-e", help="Epochs (default: per architecture)."),
-        optimizer: Optional[str] = typer.Option(None, "--optimizer", help="sgd or adam (default: per architecture)."),
+        optimizer: Optional[str] = typer.Option(None, "--optimizer", help="sgd or adam (AdamW: decoupled weight decay); default: per architecture."),
         lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate (default: per architecture)."),
         momentum: Optional[float] = typer.Option(None, "--momentum", help="SGD momentum."),
         weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="Weight decay (L2)."),

@@ -153,11 +153,40 @@ def _to_arrays(rec: Record) -> dict[str, np.ndarray]:
     return arrays
 
 
+def _umask() -> int:
+    """This process's umask, without changing it (where /proc says so; else set and put back)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()     # what open() would give: mkstemp's files are private (0600)
+
+
+def _open_temp(path: Path, prefix: str, suffix: str) -> tuple[int, str]:
+    """A temporary file beside ``path`` with the mode of a file opened normally, so that a record
+    published by renaming it is readable as the run's other artifacts are (an MLflow server or UI
+    running as another user)."""
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
+    try:
+        os.fchmod(fd, _FILE_MODE)
+    except OSError:
+        pass
+    return fd, tmp
+
+
 def save_record(rec: Record, path: str | os.PathLike) -> Path:
     """Write ``rec`` to ``path`` atomically (no reader ever sees a partial file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".record-", suffix=".npz.tmp", dir=path.parent)
+    fd, tmp = _open_temp(path, ".record-", ".npz.tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             # No fsync: os.replace already guarantees readers and crashed processes never see a torn
@@ -341,7 +370,7 @@ def save_examples(path: str | os.PathLike, *, dataset: str, kind: str, class_nam
             arrays[f"{name}/{key}"] = np.asarray(value)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".examples-", suffix=".npz.tmp", dir=path.parent)
+    fd, tmp = _open_temp(path, ".examples-", ".npz.tmp")
     with os.fdopen(fd, "wb") as fh:
         np.savez_compressed(fh, **arrays)
     os.replace(tmp, path)

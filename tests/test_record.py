@@ -109,3 +109,17 @@ def test_examples_round_trip(tmp_path):
     p.write_bytes(b"junk")
     with pytest.raises(RecordError):
         load_examples(p)
+
+
+def test_a_published_record_has_the_mode_of_the_runs_other_files(tmp_path):
+    """Readable by an MLflow server or UI running as another user, as the other artifacts are
+    (a temporary file is private until renamed: it was 0600)."""
+    w, labels = _writer(tmp_path / "record.npz")
+    w.add(0.0, 0, {"test": (np.ones(13, bool), labels, np.full(13, 0.5))})
+    (tmp_path / "other").write_bytes(b"x")
+    mode = (tmp_path / "record.npz").stat().st_mode & 0o777
+    assert mode == (tmp_path / "other").stat().st_mode & 0o777 and mode & 0o044
+    ex = save_examples(tmp_path / "examples.npz", dataset="toy", kind="image", class_names=["a"],
+                       splits={"test": {"example_id": np.arange(2), "label": np.zeros(2, int),
+                                        "image": np.zeros((2, 2, 2, 1), np.uint8)}})
+    assert ex.stat().st_mode & 0o777 == mode

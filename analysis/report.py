@@ -6,6 +6,7 @@ import math
 import re
 import time
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -82,10 +83,11 @@ def report_metrics(stack: Stack, *, with_epoch: bool = True) -> dict[str, list[f
 
 
 def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict | None = None,
-                 title: str = "orderlab report") -> Path:
+                 title: str = "orderlab report", notes: Sequence[str] = ()) -> Path:
     """Write figures, ``analysis_<split>.json`` and ``report.md`` into ``out_dir``; return the
     Markdown file. ``stacks`` maps split -> Stack; ``examples`` is what
-    ``Store.load_examples`` returns (None: the example grid is skipped with a note)."""
+    ``Store.load_examples`` returns (None: the example grid is skipped with a note); ``notes`` go
+    under the header (e.g. a split left out)."""
     if not stacks:
         raise OrderlabError("nothing to report: no recorded split")
     out = Path(out_dir)
@@ -101,7 +103,8 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
           "TPA (true-positive agreement) = share of examples that *all* networks get right, over the mean "
           "accuracy; *independent* = the TPA networks of the same accuracies would reach if they erred "
           "independently. Intervals: 95%, jackknife over networks. Definitions: docs/analysis.md.", ""]
-    notes: list[str] = []
+    md += [f"> note: {n}" for n in notes] + ([""] if notes else [])
+    grid_notes: list[str] = []
     for split in splits:
         st = stacks[split]
         js = analysis_json(st)
@@ -169,23 +172,23 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
         md.append("")
         thumbs = (examples or {}).get("splits", {}).get(split)
         if examples is None:
-            notes.append(f"{split}: no example thumbnails in this study (synthetic or created without them); "
+            grid_notes.append(f"{split}: no example thumbnails in this study (synthetic or created without them); "
                          f"the example grid is skipped")
         elif thumbs is None:
-            notes.append(f"{split}: the study stores no thumbnails for this split; the example grid is skipped")
+            grid_notes.append(f"{split}: the study stores no thumbnails for this split; the example grid is skipped")
         elif "image" in thumbs:
             fig = F.fig_examples(st, thumbs, examples.get("class_names", []))
             if fig is None:
-                notes.append(f"{split}: none of the recorded examples has a thumbnail; grid skipped")
+                grid_notes.append(f"{split}: none of the recorded examples has a thumbnail; grid skipped")
             else:
                 F.save(fig, out / f"examples_{split}.png")
                 md += [f"![easiest and hardest examples per class](examples_{split}.png)", ""]
         elif "text" in thumbs:
             md += _text_examples(st, thumbs, examples.get("class_names", [])) + [""]
         else:
-            notes.append(f"{split}: examples are feature vectors; no picture to show")
-    if notes:
-        md += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+            grid_notes.append(f"{split}: examples are feature vectors; no picture to show")
+    if grid_notes:
+        md += ["## Notes", ""] + [f"- {n}" for n in grid_notes] + [""]
     path = out / REPORT_FILENAME
     path.write_text("\n".join(md))
     return path

@@ -333,6 +333,25 @@ def add_test_only_network(store: Store, study: str, like_run: str, arch: str, se
     return run_id
 
 
+def test_a_report_says_which_split_it_left_out_and_drops_an_earlier_reports_files_for_it(store_uri, tmp_path):
+    store = Store(store_uri)
+    ids = populate_store(store, "part", archs=("mlp",), seeds=2, n_checkpoints=3, n_examples=30)
+    out = tmp_path / "rep"
+    r = invoke("report", "part", "-o", out, "--no-log", "--tracking-uri", store_uri)
+    assert r.exit_code == 0, r.output
+    assert (out / "tpa_train.png").exists() and (out / "analysis_train.json").exists()
+    (out / "mine_train.png").write_bytes(b"a user's own file")
+    add_test_only_network(store, "part", ids[0], "cnn", 0)
+    r = invoke("report", "part", "-o", out, "--no-log", "--tracking-uri", store_uri)
+    assert r.exit_code == 0, r.output
+    assert "note: the train split is left out: only 2 of the 3 networks recorded it" in r.stderr
+    md = (out / "report.md").read_text()
+    assert "the train split is left out" in md and "## train split" not in md
+    left = sorted(p.name for p in out.iterdir())
+    assert not [n for n in left if n.endswith("_train.png") and n != "mine_train.png"], left
+    assert "analysis_train.json" not in left and "tpa_test.png" in left and "mine_train.png" in left
+
+
 def test_a_split_some_networks_lack_names_them_and_what_to_do(store_uri):
     store = Store(store_uri)
     ids = populate_store(store, "mix", archs=("mlp", "cnn"), seeds=2, n_checkpoints=4, n_examples=40)

@@ -27,11 +27,12 @@ def _check(split: str | None, align: str) -> None:
 
 def load_stacks(store, studies: list[str], splits: list[str] | None, align: str = "common",
                 archs: list[str] | None = None, other_split: str = "use --split {split}, which all {n} recorded",
-                arch_option: bool = False) -> dict:
+                arch_option: bool = False, left_out: list[str] | None = None) -> dict:
     """split -> Stack of the given studies (several studies of the same data are stacked together;
-    different data is refused). ``splits=None``: every split all networks recorded. ``other_split``
-    and ``arch_option`` (the command has --arch): what the message suggests when some network lacks
-    a split (see :func:`orderlab.studydata.check_split`)."""
+    different data is refused). ``splits=None``: every split all networks recorded; ``left_out``
+    (a list) then gets a note for each split only some of them recorded. ``other_split`` and
+    ``arch_option`` (the command has --arch): what the message suggests when some network lacks a
+    split (see :func:`orderlab.studydata.check_split`)."""
     from orderlab.analysis.stack import Stack
     from orderlab.studydata import check_split, load_records
     twice = sorted({s for s in studies if studies.count(s) > 1})
@@ -54,7 +55,13 @@ def load_stacks(store, studies: list[str], splits: list[str] | None, align: str 
         loaded = [(study, [(r, rec) for r, rec in pairs if r.arch in archs]) for study, pairs in loaded]
         loaded = [(study, pairs) for study, pairs in loaded if pairs]
     if splits is None:
-        splits = [s for s in SPLITS if all(s in rec.splits for _, pairs in loaded for _, rec in pairs)]
+        recs = [rec for _, pairs in loaded for _, rec in pairs]
+        splits = [s for s in SPLITS if all(s in rec.splits for rec in recs)]
+        for s in SPLITS:
+            k = sum(s in rec.splits for rec in recs)
+            if 0 < k < len(recs) and left_out is not None:
+                left_out.append(f"the {s} split is left out: only {k} of the {len(recs)} networks recorded it "
+                                f"(`--split {s}` names the others and what to do)")
         if not splits:
             raise OrderlabError("the networks share no recorded split (test or train); train them with the "
                                 "same --record-splits")
@@ -147,7 +154,8 @@ def check_report_folder(out: Path, option: str = "-o/--out") -> None:
             return
 
 
-def write_report_files(stacks: dict, out: Path, examples, title: str, option: str = "-o/--out") -> Path:
+def write_report_files(stacks: dict, out: Path, examples, title: str, option: str = "-o/--out",
+                       notes: list[str] = ()) -> Path:
     """``write_report`` into ``out`` all at once: the files are made in a hidden folder inside it and
     moved in when all are written, so a failure leaves neither part of a report nor a folder made for
     it (an earlier report there stays as it was); the system's refusals become one-line errors."""
@@ -166,9 +174,20 @@ def write_report_files(stacks: dict, out: Path, examples, title: str, option: st
     stage, ok = None, False
     try:
         stage = Path(tempfile.mkdtemp(prefix=".orderlab-report-", dir=out))
-        staged = write_report(stacks, stage, examples, title=title)
-        for f in sorted(stage.iterdir()):
-            os.replace(f, out / f.name)
+        staged = write_report(stacks, stage, examples, title=title, notes=notes)
+        written = sorted(f.name for f in stage.iterdir())
+        for name in written:
+            os.replace(stage / name, out / name)
+        # An earlier report in this folder may cover a split this one does not: its files (this
+        # report's names, for that split) would sit beside a report.md that no longer shows them.
+        for name in written:
+            for split in stacks:
+                stem, dot, ext = name.rpartition(".")
+                if stem.endswith(f"_{split}"):
+                    for other in set(SPLITS) - set(stacks):
+                        old = out / f"{stem[:-len(split)]}{other}{dot}{ext}"
+                        if old.is_file():
+                            old.unlink()
         ok = True
         return out / staged.name
     except OSError as e:
@@ -180,10 +199,11 @@ def write_report_files(stacks: dict, out: Path, examples, title: str, option: st
             remove_folders(made)
 
 
-def publish_report(store, study: str, stacks: dict, out: Path, title: str, log: bool = True) -> Path:
+def publish_report(store, study: str, stacks: dict, out: Path, title: str, log: bool = True,
+                   notes: list[str] = ()) -> Path:
     """Write the report into ``out`` and (``log``) put it and the TPA curves on the study's parent run."""
     from orderlab.analysis.report import report_metrics
-    md = write_report_files(stacks, out, store.load_examples(study), title=title)
+    md = write_report_files(stacks, out, store.load_examples(study), title=title, notes=notes)
     if log:
         store.log_study_artifacts(study, out)
         for i, st in enumerate(stacks.values()):
@@ -238,9 +258,13 @@ def register(app: typer.Typer) -> None:
         check_report_folder(out)
         from orderlab.store import Store
         store = Store(tracking_uri, must_exist=True)
+        left_out: list[str] = []
         stacks = load_stacks(store, [study], [split] if split else None, align,
-                             other_split="leave out --split: the report then covers {split}, which all {n} recorded")
-        md = publish_report(store, study, stacks, out, title=f"orderlab report: {study}", log=log)
+                             other_split="leave out --split: the report then covers {split}, which all {n} recorded",
+                             left_out=left_out)
+        md = publish_report(store, study, stacks, out, title=f"orderlab report: {study}", log=log, notes=left_out)
+        for note in left_out:
+            typer.echo(f"note: {note}", err=True)
         typer.echo(f"report: {md}")
         if log:
             typer.echo(f"logged to the parent run of study {study!r} (artifacts under report/, TPA metrics per "

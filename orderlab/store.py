@@ -16,6 +16,7 @@ mlflow is imported lazily so that ``orderlab --help`` and the TUI start fast.
 """
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import socket
@@ -203,7 +204,9 @@ def _check_sqlite(db: Path, must_exist: bool) -> None:
     try:
         db.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise StoreError(f"cannot create the store folder {db.parent} ({e.strerror}); "
+        file = next((p for p in (db.parent, *db.parent.parents) if p.exists() and not p.is_dir()), None)
+        why = f"{file} is a file, not a folder" if file is not None else e.strerror
+        raise StoreError(f"cannot create the store folder {db.parent} ({why}); "
                          f"choose another --tracking-uri") from None
     # SQLite writes its lock, WAL and shared-memory files beside the database, even to read it.
     try:
@@ -211,7 +214,8 @@ def _check_sqlite(db: Path, must_exist: bool) -> None:
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
-        raise StoreError(f"cannot write in the store folder {db.parent} ({e.strerror}); SQLite needs to "
+        why = "this file system takes no new files" if e.errno == errno.ENOENT else e.strerror
+        raise StoreError(f"cannot write in the store folder {db.parent} ({why}); SQLite needs to "
                          f"write its journal there: fix the folder's permissions or copy the store elsewhere") from None
     if db.exists() and db.stat().st_size > 0 and str(db) not in _CHECKED:
         # Through SQLite itself, never a plain open(): closing any other descriptor of the file would

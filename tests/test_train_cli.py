@@ -112,6 +112,7 @@ def test_different_seeds_differ(store_uri):
     (["--arch", "mlp", "--tracking-uri", "sqlite://"], ["in-memory", "keeps nothing"]),
     (["--arch", "mlp", "--tracking-uri", "sqlite:///DB_IS_A_DIR"], ["is a folder"]),
     (["--arch", "mlp", "--tracking-uri", "sqlite:///NOT_A_DB"], ["is not a usable SQLite database"]),
+    (["--arch", "mlp", "--tracking-uri", "sqlite:///NOT_A_DB/runs/mlflow.db"], ["NOT_A_DB is a file, not a folder"]),
     (["--resume", ""], ["--resume needs a run id"]),
     (["--resume", "abc", "--arch", "mlp", "--epochs", "3"], ["drop --arch, --epochs"]),
     (["--arch", "mlp", "--batch-size", "0"], ["--batch-size must be positive"]),

@@ -257,6 +257,15 @@ def test_a_network_already_there_with_other_settings_is_refused(store_uri):
     assert_one_line_error(invoke("train", "--arch", "mlp", "--seeds", "0-1", "--study", "cfg", *fast),
                           "already has mlp/s0", "epochs=1", "asked: 2", "another --study")
     assert [r.seed for r in Store(store_uri).list_runs("cfg")] == [0]             # nothing added
+    # a new seed of an architecture the study has is trained as its networks were
+    assert_one_line_error(invoke("train", "--arch", "mlp", "--seeds", "5", "--study", "cfg", *fast),
+                          "has mlp networks trained with other settings", "mlp/s0", "epochs=1", "asked: 2",
+                          "differ only by seed", "orderlab runs cfg")
+    assert_one_line_error(invoke("sweep", "--arch", "mlp", "--seeds", "5", "--study", "cfg", *FAST,
+                                 "--record-every", "0.25"), "record_every=0.5", "asked: 0.25")
+    assert [r.seed for r in Store(store_uri).list_runs("cfg")] == [0]
+    # another architecture has its own settings
+    assert invoke("train", "--arch", "cnn", "--seeds", "0", "--study", "cfg", *fast).exit_code == 0
 
 
 def test_train_exits_1_when_a_network_fails(store_uri, monkeypatch):

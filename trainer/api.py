@@ -148,17 +148,34 @@ def _same(logged: str | None, value: Any) -> bool:
         return logged == str(value)
 
 
-def check_same_settings(run, hp: dict[str, Any], record_splits: tuple[str, ...], command: str) -> None:
-    """A study holds one network per (architecture, seed): a run already there must have been trained
-    with the settings asked for now, or the command would mix two trainings under one name."""
+def _differences(run, hp: dict[str, Any], record_splits: tuple[str, ...]) -> list[str]:
     diff = [f"{k}={run.params.get(k)} (asked: {v})" for k, v in hp.items()
             if k in run.params and not _same(run.params.get(k), v)]
     if "record_splits" in run.params and set(run.params["record_splits"].split(",")) != set(record_splits):
         diff.append(f"record_splits={run.params['record_splits']} (asked: {','.join(record_splits)})")
+    return diff
+
+
+def check_same_settings(run, hp: dict[str, Any], record_splits: tuple[str, ...], command: str) -> None:
+    """A study holds one network per (architecture, seed): a run already there must have been trained
+    with the settings asked for now, or the command would mix two trainings under one name."""
+    diff = _differences(run, hp, record_splits)
     if diff:
         raise OrderlabError(f"study {run.study!r} already has {run.name} ({run.status}, run {run.run_id[:8]}) "
                             f"trained with {', '.join(diff)}; a study holds one network per architecture and "
                             f"seed: {command} with the study's settings, or use another --study")
+
+
+def check_alike(peer, hp: dict[str, Any], record_splits: tuple[str, ...], command: str) -> None:
+    """New seeds of an architecture the study has are trained as its networks were: the analysis
+    compares networks of one architecture that differ only by seed (and other checkpoints would
+    leave them aligned on the few they share, or refuse them)."""
+    diff = _differences(peer, hp, record_splits)
+    if diff:
+        raise OrderlabError(f"study {peer.study!r} has {peer.arch} networks trained with other settings than "
+                            f"asked ({peer.name}, run {peer.run_id[:8]}: {', '.join(diff)}); the networks of one "
+                            f"architecture in a study differ only by seed: {command} with the study's settings "
+                            f"(`orderlab runs {peer.study}` lists them), or use another --study")
 
 
 @dataclass
@@ -208,9 +225,12 @@ def _sort_existing(cfg: TrainConfig, store, hps: dict[str, dict[str, Any]], comm
         latest = {}
     ex = Existing({}, [], [], {})
     for arch in cfg.archs:
+        peers = [r for (a, _), r in sorted(latest.items()) if a == arch and not r.tags.get(TAG_SUPERSEDED)]
         for s in cfg.seeds:
             r = latest.get((arch, s))
             if r is None or r.tags.get(TAG_SUPERSEDED):     # none, or only a replaced run whose replacement is gone
+                if peers:
+                    check_alike(peers[0], hps[arch], cfg.record_splits, command)
                 ex.new.setdefault(arch, []).append(s)
                 continue
             check_same_settings(r, hps[arch], cfg.record_splits, command)

@@ -398,6 +398,8 @@ def network_totals(stack: Stack | np.ndarray, networks: Networks = None) -> np.n
     (uint8/uint16). Accessibility is its mean over networks divided by the checkpoint count."""
     stack = as_stack(stack)
     idx = _networks(stack, networks)
+    if stack.own_totals is not None:           # grids differ: each network's own checkpoints (see Stack)
+        return stack.own_totals[idx]
     n_c, nb, n = stack.n_checkpoints, stack.bits.shape[2], stack.n_examples
     dtype = np.uint8 if n_c < 256 else np.uint16 if n_c < 65536 else np.uint32
     out = np.empty((idx.size, n), dtype)
@@ -414,6 +416,8 @@ def network_totals(stack: Stack | np.ndarray, networks: Networks = None) -> np.n
 
 def _accessibility_sum(stack: Stack, idx: np.ndarray) -> np.ndarray:
     """``sum_{j,e} C[j,e,x]`` as int64 ``[N]``, without holding all ``[n, N]`` totals at once."""
+    if stack.own_totals is not None:
+        return stack.own_totals[idx].sum(axis=0, dtype=np.int64)
     total = np.zeros(stack.n_examples, np.int64)
     nb, n = stack.bits.shape[2], stack.n_examples
     planes = max(1, stack.n_checkpoints.bit_length()) + 2
@@ -423,10 +427,12 @@ def _accessibility_sum(stack: Stack, idx: np.ndarray) -> np.ndarray:
 
 
 def accessibility(stack: Stack | np.ndarray, networks: Networks = None) -> np.ndarray:
-    """``a(x) = mean_{j,e} C[j,e,x]`` in [0, 1]: the area under each example's learning curve."""
+    """``a(x) = mean_{j,e} C[j,e,x]`` in [0, 1]: the area under each example's learning curve (each
+    network over its own checkpoints when the networks recorded different grids)."""
     stack = as_stack(stack)
     idx = _networks(stack, networks)
-    return _accessibility_sum(stack, idx) / (idx.size * stack.n_checkpoints)
+    scale = stack.own_scale if stack.own_totals is not None else stack.n_checkpoints
+    return _accessibility_sum(stack, idx) / (idx.size * scale)
 
 
 def learning_order(stack: Stack | np.ndarray, networks: Networks = None) -> np.ndarray:

@@ -30,6 +30,13 @@ class Stack:
     predicted: np.ndarray | None = None   # small int [n, C, N], only when asked for
     study: str = ""
     warnings: list[str] = field(default_factory=list)
+    # Set when networks recorded different checkpoint grids and the stack keeps the ones they share:
+    # at how many of its *own* checkpoints each network got each example right, scaled to
+    # ``own_scale`` checkpoints (uint32 [n, N]). Accessibility and learning orders use these (a
+    # learner's stages and a network's epochs align on little more than the untrained checkpoint);
+    # TPA and everything over training use the shared checkpoints.
+    own_totals: np.ndarray | None = None
+    own_scale: int = 0
 
     # -- shape -------------------------------------------------------------
     @property
@@ -65,7 +72,18 @@ class Stack:
             idx = np.flatnonzero(idx)
         return Stack(self.split, self.bits[idx], self.n_examples, self.epoch, self.step, self.arch[idx],
                      self.seed[idx], self.run_id[idx], self.example_id, self.label, self.fingerprint,
-                     None if self.predicted is None else self.predicted[idx], self.study, list(self.warnings))
+                     None if self.predicted is None else self.predicted[idx], self.study, list(self.warnings),
+                     None if self.own_totals is None else self.own_totals[idx], self.own_scale)
+
+    def totals_on_own_grids(self) -> tuple[np.ndarray, int]:
+        """(totals ``[n, N]``, scale): at how many of its own checkpoints each network got each
+        example right, out of ``scale``."""
+        if self.own_totals is not None:
+            return self.own_totals, self.own_scale
+        ones = np.zeros((self.n_networks, self.n_examples), np.uint32)
+        for j in range(self.n_networks):
+            ones[j] = np.unpackbits(self.bits[j], axis=-1, count=self.n_examples).sum(0, dtype=np.uint32)
+        return ones, self.n_checkpoints
 
     def checkpoint_index(self, epoch: float | None) -> int:
         """Index of the checkpoint nearest to ``epoch`` (None = last)."""
@@ -112,6 +130,11 @@ class Stack:
                 raise RecordError("the networks share no checkpoint; they cannot be compared")
             dropped = max(len(e) for e in epochs) - len(common)
             warnings.append(f"aligned on {len(common)} common checkpoints ({dropped} not shared were dropped)")
+        own = None
+        if warnings:
+            counts = [np.unpackbits(s.correct_bits, axis=-1, count=s.n_examples).sum(0, dtype=np.uint32)
+                      for s in splits]
+            own = _on_one_scale([(c[None], len(e)) for c, e in zip(counts, epochs)])
         n_b = splits[0].correct_bits.shape[1]
         bits = np.empty((len(items), len(common), n_b), np.uint8)
         pred = None
@@ -132,7 +155,8 @@ class Stack:
             seed=np.array([int(i.get("seed", -1)) for i, _ in items], np.int64),
             run_id=np.array([str(i.get("run_id", "")) for i, _ in items]),
             example_id=s0.example_id, label=s0.label, fingerprint=s0.fingerprint,
-            predicted=pred, study=study, warnings=warnings)
+            predicted=pred, study=study, warnings=warnings,
+            own_totals=None if own is None else own[0], own_scale=0 if own is None else own[1])
 
     @classmethod
     def concat(cls, stacks: Sequence["Stack"], align: str = "common") -> "Stack":
@@ -156,10 +180,31 @@ class Stack:
                               f"{len(common)} they share (--align common) or compare studies trained alike")
         parts = [s.bits[:, np.searchsorted(np.round(s.epoch, 9), common)] for s in stacks]
         s0 = stacks[0]
-        warn = [] if all(len(s.epoch) == len(common) for s in stacks) else \
-            [f"aligned on {len(common)} checkpoints common to all studies"]
+        aligned = not all(len(s.epoch) == len(common) for s in stacks)
+        warn = [f"aligned on {len(common)} checkpoints common to all studies"] if aligned else []
+        own = (_on_one_scale([s.totals_on_own_grids() for s in stacks])
+               if aligned or any(s.own_totals is not None for s in stacks) else None)
         return cls(s0.split, np.concatenate(parts), s0.n_examples, common.astype(np.float64),
                    s0.step[np.searchsorted(np.round(s0.epoch, 9), common)],
                    np.concatenate([s.arch for s in stacks]), np.concatenate([s.seed for s in stacks]),
                    np.concatenate([s.run_id for s in stacks]), s0.example_id, s0.label, s0.fingerprint,
-                   None, "+".join(s.study for s in stacks), warn)
+                   None, "+".join(s.study for s in stacks), warn,
+                   None if own is None else own[0], 0 if own is None else own[1])
+
+
+_MAX_SCALE = 1 << 16
+
+
+def _on_one_scale(parts: list[tuple[np.ndarray, int]]) -> tuple[np.ndarray, int]:
+    """Totals out of different checkpoint counts (``[(totals [m, N], count)]``) as integers out of
+    one count: their least common multiple, exact (or, beyond 65,536, 65,536 with rounding)."""
+    scale = 1
+    for _, c in parts:
+        scale = np.lcm(scale, int(c))
+    exact = scale <= _MAX_SCALE
+    scale = int(scale) if exact else _MAX_SCALE
+    out = []
+    for t, c in parts:
+        t = np.asarray(t, np.uint64)
+        out.append((t * (scale // int(c))) if exact else np.rint(t * (scale / int(c))))
+    return np.concatenate(out).astype(np.uint32), scale

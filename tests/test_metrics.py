@@ -240,3 +240,34 @@ def test_dense_reference_agrees_on_a_small_study():
     oc = M.order_correlation(st, n_splits=4, seed=3)
     ref = D.order_correlation(c, arch, st.archs, M.half_splits(st, 4, 3), 0.2)
     assert np.allclose(oc["spearman"], ref["spearman"]) and np.allclose(oc["overlap"], ref["overlap"])
+
+
+def test_networks_on_other_grids_keep_their_own_accessibility_and_order():
+    """A learner's stages and a network's epochs share little more than the untrained checkpoint.
+    Aligned on the checkpoints they share, TPA uses those; accessibility and the learning orders
+    use each network's own checkpoints, as each architecture analysed alone gives them (a study
+    mixing an mlp and boosting showed rho = 1 between learners, from the untrained checkpoint)."""
+    rng = np.random.default_rng(3)
+    n = 200
+    labels = rng.integers(0, 10, n)
+    grids = {"mlp": np.linspace(0, 6, 25), "adaboost": np.arange(8) / 7 * 6 + 0.01}
+    grids["adaboost"][0] = 0.0                            # they share only the untrained checkpoint
+    corr = synthetic_correct(8, 25, n, seed=1)             # one difficulty: related orders
+    stages = np.round(np.linspace(0, 24, 8)).astype(int)   # the learner's 8 stages: a subset of the curve
+    recs = {a: [({"run_id": f"{a}{j}", "arch": a, "seed": j},
+                 synthetic_record(corr[j + off][pick], labels=labels, meta={}, epochs=grids[a], seed=j))
+                for j in range(4)]
+            for a, off, pick in (("mlp", 0, slice(None)), ("adaboost", 4, stages))}
+    mixed = Stack.from_records(recs["mlp"] + recs["adaboost"], align="common")
+    assert mixed.n_checkpoints == 1 and "aligned on 1" in mixed.warnings[0]
+    alone = {a: Stack.from_records(recs[a]) for a in recs}
+    for a in recs:
+        np.testing.assert_allclose(M.accessibility(mixed, mixed.arch_index(a)), M.accessibility(alone[a]))
+        np.testing.assert_allclose(M.accessibility(mixed.select(mixed.arch_index(a))), M.accessibility(alone[a]))
+    rho = M.group_order_correlation(mixed, mixed.arch_index("mlp"), mixed.arch_index("adaboost"))["spearman"]
+    assert rho == pytest.approx(S.spearman(M.accessibility(alone["mlp"]), M.accessibility(alone["adaboost"])))
+    oc = M.order_correlation(mixed)
+    assert 0.5 < oc["spearman"][0][1] < 0.99 and oc["spearman"][1][1] > 0.5     # not the untrained checkpoint's
+    # two studies on other grids, stacked together: the same
+    both = Stack.concat([alone["mlp"], alone["adaboost"]])
+    np.testing.assert_allclose(M.accessibility(both, both.arch_index("adaboost")), M.accessibility(alone["adaboost"]))

@@ -148,10 +148,11 @@ def _same(logged: str | None, value: Any) -> bool:
         return logged == str(value)
 
 
-def _differences(run, hp: dict[str, Any], record_splits: tuple[str, ...]) -> list[str]:
+def _differences(run, hp: dict[str, Any], record_splits: tuple[str, ...] | None) -> list[str]:
     diff = [f"{k}={run.params.get(k)} (asked: {v})" for k, v in hp.items()
             if k in run.params and not _same(run.params.get(k), v)]
-    if "record_splits" in run.params and set(run.params["record_splits"].split(",")) != set(record_splits):
+    if record_splits is not None and "record_splits" in run.params \
+            and set(run.params["record_splits"].split(",")) != set(record_splits):
         diff.append(f"record_splits={run.params['record_splits']} (asked: {','.join(record_splits)})")
     return diff
 
@@ -166,11 +167,12 @@ def check_same_settings(run, hp: dict[str, Any], record_splits: tuple[str, ...],
                             f"seed: {command} with the study's settings, or use another --study")
 
 
-def check_alike(peer, hp: dict[str, Any], record_splits: tuple[str, ...], command: str) -> None:
+def check_alike(peer, hp: dict[str, Any], command: str) -> None:
     """New seeds of an architecture the study has are trained as its networks were: the analysis
     compares networks of one architecture that differ only by seed (and other checkpoints would
-    leave them aligned on the few they share, or refuse them)."""
-    diff = _differences(peer, hp, record_splits)
+    leave them aligned on the few they share, or refuse them). The splits recorded may differ:
+    analysis names networks that lack one, and the fix it gives is to train them with both."""
+    diff = _differences(peer, hp, None)
     if diff:
         raise OrderlabError(f"study {peer.study!r} has {peer.arch} networks trained with other settings than "
                             f"asked ({peer.name}, run {peer.run_id[:8]}: {', '.join(diff)}); the networks of one "
@@ -230,7 +232,7 @@ def _sort_existing(cfg: TrainConfig, store, hps: dict[str, dict[str, Any]], comm
             r = latest.get((arch, s))
             if r is None or r.tags.get(TAG_SUPERSEDED):     # none, or only a replaced run whose replacement is gone
                 if peers:
-                    check_alike(peers[0], hps[arch], cfg.record_splits, command)
+                    check_alike(peers[0], hps[arch], command)
                 ex.new.setdefault(arch, []).append(s)
                 continue
             check_same_settings(r, hps[arch], cfg.record_splits, command)

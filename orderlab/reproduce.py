@@ -517,9 +517,12 @@ def reproduce(scale: str = "demo", only: list[str] | None = None, recipe_files: 
     if threads:
         import torch
         torch.set_num_threads(int(threads))
+    if device not in ("auto", "cpu"):   # before anything is made: a bad --device leaves nothing behind
+        from orderlab.trainer.loop import resolve_device
+        resolve_device(device)
+    store = Store(tracking_uri)         # an unreachable server, likewise, before the output folder
     out = Path(out_dir or f"reproduce-{scale}")
     out.mkdir(parents=True, exist_ok=True)
-    store = Store(tracking_uri)
     common = dict(device=device, data_dir=data_dir, download=download, tracking_uri=tracking_uri, quiet=quiet)
     results = []
     for rec in recipes:

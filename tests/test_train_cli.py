@@ -307,3 +307,17 @@ def test_a_sqlite_uri_with_options_or_escapes_names_its_file(tmp_path):
     r = invoke("runs", "q", "--tracking-uri", uri)                      # a reading command finds the store
     assert r.exit_code == 0 and "FINISHED" in r.output, r.output
     assert (tmp_path / "a b" / "mlflow.db").exists()
+
+
+@pytest.mark.parametrize("args", [["train", "--arch", "mlp", "--seeds", "0", "--device", "cuda:7"],
+                                  ["reproduce", "--only", "within", "--device", "cuda:7"],
+                                  ["reproduce", "--only", "within", "--tracking-uri", "http://127.0.0.1:9"]])
+def test_a_refused_command_leaves_no_files(tmp_path, monkeypatch, args):
+    """No store, no empty mlruns/ or report folder in the user's working folder."""
+    import torch
+    if "cuda:7" in args and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has a GPU 7")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert_one_line_error(runner.invoke(app, args))
+    assert list(tmp_path.iterdir()) == []

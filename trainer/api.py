@@ -271,6 +271,11 @@ def train_study(cfg: TrainConfig, reporter: Reporter | None = None) -> list[str]
     validate(cfg)
     cfg.record_splits = parse_splits(cfg.record_splits)
     specs = [get_arch(a) for a in cfg.archs]
+    needs_torch = any(s.kind == "torch" for s in specs)
+    device = None
+    if needs_torch:     # before the store and the study exist: a bad --device leaves nothing behind
+        from orderlab.trainer.loop import resolve_device
+        device = resolve_device(cfg.device)
     store = Store(cfg.tracking_uri)
     ds = load_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download, train_subset=cfg.train_subset,
                       test_subset=cfg.test_subset, data_seed=cfg.data_seed)
@@ -284,11 +289,6 @@ def train_study(cfg: TrainConfig, reporter: Reporter | None = None) -> list[str]
                                 f"({hp['epochs']} epochs); record more often or train longer")
 
     reporter = reporter or Reporter()
-    needs_torch = any(s.kind == "torch" for s in specs)
-    device = None
-    if needs_torch:     # before the study exists: a bad --device leaves nothing behind
-        from orderlab.trainer.loop import resolve_device
-        device = resolve_device(cfg.device)
     from orderlab.claims import Claims
     with Claims(store, cfg.study) as claims:
         return _train_planned(cfg, store, ds, specs, hps, device, reporter, claims)

@@ -357,6 +357,26 @@ async def test_compare_two_studies(tui_store):
                        and shows(app, "different data"), what="the refusal")
 
 
+@pilot_test
+async def test_the_compare_picker_offers_a_study_made_after_the_tui_started(tmp_path):
+    from orderlab.app.screens.compare import CompareScreen
+    from orderlab.store import Store
+    from orderlab.synthetic import populate_store
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    populate_store(Store(uri), "first", archs=("mlp",), seeds=2, n_checkpoints=3, n_examples=50)
+    app = make_app(uri, study="first")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: study_ready(app))
+        populate_store(Store(uri), "second", archs=("mlp",), seeds=2, n_checkpoints=3, n_examples=50)
+        await pilot.press("c")
+        assert isinstance(app.screen, CompareScreen)
+        await wait_for(pilot, lambda: [c.name for c in app.screen.choices] == ["second"], what="the new study")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not isinstance(app.screen, CompareScreen), what="the choice")
+        s = app.screen
+        await wait_for(pilot, lambda: study_ready(app) and s.data.studies == ("first", "second"), what="compare")
+
+
 # ------------------------------------------------------------------ CLI and layering
 
 def test_cli_tui_options():

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -12,29 +13,68 @@ from textual.widgets.option_list import Option
 
 
 class CompareScreen(ModalScreen[str | None]):
-    """Dismisses with a study name, "" to stop comparing, or None (cancel)."""
+    """Dismisses with a study name, "" to stop comparing, or None (cancel). Opens on the studies
+    known so far and reads the store again at once (a study made since shows up within a moment)."""
 
     BINDINGS = [Binding("escape", "cancel", "cancel")]
 
     def __init__(self, study: str, known: list[Any], comparing: tuple[str, ...] = ()) -> None:
         super().__init__()
         self.study = study
-        mine = next((s for s in known if s.name == study), None)
-        # Studies of the same dataset can be compared; the fingerprint check happens on load.
-        self.choices = [s for s in known if s.name != study and (mine is None or s.dataset == mine.dataset)]
         self.comparing = comparing
+        self.choices = self._choices(known)
+
+    def _choices(self, known: list[Any]) -> list[Any]:
+        mine = next((s for s in known if s.name == self.study), None)
+        # Studies of the same dataset can be compared; the fingerprint check happens on load.
+        return [s for s in known if s.name != self.study and (mine is None or s.dataset == mine.dataset)]
+
+    def _options(self) -> list[Option]:
+        options = [Option(f"{s.name}  ({s.dataset}, {s.n_runs} networks)", id=s.name) for s in self.choices]
+        if self.comparing:
+            options.append(Option("stop comparing", id=""))
+        return options
 
     def compose(self) -> ComposeResult:
         with Vertical(id="compare-box"):
             yield Static(f"Compare [b]{self.study}[/b] with another study of the same data", id="compare-title")
-            options = [Option(f"{s.name}  ({s.dataset}, {s.n_runs} networks)", id=s.name) for s in self.choices]
-            if self.comparing:
-                options.append(Option("stop comparing", id=""))
-            if options:
-                yield OptionList(*options, id="compare-list")
-            else:
-                yield Static("no other study of this dataset in the store", id="compare-empty")
+            options = self._options()
+            yield OptionList(*options, id="compare-list")
+            yield Static("no other study of this dataset in the store", id="compare-empty")
             yield Static("enter: choose · escape: cancel", classes="hint")
+
+    def on_mount(self) -> None:
+        self._show()
+        self._refetch()
+
+    def _show(self) -> None:
+        has = bool(self.choices or self.comparing)
+        self.query_one("#compare-list", OptionList).display = has
+        self.query_one("#compare-empty", Static).display = not has
+        if has:
+            self.query_one("#compare-list", OptionList).focus()
+
+    @work(thread=True, exclusive=True, group="compare-studies", exit_on_error=False, description="list the studies")
+    def _refetch(self) -> None:
+        try:
+            studies = self.app.source.list_studies()
+        except Exception:  # noqa: BLE001 - the list already shown stays; the studies screen reports errors
+            return
+        self.app.call_from_thread(self._update, studies)
+
+    def _update(self, studies: list[Any]) -> None:
+        self.app.known_studies = studies
+        fresh = self._choices(studies)
+        if [s.name for s in fresh] == [s.name for s in self.choices]:
+            return
+        self.choices = fresh
+        ol = self.query_one("#compare-list", OptionList)
+        highlighted = ol.highlighted
+        ol.clear_options()
+        ol.add_options(self._options())
+        if ol.option_count:
+            ol.highlighted = 0 if highlighted is None else min(highlighted, ol.option_count - 1)
+        self._show()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)

@@ -348,6 +348,25 @@ def one_run_per_network(runs: Iterable[RunInfo]) -> list[RunInfo]:
 
 # ------------------------------------------------------------------ the store
 
+def uri_form_problem(uri: str) -> str | None:
+    """What makes ``uri`` unusable whatever the state of the machine (its form alone), or None."""
+    scheme = urllib.parse.urlparse(uri).scheme
+    if scheme in ("http", "https"):
+        return None
+    if uri in ("sqlite://", "sqlite:///:memory:") or uri.startswith("sqlite:///:memory:"):
+        return (f"tracking URI {uri!r} is an in-memory SQLite store, which keeps nothing after the command "
+                f"ends; use sqlite:///PATH/mlflow.db")
+    if uri.startswith("sqlite:///"):
+        return None
+    if scheme in ("file", ""):
+        return (f"tracking URI {uri!r} is a plain file store, which MLflow 3 refuses; use sqlite:///PATH/mlflow.db "
+                f"or an http:// server")
+    if scheme not in _DB_SCHEMES:
+        return (f"tracking URI {uri!r} has a scheme ({scheme}:) that MLflow cannot track to; use "
+                f"sqlite:///PATH/mlflow.db or an http(s):// server")
+    return None
+
+
 class Store:
     """orderlab's view of one MLflow tracking store (embedded SQLite by default, or a server)."""
 
@@ -376,17 +395,10 @@ class Store:
                 reason = getattr(e, "reason", e)
                 raise StoreError(f"tracking server {self.uri} is unreachable ({reason}); start it "
                                  f"(e.g. `mlflow server --host 127.0.0.1`) or fix --tracking-uri") from None
-        elif self.uri in ("sqlite://", "sqlite:///:memory:") or self.uri.startswith("sqlite:///:memory:"):
-            raise StoreError(f"tracking URI {self.uri!r} is an in-memory SQLite store, which keeps nothing "
-                             f"after the command ends; use sqlite:///PATH/mlflow.db")
+        elif uri_form_problem(self.uri):
+            raise StoreError(uri_form_problem(self.uri))
         elif self.uri.startswith("sqlite:///"):
             _check_sqlite(sqlite_path(self.uri), self.must_exist)
-        elif scheme in ("file", ""):
-            raise StoreError(f"tracking URI {self.uri!r} is a plain file store, which MLflow 3 refuses; "
-                             f"use sqlite:///PATH/mlflow.db or an http:// server")
-        elif scheme not in _DB_SCHEMES:
-            raise StoreError(f"tracking URI {self.uri!r} has a scheme ({scheme}:) that MLflow cannot track to; "
-                             f"use sqlite:///PATH/mlflow.db or an http(s):// server")
 
     @property
     def client(self):

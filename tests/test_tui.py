@@ -388,6 +388,12 @@ def test_cli_tui_options():
     assert r.exit_code == 2 and "bad --split" in r.output
     r = runner.invoke(app, ["tui", "--compare", "x"])
     assert r.exit_code == 2 and "--compare needs --study" in r.output
+    for args, needle in ((["--refresh", "inf"], "--refresh must be a positive number"),
+                         (["--study", "a", "--compare", "a"], "names the study itself"),
+                         (["--tracking-uri", "bogus://x"], "scheme (bogus:)"),
+                         (["--tracking-uri", "sqlite://"], "in-memory")):
+        r = runner.invoke(app, ["tui", *args])
+        assert r.exit_code == 2 and needle in r.output, (args, r.output)
 
 
 def test_app_imports_no_torch_and_paints_before_mlflow(tui_store):

@@ -1,6 +1,7 @@
 """`orderlab tui`: the terminal interface (Textual loads inside the command)."""
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import typer
@@ -24,9 +25,18 @@ def register(app: typer.Typer) -> None:
         """Browse studies in the terminal: runs, agreement, heatmaps, histograms, order, examples; live."""
         if split not in ("train", "test"):
             raise OrderlabError(f"bad --split {split!r}: use train or test")
-        if not refresh > 0:
-            raise OrderlabError(f"--refresh must be positive (got {refresh})")
+        if not 0 < refresh < math.inf:
+            raise OrderlabError(f"--refresh must be a positive number of seconds (got {refresh})")
         if compare and not study:
             raise OrderlabError("--compare needs --study (the study to compare it with)")
+        if compare and compare == study:
+            raise OrderlabError(f"--compare {compare} names the study itself; name another study of the same data")
+        if tracking_uri:
+            # The TUI waits for a store that is missing or a server that is down; a URI of a form
+            # MLflow cannot use never starts working.
+            from orderlab.store import uri_form_problem
+            problem = uri_form_problem(tracking_uri)
+            if problem:
+                raise OrderlabError(problem)
         from orderlab.app.app import OrderlabApp
         OrderlabApp(tracking_uri, study, refresh=refresh, split=split, compare=compare).run()

@@ -377,6 +377,20 @@ async def test_the_compare_picker_offers_a_study_made_after_the_tui_started(tmp_
         await wait_for(pilot, lambda: study_ready(app) and s.data.studies == ("first", "second"), what="compare")
 
 
+@pilot_test
+async def test_the_resume_hint_names_the_store_the_tui_reads(tmp_path):
+    from orderlab.store import Store
+    from orderlab.synthetic import populate_store
+    uri = f"sqlite:///{tmp_path}/elsewhere/mlflow.db"
+    store = Store(uri)
+    ids = populate_store(store, "cut", archs=("mlp",), seeds=1, n_checkpoints=3, n_examples=50)
+    store.end_run(ids[0], "KILLED", error="interrupted")
+    app = make_app(uri, study="cut")
+    async with app.run_test(size=(200, 40)) as pilot:
+        await wait_for(pilot, lambda: shows(app, f"resume: orderlab train --resume {ids[0]} --tracking-uri {uri}"),
+                       what="the resume hint")
+
+
 # ------------------------------------------------------------------ CLI and layering
 
 def test_cli_tui_options():

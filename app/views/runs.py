@@ -140,8 +140,15 @@ class RunsView(View):
         if problem is not None:
             t.append(f"  left out of the analysis: {problem.detail or problem.reason}", style="bold red")
         if r.status in ("STALE", "KILLED", "FAILED"):
-            t.append(f"  resume: orderlab train --resume {r.run_id}", style="dim")
+            t.append(f"  resume: orderlab train --resume {r.run_id}{self._uri_option()}", style="dim")
         detail.update(t)
+
+    def _uri_option(self) -> str:
+        """`` --tracking-uri URI`` when the TUI reads another store than a bare command would."""
+        import shlex
+        from orderlab.store import resolve_tracking_uri
+        uri = getattr(self.app.source, "uri", None)
+        return "" if uri is None or uri == resolve_tracking_uri(None) else f" --tracking-uri {shlex.quote(uri)}"
 
     @on(DataTable.RowHighlighted, "#runs-table")
     def _highlighted(self) -> None:

@@ -129,7 +129,10 @@ class Stack:
             if common.size == 0:
                 raise RecordError("the networks share no checkpoint; they cannot be compared")
             dropped = max(len(e) for e in epochs) - len(common)
-            warnings.append(f"aligned on {len(common)} common checkpoints ({dropped} not shared were dropped)")
+            warnings.append(f"aligned on {len(common)} common checkpoint{'s' if len(common) != 1 else ''} "
+                            f"({dropped} not shared {'was' if dropped == 1 else 'were'} dropped"
+                            + ("; accessibility and learning orders use each network's own checkpoints)"
+                               if len(common) < 4 else ")"))
         own = None
         if warnings:
             counts = [np.unpackbits(s.correct_bits, axis=-1, count=s.n_examples).sum(0, dtype=np.uint32)

@@ -391,6 +391,24 @@ async def test_the_resume_hint_names_the_store_the_tui_reads(tmp_path):
                        what="the resume hint")
 
 
+@pilot_test
+async def test_escape_in_the_runs_filter_leaves_the_filter_then_the_study(tui_store):
+    from orderlab.app.screens.study import StudyScreen
+    app = make_app(tui_store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: shows(app, ALPHA))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: study_ready(app))
+        screen = app.screen
+        await pilot.press("slash", *"mlp", "escape")
+        await pilot.pause()
+        assert app.screen is screen and isinstance(screen, StudyScreen)
+        assert screen.query_one("#runs-filter").value == "mlp" and screen.focused is not None \
+            and screen.focused.id == "runs-table"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, StudyScreen), what="the studies list")
+
+
 # ------------------------------------------------------------------ CLI and layering
 
 def test_cli_tui_options():

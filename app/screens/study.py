@@ -277,6 +277,10 @@ class StudyScreen(PollingScreen):
 
     # -- actions -------------------------------------------------------------------
     def action_back(self) -> None:
+        # Escape in the runs filter leaves the filter (its words stay), not the study.
+        if getattr(self.focused, "id", None) == "runs-filter":
+            self.query_one(RunsView).table.focus()
+            return
         self.app.pop_screen()
 
     def action_view(self, vid: str) -> None:

@@ -28,8 +28,10 @@ class OrderlabApp(App):
 
     def __init__(self, tracking_uri: str | None = None, study: str | None = None, *, refresh: float = 2.0,
                  split: str = "test", compare: str | None = None, source: Any = None,
-                 clock: Callable[[], float] | None = None, play_interval: float = 0.6) -> None:
+                 clock: Callable[[], float] | None = None, play_interval: float = 0.6,
+                 exit_on_signal: bool = False) -> None:
         super().__init__()
+        self.exit_on_signal = exit_on_signal
         if source is None:
             from orderlab.app.source import StudySource
             source = StudySource(tracking_uri)
@@ -45,7 +47,22 @@ class OrderlabApp(App):
     def get_default_screen(self) -> Screen:
         return StudiesScreen()
 
+    TERMINATED = 130      # the exit code after SIGTERM, as for Ctrl-C
+
+    def exit_on_sigterm(self) -> None:
+        """SIGTERM (`timeout`, `kill`) ends the app through its own event loop. Raised as
+        KeyboardInterrupt (as the CLI does for training) it could land inside the loop's machinery
+        and be lost, leaving the app running."""
+        import asyncio
+        import signal
+        try:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.exit, None, self.TERMINATED)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass      # no signals here (another thread, or a platform without them)
+
     def on_mount(self) -> None:
+        if self.exit_on_signal:
+            self.exit_on_sigterm()
         if self.start_study:
             studies = (self.start_study,) + ((self.start_compare,) if self.start_compare else ())
             self.open_study(studies)

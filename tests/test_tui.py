@@ -409,6 +409,29 @@ async def test_escape_in_the_runs_filter_leaves_the_filter_then_the_study(tui_st
         await wait_for(pilot, lambda: not isinstance(app.screen, StudyScreen), what="the studies list")
 
 
+@pytest.mark.slow
+def test_sigterm_ends_the_tui_with_its_output_in_a_file(tmp_path):
+    """`timeout` or `kill` ends the TUI through its event loop (once, raised as KeyboardInterrupt
+    where the loop lost it, a TUI writing to a file kept running after SIGTERM)."""
+    import signal
+    import time
+    with open(tmp_path / "out", "wb") as out, open(tmp_path / "err", "wb") as errf, open(os.devnull) as devnull:
+        proc = subprocess.Popen([sys.executable, "-m", "orderlab.cli", "tui", "--study", "nope", "--tracking-uri",
+                                 f"sqlite:///{tmp_path}/none/mlflow.db"], stdin=devnull, stdout=out,
+                                stderr=errf, env=dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true"))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (tmp_path / "err").stat().st_size == 0:
+            time.sleep(0.1)                           # the app has started drawing (Textual draws on stderr)
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        finally:
+            proc.kill()
+    err = (tmp_path / "err").read_bytes()
+    assert proc.returncode == 130 and b"interrupted" in err and b"Traceback" not in err, err[-500:]
+
+
 # ------------------------------------------------------------------ CLI and layering
 
 def test_cli_tui_options():

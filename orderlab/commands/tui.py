@@ -39,4 +39,8 @@ def register(app: typer.Typer) -> None:
             if problem:
                 raise OrderlabError(problem)
         from orderlab.app.app import OrderlabApp
-        OrderlabApp(tracking_uri, study, refresh=refresh, split=split, compare=compare).run()
+        tui_app = OrderlabApp(tracking_uri, study, refresh=refresh, split=split, compare=compare, exit_on_signal=True)
+        tui_app.run()
+        if tui_app.return_code == OrderlabApp.TERMINATED:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(OrderlabApp.TERMINATED)

@@ -82,6 +82,12 @@ def report_metrics(stack: Stack, *, with_epoch: bool = True) -> dict[str, list[f
     return out
 
 
+# The files a report writes for each split (and report.md): `orderlab report` removes an earlier
+# report's files for a split the new one does not cover.
+REPORT_FILES = ("analysis_{split}.json", "tpa_{split}.png", "histograms_{split}.png", "arch_agreement_{split}.png",
+                "network_agreement_{split}.png", "accessibility_{split}.png", "examples_{split}.png")
+
+
 def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict | None = None,
                  title: str = "orderlab report", notes: Sequence[str] = ()) -> Path:
     """Write figures, ``analysis_<split>.json`` and ``report.md`` into ``out_dir``; return the

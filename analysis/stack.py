@@ -201,11 +201,14 @@ _MAX_SCALE = 1 << 16
 def _on_one_scale(parts: list[tuple[np.ndarray, int]]) -> tuple[np.ndarray, int]:
     """Totals out of different checkpoint counts (``[(totals [m, N], count)]``) as integers out of
     one count: their least common multiple, exact (or, beyond 65,536, 65,536 with rounding)."""
-    scale = 1
-    for _, c in parts:
-        scale = np.lcm(scale, int(c))
-    exact = scale <= _MAX_SCALE
-    scale = int(scale) if exact else _MAX_SCALE
+    import math
+    scale, exact = 1, True
+    for _, c in parts:            # Python integers: numpy's int64 lcm wraps around silently
+        scale = math.lcm(scale, int(c))
+        if scale > _MAX_SCALE:
+            exact = False
+            break
+    scale = scale if exact else _MAX_SCALE
     out = []
     for t, c in parts:
         t = np.asarray(t, np.uint64)

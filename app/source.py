@@ -249,7 +249,7 @@ class StudySource:
 
     def _read(self, r: Any) -> tuple[Any, RecordProblem | None]:
         """Read ``r``'s record from the store: (record, None) or (None, why it cannot be read)."""
-        from orderlab.record import RecordError, load_record
+        from orderlab.record import RecordError, check_owner, load_record
         from orderlab.store import StoreError
         self.reads += 1
         try:
@@ -261,7 +261,9 @@ class StudySource:
                 raise                   # the server is down, not this record: the poll fails and retries
             return None, RecordProblem(r.run_id, r.name, _reason(e, None), _detail(e))
         try:
-            return load_record(path), None
+            rec = load_record(path)
+            check_owner(rec, path, r.run_id, r.arch, r.seed)     # not a file copied from another run
+            return rec, None
         except RecordError as e:
             return None, RecordProblem(r.run_id, r.name, _reason(e, path), _detail(e), str(path))
         except Exception as e:  # noqa: BLE001 - one damaged file must not stop the poll of the others

@@ -271,3 +271,16 @@ def test_networks_on_other_grids_keep_their_own_accessibility_and_order():
     # two studies on other grids, stacked together: the same
     both = Stack.concat([alone["mlp"], alone["adaboost"]])
     np.testing.assert_allclose(M.accessibility(both, both.arch_index("adaboost")), M.accessibility(alone["adaboost"]))
+
+
+def test_many_different_checkpoint_counts_share_one_bounded_scale():
+    """Networks stopped at many different checkpoint counts (a live sweep): their least common
+    multiple overflows 64 bits, so the scale is capped (rounded totals), never wrapped."""
+    from orderlab.analysis.stack import _on_one_scale
+    counts = [97, 101, 103, 107, 109, 113, 127, 131, 137, 139]
+    totals, scale = _on_one_scale([(np.array([[c, 0, c // 2]]), c) for c in counts])
+    assert scale == 1 << 16 and totals.dtype == np.uint32
+    np.testing.assert_allclose(totals[:, 0], scale) and np.testing.assert_array_equal(totals[:, 1], 0)
+    assert np.all(np.abs(totals[:, 2] / scale - np.array([c // 2 / c for c in counts])) < 1e-4)
+    exact, s2 = _on_one_scale([(np.array([[3]]), 4), (np.array([[5]]), 6)])
+    assert s2 == 12 and exact.ravel().tolist() == [9, 10]

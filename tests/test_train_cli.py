@@ -321,3 +321,16 @@ def test_a_refused_command_leaves_no_files(tmp_path, monkeypatch, args):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert_one_line_error(runner.invoke(app, args))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_subset_bounds_are_checked_when_a_study_is_made_not_when_it_is_continued(store_uri):
+    """Studies trained before the check (a subset larger than its split meant the whole split) can
+    still be completed and resumed with their own options."""
+    fast = [a if a != "300" else "1347" for a in FAST]                         # digits has 1347 train examples
+    assert invoke("train", "--arch", "mlp", "--seeds", "0", "--study", "whole", *fast).exit_code == 0
+    more = [a if a != "300" else "5000" for a in FAST]
+    assert_one_line_error(invoke("train", "--arch", "mlp", "--seeds", "1", "--study", "new-one", *more),
+                          "--train-subset 5000 is more than")
+    r = invoke("train", "--arch", "mlp", "--seeds", "1", "--study", "whole", *more)
+    assert r.exit_code == 0, r.output
+    assert [x.status for x in Store(store_uri).list_runs("whole")] == ["FINISHED", "FINISHED"]

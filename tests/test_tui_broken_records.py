@@ -275,3 +275,20 @@ def test_unreadable_text_names_each_or_summarises():
     from orderlab.store import StoreError
     assert _reason(StoreError("run 12 has no readable record yet (MlflowException)"), None) == \
         "record cannot be fetched: run 12 has no readable record yet (MlflowException)"
+
+
+def test_source_leaves_out_a_record_copied_from_another_run(empty_db, tmp_path):
+    """As analyze does: a record naming another network is named, not shown as this run's."""
+    import shutil
+    from orderlab.app.source import StudySource
+    from orderlab.store import Store
+    from orderlab.synthetic import populate_store
+    uri = new_store(empty_db, tmp_path)
+    store = Store(uri)
+    populate_store(store, "cp", archs=("mlp",), seeds=3, n_checkpoints=4, n_examples=100)
+    runs = by_name(store, "cp")
+    shutil.copyfile(record_path(store, runs["mlp/s0"]), record_path(store, runs["mlp/s2"]))
+    data = StudySource(uri).load(("cp",))
+    assert sorted(data.stack.run_id) == sorted([runs["mlp/s0"].run_id, runs["mlp/s1"].run_id])
+    [problem] = data.unreadable
+    assert problem.name == "mlp/s2" and "belongs to another network" in problem.detail

@@ -450,10 +450,10 @@ class LocalExecutor:
                     if outstanding > 0 and pending:
                         start(slot)
         except KeyboardInterrupt:
-            left = self._drain(DRAIN_SECONDS)
+            # Idle workers (no task) have no run to end: only those with a task can be left behind.
+            left = [s for s in self._drain(DRAIN_SECONDS) if s in current]
             if left:
-                raise SweepInterrupted([current[s].label if s in current else f"worker {s}" for s in left]) \
-                    from None
+                raise SweepInterrupted([current[s].label for s in left]) from None
             raise
         finally:
             self.shutdown()
@@ -798,7 +798,8 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
                 executor.prestart(n_max, _cfg_dict(cfg))
             specs = [get_arch(a) for a in cfg.archs]
             ds = load_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download,
-                              train_subset=cfg.train_subset, test_subset=cfg.test_subset, data_seed=cfg.data_seed)
+                              train_subset=cfg.train_subset, test_subset=cfg.test_subset, data_seed=cfg.data_seed,
+                              strict_subsets=cfg.study not in store.study_names())
             hps: dict[str, dict[str, Any]] = {}
             for arch, spec in zip(cfg.archs, specs):
                 check_compatible(spec, ds.kind, cfg.dataset)

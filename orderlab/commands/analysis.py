@@ -178,16 +178,17 @@ def write_report_files(stacks: dict, out: Path, examples, title: str, option: st
         written = sorted(f.name for f in stage.iterdir())
         for name in written:
             os.replace(stage / name, out / name)
-        # An earlier report in this folder may cover a split this one does not: its files (this
-        # report's names, for that split) would sit beside a report.md that no longer shows them.
-        for name in written:
-            for split in stacks:
-                stem, dot, ext = name.rpartition(".")
-                if stem.endswith(f"_{split}"):
-                    for other in set(SPLITS) - set(stacks):
-                        old = out / f"{stem[:-len(split)]}{other}{dot}{ext}"
-                        if old.is_file():
-                            old.unlink()
+        # An earlier report in this folder may cover a split this one does not: its files (the
+        # names a report gives, for that split) would sit beside a report.md that does not show them.
+        from orderlab.analysis.report import REPORT_FILES
+        for other in set(SPLITS) - set(stacks):
+            for pattern in REPORT_FILES:
+                old = out / pattern.format(split=other)
+                try:
+                    if old.is_file() and old.name not in written:
+                        old.unlink()
+                except OSError:
+                    pass        # the report itself is in place; a stale file left is no failure
         ok = True
         return out / staged.name
     except OSError as e:

@@ -194,8 +194,11 @@ def balanced_subset(y: np.ndarray, n: int, seed: int) -> np.ndarray:
 
 def load_dataset(spec: str, *, data_dir: str | Path | None = None, download: bool = False,
                  train_subset: int | None = None, test_subset: int | None = None,
-                 data_seed: int = 0) -> Dataset:
-    """Load ``spec`` (e.g. ``digits``, ``npz:/path/file.npz``) and draw the study's subsets."""
+                 data_seed: int = 0, strict_subsets: bool = False) -> Dataset:
+    """Load ``spec`` (e.g. ``digits``, ``npz:/path/file.npz``) and draw the study's subsets.
+
+    ``strict_subsets`` (a new study): refuse a subset larger than its split (otherwise the whole
+    split, as studies made before this check were trained) or smaller than its classes."""
     ds_spec, arg = parse_name(spec)
     opts = LoadOptions(arg=arg, data_dir=Path(data_dir).expanduser() if data_dir else None,
                        download=download, seed=data_seed)
@@ -207,11 +210,11 @@ def load_dataset(spec: str, *, data_dir: str | Path | None = None, download: boo
         if n <= 0:
             raise OrderlabError(f"--{which}-subset must be positive (got {n})")
         x, y, ids = ds.split(which)
-        if n > len(y):
+        if strict_subsets and n > len(y):
             raise OrderlabError(f"--{which}-subset {n} is more than the {len(y)} {which} examples of {spec}; "
                                 f"leave it out to use them all")
         k = len(np.unique(y))
-        if n < k:
+        if strict_subsets and n < k:
             raise OrderlabError(f"--{which}-subset {n} is fewer than the {k} classes of {spec}'s {which} split; a "
                                 f"class-balanced subset needs at least {k} examples")
         idx = balanced_subset(y, n, data_seed + (0 if which == "train" else 1))

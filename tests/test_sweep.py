@@ -217,14 +217,14 @@ def test_a_worker_that_does_not_stop_is_reported_and_its_run_resumes(store_uri, 
 
     class FreezeThenCtrlC(sweep_mod.SilentDisplay):
         pids: dict[int, int] = {}
-        seen = 0
+        seen: dict[int, int] = {}                     # task -> checkpoints reported
 
         def event(self, ev, tasks):
             if ev[0] == "task":
                 self.pids[ev[1]] = ev[2]
-            elif ev[0] == "progress" and ev[3]:
-                self.seen += 1
-                if self.seen == 3 and len(self.pids) == 2:
+            elif ev[0] == "progress" and ev[3] and not frozen:
+                self.seen[ev[1]] = self.seen.get(ev[1], 0) + 1
+                if len(self.seen) == 2 and min(self.seen.values()) >= 2:      # both networks are training
                     frozen.append(self.pids[ev[1]])
                     os.kill(frozen[0], signal.SIGSTOP)
                     for pid in set(self.pids.values()) - set(frozen):
@@ -233,7 +233,7 @@ def test_a_worker_that_does_not_stop_is_reported_and_its_run_resumes(store_uri, 
     monkeypatch.setattr(sweep_mod, "SilentDisplay", FreezeThenCtrlC)
     try:
         r = invoke("sweep", "--arch", "mlp", "--seeds", "0-1", "--workers", "2", "--study", "frozen", *SMALL,
-                   "--epochs", "8", "--tracking-uri", store_uri, "--quiet")
+                   "--epochs", "20", "--tracking-uri", store_uri, "--quiet")
     finally:
         for pid in frozen:
             os.kill(pid, signal.SIGKILL)

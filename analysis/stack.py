@@ -78,12 +78,8 @@ class Stack:
     def totals_on_own_grids(self) -> tuple[np.ndarray, int]:
         """(totals ``[n, N]``, scale): at how many of its own checkpoints each network got each
         example right, out of ``scale``."""
-        if self.own_totals is not None:
-            return self.own_totals, self.own_scale
-        ones = np.zeros((self.n_networks, self.n_examples), np.uint32)
-        for j in range(self.n_networks):
-            ones[j] = np.unpackbits(self.bits[j], axis=-1, count=self.n_examples).sum(0, dtype=np.uint32)
-        return ones, self.n_checkpoints
+        from orderlab.analysis.metrics import network_totals     # metrics builds on this module
+        return network_totals(self), (self.own_scale if self.own_totals is not None else self.n_checkpoints)
 
     def checkpoint_index(self, epoch: float | None) -> int:
         """Index of the checkpoint nearest to ``epoch`` (None = last)."""

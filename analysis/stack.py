@@ -112,7 +112,8 @@ class Stack:
         warnings: list[str] = []
         epochs = [np.round(r.epoch, 9) for _, r in items]
         common = epochs[0]
-        if any(e.shape != common.shape or not np.array_equal(e, common) for e in epochs):
+        aligned = any(e.shape != common.shape or not np.array_equal(e, common) for e in epochs)
+        if aligned:
             if align != "common":
                 odd = [f"{info.get('arch')}/s{info.get('seed')}" for (info, _), e in zip(items, epochs)
                        if e.shape != epochs[0].shape or not np.array_equal(e, epochs[0])]
@@ -130,7 +131,7 @@ class Stack:
                             + ("; accessibility and learning orders use each network's own checkpoints)"
                                if len(common) < 4 else ")"))
         own = None
-        if warnings:
+        if aligned:
             counts = [np.unpackbits(s.correct_bits, axis=-1, count=s.n_examples).sum(0, dtype=np.uint32)
                       for s in splits]
             own = _on_one_scale([(c[None], len(e)) for c, e in zip(counts, epochs)])
@@ -173,13 +174,13 @@ class Stack:
             common = np.intersect1d(np.round(common, 9), np.round(s.epoch, 9))
         if common.size == 0:
             raise RecordError("the studies share no checkpoint; they cannot be compared")
-        if align != "common" and any(len(s.epoch) != len(common) for s in stacks):
+        aligned = any(len(s.epoch) != len(common) for s in stacks)
+        if aligned and align != "common":
             counts = ", ".join(f"{s.study or '?'} {len(s.epoch)}" for s in stacks)
             raise RecordError(f"the studies recorded different checkpoints ({counts}); align them on the "
                               f"{len(common)} they share (--align common) or compare studies trained alike")
         parts = [s.bits[:, np.searchsorted(np.round(s.epoch, 9), common)] for s in stacks]
         s0 = stacks[0]
-        aligned = not all(len(s.epoch) == len(common) for s in stacks)
         warn = [f"aligned on {len(common)} checkpoints common to all studies"] if aligned else []
         own = (_on_one_scale([s.totals_on_own_grids() for s in stacks])
                if aligned or any(s.own_totals is not None for s in stacks) else None)

@@ -16,6 +16,7 @@ mlflow is imported lazily so that ``orderlab --help`` and the TUI start fast.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -395,8 +396,8 @@ class Store:
                 reason = getattr(e, "reason", e)
                 raise StoreError(f"tracking server {self.uri} is unreachable ({reason}); start it "
                                  f"(e.g. `mlflow server --host 127.0.0.1`) or fix --tracking-uri") from None
-        elif uri_form_problem(self.uri):
-            raise StoreError(uri_form_problem(self.uri))
+        elif problem := uri_form_problem(self.uri):
+            raise StoreError(problem)
         elif self.uri.startswith("sqlite:///"):
             _check_sqlite(sqlite_path(self.uri), self.must_exist)
 
@@ -712,12 +713,9 @@ class Store:
         """The run's record; a damaged one, or one naming another network, raises RecordError."""
         run_id, uri = (run.run_id, run.artifact_uri) if isinstance(run, RunInfo) else (run, None)
         owner = (run.arch, run.seed) if isinstance(run, RunInfo) else (None, None)
-        if self._artifact_dir(run_id, uri) is not None:
-            path = self.record_file(run_id, uri)
-            rec = load_record(path)
-            check_owner(rec, path, run_id, *owner)
-            return rec
-        with tempfile.TemporaryDirectory(prefix="orderlab-record-") as tmp:     # downloaded, read, deleted
+        local = self._artifact_dir(run_id, uri) is not None
+        # a remote record is downloaded into a temporary folder, read, and deleted with it
+        with contextlib.nullcontext() if local else tempfile.TemporaryDirectory(prefix="orderlab-record-") as tmp:
             path = self.record_file(run_id, uri, cache_dir=tmp)
             rec = load_record(path)
             check_owner(rec, path, run_id, *owner)

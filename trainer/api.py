@@ -227,12 +227,9 @@ def _sort_existing(cfg: TrainConfig, store, hps: dict[str, dict[str, Any]], comm
         latest = {}
     ex = Existing({}, [], [], {})
     for arch in cfg.archs:
-        peers = [r for (a, _), r in sorted(latest.items()) if a == arch and not r.tags.get(TAG_SUPERSEDED)]
         for s in cfg.seeds:
             r = latest.get((arch, s))
             if r is None or r.tags.get(TAG_SUPERSEDED):     # none, or only a replaced run whose replacement is gone
-                if peers:
-                    check_alike(peers[0], hps[arch], command)
                 ex.new.setdefault(arch, []).append(s)
                 continue
             check_same_settings(r, hps[arch], cfg.record_splits, command)
@@ -243,6 +240,9 @@ def _sort_existing(cfg: TrainConfig, store, hps: dict[str, dict[str, Any]], comm
             else:
                 ex.resume.setdefault(arch, []).append(r.run_id)
                 ex.network_of[r.run_id] = (arch, s)
+        peer = next((r for (a, _), r in sorted(latest.items()) if a == arch and not r.tags.get(TAG_SUPERSEDED)), None)
+        if peer is not None and arch in ex.new:     # new seeds are trained as the architecture's networks were
+            check_alike(peer, hps[arch], command)
     return ex
 
 

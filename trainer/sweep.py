@@ -450,20 +450,19 @@ class LocalExecutor:
                     if outstanding > 0 and pending:
                         start(slot)
         except KeyboardInterrupt:
-            # Idle workers (no task) have no run to end: only those with a task can be left behind.
-            left = [s for s in self._drain(DRAIN_SECONDS) if s in current]
+            left = self._drain(DRAIN_SECONDS, busy=set(current))
             if left:
                 raise SweepInterrupted([current[s].label for s in left]) from None
             raise
         finally:
             self.shutdown()
 
-    def _drain(self, seconds: float) -> list[int]:
+    def _drain(self, seconds: float, busy: set[int]) -> list[int]:
         """After Ctrl-C: answer the workers' last store calls (each marks its runs KILLED) until every
-        worker has stopped (said so, or exited), for at most ``seconds``. Ctrl-C in a terminal reaches
-        the workers too; a worker still reporting training progress did not get it (``kill -INT`` of
-        this process alone, a notebook's interrupt), so it is sent on. Returns the slots of the
-        workers that had not stopped."""
+        worker of a ``busy`` slot has stopped (said so, or exited), for at most ``seconds``: idle
+        workers have no run to end. Ctrl-C in a terminal reaches the workers too; a worker still
+        reporting training progress did not get it (``kill -INT`` of this process alone, a
+        notebook's interrupt), so it is sent on. Returns the busy slots whose workers had not stopped."""
         import signal
         from multiprocessing.connection import wait
         if self.store is None:
@@ -472,7 +471,7 @@ class LocalExecutor:
         deadline = started + seconds
         interrupted: dict[int, float] = {}      # slot -> when it was sent SIGINT
         stopped: set[int] = set()
-        while set(self._procs) - stopped and time.monotonic() < deadline:
+        while (set(self._procs) & busy) - stopped and time.monotonic() < deadline:
             for slot, p in list(self._procs.items()):
                 if not p.is_alive():
                     del self._procs[slot]
@@ -498,7 +497,7 @@ class LocalExecutor:
                         os.kill(self._procs[slots[conn]].pid, signal.SIGINT)
                     except (OSError, KeyError):
                         pass
-        return [slot for slot, p in self._procs.items() if slot not in stopped and p.is_alive()]
+        return [slot for slot, p in self._procs.items() if slot in busy and slot not in stopped and p.is_alive()]
 
 
 class RayExecutor:

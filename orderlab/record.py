@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from orderlab.errors import OrderlabError
+from orderlab.publish import replace_file
 
 FORMAT_VERSION = 1
 RECORD_FILENAME = "record.npz"
@@ -192,7 +193,7 @@ def save_record(rec: Record, path: str | os.PathLike) -> Path:
             # No fsync: os.replace already guarantees readers and crashed processes never see a torn
             # file; fsync only adds power-loss durability, at ~5 ms a checkpoint.
             np.savez(fh, **_to_arrays(rec))
-        os.replace(tmp, path)
+        replace_file(tmp, path)
     except BaseException:
         try:
             os.unlink(tmp)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
 from orderlab.errors import OrderlabError
+from orderlab.publish import replace_file
 from orderlab.record import RECORD_FILENAME, THUMBNAILS_FILENAME, Record, check_owner, load_examples, load_record, save_record
 
 T = TypeVar("T")
@@ -757,7 +758,7 @@ class Store:
             dst.parent.mkdir(parents=True, exist_ok=True)
             tmp = dst.with_name(dst.name + ".tmp")
             write(tmp)
-            os.replace(tmp, dst)
+            replace_file(tmp, dst)
             return
         with tempfile.TemporaryDirectory(prefix="orderlab-state-") as d:
             path = Path(d) / STATE_FILENAME

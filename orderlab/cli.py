@@ -46,6 +46,8 @@ class _Group(TyperGroup):
                 before = opt in argv and named and argv.index(opt) < named[0]   # `orderlab --bogus train`
                 if named and not before:
                     where = f"{where} {argv[named[0]]}"
+            if isinstance(e, _clk.NoSuchOption) and e.possibilities:
+                e.possibilities = _close_options(e.option_name, e.possibilities)
             msg = " ".join(e.format_message().split()).rstrip(". ")
             typer.echo(f"error: {msg}{' ' if msg.endswith('?') else '; '}see `{where} --help`", err=True)
             sys.exit(2)
@@ -58,6 +60,14 @@ class _Group(TyperGroup):
         # Not standalone, an Exit (typer.Exit(2), --help's exit 0) comes back as its code; commands
         # themselves return None.
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _close_options(name: str, candidates: list[str]) -> list[str]:
+    """Click's suggestions for a mistyped option, judged on the names without their dashes (with
+    them, every option looks alike: it offered `--out` for `--bogus`)."""
+    import difflib
+    bare = name.lstrip("-")
+    return [c for c in candidates if difflib.SequenceMatcher(None, bare, c.lstrip("-")).ratio() >= 0.6]
 
 
 app = typer.Typer(

@@ -149,6 +149,14 @@ def test_command_line_usage_errors_are_one_line_exit_2(args, needles):
     assert "╭" not in err and ".;" not in err
 
 
+def test_a_mistyped_option_gets_only_suggestions_that_look_like_it():
+    """Click compares names with their dashes, so every option looked close to any typo."""
+    err = assert_one_line_error(runner.invoke(app, ["reproduce", "--bogus"]), "No such option: --bogus")
+    assert err.strip() == "error: No such option: --bogus; see `orderlab reproduce --help`"
+    err = assert_one_line_error(runner.invoke(app, ["train", "--arc", "mlp"]), "No such option: --arc")
+    assert "(Possible options: --arch)" in err
+
+
 def test_usage_errors_and_help_from_the_installed_command():
     exe = os.path.join(os.path.dirname(sys.executable), "orderlab")     # the console script pip installed
     run = lambda *a: subprocess.run([exe, *a], capture_output=True, text=True)

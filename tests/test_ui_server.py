@@ -57,3 +57,8 @@ def test_orderlab_ui_shows_the_study(store_uri):
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+    out = proc.stdout.read()
+    # what the user reads: the address, then MLflow's log, without warnings they can do nothing about
+    assert f"at http://127.0.0.1:{port}" in out.splitlines()[0], out
+    assert "Warning" not in out and "Traceback" not in out, out
+    assert out.count("Started server process") == 1, out      # one worker is started, not MLflow's 4

@@ -107,11 +107,18 @@ def register(app: typer.Typer) -> None:
         check_port(UI_HOST, port)
         store = Store(uri)
         mlflow = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
-        cmd = [mlflow, "ui", "--backend-store-uri", store.uri, "--host", UI_HOST, "--port", str(port)]
+        # One worker: one user on this machine (MLflow's default of 4 each import MLflow, ~20 s to
+        # start on 2 cores).
+        cmd = [mlflow, "ui", "--backend-store-uri", store.uri, "--host", UI_HOST, "--port", str(port),
+               "--workers", "1"]
         if store._local_artifact_root is not None:
             cmd += ["--default-artifact-root", store._local_artifact_root.as_uri()]
-        typer.echo(f"MLflow UI for {store.uri} at http://{UI_HOST}:{port}  (Ctrl-C to stop; it takes ~20 s to start)")
-        env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONUNBUFFERED": "1"}
+        typer.echo(f"MLflow UI for {store.uri} at http://{UI_HOST}:{port}  (Ctrl-C to stop; it takes ~10 s to start)")
+        # MLflow's server imports a Starlette module Starlette has deprecated: a warning per worker
+        # that the user can do nothing about.
+        quiet = "ignore:starlette.middleware.wsgi is deprecated"
+        warnings = ",".join(w for w in (os.environ.get("PYTHONWARNINGS"), quiet) if w)
+        env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONUNBUFFERED": "1", "PYTHONWARNINGS": warnings}
         run_ui(cmd, env, port)
 
 

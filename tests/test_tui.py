@@ -70,6 +70,42 @@ async def test_studies_list_and_navigation(tui_store):
         await wait_for(pilot, lambda: isinstance(app.screen, StudyScreen) and app.screen.studies == (SOLO,))
 
 
+def test_study_columns_give_way_to_the_counts():
+    from orderlab.app.screens.studies import fit_widths
+    natural = {"study": 40, "dataset": 13, "archs": 26, "running": 7, "finished": 4, "failed": 6,
+               "stale": 5, "checkpoints": 5, "updated": 7}
+    assert fit_widths(natural, 200) == natural                      # room enough: nothing changes
+    fitted = fit_widths(natural, 80)
+    assert sum(fitted.values()) + 2 * len(fitted) + 2 <= 80
+    assert {k: v for k, v in fitted.items() if k not in ("study", "dataset", "archs")} == \
+        {k: v for k, v in natural.items() if k not in ("study", "dataset", "archs")}
+    assert fitted["study"] > fitted["archs"] and fitted["study"] > fitted["dataset"]
+    tiny = fit_widths(natural, 30)                                   # never below the least widths
+    assert (tiny["study"], tiny["dataset"], tiny["archs"]) == (10, 7, 5)
+
+
+@pilot_test
+async def test_long_names_leave_the_counts_in_view_at_80_columns(tmp_path, empty_db):
+    from orderlab.store import Store
+    from orderlab.synthetic import populate_store
+    uri = new_store(empty_db, tmp_path)
+    name = "fashion-mnist-resnet18-against-densenet-and-st-vgg"
+    populate_store(Store(uri), name, archs=("resnet18", "densenet", "st-vgg"), seeds=1, n_checkpoints=4,
+                   n_examples=20)
+    app = make_app(uri)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: len(app.known_studies) == 1, what="the study list")
+        await pilot.pause()
+        lines = screen_text(app).splitlines()
+        header = next(line for line in lines if line.strip().startswith("study"))
+        assert header.split()[-3:] == ["stale", "ckpts", "updated"], header
+        row = next(line for line in lines if line.strip().startswith("fashion-"))
+        assert "…" in row and row.split()[-5:-2] == ["0", "0", "4"], row    # failed, stale, checkpoints
+        await pilot.resize_terminal(140, 24)                           # wider: the whole name
+        await pilot.pause()
+        assert name in screen_text(app)
+
+
 @pilot_test
 async def test_every_view_shows_the_study(tui_store):
     from orderlab.analysis import metrics as M

@@ -35,9 +35,33 @@ def _cell_len(v: Any) -> int:
     return v.cell_len if isinstance(v, Text) else len(str(v))
 
 
+# The columns that give way when the table is wider than the screen, (narrowest width, weight): the
+# counts stay in view, long names end in "…" (the study's own screen shows them whole). The study
+# keeps twice the share of the others: it is what the user picks by.
+SHRINKABLE = {"study": (10, 2.0), "dataset": (7, 1.0), "archs": (5, 1.0)}
+
+
+def fit_widths(widths: dict[str, int], screen: int, padding: int = 1) -> dict[str, int]:
+    """Column widths that fit ``screen`` cells (each column has ``padding`` on both sides, and the
+    table keeps a column for its scroll bar), narrowing the widest shrinkable column (for its weight)
+    a cell at a time."""
+    out = dict(widths)
+    excess = sum(out.values()) + 2 * padding * len(out) + 2 - screen
+    while excess > 0:
+        key = max((k for k, (least, _) in SHRINKABLE.items() if out[k] > least),
+                  key=lambda k: out[k] / SHRINKABLE[k][1], default=None)
+        if key is None:
+            break           # narrower than that, the table scrolls sideways
+        out[key] -= 1
+        excess -= 1
+    return out
+
+
 def cells(s: Any, now: float) -> list[Any]:
     # Stale (left RUNNING by a dead process, resumable) apart from failed or killed, as `orderlab studies`.
-    return [Text(s.name, style="bold"), s.dataset, ", ".join(s.archs),
+    return [Text(s.name, style="bold", no_wrap=True, overflow="ellipsis"),
+            Text(s.dataset, no_wrap=True, overflow="ellipsis"),
+            Text(", ".join(s.archs), no_wrap=True, overflow="ellipsis"),
             Text(str(s.n_running), style="cyan" if s.n_running else "dim"),
             Text(str(s.n_finished), style="green" if s.n_finished else "dim"),
             Text(str(s.n_failed), style="red" if s.n_failed else "dim"),
@@ -57,7 +81,9 @@ class StudiesScreen(PollingScreen):
         self.studies: list[Any] = []
         self.problem: str | None = None
         self._order: list[str] = []
-        self._widths: dict[str, int] = {}
+        self._natural: dict[str, int] = {}     # the widths the cells need (only ever grow: no jitter)
+        self._widths: dict[str, int] = {}      # the widths shown: those, fitted to the screen
+        self._uri: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="◆")
@@ -104,14 +130,21 @@ class StudiesScreen(PollingScreen):
         self.problem = msg.error
         self._fill(self.app.source.uri)
 
+    def on_resize(self) -> None:
+        if self._widths:
+            self._fill(self._uri)
+
     def _fill(self, uri: str | None) -> None:
+        self._uri = uri
         now = self.app.clock()
         table = self.query_one("#studies-table", DataTable)
         rows = [cells(s, now) for s in self.studies]
         # Explicit column widths (see RunsView.show_data for why not DataTable's auto widths).
-        widths = [max([len(label)] + [_cell_len(r[i]) for r in rows]) for i, (_, label) in enumerate(COLUMNS)]
-        if any(w > self._widths.get(k, 0) for (k, _), w in zip(COLUMNS, widths)):
-            self._widths = {k: w for (k, _), w in zip(COLUMNS, widths)}
+        for i, (key, label) in enumerate(COLUMNS):
+            self._natural[key] = max([self._natural.get(key, 0), len(label)] + [_cell_len(r[i]) for r in rows])
+        widths = fit_widths(self._natural, self.size.width, table.cell_padding)
+        if widths != self._widths:
+            self._widths = widths
             table.clear(columns=True)
             for key, label in COLUMNS:
                 table.add_column(label, key=key, width=self._widths[key])

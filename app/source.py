@@ -251,6 +251,7 @@ class StudySource:
         """Read ``r``'s record from the store: (record, None) or (None, why it cannot be read)."""
         from orderlab.record import RecordError, check_owner, load_record
         from orderlab.store import StoreError
+        from orderlab.studydata import record_fix
         self.reads += 1
         try:
             # Local stores give the record's own path; remote ones download it here.
@@ -265,7 +266,10 @@ class StudySource:
             check_owner(rec, path, r.run_id, r.arch, r.seed)     # not a file copied from another run
             return rec, None
         except RecordError as e:
-            return None, RecordProblem(r.run_id, r.name, _reason(e, path), _detail(e), str(path))
+            # the runs table's detail line (which names the network): the problem and its fix, as
+            # `orderlab analyze` gives them
+            detail = f"record {e.problem}; {record_fix(self.store(), r, e.problem)}" if e.problem else _detail(e)
+            return None, RecordProblem(r.run_id, r.name, _reason(e, path), detail, str(path))
         except Exception as e:  # noqa: BLE001 - one damaged file must not stop the poll of the others
             why = f"record cannot be read ({type(e).__name__}: {' '.join(str(e).split())[:200]})"
             return None, RecordProblem(r.run_id, r.name, why, f"{why}: {path}", str(path))

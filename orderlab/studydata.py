@@ -124,18 +124,23 @@ def record_problem(store: Store, run: RunInfo, problem: str) -> str:
     what brings the network back, depending on its run's status."""
     what = (f"the record of network {run.arch}/s{run.seed} (run {run.run_id}, {run.status}) in study "
             f"{run.study!r} {problem}")
+    return f"{what}; {record_fix(store, run, problem)}"
+
+
+def record_fix(store: Store, run: RunInfo, problem: str) -> str:
+    """What brings back a network whose record has ``problem``, depending on its run's status."""
     if run.status == "RUNNING":
-        return (f"{what}; the run is still training and rewrites its record at every checkpoint: retry after "
+        return (f"the run is still training and rewrites its record at every checkpoint: retry after "
                 f"the next one (`orderlab runs {shlex.quote(run.study)}` shows its progress)")
     if run.status in ("KILLED", "FAILED", "STALE"):
         resume = " ".join(shlex.quote(x) for x in ["orderlab", "train", "--resume", run.run_id] + _uri_option(store))
-        return f"{what}; train the network again with `{resume}`"
+        return f"train the network again with `{resume}`"
     delete = (f"MLFLOW_TRACKING_URI={shlex.quote(store.uri)} mlflow runs delete --run-id {run.run_id}")
     fix = (f"to replace the network, delete its run (`{delete}`; orderlab leaves deleted runs out) and train it "
            f"again (`{retrain_command(store, run)}`)")
     if "format version" in problem:
         fix = f"read it with the orderlab version that wrote it, or {fix}"
-    return f"{what}; {fix}"
+    return fix
 
 
 # -- networks that did not record a split -----------------------------------------

@@ -33,6 +33,14 @@ def same_record(a, b):
 
 
 @pytest.mark.slow
+def test_tasks_are_labelled_by_their_networks():
+    from orderlab.trainer.sweep import Task
+    assert Task(0, "train", arch="mlp", seeds=[3]).label == "mlp/s3"
+    assert Task(0, "train", arch="cnn", seeds=[0, 1, 2, 3], attempt=2).label == "cnn/s0..s3 (x4) [try 2]"
+    assert Task(0, "resume", arch="mlp", seeds=[7, 2], run_ids=["a", "b"]).label == "resume mlp/s2..s7 (x2)"
+    assert Task(0, "resume", run_ids=["a", "b"]).label == "resume 2 run(s)"
+
+
 def test_parallel_sweep_loses_nothing_while_a_reader_polls(store_uri, monkeypatch):
     """Three workers (their store calls relayed to the sweep's process), a separate `orderlab train`
     process writing the same SQLite file directly, and a reader polling it like the TUI, at once."""
@@ -102,7 +110,7 @@ class Killer:
 
     def __init__(self, once: int, always: int):
         self.once, self.always = once, always
-        self.pid, self.names, self.killed = {}, {}, []
+        self.pid, self.names, self.killed, self.retries = {}, {}, [], []
 
     def start(self, *a):
         pass
@@ -114,7 +122,7 @@ class Killer:
         pass
 
     def task_done(self, task, runs, again):
-        pass
+        self.retries += [t.label for t in again]
 
     def event(self, ev, tasks):
         if ev[0] == "task":
@@ -146,6 +154,8 @@ def test_dead_workers_retried_once_then_reported(store_uri, capsys):
     failed = by_name["mlp/s1"]
     assert failed.status == "STALE" and failed.attempts == 2 and "died (exit code -9)" in failed.error
     assert [o.name for o in result.failed] == ["mlp/s1"]
+    # the retries name their networks (what the progress bars and an interrupted sweep's message show)
+    assert sorted(killer.retries) == ["resume mlp/s0 [try 2]", "resume mlp/s1 [try 2]"]
     _summary(result)
     out = capsys.readouterr().out
     assert "mlp/s1" in out and "died" in out and "2 finished, 1 failed" in out and "--resume kill" in out

@@ -35,7 +35,7 @@ class Task:
     id: int
     kind: str                                 # "train" (new networks) | "resume" (existing runs)
     arch: str = ""
-    seeds: list[int] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)   # train: what to train; resume: what run_ids are, to name them
     run_ids: list[str] = field(default_factory=list)
     attempt: int = 1
     force: bool = False                       # resume runs left RUNNING by a worker known to be gone
@@ -46,10 +46,14 @@ class Task:
 
     @property
     def label(self) -> str:
-        if self.kind == "train":
-            s = f"s{self.seeds[0]}" if len(self.seeds) == 1 else f"s{self.seeds[0]}..s{self.seeds[-1]} (x{len(self.seeds)})"
-            return f"{self.arch}/{s}" + (f" [try {self.attempt}]" if self.attempt > 1 else "")
-        return f"resume {len(self.run_ids)} run(s)" + (f" [try {self.attempt}]" if self.attempt > 1 else "")
+        """The networks, as the user names them: "mlp/s3", "mlp/s0..s7 (x8)", "resume cnn/s2"."""
+        seeds = sorted(self.seeds)
+        if seeds:
+            s = f"s{seeds[0]}" if len(seeds) == 1 else f"s{seeds[0]}..s{seeds[-1]} (x{len(seeds)})"
+            what = f"{self.arch}/{s}"
+        else:
+            what = f"{len(self.run_ids)} run(s)"
+        return ("resume " if self.kind == "resume" else "") + what + (f" [try {self.attempt}]" if self.attempt > 1 else "")
 
 
 @dataclass
@@ -620,7 +624,8 @@ def plan(cfg, store, ensemble: int, hps: dict[str, dict[str, Any]], claims
         for i in range(0, len(new), ensemble):
             tasks.append(Task(len(tasks), "train", arch=arch, seeds=new[i:i + ensemble]))
         for i in range(0, len(again), ensemble):
-            tasks.append(Task(len(tasks), "resume", run_ids=again[i:i + ensemble]))
+            ids = again[i:i + ensemble]
+            tasks.append(Task(len(tasks), "resume", arch=arch, seeds=[ex.network_of[r][1] for r in ids], run_ids=ids))
     return tasks, ex.skipped, ex.left_alone(), ex.busy + ex.claimed
 
 
@@ -637,13 +642,15 @@ def resume_plan(store, study: str, ensemble: int, claims) -> tuple[list[Task], l
     messages, claimed = left_to_others(others, todo)
     todo = {n: r for n, r in todo.items() if n in claims.held}
     claims.release(claims.held - set(todo))
-    by_arch: dict[str, list[str]] = {}
+    by_arch: dict[str, list[Any]] = {}
     for (arch, _), r in todo.items():
-        by_arch.setdefault(arch, []).append(r.run_id)
+        by_arch.setdefault(arch, []).append(r)
     tasks: list[Task] = []
-    for ids in by_arch.values():
-        for i in range(0, len(ids), ensemble):
-            tasks.append(Task(len(tasks), "resume", run_ids=ids[i:i + ensemble]))
+    for arch, rs in by_arch.items():
+        for i in range(0, len(rs), ensemble):
+            group = rs[i:i + ensemble]
+            tasks.append(Task(len(tasks), "resume", arch=arch, seeds=[r.seed for r in group],
+                              run_ids=[r.run_id for r in group]))
     return tasks, running_elsewhere(running) + messages, running + claimed
 
 
@@ -701,8 +708,8 @@ class Sweep:
                                                     err or "the task ended before the run was created", task.attempt)
         if task.attempt <= self.retries:
             if bad:
-                again.append(Task(self.next_id, "resume", run_ids=[r.run_id for r in bad], attempt=task.attempt + 1,
-                                  force=True))
+                again.append(Task(self.next_id, "resume", arch=bad[0].arch, seeds=[r.seed for r in bad],
+                                  run_ids=[r.run_id for r in bad], attempt=task.attempt + 1, force=True))
                 self.next_id += 1
             if missing:
                 again.append(Task(self.next_id, "train", arch=task.arch, seeds=missing, attempt=task.attempt + 1))

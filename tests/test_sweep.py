@@ -347,3 +347,47 @@ def test_a_sweep_refused_after_its_workers_started_says_one_line(store_uri):
     assert out.returncode == 2, out
     assert out.stderr.startswith("error: study 'refused-late' already has mlp/s0") and out.stderr.count("\n") == 1, \
         out.stderr
+
+
+class _FakeClock:
+    """time.monotonic for the sweep module: each reading advances it 0.25 s, so how long a wait
+    loop ran is told by the clock, not by the machine's speed."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def monotonic(self):
+        self.now += 0.25
+        return self.now
+
+
+class _Alive:
+    pid = 2 ** 22 + 12345       # never signalled: its slot sends no progress
+
+    def is_alive(self):
+        return True
+
+
+def test_the_drain_waits_for_busy_workers_only_and_names_those_that_did_not_stop(monkeypatch):
+    """After Ctrl-C a sweep waits for the workers that hold a task, not for idle ones (a frozen idle
+    worker used to hold it for the whole drain), and reports only busy workers that did not stop."""
+    import multiprocessing as mp
+    from types import SimpleNamespace
+    import orderlab.trainer.sweep as sw
+    clock = _FakeClock()
+    monkeypatch.setattr(sw, "time", SimpleNamespace(monotonic=clock.monotonic))
+    ex = sw.LocalExecutor(workers=3, threads=1)
+    ex.store = object()                       # relaying: the drain answers store calls
+    ends = {}
+    for slot in range(3):
+        ex._conns[slot], ends[slot] = mp.Pipe(duplex=True)
+        ex._procs[slot] = _Alive()
+    ends[0].send(("stopped", 0))              # busy, and stops; slot 1 is idle and never answers
+    start = clock.now
+    assert ex._drain(10.0, busy={0}) == []
+    assert clock.now - start < 3.0            # ended when slot 0 stopped, not at the deadline
+    # a busy worker that does not stop is named once the drain gives up; the idle one never is
+    ends[0].send(("stopped", 0))
+    start = clock.now
+    assert ex._drain(2.0, busy={0, 2}) == [2]
+    assert clock.now - start >= 2.0

@@ -242,8 +242,9 @@ def group_curves(stack: Stack | np.ndarray, bootstrap: int = 200, *, level: floa
     """Per architecture, over checkpoints: ``n``, ``accuracy`` (mean), ``tpa``, ``tpa_independent``,
     ``jaccard``, ``tpa_lo``/``tpa_hi`` (interval over networks, see :func:`tpa_ci`).
 
-    ``bootstrap=0`` skips the intervals (then lo = hi = tpa), which the live TUI uses; any other
-    value computes them (the jackknife needs no replicate count; the name is kept for callers).
+    ``bootstrap=0`` skips the intervals (then ``tpa_lo``/``tpa_hi`` are NaN: not computed, never a
+    zero-width interval that reads as certainty), which the live TUI uses; any other value computes
+    them (the jackknife needs no replicate count; the name is kept for callers).
     """
     stack = as_stack(stack)
     sel = _networks(stack, networks)
@@ -259,7 +260,7 @@ def group_curves(stack: Stack | np.ndarray, bootstrap: int = 200, *, level: floa
         if bootstrap:
             lo, hi = _jackknife_tpa(stack, idx, counts, t, level)
         else:
-            lo, hi = t.copy(), t.copy()
+            lo, hi = np.full_like(t, np.nan, dtype=float), np.full_like(t, np.nan, dtype=float)
         out[arch] = {"n": int(idx.size), "accuracy": mean / max(1, stack.n_examples), "tpa": t,
                      "tpa_independent": np.atleast_1d(_independent(counts, stack.n_examples)),
                      "jaccard": np.atleast_1d(_ratio(all_c, any_c)), "tpa_lo": lo, "tpa_hi": hi}

@@ -70,7 +70,7 @@ def metric_name(text: str) -> str:
 
 
 def report_metrics(stack: Stack, *, with_epoch: bool = True) -> dict[str, list[float]]:
-    """Series logged to the study's parent run, one value per checkpoint (step = checkpoint index):
+    """Series logged to the study's report run, one value per checkpoint (step = checkpoint index):
     ``<split>_tpa/<arch>``, ``<split>_tpa_independent/<arch>``, ``<split>_accuracy/<arch>`` and
     and ``epoch`` (MLflow stores NaN, e.g. TPA before any network gets anything right, as NaN)."""
     out: dict[str, list[float]] = {}

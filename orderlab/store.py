@@ -9,7 +9,11 @@
   record as the artifact ``record/record.npz`` (format: :mod:`orderlab.record`), rewritten
   atomically at every checkpoint.
 * The parent run holds study-level artifacts: ``examples/examples.npz`` (thumbnails or texts
-  of the recorded examples) and ``report/`` (figures and summary).
+  of the recorded examples).
+* The latest ``orderlab report`` is a **report run** (tag ``orderlab.kind=report``, a child of the
+  parent run): the report's files under ``report/`` and its TPA curves as metrics. A new report
+  makes a new report run and then deletes the earlier one, because MLflow's metric history only
+  grows: curves logged again to one run would repeat their steps with old and new values mixed.
 
 The default store is SQLite at ``./mlruns/mlflow.db`` with artifacts under ``./mlruns/``.
 mlflow is imported lazily so that ``orderlab --help`` and the TUI start fast.
@@ -39,7 +43,7 @@ T = TypeVar("T")
 DEFAULT_STORE_DIR = "mlruns"
 DEFAULT_DB_NAME = "mlflow.db"
 
-TAG_KIND = "orderlab.kind"            # "study" | "network"
+TAG_KIND = "orderlab.kind"            # "study" | "network" | "report"
 TAG_STUDY = "orderlab.study"
 TAG_ARCH = "orderlab.arch"
 TAG_DATASET = "orderlab.dataset"
@@ -811,13 +815,38 @@ class Store:
         except (MlflowException, OSError):
             return None
 
-    def log_study_artifacts(self, study: str, local_dir: str | os.PathLike,
-                            artifact_path: str = REPORT_ARTIFACT_DIR) -> None:
-        parent = self.study_parent(study)
-        self._retry(lambda: self.client.log_artifacts(parent, str(local_dir), artifact_path))
+    def report_runs(self, study: str) -> list[str]:
+        """The study's report runs, oldest first (one, unless a report is being logged right now)."""
+        runs = self._retry(lambda: self.client.search_runs(
+            [self.experiment_id(study)], filter_string=f"tags.`{TAG_KIND}` = 'report'",
+            order_by=["attributes.start_time ASC"], max_results=1000))
+        return [r.info.run_id for r in runs]
 
-    def log_study_metrics(self, study: str, series: dict[str, Iterable[float]], steps: Iterable[int]) -> None:
-        self.log_metric_series(self.study_parent(study), series, steps)
+    def log_report(self, study: str, files: Iterable[str | os.PathLike],
+                   series: Iterable[tuple[dict[str, Iterable[float]], Iterable[int]]]) -> str:
+        """Log a report (its ``files`` under ``report/``, and metric ``series``, each a
+        ``({name: values}, steps)`` pair) as the study's report run, replacing the earlier one. The
+        earlier run is deleted only once the new one is complete: a report that fails to log leaves
+        the previous report in place, and its own half-logged run is deleted."""
+        parent = self.study_parent(study)
+        earlier = self.report_runs(study)
+        run = self._retry(lambda: self.client.create_run(
+            self.experiment_id(study), run_name=f"{study} report",
+            tags={TAG_KIND: "report", TAG_STUDY: study, TAG_PARENT: parent}))
+        run_id = run.info.run_id
+        try:
+            for f in files:
+                self._retry(lambda: self.client.log_artifact(run_id, str(f), REPORT_ARTIFACT_DIR))
+            for values, steps in series:
+                self.log_metric_series(run_id, values, steps)
+            self._retry(lambda: self.client.set_terminated(run_id, "FINISHED"))
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.client.delete_run(run_id)
+            raise
+        for old in earlier:
+            self._retry(lambda: self.client.delete_run(old))
+        return run_id
 
 
 # What a RelayedStore hands to the process that owns the MLflow client: every method that talks to

@@ -1,5 +1,6 @@
 """`orderlab analyze`, `orderlab report`, `orderlab examples` on synthetic studies in a real store."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -65,7 +66,11 @@ def test_analyze_tables_checkpoint_split_and_arch(uri):
     assert "at epoch 0.5" in r.stdout
     r = run("analyze", "syn", "--arch", "cnn", "--json", "--no-intervals", "--tracking-uri", uri)
     js = json.loads(r.stdout)
-    assert list(js["groups"]) == ["cnn"] and js["groups"]["cnn"]["tpa_lo"] == js["groups"]["cnn"]["tpa"]
+    assert list(js["groups"]) == ["cnn"]
+    assert set(js["groups"]["cnn"]["tpa_lo"]) == {None} and set(js["groups"]["cnn"]["tpa_hi"]) == {None}
+    r = run("analyze", "syn", "--arch", "cnn", "--no-intervals", "--tracking-uri", uri)
+    assert r.exit_code == 0 and "TPA" in r.stdout, r.output
+    assert "95% interval" not in r.stdout and not re.search(r"\d\.\d\d–\d\.\d\d", r.stdout), r.stdout
 
 
 def test_analyze_several_studies_of_the_same_data(uri):
@@ -124,20 +129,50 @@ def test_examples_easiest_hardest_and_class(uri):
     assert r.exit_code == 0 and "hardest 3 examples" in r.stdout and "c2" in r.stdout
 
 
-def test_report_writes_files_and_logs_them_to_the_parent_run(uri, tmp_path):
+def test_report_writes_files_and_logs_them_as_the_study_report_run(uri, tmp_path):
     out = tmp_path / "rep"
     r = run("report", "syn", "-o", str(out), "--tracking-uri", uri)
     assert r.exit_code == 0, r.output
     for name in ("report.md", "tpa_test.png", "tpa_train.png", "examples_test.png", "analysis_train.json"):
         assert (out / name).exists(), name
     store = Store(uri)
-    parent = store.study_parent("syn")
-    logged = {f.path for f in store.client.list_artifacts(parent, "report")}
+    [first] = store.report_runs("syn")
+    rr = store.client.get_run(first)
+    assert rr.data.tags["mlflow.parentRunId"] == store.study_parent("syn") and rr.info.status == "FINISHED"
+    logged = {f.path for f in store.client.list_artifacts(first, "report")}
     assert "report/report.md" in logged and "report/tpa_test.png" in logged
-    hist = store.client.get_metric_history(parent, "test_tpa/mlp")
-    assert sorted(m.step for m in hist)[-N_CKPT:] == list(range(N_CKPT))
-    assert len(store.client.get_metric_history(parent, "epoch")) >= N_CKPT
-    assert store.client.get_metric_history(parent, "train_tpa_independent/cnn")
+    assert sorted(m.step for m in store.client.get_metric_history(first, "test_tpa/mlp")) == list(range(N_CKPT))
+    assert len(store.client.get_metric_history(first, "epoch")) == N_CKPT
+    assert store.client.get_metric_history(first, "train_tpa_independent/cnn")
+    # The report is not a network: the study's runs and counts are unchanged by it.
+    assert len(store.list_runs("syn")) == len({r.run_id for r in store.list_runs("syn")})
+    assert all(r.run_id != first for r in store.list_runs("syn"))
+
+    # Another report replaces it: one report run, each curve logged once per checkpoint (MLflow's
+    # history only grows, so logging again to the same run would repeat every step).
+    r = run("report", "syn", "-o", str(out), "--split", "test", "--tracking-uri", uri)
+    assert r.exit_code == 0, r.output
+    [second] = store.report_runs("syn")
+    assert second != first and store.client.get_run(first).info.lifecycle_stage == "deleted"
+    assert sorted(m.step for m in store.client.get_metric_history(second, "test_tpa/mlp")) == list(range(N_CKPT))
+    logged = {f.path for f in store.client.list_artifacts(second, "report")}
+    assert "report/tpa_test.png" in logged and "report/tpa_train.png" not in logged   # only this report's files
+
+
+def test_a_report_that_fails_to_log_keeps_the_earlier_report_run(uri, tmp_path, monkeypatch):
+    assert run("report", "syn", "-o", str(tmp_path / "a"), "--tracking-uri", uri).exit_code == 0
+    store = Store(uri)
+    [earlier] = store.report_runs("syn")
+
+    def fail(self, run_id, series, steps):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(Store, "log_metric_series", fail)
+    r = run("report", "syn", "-o", str(tmp_path / "b"), "--tracking-uri", uri)
+    assert r.exit_code == 2 and r.output.count("\n") == 1, r.output
+    assert f"wrote the report to {tmp_path / 'b'} but could not log it" in r.output and "--no-log" in r.output
+    assert (tmp_path / "b" / "report.md").is_file()
+    assert store.report_runs("syn") == [earlier]
+    assert store.client.get_run(earlier).info.lifecycle_stage == "active"
 
 
 def test_a_class_is_found_by_its_name_before_its_number():

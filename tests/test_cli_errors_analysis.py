@@ -88,7 +88,7 @@ def test_report_to_an_unwritable_folder_is_one_line(syn, store_uri, a_file, wher
         assert "is a file, not a folder" in err
     assert not out.exists() or out == a_file and a_file.read_text() == "not a folder"
     assert snapshot(syn, "syn") == before
-    assert not syn.client.list_artifacts(syn.study_parent("syn"), "report")     # nothing logged either
+    assert not syn.report_runs("syn")     # nothing logged either
 
 
 @pytest.mark.parametrize("where", ["proc", "under-file", "a-folder"])
@@ -125,7 +125,7 @@ def test_a_report_that_fails_midway_leaves_no_part_of_it(syn, store_uri, tmp_pat
     (old / "report.md").write_text("an earlier report")
     assert_one_line_error(invoke("report", "syn", "-o", old, "--tracking-uri", store_uri), "No space left on device")
     assert files_under(old) == {"report.md"} and (old / "report.md").read_text() == "an earlier report"
-    assert not syn.client.list_artifacts(syn.study_parent("syn"), "report")
+    assert not syn.report_runs("syn")
     monkeypatch.setattr(report_mod, "write_report", real)   # and a report that works replaces the old one
     r = invoke("report", "syn", "-o", old, "--no-log", "--tracking-uri", store_uri)
     assert r.exit_code == 0, r.output

@@ -105,12 +105,16 @@ def _print_analysis(js: dict) -> None:
         groups["all networks"] = js["all"]
     for arch, g in groups.items():
         t = Table(title=f"{arch} ({g['n']} networks) over training", title_justify="left")
+        # --no-intervals leaves every bound null: no interval column rather than a column of dashes
+        shown = any(v is not None for v in g["tpa_lo"])
         for col in ("epoch", "accuracy", "TPA", "95% interval", "independent", "Jaccard", "TV", "Sarle"):
-            t.add_column(col, justify="right")
+            if col != "95% interval" or shown:
+                t.add_column(col, justify="right")
         for e in rows:
             lo, hi = g["tpa_lo"][e], g["tpa_hi"][e]
+            ci = ["–" if lo is None or hi is None else f"{lo:.2f}–{hi:.2f}"] if shown else []
             t.add_row(f"{epochs[e]:.3g}" + (" ◂" if e == chosen else ""), _fmt(g["accuracy"][e]), _fmt(g["tpa"][e]),
-                      "–" if lo is None or hi is None else f"{lo:.2f}–{hi:.2f}", _fmt(g["tpa_independent"][e]),
+                      *ci, _fmt(g["tpa_independent"][e]),
                       _fmt(g["jaccard"][e]), _fmt(g["bimodality_tv"][e], ".2f"), _fmt(g["sarle"][e], ".2f"))
         console.print(t)
     console.print("[dim]TPA: share of examples all networks get right / mean accuracy; independent: the same for "
@@ -127,9 +131,10 @@ def _print_analysis(js: dict) -> None:
                        for j in range(len(aa["archs"]))])
     console.print(t)
     oc = js["order_correlation"]
-    for key, title in (("spearman", "learning order: Spearman ρ of accessibility (half-groups; 95% interval)"),
+    ci = "; 95% interval" if "spearman_lo" in oc else ""        # --no-intervals: none computed
+    for key, title in (("spearman", f"learning order: Spearman ρ of accessibility (half-groups{ci})"),
                        ("overlap", f"learning order: overlap of the first {oc['q'] * 100:.0f}% learned "
-                                   f"(unrelated orders: {oc['q']:.2f}; 95% interval)")):
+                                   f"(unrelated orders: {oc['q']:.2f}{ci})")):
         t = Table(title=title, title_justify="left")
         t.add_column("")
         for a in oc["archs"]:
@@ -155,10 +160,11 @@ def check_report_folder(out: Path, option: str = "-o/--out") -> None:
 
 
 def write_report_files(stacks: dict, out: Path, examples, title: str, option: str = "-o/--out",
-                       notes: list[str] = ()) -> Path:
+                       notes: list[str] = ()) -> list[Path]:
     """``write_report`` into ``out`` all at once: the files are made in a hidden folder inside it and
     moved in when all are written, so a failure leaves neither part of a report nor a folder made for
-    it (an earlier report there stays as it was); the system's refusals become one-line errors."""
+    it (an earlier report there stays as it was); the system's refusals become one-line errors.
+    Returns the files written, report.md first."""
     import shutil
     import tempfile
     from orderlab.analysis.report import write_report
@@ -190,7 +196,7 @@ def write_report_files(stacks: dict, out: Path, examples, title: str, option: st
                 except OSError:
                     pass        # the report itself is in place; a stale file left is no failure
         ok = True
-        return out / staged.name
+        return [out / staged.name] + [out / n for n in written if n != staged.name]
     except OSError as e:
         raise error(e) from None
     finally:
@@ -202,13 +208,18 @@ def write_report_files(stacks: dict, out: Path, examples, title: str, option: st
 
 def publish_report(store, study: str, stacks: dict, out: Path, title: str, log: bool = True,
                    notes: list[str] = ()) -> Path:
-    """Write the report into ``out`` and (``log``) put it and the TPA curves on the study's parent run."""
+    """Write the report into ``out`` and (``log``) log it and the TPA curves as the study's report
+    run, which replaces the previous report's run."""
     from orderlab.analysis.report import report_metrics
-    md = write_report_files(stacks, out, store.load_examples(study), title=title, notes=notes)
-    if log:
-        store.log_study_artifacts(study, out)
-        for i, st in enumerate(stacks.values()):
-            store.log_study_metrics(study, report_metrics(st, with_epoch=i == 0), range(st.n_checkpoints))
+    md, *files = write_report_files(stacks, out, store.load_examples(study), title=title, notes=notes)
+    if log:       # only the report's own files: the folder may hold anything else of the user's
+        try:
+            store.log_report(study, [md, *files], [(report_metrics(st, with_epoch=i == 0), range(st.n_checkpoints))
+                                                  for i, st in enumerate(stacks.values())])
+        except OSError as e:     # the store's artifact folder (disk full, read-only): the files are written
+            raise OrderlabError(f"wrote the report to {out} but could not log it to MLflow: "
+                                f"{e.strerror or type(e).__name__}; the previous report run stays; free the store's "
+                                f"disk and run report again, or pass --no-log") from None
     return md
 
 
@@ -250,8 +261,8 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(..., "--out", "-o", help="Folder for the figures and report.md."),
         split: Optional[str] = typer.Option(None, "--split", help="Only this split (default: every recorded one)."),
         align: str = typer.Option("common", "--align", help=ALIGN_HELP),
-        log: bool = typer.Option(True, "--log/--no-log", help="Also log the report and TPA curves to the "
-                                 "study's parent run in MLflow."),
+        log: bool = typer.Option(True, "--log/--no-log", help="Also log the report and TPA curves to MLflow "
+                                 "as the study's report run (replacing the previous report's run)."),
         tracking_uri: Optional[str] = URI_OPTION,
     ) -> None:
         """Figures (PNG) and a Markdown summary of a study's agreement, also logged to MLflow."""
@@ -268,8 +279,8 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"note: {note}", err=True)
         typer.echo(f"report: {md}")
         if log:
-            typer.echo(f"logged to the parent run of study {study!r} (artifacts under report/, TPA metrics per "
-                       f"architecture)")
+            typer.echo(f"logged as the report run of study {study!r} (artifacts under report/, TPA metrics per "
+                       f"architecture; it replaces the previous report's run)")
 
     @app.command(rich_help_panel="Analyse")
     def examples(

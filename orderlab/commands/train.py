@@ -159,7 +159,7 @@ def _run_training(cfg) -> list[str]:
 
 
 def _demo_summary(cfg, out_dir: Path) -> None:
-    """Print the agreement summary, write the report and log it to the study's parent run."""
+    """Print the agreement summary, write the report and log it as the study's report run."""
     from orderlab.analysis.summary import agreement_summary
     from orderlab.commands.analysis import publish_report
     from orderlab.store import Store, one_run_per_network
@@ -177,4 +177,4 @@ def _demo_summary(cfg, out_dir: Path) -> None:
     for line in agreement_summary(stacks["test"]):
         out.print(line)
     md = publish_report(store, cfg.study, stacks, out_dir, title=f"orderlab demo: {cfg.study}")
-    out.print(f"report: {md}  (also logged to the study's parent run in MLflow: `orderlab ui`)")
+    out.print(f"report: {md}  (also logged to MLflow as the study's report run: `orderlab ui`)")

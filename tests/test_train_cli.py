@@ -177,6 +177,24 @@ def test_bad_npz_files(tmp_path):
     assert_one_line_error(invoke("train", "--arch", "mlp", "--dataset", "npz:absent.npz", "--quiet"), "absent.npz")
 
 
+def test_npz_labels_keep_their_values_as_class_names_for_flat_features_too(store_uri, tmp_path):
+    """Labels 0, 10, 20, 30 are renumbered 0-3 for training; `examples --class 20` still finds label
+    20 by its name (flat features have no thumbnails, but their class names are stored all the same)."""
+    import json
+    rng = np.random.default_rng(0)
+    y_tr, y_te = np.repeat([0, 10, 20, 30], 20), np.repeat([0, 10, 20, 30], 5)
+    np.savez(tmp_path / "feat.npz", x_train=rng.normal(size=(80, 6)) + y_tr[:, None] / 10, y_train=y_tr,
+             x_test=rng.normal(size=(20, 6)) + y_te[:, None] / 10, y_test=y_te)
+    r = invoke("train", "--arch", "mlp", "--seeds", "0", "--study", "feat", "--dataset", f"npz:{tmp_path / 'feat.npz'}",
+               "--epochs", "1", "--quiet")
+    assert r.exit_code == 0, r.output
+    r = invoke("examples", "feat", "--class", "20", "--json", "--easiest", "50")
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)
+    assert len(rows) == 5 and all(row["label"] == 2 and row["class"] == "20" for row in rows)
+    assert Store(store_uri).load_examples("feat")["splits"] == {}     # names, no pictures
+
+
 def test_errors_keep_what_was_recorded(trained, tmp_path):
     before = [r.run_id for r in trained.list_runs("t")]
     assert_one_line_error(invoke("runs", "nope"), "no study named 'nope'")

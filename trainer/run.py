@@ -88,7 +88,8 @@ def study_fingerprint(fps: dict[str, str]) -> str:
 
 def prepare_study(store: Store, study: str, dataset: Dataset, record_splits: tuple[str, ...],
                   params: dict[str, Any] | None = None) -> StudyContext:
-    """Create or join ``study``; refuse it when it holds other data. Stores the example thumbnails."""
+    """Create or join ``study``; refuse it when it holds other data. Stores the examples file: the
+    class names, and thumbnails (images) or texts where the data has them."""
     fps = {s: dataset.fingerprint(s) for s in ("train", "test")}
     exp_id, parent = store.get_or_create_study(study, dataset.name, study_fingerprint(fps), params)
     if not store.has_examples(parent):
@@ -97,11 +98,12 @@ def prepare_study(store: Store, study: str, dataset: Dataset, record_splits: tup
             t = dataset.thumbnails(s, MAX_THUMBNAILS_PER_SPLIT)
             if t:
                 splits[s] = {**t, "label": dataset.split(s)[1][:len(t["example_id"])]}
-        if splits:
-            with tempfile.TemporaryDirectory() as tmp:
-                path = save_examples(Path(tmp) / "examples.npz", dataset=dataset.name, kind=dataset.kind,
-                                     class_names=dataset.class_names, splits=splits)
-                store.write_examples(study, parent, path)
+        # Written for flat features too (no pictures): the class names are what lets
+        # `orderlab examples --class 20` find an npz's label 20 once the labels are renumbered.
+        with tempfile.TemporaryDirectory() as tmp:
+            path = save_examples(Path(tmp) / "examples.npz", dataset=dataset.name, kind=dataset.kind,
+                                 class_names=dataset.class_names, splits=splits)
+            store.write_examples(study, parent, path)
     return StudyContext(store, study, exp_id, parent, dataset, tuple(record_splits), fps)
 
 

@@ -360,3 +360,63 @@ def test_subset_bounds_are_checked_when_a_study_is_made_not_when_it_is_continued
     r = invoke("train", "--arch", "mlp", "--seeds", "1", "--study", "whole", *more)
     assert r.exit_code == 0, r.output
     assert [x.status for x in Store(store_uri).list_runs("whole")] == ["FINISHED", "FINISHED"]
+
+
+def _interrupt_when_ending(monkeypatch, status: str):
+    """Ctrl-C pressed while a run is being ended ``status``: it waits until the run has ended."""
+    end_run = Store.end_run
+
+    def end_then_ctrl_c(self, run_id, st, error=None):
+        if st == status:
+            signal.raise_signal(signal.SIGINT)
+        return end_run(self, run_id, st, error)
+    monkeypatch.setattr(Store, "end_run", end_then_ctrl_c)
+
+
+def test_an_interrupt_as_a_run_finishes_is_reported_as_finished(store_uri, monkeypatch):
+    """The run ends FINISHED (the interrupt waits until it has ended): the message says so, not KILLED."""
+    _interrupt_when_ending(monkeypatch, "FINISHED")
+    r = invoke("train", "--arch", "mlp", "--seeds", "0-1", "--study", "closing", *FAST)
+    assert r.exit_code == 130, r.output
+    assert "interrupted after mlp/s0 finished (recorded FINISHED, kept)" in r.stderr and "KILLED" not in r.stderr
+    assert [(x.name, x.status) for x in Store(store_uri).list_runs("closing")] == [("mlp/s0", "FINISHED")]
+
+
+def test_an_interrupt_mid_training_names_the_killed_run_and_the_finished_ones(store_uri, monkeypatch):
+    from orderlab.trainer.progress import Reporter
+    seen = []
+
+    def ctrl_c_in_the_second_network(self, fraction, metrics):
+        if metrics:
+            seen.append(fraction)
+            if len(seen) == 5:          # s0 reports 3 checkpoints; the second of s1's
+                raise KeyboardInterrupt
+    monkeypatch.setattr(Reporter, "network_progress", ctrl_c_in_the_second_network)
+    r = invoke("train", "--arch", "mlp", "--seeds", "0-1", "--study", "mid", *FAST)
+    assert r.exit_code == 130, r.output
+    assert ("interrupted: mlp/s1 marked KILLED, recorded checkpoints kept; 1 network(s) finished before it are "
+            "kept") in r.stderr
+    assert [(x.name, x.status) for x in Store(store_uri).list_runs("mid")] == [("mlp/s0", "FINISHED"),
+                                                                              ("mlp/s1", "KILLED")]
+
+
+def test_an_interrupt_before_any_network_started_says_nothing_was_recorded(store_uri, monkeypatch):
+    import orderlab.trainer.run as run_mod
+
+    def ctrl_c(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(run_mod, "prepare_study", ctrl_c)
+    r = invoke("train", "--arch", "mlp", "--seeds", "0", "--study", "early", *FAST)
+    assert r.exit_code == 130
+    assert "interrupted before any network started: nothing was recorded" in r.stderr and "KILLED" not in r.stderr
+
+
+def test_an_interrupt_as_a_resumed_run_finishes_leaves_nothing_to_resume(store_uri, monkeypatch):
+    from conftest import cut_run
+    cut = cut_run(store_uri, "res", 2, archs=["mlp"], seeds=[0], epochs=1, record_every=0.25,
+                  train_subset=300, test_subset=200)
+    _interrupt_when_ending(monkeypatch, "FINISHED")
+    r = invoke("train", "--resume", cut.run_id, "--quiet")
+    assert r.exit_code == 130, r.output
+    assert "interrupted as mlp/s0 finished: it is recorded FINISHED; nothing is left to resume" in r.stderr
+    assert Store(store_uri).get_run(cut.run_id).status == "FINISHED"

@@ -365,7 +365,8 @@ def train_solo(cfg: TrainConfig, ctx, jobs, hps: dict[str, dict[str, Any]], data
 
 def train_in_run(run, name: str, reporter: Reporter, train, failed: str = "failed") -> None:
     """Run ``train()`` inside ``run`` (a NetworkRun, opened here) with the reporter's bookkeeping.
-    Ctrl-C ends the run KILLED and is raised again; another error ends it FAILED and is reported,
+    Ctrl-C ends the run KILLED (FINISHED if it lands while the finished run is being closed) and
+    is raised again; another error ends it FAILED and is reported,
     and the caller goes on with its other networks, unless it is an OrderlabError (the input's
     fault, which every network would meet), raised again."""
     final: dict[str, float] = {}
@@ -374,7 +375,8 @@ def train_in_run(run, name: str, reporter: Reporter, train, failed: str = "faile
             reporter.network_started(name, run.run_id)
             final = train()
     except KeyboardInterrupt:
-        reporter.network_finished(name, "KILLED", final)
+        if run.run_id is not None:          # else it stopped before its run was made: nothing to report
+            reporter.network_finished(name, run.status or "KILLED", final)
         raise
     except Exception as e:  # noqa: BLE001 - the run is marked FAILED; go on with the others
         reporter.network_finished(name, "FAILED", final)

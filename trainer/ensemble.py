@@ -541,8 +541,9 @@ def train_group(cfg, ctx, arch: str, spec, seeds: list[int], hp: dict[str, Any],
                                       record_splits=tuple(cfg.record_splits), progress=reporter.network_progress,
                                       resume_states=resume_states)
     except KeyboardInterrupt:
-        for s, f in zip(seeds, finals):
-            reporter.network_finished(f"{arch}/s{s}", "KILLED", f)
+        for r, s, f in zip(runs, seeds, finals):
+            if r.run_id is not None:     # the status it got: FINISHED if the interrupt came as it closed
+                reporter.network_finished(f"{arch}/s{s}", r.status or "KILLED", f)
         raise
     except Exception as e:  # noqa: BLE001 - the group's runs are marked FAILED; go on with the others
         for s, f in zip(seeds, finals):

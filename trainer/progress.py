@@ -105,3 +105,45 @@ class RichReporter(Reporter):
 
     def message(self, text: str) -> None:
         self.console.print(text)
+
+
+class Tally(Reporter):
+    """Passes everything on to ``inner`` and keeps how each network of the command ended (by the
+    status its run really got), so an interrupted command can say what it left behind: an
+    interrupt that lands while a run is being closed leaves that run FINISHED, not KILLED."""
+
+    def __init__(self, inner: Reporter) -> None:
+        self.inner = inner
+        self.ended: dict[str, str] = {}          # network name -> FINISHED | FAILED | KILLED
+        self.run_ids: dict[str, str] = {}        # network (or ensemble) name -> the run it started
+
+    def __enter__(self) -> "Tally":
+        self.inner.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return self.inner.__exit__(*exc)
+
+    def study_started(self, study: str, n_networks: int, dataset: str, device: str) -> None:
+        self.inner.study_started(study, n_networks, dataset, device)
+
+    def network_started(self, name: str, run_id: str) -> None:
+        self.run_ids[name] = run_id
+        self.inner.network_started(name, run_id)
+
+    def network_progress(self, fraction: float, metrics: dict[str, float]) -> None:
+        self.inner.network_progress(fraction, metrics)
+
+    def network_finished(self, name: str, status: str, metrics: dict[str, float]) -> None:
+        self.ended[name] = status
+        self.inner.network_finished(name, status, metrics)
+
+    def message(self, text: str) -> None:
+        self.inner.message(text)
+
+    def with_status(self, status: str) -> list[str]:
+        return [n for n, s in self.ended.items() if s == status]
+
+
+def name_list(names: list[str], most: int = 4) -> str:
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")

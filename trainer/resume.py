@@ -273,11 +273,24 @@ def _resume_vectorised(ctx, batch: list[tuple], data, reporter) -> list[str]:
                        writers=None if fresh else [w for _, _, w in batch])
 
 
+def _interrupted_line(tally, store: Store, info) -> str:
+    """What an interrupted `train --resume` leaves behind, by the status the run really got."""
+    status = tally.ended.get(info.name)
+    if status == "FINISHED":       # the interrupt came as the finished run was being closed
+        return f"interrupted as {info.name} finished: it is recorded FINISHED; nothing is left to resume"
+    if status is None:
+        return (f"interrupted before {info.name} restarted: the run is as it was ({info.status}); resume it "
+                f"with `orderlab train --resume {info.run_id}`")
+    now = tally.run_ids.get(info.name, info.run_id)     # a run that could not resume is trained anew in another
+    return (f"interrupted: {info.name} is marked {status}, its recorded checkpoints kept; resume it again with "
+            f"`orderlab train --resume {now}`")
+
+
 def resume_run(run_id: str, *, tracking_uri: str | None = None, quiet: bool = False, device: str = "auto") -> str:
     """`orderlab train --resume RUN_ID`."""
-    from orderlab.trainer.progress import Reporter, RichReporter
+    from orderlab.trainer.progress import Reporter, RichReporter, Tally
     from orderlab.claims import Claims
-    reporter = Reporter() if quiet else RichReporter()
+    reporter = Tally(Reporter() if quiet else RichReporter())
     store = Store(tracking_uri)
     info = store.get_run(run_id)
     try:
@@ -291,7 +304,7 @@ def resume_run(run_id: str, *, tracking_uri: str | None = None, quiet: bool = Fa
             ids = resume_runs([run_id], device=device, reporter=reporter, store=store)
     except KeyboardInterrupt:
         import typer
-        typer.echo("interrupted: the run is marked KILLED; resume it again with --resume", err=True)
+        typer.echo(_interrupted_line(reporter, store, info), err=True)
         raise typer.Exit(130) from None
     now = ids[0] if ids else run_id
     info = store.get_run(now)

@@ -133,15 +133,29 @@ def options_given(ctx, except_for: tuple[str, ...]) -> list[str]:
             if p.name not in except_for and getattr(ctx.get_parameter_source(p.name), "name", "") == "COMMANDLINE"]
 
 
+def interrupted_line(tally) -> str:
+    """What an interrupted `train` leaves behind, by the statuses its runs really got."""
+    from orderlab.trainer.progress import name_list
+    killed, finished = tally.with_status("KILLED"), tally.with_status("FINISHED")
+    done = f"; {len(finished)} network(s) finished before it are kept" if finished else ""
+    if killed:
+        return (f"interrupted: {name_list(killed)} marked KILLED, recorded checkpoints kept{done}; run the same "
+                f"command again to resume and go on")
+    if finished:
+        return (f"interrupted after {name_list(finished)} finished (recorded FINISHED, kept); run the same "
+                f"command again to train the rest")
+    return "interrupted before any network started: nothing was recorded; run the same command again to start"
+
+
 def _run_training(cfg) -> list[str]:
     from orderlab.trainer.api import train_study
-    from orderlab.trainer.progress import Reporter, RichReporter
-    reporter = Reporter() if cfg.quiet else RichReporter()
+    from orderlab.trainer.progress import Reporter, RichReporter, Tally
+    reporter = Tally(Reporter() if cfg.quiet else RichReporter())
     try:
         with reporter:
             run_ids = train_study(cfg, reporter)
     except KeyboardInterrupt:
-        typer.echo("interrupted: the current run is marked KILLED; its recorded checkpoints are kept", err=True)
+        typer.echo(interrupted_line(reporter), err=True)
         raise typer.Exit(130) from None
     from orderlab.store import Store
     store = Store(cfg.tracking_uri)

@@ -82,6 +82,7 @@ class SweepResult:
     skipped: list[str]                        # networks already FINISHED before this sweep
     seconds: float
     left: list[str] = field(default_factory=list)   # networks another command runs or has claimed
+    resume: bool = False                      # `sweep --resume STUDY`
 
     @property
     def failed(self) -> list[Outcome]:
@@ -629,16 +630,18 @@ def plan(cfg, store, ensemble: int, hps: dict[str, dict[str, Any]], claims
     return tasks, ex.skipped, ex.left_alone(), ex.busy + ex.claimed
 
 
-def resume_plan(store, study: str, ensemble: int, claims) -> tuple[list[Task], list[str], list[str]]:
+def resume_plan(store, study: str, ensemble: int, claims) -> tuple[list[Task], list[str], list[str], list[str]]:
     """`orderlab sweep --resume STUDY`: every STALE, KILLED or FAILED run of the study. Returns
-    (tasks, busy messages, networks left to others). As in :func:`plan`, the networks are claimed
-    and the study read again with the claims held; those another process has claimed are left to it."""
+    (tasks, networks already FINISHED, busy messages, networks left to others). As in :func:`plan`,
+    the networks are claimed and the study read again with the claims held; those another process
+    has claimed are left to it."""
     def read():
         latest = network_runs(store.list_runs(study))
         todo = {n: r for n, r in latest.items() if r.status in ("STALE", "KILLED", "FAILED")}
-        return todo, [r.name for r in latest.values() if r.status == "RUNNING"]
+        return (todo, [r.name for r in latest.values() if r.status == "RUNNING"],
+                sorted(r.name for r in latest.values() if r.status == "FINISHED"))
     from orderlab.claims import claim_plan, left_to_others
-    (todo, running), others = claim_plan(claims, read, lambda plan: set(plan[0]))
+    (todo, running, finished), others = claim_plan(claims, read, lambda plan: set(plan[0]))
     messages, claimed = left_to_others(others, todo)
     todo = {n: r for n, r in todo.items() if n in claims.held}
     claims.release(claims.held - set(todo))
@@ -651,7 +654,7 @@ def resume_plan(store, study: str, ensemble: int, claims) -> tuple[list[Task], l
             group = rs[i:i + ensemble]
             tasks.append(Task(len(tasks), "resume", arch=arch, seeds=[r.seed for r in group],
                               run_ids=[r.run_id for r in group]))
-    return tasks, running_elsewhere(running) + messages, running + claimed
+    return tasks, finished, running_elsewhere(running) + messages, running + claimed
 
 
 class Sweep:
@@ -788,7 +791,7 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
     try:
         if resume_study:
             cfg.study = resume_study
-            tasks, busy, left = resume_plan(store, resume_study, max(1, cfg.ensemble), claims)
+            tasks, skipped, busy, left = resume_plan(store, resume_study, max(1, cfg.ensemble), claims)
         else:
             from orderlab.trainer.data import load_dataset
             from orderlab.trainer.models import check_compatible, get_arch
@@ -823,7 +826,7 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
         n_networks = sum(t.size for t in tasks)
         for line in busy:
             display.message(f"[yellow]{line}[/]")
-        if skipped:
+        if skipped and not resume_study:      # a resume only ever looks at the unfinished ones
             display.message(f"{len(skipped)} network(s) already FINISHED in study {cfg.study!r}; skipped")
         sweep = Sweep(store, cfg.study, tasks, opts.retries, display)
         display.start(cfg.study, n_networks, len(tasks), opts)
@@ -838,7 +841,7 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
             executor.shutdown()
         claims.release(list(claims.held))
     return SweepResult(cfg.study, sorted(sweep.outcomes.values(), key=lambda o: o.name), skipped,
-                       time.monotonic() - t0, left)
+                       time.monotonic() - t0, left, resume=bool(resume_study))
 
 
 def _cfg_dict(cfg) -> dict:

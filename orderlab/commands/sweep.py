@@ -107,6 +107,12 @@ def _summary(result) -> None:
     from rich.console import Console
     from rich.table import Table
     console = Console()
+    if result.resume and not result.outcomes:
+        left = (f"; {len(result.left)} left to other commands ({', '.join(result.left[:5])}"
+                f"{', …' if len(result.left) > 5 else ''})") if result.left else ""
+        console.print(f"sweep {result.study}: nothing to resume; {len(result.skipped)} network(s) FINISHED, "
+                      f"none STALE, KILLED or FAILED{left}")
+        return
     ok = [o for o in result.outcomes if o.status == "FINISHED"]
     if result.failed:
         t = Table("network", "run id", "status", "tries", "why", title=f"failed in sweep {result.study}")

@@ -198,7 +198,11 @@ def _config(plan: StudyPlan, arch: str, seeds: list[int], common: dict[str, Any]
                        record_every=o.get("record_every", 1.0),
                        record_splits=tuple(o.get("record_splits", ("train", "test"))),
                        train_subset=o.get("train_subset"), test_subset=o.get("test_subset"),
-                       data_seed=o.get("data_seed", 0), **common)
+                       data_seed=o.get("data_seed", 0), **common,
+                       # reproduce has no --study: its studies are named <scale>-<recipe>-<key>
+                       mismatch_fix=f"reproduce names its studies <scale>-<recipe>-<key>: give this study "
+                                    f"({plan.key!r}) another key in the recipe, or reproduce into another store "
+                                    f"with --tracking-uri")
 
 
 def reusable_runs(store, plan: StudyPlan, arch: str) -> dict[int, Any]:

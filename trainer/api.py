@@ -41,6 +41,9 @@ class TrainConfig:
     quiet: bool = False
     ensemble: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
+    # The fix an error names when the study holds this network, or its architecture, trained with
+    # other settings; None: the command's own ("... with the study's settings, or use another --study").
+    mismatch_fix: str | None = None
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -157,17 +160,19 @@ def _differences(run, hp: dict[str, Any], record_splits: tuple[str, ...] | None)
     return diff
 
 
-def check_same_settings(run, hp: dict[str, Any], record_splits: tuple[str, ...], command: str) -> None:
+def check_same_settings(run, hp: dict[str, Any], record_splits: tuple[str, ...], command: str,
+                        fix: str | None = None) -> None:
     """A study holds one network per (architecture, seed): a run already there must have been trained
     with the settings asked for now, or the command would mix two trainings under one name."""
     diff = _differences(run, hp, record_splits)
     if diff:
+        fix = fix or f"{command} with the study's settings, or use another --study"
         raise OrderlabError(f"study {run.study!r} already has {run.name} ({run.status}, run {run.run_id[:8]}) "
                             f"trained with {', '.join(diff)}; a study holds one network per architecture and "
-                            f"seed: {command} with the study's settings, or use another --study")
+                            f"seed: {fix}")
 
 
-def check_alike(peer, hp: dict[str, Any], command: str) -> None:
+def check_alike(peer, hp: dict[str, Any], command: str, fix: str | None = None) -> None:
     """New seeds of an architecture the study has are trained as its networks were: the analysis
     compares networks of one architecture that differ only by seed (and other checkpoints would
     leave them aligned on the few they share, or refuse them). The splits recorded may differ:
@@ -176,8 +181,9 @@ def check_alike(peer, hp: dict[str, Any], command: str) -> None:
     if diff:
         raise OrderlabError(f"study {peer.study!r} has {peer.arch} networks trained with other settings than "
                             f"asked ({peer.name}, run {peer.run_id[:8]}: {', '.join(diff)}); the networks of one "
-                            f"architecture in a study differ only by seed: {command} with the study's settings "
-                            f"(`orderlab runs {peer.study}` lists them), or use another --study")
+                            f"architecture in a study differ only by seed: "
+                            + (fix or f"{command} with the study's settings (`orderlab runs {peer.study}` lists "
+                                      f"them), or use another --study"))
 
 
 @dataclass
@@ -232,7 +238,7 @@ def _sort_existing(cfg: TrainConfig, store, hps: dict[str, dict[str, Any]], comm
             if r is None or r.tags.get(TAG_SUPERSEDED):     # none, or only a replaced run whose replacement is gone
                 ex.new.setdefault(arch, []).append(s)
                 continue
-            check_same_settings(r, hps[arch], cfg.record_splits, command)
+            check_same_settings(r, hps[arch], cfg.record_splits, command, cfg.mismatch_fix)
             if r.status == "FINISHED":
                 ex.skipped.append(r.name)
             elif r.status == "RUNNING":
@@ -242,7 +248,7 @@ def _sort_existing(cfg: TrainConfig, store, hps: dict[str, dict[str, Any]], comm
                 ex.network_of[r.run_id] = (arch, s)
         peer = next((r for (a, _), r in sorted(latest.items()) if a == arch and not r.tags.get(TAG_SUPERSEDED)), None)
         if peer is not None and arch in ex.new:     # new seeds are trained as the architecture's networks were
-            check_alike(peer, hps[arch], command)
+            check_alike(peer, hps[arch], command, cfg.mismatch_fix)
     return ex
 
 

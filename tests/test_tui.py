@@ -221,6 +221,17 @@ async def test_friendly_states(tui_store, empty_db, tmp_path):
     app = make_app(tui_store, study="nope")
     async with app.run_test(size=(100, 24)) as pilot:
         await wait_for(pilot, lambda: shows(app, "no study named 'nope'"))
+    # A study opened before `train` has made it: the screen says it waits for it, and opens it once
+    # it exists (the TUI started first, to watch a training from its first checkpoint).
+    uri = new_store(empty_db, tmp_path / "early")
+    app = make_app(uri, study="soon", refresh=0.1)
+    async with app.run_test(size=(140, 24)) as pilot:
+        await wait_for(pilot, lambda: shows(app, "no study named 'soon'") and shows(app, "it opens here once it "
+                                                                                      "exists"))
+        from orderlab.store import Store
+        from orderlab.synthetic import populate_store
+        populate_store(Store(uri), "soon", archs=("mlp",), seeds=2, n_checkpoints=3, n_examples=50)
+        await wait_for(pilot, lambda: study_ready(app) and not shows(app, "no study named"), what="the study")
     # No store yet: a message; then the store appears and the list fills by itself.
     root = tmp_path / "later"
     uri = f"sqlite:///{root}/mlruns/mlflow.db"

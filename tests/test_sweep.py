@@ -211,11 +211,24 @@ def test_ctrl_c_or_sigterm_marks_the_workers_runs_killed(store_uri, sig, group):
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, (out, err)
     # every worker stopped and ended its runs (none left for the sweep to give up on after a while)
-    assert "had not stopped" not in err and "marked KILLED" in err, err
+    assert "had not stopped" not in err and "interrupted: mlp/s0, mlp/s1 marked KILLED" in err, err
     assert "Traceback" not in err and f"--resume {study}" in err
     runs = store.list_runs(study)
     assert [r.status for r in runs] == ["KILLED", "KILLED"], [(r.status, r.tags.get("orderlab.error")) for r in runs]
     assert all(store.load_record(r).n_checkpoints == r.checkpoints >= 2 for r in runs)
+
+
+def test_a_sweep_interrupted_before_its_study_exists_says_nothing_was_recorded(store_uri, monkeypatch):
+    import orderlab.trainer.data as data_mod
+
+    def ctrl_c(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(data_mod, "load_dataset", ctrl_c)
+    r = invoke("sweep", "--arch", "mlp", "--seeds", "0-1", "--study", "never", *SMALL, "--workers", "1",
+               "--tracking-uri", store_uri, "--quiet")
+    assert r.exit_code == 130
+    assert "interrupted before the study was made: nothing was recorded" in r.stderr and "KILLED" not in r.stderr
+    assert "never" not in Store(store_uri).study_names()
 
 
 @pytest.mark.slow

@@ -1,6 +1,7 @@
 """`orderlab sweep`: train a study as many runs in parallel (local worker processes or Ray)."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import List, Optional
 
@@ -85,6 +86,7 @@ def register(app: typer.Typer) -> None:
         opts = SweepOptions(executor=executor, workers=workers, gpus_per_run=gpus_per_run,
                             cpus_per_run=cpus_per_run, ray_address=ray_address)
         display = SilentDisplay() if quiet else RichDisplay()
+        began = time.time()
         try:
             result = run_sweep(cfg, opts, resume_study=resume, display=display)
         except KeyboardInterrupt as e:
@@ -95,12 +97,36 @@ def register(app: typer.Typer) -> None:
                            f"workers are gone; the others are marked KILLED; continue all of them with "
                            f"`orderlab sweep --resume {cfg.study}`", err=True)
             else:
-                typer.echo(f"interrupted: running networks are marked KILLED; continue with "
-                           f"`orderlab sweep --resume {cfg.study}`", err=True)
+                typer.echo(_interrupted_line(cfg, began, bool(resume)), err=True)
             raise typer.Exit(130) from None
         _summary(result)
         if result.failed:
             raise typer.Exit(1)
+
+
+def _interrupted_line(cfg, began: float, resuming: bool) -> str:
+    """What an interrupted sweep left, read back from the store: the runs its workers marked KILLED
+    and those that finished meanwhile (an interrupt can land as a run is being closed: FINISHED)."""
+    from orderlab.store import Store
+    from orderlab.trainer.progress import name_list
+    # --resume continues the interrupted runs; the sweep command itself also starts those never reached
+    again = f"continue with `orderlab sweep --resume {cfg.study}`" + (
+        "" if resuming else " (the same sweep command also starts the networks it had not reached)")
+    try:
+        store = Store(cfg.tracking_uri)
+        if cfg.study not in store.study_names():
+            return "interrupted before the study was made: nothing was recorded; run the same command again"
+        ended = [r for r in store.list_runs(cfg.study) if r.end_time is not None and r.end_time >= began - 1]
+    except Exception:  # noqa: BLE001 - the store unreadable now: say what a sweep does on Ctrl-C
+        return f"interrupted: running networks are marked KILLED; {again}"
+    killed = sorted(r.name for r in ended if r.status == "KILLED")
+    finished = [r for r in ended if r.status == "FINISHED"]
+    done = f"; {len(finished)} network(s) finished in this sweep are kept" if finished else ""
+    if killed:
+        return f"interrupted: {name_list(killed)} marked KILLED, recorded checkpoints kept{done}; {again}"
+    if resuming:
+        return f"interrupted while no network was being trained{done}; {again}"
+    return f"interrupted while no network was being trained{done}; run the same sweep command again to go on"
 
 
 def _summary(result) -> None:

@@ -183,3 +183,24 @@ def test_a_recipe_changed_after_its_networks_were_trained_names_the_recipe_fix(t
                                 "study 'demo-tweak-gauss' already has logistic/s0", "epochs=3", "asked: 4",
                                 "give this study ('gauss') another key in the recipe", "--tracking-uri")
     assert "--study" not in err
+
+
+def test_missing_data_is_found_before_anything_trains(tmp_path):
+    """A recipe whose second study's data is missing: one line naming the data, the fix and the
+    recipes that can run alone; no network trained, no output folder made."""
+    from conftest import assert_one_line_error
+    from orderlab.store import Store
+    ok = tmp_path / "fine.toml"
+    ok.write_text('name = "fine"\n[[studies]]\nkey = "g"\ndataset = "gaussians:dim=4,classes=3,n=150,test=90"\n'
+                  'archs = ["logistic"]\nseeds = "0-1"\nepochs = 2\n')
+    bad = tmp_path / "lacks.toml"
+    bad.write_text('name = "lacks"\n[[studies]]\nkey = "g"\ndataset = "gaussians:dim=4,classes=3,n=150,test=90"\n'
+                   'archs = ["logistic"]\nseeds = "0-1"\nepochs = 2\n'
+                   f'[[studies]]\nkey = "gone"\ndataset = "npz:{tmp_path / "absent.npz"}"\narchs = ["logistic"]\n'
+                   'seeds = "0-1"\nepochs = 2\n')
+    res = CliRunner().invoke(app, ["reproduce", "--recipe", str(ok), "--recipe", str(bad), "--out",
+                                   str(tmp_path / "out"), "-q"])
+    assert_one_line_error(res, "recipe lacks needs data that is not here (nothing was trained)", "absent.npz",
+                          "run the other recipes alone: --only fine")
+    assert not (tmp_path / "out").exists()
+    assert not any(s.startswith("demo-") for s in Store().study_names())

@@ -18,17 +18,49 @@ SPLITS = ("train", "test")
 
 
 def load_stack(store: Store, study: str, split: str = "test", *, align: str = "strict",
-               keep_predicted: bool = False, runs: Sequence[RunInfo] | None = None) -> Stack:
-    """All recorded networks of ``study`` on ``split`` (runs with no checkpoint yet are skipped)."""
+               keep_predicted: bool = False, runs: Sequence[RunInfo] | None = None,
+               interrupted: bool = False) -> Stack:
+    """All recorded networks of ``study`` on ``split`` (runs with no checkpoint yet are skipped;
+    interrupted ones too unless ``interrupted``, see :func:`leave_out_interrupted`)."""
     if split not in SPLITS:
         raise OrderlabError(f"unknown split {split!r}; use train or test")
     pairs = load_records(store, study, runs)
     if not pairs:
         raise OrderlabError(f"study {study!r} has no recorded network yet; train one with "
                             f"`orderlab train --study {study}`")
+    notes: list[str] = []
+    if not interrupted:
+        pairs = leave_out_interrupted(store, study, pairs, notes)
     check_split([(study, pairs)], split, store=store)
     infos = [({"run_id": r.run_id, "arch": r.arch, "seed": r.seed}, rec) for r, rec in pairs]
-    return Stack.from_records(infos, split, align=align, keep_predicted=keep_predicted, study=study)
+    st = Stack.from_records(infos, split, align=align, keep_predicted=keep_predicted, study=study)
+    st.warnings[:0] = notes
+    return st
+
+
+INTERRUPTED = ("KILLED", "FAILED", "STALE")
+
+
+def leave_out_interrupted(store: Store, study: str, pairs: list[tuple[RunInfo, Record]],
+                          notes: list[str]) -> list[tuple[RunInfo, Record]]:
+    """The networks that did not stop by finishing (KILLED, FAILED, STALE) are left out, as the TUI
+    leaves them out: with ``--align common`` one network killed early would cut every curve back
+    to its last checkpoint. ``notes`` gets a line naming them and the fix; running networks stay
+    (a live study is analysed as it trains). None left: an error naming the fix."""
+    kept = [(r, rec) for r, rec in pairs if r.status not in INTERRUPTED]
+    gone = [r for r, _ in pairs if r.status in INTERRUPTED]
+    if not gone:
+        return pairs
+    uri = " ".join(shlex.quote(a) for a in _uri_option(store))
+    resume = f"`orderlab sweep --resume {shlex.quote(study)}{' ' + uri if uri else ''}`"
+    names = ", ".join(f"{r.name} ({r.status} at epoch {r.epoch:g} of {r.epochs:g})" for r in gone[:4]) + \
+        (f" and {len(gone) - 4} more" if len(gone) > 4 else "")
+    if not kept:
+        raise OrderlabError(f"every network of study {study!r} to analyse stopped before finishing ({names}); resume "
+                            f"them with {resume}, or pass --include-interrupted to analyse them as they stand")
+    notes.append(f"left out {len(gone)} network(s) that stopped before finishing: {names}; resume them with "
+                 f"{resume}, or pass --include-interrupted to include them as they stand")
+    return kept
 
 
 # -- records that cannot be read ----------------------------------------------
@@ -211,10 +243,10 @@ def export_arrays(stack: Stack) -> dict[str, np.ndarray]:
     }
 
 
-def export_study(store: Store, study: str, split: str = "test", *, align: str = "strict"
-                 ) -> dict[str, np.ndarray]:
+def export_study(store: Store, study: str, split: str = "test", *, align: str = "strict",
+                 interrupted: bool = False) -> dict[str, np.ndarray]:
     """Python API of `orderlab export`: the same arrays, without a file."""
-    return export_arrays(load_stack(store, study, split, align=align, keep_predicted=True))
+    return export_arrays(load_stack(store, study, split, align=align, keep_predicted=True, interrupted=interrupted))
 
 
 def write_export(arrays: dict[str, np.ndarray], path: str | Path) -> Path:

@@ -182,3 +182,28 @@ def test_a_class_is_found_by_its_name_before_its_number():
     names = ["0", "10", "20", "30"]
     assert resolve_class("20", names) == 2 and resolve_class("2", names) == 2 and resolve_class("0", names) == 0
     assert resolve_class("7", [f"c{i}" for i in range(10)]) == 7 and resolve_class("c7", [f"c{i}" for i in range(10)]) == 7
+
+
+def test_networks_that_stopped_early_are_left_out_and_named(tmp_path):
+    """A KILLED network with 3 of the 6 checkpoints the others have: analyze, examples, report and
+    export leave it out (it would cut every curve back to its 3 checkpoints) and name it; with
+    --include-interrupted it is analysed as it stands."""
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    store = Store(uri)
+    populate_store(store, "cut", archs=("mlp",), seeds=3, n_checkpoints=6, n_examples=N_EX)
+    [killed] = populate_store(store, "cut", archs=("cnn",), seeds=1, n_checkpoints=3, n_examples=N_EX, finish=False)
+    store.end_run(killed, "KILLED")
+    js = json.loads(run("analyze", "cut", "--json", "--tracking-uri", uri).stdout)
+    assert js["n_networks"] == 3 and len(js["epoch"]) == 6 and list(js["groups"]) == ["mlp"]
+    note = next(w for w in js["warnings"] if w.startswith("left out 1 network(s)"))
+    assert "cnn/s0 (KILLED at epoch 0.5 of 0.5)" in note and "orderlab sweep --resume cut" in note
+    js = json.loads(run("analyze", "cut", "--json", "--include-interrupted", "--tracking-uri", uri).stdout)
+    assert js["n_networks"] == 4 and len(js["epoch"]) == 3
+    r = run("export", "cut", "-o", str(tmp_path / "cut.npz"), "--align", "common", "--tracking-uri", uri)
+    assert r.exit_code == 0 and "3 networks x 6 checkpoints" in r.stdout and "cnn/s0 (KILLED" in r.stderr, r.output
+    r = run("report", "cut", "-o", str(tmp_path / "rep"), "--no-log", "--tracking-uri", uri)
+    assert r.exit_code == 0 and "note: left out 1 network(s)" in r.stderr, r.output
+    assert "left out 1 network(s)" in (tmp_path / "rep" / "report.md").read_text()
+    r = run("examples", "cut", "--arch", "cnn", "--tracking-uri", uri)
+    assert r.exit_code == 2 and "every network of study 'cut' to analyse stopped before finishing" in r.output
+    assert "--include-interrupted" in r.output

@@ -13,6 +13,9 @@ from orderlab.errors import OrderlabError
 
 URI_OPTION = typer.Option(None, "--tracking-uri", envvar="MLFLOW_TRACKING_URI",
                           help="MLflow store or server (default sqlite:///./mlruns/mlflow.db).")
+INTERRUPTED_OPTION = typer.Option(
+    False, "--include-interrupted", help="Also analyse networks that stopped before finishing (KILLED, FAILED, "
+    "STALE) as they stand; by default they are left out, and named.")
 ALIGN_HELP = ("common (default): analyse the checkpoints all networks share (a live study's runs may be at "
               "different points); strict: refuse networks whose checkpoints differ.")
 SPLITS = ("test", "train")
@@ -27,19 +30,20 @@ def _check(split: str | None, align: str) -> None:
 
 def load_stacks(store, studies: list[str], splits: list[str] | None, align: str = "common",
                 archs: list[str] | None = None, other_split: str = "use --split {split}, which all {n} recorded",
-                arch_option: bool = False, left_out: list[str] | None = None) -> dict:
+                arch_option: bool = False, left_out: list[str] | None = None, interrupted: bool = False) -> dict:
     """split -> Stack of the given studies (several studies of the same data are stacked together;
     different data is refused). ``splits=None``: every split all networks recorded; ``left_out``
     (a list) then gets a note for each split only some of them recorded. ``other_split`` and
     ``arch_option`` (the command has --arch): what the message suggests when some network lacks a
-    split (see :func:`orderlab.studydata.check_split`)."""
+    split (see :func:`orderlab.studydata.check_split`). Networks that stopped before finishing are
+    left out (with a note on each stack) unless ``interrupted``."""
     from orderlab.analysis.stack import Stack
-    from orderlab.studydata import check_split, load_records
+    from orderlab.studydata import check_split, leave_out_interrupted, load_records
     twice = sorted({s for s in studies if studies.count(s) > 1})
     if twice:
         raise OrderlabError(f"study {', '.join(map(repr, twice))} is named more than once; name each study once "
                             f"(its networks would count twice)")
-    loaded = []
+    loaded, notes = [], []
     for study in studies:
         pairs = load_records(store, study)
         if not pairs:
@@ -54,6 +58,11 @@ def load_stacks(store, studies: list[str], splits: list[str] | None, align: str 
                                 f"{', '.join(studies)} (architectures: {', '.join(have)})")
         loaded = [(study, [(r, rec) for r, rec in pairs if r.arch in archs]) for study, pairs in loaded]
         loaded = [(study, pairs) for study, pairs in loaded if pairs]
+    if not interrupted:         # after --arch: only the networks asked for are named
+        loaded = [(study, leave_out_interrupted(store, study, pairs, notes)) for study, pairs in loaded]
+        if left_out is not None:        # said once, with the command's other notes, not on every split
+            left_out.extend(notes)
+            notes = []
     if splits is None:
         recs = [rec for _, pairs in loaded for _, rec in pairs]
         splits = [s for s in SPLITS if all(s in rec.splits for rec in recs)]
@@ -74,6 +83,7 @@ def load_stacks(store, studies: list[str], splits: list[str] | None, align: str 
         st = parts[0] if len(parts) == 1 else Stack.concat(parts, align=align)
         if archs:
             st = st.select(sum((list(st.arch_index(a)) for a in archs), []))
+        st.warnings[:0] = notes
         out[split] = st
     return out
 
@@ -236,6 +246,7 @@ def register(app: typer.Typer) -> None:
         align: str = typer.Option("common", "--align", help=ALIGN_HELP),
         no_intervals: bool = typer.Option(False, "--no-intervals", help="Skip the jackknife intervals (faster)."),
         json_out: bool = typer.Option(False, "--json", help="Print one JSON object (schema: docs/analysis.md)."),
+        include_interrupted: bool = INTERRUPTED_OPTION,
         tracking_uri: Optional[str] = URI_OPTION,
     ) -> None:
         """Agreement of a study's networks: accuracy, TPA against independent TPA over training, the
@@ -247,7 +258,8 @@ def register(app: typer.Typer) -> None:
         from orderlab.analysis.summary import analysis_json
         from orderlab.store import Store
         store = Store(tracking_uri, must_exist=True)
-        stack = load_stacks(store, studies, [split], align, arch, arch_option=True)[split]
+        stack = load_stacks(store, studies, [split], align, arch, arch_option=True,
+                            interrupted=include_interrupted)[split]
         c = stack.checkpoint_index(checkpoint)
         js = analysis_json(stack, c, intervals=not no_intervals)
         if json_out:
@@ -263,6 +275,7 @@ def register(app: typer.Typer) -> None:
         align: str = typer.Option("common", "--align", help=ALIGN_HELP),
         log: bool = typer.Option(True, "--log/--no-log", help="Also log the report and TPA curves to MLflow "
                                  "as the study's report run (replacing the previous report's run)."),
+        include_interrupted: bool = INTERRUPTED_OPTION,
         tracking_uri: Optional[str] = URI_OPTION,
     ) -> None:
         """Figures (PNG) and a Markdown summary of a study's agreement, also logged to MLflow."""
@@ -273,7 +286,7 @@ def register(app: typer.Typer) -> None:
         left_out: list[str] = []
         stacks = load_stacks(store, [study], [split] if split else None, align,
                              other_split="leave out --split: the report then covers {split}, which all {n} recorded",
-                             left_out=left_out)
+                             left_out=left_out, interrupted=include_interrupted)
         md = publish_report(store, study, stacks, out, title=f"orderlab report: {study}", log=log, notes=left_out)
         for note in left_out:
             typer.echo(f"note: {note}", err=True)
@@ -292,6 +305,7 @@ def register(app: typer.Typer) -> None:
         arch: Optional[List[str]] = typer.Option(None, "--arch", "-a", help="Only these architectures (repeatable)."),
         align: str = typer.Option("common", "--align", help=ALIGN_HELP),
         json_out: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
+        include_interrupted: bool = INTERRUPTED_OPTION,
         tracking_uri: Optional[str] = URI_OPTION,
     ) -> None:
         """The easiest or hardest examples: id, label, accessibility and learned-at per architecture."""
@@ -304,7 +318,8 @@ def register(app: typer.Typer) -> None:
         from orderlab.analysis.summary import example_rows, resolve_class
         from orderlab.store import Store
         store = Store(tracking_uri, must_exist=True)
-        stack = load_stacks(store, studies, [split], align, arch, arch_option=True)[split]
+        stack = load_stacks(store, studies, [split], align, arch, arch_option=True,
+                            interrupted=include_interrupted)[split]
         ex = store.load_examples(studies[0])
         names = ex.get("class_names") if ex else None
         rows = example_rows(stack, n, hardest=hardest is not None, cls=resolve_class(cls, names), class_names=names)

@@ -73,6 +73,9 @@ def register(app: typer.Typer) -> None:
                split: str = typer.Option("test", "--split", help="test or train."),
                align: str = typer.Option("strict", "--align", help="strict: refuse networks whose checkpoints "
                                          "differ; common: keep the checkpoints all share (with a warning)."),
+               include_interrupted: bool = typer.Option(
+                   False, "--include-interrupted", help="Also export networks that stopped before finishing "
+                   "(KILLED, FAILED, STALE) as they stand; by default they are left out, and named."),
                tracking_uri: Optional[str] = URI_OPTION) -> None:
         """Write a study's correctness as one plain .npz (schema in the README)."""
         from orderlab.store import Store
@@ -83,7 +86,7 @@ def register(app: typer.Typer) -> None:
             raise OrderlabError(f"export file must end in .npz (got {output.name})")
         check_output_file(output)                   # before loading the study; write_export checks the rest
         store = Store(tracking_uri, must_exist=True)
-        stack = load_stack(store, study, split, align=align, keep_predicted=True)
+        stack = load_stack(store, study, split, align=align, keep_predicted=True, interrupted=include_interrupted)
         for w in stack.warnings:
             typer.echo(f"warning: {w}", err=True)
         path = write_export(export_arrays(stack), output)

@@ -72,6 +72,23 @@ def test_seeds_change_what_they_should(learner_study):
         assert np.array_equal(pred(arch, 0, -1), pred(arch, 1, -1))
 
 
+def test_the_untrained_learner_breaks_class_ties_by_seed(learner_study):
+    """Balanced classes tie for the most frequent: the seed picks the class checkpoint 0 predicts,
+    so not every learner of every seed predicts class 0 (which made all of class 0 "learned at
+    epoch 0" by all of them: the easiest examples, and agreement, skewed by a tie-break)."""
+    from orderlab.trainer.learners import prior_class
+    y = np.repeat([0, 1, 2], 10)
+    assert {prior_class(y, 3, s) for s in range(20)} == {0, 1, 2}
+    assert {prior_class(y, 3, 0, a) for a in LEARNERS} != {prior_class(y, 3, 0)}  # the learner counts too
+    assert prior_class(y, 3, 5) == prior_class(y, 3, 5)                       # fixed by the seed
+    assert {prior_class(np.array([0, 1, 1, 2]), 3, s) for s in range(20)} == {1}   # no tie: the most frequent
+    store, _ = learner_study
+    first = {(r.arch, r.seed): int(store.load_record(r).split("test").predicted[0][0])
+             for r in store.list_runs("learners")}
+    assert len(set(first.values())) > 1 and all(v == prior_class(np.repeat([0, 1, 2], 80), 3, s, a)
+                                                for (a, s), v in first.items())
+
+
 def test_learners_in_the_analyses(learner_study):
     from orderlab.analysis.metrics import tpa, tpa_independent
     from orderlab.studydata import load_stack

@@ -122,9 +122,22 @@ def _proba(est, x: np.ndarray, n_classes: int) -> np.ndarray:
     return _svm_proba(est, x, n_classes)
 
 
-def _result(proba: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    pred = proba.argmax(axis=1)
+def _result(proba: np.ndarray, y: np.ndarray, pred: np.ndarray | None = None
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    pred = proba.argmax(axis=1) if pred is None else pred
     return pred == y, pred, proba[np.arange(len(y)), y]
+
+
+def prior_class(y: np.ndarray, n_classes: int, seed: int, arch: str = "") -> int:
+    """The class an untrained learner predicts: the most frequent in train, ties broken by the seed
+    and the learner (as an untrained network's guesses depend on both).
+    By argmax, every learner of every seed would pick the lowest tied class (class 0 on balanced
+    data), so all of class 0 would count as learned at checkpoint 0 by all of them: the easiest
+    examples, and the learners' agreement, skewed by a tie-break."""
+    counts = np.bincount(y, minlength=n_classes)
+    tied = np.flatnonzero(counts == counts.max())
+    import zlib
+    return int(tied[np.random.default_rng([seed, zlib.crc32(arch.encode())]).integers(len(tied))])
 
 
 def balanced_order(y: np.ndarray, seed: int) -> np.ndarray:
@@ -154,9 +167,9 @@ def run_learner(run, arch: str, hparams: dict[str, Any], seed: int, record_split
     started = time.monotonic()
     last: dict[str, float] = {}
 
-    def record(epoch: float, step: int, probas: dict[str, np.ndarray]) -> None:
+    def record(epoch: float, step: int, probas: dict[str, np.ndarray], pred: int | None = None) -> None:
         nonlocal last
-        res = {s: _result(probas[s], ys[s]) for s in probas}
+        res = {s: _result(probas[s], ys[s], None if pred is None else np.full(len(ys[s]), pred)) for s in probas}
         metrics = {f"{s}_acc": float(res[s][0].mean()) for s in res}
         metrics["epoch"] = float(epoch)
         metrics["fit_seconds"] = time.monotonic() - started
@@ -167,7 +180,8 @@ def run_learner(run, arch: str, hparams: dict[str, Any], seed: int, record_split
 
     # Checkpoint 0: the untrained learner predicts the train prior's most frequent class.
     prior = np.bincount(y_tr, minlength=n_classes) / max(len(y_tr), 1)
-    record(0.0, 0, {s: np.tile(prior, (len(ys[s]), 1)) for s in ("train", "test")})
+    record(0.0, 0, {s: np.tile(prior, (len(ys[s]), 1)) for s in ("train", "test")},
+           pred=prior_class(y_tr, n_classes, seed, arch))
 
     if arch in ("adaboost", "gradient-boosting"):
         positions = stage_positions(epochs, record_every, integer=True)

@@ -41,7 +41,7 @@ def test_gaussians_defaults_options_and_seed():
     assert (pred == g.y_test).mean() > 0.95
     with pytest.raises(OrderlabError, match="bad gaussians option"):
         load_dataset("gaussians:depth=3")
-    with pytest.raises(OrderlabError, match="must be a int"):
+    with pytest.raises(OrderlabError, match="must be an int"):
         load_dataset("gaussians:dim=x")
 
 

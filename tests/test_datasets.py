@@ -273,6 +273,29 @@ def test_npz_errors_are_one_line_and_name_the_file(tmp_path):
     one_line_error("npz:PATH", load_dataset, "npz")
 
 
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e999"])
+def test_synthetic_float_options_must_be_finite_and_nothing_is_recorded(store_uri, value):
+    """``nan < 0`` is False: a non-finite float passed the range checks and failed inside training,
+    after the study was created."""
+    from typer.testing import CliRunner
+
+    from conftest import assert_one_line_error
+    from orderlab.cli import app
+    from orderlab.store import Store
+    r = CliRunner().invoke(app, ["train", "--arch", "mlp", "--dataset", f"gaussians:sep={value}", "--seeds", "0",
+                                 "--epochs", "1", "--quiet", "--study", "nan"])
+    assert_one_line_error(r, f"bad gaussians option 'sep={value}'", "sep must be a finite number",
+                          "gaussians:sep=2.0")
+    assert Store(store_uri).study_names() == []
+
+
+def test_synthetic_integer_options_say_an_integer():
+    for spec in ["gaussians:dim=x", "gaussians:classes=2.5", "mnist1d:n=many"]:
+        msg = one_line_error("must be an integer", load_dataset, spec)
+        assert "a int" not in msg, msg
+
+
 def test_datasets_are_registered_with_descriptions():
     from orderlab.trainer.data import dataset_specs
     specs = {d.name: d for d in dataset_specs()}

@@ -83,6 +83,63 @@ def test_ag_news_release_format(tmp_path):
         load_dataset("ag-news", data_dir=tmp_path / "empty")
 
 
+
+def _train_text_csv(path):
+    from typer.testing import CliRunner
+
+    from orderlab.cli import app
+    return CliRunner().invoke(app, ["train", "--arch", "text-bag", "--dataset", f"text-csv:{path}", "--seeds", "0",
+                                    "--epochs", "1", "--quiet", "--study", "bad"])
+
+
+@pytest.mark.parametrize("data,needles", [
+    (b"\xff\xfe\x00garbage", ["byte 0xff at position 0"]),
+    ("label,text\nfood,caf\u00e9 au lait\nfood,tea\n".encode("latin-1"), ["byte 0xe9", "line 2"]),
+])
+def test_text_csv_that_is_not_utf8_is_a_one_line_error_and_records_nothing(tmp_path, store_uri, data, needles):
+    from conftest import assert_one_line_error
+    from orderlab.store import Store
+    (tmp_path / "enc.csv").write_bytes(data)
+    assert_one_line_error(_train_text_csv(tmp_path / "enc.csv"), f"text-csv:{tmp_path / 'enc.csv'} is not UTF-8 text",
+                          "save it as UTF-8", *needles)
+    assert Store(store_uri).study_names() == []
+
+
+def test_csv_encodings_folder_ag_news_and_byte_order_mark(tmp_path):
+    (tmp_path / "f").mkdir()
+    (tmp_path / "f" / "train.csv").write_text("label,text\na,x y\nb,z\n", encoding="utf-8")
+    (tmp_path / "f" / "test.csv").write_text("label,text\na,caf\u00e9\n", encoding="latin-1")
+    with pytest.raises(OrderlabError, match="test.csv is not UTF-8 text .byte 0xe9") as e:
+        load_dataset(f"text-csv:{tmp_path / 'f'}")
+    assert "\n" not in str(e.value)
+    (tmp_path / "ag_news_csv").mkdir()
+    (tmp_path / "ag_news_csv" / "train.csv").write_text('"1","Caf\u00e9","x"\n', encoding="latin-1")
+    (tmp_path / "ag_news_csv" / "test.csv").write_text('"1","t","x"\n')
+    with pytest.raises(OrderlabError, match="train.csv is not UTF-8 text .*save it as UTF-8"):
+        load_dataset("ag-news", data_dir=tmp_path)
+    # UTF-8 with a byte-order mark (what spreadsheets save as "CSV UTF-8") is UTF-8.
+    (tmp_path / "bom.csv").write_text("label,text,split\na,caf\u00e9,train\nb,x,train\na,y,test\n",
+                                      encoding="utf-8-sig")
+    d = load_dataset(f"text-csv:{tmp_path / 'bom.csv'}")
+    assert d.class_names == ["a", "b"] and d.texts_train == ["caf\u00e9", "x"]
+
+
+def test_text_csv_refuses_test_labels_absent_from_training(tmp_path, store_uri):
+    from conftest import assert_one_line_error
+    from orderlab.store import Store
+    (tmp_path / "s.csv").write_text("label,text,split\n1,red apple,train\n2,green pear,train\n"
+                                    "1,red cherry,test\n3,blue plum,test\n")
+    assert_one_line_error(_train_text_csv(tmp_path / "s.csv"), "test labels never seen in training ('3')",
+                          "every test label must occur in training", "add training rows")
+    assert Store(store_uri).study_names() == []
+    folder = tmp_path / "f"                       # the train.csv/test.csv folder follows the same rule
+    folder.mkdir()
+    (folder / "train.csv").write_text("label,text\nb,a b\na,c d\n")
+    (folder / "test.csv").write_text("label,text\nb,a\nz,d\nc,e\n")
+    with pytest.raises(OrderlabError, match=r"never seen in training \('c', 'z'\)"):
+        load_dataset(f"text-csv:{folder}")
+
+
 def test_text_models_shapes_and_padding():
     torch = pytest.importorskip("torch")
     from orderlab.trainer.models import get_arch
@@ -116,3 +173,10 @@ def test_text_study_end_to_end():
     assert st.correct(-1).mean() > 0.6                          # learned well beyond chance (1/3)
     ex = store.load_examples("txt")
     assert ex["kind"] == "text" and str(ex["splits"]["test"]["text"][0]).startswith("The goalkeeper")
+
+
+def test_text_csv_rows_shorter_than_the_header_are_a_one_line_error(tmp_path, store_uri):
+    from conftest import assert_one_line_error
+    (tmp_path / "short.csv").write_text("text,label\nred apple,1\ngreen pear\n")
+    assert_one_line_error(_train_text_csv(tmp_path / "short.csv"), "row 3 has fewer fields than the header",
+                          "give every row a label and a text")

@@ -1,9 +1,9 @@
 """Synthetic datasets, the paper's control (claim 5: synthetic data can break the shared order).
 
 * ``gaussians[:dim=20,classes=5,sep=2,n=3000,test=1000]``: a Gaussian mixture. Class ``c`` has
-  mean ``sep / sqrt(2) * u_c`` with ``u_c`` orthonormal directions (random unit vectors when
-  classes > dim), so two class means lie ``sep`` noise standard deviations apart; the noise is
-  ``N(0, I)``. Every class gets the same number of examples.
+  mean ``sep / sqrt(2) * u_c`` with ``u_c`` orthonormal directions, so two class means lie ``sep``
+  noise standard deviations apart (when classes > dim, ``u_c`` are random unit vectors and the
+  distances vary); the noise is ``N(0, I)``. Every class gets the same number of examples.
 * ``random-labels:BASE``: BASE (any dataset name) with its labels shuffled once, train and test
   each by its own permutation (class counts are kept); networks can only memorise it.
 * ``teacher:BASE``: BASE's inputs, labelled by a random one-hidden-layer tanh network (the
@@ -15,6 +15,7 @@ with the same ``--data-dir``/``--download``.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -35,11 +36,15 @@ def parse_kv(arg: str | None, defaults: dict, dataset: str) -> dict:
             raise OrderlabError(f"bad {dataset} option {part!r}; use KEY=VALUE with KEY in "
                                 f"{', '.join(defaults)} (e.g. {dataset}:"
                                 f"{','.join(f'{k}={v}' for k, v in list(defaults.items())[:2])})")
+        kind = "an integer" if isinstance(defaults[key], int) else "a finite number"
         try:
-            out[key] = type(defaults[key])(value.strip())
+            val = type(defaults[key])(value.strip())
         except ValueError:
-            raise OrderlabError(f"bad {dataset} option {part!r}: {key} must be a "
-                                f"{type(defaults[key]).__name__}") from None
+            val = None
+        if val is None or (isinstance(val, float) and not math.isfinite(val)):   # nan < 0 is False
+            raise OrderlabError(f"bad {dataset} option {part!r}: {key} must be {kind} "
+                                f"(e.g. {dataset}:{key}={defaults[key]})")
+        out[key] = val
     return out
 
 

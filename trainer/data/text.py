@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import inspect
+import io
 import re
 import urllib.request
 from collections import Counter
@@ -98,17 +99,27 @@ AG_NEWS_CLASSES = ["World", "Sports", "Business", "Sci/Tech"]
 AG_NEWS_URL = "https://raw.githubusercontent.com/mhjabreel/CharCnn_Keras/master/data/ag_news_csv/{}.csv"
 
 
+def _utf8_text(data: bytes, name: str) -> io.StringIO:
+    """``data`` decoded as UTF-8 (a leading byte-order mark is dropped), ready for ``csv``; a one-line
+    error naming the first bad byte, its line, and the fix otherwise."""
+    try:
+        return io.StringIO(data.decode("utf-8-sig"), newline="")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise OrderlabError(f"{name} is not UTF-8 text (byte 0x{data[e.start]:02x} at position {e.start}, "
+                            f"line {line}); save it as UTF-8") from None
+
+
 def read_ag_news_csv(path: Path) -> tuple[list[str], np.ndarray]:
     texts, labels = [], []
-    with open(path, newline="", encoding="utf-8") as fh:
-        for row in csv.reader(fh):
-            if not row:
-                continue
-            if len(row) < 2 or not row[0].strip().isdigit():
-                raise OrderlabError(f"{path}: not the AG News CSV format (\"class\",\"title\",\"description\"); "
-                                    f"row {len(labels) + 1} is {row[:3]!r}")
-            labels.append(int(row[0]) - 1)
-            texts.append(" ".join(s.strip() for s in row[1:]))
+    for row in csv.reader(_utf8_text(path.read_bytes(), str(path))):
+        if not row:
+            continue
+        if len(row) < 2 or not row[0].strip().isdigit():
+            raise OrderlabError(f"{path}: not the AG News CSV format (\"class\",\"title\",\"description\"); "
+                                f"row {len(labels) + 1} is {row[:3]!r}")
+        labels.append(int(row[0]) - 1)
+        texts.append(" ".join(s.strip() for s in row[1:]))
     y = np.asarray(labels, np.int64)
     if len(y) == 0 or y.min() < 0 or y.max() > 3:
         raise OrderlabError(f"{path}: AG News classes must be 1-4")
@@ -143,19 +154,22 @@ def load_ag_news(opts: LoadOptions) -> Dataset:
 
 def _read_labelled_csv(path: Path) -> tuple[list[str], list[str], list[str] | None]:
     try:
-        fh = open(path, newline="", encoding="utf-8")
+        data = path.read_bytes()
     except OSError as e:
         raise OrderlabError(f"cannot read {path}: {e.strerror}; give text-csv:PATH of a CSV file") from None
-    with fh:
-        reader = csv.DictReader(fh)
-        fields = {f.strip().lower(): f for f in (reader.fieldnames or [])}
-        if "label" not in fields or "text" not in fields:
-            raise OrderlabError(f"{path}: needs a header with 'label' and 'text' columns (found "
-                                f"{list(reader.fieldnames or [])}); add one as the first line")
-        rows = list(reader)
+    reader = csv.DictReader(_utf8_text(data, f"text-csv:{path}"))
+    fields = {f.strip().lower(): f for f in (reader.fieldnames or [])}
+    if "label" not in fields or "text" not in fields:
+        raise OrderlabError(f"{path}: needs a header with 'label' and 'text' columns (found "
+                            f"{list(reader.fieldnames or [])}); add one as the first line")
+    rows = list(reader)
+    short = [i for i, r in enumerate(rows) if r.get(fields["label"]) is None or r.get(fields["text"]) is None]
+    if short:       # csv gives None for the fields a short row lacks
+        raise OrderlabError(f"{path}: row {short[0] + 2} has fewer fields than the header "
+                            f"({list(reader.fieldnames or [])}); give every row a label and a text")
     labels = [r[fields["label"]].strip() for r in rows]
     texts = [r[fields["text"]] or "" for r in rows]
-    splits = [r[fields["split"]].strip().lower() for r in rows] if "split" in fields else None
+    splits = [(r[fields["split"]] or "").strip().lower() for r in rows] if "split" in fields else None
     return labels, texts, splits
 
 
@@ -194,7 +208,12 @@ def load_text_csv(opts: LoadOptions) -> Dataset:
         raise OrderlabError(f"text-csv: {path} does not exist; give the path of a CSV with label,text columns")
     if not l_tr or not l_te:
         raise OrderlabError(f"text-csv:{path} needs examples in both train and test (got {len(l_tr)} and {len(l_te)})")
-    names = _label_names(l_tr + l_te)
+    unseen = _label_names(set(l_te) - set(l_tr))
+    if unseen:
+        shown = ", ".join(map(repr, unseen[:5])) + (f" and {len(unseen) - 5} more" if len(unseen) > 5 else "")
+        raise OrderlabError(f"text-csv:{path}: test labels never seen in training ({shown}); every test label "
+                            f"must occur in training, so add training rows for them or drop those test rows")
+    names = _label_names(l_tr)
     if len(names) < 2:
         raise OrderlabError(f"text-csv:{path} has a single label {names}; a classifier needs at least two")
     index = {n: i for i, n in enumerate(names)}

@@ -118,16 +118,21 @@ class Stack:
                 odd = [f"{info.get('arch')}/s{info.get('seed')}" for (info, _), e in zip(items, epochs)
                        if e.shape != epochs[0].shape or not np.array_equal(e, epochs[0])]
                 raise RecordError(f"networks recorded different checkpoints ({', '.join(odd[:4])} differ from "
-                                  f"the first); align them on common checkpoints (--align common) or "
-                                  f"select networks trained alike")
+                                  f"the first); align them on the checkpoints they share (--align common)")
             common = epochs[0]
             for e in epochs[1:]:
                 common = np.intersect1d(common, e)
             if common.size == 0:
                 raise RecordError("the networks share no checkpoint; they cannot be compared")
             dropped = max(len(e) for e in epochs) - len(common)
+            # name the networks that set the limit: those lacking checkpoints most others have
+            fewest = min(len(e) for e in epochs)
+            short = [f"{info.get('arch')}/s{info.get('seed')}" for (info, _), e in zip(items, epochs)
+                     if len(e) == fewest] if fewest < max(len(e) for e in epochs) else []
+            by = (f"; fewest: {', '.join(short[:4])}{' …' if len(short) > 4 else ''} with {fewest}"
+                  if short and len(short) < len(items) else "")
             warnings.append(f"aligned on {len(common)} common checkpoint{'s' if len(common) != 1 else ''} "
-                            f"({dropped} not shared {'was' if dropped == 1 else 'were'} dropped"
+                            f"({dropped} not shared {'was' if dropped == 1 else 'were'} dropped{by}"
                             + ("; accessibility and learning orders use each network's own checkpoints)"
                                if len(common) < 4 else ")"))
         own = None

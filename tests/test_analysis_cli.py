@@ -199,6 +199,9 @@ def test_networks_that_stopped_early_are_left_out_and_named(tmp_path):
     assert "cnn/s0 (KILLED at epoch 0.5 of 0.5)" in note and "orderlab sweep --resume cut" in note
     js = json.loads(run("analyze", "cut", "--json", "--include-interrupted", "--tracking-uri", uri).stdout)
     assert js["n_networks"] == 4 and len(js["epoch"]) == 3
+    assert any("(3 not shared were dropped; fewest: cnn/s0 with 3" in w for w in js["warnings"]), js["warnings"]
+    r = run("export", "cut", "-o", str(tmp_path / "all.npz"), "--include-interrupted", "--tracking-uri", uri)
+    assert r.exit_code == 2 and "align them on the checkpoints they share (--align common)" in r.output, r.output
     r = run("export", "cut", "-o", str(tmp_path / "cut.npz"), "--align", "common", "--tracking-uri", uri)
     assert r.exit_code == 0 and "3 networks x 6 checkpoints" in r.stdout and "cnn/s0 (KILLED" in r.stderr, r.output
     r = run("report", "cut", "-o", str(tmp_path / "rep"), "--no-log", "--tracking-uri", uri)

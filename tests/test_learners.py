@@ -124,3 +124,29 @@ def test_learner_refuses_text():
     topics = Path(__file__).parent / "data" / "topics.csv"
     res = CliRunner().invoke(app, ["train", "--arch", "knn", "--dataset", f"text-csv:{topics}", "--seeds", "0"])
     assert res.exit_code != 0
+
+
+def test_network_only_options_are_refused_for_learners_alone_and_ignored_beside_a_network(tmp_path):
+    """--lr and the like do nothing to a learner: alone, a one-line error (nothing recorded); beside
+    a network they are the network's, and the learner's run does not store them (stored, they
+    refused a later seed asked without them)."""
+    from typer.testing import CliRunner
+    from conftest import assert_one_line_error
+    from orderlab.cli import app
+    from orderlab.store import Store
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    runner = CliRunner()
+    base = ["train", "--dataset", DATA, "--epochs", "2", "--quiet", "--tracking-uri", uri]
+    assert_one_line_error(runner.invoke(app, base + ["--arch", "random-forest", "--seeds", "0", "--study", "rf",
+                                                     "--lr", "0.1", "--batch-size", "16"]),
+                          "--lr, --batch-size set how networks train", "random-forest", "drop them")
+    assert_one_line_error(runner.invoke(app, ["sweep", "--dataset", DATA, "--arch", "knn", "--seeds", "0",
+                                              "--optimizer", "sgd", "--tracking-uri", uri, "--quiet"]),
+                          "--optimizer set how networks train", "drop it")
+    assert Store(uri).study_names() == []
+    r = runner.invoke(app, base + ["--arch", "knn", "--arch", "mlp", "--seeds", "0", "--study", "mix", "--lr", "0.01"])
+    assert r.exit_code == 0, r.output
+    by = {x.arch: x for x in Store(uri).list_runs("mix")}
+    assert float(by["mlp"].params["lr"]) == 0.01 and float(by["knn"].params["lr"]) == 0.0
+    r = runner.invoke(app, base + ["--arch", "knn", "--seeds", "1", "--study", "mix"])     # a new seed, no --lr
+    assert r.exit_code == 0, r.output

@@ -80,16 +80,37 @@ def parse_splits(text: str | tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(parts))
 
 
+# Options only networks use: a scikit-learn learner has no optimizer, batches or augmentation.
+NETWORK_ONLY = {"optimizer": "--optimizer", "lr": "--lr", "momentum": "--momentum",
+                "weight_decay": "--weight-decay", "batch_size": "--batch-size", "augment": "--augment/--no-augment"}
+
+
 def resolve_hparams(spec, cfg: TrainConfig, augment_default: bool) -> dict[str, Any]:
-    """Architecture defaults overridden by what the user set."""
+    """Architecture defaults overridden by what the user set. A learner keeps its own values of the
+    network-only options: stored as given, a `--lr` it never used would later refuse new seeds
+    asked without it ("trained with lr=0.1")."""
     hp = spec.hyperparameters()
+    learner = spec.kind == "sklearn"
     for k in ("epochs", "optimizer", "lr", "momentum", "weight_decay", "batch_size"):
         v = getattr(cfg, k)
-        if v is not None:
+        if v is not None and not (learner and k in NETWORK_ONLY):
             hp[k] = v
-    hp["augment"] = augment_default if cfg.augment is None else cfg.augment
+    # a learner keeps the dataset's default, as its runs have always stored (it augments nothing)
+    hp["augment"] = augment_default if learner or cfg.augment is None else cfg.augment
     hp["record_every"] = cfg.record_every
     return hp
+
+
+def check_options_used(cfg: TrainConfig, specs) -> None:
+    """Refuse network-only options when every architecture asked for is a learner: they would do
+    nothing. Beside a network they are that network's, and the learners ignore them."""
+    if any(s.kind != "sklearn" for s in specs):
+        return
+    given = [flag for k, flag in NETWORK_ONLY.items() if getattr(cfg, k) is not None]
+    if given:
+        raise OrderlabError(f"{', '.join(given)} set how networks train; the learner(s) {', '.join(cfg.archs)} "
+                            f"do not use {'it' if len(given) == 1 else 'them'}: drop "
+                            f"{'it' if len(given) == 1 else 'them'} (--epochs sets a learner's stages)")
 
 
 def validate(cfg: TrainConfig) -> None:
@@ -277,6 +298,7 @@ def train_study(cfg: TrainConfig, reporter: Reporter | None = None) -> list[str]
     validate(cfg)
     cfg.record_splits = parse_splits(cfg.record_splits)
     specs = [get_arch(a) for a in cfg.archs]
+    check_options_used(cfg, specs)
     needs_torch = any(s.kind == "torch" for s in specs)
     device = None
     if needs_torch:     # before the store and the study exist: a bad --device leaves nothing behind

@@ -773,7 +773,7 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
     """Plan, execute and summarise a sweep. ``cfg`` is a TrainConfig (archs and seeds, or unused
     with ``resume_study``)."""
     from orderlab.store import Store
-    from orderlab.trainer.api import parse_splits, resolve_hparams, validate
+    from orderlab.trainer.api import check_options_used, parse_splits, resolve_hparams, validate
     if opts.executor not in EXECUTORS:
         raise OrderlabError(f"unknown executor {opts.executor!r}; use local or ray")
     if opts.workers is not None and opts.workers < 1:
@@ -806,6 +806,7 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
                 executor = make_executor(opts, cfg, store, n_max)
                 executor.prestart(n_max, _cfg_dict(cfg))
             specs = [get_arch(a) for a in cfg.archs]
+            check_options_used(cfg, specs)
             ds = load_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download,
                               train_subset=cfg.train_subset, test_subset=cfg.test_subset, data_seed=cfg.data_seed,
                               strict_subsets=cfg.study not in store.study_names())

@@ -110,7 +110,8 @@ def register(app: typer.Typer) -> None:
         t = Table("architecture", "kind", "inputs", "defaults", "description", box=None)
         for s in arch_specs():
             hp = s.hyperparameters() if s.kind == "torch" else s.defaults
-            d = ", ".join(f"{k}={v}" for k, v in hp.items() if k in ("optimizer", "lr", "batch_size", "epochs"))
+            shown = ("optimizer", "lr", "batch_size", "epochs") if s.kind == "torch" else ("epochs",)  # no optimizer
+            d = ", ".join(f"{k}={v}" for k, v in hp.items() if k in shown)
             t.add_row(s.name, s.kind, "/".join(s.inputs), d, s.description)
         t.add_row("tv:NAME", "torch", "image", "", "any torchvision classification model (weights=None)")
         console().print(t)

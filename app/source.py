@@ -403,6 +403,19 @@ class StudySource:
                             else "this study has no network yet; train one with "
                                  f"`orderlab train --study {studies[0]}`")
             return data
+        # Networks that did not record this split (another --record-splits) are left out and named;
+        # the first one's error would otherwise stand for the whole study ("split 'test' was not
+        # recorded") though others did record it.
+        lacking = [(r, rec) for r, rec in pairs if split not in rec.splits]
+        if lacking:
+            pairs = [(r, rec) for r, rec in pairs if split in rec.splits]
+            names = [f"{r.study}:{r.name}" if len(studies) > 1 else r.name for r, _ in lacking]
+            if not pairs:
+                other = "/".join(sorted({s for _, rec in lacking for s in rec.splits}))
+                data.problem = (f"no network here recorded the {split} split ({', '.join(names[:4])}"
+                                f"{' …' if len(names) > 4 else ''}: only {other}); t: switch split")
+                return data
+            data.left_out += [f"{n} (no {split} split)" for n in names]
         key = (studies, split, tuple((r.run_id, r.checkpoints) for r, _ in pairs))
         built = self._built.get(key)
         if built is None:

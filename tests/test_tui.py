@@ -532,3 +532,28 @@ def test_studies_table_keeps_stale_apart_from_failed():
                   checkpoints=4, last_update=0.0)
     row = dict(zip((k for k, _ in COLUMNS), (c.plain if isinstance(c, Text) else c for c in cells(s, 10.0))))
     assert (row["running"], row["finished"], row["failed"], row["stale"]) == ("1", "2", "1", "2")
+
+
+@pilot_test
+async def test_networks_that_recorded_other_splits_are_left_out_and_named(tmp_path):
+    """mlp/s0-s1 recorded only train, mlp/s2 only test: the test split shows mlp/s2 and names the
+    others as left out; the train split the other way round (the first network's "split 'test' was
+    not recorded" stood for the whole study, and nothing was shown)."""
+    from orderlab.store import Store
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    base = ["train", "--arch", "mlp", "--study", "rs", "--epochs", "1", "--record-every", "0.5", "--train-subset",
+            "200", "--test-subset", "100", "--quiet", "--tracking-uri", uri]
+    for seeds, splits in (("0-1", "train"), ("2", "test")):
+        from orderlab.cli import app as cli
+        r = CliRunner().invoke(cli, base + ["--seeds", seeds, "--record-splits", splits])
+        assert r.exit_code == 0, r.output
+    assert len(Store(uri).list_runs("rs")) == 3
+    app = make_app(uri, study="rs", refresh=0.2)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await wait_for(pilot, lambda: study_ready(app) and app.screen.data.stack.n_networks == 1, what="test split")
+        assert "mlp/s0 (no test split)" in screen_text(app) and "was not recorded" not in screen_text(app)
+        await pilot.press("t")
+        await wait_for(pilot, lambda: study_ready(app) and app.screen.data.split == "train"
+                       and app.screen.data.stack is not None and app.screen.data.stack.n_networks == 2,
+                       what="train split")
+        assert "mlp/s2 (no train split)" in screen_text(app)

@@ -285,6 +285,7 @@ class StudyInfo:
     n_stale: int
     checkpoints: int               # most checkpoints recorded by any run
     last_update: float             # unix seconds
+    fingerprint: str = ""          # the study's data ("train=…,test=…"): equal means the same data
 
 
 def _is_alive(tags: dict[str, str]) -> bool | None:
@@ -568,6 +569,7 @@ class Store:
                 last_update=max([exp.last_update_time / 1000 if exp.last_update_time else 0.0]
                                 + [float(r.tags.get(TAG_HEARTBEAT, r.start_time)) for r in runs]
                                 + [r.end_time or 0.0 for r in runs]),
+                fingerprint=exp.tags.get(TAG_FINGERPRINT, ""),
             ))
         return sorted(out, key=lambda s: s.name)
 

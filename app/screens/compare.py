@@ -26,8 +26,11 @@ class CompareScreen(ModalScreen[str | None]):
 
     def _choices(self, known: list[Any]) -> list[Any]:
         mine = next((s for s in known if s.name == self.study), None)
-        # Studies of the same dataset can be compared; the fingerprint check happens on load.
-        return [s for s in known if s.name != self.study and (mine is None or s.dataset == mine.dataset)]
+        # The same data is the same fingerprint (dataset, subsets, data seed), not the same dataset
+        # name: a digits subset cannot be compared with all of digits. Loading checks it again.
+        return [s for s in known if s.name != self.study and (
+            mine is None or (s.fingerprint == mine.fingerprint if s.fingerprint and mine.fingerprint
+                             else s.dataset == mine.dataset))]
 
     def _options(self) -> list[Option]:
         options = [Option(f"{s.name}  ({s.dataset}, {s.n_runs} networks)", id=s.name) for s in self.choices]

@@ -302,3 +302,10 @@ def test_datasets_are_registered_with_descriptions():
     for name in ["digits", "fashion-mnist", "mnist", "cifar10", "cifar100", "npz"]:
         assert specs[name].description
     assert specs["npz"].takes_arg and not specs["digits"].takes_arg
+
+
+@pytest.mark.parametrize("sep", ["-1", "1e300"])
+def test_gaussian_separation_out_of_range_is_refused(sep):
+    from orderlab.trainer.data import load_dataset
+    with pytest.raises(OrderlabError, match=r"0 <= sep <= 1000"):
+        load_dataset(f"gaussians:sep={sep}")

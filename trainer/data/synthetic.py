@@ -62,9 +62,11 @@ GAUSSIAN_DEFAULTS = {"dim": 20, "classes": 5, "sep": 2.0, "n": 3000, "test": 100
 def load_gaussians(opts: LoadOptions) -> Dataset:
     p = parse_kv(opts.arg, GAUSSIAN_DEFAULTS, "gaussians")
     dim, k, sep, n, n_test = p["dim"], p["classes"], p["sep"], p["n"], p["test"]
-    if dim < 1 or k < 2 or n < k or n_test < k or sep < 0:
+    # sep beyond 1000 noise deviations is separable many times over, and near 1e300 the
+    # standardised features overflow: bounded, the check names the range.
+    if dim < 1 or k < 2 or n < k or n_test < k or not 0 <= sep <= 1000:
         raise OrderlabError(f"bad gaussians options {p}: need dim >= 1, classes >= 2, n and test >= classes, "
-                            f"sep >= 0")
+                            f"0 <= sep <= 1000")
     rng = np.random.default_rng([opts.seed, 0x6A55])
     if k <= dim:   # orthonormal directions: all pairs of means exactly `sep` apart
         q, _ = np.linalg.qr(rng.standard_normal((dim, k)))

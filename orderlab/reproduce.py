@@ -188,9 +188,18 @@ def _same(value: Any, stored: str | None) -> bool:
         return str(value) == stored
 
 
+def _options(plan: StudyPlan, arch: str) -> dict[str, Any]:
+    """The plan's settings for ``arch``: a study's optimizer, lr, ... are its networks'; a learner
+    has none (given them, it would be refused; stored, they would never match its runs)."""
+    from orderlab.trainer.api import NETWORK_ONLY
+    from orderlab.trainer.learners import LEARNERS
+    o = plan.options_for(arch)
+    return {k: v for k, v in o.items() if k not in NETWORK_ONLY} if arch in LEARNERS else o
+
+
 def _config(plan: StudyPlan, arch: str, seeds: list[int], common: dict[str, Any]):
     from orderlab.trainer.api import TrainConfig
-    o = plan.options_for(arch)
+    o = _options(plan, arch)
     return TrainConfig(study=plan.study, archs=[arch], seeds=seeds, dataset=plan.dataset,
                        epochs=o.get("epochs"), optimizer=o.get("optimizer"), lr=o.get("lr"),
                        momentum=o.get("momentum"), weight_decay=o.get("weight_decay"),
@@ -209,7 +218,7 @@ def reusable_runs(store, plan: StudyPlan, arch: str) -> dict[int, Any]:
     """FINISHED runs of ``arch`` in the plan's study trained with the plan's settings, by seed."""
     if plan.study not in store.study_names():
         return {}
-    o = plan.options_for(arch)
+    o = _options(plan, arch)
     out = {}
     for r in store.list_runs(plan.study):
         if r.arch != arch or r.status != "FINISHED":

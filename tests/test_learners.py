@@ -150,3 +150,23 @@ def test_network_only_options_are_refused_for_learners_alone_and_ignored_beside_
     assert float(by["mlp"].params["lr"]) == 0.01 and float(by["knn"].params["lr"]) == 0.0
     r = runner.invoke(app, base + ["--arch", "knn", "--seeds", "1", "--study", "mix"])     # a new seed, no --lr
     assert r.exit_code == 0, r.output
+
+
+def test_a_study_whose_learners_stored_network_options_can_still_be_continued(tmp_path, monkeypatch):
+    """Before learners ignored them, `--arch knn --arch mlp --lr 0.01` stored lr=0.01 on knn's run
+    too: running the same command again (or a new seed) must not be refused over it."""
+    from typer.testing import CliRunner
+    import orderlab.trainer.api as api
+    from orderlab.cli import app
+    from orderlab.store import Store
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    cmd = ["train", "--dataset", DATA, "--epochs", "2", "--quiet", "--tracking-uri", uri, "--arch", "knn",
+           "--arch", "mlp", "--study", "old", "--lr", "0.01"]
+    with monkeypatch.context() as m:
+        m.setattr(api, "NETWORK_ONLY", {})          # as learners were trained before: options stored
+        assert CliRunner().invoke(app, cmd + ["--seeds", "0"]).exit_code == 0
+    assert float(next(r for r in Store(uri).list_runs("old") if r.arch == "knn").params["lr"]) == 0.01
+    r = CliRunner().invoke(app, cmd + ["--seeds", "0-1"])
+    assert r.exit_code == 0, r.output
+    assert sorted((x.name, x.status) for x in Store(uri).list_runs("old")) == [
+        ("knn/s0", "FINISHED"), ("knn/s1", "FINISHED"), ("mlp/s0", "FINISHED"), ("mlp/s1", "FINISHED")]

@@ -204,3 +204,17 @@ def test_missing_data_is_found_before_anything_trains(tmp_path):
                           "run the other recipes alone: --only fine")
     assert not (tmp_path / "out").exists()
     assert not any(s.startswith("demo-") for s in Store().study_names())
+
+
+def test_study_level_network_options_go_to_the_networks_not_the_learners(tmp_path):
+    """`optimizer`/`lr` set for a study of an mlp and a knn are the mlp's: the knn, trained alone
+    with them, was refused after the mlp had trained."""
+    recipe = tmp_path / "mixed.toml"
+    recipe.write_text('name = "mixed"\n[[studies]]\nkey = "g"\ndataset = "gaussians:dim=4,classes=3,n=150,test=90"\n'
+                      'archs = ["mlp", "knn"]\nseeds = "0-1"\nepochs = 1\noptimizer = "sgd"\nlr = 0.05\n')
+    res = CliRunner().invoke(app, ["reproduce", "--recipe", str(recipe), "--out", str(tmp_path / "o"), "-q",
+                                   "--summary-only"])
+    assert res.exit_code == 0, res.output
+    from orderlab.store import Store
+    by = {r.arch: r for r in Store().list_runs("demo-mixed-g")}
+    assert by["mlp"].params["optimizer"] == "sgd" and by["knn"].params["optimizer"] == "-"

@@ -173,8 +173,12 @@ def _same(logged: str | None, value: Any) -> bool:
 
 
 def _differences(run, hp: dict[str, Any], record_splits: tuple[str, ...] | None) -> list[str]:
+    from orderlab.trainer.learners import LEARNERS
+    # A learner's network-only options changed nothing it did: runs made before learners stopped
+    # storing them (`--arch knn --arch mlp --lr 0.01` stored lr=0.01 for knn too) still match.
+    ignored = NETWORK_ONLY if run.arch in LEARNERS else {}
     diff = [f"{k}={run.params.get(k)} (asked: {v})" for k, v in hp.items()
-            if k in run.params and not _same(run.params.get(k), v)]
+            if k in run.params and k not in ignored and not _same(run.params.get(k), v)]
     if record_splits is not None and "record_splits" in run.params \
             and set(run.params["record_splits"].split(",")) != set(record_splits):
         diff.append(f"record_splits={run.params['record_splits']} (asked: {','.join(record_splits)})")

@@ -207,6 +207,9 @@ def test_networks_that_stopped_early_are_left_out_and_named(tmp_path):
     r = run("report", "cut", "-o", str(tmp_path / "rep"), "--no-log", "--tracking-uri", uri)
     assert r.exit_code == 0 and "note: left out 1 network(s)" in r.stderr, r.output
     assert "left out 1 network(s)" in (tmp_path / "rep" / "report.md").read_text()
+    r = run("examples", "cut", "--json", "--tracking-uri", uri)
+    assert r.exit_code == 0 and "note: left out 1 network(s) that stopped before finishing: cnn/s0" in r.stderr
+    assert json.loads(r.stdout)
     r = run("examples", "cut", "--arch", "cnn", "--tracking-uri", uri)
     assert r.exit_code == 2 and "every network of study 'cut' to analyse stopped before finishing" in r.output
     assert "--include-interrupted" in r.output

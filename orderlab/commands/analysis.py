@@ -323,6 +323,8 @@ def register(app: typer.Typer) -> None:
         ex = store.load_examples(studies[0])
         names = ex.get("class_names") if ex else None
         rows = example_rows(stack, n, hardest=hardest is not None, cls=resolve_class(cls, names), class_names=names)
+        for w in stack.warnings:        # networks left out, checkpoints dropped: on stderr, --json too
+            typer.echo(f"note: {w}", err=True)
         if json_out:
             typer.echo(json.dumps(rows))
             return

@@ -378,7 +378,8 @@ def test_an_interrupt_as_a_run_finishes_is_reported_as_finished(store_uri, monke
     _interrupt_when_ending(monkeypatch, "FINISHED")
     r = invoke("train", "--arch", "mlp", "--seeds", "0-1", "--study", "closing", *FAST)
     assert r.exit_code == 130, r.output
-    assert "interrupted after mlp/s0 finished (recorded FINISHED, kept)" in r.stderr and "KILLED" not in r.stderr
+    assert "interrupted between networks, after mlp/s0 FINISHED (kept as recorded)" in r.stderr
+    assert "KILLED" not in r.stderr
     assert [(x.name, x.status) for x in Store(store_uri).list_runs("closing")] == [("mlp/s0", "FINISHED")]
 
 
@@ -408,7 +409,7 @@ def test_an_interrupt_before_any_network_started_says_nothing_was_recorded(store
     monkeypatch.setattr(run_mod, "prepare_study", ctrl_c)
     r = invoke("train", "--arch", "mlp", "--seeds", "0", "--study", "early", *FAST)
     assert r.exit_code == 130
-    assert "interrupted before any network started: nothing was recorded" in r.stderr and "KILLED" not in r.stderr
+    assert "interrupted before any network started: no network was recorded" in r.stderr and "KILLED" not in r.stderr
 
 
 def test_an_interrupt_as_a_resumed_run_finishes_leaves_nothing_to_resume(store_uri, monkeypatch):
@@ -420,3 +421,27 @@ def test_an_interrupt_as_a_resumed_run_finishes_leaves_nothing_to_resume(store_u
     assert r.exit_code == 130, r.output
     assert "interrupted as mlp/s0 finished: it is recorded FINISHED; nothing is left to resume" in r.stderr
     assert Store(store_uri).get_run(cut.run_id).status == "FINISHED"
+
+
+def test_an_interrupt_after_a_failed_network_names_it(store_uri, monkeypatch):
+    """mlp/s0 fails, then Ctrl-C lands before mlp/s1's run exists: the message names the failure
+    rather than saying no network was recorded."""
+    import orderlab.trainer.api as api
+    import orderlab.trainer.run as run_mod
+
+    def fail(*a, **k):
+        raise RuntimeError("boom")
+    monkeypatch.setattr(api, "train_one", fail)
+    made = []
+    real_init = run_mod.NetworkRun.__init__
+
+    def init_then_ctrl_c(self, *a, **k):
+        made.append(1)
+        if len(made) == 2:
+            raise KeyboardInterrupt
+        real_init(self, *a, **k)
+    monkeypatch.setattr(run_mod.NetworkRun, "__init__", init_then_ctrl_c)
+    r = invoke("train", "--arch", "mlp", "--seeds", "0-1", "--study", "failed", *FAST)
+    assert r.exit_code == 130, r.output
+    assert "interrupted between networks, after mlp/s0 FAILED (kept as recorded)" in r.stderr, r.stderr
+    assert [(x.name, x.status) for x in Store(store_uri).list_runs("failed")] == [("mlp/s0", "FAILED")]

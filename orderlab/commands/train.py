@@ -137,15 +137,17 @@ def options_given(ctx, except_for: tuple[str, ...]) -> list[str]:
 def interrupted_line(tally) -> str:
     """What an interrupted `train` leaves behind, by the statuses its runs really got."""
     from orderlab.trainer.progress import name_list
-    killed, finished = tally.with_status("KILLED"), tally.with_status("FINISHED")
-    done = f"; {len(finished)} network(s) finished before it are kept" if finished else ""
+    killed, finished, failed = (tally.with_status(s) for s in ("KILLED", "FINISHED", "FAILED"))
+    done = (f"; {len(finished)} network(s) finished before it are kept" if finished else "") + \
+        (f"; {name_list(failed)} FAILED (see `orderlab runs`)" if failed else "")
     if killed:
         return (f"interrupted: {name_list(killed)} marked KILLED, recorded checkpoints kept{done}; run the same "
                 f"command again to resume and go on")
-    if finished:
-        return (f"interrupted after {name_list(finished)} finished (recorded FINISHED, kept); run the same "
-                f"command again to train the rest")
-    return "interrupted before any network started: nothing was recorded; run the same command again to start"
+    if finished or failed:
+        ended = ", ".join(f"{name_list(n)} {s}" for n, s in ((finished, "FINISHED"), (failed, "FAILED")) if n)
+        return (f"interrupted between networks, after {ended} (kept as recorded); run the same command again to "
+                f"train the rest")
+    return "interrupted before any network started: no network was recorded; run the same command again to start"
 
 
 def _run_training(cfg) -> list[str]:

@@ -180,6 +180,8 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
         if examples is None:
             grid_notes.append(f"{split}: no example thumbnails in this study (synthetic or created without them); "
                          f"the example grid is skipped")
+        elif examples.get("kind") == "features":       # names only: nothing to draw
+            grid_notes.append(f"{split}: examples are feature vectors; no picture to show")
         elif thumbs is None:
             grid_notes.append(f"{split}: the study stores no thumbnails for this split; the example grid is skipped")
         elif "image" in thumbs:

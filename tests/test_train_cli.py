@@ -193,6 +193,9 @@ def test_npz_labels_keep_their_values_as_class_names_for_flat_features_too(store
     rows = json.loads(r.stdout)
     assert len(rows) == 5 and all(row["label"] == 2 and row["class"] == "20" for row in rows)
     assert Store(store_uri).load_examples("feat")["splits"] == {}     # names, no pictures
+    r = invoke("report", "feat", "-o", tmp_path / "rep", "--no-log")
+    assert r.exit_code == 0, r.output
+    assert "test: examples are feature vectors; no picture to show" in (tmp_path / "rep" / "report.md").read_text()
 
 
 def test_errors_keep_what_was_recorded(trained, tmp_path):

@@ -116,7 +116,10 @@ def _interrupted_line(cfg, began: float, resuming: bool) -> str:
         store = Store(cfg.tracking_uri)
         if cfg.study not in store.study_names():
             return "interrupted before the study was made: nothing was recorded; run the same command again"
-        ended = [r for r in store.list_runs(cfg.study) if r.end_time is not None and r.end_time >= began - 1]
+        # this sweep's networks (a new sweep knows them; a resume, those of the study), ended since it began
+        ours = None if resuming else {f"{a}/s{s}" for a in cfg.archs for s in cfg.seeds}
+        ended = [r for r in store.list_runs(cfg.study) if r.end_time is not None and r.end_time >= began - 1
+                 and (ours is None or r.name in ours)]
     except Exception:  # noqa: BLE001 - the store unreadable now: say what a sweep does on Ctrl-C
         return f"interrupted: running networks are marked KILLED; {again}"
     killed = sorted(r.name for r in ended if r.status == "KILLED")

@@ -510,14 +510,19 @@ def write_summary(out: Path, scale: str, command: str, results: list[dict[str, A
     return path
 
 
-def check_data(recipes: list[Recipe], data_dir: str | None, download: bool) -> None:
+def check_data(store, recipes: list[Recipe], data_dir: str | None, download: bool) -> None:
     """Every study's data loads before any network trains: a dataset found missing at the third
-    recipe would otherwise end the run there, after minutes of training, with no report."""
+    recipe would otherwise end the run there, after minutes of training, with no report. A study
+    whose networks are all there to reuse needs no data (a rerun that only rebuilds the report)."""
+    from orderlab.trainer.api import parse_seeds
     from orderlab.trainer.data import load_dataset
     problems: dict[str, str] = {}            # dataset -> why it cannot be loaded
     needed_by: dict[str, list[str]] = {}     # dataset -> recipes that need it
     for rec in recipes:
         for plan in rec.studies:
+            seeds = set(parse_seeds(plan.seeds))
+            if all(seeds <= set(reusable_runs(store, plan, a)) for a in plan.archs):
+                continue
             if plan.dataset not in problems:
                 try:
                     load_dataset(plan.dataset, data_dir=data_dir, download=download)
@@ -528,11 +533,11 @@ def check_data(recipes: list[Recipe], data_dir: str | None, download: bool) -> N
                 needed_by.setdefault(plan.dataset, []).append(rec.name)
     if not needed_by:
         return
-    dataset, names = next(iter(needed_by.items()))
+    dataset = next(iter(needed_by))
     lacking = sorted({n for ns in needed_by.values() for n in ns})
     others = [r.name for r in recipes if r.name not in lacking]
     alone = f", or run the other recipes alone: {' '.join(f'--only {n}' for n in others)}" if others else ""
-    raise OrderlabError(f"recipe {', '.join(lacking)} needs data that is not here (nothing was trained): "
+    raise OrderlabError(f"recipe {', '.join(lacking)} cannot load its data (nothing was trained): "
                         f"{problems[dataset]}{alone}")
 
 
@@ -560,7 +565,7 @@ def reproduce(scale: str = "demo", only: list[str] | None = None, recipe_files: 
         from orderlab.trainer.loop import resolve_device
         resolve_device(device)
     store = Store(tracking_uri)         # an unreachable server, likewise, before the output folder
-    check_data(recipes, data_dir, download)
+    check_data(store, recipes, data_dir, download)
     out = Path(out_dir or f"reproduce-{scale}")
     out.mkdir(parents=True, exist_ok=True)
     common = dict(device=device, data_dir=data_dir, download=download, tracking_uri=tracking_uri, quiet=quiet)

@@ -200,7 +200,7 @@ def test_missing_data_is_found_before_anything_trains(tmp_path):
                    'seeds = "0-1"\nepochs = 2\n')
     res = CliRunner().invoke(app, ["reproduce", "--recipe", str(ok), "--recipe", str(bad), "--out",
                                    str(tmp_path / "out"), "-q"])
-    assert_one_line_error(res, "recipe lacks needs data that is not here (nothing was trained)", "absent.npz",
+    assert_one_line_error(res, "recipe lacks cannot load its data (nothing was trained)", "absent.npz",
                           "run the other recipes alone: --only fine")
     assert not (tmp_path / "out").exists()
     assert not any(s.startswith("demo-") for s in Store().study_names())
@@ -218,3 +218,22 @@ def test_study_level_network_options_go_to_the_networks_not_the_learners(tmp_pat
     from orderlab.store import Store
     by = {r.arch: r for r in Store().list_runs("demo-mixed-g")}
     assert by["mlp"].params["optimizer"] == "sgd" and by["knn"].params["optimizer"] == "-"
+
+
+def test_a_rerun_that_reuses_every_network_needs_no_data(tmp_path):
+    """All networks recorded: the data file may be gone (another machine, a cleaned cache) and the
+    verdicts and report are still made from the store."""
+    import numpy as np
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], 30)
+    np.savez(tmp_path / "d.npz", x_train=rng.normal(size=(90, 4)) + y[:, None], y_train=y,
+             x_test=rng.normal(size=(90, 4)) + y[:, None], y_test=y)
+    recipe = tmp_path / "again.toml"
+    recipe.write_text(f'name = "again"\n[[studies]]\nkey = "n"\ndataset = "npz:{tmp_path / "d.npz"}"\n'
+                      'archs = ["logistic"]\nseeds = "0-1"\nepochs = 2\n')
+    args = ["reproduce", "--recipe", str(recipe), "-q", "--summary-only", "--out"]
+    assert CliRunner().invoke(app, args + [str(tmp_path / "a")]).exit_code == 0
+    (tmp_path / "d.npz").unlink()
+    res = CliRunner().invoke(app, args + [str(tmp_path / "b")])
+    assert res.exit_code == 0 and "reusing 2 finished network(s)" in res.output, res.output
+    assert (tmp_path / "b" / "report.md").exists()

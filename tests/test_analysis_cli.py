@@ -169,7 +169,8 @@ def test_a_report_that_fails_to_log_keeps_the_earlier_report_run(uri, tmp_path, 
     monkeypatch.setattr(Store, "log_metric_series", fail)
     r = run("report", "syn", "-o", str(tmp_path / "b"), "--tracking-uri", uri)
     assert r.exit_code == 2 and r.output.count("\n") == 1, r.output
-    assert f"wrote the report to {tmp_path / 'b'} but could not log it" in r.output and "--no-log" in r.output
+    assert f"wrote the report to {tmp_path / 'b'} but could not log it to MLflow (No space left on device)" \
+        in r.output and "--no-log" in r.output
     assert (tmp_path / "b" / "report.md").is_file()
     assert store.report_runs("syn") == [earlier]
     assert store.client.get_run(earlier).info.lifecycle_stage == "active"

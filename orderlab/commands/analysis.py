@@ -226,10 +226,14 @@ def publish_report(store, study: str, stacks: dict, out: Path, title: str, log: 
         try:
             store.log_report(study, [md, *files], [(report_metrics(st, with_epoch=i == 0), range(st.n_checkpoints))
                                                   for i, st in enumerate(stacks.values())])
-        except OSError as e:     # the store's artifact folder (disk full, read-only): the files are written
-            raise OrderlabError(f"wrote the report to {out} but could not log it to MLflow: "
-                                f"{e.strerror or type(e).__name__}; the previous report run stays; free the store's "
-                                f"disk and run report again, or pass --no-log") from None
+        except Exception as e:  # noqa: BLE001 - the artifact store (disk, permissions, a server): files are written
+            from mlflow.exceptions import MlflowException
+            if not isinstance(e, (OSError, MlflowException)):
+                raise
+            why = e.strerror if isinstance(e, OSError) and e.strerror else " ".join(str(e).split())[:160]
+            raise OrderlabError(f"wrote the report to {out} but could not log it to MLflow ({why}); the previous "
+                                f"report run stays; fix the store (disk space, permissions, server) and run report "
+                                f"again, or pass --no-log") from None
     return md
 
 

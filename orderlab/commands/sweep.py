@@ -139,8 +139,10 @@ def _summary(result) -> None:
     if result.resume and not result.outcomes:
         left = (f"; {len(result.left)} left to other commands ({', '.join(result.left[:5])}"
                 f"{', …' if len(result.left) > 5 else ''})") if result.left else ""
-        console.print(f"sweep {result.study}: nothing to resume; {len(result.skipped)} network(s) FINISHED, "
-                      f"none STALE, KILLED or FAILED{left}")
+        # networks left to other commands may be interrupted ones they hold: "none" only without them
+        none = "" if result.left else ", none STALE, KILLED or FAILED"
+        console.print(f"sweep {result.study}: nothing to resume; {len(result.skipped)} network(s) FINISHED"
+                      f"{none}{left}")
         return
     ok = [o for o in result.outcomes if o.status == "FINISHED"]
     if result.failed:

@@ -177,6 +177,6 @@ def test_text_study_end_to_end():
 
 def test_text_csv_rows_shorter_than_the_header_are_a_one_line_error(tmp_path, store_uri):
     from conftest import assert_one_line_error
-    (tmp_path / "short.csv").write_text("text,label\nred apple,1\ngreen pear\n")
-    assert_one_line_error(_train_text_csv(tmp_path / "short.csv"), "row 3 has fewer fields than the header",
+    (tmp_path / "short.csv").write_text('text,label\n"red\napple",1\ngreen pear\n')
+    assert_one_line_error(_train_text_csv(tmp_path / "short.csv"), "the row ending on line 4 has fewer fields than",
                           "give every row a label and a text")

@@ -162,11 +162,13 @@ def _read_labelled_csv(path: Path) -> tuple[list[str], list[str], list[str] | No
     if "label" not in fields or "text" not in fields:
         raise OrderlabError(f"{path}: needs a header with 'label' and 'text' columns (found "
                             f"{list(reader.fieldnames or [])}); add one as the first line")
-    rows = list(reader)
-    short = [i for i, r in enumerate(rows) if r.get(fields["label"]) is None or r.get(fields["text"]) is None]
-    if short:       # csv gives None for the fields a short row lacks
-        raise OrderlabError(f"{path}: row {short[0] + 2} has fewer fields than the header "
-                            f"({list(reader.fieldnames or [])}); give every row a label and a text")
+    rows = []
+    for r in reader:
+        if r.get(fields["label"]) is None or r.get(fields["text"]) is None:   # csv's None: a field missing
+            # line_num: where the row ends (a quoted text may span lines)
+            raise OrderlabError(f"{path}: the row ending on line {reader.line_num} has fewer fields than the header "
+                                f"({list(reader.fieldnames or [])}); give every row a label and a text")
+        rows.append(r)
     labels = [r[fields["label"]].strip() for r in rows]
     texts = [r[fields["text"]] or "" for r in rows]
     splits = [(r[fields["split"]] or "").strip().lower() for r in rows] if "split" in fields else None

@@ -3,3 +3,8 @@
 
 class OrderlabError(Exception):
     """A problem with the user's input or environment, with a message that names the fix."""
+
+
+def name_list(names: list[str], most: int = 4) -> str:
+    """Names for a message: the first ``most``, then how many more ("a, b, c, d and 3 more")."""
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")

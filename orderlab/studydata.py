@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from orderlab.analysis.stack import Stack
-from orderlab.errors import OrderlabError
+from orderlab.errors import OrderlabError, name_list
 from orderlab.record import Record, RecordError
 from orderlab.store import RunInfo, Store, resolve_tracking_uri
 
@@ -53,8 +53,7 @@ def leave_out_interrupted(store: Store, study: str, pairs: list[tuple[RunInfo, R
         return pairs
     uri = " ".join(shlex.quote(a) for a in _uri_option(store))
     resume = f"`orderlab sweep --resume {shlex.quote(study)}{' ' + uri if uri else ''}`"
-    names = ", ".join(f"{r.name} ({r.status} at epoch {r.epoch:g} of {r.epochs:g})" for r in gone[:4]) + \
-        (f" and {len(gone) - 4} more" if len(gone) > 4 else "")
+    names = name_list([f"{r.name} ({r.status} at epoch {r.epoch:g} of {r.epochs:g})" for r in gone])
     if not kept:
         raise OrderlabError(f"every network of study {study!r} to analyse stopped before finishing ({names}); resume "
                             f"them with {resume}, or pass --include-interrupted to analyse them as they stand")

@@ -144,6 +144,3 @@ class Tally(Reporter):
     def with_status(self, status: str) -> list[str]:
         return [n for n, s in self.ended.items() if s == status]
 
-
-def name_list(names: list[str], most: int = 4) -> str:
-    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")

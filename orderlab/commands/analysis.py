@@ -14,7 +14,7 @@ from orderlab.errors import OrderlabError
 URI_OPTION = typer.Option(None, "--tracking-uri", envvar="MLFLOW_TRACKING_URI",
                           help="MLflow store or server (default sqlite:///./mlruns/mlflow.db).")
 INTERRUPTED_OPTION = typer.Option(
-    False, "--include-interrupted", help="Also analyse networks that stopped before finishing (KILLED, FAILED, "
+    False, "--include-interrupted", help="Also take networks that stopped before finishing (KILLED, FAILED, "
     "STALE) as they stand; by default they are left out, and named.")
 ALIGN_HELP = ("common (default): analyse the checkpoints all networks share (a live study's runs may be at "
               "different points); strict: refuse networks whose checkpoints differ.")

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from orderlab.commands import console
+from orderlab.commands.analysis import INTERRUPTED_OPTION
 from orderlab.errors import OrderlabError
 
 URI_OPTION = typer.Option(None, "--tracking-uri", envvar="MLFLOW_TRACKING_URI",
@@ -73,9 +74,7 @@ def register(app: typer.Typer) -> None:
                split: str = typer.Option("test", "--split", help="test or train."),
                align: str = typer.Option("strict", "--align", help="strict: refuse networks whose checkpoints "
                                          "differ; common: keep the checkpoints all share (with a warning)."),
-               include_interrupted: bool = typer.Option(
-                   False, "--include-interrupted", help="Also export networks that stopped before finishing "
-                   "(KILLED, FAILED, STALE) as they stand; by default they are left out, and named."),
+               include_interrupted: bool = INTERRUPTED_OPTION,
                tracking_uri: Optional[str] = URI_OPTION) -> None:
         """Write a study's correctness as one plain .npz (schema in the README)."""
         from orderlab.store import Store

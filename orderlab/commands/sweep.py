@@ -108,7 +108,7 @@ def _interrupted_line(cfg, began: float, resuming: bool) -> str:
     """What an interrupted sweep left, read back from the store: the runs its workers marked KILLED
     and those that finished meanwhile (an interrupt can land as a run is being closed: FINISHED)."""
     from orderlab.store import Store
-    from orderlab.trainer.progress import name_list
+    from orderlab.errors import name_list
     # --resume continues the interrupted runs; the sweep command itself also starts those never reached
     again = f"continue with `orderlab sweep --resume {cfg.study}`" + (
         "" if resuming else " (the same sweep command also starts the networks it had not reached)")

@@ -136,7 +136,7 @@ def options_given(ctx, except_for: tuple[str, ...]) -> list[str]:
 
 def interrupted_line(tally) -> str:
     """What an interrupted `train` leaves behind, by the statuses its runs really got."""
-    from orderlab.trainer.progress import name_list
+    from orderlab.errors import name_list
     killed, finished, failed = (tally.with_status(s) for s in ("KILLED", "FINISHED", "FAILED"))
     done = (f"; {len(finished)} network(s) finished before it are kept" if finished else "") + \
         (f"; {name_list(failed)} FAILED (see `orderlab runs`)" if failed else "")

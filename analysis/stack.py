@@ -124,11 +124,11 @@ class Stack:
                 common = np.intersect1d(common, e)
             if common.size == 0:
                 raise RecordError("the networks share no checkpoint; they cannot be compared")
-            dropped = max(len(e) for e in epochs) - len(common)
+            most, fewest = max(len(e) for e in epochs), min(len(e) for e in epochs)
+            dropped = most - len(common)
             # name the networks that set the limit: those lacking checkpoints most others have
-            fewest = min(len(e) for e in epochs)
             short = [f"{info.get('arch')}/s{info.get('seed')}" for (info, _), e in zip(items, epochs)
-                     if len(e) == fewest] if fewest < max(len(e) for e in epochs) else []
+                     if len(e) == fewest] if fewest < most else []
             by = (f"; fewest: {', '.join(short[:4])}{' …' if len(short) > 4 else ''} with {fewest}"
                   if short and len(short) < len(items) else "")
             warnings.append(f"aligned on {len(common)} common checkpoint{'s' if len(common) != 1 else ''} "

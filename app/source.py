@@ -19,9 +19,6 @@ from typing import Any
 
 from orderlab.errors import OrderlabError
 
-# Runs in these states are shown in the runs table but left out of the analysis: with
-# ``align="common"`` a run stopped early would cut every curve at its last checkpoint.
-LEFT_OUT = ("FAILED", "KILLED", "STALE")
 EXAMPLES_RECHECK_S = 30.0
 # A record that could not be read is tried again when its run records a checkpoint, when its file
 # changes (local stores), and at least this often (remote stores, whose files cannot be watched).
@@ -365,7 +362,9 @@ class StudySource:
         # One run per (architecture, seed) of each study: a network trained anew after its run could
         # not be resumed leaves the old run behind, which must not count as a second network.
         networks = [r for s in studies for r in one_run_per_network(x for x in runs if x.study == s)]
-        recorded = [r for r in networks if r.status not in LEFT_OUT and r.checkpoints > 0]
+        # runs that stopped early stay in the runs table but are left out of the analysis
+        from orderlab.store import ENDED_EARLY
+        recorded = [r for r in networks if r.status not in ENDED_EARLY and r.checkpoints > 0]
         # Networks whose record cannot be read are left out, and the networks analysed are chosen
         # among the others (a record found unreadable while reading: choose again without it).
         unreadable = {r.run_id for r in recorded if self._still_unreadable(r)}
@@ -381,7 +380,7 @@ class StudySource:
             if not more:
                 break
             unreadable |= more
-        left_out = [f"{r.name} ({r.status.lower()})" for r in networks if r.status in LEFT_OUT]
+        left_out = [f"{r.name} ({r.status.lower()})" for r in networks if r.status in ENDED_EARLY]
         examples = self.examples(studies[0])
         from orderlab.store import TAG_DATASET
         datasets = sorted({r.tags.get(TAG_DATASET, "") for r in runs} - {""})

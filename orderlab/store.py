@@ -43,6 +43,10 @@ T = TypeVar("T")
 DEFAULT_STORE_DIR = "mlruns"
 DEFAULT_DB_NAME = "mlflow.db"
 
+# Statuses of a run that stopped before finishing: resumable, and left out of analyses by default
+# (with align="common" such a run would cut every curve back to its last checkpoint).
+ENDED_EARLY = ("KILLED", "FAILED", "STALE")
+
 TAG_KIND = "orderlab.kind"            # "study" | "network" | "report"
 TAG_STUDY = "orderlab.study"
 TAG_ARCH = "orderlab.arch"
@@ -249,7 +253,7 @@ class RunInfo:
     study: str
     arch: str
     seed: int
-    status: str                    # RUNNING | FINISHED | FAILED | KILLED | STALE
+    status: str                    # RUNNING | FINISHED | FAILED | KILLED | STALE (see ENDED_EARLY)
     start_time: float              # unix seconds
     end_time: float | None
     checkpoints: int

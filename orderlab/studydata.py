@@ -12,7 +12,7 @@ import numpy as np
 from orderlab.analysis.stack import Stack
 from orderlab.errors import OrderlabError, name_list
 from orderlab.record import Record, RecordError
-from orderlab.store import RunInfo, Store, resolve_tracking_uri
+from orderlab.store import ENDED_EARLY, RunInfo, Store, resolve_tracking_uri
 
 SPLITS = ("train", "test")
 
@@ -38,17 +38,14 @@ def load_stack(store: Store, study: str, split: str = "test", *, align: str = "s
     return st
 
 
-INTERRUPTED = ("KILLED", "FAILED", "STALE")
-
-
 def leave_out_interrupted(store: Store, study: str, pairs: list[tuple[RunInfo, Record]],
                           notes: list[str]) -> list[tuple[RunInfo, Record]]:
     """The networks that did not stop by finishing (KILLED, FAILED, STALE) are left out, as the TUI
     leaves them out: with ``--align common`` one network killed early would cut every curve back
     to its last checkpoint. ``notes`` gets a line naming them and the fix; running networks stay
     (a live study is analysed as it trains). None left: an error naming the fix."""
-    kept = [(r, rec) for r, rec in pairs if r.status not in INTERRUPTED]
-    gone = [r for r, _ in pairs if r.status in INTERRUPTED]
+    kept = [(r, rec) for r, rec in pairs if r.status not in ENDED_EARLY]
+    gone = [r for r, _ in pairs if r.status in ENDED_EARLY]
     if not gone:
         return pairs
     uri = " ".join(shlex.quote(a) for a in _uri_option(store))
@@ -163,7 +160,7 @@ def record_fix(store: Store, run: RunInfo, problem: str) -> str:
     if run.status == "RUNNING":
         return (f"the run is still training and rewrites its record at every checkpoint: retry after "
                 f"the next one (`orderlab runs {shlex.quote(run.study)}` shows its progress)")
-    if run.status in ("KILLED", "FAILED", "STALE"):
+    if run.status in ENDED_EARLY:
         resume = " ".join(shlex.quote(x) for x in ["orderlab", "train", "--resume", run.run_id] + _uri_option(store))
         return f"train the network again with `{resume}`"
     delete = (f"MLFLOW_TRACKING_URI={shlex.quote(store.uri)} mlflow runs delete --run-id {run.run_id}")

@@ -17,7 +17,6 @@ from typing import Any
 from orderlab.errors import OrderlabError
 from orderlab.store import RunInfo, Store
 
-RESUMABLE = ("STALE", "KILLED", "FAILED")
 _CFG_KEYS = ("dataset", "data_dir", "data_seed", "train_subset", "test_subset", "record_splits", "device")
 
 

@@ -637,7 +637,8 @@ def resume_plan(store, study: str, ensemble: int, claims) -> tuple[list[Task], l
     has claimed are left to it."""
     def read():
         latest = network_runs(store.list_runs(study))
-        todo = {n: r for n, r in latest.items() if r.status in ("STALE", "KILLED", "FAILED")}
+        from orderlab.store import ENDED_EARLY
+        todo = {n: r for n, r in latest.items() if r.status in ENDED_EARLY}
         return (todo, [r.name for r in latest.values() if r.status == "RUNNING"],
                 sorted(r.name for r in latest.values() if r.status == "FINISHED"))
     from orderlab.claims import claim_plan, left_to_others

@@ -139,7 +139,8 @@ class RunsView(View):
         problem = self.unreadable.get(r.run_id)
         if problem is not None:
             t.append(f"  left out of the analysis: {problem.detail or problem.reason}", style="bold red")
-        if r.status in ("STALE", "KILLED", "FAILED"):
+        from orderlab.store import ENDED_EARLY
+        if r.status in ENDED_EARLY:
             t.append(f"  resume: orderlab train --resume {r.run_id}{self._uri_option()}", style="dim")
         detail.update(t)
 

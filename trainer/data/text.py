@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from orderlab.errors import OrderlabError
+from orderlab.errors import OrderlabError, name_list
 from orderlab.trainer.data import Dataset, LoadOptions, missing_data_error, register
 
 PAD, UNK = 0, 1
@@ -212,8 +212,8 @@ def load_text_csv(opts: LoadOptions) -> Dataset:
         raise OrderlabError(f"text-csv:{path} needs examples in both train and test (got {len(l_tr)} and {len(l_te)})")
     unseen = _label_names(set(l_te) - set(l_tr))
     if unseen:
-        shown = ", ".join(map(repr, unseen[:5])) + (f" and {len(unseen) - 5} more" if len(unseen) > 5 else "")
-        raise OrderlabError(f"text-csv:{path}: test labels never seen in training ({shown}); every test label "
+        raise OrderlabError(f"text-csv:{path}: test labels never seen in training "
+                            f"({name_list(list(map(repr, unseen)), 5)}); every test label "
                             f"must occur in training, so add training rows for them or drop those test rows")
     names = _label_names(l_tr)
     if len(names) < 2:

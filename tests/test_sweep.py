@@ -243,17 +243,24 @@ def test_a_worker_that_does_not_stop_is_reported_and_its_run_resumes(store_uri, 
     class FreezeThenCtrlC(sweep_mod.SilentDisplay):
         pids: dict[int, int] = {}
         seen: dict[int, int] = {}                     # task -> checkpoints reported
+        frozen_task: list[int] = []
+        interrupted: list[bool] = []
 
         def event(self, ev, tasks):
             if ev[0] == "task":
                 self.pids[ev[1]] = ev[2]
-            elif ev[0] == "progress" and ev[3] and not frozen:
+            elif ev[0] == "progress" and ev[3] and not self.interrupted:   # once: not in the resume
                 self.seen[ev[1]] = self.seen.get(ev[1], 0) + 1
-                if len(self.seen) == 2 and min(self.seen.values()) >= 2:      # both networks are training
+                if not frozen and self.seen[ev[1]] >= 2:
+                    # The first network at its second checkpoint stops at once: it cannot finish
+                    # however late the other worker starts (a worker's start can take seconds here).
+                    self.frozen_task.append(ev[1])
                     frozen.append(self.pids[ev[1]])
                     os.kill(frozen[0], signal.SIGSTOP)
+                if frozen and any(t not in self.frozen_task for t in self.seen):   # the other one trains
                     for pid in set(self.pids.values()) - set(frozen):
                         os.kill(pid, signal.SIGINT)           # Ctrl-C in a terminal reaches every worker
+                    self.interrupted.append(True)
                     raise KeyboardInterrupt
     monkeypatch.setattr(sweep_mod, "SilentDisplay", FreezeThenCtrlC)
     try:

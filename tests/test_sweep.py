@@ -218,6 +218,28 @@ def test_ctrl_c_or_sigterm_marks_the_workers_runs_killed(store_uri, sig, group):
     assert all(store.load_record(r).n_checkpoints == r.checkpoints >= 2 for r in runs)
 
 
+@pytest.mark.slow
+def test_ctrl_c_while_the_sweep_answers_a_workers_store_call_still_ends_every_run(store_uri, monkeypatch):
+    """The workers' store calls are made by the sweep's process, which sends each answer back. A
+    Ctrl-C landing between the call and its answer lost the answer: the worker waited for it forever,
+    sent no progress (so the interrupt was never passed on to it) and its run stayed RUNNING."""
+    calls = []
+    real = Store.log_metric_points
+
+    def then_ctrl_c(self, *a, **kw):
+        out = real(self, *a, **kw)
+        calls.append(1)
+        if len(calls) == 1:                         # the first flush of metrics, ~2 s in
+            signal.raise_signal(signal.SIGINT)      # to the sweep's process alone, after the call
+        return out
+    monkeypatch.setattr(Store, "log_metric_points", then_ctrl_c)
+    r = invoke("sweep", "--arch", "mlp", "--seeds", "0-1", "--workers", "2", "--study", "answer", *SMALL,
+               "--epochs", "5000", "--record-every", "1", "--tracking-uri", store_uri, "--quiet")
+    assert r.exit_code == 130 and calls, (r.exit_code, r.output)
+    assert "had not stopped" not in r.stderr and "interrupted: mlp/s0, mlp/s1 marked KILLED" in r.stderr, r.stderr
+    assert [x.status for x in Store(store_uri).list_runs("answer")] == ["KILLED", "KILLED"]
+
+
 def test_a_sweep_interrupted_before_its_study_exists_says_nothing_was_recorded(store_uri, monkeypatch):
     import orderlab.trainer.data as data_mod
 
@@ -413,3 +435,9 @@ def test_the_drain_waits_for_busy_workers_only_and_names_those_that_did_not_stop
     start = clock.now
     assert ex._drain(2.0, busy={0, 2}) == [2]
     assert clock.now - start >= 2.0
+    # a worker whose task ends just after Ctrl-C says "done" and waits for the next one: its runs are
+    # ended, so it is not named among those that did not stop
+    ends[1].send(("done", 1, 7, {"run_ids": [], "error": None}))
+    start = clock.now
+    assert ex._drain(10.0, busy={1}) == []
+    assert clock.now - start < 3.0

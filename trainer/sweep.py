@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 from orderlab.errors import OrderlabError
 from orderlab.trainer.api import network_runs, running_elsewhere
+from orderlab.trainer.run import ctrl_c_after
 
 EXECUTORS = ("local", "ray")
 
@@ -436,7 +437,10 @@ class LocalExecutor:
                     slot = by_conn.get(ready)
                     if slot is not None:
                         try:
-                            handle(slot, ready.recv())
+                            # Ctrl-C waits for the message's answer: a worker whose relayed store call
+                            # lost its reply would wait for it forever, and never end its runs KILLED.
+                            with ctrl_c_after():
+                                handle(slot, ready.recv())
                         except (EOFError, OSError):
                             pass  # the worker is gone: its sentinel says so
                 for slot, p in list(procs.items()):
@@ -444,7 +448,8 @@ class LocalExecutor:
                         continue
                     try:
                         while conns[slot].poll():      # what it sent before dying
-                            handle(slot, conns[slot].recv())
+                            with ctrl_c_after():
+                                handle(slot, conns[slot].recv())
                     except (EOFError, OSError):
                         pass
                     if slot in current:
@@ -483,25 +488,26 @@ class LocalExecutor:
                     self._conns.pop(slot).close()
             slots = {conn: slot for slot, conn in self._conns.items() if slot not in stopped}
             for conn in wait(list(slots), timeout=0.2):
-                try:
-                    msg = conn.recv()
-                except Exception:  # noqa: BLE001 - gone, or a message cut by the interrupt
-                    continue
-                if msg and msg[0] == "store":
-                    self._answer(conn, msg)
-                elif msg and msg[0] == "stopped":
-                    stopped.add(slots[conn])
-                elif (msg and msg[0] == "progress" and time.monotonic() - started > 0.5
-                      and time.monotonic() - interrupted.get(slots[conn], -9.0) > 2.0):
-                    # Still training half a second after Ctrl-C: it did not get it. (Progress sent
-                    # just before a Ctrl-C that did reach it must not send a second one into its
-                    # clean-up.) Again 2 s later if it still trains: Python drops an exception its
-                    # handler raises inside a garbage-collector callback.
-                    interrupted[slots[conn]] = time.monotonic()
+                with ctrl_c_after():        # a second Ctrl-C must not cut a call from its answer either
                     try:
-                        os.kill(self._procs[slots[conn]].pid, signal.SIGINT)
-                    except (OSError, KeyError):
-                        pass
+                        msg = conn.recv()
+                    except Exception:  # noqa: BLE001 - gone, or a message cut by the interrupt
+                        continue
+                    if msg and msg[0] == "store":
+                        self._answer(conn, msg)
+                    elif msg and msg[0] in ("stopped", "done"):     # done: its task ended before it
+                        stopped.add(slots[conn])                    # stopped (its runs are not RUNNING)
+                    elif (msg and msg[0] == "progress" and time.monotonic() - started > 0.5
+                          and time.monotonic() - interrupted.get(slots[conn], -9.0) > 2.0):
+                        # Still training half a second after Ctrl-C: it did not get it. (Progress sent
+                        # just before a Ctrl-C that did reach it must not send a second one into its
+                        # clean-up.) Again 2 s later if it still trains: Python drops an exception its
+                        # handler raises inside a garbage-collector callback.
+                        interrupted[slots[conn]] = time.monotonic()
+                        try:
+                            os.kill(self._procs[slots[conn]].pid, signal.SIGINT)
+                        except (OSError, KeyError):
+                            pass
         return [slot for slot, p in self._procs.items() if slot in busy and slot not in stopped and p.is_alive()]
 
 

@@ -26,7 +26,6 @@ from typing import Any, Callable
 
 from orderlab.errors import OrderlabError
 from orderlab.trainer.api import network_runs, running_elsewhere
-from orderlab.trainer.run import ctrl_c_after
 
 EXECUTORS = ("local", "ray")
 
@@ -399,6 +398,7 @@ class LocalExecutor:
 
     def run(self, tasks: list[Task], cfg: dict, on_event: OnEvent, on_done: OnDone) -> None:
         from multiprocessing.connection import wait
+        from orderlab.trainer.run import ctrl_c_after
         pending: deque[Task] = deque(tasks)
         procs, conns = self._procs, self._conns
         current: dict[int, Task] = {}
@@ -475,6 +475,8 @@ class LocalExecutor:
         notebook's interrupt), so it is sent on. Returns the busy slots whose workers had not stopped."""
         import signal
         from multiprocessing.connection import wait
+
+        from orderlab.trainer.run import ctrl_c_after
         if self.store is None:
             return []
         started = time.monotonic()

@@ -444,7 +444,20 @@ class StudySource:
                 # Two studies may share architecture names; keep their networks apart.
                 st.arch = np.array([f"{s}:{a}" for a in st.arch])
             stacks.append(st)
-        return stacks[0] if len(stacks) == 1 else Stack.concat(stacks)
+        if len(stacks) == 1:
+            return stacks[0]
+        stack = Stack.concat(stacks)
+        # Compared side by side, each study keeps its own networks; copies of one network in two
+        # studies would agree perfectly across them, which the user must be told.
+        from orderlab.errors import name_list
+        from orderlab.store import copies_across
+        copies = copies_across([r for r, _ in pairs if r.study == s] for s in studies)
+        if copies:
+            firsts = ", ".join(dict.fromkeys(o.study for _, o in copies))
+            stack.warnings.append(f"{name_list([f'{c.study}:{c.name}' for c, _ in copies])} "
+                                  f"{'are' if len(copies) > 1 else 'is'} the same as in {firsts} (same seed, data "
+                                  f"and training settings): copies agree across the studies")
+        return stack
 
     @staticmethod
     def _analyse(stack) -> Analysis:

@@ -357,6 +357,47 @@ def one_run_per_network(runs: Iterable[RunInfo]) -> list[RunInfo]:
     return [r for r in runs if id(r) in keep]
 
 
+# Params that say how a network was recorded or where (or beside which ensemble members) it ran,
+# not which network it is: runs that differ only in these trained the same network (same
+# initialisation, data order and updates).
+RECORDING_ONLY = frozenset({"record_every", "record_splits", "device", "data_dir", "ensemble"})
+TRAINING_PARAMS = frozenset({"dataset", "data_seed", "epochs"})     # every trained network logs them
+
+
+def _param_value(v: str) -> Any:
+    try:        # MLflow keeps strings: "2" and "2.0" epochs are the same setting
+        return float(v)
+    except ValueError:
+        return v
+
+
+def network_identity(run: RunInfo) -> tuple:
+    """What makes ``run`` the network it is: architecture, seed and every data and training param."""
+    params = tuple(sorted((k, _param_value(v)) for k, v in run.params.items() if k not in RECORDING_ONLY))
+    return run.arch, run.seed, params
+
+
+def copies_across(groups: Iterable[Iterable[RunInfo]]) -> list[tuple[RunInfo, RunInfo]]:
+    """``(copy, original)`` for every run of a later group that is the same network (see
+    :func:`network_identity`) as a run of an earlier group: two studies that trained the same
+    seeds alike (a `sweep` beside a `train` of one study's settings) hold copies of one network,
+    which pooled together would look like networks that agree."""
+    seen: dict[tuple, RunInfo] = {}
+    copies = []
+    for group in groups:
+        mine: dict[tuple, RunInfo] = {}
+        for r in group:
+            if not TRAINING_PARAMS <= r.params.keys():     # not trained by orderlab: nothing to tell it by
+                continue
+            key = network_identity(r)
+            if key in seen:
+                copies.append((r, seen[key]))
+            else:
+                mine.setdefault(key, r)
+        seen.update(mine)
+    return copies
+
+
 # ------------------------------------------------------------------ the store
 
 def uri_form_problem(uri: str) -> str | None:

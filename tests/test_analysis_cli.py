@@ -214,3 +214,36 @@ def test_networks_that_stopped_early_are_left_out_and_named(tmp_path):
     r = run("examples", "cut", "--arch", "cnn", "--tracking-uri", uri)
     assert r.exit_code == 2 and "every network of study 'cut' to analyse stopped before finishing" in r.output
     assert "--include-interrupted" in r.output
+
+
+def test_copies_of_one_network_in_two_studies_count_once(tmp_path):
+    """A `sweep` under another --study of the seeds and settings a `train` already ran holds the same
+    networks; pooled twice, copies would agree perfectly and the gap above independent networks
+    would look far larger. Analysis counts each once, from the first study named, and says so; the
+    TUI's side-by-side compare keeps both and says they are copies."""
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    base = ("--arch", "mlp", "--epochs", "1", "--train-subset", "200", "--test-subset", "100", "--quiet",
+            "--tracking-uri", uri)
+    for args in (("--study", "s1", "--seeds", "0-1"),
+                 # recorded otherwise (more checkpoints, one split): still the same networks
+                 ("--study", "s2", "--seeds", "0-2", "--record-every", "0.5", "--record-splits", "test"),
+                 ("--study", "s3", "--seeds", "0", "--lr", "0.01")):          # trained otherwise: another network
+        r = run("train", *base, *args)
+        assert r.exit_code == 0, r.output
+    js = json.loads(run("analyze", "s1", "s2", "--json", "--tracking-uri", uri).stdout)
+    assert js["n_networks"] == 3
+    assert ("2 networks of study 's2' (mlp/s0, mlp/s1) are the same as in study 's1' (same architecture, seed, "
+            "data and training settings); each is counted once, from 's1'") in js["warnings"], js["warnings"]
+    js = json.loads(run("analyze", "s2", "s1", "--json", "--tracking-uri", uri).stdout)
+    assert js["n_networks"] == 3 and any("of study 's1' (mlp/s0, mlp/s1) are the same as in study 's2'" in w
+                                         for w in js["warnings"]), js["warnings"]
+    js = json.loads(run("analyze", "s1", "s3", "--json", "--tracking-uri", uri).stdout)
+    assert js["n_networks"] == 3 and not any("the same as in" in w for w in js["warnings"]), js["warnings"]
+    r = run("examples", "s1", "s2", "--tracking-uri", uri)
+    assert r.exit_code == 0 and "are the same as in study 's1'" in r.stderr, r.output
+
+    from orderlab.app.source import StudySource
+    data = StudySource(uri).load(("s1", "s2"))
+    assert data.stack.n_networks == 5
+    assert any(n.startswith("s2:mlp/s0, s2:mlp/s1 are the same as in s1") for n in data.notes), data.notes
+    assert not any("the same as in" in n for n in StudySource(uri).load(("s1", "s3")).notes)

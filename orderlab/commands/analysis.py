@@ -60,9 +60,11 @@ def load_stacks(store, studies: list[str], splits: list[str] | None, align: str 
         loaded = [(study, pairs) for study, pairs in loaded if pairs]
     if not interrupted:         # after --arch: only the networks asked for are named
         loaded = [(study, leave_out_interrupted(store, study, pairs, notes)) for study, pairs in loaded]
-        if left_out is not None:        # said once, with the command's other notes, not on every split
-            left_out.extend(notes)
-            notes = []
+    if len(loaded) > 1:
+        loaded = _count_copies_once(loaded, notes)
+    if left_out is not None:            # said once, with the command's other notes, not on every split
+        left_out.extend(notes)
+        notes = []
     if splits is None:
         recs = [rec for _, pairs in loaded for _, rec in pairs]
         splits = [s for s in SPLITS if all(s in rec.splits for rec in recs)]
@@ -86,6 +88,36 @@ def load_stacks(store, studies: list[str], splits: list[str] | None, align: str 
         st.warnings[:0] = notes
         out[split] = st
     return out
+
+
+def _count_copies_once(loaded: list, notes: list[str]) -> list:
+    """Drop a later study's copies of networks an earlier study holds (same architecture, seed, data
+    and training settings), with a note: pooled twice, copies agree perfectly and would make the
+    networks look far more alike than independent ones. Records of different data are no copies
+    (and are refused further on)."""
+    from orderlab.errors import name_list
+    from orderlab.store import copies_across
+    rec_of = {r.run_id: rec for _, pairs in loaded for r, rec in pairs}
+    study_of = {r.run_id: study for study, pairs in loaded for r, _ in pairs}
+
+    def same_data(a, b) -> bool:
+        ra, rb = rec_of[a.run_id], rec_of[b.run_id]
+        shared = set(ra.splits) & set(rb.splits)
+        return bool(shared) and all(ra.splits[s].fingerprint == rb.splits[s].fingerprint for s in shared)
+    copies = [(c, o) for c, o in copies_across([r for r, _ in pairs] for _, pairs in loaded) if same_data(c, o)]
+    if not copies:
+        return loaded
+    dropped = {c.run_id for c, _ in copies}
+    by_pair: dict[tuple[str, str], list[str]] = {}
+    for c, o in copies:
+        by_pair.setdefault((study_of[c.run_id], study_of[o.run_id]), []).append(c.name)
+    for (copy_study, first), names in by_pair.items():
+        notes.append(f"{len(names)} network{'s' if len(names) != 1 else ''} of study {copy_study!r} "
+                     f"({name_list(names)}) {'are' if len(names) != 1 else 'is'} the same as in study {first!r} "
+                     f"(same architecture, seed, data and training settings); each is counted once, from "
+                     f"{first!r}")
+    out = [(study, [(r, rec) for r, rec in pairs if r.run_id not in dropped]) for study, pairs in loaded]
+    return [(study, pairs) for study, pairs in out if pairs]
 
 
 def _fmt(x, spec: str = ".3f") -> str:

@@ -419,6 +419,65 @@ def uri_form_problem(uri: str) -> str | None:
     return None
 
 
+# The pip package of each database driver SQLAlchemy may ask for (by the module it imports).
+_DRIVER_PACKAGES = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary", "pg8000": "pg8000",
+                    "MySQLdb": "mysqlclient", "pymysql": "PyMySQL", "mysql": "mysql-connector-python",
+                    "pyodbc": "pyodbc", "pymssql": "pymssql"}
+
+
+_DB_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
+
+
+def _check_db_driver(uri: str) -> None:
+    """A database store needs its Python driver, which orderlab does not install: without it
+    MLflow fails deep inside SQLAlchemy. Ask SQLAlchemy which driver the URI names."""
+    from sqlalchemy.engine.url import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+    shown = _without_password(uri)
+    try:
+        dialect = make_url(uri).get_dialect()
+        dialect.import_dbapi()
+    except (ArgumentError, NoSuchModuleError, ValueError) as e:
+        raise StoreError(f"tracking URI {shown!r} is not a database URL SQLAlchemy knows ({e}); use e.g. "
+                         f"postgresql://USER:PASSWORD@HOST/DB, or sqlite:///PATH/mlflow.db") from None
+    except ModuleNotFoundError as e:
+        module = (e.name or "").split(".")[0]
+        package = _DRIVER_PACKAGES.get(module, module)
+        raise StoreError(f"tracking URI {shown!r} needs the database driver {module!r}, which is not installed; "
+                         f"`pip install '{package}'` into orderlab's environment, or use sqlite:///PATH/mlflow.db") \
+            from None
+    # MLflow retries a refused connection for minutes, then fails with a traceback: probe first.
+    url = make_url(uri)
+    if url.host:
+        port = url.port or _DB_PORTS.get(url.get_backend_name())
+        try:
+            socket.create_connection((url.host, port), timeout=5).close()
+        except OSError as e:
+            raise StoreError(f"database server {url.host}:{port} of tracking URI {shown!r} is unreachable "
+                             f"({e.strerror or e}); start it or fix --tracking-uri") from None
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import SQLAlchemyError
+    engine = create_engine(uri)
+    try:
+        with engine.connect():
+            pass
+    except SQLAlchemyError as e:
+        reason = " ".join(str(getattr(e, "orig", None) or e).split())
+        raise StoreError(f"cannot open the database of tracking URI {shown!r} ({reason}); check the user, "
+                         f"password and database name in --tracking-uri") from None
+    finally:
+        engine.dispose()
+
+
+def _without_password(uri: str) -> str:
+    """``uri`` fit for a message: a password in it is replaced by ***."""
+    parts = urllib.parse.urlsplit(uri)
+    if parts.password is None:
+        return uri
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
 class Store:
     """orderlab's view of one MLflow tracking store (embedded SQLite by default, or a server)."""
 
@@ -451,6 +510,8 @@ class Store:
             raise StoreError(problem)
         elif self.uri.startswith("sqlite:///"):
             _check_sqlite(sqlite_path(self.uri), self.must_exist)
+        elif scheme.split("+")[0] in ("postgresql", "mysql", "mssql"):
+            _check_db_driver(self.uri)
 
     @property
     def client(self):

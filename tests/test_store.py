@@ -54,6 +54,33 @@ def test_unreachable_server_fails_fast():
     assert time.monotonic() - t < 30  # generous: a hang would be minutes
 
 
+def test_a_database_that_refuses_the_connection_is_one_line_without_the_password():
+    """A database store whose server answers but will not open the database (here: a socket that
+    hangs up, as a server refusing the login does) is refused before MLflow retries for minutes and
+    ends in a traceback; the password never reaches the message."""
+    import socket
+    import threading
+    srv = socket.create_server(("127.0.0.1", 0))
+    port = srv.getsockname()[1]
+
+    def hang_up():
+        for _ in range(5):
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            conn.close()
+    threading.Thread(target=hang_up, daemon=True).start()
+    try:
+        with pytest.raises(StoreError) as e:
+            Store(f"postgresql+pg8000://user:s3cret@127.0.0.1:{port}/db")
+    finally:
+        srv.close()
+    msg = str(e.value)
+    assert "cannot open the database of tracking URI" in msg and "user:***@" in msg and "s3cret" not in msg
+    assert "check the user, password and database name" in msg
+
+
 def test_file_store_uri_is_explained(tmp_path):
     with pytest.raises(OrderlabError, match="sqlite"):
         Store(f"file://{tmp_path}/x")

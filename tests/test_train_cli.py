@@ -124,6 +124,11 @@ def test_different_seeds_differ(store_uri):
     (["--arch", "mlp", "--record-splits", "val"], ["--record-splits"]),
     (["--arch", "mlp", "--device", "tpu"], ["unknown device"]),
     (["--arch", "mlp", "--tracking-uri", "http://127.0.0.1:9"], ["unreachable", "--tracking-uri"]),
+    # a database store: its driver (not installed: pymysql; installed by the dev extra: pg8000), its server
+    (["--arch", "mlp", "--tracking-uri", "mysql+pymysql://u@127.0.0.1/db"],
+     ["needs the database driver 'pymysql'", "pip install 'PyMySQL'"]),
+    (["--arch", "mlp", "--tracking-uri", "postgresql+pg8000://u@127.0.0.1:9/db"],
+     ["database server 127.0.0.1:9", "is unreachable", "--tracking-uri"]),
     (["--arch", "mlp", "--dataset", "cifar10", "--data-dir", "EMPTY"], ["--download"]),
 ])
 def test_bad_input_is_one_line_exit_2(args, needles, tmp_path):

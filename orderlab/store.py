@@ -275,6 +275,12 @@ class RunInfo:
         return f"{self.arch}/s{self.seed}"
 
 
+def shown_status(run: Any) -> str:
+    """The status to show a user: SUPERSEDED for an interrupted run whose network was trained anew
+    in another run (it is no failure to count, and resuming it is refused), else the run's own."""
+    return "SUPERSEDED" if getattr(run, "tags", {}).get(TAG_SUPERSEDED) else run.status
+
+
 @dataclass
 class StudyInfo:
     name: str
@@ -660,9 +666,10 @@ class Store:
             filter_string=f"tags.`{TAG_KIND}` = 'study'", max_results=10000))
         out = []
         for exp in exps:
-            runs = self.list_runs_in(exp.experiment_id)
+            # one run per network: a run whose network was trained anew is no second network, nor a failure
+            runs = one_run_per_network(self.list_runs_in(exp.experiment_id))
             parent = self.parent_run_id(exp.experiment_id)
-            statuses = [r.status for r in runs]
+            statuses = [shown_status(r) for r in runs]
             out.append(StudyInfo(
                 name=exp.name, experiment_id=exp.experiment_id, parent_run_id=parent,
                 dataset=exp.tags.get(TAG_DATASET, "?"),

@@ -438,6 +438,38 @@ async def test_the_resume_hint_names_the_store_the_tui_reads(tmp_path):
 
 
 @pilot_test
+async def test_a_superseded_run_is_shown_as_such_not_as_killed_and_resumable(tmp_path):
+    """A run that could not be resumed, whose network was trained anew in another run, is no
+    failure and no second network: the TUI, the studies list and `orderlab studies` say
+    "superseded", count one network, and offer no `train --resume` (which is refused for it)."""
+    from orderlab.store import Store
+    from orderlab.synthetic import populate_store
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    store = Store(uri)
+    [old] = populate_store(store, "sup", archs=("mlp",), seeds=1, n_checkpoints=3, n_examples=50, finish=False)
+    store.end_run(old, "KILLED", error="interrupted")
+    [new] = populate_store(store, "sup", archs=("mlp",), seeds=1, n_checkpoints=3, n_examples=50)
+    store.supersede(old, new, "its training state is gone")
+    [info] = store.list_studies()
+    assert (info.n_runs, info.n_finished, info.n_failed, info.n_stale) == (1, 1, 0, 0)
+    from orderlab.cli import app as cli
+    r = CliRunner().invoke(cli, ["studies", "--tracking-uri", uri], env={"COLUMNS": "200"})
+    row = next(line for line in r.stdout.splitlines() if "│ sup " in line)
+    cells = [c.strip() for c in row.split("│") if c.strip()]
+    assert cells[3:8] == ["1", "0", "1", "0", "0"], r.stdout     # networks, running, finished, failed, stale
+    app = make_app(uri, study="sup")
+    async with app.run_test(size=(200, 40)) as pilot:
+        await wait_for(pilot, lambda: study_ready(app) and shows(app, "1 network: 1 finished, 1 superseded"),
+                       what="the counts")
+        text = screen_text(app)
+        assert "killed" not in text and "resume: orderlab train" not in text
+        await pilot.press("down")
+        await pilot.press("up")
+        await pilot.pause()
+        assert "resume: orderlab train" not in screen_text(app)
+
+
+@pilot_test
 async def test_escape_in_the_runs_filter_leaves_the_filter_then_the_study(tui_store):
     from orderlab.app.screens.study import StudyScreen
     app = make_app(tui_store)

@@ -169,15 +169,18 @@ class StudyScreen(PollingScreen):
         t = Text(no_wrap=True, overflow="ellipsis")
         notes: list[str] = []
         if data is not None:
+            from orderlab.store import shown_status
             counts: dict[str, int] = {}
             for r in data.runs:
-                counts[r.status] = counts.get(r.status, 0) + 1
+                counts[shown_status(r)] = counts.get(shown_status(r), 0) + 1
             live = counts.get("RUNNING", 0) > 0
             if live:
                 t.append("● live · ", style="bold green")
             if data.dataset:
                 t.append(f"{data.dataset} · ")
-            t.append(f"{data.split} · {len(data.runs)} network{'s' if len(data.runs) != 1 else ''}")
+            # a superseded run's network is another run's: it is shown, but is no network of its own
+            n = len(data.runs) - counts.get("SUPERSEDED", 0)
+            t.append(f"{data.split} · {n} network{'s' if n != 1 else ''}")
             parts = [f"{n} {s.lower()}" for s, n in sorted(counts.items())]
             if parts:
                 t.append(f": {', '.join(parts)}", style="dim")

@@ -11,11 +11,17 @@ from textual.widgets import DataTable, Input, Static
 from orderlab.app.views.base import View
 from orderlab.app.widgets.render import bar, epoch_text
 
-STATUS_STYLE = {"FINISHED": "green", "RUNNING": "cyan", "FAILED": "red", "KILLED": "yellow", "STALE": "magenta"}
+STATUS_STYLE = {"FINISHED": "green", "RUNNING": "cyan", "FAILED": "red", "KILLED": "yellow", "STALE": "magenta",
+                "SUPERSEDED": "dim"}
 
 
 def _cell_len(v: Any) -> int:
     return v.cell_len if isinstance(v, Text) else len(str(v))
+
+
+def shown_status(r: Any) -> str:
+    from orderlab.store import shown_status     # the store module (and numpy) load with the first run shown
+    return shown_status(r)
 
 
 def _acc(v: float | None) -> str:
@@ -27,8 +33,8 @@ COLUMNS: dict[str, tuple[str, Callable[[Any], Any], Callable[[Any], Any]]] = {
     "study": ("study", lambda r: r.study, lambda r: r.study),
     "arch": ("arch", lambda r: r.arch, lambda r: (r.arch, r.seed)),
     "seed": ("seed", lambda r: str(r.seed), lambda r: r.seed),
-    "status": ("status", lambda r: Text(r.status.lower(), style=STATUS_STYLE.get(r.status, "")),
-               lambda r: r.status),
+    "status": ("status", lambda r: Text(shown_status(r).lower(), style=STATUS_STYLE.get(shown_status(r), "")),
+               lambda r: shown_status(r)),
     "progress": ("progress", lambda r: f"{bar(r.progress, 8)} {epoch_text(r.epoch)}/{epoch_text(r.epochs)}",
                  lambda r: r.progress),
     "checkpoints": ("ckpts", lambda r: str(r.checkpoints), lambda r: r.checkpoints),
@@ -43,7 +49,7 @@ UNREADABLE_MARK = "⚠ unreadable"      # after the status of a run whose record
 def matches(run: Any, text: str, unreadable: bool = False) -> bool:
     """Every word of the filter must appear in the run's arch/seed, status or study (or the word
     "unreadable", for a run whose record cannot be read)."""
-    hay = f"{run.study} {run.arch}/s{run.seed} seed={run.seed} {run.status}".lower()
+    hay = f"{run.study} {run.arch}/s{run.seed} seed={run.seed} {shown_status(run)}".lower()
     if unreadable:
         hay += " unreadable record"
     return all(w in hay for w in text.lower().split())
@@ -132,7 +138,7 @@ class RunsView(View):
             return
         t = Text()
         t.append(f"{r.name}", style="bold")
-        t.append(f"  {r.status.lower()}", style=STATUS_STYLE.get(r.status, ""))
+        t.append(f"  {shown_status(r).lower()}", style=STATUS_STYLE.get(shown_status(r), ""))
         t.append(f"  epoch {epoch_text(r.epoch)} of {epoch_text(r.epochs)}, {r.checkpoints} checkpoints")
         if r.error:
             t.append(f"  {r.error}", style="red")
@@ -140,7 +146,9 @@ class RunsView(View):
         if problem is not None:
             t.append(f"  left out of the analysis: {problem.detail or problem.reason}", style="bold red")
         from orderlab.store import ENDED_EARLY
-        if r.status in ENDED_EARLY:
+        if shown_status(r) == "SUPERSEDED":
+            pass                # its error says which run trained its network anew; resuming it is refused
+        elif r.status in ENDED_EARLY:
             t.append(f"  resume: orderlab train --resume {r.run_id}{self._uri_option()}", style="dim")
         detail.update(t)
 

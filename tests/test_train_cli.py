@@ -253,6 +253,11 @@ def test_demo_trains_and_records(store_uri, tmp_path):
     runs = Store(store_uri).list_runs("demo-digits")
     assert len(runs) == 4 and {r.arch for r in runs} == {"mlp", "cnn"}
     assert all(r.checkpoints == 5 for r in runs)  # 0, 1/4, 1/2, 3/4, 1
+    # again with other settings: demo has no --study, so the fix names what demo has
+    err = assert_one_line_error(invoke("demo", "--seeds", "0-1", "--epochs", "2", "--quiet", "--out", tmp_path / "rep"),
+                                "epochs=1.0 (asked: 2.0)", "rerun `orderlab demo` with the settings it had",
+                                "--tracking-uri")
+    assert "--study" not in err
 
 
 def test_export_refuses_or_aligns_different_checkpoints(store_uri, tmp_path):
@@ -297,6 +302,12 @@ def test_a_network_already_there_with_other_settings_is_refused(store_uri):
                           "differ only by seed", "orderlab runs cfg")
     assert_one_line_error(invoke("sweep", "--arch", "mlp", "--seeds", "5", "--study", "cfg", *FAST,
                                  "--record-every", "0.25"), "record_every=0.5", "asked: 0.25")
+    assert [r.seed for r in Store(store_uri).list_runs("cfg")] == [0]
+    # other data is named first, beside the training settings that differ too
+    assert_one_line_error(invoke("train", "--arch", "mlp", "--seeds", "0", "--study", "cfg", *fast,
+                                 "--dataset", "gaussians"), "trained with dataset=digits (asked: gaussians), epochs=1")
+    assert_one_line_error(invoke("train", "--arch", "mlp", "--seeds", "5", "--study", "cfg", *FAST,
+                                 "--data-seed", "3"), "data_seed=0 (asked: 3)")
     assert [r.seed for r in Store(store_uri).list_runs("cfg")] == [0]
     # another architecture has its own settings
     assert invoke("train", "--arch", "cnn", "--seeds", "0", "--study", "cfg", *fast).exit_code == 0

@@ -257,6 +257,11 @@ def _sort_existing(cfg: TrainConfig, store, hps: dict[str, dict[str, Any]], comm
     except StoreError:      # a new study
         latest = {}
     ex = Existing({}, [], [], {})
+    # The data first: another dataset is what a mismatch most often means (the study's own check of
+    # the data comes later, once the data is loaded).
+    data = {"dataset": cfg.dataset, "data_seed": cfg.data_seed, "train_subset": cfg.train_subset,
+            "test_subset": cfg.test_subset}
+    hps = {arch: {**data, **hp} for arch, hp in hps.items()}
     for arch in cfg.archs:
         for s in cfg.seeds:
             r = latest.get((arch, s))

@@ -98,7 +98,11 @@ def register(app: typer.Typer) -> None:
         """The main job: mlp and cnn x 8 seeds on digits, recorded every quarter epoch, then the agreement summary."""
         from orderlab.trainer.api import TrainConfig, parse_seeds
         cfg = TrainConfig(study=DEMO_STUDY, archs=["mlp", "cnn"], seeds=parse_seeds(seeds), dataset="digits",
-                          epochs=epochs, record_every=0.25, device="auto", tracking_uri=tracking_uri, quiet=quiet)
+                          epochs=epochs, record_every=0.25, device="auto", tracking_uri=tracking_uri, quiet=quiet,
+                          # demo has no --study: its study is always demo-digits
+                          mismatch_fix=f"{DEMO_STUDY!r} holds an earlier demo; rerun `orderlab demo` with the "
+                                       f"settings it had, or run it into another store with "
+                                       f"--tracking-uri sqlite:///OTHER/mlflow.db")
         _run_training(cfg)
         _demo_summary(cfg, out)
 

@@ -184,6 +184,13 @@ def test_ui_port_in_use(syn, store_uri):
         s.bind(("127.0.0.1", suggested))
 
 
+def test_ui_on_a_tracking_server_that_does_not_answer(syn):
+    """A server store has its own UI; one that does not answer is named, not sent to the browser."""
+    port = _free_port()
+    assert_one_line_error(invoke("ui", "--tracking-uri", f"http://127.0.0.1:{port}"),
+                          f"tracking server http://127.0.0.1:{port} is unreachable", "--tracking-uri")
+
+
 def _fake_mlflow(tmp_path, monkeypatch, output: str, rc: int) -> None:
     """An `mlflow` first on PATH that prints ``output`` and exits with ``rc`` (as the real one does
     when its server cannot start: it exits 0 after logging the error)."""

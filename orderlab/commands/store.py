@@ -104,6 +104,7 @@ def register(app: typer.Typer) -> None:
             raise OrderlabError(f"--port must be between 1 and 65535 (got {port}); e.g. --port 5000")
         uri = resolve_tracking_uri(tracking_uri)
         if uri.startswith(("http://", "https://")):
+            Store(uri)          # a server that does not answer is named, not sent to the browser
             typer.echo(f"the store is a tracking server: open {uri} in a browser")
             return
         check_port(UI_HOST, port)

@@ -258,7 +258,8 @@ def test_npz_errors_are_one_line_and_name_the_file(tmp_path):
         (save(tmp_path, "b.npz", **{**ok, "y_train": y[:3]}), "4 rows but y_train has 3"),
         (save(tmp_path, "c.npz", **{**ok, "x_test": np.array([["a", "b", "c"]] * 4)}), "numeric"),
         (save(tmp_path, "d.npz", **{**ok, "x_train": np.full((4, 3), np.nan)}), "NaN"),
-        (save(tmp_path, "e.npz", **{**ok, "x_train": np.array([[1, 2, 3]] * 4, dtype=object)}), "cannot read"),
+        (save(tmp_path, "e.npz", **{**ok, "x_train": np.array([[1, 2, 3]] * 4, dtype=object)}),
+         "holds an array of Python objects"),
         (save(tmp_path, "f.npz", **{**ok, "y_test": np.array([0, 1, 2, 1])}), "absent from y_train"),
         (save(tmp_path, "g.npz", **{**ok, "y_train": np.array([0.5, 1, 0, 1])}), "integer class labels"),
         (save(tmp_path, "h.npz", **{**ok, "x_test": np.zeros((4, 5))}), "features"),
@@ -266,10 +267,15 @@ def test_npz_errors_are_one_line_and_name_the_file(tmp_path):
         (save(tmp_path, "j.npz", **{**ok, "x_train": np.zeros(4)}), "shape"),
     ]
     (tmp_path / "junk.npz").write_bytes(b"PK\x03\x04 this is no zip")
-    cases += [(f"npz:{tmp_path / 'junk.npz'}", "cannot read"), (f"npz:{tmp_path / 'absent.npz'}", "not found")]
+    (tmp_path / "random.npz").write_bytes(np.random.default_rng(0).bytes(3000))
+    np.save(tmp_path / "one.npy", x)
+    cases += [(f"npz:{tmp_path / 'junk.npz'}", "is not a NumPy .npz file (it is no zip archive)"),
+              (f"npz:{tmp_path / 'random.npz'}", "is not a NumPy .npz file (it is no zip archive)"),
+              (f"npz:{tmp_path / 'one.npy'}", "it is one array saved with numpy.save (.npy)"),
+              (f"npz:{tmp_path / 'absent.npz'}", "not found")]
     for spec, match in cases:
         msg = one_line_error(match, load_dataset, spec)
-        assert spec[4:] in msg, msg
+        assert spec[4:] in msg and "allow_pickle" not in msg, msg
     one_line_error("npz:PATH", load_dataset, "npz")
 
 

@@ -325,6 +325,9 @@ def load_npz(opts: LoadOptions) -> Dataset:
     path = Path(opts.arg).expanduser()
     if not path.is_file():
         raise OrderlabError(f"npz file {path} not found; give an existing file: --dataset npz:PATH")
+    if not zipfile.is_zipfile(path):     # np.load would take any other bytes for a pickle, and say so
+        kind = "one array saved with numpy.save (.npy)" if path.read_bytes()[:6] == b"\x93NUMPY" else "no zip archive"
+        raise OrderlabError(f"{path} is not a NumPy .npz file (it is {kind}); {NPZ_FIX}")
     try:
         with np.load(path, allow_pickle=False) as z:
             missing = [k for k in NPZ_KEYS if k not in z.files]
@@ -334,8 +337,14 @@ def load_npz(opts: LoadOptions) -> Dataset:
             arr = {k: z[k] for k in NPZ_KEYS}
     except OrderlabError:
         raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
-        # allow_pickle=False makes object arrays raise ValueError here, too
+    except ValueError as e:
+        if "pickle" not in str(e):
+            raise OrderlabError(f"cannot read {path} as a NumPy .npz file (ValueError: {str(e).splitlines()[0]}); "
+                                f"{NPZ_FIX}") from None
+        # allow_pickle=False: an object array raises here, with numpy's advice to load it unsafely
+        raise OrderlabError(f"{path} holds an array of Python objects, which orderlab does not load (it would "
+                            f"unpickle it); {NPZ_FIX}") from None
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
         raise OrderlabError(f"cannot read {path} as a NumPy .npz file ({type(e).__name__}: "
                             f"{str(e).splitlines()[0] if str(e) else 'unreadable'}); {NPZ_FIX}") from None
     x_train, x_test = arr["x_train"], arr["x_test"]

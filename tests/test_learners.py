@@ -152,6 +152,31 @@ def test_network_only_options_are_refused_for_learners_alone_and_ignored_beside_
     assert r.exit_code == 0, r.output
 
 
+def test_whole_stage_learners_refuse_a_fraction_of_a_stage(tmp_path):
+    """Boosting rounds and trees are whole: `--epochs 2.5` trained 2 rounds under a run that said 2.5.
+    Passes of SGD and growing training sets take fractions."""
+    from typer.testing import CliRunner
+    from conftest import assert_one_line_error
+    from orderlab.cli import app
+    from orderlab.store import Store
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    runner = CliRunner()
+    base = ["--dataset", DATA, "--seeds", "0", "--quiet", "--tracking-uri", uri]
+    assert_one_line_error(runner.invoke(app, ["train", "--arch", "adaboost", "--arch", "mlp", "--epochs", "2.5", *base]),
+                          "--epochs 2.5 is not a whole number", "adaboost trains in whole stages", "--epochs 3")
+    assert_one_line_error(runner.invoke(app, ["sweep", "--arch", "random-forest", "--arch", "gradient-boosting",
+                                              "--epochs", "0.5", *base]),
+                          "random-forest and gradient-boosting train in whole stages", "--epochs 1")
+    assert Store(uri).study_names() == []
+    r = runner.invoke(app, ["train", "--arch", "logistic", "--arch", "adaboost", "--epochs", "2.0", "--study", "ok",
+                            *base])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["train", "--arch", "logistic", "--epochs", "1.5", "--study", "half", *base])
+    assert r.exit_code == 0, r.output
+    [run] = Store(uri).list_runs("half")
+    assert run.checkpoints == 3 and run.epoch == 1.5            # 0, 1, 1.5 passes
+
+
 def test_a_study_whose_learners_stored_network_options_can_still_be_continued(tmp_path, monkeypatch):
     """Before learners ignored them, `--arch knn --arch mlp --lr 0.01` stored lr=0.01 on knn's run
     too: running the same command again (or a new seed) must not be refused over it."""

@@ -103,7 +103,15 @@ def resolve_hparams(spec, cfg: TrainConfig, augment_default: bool) -> dict[str, 
 
 def check_options_used(cfg: TrainConfig, specs) -> None:
     """Refuse network-only options when every architecture asked for is a learner: they would do
-    nothing. Beside a network they are that network's, and the learners ignore them."""
+    nothing. Beside a network they are that network's, and the learners ignore them. A learner
+    whose stages are whole rounds or trees refuses a fraction of one (it would train fewer stages
+    than its run says)."""
+    from orderlab.trainer.learners import WHOLE_STAGES
+    whole = [s.name for s in specs if s.name in WHOLE_STAGES]
+    if whole and cfg.epochs is not None and cfg.epochs != int(cfg.epochs):
+        raise OrderlabError(f"--epochs {cfg.epochs:g} is not a whole number, and {' and '.join(whole)} "
+                            f"train{'s' if len(whole) == 1 else ''} in whole stages (boosting rounds or trees); "
+                            f"give a whole number, e.g. --epochs {math.ceil(cfg.epochs):d}")
     if any(s.kind != "sklearn" for s in specs):
         return
     given = [flag for k, flag in NETWORK_ONLY.items() if getattr(cfg, k) is not None]

@@ -54,6 +54,7 @@ _register("knn", "5-nearest neighbours; checkpoints are growing fractions of the
 _register("svm", "RBF support vector machine; checkpoints are growing fractions of the training set", 10)
 
 LEARNERS = ("adaboost", "gradient-boosting", "random-forest", "logistic", "linear-svm", "knn", "svm")
+WHOLE_STAGES = ("adaboost", "gradient-boosting", "random-forest")     # stages are rounds or trees
 
 
 def make_estimator(arch: str, seed: int, n_stages: int):

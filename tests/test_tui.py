@@ -457,6 +457,9 @@ async def test_a_superseded_run_is_shown_as_such_not_as_killed_and_resumable(tmp
     row = next(line for line in r.stdout.splitlines() if "│ sup " in line)
     cells = [c.strip() for c in row.split("│") if c.strip()]
     assert cells[3:8] == ["1", "0", "1", "0", "0"], r.stdout     # networks, running, finished, failed, stale
+    r = CliRunner().invoke(cli, ["runs", "sup", "--tracking-uri", uri], env={"COLUMNS": "300"})
+    assert "SUPERSEDED" in r.stdout and "KILLED" not in r.stdout and "superseded by run" in r.stdout, r.stdout
+    assert "its tra…" in r.stdout, r.stdout       # the error, cut to 60 characters, says it is cut
     app = make_app(uri, study="sup")
     async with app.run_test(size=(200, 40)) as pilot:
         await wait_for(pilot, lambda: study_ready(app) and shows(app, "1 network: 1 finished, 1 superseded"),

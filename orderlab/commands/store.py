@@ -55,17 +55,21 @@ def register(app: typer.Typer) -> None:
              tracking_uri: Optional[str] = URI_OPTION) -> None:
         """List a study's network runs."""
         from rich.table import Table
-        from orderlab.store import Store
+        from orderlab.store import Store, shown_status
         store = Store(tracking_uri, must_exist=True)
         rows = store.list_runs(study)
         t = Table("run id", "arch", "seed", "status", "epoch", "checkpoints", "train acc", "test acc", "error",
                   title=f"study {study}")
-        colours = {"FINISHED": "green", "FAILED": "red", "KILLED": "yellow", "RUNNING": "cyan", "STALE": "magenta"}
+        colours = {"FINISHED": "green", "FAILED": "red", "KILLED": "yellow", "RUNNING": "cyan", "STALE": "magenta",
+                   "SUPERSEDED": "dim"}
         for r in rows:
-            t.add_row(r.run_id, r.arch, str(r.seed), f"[{colours.get(r.status, 'white')}]{r.status}[/]",
+            status = shown_status(r)
+            error = r.error or ""
+            t.add_row(r.run_id, r.arch, str(r.seed), f"[{colours.get(status, 'white')}]{status}[/]",
                       f"{r.epoch:.3g}/{r.epochs:g}", str(r.checkpoints),
                       "" if r.train_acc is None else f"{r.train_acc:.3f}",
-                      "" if r.test_acc is None else f"{r.test_acc:.3f}", (r.error or "")[:60])
+                      "" if r.test_acc is None else f"{r.test_acc:.3f}",
+                      error if len(error) <= 60 else error[:59] + "…")
         console().print(t)
 
     @app.command(rich_help_panel="Store")

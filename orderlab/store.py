@@ -708,8 +708,14 @@ class Store:
             run = self._retry(lambda: self.client.get_run(run_id))
         except MlflowException:
             raise StoreError(f"no run {run_id!r} in {self.uri}; list runs with `orderlab runs STUDY`") from None
-        if run.data.tags.get(TAG_KIND) != "network":
-            raise StoreError(f"run {run_id} is not an orderlab network run")
+        kind = run.data.tags.get(TAG_KIND)
+        if kind != "network":
+            study = run.data.tags.get(TAG_STUDY)
+            what = {"study": f"the parent run of study {study!r}", "report": f"a report of study {study!r}"}.get(
+                kind, "not a run orderlab made")
+            listing = f"`orderlab runs {study}`" if kind in ("study", "report") and study else "`orderlab runs STUDY`"
+            raise StoreError(f"run {run_id} is {what}, not a network's run; {listing} lists the network runs "
+                             f"and their ids")
         return _run_info(run)
 
     # -- network runs: writing ---------------------------------------------

@@ -225,7 +225,9 @@ def test_resume_refuses_finished_unknown_and_live_runs(store_uri):
                             epochs=1, device="cpu", quiet=True, tracking_uri=store_uri))
     store = Store(store_uri)
     [run] = store.list_runs("f")
-    for rid, needle in ((run.run_id, "already FINISHED"), ("0123456789abcdef", "no run")):
+    parent = store.study_parent("f")
+    for rid, needle in ((run.run_id, "already FINISHED"), ("0123456789abcdef", "no run"),
+                        (parent, "is the parent run of study 'f', not a network's run; `orderlab runs f` lists")):
         r = runner.invoke(app, ["train", "--resume", rid, "--tracking-uri", store_uri, "--quiet"])
         assert r.exit_code == 2 and needle in r.stderr and "\n" not in r.stderr.strip(), r.output
     # a run that this (live) process holds is RUNNING, not STALE: refused

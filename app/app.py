@@ -79,10 +79,11 @@ class OrderlabApp(App):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         from orderlab.app.screens.study import VIEWS, StudyScreen
+        from orderlab.errors import counted
         yield from super().get_system_commands(screen)
         yield SystemCommand("Help", "What each view shows and every key", self.action_help)
         for s in self.known_studies:
-            yield SystemCommand(f"Open study {s.name}", f"{s.dataset}: {', '.join(s.archs)}, {s.n_runs} networks",
+            yield SystemCommand(f"Open study {s.name}", f"{s.dataset}: {', '.join(s.archs)}, {counted(s.n_runs, 'network')}",
                                 lambda name=s.name: self.open_study(name), discover=False)
         if isinstance(screen, StudyScreen):
             for i, (vid, label, _) in enumerate(VIEWS):

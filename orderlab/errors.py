@@ -5,6 +5,11 @@ class OrderlabError(Exception):
     """A problem with the user's input or environment, with a message that names the fix."""
 
 
+def counted(n: int, noun: str) -> str:
+    """``n`` and the noun, plural unless one ("1 network", "3 networks")."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def name_list(names: list[str], most: int = 4) -> str:
     """Names for a message: the first ``most``, then how many more ("a, b, c, d and 3 more")."""
     return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")

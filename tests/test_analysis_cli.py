@@ -239,6 +239,9 @@ def test_copies_of_one_network_in_two_studies_count_once(tmp_path):
                                          for w in js["warnings"]), js["warnings"]
     js = json.loads(run("analyze", "s1", "s3", "--json", "--tracking-uri", uri).stdout)
     assert js["n_networks"] == 3 and not any("the same as in" in w for w in js["warnings"]), js["warnings"]
+    r = CliRunner().invoke(app, ["analyze", "s3", "--tracking-uri", uri], env={"COLUMNS": "200"})   # no plural
+    assert r.exit_code == 0 and "1 network (1 mlp) · 2 checkpoints" in r.stdout and "mlp (1 network)" in r.stdout, \
+        r.output
     r = run("examples", "s1", "s2", "--tracking-uri", uri)
     assert r.exit_code == 0 and "are the same as in study 's1'" in r.stderr, r.output
 

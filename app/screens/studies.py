@@ -168,7 +168,9 @@ class StudiesScreen(PollingScreen):
         if n_live:
             line.append(f"● {n_live} training · ", style="bold green")
         if self.studies:
-            line.append(f"{len(self.studies)} studies, {sum(s.n_runs for s in self.studies)} networks · ")
+            n = sum(s.n_runs for s in self.studies)
+            line.append(f"{len(self.studies)} stud{'y' if len(self.studies) == 1 else 'ies'}, "
+                        f"{n} network{'' if n == 1 else 's'} · ")
         line.append(f"store {uri or '?'}", style="dim")
         self.query_one("#store-line", Static).update(line)
         problem = self.query_one("#problem", Static)

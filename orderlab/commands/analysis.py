@@ -9,7 +9,7 @@ from typing import List, Optional
 
 import typer
 
-from orderlab.errors import OrderlabError
+from orderlab.errors import OrderlabError, counted
 
 URI_OPTION = typer.Option(None, "--tracking-uri", envvar="MLFLOW_TRACKING_URI",
                           help="MLflow store or server (default sqlite:///./mlruns/mlflow.db).")
@@ -139,14 +139,14 @@ def _print_analysis(js: dict) -> None:
     rows = sorted({int(round(x)) for x in np.linspace(0, n_c - 1, min(n_c, 8))} | {chosen})
     counts = ", ".join(f"{g['n']} {a}" for a, g in js["groups"].items())
     console.print(f"[bold]{js['study']}[/bold] · {js['split']} split · {js['n_examples']} examples · "
-                  f"{js['n_networks']} networks ({counts}) · {n_c} checkpoints")
+                  f"{counted(js['n_networks'], 'network')} ({counts}) · {counted(n_c, 'checkpoint')}")
     for w in js["warnings"]:
         console.print(f"[yellow]note: {w}[/yellow]")
     groups = dict(js["groups"])
     if "all" in js:
         groups["all networks"] = js["all"]
     for arch, g in groups.items():
-        t = Table(title=f"{arch} ({g['n']} networks) over training", title_justify="left")
+        t = Table(title=f"{arch} ({counted(g['n'], 'network')}) over training", title_justify="left")
         # --no-intervals leaves every bound null: no interval column rather than a column of dashes
         shown = any(v is not None for v in g["tpa_lo"])
         for col in ("epoch", "accuracy", "TPA", "95% interval", "independent", "Jaccard", "TV", "Sarle"):

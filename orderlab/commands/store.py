@@ -9,7 +9,7 @@ import typer
 
 from orderlab.commands import console
 from orderlab.commands.analysis import INTERRUPTED_OPTION
-from orderlab.errors import OrderlabError
+from orderlab.errors import OrderlabError, counted
 
 URI_OPTION = typer.Option(None, "--tracking-uri", envvar="MLFLOW_TRACKING_URI",
                           help="MLflow store or server (default sqlite:///./mlruns/mlflow.db).")
@@ -93,8 +93,8 @@ def register(app: typer.Typer) -> None:
         for w in stack.warnings:
             typer.echo(f"warning: {w}", err=True)
         path = write_export(export_arrays(stack), output)
-        typer.echo(f"wrote {path}: {stack.n_networks} networks x {stack.n_checkpoints} checkpoints x "
-                   f"{stack.n_examples} {split} examples")
+        typer.echo(f"wrote {path}: {counted(stack.n_networks, 'network')} x "
+                   f"{counted(stack.n_checkpoints, 'checkpoint')} x {counted(stack.n_examples, split + ' example')}")
 
     @app.command(rich_help_panel="Store")
     def ui(port: int = typer.Option(5000, "--port", help="Port on 127.0.0.1 (1-65535)."),

@@ -155,5 +155,5 @@ def _summary(result) -> None:
                   f"{len(result.skipped)} already done"
                   + (f", {len(result.left)} left to other commands ({', '.join(result.left[:5])}"
                      f"{', …' if len(result.left) > 5 else ''})" if result.left else "")
-                  + f"; {result.seconds:.1f}s ({rate:.1f} networks/min)"
+                  + f"; {result.seconds:.1f}s" + (f" ({rate:.1f} networks/min)" if ok else "")
                   + (f"; retry with `orderlab sweep --resume {result.study}`" if result.failed else ""))

@@ -86,6 +86,22 @@ def test_sweep_through_a_tracking_server(server, tmp_path):
         assert z["correct"].shape == (4, 3, 80) and list(z["arch"]) == ["cnn", "cnn", "mlp", "mlp"]
 
 
+@pytest.mark.slow
+def test_quiet_training_through_a_tracking_server_prints_nothing(server):
+    """MLflow prints "View run … / View experiment …" on stdout as each run on a server ends: two
+    lines per network through the progress, and under --quiet."""
+    url, _ = server
+    exe = os.path.join(os.path.dirname(sys.executable), "orderlab")
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"}
+    for cmd in ("train", "sweep"):
+        out = subprocess.run([exe, cmd, "--arch", "mlp", "--seeds", "0-1", "--study", f"quiet-{cmd}", *SMALL,
+                              "--tracking-uri", url, "--quiet"], capture_output=True, text=True, timeout=300, env=env)
+        assert out.returncode == 0, out
+        assert "View run" not in out.stdout + out.stderr, out
+        assert out.stdout == "" if cmd == "train" else out.stdout.startswith("sweep quiet-sweep: 2 finished"), out
+    assert [x.status for x in Store(url).list_runs("quiet-sweep")] == ["FINISHED", "FINISHED"]
+
+
 def test_concurrent_study_creation_through_a_tracking_server(server):
     """No lock on a server: the experiment's creator makes the parent run, the others wait for it."""
     from conftest import race_for_study

@@ -530,11 +530,19 @@ class RayExecutor:
                 from None
         started = False
         if not ray.is_initialized():
-            kw: dict[str, Any] = {"log_to_driver": False, "include_dashboard": False}
+            import logging
+            # Ray's INFO lines ("Started a local Ray instance", "Connecting to existing Ray cluster")
+            # would cut through the sweep's progress and --quiet; its warnings and errors still show.
+            quiet = {"log_to_driver": False, "logging_level": logging.WARNING}
+            kw: dict[str, Any] = {**quiet, "include_dashboard": False}
             if self.address:
-                kw = {"address": self.address, "log_to_driver": False}
-            elif self.workers:
-                kw["num_cpus"] = int(max(1, self.workers * self.cpus))
+                kw = {"address": self.address, **quiet}
+            else:
+                # The local instance this sweep starts (and stops) enables token authentication
+                # by default and warns that it did: nothing for the user to do.
+                logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
+                if self.workers:
+                    kw["num_cpus"] = int(max(1, self.workers * self.cpus))
             try:
                 ray.init(**kw)
             except Exception as e:  # noqa: BLE001 - a wrong address, a cluster down

@@ -473,6 +473,27 @@ async def test_a_superseded_run_is_shown_as_such_not_as_killed_and_resumable(tmp
 
 
 @pilot_test
+async def test_seven_architectures_keep_the_values_in_their_matrix_cells(tmp_path):
+    """The order and heatmap matrices had a fixed most width: with 7 architectures (numbered rows
+    up to "gradient-boosting 2") their cells shrank to 3 columns, colour without values."""
+    import re
+    from orderlab.store import Store
+    from orderlab.synthetic import populate_store
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    archs = ("mlp", "cnn", "vgg", "resnet18", "gradient-boosting", "random-forest", "knn")
+    populate_store(Store(uri), "seven", archs=archs, seeds=2, n_checkpoints=3, n_examples=60)
+    value = r"(\.\d\d|1\.0|-\.\d) "
+    for size in ((160, 45), (120, 40)):
+        app = make_app(uri, study="seven")
+        async with app.run_test(size=size) as pilot:
+            await wait_for(pilot, lambda: study_ready(app))
+            for key in ("5", "3"):                                  # order, heatmap
+                await pilot.press(key)
+                await wait_for(pilot, lambda: re.search(r"gradient-boosting 2 " + value * 7, screen_text(app)),
+                               what=f"values in every cell of view {key} at {size}")
+
+
+@pilot_test
 async def test_escape_in_the_runs_filter_leaves_the_filter_then_the_study(tui_store):
     from orderlab.app.screens.study import StudyScreen
     app = make_app(tui_store)

@@ -12,7 +12,7 @@ from textual.widgets import Static
 
 from orderlab.app.views.base import View
 from orderlab.app.widgets.drawing import Drawing
-from orderlab.app.widgets.render import arch_colour, epoch_text, legend, matrix
+from orderlab.app.widgets.render import arch_colour, epoch_text, legend, matrix, matrix_width
 
 
 def checkpoint_line(screen: Any, result: Any) -> Text:
@@ -97,6 +97,8 @@ class HeatmapView(View):
                 out.append(Text(note, style="dim italic"))
             return out
 
-        self.query_one("#heat-arch", Drawing).set_draw(draw_arch)
+        arch_drawing = self.query_one("#heat-arch", Drawing)
+        arch_drawing.fit_content(matrix_width(archs, archs))
+        arch_drawing.set_draw(draw_arch)
         self.query_one("#heat-net", Drawing).set_draw(draw_net)
         self.query_one("#heat-status", Static).update(checkpoint_line(self.study_screen, result))

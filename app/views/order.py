@@ -11,7 +11,7 @@ from textual.widgets import Static
 
 from orderlab.app.views.base import View
 from orderlab.app.widgets.drawing import Drawing
-from orderlab.app.widgets.render import arch_colour, fmt, legend, matrix, scatter
+from orderlab.app.widgets.render import arch_colour, fmt, legend, matrix, matrix_width, scatter
 
 
 class OrderView(View):
@@ -63,7 +63,9 @@ class OrderView(View):
             out.append(Text(f"one arch; chance overlap {q:.2f}", style="dim"))
             return out
 
-        self.query_one("#order-matrix", Drawing).set_draw(draw_matrix)
+        drawing = self.query_one("#order-matrix", Drawing)
+        drawing.fit_content(matrix_width(archs, archs))
+        drawing.set_draw(draw_matrix)
         pairs = self.pairs()
         self.pair %= len(pairs)
         x_arch, y_arch = pairs[self.pair]

@@ -10,6 +10,7 @@ from textual.widget import Widget
 
 Line = Text | list[Segment]
 Draw = Callable[[int, int], list[Line]]
+FIT_SHARE = 0.55        # the most of its row fit_content takes
 
 
 class Drawing(Widget):
@@ -29,6 +30,9 @@ class Drawing(Widget):
         self._draw = draw
         self.placeholder = placeholder
         self.draws = 0                      # drawings turned into strips (tests, benchmark)
+        self._need = 0                      # columns fit_content asked for
+        self._css: tuple | None = None      # the stylesheet's min-width and max-width (fit_content)
+        self._fit: tuple | None = None      # what fit_content set
         self._lines: tuple[tuple[int, int], list[Line]] | None = None
         self._strips: tuple[tuple[int, int], list[Strip]] | None = None
 
@@ -38,6 +42,27 @@ class Drawing(Widget):
         if placeholder is not None:
             self.placeholder = placeholder
         self.refresh(layout=True)
+
+    def fit_content(self, need: int) -> None:
+        """At least ``need`` columns of content, past the stylesheet's ``min-width`` and
+        ``max-width`` where they leave less (and back to them): a matrix of many architectures
+        loses the values in its cells when squeezed to its share of the row. Not past ~half the
+        row: on a narrow terminal the neighbour's share comes first."""
+        self._need = need + self.styles.padding.left + self.styles.padding.right
+        self._apply_fit()
+
+    def _apply_fit(self) -> None:
+        if self._css is None:       # before any inline rule: what the stylesheet says
+            self._css = (self.styles.min_width, self.styles.max_width)
+        row = self.parent.size.width if isinstance(self.parent, Widget) and self.parent.size.width else \
+            self.app.size.width
+        need = self._need if self._need <= row * FIT_SHARE else 0
+        lo, hi = self._css
+        fit = (max(need, int(lo.value)) if lo is not None else need or None,
+               max(need, int(hi.value)) if hi is not None else None)
+        if fit != self._fit:
+            self.styles.min_width, self.styles.max_width = fit
+            self._fit = fit
 
     def lines(self, width: int, height: int) -> list[Line]:
         """The drawing at this size (computed once per size and per :meth:`set_draw`)."""
@@ -74,5 +99,7 @@ class Drawing(Widget):
 
     def on_resize(self) -> None:
         self._strips = None
+        if self._need:
+            self._apply_fit()       # the row's width changed: fit_content's limit with it
         self.refresh()
 

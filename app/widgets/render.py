@@ -245,6 +245,24 @@ def scatter(x: np.ndarray, y: np.ndarray, width: int, height: int, colour: str =
 
 # ------------------------------------------------------------------ matrices
 
+def _matrix_labels(row_labels: Sequence[str], col_labels: Sequence[str] | None, n_c: int
+                   ) -> tuple[list[str], list[str], int]:
+    """Row labels, column labels and the row labels' width of a matrix."""
+    row_labels, col_labels = list(row_labels), None if col_labels is None else list(col_labels)
+    if col_labels is None or max((len(c) for c in col_labels), default=0) > 4:
+        # Long names do not fit over a cell: number the columns, and the rows to match.
+        width_n = len(str(len(row_labels)))
+        row_labels = [f"{lab} {i + 1:>{width_n}}" for i, lab in enumerate(row_labels)]
+        col_labels = [str(j + 1) for j in range(n_c)]
+    return row_labels, col_labels, min(max((len(s) for s in row_labels), default=1), 20)
+
+
+def matrix_width(row_labels: Sequence[str], col_labels: Sequence[str] | None) -> int:
+    """The width :func:`matrix` needs to write every cell's value (4 columns a cell)."""
+    n_c = len(row_labels) if col_labels is None else len(col_labels)
+    return _matrix_labels(row_labels, col_labels, n_c)[2] + 1 + 4 * n_c
+
+
 def matrix(values: np.ndarray, row_labels: Sequence[str], col_labels: Sequence[str] | None, width: int,
            *, lo: float = 0.0, hi: float = 1.0, row_colours: Sequence[str] | None = None,
            max_rows: int | None = None) -> tuple[list, str]:
@@ -257,12 +275,7 @@ def matrix(values: np.ndarray, row_labels: Sequence[str], col_labels: Sequence[s
     values = np.asarray(values, float)
     n_r, n_c = values.shape
     note = ""
-    if col_labels is None or max((len(c) for c in col_labels), default=0) > 4:
-        # Long names do not fit over a cell: number the columns, and the rows to match.
-        width_n = len(str(n_r))
-        row_labels = [f"{lab} {i + 1:>{width_n}}" for i, lab in enumerate(row_labels)]
-        col_labels = [str(j + 1) for j in range(n_c)]
-    lab_w = min(max((len(s) for s in row_labels), default=1), 20)
+    row_labels, col_labels, lab_w = _matrix_labels(row_labels, col_labels, n_c)
     room = max(1, width - lab_w - 1)
     cell = next((c for c in (5, 4, 3, 2) if room >= c * n_c), 1)
     shown_c = min(n_c, room // cell)

@@ -32,6 +32,7 @@ with torch 2.11, vmapped batch norm's backward under bf16 autocast fails (docs/p
 from __future__ import annotations
 
 import copy
+import os
 from contextlib import ExitStack
 from typing import Any, Callable
 
@@ -89,8 +90,10 @@ def unsupported_reason(spec, ds, data: DeviceData | None, hp: dict[str, Any],
     if data is None:
         return "no torch data"
     if data.streaming:
-        return ("the dataset does not fit on the device and streams from host memory; each member would "
-                "need its own stream")
+        from orderlab.trainer.loop import STREAM_ENV
+        why = (f"{STREAM_ENV}=1 streams the dataset from host memory" if os.environ.get(STREAM_ENV, "").strip() == "1"
+               else "the dataset does not fit on the device and streams from host memory")
+        return f"{why}; each member would need its own stream"
     if hp["optimizer"] not in ("sgd", "adam"):
         return f"optimizer {hp['optimizer']} is not elementwise"
     amp = data.device.type == "cuda"            # as in training: bf16 autocast on GPUs

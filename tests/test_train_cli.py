@@ -303,11 +303,14 @@ def test_a_network_already_there_with_other_settings_is_refused(store_uri):
     assert_one_line_error(invoke("sweep", "--arch", "mlp", "--seeds", "5", "--study", "cfg", *FAST,
                                  "--record-every", "0.25"), "record_every=0.5", "asked: 0.25")
     assert [r.seed for r in Store(store_uri).list_runs("cfg")] == [0]
-    # other data is named first, beside the training settings that differ too
+    # other data is named first, beside the training settings that differ
     assert_one_line_error(invoke("train", "--arch", "mlp", "--seeds", "0", "--study", "cfg", *fast,
                                  "--dataset", "gaussians"), "trained with dataset=digits (asked: gaussians), epochs=1")
+    assert_one_line_error(invoke("train", "--arch", "mlp", "--seeds", "5", "--study", "cfg", *fast,
+                                 "--data-seed", "3"), "(mlp/s0, run", ": data_seed=0 (asked: 3), epochs=1")
+    # other data alone is the study's data check's to judge (by the data itself)
     assert_one_line_error(invoke("train", "--arch", "mlp", "--seeds", "5", "--study", "cfg", *FAST,
-                                 "--data-seed", "3"), "data_seed=0 (asked: 3)")
+                                 "--data-seed", "3"), "holds networks on digits (data fingerprint")
     assert [r.seed for r in Store(store_uri).list_runs("cfg")] == [0]
     # another architecture has its own settings
     assert invoke("train", "--arch", "cnn", "--seeds", "0", "--study", "cfg", *fast).exit_code == 0

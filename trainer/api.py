@@ -193,11 +193,18 @@ def _differences(run, hp: dict[str, Any], record_splits: tuple[str, ...] | None)
     return diff
 
 
+def _with_data(run, diff: list[str], data: dict[str, Any] | None) -> list[str]:
+    """``diff`` led by the data options that differ too: a refusal over `epochs` alone hid that the
+    command also named another dataset. Data options alone refuse nothing here: the study's check
+    of the data itself decides (a subset larger than the split was once the whole split)."""
+    return (_differences(run, data, None) if diff and data else []) + diff
+
+
 def check_same_settings(run, hp: dict[str, Any], record_splits: tuple[str, ...], command: str,
-                        fix: str | None = None) -> None:
+                        fix: str | None = None, data: dict[str, Any] | None = None) -> None:
     """A study holds one network per (architecture, seed): a run already there must have been trained
     with the settings asked for now, or the command would mix two trainings under one name."""
-    diff = _differences(run, hp, record_splits)
+    diff = _with_data(run, _differences(run, hp, record_splits), data)
     if diff:
         fix = fix or f"{command} with the study's settings, or use another --study"
         raise OrderlabError(f"study {run.study!r} already has {run.name} ({run.status}, run {run.run_id[:8]}) "
@@ -205,12 +212,13 @@ def check_same_settings(run, hp: dict[str, Any], record_splits: tuple[str, ...],
                             f"seed: {fix}")
 
 
-def check_alike(peer, hp: dict[str, Any], command: str, fix: str | None = None) -> None:
+def check_alike(peer, hp: dict[str, Any], command: str, fix: str | None = None,
+                data: dict[str, Any] | None = None) -> None:
     """New seeds of an architecture the study has are trained as its networks were: the analysis
     compares networks of one architecture that differ only by seed (and other checkpoints would
     leave them aligned on the few they share, or refuse them). The splits recorded may differ:
     analysis names networks that lack one, and the fix it gives is to train them with both."""
-    diff = _differences(peer, hp, None)
+    diff = _with_data(peer, _differences(peer, hp, None), data)
     if diff:
         raise OrderlabError(f"study {peer.study!r} has {peer.arch} networks trained with other settings than "
                             f"asked ({peer.name}, run {peer.run_id[:8]}: {', '.join(diff)}); the networks of one "
@@ -265,18 +273,16 @@ def _sort_existing(cfg: TrainConfig, store, hps: dict[str, dict[str, Any]], comm
     except StoreError:      # a new study
         latest = {}
     ex = Existing({}, [], [], {})
-    # The data first: another dataset is what a mismatch most often means (the study's own check of
-    # the data comes later, once the data is loaded).
+    # named with a refusal (the study's own check of the data comes later, once the data is loaded)
     data = {"dataset": cfg.dataset, "data_seed": cfg.data_seed, "train_subset": cfg.train_subset,
             "test_subset": cfg.test_subset}
-    hps = {arch: {**data, **hp} for arch, hp in hps.items()}
     for arch in cfg.archs:
         for s in cfg.seeds:
             r = latest.get((arch, s))
             if r is None or r.tags.get(TAG_SUPERSEDED):     # none, or only a replaced run whose replacement is gone
                 ex.new.setdefault(arch, []).append(s)
                 continue
-            check_same_settings(r, hps[arch], cfg.record_splits, command, cfg.mismatch_fix)
+            check_same_settings(r, hps[arch], cfg.record_splits, command, cfg.mismatch_fix, data)
             if r.status == "FINISHED":
                 ex.skipped.append(r.name)
             elif r.status == "RUNNING":
@@ -286,7 +292,7 @@ def _sort_existing(cfg: TrainConfig, store, hps: dict[str, dict[str, Any]], comm
                 ex.network_of[r.run_id] = (arch, s)
         peer = next((r for (a, _), r in sorted(latest.items()) if a == arch and not r.tags.get(TAG_SUPERSEDED)), None)
         if peer is not None and arch in ex.new:     # new seeds are trained as the architecture's networks were
-            check_alike(peer, hps[arch], command, cfg.mismatch_fix)
+            check_alike(peer, hps[arch], command, cfg.mismatch_fix, data)
     return ex
 
 

@@ -533,12 +533,17 @@ def check_data(store, recipes: list[Recipe], data_dir: str | None, download: boo
                 needed_by.setdefault(plan.dataset, []).append(rec.name)
     if not needed_by:
         return
+    from orderlab.errors import name_list
     dataset = next(iter(needed_by))
     lacking = sorted({n for ns in needed_by.values() for n in ns})
     others = [r.name for r in recipes if r.name not in lacking]
-    alone = f", or run the other recipes alone: {' '.join(f'--only {n}' for n in others)}" if others else ""
-    raise OrderlabError(f"recipe {', '.join(lacking)} cannot load its data (nothing was trained): "
-                        f"{problems[dataset]}{alone}")
+    alone = f"; or run the other recipes alone: {' '.join(f'--only {n}' for n in others)}" if others else ""
+    # Every dataset missing, with the recipes that need it: fixing the one named would otherwise
+    # only lead to the next.
+    missing = name_list([f"{d} ({', '.join(dict.fromkeys(ns))})" for d, ns in needed_by.items()], most=6)
+    several = len(lacking) > 1
+    raise OrderlabError(f"recipe{'s' if several else ''} {', '.join(lacking)} cannot load {'their' if several else 'its'} "
+                        f"data (nothing was trained): missing {missing}; {problems[dataset]}{alone}")
 
 
 def reproduce(scale: str = "demo", only: list[str] | None = None, recipe_files: list[str | Path] | None = None,
@@ -565,9 +570,14 @@ def reproduce(scale: str = "demo", only: list[str] | None = None, recipe_files: 
         from orderlab.trainer.loop import resolve_device
         resolve_device(device)
     store = Store(tracking_uri)         # an unreachable server, likewise, before the output folder
-    check_data(store, recipes, data_dir, download)
+    from orderlab.commands.analysis import check_report_folder
+    from orderlab.studydata import make_folders
     out = Path(out_dir or f"reproduce-{scale}")
-    out.mkdir(parents=True, exist_ok=True)
+    check_report_folder(out)            # a file in the way: said before minutes of training
+    check_data(store, recipes, data_dir, download)
+    make_folders(out, lambda e, where: OrderlabError(
+        f"cannot write the report to {out}: {e.strerror or type(e).__name__}"
+        f"{'' if where is None or Path(where) == out else f' (at {where})'}; choose a writable folder with -o/--out"))
     common = dict(device=device, data_dir=data_dir, download=download, tracking_uri=tracking_uri, quiet=quiet)
     results = []
     for rec in recipes:

@@ -280,6 +280,14 @@ def output_error(path: Path, e: OSError, option: str, where: Path | None = None)
     return OrderlabError(f"cannot write {path}: {reason}{at}; choose a writable folder with {option}")
 
 
+def folder_option(text: str, option: str) -> Path:
+    """The folder an -o/--out names. An empty value would be the current folder (Path("") is "."),
+    which a report fills with its files (and clears of an earlier report's): refused."""
+    if not text.strip():
+        raise OrderlabError(f"{option} is empty; name the folder for the report, e.g. {option.split('/')[0]} report")
+    return Path(text).expanduser()
+
+
 def check_output_file(path: Path) -> None:
     """Refuse, before any work, an output file that is a folder or lies under a file."""
     if path.is_dir():

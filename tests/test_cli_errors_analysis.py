@@ -91,6 +91,19 @@ def test_report_to_an_unwritable_folder_is_one_line(syn, store_uri, a_file, wher
     assert not syn.report_runs("syn")     # nothing logged either
 
 
+def test_an_empty_report_folder_is_refused_not_taken_for_the_current_one(syn, store_uri, tmp_path, monkeypatch):
+    """`-o ""` was the current folder: a report's files poured into it (and an earlier report's
+    files of another split removed from it). demo refuses it too, and a file, before training."""
+    monkeypatch.chdir(tmp_path)
+    assert_one_line_error(invoke("report", "syn", "-o", "", "--tracking-uri", store_uri), "-o/--out is empty")
+    assert list(tmp_path.iterdir()) == []
+    assert_one_line_error(invoke("demo", "-o", " ", "--tracking-uri", store_uri), "-o/--out is empty")
+    (tmp_path / "afile").write_text("")
+    assert_one_line_error(invoke("demo", "-o", tmp_path / "afile", "--tracking-uri", store_uri),
+                          "is a file, not a folder")
+    assert "demo-digits" not in syn.study_names()               # nothing trained
+
+
 @pytest.mark.parametrize("where", ["proc", "under-file", "a-folder"])
 def test_export_to_an_unwritable_path_is_one_line(syn, store_uri, a_file, tmp_path, where):
     out = {"proc": Path("/proc/e.npz"), "under-file": a_file / "e.npz", "a-folder": tmp_path / "dir.npz"}[where]

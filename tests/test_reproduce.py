@@ -197,11 +197,21 @@ def test_missing_data_is_found_before_anything_trains(tmp_path):
     bad.write_text('name = "lacks"\n[[studies]]\nkey = "g"\ndataset = "gaussians:dim=4,classes=3,n=150,test=90"\n'
                    'archs = ["logistic"]\nseeds = "0-1"\nepochs = 2\n'
                    f'[[studies]]\nkey = "gone"\ndataset = "npz:{tmp_path / "absent.npz"}"\narchs = ["logistic"]\n'
+                   'seeds = "0-1"\nepochs = 2\n'
+                   f'[[studies]]\nkey = "also"\ndataset = "npz:{tmp_path / "absent2.npz"}"\narchs = ["logistic"]\n'
                    'seeds = "0-1"\nepochs = 2\n')
     res = CliRunner().invoke(app, ["reproduce", "--recipe", str(ok), "--recipe", str(bad), "--out",
                                    str(tmp_path / "out"), "-q"])
-    assert_one_line_error(res, "recipe lacks cannot load its data (nothing was trained)", "absent.npz",
+    # every missing dataset is named, not only the first (fixing it would only lead to the next)
+    assert_one_line_error(res, "recipe lacks cannot load its data (nothing was trained)",
+                          f"missing npz:{tmp_path / 'absent.npz'} (lacks), npz:{tmp_path / 'absent2.npz'} (lacks);",
                           "run the other recipes alone: --only fine")
+    # an output folder that cannot be one is refused before the data is even looked at
+    (tmp_path / "afile").write_text("")
+    for out, needle in ((tmp_path / "afile", "it is a file, not a folder"),
+                        (tmp_path / "afile" / "sub", "afile is a file, not a folder"), ("", "-o/--out is empty")):
+        res = CliRunner().invoke(app, ["reproduce", "--recipe", str(ok), "--out", str(out), "-q"])
+        assert_one_line_error(res, needle)
     assert not (tmp_path / "out").exists()
     assert not any(s.startswith("demo-") for s in Store().study_names())
 

@@ -306,7 +306,7 @@ def register(app: typer.Typer) -> None:
     @app.command(rich_help_panel="Analyse")
     def report(
         study: str = typer.Argument(..., help="Study name."),
-        out: Path = typer.Option(..., "--out", "-o", help="Folder for the figures and report.md."),
+        out: str = typer.Option(..., "--out", "-o", help="Folder for the figures and report.md."),
         split: Optional[str] = typer.Option(None, "--split", help="Only this split (default: every recorded one)."),
         align: str = typer.Option("common", "--align", help=ALIGN_HELP),
         log: bool = typer.Option(True, "--log/--no-log", help="Also log the report and TPA curves to MLflow "
@@ -316,6 +316,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Figures (PNG) and a Markdown summary of a study's agreement, also logged to MLflow."""
         _check(split, align)
+        from orderlab.studydata import folder_option
+        out = folder_option(out, "-o/--out")
         check_report_folder(out)
         from orderlab.store import Store
         store = Store(tracking_uri, must_exist=True)

@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
         only: List[str] = typer.Option(None, "--only", help="Run only this recipe (repeatable; see --list)."),
         recipe: List[Path] = typer.Option(None, "--recipe", help="Your own recipe file (repeatable) instead of "
                                           "the built-in ones (see docs/paradigms.md)."),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Report folder (default reproduce-SCALE)."),
+        out: Optional[str] = typer.Option(None, "--out", "-o", help="Report folder (default reproduce-SCALE)."),
         list_: bool = typer.Option(False, "--list", help="List the recipes and their studies, train nothing."),
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
         data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Where datasets live."),
@@ -35,6 +35,8 @@ def register(app: typer.Typer) -> None:
 
         Networks already finished in the store with the same settings are reused."""
         from orderlab.reproduce import reproduce as run, select_recipes
+        from orderlab.studydata import folder_option
+        folder = None if out is None else folder_option(out, "-o/--out")
         if threads is not None and threads < 1:
             raise OrderlabError(f"--threads must be at least 1 (got {threads})")
         if list_:
@@ -44,7 +46,7 @@ def register(app: typer.Typer) -> None:
                     typer.echo(f"    {p.study}: {', '.join(p.archs)} x seeds {p.seeds} on {p.dataset}")
             return
         try:
-            path = run(scale, only, recipe, out, tracking_uri=tracking_uri, device=device,
+            path = run(scale, only, recipe, folder, tracking_uri=tracking_uri, device=device,
                        data_dir=str(data_dir) if data_dir else None, download=download, quiet=quiet,
                        study_reports=study_reports, threads=threads,
                        log=typer.echo)

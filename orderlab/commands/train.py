@@ -92,11 +92,15 @@ def register(app: typer.Typer) -> None:
                                                    help="MLflow store (default sqlite:///./mlruns/mlflow.db)."),
         seeds: str = typer.Option("0-7", "--seeds", help="Seeds per architecture."),
         epochs: float = typer.Option(4, "--epochs", help="Epochs per network."),
-        out: Path = typer.Option(Path("orderlab-report"), "--out", "-o", help="Where to write the report."),
+        out: str = typer.Option("orderlab-report", "--out", "-o", help="Where to write the report."),
         quiet: bool = typer.Option(False, "--quiet", "-q"),
     ) -> None:
         """The main job: mlp and cnn x 8 seeds on digits, recorded every quarter epoch, then the agreement summary."""
+        from orderlab.commands.analysis import check_report_folder
+        from orderlab.studydata import folder_option
         from orderlab.trainer.api import TrainConfig, parse_seeds
+        folder = folder_option(out, "-o/--out")
+        check_report_folder(folder)     # before training: a file in the way is no reason to train for nothing
         cfg = TrainConfig(study=DEMO_STUDY, archs=["mlp", "cnn"], seeds=parse_seeds(seeds), dataset="digits",
                           epochs=epochs, record_every=0.25, device="auto", tracking_uri=tracking_uri, quiet=quiet,
                           # demo has no --study: its study is always demo-digits
@@ -104,7 +108,7 @@ def register(app: typer.Typer) -> None:
                                        f"settings it had, or run it into another store with "
                                        f"--tracking-uri sqlite:///OTHER/mlflow.db")
         _run_training(cfg)
-        _demo_summary(cfg, out)
+        _demo_summary(cfg, folder)
 
     @app.command(rich_help_panel="Train")
     def archs() -> None:

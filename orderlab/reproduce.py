@@ -151,14 +151,50 @@ def load_recipe(path: str | Path, scale: str = "demo") -> Recipe:
     checks = [c for c in checks if isinstance(c, dict) and not ({str(c.get("study")), str(c.get("reference_study"))}
                                                                 & skipped)]
     recipe = Recipe(name, str(data.get("title", name)), str(data.get("claim", "")), path, scale, studies, checks)
-    for c in checks:
-        if c.get("kind") not in CHECK_KINDS:
-            raise OrderlabError(f"recipe {path}: check kind {c.get('kind')!r} is unknown; use one of "
-                                f"{', '.join(CHECK_KINDS)}")
-        for key in ("study", "reference_study"):
-            if key in c:
-                recipe.study(str(c[key]))
+    for i, c in enumerate(checks):
+        _check_check(recipe, c, f"recipe {path}, check {i + 1}")
     return recipe
+
+
+def _check_check(recipe: Recipe, c: dict[str, Any], where: str) -> None:
+    """A check that names a study, architecture or checkpoint its recipe does not train is refused
+    with the recipe, before any network trains (it failed, or gave a verdict at the wrong epoch,
+    only after the training)."""
+    kind = c.get("kind")
+    if kind not in CHECK_KINDS:
+        raise OrderlabError(f"{where}: check kind {kind!r} is unknown; use one of {', '.join(CHECK_KINDS)}")
+    for key in ("study",) + (("reference_study",) if kind == "control" else ()):
+        if key not in c:
+            raise OrderlabError(f"{where} ({kind}): needs {key} = \"KEY\" (one of the recipe's studies: "
+                                f"{', '.join(s.key for s in recipe.studies)})")
+    plan = recipe.study(str(c["study"]))
+    named = [(str(c["arch"]), plan)] if c.get("arch") else []
+    named += [(str(a), plan) for key in ("archs", "learners") for a in (c.get(key) or [])]
+    if c.get("reference_arch"):
+        named.append((str(c["reference_arch"]), recipe.study(str(c["reference_study"])) if kind == "control"
+                      else plan))
+    for arch, p in named:
+        if arch not in p.archs:
+            raise OrderlabError(f"{where} ({kind}): names architecture {arch!r}, which study {p.key!r} does not "
+                                f"train (it trains {', '.join(p.archs)})")
+    at = c.get("at")
+    if isinstance(at, (int, float)) and not isinstance(at, bool):
+        arch = str(c.get("arch") or plan.archs[0])
+        epochs = _planned_epochs(plan, arch)
+        if not 0 <= at <= epochs:
+            raise OrderlabError(f"{where} ({kind}): at = {at:g} is outside the training of {arch} in study "
+                                f"{plan.key!r} (epochs 0 to {epochs:g}); use an epoch in it, or early, middle, final")
+    elif at is not None and at not in ("early", "middle", "final"):
+        raise OrderlabError(f"{where} ({kind}): at = {at!r}; use early, middle, final or an epoch number")
+
+
+def _planned_epochs(plan: StudyPlan, arch: str) -> float:
+    """How long ``arch`` trains in ``plan``: the recipe's epochs, else the architecture's default."""
+    epochs = plan.options_for(arch).get("epochs")
+    if epochs is None:
+        from orderlab.trainer.models import get_arch
+        epochs = get_arch(arch).hyperparameters()["epochs"]
+    return float(epochs)
 
 
 def builtin_recipes() -> list[Path]:

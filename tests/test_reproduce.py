@@ -118,6 +118,19 @@ def test_recipe_errors(tmp_path):
         (TINY.replace('reference_study = "digits"', 'reference_study = "nope"'), "does not define"),
         (TINY.replace("test_subset = 150", "test_subset = \"many\""), "must be a int"),
         ("name = 'x'\n", "defines no study"),
+        # a check naming what its recipe does not train is refused before anything trains
+        (TINY.replace('archs = ["knn", "mlp"]', 'archs = ["knn", "cnn"]'),
+         "check 4 (across): names architecture 'cnn', which study 'digits' does not train (it trains mlp, knn)"),
+        (TINY.replace('reference_arch = "mlp"\nclaim = "gaussians', 'reference_arch = "logistic"\nclaim = "gaussians'),
+         "check 6 (control): names architecture 'logistic', which study 'digits' does not train"),
+        (TINY.replace('arch = "mlp"\nclaim = "mlp agree"', 'arch = "mlp"\nat = 99\nclaim = "mlp agree"'),
+         "check 1 (agreement): at = 99 is outside the training of mlp in study 'digits' (epochs 0 to 2)"),
+        (TINY.replace('arch = "mlp"\nclaim = "mlp agree"', 'at = 3\nclaim = "mlp agree"'),   # the study's first arch
+         "at = 3 is outside the training of mlp"),
+        (TINY.replace('arch = "mlp"\nclaim = "mlp agree"', 'arch = "mlp"\nat = "late"\nclaim = "mlp agree"'),
+         "at = 'late'; use early, middle, final or an epoch number"),
+        (TINY.replace('study = "digits"\narch = "mlp"\nclaim = "mlp bimodal"', 'arch = "mlp"\nclaim = "mlp bimodal"'),
+         "check 2 (bimodal): needs study = \"KEY\" (one of the recipe's studies: digits, gauss)"),
         ("name = [", "not valid TOML"),
     ]
     for text, message in cases:

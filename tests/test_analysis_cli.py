@@ -63,7 +63,12 @@ def test_analyze_tables_checkpoint_split_and_arch(uri):
     r = run("analyze", "syn", "--split", "train", "--checkpoint", "0.5", "--tracking-uri", uri)
     assert r.exit_code == 0, r.output
     assert "mlp (3 networks)" in r.stdout and "architecture agreement" in r.stdout and "Spearman" in r.stdout
-    assert "at epoch 0.5" in r.stdout
+    assert "at epoch 0.5" in r.stdout and "outside the recorded epochs" not in r.stdout
+    for asked in ("99", "-1"):                      # the nearest, but said: the user asked for another epoch
+        js = json.loads(run("analyze", "syn", "--checkpoint", asked, "--json", "--tracking-uri", uri).stdout)
+        last = (N_CKPT - 1) / 4
+        assert js["warnings"][0] == (f"--checkpoint {asked} is outside the recorded epochs (0 to {last:g}); the "
+                                     f"agreement matrix is at the nearest, epoch {last if asked == '99' else 0:g}")
     r = run("analyze", "syn", "--arch", "cnn", "--json", "--no-intervals", "--tracking-uri", uri)
     js = json.loads(r.stdout)
     assert list(js["groups"]) == ["cnn"]

@@ -298,6 +298,11 @@ def register(app: typer.Typer) -> None:
                             interrupted=include_interrupted)[split]
         c = stack.checkpoint_index(checkpoint)
         js = analysis_json(stack, c, intervals=not no_intervals)
+        first, last = float(stack.epoch[0]), float(stack.epoch[-1])
+        if checkpoint is not None and not first - 1e-9 <= checkpoint <= last + 1e-9:
+            js["warnings"].insert(0, f"--checkpoint {checkpoint:g} is outside the recorded epochs ({first:g} to "
+                                     f"{last:.3g}); the agreement matrix is at the nearest, epoch "
+                                     f"{float(stack.epoch[c]):.3g}")
         if json_out:
             typer.echo(json.dumps(js))
         else:

@@ -175,9 +175,14 @@ def resolve_class(cls: str | int | None, class_names: Sequence[str] | None) -> i
     # 20 has classes 0, 1, 2 named "0", "10", "20"), and the table shows names.
     if text in names:
         return names.index(text)
-    if text.lstrip("-").isdigit():
+    # Numeric labels are their own names: a number that is none of them is no class, not an index
+    # (with labels 1, 2, 3, "0" was the class named "1").
+    numeric = bool(names) and all(n.lstrip("-").isdigit() for n in names)
+    if text.lstrip("-").isdigit() and not numeric:
         return int(text)
     known = ", ".join(names[:20]) if names else "none (use the class number)"
+    if numeric:
+        raise OrderlabError(f"unknown class {text!r}; use one of the labels: {known}")
     raise OrderlabError(f"unknown class {text!r}; use a class number or one of: {known}")
 
 

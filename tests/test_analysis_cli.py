@@ -7,6 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from orderlab.cli import app
+from orderlab.errors import OrderlabError
 from orderlab.record import save_examples
 from orderlab.store import Store
 from orderlab.synthetic import populate_store
@@ -132,6 +133,7 @@ def test_examples_easiest_hardest_and_class(uri):
     assert by_name and all(r["label"] == 4 and r["class"] == "c4" for r in by_name)
     r = run("examples", "syn", "--hardest", "3", "--class", "2", "--tracking-uri", uri)
     assert r.exit_code == 0 and "hardest 3 examples" in r.stdout and "c2" in r.stdout
+    assert "(test split, class c2)" in " ".join(r.stdout.split()), r.stdout      # the class the number chose
 
 
 def test_report_writes_files_and_logs_them_as_the_study_report_run(uri, tmp_path):
@@ -181,12 +183,18 @@ def test_a_report_that_fails_to_log_keeps_the_earlier_report_run(uri, tmp_path, 
     assert store.client.get_run(earlier).info.lifecycle_stage == "active"
 
 
-def test_a_class_is_found_by_its_name_before_its_number():
+def test_a_class_is_found_by_its_name_and_numeric_names_are_never_indices():
     """Numeric labels keep their values as names (an npz labelled 0, 10, 20, 30 has classes 0-3 named
-    "0", "10", "20", "30"): `--class 20` is the class the table shows as 20, `--class 2` the third."""
+    "0", "10", "20", "30"): `--class 20` is the class the table shows as 20. A number that names no
+    class is refused rather than taken as an index: with labels 1, 2, 3, `--class 0` was the class
+    named 1, and `--class 2` the class named 2."""
     from orderlab.analysis.summary import resolve_class
     names = ["0", "10", "20", "30"]
-    assert resolve_class("20", names) == 2 and resolve_class("2", names) == 2 and resolve_class("0", names) == 0
+    assert resolve_class("20", names) == 2 and resolve_class("0", names) == 0
+    for text, names in (("2", ["0", "10", "20", "30"]), ("0", ["1", "2", "3"])):
+        with pytest.raises(OrderlabError, match=f"unknown class '{text}'; use one of the labels: .*{names[-1]}"):
+            resolve_class(text, names)
+    assert resolve_class("2", ["1", "2", "3"]) == 1
     assert resolve_class("7", [f"c{i}" for i in range(10)]) == 7 and resolve_class("c7", [f"c{i}" for i in range(10)]) == 7
 
 

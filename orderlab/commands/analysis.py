@@ -365,7 +365,8 @@ def register(app: typer.Typer) -> None:
                             interrupted=include_interrupted)[split]
         ex = store.load_examples(studies[0])
         names = ex.get("class_names") if ex else None
-        rows = example_rows(stack, n, hardest=hardest is not None, cls=resolve_class(cls, names), class_names=names)
+        chosen = resolve_class(cls, names)
+        rows = example_rows(stack, n, hardest=hardest is not None, cls=chosen, class_names=names)
         for w in stack.warnings:        # networks left out, checkpoints dropped: on stderr, --json too
             typer.echo(f"note: {w}", err=True)
         if json_out:
@@ -374,8 +375,10 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
         kind = "hardest" if hardest is not None else "easiest"
+        # the class as the table's label column shows it (a number typed may have been an index)
+        shown = None if chosen is None else names[chosen] if names and 0 <= chosen < len(names) else str(chosen)
         t = Table(title=f"{kind} {len(rows)} examples of {', '.join(studies)} ({split} split"
-                        f"{', class ' + str(cls) if cls is not None else ''})", title_justify="left",
+                        f"{', class ' + shown if shown is not None else ''})", title_justify="left",
                   caption="per architecture: accessibility · learned at", caption_justify="left")
         for col in ("rank", "example id", "label", "access."):
             t.add_column(col, justify="right")

@@ -13,6 +13,9 @@ import numpy as np
 
 from orderlab.record import Record, RecordError
 
+# Said of an alignment that keeps few checkpoints: the analysis is not limited to them (an export is).
+OWN_CHECKPOINTS = "accessibility and learning orders use each network's own checkpoints"
+
 
 @dataclass
 class Stack:
@@ -133,8 +136,7 @@ class Stack:
                   if short and len(short) < len(items) else "")
             warnings.append(f"aligned on {len(common)} common checkpoint{'s' if len(common) != 1 else ''} "
                             f"({dropped} not shared {'was' if dropped == 1 else 'were'} dropped{by}"
-                            + ("; accessibility and learning orders use each network's own checkpoints)"
-                               if len(common) < 4 else ")"))
+                            + (f"; {OWN_CHECKPOINTS})" if len(common) < 4 else ")"))
         own = None
         if aligned:
             counts = [np.unpackbits(s.correct_bits, axis=-1, count=s.n_examples).sum(0, dtype=np.uint32)

@@ -269,6 +269,7 @@ def test_export_refuses_or_aligns_different_checkpoints(store_uri, tmp_path):
     r = invoke("export", "mixed", "-o", tmp_path / "m.npz", "--align", "common")
     assert r.exit_code == 0, r.output
     assert "warning: aligned on 2 common checkpoints" in r.stderr
+    assert "the file holds only the common ones" in r.stderr and "accessibility" not in r.stderr, r.stderr
     with np.load(tmp_path / "m.npz") as z:
         assert list(z["epoch"]) == [0.0, 1.0] and z["correct"].shape == (2, 2, 200)
 

@@ -90,8 +90,9 @@ def register(app: typer.Typer) -> None:
         check_output_file(output)                   # before loading the study; write_export checks the rest
         store = Store(tracking_uri, must_exist=True)
         stack = load_stack(store, study, split, align=align, keep_predicted=True, interrupted=include_interrupted)
-        for w in stack.warnings:
-            typer.echo(f"warning: {w}", err=True)
+        from orderlab.analysis.stack import OWN_CHECKPOINTS
+        for w in stack.warnings:        # the file holds the common checkpoints only, whatever analysis does
+            typer.echo(f"warning: {w.replace(OWN_CHECKPOINTS, 'the file holds only the common ones')}", err=True)
         path = write_export(export_arrays(stack), output)
         typer.echo(f"wrote {path}: {counted(stack.n_networks, 'network')} x "
                    f"{counted(stack.n_checkpoints, 'checkpoint')} x {counted(stack.n_examples, split + ' example')}")

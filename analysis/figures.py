@@ -64,6 +64,9 @@ def fig_histograms(stack: Stack, checkpoints: dict[str, int], max_groups: int = 
     # share one column.
     merged: dict[int, list[str]] = {}
     for name, e in checkpoints.items():
+        # aligned on the checkpoints all share, the last of them is no network's final one
+        if name == "final" and stack.aligned:
+            name = "last shared"
         merged.setdefault(int(e), []).append(name)
     cols = [(" = ".join(names), e) for e, names in merged.items()]
     fig = _figure(3.6 * len(cols), 2.7 * len(groups) + 0.4)

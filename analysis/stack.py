@@ -84,6 +84,11 @@ class Stack:
         from orderlab.analysis.metrics import network_totals     # metrics builds on this module
         return network_totals(self), (self.own_scale if self.own_totals is not None else self.n_checkpoints)
 
+    @property
+    def aligned(self) -> bool:
+        """Networks whose checkpoints differ, kept on those they share (each one's own are elsewhere)."""
+        return self.own_totals is not None
+
     def checkpoint_index(self, epoch: float | None) -> int:
         """Index of the checkpoint nearest to ``epoch`` (None = last)."""
         if epoch is None:

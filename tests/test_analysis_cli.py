@@ -263,3 +263,31 @@ def test_copies_of_one_network_in_two_studies_count_once(tmp_path):
     assert data.stack.n_networks == 5
     assert any(n.startswith("s2:mlp/s0, s2:mlp/s1 are the same as in s1") for n in data.notes), data.notes
     assert not any("the same as in" in n for n in StudySource(uri).load(("s1", "s3")).notes)
+
+
+def test_a_report_of_architectures_on_other_grids_says_shared_and_reports_one_alone(tmp_path):
+    """mlp recorded 6 checkpoints, cnn 3: the report keeps the 3 they share, and must not call the
+    last of them mlp's "final" one; `report --arch mlp` reports mlp on its own 6 (and, unless
+    asked, does not replace the study's report run in MLflow)."""
+    from orderlab.analysis import figures as F
+    from orderlab.analysis.summary import pick_checkpoints
+    from orderlab.studydata import load_stack
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    store = Store(uri)
+    populate_store(store, "grids", archs=("mlp",), seeds=3, n_checkpoints=6, n_examples=N_EX)
+    populate_store(store, "grids", archs=("cnn",), seeds=3, n_checkpoints=3, n_examples=N_EX)
+    r = run("report", "grids", "-o", str(tmp_path / "all"), "--tracking-uri", uri)
+    assert r.exit_code == 0, r.output
+    md = (tmp_path / "all" / "report.md").read_text()
+    assert "At the last checkpoint all networks share (epoch 0.5)" in md
+    st = load_stack(store, "grids", "test", align="common")
+    titles = [ax.get_title() for ax in F.fig_histograms(st, pick_checkpoints(st)).axes]
+    assert any("last shared" in t for t in titles) and not any("final" in t for t in titles), titles
+    logged = store.report_runs("grids")
+    r = run("report", "grids", "--arch", "mlp", "-o", str(tmp_path / "mlp"), "--tracking-uri", uri)
+    assert r.exit_code == 0 and "logged as the report run" not in r.stdout, r.output
+    md = (tmp_path / "mlp" / "report.md").read_text()
+    assert "# orderlab report: grids (mlp)" in md and "At the last checkpoint (epoch 1.25)" in md
+    assert store.report_runs("grids") == logged                 # the study's report run stays
+    r = run("report", "grids", "--arch", "vgg", "-o", str(tmp_path / "vgg"), "--tracking-uri", uri)
+    assert r.exit_code == 2 and "no network of architecture vgg" in r.output, r.output

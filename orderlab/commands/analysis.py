@@ -313,9 +313,12 @@ def register(app: typer.Typer) -> None:
         study: str = typer.Argument(..., help="Study name."),
         out: str = typer.Option(..., "--out", "-o", help="Folder for the figures and report.md."),
         split: Optional[str] = typer.Option(None, "--split", help="Only this split (default: every recorded one)."),
+        arch: Optional[List[str]] = typer.Option(None, "--arch", "-a", help="Only these architectures (repeatable): "
+                                                 "their own checkpoints, when the study's architectures differ."),
         align: str = typer.Option("common", "--align", help=ALIGN_HELP),
-        log: bool = typer.Option(True, "--log/--no-log", help="Also log the report and TPA curves to MLflow "
-                                 "as the study's report run (replacing the previous report's run)."),
+        log: Optional[bool] = typer.Option(None, "--log/--no-log", help="Also log the report and TPA curves to "
+                                           "MLflow as the study's report run, replacing the previous report's run "
+                                           "(default: yes, but not with --arch)."),
         include_interrupted: bool = INTERRUPTED_OPTION,
         tracking_uri: Optional[str] = URI_OPTION,
     ) -> None:
@@ -327,10 +330,13 @@ def register(app: typer.Typer) -> None:
         from orderlab.store import Store
         store = Store(tracking_uri, must_exist=True)
         left_out: list[str] = []
-        stacks = load_stacks(store, [study], [split] if split else None, align,
+        stacks = load_stacks(store, [study], [split] if split else None, align, arch, arch_option=bool(arch),
                              other_split="leave out --split: the report then covers {split}, which all {n} recorded",
                              left_out=left_out, interrupted=include_interrupted)
-        md = publish_report(store, study, stacks, out, title=f"orderlab report: {study}", log=log, notes=left_out)
+        # A report of some architectures does not replace the study's report run unless asked to.
+        log = not arch if log is None else log
+        title = f"orderlab report: {study}" + (f" ({', '.join(arch)})" if arch else "")
+        md = publish_report(store, study, stacks, out, title=title, log=log, notes=left_out)
         for note in left_out:
             typer.echo(f"note: {note}", err=True)
         typer.echo(f"report: {md}")

@@ -180,3 +180,20 @@ def test_text_csv_rows_shorter_than_the_header_are_a_one_line_error(tmp_path, st
     (tmp_path / "short.csv").write_text('text,label\n"red\napple",1\ngreen pear\n')
     assert_one_line_error(_train_text_csv(tmp_path / "short.csv"), "the row ending on line 4 has fewer fields than",
                           "give every row a label and a text")
+
+
+@pytest.mark.parametrize("content, needles", [
+    # an unquoted comma split the text: the rest was dropped without a word
+    ('label,text\na,red apple\nb,green, ripe pear\n', ["the row ending on line 3 has more fields than the header",
+                                                      "double quotes"]),
+    ('label,text\na,red apple\n ,green pear\n', ["the row ending on line 3 has an empty label"]),
+    ('label,text\na,\nb, \na,\nb,\na,\n', ["every text is empty"]),
+    # a quote left open took the rest of the file as one text
+    ('label,text\na,"red apple\nb,green pear\na,plum\n', ["not valid CSV in the row starting on line 2",
+                                                          "unexpected end of data", "close every double quote"]),
+    ('label,text\na,plum\nb,"it said "hi" here"\n', ["in the row starting on line 3"]),
+])
+def test_malformed_text_csv_is_named_not_read_silently(tmp_path, store_uri, content, needles):
+    from conftest import assert_one_line_error
+    (tmp_path / "bad.csv").write_text(content)
+    assert_one_line_error(_train_text_csv(tmp_path / "bad.csv"), f"{tmp_path / 'bad.csv'}: ", *needles)

@@ -157,20 +157,36 @@ def _read_labelled_csv(path: Path) -> tuple[list[str], list[str], list[str] | No
         data = path.read_bytes()
     except OSError as e:
         raise OrderlabError(f"cannot read {path}: {e.strerror}; give text-csv:PATH of a CSV file") from None
-    reader = csv.DictReader(_utf8_text(data, f"text-csv:{path}"))
-    fields = {f.strip().lower(): f for f in (reader.fieldnames or [])}
-    if "label" not in fields or "text" not in fields:
-        raise OrderlabError(f"{path}: needs a header with 'label' and 'text' columns (found "
-                            f"{list(reader.fieldnames or [])}); add one as the first line")
+    # strict: a quote left open swallowed the rest of the file into one text, silently
+    reader = csv.DictReader(_utf8_text(data, f"text-csv:{path}"), strict=True)
     rows = []
-    for r in reader:
-        if r.get(fields["label"]) is None or r.get(fields["text"]) is None:   # csv's None: a field missing
+    ended = 1                       # the line the last row read ended on (the header's, first)
+    try:
+        fields = {f.strip().lower(): f for f in (reader.fieldnames or [])}
+        if "label" not in fields or "text" not in fields:
+            raise OrderlabError(f"{path}: needs a header with 'label' and 'text' columns (found "
+                                f"{list(reader.fieldnames or [])}); add one as the first line")
+        header = list(reader.fieldnames or [])
+        for r in reader:
             # line_num: where the row ends (a quoted text may span lines)
-            raise OrderlabError(f"{path}: the row ending on line {reader.line_num} has fewer fields than the header "
-                                f"({list(reader.fieldnames or [])}); give every row a label and a text")
-        rows.append(r)
+            if r.get(fields["label"]) is None or r.get(fields["text"]) is None:   # csv's None: a field missing
+                raise OrderlabError(f"{path}: the row ending on line {reader.line_num} has fewer fields than the "
+                                    f"header ({header}); give every row a label and a text")
+            if r.get(None):         # DictReader's key for fields past the header's
+                raise OrderlabError(f"{path}: the row ending on line {reader.line_num} has more fields than the "
+                                    f"header ({header}); put a text that holds commas in double quotes")
+            if not r[fields["label"]].strip():
+                raise OrderlabError(f"{path}: the row ending on line {reader.line_num} has an empty label; give "
+                                    f"every row its class")
+            rows.append(r)
+            ended = reader.line_num
+    except csv.Error as e:
+        raise OrderlabError(f"{path}: not valid CSV in the row starting on line {ended + 1} ({e}); close every "
+                            f"double quote that opens a text, and double a quote inside one (\"\")") from None
     labels = [r[fields["label"]].strip() for r in rows]
     texts = [r[fields["text"]] or "" for r in rows]
+    if texts and not any(t.strip() for t in texts):
+        raise OrderlabError(f"{path}: every text is empty; the text column holds the examples to classify")
     splits = [(r[fields["split"]] or "").strip().lower() for r in rows] if "split" in fields else None
     return labels, texts, splits
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -120,25 +121,41 @@ def fig_arch_agreement(archs: list[str], mat: np.ndarray, stack: Stack, checkpoi
     return fig
 
 
+SEED_TICKS_UP_TO = 32      # networks in the agreement figure named one by one (more: by architecture)
+
+
 def fig_network_agreement(stack: Stack, checkpoint: int, measure: str = "tpa") -> Figure:
     """Network x network agreement, ordered by architecture then seed, blocks outlined."""
     order = np.concatenate([stack.arch_index(a)[np.argsort(stack.seed[stack.arch_index(a)], kind="stable")]
                             for a in stack.archs])
-    p = M.pairwise_agreement(stack, checkpoint, measure, order)
+    p = np.array(M.pairwise_agreement(stack, checkpoint, measure, order), float)
     fig = _figure(6.6, 5.6)
     ax = fig.subplots()
-    off = p[~np.eye(p.shape[0], dtype=bool)]
-    vmin = float(np.nanmin(off)) if off.size and np.any(np.isfinite(off)) else 0.0
-    im = ax.imshow(p, cmap="viridis", vmin=min(vmin, 0.99), vmax=1.0, interpolation="nearest")
-    fig.colorbar(im, ax=ax, shrink=0.8, label=f"pairwise {measure.upper() if measure == 'tpa' else 'κ'}")
+    # A network with itself (always 1) is left grey: it would pin the top of the colour scale above
+    # every real pair, and the blocks of one architecture would fade.
+    np.fill_diagonal(p, np.nan)
+    off = p[np.isfinite(p)]
+    vmin, vmax = (float(off.min()), float(off.max())) if off.size else (0.0, 1.0)
+    if vmax - vmin < 0.01:
+        vmin, vmax = vmin - 0.005, vmax + 0.005
+    cmap = colormaps["viridis"].with_extremes(bad="#d0d0d0")
+    im = ax.imshow(p, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+    fig.colorbar(im, ax=ax, shrink=0.8, label=f"pairwise {measure.upper() if measure == 'tpa' else 'κ'} "
+                 f"(grey: a network with itself)")
     bounds = np.cumsum([len(stack.arch_index(a)) for a in stack.archs])
     starts = np.concatenate(([0], bounds[:-1]))
     for b in bounds[:-1]:
         ax.axhline(b - 0.5, color="white", lw=1.5)
         ax.axvline(b - 0.5, color="white", lw=1.5)
-    centres = (starts + bounds - 1) / 2
-    ax.set_xticks(centres, stack.archs, rotation=45, ha="right")
-    ax.set_yticks(centres, stack.archs)
+    if len(order) <= SEED_TICKS_UP_TO:      # every network named: its architecture and seed
+        names = [f"{stack.arch[i]} s{stack.seed[i]}" for i in order]
+        size = 8 if len(order) <= 12 else 6
+        ax.set_xticks(np.arange(len(order)), names, rotation=90, fontsize=size)
+        ax.set_yticks(np.arange(len(order)), names, fontsize=size)
+    else:                                   # too many to read: the architectures' blocks
+        centres = (starts + bounds - 1) / 2
+        ax.set_xticks(centres, stack.archs, rotation=45, ha="right")
+        ax.set_yticks(centres, stack.archs)
     ax.set_title(f"network agreement ({stack.n_networks} networks), epoch {stack.epoch[checkpoint]:.3g}",
                  fontsize=10)
     return fig

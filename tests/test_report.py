@@ -135,3 +135,24 @@ def test_pick_checkpoints_and_example_rows():
     assert all(r["label"] == 3 for r in hard)
     assert easy[0]["accessibility"] >= hard[0]["accessibility"]
     assert set(easy[0]["archs"]) == {"mlp", "cnn"}
+
+
+def test_network_agreement_names_each_network_and_greys_its_diagonal():
+    """The figure is ordered by architecture then seed: with few networks each is named; the
+    diagonal (a network with itself, always 1) is left out of the colour scale, which it pinned."""
+    from orderlab.analysis import figures as F
+    st = make_stacks(per=4)["test"]
+    st.seed = np.tile(np.arange(4), 2)
+    fig = F.fig_network_agreement(st, st.n_checkpoints // 2)
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == [f"{a} s{s}" for a in st.archs for s in range(4)], labels
+    img = ax.images[0]
+    data = np.ma.getdata(img.get_array())
+    assert np.all(np.isnan(np.diag(data)))
+    vmin, vmax = img.get_clim()
+    off = data[~np.eye(len(data), dtype=bool)]
+    assert vmax == pytest.approx(off.max()) and vmin == pytest.approx(off.min()) and vmax < 1
+    many = make_stacks(per=20)["test"]                  # 40 networks: the architectures' blocks
+    ax = F.fig_network_agreement(many, many.n_checkpoints - 1).axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(many.archs)

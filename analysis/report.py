@@ -158,8 +158,11 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
                f"{int(js['order_correlation']['q'] * 100)}% of examples learned that two groups have in common "
                f"(unrelated orders give {js['order_correlation']['q']:.2f}).", ""]
         oc = js["order_correlation"]
+        q = int(oc["q"] * 100)
+        md += ["**Spearman ρ of accessibility** (diagonal: two halves of one architecture)", ""]
         md += _matrix_md(oc["archs"], oc["spearman"], oc.get("spearman_lo"), oc.get("spearman_hi"))
-        md += [""] + _matrix_md(oc["archs"], oc["overlap"])
+        md += ["", f"**Overlap of the first {q}% of examples learned** (chance: {oc['q']:.2f})", ""]
+        md += _matrix_md(oc["archs"], oc["overlap"])
         md += ["", f"![accessibility scatter](accessibility_{split}.png)", ""]
         rows_e = example_rows(st, 5)
         rows_h = example_rows(st, 5, hardest=True)

@@ -50,6 +50,7 @@ def test_report_without_examples_writes_every_figure_and_embeds_them(tmp_path):
     js = json.loads((tmp_path / "rep" / "analysis_test.json").read_text())
     assert set(js["groups"]) == {"mlp", "cnn"} and len(js["epoch"]) == 9
     assert "| mlp | 4 |" in text
+    assert "**Spearman ρ of accessibility**" in text and "**Overlap of the first 20% of examples learned**" in text
 
 
 def test_report_with_image_thumbnails_draws_the_example_grid(tmp_path):

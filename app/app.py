@@ -47,7 +47,7 @@ class OrderlabApp(App):
     def get_default_screen(self) -> Screen:
         return StudiesScreen()
 
-    TERMINATED = 130      # the exit code after SIGTERM, as for Ctrl-C
+    TERMINATED = 143      # the exit code after SIGTERM (128 + 15), as the other commands give
 
     def exit_on_sigterm(self) -> None:
         """SIGTERM (`timeout`, `kill`) ends the app through its own event loop. Raised as

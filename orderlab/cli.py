@@ -100,8 +100,15 @@ for _name in COMMAND_MODULES:
     _mod.register(app)
 
 
+INTERRUPTED, TERMINATED = 130, 143      # the shells' codes for a death by SIGINT and by SIGTERM
+_TERMINATED: list[int] = []
+
+
 def _terminate(signum, frame) -> None:
-    raise KeyboardInterrupt     # `kill` or `timeout` stop training as Ctrl-C does: runs end KILLED, resumable
+    # `kill` or `timeout` stop training as Ctrl-C does (runs end KILLED, resumable), but the exit
+    # code says which it was, as a shell would (a scheduler's script tells a cancel from a Ctrl-C).
+    _TERMINATED.append(signum)
+    raise KeyboardInterrupt
 
 
 def main() -> None:
@@ -111,7 +118,11 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
-        raise SystemExit(130) from None
+        raise SystemExit(TERMINATED if _TERMINATED else INTERRUPTED) from None
+    except SystemExit as e:     # a command's own exit on an interrupt
+        if e.code == INTERRUPTED and _TERMINATED:
+            raise SystemExit(TERMINATED) from None
+        raise
 
 
 if __name__ == "__main__":

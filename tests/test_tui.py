@@ -531,7 +531,7 @@ def test_sigterm_ends_the_tui_with_its_output_in_a_file(tmp_path):
         finally:
             proc.kill()
     err = (tmp_path / "err").read_bytes()
-    assert proc.returncode == 130 and b"interrupted" in err and b"Traceback" not in err, err[-500:]
+    assert proc.returncode == 143 and b"interrupted" in err and b"Traceback" not in err, err[-500:]
 
 
 # ------------------------------------------------------------------ CLI and layering

@@ -367,8 +367,10 @@ def one_run_per_network(runs: Iterable[RunInfo]) -> list[RunInfo]:
 
 
 # Params that say how a network was recorded or where (or beside which ensemble members) it ran,
-# not which network it is: runs that differ only in these trained the same network (same
-# initialisation, data order and updates).
+# not which network it is: runs that differ only in these trained from the same initialisation
+# and data order, with the same updates up to the device's arithmetic (and, in an ensemble, the
+# dropout masks): far from independent networks. A learner's stages are its checkpoints (an SGD
+# learner is fed its passes in the pieces between them), so for learners record_every counts.
 RECORDING_ONLY = frozenset({"record_every", "record_splits", "device", "data_dir", "ensemble"})
 TRAINING_PARAMS = frozenset({"dataset", "data_seed", "epochs"})     # every trained network logs them
 
@@ -382,7 +384,9 @@ def _param_value(v: str) -> Any:
 
 def network_identity(run: RunInfo) -> tuple:
     """What makes ``run`` the network it is: architecture, seed and every data and training param."""
-    params = tuple(sorted((k, _param_value(v)) for k, v in run.params.items() if k not in RECORDING_ONLY))
+    from orderlab.trainer.learners import LEARNERS
+    ignored = RECORDING_ONLY - {"record_every"} if run.arch in LEARNERS else RECORDING_ONLY
+    params = tuple(sorted((k, _param_value(v)) for k, v in run.params.items() if k not in ignored))
     return run.arch, run.seed, params
 
 

@@ -246,12 +246,21 @@ def test_copies_of_one_network_in_two_studies_count_once(tmp_path):
     js = json.loads(run("analyze", "s1", "s2", "--json", "--tracking-uri", uri).stdout)
     assert js["n_networks"] == 3
     assert ("2 networks of study 's2' (mlp/s0, mlp/s1) are the same as in study 's1' (same architecture, seed, "
-            "data and training settings); each is counted once, from 's1'") in js["warnings"], js["warnings"]
+            "data and training settings: not independent networks); each is counted once, from 's1'") \
+        in js["warnings"], js["warnings"]
     js = json.loads(run("analyze", "s2", "s1", "--json", "--tracking-uri", uri).stdout)
     assert js["n_networks"] == 3 and any("of study 's1' (mlp/s0, mlp/s1) are the same as in study 's2'" in w
                                          for w in js["warnings"]), js["warnings"]
     js = json.loads(run("analyze", "s1", "s3", "--json", "--tracking-uri", uri).stdout)
     assert js["n_networks"] == 3 and not any("the same as in" in w for w in js["warnings"]), js["warnings"]
+    # A learner's stages are its checkpoints: an SGD learner recorded otherwise was trained otherwise.
+    lbase = ("--arch", "logistic", "--seeds", "0", "--epochs", "2", "--train-subset", "200", "--test-subset", "100",
+             "--quiet", "--tracking-uri", uri)
+    for study, every in (("l1", "1"), ("l2", "0.5"), ("l3", "1")):
+        assert run("train", *lbase, "--study", study, "--record-every", every).exit_code == 0
+    js = json.loads(run("analyze", "l1", "l2", "l3", "--json", "--tracking-uri", uri).stdout)
+    assert js["n_networks"] == 2 and any("of study 'l3' (logistic/s0) is the same as in study 'l1'" in w
+                                         for w in js["warnings"]), js["warnings"]
     r = CliRunner().invoke(app, ["analyze", "s3", "--tracking-uri", uri], env={"COLUMNS": "200"})   # no plural
     assert r.exit_code == 0 and "1 network (1 mlp) · 2 checkpoints" in r.stdout and "mlp (1 network)" in r.stdout, \
         r.output

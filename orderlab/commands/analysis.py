@@ -114,8 +114,8 @@ def _count_copies_once(loaded: list, notes: list[str]) -> list:
     for (copy_study, first), names in by_pair.items():
         notes.append(f"{len(names)} network{'s' if len(names) != 1 else ''} of study {copy_study!r} "
                      f"({name_list(names)}) {'are' if len(names) != 1 else 'is'} the same as in study {first!r} "
-                     f"(same architecture, seed, data and training settings); each is counted once, from "
-                     f"{first!r}")
+                     f"(same architecture, seed, data and training settings: not independent networks); each is "
+                     f"counted once, from {first!r}")
     out = [(study, [(r, rec) for r, rec in pairs if r.run_id not in dropped]) for study, pairs in loaded]
     return [(study, pairs) for study, pairs in out if pairs]
 

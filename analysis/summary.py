@@ -166,6 +166,14 @@ def agreement_summary(stack_test: Stack) -> list[str]:
 
 # ------------------------------------------------------------------ examples
 
+def _number(text: str) -> float | None:
+    try:
+        v = float(text)
+    except ValueError:
+        return None
+    return v if math.isfinite(v) else None
+
+
 def resolve_class(cls: str | int | None, class_names: Sequence[str] | None) -> int | None:
     if cls is None:
         return None
@@ -176,9 +184,14 @@ def resolve_class(cls: str | int | None, class_names: Sequence[str] | None) -> i
     if text in names:
         return names.index(text)
     # Numeric labels are their own names: a number that is none of them is no class, not an index
-    # (with labels 1, 2, 3, "0" was the class named "1").
-    numeric = bool(names) and all(n.lstrip("-").isdigit() for n in names)
-    if text.lstrip("-").isdigit() and not numeric:
+    # (with labels 1, 2, 3, "0" was the class named "1"). They match by value ("3" is "3.0").
+    values = [_number(n) for n in names]
+    numeric = bool(names) and None not in values
+    asked = _number(text)
+    if numeric:
+        if asked is not None and asked in values:
+            return values.index(asked)
+    elif text.lstrip("-").isdigit():
         return int(text)
     known = ", ".join(names[:20]) if names else "none (use the class number)"
     if numeric:

@@ -195,6 +195,11 @@ def test_a_class_is_found_by_its_name_and_numeric_names_are_never_indices():
         with pytest.raises(OrderlabError, match=f"unknown class '{text}'; use one of the labels: .*{names[-1]}"):
             resolve_class(text, names)
     assert resolve_class("2", ["1", "2", "3"]) == 1
+    # integral float labels (an npz of 1.0, 2.0, 3.0) are numbers too, matched by value
+    floats = ["1.0", "2.0", "3.0"]
+    assert resolve_class("3", floats) == 2 and resolve_class("2.0", floats) == 1 and resolve_class("03", floats) == 2
+    with pytest.raises(OrderlabError, match="unknown class '0'; use one of the labels: 1.0, 2.0, 3.0"):
+        resolve_class("0", floats)
     assert resolve_class("7", [f"c{i}" for i in range(10)]) == 7 and resolve_class("c7", [f"c{i}" for i in range(10)]) == 7
 
 

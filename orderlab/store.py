@@ -459,14 +459,17 @@ def _check_db_driver(uri: str) -> None:
         raise StoreError(f"tracking URI {shown!r} needs the database driver {module!r}, which is not installed; "
                          f"`pip install '{package}'` into orderlab's environment, or use sqlite:///PATH/mlflow.db") \
             from None
+    except ImportError as e:        # installed, but unusable (psycopg without its libpq, say)
+        raise StoreError(f"the database driver of tracking URI {shown!r} cannot load ({' '.join(str(e).split())}); "
+                         f"reinstall it (e.g. `pip install 'psycopg[binary]'`), or use sqlite:///PATH/mlflow.db") \
+            from None
     # MLflow retries a refused connection for minutes, then fails with a traceback: probe first.
-    url = make_url(uri)
-    if url.host:
-        port = url.port or _DB_PORTS.get(url.get_backend_name())
+    endpoint = db_tcp_endpoint(uri)
+    if endpoint is not None:
         try:
-            socket.create_connection((url.host, port), timeout=5).close()
+            socket.create_connection(endpoint, timeout=5).close()
         except OSError as e:
-            raise StoreError(f"database server {url.host}:{port} of tracking URI {shown!r} is unreachable "
+            raise StoreError(f"database server {endpoint[0]}:{endpoint[1]} of tracking URI {shown!r} is unreachable "
                              f"({e.strerror or e}); start it or fix --tracking-uri") from None
     from sqlalchemy import create_engine
     from sqlalchemy.exc import SQLAlchemyError
@@ -482,13 +485,27 @@ def _check_db_driver(uri: str) -> None:
         engine.dispose()
 
 
+def db_tcp_endpoint(uri: str) -> tuple[str, int] | None:
+    """The (host, port) a database URI's server listens on over TCP, or None where the URI names no
+    such server: a Unix socket (MySQL's clients take "localhost" for theirs) or an ODBC data source."""
+    from sqlalchemy.engine.url import make_url
+    url = make_url(uri)
+    if (not url.host or {"unix_socket", "host", "odbc_connect"} & set(url.query)
+            or (url.get_driver_name() == "pyodbc" and not url.port)
+            or (url.get_backend_name() == "mysql" and url.host == "localhost")):
+        return None
+    return url.host, url.port or _DB_PORTS.get(url.get_backend_name(), 0)
+
+
 def _without_password(uri: str) -> str:
-    """``uri`` fit for a message: a password in it is replaced by ***."""
+    """``uri`` fit for a message: a password in it (or in an ODBC string's PWD=) is replaced by ***."""
+    import re
     parts = urllib.parse.urlsplit(uri)
-    if parts.password is None:
-        return uri
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    if parts.password is not None:
+        uri = uri.replace(f":{parts.password}@", ":***@", 1)
+    head, q, query = uri.partition("?")
+    # up to the next ; or & (or an encoded ;, %3B)
+    return head + q + re.sub(r"(?i)((?:pwd|password)(?:=|%3D))(?:(?!%3B)[^;&])*", r"\1***", query)
 
 
 class Store:

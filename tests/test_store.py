@@ -81,6 +81,23 @@ def test_a_database_that_refuses_the_connection_is_one_line_without_the_password
     assert "check the user, password and database name" in msg
 
 
+def test_database_uris_probed_and_shown_without_their_password():
+    """Only a server on a TCP port is probed before connecting: not a Unix socket, nor an ODBC data
+    source (whose "host" is its name). Messages never show a password, in the URL or ODBC string."""
+    from orderlab.store import _without_password, db_tcp_endpoint
+    assert db_tcp_endpoint("postgresql://u:p@db.example:6543/x") == ("db.example", 6543)
+    assert db_tcp_endpoint("postgresql+psycopg://u@db.example/x") == ("db.example", 5432)
+    assert db_tcp_endpoint("mysql+pymysql://u@10.0.0.1/x") == ("10.0.0.1", 3306)
+    for local in ("postgresql://u@/x?host=/var/run/postgresql", "mysql+pymysql://u@localhost/x?unix_socket=/s",
+                  "mysql://u@localhost/x", "mssql+pyodbc://u:p@MYDSN", "mssql://u:p@MYDSN",
+                  "mssql+pyodbc:///?odbc_connect=DSN%3Dx"):
+        assert db_tcp_endpoint(local) is None, local
+    assert _without_password("postgresql://u:s3cret@h/db") == "postgresql://u:***@h/db"
+    assert _without_password("mssql+pyodbc:///?odbc_connect=SERVER%3Dx%3BPWD%3Ds3cret%3BX%3D1") == \
+        "mssql+pyodbc:///?odbc_connect=SERVER%3Dx%3BPWD%3D***%3BX%3D1"
+    assert _without_password("sqlite:///a/b.db") == "sqlite:///a/b.db"
+
+
 def test_file_store_uri_is_explained(tmp_path):
     with pytest.raises(OrderlabError, match="sqlite"):
         Store(f"file://{tmp_path}/x")

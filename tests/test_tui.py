@@ -491,6 +491,10 @@ async def test_seven_architectures_keep_the_values_in_their_matrix_cells(tmp_pat
                 await pilot.press(key)
                 await wait_for(pilot, lambda: re.search(r"gradient-boosting 2 " + value * 7, screen_text(app)),
                                what=f"values in every cell of view {key} at {size}")
+            # narrowed: the widened matrix gives way, its neighbour keeps its share of the row
+            await pilot.resize_terminal(80, size[1])         # the width alone: the drawing's height stays
+            arch, net = app.screen.query_one("#heat-arch"), app.screen.query_one("#heat-net")
+            await wait_for(pilot, lambda: arch.size.width < 40 and net.size.width > 30, what="the matrix to give way")
 
 
 @pilot_test

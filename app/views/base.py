@@ -20,3 +20,10 @@ class View(Vertical):
     @property
     def study_screen(self) -> Any:
         return self.screen
+
+    def on_resize(self) -> None:
+        # A drawing widened to fit its content (Drawing.fit_content) holds its width; only its row
+        # tells when the terminal narrows, and the view's width follows the row's.
+        from orderlab.app.widgets.drawing import Drawing
+        for d in self.query(Drawing):
+            d.refit()

@@ -97,9 +97,13 @@ class Drawing(Widget):
         # Used when the CSS asks for ``height: auto``: the drawing decides its height.
         return max(1, len(self.lines(width, max(1, viewport.height))))
 
+    def refit(self) -> None:
+        """Apply :meth:`fit_content`'s limit again (its row's width changed)."""
+        if self._need:
+            self._apply_fit()
+
     def on_resize(self) -> None:
         self._strips = None
-        if self._need:
-            self._apply_fit()       # the row's width changed: fit_content's limit with it
+        self.refit()
         self.refresh()
 

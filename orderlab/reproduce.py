@@ -168,22 +168,33 @@ def _check_check(recipe: Recipe, c: dict[str, Any], where: str) -> None:
             raise OrderlabError(f"{where} ({kind}): needs {key} = \"KEY\" (one of the recipe's studies: "
                                 f"{', '.join(s.key for s in recipe.studies)})")
     plan = recipe.study(str(c["study"]))
-    named = [(str(c["arch"]), plan)] if c.get("arch") else []
-    named += [(str(a), plan) for key in ("archs", "learners") for a in (c.get(key) or [])]
-    if c.get("reference_arch"):
-        named.append((str(c["reference_arch"]), recipe.study(str(c["reference_study"])) if kind == "control"
-                      else plan))
-    for arch, p in named:
-        if arch not in p.archs:
-            raise OrderlabError(f"{where} ({kind}): names architecture {arch!r}, which study {p.key!r} does not "
+    for key in ("archs", "learners"):
+        if key in c and not (isinstance(c[key], list) and all(isinstance(a, str) for a in c[key])):
+            raise OrderlabError(f"{where} ({kind}): {key} must be a list of architecture names, e.g. "
+                                f"{key} = [\"mlp\", \"cnn\"] (got {c[key]!r})")
+    if kind == "across" and "archs" in c and len(c["archs"]) != 2:
+        raise OrderlabError(f"{where} (across): archs names the two architectures compared, weaker first "
+                            f"(got {len(c['archs'])})")
+    arch = str(c.get("arch") or plan.archs[0])          # as evaluate_check takes them
+    named = [(arch, plan)] + [(str(a), plan) for key in ("archs", "learners") for a in (c.get(key) or [])]
+    reference = recipe.study(str(c["reference_study"])) if kind == "control" else plan
+    if kind == "control":
+        named.append((str(c.get("reference_arch") or arch), reference))
+    elif c.get("reference_arch"):
+        named.append((str(c["reference_arch"]), plan))
+    for a, p in named:
+        if a not in p.archs:
+            raise OrderlabError(f"{where} ({kind}): names architecture {a!r}, which study {p.key!r} does not "
                                 f"train (it trains {', '.join(p.archs)})")
     at = c.get("at")
     if isinstance(at, (int, float)) and not isinstance(at, bool):
-        arch = str(c.get("arch") or plan.archs[0])
-        epochs = _planned_epochs(plan, arch)
-        if not 0 <= at <= epochs:
-            raise OrderlabError(f"{where} ({kind}): at = {at:g} is outside the training of {arch} in study "
-                                f"{plan.key!r} (epochs 0 to {epochs:g}); use an epoch in it, or early, middle, final")
+        # a control's `at` is the epoch in both studies
+        checked = [(plan, arch)] + ([(reference, str(c.get("reference_arch") or arch))] if kind == "control" else [])
+        for p, a in checked:
+            epochs = _planned_epochs(p, a)
+            if not 0 <= at <= epochs:
+                raise OrderlabError(f"{where} ({kind}): at = {at:g} is outside the training of {a} in study "
+                                    f"{p.key!r} (epochs 0 to {epochs:g}); use an epoch in it, or early, middle, final")
     elif at is not None and at not in ("early", "middle", "final"):
         raise OrderlabError(f"{where} ({kind}): at = {at!r}; use early, middle, final or an epoch number")
 

@@ -123,6 +123,11 @@ def test_recipe_errors(tmp_path):
          "check 4 (across): names architecture 'cnn', which study 'digits' does not train (it trains mlp, knn)"),
         (TINY.replace('reference_arch = "mlp"\nclaim = "gaussians', 'reference_arch = "logistic"\nclaim = "gaussians'),
          "check 6 (control): names architecture 'logistic', which study 'digits' does not train"),
+        # a control without reference_arch compares the check's architecture in the reference study
+        (TINY.replace('reference_arch = "mlp"\nclaim = "gaussians', 'claim = "gaussians'),
+         "check 6 (control): names architecture 'logistic', which study 'digits' does not train"),
+        (TINY.replace('archs = ["knn", "mlp"]', 'archs = ["knn", "mlp", "knn"]'), "names the two architectures"),
+        (TINY.replace('archs = ["knn", "mlp"]', 'archs = "knn"'), "archs must be a list of architecture names"),
         (TINY.replace('arch = "mlp"\nclaim = "mlp agree"', 'arch = "mlp"\nat = 99\nclaim = "mlp agree"'),
          "check 1 (agreement): at = 99 is outside the training of mlp in study 'digits' (epochs 0 to 2)"),
         (TINY.replace('arch = "mlp"\nclaim = "mlp agree"', 'at = 3\nclaim = "mlp agree"'),   # the study's first arch

@@ -189,11 +189,21 @@ def test_text_csv_rows_shorter_than_the_header_are_a_one_line_error(tmp_path, st
     ('label,text\na,red apple\n ,green pear\n', ["the row ending on line 3 has an empty label"]),
     ('label,text\na,\nb, \na,\nb,\na,\n', ["every text is empty"]),
     # a quote left open took the rest of the file as one text
-    ('label,text\na,"red apple\nb,green pear\na,plum\n', ["not valid CSV in the row starting on line 2",
+    ('label,text\na,"red apple\nb,green pear\na,plum\n', ["not valid CSV after line 1",
                                                           "unexpected end of data", "close every double quote"]),
-    ('label,text\na,plum\nb,"it said "hi" here"\n', ["in the row starting on line 3"]),
+    ('label,text\na,plum\n\n\nb,"it said "hi" here"\n', ["not valid CSV after line 2"]),
+    ('"label,text\na,plum\n', ["not valid CSV in its header"]),
 ])
 def test_malformed_text_csv_is_named_not_read_silently(tmp_path, store_uri, content, needles):
     from conftest import assert_one_line_error
     (tmp_path / "bad.csv").write_text(content)
     assert_one_line_error(_train_text_csv(tmp_path / "bad.csv"), f"{tmp_path / 'bad.csv'}: ", *needles)
+
+
+def test_text_csv_with_trailing_commas_and_long_texts_loads(tmp_path):
+    """Spreadsheets end rows with an empty field; a text may be longer than csv's 128 KiB field
+    limit: neither is an error."""
+    rows = "".join(f"{'ab'[i % 2]},{'word ' * (30000 if i == 0 else 3)}{i},\n" for i in range(10))
+    (tmp_path / "t.csv").write_text("label,text,\n" + rows)
+    d = load_dataset(f"text-csv:{tmp_path / 't.csv'}")
+    assert d.n_classes == 2 and len(d.y_train) + len(d.y_test) == 10

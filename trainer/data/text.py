@@ -160,9 +160,12 @@ def _read_labelled_csv(path: Path) -> tuple[list[str], list[str], list[str] | No
     # strict: a quote left open swallowed the rest of the file into one text, silently
     reader = csv.DictReader(_utf8_text(data, f"text-csv:{path}"), strict=True)
     rows = []
-    ended = 1                       # the line the last row read ended on (the header's, first)
+    ended = 0                       # the line the last row read ended on (0: before the header)
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, len(data)))     # a long text is no error (csv stops at 128 KiB)
     try:
         fields = {f.strip().lower(): f for f in (reader.fieldnames or [])}
+        ended = reader.line_num
         if "label" not in fields or "text" not in fields:
             raise OrderlabError(f"{path}: needs a header with 'label' and 'text' columns (found "
                                 f"{list(reader.fieldnames or [])}); add one as the first line")
@@ -172,7 +175,7 @@ def _read_labelled_csv(path: Path) -> tuple[list[str], list[str], list[str] | No
             if r.get(fields["label"]) is None or r.get(fields["text"]) is None:   # csv's None: a field missing
                 raise OrderlabError(f"{path}: the row ending on line {reader.line_num} has fewer fields than the "
                                     f"header ({header}); give every row a label and a text")
-            if r.get(None):         # DictReader's key for fields past the header's
+            if any(v.strip() for v in r.get(None) or []):   # DictReader's key for fields past the header's
                 raise OrderlabError(f"{path}: the row ending on line {reader.line_num} has more fields than the "
                                     f"header ({header}); put a text that holds commas in double quotes")
             if not r[fields["label"]].strip():
@@ -181,8 +184,11 @@ def _read_labelled_csv(path: Path) -> tuple[list[str], list[str], list[str] | No
             rows.append(r)
             ended = reader.line_num
     except csv.Error as e:
-        raise OrderlabError(f"{path}: not valid CSV in the row starting on line {ended + 1} ({e}); close every "
-                            f"double quote that opens a text, and double a quote inside one (\"\")") from None
+        where = "in its header" if ended == 0 else f"after line {ended}"
+        raise OrderlabError(f"{path}: not valid CSV {where} ({e}); close every double quote that opens a text, "
+                            f"and double a quote inside one (\"\")") from None
+    finally:
+        csv.field_size_limit(limit)
     labels = [r[fields["label"]].strip() for r in rows]
     texts = [r[fields["text"]] or "" for r in rows]
     if texts and not any(t.strip() for t in texts):

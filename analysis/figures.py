@@ -65,8 +65,8 @@ def fig_histograms(stack: Stack, checkpoints: dict[str, int], max_groups: int = 
     # share one column.
     merged: dict[int, list[str]] = {}
     for name, e in checkpoints.items():
-        # aligned on the checkpoints all share, the last of them is no network's final one
-        if name == "final" and stack.aligned:
+        # aligned on the checkpoints all share, the last of them may be short of some network's end
+        if name == "final" and stack.cut_short:
             name = "last shared"
         merged.setdefault(int(e), []).append(name)
     cols = [(" = ".join(names), e) for e, names in merged.items()]

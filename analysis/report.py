@@ -130,7 +130,7 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
         md += [f"## {split} split", ""]
         for w in st.warnings:
             md.append(f"> note: {w}")
-        md += [f"At the last checkpoint{' all networks share' if st.aligned else ''} (epoch {st.epoch[last]:.3g}) and mid-training (epoch {st.epoch[pts['middle']]:.3g}, "
+        md += [f"At the last checkpoint{' all networks share' if st.cut_short else ''} (epoch {st.epoch[last]:.3g}) and mid-training (epoch {st.epoch[pts['middle']]:.3g}, "
                f"two thirds of the way to the final accuracy):", "",
                "| architecture | networks | accuracy | TPA [95% interval] | independent TPA | Jaccard "
                "| mid-training TPA | mid independent | bimodality TV (mid) | Sarle (mid) |",

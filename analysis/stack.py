@@ -40,6 +40,8 @@ class Stack:
     # TPA and everything over training use the shared checkpoints.
     own_totals: np.ndarray | None = None
     own_scale: int = 0
+    # Some network recorded checkpoints past the last one kept: that one is no network's "final".
+    cut_short: bool = False
 
     # -- shape -------------------------------------------------------------
     @property
@@ -76,18 +78,13 @@ class Stack:
         return Stack(self.split, self.bits[idx], self.n_examples, self.epoch, self.step, self.arch[idx],
                      self.seed[idx], self.run_id[idx], self.example_id, self.label, self.fingerprint,
                      None if self.predicted is None else self.predicted[idx], self.study, list(self.warnings),
-                     None if self.own_totals is None else self.own_totals[idx], self.own_scale)
+                     None if self.own_totals is None else self.own_totals[idx], self.own_scale, self.cut_short)
 
     def totals_on_own_grids(self) -> tuple[np.ndarray, int]:
         """(totals ``[n, N]``, scale): at how many of its own checkpoints each network got each
         example right, out of ``scale``."""
         from orderlab.analysis.metrics import network_totals     # metrics builds on this module
         return network_totals(self), (self.own_scale if self.own_totals is not None else self.n_checkpoints)
-
-    @property
-    def aligned(self) -> bool:
-        """Networks whose checkpoints differ, kept on those they share (each one's own are elsewhere)."""
-        return self.own_totals is not None
 
     def checkpoint_index(self, epoch: float | None) -> int:
         """Index of the checkpoint nearest to ``epoch`` (None = last)."""
@@ -168,7 +165,8 @@ class Stack:
             run_id=np.array([str(i.get("run_id", "")) for i, _ in items]),
             example_id=s0.example_id, label=s0.label, fingerprint=s0.fingerprint,
             predicted=pred, study=study, warnings=warnings,
-            own_totals=None if own is None else own[0], own_scale=0 if own is None else own[1])
+            own_totals=None if own is None else own[0], own_scale=0 if own is None else own[1],
+            cut_short=bool(aligned and max(float(e[-1]) for e in epochs) > float(common[-1]) + 1e-9))
 
     @classmethod
     def concat(cls, stacks: Sequence["Stack"], align: str = "common") -> "Stack":
@@ -201,7 +199,8 @@ class Stack:
                    np.concatenate([s.arch for s in stacks]), np.concatenate([s.seed for s in stacks]),
                    np.concatenate([s.run_id for s in stacks]), s0.example_id, s0.label, s0.fingerprint,
                    None, "+".join(s.study for s in stacks), warn,
-                   None if own is None else own[0], 0 if own is None else own[1])
+                   None if own is None else own[0], 0 if own is None else own[1],
+                   any(s.cut_short or float(s.epoch[-1]) > float(common[-1]) + 1e-9 for s in stacks))
 
 
 _MAX_SCALE = 1 << 16

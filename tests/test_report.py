@@ -157,3 +157,23 @@ def test_network_agreement_names_each_network_and_greys_its_diagonal():
     many = make_stacks(per=20)["test"]                  # 40 networks: the architectures' blocks
     ax = F.fig_network_agreement(many, many.n_checkpoints - 1).axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == list(many.archs)
+
+
+def test_last_shared_only_where_some_network_went_further():
+    """Stacks on other grids aligned on their common checkpoints: the last kept is called the
+    "last shared" one only when some network recorded past it, not when all end there."""
+    from orderlab.analysis import figures as F
+    from orderlab.analysis.stack import Stack
+
+    def stack(epochs, arch, seed):
+        st = M.as_stack(synthetic_correct(2, len(epochs), 60, seed=seed), arch=np.array([arch, arch]),
+                        epoch=np.array(epochs, float), label=np.zeros(60, int), split="test")
+        st.run_id = np.array([f"{arch}{seed}a", f"{arch}{seed}b"])
+        return st
+    same_end = Stack.concat([stack([0, 0.5, 1], "mlp", 0), stack([0, 0.25, 0.5, 0.75, 1], "cnn", 1)])
+    longer = Stack.concat([stack([0, 0.5, 1], "mlp", 0), stack([0, 0.5, 1, 1.5], "cnn", 1)])
+    assert list(same_end.epoch) == [0, 0.5, 1] and not same_end.cut_short
+    assert list(longer.epoch) == [0, 0.5, 1] and longer.cut_short and longer.select([0, 1]).cut_short
+    for st, word in ((same_end, "final"), (longer, "last shared")):
+        titles = " ".join(ax.get_title() for ax in F.fig_histograms(st, {"final": st.n_checkpoints - 1}).axes)
+        assert word in titles and ({"final", "last shared"} - {word}).pop() not in titles, titles

@@ -617,8 +617,7 @@ def reproduce(scale: str = "demo", only: list[str] | None = None, recipe_files: 
         from orderlab.trainer.loop import resolve_device
         resolve_device(device)
     store = Store(tracking_uri)         # an unreachable server, likewise, before the output folder
-    from orderlab.commands.analysis import check_report_folder
-    from orderlab.studydata import make_folders
+    from orderlab.studydata import check_report_folder, make_folders
     out = Path(out_dir or f"reproduce-{scale}")
     check_report_folder(out)            # a file in the way: said before minutes of training
     check_data(store, recipes, data_dir, download)

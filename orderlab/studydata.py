@@ -288,6 +288,16 @@ def folder_option(text: str, option: str) -> Path:
     return Path(text).expanduser()
 
 
+def check_report_folder(out: Path, option: str = "-o/--out") -> None:
+    """Refuse, before any work, a report folder that is a file or lies under one."""
+    for p in (out, *out.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise OrderlabError(f"cannot write the report to {out}: {'it' if p == out else p} is a file, not "
+                                    f"a folder; choose a writable folder with {option}")
+            return
+
+
 def check_output_file(path: Path) -> None:
     """Refuse, before any work, an output file that is a folder or lies under a file."""
     if path.is_dir():

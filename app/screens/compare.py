@@ -33,8 +33,8 @@ class CompareScreen(ModalScreen[str | None]):
                              else s.dataset == mine.dataset))]
 
     def _options(self) -> list[Option]:
-        options = [Option(f"{s.name}  ({s.dataset}, {s.n_runs} network{'' if s.n_runs == 1 else 's'})", id=s.name)
-                   for s in self.choices]
+        from orderlab.errors import counted
+        options = [Option(f"{s.name}  ({s.dataset}, {counted(s.n_runs, 'network')})", id=s.name) for s in self.choices]
         if self.comparing:
             options.append(Option("stop comparing", id=""))
         return options

@@ -168,9 +168,10 @@ class StudiesScreen(PollingScreen):
         if n_live:
             line.append(f"● {n_live} training · ", style="bold green")
         if self.studies:
-            n = sum(s.n_runs for s in self.studies)
-            line.append(f"{len(self.studies)} stud{'y' if len(self.studies) == 1 else 'ies'}, "
-                        f"{n} network{'' if n == 1 else 's'} · ")
+            from orderlab.errors import counted
+            n_studies = len(self.studies)
+            line.append(f"{n_studies} stud{'y' if n_studies == 1 else 'ies'}, "
+                        f"{counted(sum(s.n_runs for s in self.studies), 'network')} · ")
         line.append(f"store {uri or '?'}", style="dim")
         self.query_one("#store-line", Static).update(line)
         problem = self.query_one("#problem", Static)

@@ -191,16 +191,6 @@ def _print_analysis(js: dict) -> None:
         console.print(t)
 
 
-def check_report_folder(out: Path, option: str = "-o/--out") -> None:
-    """Refuse, before any work, a report folder that is a file or lies under one."""
-    for p in (out, *out.parents):
-        if p.exists():
-            if not p.is_dir():
-                raise OrderlabError(f"cannot write the report to {out}: {'it' if p == out else p} is a file, not "
-                                    f"a folder; choose a writable folder with {option}")
-            return
-
-
 def write_report_files(stacks: dict, out: Path, examples, title: str, option: str = "-o/--out",
                        notes: list[str] = ()) -> list[Path]:
     """``write_report`` into ``out`` all at once: the files are made in a hidden folder inside it and
@@ -210,7 +200,7 @@ def write_report_files(stacks: dict, out: Path, examples, title: str, option: st
     import shutil
     import tempfile
     from orderlab.analysis.report import write_report
-    from orderlab.studydata import make_folders, remove_folders
+    from orderlab.studydata import check_report_folder, make_folders, remove_folders
     out = Path(out)
     check_report_folder(out, option)
 
@@ -301,8 +291,8 @@ def register(app: typer.Typer) -> None:
         first, last = float(stack.epoch[0]), float(stack.epoch[-1])
         if checkpoint is not None and not first - 1e-9 <= checkpoint <= last + 1e-9:
             js["warnings"].insert(0, f"--checkpoint {checkpoint:g} is outside the recorded epochs ({first:g} to "
-                                     f"{last:.3g}); the agreement matrix is at the nearest, epoch "
-                                     f"{float(stack.epoch[c]):.3g}")
+                                     f"{last:g}); the agreement matrix is at the nearest, epoch "
+                                     f"{float(stack.epoch[c]):g}")
         if json_out:
             typer.echo(json.dumps(js))
         else:
@@ -324,7 +314,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Figures (PNG) and a Markdown summary of a study's agreement, also logged to MLflow."""
         _check(split, align)
-        from orderlab.studydata import folder_option
+        from orderlab.studydata import check_report_folder, folder_option
         out = folder_option(out, "-o/--out")
         check_report_folder(out)
         from orderlab.store import Store

@@ -96,8 +96,7 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", "-q"),
     ) -> None:
         """The main job: mlp and cnn x 8 seeds on digits, recorded every quarter epoch, then the agreement summary."""
-        from orderlab.commands.analysis import check_report_folder
-        from orderlab.studydata import folder_option
+        from orderlab.studydata import check_report_folder, folder_option
         from orderlab.trainer.api import TrainConfig, parse_seeds
         folder = folder_option(out, "-o/--out")
         check_report_folder(folder)     # before training: a file in the way is no reason to train for nothing

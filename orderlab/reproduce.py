@@ -548,6 +548,13 @@ def write_summary(out: Path, scale: str, command: str, results: list[dict[str, A
         figs = [p for p in res["figures"]]
         for f in figs:
             md.append(f"\n![{f.stem}]({f.relative_to(out).as_posix()})")
+    # Study reports an earlier run of other recipes left in this folder: named, not deleted (they
+    # are the user's results), so that nobody takes them for part of this report.
+    ours = {res["recipe"].name for res in results}
+    older = sorted(p.name for p in out.iterdir() if p.is_dir() and p.name not in ours and any(p.rglob("report.md")))
+    if older:
+        md += ["", "## Not part of this report", "",
+               f"Also in this folder, from an earlier run of other recipes: {', '.join(f'`{n}/`' for n in older)}."]
     path = out / "report.md"
     path.write_text("\n".join(md) + "\n")
     js = [{"recipe": res["recipe"].name, "verdicts": [{"claim": v.claim, "verdict": v.word, "detail": v.detail,

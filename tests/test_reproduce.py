@@ -170,12 +170,19 @@ def test_reproduce_custom_recipe_end_to_end(tmp_path):
     store = Store()
     n_runs = len(store.list_runs("demo-tiny-digits"))
     assert n_runs == 4
+    # an earlier run of another recipe into the same folder left its study reports: named, kept
+    (tmp_path / "out2" / "mine" / "k" / "cnn").mkdir(parents=True)
+    (tmp_path / "out2" / "mine" / "k" / "cnn" / "report.md").write_text("earlier")
     again = runner.invoke(app, ["reproduce", "--recipe", str(recipe), "--out", str(tmp_path / "out2"), "-q",
                                     "--summary-only"])
     assert again.exit_code == 0, again.output
     assert "reusing 2 finished network(s)" in again.output
     assert len(store.list_runs("demo-tiny-digits")) == n_runs                # nothing trained again
     assert (tmp_path / "out2" / "report.md").exists() and not (tmp_path / "out2" / "tiny").exists()
+    summary = (tmp_path / "out2" / "report.md").read_text()
+    assert "from an earlier run of other recipes: `mine/`" in summary and "earlier" == \
+        (tmp_path / "out2" / "mine" / "k" / "cnn" / "report.md").read_text()
+    assert "Not part of this report" not in report
 
 
 def test_reproduce_unknown_only():

@@ -326,7 +326,9 @@ def load_npz(opts: LoadOptions) -> Dataset:
     if not path.is_file():
         raise OrderlabError(f"npz file {path} not found; give an existing file: --dataset npz:PATH")
     if not zipfile.is_zipfile(path):     # np.load would take any other bytes for a pickle, and say so
-        kind = "one array saved with numpy.save (.npy)" if path.read_bytes()[:6] == b"\x93NUMPY" else "no zip archive"
+        with open(path, "rb") as f:         # its first bytes only: a .npy may be gigabytes
+            magic = f.read(6)
+        kind = "one array saved with numpy.save (.npy)" if magic == b"\x93NUMPY" else "no zip archive"
         raise OrderlabError(f"{path} is not a NumPy .npz file (it is {kind}); {NPZ_FIX}")
     try:
         with np.load(path, allow_pickle=False) as z:

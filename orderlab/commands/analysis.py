@@ -92,7 +92,7 @@ def load_stacks(store, studies: list[str], splits: list[str] | None, align: str 
 
 def _count_copies_once(loaded: list, notes: list[str]) -> list:
     """Drop a later study's copies of networks an earlier study holds (same architecture, seed, data
-    and training settings), with a note: pooled twice, copies agree perfectly and would make the
+    and training settings), with a note: pooled twice, copies agree (nearly) perfectly and make the
     networks look far more alike than independent ones. Records of different data are no copies
     (and are refused further on)."""
     from orderlab.errors import name_list

@@ -219,6 +219,16 @@ def check_owner(rec: Record, path: str | os.PathLike, run_id: str, arch: str | N
                           f"and train the network again", path=path, problem=problem)
 
 
+def recorded_epochs(path: str | os.PathLike) -> np.ndarray | None:
+    """The checkpoint epochs a record file holds (only that array is read), or None when the file
+    is missing or unreadable: a quick look, not a check (:func:`load_record` checks)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return z["epoch"].astype(np.float64)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+
+
 def load_record(path: str | os.PathLike) -> Record:
     """Read a record; any damage or version mismatch raises :class:`RecordError`."""
     path = Path(path)

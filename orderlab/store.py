@@ -844,6 +844,14 @@ class Store:
             path = save_record(record, Path(tmp) / RECORD_FILENAME)
             self._retry(lambda: self.client.log_artifact(run_id, str(path), RECORD_ARTIFACT_DIR))
 
+    def recorded_progress(self, run: RunInfo) -> tuple[int, float] | None:
+        """(checkpoints, last epoch) the run's record holds, read from a local artifact store (None
+        for a remote one, or no readable record): the progress tags may lag behind it."""
+        from orderlab.record import recorded_epochs
+        local = _local_path(run.artifact_uri) if run.artifact_uri else None
+        epochs = None if local is None else recorded_epochs(local / RECORD_ARTIFACT_DIR / RECORD_FILENAME)
+        return None if epochs is None or not len(epochs) else (len(epochs), float(epochs[-1]))
+
     def record_file(self, run_id: str, artifact_uri: str | None = None, cache_dir: str | None = None) -> Path:
         """A local path to the run's record (downloaded for remote stores)."""
         local = self._artifact_dir(run_id, artifact_uri)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import re
 import struct
@@ -46,6 +47,16 @@ def _offset(arch: str, seed: int) -> int:
     return int.from_bytes(hashlib.sha256(f"{arch}\0{int(seed)}".encode()).digest()[:8], "big") >> 2
 
 
+def _alive(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError, TypeError):
+        return False
+    except PermissionError:
+        return True             # another user's live process
+    return True
+
+
 def _holder(fd: int, offset: int) -> int | None:
     """The pid holding ``offset`` (Linux's struct flock), or None when not known."""
     if not sys.platform.startswith("linux"):
@@ -71,12 +82,84 @@ class Claims:
             # Resolved: one process reaching the store by two paths must still use one descriptor.
             self.path = Path(os.path.realpath(sqlite_path(store.uri).parent)) / CLAIMS_DIR / f"{safe}-{digest}.lock"
         self.held: set[Network] = set()
+        self._declared: set[str] = set()    # architectures whose settings this process declared
 
     def __enter__(self) -> "Claims":
         return self
 
     def __exit__(self, *exc) -> None:
         self.release(list(self.held))
+        if self._declared:
+            self._settings_update(lambda table: {a: e for a, e in table.items()
+                                                 if not (a in self._declared and e.get("pid") == os.getpid())})
+            self._declared = set()
+
+    # -- the settings an architecture is being trained with ------------------------------------
+    # Two commands started at once on other seeds of one architecture both see a study without its
+    # runs, and the check of a new seed against the architecture's runs passes for both: each
+    # planning process declares the settings it trains an architecture with, and a live declaration
+    # with other settings refuses the later one (a dead process's declaration counts for nothing;
+    # its runs, if any, are checked as runs).
+
+    def declare(self, settings: dict[str, dict]) -> dict[str, tuple[int, dict]]:
+        """Declare ``settings`` (architecture -> its settings, JSON-able) as this process's; returns,
+        for each architecture another live process declared with other settings, (its pid, its
+        settings) and declares nothing then."""
+        mine = {a: json.loads(json.dumps(s, default=str)) for a, s in settings.items()}
+        conflicts: dict[str, tuple[int, dict]] = {}
+
+        def update(table: dict) -> dict:
+            for a, s in mine.items():
+                e = table.get(a)
+                if e and e.get("pid") != os.getpid() and _alive(e.get("pid")) and e.get("settings") != s:
+                    conflicts[a] = (int(e["pid"]), e["settings"])
+            if conflicts:
+                return table
+            for a, s in mine.items():
+                e = table.get(a)
+                if not (e and e.get("pid") != os.getpid() and _alive(e.get("pid"))):   # the first live one stays
+                    table[a] = {"pid": os.getpid(), "settings": s}
+                    self._declared.add(a)
+            return table
+        self._settings_update(update)
+        return conflicts
+
+    def _settings_update(self, change: Callable[[dict], dict]) -> None:
+        """Read, change and write the study's settings file under a lock on its claims file's byte 0."""
+        if self.path is None:
+            return
+        target = self.path.with_suffix(".settings.json")
+        with _LOCK:
+            # The claims' own descriptor where there is one: closing another descriptor of the file
+            # would drop every claim this process holds on it.
+            entry = _FILES.get(self.path)
+            try:
+                if entry is None:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd = entry[0] if entry is not None else os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            except OSError:
+                return          # as for claims: a store folder this user cannot write gets none
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX, 1, 0, os.SEEK_SET)      # waits: the update takes microseconds
+                try:
+                    table = json.loads(target.read_text()) if target.exists() else {}
+                except (OSError, ValueError):
+                    table = {}
+                new = change(dict(table))
+                if new != table:
+                    tmp = target.with_suffix(f".{os.getpid()}.tmp")
+                    tmp.write_text(json.dumps(new))
+                    os.replace(tmp, target)
+            except OSError:
+                pass            # a filesystem without record locks: no declarations, as no claims
+            finally:
+                if entry is None:
+                    os.close(fd)        # drops the lock on byte 0 with it
+                else:
+                    try:
+                        fcntl.lockf(fd, fcntl.LOCK_UN, 1, 0, os.SEEK_SET)
+                    except OSError:
+                        pass
 
     def take(self, networks: Iterable[Network]) -> dict[Network, str]:
         """Claim ``networks``; returns those another process (or another planner in this one) holds,

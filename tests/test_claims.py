@@ -123,6 +123,60 @@ def test_two_identical_commands_started_at_once_train_each_network_once(store_ur
     assert {x.status for x in runs} == {"FINISHED"}
 
 
+def test_a_command_with_other_settings_than_a_live_one_on_other_seeds_is_refused(store_uri):
+    """Two commands started at once on other seeds of one architecture found no runs of the other's
+    to check against: both trained, and the study held mlps of 1 and of 2 epochs, analysed as one
+    architecture. The command that plans while another (here held in its planning) has declared
+    other settings is refused, before it makes anything."""
+    code = textwrap.dedent(f"""
+        import sys
+        from orderlab.claims import Claims
+        class S: uri = {store_uri!r}
+        c = Claims(S(), "mixed")
+        print(c.declare({{"mlp": {{"dataset": "digits", "epochs": 1.0}}}}), flush=True)
+        sys.stdin.read()
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "{}"
+        err = assert_one_line_error(runner.invoke(app, ["train", "--study", "mixed", "-a", "mlp", "--seeds", "3-5",
+                                                        *SMALL, "--epochs", "2", "--tracking-uri", store_uri]),
+                                    f"another orderlab process (pid {proc.pid}) is training mlp networks into study "
+                                    f"'mixed' with other settings (", "epochs=1.0 (asked: 2", "use another --study")
+        assert "Traceback" not in err
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)
+    r = runner.invoke(app, ["train", "--study", "mixed", "-a", "mlp", "--seeds", "3", *SMALL, "--epochs", "2",
+                            "--tracking-uri", store_uri, "--quiet"])
+    assert r.exit_code == 0, r.output                   # that process has ended: its settings bind no one
+
+
+def test_a_settings_declaration_counts_while_its_process_lives(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    code = textwrap.dedent(f"""
+        import sys
+        from orderlab.claims import Claims
+        class S: uri = {uri!r}
+        c = Claims(S(), "st")
+        print(c.declare({{"mlp": {{"epochs": 1}}}}), flush=True)
+        sys.stdin.read()
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "{}"
+        with Claims(FakeStore(uri), "st") as mine:
+            assert mine.declare({"mlp": {"epochs": 2}}) == {"mlp": (proc.pid, {"epochs": 1})}
+            assert mine.declare({"cnn": {"epochs": 2}, "mlp": {"epochs": 1}}) == {}     # the same: no conflict
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    with Claims(FakeStore(uri), "st") as mine:         # a killed process's declaration counts for nothing
+        assert mine.declare({"mlp": {"epochs": 2}}) == {}
+    with Claims(FakeStore(uri), "st") as again:        # and the one above ended with its command
+        assert again.declare({"mlp": {"epochs": 3}}) == {}
+
+
 def test_resume_of_a_network_another_command_holds_is_refused(store_uri):
     cut = cut_run(store_uri, "held", 1, archs=["mlp"], seeds=[0], dataset="digits", train_subset=150,
                   test_subset=60, epochs=1, record_every=0.5, device="cpu", quiet=True)

@@ -296,12 +296,31 @@ def _sort_existing(cfg: TrainConfig, store, hps: dict[str, dict[str, Any]], comm
     return ex
 
 
+def _declare_settings(cfg: TrainConfig, hps: dict[str, dict[str, Any]], command: str, claims) -> None:
+    """Refuse an architecture another live command is training into the study with other settings:
+    started at once on other seeds, neither would find the other's runs to check against."""
+    data = {"dataset": cfg.dataset, "data_seed": cfg.data_seed, "train_subset": cfg.train_subset,
+            "test_subset": cfg.test_subset}
+    conflicts = claims.declare({arch: {**data, **hp} for arch, hp in hps.items()})
+    if not conflicts:
+        return
+    arch, (pid, theirs) = next(iter(conflicts.items()))
+    mine = {**data, **hps[arch]}
+    diff = [f"{k}={theirs.get(k)} (asked: {v})" for k, v in mine.items() if not _same(
+        None if theirs.get(k) is None else str(theirs.get(k)), v)]
+    raise OrderlabError(f"another orderlab process (pid {pid}) is training {arch} networks into study "
+                        f"{cfg.study!r} with other settings ({', '.join(diff) or 'see its command'}); the networks "
+                        f"of one architecture in a study differ only by seed: {command} with that process's "
+                        f"settings, or use another --study")
+
+
 def sort_existing(cfg: TrainConfig, store, hps: dict[str, dict[str, Any]], command: str, claims) -> Existing:
     """What each network asked for needs. The networks to train or resume are claimed first
     (``claims``: orderlab.claims.Claims) and the study read again with the claims held, so that two
     commands started at once never both train or resume one network; those another process has
     claimed are left to it (``elsewhere``)."""
     from orderlab.claims import claim_plan, left_to_others
+    _declare_settings(cfg, hps, command, claims)
     ex, others = claim_plan(claims, lambda: _sort_existing(cfg, store, hps, command), Existing.networks)
     ex.elsewhere, ex.claimed = left_to_others(others, ex.networks())
     ex.only(claims.held)

@@ -337,6 +337,13 @@ async def test_live_updates_follow_new_checkpoints_and_runs(empty_db, tmp_path):
         await wait_for(pilot, lambda: str(table.get_cell(runs[0].run_id, "checkpoints")) == "6")
         await wait_for(pilot, lambda: app.source.reads - reads == 1)
         assert s.data.stack.n_checkpoints == 5                # aligned on the common checkpoints
+        # "finished only": the running networks are left out for not having finished, and said so
+        await pilot.press("a", "a")
+        await wait_for(pilot, lambda: s.mode == "finished" and shows(app, "not finished yet: cnn/s0 at 6 checkpoints"),
+                       what="the finished-only note")
+        assert "waiting to catch up" not in screen_text(app)
+        await pilot.press("a")                                # back to "most"
+        await wait_for(pilot, lambda: s.mode == "most" and study_ready(app) and s.data.stack is not None)
         # A new network starts: it appears; when it records, it joins the analysis.
         exp_id = store.experiment_id("live")
         new, _ = store.create_network_run("live", store.study_parent("live"), exp_id, arch="mlp", seed=7,

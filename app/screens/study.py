@@ -191,7 +191,9 @@ class StudyScreen(PollingScreen):
                 t.append(f" · {'every network' if self.mode == 'all' else 'finished only'} (a)", style="yellow")
             notes = list(data.notes)
             if data.waiting:
-                notes.append(f"waiting to catch up: {', '.join(data.waiting[:3])}"
+                # "finished only" leaves the running out for not having finished, not for lagging
+                why = "not finished yet" if self.mode == "finished" else "waiting to catch up"
+                notes.append(f"{why}: {', '.join(data.waiting[:3])}"
                              f"{'…' if len(data.waiting) > 3 else ''} (a: include)")
             if data.left_out:
                 notes.append(f"left out of the analysis: {', '.join(data.left_out[:3])}"

@@ -107,11 +107,12 @@ def agreement_summary(stack_test: Stack) -> list[str]:
     for w in st.warnings:
         lines.append(f"  [yellow]note: {w}[/yellow]")
     lines.append(f"  TPA = share of examples all networks get right / mean accuracy; 'independent' = the same "
-                 f"if they erred independently")
+                 f"if they erred independently; '2/3 learned' = the checkpoint two thirds of the way from the "
+                 f"untrained to the final accuracy (small data is learned early in training)")
     above = []
     for a, cur in curves.items():
         parts = []
-        for name, e in (("mid-training", mid), ("end", fin)):
+        for name, e in (("2/3 learned", mid), ("end", fin)):
             t, lo, hi, ind = cur["tpa"][e], cur["tpa_lo"][e], cur["tpa_hi"][e], cur["tpa_independent"][e]
             parts.append(f"{name} (epoch {st.epoch[e]:.3g}, acc {cur['accuracy'][e]:.2f}): "
                          f"TPA [bold]{_num(t, '.2f')}[/bold]{_interval(lo, hi)} vs independent {_num(ind, '.2f')}")

@@ -93,7 +93,7 @@ def register(app: typer.Typer) -> None:
         seeds: str = typer.Option("0-7", "--seeds", help="Seeds per architecture."),
         epochs: float = typer.Option(4, "--epochs", help="Epochs per network."),
         out: str = typer.Option("orderlab-report", "--out", "-o", help="Where to write the report."),
-        quiet: bool = typer.Option(False, "--quiet", "-q"),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     ) -> None:
         """The main job: mlp and cnn x 8 seeds on digits, recorded every quarter epoch, then the agreement summary."""
         from orderlab.studydata import check_report_folder, folder_option

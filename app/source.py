@@ -190,6 +190,7 @@ class StudySource:
         self._records: dict[str, tuple[int, Any]] = {}     # run id -> (checkpoints, Record)
         self._failures: dict[str, _Failure] = {}           # run id -> its record's last failed read
         self._examples: dict[str, tuple[float, dict | None]] = {}
+        self._progress: dict[tuple, tuple[int, float] | None] = {}   # ended run -> what its record holds
         self._downloads: tempfile.TemporaryDirectory | None = None   # records of remote stores
         self._built: dict[tuple, tuple[int, Any, Analysis | None, list[str]]] = {}
         self._version = 0
@@ -344,6 +345,16 @@ class StudySource:
         self._examples[study] = (time.monotonic(), ex)
         return ex
 
+    def _recorded_progress(self, store, r) -> None:
+        """A run that stopped early shows what its record holds: its progress tags, written every
+        2 s, lag behind a process that was killed. Read once per run and state (it no longer changes)."""
+        key = (r.run_id, r.status, r.checkpoints)
+        if key not in self._progress:
+            self._progress[key] = store.recorded_progress(r)
+        got = self._progress[key]
+        if got is not None and got[0] > r.checkpoints:
+            r.checkpoints, r.epoch = got
+
     def load(self, studies: tuple[str, ...], split: str = "test", mode: str = "most") -> StudyData:
         """Runs, stack and analysis of ``studies`` (one, or several on the same data)."""
         if mode not in MODES:
@@ -354,16 +365,18 @@ class StudySource:
     def _load(self, studies: tuple[str, ...], split: str, mode: str) -> StudyData:
         store = self.store()
         runs: list[Any] = []
+        from orderlab.store import ENDED_EARLY
         for s in studies:
             for r in store.list_runs(s):
                 r.study = s
                 runs.append(r)
+                if r.status in ENDED_EARLY:
+                    self._recorded_progress(store, r)
         from orderlab.store import one_run_per_network
         # One run per (architecture, seed) of each study: a network trained anew after its run could
         # not be resumed leaves the old run behind, which must not count as a second network.
         networks = [r for s in studies for r in one_run_per_network(x for x in runs if x.study == s)]
         # runs that stopped early stay in the runs table but are left out of the analysis
-        from orderlab.store import ENDED_EARLY
         recorded = [r for r in networks if r.status not in ENDED_EARLY and r.checkpoints > 0]
         # Networks whose record cannot be read are left out, and the networks analysed are chosen
         # among the others (a record found unreadable while reading: choose again without it).

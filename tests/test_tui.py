@@ -505,6 +505,24 @@ async def test_seven_architectures_keep_the_values_in_their_matrix_cells(tmp_pat
 
 
 @pilot_test
+async def test_a_killed_run_shows_the_checkpoints_its_record_holds(tmp_path):
+    """Progress tags are written every 2 s: a process killed in between left them behind its record."""
+    from textual.widgets import DataTable
+    from orderlab.store import TAG_CHECKPOINTS, TAG_EPOCH, Store
+    from orderlab.synthetic import populate_store
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    store = Store(uri)
+    [rid] = populate_store(store, "k9", archs=("mlp",), seeds=1, n_checkpoints=5, n_examples=50, finish=False)
+    store.set_tags(rid, {TAG_CHECKPOINTS: "2", TAG_EPOCH: "0.25"})         # as the last flush left them
+    store.end_run(rid, "KILLED", error="killed")
+    app = make_app(uri, study="k9")
+    async with app.run_test(size=(160, 40)) as pilot:
+        await wait_for(pilot, lambda: shows(app, "killed"))
+        table = app.screen.query_one("#runs-table", DataTable)
+        await wait_for(pilot, lambda: str(table.get_cell(rid, "checkpoints")) == "5", what="the record's count")
+
+
+@pilot_test
 async def test_escape_in_the_runs_filter_leaves_the_filter_then_the_study(tui_store):
     from orderlab.app.screens.study import StudyScreen
     app = make_app(tui_store)

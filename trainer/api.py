@@ -304,10 +304,11 @@ def _declare_settings(cfg: TrainConfig, hps: dict[str, dict[str, Any]], command:
     conflicts = claims.declare({arch: {**data, **hp} for arch, hp in hps.items()})
     if not conflicts:
         return
+    from types import SimpleNamespace
     arch, (pid, theirs) = next(iter(conflicts.items()))
-    mine = {**data, **hps[arch]}
-    diff = [f"{k}={theirs.get(k)} (asked: {v})" for k, v in mine.items() if not _same(
-        None if theirs.get(k) is None else str(theirs.get(k)), v)]
+    # compared as a run's logged params are (strings, as MLflow keeps them)
+    declared = SimpleNamespace(arch=arch, params={k: None if v is None else str(v) for k, v in theirs.items()})
+    diff = _differences(declared, {**data, **hps[arch]}, None)
     raise OrderlabError(f"another orderlab process (pid {pid}) is training {arch} networks into study "
                         f"{cfg.study!r} with other settings ({', '.join(diff) or 'see its command'}); the networks "
                         f"of one architecture in a study differ only by seed: {command} with that process's "

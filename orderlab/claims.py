@@ -90,8 +90,13 @@ class Claims:
     def __exit__(self, *exc) -> None:
         self.release(list(self.held))
         if self._declared:
-            self._settings_update(lambda table: {a: e for a, e in table.items()
-                                                 if not (a in self._declared and e.get("pid") == os.getpid())})
+            def withdraw(table: dict) -> dict:
+                for a in self._declared:
+                    e = table.get(a)
+                    if e:
+                        e["pids"] = [p for p in e.get("pids", []) if p != os.getpid()]
+                return {a: e for a, e in table.items() if e.get("pids")}
+            self._settings_update(withdraw)
             self._declared = set()
 
     # -- the settings an architecture is being trained with ------------------------------------
@@ -109,17 +114,23 @@ class Claims:
         conflicts: dict[str, tuple[int, dict]] = {}
 
         def update(table: dict) -> dict:
+            # an entry: the settings, and the live processes training the architecture with them
+            for e in table.values():
+                e["pids"] = [p for p in e.get("pids", []) if p == os.getpid() or _alive(p)]
+            table = {a: e for a, e in table.items() if e["pids"]}
             for a, s in mine.items():
                 e = table.get(a)
-                if e and e.get("pid") != os.getpid() and _alive(e.get("pid")) and e.get("settings") != s:
-                    conflicts[a] = (int(e["pid"]), e["settings"])
+                if e and e.get("settings") != s and set(e["pids"]) - {os.getpid()}:
+                    conflicts[a] = (min(set(e["pids"]) - {os.getpid()}), e["settings"])
             if conflicts:
                 return table
             for a, s in mine.items():
                 e = table.get(a)
-                if not (e and e.get("pid") != os.getpid() and _alive(e.get("pid"))):   # the first live one stays
-                    table[a] = {"pid": os.getpid(), "settings": s}
-                    self._declared.add(a)
+                if e and e.get("settings") == s:
+                    e["pids"] = sorted(set(e["pids"]) | {os.getpid()})
+                else:                           # none live, or only this process's own
+                    table[a] = {"settings": s, "pids": [os.getpid()]}
+                self._declared.add(a)
             return table
         self._settings_update(update)
         return conflicts

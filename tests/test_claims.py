@@ -168,8 +168,14 @@ def test_a_settings_declaration_counts_while_its_process_lives(tmp_path):
         with Claims(FakeStore(uri), "st") as mine:
             assert mine.declare({"mlp": {"epochs": 2}}) == {"mlp": (proc.pid, {"epochs": 1})}
             assert mine.declare({"cnn": {"epochs": 2}, "mlp": {"epochs": 1}}) == {}     # the same: no conflict
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+            # the first to declare is gone; this one, training with the same settings, still binds others
+            other = subprocess.run([sys.executable, "-c", code.replace('{"epochs": 1}', '{"epochs": 3}')],
+                                   input="", capture_output=True, text=True, timeout=60)
+            assert other.stdout.strip() == f"{{'mlp': ({os.getpid()}, {{'epochs': 1}})}}", other
     finally:
-        proc.send_signal(signal.SIGKILL)
+        proc.kill()
         proc.wait(timeout=30)
     with Claims(FakeStore(uri), "st") as mine:         # a killed process's declaration counts for nothing
         assert mine.declare({"mlp": {"epochs": 2}}) == {}

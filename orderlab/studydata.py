@@ -281,11 +281,14 @@ def output_error(path: Path, e: OSError, option: str, where: Path | None = None)
 
 
 def folder_option(text: str, option: str) -> Path:
-    """The folder an -o/--out names. An empty value would be the current folder (Path("") is "."),
-    which a report fills with its files (and clears of an earlier report's): refused."""
+    """The report folder an -o/--out names, refused before any work where it cannot be one (see
+    :func:`check_report_folder`) or is empty: that would be the current folder (Path("") is "."),
+    which a report fills with its files (and clears of an earlier report's)."""
     if not text.strip():
         raise OrderlabError(f"{option} is empty; name the folder for the report, e.g. {option.split('/')[0]} report")
-    return Path(text).expanduser()
+    folder = Path(text).expanduser()
+    check_report_folder(folder, option)
+    return folder
 
 
 def check_report_folder(out: Path, option: str = "-o/--out") -> None:

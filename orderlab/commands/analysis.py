@@ -314,9 +314,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Figures (PNG) and a Markdown summary of a study's agreement, also logged to MLflow."""
         _check(split, align)
-        from orderlab.studydata import check_report_folder, folder_option
+        from orderlab.studydata import folder_option
         out = folder_option(out, "-o/--out")
-        check_report_folder(out)
         from orderlab.store import Store
         store = Store(tracking_uri, must_exist=True)
         left_out: list[str] = []

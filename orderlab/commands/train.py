@@ -96,10 +96,9 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     ) -> None:
         """The main job: mlp and cnn x 8 seeds on digits, recorded every quarter epoch, then the agreement summary."""
-        from orderlab.studydata import check_report_folder, folder_option
+        from orderlab.studydata import folder_option
         from orderlab.trainer.api import TrainConfig, parse_seeds
-        folder = folder_option(out, "-o/--out")
-        check_report_folder(folder)     # before training: a file in the way is no reason to train for nothing
+        folder = folder_option(out, "-o/--out")     # before training: a file in the way wastes it
         cfg = TrainConfig(study=DEMO_STUDY, archs=["mlp", "cnn"], seeds=parse_seeds(seeds), dataset="digits",
                           epochs=epochs, record_every=0.25, device="auto", tracking_uri=tracking_uri, quiet=quiet,
                           # demo has no --study: its study is always demo-digits

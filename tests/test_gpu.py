@@ -1,4 +1,4 @@
-"""The CUDA path: stacked and vmapped ensembles under bf16 autocast, streamed data through pinned
+"""The CUDA path: stacked and grouped ensembles under bf16 autocast, streamed data through pinned
 memory, resume. These run where a CUDA GPU is present (skipped elsewhere; the same code paths run
 on the CPU in test_ensemble, test_stacked and test_resume with the same on-device batching).
 
@@ -31,7 +31,7 @@ def assert_statistically_equal(a, b, agree=0.95, acc=0.04):
         assert np.abs(x.correct().mean(1) - y.correct().mean(1)).max() <= acc, split
 
 
-def member_grads(arch, amp, together):
+def member_grads(arch, amp, together, way="stacked"):
     """Each of 3 members' gradients for one batch: as an ensemble (``together``) or alone, under
     bf16 autocast (``amp``) or in float32 (TF32 off)."""
     from orderlab.trainer.ensemble import Ensemble
@@ -50,7 +50,7 @@ def member_grads(arch, amp, together):
             logits = ens.forward(x)
             loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), reduction="none").view(3, 16).mean(1)
         loss.sum().backward()
-        assert ens.implementation == "stacked"
+        assert ens.implementation == way
         return [{n: ens.params[n].grad[k] for n, _ in models[0].named_parameters()} for k in range(3)]
     out = []
     for k, m in enumerate(models):
@@ -60,19 +60,21 @@ def member_grads(arch, amp, together):
     return out
 
 
-@pytest.mark.parametrize("arch", ["mlp", "cnn"])
-def test_stacked_layers_on_cuda_give_each_member_its_gradients(arch, monkeypatch):
+@pytest.mark.parametrize("arch, way", [("mlp", "stacked"), ("cnn", "stacked"), ("resnet18", "grouped")])
+def test_ensembles_on_cuda_give_each_member_its_gradients(arch, way, monkeypatch):
+    """Stacked layers (mlp, cnn) and grouped layers (resnet18: batch norm, residual blocks)."""
     monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
     monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
     ref = member_grads(arch, amp=False, together=False)
-    # float32: the same sums in another order
-    for got, want in zip(member_grads(arch, amp=False, together=True), ref):
+    # float32: the same sums in another order (batch norm's backward amplifies their rounding)
+    rtol, atol = (1e-4, 1e-6) if way == "stacked" else (1e-3, 1e-5)
+    for got, want in zip(member_grads(arch, amp=False, together=True, way=way), ref):
         for name, g in got.items():
-            assert torch.allclose(g, want[name], rtol=1e-4, atol=1e-6), name
+            assert torch.allclose(g, want[name], rtol=rtol, atol=atol), name
     # bf16: a member's gradient is as close to float32's as the network's own bf16 gradient is
     # (both round activations to 8 bits; ReLUs near zero flip either way)
-    for got, own, want in zip(member_grads(arch, amp=True, together=True), member_grads(arch, amp=True, together=False),
-                              ref):
+    for got, own, want in zip(member_grads(arch, amp=True, together=True, way=way),
+                              member_grads(arch, amp=True, together=False), ref):
         for name, g in got.items():
             assert g.dtype == torch.float32 and torch.isfinite(g).all(), name
             err = lambda a: ((a - want[name]).norm() / want[name].norm()).item()   # noqa: E731
@@ -95,21 +97,22 @@ def test_ensemble_members_match_networks_trained_alone_on_cuda(store_uri, arch):
     assert not np.array_equal(together[0][1].split("test").p_true, together[1][1].split("test").p_true)
 
 
-def test_batch_norm_ensemble_on_cuda_trains_or_falls_back_with_the_reason(store_uri):
-    """resnet18 (vmap, batch norm) on CUDA. With torch 2.11, vmap's batch-norm backward under bf16
-    autocast fails ("Expected running_mean to have type BFloat16 but got Float"): such runs once all
-    FAILED. The probe now runs as training does, so the architecture falls back to one network at a
-    time and says why; should a later torch run it, it trains together. Either way every network
-    finishes and learns (its first steps are chaotic, so this does not compare it with a solo run)."""
+def test_batch_norm_ensemble_trains_together_on_cuda(store_uri):
+    """resnet18 (batch norm, residual blocks) on CUDA runs as grouped layers. Under vmap, with torch
+    2.11, batch norm's backward under bf16 autocast fails ("Expected running_mean to have type
+    BFloat16 but got Float"): such runs once all FAILED, then fell back to one network at a time.
+    Every network finishes together and learns (its first steps are chaotic, so this does not compare
+    it with a solo run; after 4 epochs of 4 steps a member once stood at 0.29 on the train split, so
+    it trains 8)."""
     from orderlab.trainer.progress import MessageLog
     kept = MessageLog()
     train_study(TrainConfig(study="r18-together", archs=["resnet18"], seeds=[0, 1], tracking_uri=store_uri, augment=True,
-                            ensemble=2, **{**SMALL, "epochs": 4}), kept)
+                            ensemble=2, **{**SMALL, "epochs": 8, "record_every": 1}), kept)
     store = Store(store_uri)
+    assert not any("falls back" in m for m in kept.lines), kept.lines
     for run, rec in records_by_seed(store, "r18-together").values():
         assert run.status == "FINISHED", (run.status, run.error)
-        if run.params.get("ensemble") != "2":
-            assert any("falls back to one network at a time" in m and "bf16" in m for m in kept.lines), kept.lines
+        assert run.params.get("ensemble") == "2", run.params
         for split in ("train", "test"):
             assert rec.split(split).correct()[-1].mean() >= 0.3, split     # chance: 0.1; CPU: 0.53-0.75
 

@@ -3,12 +3,14 @@
 The K members' parameters and buffers are stacked (``torch.func.stack_module_state``). Plain
 sequential networks (``mlp``, ``cnn``) then run as hand-written stacked layers
 (:mod:`orderlab.trainer.stacked`: batched products, grouped convolutions), 1.5-2x faster than
-vmap on small shapes; every other network runs under ``torch.func.vmap`` over
+vmap on small shapes; on GPUs other convolutional networks, batch norm and residual blocks
+included, run as grouped layers (:mod:`orderlab.trainer.grouped`: one network K times as wide,
+members in their own channels); every other network runs under ``torch.func.vmap`` over
 ``functional_call``. Each member keeps everything a
 network trained alone has: its own initialisation (``torch.manual_seed(seed)`` before the build,
 as in :func:`orderlab.trainer.api.train_one`), its own data order (``epoch_permutation(seed, e)``),
 its own augmentation (``crop_flip_draws(seed, step)``), its own batch-norm statistics (stacked
-buffers, updated in place under vmap) and, with SGD or AdamW, its own optimiser (both are
+buffers, updated in place) and, with SGD or AdamW, its own optimiser (both are
 elementwise, so one optimiser over the stacked parameters acts as K independent ones). Each member
 writes its own child run, record, metrics and resumable state, in the same format as a network
 trained alone.
@@ -26,8 +28,9 @@ indistinguishable rather than identical. Dropout draws its masks from one stream
 ensemble, so networks with dropout differ from solo runs in their random masks (same distribution).
 
 Whether an architecture can train as an ensemble is tried, not guessed (:func:`unsupported_reason`
-runs one step as training does). On CUDA, networks with batch norm fall back to one at a time:
-with torch 2.11, vmapped batch norm's backward under bf16 autocast fails (docs/performance.md).
+runs one step as training does). With torch 2.11, vmapped batch norm's backward under bf16
+autocast fails, so on CUDA a batch-norm network without a grouped form (``densenet``: its
+concatenations mix channels) falls back to one at a time (docs/performance.md).
 """
 from __future__ import annotations
 
@@ -46,6 +49,7 @@ from orderlab.trainer.loop import (DeviceData, Hyper, RunningStats, StepEnd, app
                                    save_training_state, training_plan)
 from orderlab.trainer.recorder import autocast_for
 from orderlab.trainer.run import ctrl_c_after
+from orderlab.trainer.grouped import GroupedForward, grouped_plan
 from orderlab.trainer.stacked import StackedForward, stacked_plan
 
 EVAL_BATCH = 1024
@@ -59,6 +63,16 @@ EVAL_BATCH = 1024
 # vectors, so members drifted from their networks alone within the first epoch (a few steps in).
 # A member part of whole cache lines falls on the same side of that split stacked as alone.
 _ALIGN_BYTES = 64
+
+
+def grouped_here(device: torch.device) -> bool:
+    """Whether networks without a stacked plan run as grouped layers here (else under vmap).
+
+    On GPUs: vmapped batch norm fails under bf16 autocast, and grouped layers launch one kernel per
+    layer for all members. On the CPU oneDNN's grouped convolutions with wide groups are slower than
+    the members' own convolutions one after another (K=4 ResNet-18s or VGG-16s at 8x8: 1.2-1.7x
+    the time of the networks alone), and vmap is no slower than they are."""
+    return device.type == "cuda"
 
 
 def hyper(hp: dict[str, Any]) -> Hyper:
@@ -97,6 +111,7 @@ def unsupported_reason(spec, ds, data: DeviceData | None, hp: dict[str, Any],
     if hp["optimizer"] not in ("sgd", "adam"):
         return f"optimizer {hp['optimizer']} is not elementwise"
     amp = data.device.type == "cuda"            # as in training: bf16 autocast on GPUs
+    ens = None
     try:
         models = models or build_members(spec, ds, [0, 1])
         ens = Ensemble(models, data.device)
@@ -112,7 +127,9 @@ def unsupported_reason(spec, ds, data: DeviceData | None, hp: dict[str, Any],
     except Exception as e:  # noqa: BLE001 - any failure means: train this architecture one at a time
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         how = " under bf16 autocast" if amp else ""
-        return f"torch.func.vmap cannot run it{how} ({type(e).__name__}: {first[:160]})"
+        what = {"stacked": "its stacked layers fail", "grouped": "its grouped layers fail"}.get(
+            ens.implementation if ens is not None else "", "torch.func.vmap cannot run it")
+        return f"{what}{how} ({type(e).__name__}: {first[:160]})"
     return None
 
 
@@ -153,6 +170,8 @@ class Ensemble:
             return functional_call(self.base, (p, b), (x,))
         self._fwd = fwd
         self._stacked: dict[int, StackedForward | None] = {}   # per example rank (plans check layouts)
+        self._grouped: dict[tuple[int, ...], GroupedForward | None] = {}   # per example shape (plans are checked)
+        self._train = True
 
     def _stacked_for(self, example_dims: int) -> StackedForward | None:
         if example_dims not in self._stacked:
@@ -169,13 +188,30 @@ class Ensemble:
             return EVAL_BATCH
         return max(32, EVAL_BATCH // self.k)
 
+    def _grouped_for(self, example: torch.Tensor) -> GroupedForward | None:
+        if not grouped_here(self.device):
+            return None
+        key = tuple(example.shape)
+        if key not in self._grouped:
+            self._grouped[key] = grouped_plan(self.base, self.k, self.params, self.buffers, example)
+            if self._grouped[key] is not None:
+                self._grouped[key].train(self._train)
+        return self._grouped[key]
+
     @property
     def implementation(self) -> str:
-        """How the members run: "stacked" layers (trainer/stacked.py) or "vmap"."""
-        return "stacked" if any(self._stacked.values()) else "vmap"
+        """How the members run: "stacked" layers (trainer/stacked.py), "grouped" layers
+        (trainer/grouped.py) or "vmap"."""
+        if any(self._stacked.values()):
+            return "stacked"
+        return "grouped" if any(self._grouped.values()) else "vmap"
 
     def set_train(self, mode: bool) -> None:
+        self._train = mode
         self.base.train(mode)
+        for g in self._grouped.values():
+            if g is not None:
+                g.train(mode)
 
     def forward(self, x: torch.Tensor, shared: bool = False) -> torch.Tensor:
         """Logits [K, B, classes]: ``x`` is [K, B, ...] (one batch per member) or, with ``shared``,
@@ -184,6 +220,9 @@ class Ensemble:
         stacked = self._stacked_for(x.dim() - (1 if shared else 2))
         if stacked is not None:
             return stacked(self.params, x, shared)
+        grouped = self._grouped_for(x[0] if shared else x[0, 0])
+        if grouped is not None:
+            return grouped(self.params, self.buffers, x, shared)
         if shared:
             # Expanded rather than broadcast (in_dims=None): the members then run the batched kernels
             # of training, whose arithmetic matches a network alone where vmap allows it.

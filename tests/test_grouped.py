@@ -35,6 +35,16 @@ def test_convolutional_networks_have_a_checked_plan(arch):
     assert plan_for(members(arch, 2)) is not None
 
 
+@pytest.mark.parametrize("arch, shape, has_plan", [
+    ("tv:resnet18", (1, 8, 8), True),          # one channel repeated for the torchvision model: per member
+    ("tv:regnet_y_400mf", (3, 8, 8), True),    # grouped convolutions, squeeze-and-excitation
+    ("tv:efficientnet_b0", (3, 8, 8), False),  # stochastic depth: one draw per example for all members
+    ("tv:shufflenet_v2_x0_5", (3, 8, 8), False),  # channel shuffle
+])
+def test_torchvision_models(arch, shape, has_plan):
+    assert (plan_for(members(arch, 2, shape), shape) is not None) == has_plan
+
+
 def test_a_forward_that_concatenates_channels_has_no_plan():
     """DenseNet concatenates feature maps along the channels: on member-major channels that would mix
     members, and the check refuses it (it then runs under vmap)."""

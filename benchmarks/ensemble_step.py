@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             if way == "vmap":
                 ens._grouped_for = lambda example: None
             else:
-                ens_mod.grouped_here = lambda device: True
+                ens_mod.grouped_here = lambda device, model: True
             opt = torch.optim.SGD(ens.parameters(), lr=0.01, momentum=0.9)
 
             def ens_step(ens=ens, opt=opt):

@@ -27,7 +27,7 @@ def members(arch, k=3, shape=(1, 8, 8)):
 
 def plan_for(models, shape=(1, 8, 8)):
     ens = Ensemble([m for m in models], torch.device("cpu"))
-    return grouped_plan(ens.base, ens.k, ens.params, ens.buffers, torch.zeros(shape))
+    return grouped_plan(ens.base, ens.k, ens.params, ens.buffers, torch.zeros(shape))[0]
 
 
 @pytest.mark.parametrize("arch", ["resnet18", "vgg", "st-vgg", "cnn", "mlp"])
@@ -87,7 +87,7 @@ def test_resnet_members_train_as_the_networks_alone(monkeypatch):
     updated batch-norm running statistics (float32; the sums run in another order, and batch norm's
     backward over a few values per channel amplifies that to ~1e-3 in some gradients: a member given
     another's weights, statistics or channels would be off by its whole size)."""
-    monkeypatch.setattr(ensemble_mod, "grouped_here", lambda device: True)
+    monkeypatch.setattr(ensemble_mod, "grouped_here", lambda device, model: True)
     models = members("resnet18")
     alone = [get_arch("resnet18").build((1, 8, 8), 10) for _ in models]
     for a, m in zip(alone, models):
@@ -125,7 +125,7 @@ def test_grouped_resnet_ensemble_records_each_member_with_its_own_statistics(sto
     from orderlab.trainer.api import TrainConfig, train_study
     from orderlab.trainer.data import load_dataset
     from orderlab.trainer.loop import load_state
-    monkeypatch.setattr(ensemble_mod, "grouped_here", lambda device: True)
+    monkeypatch.setattr(ensemble_mod, "grouped_here", lambda device, model: True)
     seen = []
     real = ensemble_mod.train_vectorised
 
@@ -177,3 +177,73 @@ def test_step_benchmark_times_each_way_an_architecture_runs(monkeypatch, capsys)
     assert "st-vgg: stacked: no plan for it" in out
     assert out[-1].startswith("networks per second, K=2 together / alone")
     assert "st-vgg grouped" in out[-1] and "st-vgg vmap" in out[-1] and "stacked" not in out[-1]
+
+
+class _DropPath(nn.Module):
+    """A residual block with stochastic depth written into its forward (as timm's drop_path is): one
+    draw per example, which grouped members would share."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 1, 3, padding=1)
+        self.bn = nn.BatchNorm2d(1)
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x):
+        h = self.bn(self.conv(x))
+        if self.training:
+            h = h * (torch.rand(h.shape[0], 1, 1, 1, device=h.device) > 0.5)
+        return self.fc((x + h).flatten(1))
+
+
+def test_random_draws_shared_by_members_are_refused():
+    torch.manual_seed(0)
+    ens = Ensemble([_DropPath(), _DropPath()], torch.device("cpu"))
+    state = torch.get_rng_state()
+    plan, why = grouped_plan(ens.base, 2, ens.params, ens.buffers, torch.zeros(1, 8, 8))
+    assert plan is None and "share their random draws" in why
+    assert torch.equal(torch.get_rng_state(), state)          # the check leaves the training's RNG alone
+    # dropout draws per element: each member its own mask, so st-vgg keeps its plan (above)
+
+
+def test_deep_networks_pass_the_check():
+    """The check's perturbations scale with each tensor's spread: a 152-layer network stays finite."""
+    assert plan_for(members("tv:resnet152", 2, (3, 32, 32)), (3, 32, 32)) is not None
+
+
+def test_a_full_device_is_not_taken_for_a_network_without_grouped_form():
+    class Full(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(64, 10)
+
+        def forward(self, x):
+            if x.shape[1] > 1:            # the members side by side: the device is full
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+            return self.fc(x.flatten(1))
+    ens = Ensemble([Full(), Full(), Full()], torch.device("cpu"))
+    with pytest.raises(torch.cuda.OutOfMemoryError):
+        grouped_plan(ens.base, 3, ens.params, ens.buffers, torch.zeros(1, 8, 8))
+
+
+def test_the_fallback_says_why_there_is_no_grouped_form(monkeypatch):
+    from orderlab.trainer.data import load_dataset
+    from orderlab.trainer.ensemble import unsupported_reason
+    from orderlab.trainer.loop import DeviceData
+    from orderlab.trainer.models import ArchSpec
+
+    class Reads(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = nn.Parameter(torch.ones(1))
+            self.lin = nn.Linear(64, 10)
+
+        def forward(self, x):
+            return self.lin(x.flatten(1)) * self.scale * (2.0 if x.sum().item() > 0 else 1.0)
+
+    monkeypatch.setattr(ensemble_mod, "grouped_here", lambda device, model: True)
+    ds = load_dataset("digits", train_subset=20, test_subset=20)
+    spec = ArchSpec("reads", "test", lambda shape, n, **kw: Reads())
+    why = unsupported_reason(spec, ds, DeviceData(ds, torch.device("cpu")), spec.hyperparameters())
+    assert why.startswith("it has no grouped form (its forward uses tensors of its own) and torch.func.vmap cannot "
+                          "run it"), why

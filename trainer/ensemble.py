@@ -3,10 +3,10 @@
 The K members' parameters and buffers are stacked (``torch.func.stack_module_state``). Plain
 sequential networks (``mlp``, ``cnn``) then run as hand-written stacked layers
 (:mod:`orderlab.trainer.stacked`: batched products, grouped convolutions), 1.5-2x faster than
-vmap on small shapes; on GPUs other convolutional networks, batch norm and residual blocks
-included, run as grouped layers (:mod:`orderlab.trainer.grouped`: one network K times as wide,
-members in their own channels); every other network runs under ``torch.func.vmap`` over
-``functional_call``. Each member keeps everything a
+vmap on small shapes; other convolutional networks, batch norm and residual blocks included,
+run as grouped layers (:mod:`orderlab.trainer.grouped`: one network K times as wide, members in
+their own channels; on the CPU only networks without batch norm: :func:`grouped_here`); every other
+network runs under ``torch.func.vmap`` over ``functional_call``. Each member keeps everything a
 network trained alone has: its own initialisation (``torch.manual_seed(seed)`` before the build,
 as in :func:`orderlab.trainer.api.train_one`), its own data order (``epoch_permutation(seed, e)``),
 its own augmentation (``crop_flip_draws(seed, step)``), its own batch-norm statistics (stacked
@@ -65,14 +65,19 @@ EVAL_BATCH = 1024
 _ALIGN_BYTES = 64
 
 
-def grouped_here(device: torch.device) -> bool:
-    """Whether networks without a stacked plan run as grouped layers here (else under vmap).
+def grouped_here(device: torch.device, model: torch.nn.Module) -> bool:
+    """Whether ``model``'s members, having no stacked plan, run as grouped layers here (else under vmap).
 
-    On GPUs: vmapped batch norm fails under bf16 autocast, and grouped layers launch one kernel per
-    layer for all members. On the CPU oneDNN's grouped convolutions with wide groups are slower than
-    the members' own convolutions one after another (K=4 ResNet-18s or VGG-16s at 8x8: 1.2-1.7x
-    the time of the networks alone), and vmap is no slower than they are."""
-    return device.type == "cuda"
+    On GPUs, always: vmapped batch norm fails under bf16 autocast, and grouped layers launch each
+    kernel once for all members (benchmarks/ensemble_step.py on an H100, K=8: st-VGG 4.1x the
+    networks/s of one alone grouped, 3.3x under vmap; ResNet-18 2.0x grouped). On the CPU, for
+    networks without batch norm: K=4 st-VGGs at 8x8 train 1.10x the networks/s of one alone grouped,
+    0.7-0.9x under vmap; but the built-in networks with batch norm are the wide ones, whose grouped
+    convolutions oneDNN runs slowly (ResNet-18 0.5-0.7x grouped, 0.9-1.2x under vmap; VGG-16 slower
+    grouped too)."""
+    if device.type == "cuda":
+        return True
+    return not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
 def hyper(hp: dict[str, Any]) -> Hyper:
@@ -129,13 +134,15 @@ def unsupported_reason(spec, ds, data: DeviceData | None, hp: dict[str, Any],
         how = " under bf16 autocast" if amp else ""
         what = {"stacked": "its stacked layers fail", "grouped": "its grouped layers fail"}.get(
             ens.implementation if ens is not None else "", "torch.func.vmap cannot run it")
+        if ens is not None and ens.no_grouped_form and ens.implementation == "vmap":
+            what = f"it has no grouped form ({ens.no_grouped_form}) and {what}"
         return f"{what}{how} ({type(e).__name__}: {first[:160]})"
     return None
 
 
 class Ensemble:
-    """K models of one architecture as stacked parameters and buffers, run as stacked layers or
-    under vmap."""
+    """K models of one architecture as stacked parameters and buffers, run as stacked layers,
+    grouped layers or under vmap."""
 
     def __init__(self, models: list[torch.nn.Module], device: torch.device):
         from torch.func import functional_call, stack_module_state
@@ -171,6 +178,7 @@ class Ensemble:
         self._fwd = fwd
         self._stacked: dict[int, StackedForward | None] = {}   # per example rank (plans check layouts)
         self._grouped: dict[tuple[int, ...], GroupedForward | None] = {}   # per example shape (plans are checked)
+        self.no_grouped_form = ""       # why the last grouped plan tried was refused
         self._train = True
 
     def _stacked_for(self, example_dims: int) -> StackedForward | None:
@@ -189,13 +197,14 @@ class Ensemble:
         return max(32, EVAL_BATCH // self.k)
 
     def _grouped_for(self, example: torch.Tensor) -> GroupedForward | None:
-        if not grouped_here(self.device):
+        if not grouped_here(self.device, self.base):
             return None
         key = tuple(example.shape)
         if key not in self._grouped:
-            self._grouped[key] = grouped_plan(self.base, self.k, self.params, self.buffers, example)
-            if self._grouped[key] is not None:
-                self._grouped[key].train(self._train)
+            plan, self.no_grouped_form = grouped_plan(self.base, self.k, self.params, self.buffers, example)
+            self._grouped[key] = plan
+            if plan is not None:
+                plan.train(self._train)
         return self._grouped[key]
 
     @property

@@ -20,10 +20,11 @@ Everything else must be per channel or elementwise (activations, pooling, paddin
 identity, flatten, residual additions), so the network's own ``forward`` runs unchanged: residual
 blocks included. Leaf layers outside a known list (a stochastic depth drawing one mask per example
 for all members at once, an embedding, a layer norm over channels) give no plan, and the plan is
-checked before it is used: every member of a grouped copy must give, in float32, the output the
-network alone gives with that member's parameters and buffers (perturbed, so a mix-up of members
-or of batch-norm statistics cannot hide). A forward that mixes channels across the whole tensor
-(``torch.cat`` along channels, a channel shuffle, ``expand`` of a one-channel input) fails that
+checked before it is used (:func:`_check`): in evaluation every member of a grouped copy must give,
+in float32, the output the network alone gives with that member's parameters and buffers
+(perturbed, so a mix-up of members or of batch-norm statistics cannot hide); in training, members
+must not share the network's random draws. A forward that mixes channels across the whole tensor
+(``torch.cat`` along channels, a channel shuffle, ``expand`` of a one-channel input) fails the
 check, and the ensemble runs under vmap instead.
 """
 from __future__ import annotations
@@ -104,7 +105,7 @@ class _GroupedLinear(nn.Module):
         if h.dim() != 2 or h.shape[1] != self.k * self.lin.in_features:
             raise ValueError(f"a grouped linear layer takes [B, K*{self.lin.in_features}], got {list(h.shape)}")
         bsz = h.shape[0]
-        x = h.view(bsz, self.k, -1).transpose(0, 1)                     # [K, B, F]
+        x = h.reshape(bsz, self.k, -1).transpose(0, 1)                  # [K, B, F]
         out = _StackedLinear.apply(x, self.ctx.params[self.prefix + "weight"], self.ctx.params.get(self.prefix + "bias"))
         return out.transpose(0, 1).reshape(bsz, -1)                     # [B, K*out]
 
@@ -113,27 +114,29 @@ _SWAPS = {nn.Conv2d: _GroupedConv, nn.BatchNorm2d: _GroupedBatchNorm, nn.BatchNo
           nn.Linear: _GroupedLinear}
 
 
-def _swapped(model: nn.Module, k: int, ctx: _Ctx) -> nn.Module | None:
+def _swapped(model: nn.Module, k: int, ctx: _Ctx) -> tuple[nn.Module | None, str]:
     """A copy of ``model`` (on the meta device: it holds no tensors) with its layers swapped, or
-    None where a layer is neither swappable nor known to act per channel."""
+    (None, why) where a layer is neither swappable nor known to act per channel."""
     grouped = copy.deepcopy(model)
     if list(grouped.named_parameters(recurse=False)) or list(grouped.named_buffers(recurse=False)):
-        return None                     # the forward itself uses tensors: nothing to swap them for
+        return None, "its forward uses tensors of its own"
     for name, mod in list(grouped.named_modules()):
         if not name:
             continue
         own = list(mod.named_parameters(recurse=False)) + list(mod.named_buffers(recurse=False))
         swap = _SWAPS.get(type(mod))
         if swap is None:
-            if own or (not list(mod.children()) and not isinstance(mod, _SAFE_LEAVES)):
-                return None
+            if own:
+                return None, f"its {type(mod).__name__} layer {name} has no grouped form"
+            if not list(mod.children()) and not isinstance(mod, _SAFE_LEAVES):
+                return None, f"its {type(mod).__name__} layer {name} is not known to act per channel"
             continue
         if swap is _GroupedConv and mod.padding_mode != "zeros":
-            return None
+            return None, f"its convolution {name} pads with {mod.padding_mode!r}"
         parent_name, _, attr = name.rpartition(".")
         parent = grouped.get_submodule(parent_name) if parent_name else grouped
         setattr(parent, attr, swap(mod, name + ".", k, ctx))
-    return grouped
+    return grouped, ""
 
 
 def to_grouped(x: torch.Tensor, k: int, shared: bool) -> torch.Tensor:
@@ -166,50 +169,96 @@ class GroupedForward:
         return out.view(out.shape[0], self.k, -1).transpose(0, 1)
 
 
+_OOM = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+
+
 def grouped_plan(base: nn.Module, k: int, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor],
-                 example: torch.Tensor) -> GroupedForward | None:
+                 example: torch.Tensor) -> tuple[GroupedForward | None, str]:
     """The grouped form of ``base`` (a stateless copy on the meta device) for K members, if it has
-    one and it passes the check (module docstring); else None. ``params``/``buffers`` are the stacked
-    tensors (only their shapes, dtypes and device are used); ``example`` is one example's shape
-    source (a tensor of one example, on the device)."""
-    from torch.func import functional_call
+    one and it passes the check (module docstring): (plan, ""), else (None, why not).
+    ``params``/``buffers`` are the stacked tensors (only their shapes, dtypes, scales and device are
+    used); ``example`` is one example (on the device)."""
     ctx = _Ctx()
-    grouped = _swapped(base, k, ctx)
+    grouped, why = _swapped(base, k, ctx)
     if grouped is None:
-        return None
+        return None, why
     fwd = GroupedForward(grouped, k, ctx)
     device = example.device
-    # Perturbed stand-ins from a generator of their own: the training's random streams are untouched.
+    # Perturbed stand-ins from a generator of their own (the training's random streams are left as
+    # they were), each tensor's noise scaled to its own spread: deep networks keep finite outputs.
     gen = torch.Generator().manual_seed(0)
 
     def noise(t: torch.Tensor) -> torch.Tensor:
-        return torch.randn(t.shape, generator=gen).to(device, t.dtype)
+        spread = t.detach().float().std().item() if t.numel() > 1 else 0.0
+        spread = spread if spread > 0 else (t.detach().float().abs().mean().item() or 1.0)
+        return (0.1 * spread * torch.randn(t.shape, generator=gen)).to(device, t.dtype)
 
-    p = {n: t.detach() + 0.1 * noise(t) if t.is_floating_point() else t.detach().clone() for n, t in params.items()}
+    p = {n: t.detach() + noise(t) if t.is_floating_point() else t.detach().clone() for n, t in params.items()}
     b = {}
     for n, t in buffers.items():
         if n.endswith("running_var"):
-            b[n] = 0.5 + noise(t).abs()
+            b[n] = t.detach() * (0.5 + torch.rand(t.shape, generator=gen)).to(device, t.dtype)
         elif t.is_floating_point():
-            b[n] = t.detach() + 0.1 * noise(t)
+            b[n] = t.detach() + noise(t)
         else:
             b[n] = t.detach().clone()
-    x = torch.randn((k, 2) + tuple(example.shape), generator=gen).to(device, example.dtype)
+    x = torch.randn((k, 4) + tuple(example.shape), generator=gen).to(device, example.dtype)
     was = base.training
     try:
-        base.eval()
-        fwd.train(False)
-        with torch.no_grad(), torch.autocast(device.type, enabled=False):
-            got = fwd(p, b, x, shared=False)
-            want = torch.stack([functional_call(base, ({n: t[m] for n, t in p.items()}, {n: t[m] for n, t in b.items()}),
-                                                (x[m],)) for m in range(k)])
-    except Exception:  # noqa: BLE001 - any failure (a forward that reshapes channels, say): no plan
-        return None
+        with torch.no_grad(), torch.autocast(device.type, enabled=False), \
+                torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            why = _check(base, fwd, k, p, b, x)
+    except _OOM:
+        raise                   # the device is full, not the network unfit: training would fail too
+    except Exception as e:  # noqa: BLE001 - any failure (a forward that reshapes channels, say): no plan
+        why = f"its forward does not run on members side by side ({type(e).__name__})"
     finally:
         base.train(was)
-    if got.shape != want.shape or not torch.isfinite(want).all():
-        return None
-    scale = want.abs().max().clamp_min(1e-6)
-    if ((got - want).abs().max() / scale).item() > _CHECK_TOLERANCE:
-        return None
-    return fwd
+        fwd.train(was)
+    return (fwd, "") if not why else (None, why)
+
+
+def _check(base: nn.Module, fwd: GroupedForward, k: int, p: dict, b: dict, x: torch.Tensor) -> str:
+    """Why the grouped members do not compute what the network alone computes ("" if they do).
+
+    In evaluation each member must give the network alone's output. In training a network may draw
+    at random (dropout, stochastic depth), which cannot be compared draw for draw: there members
+    given the same weights and inputs must come out different, or they would share their draws.
+    (Training is not compared value for value: batch norm over the check's few examples turns the
+    rounding of deep networks into large differences. A forward that mixes members only in training
+    would go unnoticed; none of the built-in or torchvision networks has one.)"""
+    from torch.func import functional_call
+
+    def clone(d: dict) -> dict:
+        return {n: t.clone() for n, t in d.items()}
+
+    def alone(m: int, pp: dict, bb: dict, xx: torch.Tensor) -> torch.Tensor:
+        return functional_call(base, ({n: t[m] for n, t in pp.items()}, {n: t[m] for n, t in bb.items()}), (xx,))
+
+    def mismatch(got: torch.Tensor, want: torch.Tensor) -> bool:
+        if got.shape != want.shape or not torch.isfinite(want).all():
+            return True
+        scale = want.flatten(1).abs().amax(1).clamp_min(1e-6)
+        return bool(((got - want).flatten(1).abs().amax(1) / scale > _CHECK_TOLERANCE).any())
+
+    base.eval()
+    fwd.train(False)
+    got = fwd(p, b, x, shared=False)
+    want = torch.stack([alone(m, p, b, x[m]) for m in range(k)])
+    if not torch.isfinite(want).all():
+        return "the check's outputs are not finite"
+    if mismatch(got, want):
+        return "its forward mixes the members' channels"
+    base.train()
+    fwd.train(True)
+    draws = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        draws.append(alone(0, p, clone(b), x[0]))
+    if not torch.equal(*draws):
+        same_p = {n: t[:1].expand_as(t).contiguous() for n, t in p.items()}
+        same_b = {n: t[:1].expand_as(t).contiguous() for n, t in b.items()}
+        out = fwd(same_p, same_b, x[:1].expand_as(x).contiguous(), shared=False)
+        if any(torch.equal(out[0], out[m]) for m in range(1, k)):
+            return "its members would share their random draws in training"
+    return ""

@@ -20,8 +20,8 @@ very same stacked parameters the vmap path uses (``[K, *shape]`` under the solo 
   elementwise, so they run on the grouped activations unchanged;
 * ``Flatten``: each member's ``[C, H, W]`` in the order of the network alone, to ``[K, B, C*H*W]``.
 
-Anything else (batch norm, dropout, residual blocks, a custom forward) has no plan and trains
-under vmap.
+Anything else (batch norm, dropout, residual blocks, a custom forward) has no plan here: it trains
+as grouped layers (:mod:`orderlab.trainer.grouped`) or under vmap.
 """
 from __future__ import annotations
 

@@ -221,9 +221,9 @@ class InputAdapter(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels == 1:
-            # each channel three times, in place: the same as expand(-1, 3, -1, -1) for one image, and
-            # for ensembles of grouped members ([B, K, H, W], trainer/grouped.py) each member's own
-            x = x.repeat_interleave(3, dim=1)
+            # Grouped ensemble members come as [B, K, H, W] (trainer/grouped.py): each member's one
+            # channel three times. A network alone keeps the expanded view (no copy; channels-last stays).
+            x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x.repeat_interleave(3, dim=1)
         elif self.mix is not None:
             x = self.mix(x)
         if self.size is not None and tuple(x.shape[-2:]) != self.size:

@@ -179,6 +179,7 @@ class Ensemble:
         self._stacked: dict[int, StackedForward | None] = {}   # per example rank (plans check layouts)
         self._grouped: dict[tuple[int, ...], GroupedForward | None] = {}   # per example shape (plans are checked)
         self.no_grouped_form = ""       # why the last grouped plan tried was refused
+        self._grouped_here: bool | None = None
         self._train = True
 
     def _stacked_for(self, example_dims: int) -> StackedForward | None:
@@ -197,7 +198,9 @@ class Ensemble:
         return max(32, EVAL_BATCH // self.k)
 
     def _grouped_for(self, example: torch.Tensor) -> GroupedForward | None:
-        if not grouped_here(self.device, self.base):
+        if self._grouped_here is None:          # asked once: it walks the network's modules
+            self._grouped_here = grouped_here(self.device, self.base)
+        if not self._grouped_here:
             return None
         key = tuple(example.shape)
         if key not in self._grouped:

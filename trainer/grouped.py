@@ -9,9 +9,9 @@ runs on them with its layers swapped for ones that keep members apart:
 
 * ``Conv2d``: one convolution with ``K * groups`` groups (each member's weights see only its own
   channels);
-* ``BatchNorm2d`` (and ``BatchNorm1d`` on features): one batch norm over ``K*C`` channels. Batch norm is per channel, so each member
-  normalises with its own batch statistics and updates its own running statistics (views of the
-  stacked buffers, updated in place), as it would alone;
+* ``BatchNorm2d`` (and ``BatchNorm1d`` on features): one batch norm over ``K*C`` channels. Batch
+  norm is per channel, so each member normalises with its own batch statistics and updates its own
+  running statistics (views of the stacked buffers, updated in place), as it would alone;
 * ``Linear``: activations ``[B, K*F]`` (what ``flatten(1)`` makes of member-major channels: each
   member's block in the order of the network alone) as ``[K, B, F]`` through the stacked products of
   :mod:`orderlab.trainer.stacked`.
@@ -106,7 +106,8 @@ class _GroupedLinear(nn.Module):
             raise ValueError(f"a grouped linear layer takes [B, K*{self.lin.in_features}], got {list(h.shape)}")
         bsz = h.shape[0]
         x = h.reshape(bsz, self.k, -1).transpose(0, 1)                  # [K, B, F]
-        out = _StackedLinear.apply(x, self.ctx.params[self.prefix + "weight"], self.ctx.params.get(self.prefix + "bias"))
+        p = self.ctx.params
+        out = _StackedLinear.apply(x, p[self.prefix + "weight"], p.get(self.prefix + "bias"))
         return out.transpose(0, 1).reshape(bsz, -1)                     # [B, K*out]
 
 

@@ -108,6 +108,36 @@ def test_ensemble_members_resume_alone_and_together(store_uri):
             assert_same_record(store.load_record(r), whole[r.seed])
 
 
+def test_a_grouped_ensemble_resumes_as_if_never_interrupted(store_uri, monkeypatch):
+    """st-vgg (grouped layers on the CPU, dropout): interrupted, then resumed together, its members
+    give the records of the same ensemble trained without a break, bit for bit (each saved state
+    holds the random streams that dropout draws from)."""
+    from orderlab.trainer.ensemble import Ensemble
+    from orderlab.trainer.resume import resume_runs
+    common = dict(archs=["st-vgg"], dataset="digits", train_subset=64, test_subset=32, epochs=1, batch_size=16,
+                  record_every=0.25, device="cpu", quiet=True, tracking_uri=store_uri, seeds=[0, 1], ensemble=2)
+    ways = []
+    real = Ensemble.forward
+
+    def forward(self, x, shared=False):
+        out = real(self, x, shared)
+        ways.append(self.implementation)        # known once the first call has planned it
+        return out
+    monkeypatch.setattr(Ensemble, "forward", forward)
+    train_study(TrainConfig(study="grouped-whole", **common))
+    with pytest.raises(KeyboardInterrupt):
+        train_study(TrainConfig(study="grouped-cut", **common), stop_after(2))
+    store = Store(store_uri)
+    cut = store.list_runs("grouped-cut")
+    assert [r.status for r in cut] == ["KILLED"] * 2
+    resume_runs([r.run_id for r in cut], tracking_uri=store_uri, ensemble=2)
+    assert "grouped" in ways and "vmap" not in ways
+    whole = {r.seed: store.load_record(r) for r in store.list_runs("grouped-whole")}
+    for r in store.list_runs("grouped-cut"):
+        assert r.status == "FINISHED" and r.checkpoints == 5
+        assert_same_record(store.load_record(r), whole[r.seed])
+
+
 def test_ensemble_resume_falls_back_when_the_architecture_cannot_train_together(store_uri, monkeypatch):
     """Where the probe refuses (on GPUs: batch-norm networks), `--resume --ensemble K` resumes each
     member alone and says why, rather than stopping."""

@@ -65,6 +65,7 @@ TAG_SUPERSEDED = "orderlab.superseded_by"  # an unresumable run whose network wa
 
 RECORD_ARTIFACT_DIR = "record"
 EXAMPLES_ARTIFACT_DIR = "examples"
+SWEEP_ARTIFACT_DIR = "sweeps"              # on a study's parent run: what each sweep set out to train
 STATE_ARTIFACT_DIR = "state"
 STATE_FILENAME = "state.pt"                  # a run's latest training state (resume), torch.save
 REPORT_ARTIFACT_DIR = "report"
@@ -944,6 +945,70 @@ class Store:
             os.replace(tmp, dst)
             return
         self._retry(lambda: self.client.log_artifact(parent_run_id, str(local_file), EXAMPLES_ARTIFACT_DIR))
+
+    def write_sweep_plan(self, study: str, plan: dict[str, Any]) -> None:
+        """Keep what a sweep sets out to train (its networks and settings, as JSON) in ``study``, on
+        the parent run (``sweeps/<hash>.json``; the same plan again adds nothing), so that
+        ``orderlab sweep --resume STUDY`` can also start the networks an interrupted sweep never
+        reached."""
+        import hashlib
+        import json
+        text = json.dumps(plan, sort_keys=True)
+        name = hashlib.sha256(text.encode()).hexdigest()[:16] + ".json"
+        parent = self.study_parent(study)
+        local = self._artifact_dir(parent)
+        if local is not None:
+            dst = local / SWEEP_ARTIFACT_DIR / name
+            if not dst.exists():
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                tmp = dst.with_name(f"{dst.name}.{os.getpid()}.tmp")
+                tmp.write_text(text)
+                os.replace(tmp, dst)
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / name
+            path.write_text(text)
+            self._retry(lambda: self.client.log_artifact(parent, str(path), SWEEP_ARTIFACT_DIR))
+
+    def sweep_plans(self, study: str) -> tuple[list[dict[str, Any]], list[str]]:
+        """The plans sweeps left in ``study`` (:meth:`write_sweep_plan`), oldest name first, and the
+        plan files that cannot be read (named, so that the caller can say so)."""
+        import json
+        parent = self.study_parent(study)
+        local = self._artifact_dir(parent)
+        texts: dict[str, str | None] = {}
+        if local is not None:
+            folder = local / SWEEP_ARTIFACT_DIR
+            for f in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+                try:
+                    texts[str(f)] = f.read_text()
+                except (OSError, UnicodeDecodeError):
+                    texts[str(f)] = None
+        else:
+            from mlflow.exceptions import MlflowException
+            infos = self._retry(lambda: self.client.list_artifacts(parent, SWEEP_ARTIFACT_DIR))
+            with tempfile.TemporaryDirectory() as tmp:
+                for info in sorted(infos, key=lambda i: i.path):
+                    if not info.path.endswith(".json"):
+                        continue
+                    try:
+                        got = self._retry(lambda: self.client.download_artifacts(parent, info.path, tmp))
+                        texts[info.path] = Path(got).read_text()
+                    except (MlflowException, OSError, UnicodeDecodeError):
+                        texts[info.path] = None
+        plans, bad = [], []
+        for where, text in texts.items():
+            try:
+                plan = json.loads(text) if text is not None else None
+            except ValueError:
+                plan = None
+            if (isinstance(plan, dict) and isinstance(plan.get("archs"), list) and isinstance(plan.get("seeds"), list)
+                    and all(isinstance(a, str) for a in plan["archs"])
+                    and all(isinstance(x, int) and not isinstance(x, bool) for x in plan["seeds"])):
+                plans.append(plan)
+            else:
+                bad.append(where)
+        return plans, bad
 
     def has_examples(self, parent_run_id: str) -> bool:
         local = self._artifact_dir(parent_run_id)

@@ -205,7 +205,8 @@ def test_sweeps_leave_claimed_networks_to_their_command(store_uri):
     res = run_sweep(cfg, SweepOptions(executor="local", workers=1))
     assert [o.name for o in res.outcomes] == ["mlp/s0"] and not res.failed
     assert [x.seed for x in Store(store_uri).list_runs("sw")] == [0]
-    # sweep --resume: an interrupted network another command holds is left to it too.
+    # sweep --resume: an interrupted network another command holds is left to it too; the network the
+    # sweep planned and left to the first holder (now gone), never started, is started.
     from mlflow.tracking import MlflowClient
     [run0] = Store(store_uri).list_runs("sw")
     MlflowClient(store_uri).set_terminated(run0.run_id, "KILLED")
@@ -213,7 +214,8 @@ def test_sweeps_leave_claimed_networks_to_their_command(store_uri):
     holder = Holder(store_uri, "sw", [("mlp", 0)])
     res = run_sweep(TrainConfig(study="", archs=[], seeds=[], tracking_uri=store_uri, quiet=True),
                     SweepOptions(executor="local", workers=1), resume_study="sw")
-    assert res.outcomes == [] and Store(store_uri).get_run(run0.run_id).status == "KILLED"
+    assert [(o.name, o.status) for o in res.outcomes] == [("mlp/s1", "FINISHED")]
+    assert Store(store_uri).get_run(run0.run_id).status == "KILLED"
     holder.stop()
 
 

@@ -78,6 +78,10 @@ def test_sweep_through_a_tracking_server(server, tmp_path):
     pairs = store.load_records("srv")
     assert len(pairs) == 4 and all(rec.n_checkpoints == 3 for _, rec in pairs)
     assert store.load_examples("srv") is not None
+    # the sweep's plan (for `sweep --resume` to start networks it never reached) reads back through it
+    plans, bad = store.sweep_plans("srv")
+    assert bad == [] and [(p["archs"], p["seeds"]) for p in plans] == [(["mlp", "cnn"], [0, 1])]
+    assert len(list((root / "artifacts").rglob("sweeps/*.json"))) == 1
     # the study read back through the server, as `orderlab export` does
     out = tmp_path / "srv.npz"
     r = runner.invoke(app, ["export", "srv", "-o", str(out), "--tracking-uri", url])

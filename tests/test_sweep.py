@@ -176,8 +176,8 @@ def test_dead_workers_retried_once_then_reported(store_uri, capsys):
     # nothing left to resume
     r = invoke("sweep", "--resume", "kill", "--tracking-uri", store_uri, "--quiet")
     said = " ".join(r.output.split())
-    assert r.exit_code == 0 and "sweep kill: nothing to resume; 3 network(s) FINISHED, none STALE, KILLED or " \
-        "FAILED" in said and "0 finished" not in said, r.output
+    assert r.exit_code == 0 and "sweep kill: nothing to resume; 3 network(s) FINISHED, none STALE, KILLED, " \
+        "FAILED or never started" in said and "0 finished" not in said, r.output
 
 
 @pytest.mark.slow
@@ -216,6 +216,47 @@ def test_ctrl_c_or_sigterm_marks_the_workers_runs_killed(store_uri, sig, group):
     runs = store.list_runs(study)
     assert [r.status for r in runs] == ["KILLED", "KILLED"], [(r.status, r.tags.get("orderlab.error")) for r in runs]
     assert all(store.load_record(r).n_checkpoints == r.checkpoints >= 2 for r in runs)
+
+
+@pytest.mark.slow
+def test_resume_starts_the_networks_an_interrupted_sweep_never_reached(store_uri, monkeypatch):
+    """Ctrl-C after the first of three networks: the other two have no run. `sweep --resume STUDY`
+    starts them with the sweep's own settings (kept in the study as its plan), on the resume's device."""
+    from orderlab.store import SWEEP_ARTIFACT_DIR
+    from orderlab.trainer.sweep import Sweep
+    real = Sweep.on_done
+
+    def stop_after_first(self, task, result):
+        real(self, task, result)
+        raise KeyboardInterrupt
+    monkeypatch.setattr(Sweep, "on_done", stop_after_first)
+    args = ["sweep", "--arch", "mlp", "--seeds", "0-2", "--study", "unreached", "--dataset", "digits",
+            "--train-subset", "120", "--test-subset", "60", "--epochs", "1", "--record-every", "0.5",
+            "--lr", "0.003", "--device", "cpu", "--workers", "1", "--tracking-uri", store_uri, "--quiet"]
+    r = invoke(*args)
+    assert r.exit_code == 130 and "continue with `orderlab sweep --resume unreached`" in r.stderr, r.stderr
+    store = Store(store_uri)
+    assert [x.seed for x in store.list_runs("unreached")] == [0]
+    monkeypatch.setattr(Sweep, "on_done", real)
+    r = invoke("sweep", "--resume", "unreached", "--workers", "1", "--tracking-uri", store_uri, "--quiet")
+    assert r.exit_code == 0, r.output
+    runs = store.list_runs("unreached")
+    assert [(x.seed, x.status, x.checkpoints) for x in runs] == [(s, "FINISHED", 3) for s in range(3)]
+    first = {k: v for k, v in runs[0].params.items() if k not in ("seed", "device")}
+    for x in runs[1:]:              # the sweep's settings (--lr 0.003, subsets, epochs), not the defaults
+        assert {k: v for k, v in x.params.items() if k not in ("seed", "device")} == first
+        assert x.params["device"] == "auto"         # where the resume runs: its own --device
+    assert first["lr"] == "0.003"
+    # the same sweep again writes no second plan, and has nothing left to do
+    assert invoke(*args).exit_code == 0
+    folder = store._artifact_dir(store.study_parent("unreached")) / SWEEP_ARTIFACT_DIR
+    plans = list(folder.glob("*.json"))
+    assert len(plans) == 1
+    # a damaged plan is named; the resume goes on without it
+    plans[0].write_text("{not json")
+    r = invoke("sweep", "--resume", "unreached", "--workers", "1", "--tracking-uri", store_uri)
+    said = " ".join(r.output.split())
+    assert r.exit_code == 0 and "cannot be read" in said and plans[0].name in said, r.output
 
 
 @pytest.mark.slow

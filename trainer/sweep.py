@@ -39,6 +39,7 @@ class Task:
     run_ids: list[str] = field(default_factory=list)
     attempt: int = 1
     force: bool = False                       # resume runs left RUNNING by a worker known to be gone
+    cfg: dict | None = None                   # train: the settings of the sweep that planned it, if not this one's
 
     @property
     def size(self) -> int:
@@ -215,6 +216,7 @@ def execute_task(task: dict, cfg: dict, send: Callable[[tuple], None] | None = N
     from orderlab.trainer.api import TrainConfig
     if threads:
         torch.set_num_threads(max(1, int(threads)))
+    cfg = task.get("cfg") or cfg
     c = TrainConfig(**{**cfg, "record_splits": tuple(cfg["record_splits"])})
     reporter = _EventReporter(send, task["id"])
     try:
@@ -646,32 +648,72 @@ def plan(cfg, store, ensemble: int, hps: dict[str, dict[str, Any]], claims
     return tasks, ex.skipped, ex.left_alone(), ex.busy + ex.claimed
 
 
-def resume_plan(store, study: str, ensemble: int, claims) -> tuple[list[Task], list[str], list[str], list[str]]:
-    """`orderlab sweep --resume STUDY`: every STALE, KILLED or FAILED run of the study. Returns
-    (tasks, networks already FINISHED, busy messages, networks left to others). As in :func:`plan`,
-    the networks are claimed and the study read again with the claims held; those another process
-    has claimed are left to it."""
+def resume_plan(store, study: str, cfg, claims) -> tuple[list[Task], list[str], list[str], list[str]]:
+    """`orderlab sweep --resume STUDY`: every STALE, KILLED or FAILED run of the study, and the
+    networks a sweep into it planned but never started (:meth:`Store.write_sweep_plan`), trained
+    with that sweep's settings on this command's device and ensemble size. Returns (tasks, networks
+    already FINISHED, busy messages, networks left to others). As in :func:`plan`, the networks are
+    claimed and the study read again with the claims held; those another process has claimed are
+    left to it."""
+    ensemble = max(1, cfg.ensemble)
+    plans, unreadable = store.sweep_plans(study)
+    busy = [f"sweep plan {f} cannot be read; the networks it planned and never started are not started "
+            f"(run that sweep's command again to start them)" for f in unreadable]
+    planned: dict[tuple[str, int], dict] = {}       # network -> the settings of the first plan naming it
+    for p in plans:
+        for arch in p["archs"]:
+            for seed in p["seeds"]:
+                planned.setdefault((arch, seed), p)
+
     def read():
         latest = network_runs(store.list_runs(study))
         from orderlab.store import ENDED_EARLY
         todo = {n: r for n, r in latest.items() if r.status in ENDED_EARLY}
-        return (todo, [r.name for r in latest.values() if r.status == "RUNNING"],
+        fresh = {n: None for n in planned if n not in latest}
+        return ({**todo, **fresh}, [r.name for r in latest.values() if r.status == "RUNNING"],
                 sorted(r.name for r in latest.values() if r.status == "FINISHED"))
     from orderlab.claims import claim_plan, left_to_others
     (todo, running, finished), others = claim_plan(claims, read, lambda plan: set(plan[0]))
     messages, claimed = left_to_others(others, todo)
     todo = {n: r for n, r in todo.items() if n in claims.held}
     claims.release(claims.held - set(todo))
+    tasks: list[Task] = []
     by_arch: dict[str, list[Any]] = {}
     for (arch, _), r in todo.items():
-        by_arch.setdefault(arch, []).append(r)
-    tasks: list[Task] = []
+        if r is not None:
+            by_arch.setdefault(arch, []).append(r)
     for arch, rs in by_arch.items():
         for i in range(0, len(rs), ensemble):
             group = rs[i:i + ensemble]
             tasks.append(Task(len(tasks), "resume", arch=arch, seeds=[r.seed for r in group],
                               run_ids=[r.run_id for r in group]))
-    return tasks, finished, running_elsewhere(running) + messages, running + claimed
+    # never started: grouped by the plan that named them, then by architecture
+    by_plan: dict[tuple[int, str], list[int]] = {}
+    for (arch, seed), r in todo.items():
+        if r is None:
+            by_plan.setdefault((id(planned[(arch, seed)]), arch), []).append(seed)
+    from dataclasses import fields
+    from orderlab.trainer.api import TrainConfig
+    known = {f.name for f in fields(TrainConfig)}       # a plan from another orderlab may hold more
+    for (pid, arch), seeds in by_plan.items():
+        p = next(q for q in plans if id(q) == pid)
+        settings = {**{k: v for k, v in p.items() if k in known}, "study": study, "archs": [arch], "seeds": sorted(seeds), "tracking_uri": cfg.tracking_uri,
+                    "device": cfg.device, "ensemble": cfg.ensemble, "quiet": True}
+        seeds = sorted(seeds)
+        for i in range(0, len(seeds), ensemble):
+            tasks.append(Task(len(tasks), "train", arch=arch, seeds=seeds[i:i + ensemble], cfg=settings))
+    return tasks, finished, busy + running_elsewhere(running) + messages, running + claimed
+
+
+def plan_record(cfg) -> dict[str, Any]:
+    """What :meth:`Store.write_sweep_plan` keeps of a sweep: its networks and training settings; not
+    where it ran (store, device, ensemble size: `sweep --resume` gives those)."""
+    d = _cfg_dict(cfg)
+    for key in ("study", "tracking_uri", "device", "ensemble", "quiet", "mismatch_fix"):
+        d.pop(key, None)
+    if d.get("data_dir"):
+        d["data_dir"] = os.path.abspath(d["data_dir"])     # a resume may run from another folder
+    return d
 
 
 class Sweep:
@@ -732,7 +774,8 @@ class Sweep:
                                   run_ids=[r.run_id for r in bad], attempt=task.attempt + 1, force=True))
                 self.next_id += 1
             if missing:
-                again.append(Task(self.next_id, "train", arch=task.arch, seeds=missing, attempt=task.attempt + 1))
+                again.append(Task(self.next_id, "train", arch=task.arch, seeds=missing, attempt=task.attempt + 1,
+                                  cfg=task.cfg))
                 self.next_id += 1
             for t in again:
                 self.tasks[t.id] = t
@@ -808,7 +851,7 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
     try:
         if resume_study:
             cfg.study = resume_study
-            tasks, skipped, busy, left = resume_plan(store, resume_study, max(1, cfg.ensemble), claims)
+            tasks, skipped, busy, left = resume_plan(store, resume_study, cfg, claims)
         else:
             from orderlab.trainer.data import load_dataset
             from orderlab.trainer.models import check_compatible, get_arch
@@ -840,6 +883,7 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
                                   "train_subset": cfg.train_subset, "test_subset": cfg.test_subset,
                                   "n_train": len(ds.y_train), "n_test": len(ds.y_test)})
             del ds
+            store.write_sweep_plan(cfg.study, plan_record(cfg))
             tasks, skipped, busy, left = plan(cfg, store, max(1, cfg.ensemble), hps, claims)
         n_networks = sum(t.size for t in tasks)
         for line in busy:

@@ -34,7 +34,8 @@ def register(app: typer.Typer) -> None:
                                                   "ray://HOST:10001); default: start a local Ray instance."),
         ensemble: int = typer.Option(1, "--ensemble", "-k", help="Each task trains K seeds as one vectorised model."),
         resume: Optional[str] = typer.Option(None, "--resume", help="Resume every interrupted run of this study "
-                                             "(STALE, KILLED or FAILED) instead of starting new networks."),
+                                             "(STALE, KILLED or FAILED) and start the networks its sweeps "
+                                             "planned but never reached, with their settings."),
         epochs: Optional[float] = typer.Option(None, "--epochs", "-e", help="Epochs (default: per architecture)."),
         optimizer: Optional[str] = typer.Option(None, "--optimizer", help="sgd or adam."),
         lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate."),
@@ -109,9 +110,8 @@ def _interrupted_line(cfg, began: float, resuming: bool) -> str:
     and those that finished meanwhile (an interrupt can land as a run is being closed: FINISHED)."""
     from orderlab.store import Store
     from orderlab.errors import name_list
-    # --resume continues the interrupted runs; the sweep command itself also starts those never reached
-    again = f"continue with `orderlab sweep --resume {cfg.study}`" + (
-        "" if resuming else " (the same sweep command also starts the networks it had not reached)")
+    # --resume continues the interrupted runs and starts those the sweep never reached (its plan)
+    again = f"continue with `orderlab sweep --resume {cfg.study}`"
     try:
         store = Store(cfg.tracking_uri)
         if cfg.study not in store.study_names():
@@ -127,9 +127,7 @@ def _interrupted_line(cfg, began: float, resuming: bool) -> str:
     done = f"; {len(finished)} network(s) finished in this sweep are kept" if finished else ""
     if killed:
         return f"interrupted: {name_list(killed)} marked KILLED, recorded checkpoints kept{done}; {again}"
-    if resuming:
-        return f"interrupted while no network was being trained{done}; {again}"
-    return f"interrupted while no network was being trained{done}; run the same sweep command again to go on"
+    return f"interrupted while no network was being trained{done}; {again}"
 
 
 def _summary(result) -> None:
@@ -140,7 +138,7 @@ def _summary(result) -> None:
         left = (f"; {len(result.left)} left to other commands ({', '.join(result.left[:5])}"
                 f"{', …' if len(result.left) > 5 else ''})") if result.left else ""
         # networks left to other commands may be interrupted ones they hold: "none" only without them
-        none = "" if result.left else ", none STALE, KILLED or FAILED"
+        none = "" if result.left else ", none STALE, KILLED, FAILED or never started"
         console.print(f"sweep {result.study}: nothing to resume; {len(result.skipped)} network(s) FINISHED"
                       f"{none}{left}")
         return

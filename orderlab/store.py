@@ -971,7 +971,7 @@ class Store:
             self._retry(lambda: self.client.log_artifact(parent, str(path), SWEEP_ARTIFACT_DIR))
 
     def sweep_plans(self, study: str) -> tuple[list[dict[str, Any]], list[str]]:
-        """The plans sweeps left in ``study`` (:meth:`write_sweep_plan`), oldest name first, and the
+        """The plans sweeps left in ``study`` (:meth:`write_sweep_plan`), in file-name order, and the
         plan files that cannot be read (named, so that the caller can say so)."""
         import json
         parent = self.study_parent(study)

@@ -252,6 +252,11 @@ def test_resume_starts_the_networks_an_interrupted_sweep_never_reached(store_uri
     folder = store._artifact_dir(store.study_parent("unreached")) / SWEEP_ARTIFACT_DIR
     plans = list(folder.glob("*.json"))
     assert len(plans) == 1
+    # a sweep refused for settings the study's runs contradict leaves no plan to train them with
+    other = [{"0-2": "3", "0.003": "0.01"}.get(a, a) for a in args]      # seed 3, another --lr
+    r = invoke(*other)
+    assert r.exit_code == 2 and "other settings" in r.stderr, r.stderr
+    assert len(list(folder.glob("*.json"))) == 1
     # a damaged plan is named; the resume goes on without it
     plans[0].write_text("{not json")
     r = invoke("sweep", "--resume", "unreached", "--workers", "1", "--tracking-uri", store_uri)

@@ -883,8 +883,10 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
                                   "train_subset": cfg.train_subset, "test_subset": cfg.test_subset,
                                   "n_train": len(ds.y_train), "n_test": len(ds.y_test)})
             del ds
-            store.write_sweep_plan(cfg.study, plan_record(cfg))
             tasks, skipped, busy, left = plan(cfg, store, max(1, cfg.ensemble), hps, claims)
+            # kept once planning accepted the settings (a sweep refused for settings the study's runs
+            # contradict must leave no plan for `sweep --resume` to train)
+            store.write_sweep_plan(cfg.study, plan_record(cfg))
         n_networks = sum(t.size for t in tasks)
         for line in busy:
             display.message(f"[yellow]{line}[/]")

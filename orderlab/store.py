@@ -970,9 +970,9 @@ class Store:
             path.write_text(text)
             self._retry(lambda: self.client.log_artifact(parent, str(path), SWEEP_ARTIFACT_DIR))
 
-    def sweep_plans(self, study: str) -> tuple[list[dict[str, Any]], list[str]]:
-        """The plans sweeps left in ``study`` (:meth:`write_sweep_plan`), in file-name order, and the
-        plan files that cannot be read (named, so that the caller can say so)."""
+    def sweep_plans(self, study: str) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+        """The plans sweeps left in ``study`` (:meth:`write_sweep_plan`) as (where, plan), in file-name
+        order, and the plan files that cannot be read (named, so that the caller can say so)."""
         import json
         parent = self.study_parent(study)
         local = self._artifact_dir(parent)
@@ -1005,7 +1005,7 @@ class Store:
             if (isinstance(plan, dict) and isinstance(plan.get("archs"), list) and isinstance(plan.get("seeds"), list)
                     and all(isinstance(a, str) for a in plan["archs"])
                     and all(isinstance(x, int) and not isinstance(x, bool) for x in plan["seeds"])):
-                plans.append(plan)
+                plans.append((where, plan))
             else:
                 bad.append(where)
         return plans, bad

@@ -80,7 +80,7 @@ def test_sweep_through_a_tracking_server(server, tmp_path):
     assert store.load_examples("srv") is not None
     # the sweep's plan (for `sweep --resume` to start networks it never reached) reads back through it
     plans, bad = store.sweep_plans("srv")
-    assert bad == [] and [(p["archs"], p["seeds"]) for p in plans] == [(["mlp", "cnn"], [0, 1])]
+    assert bad == [] and [(p["archs"], p["seeds"]) for _, p in plans] == [(["mlp", "cnn"], [0, 1])]
     assert len(list((root / "artifacts").rglob("sweeps/*.json"))) == 1
     # the study read back through the server, as `orderlab export` does
     out = tmp_path / "srv.npz"

@@ -286,6 +286,53 @@ def test_ctrl_c_while_the_sweep_answers_a_workers_store_call_still_ends_every_ru
     assert [x.status for x in Store(store_uri).list_runs("answer")] == ["KILLED", "KILLED"]
 
 
+@pytest.mark.slow
+def test_resume_starts_no_planned_network_with_settings_the_study_contradicts(store_uri, monkeypatch):
+    """Sweep A (--lr 0.003) is stopped before any run exists; sweep B (--lr 0.01) then trains mlp/s0
+    and s1. `sweep --resume` must not train A's mlp/s2 with lr 0.003 beside them: it says so on
+    stderr, --quiet or not, and the summary does not claim that nothing was left unstarted."""
+    import orderlab.trainer.sweep as sweep_mod
+    base = ["sweep", "--arch", "mlp", "--study", "mixed", "--dataset", "digits", "--train-subset", "120",
+            "--test-subset", "60", "--epochs", "1", "--record-every", "1", "--device", "cpu", "--workers", "1",
+            "--tracking-uri", store_uri, "--quiet"]
+
+    def stop(*a, **k):
+        raise KeyboardInterrupt
+    # 1. interrupted while planning, before the plan is kept: only the command itself can go on
+    monkeypatch.setattr(sweep_mod, "plan", stop)
+    r = invoke(*base, "--seeds", "0-2", "--lr", "0.003")
+    assert r.exit_code == 130 and "run the same sweep command again" in r.stderr, r.stderr
+    monkeypatch.undo()
+    # 2. planned and kept, then stopped before any network started
+    monkeypatch.setattr(sweep_mod.LocalExecutor, "run", stop)
+    r = invoke(*base, "--seeds", "0-2", "--lr", "0.003")
+    assert r.exit_code == 130 and "--resume mixed" in r.stderr, r.stderr
+    monkeypatch.undo()
+    assert Store(store_uri).list_runs("mixed") == []
+    assert invoke(*base, "--seeds", "0-1", "--lr", "0.01").exit_code == 0
+    r = invoke("sweep", "--resume", "mixed", "--workers", "1", "--tracking-uri", store_uri, "--quiet")
+    assert r.exit_code == 0, r.output
+    warning = " ".join(r.stderr.split())
+    assert "warning: mlp/s2, planned by sweep plan" in warning and "not started" in warning \
+        and "lr=0.01 (asked: 0.003)" in warning, warning
+    said = " ".join(r.stdout.split())
+    assert "never started" not in said and "networks planned and not started" in said, said
+    runs = Store(store_uri).list_runs("mixed")
+    assert [(x.seed, x.params["lr"]) for x in runs] == [(0, "0.01"), (1, "0.01")]
+
+
+def test_a_plan_keeps_a_data_folder_that_a_resume_elsewhere_finds(tmp_path, monkeypatch):
+    from orderlab.trainer.api import TrainConfig
+    from orderlab.trainer.sweep import plan_record
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    cfg = TrainConfig(study="s", archs=["mlp"], seeds=[0], data_dir="~/data", tracking_uri="x", device="cpu")
+    assert plan_record(cfg)["data_dir"] == str(tmp_path / "data")
+    assert plan_record(TrainConfig(study="s", archs=["mlp"], seeds=[0], data_dir="rel"))["data_dir"] == \
+        str(tmp_path / "rel")
+    assert not {"study", "tracking_uri", "device", "ensemble", "quiet"} & set(plan_record(cfg))
+
+
 def test_a_sweep_interrupted_before_its_study_exists_says_nothing_was_recorded(store_uri, monkeypatch):
     import orderlab.trainer.data as data_mod
 

@@ -10,13 +10,16 @@ ends a task (success, an exception, a dead worker), the sweep then reads the tas
 store: a network not FINISHED is retried once (resumed from its last saved state, in the same
 run), and what still fails is listed with its reason in the summary. Running the same sweep
 again skips the networks already FINISHED and resumes the interrupted ones; ``--resume STUDY``
-resumes every interrupted run of a study.
+resumes every interrupted run of a study and starts the networks its sweeps planned (each keeps
+its plan in the study once planning is done) but never reached, where their settings still fit
+the study.
 
 The main process creates the study before any worker starts, so workers only join it.
 """
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import sys
 import time
@@ -84,6 +87,9 @@ class SweepResult:
     seconds: float
     left: list[str] = field(default_factory=list)   # networks another command runs or has claimed
     resume: bool = False                      # `sweep --resume STUDY`
+    # sweep plans that could not be read or whose networks were not started, and why: shown even
+    # under --quiet (networks a script expected would otherwise go untrained without a word)
+    plan_notes: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> list[Outcome]:
@@ -648,28 +654,23 @@ def plan(cfg, store, ensemble: int, hps: dict[str, dict[str, Any]], claims
     return tasks, ex.skipped, ex.left_alone(), ex.busy + ex.claimed
 
 
-def resume_plan(store, study: str, cfg, claims) -> tuple[list[Task], list[str], list[str], list[str]]:
+def resume_plan(store, study: str, cfg, claims
+                ) -> tuple[list[Task], list[str], list[str], list[str], list[str]]:
     """`orderlab sweep --resume STUDY`: every STALE, KILLED or FAILED run of the study, and the
     networks a sweep into it planned but never started (:meth:`Store.write_sweep_plan`), trained
-    with that sweep's settings on this command's device and ensemble size. Returns (tasks, networks
-    already FINISHED, busy messages, networks left to others). As in :func:`plan`, the networks are
-    claimed and the study read again with the claims held; those another process has claimed are
-    left to it."""
+    with that sweep's settings on this command's device and ensemble size, once those settings pass
+    the checks the sweep itself made (:func:`_unstarted`). Returns (tasks, networks already FINISHED,
+    busy messages, networks left to others, notes on plans not read or not started). As in
+    :func:`plan`, the networks are claimed and the study read again with the claims held; those
+    another process has claimed are left to it."""
+    from orderlab.store import ENDED_EARLY
     ensemble = max(1, cfg.ensemble)
-    plans, unreadable = store.sweep_plans(study)
-    busy = [f"sweep plan {f} cannot be read; the networks it planned and never started are not started "
-            f"(run that sweep's command again to start them)" for f in unreadable]
-    planned: dict[tuple[str, int], dict] = {}       # network -> the settings of the first plan naming it
-    for p in plans:
-        for arch in p["archs"]:
-            for seed in p["seeds"]:
-                planned.setdefault((arch, seed), p)
+    unstarted, notes = _unstarted(store, study, cfg, claims)
 
     def read():
         latest = network_runs(store.list_runs(study))
-        from orderlab.store import ENDED_EARLY
         todo = {n: r for n, r in latest.items() if r.status in ENDED_EARLY}
-        fresh = {n: None for n in planned if n not in latest}
+        fresh = {n: None for n in unstarted if n not in latest}
         return ({**todo, **fresh}, [r.name for r in latest.values() if r.status == "RUNNING"],
                 sorted(r.name for r in latest.values() if r.status == "FINISHED"))
     from orderlab.claims import claim_plan, left_to_others
@@ -687,22 +688,86 @@ def resume_plan(store, study: str, cfg, claims) -> tuple[list[Task], list[str], 
             group = rs[i:i + ensemble]
             tasks.append(Task(len(tasks), "resume", arch=arch, seeds=[r.seed for r in group],
                               run_ids=[r.run_id for r in group]))
-    # never started: grouped by the plan that named them, then by architecture
-    by_plan: dict[tuple[int, str], list[int]] = {}
+    # never started: in groups of one plan's settings and one architecture
+    by_settings: dict[tuple[str, str], tuple[dict, list[int]]] = {}
     for (arch, seed), r in todo.items():
         if r is None:
-            by_plan.setdefault((id(planned[(arch, seed)]), arch), []).append(seed)
-    from dataclasses import fields
-    from orderlab.trainer.api import TrainConfig
-    known = {f.name for f in fields(TrainConfig)}       # a plan from another orderlab may hold more
-    for (pid, arch), seeds in by_plan.items():
-        p = next(q for q in plans if id(q) == pid)
-        settings = {**{k: v for k, v in p.items() if k in known}, "study": study, "archs": [arch], "seeds": sorted(seeds), "tracking_uri": cfg.tracking_uri,
-                    "device": cfg.device, "ensemble": cfg.ensemble, "quiet": True}
+            settings = unstarted[(arch, seed)]
+            by_settings.setdefault((arch, json.dumps(settings, sort_keys=True)), (settings, []))[1].append(seed)
+    for (arch, _), (settings, seeds) in by_settings.items():
         seeds = sorted(seeds)
         for i in range(0, len(seeds), ensemble):
-            tasks.append(Task(len(tasks), "train", arch=arch, seeds=seeds[i:i + ensemble], cfg=settings))
-    return tasks, finished, busy + running_elsewhere(running) + messages, running + claimed
+            tasks.append(Task(len(tasks), "train", arch=arch, seeds=seeds[i:i + ensemble],
+                              cfg={**settings, "archs": [arch], "seeds": seeds[i:i + ensemble]}))
+    return tasks, finished, running_elsewhere(running) + messages, running + claimed, notes
+
+
+def _unstarted(store, study: str, cfg, claims) -> tuple[dict[tuple[str, int], dict], list[str]]:
+    """The networks the study's sweep plans name that have no run, each with the settings to train
+    it (a task's cfg), and notes on plans left alone. A plan's architecture is trained only as the
+    sweep would have trained it: with the settings of the study's runs of that architecture
+    (check_alike), of no other plan started here with other settings, and of no live command
+    training it into the study with other settings (the settings declaration)."""
+    from dataclasses import fields
+    from orderlab.errors import name_list
+    from orderlab.store import TAG_SUPERSEDED
+    from orderlab.trainer.api import TrainConfig, _declare_settings, check_alike, resolve_hparams
+    from orderlab.trainer.data import load_dataset
+    from orderlab.trainer.models import check_compatible, get_arch
+    plans, unreadable = store.sweep_plans(study)
+    notes = [f"sweep plan {f} cannot be read: the networks it planned and never started are not started "
+             f"(run that sweep's command again to start them)" for f in unreadable]
+    latest = network_runs(store.list_runs(study))
+    wanted = [(name, p, {a: [s for s in p["seeds"] if (a, s) not in latest] for a in p["archs"]}) for name, p in plans]
+    wanted = [(name, p, {a: ss for a, ss in w.items() if ss}) for name, p, w in wanted]
+    wanted = [(name, p, w) for name, p, w in wanted if w]
+    if not wanted:
+        return {}, notes
+    live = sorted(r.name for r in latest.values() if r.status == "RUNNING")
+    if claims.path is None and live:
+        # No claims on this store (a tracking server): the sweep still running may yet start them.
+        return {}, notes + [f"networks that sweeps into {study!r} planned and never started are not started while "
+                            f"{name_list(live)} still run{'s' if len(live) == 1 else ''} (their sweep may start "
+                            f"them): resume once it has ended"]
+    known = {f.name for f in fields(TrainConfig)}     # a plan from another orderlab may hold more
+    out: dict[tuple[str, int], dict] = {}
+    chosen: dict[str, dict] = {}                       # architecture -> settings started here
+    datasets: dict[tuple, Any] = {}
+    for name, plan, archs in wanted:
+        settings = {**{k: v for k, v in plan.items() if k in known}, "study": study, "tracking_uri": cfg.tracking_uri,
+                    "device": cfg.device, "ensemble": cfg.ensemble, "quiet": True}
+        for arch, seeds in archs.items():
+            nets = name_list([f"{arch}/s{s}" for s in seeds])
+            try:
+                pcfg = TrainConfig(**{**settings, "archs": [arch], "seeds": seeds,
+                                      "record_splits": tuple(settings.get("record_splits", ("train", "test")))})
+                key = (pcfg.dataset, pcfg.data_dir, pcfg.train_subset, pcfg.test_subset, pcfg.data_seed)
+                if key not in datasets:
+                    datasets[key] = load_dataset(pcfg.dataset, data_dir=pcfg.data_dir, download=pcfg.download,
+                                                 train_subset=pcfg.train_subset, test_subset=pcfg.test_subset,
+                                                 data_seed=pcfg.data_seed)
+                ds = datasets[key]
+                spec = get_arch(arch)
+                check_compatible(spec, ds.kind, pcfg.dataset)
+                hp = resolve_hparams(spec, pcfg, ds.augment_default)
+                data = {"dataset": pcfg.dataset, "data_seed": pcfg.data_seed, "train_subset": pcfg.train_subset,
+                        "test_subset": pcfg.test_subset}
+                if chosen.get(arch, {**data, **hp}) != {**data, **hp}:
+                    raise OrderlabError(f"another sweep plan of this study trains {arch} with other settings")
+                peer = next((r for (a, _), r in sorted(latest.items())
+                             if a == arch and not r.tags.get(TAG_SUPERSEDED)), None)
+                if peer is not None:
+                    check_alike(peer, hp, "start them", f"they are left out; train them with the study's settings "
+                                                        f"(`orderlab runs {study}` lists them)", data)
+                _declare_settings(pcfg, {arch: hp}, "start them", claims)
+            except OrderlabError as e:
+                notes.append(f"{nets}, planned by sweep plan {os.path.basename(name)}, not started: "
+                             f"{' '.join(str(e).split())}")
+                continue
+            chosen[arch] = {**data, **hp}
+            for s in seeds:
+                out.setdefault((arch, s), settings)
+    return out, notes
 
 
 def plan_record(cfg) -> dict[str, Any]:
@@ -711,8 +776,8 @@ def plan_record(cfg) -> dict[str, Any]:
     d = _cfg_dict(cfg)
     for key in ("study", "tracking_uri", "device", "ensemble", "quiet", "mismatch_fix"):
         d.pop(key, None)
-    if d.get("data_dir"):
-        d["data_dir"] = os.path.abspath(d["data_dir"])     # a resume may run from another folder
+    if d.get("data_dir"):               # a resume may run from another folder
+        d["data_dir"] = os.path.abspath(os.path.expanduser(d["data_dir"]))
     return d
 
 
@@ -844,6 +909,7 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
     store = Store(cfg.tracking_uri)
     cfg.tracking_uri = store.uri          # absolute: workers may run elsewhere (another cwd, another node)
     skipped: list[str] = []
+    plan_notes: list[str] = []
     executor = None
     from orderlab.claims import Claims
     # This process claims the sweep's networks for as long as it runs; its workers train under them.
@@ -851,7 +917,7 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
     try:
         if resume_study:
             cfg.study = resume_study
-            tasks, skipped, busy, left = resume_plan(store, resume_study, cfg, claims)
+            tasks, skipped, busy, left, plan_notes = resume_plan(store, resume_study, cfg, claims)
         else:
             from orderlab.trainer.data import load_dataset
             from orderlab.trainer.models import check_compatible, get_arch
@@ -905,7 +971,7 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
             executor.shutdown()
         claims.release(list(claims.held))
     return SweepResult(cfg.study, sorted(sweep.outcomes.values(), key=lambda o: o.name), skipped,
-                       time.monotonic() - t0, left, resume=bool(resume_study))
+                       time.monotonic() - t0, left, resume=bool(resume_study), plan_notes=plan_notes)
 
 
 def _cfg_dict(cfg) -> dict:

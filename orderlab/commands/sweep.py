@@ -100,6 +100,8 @@ def register(app: typer.Typer) -> None:
             else:
                 typer.echo(_interrupted_line(cfg, began, bool(resume)), err=True)
             raise typer.Exit(130) from None
+        for note in result.plan_notes:        # on stderr, --quiet or not: networks left untrained
+            typer.echo(f"warning: {note}", err=True)
         _summary(result)
         if result.failed:
             raise typer.Exit(1)
@@ -110,12 +112,16 @@ def _interrupted_line(cfg, began: float, resuming: bool) -> str:
     and those that finished meanwhile (an interrupt can land as a run is being closed: FINISHED)."""
     from orderlab.store import Store
     from orderlab.errors import name_list
-    # --resume continues the interrupted runs and starts those the sweep never reached (its plan)
+    # --resume continues the interrupted runs and starts those the sweep never reached, once the
+    # sweep kept its plan (it does when planning is done); before that, only the command itself can
     again = f"continue with `orderlab sweep --resume {cfg.study}`"
     try:
         store = Store(cfg.tracking_uri)
         if cfg.study not in store.study_names():
             return "interrupted before the study was made: nothing was recorded; run the same command again"
+        if not resuming and not any(set(cfg.archs) <= set(p["archs"]) and set(cfg.seeds) <= set(p["seeds"])
+                                    for _, p in store.sweep_plans(cfg.study)[0]):
+            again = "run the same sweep command again to go on"
         # this sweep's networks (a new sweep knows them; a resume, those of the study), ended since it began
         ours = None if resuming else {f"{a}/s{s}" for a in cfg.archs for s in cfg.seeds}
         ended = [r for r in store.list_runs(cfg.study) if r.end_time is not None and r.end_time >= began - 1
@@ -137,8 +143,12 @@ def _summary(result) -> None:
     if result.resume and not result.outcomes:
         left = (f"; {len(result.left)} left to other commands ({', '.join(result.left[:5])}"
                 f"{', …' if len(result.left) > 5 else ''})") if result.left else ""
-        # networks left to other commands may be interrupted ones they hold: "none" only without them
-        none = "" if result.left else ", none STALE, KILLED, FAILED or never started"
+        # networks left to other commands may be interrupted ones they hold, and plans not started
+        # name networks never started: "none" only without either
+        none = "" if result.left or result.plan_notes else ", none STALE, KILLED, FAILED or never started"
+        if result.plan_notes:
+            left += (f"; {len(result.plan_notes)} sweep plan note{'s' if len(result.plan_notes) > 1 else ''} above: "
+                     f"networks planned and not started")
         console.print(f"sweep {result.study}: nothing to resume; {len(result.skipped)} network(s) FINISHED"
                       f"{none}{left}")
         return

@@ -266,6 +266,19 @@ def network_runs(runs) -> dict[tuple[str, int], Any]:
     return {(r.arch, r.seed): r for r in one_run_per_network(runs)}
 
 
+def data_options(cfg: TrainConfig) -> dict[str, Any]:
+    """The options that choose a study's data, as its networks' params name them."""
+    return {"dataset": cfg.dataset, "data_seed": cfg.data_seed, "train_subset": cfg.train_subset,
+            "test_subset": cfg.test_subset}
+
+
+def peer_run(latest: dict[tuple[str, int], Any], arch: str) -> Any:
+    """A run of ``arch`` in the study (``latest``: network -> its run) that new seeds must match:
+    the lowest seed's, a replaced run aside; None when the study has none."""
+    from orderlab.store import TAG_SUPERSEDED
+    return next((r for (a, _), r in sorted(latest.items()) if a == arch and not r.tags.get(TAG_SUPERSEDED)), None)
+
+
 def _sort_existing(cfg: TrainConfig, store, hps: dict[str, dict[str, Any]], command: str) -> Existing:
     from orderlab.store import TAG_SUPERSEDED, StoreError
     try:
@@ -274,8 +287,7 @@ def _sort_existing(cfg: TrainConfig, store, hps: dict[str, dict[str, Any]], comm
         latest = {}
     ex = Existing({}, [], [], {})
     # named with a refusal (the study's own check of the data comes later, once the data is loaded)
-    data = {"dataset": cfg.dataset, "data_seed": cfg.data_seed, "train_subset": cfg.train_subset,
-            "test_subset": cfg.test_subset}
+    data = data_options(cfg)
     for arch in cfg.archs:
         for s in cfg.seeds:
             r = latest.get((arch, s))
@@ -290,7 +302,7 @@ def _sort_existing(cfg: TrainConfig, store, hps: dict[str, dict[str, Any]], comm
             else:
                 ex.resume.setdefault(arch, []).append(r.run_id)
                 ex.network_of[r.run_id] = (arch, s)
-        peer = next((r for (a, _), r in sorted(latest.items()) if a == arch and not r.tags.get(TAG_SUPERSEDED)), None)
+        peer = peer_run(latest, arch)
         if peer is not None and arch in ex.new:     # new seeds are trained as the architecture's networks were
             check_alike(peer, hps[arch], command, cfg.mismatch_fix, data)
     return ex
@@ -299,8 +311,7 @@ def _sort_existing(cfg: TrainConfig, store, hps: dict[str, dict[str, Any]], comm
 def _declare_settings(cfg: TrainConfig, hps: dict[str, dict[str, Any]], command: str, claims) -> None:
     """Refuse an architecture another live command is training into the study with other settings:
     started at once on other seeds, neither would find the other's runs to check against."""
-    data = {"dataset": cfg.dataset, "data_seed": cfg.data_seed, "train_subset": cfg.train_subset,
-            "test_subset": cfg.test_subset}
+    data = data_options(cfg)
     conflicts = claims.declare({arch: {**data, **hp} for arch, hp in hps.items()})
     if not conflicts:
         return

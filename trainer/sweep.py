@@ -710,8 +710,8 @@ def _unstarted(store, study: str, cfg, claims) -> tuple[dict[tuple[str, int], di
     training it into the study with other settings (the settings declaration)."""
     from dataclasses import fields
     from orderlab.errors import name_list
-    from orderlab.store import TAG_SUPERSEDED
-    from orderlab.trainer.api import TrainConfig, _declare_settings, check_alike, resolve_hparams
+    from orderlab.trainer.api import (TrainConfig, _declare_settings, check_alike, data_options, peer_run,
+                                      resolve_hparams)
     from orderlab.trainer.data import load_dataset
     from orderlab.trainer.models import check_compatible, get_arch
     plans, unreadable = store.sweep_plans(study)
@@ -750,12 +750,10 @@ def _unstarted(store, study: str, cfg, claims) -> tuple[dict[tuple[str, int], di
                 spec = get_arch(arch)
                 check_compatible(spec, ds.kind, pcfg.dataset)
                 hp = resolve_hparams(spec, pcfg, ds.augment_default)
-                data = {"dataset": pcfg.dataset, "data_seed": pcfg.data_seed, "train_subset": pcfg.train_subset,
-                        "test_subset": pcfg.test_subset}
+                data = data_options(pcfg)
                 if chosen.get(arch, {**data, **hp}) != {**data, **hp}:
                     raise OrderlabError(f"another sweep plan of this study trains {arch} with other settings")
-                peer = next((r for (a, _), r in sorted(latest.items())
-                             if a == arch and not r.tags.get(TAG_SUPERSEDED)), None)
+                peer = peer_run(latest, arch)
                 if peer is not None:
                     check_alike(peer, hp, "start them", f"they are left out; train them with the study's settings "
                                                         f"(`orderlab runs {study}` lists them)", data)

@@ -174,8 +174,7 @@ def _warm(cfg: dict | None) -> None:
             from mlflow.tracking import MlflowClient  # noqa: F401
         from orderlab.trainer import api, loop, run  # noqa: F401
         if cfg is not None:
-            from orderlab.trainer.api import TrainConfig
-            _data(TrainConfig(**{**cfg, "record_splits": tuple(cfg["record_splits"])}))
+            _data(_config(cfg))
     except Exception:  # noqa: BLE001
         pass
 
@@ -219,11 +218,9 @@ def execute_task(task: dict, cfg: dict, send: Callable[[tuple], None] | None = N
     """Run one task in this process (a local worker or a Ray task). Never raises except on Ctrl-C:
     what went wrong is returned, and the runs themselves carry their status and error."""
     import torch
-    from orderlab.trainer.api import TrainConfig
     if threads:
         torch.set_num_threads(max(1, int(threads)))
-    cfg = task.get("cfg") or cfg
-    c = TrainConfig(**{**cfg, "record_splits": tuple(cfg["record_splits"])})
+    c = _config(task.get("cfg") or cfg)
     reporter = _EventReporter(send, task["id"])
     try:
         if task["kind"] == "resume":
@@ -708,19 +705,20 @@ def _unstarted(store, study: str, cfg, claims) -> tuple[dict[tuple[str, int], di
     sweep would have trained it: with the settings of the study's runs of that architecture
     (check_alike), of no other plan started here with other settings, and of no live command
     training it into the study with other settings (the settings declaration)."""
-    from dataclasses import fields
     from orderlab.errors import name_list
-    from orderlab.trainer.api import (TrainConfig, _declare_settings, check_alike, data_options, peer_run,
-                                      resolve_hparams)
+    from orderlab.trainer.api import _declare_settings, check_alike, data_options, peer_run, resolve_hparams
     from orderlab.trainer.data import load_dataset
     from orderlab.trainer.models import check_compatible, get_arch
     plans, unreadable = store.sweep_plans(study)
     notes = [f"sweep plan {f} cannot be read: the networks it planned and never started are not started "
              f"(run that sweep's command again to start them)" for f in unreadable]
     latest = network_runs(store.list_runs(study))
-    wanted = [(name, p, {a: [s for s in p["seeds"] if (a, s) not in latest] for a in p["archs"]}) for name, p in plans]
-    wanted = [(name, p, {a: ss for a, ss in w.items() if ss}) for name, p, w in wanted]
-    wanted = [(name, p, w) for name, p, w in wanted if w]
+    wanted = []                                        # (plan file, plan, its architectures' unstarted seeds)
+    for name, p in plans:
+        archs = {a: [s for s in p["seeds"] if (a, s) not in latest] for a in p["archs"]}
+        archs = {a: seeds for a, seeds in archs.items() if seeds}
+        if archs:
+            wanted.append((name, p, archs))
     if not wanted:
         return {}, notes
     live = sorted(r.name for r in latest.values() if r.status == "RUNNING")
@@ -729,18 +727,16 @@ def _unstarted(store, study: str, cfg, claims) -> tuple[dict[tuple[str, int], di
         return {}, notes + [f"networks that sweeps into {study!r} planned and never started are not started while "
                             f"{name_list(live)} still run{'s' if len(live) == 1 else ''} (their sweep may start "
                             f"them): resume once it has ended"]
-    known = {f.name for f in fields(TrainConfig)}     # a plan from another orderlab may hold more
     out: dict[tuple[str, int], dict] = {}
     chosen: dict[str, dict] = {}                       # architecture -> settings started here
     datasets: dict[tuple, Any] = {}
     for name, plan, archs in wanted:
-        settings = {**{k: v for k, v in plan.items() if k in known}, "study": study, "tracking_uri": cfg.tracking_uri,
-                    "device": cfg.device, "ensemble": cfg.ensemble, "quiet": True}
+        settings = {**plan, "study": study, "tracking_uri": cfg.tracking_uri, "device": cfg.device,
+                    "ensemble": cfg.ensemble, "quiet": True}
         for arch, seeds in archs.items():
             nets = name_list([f"{arch}/s{s}" for s in seeds])
             try:
-                pcfg = TrainConfig(**{**settings, "archs": [arch], "seeds": seeds,
-                                      "record_splits": tuple(settings.get("record_splits", ("train", "test")))})
+                pcfg = _config({**settings, "archs": [arch], "seeds": seeds})
                 key = (pcfg.dataset, pcfg.data_dir, pcfg.train_subset, pcfg.test_subset, pcfg.data_seed)
                 if key not in datasets:
                     datasets[key] = load_dataset(pcfg.dataset, data_dir=pcfg.data_dir, download=pcfg.download,
@@ -978,6 +974,18 @@ def _cfg_dict(cfg) -> dict:
     d["record_splits"] = list(cfg.record_splits)
     d["quiet"] = True
     return d
+
+
+def _config(d: dict):
+    """The TrainConfig of plain data (:func:`_cfg_dict`'s, or a sweep plan's); fields this orderlab
+    does not know (a plan kept by another version) are left out."""
+    from dataclasses import fields
+    from orderlab.trainer.api import TrainConfig
+    known = {f.name for f in fields(TrainConfig)}
+    kw = {k: v for k, v in d.items() if k in known}
+    if "record_splits" in kw:
+        kw["record_splits"] = tuple(kw["record_splits"])
+    return TrainConfig(**kw)
 
 
 def make_executor(opts: SweepOptions, cfg, store, n_tasks: int):

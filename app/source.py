@@ -190,7 +190,7 @@ class StudySource:
         self._records: dict[str, tuple[int, Any]] = {}     # run id -> (checkpoints, Record)
         self._failures: dict[str, _Failure] = {}           # run id -> its record's last failed read
         self._examples: dict[str, tuple[float, dict | None]] = {}
-        self._progress: dict[tuple, tuple[int, float] | None] = {}   # ended run -> what its record holds
+        self._progress: dict[tuple, tuple[int, float]] = {}   # ended run -> the progress it shows
         self._downloads: tempfile.TemporaryDirectory | None = None   # records of remote stores
         self._built: dict[tuple, tuple[int, Any, Analysis | None, list[str]]] = {}
         self._version = 0
@@ -351,9 +351,7 @@ class StudySource:
         key = (r.run_id, r.status, r.checkpoints)
         if key not in self._progress:
             self._progress[key] = store.recorded_progress(r)
-        got = self._progress[key]
-        if got is not None and got[0] > r.checkpoints:
-            r.checkpoints, r.epoch = got
+        r.checkpoints, r.epoch = self._progress[key]
 
     def load(self, studies: tuple[str, ...], split: str = "test", mode: str = "most") -> StudyData:
         """Runs, stack and analysis of ``studies`` (one, or several on the same data)."""

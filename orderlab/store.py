@@ -845,13 +845,15 @@ class Store:
             path = save_record(record, Path(tmp) / RECORD_FILENAME)
             self._retry(lambda: self.client.log_artifact(run_id, str(path), RECORD_ARTIFACT_DIR))
 
-    def recorded_progress(self, run: RunInfo) -> tuple[int, float] | None:
-        """(checkpoints, last epoch) the run's record holds, read from a local artifact store (None
-        for a remote one, or no readable record): the progress tags may lag behind it."""
+    def recorded_progress(self, run: RunInfo) -> tuple[int, float]:
+        """(checkpoints, last epoch) to show for ``run``: its progress tags, or, for a run that ended
+        early, what its record holds where that is more. The tags are written every 2 s, so they lag
+        behind a process that was killed; the record is read from a local artifact store only."""
         from orderlab.record import recorded_epochs
-        local = _local_path(run.artifact_uri) if run.artifact_uri else None
+        shown = (run.checkpoints, run.epoch)
+        local = _local_path(run.artifact_uri) if run.artifact_uri and run.status in ENDED_EARLY else None
         epochs = None if local is None else recorded_epochs(local / RECORD_ARTIFACT_DIR / RECORD_FILENAME)
-        return None if epochs is None or not len(epochs) else (len(epochs), float(epochs[-1]))
+        return (len(epochs), float(epochs[-1])) if epochs is not None and len(epochs) > run.checkpoints else shown
 
     def record_file(self, run_id: str, artifact_uri: str | None = None, cache_dir: str | None = None) -> Path:
         """A local path to the run's record (downloaded for remote stores)."""

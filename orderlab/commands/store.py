@@ -62,16 +62,10 @@ def register(app: typer.Typer) -> None:
                   title=f"study {study}")
         colours = {"FINISHED": "green", "FAILED": "red", "KILLED": "yellow", "RUNNING": "cyan", "STALE": "magenta",
                    "SUPERSEDED": "dim"}
-        from orderlab.store import ENDED_EARLY
         for r in rows:
             status = shown_status(r)
             error = r.error or ""
-            epoch, checkpoints = r.epoch, r.checkpoints
-            # Progress tags are written every 2 s: a run killed (SIGKILL) in between recorded more
-            # than they say, and its record tells how much.
-            got = store.recorded_progress(r) if r.status in ENDED_EARLY else None
-            if got is not None and got[0] > checkpoints:
-                checkpoints, epoch = got
+            checkpoints, epoch = store.recorded_progress(r)      # a killed run's record may hold more
             t.add_row(r.run_id, r.arch, str(r.seed), f"[{colours.get(status, 'white')}]{status}[/]",
                       f"{epoch:.3g}/{r.epochs:g}", str(checkpoints),
                       "" if r.train_acc is None else f"{r.train_acc:.3f}",

@@ -624,13 +624,11 @@ def reproduce(scale: str = "demo", only: list[str] | None = None, recipe_files: 
         from orderlab.trainer.loop import resolve_device
         resolve_device(device)
     store = Store(tracking_uri)         # an unreachable server, likewise, before the output folder
-    from orderlab.studydata import check_report_folder, make_folders
+    from orderlab.studydata import check_report_folder, make_folders, output_error
     out = Path(out_dir or f"reproduce-{scale}")
     check_report_folder(out)            # a file in the way: said before minutes of training
     check_data(store, recipes, data_dir, download)
-    make_folders(out, lambda e, where: OrderlabError(
-        f"cannot write the report to {out}: {e.strerror or type(e).__name__}"
-        f"{'' if where is None or Path(where) == out else f' (at {where})'}; choose a writable folder with -o/--out"))
+    make_folders(out, lambda e, where: output_error(out, e, "-o/--out", where, what="the report to "))
     common = dict(device=device, data_dir=data_dir, download=download, tracking_uri=tracking_uri, quiet=quiet)
     results = []
     for rec in recipes:

@@ -273,11 +273,12 @@ def write_export(arrays: dict[str, np.ndarray], path: str | Path) -> Path:
 
 # -- output paths ---------------------------------------------------------------------
 
-def output_error(path: Path, e: OSError, option: str, where: Path | None = None) -> OrderlabError:
-    """One line for an output path the system refuses: the path, the system's reason, the fix."""
+def output_error(path: Path, e: OSError, option: str, where: Path | None = None, what: str = "") -> OrderlabError:
+    """One line for an output path the system refuses: the path (``what`` it is, as "the report
+    to "), the system's reason, the fix."""
     reason = e.strerror or type(e).__name__
     at = f" (at {where})" if where is not None and Path(where) != path else ""
-    return OrderlabError(f"cannot write {path}: {reason}{at}; choose a writable folder with {option}")
+    return OrderlabError(f"cannot write {what}{path}: {reason}{at}; choose a writable folder with {option}")
 
 
 def folder_option(text: str, option: str) -> Path:

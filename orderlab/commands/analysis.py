@@ -200,14 +200,12 @@ def write_report_files(stacks: dict, out: Path, examples, title: str, option: st
     import shutil
     import tempfile
     from orderlab.analysis.report import write_report
-    from orderlab.studydata import check_report_folder, make_folders, remove_folders
+    from orderlab.studydata import check_report_folder, make_folders, output_error, remove_folders
     out = Path(out)
     check_report_folder(out, option)
 
     def error(e: OSError, where: Path | None = None) -> OrderlabError:
-        at = "" if where is None or Path(where) == out else f" (at {where})"
-        return OrderlabError(f"cannot write the report to {out}: {e.strerror or type(e).__name__}{at}; choose "
-                             f"a writable folder with {option}")
+        return output_error(out, e, option, where, what="the report to ")
     made = make_folders(out, error)
     stage, ok = None, False
     try:

@@ -171,8 +171,8 @@ class StudyScreen(PollingScreen):
         if data is not None:
             from orderlab.store import shown_status
             counts: dict[str, int] = {}
-            for r in data.runs:
-                counts[shown_status(r)] = counts.get(shown_status(r), 0) + 1
+            for status in map(shown_status, data.runs):
+                counts[status] = counts.get(status, 0) + 1
             live = counts.get("RUNNING", 0) > 0
             if live:
                 t.append("● live · ", style="bold green")

@@ -1,6 +1,6 @@
 """Publishing a file by renaming a finished temporary file over it, without waiting for the disk.
 
-Records and training states are republished at every checkpoint: written beside their final place,
+Records and training states are republished as a run trains: written beside their final place,
 then ``os.replace``d over the previous version, so no reader ever sees a torn file. Renaming over a
 file frees the old version's blocks inside the ``rename`` call, and on a disk mounted with
 ``discard`` (most cloud VMs) that waits for the device: ~0.6 ms for a 1 MB state, ~90 ms for a

@@ -280,9 +280,11 @@ def load_record(path: str | os.PathLike) -> Record:
 
 
 class RecordWriter:
-    """Builds a record checkpoint by checkpoint and rewrites the file atomically after each one.
+    """Builds a record checkpoint by checkpoint; the file is rewritten whole, atomically.
 
-    ``splits`` maps split name to ``(example_id, label, fingerprint)``.
+    ``splits`` maps split name to ``(example_id, label, fingerprint)``. ``published`` counts the
+    checkpoints the published file is known to hold (a run publishes only some checkpoints, see
+    orderlab.trainer.run): the rows after them travel in the training state, for a resume to put back.
     """
 
     def __init__(self, path: str | os.PathLike, meta: dict, splits: dict[str, tuple],
@@ -297,6 +299,7 @@ class RecordWriter:
         self._bits: dict[str, list[np.ndarray]] = {k: [] for k in splits}
         self._pred: dict[str, list[np.ndarray]] = {k: [] for k in splits}
         self._ptrue: dict[str, list[np.ndarray]] = {k: [] for k in splits}
+        self.published = 0
 
     @classmethod
     def resume(cls, path: str | os.PathLike, rec: Record, n_classes: int) -> "RecordWriter":
@@ -309,6 +312,7 @@ class RecordWriter:
             w._bits[k] = list(s.correct_bits)
             w._pred[k] = list(s.predicted)
             w._ptrue[k] = list(s.p_true)
+        w.published = rec.n_checkpoints
         return w
 
     def truncate(self, n_checkpoints: int) -> None:
@@ -316,10 +320,38 @@ class RecordWriter:
         del self._epoch[n_checkpoints:], self._step[n_checkpoints:]
         for k in self._bits:
             del self._bits[k][n_checkpoints:], self._pred[k][n_checkpoints:], self._ptrue[k][n_checkpoints:]
+        self.published = min(self.published, n_checkpoints)
+
+    def rows(self, start: int) -> list[tuple[float, int, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]]:
+        """Checkpoints ``start`` onwards as stored: (epoch, step, {split: (packed correctness,
+        predicted, p_true)}), for a training state to carry what the published file lacks."""
+        return [(self._epoch[i], self._step[i], {k: (self._bits[k][i], self._pred[k][i], self._ptrue[k][i])
+                                                 for k in self._bits})
+                for i in range(start, self.n_checkpoints)]
+
+    def extend(self, rows: list) -> None:
+        """Append checkpoints given as :meth:`rows` gives them (a resume putting back what a training
+        state carried); each must fit the record's splits."""
+        for epoch, step, splits in rows:
+            if set(splits) != set(self._split_info):
+                raise ValueError(f"carried checkpoint has splits {sorted(splits)}, expected {sorted(self._split_info)}")
+            for k, (bits, pred, ptrue) in splits.items():
+                n = self._split_info[k][0].shape[0]
+                if bits.shape != ((n + 7) // 8,) or pred.shape != (n,) or ptrue.shape != (n,):
+                    raise ValueError(f"carried checkpoint of split {k!r} does not hold {n} examples")
+                self._bits[k].append(np.asarray(bits, dtype=np.uint8))
+                self._pred[k].append(np.asarray(pred).astype(label_dtype(self.n_classes), copy=False))
+                self._ptrue[k].append(np.asarray(ptrue, dtype=np.float16))
+            self._epoch.append(float(epoch))
+            self._step.append(int(step))
 
     @property
     def n_checkpoints(self) -> int:
         return len(self._epoch)
+
+    @property
+    def last_epoch(self) -> float:
+        return self._epoch[-1] if self._epoch else 0.0
 
     def add(self, epoch: float, step: int, results: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
             flush: bool = True) -> None:
@@ -356,7 +388,9 @@ class RecordWriter:
                       step=np.array(self._step, dtype=np.int64), splits=splits)
 
     def flush(self) -> Path:
-        return save_record(self.build(), self.path)
+        path = save_record(self.build(), self.path)
+        self.published = self.n_checkpoints
+        return path
 
 
 # ---------------------------------------------------------------- thumbnails

@@ -7,7 +7,7 @@
   ``orderlab.arch``, ``orderlab.dataset``, ``orderlab.seed``, progress tags
   (``orderlab.checkpoints``, ``orderlab.epoch``, ``orderlab.heartbeat``) and its correctness
   record as the artifact ``record/record.npz`` (format: :mod:`orderlab.record`), rewritten
-  atomically at every checkpoint.
+  atomically as the run trains (trainer/run.py says when).
 * The parent run holds study-level artifacts: ``examples/examples.npz`` (thumbnails or texts
   of the recorded examples).
 * The latest ``orderlab report`` is a **report run** (tag ``orderlab.kind=report``, a child of the

@@ -158,8 +158,8 @@ def record_problem(store: Store, run: RunInfo, problem: str) -> str:
 def record_fix(store: Store, run: RunInfo, problem: str) -> str:
     """What brings back a network whose record has ``problem``, depending on its run's status."""
     if run.status == "RUNNING":
-        return (f"the run is still training and rewrites its record at every checkpoint: retry after "
-                f"the next one (`orderlab runs {shlex.quote(run.study)}` shows its progress)")
+        return (f"the run is still training and rewrites its record as it goes: retry in a moment "
+                f"(`orderlab runs {shlex.quote(run.study)}` shows its progress)")
     if run.status in ENDED_EARLY:
         resume = " ".join(shlex.quote(x) for x in ["orderlab", "train", "--resume", run.run_id] + _uri_option(store))
         return f"train the network again with `{resume}`"

@@ -31,48 +31,78 @@ def assert_same_record(a, b):
         assert np.array_equal(x.predicted, y.predicted) and np.array_equal(x.p_true, y.p_true)
 
 
+# A process whose record publications are all deferred (PUBLISH_SHARE ~ 0): it publishes checkpoint
+# 0, then only when its run ends, which a SIGKILL never lets it do. Its other checkpoints live in
+# its training state alone, as in a long run whose record has grown expensive to rewrite.
+DEFERRING = ("import sys, orderlab.trainer.run as r; r.PUBLISH_SHARE = 1e-12; "
+             "from orderlab.cli import main; sys.argv[0] = 'orderlab'; main()")
+
+
 @pytest.mark.slow
-def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(store_uri):
+@pytest.mark.parametrize("ensemble,deferred", [(1, False), (1, True), (2, True)])
+def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(store_uri, tmp_path, ensemble, deferred):
+    """SIGKILL lands mid-epoch; the resumed runs' records equal those of an uninterrupted training.
+    With deferred publication the killed runs' records hold checkpoint 0 only, and the resume puts
+    back the checkpoints their training states carried."""
+    from orderlab.store import STATE_FILENAME
+    from orderlab.trainer.loop import load_state
+    tag = f"kill{ensemble}{'d' if deferred else ''}"
+    seeds = ["5", "6"][:ensemble]
     # checkpoints every quarter epoch: the last saved state is (mostly) mid-epoch when the kill lands
-    args = ["train", "--arch", "mlp", "--seeds", "5", "--epochs", "6", "--record-every", "0.25", *DATA,
-            "--quiet", "--tracking-uri", store_uri, "--device", "cpu"]
-    r = runner.invoke(app, args + ["--study", "kill-whole"])
+    args = ["train", "--arch", "mlp", "--seeds", ",".join(seeds), "--epochs", "6", "--record-every", "0.25", *DATA,
+            "--quiet", "--tracking-uri", store_uri, "--device", "cpu", "--ensemble", str(ensemble)]
+    r = runner.invoke(app, args + ["--study", f"{tag}-whole"])
     assert r.exit_code == 0, r.output
-    proc = subprocess.Popen([sys.executable, "-m", "orderlab.cli", *args, "--study", "kill-cut"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    start = [sys.executable, "-c", DEFERRING] if deferred else [sys.executable, "-m", "orderlab.cli"]
+    proc = subprocess.Popen([*start, *args, "--study", f"{tag}-cut"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
     store = Store(store_uri)
+
+    def saved_checkpoints(run):
+        try:
+            return int(load_state(store.state_file(run.run_id, STATE_FILENAME, tmp_path))["checkpoints"])
+        except Exception:  # noqa: BLE001 - no state saved yet
+            return 0
     deadline = time.monotonic() + 180
-    run = None
+    runs = []
     while time.monotonic() < deadline and proc.poll() is None:
         try:
-            runs = store.list_runs("kill-cut")
+            runs = store.list_runs(f"{tag}-cut")
         except Exception:  # noqa: BLE001 - the study is not created yet
             runs = []
-        # the record is published at every checkpoint (metrics and tags are buffered for up to 2 s)
-        if runs and recorded_checkpoints(store, runs[0]) >= 4:
-            run = runs[0]
+        if len(runs) == ensemble and all(saved_checkpoints(x) >= 4 for x in runs):
             break
         time.sleep(0.05)
-    assert run is not None, proc.stderr.read() if proc.poll() is not None else "no checkpoint in time"
+    assert len(runs) == ensemble, proc.stderr.read() if proc.poll() is not None else "no checkpoint in time"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
-    [stale] = store.list_runs("kill-cut")
-    assert stale.status == "STALE" and recorded_checkpoints(store, stale) < 25
-    listing = runner.invoke(app, ["runs", "kill-cut", "--tracking-uri", store_uri], env={"COLUMNS": "250"})
+    stale = store.list_runs(f"{tag}-cut")
+    assert {x.status for x in stale} == {"STALE"} and all(recorded_checkpoints(store, x) < 25 for x in stale)
+    if deferred:
+        assert all(recorded_checkpoints(store, x) == 1 < saved_checkpoints(x) for x in stale)
+    listing = runner.invoke(app, ["runs", f"{tag}-cut", "--tracking-uri", store_uri], env={"COLUMNS": "250"})
     row = next(line for line in listing.output.splitlines() if "STALE" in line)
     cells = [c.strip() for c in row.split("│")[1:-1]]
     # the progress tags lag up to 2 s behind a SIGKILL; the listing tells what the record holds
-    assert cells[5] == str(recorded_checkpoints(store, stale)), listing.output
-    r = runner.invoke(app, ["train", "--resume", stale.run_id, "--tracking-uri", store_uri, "--quiet"])
+    assert cells[5] in {str(recorded_checkpoints(store, x)) for x in stale}, listing.output
+    if ensemble == 1:
+        r = runner.invoke(app, ["train", "--resume", stale[0].run_id, "--tracking-uri", store_uri])
+    else:
+        r = runner.invoke(app, ["sweep", "--resume", f"{tag}-cut", "--ensemble", str(ensemble), "--workers", "1",
+                                "--tracking-uri", store_uri])
     assert r.exit_code == 0, (r.output, r.exception)
-    [done] = store.list_runs("kill-cut")
-    assert done.run_id == stale.run_id and done.status == "FINISHED" and done.checkpoints == 25
-    whole = store.list_runs("kill-whole")[0]
-    assert_same_record(store.load_record(done), store.load_record(whole))
-    # metrics the kill caught still buffered were re-logged from the saved state: every checkpoint has
-    # its metrics, with the values of the uninterrupted run
-    assert metric_by_step(store_uri, done.run_id, "loss") == metric_by_step(store_uri, whole.run_id, "loss")
-    assert set(metric_by_step(store_uri, done.run_id, "test_acc")) == set(store.load_record(done).step.tolist())
+    # continued from the saved states (a restart from the start would give the same record, slower)
+    assert "from step" in r.output and "from the start" not in r.output, r.output
+    done = {x.seed: x for x in store.list_runs(f"{tag}-cut")}
+    whole = {x.seed: x for x in store.list_runs(f"{tag}-whole")}
+    assert {x.run_id for x in done.values()} == {x.run_id for x in stale}
+    for seed, x in done.items():
+        assert x.status == "FINISHED" and x.checkpoints == 25
+        assert_same_record(store.load_record(x), store.load_record(whole[seed]))
+        # metrics the kill caught still buffered were re-logged from the saved state: every checkpoint
+        # has its metrics, with the values of the uninterrupted run
+        assert metric_by_step(store_uri, x.run_id, "loss") == metric_by_step(store_uri, whole[seed].run_id, "loss")
+        assert set(metric_by_step(store_uri, x.run_id, "test_acc")) == set(store.load_record(x).step.tolist())
 
 
 def recorded_checkpoints(store, run):
@@ -348,3 +378,29 @@ def test_a_lagging_checkpoints_tag_never_lets_a_resume_overwrite_a_record(store_
     assert record.read_bytes() == before and store.get_run(run.run_id).tags.get(TAG_SUPERSEDED)
     if damaged == "state":
         assert store.load_record(run).n_checkpoints == 3
+
+
+def test_a_state_whose_carried_checkpoints_do_not_fit_its_record_is_not_resumed(store_uri, monkeypatch, tmp_path):
+    """Checkpoints a training state carries for a record that had not published them must fit that
+    record (its splits and examples); a state that says otherwise is not trusted: the record is kept
+    and the network trained anew, as for any unusable state."""
+    import orderlab.trainer.run as run_module
+    from orderlab.store import STATE_FILENAME, TAG_SUPERSEDED
+    from orderlab.trainer.loop import load_state, write_state_file
+    monkeypatch.setattr(run_module, "PUBLISH_SHARE", 1e-12)
+    run = cut_run(store_uri, "carry", 3, archs=["mlp"], seeds=[4], dataset="digits", train_subset=150,
+                  test_subset=60, epochs=1, record_every=0.25, device="cpu", quiet=True)
+    store = Store(store_uri)
+    path = store.state_file(run.run_id, STATE_FILENAME, tmp_path)
+    state = load_state(path)
+    published, carried = state["unpublished"]
+    assert published == 1 and len(carried) == 2 == state["checkpoints"] - published
+    epoch, step, splits = carried[-1]
+    carried[-1] = (epoch, step, {s: (bits[:-1], pred, ptrue) for s, (bits, pred, ptrue) in splits.items()})
+    write_state_file(state, path)
+    before = store.record_file(run.run_id).read_bytes()
+    r = runner.invoke(app, ["train", "--resume", run.run_id, "--tracking-uri", store_uri])
+    assert r.exit_code == 0, r.output
+    assert "does not fit its record" in " ".join(r.output.split()), r.output
+    assert store.record_file(run.run_id).read_bytes() == before
+    assert store.get_run(run.run_id).tags.get(TAG_SUPERSEDED)

@@ -1,5 +1,7 @@
 """Metrics and progress tags are buffered (flushed every FLUSH_EVERY_S and at the end of a run);
-the record is published at every checkpoint."""
+the record is published at a checkpoint when that costs at most PUBLISH_SHARE of the time since the
+last publication, and when the run ends; what it has not published travels in the training state."""
+import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -37,6 +39,7 @@ class Watch(Reporter):
 def test_metrics_reach_the_store_when_flushed_and_all_at_the_end(tmp_path, monkeypatch, every, live):
     uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
     monkeypatch.setattr(run_module, "FLUSH_EVERY_S", every)
+    monkeypatch.setattr(run_module, "PUBLISH_SHARE", float("inf"))     # publish every checkpoint
     watch = Watch(uri)
     train_study(TrainConfig(study="buf", tracking_uri=uri, **SMALL), watch)
     assert watch.at_third["record"] == 3                       # the record: at every checkpoint
@@ -78,6 +81,7 @@ def test_ctrl_c_while_a_checkpoint_is_published_ends_after_it(tmp_path, monkeypa
             signal.pthread_kill(other.ident, sig)             # the kernel's pick, made deterministic
             time.sleep(0.3)                                   # its handler has run before we go on
     monkeypatch.setattr(Store, "write_record", publish_then_ctrl_c)
+    monkeypatch.setattr(run_module, "PUBLISH_SHARE", float("inf"))     # publish every checkpoint
     try:
         with pytest.raises(KeyboardInterrupt):
             train_study(TrainConfig(study="cut", tracking_uri=uri, **SMALL))
@@ -163,3 +167,84 @@ def test_a_state_saved_with_the_whole_metric_history_still_resumes_without_dupli
     done = store.get_run(cut.run_id)
     steps = [m.step for m in client.get_metric_history(cut.run_id, "test_acc")]
     assert done.status == "FINISHED" and sorted(steps) == store.load_record(done).step.tolist()
+
+
+@pytest.mark.parametrize("ensemble", [1, 2])
+def test_an_expensive_record_is_published_less_often_and_whole_at_the_end(tmp_path, monkeypatch, ensemble):
+    """A record whose publication takes longer than PUBLISH_SHARE of the time since the last one
+    waits (the file is rewritten whole: a long run republishing it at every checkpoint spends time,
+    and uploads, quadratic in its checkpoints). The tags name what was published; the training state
+    carries the rest; the run's end publishes every checkpoint."""
+    import time
+    from orderlab.store import STATE_FILENAME
+    from orderlab.trainer.loop import load_state
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    monkeypatch.setattr(run_module, "FLUSH_EVERY_S", 0.0)
+    publish, calls = Store.write_record, []
+
+    def slow_publish(self, *a, **k):
+        time.sleep(0.05)                       # 50 ms: the next may come 1 s later at a share of 5%
+        calls.append(1)
+        return publish(self, *a, **k)
+    monkeypatch.setattr(Store, "write_record", slow_publish)
+    clocks = []
+
+    class Clock(run_module.PublishClock):
+        def __init__(self):
+            super().__init__()
+            clocks.append(self)
+    monkeypatch.setattr(run_module, "PublishClock", Clock)
+    watch = Watch(uri)
+    cfg = TrainConfig(study="slow", tracking_uri=uri, **{**SMALL, "seeds": list(range(ensemble)), "epochs": 2},
+                      ensemble=ensemble)
+    train_study(cfg, watch)
+    # checkpoint 0, published at once (nothing measured yet); then nothing until the end
+    assert watch.at_third == {"metrics": 3, "tag": 1, "record": 1}
+    assert len(calls) == 2 * ensemble and len(clocks) == 1       # an ensemble's members share one
+    store = Store(uri)
+    for run in store.list_runs("slow"):
+        rec = store.load_record(run)
+        assert run.status == "FINISHED" and run.checkpoints == rec.n_checkpoints == 9
+        # the last state, saved at the last checkpoint, carried the 8 checkpoints not yet published
+        published, carried = load_state(store.state_file(run.run_id, STATE_FILENAME, tmp_path))["unpublished"]
+        assert published == 1 and [step for _, step, _ in carried] == rec.step[1:].tolist()
+        assert all(np.array_equal(bits, rec.split(s).correct_bits[i + 1])
+                   for i, (_, _, splits) in enumerate(carried) for s, (bits, _, _) in splits.items())
+
+
+def test_an_ensembles_members_share_one_publication_budget(monkeypatch):
+    """The members of an ensemble checkpoint together and share a PublishClock: it decides once per
+    checkpoint for all of them, from what the whole last round of publications cost. Timing only its
+    own, each member would count the others' publications as time passed (16 members could spend 16
+    times the share)."""
+    now = [100.0]
+    monkeypatch.setattr(run_module.time, "monotonic", lambda: now[0])
+    clock = run_module.PublishClock()
+    assert clock.due(0)                                    # nothing measured yet: publish
+    for _ in range(4):                                     # four members, 0.1 s each
+        assert clock.due(0)
+        now[0] += 0.1
+        clock.spent(0.1)
+    now[0] += 7.9                                          # 0.4 s > 5% of 7.9 s
+    assert not clock.due(1) and not clock.due(1)           # the same answer for every member
+    now[0] += 0.2                                          # 0.4 s <= 5% of 8.1 s
+    assert clock.due(2) and clock.due(2)
+    now[0] += 0.1
+    clock.spent(0.1)                                       # a cheaper round: due again sooner
+    now[0] += 2.0
+    assert clock.due(3)
+
+
+def test_the_publishing_benchmark_runs_both_sides_to_the_same_record(monkeypatch, capsys):
+    """benchmarks/record_publishing.py, small: both sides end with every checkpoint recorded alike
+    (it exits with a message otherwise), and its last line gives the two ratios."""
+    from pathlib import Path
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import record_publishing
+    before = (Store.write_record, run_module.PUBLISH_SHARE)
+    assert record_publishing.main(["--checkpoints", "6", "--train-ms", "1", "--train-examples", "500",
+                                   "--test-examples", "100", "--reps", "1"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-1].startswith("record publishing (6 checkpoints): run time every/orderlab ")
+    assert "x, publishing time every/orderlab " in out[-1]
+    assert (Store.write_record, run_module.PUBLISH_SHARE) == before      # it puts back what it timed

@@ -476,8 +476,9 @@ def train_vectorised(runs: list[Any], models: list[torch.nn.Module], data: Devic
             metrics.update({f"{s}_acc": float(out[s][0].mean()) for s in record_splits})
             metrics["lr"] = lr
             metrics["epoch"] = at_step / spe
-            # A member's record and training state are published together, then Ctrl-C acts (one
-            # member at a time: members stopped at different checkpoints resume in groups by step).
+            # A member's checkpoint (in its published record, or carried by its state) and its training
+            # state are written together, then Ctrl-C acts (one member at a time: members stopped at
+            # different checkpoints resume in groups by step).
             with ctrl_c_after():
                 run.checkpoint(at_step / spe, at_step, out, metrics)
                 if save_state:
@@ -576,12 +577,13 @@ def train_group(cfg, ctx, arch: str, spec, seeds: list[int], hp: dict[str, Any],
                 writers: list | None = None, models: list[torch.nn.Module] | None = None) -> list[str]:
     """One vectorised group: K child runs (new, or reclaimed by ``run_ids`` for resume)."""
     from orderlab.trainer.api import network_params
-    from orderlab.trainer.run import NetworkRun
+    from orderlab.trainer.run import NetworkRun, PublishClock
     ds = ctx.dataset
+    clock = PublishClock()       # the members' records are published at the same checkpoints
     runs = [NetworkRun(ctx, arch, s, {**network_params(cfg, arch, s, hp, ds), "ensemble": len(seeds)},
                        float(hp["epochs"]), run_id=run_ids[i] if run_ids else None,
                        writer=writers[i] if writers else None,
-                       unflushed=resume_states[i].get("metrics") if resume_states else None)
+                       unflushed=resume_states[i].get("metrics") if resume_states else None, clock=clock)
             for i, s in enumerate(seeds)]
     name = group_name(arch, seeds)
     models = models or build_members(spec, ds, seeds)

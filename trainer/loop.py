@@ -351,7 +351,7 @@ def train_network(run: Any, model: torch.nn.Module, data: DeviceData, hp: Hyper,
         metrics.update({f"{s}_acc": float(host[s][0].mean()) for s in record_splits})
         metrics["lr"] = opt.param_groups[0]["lr"]
         metrics["epoch"] = at_step / spe
-        with ctrl_c_after():    # a checkpoint's record and its training state are published together
+        with ctrl_c_after():    # a checkpoint (record, or carried by the state) and its state: together
             run.checkpoint(at_step / spe, at_step, host, metrics)
             if save_state:
                 save_training_state(run, model=model.state_dict(), optimizer=opt.state_dict(),
@@ -393,12 +393,14 @@ def save_training_state(run: Any, *, model: dict, optimizer: dict, scheduler: di
                         device: torch.device, **extra: Any) -> None:
     """Publish a run's full training state for resume, in the one layout resume reads (for a network
     alone and for an ensemble member alike): model, optimiser, schedule, RNG, position in the data
-    order, checkpoints recorded, and the checkpoints whose metrics are still buffered (a resume re-logs
-    what a kill left unwritten: see NetworkRun)."""
+    order, checkpoints recorded, the checkpoints whose metrics are still buffered and those the
+    published record lacks (a resume re-logs and re-publishes what a kill left unwritten: see
+    NetworkRun)."""
     state = {"model": model, "optimizer": optimizer, "scheduler": scheduler,
              "rng_cpu": torch.get_rng_state(),
              "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-             "step": step, "checkpoints": run.writer.n_checkpoints, "metrics": run.unflushed(), **extra}
+             "step": step, "checkpoints": run.writer.n_checkpoints, "metrics": run.unflushed(),
+             "unpublished": run.unpublished(), **extra}
     run.store.write_state(run.run_id, lambda path: write_state_file(state, path), run.artifact_uri)
 
 

@@ -107,11 +107,18 @@ def load_resume_point(store: Store, info: RunInfo, n_classes: int, tmp: Path):
     except Exception as e:  # noqa: BLE001
         return None, None, f"its record is unreadable ({' '.join(str(e).split())})"
     n = int(state.get("checkpoints", 0)) if isinstance(state, dict) else 0
-    if n < 1 or rec.n_checkpoints < n:
+    # The checkpoints the record had not published yet travel in the state (states saved before
+    # orderlab published selectively carry none: their record holds every checkpoint).
+    published, carried = state.get("unpublished", (n, [])) if isinstance(state, dict) else (0, [])
+    if n < 1 or rec.n_checkpoints < published or published + len(carried) != n:
         return None, None, (f"its training state (checkpoint {n}) does not match its record "
                             f"({rec.n_checkpoints} checkpoints)")
     writer = RecordWriter.resume(tmp / "record.npz", rec, n_classes)
-    writer.truncate(n)
+    writer.truncate(published)
+    try:
+        writer.extend(carried)
+    except (ValueError, TypeError, AttributeError) as e:
+        return None, None, f"its training state does not fit its record ({e})"
     return state, writer, None
 
 

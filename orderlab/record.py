@@ -154,6 +154,12 @@ def _to_arrays(rec: Record) -> dict[str, np.ndarray]:
     return arrays
 
 
+def record_nbytes(rec: Record) -> int:
+    """The bytes of a record's arrays: about the size of its file (npz stores them uncompressed)."""
+    return sum(a.nbytes for s in rec.splits.values()
+               for a in (s.example_id, s.label, s.correct_bits, s.predicted, s.p_true))
+
+
 def _umask() -> int:
     """This process's umask, without changing it (where /proc says so; else set and put back)."""
     try:
@@ -283,8 +289,10 @@ class RecordWriter:
     """Builds a record checkpoint by checkpoint; the file is rewritten whole, atomically.
 
     ``splits`` maps split name to ``(example_id, label, fingerprint)``. ``published`` counts the
-    checkpoints the published file is known to hold (a run publishes only some checkpoints, see
-    orderlab.trainer.run): the rows after them travel in the training state, for a resume to put back.
+    checkpoints the run's published record is known to hold (it may hold more: a kill between a
+    publication and the training state), kept by whoever publishes it (orderlab.trainer.run, which
+    publishes only some checkpoints): the rows after them travel in the training state, for a resume
+    to put back.
     """
 
     def __init__(self, path: str | os.PathLike, meta: dict, splits: dict[str, tuple],
@@ -331,14 +339,16 @@ class RecordWriter:
 
     def extend(self, rows: list) -> None:
         """Append checkpoints given as :meth:`rows` gives them (a resume putting back what a training
-        state carried); each must fit the record's splits."""
-        for epoch, step, splits in rows:
+        state carried); each must fit the record's splits, and none is appended unless all do."""
+        for _, _, splits in rows:
             if set(splits) != set(self._split_info):
                 raise ValueError(f"carried checkpoint has splits {sorted(splits)}, expected {sorted(self._split_info)}")
             for k, (bits, pred, ptrue) in splits.items():
                 n = self._split_info[k][0].shape[0]
                 if bits.shape != ((n + 7) // 8,) or pred.shape != (n,) or ptrue.shape != (n,):
                     raise ValueError(f"carried checkpoint of split {k!r} does not hold {n} examples")
+        for epoch, step, splits in rows:
+            for k, (bits, pred, ptrue) in splits.items():
                 self._bits[k].append(np.asarray(bits, dtype=np.uint8))
                 self._pred[k].append(np.asarray(pred).astype(label_dtype(self.n_classes), copy=False))
                 self._ptrue[k].append(np.asarray(ptrue, dtype=np.float16))
@@ -359,14 +369,18 @@ class RecordWriter:
         if set(results) != set(self._split_info):
             raise ValueError(f"checkpoint has splits {sorted(results)}, expected {sorted(self._split_info)}")
         dt = label_dtype(self.n_classes)
-        for k, (correct, pred, ptrue) in results.items():
+        rows = {}
+        for k, (correct, pred, ptrue) in results.items():     # all checked before any is appended
             n = self._split_info[k][0].shape[0]
-            correct = np.asarray(correct, dtype=bool)
-            if correct.shape != (n,):
-                raise ValueError(f"split {k}: expected {n} examples, got {correct.shape}")
-            self._bits[k].append(np.packbits(correct))
-            self._pred[k].append(np.asarray(pred).astype(dt, copy=False))
-            self._ptrue[k].append(np.asarray(ptrue).astype(np.float16, copy=False))
+            correct, pred, ptrue = np.asarray(correct, dtype=bool), np.asarray(pred), np.asarray(ptrue)
+            if correct.shape != (n,) or pred.shape != (n,) or ptrue.shape != (n,):
+                raise ValueError(f"split {k}: expected {n} examples, got {correct.shape}, {pred.shape}, "
+                                 f"{ptrue.shape}")
+            rows[k] = (np.packbits(correct), pred.astype(dt, copy=False), ptrue.astype(np.float16, copy=False))
+        for k, (bits, pred, ptrue) in rows.items():
+            self._bits[k].append(bits)
+            self._pred[k].append(pred)
+            self._ptrue[k].append(ptrue)
         self._epoch.append(float(epoch))
         self._step.append(int(step))
         if flush:
@@ -388,9 +402,7 @@ class RecordWriter:
                       step=np.array(self._step, dtype=np.int64), splits=splits)
 
     def flush(self) -> Path:
-        path = save_record(self.build(), self.path)
-        self.published = self.n_checkpoints
-        return path
+        return save_record(self.build(), self.path)
 
 
 # ---------------------------------------------------------------- thumbnails

@@ -173,19 +173,21 @@ def test_a_state_saved_with_the_whole_metric_history_still_resumes_without_dupli
 def test_an_expensive_record_is_published_less_often_and_whole_at_the_end(tmp_path, monkeypatch, ensemble):
     """A record whose publication takes longer than PUBLISH_SHARE of the time since the last one
     waits (the file is rewritten whole: a long run republishing it at every checkpoint spends time,
-    and uploads, quadratic in its checkpoints). The tags name what was published; the training state
-    carries the rest; the run's end publishes every checkpoint."""
+    and uploads, quadratic in its checkpoints) until the training states, which carry what is not
+    published, have carried as many bytes as the last publication wrote. The tags name what was
+    published; the run's end publishes every checkpoint."""
     import time
+    from orderlab.record import record_nbytes
     from orderlab.store import STATE_FILENAME
     from orderlab.trainer.loop import load_state
     uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
     monkeypatch.setattr(run_module, "FLUSH_EVERY_S", 0.0)
-    publish, calls = Store.write_record, []
+    publish, published = Store.write_record, []
 
-    def slow_publish(self, *a, **k):
-        time.sleep(0.05)                       # 50 ms: the next may come 1 s later at a share of 5%
-        calls.append(1)
-        return publish(self, *a, **k)
+    def slow_publish(self, run_id, record, *a, **k):
+        time.sleep(0.2)                # 0.2 s: at a share of 5%, the time rule waits 4 s after each
+        published.append(record.n_checkpoints - 1)
+        return publish(self, run_id, record, *a, **k)
     monkeypatch.setattr(Store, "write_record", slow_publish)
     clocks = []
 
@@ -198,17 +200,31 @@ def test_an_expensive_record_is_published_less_often_and_whole_at_the_end(tmp_pa
     cfg = TrainConfig(study="slow", tracking_uri=uri, **{**SMALL, "seeds": list(range(ensemble)), "epochs": 2},
                       ensemble=ensemble)
     train_study(cfg, watch)
-    # checkpoint 0, published at once (nothing measured yet); then nothing until the end
     assert watch.at_third == {"metrics": 3, "tag": 1, "record": 1}
-    assert len(calls) == 2 * ensemble and len(clocks) == 1       # an ensemble's members share one
+    assert len(clocks) == 1                                   # an ensemble's members share one
     store = Store(uri)
-    for run in store.list_runs("slow"):
+    runs = store.list_runs("slow")
+    rec = store.load_record(runs[0])
+    # The checkpoints the byte rule publishes: 0 (no state yet to carry it), then each one at which
+    # the states saved since the last publication (each carrying the checkpoints after it) add up to
+    # that publication's bytes; then the run's end.
+    row = sum(a[0].nbytes for s in rec.splits.values() for a in (s.correct_bits, s.predicted, s.p_true))
+    base = record_nbytes(rec) - rec.n_checkpoints * row
+    expected, pub_bytes, carried, held = [], 0, 0, 0
+    for k in range(rec.n_checkpoints):
+        if k == 0 or carried >= pub_bytes:
+            expected.append(k)
+            held, pub_bytes, carried = k + 1, ensemble * (base + (k + 1) * row), 0
+        carried += ensemble * (k + 1 - held) * row
+    assert 1 < len(expected) < rec.n_checkpoints - 1
+    assert published == [k for k in expected + [rec.n_checkpoints - 1] for _ in range(ensemble)]
+    for run in runs:
         rec = store.load_record(run)
         assert run.status == "FINISHED" and run.checkpoints == rec.n_checkpoints == 9
-        # the last state, saved at the last checkpoint, carried the 8 checkpoints not yet published
-        published, carried = load_state(store.state_file(run.run_id, STATE_FILENAME, tmp_path))["unpublished"]
-        assert published == 1 and [step for _, step, _ in carried] == rec.step[1:].tolist()
-        assert all(np.array_equal(bits, rec.split(s).correct_bits[i + 1])
+        # the last state, saved at the last checkpoint, carried the checkpoints not yet published
+        held, carried = load_state(store.state_file(run.run_id, STATE_FILENAME, tmp_path))["unpublished"]
+        assert held == expected[-1] + 1 and [step for _, step, _ in carried] == rec.step[held:].tolist()
+        assert all(np.array_equal(bits, rec.split(s).correct_bits[held + i])
                    for i, (_, _, splits) in enumerate(carried) for s, (bits, _, _) in splits.items())
 
 
@@ -216,23 +232,29 @@ def test_an_ensembles_members_share_one_publication_budget(monkeypatch):
     """The members of an ensemble checkpoint together and share a PublishClock: it decides once per
     checkpoint for all of them, from what the whole last round of publications cost. Timing only its
     own, each member would count the others' publications as time passed (16 members could spend 16
-    times the share)."""
+    times the share). Bytes carried by the members' states since add up the same way."""
     now = [100.0]
     monkeypatch.setattr(run_module.time, "monotonic", lambda: now[0])
     clock = run_module.PublishClock()
     assert clock.due(0)                                    # nothing measured yet: publish
-    for _ in range(4):                                     # four members, 0.1 s each
+    for _ in range(4):                                     # four members, 0.1 s and 1000 bytes each
         assert clock.due(0)
         now[0] += 0.1
-        clock.spent(0.1)
+        clock.spent(0.1, 1000)
     now[0] += 7.9                                          # 0.4 s > 5% of 7.9 s
     assert not clock.due(1) and not clock.due(1)           # the same answer for every member
     now[0] += 0.2                                          # 0.4 s <= 5% of 8.1 s
     assert clock.due(2) and clock.due(2)
     now[0] += 0.1
-    clock.spent(0.1)                                       # a cheaper round: due again sooner
+    clock.spent(0.1, 1000)                                 # a cheaper round: due again sooner
     now[0] += 2.0
     assert clock.due(3)
+    clock.spent(1.0, 1000)                                 # an expensive round ...
+    for member in range(4):
+        clock.carry(200)                                   # ... whose states carry 800 bytes
+    assert not clock.due(4)
+    clock.carry(200)                                       # 1000 bytes carried: as many as it wrote
+    assert clock.due(5)
 
 
 def test_the_publishing_benchmark_runs_both_sides_to_the_same_record(monkeypatch, capsys):
@@ -243,8 +265,97 @@ def test_the_publishing_benchmark_runs_both_sides_to_the_same_record(monkeypatch
     import record_publishing
     before = (Store.write_record, run_module.PUBLISH_SHARE)
     assert record_publishing.main(["--checkpoints", "6", "--train-ms", "1", "--train-examples", "500",
-                                   "--test-examples", "100", "--reps", "1"]) == 0
+                                   "--test-examples", "100", "--state-mb", "0.1", "--reps", "1"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert out[-1].startswith("record publishing (6 checkpoints): run time every/orderlab ")
-    assert "x, publishing time every/orderlab " in out[-1]
+    assert "x, records and states every/orderlab " in out[-1]
     assert (Store.write_record, run_module.PUBLISH_SHARE) == before      # it puts back what it timed
+
+
+def _open_run(tmp_path, monkeypatch):
+    """A NetworkRun of digits (60 + 30 examples) in a fresh store, publication deferred."""
+    from orderlab.trainer.data import load_dataset
+    monkeypatch.setattr(run_module.PublishClock, "due", lambda self, step: False)
+    store = Store(f"sqlite:///{tmp_path}/mlruns/mlflow.db")
+    ds = load_dataset("digits", train_subset=60, test_subset=30)
+    ctx = run_module.prepare_study(store, "direct", ds, ("train", "test"))
+    return store, ds, run_module.NetworkRun(ctx, "mlp", 0, {}, 1.0)
+
+
+def _results(ds, c):
+    rng = np.random.default_rng(c)
+    return {s: (rng.random(n) < 0.5, rng.integers(0, 10, n), rng.random(n).astype(np.float32))
+            for s, n in (("train", len(ds.y_train)), ("test", len(ds.y_test)))}
+
+
+def test_a_checkpoint_refused_halfway_leaves_the_record_whole(tmp_path, monkeypatch):
+    """A checkpoint whose second split has the wrong size is refused before anything is appended:
+    the run's end, which publishes what is unpublished, then writes a readable record of the good
+    checkpoints (a first split appended alone made the end publish a record no one could read)."""
+    store, ds, run = _open_run(tmp_path, monkeypatch)
+    with pytest.raises(ValueError, match="split test"):
+        with run:
+            run.unpublished()                         # as a saved training state would
+            for c in range(3):
+                run.checkpoint(c / 4, c, _results(ds, c), {"test_acc": 0.5})
+            bad = _results(ds, 3)
+            bad["test"] = tuple(a[:-1] for a in bad["test"])
+            run.checkpoint(0.75, 3, bad, {"test_acc": 0.5})
+    rec = store.load_record(run.run_id)
+    assert store.get_run(run.run_id).status == "FAILED" and rec.n_checkpoints == 3
+
+
+def test_a_failed_last_publication_still_writes_the_metrics(tmp_path, monkeypatch):
+    """The run's end publishes the record, then flushes the metrics: a failure of the first does
+    not keep the second from the store (the run ends FAILED, saying why)."""
+    from mlflow.tracking import MlflowClient
+    store, ds, run = _open_run(tmp_path, monkeypatch)
+    monkeypatch.setattr(run_module, "FLUSH_EVERY_S", 1000.0)
+    publish = Store.write_record
+
+    def full_disk(self, run_id, record, *a, **k):
+        if record.n_checkpoints > 1:
+            raise OSError(28, "No space left on device")
+        return publish(self, run_id, record, *a, **k)
+    monkeypatch.setattr(Store, "write_record", full_disk)
+    with pytest.raises(OSError):
+        with run:
+            run.unpublished()
+            for c in range(3):
+                run.checkpoint(c / 4, c, _results(ds, c), {"test_acc": c / 10})
+    info = store.get_run(run.run_id)
+    assert info.status == "FAILED" and "No space left" in info.tags["orderlab.error"]
+    assert sorted(m.step for m in MlflowClient(store.uri).get_metric_history(run.run_id, "test_acc")) == [0, 1, 2]
+
+
+def test_checkpoints_with_nothing_new_to_log_still_send_a_heartbeat(tmp_path, monkeypatch):
+    """A run restarted in place records again checkpoints whose metrics the store has; with its
+    record not due, such a checkpoint queues no metric and no tag, but a flush after it still tells
+    the store the run is alive (on another host, 5 minutes without a heartbeat reads as STALE)."""
+    store, ds, run = _open_run(tmp_path, monkeypatch)
+    monkeypatch.setattr(run_module, "FLUSH_EVERY_S", 0.0)
+    with run:
+        run.unpublished()
+        run._logged = {0, 1, 2}                       # what a resume reads from the store
+        beats = []
+        for c in range(3):
+            run.checkpoint(c / 4, c, _results(ds, c))
+            beats.append(store.get_run(run.run_id).tags.get("orderlab.heartbeat"))
+    assert None not in beats and len(set(beats)) == 3, beats
+
+
+def test_learners_publish_every_checkpoint(tmp_path, monkeypatch):
+    """Learners save no training state, so nothing would carry an unpublished checkpoint through a
+    kill: their records are published at every checkpoint, whatever the clock says."""
+    monkeypatch.setattr(run_module.PublishClock, "due", lambda self, step: False)
+    publish, sizes = Store.write_record, []
+
+    def counted(self, run_id, record, *a, **k):
+        sizes.append(record.n_checkpoints)
+        return publish(self, run_id, record, *a, **k)
+    monkeypatch.setattr(Store, "write_record", counted)
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    train_study(TrainConfig(study="learn", tracking_uri=uri, **{**SMALL, "archs": ["logistic"]}))
+    [run] = Store(uri).list_runs("learn")
+    n = Store(uri).load_record(run).n_checkpoints
+    assert n > 2 and sizes == list(range(1, n + 1))

@@ -109,7 +109,11 @@ def load_resume_point(store: Store, info: RunInfo, n_classes: int, tmp: Path):
     n = int(state.get("checkpoints", 0)) if isinstance(state, dict) else 0
     # The checkpoints the record had not published yet travel in the state (states saved before
     # orderlab published selectively carry none: their record holds every checkpoint).
-    published, carried = state.get("unpublished", (n, [])) if isinstance(state, dict) else (0, [])
+    try:
+        published, carried = state.get("unpublished", (n, [])) if isinstance(state, dict) else (0, [])
+        published, carried = int(published), list(carried)
+    except (TypeError, ValueError) as e:
+        return None, None, f"its training state does not fit its record (unpublished checkpoints: {e})"
     if n < 1 or rec.n_checkpoints < published or published + len(carried) != n:
         return None, None, (f"its training state (checkpoint {n}) does not match its record "
                             f"({rec.n_checkpoints} checkpoints)")
@@ -194,14 +198,16 @@ def _trained_steps_recorded(store: Store, info: RunInfo) -> bool:
     """Whether the run's record holds a checkpoint after training began, so that a run without a
     usable training state must be kept as it is (its network trained anew in a new run). A record of
     checkpoint 0 alone (the untrained network: killed before its first state was written) or none
-    can restart in place, losing nothing. The record, not the checkpoints tag, decides: the tag is
-    written every 2 s and lags behind a process killed sooner. A record that exists but cannot be
-    read (damaged, or a download that failed) counts as trained: it is kept untouched."""
+    can restart in place, losing nothing, unless the run logged metrics of later checkpoints: those
+    were recorded, but their record was not published yet, and the lost state carried it. The
+    record and metrics decide, not the checkpoints tag, which names only what was published and is
+    written every 2 s. A record that exists but cannot be read (damaged, or a download that failed)
+    counts as trained: it is kept untouched."""
     try:
         rec = store.load_record(info)
     except Exception:  # noqa: BLE001 - absent (nothing to overwrite), or unreadable (keep it)
         return store.record_exists(info) is not False
-    return any(int(s) > 0 for s in rec.step)
+    return any(int(s) > 0 for s in rec.step) or any(s > 0 for s in store.metric_steps(info.run_id, "epoch"))
 
 
 def _resume_alone(ctx, point: tuple, ds, data, reporter) -> str:

@@ -2,8 +2,9 @@
 
 ``prepare_study`` creates (or joins) the study for a dataset; ``NetworkRun`` is a context manager
 around one network: it creates the child run, appends checkpoints to the record (published
-atomically after each), buffers metrics, and ends the run FINISHED, KILLED (Ctrl-C) or FAILED
-(with the error as a tag). Checkpoints already recorded are never lost.
+atomically, see below), buffers metrics, and ends the run FINISHED, KILLED (Ctrl-C) or FAILED
+(with the error as a tag). Checkpoints already recorded are never lost: each is in the published
+record or in the training state saved with it.
 
 Metrics and progress tags reach the store at most every ``FLUSH_EVERY_S`` seconds and when the run
 ends: one MLflow ``log_batch`` costs a few milliseconds, as much as a small network's checkpoint,
@@ -16,10 +17,13 @@ checkpoints).
 The record is one file rewritten whole, so each publication costs more than the last: a run of 200
 checkpoints on CIFAR-10 would write 4 GB (and upload them to a tracking server) republishing its
 record at every checkpoint. It is published at a checkpoint when the last publication took at most
-``PUBLISH_SHARE`` of the time since (see :class:`PublishClock`): at every checkpoint while that is
-cheap (small records, or checkpoints far apart), less often as the record grows, always when the run
-ends. The progress tags name the published checkpoints, and the checkpoints not yet published travel
-in the training state, which is saved at every checkpoint: a resume puts them back.
+``PUBLISH_SHARE`` of the time since, or when the training states saved since then carried as many
+bytes of unpublished checkpoints as that publication wrote (see :class:`PublishClock`): at every
+checkpoint while that is cheap (small records, or checkpoints far apart), less often as the record
+grows, always when the run ends. The progress tags name the published checkpoints, and the
+checkpoints not yet published travel in the training state, which is saved at every checkpoint: a
+resume puts them back. A run that saves no training state (the scikit-learn learners) publishes at
+every checkpoint.
 """
 from __future__ import annotations
 
@@ -34,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from orderlab.record import RecordWriter, save_examples
+from orderlab.record import RecordWriter, record_nbytes, save_examples
 from orderlab.store import TAG_CHECKPOINTS, TAG_EPOCH, TAG_HEARTBEAT, Store
 from orderlab.trainer.data import Dataset
 
@@ -45,8 +49,9 @@ PUBLISH_SHARE = 0.05  # at most this share of a run's time goes to republishing 
 
 @contextmanager
 def ctrl_c_after():
-    """Ctrl-C waits until the block is done: a checkpoint's record and its progress tag are published
-    together, so a KILLED run's `orderlab.checkpoints` tag names the record's checkpoints.
+    """Ctrl-C waits until the block is done: a checkpoint's record (or the training state that carries
+    it) and its progress tag are written together, so a KILLED run's `orderlab.checkpoints` tag names
+    the record's checkpoints.
 
     The SIGINT handler is swapped for one that only notes the signal, and the signal is raised again
     after the block. Masking SIGINT (pthread_sigmask) is not enough: it masks one thread, and the
@@ -75,13 +80,18 @@ def ctrl_c_after():
 
 class PublishClock:
     """Whether records are due for publication at a checkpoint: when the last round of publications
-    took at most ``PUBLISH_SHARE`` of the time since it ended. The runs of an ensemble, which
+    took at most ``PUBLISH_SHARE`` of the time since it ended, or when the training states saved
+    since carried as many bytes of unpublished checkpoints as that round wrote (deferring is not
+    free: every state rewrites what is unpublished, and its share of each state grows with the gap;
+    balancing the two keeps their sum within twice the cheaper). The runs of an ensemble, which
     checkpoint together, share one clock and decide once per checkpoint: each member timing only its
     own publications would count the others' as time passed, and K members could then spend up to
     K times the share."""
 
     def __init__(self) -> None:
         self.cost = 0.0                     # seconds the last round of publications took
+        self.bytes = 0                      # bytes it wrote
+        self.carried = 0                    # bytes of unpublished checkpoints in states saved since
         self.ended = time.monotonic()       # when its last publication ended
         self._step: int | None = None
         self._due = True
@@ -89,14 +99,19 @@ class PublishClock:
     def due(self, step: int) -> bool:
         if step != self._step:              # the first run of the group to reach this checkpoint
             self._step = step
-            self._due = self.cost <= PUBLISH_SHARE * (time.monotonic() - self.ended)
+            self._due = (self.cost <= PUBLISH_SHARE * (time.monotonic() - self.ended)
+                         or self.carried >= self.bytes)
             if self._due:
-                self.cost = 0.0
+                self.cost, self.bytes, self.carried = 0.0, 0, 0
         return self._due
 
-    def spent(self, seconds: float) -> None:
+    def spent(self, seconds: float, nbytes: int) -> None:
         self.cost += seconds
+        self.bytes += nbytes
         self.ended = time.monotonic()
+
+    def carry(self, nbytes: int) -> None:
+        self.carried += nbytes
 
 
 @dataclass
@@ -166,6 +181,8 @@ class NetworkRun:
         self._pending_tags: dict[str, str] = {}
         self._last_flush = time.monotonic()
         self._clock = clock or PublishClock()     # shared by an ensemble's members
+        self._states = False                      # saves training states: they can carry checkpoints
+        self._alive = False                       # a checkpoint since the last flush: heartbeat due
         # A resumed run: steps whose metrics the store already has. A run that restarts in place
         # records checkpoint 0 again, and its metrics must not be logged a second time.
         self._logged: set[int] = set()
@@ -199,14 +216,16 @@ class NetworkRun:
 
     def _end(self, exc_type, exc) -> None:
         try:
-            try:
-                self.publish()
-                self.flush()
-            except Exception as e:  # noqa: BLE001 - the run still ends; an earlier error matters more
-                if exc_type is None:
-                    self.status = "FAILED"
-                    self.store.end_run(self.run_id, "FAILED", error=f"{type(e).__name__}: {e}")
-                    raise
+            failed = None
+            for write in (self.publish, self.flush):    # the metrics still go out if publishing fails
+                try:
+                    write()
+                except Exception as e:  # noqa: BLE001 - the run still ends; an earlier error matters more
+                    failed = failed or e
+            if failed is not None and exc_type is None:
+                self.status = "FAILED"
+                self.store.end_run(self.run_id, "FAILED", error=f"{type(failed).__name__}: {failed}")
+                raise failed
             if exc_type is None:
                 self.status = "FINISHED"
                 self.store.end_run(self.run_id, "FINISHED")
@@ -230,7 +249,9 @@ class NetworkRun:
             self.writer.add(epoch, step, results, flush=False)
             if int(step) not in self._logged:
                 self._pending.append((int(step), metrics, int(time.time() * 1000)))
-            if self._clock.due(int(step)):
+            self._alive = True
+            # without training states, nothing would carry an unpublished checkpoint through a kill
+            if self._clock.due(int(step)) or not self._states:
                 self.publish()
         if time.monotonic() - self._last_flush >= FLUSH_EVERY_S:
             self.flush()
@@ -243,8 +264,9 @@ class NetworkRun:
             return
         with ctrl_c_after():
             t = time.monotonic()
-            self.store.write_record(self.run_id, w.build(), self.artifact_uri)
-            self._clock.spent(time.monotonic() - t)
+            rec = w.build()
+            self.store.write_record(self.run_id, rec, self.artifact_uri)
+            self._clock.spent(time.monotonic() - t, record_nbytes(rec))
             w.published = w.n_checkpoints
             self._pending_tags.update({TAG_CHECKPOINTS: str(w.n_checkpoints), TAG_EPOCH: f"{w.last_epoch:.6g}"})
 
@@ -252,15 +274,18 @@ class NetworkRun:
         """(checkpoints the published record holds, the checkpoints after them): saved with the
         training state, so that a resume puts back what a kill left unpublished."""
         assert self.writer is not None
-        return self.writer.published, self.writer.rows(self.writer.published)
+        rows = self.writer.rows(self.writer.published)
+        self._states = True
+        self._clock.carry(sum(a.nbytes for _, _, splits in rows for arrays in splits.values() for a in arrays))
+        return self.writer.published, rows
 
     def flush(self) -> None:
         """Write buffered metrics and tags (with a heartbeat) in one batched call."""
-        if self.run_id is None or not (self._pending or self._pending_tags):
+        if self.run_id is None or not (self._pending or self._pending_tags or self._alive):
             return
         tags = {**self._pending_tags, TAG_HEARTBEAT: f"{time.time():.3f}"}
         self.store.log_metric_points(self.run_id, self._pending, tags)
-        self._pending, self._pending_tags = [], {}
+        self._pending, self._pending_tags, self._alive = [], {}, False
         self._last_flush = time.monotonic()
 
     def unflushed(self) -> list[tuple[int, dict[str, float]]]:

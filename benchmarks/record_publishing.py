@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import orderlab.trainer.loop as loop
     import orderlab.trainer.run as run_module
+    from orderlab.record import record_nbytes
     from orderlab.store import Store
     from orderlab.trainer.data import Dataset
     from orderlab.trainer.run import NetworkRun, prepare_study
@@ -68,8 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         write_record(self, run_id, record, artifact_uri)
         spent["record_s"] += time.perf_counter() - t
-        spent["record_b"] += sum(a.nbytes for s in record.splits.values()
-                                 for a in (s.correct_bits, s.predicted, s.p_true, s.example_id, s.label))
+        spent["record_b"] += record_nbytes(record)
 
     def timed_state(state, path):
         t = time.perf_counter()

@@ -369,6 +369,7 @@ class RecordWriter:
         if set(results) != set(self._split_info):
             raise ValueError(f"checkpoint has splits {sorted(results)}, expected {sorted(self._split_info)}")
         dt = label_dtype(self.n_classes)
+        epoch, step = float(epoch), int(step)
         rows = {}
         for k, (correct, pred, ptrue) in results.items():     # all checked before any is appended
             n = self._split_info[k][0].shape[0]

@@ -123,3 +123,20 @@ def test_a_published_record_has_the_mode_of_the_runs_other_files(tmp_path):
                        splits={"test": {"example_id": np.arange(2), "label": np.zeros(2, int),
                                         "image": np.zeros((2, 2, 2, 1), np.uint8)}})
     assert ex.stat().st_mode & 0o777 == mode
+
+
+def test_a_refused_checkpoint_leaves_the_writer_as_it_was():
+    """RecordWriter.add checks the whole checkpoint (every split, its epoch and step) before it
+    appends anything: a run's end publishes what the writer holds, and a checkpoint appended in part
+    would make that record unreadable."""
+    ids = {"train": (np.arange(20), np.zeros(20, int), "a"), "test": (np.arange(10), np.zeros(10, int), "b")}
+    w = RecordWriter("/dev/null", {}, ids, 10)
+    good = {s: (np.ones(n, bool), np.zeros(n, int), np.ones(n, np.float32)) for s, n in (("train", 20), ("test", 10))}
+    w.add(0.0, 0, good, flush=False)
+    for bad_results, epoch, step in (({**good, "test": tuple(a[:-1] for a in good["test"])}, 0.5, 1),
+                                     (good, 0.5, "one")):
+        with pytest.raises(ValueError):
+            w.add(epoch, step, bad_results, flush=False)
+        rec = w.build()
+        assert rec.n_checkpoints == 1 and all(s.correct_bits.shape[0] == 1 == s.predicted.shape[0]
+                                              for s in rec.splits.values())

@@ -328,6 +328,29 @@ def test_a_failed_last_publication_still_writes_the_metrics(tmp_path, monkeypatc
     assert sorted(m.step for m in MlflowClient(store.uri).get_metric_history(run.run_id, "test_acc")) == [0, 1, 2]
 
 
+def test_when_the_store_fails_to_end_the_run_too_the_first_failure_is_still_said(tmp_path, monkeypatch):
+    """A last publication that fails, then a store that cannot mark the run FAILED either (a tracking
+    server gone): the error raised names the store's failure and, as its cause, the publication's."""
+    store, ds, run = _open_run(tmp_path, monkeypatch)
+    publish = Store.write_record
+
+    def full_disk(self, run_id, record, *a, **k):
+        if record.n_checkpoints > 1:
+            raise OSError(28, "No space left on device")
+        return publish(self, run_id, record, *a, **k)
+
+    def gone(self, *a, **k):
+        raise ConnectionError("tracking server stopped answering")
+    monkeypatch.setattr(Store, "write_record", full_disk)
+    with pytest.raises(ConnectionError) as raised:
+        with run:
+            monkeypatch.setattr(Store, "end_run", gone)
+            run.unpublished()
+            for c in range(3):
+                run.checkpoint(c / 4, c, _results(ds, c))
+    assert isinstance(raised.value.__cause__, OSError) and raised.value.__cause__.errno == 28
+
+
 def test_checkpoints_with_nothing_new_to_log_still_send_a_heartbeat(tmp_path, monkeypatch):
     """A run restarted in place records again checkpoints whose metrics the store has; with its
     record not due, such a checkpoint queues no metric and no tag, but a flush after it still tells

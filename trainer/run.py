@@ -224,7 +224,10 @@ class NetworkRun:
                     failed = failed or e
             if failed is not None and exc_type is None:
                 self.status = "FAILED"
-                self.store.end_run(self.run_id, "FAILED", error=f"{type(failed).__name__}: {failed}")
+                try:
+                    self.store.end_run(self.run_id, "FAILED", error=f"{type(failed).__name__}: {failed}")
+                except Exception as e:  # noqa: BLE001 - the store is gone too: say what failed first
+                    raise e from failed
                 raise failed
             if exc_type is None:
                 self.status = "FINISHED"

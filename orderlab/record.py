@@ -339,21 +339,25 @@ class RecordWriter:
 
     def extend(self, rows: list) -> None:
         """Append checkpoints given as :meth:`rows` gives them (a resume putting back what a training
-        state carried); each must fit the record's splits, and none is appended unless all do."""
-        for _, _, splits in rows:
+        state carried, or :meth:`add`); each must fit the record's splits, and none is appended
+        unless all do."""
+        checked = []
+        for epoch, step, splits in rows:
             if set(splits) != set(self._split_info):
                 raise ValueError(f"carried checkpoint has splits {sorted(splits)}, expected {sorted(self._split_info)}")
             for k, (bits, pred, ptrue) in splits.items():
                 n = self._split_info[k][0].shape[0]
                 if bits.shape != ((n + 7) // 8,) or pred.shape != (n,) or ptrue.shape != (n,):
                     raise ValueError(f"carried checkpoint of split {k!r} does not hold {n} examples")
-        for epoch, step, splits in rows:
+            checked.append((float(epoch), int(step), splits))
+        dt = label_dtype(self.n_classes)
+        for epoch, step, splits in checked:
             for k, (bits, pred, ptrue) in splits.items():
                 self._bits[k].append(np.asarray(bits, dtype=np.uint8))
-                self._pred[k].append(np.asarray(pred).astype(label_dtype(self.n_classes), copy=False))
+                self._pred[k].append(np.asarray(pred).astype(dt, copy=False))
                 self._ptrue[k].append(np.asarray(ptrue, dtype=np.float16))
-            self._epoch.append(float(epoch))
-            self._step.append(int(step))
+            self._epoch.append(epoch)
+            self._step.append(step)
 
     @property
     def n_checkpoints(self) -> int:
@@ -368,22 +372,15 @@ class RecordWriter:
         """Append one checkpoint. ``results[split] = (correct bool [N], predicted int [N], p_true float [N])``."""
         if set(results) != set(self._split_info):
             raise ValueError(f"checkpoint has splits {sorted(results)}, expected {sorted(self._split_info)}")
-        dt = label_dtype(self.n_classes)
-        epoch, step = float(epoch), int(step)
         rows = {}
-        for k, (correct, pred, ptrue) in results.items():     # all checked before any is appended
+        for k, (correct, pred, ptrue) in results.items():
             n = self._split_info[k][0].shape[0]
             correct, pred, ptrue = np.asarray(correct, dtype=bool), np.asarray(pred), np.asarray(ptrue)
             if correct.shape != (n,) or pred.shape != (n,) or ptrue.shape != (n,):
                 raise ValueError(f"split {k}: expected {n} examples, got {correct.shape}, {pred.shape}, "
                                  f"{ptrue.shape}")
-            rows[k] = (np.packbits(correct), pred.astype(dt, copy=False), ptrue.astype(np.float16, copy=False))
-        for k, (bits, pred, ptrue) in rows.items():
-            self._bits[k].append(bits)
-            self._pred[k].append(pred)
-            self._ptrue[k].append(ptrue)
-        self._epoch.append(float(epoch))
-        self._step.append(int(step))
+            rows[k] = (np.packbits(correct), pred, ptrue)
+        self.extend([(epoch, step, rows)])
         if flush:
             self.flush()
 

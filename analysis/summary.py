@@ -60,6 +60,8 @@ def analysis_json(stack: Stack, checkpoint: int | None = None, *, intervals: boo
     _, kappa = M.architecture_agreement(stack, c, "kappa")
     out["architecture_agreement"] = {"archs": archs, "checkpoint": c, "tpa": agree, "kappa": kappa}
     oc = M.order_correlation(stack, q, intervals=intervals)
+    if not intervals:          # the same keys either way (docs/analysis.md): null when not computed
+        oc.update(spearman_lo=None, spearman_hi=None, overlap_lo=None, overlap_hi=None)
     out["order_correlation"] = oc
     out["checkpoints"] = pick_checkpoints(stack)
     out["warnings"] = list(stack.warnings)

@@ -74,6 +74,8 @@ def test_analyze_tables_checkpoint_split_and_arch(uri):
     js = json.loads(r.stdout)
     assert list(js["groups"]) == ["cnn"]
     assert set(js["groups"]["cnn"]["tpa_lo"]) == {None} and set(js["groups"]["cnn"]["tpa_hi"]) == {None}
+    oc = js["order_correlation"]                    # the documented keys, null: not computed
+    assert all(oc[f"{m}_{end}"] is None for m in ("spearman", "overlap") for end in ("lo", "hi")), oc
     r = run("analyze", "syn", "--arch", "cnn", "--no-intervals", "--tracking-uri", uri)
     assert r.exit_code == 0 and "TPA" in r.stdout, r.output
     assert "95% interval" not in r.stdout and not re.search(r"\d\.\d\d–\d\.\d\d", r.stdout), r.stdout

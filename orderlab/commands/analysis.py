@@ -173,7 +173,7 @@ def _print_analysis(js: dict) -> None:
                        for j in range(len(aa["archs"]))])
     console.print(t)
     oc = js["order_correlation"]
-    ci = "; 95% interval" if "spearman_lo" in oc else ""        # --no-intervals: none computed
+    ci = "; 95% interval" if oc.get("spearman_lo") is not None else ""   # --no-intervals: null
     for key, title in (("spearman", f"learning order: Spearman ρ of accessibility (half-groups{ci})"),
                        ("overlap", f"learning order: overlap of the first {oc['q'] * 100:.0f}% learned "
                                    f"(unrelated orders: {oc['q']:.2f}{ci})")):
@@ -184,8 +184,8 @@ def _print_analysis(js: dict) -> None:
         for i, a in enumerate(oc["archs"]):
             cells = []
             for j in range(len(oc["archs"])):
-                lo = oc[f"{key}_lo"][i][j] if f"{key}_lo" in oc else None
-                hi = oc[f"{key}_hi"][i][j] if f"{key}_hi" in oc else None
+                lo = oc[f"{key}_lo"][i][j] if ci else None
+                hi = oc[f"{key}_hi"][i][j] if ci else None
                 cells.append(_fmt(oc[key][i][j]) + ("" if lo is None or hi is None else f" [dim]{lo:.2f}–{hi:.2f}[/dim]"))
             t.add_row(a, *cells)
         console.print(t)

@@ -17,6 +17,7 @@ from orderlab.analysis.summary import analysis_json, example_rows, pick_checkpoi
 from orderlab.errors import OrderlabError
 
 REPORT_FILENAME = "report.md"
+GRID_CLASSES = 10      # classes the example grid and the text table show: more would not fit a page
 SPLIT_ORDER = ("test", "train")
 
 
@@ -46,7 +47,7 @@ def _text_examples(stack: Stack, texts: dict, class_names: list[str], k: int = 3
     row_of = {int(e): i for i, e in enumerate(np.asarray(texts["example_id"]))}
     lines = ["| class | easiest | hardest |", "|---|---|---|"]
     acc = M.accessibility(stack)
-    for cls in np.unique(stack.label)[:10]:
+    for cls in np.unique(stack.label)[:GRID_CLASSES]:
         cand = np.array([x for x in np.flatnonzero(stack.label == cls) if int(stack.example_id[x]) in row_of])
         if cand.size == 0:
             continue
@@ -62,6 +63,15 @@ def _text_examples(stack: Stack, texts: dict, class_names: list[str], k: int = 3
         name = class_names[int(cls)] if 0 <= int(cls) < len(class_names) else str(cls)
         lines.append(f"| {name} | {cell(order[:k])} | {cell(order[::-1][:k])} |")
     return lines
+
+
+def _classes_cut(stack: Stack, split: str) -> list[str]:
+    """A line saying which classes the grid leaves out, when it cannot show them all."""
+    n = len(np.unique(stack.label))
+    if n <= GRID_CLASSES:
+        return []
+    return [f"Shown: the first {GRID_CLASSES} of the {n} classes; `orderlab examples {stack.study or 'STUDY'} "
+            f"--split {split} --class NAME` lists the easiest and hardest of any class.", ""]
 
 
 def metric_name(text: str) -> str:
@@ -188,14 +198,15 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
         elif thumbs is None:
             grid_notes.append(f"{split}: the study stores no thumbnails for this split; the example grid is skipped")
         elif "image" in thumbs:
-            fig = F.fig_examples(st, thumbs, examples.get("class_names", []))
+            fig = F.fig_examples(st, thumbs, examples.get("class_names", []), max_classes=GRID_CLASSES)
             if fig is None:
                 grid_notes.append(f"{split}: none of the recorded examples has a thumbnail; grid skipped")
             else:
                 F.save(fig, out / f"examples_{split}.png")
                 md += [f"![easiest and hardest examples per class](examples_{split}.png)", ""]
+                md += _classes_cut(st, split)
         elif "text" in thumbs:
-            md += _text_examples(st, thumbs, examples.get("class_names", [])) + [""]
+            md += _text_examples(st, thumbs, examples.get("class_names", [])) + [""] + _classes_cut(st, split)
         else:
             grid_notes.append(f"{split}: examples are feature vectors; no picture to show")
     if grid_notes:

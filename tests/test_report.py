@@ -14,9 +14,9 @@ from orderlab.synthetic import synthetic_correct
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def make_stacks(archs=("mlp", "cnn"), per=4, n_c=9, n=240, splits=("test", "train")):
+def make_stacks(archs=("mlp", "cnn"), per=4, n_c=9, n=240, splits=("test", "train"), classes=10):
     g = np.repeat(np.arange(len(archs)), per)
-    labels = np.random.default_rng(0).integers(0, 10, n)
+    labels = np.random.default_rng(0).integers(0, classes, n)
     out = {}
     for i, split in enumerate(splits):
         st = M.as_stack(synthetic_correct(g.size, n_c, n, seed=i, groups=g), arch=np.array(archs)[g],
@@ -64,6 +64,7 @@ def test_report_with_image_thumbnails_draws_the_example_grid(tmp_path):
     text = md.read_text()
     assert "(examples_test.png)" in text and (tmp_path / "examples_test.png").read_bytes().startswith(PNG)
     assert re.search(r"\| class\d \|", text)                        # class names in the tables
+    assert "Shown: the first" not in text                           # every class fits
     with_train = make_stacks(per=2, n_c=4, n=60)
     text = write_report(with_train, tmp_path / "both", examples).read_text()
     assert "no thumbnails for this split" in text                   # train has none
@@ -77,6 +78,23 @@ def test_report_with_texts_writes_a_table(tmp_path):
                                     "text": np.array([f"sentence number {i} | with a pipe" for i in ids])}}}
     text = write_report(stacks, tmp_path, examples).read_text()
     assert "| class | easiest | hardest |" in text and "sentence number" in text and "\\|" in text
+
+
+@pytest.mark.parametrize("kind", ["image", "text"])
+def test_report_says_which_classes_the_examples_leave_out(tmp_path, kind):
+    stacks = make_stacks(per=2, n_c=4, splits=("test",), classes=12)
+    ids = np.arange(240)
+    names = [f"class{i}" for i in range(12)]
+    shown = ({"image": np.random.default_rng(1).integers(0, 255, (240, 8, 8, 1), dtype=np.uint8)} if kind == "image"
+             else {"text": np.array([f"text {i}" for i in ids])})
+    examples = {"dataset": "synthetic", "kind": kind, "class_names": names,
+                "splits": {"test": {"example_id": ids, "label": stacks["test"].label, **shown}}}
+    text = write_report(stacks, tmp_path, examples).read_text()
+    assert ("Shown: the first 10 of the 12 classes; `orderlab examples unit --split test --class NAME` lists "
+            "the easiest and hardest of any class.") in text
+    if kind == "text":                                              # the table's rows: classes 0-9 only
+        rows = re.findall(r"^\| (class\d+) \| \d\.\d\d: text", text, re.M)
+        assert rows == [f"class{i}" for i in range(10)]
 
 
 def test_figures_of_a_single_network(tmp_path):

@@ -25,8 +25,9 @@ EXAMPLES_RECHECK_S = 30.0
 RECORD_RECHECK_S = 30.0
 
 # Which networks the analysis takes (key a cycles through them):
-#   most  - the networks that give the most data, networks x common checkpoints (a network that
-#           has just started waits until it catches up, instead of cutting every curve short)
+#   most  - the networks that give the most data, networks x common checkpoints (a running network
+#           that has just started waits until it catches up, instead of cutting every curve short;
+#           finished networks are always taken)
 #   all   - every recorded network, on the checkpoints they all share
 #   finished - finished networks only
 MODES = ("most", "all", "finished")
@@ -37,22 +38,30 @@ MODE_TEXT = {"most": "networks with the most checkpoints", "all": "every network
 def choose_networks(runs: list[Any], mode: str) -> tuple[list[Any], list[Any]]:
     """Split recorded runs into (analysed, waiting) for ``mode``.
 
-    ``most`` keeps the set "every run with at least c checkpoints" that maximises
-    (runs x c), preferring two runs or more (agreement needs a pair), then more runs.
+    ``most`` keeps every finished run (it will never catch up, so waiting for it would hide it for
+    good: a learner recorded once an epoch beside nets recorded every quarter epoch) and, of the
+    running ones, those with at least c checkpoints, for the c that maximises runs x shared
+    checkpoints (fewest of any kept run), preferring two runs or more (agreement needs a pair),
+    then more runs.
     """
     if mode == "finished":
         keep = [r for r in runs if r.status == "FINISHED"]
     elif mode == "all" or not runs:
         keep = list(runs)
     else:
-        counts = sorted({r.checkpoints for r in runs}, reverse=True)
+        done = [r for r in runs if r.status == "FINISHED"]
+        live = [r for r in runs if r.status != "FINISHED"]
+        floor = min((r.checkpoints for r in done), default=None)
         best = None
-        for c in counts:
-            n = sum(1 for r in runs if r.checkpoints >= c)
-            score = (n >= 2, n * c, n)
+        for c in sorted({r.checkpoints for r in live}, reverse=True) + [None]:   # None: no live run
+            n = len(done) + (sum(1 for r in live if r.checkpoints >= c) if c is not None else 0)
+            bounds = [x for x in (c, floor) if x is not None]
+            shared = min(bounds) if bounds else 0
+            score = (n >= 2, n * shared, n)
             if best is None or score > best[0]:
                 best = (score, c)
-        keep = [r for r in runs if r.checkpoints >= best[1]]
+        c = best[1]
+        keep = [r for r in runs if r.status == "FINISHED" or (c is not None and r.checkpoints >= c)]
     ids = {r.run_id for r in keep}
     return keep, [r for r in runs if r.run_id not in ids]
 

@@ -93,6 +93,13 @@ def test_choose_networks_waits_for_a_network_that_just_started():
     assert len(keep) == 2                                                       # a pair beats one alone
     keep, _ = choose_networks(done + [run("c", "RUNNING", 3)], "all")
     assert len(keep) == 3
+    # a finished network never catches up: it is analysed, not left waiting (knn recorded once an
+    # epoch, 11 checkpoints, beside mlps recorded every quarter epoch, 41)
+    mixed = [run(f"mlp{i}", "FINISHED", 41) for i in range(4)] + [run(f"knn{i}", "FINISHED", 11) for i in range(4)]
+    keep, waiting = choose_networks(mixed, "most")
+    assert len(keep) == 8 and not waiting
+    keep, waiting = choose_networks(mixed + [run("new", "RUNNING", 2)], "most")
+    assert len(keep) == 8 and [r.run_id for r in waiting] == ["new"]
     keep, waiting = choose_networks(done + [run("c", "RUNNING", 13)], "finished")
     assert [r.run_id for r in keep] == ["a", "b"] and len(waiting) == 1
 

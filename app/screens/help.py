@@ -31,7 +31,7 @@ Do networks learn the same examples in the same order? Every view follows the st
 | `home` `end` | first / latest checkpoint (`end` follows new checkpoints) |
 | `space` | play the checkpoints as an animation / pause |
 | `t` | train or test split |
-| `a` | which networks the analysis takes: those with the most checkpoints (a network that has just started waits until it catches up), every network on the checkpoints all share, or finished ones only |
+| `a` | which networks the analysis takes: those with the most checkpoints (a running network that has just started waits until it catches up; finished ones are always taken), every network on the checkpoints all share, or finished ones only |
 | `c` | compare with another study of the same data (the heatmap spans both) |
 | `r` | poll the store now |
 | `escape` | back to the list of studies |

@@ -11,7 +11,7 @@ bit-plane counters (:mod:`orderlab.analysis.bits`), so memory stays near the siz
 stack plus a few ``[networks, examples]`` arrays.
 
 Uncertainty: TPA intervals use the jackknife over networks (see :func:`tpa_ci` for why the
-percentile bootstrap is wrong for TPA); order correlations use a bootstrap over networks.
+percentile bootstrap is wrong for TPA); order correlations use the jackknife too (:func:`order_correlation`).
 """
 from __future__ import annotations
 

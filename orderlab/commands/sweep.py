@@ -26,7 +26,8 @@ def register(app: typer.Typer) -> None:
         study: Optional[str] = typer.Option(None, "--study", help="Study name (default: DATASET-ARCHS)."),
         executor: str = typer.Option("local", "--executor", help="local (worker processes here) or ray."),
         workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Runs at once (default: one per CPU "
-                                              "core, or per GPU share with --gpus-per-run)."),
+                                              "core (per --cpus-per-run cores); with CUDA GPUs one per GPU, or "
+                                              "per GPU share with --gpus-per-run)."),
         gpus_per_run: float = typer.Option(0.0, "--gpus-per-run", help="GPU share of one run, e.g. 0.25: four "
                                            "runs share a GPU (Ray: the task's num_gpus)."),
         cpus_per_run: float = typer.Option(1.0, "--cpus-per-run", help="CPU cores of one run (Ray: num_cpus)."),

@@ -416,7 +416,11 @@ def copies_across(groups: Iterable[Iterable[RunInfo]]) -> list[tuple[RunInfo, Ru
 
 def uri_form_problem(uri: str) -> str | None:
     """What makes ``uri`` unusable whatever the state of the machine (its form alone), or None."""
-    scheme = urllib.parse.urlparse(uri).scheme
+    try:
+        scheme = urllib.parse.urlparse(uri).scheme
+    except ValueError as e:                    # e.g. http://[::1 (an unclosed IPv6 address)
+        return (f"tracking URI {uri!r} cannot be parsed ({e}); use sqlite:///PATH/mlflow.db or "
+                f"http://HOST:PORT")
     if scheme in ("http", "https"):
         return None
     if uri in ("sqlite://", "sqlite:///:memory:") or uri.startswith("sqlite:///:memory:"):
@@ -528,6 +532,8 @@ class Store:
     # -- connection -------------------------------------------------------
     def check(self) -> None:
         """Fail fast, with a one-line message, when the store cannot be reached."""
+        if problem := uri_form_problem(self.uri):
+            raise StoreError(problem)
         scheme = urllib.parse.urlparse(self.uri).scheme
         if scheme in ("http", "https"):
             try:
@@ -537,8 +543,6 @@ class Store:
                 reason = getattr(e, "reason", e)
                 raise StoreError(f"tracking server {self.uri} is unreachable ({reason}); start it "
                                  f"(e.g. `mlflow server --host 127.0.0.1`) or fix --tracking-uri") from None
-        elif problem := uri_form_problem(self.uri):
-            raise StoreError(problem)
         elif self.uri.startswith("sqlite:///"):
             _check_sqlite(sqlite_path(self.uri), self.must_exist)
         elif scheme.split("+")[0] in ("postgresql", "mysql", "mssql"):
@@ -553,6 +557,9 @@ class Store:
             # After the import: mlflow configures its own loggers (INFO) when it loads.
             for name in ("alembic", "mlflow"):
                 logging.getLogger(name).setLevel(logging.WARNING)
+            # It logs each database error it raises, as an ERROR with the SQL; orderlab says what
+            # went wrong in one line (``_retry``), so the log only buried that line.
+            logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
             sqlite = self.uri.startswith("sqlite:///")
             if sqlite:
                 _sqlite_wal()
@@ -574,6 +581,10 @@ class Store:
                 transient = "database is locked" in text or "database table is locked" in text \
                     or "unable to open database" in text and i < 3
                 if not transient or i == attempts - 1:
+                    if "readonly database" in text:      # SQLite: "attempt to write a readonly database"
+                        raise StoreError(f"the store {self.uri} is read-only (its database file cannot be "
+                                         f"written); make the file writable or pass --tracking-uri to a "
+                                         f"writable store") from None
                     if "connection refused" in text or "max retries exceeded" in text:
                         raise StoreError(f"tracking server {self.uri} stopped answering; "
                                          f"restart it and retry") from None

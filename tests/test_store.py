@@ -147,6 +147,21 @@ def test_a_held_store_lock_is_a_one_line_error(tmp_path, monkeypatch):
     assert Store(uri).study_names() == []        # released: the store opens
 
 
+def test_a_read_only_database_is_a_one_line_error(tmp_path):
+    """SQLite's own error (here from a database opened read-only) becomes the store's one line."""
+    import sqlite3
+    db = tmp_path / "ro.db"
+    sqlite3.connect(db).execute("CREATE TABLE t (x)").connection.commit()
+
+    def write():
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+            con.execute("INSERT INTO t VALUES (1)")
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    with pytest.raises(StoreError, match=r"^the store .* is read-only \(its database file cannot be written\); "
+                                         r"make the file writable or pass --tracking-uri to a writable store$"):
+        Store(uri)._retry(write)
+
+
 def test_relative_sqlite_uri_is_made_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     store = Store("sqlite:///here/mlflow.db")

@@ -130,6 +130,10 @@ def test_different_seeds_differ(store_uri):
     (["--arch", "mlp", "--tracking-uri", "postgresql+pg8000://u@127.0.0.1:9/db"],
      ["database server 127.0.0.1:9", "is unreachable", "--tracking-uri"]),
     (["--arch", "mlp", "--dataset", "cifar10", "--data-dir", "EMPTY"], ["--download"]),
+    (["--arch", "mlp", "--tracking-uri", "http://[::1"], ["cannot be parsed", "http://HOST:PORT"]),
+    # planning 10^9 checkpoints alone never ended
+    (["--arch", "mlp", "--epochs", "1", "--record-every", "1e-9"], ["asks for 1e+09 checkpoints", "less often"]),
+    (["--arch", "knn", "--epochs", "1", "--record-every", "1e-6"], ["asks for 1e+06 checkpoints"]),
 ])
 def test_bad_input_is_one_line_exit_2(args, needles, tmp_path):
     (tmp_path / "EMPTY").mkdir()
@@ -330,6 +334,56 @@ def test_train_exits_1_when_a_network_fails(store_uri, monkeypatch):
     assert r.exit_code == 1, r.output
     assert "1 network(s) did not finish: mlp/s1 FAILED" in r.stderr and "out of luck" in r.stderr
     assert {x.seed: x.status for x in Store(store_uri).list_runs("fl")} == {0: "FINISHED", 1: "FAILED"}
+
+
+def test_train_exits_1_when_a_network_could_not_start_its_run(store_uri, monkeypatch):
+    """A network whose run the store refused never joins the runs the command made; it used to be
+    missed, and the command said "recorded 0 network(s)" and exited 0."""
+    from orderlab.trainer.run import NetworkRun
+    real = NetworkRun.__enter__
+
+    def refused(self):
+        if self.seed == 1:
+            raise RuntimeError("the server said no")
+        return real(self)
+    monkeypatch.setattr(NetworkRun, "__enter__", refused)
+    r = invoke("train", "--arch", "mlp", "--seeds", "0-1", "--study", "ns", *FAST)
+    assert r.exit_code == 1, r.output
+    assert "the server said no" in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("1 network(s) could not start a run in the store: mlp/s1")
+    assert {x.seed: x.status for x in Store(store_uri).list_runs("ns")} == {0: "FINISHED"}
+
+
+@pytest.fixture
+def immutable(tmp_path):
+    """Make a file immutable (``chattr +i``: read-only even for root, as CI runs); undone after."""
+    made = []
+
+    def make(path):
+        if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+            pytest.skip("chattr +i is not available here (needs root and a filesystem that has it)")
+        made.append(path)
+    yield make
+    for path in made:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def test_a_read_only_store_is_one_line_and_loses_nothing(tmp_path, monkeypatch, immutable):
+    """Writing into a store whose database file cannot be written: one line, exit 2, for a new study
+    and for a new network of an existing one; MLflow's logged SQL errors stay out of the terminal."""
+    monkeypatch.chdir(tmp_path)
+    assert invoke("train", "--arch", "mlp", "--seeds", "0", "--study", "ro", *FAST).exit_code == 0
+    db = tmp_path / "mlruns" / "mlflow.db"
+    immutable(db)
+    for study, seed in (("ro", "1"), ("fresh", "0")):      # a new process: none of this one's connections
+        r = subprocess.run([sys.executable, "-m", "orderlab.cli", "train", "--arch", "mlp", "--seeds", seed,
+                            "--study", study, *FAST], capture_output=True, text=True, cwd=tmp_path)
+        assert r.returncode == 2, r.stdout + r.stderr
+        assert r.stderr.strip().splitlines()[-1] == (
+            f"error: the store sqlite:///{db} is read-only (its database file cannot be written); make the file "
+            f"writable or pass --tracking-uri to a writable store")
+        assert "Traceback" not in r.stderr and "SQLAlchemy" not in r.stderr and "INSERT" not in r.stderr
+    assert [(x.seed, x.status) for x in Store(f"sqlite:///{db}").list_runs("ro")] == [(0, "FINISHED")]
 
 
 def test_reading_commands_create_no_store(tmp_path):

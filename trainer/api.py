@@ -367,9 +367,7 @@ def train_study(cfg: TrainConfig, reporter: Reporter | None = None) -> list[str]
     hps = {spec.name if not cfg.archs[i].startswith("tv:") else cfg.archs[i]:
            resolve_hparams(spec, cfg, ds.augment_default) for i, spec in enumerate(specs)}
     for arch, hp in hps.items():
-        if hp["record_every"] > float(hp["epochs"]) + 1e-9:
-            raise OrderlabError(f"--record-every {hp['record_every']} is larger than the training of {arch} "
-                                f"({hp['epochs']} epochs); record more often or train longer")
+        check_record_every(arch, hp)
 
     reporter = reporter or Reporter()
     from orderlab.claims import Claims
@@ -443,6 +441,22 @@ def train_solo(cfg: TrainConfig, ctx, jobs, hps: dict[str, dict[str, Any]], data
             return train_one(run, spec, arch, seed, hp, ds, data, cfg.record_splits, reporter.network_progress)
         train_in_run(run, f"{arch}/s{seed}", reporter, train)
     return run_ids
+
+
+MAX_CHECKPOINTS = 100_000   # per network: each checkpoint evaluates every recorded example
+
+
+def check_record_every(arch: str, hp: dict[str, Any]) -> None:
+    """Refuse a --record-every that gives no checkpoint before the end, or more than any training
+    could use (1e-9 would ask for 10^9 evaluations, and planning them alone would never end)."""
+    every, epochs = float(hp["record_every"]), float(hp["epochs"])
+    if every > epochs + 1e-9:
+        raise OrderlabError(f"--record-every {hp['record_every']} is larger than the training of {arch} "
+                            f"({hp['epochs']} epochs); record more often or train longer")
+    if epochs / every > MAX_CHECKPOINTS:
+        raise OrderlabError(f"--record-every {hp['record_every']} asks for {epochs / every:.3g} checkpoints of "
+                            f"{arch} over {hp['epochs']} epochs, more than {MAX_CHECKPOINTS:,}; record less often "
+                            f"(checkpoints closer than one training step are one step apart anyway)")
 
 
 def train_in_run(run, name: str, reporter: Reporter, train, failed: str = "failed") -> None:

@@ -116,6 +116,7 @@ class Tally(Reporter):
         self.inner = inner
         self.ended: dict[str, str] = {}          # network name -> FINISHED | FAILED | KILLED
         self.run_ids: dict[str, str] = {}        # network (or ensemble) name -> the run it started
+        self.lines: list[str] = []               # the messages, kept also when the inner one is silent
 
     def __enter__(self) -> "Tally":
         self.inner.__enter__()
@@ -139,7 +140,14 @@ class Tally(Reporter):
         self.inner.network_finished(name, status, metrics)
 
     def message(self, text: str) -> None:
+        self.lines.append(text)
         self.inner.message(text)
+
+    def said(self, name: str) -> str:
+        """The last message about network ``name`` (its error, when it failed), as plain text."""
+        from rich.text import Text
+        plain = [Text.from_markup(t).plain for t in self.lines]
+        return next((t for t in reversed(plain) if t.startswith(f"{name} ")), "")
 
     def with_status(self, status: str) -> list[str]:
         return [n for n, s in self.ended.items() if s == status]

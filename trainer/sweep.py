@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 from orderlab.errors import OrderlabError
-from orderlab.trainer.api import network_runs, running_elsewhere
+from orderlab.trainer.api import check_record_every, network_runs, running_elsewhere
 
 EXECUTORS = ("local", "ray")
 
@@ -934,9 +934,7 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
             for arch, spec in zip(cfg.archs, specs):
                 check_compatible(spec, ds.kind, cfg.dataset)
                 hp = hps[arch] = resolve_hparams(spec, cfg, ds.augment_default)
-                if hp["record_every"] > float(hp["epochs"]) + 1e-9:
-                    raise OrderlabError(f"--record-every {hp['record_every']} is larger than the training of "
-                                        f"{arch} ({hp['epochs']} epochs); record more often or train longer")
+                check_record_every(arch, hp)
             # The study (and its thumbnails) exist before any task runs: workers only join it.
             prepare_study(store, cfg.study, ds, cfg.record_splits,
                           params={"dataset": cfg.dataset, "data_seed": cfg.data_seed,

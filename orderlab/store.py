@@ -844,7 +844,24 @@ class Store:
     def _artifact_dir(self, run_id: str, artifact_uri: str | None = None) -> Path | None:
         if artifact_uri is None:
             artifact_uri = self._retry(lambda: self.client.get_run(run_id)).info.artifact_uri
-        return _local_path(artifact_uri)
+        return self._local_dir(artifact_uri)
+
+    def _local_dir(self, artifact_uri: str) -> Path | None:
+        """The local folder of a run's files, in this store's own folder when it was moved or copied.
+
+        MLflow keeps each run's artifact location as an absolute path, fixed when the run was made;
+        a local store's runs live at ``ROOT/artifacts/STUDY/RUN_ID/artifacts`` (orderlab makes each
+        study's location so). Read through a copy (``cp -r mlruns elsewhere``, a store rsynced off a
+        GPU machine), the recorded paths name the original: its files, or none where it is gone.
+        """
+        path = _local_path(artifact_uri)
+        root = self._local_artifact_root
+        if path is None or root is None:
+            return path
+        parts = path.parts
+        if len(parts) >= 5 and parts[-1] == "artifacts" and parts[-4] == "artifacts":
+            return root / "artifacts" / parts[-3] / parts[-2] / "artifacts"
+        return path
 
     def write_record(self, run_id: str, record: Record, artifact_uri: str | None = None) -> None:
         """Publish the run's record; atomic for local artifact stores."""
@@ -862,7 +879,7 @@ class Store:
         behind a process that was killed; the record is read from a local artifact store only."""
         from orderlab.record import recorded_epochs
         shown = (run.checkpoints, run.epoch)
-        local = _local_path(run.artifact_uri) if run.artifact_uri and run.status in ENDED_EARLY else None
+        local = self._local_dir(run.artifact_uri) if run.artifact_uri and run.status in ENDED_EARLY else None
         epochs = None if local is None else recorded_epochs(local / RECORD_ARTIFACT_DIR / RECORD_FILENAME)
         return (len(epochs), float(epochs[-1])) if epochs is not None and len(epochs) > run.checkpoints else shown
 
@@ -1065,9 +1082,14 @@ class Store:
             self.experiment_id(study), run_name=f"{study} report",
             tags={TAG_KIND: "report", TAG_STUDY: study, TAG_PARENT: parent}))
         run_id = run.info.run_id
+        local = self._local_dir(run.info.artifact_uri)
         try:
             for f in files:
-                self._retry(lambda: self.client.log_artifact(run_id, str(f), REPORT_ARTIFACT_DIR))
+                if local is not None:         # in this store's own folder, also when it was moved
+                    (local / REPORT_ARTIFACT_DIR).mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(f, local / REPORT_ARTIFACT_DIR / Path(f).name)
+                else:
+                    self._retry(lambda: self.client.log_artifact(run_id, str(f), REPORT_ARTIFACT_DIR))
             for values, steps in series:
                 self.log_metric_series(run_id, values, steps)
             self._retry(lambda: self.client.set_terminated(run_id, "FINISHED"))
@@ -1104,7 +1126,7 @@ class RelayedStore(Store):
 
     def _artifact_dir(self, run_id: str, artifact_uri: str | None = None) -> Path | None:
         if artifact_uri is not None:          # known: no need to ask (every checkpoint does this)
-            return _local_path(artifact_uri)
+            return self._local_dir(artifact_uri)
         return self._call("_artifact_dir", (run_id,), {})
 
 

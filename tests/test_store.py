@@ -170,6 +170,43 @@ def test_relative_sqlite_uri_is_made_absolute(tmp_path, monkeypatch):
     assert (tmp_path / "here" / "artifacts" / "rel").is_dir()
 
 
+def test_a_moved_or_copied_store_reads_and_writes_its_own_files(tmp_path):
+    """MLflow keeps absolute artifact paths: a store copied or moved (rsynced off a GPU machine)
+    read the original's files, or none once the original was gone ("record ... is missing; delete
+    its run"), and its report went into the original."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from orderlab.cli import app
+    from orderlab.record import RecordError
+    first = tmp_path / "gpu-box" / "mlruns"
+    ids = populate_store(Store(f"sqlite:///{first}/mlflow.db"), "moved", archs=("mlp", "cnn"), seeds=3,
+                         n_checkpoints=4, n_examples=60)
+    copy = tmp_path / "laptop" / "mlruns"
+    shutil.copytree(first, copy)
+    uri = f"sqlite:///{copy}/mlflow.db"
+    mine = Store(uri)
+    assert mine.record_file(ids[0]).is_relative_to(copy)
+    good = mine.record_file(ids[0]).read_bytes()
+    mine.record_file(ids[0]).write_bytes(b"\x00" * 10)             # the copy's file, not the original's
+    with pytest.raises(RecordError, match="corrupt"):
+        mine.load_record(ids[0])
+    assert Store(f"sqlite:///{first}/mlflow.db").load_record(ids[0]).n_checkpoints == 4
+    shutil.rmtree(first.parent)                                      # moved: the original is gone
+    runner = CliRunner()
+    r = runner.invoke(app, ["analyze", "moved", "--include-interrupted", "--tracking-uri", uri])
+    assert r.exit_code == 2 and "corrupt" in r.stderr, r.output     # the copy's own damage, named
+    mine.record_file(ids[0]).write_bytes(good)                       # mended
+    r = runner.invoke(app, ["runs", "moved", "--tracking-uri", uri])
+    assert r.exit_code == 0 and r.stdout.count("FINISHED") == 6, r.output
+    r = runner.invoke(app, ["report", "moved", "-o", str(tmp_path / "rep"), "--tracking-uri", uri])
+    assert r.exit_code == 0, r.output
+    [report] = mine.report_runs("moved")
+    assert (copy / "artifacts" / "moved" / report / "artifacts" / "report" / "report.md").is_file()
+    assert not first.parent.exists()                                 # nothing written where it was
+
+
 def test_corrupt_record_artifact_is_an_error(store):
     from orderlab.record import RecordError
     [rid] = populate_store(store, "c", archs=("mlp",), seeds=1, n_checkpoints=2, n_examples=10)

@@ -439,7 +439,7 @@ class StudySource:
         built = self._built.get(key)
         if built is None:
             try:
-                stack = self._stack(studies, split, pairs)
+                stack = self._stack(studies, split, pairs, self.store())
             except OrderlabError as e:
                 data.problem = " ".join(str(e).split())
                 return data
@@ -451,7 +451,7 @@ class StudySource:
         return data
 
     @staticmethod
-    def _stack(studies: tuple[str, ...], split: str, pairs: list[tuple[Any, Any]]):
+    def _stack(studies: tuple[str, ...], split: str, pairs: list[tuple[Any, Any]], store):
         import numpy as np
         from orderlab.analysis.stack import Stack
         stacks = []
@@ -466,6 +466,8 @@ class StudySource:
             stacks.append(st)
         if len(stacks) == 1:
             return stacks[0]
+        from orderlab.studydata import check_same_data
+        check_same_data(store, stacks)          # names the data options that differ
         stack = Stack.concat(stacks)
         # Compared side by side, each study keeps its own networks; copies of one network in two
         # studies would agree perfectly across them, which the user must be told.

@@ -414,6 +414,23 @@ def copies_across(groups: Iterable[Iterable[RunInfo]]) -> list[tuple[RunInfo, Ru
 
 # ------------------------------------------------------------------ the store
 
+DATA_OPTIONS = ("dataset", "train_subset", "test_subset", "data_seed")   # what makes a study's data
+
+
+def data_options_differ(have: dict[str, Any], want: dict[str, Any], names: tuple[str, str] = ("", "")) -> str:
+    """The data options on which two studies' settings differ, said as options
+    (``--train-subset 500, not all``), or "" when none of them does (the data itself changed)."""
+    def shown(key: str, v: Any) -> str:
+        v = "None" if v is None else str(v)
+        return ("all" if key.endswith("_subset") else "none") if v == "None" else v
+    out = []
+    for key in DATA_OPTIONS:
+        if key in have and key in want and str(have[key]) != str(want[key]):
+            a, b = shown(key, have[key]), shown(key, want[key])
+            out.append(f"--{key.replace('_', '-')} {a}{names[0]}, not {b}{names[1]}")
+    return "; ".join(out)
+
+
 def uri_form_problem(uri: str) -> str | None:
     """What makes ``uri`` unusable whatever the state of the machine (its form alone), or None."""
     try:
@@ -645,8 +662,10 @@ class Store:
             exp = self._retry(lambda: self.client.get_experiment(exp_id))
         have_ds, have_fp = exp.tags.get(TAG_DATASET), exp.tags.get(TAG_FINGERPRINT)
         if have_ds != dataset or have_fp != fingerprint:
-            raise StoreError(f"study {study!r} holds networks on {have_ds} (data fingerprint {have_fp}), not "
-                             f"{dataset} ({fingerprint}); use another --study or the study's data options")
+            differ = data_options_differ(self.data_options(study), params or {"dataset": dataset})
+            what = (f"was made with {differ}" if differ else
+                    f"holds networks on {have_ds} (data fingerprint {have_fp}), not {dataset} ({fingerprint})")
+            raise StoreError(f"study {study!r} {what}; use the study's data options or another --study")
         parent = self.parent_run_id(exp.experiment_id)
         if parent is None:
             parent = self._create_parent(exp.experiment_id, study, dataset, params, created)
@@ -690,6 +709,16 @@ class Store:
             [experiment_id], filter_string=f"tags.`{TAG_KIND}` = 'study'",
             order_by=["attributes.start_time ASC"], max_results=1))
         return runs[0].info.run_id if runs else None
+
+    def data_options(self, study: str) -> dict[str, str]:
+        """The data options a study was made with (its parent run's params: ``dataset``,
+        ``data_seed``, ``train_subset``, ``test_subset``), as MLflow keeps them (strings)."""
+        exp = self._experiment(study)
+        parent = None if exp is None else self.parent_run_id(exp.experiment_id)
+        if parent is None:
+            return {}
+        params = self._retry(lambda: self.client.get_run(parent)).data.params
+        return {k: params[k] for k in DATA_OPTIONS if k in params}
 
     def study_parent(self, study: str) -> str:
         parent = self.parent_run_id(self.experiment_id(study))

@@ -101,7 +101,23 @@ def test_studies_with_other_checkpoints_align_on_common_ones_unless_strict(uri):
 def test_mismatched_data_is_refused(uri):
     r = run("analyze", "syn", "other", "--tracking-uri", uri)
     assert r.exit_code == 2
-    assert "different data" in r.stderr and "\n" not in r.stderr.strip()
+    assert "\n" not in r.stderr.strip()
+    assert r.stderr.startswith("error: studies 'syn' and 'other' recorded different data (data fingerprints ")
+    assert r.stderr.strip().endswith("cannot be compared; compare studies trained with the same --dataset and "
+                                     "data options")
+
+
+def test_mismatched_data_options_are_named(tmp_path):
+    """Studies trained on different subsets: the refusal names the option, not only fingerprints."""
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    fast = ["--arch", "mlp", "--seeds", "0", "--epochs", "1", "--quiet", "--train-subset", "200",
+            "--tracking-uri", uri]
+    assert run("train", "--study", "big", "--test-subset", "100", *fast).exit_code == 0
+    assert run("train", "--study", "small", "--test-subset", "80", *fast).exit_code == 0
+    r = run("analyze", "big", "small", "--tracking-uri", uri)
+    assert r.exit_code == 2 and r.stderr.strip() == (
+        "error: studies 'big' and 'small' recorded different data (--test-subset 100 in big, not 80 in small) "
+        "and cannot be compared; compare studies trained with the same --dataset and data options"), r.output
 
 
 @pytest.mark.parametrize("args, message", [

@@ -35,8 +35,12 @@ def test_study_layout_visible_to_mlflow(store, store_uri):
 def test_study_refuses_other_data(store):
     store.get_or_create_study("s", "digits", "train=a,test=b")
     assert store.get_or_create_study("s", "digits", "train=a,test=b")[1]  # same data: joins
-    with pytest.raises(StoreError, match="holds networks on digits"):
+    with pytest.raises(StoreError, match="holds networks on digits"):     # no option differs: the data does
         store.get_or_create_study("s", "digits", "train=a,test=OTHER")
+    store.get_or_create_study("sub", "digits", "train=a,test=b", {"dataset": "digits", "train_subset": None})
+    with pytest.raises(StoreError, match=r"^study 'sub' was made with --train-subset all, not 500; use the "
+                                         r"study's data options or another --study$"):
+        store.get_or_create_study("sub", "digits", "train=c,test=b", {"dataset": "digits", "train_subset": 500})
 
 
 def test_unknown_study_and_run(store):

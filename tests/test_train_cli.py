@@ -219,7 +219,8 @@ def test_errors_keep_what_was_recorded(trained, tmp_path):
     assert trained.load_record(trained.list_runs("t")[1]).n_checkpoints == 3
     # new networks on other data cannot join the study
     assert_one_line_error(invoke("train", "--arch", "mlp", "--seeds", "7", "--study", "t",
-                                 *[a if a != "300" else "100" for a in FAST]), "holds networks on digits")
+                                 *[a if a != "300" else "100" for a in FAST]),
+                          "study 't' was made with --train-subset 300, not 100; use the study's data options")
 
 
 @pytest.mark.slow
@@ -315,7 +316,7 @@ def test_a_network_already_there_with_other_settings_is_refused(store_uri):
                                  "--data-seed", "3"), "(mlp/s0, run", ": data_seed=0 (asked: 3), epochs=1")
     # other data alone is the study's data check's to judge (by the data itself)
     assert_one_line_error(invoke("train", "--arch", "mlp", "--seeds", "5", "--study", "cfg", *FAST,
-                                 "--data-seed", "3"), "holds networks on digits (data fingerprint")
+                                 "--data-seed", "3"), "study 'cfg' was made with --data-seed 0, not 3")
     assert [r.seed for r in Store(store_uri).list_runs("cfg")] == [0]
     # another architecture has its own settings
     assert invoke("train", "--arch", "cnn", "--seeds", "0", "--study", "cfg", *fast).exit_code == 0

@@ -38,7 +38,7 @@ def load_stacks(store, studies: list[str], splits: list[str] | None, align: str 
     split (see :func:`orderlab.studydata.check_split`). Networks that stopped before finishing are
     left out (with a note on each stack) unless ``interrupted``."""
     from orderlab.analysis.stack import Stack
-    from orderlab.studydata import check_split, leave_out_interrupted, load_records
+    from orderlab.studydata import check_same_data, check_split, leave_out_interrupted, load_records
     twice = sorted({s for s in studies if studies.count(s) > 1})
     if twice:
         raise OrderlabError(f"study {', '.join(map(repr, twice))} is named more than once; name each study once "
@@ -82,6 +82,8 @@ def load_stacks(store, studies: list[str], splits: list[str] | None, align: str 
         parts = [Stack.from_records([({"run_id": r.run_id, "arch": r.arch, "seed": r.seed}, rec)
                                      for r, rec in pairs], split, align=align, study=study)
                  for study, pairs in loaded]
+        if len(parts) > 1:
+            check_same_data(store, parts)
         st = parts[0] if len(parts) == 1 else Stack.concat(parts, align=align)
         if archs:
             st = st.select(sum((list(st.arch_index(a)) for a in archs), []))

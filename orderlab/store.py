@@ -743,7 +743,8 @@ class Store:
                 n_finished=statuses.count("FINISHED"),
                 n_failed=statuses.count("FAILED") + statuses.count("KILLED"),
                 n_stale=statuses.count("STALE"),
-                checkpoints=max((r.checkpoints for r in runs), default=0),
+                # what the records hold, for runs that stopped early (their tags may lag behind)
+                checkpoints=max((self.recorded_progress(r)[0] for r in runs), default=0),
                 last_update=max([exp.last_update_time / 1000 if exp.last_update_time else 0.0]
                                 + [float(r.tags.get(TAG_HEARTBEAT, r.start_time)) for r in runs]
                                 + [r.end_time or 0.0 for r in runs]),

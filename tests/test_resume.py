@@ -86,6 +86,10 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(store_uri, tmp_path,
     cells = [c.strip() for c in row.split("│")[1:-1]]
     # the progress tags lag up to 2 s behind a SIGKILL; the listing tells what the record holds
     assert cells[5] in {str(recorded_checkpoints(store, x)) for x in stale}, listing.output
+    listing = runner.invoke(app, ["studies", "--tracking-uri", store_uri], env={"COLUMNS": "250"})
+    row = next(line for line in listing.output.splitlines() if f"{tag}-cut" in line)
+    cells = [c.strip() for c in row.split("│")[1:-1]]
+    assert cells[8] == str(max(recorded_checkpoints(store, x) for x in stale)), listing.output   # so does this one
     if ensemble == 1:
         r = runner.invoke(app, ["train", "--resume", stale[0].run_id, "--tracking-uri", store_uri])
         assert r.exit_code == 0, (r.output, r.exception)

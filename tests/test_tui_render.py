@@ -109,3 +109,14 @@ def test_colour_range_stretches_over_the_values():
     assert colour_range(np.array([0.96, 0.99, np.nan])) == (0.95, 1.0)
     lo, hi = colour_range(np.array([0.2, 0.21]))
     assert hi - lo >= 0.05 - 1e-9 and lo <= 0.2 and hi >= 0.21
+
+
+def test_the_runs_filter_matches_arch_seed_status_not_parts_of_the_study_name():
+    from orderlab.app.views.runs import matches
+    mlp = SimpleNamespace(study="fashion-mnist-mlp-cnn", arch="mlp", seed=3, status="FINISHED", tags={})
+    cnn = SimpleNamespace(study="fashion-mnist-mlp-cnn", arch="cnn", seed=0, status="RUNNING", tags={})
+    assert [matches(r, "cnn") for r in (mlp, cnn)] == [False, True]      # the default name holds every arch
+    assert matches(mlp, "mlp finished") and not matches(mlp, "mlp running")
+    assert matches(mlp, "s3") and matches(mlp, "seed=3") and not matches(cnn, "seed=3")
+    assert matches(cnn, "fashion-mnist-mlp-cnn running")                  # the whole name, when comparing
+    assert not matches(mlp, "fashion") and matches(mlp, "unreadable", unreadable=True)

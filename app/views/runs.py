@@ -47,12 +47,15 @@ UNREADABLE_MARK = "⚠ unreadable"      # after the status of a run whose record
 
 
 def matches(run: Any, text: str, unreadable: bool = False) -> bool:
-    """Every word of the filter must appear in the run's arch/seed, status or study (or the word
-    "unreadable", for a run whose record cannot be read)."""
-    hay = f"{run.study} {run.arch}/s{run.seed} seed={run.seed} {shown_status(run)}".lower()
+    """Every word of the filter must appear in the run's arch/seed or status (or the word
+    "unreadable", for a run whose record cannot be read), or be its study's whole name. Parts of
+    the study name do not count: a study named after its architectures (``digits-mlp-cnn``, the
+    default) would match "cnn" in every run."""
+    hay = f"{run.arch}/s{run.seed} seed={run.seed} {shown_status(run)}".lower()
     if unreadable:
         hay += " unreadable record"
-    return all(w in hay for w in text.lower().split())
+    study = str(getattr(run, "study", "") or "").lower()
+    return all(w in hay or w == study for w in text.lower().split())
 
 
 class RunsView(View):

@@ -90,7 +90,9 @@ class Stack:
         """Index of the checkpoint nearest to ``epoch`` (None = last)."""
         if epoch is None:
             return self.n_checkpoints - 1
-        return int(np.argmin(np.abs(self.epoch - float(epoch))))
+        # clipped first: far outside (1e17) every distance rounds to the same float, and the first won
+        at = float(np.clip(float(epoch), self.epoch[0], self.epoch[-1]))
+        return int(np.argmin(np.abs(self.epoch - at)))
 
     # -- building ----------------------------------------------------------
     @classmethod

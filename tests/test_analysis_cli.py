@@ -65,11 +65,12 @@ def test_analyze_tables_checkpoint_split_and_arch(uri):
     assert r.exit_code == 0, r.output
     assert "mlp (3 networks)" in r.stdout and "architecture agreement" in r.stdout and "Spearman" in r.stdout
     assert "at epoch 0.5" in r.stdout and "outside the recorded epochs" not in r.stdout
-    for asked in ("99", "-1"):                      # the nearest, but said: the user asked for another epoch
+    for asked in ("99", "-1", "1e17"):              # the nearest, but said: the user asked for another epoch
         js = json.loads(run("analyze", "syn", "--checkpoint", asked, "--json", "--tracking-uri", uri).stdout)
         last = (N_CKPT - 1) / 4
-        assert js["warnings"][0] == (f"--checkpoint {asked} is outside the recorded epochs (0 to {last:g}); the "
-                                     f"agreement matrix is at the nearest, epoch {last if asked == '99' else 0:g}")
+        assert js["warnings"][0] == (f"--checkpoint {float(asked):g} is outside the recorded epochs (0 to {last:g}); the "
+                                     f"agreement matrix is at the nearest, epoch {0 if asked == '-1' else last:g}")
+        assert js["checkpoint"]["index"] == (0 if asked == "-1" else N_CKPT - 1)
     r = run("analyze", "syn", "--arch", "cnn", "--json", "--no-intervals", "--tracking-uri", uri)
     js = json.loads(r.stdout)
     assert list(js["groups"]) == ["cnn"]
@@ -323,3 +324,17 @@ def test_a_report_of_architectures_on_other_grids_says_shared_and_reports_one_al
     assert store.report_runs("grids") == logged                 # the study's report run stays
     r = run("report", "grids", "--arch", "vgg", "-o", str(tmp_path / "vgg"), "--tracking-uri", uri)
     assert r.exit_code == 2 and "no network of architecture vgg" in r.output, r.output
+
+
+@pytest.mark.parametrize("n_ckpt, shown", [(9, 9), (30, 12)])
+def test_analyze_tables_show_every_checkpoint_or_say_which(tmp_path, n_ckpt, shown):
+    """9 checkpoints (2 epochs every quarter) were thinned to 8 rows, epoch 1 missing, without a word."""
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    populate_store(Store(uri), "long", archs=("mlp",), seeds=3, n_checkpoints=n_ckpt, n_examples=50)
+    r = CliRunner().invoke(app, ["analyze", "long", "--no-intervals", "--tracking-uri", uri], env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    table = r.stdout.split("mlp (3 networks) over training")[1].split("TPA: share")[0]
+    rows = [line for line in table.splitlines() if re.match(r"^│\s+\d", line)]
+    assert len(rows) == shown, table
+    note = f"{shown} of the {n_ckpt} checkpoints shown, evenly spaced"
+    assert (note in r.stdout) == (shown < n_ckpt), r.stdout

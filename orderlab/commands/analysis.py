@@ -130,6 +130,9 @@ def _ci(lo, hi) -> str:
     return "" if lo is None or hi is None else f" [dim][{lo:.2f}, {hi:.2f}][/dim]"
 
 
+TABLE_ROWS = 12      # checkpoints the over-training tables show at most (plus the one --checkpoint marks)
+
+
 def _print_analysis(js: dict) -> None:
     import numpy as np
     from rich.console import Console
@@ -138,7 +141,8 @@ def _print_analysis(js: dict) -> None:
     epochs = js["epoch"]
     chosen = js["checkpoint"]["index"]
     n_c = len(epochs)
-    rows = sorted({int(round(x)) for x in np.linspace(0, n_c - 1, min(n_c, 8))} | {chosen})
+    # every checkpoint while the tables stay short; else evenly spaced ones, and the table says so
+    rows = sorted({int(round(x)) for x in np.linspace(0, n_c - 1, min(n_c, TABLE_ROWS))} | {chosen})
     counts = ", ".join(f"{g['n']} {a}" for a, g in js["groups"].items())
     console.print(f"[bold]{js['study']}[/bold] · {js['split']} split · {js['n_examples']} examples · "
                   f"{counted(js['n_networks'], 'network')} ({counts}) · {counted(n_c, 'checkpoint')}")
@@ -161,6 +165,9 @@ def _print_analysis(js: dict) -> None:
                       *ci, _fmt(g["tpa_independent"][e]),
                       _fmt(g["jaccard"][e]), _fmt(g["bimodality_tv"][e], ".2f"), _fmt(g["sarle"][e], ".2f"))
         console.print(t)
+    if len(rows) < n_c:
+        console.print(f"[dim]{len(rows)} of the {n_c} checkpoints shown, evenly spaced; `--checkpoint EPOCH` "
+                      f"marks another (◂), `--json` gives every one.[/dim]")
     console.print("[dim]TPA: share of examples all networks get right / mean accuracy; independent: the same for "
                   "networks erring independently; TV: distance of the correct-count histogram from independence; "
                   "Sarle > 0.56: bimodal.[/dim]")

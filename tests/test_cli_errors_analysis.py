@@ -222,6 +222,15 @@ def test_ui_exits_non_zero_when_the_mlflow_ui_fails(syn, store_uri, tmp_path, mo
                     "in use", "choose another with --port")
 
 
+def test_ui_gives_advice_it_can_follow(syn, store_uri, tmp_path, monkeypatch):
+    port = _free_port()
+    _fake_mlflow(tmp_path, monkeypatch, "[MLflow] Security middleware enabled with default settings (localhost-only). "
+                 "To allow connections from other hosts, use --host 0.0.0.0 and configure --allowed-hosts and "
+                 "--cors-allowed-origins.", 1)
+    r = invoke("ui", "--port", port, "--tracking-uri", store_uri)
+    assert "--host 0.0.0.0" not in r.stderr and f"ssh -L {port}:127.0.0.1:{port} THIS_MACHINE" in r.stderr
+
+
 def test_ui_exits_non_zero_when_the_mlflow_ui_crashes(syn, store_uri, tmp_path, monkeypatch):
     port = _free_port()
     _fake_mlflow(tmp_path, monkeypatch, "Traceback (most recent call last):\nRuntimeError: the backend broke", 1)

@@ -270,7 +270,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command(rich_help_panel="Analyse")
     def analyze(
-        studies: List[str] = typer.Argument(..., help="Study name; several studies of the same data are "
+        studies: List[str] = typer.Argument(..., metavar="STUDY", help="Study name; several studies of the same data are "
                                             "analysed as one set of networks."),
         split: str = typer.Option("test", "--split", help="test or train."),
         checkpoint: Optional[float] = typer.Option(None, "--checkpoint", "-c", help="Epoch of the checkpoint for "
@@ -307,7 +307,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command(rich_help_panel="Analyse")
     def report(
-        study: str = typer.Argument(..., help="Study name."),
+        study: str = typer.Argument(..., metavar="STUDY", help="Study name."),
         out: str = typer.Option(..., "--out", "-o", help="Folder for the figures and report.md."),
         split: Optional[str] = typer.Option(None, "--split", help="Only this split (default: every recorded one)."),
         arch: Optional[List[str]] = typer.Option(None, "--arch", "-a", help="Only these architectures (repeatable): "
@@ -342,7 +342,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command(rich_help_panel="Analyse")
     def examples(
-        studies: List[str] = typer.Argument(..., help="Study name (several: analysed together)."),
+        studies: List[str] = typer.Argument(..., metavar="STUDY", help="Study name (several: analysed together)."),
         easiest: Optional[int] = typer.Option(None, "--easiest", help="The N most accessible examples (default 10)."),
         hardest: Optional[int] = typer.Option(None, "--hardest", help="The N least accessible examples."),
         cls: Optional[str] = typer.Option(None, "--class", help="Only this class (number or name)."),

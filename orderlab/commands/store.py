@@ -51,7 +51,7 @@ def register(app: typer.Typer) -> None:
         out.print(t)
 
     @app.command(rich_help_panel="Store")
-    def runs(study: str = typer.Argument(..., help="Study name."),
+    def runs(study: str = typer.Argument(..., metavar="STUDY", help="Study name."),
              tracking_uri: Optional[str] = URI_OPTION) -> None:
         """List a study's network runs."""
         from rich.table import Table
@@ -74,7 +74,7 @@ def register(app: typer.Typer) -> None:
         console().print(t)
 
     @app.command(rich_help_panel="Store")
-    def export(study: str = typer.Argument(..., help="Study name."),
+    def export(study: str = typer.Argument(..., metavar="STUDY", help="Study name."),
                output: Path = typer.Option(..., "--output", "-o", help="Output .npz file."),
                split: str = typer.Option("test", "--split", help="test or train."),
                align: str = typer.Option("strict", "--align", help="strict: refuse networks whose checkpoints "
@@ -192,6 +192,10 @@ def run_ui(cmd: list[str], env: dict, port: int) -> None:
     tail: collections.deque[str] = collections.deque(maxlen=50)
     try:
         for line in proc.stdout:
+            if "allow connections from other hosts" in line:
+                # MLflow's advice names options `orderlab ui` does not have; say what works instead
+                line = (f"[orderlab] The UI answers on this machine only. From another, forward the port over "
+                        f"SSH: ssh -L {port}:{UI_HOST}:{port} THIS_MACHINE, then open http://{UI_HOST}:{port}\n")
             sys.stderr.write(line)
             sys.stderr.flush()
             tail.append(line.rstrip())

@@ -22,7 +22,8 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         arch: List[str] = typer.Option(None, "--arch", "-a", help="Architecture (repeatable), as for `train`."),
         dataset: str = typer.Option("digits", "--dataset", "-d", help="Dataset (see `orderlab datasets`)."),
-        seeds: str = typer.Option("0-3", "--seeds", "-s", help="Seeds: a range 0-99, a list 0,3,7, or one 5."),
+        seeds: str = typer.Option("0-3", "--seeds", "-s", help="Seeds: a range 0-99, a list 0,3,7, one 5 "
+                                  "or a mix 0-4,10 (a seed named twice counts once)."),
         study: Optional[str] = typer.Option(None, "--study", help="Study name (default: DATASET-ARCHS)."),
         executor: str = typer.Option("local", "--executor", help="local (worker processes here) or ray."),
         workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Runs at once (default: one per CPU "

@@ -30,8 +30,9 @@ def register(app: typer.Typer) -> None:
         arch: List[str] = typer.Option(None, "--arch", "-a", help="Architecture (repeatable): mlp, cnn, st-vgg, "
                                        "resnet18, densenet, vgg, tv:NAME, … (see `orderlab archs`)."),
         dataset: str = typer.Option("digits", "--dataset", "-d", help="Dataset (see `orderlab datasets`)."),
-        seeds: str = typer.Option("0-3", "--seeds", "-s", help="Seeds: a range 0-99, a list 0,3,7, or one 5. "
-                                  "A seed fixes a network's initialisation and data order."),
+        seeds: str = typer.Option("0-3", "--seeds", "-s", help="Seeds: a range 0-99, a list 0,3,7, one 5 "
+                                  "or a mix 0-4,10 (a seed named twice counts once). A seed fixes a network's "
+                                  "initialisation and data order."),
         study: Optional[str] = typer.Option(None, "--study", help="Study name (default: DATASET-ARCHS)."),
         epochs: Optional[float] = typer.Option(None, "--epochs", "-e", help="Epochs (default: per architecture)."),
         optimizer: Optional[str] = typer.Option(None, "--optimizer", help="sgd or adam (AdamW: decoupled weight decay); default: per architecture."),
@@ -55,7 +56,8 @@ def register(app: typer.Typer) -> None:
         resume: Optional[str] = typer.Option(None, "--resume", help="Continue an interrupted run by its run id."),
         tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", envvar="MLFLOW_TRACKING_URI",
                                                    help="MLflow store or server (default sqlite:///./mlruns/mlflow.db)."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars (for scripts)."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars and no summary: errors "
+                                    "only (for scripts)."),
     ) -> None:
         """Train networks and record every example's correctness into MLflow.
 

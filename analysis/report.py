@@ -65,13 +65,20 @@ def _text_examples(stack: Stack, texts: dict, class_names: list[str], k: int = 3
     return lines
 
 
-def _classes_cut(stack: Stack, split: str) -> list[str]:
-    """A line saying which classes the grid leaves out, when it cannot show them all."""
+def _classes_cut(stack: Stack, split: str, shown: int) -> list[str]:
+    """A line saying how many classes the grid or table shows, when it cannot show them all (at
+    most GRID_CLASSES, and only classes with a thumbnail or text among the stored examples)."""
     n = len(np.unique(stack.label))
-    if n <= GRID_CLASSES:
+    if shown >= n:
         return []
-    return [f"Shown: the first {GRID_CLASSES} of the {n} classes; `orderlab examples {stack.study or 'STUDY'} "
-            f"--split {split} --class NAME` lists the easiest and hardest of any class.", ""]
+    return [f"Shown: {shown} of the {n} classes; `orderlab examples {stack.study or 'STUDY'} --split {split} "
+            f"--class NAME` (`--easiest N` or `--hardest N`) lists any class.", ""]
+
+
+def _classes_with(stack: Stack, example_ids) -> int:
+    """How many classes the example grid draws: those with a thumbnail, at most GRID_CLASSES."""
+    have = np.isin(stack.example_id, np.asarray(example_ids))
+    return min(GRID_CLASSES, len(np.unique(stack.label[have])))
 
 
 def metric_name(text: str) -> str:
@@ -204,9 +211,10 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
             else:
                 F.save(fig, out / f"examples_{split}.png")
                 md += [f"![easiest and hardest examples per class](examples_{split}.png)", ""]
-                md += _classes_cut(st, split)
+                md += _classes_cut(st, split, _classes_with(st, thumbs["example_id"]))
         elif "text" in thumbs:
-            md += _text_examples(st, thumbs, examples.get("class_names", [])) + [""] + _classes_cut(st, split)
+            table = _text_examples(st, thumbs, examples.get("class_names", []))
+            md += table + [""] + _classes_cut(st, split, len(table) - 2)     # less its two header lines
         else:
             grid_notes.append(f"{split}: examples are feature vectors; no picture to show")
     if grid_notes:

@@ -417,14 +417,15 @@ def copies_across(groups: Iterable[Iterable[RunInfo]]) -> list[tuple[RunInfo, Ru
 DATA_OPTIONS = ("dataset", "train_subset", "test_subset", "data_seed")   # what makes a study's data
 
 
-def data_options_differ(have: dict[str, Any], want: dict[str, Any], names: tuple[str, str] = ("", "")) -> str:
-    """The data options on which two studies' settings differ, said as options
+def data_options_differ(have: dict[str, Any], want: dict[str, Any], names: tuple[str, str] = ("", ""),
+                        keys: tuple[str, ...] = DATA_OPTIONS) -> str:
+    """The data options (of ``keys``) on which two studies' settings differ, said as options
     (``--train-subset 500, not all``), or "" when none of them does (the data itself changed)."""
     def shown(key: str, v: Any) -> str:
         v = "None" if v is None else str(v)
         return ("all" if key.endswith("_subset") else "none") if v == "None" else v
     out = []
-    for key in DATA_OPTIONS:
+    for key in keys:
         if key in have and key in want and str(have[key]) != str(want[key]):
             a, b = shown(key, have[key]), shown(key, want[key])
             out.append(f"--{key.replace('_', '-')} {a}{names[0]}, not {b}{names[1]}")
@@ -436,8 +437,8 @@ def uri_form_problem(uri: str) -> str | None:
     try:
         scheme = urllib.parse.urlparse(uri).scheme
     except ValueError as e:                    # e.g. http://[::1 (an unclosed IPv6 address)
-        return (f"tracking URI {uri!r} cannot be parsed ({e}); use sqlite:///PATH/mlflow.db or "
-                f"http://HOST:PORT")
+        return (f"tracking URI {_without_password(uri)!r} cannot be parsed ({e}); use sqlite:///PATH/mlflow.db "
+                f"or http://HOST:PORT")
     if scheme in ("http", "https"):
         return None
     if uri in ("sqlite://", "sqlite:///:memory:") or uri.startswith("sqlite:///:memory:"):
@@ -522,7 +523,10 @@ def db_tcp_endpoint(uri: str) -> tuple[str, int] | None:
 def _without_password(uri: str) -> str:
     """``uri`` fit for a message: a password in it (or in an ODBC string's PWD=) is replaced by ***."""
     import re
-    parts = urllib.parse.urlsplit(uri)
+    try:
+        parts = urllib.parse.urlsplit(uri)
+    except ValueError:                   # unparsable (an unclosed [): hide whatever is between : and @
+        return re.sub(r"(//[^/:@]*):[^/@]*@", r"\1:***@", uri, count=1)
     if parts.password is not None:
         uri = uri.replace(f":{parts.password}@", ":***@", 1)
     head, q, query = uri.partition("?")

@@ -226,13 +226,15 @@ def check_split(loaded: Sequence[tuple[str, Sequence[tuple[RunInfo, Record]]]], 
 def check_same_data(store: Store, stacks: Sequence[Stack]) -> None:
     """Studies pooled together must hold the same data; refuse others saying which data options
     tell them apart (the fingerprints alone tell a user nothing)."""
-    from orderlab.store import data_options_differ
+    from orderlab.store import DATA_OPTIONS, data_options_differ
     first = stacks[0]
     for other in stacks[1:]:
         if other.fingerprint == first.fingerprint:
             continue
         a, b = first.study, other.study
-        differ = data_options_differ(store.data_options(a), store.data_options(b), (f" in {a}", f" in {b}"))
+        # only the options that shape this split: --train-subset is no reason test splits differ
+        keys = tuple(k for k in DATA_OPTIONS if not k.endswith("_subset") or k.startswith(first.split))
+        differ = data_options_differ(store.data_options(a), store.data_options(b), (f" in {a}", f" in {b}"), keys)
         why = differ or f"data fingerprints {first.fingerprint} and {other.fingerprint}: the data files differ"
         raise RecordError(f"studies {a!r} and {b!r} recorded different data ({why}) and cannot be compared; "
                           f"compare studies trained with the same --dataset and data options")

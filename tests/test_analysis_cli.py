@@ -115,10 +115,17 @@ def test_mismatched_data_options_are_named(tmp_path):
             "--tracking-uri", uri]
     assert run("train", "--study", "big", "--test-subset", "100", *fast).exit_code == 0
     assert run("train", "--study", "small", "--test-subset", "80", *fast).exit_code == 0
+    assert run("train", "--study", "other", "--test-subset", "80", *fast[:7], "--train-subset", "150",
+               "--tracking-uri", uri).exit_code == 0
     r = run("analyze", "big", "small", "--tracking-uri", uri)
     assert r.exit_code == 2 and r.stderr.strip() == (
         "error: studies 'big' and 'small' recorded different data (--test-subset 100 in big, not 80 in small) "
         "and cannot be compared; compare studies trained with the same --dataset and data options"), r.output
+    # only what shapes the split analysed is named: on the test split, not the other's train subset
+    r = run("analyze", "big", "other", "--tracking-uri", uri)
+    assert r.exit_code == 2 and "(--test-subset 100 in big, not 80 in other)" in r.stderr, r.output
+    r = run("analyze", "small", "other", "--split", "train", "--tracking-uri", uri)
+    assert r.exit_code == 2 and "(--train-subset 200 in small, not 150 in other)" in r.stderr, r.output
 
 
 @pytest.mark.parametrize("args, message", [

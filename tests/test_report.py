@@ -90,11 +90,18 @@ def test_report_says_which_classes_the_examples_leave_out(tmp_path, kind):
     examples = {"dataset": "synthetic", "kind": kind, "class_names": names,
                 "splits": {"test": {"example_id": ids, "label": stacks["test"].label, **shown}}}
     text = write_report(stacks, tmp_path, examples).read_text()
-    assert ("Shown: the first 10 of the 12 classes; `orderlab examples unit --split test --class NAME` lists "
-            "the easiest and hardest of any class.") in text
+    assert ("Shown: 10 of the 12 classes; `orderlab examples unit --split test --class NAME` (`--easiest N` or "
+            "`--hardest N`) lists any class.") in text
     if kind == "text":                                              # the table's rows: classes 0-9 only
         rows = re.findall(r"^\| (class\d+) \| \d\.\d\d: text", text, re.M)
         assert rows == [f"class{i}" for i in range(10)]
+    # thumbnails of only some examples (the first stored, as a study keeps its first 2,000): only
+    # their classes are drawn, and the line says how many
+    few = ids[np.isin(stacks["test"].label, [0, 1])]
+    part = {k: (v[few] if k in ("image", "text") else v) for k, v in shown.items()}
+    examples["splits"]["test"] = {"example_id": few, "label": stacks["test"].label[few], **part}
+    text = write_report(stacks, tmp_path / "few", examples).read_text()
+    assert "Shown: 2 of the 12 classes;" in text
 
 
 def test_figures_of_a_single_network(tmp_path):

@@ -280,6 +280,34 @@ def test_resume_without_usable_state_keeps_the_record_and_trains_anew(store_uri,
     assert len(runs) == 2 and {x.run_id for x in runs if x.status == "FINISHED"} - {new.run_id, cut.run_id}
 
 
+def test_a_network_whose_new_run_the_store_refuses_exits_1_and_keeps_the_old(store_uri, monkeypatch):
+    """Training a network anew (its state lost) when the store refuses the new run: a one-line
+    account and exit 1 (it was a TypeError on the run that was never made)."""
+    from orderlab.store import STATE_FILENAME
+    from orderlab.trainer.run import NetworkRun
+    cut = whole_and_cut(store_uri, "refused", 2, archs=["cnn"], seeds=[1], dataset="digits", train_subset=120,
+                        test_subset=60, epochs=1, record_every=0.5, device="cpu", quiet=True)
+    store = Store(store_uri)
+    store.state_file(cut.run_id, STATE_FILENAME, ".").unlink()
+    before = store.record_file(cut.run_id).read_bytes()
+    real = NetworkRun.__enter__
+
+    def refused(self):
+        if self.run_id is None:                     # a new run; resumed ones are let through
+            raise RuntimeError("the server said no")
+        return real(self)
+    monkeypatch.setattr(NetworkRun, "__enter__", refused)
+    r = runner.invoke(app, ["train", "--study", "refused-cut", "--arch", "cnn", "--seeds", "1", "--train-subset", "120",
+                            "--test-subset", "60", "--epochs", "1", "--record-every", "0.5", "--device", "cpu",
+                            "--tracking-uri", store_uri, "--quiet"])
+    assert r.exit_code == 1, (r.output, r.exception)
+    assert r.stderr.strip().splitlines()[-1] == (
+        "1 network(s) could not start a run in the store: cnn/s1 (cnn/s1 failed: RuntimeError: the server said no); "
+        "fix the cause and run the same command again to resume or start them")
+    assert store.record_file(cut.run_id).read_bytes() == before
+    assert [x.run_id for x in store.list_runs("refused-cut")] == [cut.run_id]
+
+
 def test_resume_of_a_run_that_recorded_nothing_restarts_it(store_uri):
     from orderlab.store import STATE_FILENAME
     run = cut_run(store_uri, "s", 1, archs=["cnn"], seeds=[1], dataset="digits", train_subset=120, test_subset=60,

@@ -166,6 +166,13 @@ def test_a_read_only_database_is_a_one_line_error(tmp_path):
         Store(uri)._retry(write)
 
 
+def test_an_unparsable_uri_is_named_without_its_password():
+    with pytest.raises(StoreError) as e:
+        Store("postgresql://bob:s3cret@[::1/db")
+    assert str(e.value) == ("tracking URI 'postgresql://bob:***@[::1/db' cannot be parsed (Invalid IPv6 URL); use "
+                            "sqlite:///PATH/mlflow.db or http://HOST:PORT")
+
+
 def test_relative_sqlite_uri_is_made_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     store = Store("sqlite:///here/mlflow.db")

@@ -344,15 +344,22 @@ def test_train_exits_1_when_a_network_could_not_start_its_run(store_uri, monkeyp
     real = NetworkRun.__enter__
 
     def refused(self):
-        if self.seed == 1:
+        if self.seed in (1, 3):
             raise RuntimeError("the server said no")
         return real(self)
     monkeypatch.setattr(NetworkRun, "__enter__", refused)
-    r = invoke("train", "--arch", "mlp", "--seeds", "0-1", "--study", "ns", *FAST)
+    r = invoke("train", "--arch", "mlp", "--seeds", "0-1", "--study", "ns", *FAST)   # --quiet: said only here
     assert r.exit_code == 1, r.output
-    assert "the server said no" in r.stderr
-    assert r.stderr.strip().splitlines()[-1].startswith("1 network(s) could not start a run in the store: mlp/s1")
+    assert r.stderr.strip() == ("1 network(s) could not start a run in the store: mlp/s1 (mlp/s1 failed: "
+                                "RuntimeError: the server said no); fix the cause and run the same command "
+                                "again to resume or start them")
     assert {x.seed: x.status for x in Store(store_uri).list_runs("ns")} == {0: "FINISHED"}
+    # an ensemble: its members' runs are made together; the first refused fails the group
+    r = invoke("train", "--arch", "mlp", "--seeds", "2-4", "--ensemble", "3", "--study", "ns", *FAST)
+    assert r.exit_code == 1, r.output
+    assert r.stderr.strip().endswith("could not start a run in the store: mlp/s3, mlp/s4 (mlp/s2..s4 (x3) failed: "
+                                     "RuntimeError: the server said no); fix the cause and run the same command "
+                                     "again to resume or start them"), r.stderr
 
 
 @pytest.fixture
@@ -385,6 +392,16 @@ def test_a_read_only_store_is_one_line_and_loses_nothing(tmp_path, monkeypatch, 
             f"writable or pass --tracking-uri to a writable store")
         assert "Traceback" not in r.stderr and "SQLAlchemy" not in r.stderr and "INSERT" not in r.stderr
     assert [(x.seed, x.status) for x in Store(f"sqlite:///{db}").list_runs("ro")] == [(0, "FINISHED")]
+    # an archived store still gives reports: the files, and the option that leaves out logging
+    r = subprocess.run([sys.executable, "-m", "orderlab.cli", "report", "ro", "-o", "rep"], capture_output=True,
+                       text=True, cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.strip() == (
+        f"error: wrote the report to rep; the store sqlite:///{db} is read-only, so it is not logged as the study's "
+        f"report run; pass --no-log to write the files only"), r.stderr
+    assert (tmp_path / "rep" / "report.md").is_file()
+    r = subprocess.run([sys.executable, "-m", "orderlab.cli", "report", "ro", "-o", "rep2", "--no-log"],
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0 and (tmp_path / "rep2" / "report.md").is_file(), r.stderr
 
 
 def test_reading_commands_create_no_store(tmp_path):

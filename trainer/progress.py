@@ -116,7 +116,8 @@ class Tally(Reporter):
         self.inner = inner
         self.ended: dict[str, str] = {}          # network name -> FINISHED | FAILED | KILLED
         self.run_ids: dict[str, str] = {}        # network (or ensemble) name -> the run it started
-        self.lines: list[str] = []               # the messages, kept also when the inner one is silent
+        self.errors: dict[str, str] = {}         # network name -> the message telling why it failed
+        self._failing: list[str] = []            # networks reported FAILED, whose message comes next
 
     def __enter__(self) -> "Tally":
         self.inner.__enter__()
@@ -137,17 +138,18 @@ class Tally(Reporter):
 
     def network_finished(self, name: str, status: str, metrics: dict[str, float]) -> None:
         self.ended[name] = status
+        if status == "FAILED":
+            self._failing.append(name)
         self.inner.network_finished(name, status, metrics)
 
     def message(self, text: str) -> None:
-        self.lines.append(text)
+        # The trainer reports networks FAILED, then the error (one message for an ensemble's members).
+        if self._failing:
+            from rich.text import Text
+            for name in self._failing:
+                self.errors[name] = Text.from_markup(text).plain
+            self._failing = []
         self.inner.message(text)
-
-    def said(self, name: str) -> str:
-        """The last message about network ``name`` (its error, when it failed), as plain text."""
-        from rich.text import Text
-        plain = [Text.from_markup(t).plain for t in self.lines]
-        return next((t for t in reversed(plain) if t.startswith(f"{name} ")), "")
 
     def with_status(self, status: str) -> list[str]:
         return [n for n, s in self.ended.items() if s == status]

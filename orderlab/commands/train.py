@@ -170,23 +170,23 @@ def _run_training(cfg) -> list[str]:
         raise typer.Exit(130) from None
     from orderlab.store import Store
     store = Store(cfg.tracking_uri)
-    runs = [store.get_run(r) for r in run_ids]
+    runs = [store.get_run(r) for r in run_ids if r]     # None: a run the store refused to make
     if not cfg.quiet:
         typer.echo(f"recorded {len(run_ids)} network(s) in study {cfg.study!r} (store {store.uri})")
     failed = [r for r in runs if r.status != "FINISHED"]
     # networks whose run could not even be made (the store refused it): their error was printed above
     unstarted = [n for n, s in reporter.ended.items() if s == "FAILED" and n not in {r.name for r in runs}]
+    said = []
     if failed:      # the networks' own errors (not the input's): exit 1, as a sweep with failures does
         first = failed[0]
-        typer.echo(f"{len(failed) + len(unstarted)} network(s) did not finish: "
-                   f"{', '.join([f'{r.name} {r.status}' for r in failed] + [f'{n} FAILED' for n in unstarted])}"
-                   f" ({first.name}: {first.error or 'no error recorded'}); see `orderlab runs {cfg.study}`, "
-                   f"fix the cause and run the same command again to resume them", err=True)
-        raise typer.Exit(1)
-    if unstarted:
-        typer.echo(f"{len(unstarted)} network(s) could not start a run in the store: {', '.join(unstarted)} "
-                   f"({reporter.said(unstarted[0]) or 'no error recorded'}); fix the cause and run the same "
-                   f"command again", err=True)
+        said.append(f"{len(failed)} network(s) did not finish: {', '.join(f'{r.name} {r.status}' for r in failed)}"
+                    f" ({first.name}: {first.error or 'no error recorded'}); see `orderlab runs {cfg.study}`")
+    if unstarted:   # no run to look at: the error is the one the trainer reported
+        said.append(f"{len(unstarted)} network(s) could not start a run in the store: {', '.join(unstarted)} "
+                    f"({reporter.errors.get(unstarted[0]) or 'no error recorded'})")
+    if said:
+        typer.echo("; ".join(said) + "; fix the cause and run the same command again to resume or start them",
+                   err=True)
         raise typer.Exit(1)
     return run_ids
 

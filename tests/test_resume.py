@@ -285,7 +285,7 @@ def test_a_network_whose_new_run_the_store_refuses_exits_1_and_keeps_the_old(sto
     account and exit 1 (it was a TypeError on the run that was never made)."""
     from orderlab.store import STATE_FILENAME
     from orderlab.trainer.run import NetworkRun
-    cut = whole_and_cut(store_uri, "refused", 2, archs=["cnn"], seeds=[1], dataset="digits", train_subset=120,
+    cut = whole_and_cut(store_uri, "anew-refused", 2, archs=["cnn"], seeds=[1], dataset="digits", train_subset=120,
                         test_subset=60, epochs=1, record_every=0.5, device="cpu", quiet=True)
     store = Store(store_uri)
     store.state_file(cut.run_id, STATE_FILENAME, ".").unlink()
@@ -297,7 +297,7 @@ def test_a_network_whose_new_run_the_store_refuses_exits_1_and_keeps_the_old(sto
             raise RuntimeError("the server said no")
         return real(self)
     monkeypatch.setattr(NetworkRun, "__enter__", refused)
-    r = runner.invoke(app, ["train", "--study", "refused-cut", "--arch", "cnn", "--seeds", "1", "--train-subset", "120",
+    r = runner.invoke(app, ["train", "--study", "anew-refused-cut", "--arch", "cnn", "--seeds", "1", "--train-subset", "120",
                             "--test-subset", "60", "--epochs", "1", "--record-every", "0.5", "--device", "cpu",
                             "--tracking-uri", store_uri, "--quiet"])
     assert r.exit_code == 1, (r.output, r.exception)
@@ -305,7 +305,7 @@ def test_a_network_whose_new_run_the_store_refuses_exits_1_and_keeps_the_old(sto
         "1 network(s) could not start a run in the store: cnn/s1 (cnn/s1 failed: RuntimeError: the server said no); "
         "fix the cause and run the same command again to resume or start them")
     assert store.record_file(cut.run_id).read_bytes() == before
-    assert [x.run_id for x in store.list_runs("refused-cut")] == [cut.run_id]
+    assert [x.run_id for x in store.list_runs("anew-refused-cut")] == [cut.run_id]
 
 
 def test_resume_of_a_run_that_recorded_nothing_restarts_it(store_uri):

@@ -538,4 +538,12 @@ def test_the_drain_waits_for_busy_workers_only_and_names_those_that_did_not_stop
     ends[1].send(("done", 1, 7, {"run_ids": [], "error": None}))
     start = clock.now
     assert ex._drain(10.0, busy={1}) == []
+    # workers writing to a tracking server themselves: still waited for (they end their runs KILLED
+    # before saying they stopped, and the sweep's last line reads those statuses back)
+    ex.store = None
+    start = clock.now
+    assert ex._drain(2.0, busy={0}) == [0]
+    assert clock.now - start >= 2.0
+    ends[0].send(("stopped", 0))
+    assert ex._drain(10.0, busy={0}) == []
     assert clock.now - start < 3.0

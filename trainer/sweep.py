@@ -473,7 +473,8 @@ class LocalExecutor:
             self.shutdown()
 
     def _drain(self, seconds: float, busy: set[int]) -> list[int]:
-        """After Ctrl-C: answer the workers' last store calls (each marks its runs KILLED) until every
+        """After Ctrl-C: answer the workers' last store calls, when they are relayed (each marks its
+        runs KILLED), until every
         worker of a ``busy`` slot has stopped (said so, or exited), for at most ``seconds``: idle
         workers have no run to end. Ctrl-C in a terminal reaches the workers too; a worker still
         reporting training progress did not get it (``kill -INT`` of this process alone, a
@@ -482,8 +483,8 @@ class LocalExecutor:
         from multiprocessing.connection import wait
 
         from orderlab.trainer.run import ctrl_c_after
-        if self.store is None:
-            return []
+        # Also with a tracking server, whose workers end their runs themselves: the sweep's last line
+        # reads their statuses back, and before they were written it said no network was training.
         started = time.monotonic()
         deadline = started + seconds
         interrupted: dict[int, float] = {}      # slot -> when it was sent SIGINT
@@ -500,7 +501,7 @@ class LocalExecutor:
                         msg = conn.recv()
                     except Exception:  # noqa: BLE001 - gone, or a message cut by the interrupt
                         continue
-                    if msg and msg[0] == "store":
+                    if msg and msg[0] == "store" and self.store is not None:
                         self._answer(conn, msg)
                     elif msg and msg[0] in ("stopped", "done"):     # done: its task ended before it
                         stopped.add(slots[conn])                    # stopped (its runs are not RUNNING)

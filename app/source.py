@@ -360,7 +360,7 @@ class StudySource:
         key = (r.run_id, r.status, r.checkpoints)
         if key not in self._progress:
             self._progress[key] = store.recorded_progress(r)
-        r.checkpoints, r.epoch = self._progress[key]
+        r.checkpoints, r.epoch, r.train_acc, r.test_acc = self._progress[key]
 
     def load(self, studies: tuple[str, ...], split: str = "test", mode: str = "most") -> StudyData:
         """Runs, stack and analysis of ``studies`` (one, or several on the same data)."""

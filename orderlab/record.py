@@ -225,13 +225,20 @@ def check_owner(rec: Record, path: str | os.PathLike, run_id: str, arch: str | N
                           f"and train the network again", path=path, problem=problem)
 
 
-def recorded_epochs(path: str | os.PathLike) -> np.ndarray | None:
-    """The checkpoint epochs a record file holds (only that array is read), or None when the file
-    is missing or unreadable: a quick look, not a check (:func:`load_record` checks)."""
+def recorded_last(path: str | os.PathLike) -> tuple[np.ndarray, dict[str, float]] | None:
+    """The checkpoint epochs a record file holds and each split's accuracy at its last checkpoint
+    (read from the packed correctness), or None when the file is missing or unreadable: a quick
+    look for listings, not a check (:func:`load_record` checks)."""
     try:
         with np.load(path, allow_pickle=False) as z:
-            return z["epoch"].astype(np.float64)
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            epochs = z["epoch"].astype(np.float64)
+            accs = {}
+            for name in (str(s) for s in z["splits"]):
+                bits, n = z[f"{name}/correct"], len(z[f"{name}/example_id"])
+                if len(epochs) and bits.shape[0] == len(epochs) and n:
+                    accs[name] = float(np.unpackbits(bits[-1], count=n).sum()) / n
+            return epochs, accs
+    except (OSError, ValueError, KeyError, EOFError, IndexError, zipfile.BadZipFile):
         return None
 
 

@@ -907,15 +907,19 @@ class Store:
             path = save_record(record, Path(tmp) / RECORD_FILENAME)
             self._retry(lambda: self.client.log_artifact(run_id, str(path), RECORD_ARTIFACT_DIR))
 
-    def recorded_progress(self, run: RunInfo) -> tuple[int, float]:
-        """(checkpoints, last epoch) to show for ``run``: its progress tags, or, for a run that ended
-        early, what its record holds where that is more. The tags are written every 2 s, so they lag
-        behind a process that was killed; the record is read from a local artifact store only."""
-        from orderlab.record import recorded_epochs
-        shown = (run.checkpoints, run.epoch)
+    def recorded_progress(self, run: RunInfo) -> tuple[int, float, float | None, float | None]:
+        """(checkpoints, last epoch, train accuracy, test accuracy) to show for ``run``: its progress
+        tags and metrics, or, for a run that ended early, what its record holds where that is more.
+        Tags and metrics are written every 2 s, so they lag behind a process that was killed (which
+        may have logged no accuracy at all); the record is read from a local artifact store only."""
+        from orderlab.record import recorded_last
+        shown = (run.checkpoints, run.epoch, run.train_acc, run.test_acc)
         local = self._local_dir(run.artifact_uri) if run.artifact_uri and run.status in ENDED_EARLY else None
-        epochs = None if local is None else recorded_epochs(local / RECORD_ARTIFACT_DIR / RECORD_FILENAME)
-        return (len(epochs), float(epochs[-1])) if epochs is not None and len(epochs) > run.checkpoints else shown
+        got = None if local is None else recorded_last(local / RECORD_ARTIFACT_DIR / RECORD_FILENAME)
+        if got is None or len(got[0]) <= run.checkpoints:
+            return shown
+        epochs, accs = got
+        return len(epochs), float(epochs[-1]), accs.get("train"), accs.get("test")
 
     def record_file(self, run_id: str, artifact_uri: str | None = None, cache_dir: str | None = None) -> Path:
         """A local path to the run's record (downloaded for remote stores)."""

@@ -218,6 +218,28 @@ def test_a_moved_or_copied_store_reads_and_writes_its_own_files(tmp_path):
     assert not first.parent.exists()                                 # nothing written where it was
 
 
+def test_a_killed_run_is_listed_with_what_its_record_holds(store, store_uri):
+    """A process killed outright leaves tags and metrics up to 2 s behind its record (a short run,
+    none at all): `orderlab runs` and `orderlab studies` show the record's checkpoints, last epoch
+    and accuracies instead."""
+    from typer.testing import CliRunner
+
+    from orderlab.cli import app
+    from orderlab.store import TAG_CHECKPOINTS, TAG_EPOCH
+    [rid] = populate_store(store, "cut", archs=("mlp",), seeds=1, n_checkpoints=5, n_examples=40, finish=False)
+    # what the store last heard: the untrained checkpoint's tags and accuracies (as metrics, they
+    # would be the latest, at the highest step, of a run killed before its next flush)
+    store.log_metrics(rid, {"train_acc": 0.0, "test_acc": 0.0}, 10 ** 6, tags={TAG_CHECKPOINTS: 1, TAG_EPOCH: "0"})
+    store.end_run(rid, "KILLED")
+    rec = store.load_record(rid)
+    acc = {s: rec.splits[s].correct()[-1].mean() for s in ("train", "test")}
+    out = CliRunner().invoke(app, ["runs", "cut", "--tracking-uri", store_uri], env={"COLUMNS": "250"}).output
+    cells = [c.strip() for c in next(x for x in out.splitlines() if "KILLED" in x).split("│")[1:-1]]
+    assert cells[4].startswith(f"{rec.epoch[-1]:.3g}/") and cells[5] == "5", out
+    assert (cells[6], cells[7]) == (f"{acc['train']:.3f}", f"{acc['test']:.3f}"), out
+    assert store.list_studies()[0].checkpoints == 5
+
+
 def test_corrupt_record_artifact_is_an_error(store):
     from orderlab.record import RecordError
     [rid] = populate_store(store, "c", archs=("mlp",), seeds=1, n_checkpoints=2, n_examples=10)

@@ -65,11 +65,12 @@ def register(app: typer.Typer) -> None:
         for r in rows:
             status = shown_status(r)
             error = r.error or ""
-            checkpoints, epoch = store.recorded_progress(r)      # a killed run's record may hold more
+            # a killed run's record may hold more than its tags and metrics had said
+            checkpoints, epoch, train_acc, test_acc = store.recorded_progress(r)
             t.add_row(r.run_id, r.arch, str(r.seed), f"[{colours.get(status, 'white')}]{status}[/]",
                       f"{epoch:.3g}/{r.epochs:g}", str(checkpoints),
-                      "" if r.train_acc is None else f"{r.train_acc:.3f}",
-                      "" if r.test_acc is None else f"{r.test_acc:.3f}",
+                      "" if train_acc is None else f"{train_acc:.3f}",
+                      "" if test_acc is None else f"{test_acc:.3f}",
                       error if len(error) <= 60 else error[:59] + "…")
         console().print(t)
 

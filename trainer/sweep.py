@@ -473,10 +473,9 @@ class LocalExecutor:
             self.shutdown()
 
     def _drain(self, seconds: float, busy: set[int]) -> list[int]:
-        """After Ctrl-C: answer the workers' last store calls, when they are relayed (each marks its
-        runs KILLED), until every
-        worker of a ``busy`` slot has stopped (said so, or exited), for at most ``seconds``: idle
-        workers have no run to end. Ctrl-C in a terminal reaches the workers too; a worker still
+        """After Ctrl-C: answer the workers' last store calls when they are relayed (each marks its
+        runs KILLED), until every worker of a ``busy`` slot has stopped (said so, or exited), for at
+        most ``seconds``: idle workers have no run to end. Ctrl-C in a terminal reaches the workers too; a worker still
         reporting training progress did not get it (``kill -INT`` of this process alone, a
         notebook's interrupt), so it is sent on. Returns the busy slots whose workers had not stopped."""
         import signal

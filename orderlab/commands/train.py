@@ -175,7 +175,8 @@ def _run_training(cfg) -> list[str]:
         typer.echo(f"recorded {len(run_ids)} network(s) in study {cfg.study!r} (store {store.uri})")
     failed = [r for r in runs if r.status != "FINISHED"]
     # networks whose run could not even be made (the store refused it): their error was printed above
-    unstarted = [n for n, s in reporter.ended.items() if s == "FAILED" and n not in {r.name for r in runs}]
+    made = {r.name for r in runs}
+    unstarted = [n for n, s in reporter.ended.items() if s == "FAILED" and n not in made]
     said = []
     if failed:      # the networks' own errors (not the input's): exit 1, as a sweep with failures does
         first = failed[0]

@@ -144,6 +144,11 @@ def load_recipe(path: str | Path, scale: str = "demo") -> Recipe:
         studies.append(StudyPlan(key, f"{scale}-{name}-{key}", dataset, archs, seeds, opts, per_arch))
     if not studies:
         raise OrderlabError(f"recipe {path} has no study for --scale {scale}")
+    keys = [s.key for s in studies]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:           # a check, and the study's MLflow name, would take the first one silently
+        raise OrderlabError(f"recipe {path}: study key {', '.join(map(repr, twice))} is used by more than one "
+                            f"study at --scale {scale}; give each study its own key")
     checks = data.get("checks", [])
     if not isinstance(checks, list):
         raise OrderlabError(f"recipe {path}: checks must be an array of tables ([[checks]])")
@@ -156,6 +161,11 @@ def load_recipe(path: str | Path, scale: str = "demo") -> Recipe:
     return recipe
 
 
+# What a check may say (evaluate_check reads these; docs/paradigms.md describes them).
+CHECK_KEYS = ("kind", "study", "reference_study", "arch", "archs", "learners", "reference_arch", "at", "split",
+              "claim", "margin", "min_contain", "min_gap", "min_rho", "min_tv")
+
+
 def _check_check(recipe: Recipe, c: dict[str, Any], where: str) -> None:
     """A check that names a study, architecture or checkpoint its recipe does not train is refused
     with the recipe, before any network trains (it failed, or gave a verdict at the wrong epoch,
@@ -163,6 +173,10 @@ def _check_check(recipe: Recipe, c: dict[str, Any], where: str) -> None:
     kind = c.get("kind")
     if kind not in CHECK_KINDS:
         raise OrderlabError(f"{where}: check kind {kind!r} is unknown; use one of {', '.join(CHECK_KINDS)}")
+    unknown = sorted(set(c) - set(CHECK_KEYS))
+    if unknown:         # a misspelt threshold (min_gp) was ignored and the default used
+        raise OrderlabError(f"{where} ({kind}): unknown setting {', '.join(map(repr, unknown))}; valid: "
+                            f"{', '.join(CHECK_KEYS)}")
     for key in ("study",) + (("reference_study",) if kind == "control" else ()):
         if key not in c:
             raise OrderlabError(f"{where} ({kind}): needs {key} = \"KEY\" (one of the recipe's studies: "
@@ -570,6 +584,14 @@ def check_data(store, recipes: list[Recipe], data_dir: str | None, download: boo
     whose networks are all there to reuse needs no data (a rerun that only rebuilds the report)."""
     from orderlab.trainer.api import parse_seeds
     from orderlab.trainer.data import load_dataset
+    from orderlab.trainer.models import get_arch
+    for rec in recipes:                      # a misspelt architecture, found before any recipe trains
+        for plan in rec.studies:
+            for a in plan.archs:
+                try:
+                    get_arch(a)
+                except OrderlabError as e:
+                    raise OrderlabError(f"recipe {rec.path}, study {plan.key!r}: {e}") from None
     problems: dict[str, str] = {}            # dataset -> why it cannot be loaded
     needed_by: dict[str, list[str]] = {}     # dataset -> recipes that need it
     for rec in recipes:

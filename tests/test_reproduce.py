@@ -137,6 +137,12 @@ def test_recipe_errors(tmp_path):
         (TINY.replace('study = "digits"\narch = "mlp"\nclaim = "mlp bimodal"', 'arch = "mlp"\nclaim = "mlp bimodal"'),
          "check 2 (bimodal): needs study = \"KEY\" (one of the recipe's studies: digits, gauss)"),
         ("name = [", "not valid TOML"),
+        # a misspelt threshold was ignored, and the verdict used the default
+        (TINY.replace('arch = "mlp"\nclaim = "mlp agree"', 'arch = "mlp"\nmin_gp = 0.9\nclaim = "mlp agree"'),
+         "check 1 (agreement): unknown setting 'min_gp'; valid: kind, study,"),
+        # two studies with one key: checks and the study's MLflow name took the first
+        (TINY.replace('key = "gauss"', 'key = "digits"'),
+         "study key 'digits' is used by more than one study at --scale demo; give each study its own key"),
     ]
     for text, message in cases:
         f.write_text(text)
@@ -237,6 +243,15 @@ def test_missing_data_is_found_before_anything_trains(tmp_path):
                         (tmp_path / "afile" / "sub", "afile is a file, not a folder"), ("", "-o/--out is empty")):
         res = CliRunner().invoke(app, ["reproduce", "--recipe", str(ok), "--out", str(out), "-q"])
         assert_one_line_error(res, needle)
+    assert not (tmp_path / "out").exists()
+    assert not any(s.startswith("demo-") for s in Store().study_names())
+    # a misspelt architecture, in a later study: refused before the first study trains
+    typo = tmp_path / "typo.toml"
+    typo.write_text(ok.read_text().replace('name = "fine"', 'name = "typo"')
+                    + '[[studies]]\nkey = "h"\ndataset = "gaussians:dim=4,classes=3,n=150,test=90"\n'
+                      'archs = ["randomforest"]\nseeds = "0-1"\nepochs = 2\n')
+    res = CliRunner().invoke(app, ["reproduce", "--recipe", str(typo), "--out", str(tmp_path / "out"), "-q"])
+    assert_one_line_error(res, f"recipe {typo}, study 'h': unknown architecture 'randomforest'")
     assert not (tmp_path / "out").exists()
     assert not any(s.startswith("demo-") for s in Store().study_names())
 

@@ -82,6 +82,12 @@ def test_the_untrained_learner_breaks_class_ties_by_seed(learner_study):
     assert {prior_class(y, 3, 0, a) for a in LEARNERS} != {prior_class(y, 3, 0)}  # the learner counts too
     assert prior_class(y, 3, 5) == prior_class(y, 3, 5)                       # fixed by the seed
     assert {prior_class(np.array([0, 1, 1, 2]), 3, s) for s in range(20)} == {1}   # no tie: the most frequent
+    # nearly balanced (digits: 137 of class 3, 136 of others): a tie, not class 3 for every learner
+    near = np.repeat([0, 1, 2, 3], [136, 136, 131, 137])
+    assert {prior_class(near, 4, s, a) for s in range(10) for a in LEARNERS} == {0, 1, 2, 3}
+    fewer = np.repeat([0, 1, 2, 3], [136, 136, 120, 137])                        # class 2: 12% fewer
+    assert {prior_class(fewer, 4, s, a) for s in range(10) for a in LEARNERS} == {0, 1, 3}
+    assert {prior_class(np.repeat([0, 1], [100, 94]), 2, s) for s in range(20)} == {0}   # 6% fewer: no tie
     store, _ = learner_study
     first = {(r.arch, r.seed): int(store.load_record(r).split("test").predicted[0][0])
              for r in store.list_runs("learners")}

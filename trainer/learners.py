@@ -129,14 +129,19 @@ def _result(proba: np.ndarray, y: np.ndarray, pred: np.ndarray | None = None
     return pred == y, pred, proba[np.arange(len(y)), y]
 
 
+NEAR_TIE = 0.05    # classes within 5% of the most frequent class's train count tie for checkpoint 0
+
+
 def prior_class(y: np.ndarray, n_classes: int, seed: int, arch: str = "") -> int:
     """The class an untrained learner predicts: the most frequent in train, ties broken by the seed
     and the learner (as an untrained network's guesses depend on both).
     By argmax, every learner of every seed would pick the lowest tied class (class 0 on balanced
     data), so all of class 0 would count as learned at checkpoint 0 by all of them: the easiest
-    examples, and the learners' agreement, skewed by a tie-break."""
+    examples, and the learners' agreement, skewed by a tie-break. Nearly balanced data ties too
+    (``NEAR_TIE``): digits' train split has 137 examples of class 3 against 136 of others, and one
+    example more made every learner of every seed predict 3."""
     counts = np.bincount(y, minlength=n_classes)
-    tied = np.flatnonzero(counts == counts.max())
+    tied = np.flatnonzero(counts >= counts.max() * (1 - NEAR_TIE))
     import zlib
     return int(tied[np.random.default_rng([seed, zlib.crc32(arch.encode())]).integers(len(tied))])
 

@@ -584,14 +584,26 @@ def check_data(store, recipes: list[Recipe], data_dir: str | None, download: boo
     whose networks are all there to reuse needs no data (a rerun that only rebuilds the report)."""
     from orderlab.trainer.api import parse_seeds
     from orderlab.trainer.data import load_dataset
+    from orderlab.trainer.api import NETWORK_ONLY
+    from orderlab.trainer.learners import WHOLE_STAGES
     from orderlab.trainer.models import get_arch
-    for rec in recipes:                      # a misspelt architecture, found before any recipe trains
+    for rec in recipes:      # what a study's turn would refuse, found before any recipe trains
         for plan in rec.studies:
+            where = f"recipe {rec.path}, study {plan.key!r}"
             for a in plan.archs:
                 try:
-                    get_arch(a)
+                    spec = get_arch(a)
                 except OrderlabError as e:
-                    raise OrderlabError(f"recipe {rec.path}, study {plan.key!r}: {e}") from None
+                    raise OrderlabError(f"{where}: {e}") from None
+                own = sorted(set(plan.per_arch.get(a, {})) & set(NETWORK_ONLY))
+                if spec.kind == "sklearn" and own:
+                    raise OrderlabError(f"{where} [arch.{a}]: {', '.join(own)} set how networks train; the learner "
+                                        f"{a} does not use {'it' if len(own) == 1 else 'them'}: drop "
+                                        f"{'it' if len(own) == 1 else 'them'} (epochs sets a learner's stages)")
+                epochs = plan.options_for(a).get("epochs")
+                if a in WHOLE_STAGES and epochs is not None and epochs != int(epochs):
+                    raise OrderlabError(f"{where}: epochs = {epochs:g} for {a}, which trains in whole stages "
+                                        f"(boosting rounds or trees); give a whole number")
     problems: dict[str, str] = {}            # dataset -> why it cannot be loaded
     needed_by: dict[str, list[str]] = {}     # dataset -> recipes that need it
     for rec in recipes:

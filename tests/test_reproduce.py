@@ -252,6 +252,16 @@ def test_missing_data_is_found_before_anything_trains(tmp_path):
                       'archs = ["randomforest"]\nseeds = "0-1"\nepochs = 2\n')
     res = CliRunner().invoke(app, ["reproduce", "--recipe", str(typo), "--out", str(tmp_path / "out"), "-q"])
     assert_one_line_error(res, f"recipe {typo}, study 'h': unknown architecture 'randomforest'")
+    # a learner given a network's option, a boosting learner a fraction of a round: as the CLI refuses
+    for arch, table, needle in (("knn", "lr = 0.1", "study 'h' [arch.knn]: lr set how networks train; the learner "
+                                                    "knn does not use it: drop it"),
+                                ("adaboost", "epochs = 10.5", "study 'h': epochs = 10.5 for adaboost, which trains in "
+                                                              "whole stages")):
+        typo.write_text(typo.read_text().split('[[studies]]\nkey = "h"')[0]
+                        + f'[[studies]]\nkey = "h"\ndataset = "gaussians:dim=4,classes=3,n=150,test=90"\n'
+                          f'archs = ["{arch}"]\nseeds = "0-1"\nepochs = 2\narch.{arch} = {{ {table} }}\n')
+        res = CliRunner().invoke(app, ["reproduce", "--recipe", str(typo), "--out", str(tmp_path / "out"), "-q"])
+        assert_one_line_error(res, needle)
     assert not (tmp_path / "out").exists()
     assert not any(s.startswith("demo-") for s in Store().study_names())
 

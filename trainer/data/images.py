@@ -296,7 +296,11 @@ def _npz_labels(path: str, y_train: np.ndarray, y_test: np.ndarray) -> tuple[np.
             raise OrderlabError(f"{path}: {key} has shape {y.shape}, expected [N] class labels; {NPZ_FIX}")
         if not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.bool_)
                 or (np.issubdtype(y.dtype, np.floating) and np.all(np.isfinite(y)) and np.all(y == np.round(y)))):
-            raise OrderlabError(f"{path}: {key} must hold integer class labels (got {y.dtype}); {NPZ_FIX}")
+            what = y.dtype
+            if np.issubdtype(y.dtype, np.floating):     # floats are fine when whole: say which are not
+                bad = y[~(np.isfinite(y) & (y == np.round(y)))]
+                what = f"{y.dtype} values that are not whole numbers, e.g. {bad[0]:g}"
+            raise OrderlabError(f"{path}: {key} must hold integer class labels (got {what}); {NPZ_FIX}")
     classes = np.unique(y_train)
     if len(classes) < 2:
         raise OrderlabError(f"{path}: y_train has {len(classes)} class; a classification dataset needs at least 2")

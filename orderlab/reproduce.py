@@ -462,7 +462,9 @@ def evaluate_check(check: dict[str, Any], data: dict[str, StudyData], recipe: Re
         return Verdict(recipe.name, claim, ok,
                        f"order Spearman {a}~{b} {_f(rho_ab)} (within {_f(ra)}, {_f(rb)}); {b} gets "
                        f"{contain:.0%} of what {a} gets right, plus {extra:.0%} of the examples more "
-                       f"(final accuracy {fb:.2f} vs {fa:.2f}; {sd.plan.dataset}, {split})",
+                       f"(final accuracy {b} {fb:.2f}, {a} {fa:.2f}"
+                       + (f": {b}, named the stronger, ends less accurate" if fb < fa else "")
+                       + f"; {sd.plan.dataset}, {split})",
                        {"spearman": rho_ab, "within_a": ra, "within_b": rb, "contain": contain, "extra": extra})
     if kind == "control":
         ref = data[str(check["reference_study"])]

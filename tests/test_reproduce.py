@@ -164,6 +164,11 @@ def test_reproduce_custom_recipe_end_to_end(tmp_path):
     for claim in ("mlp agree", "mlp bimodal", "mlp order", "knn then mlp", "knn differs", "gaussians differ"):
         assert re.search(rf"\*\*{claim}\*\*: (yes|no|undecided), ", report), claim
     assert "only at paper scale" not in report
+    # the across verdict names whose accuracy is whose, and says when the "stronger" is not
+    line = re.search(r"\*\*knn then mlp\*\*: [^\n]*", report).group(0)
+    fm, fk = map(float, re.search(r"final accuracy mlp (\d\.\d\d), knn (\d\.\d\d)", line).groups())
+    if fm != fk:
+        assert ("mlp, named the stronger, ends less accurate" in line) == (fm < fk), line
     assert "| tiny | digits | mlp | 2 |" in report and "| tiny | digits | knn | 2 |" in report
     verdicts = json.loads((tmp_path / "out" / "verdicts.json").read_text())
     agree = verdicts[0]["verdicts"][0]

@@ -463,7 +463,7 @@ def evaluate_check(check: dict[str, Any], data: dict[str, StudyData], recipe: Re
                        f"order Spearman {a}~{b} {_f(rho_ab)} (within {_f(ra)}, {_f(rb)}); {b} gets "
                        f"{contain:.0%} of what {a} gets right, plus {extra:.0%} of the examples more "
                        f"(final accuracy {b} {fb:.2f}, {a} {fa:.2f}"
-                       + (f": {b}, named the stronger, ends less accurate" if fb < fa else "")
+                       + (f": {b}, named the stronger, ends less accurate" if round(fb, 2) < round(fa, 2) else "")
                        + f"; {sd.plan.dataset}, {split})",
                        {"spearman": rho_ab, "within_a": ra, "within_b": rb, "contain": contain, "extra": extra})
     if kind == "control":
@@ -584,9 +584,8 @@ def check_data(store, recipes: list[Recipe], data_dir: str | None, download: boo
     """Every study's data loads before any network trains: a dataset found missing at the third
     recipe would otherwise end the run there, after minutes of training, with no report. A study
     whose networks are all there to reuse needs no data (a rerun that only rebuilds the report)."""
-    from orderlab.trainer.api import parse_seeds
+    from orderlab.trainer.api import NETWORK_ONLY, parse_seeds
     from orderlab.trainer.data import load_dataset
-    from orderlab.trainer.api import NETWORK_ONLY
     from orderlab.trainer.learners import WHOLE_STAGES
     from orderlab.trainer.models import get_arch
     for rec in recipes:      # what a study's turn would refuse, found before any recipe trains

@@ -477,8 +477,8 @@ def evaluate_check(check: dict[str, Any], data: dict[str, StudyData], recipe: Re
         rc, rr = within_rho(sc), within_rho(sr)
         ok = ec <= er - float(check.get("margin", 0.2))
         return Verdict(recipe.name, claim, ok,
-                       f"excess agreement {_f(ec)} on {sd.plan.dataset} vs {_f(er)} on {ref.plan.dataset} "
-                       f"({arch}, {split}, {at}); order Spearman {_f(rc)} vs {_f(rr)}",
+                       f"excess agreement {_f(ec)} on {sd.plan.dataset} ({arch}) vs {_f(er)} on "
+                       f"{ref.plan.dataset} ({ref_arch}); {split}, {at}; order Spearman {_f(rc)} vs {_f(rr)}",
                        {"excess": ec, "reference_excess": er, "spearman": rc, "reference_spearman": rr})
     if kind == "paradigm":
         ref_arch = str(check.get("reference_arch", sd.plan.archs[0]))

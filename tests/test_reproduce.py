@@ -169,6 +169,9 @@ def test_reproduce_custom_recipe_end_to_end(tmp_path):
     fm, fk = map(float, re.search(r"final accuracy mlp (\d\.\d\d), knn (\d\.\d\d)", line).groups())
     if fm != fk:
         assert ("mlp, named the stronger, ends less accurate" in line) == (fm < fk), line
+    # the control verdict names the architecture on each side
+    assert re.search(r"\*\*gaussians differ\*\*: \w+, excess agreement [\d.]+ on gaussians\S* \(logistic\) vs [\d.]+ on "
+                     r"digits \(mlp\); test, middle;", report), report
     assert "| tiny | digits | mlp | 2 |" in report and "| tiny | digits | knn | 2 |" in report
     verdicts = json.loads((tmp_path / "out" / "verdicts.json").read_text())
     agree = verdicts[0]["verdicts"][0]

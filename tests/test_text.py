@@ -189,9 +189,9 @@ def test_text_csv_rows_shorter_than_the_header_are_a_one_line_error(tmp_path, st
     ('label,text\na,red apple\n ,green pear\n', ["the row ending on line 3 has an empty label"]),
     ('label,text\na,\nb, \na,\nb,\na,\n', ["every text is empty"]),
     # a quote left open took the rest of the file as one text
-    ('label,text\na,"red apple\nb,green pear\na,plum\n', ["not valid CSV after line 1",
+    ('label,text\na,"red apple\nb,green pear\na,plum\n', ["not valid CSV in the row starting on line 2",
                                                           "unexpected end of data", "close every double quote"]),
-    ('label,text\na,plum\n\n\nb,"it said "hi" here"\n', ["not valid CSV after line 2"]),
+    ('label,text\na,plum\n\n\nb,"it said "hi" here"\n', ["not valid CSV in the row starting on line 5"]),
     ('"label,text\na,plum\n', ["not valid CSV in its header"]),
 ])
 def test_malformed_text_csv_is_named_not_read_silently(tmp_path, store_uri, content, needles):

@@ -184,7 +184,11 @@ def _read_labelled_csv(path: Path) -> tuple[list[str], list[str], list[str] | No
             rows.append(r)
             ended = reader.line_num
     except csv.Error as e:
-        where = "in its header" if ended == 0 else f"after line {ended}"
+        # the bad row starts on the first line with content after the last good row (a quote left
+        # open runs the row to the end of the file, where csv notices)
+        lines = data.splitlines()
+        start = next((i + 1 for i in range(ended, len(lines)) if lines[i].strip()), ended + 1)
+        where = "in its header" if ended == 0 else f"in the row starting on line {start}"
         raise OrderlabError(f"{path}: not valid CSV {where} ({e}); close every double quote that opens a text, "
                             f"and double a quote inside one (\"\")") from None
     finally:

@@ -414,7 +414,7 @@ def copies_across(groups: Iterable[Iterable[RunInfo]]) -> list[tuple[RunInfo, Ru
 
 # ------------------------------------------------------------------ the store
 
-DATA_OPTIONS = ("dataset", "train_subset", "test_subset", "data_seed")   # what makes a study's data
+DATA_OPTIONS = ("dataset", "data_seed", "train_subset", "test_subset")   # what makes a study's data
 
 
 def data_options_differ(have: dict[str, Any], want: dict[str, Any], names: tuple[str, str] = ("", ""),

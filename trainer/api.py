@@ -267,9 +267,9 @@ def network_runs(runs) -> dict[tuple[str, int], Any]:
 
 
 def data_options(cfg: TrainConfig) -> dict[str, Any]:
-    """The options that choose a study's data, as its networks' params name them."""
-    return {"dataset": cfg.dataset, "data_seed": cfg.data_seed, "train_subset": cfg.train_subset,
-            "test_subset": cfg.test_subset}
+    """The options that choose a study's data, as its networks' params (and its parent run's) name them."""
+    from orderlab.store import DATA_OPTIONS
+    return {k: getattr(cfg, k) for k in DATA_OPTIONS}
 
 
 def peer_run(latest: dict[tuple[str, int], Any], arch: str) -> Any:
@@ -381,9 +381,7 @@ def _train_planned(cfg: TrainConfig, store, ds, specs, hps, device, reporter: Re
     # interrupted ones resumed, so no (architecture, seed) is ever trained twice into one study.
     existing = sort_existing(cfg, store, hps, "train them", claims)
     ctx = prepare_study(store, cfg.study, ds, cfg.record_splits,
-                        params={"dataset": cfg.dataset, "data_seed": cfg.data_seed,
-                                "train_subset": cfg.train_subset, "test_subset": cfg.test_subset,
-                                "n_train": len(ds.y_train), "n_test": len(ds.y_test)})
+                        params={**data_options(cfg), "n_train": len(ds.y_train), "n_test": len(ds.y_test)})
     for line in existing.left_alone():
         reporter.message(line)
     if existing.skipped:

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 from orderlab.errors import OrderlabError
-from orderlab.trainer.api import check_record_every, network_runs, running_elsewhere
+from orderlab.trainer.api import check_record_every, data_options, network_runs, running_elsewhere
 
 EXECUTORS = ("local", "ray")
 
@@ -706,7 +706,7 @@ def _unstarted(store, study: str, cfg, claims) -> tuple[dict[tuple[str, int], di
     (check_alike), of no other plan started here with other settings, and of no live command
     training it into the study with other settings (the settings declaration)."""
     from orderlab.errors import name_list
-    from orderlab.trainer.api import _declare_settings, check_alike, data_options, peer_run, resolve_hparams
+    from orderlab.trainer.api import _declare_settings, check_alike, peer_run, resolve_hparams
     from orderlab.trainer.data import load_dataset
     from orderlab.trainer.models import check_compatible, get_arch
     plans, unreadable = store.sweep_plans(study)
@@ -937,9 +937,7 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
                 check_record_every(arch, hp)
             # The study (and its thumbnails) exist before any task runs: workers only join it.
             prepare_study(store, cfg.study, ds, cfg.record_splits,
-                          params={"dataset": cfg.dataset, "data_seed": cfg.data_seed,
-                                  "train_subset": cfg.train_subset, "test_subset": cfg.test_subset,
-                                  "n_train": len(ds.y_train), "n_test": len(ds.y_test)})
+                          params={**data_options(cfg), "n_train": len(ds.y_train), "n_test": len(ds.y_test)})
             del ds
             tasks, skipped, busy, left = plan(cfg, store, max(1, cfg.ensemble), hps, claims)
             # kept once planning accepted the settings (a sweep refused for settings the study's runs

@@ -78,6 +78,10 @@ class StoreError(OrderlabError):
     """The tracking store is unreachable, or a study/run asked for does not exist."""
 
 
+class ReadOnlyStore(StoreError):
+    """The store's database cannot be written (an archived copy): reading it still works."""
+
+
 # ------------------------------------------------------------------ URIs
 
 def default_tracking_uri(root: str | os.PathLike | None = None) -> str:
@@ -603,7 +607,7 @@ class Store:
                     or "unable to open database" in text and i < 3
                 if not transient or i == attempts - 1:
                     if "readonly database" in text:      # SQLite: "attempt to write a readonly database"
-                        raise StoreError(f"the store {self.uri} is read-only (its database file cannot be "
+                        raise ReadOnlyStore(f"the store {self.uri} is read-only (its database file cannot be "
                                          f"written); make the file writable or pass --tracking-uri to a "
                                          f"writable store") from None
                     if "connection refused" in text or "max retries exceeded" in text:

@@ -257,10 +257,10 @@ def publish_report(store, study: str, stacks: dict, out: Path, title: str, log: 
                                                   for i, st in enumerate(stacks.values())])
         except Exception as e:  # noqa: BLE001 - the artifact store (disk, permissions, a server): files are written
             from mlflow.exceptions import MlflowException
-            from orderlab.store import StoreError
+            from orderlab.store import ReadOnlyStore, StoreError
             if not isinstance(e, (OSError, MlflowException, StoreError)):
                 raise
-            if isinstance(e, StoreError) and "is read-only" in str(e):     # an archived store: nothing to fix
+            if isinstance(e, ReadOnlyStore):     # an archived store: nothing to fix
                 raise OrderlabError(f"wrote the report to {out}; the store {store.uri} is read-only, so it is not "
                                     f"logged as the study's report run; pass --no-log to write the files only") from None
             why = e.strerror if isinstance(e, OSError) and e.strerror else " ".join(str(e).split())[:160]

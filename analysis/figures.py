@@ -189,6 +189,13 @@ def fig_accessibility(stack: Stack, max_pairs: int = 3) -> Figure:
     return fig
 
 
+def example_classes(stack: Stack, example_ids, max_classes: int = 10) -> list[int]:
+    """The classes the example grid draws: those with a thumbnail among ``example_ids``, at most
+    ``max_classes`` of them, lowest first."""
+    have = np.isin(stack.example_id, np.asarray(example_ids))
+    return [int(c) for c in np.unique(stack.label[have])][:max_classes]
+
+
 def fig_examples(stack: Stack, thumbs: dict, class_names: Sequence[str], k: int = 5, max_classes: int = 10
                  ) -> Figure | None:
     """The ``k`` easiest and ``k`` hardest examples of each class (rows), among examples that have
@@ -205,7 +212,7 @@ def fig_examples(stack: Stack, thumbs: dict, class_names: Sequence[str], k: int 
     if not have.any():
         return None
     acc = M.accessibility(stack)
-    classes = [int(c) for c in np.unique(stack.label[have])][:max_classes]
+    classes = example_classes(stack, ids, max_classes)
     h, w = images.shape[1:3]
     pad_y, pad_x = max(2, h // 2), max(1, w // 6)
     cell_h, cell_w = h + pad_y, w + pad_x

@@ -75,11 +75,6 @@ def _classes_cut(stack: Stack, split: str, shown: int) -> list[str]:
             f"--class NAME` (`--easiest N` or `--hardest N`) lists any class.", ""]
 
 
-def _classes_with(stack: Stack, example_ids) -> int:
-    """How many classes the example grid draws: those with a thumbnail, at most GRID_CLASSES."""
-    have = np.isin(stack.example_id, np.asarray(example_ids))
-    return min(GRID_CLASSES, len(np.unique(stack.label[have])))
-
 
 def metric_name(text: str) -> str:
     """An MLflow-safe metric name (letters, digits, _ - . / and spaces)."""
@@ -211,7 +206,7 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
             else:
                 F.save(fig, out / f"examples_{split}.png")
                 md += [f"![easiest and hardest examples per class](examples_{split}.png)", ""]
-                md += _classes_cut(st, split, _classes_with(st, thumbs["example_id"]))
+                md += _classes_cut(st, split, len(F.example_classes(st, thumbs["example_id"], GRID_CLASSES)))
         elif "text" in thumbs:
             table = _text_examples(st, thumbs, examples.get("class_names", []))
             md += table + [""] + _classes_cut(st, split, len(table) - 2)     # less its two header lines

@@ -57,6 +57,11 @@ class Recipe:
     scale: str
     studies: list[StudyPlan]
     checks: list[dict[str, Any]]
+    # What this scale leaves out (studies with ``scales`` naming the other scale only, and the checks
+    # on them): "key (dataset, archs)" per study, and the claims of the checks. The report names them,
+    # so that a demo's verdicts are not taken for the recipe's whole test.
+    left_out: list[str] = field(default_factory=list)
+    checks_left_out: list[str] = field(default_factory=list)
 
     def study(self, key: str) -> StudyPlan:
         for s in self.studies:
@@ -112,7 +117,7 @@ def load_recipe(path: str | Path, scale: str = "demo") -> Recipe:
     if not isinstance(raw_studies, list) or not raw_studies:
         raise OrderlabError(f"recipe {path} defines no study; add a [[studies]] table (see docs/paradigms.md)")
     studies = []
-    skipped: set[str] = set()             # studies of the other scale only
+    skipped: dict[str, str] = {}          # studies of the other scale only: key -> "key (dataset, archs)"
     for i, st in enumerate(raw_studies):
         where = f"recipe {path}, study {i + 1}"
         if not isinstance(st, dict) or "key" not in st:
@@ -122,7 +127,9 @@ def load_recipe(path: str | Path, scale: str = "demo") -> Recipe:
         if not isinstance(only_scales, list) or not set(only_scales) <= set(SCALES):
             raise OrderlabError(f"{where}: scales must be a list of demo/paper (got {only_scales!r})")
         if scale not in only_scales:
-            skipped.add(key)
+            archs = st.get("archs")
+            what = ", ".join(str(x) for x in ([st.get("dataset", "?")] + (archs if isinstance(archs, list) else [])))
+            skipped[key] = f"{key} ({what})"
             continue
         common = {k: v for k, v in st.items() if k not in ("key", "scales", "arch") + SCALES}
         opts = _settings(common, where)
@@ -153,9 +160,12 @@ def load_recipe(path: str | Path, scale: str = "demo") -> Recipe:
     if not isinstance(checks, list):
         raise OrderlabError(f"recipe {path}: checks must be an array of tables ([[checks]])")
     # A check on a study of the other scale only is left out at this scale.
-    checks = [c for c in checks if isinstance(c, dict) and not ({str(c.get("study")), str(c.get("reference_study"))}
-                                                                & skipped)]
-    recipe = Recipe(name, str(data.get("title", name)), str(data.get("claim", "")), path, scale, studies, checks)
+    def other_scale(c) -> bool:
+        return isinstance(c, dict) and bool({str(c.get("study")), str(c.get("reference_study"))} & set(skipped))
+    left_checks = [str(c.get("claim") or c.get("kind", "?")) for c in checks if other_scale(c)]
+    checks = [c for c in checks if isinstance(c, dict) and not other_scale(c)]
+    recipe = Recipe(name, str(data.get("title", name)), str(data.get("claim", "")), path, scale, studies, checks,
+                    list(skipped.values()), left_checks)
     for i, c in enumerate(checks):
         _check_check(recipe, c, f"recipe {path}, check {i + 1}")
     return recipe
@@ -560,6 +570,14 @@ def write_summary(out: Path, scale: str, command: str, results: list[dict[str, A
             ref = (" — reports: " if len(links) > 1 else " — ") + ", ".join(
                 f"[{p.parent.name if len(links) > 1 else 'report'}]({p.relative_to(out).as_posix()})" for p in links)
             md.append(f"- `{plan.study}`: {', '.join(plan.archs)} × seeds {plan.seeds} on `{plan.dataset}`{ref}")
+        if rec.left_out:
+            other = next(x for x in SCALES if x != rec.scale)
+            checks = (f" and {len(rec.checks_left_out)} check{'s' if len(rec.checks_left_out) > 1 else ''} on "
+                      f"{'them' if len(rec.left_out) > 1 else 'it'} ({'; '.join(rec.checks_left_out)})"
+                      if rec.checks_left_out else "")
+            md.append(f"- Not run at --scale {rec.scale} (`scales = [\"{other}\"]`): "
+                      f"{', '.join(f'`{x}`' for x in rec.left_out)}{checks}; `orderlab reproduce --scale {other} "
+                      f"--only {rec.name}` runs {'them' if len(rec.left_out) + len(rec.checks_left_out) > 1 else 'it'}.")
         md += ["", *[f"- {v.line()}" for v in res["verdicts"]]]
         figs = [p for p in res["figures"]]
         for f in figs:

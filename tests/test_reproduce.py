@@ -158,12 +158,16 @@ def test_reproduce_custom_recipe_end_to_end(tmp_path):
     runner = CliRunner()
     listed = runner.invoke(app, ["reproduce", "--recipe", str(recipe), "--list"])
     assert listed.exit_code == 0 and "demo-tiny-digits: mlp, knn x seeds 0-1 on digits" in listed.output
+    assert "not at --scale demo: big (cifar10, st-vgg)" in listed.output
     res = runner.invoke(app, ["reproduce", "--recipe", str(recipe), "--out", str(tmp_path / "out"), "-q"])
     assert res.exit_code == 0, res.output
     report = (tmp_path / "out" / "report.md").read_text()
     for claim in ("mlp agree", "mlp bimodal", "mlp order", "knn then mlp", "knn differs", "gaussians differ"):
         assert re.search(rf"\*\*{claim}\*\*: (yes|no|undecided), ", report), claim
-    assert "only at paper scale" not in report
+    assert "**only at paper scale**" not in report
+    # ... but the report says what the demo left out, so its verdicts are not taken for the whole test
+    assert ("- Not run at --scale demo (`scales = [\"paper\"]`): `big (cifar10, st-vgg)` and 1 check on it "
+            "(only at paper scale); `orderlab reproduce --scale paper --only tiny` runs them.") in report, report
     # the across verdict names whose accuracy is whose, and says when the "stronger" is not
     line = re.search(r"\*\*knn then mlp\*\*: [^\n]*", report).group(0)
     fm, fk = map(float, re.search(r"final accuracy mlp (\d\.\d\d), knn (\d\.\d\d)", line).groups())

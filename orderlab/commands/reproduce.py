@@ -44,6 +44,8 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"{r.name}: {r.title}  ({r.path})")
                 for p in r.studies:
                     typer.echo(f"    {p.study}: {', '.join(p.archs)} x seeds {p.seeds} on {p.dataset}")
+                if r.left_out:
+                    typer.echo(f"    not at --scale {scale}: {', '.join(r.left_out)}")
             return
         try:
             path = run(scale, only, recipe, folder, tracking_uri=tracking_uri, device=device,

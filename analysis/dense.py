@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from orderlab.analysis.stack import trained_positions
 from orderlab.analysis.stats import pearson, poisson_binomial, ranks, sarle, top_weights, total_variation
 
 
@@ -75,8 +76,9 @@ def bimodality(ce: np.ndarray) -> dict:
     return {"tv": total_variation(obs, exp), "sarle": sarle(obs)}
 
 
-def accessibility(c: np.ndarray) -> np.ndarray:
-    return c.mean(axis=(0, 1))
+def accessibility(c: np.ndarray, epoch: np.ndarray) -> np.ndarray:
+    """Mean over networks and trained checkpoints (epoch > 0, or all when there is none)."""
+    return c[:, trained_positions(epoch)].mean(axis=(0, 1))
 
 
 def learned_at(c: np.ndarray, epoch: np.ndarray) -> np.ndarray:
@@ -91,11 +93,12 @@ def forgetting_events(c: np.ndarray) -> np.ndarray:
     return (c[:, :-1] & ~c[:, 1:]).sum(axis=1)
 
 
-def order_correlation(c: np.ndarray, arch: np.ndarray, archs: list[str], plans: list[dict], q: float) -> dict:
+def order_correlation(c: np.ndarray, epoch: np.ndarray, arch: np.ndarray, archs: list[str], plans: list[dict],
+                      q: float) -> dict:
     """Spearman and first-q overlap over the given half-splits (metrics.half_splits)."""
     # Integer totals, not float means: sums of means in another order round differently and
     # would break ties between examples that are exactly tied.
-    tot = c.sum(axis=1)                                       # [n, N] checkpoints correct
+    tot = c[:, trained_positions(epoch)].sum(axis=1)          # [n, N] trained checkpoints correct
     k = max(1, int(round(q * c.shape[2])))
     a = len(archs)
     rho = np.zeros((len(plans), a, a))

@@ -15,14 +15,16 @@ percentile bootstrap is wrong for TPA); order correlations use the jackknife too
 """
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
+import zlib
 from typing import Callable, Sequence
 
 import numpy as np
 
 from orderlab.analysis.bits import CHUNK_BYTES, BitCounter, pack, popcount_rows
-from orderlab.analysis.stack import Stack
+from orderlab.analysis.stack import Stack, trained_positions
 from orderlab.analysis.stats import (dot, int_ranks, pearson, percentile_interval, poisson_binomial, sarle,
                                      t_quantile, top_weights, total_variation)
 from orderlab.errors import OrderlabError
@@ -395,21 +397,23 @@ def bimodality_curve(stack: Stack | np.ndarray, networks: Networks = None) -> di
 # ------------------------------------------------------------------ accessibility and order
 
 def network_totals(stack: Stack | np.ndarray, networks: Networks = None) -> np.ndarray:
-    """For each network and example, at how many checkpoints the network was right: ``[n, N]``
-    (uint8/uint16). Accessibility is its mean over networks divided by the checkpoint count."""
+    """For each network and example, at how many trained checkpoints (all but the untrained
+    network's: :func:`~orderlab.analysis.stack.trained_positions`) the network was right: ``[n, N]``
+    (uint8/uint16). Accessibility is its mean over networks divided by that checkpoint count."""
     stack = as_stack(stack)
     idx = _networks(stack, networks)
     if stack.own_totals is not None:           # grids differ: each network's own checkpoints (see Stack)
         return stack.own_totals[idx]
-    n_c, nb, n = stack.n_checkpoints, stack.bits.shape[2], stack.n_examples
-    dtype = np.uint8 if n_c < 256 else np.uint16 if n_c < 65536 else np.uint32
+    trained = trained_positions(stack.epoch)
+    n_t, nb, n = trained.size, stack.bits.shape[2], stack.n_examples
+    dtype = np.uint8 if n_t < 256 else np.uint16 if n_t < 65536 else np.uint32
     out = np.empty((idx.size, n), dtype)
-    planes = max(1, n_c.bit_length()) + 2
+    planes = max(1, n_t.bit_length()) + 2
     for b in _blocks(idx.size, nb * planes + n * 2):
         sub = idx[b]
-        counter = BitCounter((sub.size, nb), n_c)
+        counter = BitCounter((sub.size, nb), n_t)
         view = _take(stack.bits, sub)
-        for e in range(n_c):
+        for e in trained:
             counter.add(view[:, e])
         out[b] = counter.counts(n, dtype)
     return out
@@ -428,11 +432,13 @@ def _accessibility_sum(stack: Stack, idx: np.ndarray) -> np.ndarray:
 
 
 def accessibility(stack: Stack | np.ndarray, networks: Networks = None) -> np.ndarray:
-    """``a(x) = mean_{j,e} C[j,e,x]`` in [0, 1]: the area under each example's learning curve (each
-    network over its own checkpoints when the networks recorded different grids)."""
+    """``a(x) = mean_{j,e} C[j,e,x]`` in [0, 1], ``e`` over the trained checkpoints (the untrained
+    network's right answers are its initial favourite class, not learning: see
+    :func:`~orderlab.analysis.stack.trained_positions`): the area under each example's learning
+    curve (each network over its own checkpoints when the networks recorded different grids)."""
     stack = as_stack(stack)
     idx = _networks(stack, networks)
-    scale = stack.own_scale if stack.own_totals is not None else stack.n_checkpoints
+    scale = stack.own_scale if stack.own_totals is not None else trained_positions(stack.epoch).size
     return _accessibility_sum(stack, idx) / (idx.size * scale)
 
 
@@ -504,25 +510,43 @@ def _canonical(stack: Stack, idx: np.ndarray) -> np.ndarray:
 
 def half_splits(stack: Stack, n_splits: int = 10, seed: int = 0, networks: Networks = None
                 ) -> list[dict[str, tuple[np.ndarray, np.ndarray]]]:
-    """Random splits of each architecture's networks into two halves (a single network is its own
-    two halves). Deterministic given ``seed``, and the same whatever the order of networks."""
+    """Splits of each architecture's networks into two halves (a single network is its own two
+    halves), ``n_splits`` of them. Deterministic given ``seed``, and the same whatever the order of
+    networks and whichever other architectures are analysed: each architecture draws from its own
+    generator, seeded by ``seed`` and its name. An architecture with at most ``n_splits`` distinct
+    splits (up to 6 networks) takes each of them in turn rather than random draws with repeats, so
+    its average is the exact one when ``n_splits`` is a multiple of their number (10 for 5 or 6
+    networks)."""
     stack = as_stack(stack)
     sel = _networks(stack, networks)
-    rng = np.random.default_rng(seed)
     members = {a: _canonical(stack, sel[stack.arch[sel] == a]) for a in stack.archs
                if np.any(stack.arch[sel] == a)}
-    plans = []
+    per_arch = {a: _arch_splits(m, n_splits, np.random.default_rng([seed, zlib.crc32(a.encode())]))
+                for a, m in members.items()}
+    return [{a: per_arch[a][i] for a in members} for i in range(n_splits)]
+
+
+def _arch_splits(m: np.ndarray, n_splits: int, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``n_splits`` splits of the networks ``m`` into halves (the first the smaller when odd)."""
+    if m.size == 1:
+        return [(m, m)] * n_splits
+    h = m.size // 2
+    distinct = math.comb(m.size, h) // (2 if m.size % 2 == 0 else 1)
+    if distinct <= n_splits:
+        # each unordered split once: with an even count, the halves holding the first network
+        firsts = [c for c in itertools.combinations(range(m.size), h) if m.size % 2 or 0 in c]
+        order = rng.permutation(len(firsts))
+        out = []
+        for i in range(n_splits):
+            first = np.array(firsts[order[i % len(firsts)]])
+            rest = np.setdiff1d(np.arange(m.size), first)
+            out.append((m[first], m[rest]))
+        return out
+    out = []
     for _ in range(n_splits):
-        plan = {}
-        for a in sorted(members):    # drawn in name order: the first-appearance order of archs may change
-            m = members[a]
-            if m.size == 1:
-                plan[a] = (m, m)
-            else:
-                p = rng.permutation(m)
-                plan[a] = (p[:m.size // 2], p[m.size // 2:])
-        plans.append(plan)
-    return plans
+        p = rng.permutation(m)
+        out.append((p[:h], p[h:]))
+    return out
 
 
 class _Feat:

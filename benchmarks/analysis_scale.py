@@ -106,12 +106,12 @@ def analyse_dense(stack: Stack, plans) -> dict:
         obs, exp = D.correct_count_histogram(c[:, e])
         b = D.bimodality(c[:, e])
         out[f"hist/{e}"], out[f"exp/{e}"], out[f"tv/{e}"], out[f"sarle/{e}"] = obs, exp, b["tv"], b["sarle"]
-    acc = D.accessibility(c)
+    acc = D.accessibility(c, stack.epoch)
     out["access"] = acc
     out["order_access"] = acc[np.argsort(-acc, kind="stable")]
     out["learned_at"] = D.learned_at(c, stack.epoch)
     out["forgetting"] = D.forgetting_events(c)
-    oc = D.order_correlation(c, stack.arch, stack.archs, plans, 0.2)
+    oc = D.order_correlation(c, stack.epoch, stack.arch, stack.archs, plans, 0.2)
     out["spearman"], out["overlap"] = oc["spearman"], oc["overlap"]
     return out
 

@@ -72,19 +72,23 @@ C2 = np.array([[[0, 1, 1, 0],
 
 def test_accessibility_learned_at_forgetting_by_hand():
     st = M.as_stack(C2, epoch=[0, 0.5, 1, 1.5, 2])
-    assert M.accessibility(st) == pytest.approx([0.8, 0.6, 0.8, 0.0])
+    # over the trained checkpoints 0.5..2 (the untrained network's right answers are not learning)
+    assert M.accessibility(st) == pytest.approx([1.0, 0.5, 0.75, 0.0])
     assert M.learning_order(st).tolist() == [0, 2, 1, 3]
+    # a grid without the untrained checkpoint counts all of them; the untrained one alone counts
+    assert M.accessibility(M.as_stack(C2, epoch=[0.5, 1, 1.5, 2, 2.5])) == pytest.approx([0.8, 0.6, 0.8, 0.0])
+    assert M.accessibility(M.as_stack(C2[:, :1], epoch=[0])) == pytest.approx([0, 1, 1, 0])
     la = M.learned_at(st)
     assert la[0, :2].tolist() == [0.5, 2.0] and np.isnan(la[0, 2:]).all()
     assert M.learned_at(st, as_index=True).tolist() == [[1, 4, -1, -1]]
     assert M.forgetting_events(st).tolist() == [[0, 2, 1, 0]]
-    assert M.network_totals(st).tolist() == [[4, 3, 4, 0]]
+    assert M.network_totals(st).tolist() == [[4, 2, 3, 0]]
 
 
 def test_order_correlation_by_hand():
-    # arch a learns example x at checkpoint x; arch b in the reverse order.
-    n_c = n = 6
-    a = np.array([[e >= x for x in range(n)] for e in range(n_c)])
+    # arch a learns example x at trained checkpoint x (after the untrained one); arch b in the reverse order.
+    n = 6
+    a = np.array([[e > x for x in range(n)] for e in range(n + 1)])
     b = a[:, ::-1]
     st = M.as_stack(np.stack([a, a, b, b]), arch=["a", "a", "b", "b"])
     oc = M.order_correlation(st, q=1 / 3, intervals=True)
@@ -238,7 +242,7 @@ def test_dense_reference_agrees_on_a_small_study():
         assert np.allclose(M.architecture_agreement(st, e)[1],
                            D.architecture_agreement(D.pairwise_tpa(c[:, e]), arch, st.archs), equal_nan=True)
     oc = M.order_correlation(st, n_splits=4, seed=3)
-    ref = D.order_correlation(c, arch, st.archs, M.half_splits(st, 4, 3), 0.2)
+    ref = D.order_correlation(c, st.epoch, arch, st.archs, M.half_splits(st, 4, 3), 0.2)
     assert np.allclose(oc["spearman"], ref["spearman"]) and np.allclose(oc["overlap"], ref["overlap"])
 
 
@@ -284,3 +288,45 @@ def test_many_different_checkpoint_counts_share_one_bounded_scale():
     assert np.all(np.abs(totals[:, 2] / scale - np.array([c // 2 / c for c in counts])) < 1e-4)
     exact, s2 = _on_one_scale([(np.array([[3]]), 4), (np.array([[5]]), 6)])
     assert s2 == 12 and exact.ravel().tolist() == [9, 10]
+
+
+def test_the_untrained_checkpoint_does_not_shape_the_learning_order():
+    """Untrained networks get right the class their initialisation favours, a different one per
+    seed. Networks that learn the examples in one order then still agree on it exactly."""
+    rng = np.random.default_rng(0)
+    n, n_c, nets = 300, 5, 6
+    label = rng.integers(0, 10, n)
+    learned = rng.permutation(n) % (n_c - 1) + 1        # the trained checkpoint each example is learned at
+    c = np.zeros((nets, n_c, n), bool)
+    for j in range(nets):
+        c[j, 0] = label == j                            # network j's untrained favourite class
+        c[j, 1:] = np.arange(1, n_c)[:, None] >= learned[None, :]
+    st = M.as_stack(c, epoch=np.arange(n_c) * 0.5)
+    oc = M.order_correlation(st, n_splits=5)
+    assert oc["spearman"][0, 0] == pytest.approx(1.0)
+    # counted, the untrained checkpoint would have broken the ties between halves
+    with_untrained = M.order_correlation(M.as_stack(c, epoch=np.arange(n_c) * 0.5 + 0.5), n_splits=5)
+    assert with_untrained["spearman"][0, 0] < 0.99
+
+
+def test_half_splits_of_one_architecture_ignore_the_others_and_cover_small_groups():
+    """An architecture's order numbers must not change when another architecture joins the
+    analysis (`analyze STUDY` against `analyze STUDY --arch mlp`), and 6 networks have only 10
+    distinct half splits: 10 splits take each once."""
+    c = synthetic_correct(10, 5, 120, seed=1, groups=np.repeat([0, 1], [6, 4]))
+    arch = np.array(["mlp"] * 6 + ["cnn"] * 4)
+    both = M.as_stack(c, arch=arch)
+    alone = both.select(np.arange(6))
+    for seed in (0, 5):
+        a = [p["mlp"] for p in M.half_splits(both, 10, seed)]
+        b = [p["mlp"] for p in M.half_splits(alone, 10, seed)]
+        assert all(np.array_equal(x[0], y[0]) and np.array_equal(x[1], y[1]) for x, y in zip(a, b))
+        firsts = {frozenset(min((tuple(sorted(x[0])), tuple(sorted(x[1]))))) for x in a}
+        assert len(firsts) == 10
+    oc = M.order_correlation(both)
+    mlp_row = oc["spearman"][oc["archs"].index("mlp")][oc["archs"].index("mlp")]
+    assert M.order_correlation(alone)["spearman"][0, 0] == pytest.approx(mlp_row)
+    # more networks than that: random draws, still the same with or without the other architecture
+    big = M.as_stack(synthetic_correct(12, 5, 120, seed=2), arch=["a"] * 8 + ["b"] * 4)
+    assert all(np.array_equal(x["a"][0], y["a"][0]) for x, y in
+               zip(M.half_splits(big, 4), M.half_splits(big.select(np.arange(8)), 4)))

@@ -48,11 +48,11 @@ def test_packed_matches_the_dense_definitions(study):
     dobs, dexp = D.correct_count_histogram(c[:, last])
     assert (obs == dobs).all() and close(exp, dexp)
     assert close(M.bimodality(s, last)["tv"], D.bimodality(c[:, last])["tv"])
-    assert close(M.accessibility(s), D.accessibility(c))
+    assert close(M.accessibility(s), D.accessibility(c, s.epoch))
     assert close(M.learned_at(s), D.learned_at(c, s.epoch))
     assert (M.forgetting_events(s) == D.forgetting_events(c)).all()
     oc = M.order_correlation(s, n_splits=3)
-    ref = D.order_correlation(c, arch, s.archs, M.half_splits(s, 3), 0.2)
+    ref = D.order_correlation(c, s.epoch, arch, s.archs, M.half_splits(s, 3), 0.2)
     assert close(oc["spearman"], ref["spearman"]) and close(oc["overlap"], ref["overlap"])
 
 

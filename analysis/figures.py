@@ -172,6 +172,9 @@ def fig_accessibility(stack: Stack, max_pairs: int = 3) -> Figure:
         idx = stack.arch_index(archs[0])
         h = max(1, idx.size // 2)
         sets = [(f"{archs[0]} (half 1)", idx[:h], f"{archs[0]} (half 2)", idx[h:] if idx.size > 1 else idx)]
+    # The tables compare half-groups averaged over splits; a scatter shows one comparison, which its
+    # title names, so that its numbers are not read as the table's.
+    which = "whole groups" if len(archs) > 1 else "one split"
     fig = _figure(4.4 * len(sets), 4.3)
     axes = np.atleast_1d(fig.subplots(1, len(sets), squeeze=False)[0])
     for ax, (a, ia, b, ib) in zip(axes, sets):
@@ -185,7 +188,7 @@ def fig_accessibility(stack: Stack, max_pairs: int = 3) -> Figure:
         ax.plot([0, 1], [0, 1], color="grey", lw=1, ls=":")
         ax.set(xlim=(0, 1), ylim=(0, 1), xlabel=f"accessibility, {a}", ylabel=f"accessibility, {b}")
         ax.set_aspect("equal")
-        ax.set_title(f"Spearman ρ {r['spearman']:.2f}, first-20% overlap {r['overlap']:.2f}", fontsize=9)
+        ax.set_title(f"{which}: Spearman ρ {r['spearman']:.2f}, first-20% overlap {r['overlap']:.2f}", fontsize=9)
     return fig
 
 

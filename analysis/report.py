@@ -143,7 +143,7 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
         for w in st.warnings:
             md.append(f"> note: {w}")
         md += [f"At the last checkpoint{' all networks share' if st.cut_short else ''} (epoch {st.epoch[last]:.3g}) and mid-training (epoch {st.epoch[pts['middle']]:.3g}, "
-               f"two thirds of the way to the final accuracy):", "",
+               f"the first checkpoint two thirds of the way or more to the final accuracy):", "",
                "| architecture | networks | accuracy | TPA [95% interval] | independent TPA | Jaccard "
                "| mid-training TPA | mid independent | bimodality TV (mid) | Sarle (mid) |",
                "|---|---|---|---|---|---|---|---|---|---|"]
@@ -175,7 +175,10 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
         md += _matrix_md(oc["archs"], oc["spearman"], oc.get("spearman_lo"), oc.get("spearman_hi"))
         md += ["", f"**Overlap of the first {q}% of examples learned** (chance: {oc['q']:.2f})", ""]
         md += _matrix_md(oc["archs"], oc["overlap"])
-        md += ["", f"![accessibility scatter](accessibility_{split}.png)", ""]
+        md += ["", "Each example's accessibility in one architecture against another (whole groups, not halves: "
+               "the numbers in the scatter's title are for these groups and usually run higher than the half-group table's; "
+               "one architecture: its networks split once into halves).", "",
+               f"![accessibility scatter](accessibility_{split}.png)", ""]
         rows_e = example_rows(st, 5)
         rows_h = example_rows(st, 5, hardest=True)
         names = (examples or {}).get("class_names") or None

@@ -206,7 +206,7 @@ def example_rows(stack: Stack, n: int = 10, *, hardest: bool = False, cls: int |
                  class_names: Sequence[str] | None = None) -> list[dict]:
     """The ``n`` easiest (most accessible) or hardest examples, optionally of one class: example id,
     label, accessibility over all networks and, per architecture, accessibility and the median
-    learned-at epoch over its networks (None = most of them never keep it right)."""
+    learned-at epoch over its networks (None = half or more of them never keep it right)."""
     acc = M.accessibility(stack)
     order = M.learning_order(stack)
     if hardest:

@@ -345,3 +345,18 @@ def test_analyze_tables_show_every_checkpoint_or_say_which(tmp_path, n_ckpt, sho
     assert len(rows) == shown, table
     note = f"{shown} of the {n_ckpt} checkpoints shown, evenly spaced"
     assert (note in r.stdout) == (shown < n_ckpt), r.stdout
+
+
+def test_one_network_per_architecture_is_not_shown_as_agreement(tmp_path):
+    """With one network, TPA is 1 and its split-half order rho 1 by construction: the tables say so
+    instead of printing them as results."""
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    populate_store(Store(uri), "solo", archs=("mlp", "cnn"), seeds=1, n_checkpoints=4, n_examples=60)
+    r = CliRunner().invoke(app, ["analyze", "solo", "--tracking-uri", uri], env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    out = " ".join(r.stdout.split())
+    for a in ("mlp", "cnn"):
+        assert f"note: {a} has one network: its TPA, independent TPA and Jaccard are 1" in out, out
+    order = r.stdout.split("learning order: Spearman")[1].split("learning order: overlap")[0]
+    assert order.count("– (1 network)") == 2 and "1.000" not in order, order
+    assert re.search(r"│ mlp\s+│\s+-?\d\.\d{3} │ – \(1 network\) │", order), order       # across is a result

@@ -51,6 +51,13 @@ def test_report_without_examples_writes_every_figure_and_embeds_them(tmp_path):
     assert set(js["groups"]) == {"mlp", "cnn"} and len(js["epoch"]) == 9
     assert "| mlp | 4 |" in text
     assert "**Spearman ρ of accessibility**" in text and "**Overlap of the first 20% of examples learned**" in text
+    # the scatter's numbers are whole groups' and the table's half-groups': the report and the figure say so
+    assert "whole groups, not halves" in text
+    from orderlab.analysis import figures as F
+    title = F.fig_accessibility(stacks["test"]).axes[0].get_title()
+    assert title.startswith("whole groups: Spearman ρ "), title
+    assert F.fig_accessibility(stacks["test"].select(stacks["test"].arch_index("mlp"))).axes[0].get_title(
+        ).startswith("one split: ")
 
 
 def test_report_with_image_thumbnails_draws_the_example_grid(tmp_path):

@@ -46,5 +46,5 @@ class HistogramView(View):
         b = result.bimodality
         s = checkpoint_line(self.study_screen, result)
         s.append(f"\ndistance from independence {fmt(b.get('tv'))} (TV) · "
-                 f"Sarle {fmt(b.get('sarle'))} (>0.56: bimodal)")
+                 f"Sarle {fmt(b.get('sarle'))} (>0.56 leans bimodal; skewed scores high too)")
         self.query_one("#hist-status", Static).update(s)

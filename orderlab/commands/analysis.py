@@ -165,12 +165,16 @@ def _print_analysis(js: dict) -> None:
                       *ci, _fmt(g["tpa_independent"][e]),
                       _fmt(g["jaccard"][e]), _fmt(g["bimodality_tv"][e], ".2f"), _fmt(g["sarle"][e], ".2f"))
         console.print(t)
+        if g["n"] == 1:
+            console.print(f"[yellow]note: {arch} has one network: its TPA, independent TPA and Jaccard are 1 and its "
+                          f"histogram has two bars by construction; agreement needs two or more.[/yellow]")
     if len(rows) < n_c:
         console.print(f"[dim]{len(rows)} of the {n_c} checkpoints shown, evenly spaced; `--checkpoint EPOCH` "
                       f"marks another (◂), `--json` gives every one.[/dim]")
     console.print("[dim]TPA: share of examples all networks get right / mean accuracy; independent: the same for "
                   "networks erring independently; TV: distance of the correct-count histogram from independence; "
-                  "Sarle > 0.56: bimodal.[/dim]")
+                  "Sarle above 0.56 leans bimodal, but a skewed histogram (high accuracy, or independent networks) scores "
+                  "high too: read it with TV.[/dim]")
     aa = js["architecture_agreement"]
     t = Table(title=f"architecture agreement (mean pairwise TPA; κ in brackets) at epoch {epochs[aa['checkpoint']]:.3g}",
               title_justify="left")
@@ -193,6 +197,9 @@ def _print_analysis(js: dict) -> None:
         for i, a in enumerate(oc["archs"]):
             cells = []
             for j in range(len(oc["archs"])):
+                if i == j and js["groups"].get(a, {}).get("n") == 1:
+                    cells.append("– [dim](1 network)[/dim]")      # its own half: 1 by construction
+                    continue
                 lo = oc[f"{key}_lo"][i][j] if ci else None
                 hi = oc[f"{key}_hi"][i][j] if ci else None
                 cells.append(_fmt(oc[key][i][j]) + ("" if lo is None or hi is None else f" [dim]{lo:.2f}–{hi:.2f}[/dim]"))
@@ -399,6 +406,6 @@ def register(app: typer.Typer) -> None:
             t.add_row(*cells)
         console = Console()
         console.print(t)
-        console.print("[dim]accessibility: share of (network, checkpoint) pairs that get the example right; learned "
+        console.print("[dim]accessibility: share of (network, trained checkpoint) pairs that get the example right; learned "
                       "at: median over the architecture's networks of the epoch from which the example stays right "
-                      "(never: most of them do not keep it right).[/dim]")
+                      "(never: half or more of them never keep it right).[/dim]")

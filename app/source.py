@@ -74,6 +74,11 @@ class StoreMissing(SourceError):
     """No SQLite store at the path (yet, or any more): cheap to look for again, no back-off."""
 
 
+class StudyMissing(SourceError):
+    """The store holds no study of that name (yet: `tui --study` started before `train`): looked for
+    again at the refresh rate, no back-off."""
+
+
 @dataclass
 class RecordProblem:
     """A network whose record cannot be read: it is left out of the analysis and the TUI says why."""
@@ -179,7 +184,7 @@ class StudyData:
 
 
 def _median_learned_at(learned: Any) -> Any:
-    """Median over networks of the epoch an example is learned for good; nan when most never do."""
+    """Median over networks of the epoch an example is learned for good; nan when half or more never do."""
     import numpy as np
     never = np.isnan(learned)
     filled = np.where(never, np.inf, learned)
@@ -236,11 +241,14 @@ class StudySource:
 
     def _guard(self, fn, *args, **kwargs):
         """Run a store call; turn any failure into a one-line SourceError and reconnect next time."""
+        from orderlab.store import NoSuchStudy
         try:
             return fn(*args, **kwargs)
         except SourceError:
             self.reset()
             raise
+        except NoSuchStudy as e:
+            raise StudyMissing(" ".join(str(e).split())) from None
         except OrderlabError as e:
             raise SourceError(" ".join(str(e).split())) from None
         except Exception as e:  # noqa: BLE001 - any store failure must reach the user as a message
@@ -483,10 +491,16 @@ class StudySource:
 
     @staticmethod
     def _analyse(stack) -> Analysis:
+        import numpy as np
         from orderlab.analysis import metrics as M
         archs = stack.archs
         curves = M.group_curves(stack, bootstrap=0)     # no intervals: the live view must stay cheap
         order = M.order_correlation(stack)
+        # A single network is its own two halves: its diagonal is 1 by construction, not a result.
+        for i, a in enumerate(order["archs"]):
+            if stack.arch_index(a).size == 1:
+                for key in ("spearman", "overlap"):
+                    order[key][i, i] = np.nan
         access, learned = {}, {}
         for a in archs:
             idx = stack.arch_index(a)

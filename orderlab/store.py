@@ -78,6 +78,10 @@ class StoreError(OrderlabError):
     """The tracking store is unreachable, or a study/run asked for does not exist."""
 
 
+class NoSuchStudy(StoreError):
+    """The store answers but holds no study of that name (yet: `orderlab tui --study` waits for it)."""
+
+
 class ReadOnlyStore(StoreError):
     """The store's database cannot be written (an archived copy): reading it still works."""
 
@@ -629,7 +633,7 @@ class Store:
         exp = self._experiment(study)
         if exp is None:
             names = ", ".join(s for s in self.study_names()) or "none yet"
-            raise StoreError(f"no study named {study!r} in {self.uri} (studies: {names}); "
+            raise NoSuchStudy(f"no study named {study!r} in {self.uri} (studies: {names}); "
                              f"check the name or --tracking-uri")
         return exp.experiment_id
 

@@ -217,6 +217,11 @@ async def test_friendly_states(tui_store, empty_db, tmp_path):
             await pilot.press(key)
             await pilot.pause()
         assert "#" in screen_text(app) or "no picture" in screen_text(app)
+        # its order "within" would be the network against itself (1 by construction): not shown as a result
+        assert np.isnan(app.screen.data.analysis.order["spearman"][0, 0])
+        await pilot.press("5")
+        await pilot.pause()
+        assert "ρ = —" in screen_text(app) and "one network" in screen_text(app)
     # A study that does not exist: a message, no crash.
     app = make_app(tui_store, study="nope")
     async with app.run_test(size=(100, 24)) as pilot:
@@ -228,6 +233,9 @@ async def test_friendly_states(tui_store, empty_db, tmp_path):
     async with app.run_test(size=(140, 24)) as pilot:
         await wait_for(pilot, lambda: shows(app, "no study named 'soon'") and shows(app, "it opens here once it "
                                                                                       "exists"))
+        # looked for again at the refresh rate, not backed off as a store that fails to answer
+        await wait_for(pilot, lambda: app.screen.polls >= 6, what="six polls")
+        assert app.screen.failures == 0 and app.screen._interval() == pytest.approx(0.1)
         from orderlab.store import Store
         from orderlab.synthetic import populate_store
         populate_store(Store(uri), "soon", archs=("mlp",), seeds=2, n_checkpoints=3, n_examples=50)
@@ -641,3 +649,38 @@ async def test_networks_that_recorded_other_splits_are_left_out_and_named(tmp_pa
                        and app.screen.data.stack is not None and app.screen.data.stack.n_networks == 2,
                        what="train split")
         assert "mlp/s2 (no train split)" in screen_text(app)
+
+
+def test_the_help_screen_names_every_key_of_the_study_screen():
+    """`?` "lists them all" (docs/tui.md): `z` (the heatmap's colour scale) was missing."""
+    from orderlab.app.screens.help import HELP
+    from orderlab.app.screens.study import StudyScreen
+    names = {"left_square_bracket": "[", "right_square_bracket": "]", "slash": "/", "question_mark": "?"}
+    for b in StudyScreen.BINDINGS:
+        for key in b.key.split(","):
+            key = names.get(key, key)
+            assert f"`{key}`" in HELP or f"| {key} |" in HELP, key
+
+
+@pilot_test
+async def test_the_studies_list_keeps_its_cursor_on_the_study_when_others_appear(empty_db, tmp_path):
+    """A study made while the user read another's screen sorted above it: the cursor kept its row,
+    and Enter opened the new study instead."""
+    from orderlab.app.screens.study import StudyScreen
+    from orderlab.store import Store
+    from orderlab.synthetic import populate_store
+    uri = new_store(empty_db, tmp_path / "s")
+    for name in ("mmm", "zzz"):
+        populate_store(Store(uri), name, archs=("mlp",), seeds=2, n_checkpoints=3, n_examples=40)
+    app = make_app(uri, refresh=0.1)
+    async with app.run_test(size=(120, 24)) as pilot:
+        await wait_for(pilot, lambda: len(app.known_studies) == 2, what="the list")
+        table = app.screen.query_one("#studies-table")
+        order = list(app.screen._order)
+        table.move_cursor(row=order.index("mmm"))
+        populate_store(Store(uri), "aaa", archs=("mlp",), seeds=2, n_checkpoints=3, n_examples=40)
+        await wait_for(pilot, lambda: len(app.known_studies) == 3, what="the new study")
+        await pilot.pause()
+        assert app.screen._order[table.cursor_row] == "mmm", app.screen._order
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, StudyScreen) and app.screen.studies == ("mmm",))

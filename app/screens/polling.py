@@ -34,9 +34,12 @@ class PollingScreen(Screen):
     def failed(self, seq: int, error: Exception):
         """The message for a failed poll (called in the worker)."""
         from orderlab.app.messages import PollFailed
-        from orderlab.app.source import StoreMissing
+        from orderlab.app.source import StoreMissing, StudyMissing
+        # A store not made yet, or a study not made yet (`tui --study` started before `train`), is
+        # cheap to look for again and is looked for at the refresh rate: the training's first
+        # checkpoints are what the user is waiting to see. A store that fails to answer backs off.
         return PollFailed(seq, " ".join(str(error).split()) or type(error).__name__,
-                          backoff=not isinstance(error, StoreMissing))
+                          backoff=not isinstance(error, (StoreMissing, StudyMissing)))
 
     def poll_now(self, restart: bool = False) -> None:
         if restart:

@@ -157,12 +157,16 @@ class StudiesScreen(PollingScreen):
                         table.update_cell(s.name, key, value)
         else:
             keep = table.cursor_row
+            # the cursor stays on its study, not on its row: a new study sorted above it would
+            # otherwise take its place, and Enter would open that one
+            chosen = self._order[keep] if self._order and keep is not None and 0 <= keep < len(self._order) else None
             table.clear()
             for s, row in zip(self.studies, rows):
                 table.add_row(*row, key=s.name)
             self._order = order
             if self.studies:
-                table.move_cursor(row=min(keep, len(self.studies) - 1), animate=False)
+                row = order.index(chosen) if chosen in order else min(keep or 0, len(self.studies) - 1)
+                table.move_cursor(row=row, animate=False)
         n_live = sum(1 for s in self.studies if s.n_running)
         line = Text(no_wrap=True, overflow="ellipsis")
         if n_live:

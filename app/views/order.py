@@ -60,7 +60,8 @@ class OrderView(View):
             out += matrix(order["overlap"], archs, archs, w, lo=0.0, hi=1.0, row_colours=colours)[0]
             out.append(legend(w, label="ρ / overlap"))
             out.append(Text("diagonal: two halves of", style="dim"))
-            out.append(Text(f"one arch; chance overlap {q:.2f}", style="dim"))
+            out.append(Text("one arch (· one network);", style="dim"))
+            out.append(Text(f"chance overlap {q:.2f}", style="dim"))
             return out
 
         drawing = self.query_one("#order-matrix", Drawing)

@@ -123,8 +123,26 @@ def test_tiny_imagenet_official_layout(tmp_path):
     assert d.y_train.tolist() == [0, 0, 1, 1, 2, 2]
     assert d.y_test.tolist() == [2, 0, 1, 0]
     assert (root / "orderlab-cache.npz").exists()
-    cached = load_dataset("tiny-imagenet", data_dir=tmp_path)
+    from orderlab.trainer.data import benchmarks
+
+    def no_decoding(paths):
+        raise AssertionError("decoded again")
+    real = benchmarks._read_images
+    benchmarks._read_images = no_decoding           # the cache is read, nothing decoded
+    try:
+        cached = load_dataset("tiny-imagenet", data_dir=tmp_path)
+    finally:
+        benchmarks._read_images = real
     assert np.array_equal(cached.x_test, d.x_test) and cached.fingerprint("test") == d.fingerprint("test")
+    # Images added since (a folder unzipped in part, then in full): the cache is made again, not trusted
+    _write_jpegs(root / "train" / "n01" / "images", 3, (0, 0, 0), prefix="late")
+    more = load_dataset("tiny-imagenet", data_dir=tmp_path)
+    assert more.x_train.shape[0] == 9 and more.y_train.tolist().count(0) == 5
+    # A cache cut short (an interrupted copy): decoded again, not a traceback
+    data = (root / "orderlab-cache.npz").read_bytes()
+    (root / "orderlab-cache.npz").write_bytes(data[:len(data) // 3])
+    again = load_dataset("tiny-imagenet", data_dir=tmp_path)
+    assert np.array_equal(again.x_train, more.x_train)
 
 
 def test_imagenet_subset_folders_and_class_lists(tmp_path):

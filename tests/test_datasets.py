@@ -315,3 +315,17 @@ def test_gaussian_separation_out_of_range_is_refused(sep):
     from orderlab.trainer.data import load_dataset
     with pytest.raises(OrderlabError, match=r"0 <= sep <= 1000"):
         load_dataset(f"gaussians:sep={sep}")
+
+
+def test_a_failed_download_says_why(tmp_path, monkeypatch):
+    """torchvision's MNIST puts the reason on the lines after "Error downloading X:", which the
+    message used to drop, leaving "failed (Error downloading train-images-idx3-ubyte.gz:)"."""
+    import torchvision
+
+    class Offline:
+        def __init__(self, *a, **k):
+            raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried https://example/, got:\n"
+                               "<urlopen error [Errno -2] Name or service not known>\n")
+    monkeypatch.setattr(torchvision.datasets, "MNIST", Offline)
+    msg = one_line_error("Name or service not known", load_dataset, "mnist", data_dir=tmp_path, download=True)
+    assert "Error downloading train-images-idx3-ubyte.gz: Tried https://example/, got:" in msg

@@ -139,7 +139,8 @@ def load_stl10(opts: LoadOptions) -> Dataset:
 
 # ----------------------------------------------------------------------------- Tiny ImageNet
 
-def read_tiny_imagenet(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
+def _tiny_imagenet_files(folder: Path) -> tuple[list[Path], list[int], list[Path], list[int], list[str]]:
+    """The image files of each split with their classes, and the class names (nothing decoded)."""
     wnids = sorted(w.strip() for w in (folder / "wnids.txt").read_text().split() if w.strip())
     index = {w: i for i, w in enumerate(wnids)}
     words = {}
@@ -169,8 +170,22 @@ def read_tiny_imagenet(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray
     order = np.argsort([p.name for p in val_paths], kind="stable")
     val_paths = [val_paths[i] for i in order]
     y_te = [y_te[i] for i in order]
-    return (_read_images(train_paths), np.array(y_tr, np.int64), _read_images(val_paths), np.array(y_te, np.int64),
-            [words.get(w, w) for w in wnids])
+    return train_paths, y_tr, val_paths, y_te, [words.get(w, w) for w in wnids]
+
+
+def _files_key(folder: Path, paths: list[Path]) -> str:
+    """What the decoded cache was made from: every file's path, size and modification time (listing
+    them takes well under a second; decoding, a minute). A file added, removed or replaced (a folder
+    unzipped in part, then in full) changes it."""
+    import hashlib
+    h = hashlib.sha1()
+    for p in paths:
+        try:
+            st = p.stat()
+            h.update(f"{p.relative_to(folder)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        except OSError:
+            h.update(f"{p.relative_to(folder)}\0missing\n".encode())
+    return h.hexdigest()
 
 
 @register("tiny-imagenet", "Tiny ImageNet: 100k/10k 64x64 images, 200 classes (official folder; validation set "
@@ -187,17 +202,27 @@ def load_tiny_imagenet(opts: LoadOptions) -> Dataset:
         except Exception as e:  # noqa: BLE001
             raise OrderlabError(f"could not download Tiny ImageNet ({e}); unzip tiny-imagenet-200.zip "
                                 f"into {root}") from None
+    train_paths, y_tr, val_paths, y_te, names = _tiny_imagenet_files(folder)
+    meta = [folder / "wnids.txt", folder / "words.txt", folder / "val" / "val_annotations.txt"]
+    key = _files_key(folder, meta + train_paths + val_paths)
     cache = folder / "orderlab-cache.npz"
+    arrays = None
     if cache.exists():
-        with np.load(cache, allow_pickle=False) as z:
-            arrays = [z[k] for k in ("x_train", "y_train", "x_test", "y_test")]
-            names = [str(n) for n in z["class_names"]]
-    else:
-        *arrays, names = read_tiny_imagenet(folder)
+        # Used only if it was made from these very files, and readable: a cache left by a folder
+        # since changed, or cut short by a copy, is decoded again rather than trusted or fatal.
+        try:
+            with np.load(cache, allow_pickle=False) as z:
+                if "source" in z.files and str(z["source"]) == key:
+                    arrays = [z[k] for k in ("x_train", "y_train", "x_test", "y_test")]
+        except Exception:  # noqa: BLE001 - any damage (a truncated zip, a bad member): decode again
+            arrays = None
+    if arrays is None:
+        arrays = [_read_images(train_paths), np.array(y_tr, np.int64), _read_images(val_paths),
+                  np.array(y_te, np.int64)]
         try:  # decoding 110k JPEGs takes a minute: keep them beside the originals
             tmp = folder / "orderlab-cache.tmp.npz"
             np.savez(tmp, x_train=arrays[0], y_train=arrays[1], x_test=arrays[2], y_test=arrays[3],
-                     class_names=np.array(names))
+                     class_names=np.array(names), source=np.array(key))
             tmp.replace(cache)
         except OSError:
             pass  # a read-only dataset folder: decode again next time

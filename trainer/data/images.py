@@ -149,7 +149,9 @@ def torchvision_download(name: str, cls_name: str, root: Path) -> None:
         for train in (True, False):
             cls(str(root), train=train, download=True)
     except Exception as e:   # network errors come in many types (URLError, RuntimeError, ...)
-        raise OrderlabError(f"downloading {name} into {root} failed ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
+        # torchvision's MNIST says "Error downloading X:" on one line and why on the next ones
+        why = " ".join(str(e).split())[:300] or type(e).__name__
+        raise OrderlabError(f"downloading {name} into {root} failed ({why}); "
                             f"check the network, or put the files there yourself") from None
 
 

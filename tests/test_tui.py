@@ -684,3 +684,19 @@ async def test_the_studies_list_keeps_its_cursor_on_the_study_when_others_appear
         assert app.screen._order[table.cursor_row] == "mmm", app.screen._order
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, StudyScreen) and app.screen.studies == ("mmm",))
+
+
+@pilot_test
+async def test_a_long_study_name_is_whole_on_its_own_screen(empty_db, tmp_path):
+    """The list cuts a long name to keep its counts in view; the study's screen names it whole
+    (docs/tui.md), at 80 columns too, where "orderlab — NAME · test" did not fit."""
+    from orderlab.store import Store
+    from orderlab.synthetic import populate_store
+    name = "a-very-long-study-name-for-the-narrow-terminal-check"
+    uri = new_store(empty_db, tmp_path / "s")
+    populate_store(Store(uri), name, archs=("mlp",), seeds=2, n_checkpoints=3, n_examples=40)
+    for width, prefix in ((80, ""), (140, "orderlab — ")):
+        app = make_app(uri, study=name)
+        async with app.run_test(size=(width, 24)) as pilot:
+            await wait_for(pilot, lambda: study_ready(app))
+            assert f"{prefix}{name} · test" in screen_text(app), screen_text(app).splitlines()[0]

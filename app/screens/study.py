@@ -113,7 +113,17 @@ class StudyScreen(PollingScreen):
         self.call_after_refresh(self.poll_now)       # paint first (see StudiesScreen.on_mount)
 
     def title_text(self) -> None:
-        self.sub_title = " + ".join(self.studies) + f" · {self.split}"
+        name = " + ".join(self.studies) + f" · {self.split}"
+        # "orderlab — NAME · split" where it fits; else the name alone, so that a long study name is
+        # still seen whole on its own screen (the list cuts it to keep its counts in view)
+        room = self.app.size.width - 16          # the header's icon and clock space
+        if len(self.app.title) + 3 + len(name) <= room:
+            self.title, self.sub_title = None, name
+        else:
+            self.title, self.sub_title = name, ""
+
+    def on_resize(self) -> None:
+        self.title_text()
 
     def views(self) -> list[Any]:
         return [self.query_one(f"#view-{vid}") for vid, _, _ in VIEWS]

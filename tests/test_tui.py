@@ -700,3 +700,17 @@ async def test_a_long_study_name_is_whole_on_its_own_screen(empty_db, tmp_path):
         async with app.run_test(size=(width, 24)) as pilot:
             await wait_for(pilot, lambda: study_ready(app))
             assert f"{prefix}{name} · test" in screen_text(app), screen_text(app).splitlines()[0]
+
+
+def test_compare_offers_the_studies_of_the_same_data_on_the_split_shown():
+    """`tui --compare sub` compared a study with a smaller train subset on the test split (the same
+    test examples), but `c` did not offer it: both now follow the split shown."""
+    from types import SimpleNamespace as S
+    from orderlab.app.screens.compare import CompareScreen
+    known = [S(name="live", dataset="digits", fingerprint="test=T1,train=A"),
+             S(name="sub", dataset="digits", fingerprint="test=T1,train=B"),
+             S(name="other", dataset="digits", fingerprint="test=T2,train=A"),
+             S(name="old", dataset="digits", fingerprint="")]
+    names = lambda split: [s.name for s in CompareScreen("live", known, split=split).choices]  # noqa: E731
+    assert names("test") == ["sub", "old"]
+    assert names("train") == ["other", "old"]

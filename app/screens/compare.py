@@ -18,19 +18,23 @@ class CompareScreen(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "cancel", "cancel")]
 
-    def __init__(self, study: str, known: list[Any], comparing: tuple[str, ...] = ()) -> None:
+    def __init__(self, study: str, known: list[Any], comparing: tuple[str, ...] = (), split: str = "test") -> None:
         super().__init__()
         self.study = study
         self.comparing = comparing
+        self.split = split
         self.choices = self._choices(known)
 
     def _choices(self, known: list[Any]) -> list[Any]:
         mine = next((s for s in known if s.name == self.study), None)
-        # The same data is the same fingerprint (dataset, subsets, data seed), not the same dataset
-        # name: a digits subset cannot be compared with all of digits. Loading checks it again.
-        return [s for s in known if s.name != self.study and (
-            mine is None or (s.fingerprint == mine.fingerprint if s.fingerprint and mine.fingerprint
-                             else s.dataset == mine.dataset))]
+        # The same data is the same fingerprint of the split shown (dataset, subsets, data seed), not
+        # the same dataset name: a digits test subset cannot be compared with all of digits' test
+        # split. Studies whose other split differs (a smaller train subset) compare on this one, as
+        # `tui --compare` and `orderlab analyze A B` do. Loading checks it again.
+        def same(s) -> bool:
+            a, b = _split_fingerprint(s.fingerprint, self.split), _split_fingerprint(mine.fingerprint, self.split)
+            return a == b if a and b else s.dataset == mine.dataset
+        return [s for s in known if s.name != self.study and (mine is None or same(s))]
 
     def _options(self) -> list[Option]:
         from orderlab.errors import counted
@@ -85,3 +89,9 @@ class CompareScreen(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def _split_fingerprint(study_fingerprint: str, split: str) -> str:
+    """One split's part of a study's fingerprint ("test=…,train=…"); "" if it has none."""
+    parts = dict(p.split("=", 1) for p in (study_fingerprint or "").split(",") if "=" in p)
+    return parts.get(split, "")

@@ -418,7 +418,7 @@ class StudyScreen(PollingScreen):
                 self.set_studies((self.studies[0], name))
 
         self.app.push_screen(CompareScreen(self.studies[0], self.app.known_studies,
-                                           comparing=self.studies[1:]), chosen)
+                                           comparing=self.studies[1:], split=self.split), chosen)
 
     def action_filter(self) -> None:
         self.action_view("runs")

@@ -50,7 +50,9 @@ def leave_out_interrupted(store: Store, study: str, pairs: list[tuple[RunInfo, R
         return pairs
     uri = " ".join(shlex.quote(a) for a in _uri_option(store))
     resume = f"`orderlab sweep --resume {shlex.quote(study)}{' ' + uri if uri else ''}`"
-    names = name_list([f"{r.name} ({r.status} at epoch {r.epoch:g} of {r.epochs:g})" for r in gone])
+    # the record's last epoch: the progress tag, written every 2 s, lags behind a killed process
+    last = {r.run_id: float(rec.epoch[-1]) if len(rec.epoch) else r.epoch for r, rec in pairs}
+    names = name_list([f"{r.name} ({r.status} at epoch {last[r.run_id]:.3g} of {r.epochs:g})" for r in gone])
     if not kept:
         raise OrderlabError(f"every network of study {study!r} to analyse stopped before finishing ({names}); resume "
                             f"them with {resume}, or pass --include-interrupted to analyse them as they stand")

@@ -295,7 +295,7 @@ def test_a_checkpoint_refused_halfway_leaves_the_record_whole(tmp_path, monkeypa
     store, ds, run = _open_run(tmp_path, monkeypatch)
     with pytest.raises(ValueError, match="split test"):
         with run:
-            run.unpublished()                         # as a saved training state would
+            run.carry_unpublished()                         # as a saved training state would
             for c in range(3):
                 run.checkpoint(c / 4, c, _results(ds, c), {"test_acc": 0.5})
             bad = _results(ds, 3)
@@ -320,7 +320,7 @@ def test_a_failed_last_publication_still_writes_the_metrics(tmp_path, monkeypatc
     monkeypatch.setattr(Store, "write_record", full_disk)
     with pytest.raises(OSError):
         with run:
-            run.unpublished()
+            run.carry_unpublished()
             for c in range(3):
                 run.checkpoint(c / 4, c, _results(ds, c), {"test_acc": c / 10})
     info = store.get_run(run.run_id)
@@ -345,7 +345,7 @@ def test_when_the_store_fails_to_end_the_run_too_the_first_failure_is_still_said
     with pytest.raises(ConnectionError) as raised:
         with run:
             monkeypatch.setattr(Store, "end_run", gone)
-            run.unpublished()
+            run.carry_unpublished()
             for c in range(3):
                 run.checkpoint(c / 4, c, _results(ds, c))
     assert isinstance(raised.value.__cause__, OSError) and raised.value.__cause__.errno == 28
@@ -358,7 +358,7 @@ def test_checkpoints_with_nothing_new_to_log_still_send_a_heartbeat(tmp_path, mo
     store, ds, run = _open_run(tmp_path, monkeypatch)
     monkeypatch.setattr(run_module, "FLUSH_EVERY_S", 0.0)
     with run:
-        run.unpublished()
+        run.carry_unpublished()
         run._logged = {0, 1, 2}                       # what a resume reads from the store
         beats = []
         for c in range(3):

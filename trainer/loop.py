@@ -400,7 +400,7 @@ def save_training_state(run: Any, *, model: dict, optimizer: dict, scheduler: di
              "rng_cpu": torch.get_rng_state(),
              "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
              "step": step, "checkpoints": run.writer.n_checkpoints, "metrics": run.unflushed(),
-             "unpublished": run.unpublished(), **extra}
+             "unpublished": run.carry_unpublished(), **extra}
     run.store.write_state(run.run_id, lambda path: write_state_file(state, path), run.artifact_uri)
 
 

@@ -273,9 +273,11 @@ class NetworkRun:
             w.published = w.n_checkpoints
             self._pending_tags.update({TAG_CHECKPOINTS: str(w.n_checkpoints), TAG_EPOCH: f"{w.last_epoch:.6g}"})
 
-    def unpublished(self) -> tuple[int, list]:
-        """(checkpoints the published record holds, the checkpoints after them): saved with the
-        training state, so that a resume puts back what a kill left unpublished."""
+    def carry_unpublished(self) -> tuple[int, list]:
+        """(checkpoints the published record holds, the checkpoints after them), for the training
+        state about to be saved to carry, so that a resume puts back what a kill left unpublished.
+        Also notes that this run saves states (it may then defer publishing) and counts the bytes
+        carried towards the next publication (:class:`PublishClock`)."""
         assert self.writer is not None
         rows = self.writer.rows(self.writer.published)
         self._states = True

@@ -682,6 +682,14 @@ async def test_the_studies_list_keeps_its_cursor_on_the_study_when_others_appear
         await wait_for(pilot, lambda: len(app.known_studies) == 3, what="the new study")
         await pilot.pause()
         assert app.screen._order[table.cursor_row] == "mmm", app.screen._order
+        # a longer name widens the columns, which clears the table: the cursor still keeps its study
+        populate_store(Store(uri), "a" * 30, archs=("mlp",), seeds=2, n_checkpoints=3, n_examples=40)
+        await wait_for(pilot, lambda: len(app.known_studies) == 4, what="the long-named study")
+        await pilot.pause()
+        assert app.screen._order[table.cursor_row] == "mmm", app.screen._order
+        await pilot.resize_terminal(70, 24)                 # so does a resize
+        await pilot.pause()
+        assert app.screen._order[table.cursor_row] == "mmm", app.screen._order
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, StudyScreen) and app.screen.studies == ("mmm",))
 

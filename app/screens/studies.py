@@ -143,6 +143,10 @@ class StudiesScreen(PollingScreen):
         for i, (key, label) in enumerate(COLUMNS):
             self._natural[key] = max([self._natural.get(key, 0), len(label)] + [_cell_len(r[i]) for r in rows])
         widths = fit_widths(self._natural, self.size.width, table.cell_padding)
+        # the cursor stays on its study, not on its row: a new study sorted above it would otherwise
+        # take its place (and Enter open that one); new columns (a longer name, a resize) clear it
+        keep = table.cursor_row
+        chosen = self._order[keep] if self._order and keep is not None and 0 <= keep < len(self._order) else None
         if widths != self._widths:
             self._widths = widths
             table.clear(columns=True)
@@ -156,10 +160,6 @@ class StudiesScreen(PollingScreen):
                     if str(table.get_cell(s.name, key)) != str(value):
                         table.update_cell(s.name, key, value)
         else:
-            keep = table.cursor_row
-            # the cursor stays on its study, not on its row: a new study sorted above it would
-            # otherwise take its place, and Enter would open that one
-            chosen = self._order[keep] if self._order and keep is not None and 0 <= keep < len(self._order) else None
             table.clear()
             for s, row in zip(self.studies, rows):
                 table.add_row(*row, key=s.name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 import sys
 import time
 from dataclasses import dataclass, field
@@ -575,9 +576,12 @@ def write_summary(out: Path, scale: str, command: str, results: list[dict[str, A
             checks = (f" and {len(rec.checks_left_out)} check{'s' if len(rec.checks_left_out) > 1 else ''} on "
                       f"{'them' if len(rec.left_out) > 1 else 'it'} ({'; '.join(rec.checks_left_out)})"
                       if rec.checks_left_out else "")
+            # a recipe file of the user's is named by its path: --only picks among the built-in ones
+            builtin = rec.path.resolve().parent == RECIPE_DIR.resolve()
+            which = f"--only {rec.name}" if builtin else f"--recipe {shlex.quote(str(rec.path))}"
             md.append(f"- Not run at --scale {rec.scale} (`scales = [\"{other}\"]`): "
                       f"{', '.join(f'`{x}`' for x in rec.left_out)}{checks}; `orderlab reproduce --scale {other} "
-                      f"--only {rec.name}` runs {'them' if len(rec.left_out) + len(rec.checks_left_out) > 1 else 'it'}.")
+                      f"{which}` runs {'them' if len(rec.left_out) + len(rec.checks_left_out) > 1 else 'it'}.")
         md += ["", *[f"- {v.line()}" for v in res["verdicts"]]]
         figs = [p for p in res["figures"]]
         for f in figs:

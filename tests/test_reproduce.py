@@ -89,7 +89,7 @@ claim = "only at paper scale"
 """
 
 
-def test_builtin_recipes_parse_at_both_scales():
+def test_builtin_recipes_parse_at_both_scales(tmp_path):
     names = set()
     for path in builtin_recipes():
         for scale in ("demo", "paper"):
@@ -103,6 +103,12 @@ def test_builtin_recipes_parse_at_both_scales():
     assert "cifar10" in {p.dataset for p in paper.studies}
     demo = load_recipe([p for p in builtin_recipes() if p.stem == "within"][0], "demo")
     assert "cifar10" not in {p.dataset for p in demo.studies}
+    # the summary names the paper-only studies and the command that runs a built-in recipe's
+    from orderlab.reproduce import write_summary
+    out = write_summary(tmp_path, "demo", "orderlab reproduce", [{"recipe": demo, "verdicts": [], "rows": [],
+                                                                  "reports": {}, "figures": []}], 1.0)
+    assert "`cifar10-stvgg (cifar10, st-vgg)`" in out.read_text()
+    assert "`orderlab reproduce --scale paper --only within` runs them" in out.read_text()
 
 
 def test_recipe_errors(tmp_path):
@@ -167,7 +173,7 @@ def test_reproduce_custom_recipe_end_to_end(tmp_path):
     assert "**only at paper scale**" not in report
     # ... but the report says what the demo left out, so its verdicts are not taken for the whole test
     assert ("- Not run at --scale demo (`scales = [\"paper\"]`): `big (cifar10, st-vgg)` and 1 check on it "
-            "(only at paper scale); `orderlab reproduce --scale paper --only tiny` runs them.") in report, report
+            f"(only at paper scale); `orderlab reproduce --scale paper --recipe {recipe}` runs them.") in report, report
     # the across verdict names whose accuracy is whose, and says when the "stronger" is not
     line = re.search(r"\*\*knn then mlp\*\*: [^\n]*", report).group(0)
     fm, fk = map(float, re.search(r"final accuracy mlp (\d\.\d\d), knn (\d\.\d\d)", line).groups())

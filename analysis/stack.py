@@ -25,6 +25,9 @@ def trained_positions(epoch: np.ndarray) -> np.ndarray:
     return keep if keep.size else np.arange(len(epoch))
 
 
+# Accessibility counts the trained checkpoints; a network that has recorded none counts its untrained one.
+UNTRAINED_ONLY = ("{names} recorded only the untrained checkpoint: beside trained networks, its accessibility "
+                  "is what it got right untrained (its initial favourite class), not a learning order")
 OWN_CHECKPOINTS = "accessibility and learning orders use each network's own checkpoints"
 
 
@@ -156,6 +159,9 @@ class Stack:
         own = None
         if aligned:
             trained = [trained_positions(e) for e in epochs]
+            bare = [f"{info.get('arch')}/s{info.get('seed')}" for (info, _), e in zip(items, epochs) if not (e > 0).any()]
+            if bare and len(bare) < len(items):
+                warnings.append(UNTRAINED_ONLY.format(names=", ".join(bare[:4]) + (" …" if len(bare) > 4 else "")))
             counts = [np.unpackbits(s.correct_bits[t], axis=-1, count=s.n_examples).sum(0, dtype=np.uint32)
                       for s, t in zip(splits, trained)]
             own = _on_one_scale([(c[None], t.size) for c, t in zip(counts, trained)])
@@ -209,6 +215,9 @@ class Stack:
         warn = [f"aligned on {len(common)} checkpoints common to all studies"] if aligned else []
         own = (_on_one_scale([s.totals_on_own_grids() for s in stacks])
                if aligned or any(s.own_totals is not None for s in stacks) else None)
+        bare = [s.study or "?" for s in stacks if not (s.epoch > 0).any()]
+        if own is not None and bare and len(bare) < len(stacks):
+            warn.append(UNTRAINED_ONLY.format(names=", ".join(bare)))
         return cls(s0.split, np.concatenate(parts), s0.n_examples, common.astype(np.float64),
                    s0.step[np.searchsorted(np.round(s0.epoch, 9), common)],
                    np.concatenate([s.arch for s in stacks]), np.concatenate([s.seed for s in stacks]),

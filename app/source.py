@@ -42,7 +42,8 @@ def choose_networks(runs: list[Any], mode: str) -> tuple[list[Any], list[Any]]:
     good: a learner recorded once an epoch beside nets recorded every quarter epoch) and, of the
     running ones, those with at least c checkpoints, for the c that maximises runs x shared
     checkpoints (fewest of any kept run), preferring two runs or more (agreement needs a pair),
-    then more runs.
+    then more runs. A running network with only its untrained checkpoint waits while another has
+    trained ones: it would pair the untrained network's favourite class with what was learned.
     """
     if mode == "finished":
         keep = [r for r in runs if r.status == "FINISHED"]
@@ -53,7 +54,9 @@ def choose_networks(runs: list[Any], mode: str) -> tuple[list[Any], list[Any]]:
         live = [r for r in runs if r.status != "FINISHED"]
         floor = min((r.checkpoints for r in done), default=None)
         best = None
-        for c in sorted({r.checkpoints for r in live}, reverse=True) + [None]:   # None: no live run
+        trained = any(r.checkpoints > 1 for r in runs)
+        cands = {r.checkpoints for r in live if r.checkpoints > 1 or not trained}
+        for c in sorted(cands, reverse=True) + [None]:   # None: no live run
             n = len(done) + (sum(1 for r in live if r.checkpoints >= c) if c is not None else 0)
             bounds = [x for x in (c, floor) if x is not None]
             shared = min(bounds) if bounds else 0

@@ -330,3 +330,20 @@ def test_half_splits_of_one_architecture_ignore_the_others_and_cover_small_group
     big = M.as_stack(synthetic_correct(12, 5, 120, seed=2), arch=["a"] * 8 + ["b"] * 4)
     assert all(np.array_equal(x["a"][0], y["a"][0]) for x, y in
                zip(M.half_splits(big, 4), M.half_splits(big.select(np.arange(8)), 4)))
+
+
+def test_a_network_with_only_its_untrained_checkpoint_is_named_beside_trained_ones():
+    """Accessibility counts trained checkpoints; a network that has recorded only checkpoint 0
+    (just started) can only count that one, which beside trained networks is its initial favourite
+    class, not an order: the stack says so (the TUI also keeps such a network waiting)."""
+    labels = np.arange(60) % 10
+    corr = synthetic_correct(3, 4, 60, seed=2)
+    recs = [({"run_id": f"r{j}", "arch": "mlp", "seed": j},
+             synthetic_record(corr[j], labels=labels, meta={}, epochs=np.arange(4.0), seed=j)) for j in range(2)]
+    recs.append(({"run_id": "r2", "arch": "mlp", "seed": 2},
+                 synthetic_record(corr[2][:1], labels=labels, meta={}, epochs=np.zeros(1), seed=2)))
+    st = Stack.from_records(recs, align="common")
+    assert any(w.startswith("mlp/s2 recorded only the untrained checkpoint") for w in st.warnings), st.warnings
+    assert not any("untrained" in w for w in Stack.from_records(recs[:2]).warnings)
+    both = Stack.concat([Stack.from_records(recs[:2], study="a"), Stack.from_records(recs[2:], study="b")])
+    assert any(w.startswith("b recorded only the untrained checkpoint") for w in both.warnings), both.warnings

@@ -91,6 +91,12 @@ def test_choose_networks_waits_for_a_network_that_just_started():
     assert len(keep) == 3 and not waiting
     keep, _ = choose_networks([run("a", "FINISHED", 13), run("c", "RUNNING", 2)], "most")
     assert len(keep) == 2                                                       # a pair beats one alone
+    # ... but not with a network that has recorded only its untrained checkpoint: its accessibility would
+    # be its initial favourite class, beside a trained network's order
+    keep, waiting = choose_networks([run("a", "FINISHED", 13), run("c", "RUNNING", 1)], "most")
+    assert [r.run_id for r in keep] == ["a"] and [r.run_id for r in waiting] == ["c"]
+    keep, _ = choose_networks([run("a", "RUNNING", 1), run("c", "RUNNING", 1)], "most")
+    assert len(keep) == 2                                   # nothing trained yet: both shown at checkpoint 0
     keep, _ = choose_networks(done + [run("c", "RUNNING", 3)], "all")
     assert len(keep) == 3
     # a finished network never catches up: it is analysed, not left waiting (knn recorded once an

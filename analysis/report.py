@@ -29,11 +29,16 @@ def _ci(lo, hi) -> str:
     return "" if lo is None or hi is None else f" [{lo:.3f}, {hi:.3f}]"
 
 
-def _matrix_md(archs: list[str], mat, lo=None, hi=None) -> list[str]:
+def _matrix_md(archs: list[str], mat, lo=None, hi=None, single: set[str] = frozenset()) -> list[str]:
+    """A Markdown matrix; the diagonal of an architecture in ``single`` (one network: its own two
+    halves, 1 by construction) reads "– (1 network)"."""
     lines = ["| | " + " | ".join(archs) + " |", "|---" * (len(archs) + 1) + "|"]
     for i, a in enumerate(archs):
         cells = []
         for j in range(len(archs)):
+            if i == j and a in single:
+                cells.append("– (1 network)")
+                continue
             cell = _f(mat[i][j])
             if lo is not None and lo[i][j] is not None and hi[i][j] is not None:
                 cell += f" [{lo[i][j]:.2f}, {hi[i][j]:.2f}]"
@@ -154,6 +159,11 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
                       f"| {_f(g['jaccard'][last])} | {_f(g['tpa'][m])}{_ci(g['tpa_lo'][m], g['tpa_hi'][m])} "
                       f"| {_f(g['tpa_independent'][m])} | {_f(g['bimodality_tv'][m], '.2f')} "
                       f"| {_f(g['sarle'][m], '.2f')} |")
+        single = {a for a, g in js["groups"].items() if g["n"] == 1}
+        if single:
+            md += ["", f"> note: {', '.join(sorted(single))} {'has' if len(single) == 1 else 'have'} one network: TPA, "
+                   f"independent TPA and Jaccard are 1 and the histogram has two bars by construction; agreement "
+                   f"needs two or more."]
         md += ["", f"![TPA over training]({f'tpa_{split}.png'})", "",
                "### Correct-count histograms",
                "How many networks get each example right, against the histogram of independent networks with the "
@@ -172,9 +182,9 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
         oc = js["order_correlation"]
         q = int(oc["q"] * 100)
         md += ["**Spearman ρ of accessibility** (diagonal: two halves of one architecture)", ""]
-        md += _matrix_md(oc["archs"], oc["spearman"], oc.get("spearman_lo"), oc.get("spearman_hi"))
+        md += _matrix_md(oc["archs"], oc["spearman"], oc.get("spearman_lo"), oc.get("spearman_hi"), single)
         md += ["", f"**Overlap of the first {q}% of examples learned** (chance: {oc['q']:.2f})", ""]
-        md += _matrix_md(oc["archs"], oc["overlap"])
+        md += _matrix_md(oc["archs"], oc["overlap"], single=single)
         md += ["", "Each example's accessibility in one architecture against another (whole groups, not halves: "
                "the numbers in the scatter's title are for these groups and usually run higher than the half-group table's; "
                "one architecture: its networks split once into halves).", "",

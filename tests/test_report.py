@@ -118,6 +118,12 @@ def test_figures_of_a_single_network(tmp_path):
                       ("hist", F.fig_histograms(st, pick_checkpoints(st))),
                       ("tpa", F.fig_tpa(st, M.group_curves(st)))):
         assert F.save(fig, tmp_path / f"{name}.png").read_bytes().startswith(PNG)
+    # the report says that one network's agreement is 1 by construction instead of showing it as a result
+    two = make_stacks(archs=("mlp", "cnn"), per=1, splits=("test",))
+    text = write_report(two, tmp_path / "one", None).read_text()
+    assert "> note: cnn, mlp have one network: TPA, independent TPA and Jaccard are 1" in text
+    order = text.split("**Spearman ρ of accessibility**")[1].split("###")[0]
+    assert order.count("– (1 network)") == 4 and "| 1.00" not in order, order
 
 
 def test_report_metrics_are_per_architecture_and_mlflow_safe():

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from orderlab.analysis.stack import trained_positions
 from orderlab.analysis.stats import pearson, poisson_binomial, ranks, sarle, top_weights, total_variation
 
 
@@ -76,9 +75,16 @@ def bimodality(ce: np.ndarray) -> dict:
     return {"tv": total_variation(obs, exp), "sarle": sarle(obs)}
 
 
+def _trained(epoch: np.ndarray) -> np.ndarray:
+    """The checkpoints after the untrained one (epoch > 0); all of them when there is none. Written
+    out here, not imported, so that the tests check the packed rule against this one."""
+    keep = np.asarray(epoch) > 0
+    return keep if keep.any() else np.ones(len(keep), bool)
+
+
 def accessibility(c: np.ndarray, epoch: np.ndarray) -> np.ndarray:
-    """Mean over networks and trained checkpoints (epoch > 0, or all when there is none)."""
-    return c[:, trained_positions(epoch)].mean(axis=(0, 1))
+    """Mean over networks and trained checkpoints."""
+    return c[:, _trained(epoch)].mean(axis=(0, 1))
 
 
 def learned_at(c: np.ndarray, epoch: np.ndarray) -> np.ndarray:
@@ -98,7 +104,7 @@ def order_correlation(c: np.ndarray, epoch: np.ndarray, arch: np.ndarray, archs:
     """Spearman and first-q overlap over the given half-splits (metrics.half_splits)."""
     # Integer totals, not float means: sums of means in another order round differently and
     # would break ties between examples that are exactly tied.
-    tot = c[:, trained_positions(epoch)].sum(axis=1)          # [n, N] trained checkpoints correct
+    tot = c[:, _trained(epoch)].sum(axis=1)          # [n, N] trained checkpoints correct
     k = max(1, int(round(q * c.shape[2])))
     a = len(archs)
     rho = np.zeros((len(plans), a, a))

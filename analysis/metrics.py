@@ -44,7 +44,11 @@ __all__ = [
 
 def as_stack(x: Stack | np.ndarray, *, arch: Sequence[str] | None = None, epoch: Sequence[float] | None = None,
              label: Sequence[int] | None = None, split: str = "test") -> Stack:
-    """A Stack as is, or a bool array ``[n, C, N]`` (or ``[n, N]``: one checkpoint) packed into one."""
+    """A Stack as is, or a bool array ``[n, C, N]`` (or ``[n, N]``: one checkpoint) packed into one.
+
+    Without ``epoch`` the checkpoints are at epochs 0, 1, 2, ...: the first is taken for the
+    untrained network, which accessibility and learning orders leave out. Pass ``epoch`` for an
+    array that starts after it."""
     if isinstance(x, Stack):
         return x
     a = np.asarray(x)
@@ -611,7 +615,7 @@ def order_correlation(stack: Stack | np.ndarray, q: float = 0.2, *, intervals: b
     split-half within the architecture, 1 for a single network); ``overlap`` ``[A, A]``: share of
     the first ``q`` of examples learned that two groups have in common (unrelated orders give
     ``q``; ties at the cut count fractionally). Every entry compares half-groups (within: A1 vs
-    A2; across: each half of A vs each half of B), averaged over ``n_splits`` random splits, so
+    A2; across: each half of A vs each half of B), averaged over ``n_splits`` splits (:func:`half_splits`), so
     within and across rest on groups of the same size.
 
     ``intervals=True`` adds ``spearman_lo/hi`` and ``overlap_lo/hi``: jackknife over the networks

@@ -388,7 +388,8 @@ N_SPLITS = 10
 
 
 def half_accessibilities(stack, n_splits: int = N_SPLITS, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Accessibility of two random halves of the (one architecture's) networks, ``n_splits`` times.
+    """Accessibility of two halves of the (one architecture's) networks, ``n_splits`` splits
+    (:func:`orderlab.analysis.metrics.half_splits`: random, or each distinct one in turn for up to 6).
 
     Orders are always compared between half-groups, within an architecture and across, so both
     rest on groups of the same size (fewer networks give noisier orders)."""

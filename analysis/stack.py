@@ -13,7 +13,7 @@ import numpy as np
 
 from orderlab.record import Record, RecordError
 
-# Said of an alignment that keeps few checkpoints: the analysis is not limited to them (an export is).
+
 def trained_positions(epoch: np.ndarray) -> np.ndarray:
     """The checkpoints accessibility and learning orders count: every one but the untrained
     network's (epoch 0). Its right answers are the classes its random initialisation (or a
@@ -28,6 +28,7 @@ def trained_positions(epoch: np.ndarray) -> np.ndarray:
 # Accessibility counts the trained checkpoints; a network that has recorded none counts its untrained one.
 UNTRAINED_ONLY = ("{names} recorded only the untrained checkpoint: beside trained networks, its accessibility "
                   "is what it got right untrained (its initial favourite class), not a learning order")
+# Said of an alignment that keeps few checkpoints: the analysis is not limited to them (an export is).
 OWN_CHECKPOINTS = "accessibility and learning orders use each network's own checkpoints"
 
 

@@ -74,6 +74,16 @@ REPORT_ARTIFACT_DIR = "report"
 STALE_AFTER_S = 300.0
 
 
+def study_fingerprint(fps: dict[str, str]) -> str:
+    """A study's data as its ``TAG_FINGERPRINT`` holds it: ``"test=…,train=…"``, one fingerprint per split."""
+    return ",".join(f"{k}={v}" for k, v in sorted(fps.items()))
+
+
+def split_fingerprints(study_fp: str) -> dict[str, str]:
+    """The per-split fingerprints of a ``TAG_FINGERPRINT`` value (empty for studies without one)."""
+    return dict(p.split("=", 1) for p in (study_fp or "").split(",") if "=" in p)
+
+
 class StoreError(OrderlabError):
     """The tracking store is unreachable, or a study/run asked for does not exist."""
 

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from orderlab.record import RecordWriter, record_nbytes, save_examples
-from orderlab.store import TAG_CHECKPOINTS, TAG_EPOCH, TAG_HEARTBEAT, Store
+from orderlab.store import TAG_CHECKPOINTS, TAG_EPOCH, TAG_HEARTBEAT, Store, study_fingerprint
 from orderlab.trainer.data import Dataset
 
 MAX_THUMBNAILS_PER_SPLIT = 2000
@@ -130,10 +130,6 @@ class StudyContext:
             _, y, ids = self.dataset.split(s)
             out[s] = (ids, y, self.fingerprints[s])
         return out
-
-
-def study_fingerprint(fps: dict[str, str]) -> str:
-    return ",".join(f"{k}={v}" for k, v in sorted(fps.items()))
 
 
 def prepare_study(store: Store, study: str, dataset: Dataset, record_splits: tuple[str, ...],

@@ -31,8 +31,11 @@ class CompareScreen(ModalScreen[str | None]):
         # the same dataset name: a digits test subset cannot be compared with all of digits' test
         # split. Studies whose other split differs (a smaller train subset) compare on this one, as
         # `tui --compare` and `orderlab analyze A B` do. Loading checks it again.
+        from orderlab.store import split_fingerprints
+
         def same(s) -> bool:
-            a, b = _split_fingerprint(s.fingerprint, self.split), _split_fingerprint(mine.fingerprint, self.split)
+            a = split_fingerprints(s.fingerprint).get(self.split)
+            b = split_fingerprints(mine.fingerprint).get(self.split)
             return a == b if a and b else s.dataset == mine.dataset
         return [s for s in known if s.name != self.study and (mine is None or same(s))]
 
@@ -89,9 +92,3 @@ class CompareScreen(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
-
-
-def _split_fingerprint(study_fingerprint: str, split: str) -> str:
-    """One split's part of a study's fingerprint ("test=…,train=…"); "" if it has none."""
-    parts = dict(p.split("=", 1) for p in (study_fingerprint or "").split(",") if "=" in p)
-    return parts.get(split, "")

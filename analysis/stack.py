@@ -25,9 +25,21 @@ def trained_positions(epoch: np.ndarray) -> np.ndarray:
     return keep if keep.size else np.arange(len(epoch))
 
 
-# Accessibility counts the trained checkpoints; a network that has recorded none counts its untrained one.
-UNTRAINED_ONLY = ("{names} recorded only the untrained checkpoint: beside trained networks, its accessibility "
-                  "is what it got right untrained (its initial favourite class), not a learning order")
+def untrained_notes(names: list[str], n_networks: int) -> list[str]:
+    """What the analysis says of networks that have recorded no trained checkpoint (``names``) among
+    ``n_networks``: accessibility then counts their untrained one, their initial favourite class."""
+    if not names:
+        return []
+    if len(names) == n_networks:
+        return ["no network has recorded a trained checkpoint yet: accessibility and learning orders are the "
+                "untrained networks' initial guesses"]
+    shown = ", ".join(names[:4]) + (" …" if len(names) > 4 else "")
+    one = len(names) == 1
+    return [f"{shown} recorded only the untrained checkpoint: beside trained networks, {'its' if one else 'their'} "
+            f"accessibility is what {'it' if one else 'they'} got right untrained (the initial favourite class), "
+            f"not a learning order"]
+
+
 # Said of an alignment that keeps few checkpoints: the analysis is not limited to them (an export is).
 OWN_CHECKPOINTS = "accessibility and learning orders use each network's own checkpoints"
 
@@ -57,6 +69,9 @@ class Stack:
     own_scale: int = 0
     # Some network recorded checkpoints past the last one kept: that one is no network's "final".
     cut_short: bool = False
+    # Networks that have recorded no trained checkpoint (bool [n]; None: none such): accessibility
+    # counts their untrained one (see untrained_notes).
+    untrained: np.ndarray | None = None
 
     # -- shape -------------------------------------------------------------
     @property
@@ -93,7 +108,8 @@ class Stack:
         return Stack(self.split, self.bits[idx], self.n_examples, self.epoch, self.step, self.arch[idx],
                      self.seed[idx], self.run_id[idx], self.example_id, self.label, self.fingerprint,
                      None if self.predicted is None else self.predicted[idx], self.study, list(self.warnings),
-                     None if self.own_totals is None else self.own_totals[idx], self.own_scale, self.cut_short)
+                     None if self.own_totals is None else self.own_totals[idx], self.own_scale, self.cut_short,
+                     None if self.untrained is None else self.untrained[idx])
 
     def totals_on_own_grids(self) -> tuple[np.ndarray, int]:
         """(totals ``[n, N]``, scale): at how many of its own checkpoints each network got each
@@ -157,12 +173,12 @@ class Stack:
             warnings.append(f"aligned on {len(common)} common checkpoint{'s' if len(common) != 1 else ''} "
                             f"({dropped} not shared {'was' if dropped == 1 else 'were'} dropped{by}"
                             + (f"; {OWN_CHECKPOINTS})" if len(common) < 4 else ")"))
+        untrained = np.array([not (e > 0).any() for e in epochs])
+        warnings += untrained_notes([f"{info.get('arch')}/s{info.get('seed')}" for (info, _), u in zip(items, untrained)
+                                     if u], len(items))
         own = None
         if aligned:
             trained = [trained_positions(e) for e in epochs]
-            bare = [f"{info.get('arch')}/s{info.get('seed')}" for (info, _), e in zip(items, epochs) if not (e > 0).any()]
-            if bare and len(bare) < len(items):
-                warnings.append(UNTRAINED_ONLY.format(names=", ".join(bare[:4]) + (" …" if len(bare) > 4 else "")))
             counts = [np.unpackbits(s.correct_bits[t], axis=-1, count=s.n_examples).sum(0, dtype=np.uint32)
                       for s, t in zip(splits, trained)]
             own = _on_one_scale([(c[None], t.size) for c, t in zip(counts, trained)])
@@ -188,7 +204,8 @@ class Stack:
             example_id=s0.example_id, label=s0.label, fingerprint=s0.fingerprint,
             predicted=pred, study=study, warnings=warnings,
             own_totals=None if own is None else own[0], own_scale=0 if own is None else own[1],
-            cut_short=bool(aligned and max(float(e[-1]) for e in epochs) > float(common[-1]) + 1e-9))
+            cut_short=bool(aligned and max(float(e[-1]) for e in epochs) > float(common[-1]) + 1e-9),
+            untrained=untrained if untrained.any() else None)
 
     @classmethod
     def concat(cls, stacks: Sequence["Stack"], align: str = "common") -> "Stack":
@@ -216,16 +233,19 @@ class Stack:
         warn = [f"aligned on {len(common)} checkpoints common to all studies"] if aligned else []
         own = (_on_one_scale([s.totals_on_own_grids() for s in stacks])
                if aligned or any(s.own_totals is not None for s in stacks) else None)
-        bare = [s.study or "?" for s in stacks if not (s.epoch > 0).any()]
-        if own is not None and bare and len(bare) < len(stacks):
-            warn.append(UNTRAINED_ONLY.format(names=", ".join(bare)))
+        # each study's networks without a trained checkpoint, named with their study
+        masks = [s.untrained if s.untrained is not None else np.zeros(s.n_networks, bool) for s in stacks]
+        warn += untrained_notes([f"{s.study or '?'}:{a}/s{sd}" for s, m in zip(stacks, masks)
+                                 for a, sd, u in zip(s.arch, s.seed, m) if u], sum(s.n_networks for s in stacks))
+        untrained = np.concatenate(masks)
         return cls(s0.split, np.concatenate(parts), s0.n_examples, common.astype(np.float64),
                    s0.step[np.searchsorted(np.round(s0.epoch, 9), common)],
                    np.concatenate([s.arch for s in stacks]), np.concatenate([s.seed for s in stacks]),
                    np.concatenate([s.run_id for s in stacks]), s0.example_id, s0.label, s0.fingerprint,
                    None, "+".join(s.study for s in stacks), warn,
                    None if own is None else own[0], 0 if own is None else own[1],
-                   any(s.cut_short or float(s.epoch[-1]) > float(common[-1]) + 1e-9 for s in stacks))
+                   any(s.cut_short or float(s.epoch[-1]) > float(common[-1]) + 1e-9 for s in stacks),
+                   untrained if untrained.any() else None)
 
 
 _MAX_SCALE = 1 << 16

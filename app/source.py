@@ -423,7 +423,8 @@ class StudySource:
                 name = f"{r.study}:{r.name}" if len(studies) > 1 else r.name
                 data.unreadable.append(RecordProblem(r.run_id, name, p.reason, p.detail, p.path))
         if waiting:
-            data.waiting = [f"{r.name} at {r.checkpoints} checkpoints" for r in waiting]
+            from orderlab.errors import counted
+            data.waiting = [f"{r.name} at {counted(r.checkpoints, 'checkpoint')}" for r in waiting]
         if not pairs:
             data.problem = ("no record can be read (see the warning above); nothing to analyse" if unreadable
                             else "no finished network yet (a: include running ones)" if mode == "finished" and runs

@@ -335,15 +335,31 @@ def test_half_splits_of_one_architecture_ignore_the_others_and_cover_small_group
 def test_a_network_with_only_its_untrained_checkpoint_is_named_beside_trained_ones():
     """Accessibility counts trained checkpoints; a network that has recorded only checkpoint 0
     (just started) can only count that one, which beside trained networks is its initial favourite
-    class, not an order: the stack says so (the TUI also keeps such a network waiting)."""
+    class, not an order: the stack says so, naming the network (with its study when studies are
+    compared), and says when no network has a trained checkpoint at all."""
     labels = np.arange(60) % 10
-    corr = synthetic_correct(3, 4, 60, seed=2)
-    recs = [({"run_id": f"r{j}", "arch": "mlp", "seed": j},
-             synthetic_record(corr[j], labels=labels, meta={}, epochs=np.arange(4.0), seed=j)) for j in range(2)]
-    recs.append(({"run_id": "r2", "arch": "mlp", "seed": 2},
-                 synthetic_record(corr[2][:1], labels=labels, meta={}, epochs=np.zeros(1), seed=2)))
-    st = Stack.from_records(recs, align="common")
-    assert any(w.startswith("mlp/s2 recorded only the untrained checkpoint") for w in st.warnings), st.warnings
-    assert not any("untrained" in w for w in Stack.from_records(recs[:2]).warnings)
-    both = Stack.concat([Stack.from_records(recs[:2], study="a"), Stack.from_records(recs[2:], study="b")])
-    assert any(w.startswith("b recorded only the untrained checkpoint") for w in both.warnings), both.warnings
+    corr = synthetic_correct(4, 4, 60, seed=2)
+
+    def rec(j, epochs, arch="mlp"):
+        return ({"run_id": f"r{arch}{j}", "arch": arch, "seed": j},
+                synthetic_record(corr[j][:len(epochs)], labels=labels, meta={}, epochs=np.asarray(epochs, float),
+                                 seed=j))
+    trained = [rec(0, [0, 1, 2, 3]), rec(1, [0, 1, 2, 3])]
+    st = Stack.from_records(trained + [rec(2, [0])], align="common")
+    assert any(w.startswith("mlp/s2 recorded only the untrained checkpoint: beside trained networks, its ")
+               for w in st.warnings), st.warnings
+    assert not any("untrained" in w for w in Stack.from_records(trained).warnings)
+    fresh = Stack.from_records([rec(2, [0]), rec(3, [0])])
+    assert any(w.startswith("no network has recorded a trained checkpoint yet") for w in fresh.warnings)
+    # compared studies: the network is named with its study, not the study as a whole
+    a = Stack.from_records(trained + [rec(2, [0])], align="common", study="a")
+    b = Stack.from_records([rec(3, [0, 1, 2, 3], "cnn")], study="b")
+    both = Stack.concat([a, b])
+    notes = [w for w in both.warnings if "untrained" in w]
+    assert len(notes) == 1 and notes[0].startswith("a:mlp/s2 recorded only the untrained checkpoint"), both.warnings
+    # a study whose networks share only checkpoint 0 (other grids) but are all trained: no such note
+    grids = Stack.from_records([rec(0, [0, 0.3, 0.6]), rec(1, [0, 1, 2], "knn")], align="common", study="g")
+    assert not any("untrained" in w for w in Stack.concat([grids, b]).warnings)
+    only = Stack.concat([b, Stack.from_records([rec(1, [0], "cnn")], study="c")])
+    assert any(w.startswith("c:cnn/s1 recorded only the untrained checkpoint") for w in only.warnings), only.warnings
+    assert a.select([2]).untrained.tolist() == [True] and a.select([0, 1]).untrained.tolist() == [False, False]

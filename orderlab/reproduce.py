@@ -544,6 +544,14 @@ def write_study_report(sd: StudyData, out_dir: Path) -> list[Path]:
                          title=f"{sd.plan.study}: {a} on {sd.plan.dataset}") for a in sd.plan.archs]
 
 
+def recipe_option(rec: Recipe) -> str:
+    """The option that runs ``rec`` alone: ``--only NAME`` for a built-in recipe, ``--recipe PATH``
+    (absolute, so it works from any folder) for a user's file, which ``--only`` does not look at."""
+    if rec.path.resolve().parent == RECIPE_DIR.resolve():
+        return f"--only {rec.name}"
+    return f"--recipe {shlex.quote(str(rec.path.resolve()))}"
+
+
 def write_summary(out: Path, scale: str, command: str, results: list[dict[str, Any]], seconds: float) -> Path:
     md = [f"# orderlab reproduce --scale {scale}", "",
           f"Command: `{command}`  ", f"Finished {time.strftime('%Y-%m-%d %H:%M')} in {seconds / 60:.1f} min.", "",
@@ -577,9 +585,7 @@ def write_summary(out: Path, scale: str, command: str, results: list[dict[str, A
             checks = (f" and {len(rec.checks_left_out)} check{'s' if len(rec.checks_left_out) > 1 else ''} on "
                       f"{'them' if len(rec.left_out) > 1 else 'it'} ({'; '.join(rec.checks_left_out)})"
                       if rec.checks_left_out else "")
-            # a recipe file of the user's is named by its path: --only picks among the built-in ones
-            builtin = rec.path.resolve().parent == RECIPE_DIR.resolve()
-            which = f"--only {rec.name}" if builtin else f"--recipe {shlex.quote(str(rec.path))}"
+            which = recipe_option(rec)
             md.append(f"- Not run at --scale {rec.scale} (`scales = [\"{other}\"]`): "
                       f"{', '.join(f'`{x}`' for x in rec.left_out)}{checks}; `orderlab reproduce --scale {other} "
                       f"{which}` runs {'them' if len(rec.left_out) + len(rec.checks_left_out) > 1 else 'it'}.")
@@ -648,8 +654,8 @@ def check_data(store, recipes: list[Recipe], data_dir: str | None, download: boo
     from orderlab.errors import name_list
     dataset = next(iter(needed_by))
     lacking = sorted({n for ns in needed_by.values() for n in ns})
-    others = [r.name for r in recipes if r.name not in lacking]
-    alone = f"; or run the other recipes alone: {' '.join(f'--only {n}' for n in others)}" if others else ""
+    others = [recipe_option(r) for r in recipes if r.name not in lacking]
+    alone = f"; or run the other recipes alone: {' '.join(others)}" if others else ""
     # Every dataset missing, with the recipes that need it: fixing the one named would otherwise
     # only lead to the next.
     missing = name_list([f"{d} ({', '.join(dict.fromkeys(ns))})" for d, ns in needed_by.items()], most=6)

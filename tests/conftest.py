@@ -13,10 +13,11 @@ FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-# The Ctrl-C tests send SIGINT to this process and to the commands it starts. A shell that starts a
-# command in the background (`make test &`, a CI runner's nohup) hands it SIGINT ignored, which
-# Python and every child keep: those tests then fail for the environment, not the code. Python's own
-# handler here (the xdist workers and the commands they start get the default back at exec).
+# The Ctrl-C tests send SIGINT to this process and to the commands it starts. A non-interactive
+# shell that starts a command with & (`make test &` in a script, a CI runner) hands it SIGINT
+# ignored, which Python and every child keep: those tests then fail for the environment, not the
+# code. Python's own handler here (the xdist workers and the commands they start get the default
+# back at exec).
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 

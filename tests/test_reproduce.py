@@ -173,7 +173,8 @@ def test_reproduce_custom_recipe_end_to_end(tmp_path):
     assert "**only at paper scale**" not in report
     # ... but the report says what the demo left out, so its verdicts are not taken for the whole test
     assert ("- Not run at --scale demo (`scales = [\"paper\"]`): `big (cifar10, st-vgg)` and 1 check on it "
-            f"(only at paper scale); `orderlab reproduce --scale paper --recipe {recipe}` runs them.") in report, report
+            f"(only at paper scale); `orderlab reproduce --scale paper --recipe {recipe.resolve()}` runs them.") in report, \
+        report
     # the across verdict names whose accuracy is whose, and says when the "stronger" is not
     line = re.search(r"\*\*knn then mlp\*\*: [^\n]*", report).group(0)
     fm, fk = map(float, re.search(r"final accuracy mlp (\d\.\d\d), knn (\d\.\d\d)", line).groups())
@@ -254,7 +255,7 @@ def test_missing_data_is_found_before_anything_trains(tmp_path):
     # every missing dataset is named, not only the first (fixing it would only lead to the next)
     assert_one_line_error(res, "recipe lacks cannot load its data (nothing was trained)",
                           f"missing npz:{tmp_path / 'absent.npz'} (lacks), npz:{tmp_path / 'absent2.npz'} (lacks);",
-                          "run the other recipes alone: --only fine")
+                          f"run the other recipes alone: --recipe {ok.resolve()}")     # --only finds built-in ones
     # an output folder that cannot be one is refused before the data is even looked at
     (tmp_path / "afile").write_text("")
     for out, needle in ((tmp_path / "afile", "it is a file, not a folder"),

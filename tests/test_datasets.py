@@ -323,9 +323,15 @@ def test_a_failed_download_says_why(tmp_path, monkeypatch):
     import torchvision
 
     class Offline:
-        def __init__(self, *a, **k):
+        def __init__(self, root, *a, **k):
+            (Path(root) / "MNIST" / "raw").mkdir(parents=True, exist_ok=True)     # as torchvision does first
             raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried https://example/, got:\n"
                                "<urlopen error [Errno -2] Name or service not known>\n")
     monkeypatch.setattr(torchvision.datasets, "MNIST", Offline)
     msg = one_line_error("Name or service not known", load_dataset, "mnist", data_dir=tmp_path, download=True)
     assert "Error downloading train-images-idx3-ubyte.gz: Tried https://example/, got:" in msg
+    # and leaves no empty dataset folder behind (it looked like data that is there)
+    assert not (tmp_path / "MNIST").exists() and tmp_path.exists()
+    fresh = tmp_path / "new"
+    one_line_error("Name or service not known", load_dataset, "mnist", data_dir=fresh, download=True)
+    assert not fresh.exists()

@@ -207,3 +207,15 @@ def test_text_csv_with_trailing_commas_and_long_texts_loads(tmp_path):
     (tmp_path / "t.csv").write_text("label,text,\n" + rows)
     d = load_dataset(f"text-csv:{tmp_path / 't.csv'}")
     assert d.n_classes == 2 and len(d.y_train) + len(d.y_test) == 10
+
+
+def test_a_failed_ag_news_download_leaves_no_folder_or_part_file(tmp_path, monkeypatch):
+    import urllib.request
+
+    def offline(url, dest):
+        open(dest, "w").write("partial")            # a transfer cut short
+        raise OSError("Name or service not known")
+    monkeypatch.setattr(urllib.request, "urlretrieve", offline)
+    with pytest.raises(OrderlabError, match="could not download AG News"):
+        load_dataset("ag-news", data_dir=tmp_path / "data", download=True)
+    assert not (tmp_path / "data").exists()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -225,6 +226,29 @@ def load_dataset(spec: str, *, data_dir: str | Path | None = None, download: boo
         else:
             ds = replace(ds, x_test=x[idx], y_test=y[idx], id_test=ids[idx], texts_test=new_texts)
     return ds
+
+
+@contextmanager
+def tidy_failed_download(root: Path):
+    """Folders a failed ``--download`` made under ``root`` (two levels: torchvision makes
+    ``MNIST/raw/`` before it fetches) are removed again if left empty: an empty dataset folder would
+    look like data that is there, and hide the real state from the user. Two levels only, so a data
+    folder holding ImageNet is not walked."""
+    def dirs() -> set[Path]:
+        if not root.is_dir():
+            return set()
+        first = [p for p in root.iterdir() if p.is_dir()]
+        return set(first) | {q for p in first for q in p.iterdir() if q.is_dir()}
+    existed, before = root.is_dir(), dirs()
+    try:
+        yield
+    except BaseException:
+        for p in sorted(dirs() - before, key=lambda p: len(p.parts), reverse=True) + ([] if existed else [root]):
+            try:
+                p.rmdir()               # only if empty: whatever the download did write stays
+            except OSError:
+                pass
+        raise
 
 
 def missing_data_error(name: str, where: Path | str, flag_hint: str = "--download") -> OrderlabError:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from orderlab.errors import OrderlabError
-from orderlab.trainer.data import Dataset, LoadOptions, missing_data_error, register
+from orderlab.trainer.data import Dataset, LoadOptions, missing_data_error, register, tidy_failed_download
 from orderlab.trainer.data.synthetic import parse_kv
 
 # CIFAR-100's fine labels of the superclass "small mammals" (coarse label 16), in label order.
@@ -126,7 +126,8 @@ def load_stl10(opts: LoadOptions) -> Dataset:
             raise missing_data_error("stl10 (stl10_binary/train_X.bin ...)", root)
         import torchvision
         try:
-            torchvision.datasets.STL10(str(root), split="train", download=True)
+            with tidy_failed_download(root):
+                torchvision.datasets.STL10(str(root), split="train", download=True)
         except Exception as e:  # noqa: BLE001 - network errors of every kind
             raise OrderlabError(f"could not download STL-10 ({e}); put stl10_binary/ under {root}") from None
     x_tr, y_tr = read_stl10_split(folder, "train")
@@ -198,7 +199,8 @@ def load_tiny_imagenet(opts: LoadOptions) -> Dataset:
             raise missing_data_error("tiny-imagenet (tiny-imagenet-200/wnids.txt, train/, val/)", root)
         from torchvision.datasets.utils import download_and_extract_archive
         try:
-            download_and_extract_archive(TINY_IMAGENET_URL, str(root))
+            with tidy_failed_download(root):
+                download_and_extract_archive(TINY_IMAGENET_URL, str(root))
         except Exception as e:  # noqa: BLE001
             raise OrderlabError(f"could not download Tiny ImageNet ({e}); unzip tiny-imagenet-200.zip "
                                 f"into {root}") from None

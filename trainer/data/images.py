@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from orderlab.errors import OrderlabError
-from orderlab.trainer.data import Dataset, LoadOptions, missing_data_error, register
+from orderlab.trainer.data import Dataset, LoadOptions, missing_data_error, register, tidy_failed_download
 
 DEFAULT_DATA_DIR = Path("~/.cache/orderlab/data")
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -143,11 +143,12 @@ def torchvision_download(name: str, cls_name: str, root: Path) -> None:
     """Fetch a dataset with torchvision into ``root`` (only on --download)."""
     import torchvision
 
-    root.mkdir(parents=True, exist_ok=True)
     cls = getattr(torchvision.datasets, cls_name)
     try:
-        for train in (True, False):
-            cls(str(root), train=train, download=True)
+        with tidy_failed_download(root):
+            root.mkdir(parents=True, exist_ok=True)
+            for train in (True, False):
+                cls(str(root), train=train, download=True)
     except Exception as e:   # network errors come in many types (URLError, RuntimeError, ...)
         # torchvision's MNIST says "Error downloading X:" on one line and why on the next ones
         why = " ".join(str(e).split())[:300] or type(e).__name__

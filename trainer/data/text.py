@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from orderlab.errors import OrderlabError, name_list
-from orderlab.trainer.data import Dataset, LoadOptions, missing_data_error, register
+from orderlab.trainer.data import Dataset, LoadOptions, missing_data_error, register, tidy_failed_download
 
 PAD, UNK = 0, 1
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
@@ -135,16 +135,18 @@ def load_ag_news(opts: LoadOptions) -> Dataset:
         if not opts.download:
             raise missing_data_error("ag-news (ag_news_csv/train.csv and test.csv)", root)
         folder = root / "ag_news_csv"
-        folder.mkdir(parents=True, exist_ok=True)
-        for split in ("train", "test"):
-            url = AG_NEWS_URL.format(split)
-            try:
+        with tidy_failed_download(root):
+            folder.mkdir(parents=True, exist_ok=True)
+            for split in ("train", "test"):
+                url = AG_NEWS_URL.format(split)
                 tmp = folder / f".{split}.csv.part"
-                urllib.request.urlretrieve(url, tmp)
-                tmp.replace(folder / f"{split}.csv")
-            except OSError as e:
-                raise OrderlabError(f"could not download AG News from {url} ({e}); download ag_news_csv "
-                                    f"by hand into {root}") from None
+                try:
+                    urllib.request.urlretrieve(url, tmp)
+                    tmp.replace(folder / f"{split}.csv")
+                except OSError as e:
+                    tmp.unlink(missing_ok=True)
+                    raise OrderlabError(f"could not download AG News from {url} ({e}); download ag_news_csv "
+                                        f"by hand into {root}") from None
     t_tr, y_tr = read_ag_news_csv(folder / "train.csv")
     t_te, y_te = read_ag_news_csv(folder / "test.csv")
     return text_dataset("ag-news", t_tr, y_tr, t_te, y_te, AG_NEWS_CLASSES, "AG News topic classification")

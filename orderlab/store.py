@@ -58,6 +58,7 @@ TAG_EPOCHS = "orderlab.epochs"             # epochs planned
 TAG_HEARTBEAT = "orderlab.heartbeat"       # unix time of the last sign of life
 TAG_HOST = "orderlab.host"
 TAG_PID = "orderlab.pid"
+TAG_DEVICE = "orderlab.device"         # where the network trained: "cpu", "cuda:0 (NVIDIA H100 …)"
 TAG_ERROR = "orderlab.error"
 TAG_FINGERPRINT = "orderlab.fingerprint"   # "split=fp,split=fp" of the study's data
 TAG_PARENT = "mlflow.parentRunId"

@@ -382,3 +382,18 @@ def test_learners_publish_every_checkpoint(tmp_path, monkeypatch):
     [run] = Store(uri).list_runs("learn")
     n = Store(uri).load_record(run).n_checkpoints
     assert n > 2 and sizes == list(range(1, n + 1))
+
+
+def test_each_run_names_the_device_it_trained_on(tmp_path):
+    """--device auto is what the params keep; the tag says where the network really trained (alone,
+    in an ensemble, or a scikit-learn learner, which always fits on the CPU)."""
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    train_study(TrainConfig(study="dev", tracking_uri=uri, **{**SMALL, "seeds": [0, 1, 2], "device": "auto"},
+                            ensemble=2))
+    train_study(TrainConfig(study="dev", tracking_uri=uri, **{**SMALL, "archs": ["knn"], "device": "auto"}))
+    runs = Store(uri).list_runs("dev")
+    assert len(runs) == 4
+    client = MlflowClient(uri)
+    for r in runs:
+        run = client.get_run(r.run_id)
+        assert run.data.tags["orderlab.device"] == "cpu" and run.data.params["device"] == "auto", r.name

@@ -45,7 +45,7 @@ import torch.nn.functional as F
 
 from orderlab.errors import OrderlabError
 from orderlab.trainer.loop import (DeviceData, Hyper, RunningStats, StepEnd, apply_crop_flip, crop_flip_draws,
-                                   epoch_permutation, make_optimizer, restore_schedule_and_rng,
+                                   device_label, epoch_permutation, make_optimizer, restore_schedule_and_rng,
                                    save_training_state, training_plan)
 from orderlab.trainer.recorder import autocast_for
 from orderlab.trainer.run import ctrl_c_after
@@ -442,6 +442,8 @@ def train_vectorised(runs: list[Any], models: list[torch.nn.Module], data: Devic
     device = data.device
     amp = device.type == "cuda"
     k = len(models)
+    for run in runs:
+        run.trained_on(device_label(device))
     ens = Ensemble(models, device)
     opt = make_optimizer(ens.parameters(), hp)
     n = data.n_train

@@ -172,6 +172,7 @@ def run_learner(run, arch: str, hparams: dict[str, Any], seed: int, record_split
     record_every = float(hparams.get("record_every") or 1.0)
     started = time.monotonic()
     last: dict[str, float] = {}
+    run.trained_on("cpu")                       # scikit-learn fits on the CPU, whatever --device says
 
     def record(epoch: float, step: int, probas: dict[str, np.ndarray], pred: int | None = None) -> None:
         nonlocal last

@@ -314,6 +314,14 @@ def resolve_device(name: str) -> torch.device:
 ProgressFn = Callable[[float, dict[str, float]], None]
 
 
+def device_label(device: torch.device) -> str:
+    """``cpu``, or ``cuda:N (card name)``: what a run's ``orderlab.device`` tag says."""
+    if device.type != "cuda":
+        return device.type
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+
+
 def train_network(run: Any, model: torch.nn.Module, data: DeviceData, hp: Hyper, *, seed: int,
                   record_splits: tuple[str, ...], progress: ProgressFn | None = None,
                   resume_state: dict | None = None, save_state: bool = True) -> dict[str, float]:
@@ -322,6 +330,7 @@ def train_network(run: Any, model: torch.nn.Module, data: DeviceData, hp: Hyper,
     Returns the final metrics. ``resume_state`` (from a saved ``state.pt``) continues a run.
     """
     device = data.device
+    run.trained_on(device_label(device))
     cuda = device.type == "cuda"
     amp = cuda
     channels_last = cuda and data.kind == "image"

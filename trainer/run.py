@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from orderlab.record import RecordWriter, record_nbytes, save_examples
-from orderlab.store import TAG_CHECKPOINTS, TAG_EPOCH, TAG_HEARTBEAT, Store, study_fingerprint
+from orderlab.store import TAG_CHECKPOINTS, TAG_DEVICE, TAG_EPOCH, TAG_HEARTBEAT, Store, study_fingerprint
 from orderlab.trainer.data import Dataset
 
 MAX_THUMBNAILS_PER_SPLIT = 2000
@@ -288,6 +288,11 @@ class NetworkRun:
         self.store.log_metric_points(self.run_id, self._pending, tags)
         self._pending, self._pending_tags, self._alive = [], {}, False
         self._last_flush = time.monotonic()
+
+    def trained_on(self, device: str) -> None:
+        """Name the device the network trains on (a tag, written with the next flush): its params
+        keep ``--device`` as given, ``auto`` included, which would not say which card it was."""
+        self._pending_tags[TAG_DEVICE] = device
 
     def unflushed(self) -> list[tuple[int, dict[str, float]]]:
         """(step, metrics) of the checkpoints whose metrics have not reached the store yet: saved with

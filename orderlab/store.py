@@ -1128,9 +1128,11 @@ class Store:
         return [r.info.run_id for r in runs]
 
     def log_report(self, study: str, files: Iterable[str | os.PathLike],
-                   series: Iterable[tuple[dict[str, Iterable[float]], Iterable[int]]]) -> str:
-        """Log a report (its ``files`` under ``report/``, and metric ``series``, each a
-        ``({name: values}, steps)`` pair) as the study's report run, replacing the earlier one. The
+                   series: Iterable[tuple[dict[str, Iterable[float]], Iterable[int]]],
+                   params: dict[str, Any] | None = None) -> str:
+        """Log a report (its ``files`` under ``report/``, metric ``series``, each a
+        ``({name: values}, steps)`` pair, and ``params`` saying what it covers) as the study's report
+        run, replacing the earlier one. The
         earlier run is deleted only once the new one is complete: a report that fails to log leaves
         the previous report in place, and its own half-logged run is deleted."""
         parent = self.study_parent(study)
@@ -1141,6 +1143,8 @@ class Store:
         run_id = run.info.run_id
         local = self._local_dir(run.info.artifact_uri)
         try:
+            if params:
+                self.log_params(run_id, params)
             for f in files:
                 if local is not None:         # in this store's own folder, also when it was moved
                     (local / REPORT_ARTIFACT_DIR).mkdir(parents=True, exist_ok=True)

@@ -190,6 +190,11 @@ def test_report_writes_files_and_logs_them_as_the_study_report_run(uri, tmp_path
     assert sorted(m.step for m in store.client.get_metric_history(second, "test_tpa/mlp")) == list(range(N_CKPT))
     logged = {f.path for f in store.client.list_artifacts(second, "report")}
     assert "report/tpa_test.png" in logged and "report/tpa_train.png" not in logged   # only this report's files
+    # ... and its params say what it covers, so the MLflow UI tells a test-only report from a whole one
+    assert store.client.get_run(first).data.params["splits"] == "test,train"
+    params = store.client.get_run(second).data.params
+    assert params["splits"] == "test" and set(params["archs"].split(",")) == {"mlp", "cnn"} and params["networks"] == "6"
+    assert params["checkpoints"] == str(N_CKPT)
 
 
 def test_a_report_that_fails_to_log_keeps_the_earlier_report_run(uri, tmp_path, monkeypatch):

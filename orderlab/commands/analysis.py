@@ -260,8 +260,13 @@ def publish_report(store, study: str, stacks: dict, out: Path, title: str, log: 
     md, *files = write_report_files(stacks, out, store.load_examples(study), title=title, notes=notes)
     if log:       # only the report's own files: the folder may hold anything else of the user's
         try:
+            # what the report covers, for the MLflow UI (a report of one split or architecture
+            # replaces a whole one, and its run would not say so otherwise)
+            first = next(iter(stacks.values()))
+            covers = {"splits": ",".join(stacks), "archs": ",".join(first.archs), "networks": first.n_networks,
+                      "checkpoints": first.n_checkpoints, "studies": first.study or study}
             store.log_report(study, [md, *files], [(report_metrics(st, with_epoch=i == 0), range(st.n_checkpoints))
-                                                  for i, st in enumerate(stacks.values())])
+                                                  for i, st in enumerate(stacks.values())], covers)
         except Exception as e:  # noqa: BLE001 - the artifact store (disk, permissions, a server): files are written
             from mlflow.exceptions import MlflowException
             from orderlab.store import ReadOnlyStore, StoreError

@@ -58,7 +58,7 @@ TAG_EPOCHS = "orderlab.epochs"             # epochs planned
 TAG_HEARTBEAT = "orderlab.heartbeat"       # unix time of the last sign of life
 TAG_HOST = "orderlab.host"
 TAG_PID = "orderlab.pid"
-TAG_DEVICE = "orderlab.device"         # where the network trained: "cpu", "cuda:0 (NVIDIA H100 …)"
+TAG_DEVICE = "orderlab.device"           # where the network trained: "cpu", "cuda:0 (NVIDIA H100 …)"
 TAG_ERROR = "orderlab.error"
 TAG_FINGERPRINT = "orderlab.fingerprint"   # "split=fp,split=fp" of the study's data
 TAG_PARENT = "mlflow.parentRunId"
@@ -1132,9 +1132,9 @@ class Store:
                    params: dict[str, Any] | None = None) -> str:
         """Log a report (its ``files`` under ``report/``, metric ``series``, each a
         ``({name: values}, steps)`` pair, and ``params`` saying what it covers) as the study's report
-        run, replacing the earlier one. The
-        earlier run is deleted only once the new one is complete: a report that fails to log leaves
-        the previous report in place, and its own half-logged run is deleted."""
+        run, replacing the earlier one. The earlier run is deleted only once the new one is complete:
+        a report that fails to log leaves the previous report in place, and its own half-logged run
+        is deleted."""
         parent = self.study_parent(study)
         earlier = self.report_runs(study)
         run = self._retry(lambda: self.client.create_run(

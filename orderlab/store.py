@@ -899,6 +899,22 @@ class Store:
             artifact_uri = self._retry(lambda: self.client.get_run(run_id)).info.artifact_uri
         return self._local_dir(artifact_uri)
 
+    def made_elsewhere(self) -> Path | None:
+        """The folder this local store's studies were made in, when that is not where it is now (a
+        moved or copied ``mlruns/``): orderlab reads and writes in the store's own folder, but the
+        MLflow UI follows the recorded paths. None when they agree, or for other stores."""
+        root = self._local_artifact_root
+        if root is None:
+            return None
+        exps = self._retry(lambda: self.client.search_experiments(
+            filter_string=f"tags.`{TAG_KIND}` = 'study'", max_results=10000))
+        for e in exps:
+            path = _local_path(e.artifact_location or "")
+            if path is not None and len(path.parts) >= 3 and path.parent.name == "artifacts" \
+                    and path.parent.parent != root:
+                return path.parent.parent
+        return None
+
     def _local_dir(self, artifact_uri: str) -> Path | None:
         """The local folder of a run's files, in this store's own folder when it was moved or copied.
 

@@ -648,9 +648,13 @@ class Store:
                              f"check the name or --tracking-uri")
         return exp.experiment_id
 
-    def study_names(self) -> list[str]:
-        exps = self._retry(lambda: self.client.search_experiments(
+    def _study_experiments(self) -> list:
+        """The experiments that are orderlab studies (active ones: MLflow's default view)."""
+        return self._retry(lambda: self.client.search_experiments(
             filter_string=f"tags.`{TAG_KIND}` = 'study'", max_results=10000))
+
+    def study_names(self) -> list[str]:
+        exps = self._study_experiments()
         return sorted(e.name for e in exps)
 
     def get_or_create_study(self, study: str, dataset: str, fingerprint: str,
@@ -750,8 +754,7 @@ class Store:
         return parent
 
     def list_studies(self) -> list[StudyInfo]:
-        exps = self._retry(lambda: self.client.search_experiments(
-            filter_string=f"tags.`{TAG_KIND}` = 'study'", max_results=10000))
+        exps = self._study_experiments()
         out = []
         for exp in exps:
             # one run per network: a run whose network was trained anew is no second network, nor a failure
@@ -906,8 +909,7 @@ class Store:
         root = self._local_artifact_root
         if root is None:
             return None
-        exps = self._retry(lambda: self.client.search_experiments(
-            filter_string=f"tags.`{TAG_KIND}` = 'study'", max_results=10000))
+        exps = self._study_experiments()
         for e in exps:
             path = _local_path(e.artifact_location or "")
             if path is not None and len(path.parts) >= 3 and path.parent.name == "artifacts" \

@@ -13,7 +13,7 @@ import numpy as np
 from orderlab.analysis import figures as F
 from orderlab.analysis import metrics as M
 from orderlab.analysis.stack import Stack
-from orderlab.analysis.summary import analysis_json, example_rows, pick_checkpoints
+from orderlab.analysis.summary import analysis_json, example_rows, one_network_note, pick_checkpoints
 from orderlab.errors import OrderlabError
 
 REPORT_FILENAME = "report.md"
@@ -161,9 +161,7 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
                       f"| {_f(g['sarle'][m], '.2f')} |")
         single = {a for a, g in js["groups"].items() if g["n"] == 1}
         if single:
-            md += ["", f"> note: {', '.join(sorted(single))} {'has' if len(single) == 1 else 'have'} one network: TPA, "
-                   f"independent TPA and Jaccard are 1 and the histogram has two bars by construction; agreement "
-                   f"needs two or more."]
+            md += ["", f"> note: {one_network_note(sorted(single))}"]
         md += ["", f"![TPA over training]({f'tpa_{split}.png'})", "",
                "### Correct-count histograms",
                "How many networks get each example right, against the histogram of independent networks with the "

@@ -16,6 +16,15 @@ from orderlab.errors import OrderlabError
 SARLE_UNIFORM = 5 / 9
 
 
+def one_network_note(archs: list[str]) -> str:
+    """What analyze and report say of architectures with a single network, whose agreement numbers
+    hold by construction."""
+    one = len(archs) == 1
+    return (f"{', '.join(archs)} {'has' if one else 'have'} one network: {'its ' if one else ''}TPA, independent "
+            f"TPA and Jaccard are 1 and {'its' if one else 'the'} histogram has two bars by construction; agreement "
+            f"needs two or more.")
+
+
 def pick_checkpoints(stack: Stack) -> dict[str, int]:
     """Early, middle and final checkpoints, chosen by progress of the mean accuracy (a third and
     two thirds of the way from the untrained to the final accuracy), not by time: small datasets

@@ -166,8 +166,8 @@ def _print_analysis(js: dict) -> None:
                       _fmt(g["jaccard"][e]), _fmt(g["bimodality_tv"][e], ".2f"), _fmt(g["sarle"][e], ".2f"))
         console.print(t)
         if g["n"] == 1:
-            console.print(f"[yellow]note: {arch} has one network: its TPA, independent TPA and Jaccard are 1 and its "
-                          f"histogram has two bars by construction; agreement needs two or more.[/yellow]")
+            from orderlab.analysis.summary import one_network_note
+            console.print(f"[yellow]note: {one_network_note([arch])}[/yellow]")
     if len(rows) < n_c:
         console.print(f"[dim]{len(rows)} of the {n_c} checkpoints shown, evenly spaced; `--checkpoint EPOCH` "
                       f"marks another (◂), `--json` gives every one.[/dim]")

@@ -548,27 +548,83 @@ async def test_escape_in_the_runs_filter_leaves_the_filter_then_the_study(tui_st
         await wait_for(pilot, lambda: not isinstance(app.screen, StudyScreen), what="the studies list")
 
 
+def _start_in_pty(args: list[str], **popen):
+    """Start ``orderlab ARGS`` with a pseudo-terminal of 80x24 as its stdin and stderr (where
+    Textual reads and draws); returns (process, bytes drawn so far, a function that stops reading)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+    import threading
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "orderlab.cli", *args], stdin=slave, stderr=slave,
+                            env=dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true", TERM="xterm-256color"),
+                            **popen)
+    os.close(slave)
+    drawn = bytearray()
+
+    def drain():                                  # a full pty buffer would block the app's writes
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:                       # EIO: the child closed the terminal
+                return
+            if not chunk:
+                return
+            drawn.extend(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+
+    def stop():
+        reader.join(timeout=10)
+        os.close(master)
+    return proc, drawn, stop
+
+
 @pytest.mark.slow
 def test_sigterm_ends_the_tui_with_its_output_in_a_file(tmp_path):
     """`timeout` or `kill` ends the TUI through its event loop (once, raised as KeyboardInterrupt
-    where the loop lost it, a TUI writing to a file kept running after SIGTERM)."""
+    where the loop lost it, a TUI whose stdout went to a file kept running after SIGTERM)."""
     import signal
     import time
-    with open(tmp_path / "out", "wb") as out, open(tmp_path / "err", "wb") as errf, open(os.devnull) as devnull:
-        proc = subprocess.Popen([sys.executable, "-m", "orderlab.cli", "tui", "--study", "nope", "--tracking-uri",
-                                 f"sqlite:///{tmp_path}/none/mlflow.db"], stdin=devnull, stdout=out,
-                                stderr=errf, env=dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true"))
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and (tmp_path / "err").stat().st_size == 0:
-            time.sleep(0.1)                           # the app has started drawing (Textual draws on stderr)
-        time.sleep(1.0)
-        proc.send_signal(signal.SIGTERM)
+    with open(tmp_path / "out", "wb") as out:
+        proc, drawn, stop = _start_in_pty(["tui", "--study", "nope", "--tracking-uri",
+                                           f"sqlite:///{tmp_path}/none/mlflow.db"], stdout=out)
         try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and b"nope" not in drawn:
+                time.sleep(0.1)                       # the app has drawn its screen
+            assert b"nope" in drawn, bytes(drawn[-500:])
+            proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=60)
         finally:
             proc.kill()
-    err = (tmp_path / "err").read_bytes()
-    assert proc.returncode == 143 and b"interrupted" in err and b"Traceback" not in err, err[-500:]
+            stop()
+    assert proc.returncode == 143 and b"interrupted" in drawn and b"Traceback" not in drawn, bytes(drawn[-500:])
+
+
+def test_tui_without_a_terminal_says_so(tmp_path):
+    """Redirected, Textual would write escape codes into the file and wait for keys forever."""
+    import pty
+    from orderlab.cli import app
+    r = CliRunner().invoke(app, ["tui", "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db"])
+    assert r.exit_code == 2 and "needs a terminal" in r.output \
+        and "standard input and standard error are not one" in r.output, r.output
+    # keys from a terminal, the drawing into a file: stderr named alone, nothing drawn there
+    master, slave = pty.openpty()
+    try:
+        with open(tmp_path / "err", "wb") as errf:
+            proc = subprocess.run([sys.executable, "-m", "orderlab.cli", "tui", "--tracking-uri",
+                                   f"sqlite:///{tmp_path}/mlflow.db"], stdin=slave, stderr=errf, timeout=60,
+                                  env=dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true"))
+    finally:
+        os.close(slave)
+        os.close(master)
+    err = (tmp_path / "err").read_text()
+    assert proc.returncode == 2 and err.count("\n") == 1 and "its standard error is not one" in err, err
+    assert not (tmp_path / "mlflow.db").exists()
 
 
 # ------------------------------------------------------------------ CLI and layering

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from typing import Optional
 
 import typer
@@ -38,9 +39,24 @@ def register(app: typer.Typer) -> None:
             problem = uri_form_problem(tracking_uri)
             if problem:
                 raise OrderlabError(problem)
+        # Textual reads keys from stdin and draws on stderr: redirected, it would write escape codes
+        # into a file and wait for keys that never come.
+        redirected = [name for name, stream in (("standard input", sys.stdin), ("standard error", sys.stderr))
+                      if not _is_terminal(stream)]
+        if redirected:
+            raise OrderlabError(f"orderlab tui needs a terminal, and its {' and '.join(redirected)} "
+                                f"{'is' if len(redirected) == 1 else 'are'} not one: run it in a terminal "
+                                "without redirecting them (for text and files: orderlab analyze, report, export)")
         from orderlab.app.app import OrderlabApp
         tui_app = OrderlabApp(tracking_uri, study, refresh=refresh, split=split, compare=compare, exit_on_signal=True)
         tui_app.run()
         if tui_app.return_code == OrderlabApp.TERMINATED:
             typer.echo("interrupted", err=True)
             raise typer.Exit(OrderlabApp.TERMINATED)
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (AttributeError, ValueError):     # a closed or replaced stream
+        return False

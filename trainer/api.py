@@ -473,7 +473,7 @@ def train_in_run(run, name: str, reporter: Reporter, train, failed: str = "faile
             reporter.network_finished(name, run.status or "KILLED", final)
         raise
     except Exception as e:  # noqa: BLE001 - the run is marked FAILED; go on with the others
-        reporter.network_finished(name, "FAILED", final)
+        reporter.network_finished(name, "FAILED", final, error=f"{type(e).__name__}: {e}")
         reporter.message(f"[red]{name} {failed}:[/] {type(e).__name__}: {e}")
         if isinstance(e, OrderlabError):
             raise

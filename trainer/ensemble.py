@@ -605,7 +605,7 @@ def train_group(cfg, ctx, arch: str, spec, seeds: list[int], hp: dict[str, Any],
         raise
     except Exception as e:  # noqa: BLE001 - the group's runs are marked FAILED; go on with the others
         for s, f in zip(seeds, finals):
-            reporter.network_finished(f"{arch}/s{s}", "FAILED", f)
+            reporter.network_finished(f"{arch}/s{s}", "FAILED", f, error=f"{type(e).__name__}: {e}")
         reporter.message(f"[red]{name} failed:[/] {type(e).__name__}: {e}")
         if isinstance(e, OrderlabError):
             raise

@@ -19,7 +19,9 @@ class Reporter:
 
     def network_progress(self, fraction: float, metrics: dict[str, float]) -> None: ...
 
-    def network_finished(self, name: str, status: str, metrics: dict[str, float]) -> None: ...
+    def network_finished(self, name: str, status: str, metrics: dict[str, float],
+                         error: str | None = None) -> None:
+        """``error``: why a FAILED network failed (plain text), also reported by :meth:`message`."""
 
     def message(self, text: str) -> None: ...
 
@@ -90,7 +92,8 @@ class RichReporter(Reporter):
         if self._overall is not None:
             self.progress.update(self._overall, completed=self._n + fraction)
 
-    def network_finished(self, name: str, status: str, metrics: dict[str, float]) -> None:
+    def network_finished(self, name: str, status: str, metrics: dict[str, float],
+                         error: str | None = None) -> None:
         if status == "KILLED":      # interrupted: its bar stays where it stopped, and it is not done
             if self._task is not None:
                 self.progress.update(self._task, info=f"[yellow]{status}[/]")
@@ -116,8 +119,7 @@ class Tally(Reporter):
         self.inner = inner
         self.ended: dict[str, str] = {}          # network name -> FINISHED | FAILED | KILLED
         self.run_ids: dict[str, str] = {}        # network (or ensemble) name -> the run it started
-        self.errors: dict[str, str] = {}         # network name -> the message telling why it failed
-        self._failing: list[str] = []            # networks reported FAILED, whose message comes next
+        self.errors: dict[str, str] = {}         # network name -> why it failed
 
     def __enter__(self) -> "Tally":
         self.inner.__enter__()
@@ -136,19 +138,14 @@ class Tally(Reporter):
     def network_progress(self, fraction: float, metrics: dict[str, float]) -> None:
         self.inner.network_progress(fraction, metrics)
 
-    def network_finished(self, name: str, status: str, metrics: dict[str, float]) -> None:
+    def network_finished(self, name: str, status: str, metrics: dict[str, float],
+                         error: str | None = None) -> None:
         self.ended[name] = status
-        if status == "FAILED":
-            self._failing.append(name)
-        self.inner.network_finished(name, status, metrics)
+        if error is not None:
+            self.errors[name] = error
+        self.inner.network_finished(name, status, metrics, error)
 
     def message(self, text: str) -> None:
-        # The trainer reports networks FAILED, then the error (one message for an ensemble's members).
-        if self._failing:
-            from rich.text import Text
-            for name in self._failing:
-                self.errors[name] = Text.from_markup(text).plain
-            self._failing = []
         self.inner.message(text)
 
     def with_status(self, status: str) -> list[str]:

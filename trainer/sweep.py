@@ -204,8 +204,9 @@ class _EventReporter:
             self._last = now
             self.send(("progress", self.task_id, float(fraction), dict(metrics)))
 
-    def network_finished(self, name: str, status: str, metrics: dict[str, float]) -> None:
-        if self.send:
+    def network_finished(self, name: str, status: str, metrics: dict[str, float],
+                         error: str | None = None) -> None:
+        if self.send:        # the error follows as a message
             self.send(("finished", self.task_id, name, status))
 
     def message(self, text: str) -> None:

@@ -9,7 +9,6 @@ trains what is missing and re-computes the reports.
 from __future__ import annotations
 
 import json
-import math
 import shlex
 import sys
 import time
@@ -251,15 +250,6 @@ def select_recipes(scale: str, only: list[str] | None = None, files: list[str | 
 
 # ----------------------------------------------------------------------------- training
 
-def _same(value: Any, stored: str | None) -> bool:
-    if stored is None:
-        return False
-    try:
-        return math.isclose(float(value), float(stored), rel_tol=1e-9)
-    except (TypeError, ValueError):
-        return str(value) == stored
-
-
 def _options(plan: StudyPlan, arch: str) -> dict[str, Any]:
     """The plan's settings for ``arch``: a study's optimizer, lr, ... are its networks'; a learner
     has none (given them, it would be refused; stored, they would never match its runs)."""
@@ -288,6 +278,7 @@ def _config(plan: StudyPlan, arch: str, seeds: list[int], common: dict[str, Any]
 
 def reusable_runs(store, plan: StudyPlan, arch: str) -> dict[int, Any]:
     """FINISHED runs of ``arch`` in the plan's study trained with the plan's settings, by seed."""
+    from orderlab.store import param_equals
     if plan.study not in store.study_names():
         return {}
     o = _options(plan, arch)
@@ -295,7 +286,7 @@ def reusable_runs(store, plan: StudyPlan, arch: str) -> dict[int, Any]:
     for r in store.list_runs(plan.study):
         if r.arch != arch or r.status != "FINISHED":
             continue
-        if all(_same(o[k], r.params.get(k)) for k in REUSE_KEYS if k in o):
+        if all(param_equals(r.params.get(k), o[k]) for k in REUSE_KEYS if k in o):
             out.setdefault(r.seed, r)
     return out
 

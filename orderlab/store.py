@@ -402,6 +402,22 @@ def _param_value(v: str) -> Any:
         return v
 
 
+def param_equals(logged: str | None, value: Any) -> bool:
+    """A run's logged param (MLflow keeps strings) against a setting: numbers as numbers ("2" and
+    "2.0" epochs are the same), the rest as their text. The one rule for "trained with the same
+    settings" (train's reuse, reproduce's reuse, the command that retrains a network)."""
+    if logged is None or value is None:
+        return logged is None and value is None
+    if logged == str(value):
+        return True
+    if isinstance(value, bool):
+        return False
+    try:
+        return float(logged) == float(value)
+    except (TypeError, ValueError):
+        return False
+
+
 def network_identity(run: RunInfo) -> tuple:
     """What makes ``run`` the network it is: architecture, seed and every data and training param."""
     from orderlab.trainer.learners import LEARNERS

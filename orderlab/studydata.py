@@ -12,7 +12,7 @@ import numpy as np
 from orderlab.analysis.stack import Stack
 from orderlab.errors import OrderlabError, name_list
 from orderlab.record import Record, RecordError
-from orderlab.store import ENDED_EARLY, RunInfo, Store, resolve_tracking_uri
+from orderlab.store import ENDED_EARLY, RunInfo, Store, param_equals, resolve_tracking_uri
 
 SPLITS = ("train", "test")
 
@@ -129,24 +129,17 @@ def retrain_command(store: Store, run: RunInfo, record_splits: str | None = None
         cmd += ["--data-dir", p["data_dir"]]
     try:
         from orderlab.trainer.models import get_arch
-        defaults = {k: str(v) for k, v in get_arch(run.arch).hyperparameters().items()}
+        defaults = get_arch(run.arch).hyperparameters()
     except Exception:  # noqa: BLE001 - an architecture this installation lacks: spell everything out
         defaults = {}
     for key, flag in (("optimizer", "--optimizer"), ("lr", "--lr"), ("momentum", "--momentum"),
                       ("weight_decay", "--weight-decay"), ("batch_size", "--batch-size")):
-        if key not in p or key in defaults and _same(p[key], defaults[key]):
+        if key not in p or key in defaults and param_equals(p[key], defaults[key]):
             continue
         cmd += [flag, p[key] if key == "optimizer" else _number(p[key])]
     if "augment" in p:
         cmd.append("--augment" if p["augment"] == "True" else "--no-augment")
     return " ".join(shlex.quote(x) for x in cmd + _uri_option(store))
-
-
-def _same(a: str, b: str) -> bool:
-    try:
-        return float(a) == float(b)
-    except ValueError:
-        return a == b
 
 
 def record_problem(store: Store, run: RunInfo, problem: str) -> str:

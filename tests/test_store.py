@@ -365,3 +365,15 @@ def test_one_run_per_network_takes_the_run_that_is_the_network():
     assert one_run_per_network([done, later]) == [done]
     a, b, other = run("a", "KILLED", 4, 1.0), run("b", "KILLED", 4, 2.0), run("c", "FAILED", 1, 0.5, seed=1)
     assert one_run_per_network([a, other, b]) == [other, b]          # ties: the newest; order kept
+
+
+def test_param_equals_is_one_rule_for_same_settings():
+    """Train's reuse, reproduce's reuse and the retrain command share it: numbers as numbers, the
+    rest as text, and a switch never equals a number."""
+    from orderlab.store import param_equals
+    for logged, value in (("2", 2.0), ("2.0", "2"), ("0.1", 0.1), ("True", True), ("sgd", "sgd"), (None, None),
+                          ("nan", float("nan"))):
+        assert param_equals(logged, value), (logged, value)
+    for logged, value in (("1", True), ("True", 1), (None, "x"), ("None", None), ("sgd", "adam"),
+                          ("0.1", 0.1000001)):
+        assert not param_equals(logged, value), (logged, value)

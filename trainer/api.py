@@ -168,25 +168,14 @@ def network_params(cfg: TrainConfig, arch: str, seed: int, hp: dict[str, Any], d
             "input_shape": "x".join(map(str, ds.input_shape)), **hp}
 
 
-def _same(logged: str | None, value: Any) -> bool:
-    """A run's logged param (MLflow keeps strings) against the value asked for now."""
-    if logged is None:
-        return value is None
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return logged == str(value)
-    try:
-        return float(logged) == float(value)
-    except (TypeError, ValueError):
-        return logged == str(value)
-
-
 def _differences(run, hp: dict[str, Any], record_splits: tuple[str, ...] | None) -> list[str]:
+    from orderlab.store import param_equals
     from orderlab.trainer.learners import LEARNERS
     # A learner's network-only options changed nothing it did: runs made before learners stopped
     # storing them (`--arch knn --arch mlp --lr 0.01` stored lr=0.01 for knn too) still match.
     ignored = NETWORK_ONLY if run.arch in LEARNERS else {}
     diff = [f"{k}={run.params.get(k)} (asked: {v})" for k, v in hp.items()
-            if k in run.params and k not in ignored and not _same(run.params.get(k), v)]
+            if k in run.params and k not in ignored and not param_equals(run.params.get(k), v)]
     if record_splits is not None and "record_splits" in run.params \
             and set(run.params["record_splits"].split(",")) != set(record_splits):
         diff.append(f"record_splits={run.params['record_splits']} (asked: {','.join(record_splits)})")

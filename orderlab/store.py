@@ -406,9 +406,9 @@ def param_equals(logged: str | None, value: Any) -> bool:
     """A run's logged param (MLflow keeps strings) against a setting: numbers as numbers ("2" and
     "2.0" epochs are the same), the rest as their text. The one rule for "trained with the same
     settings" (train's reuse, reproduce's reuse, the command that retrains a network)."""
-    if logged is None or value is None:
-        return logged is None and value is None
-    if logged == str(value):
+    if logged is None:
+        return value is None
+    if logged == str(value):             # None is logged as "None"
         return True
     if isinstance(value, bool):
         return False

@@ -372,8 +372,8 @@ def test_param_equals_is_one_rule_for_same_settings():
     rest as text, and a switch never equals a number."""
     from orderlab.store import param_equals
     for logged, value in (("2", 2.0), ("2.0", "2"), ("0.1", 0.1), ("True", True), ("sgd", "sgd"), (None, None),
-                          ("nan", float("nan"))):
+                          ("None", None), ("nan", float("nan"))):
         assert param_equals(logged, value), (logged, value)
-    for logged, value in (("1", True), ("True", 1), (None, "x"), ("None", None), ("sgd", "adam"),
+    for logged, value in (("1", True), ("True", 1), (None, "x"), ("None", 0), ("sgd", "adam"),
                           ("0.1", 0.1000001)):
         assert not param_equals(logged, value), (logged, value)

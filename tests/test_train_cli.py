@@ -540,3 +540,13 @@ def test_an_interrupt_after_a_failed_network_names_it(store_uri, monkeypatch):
     assert r.exit_code == 130, r.output
     assert "interrupted between networks, after mlp/s0 FAILED (kept as recorded)" in r.stderr, r.stderr
     assert [(x.name, x.status) for x in Store(store_uri).list_runs("failed")] == [("mlp/s0", "FAILED")]
+
+
+def test_the_refusal_names_only_the_settings_that_differ(store_uri):
+    """Settings left unset are logged as "None": they equal an unset setting (they were named as
+    differing, `train_subset=None (asked: None)`, beside the one that did)."""
+    quick = ["--epochs", "1", "--record-every", "1", "--quiet"]         # the whole of digits: no subsets
+    assert invoke("train", "--arch", "mlp", "--seeds", "0", "--study", "nones", *quick).exit_code == 0
+    r = invoke("train", "--arch", "mlp", "--seeds", "0", "--study", "nones", "--epochs", "2", *quick[2:])
+    err = assert_one_line_error(r, "already has mlp/s0", "epochs=1.0 (asked: 2.0)")
+    assert "None" not in err and "subset" not in err, err

@@ -14,7 +14,7 @@ Layout of ``record.npz`` (all arrays plain; loaded with ``allow_pickle=False``):
     <split>/label       int64   [N]             true labels
     <split>/fingerprint str scalar              fingerprint of the data split (see split_fingerprint)
     <split>/correct     uint8   [C, ceil(N/8)]  np.packbits(correct, axis=-1), big bit order
-    <split>/predicted   uint8|int16 [C, N]      predicted label
+    <split>/predicted   uint8|int16|int32 [C, N]  predicted label (label_dtype)
     <split>/p_true      float16 [C, N]          probability of the true label
 
 Writes are atomic (temporary file + ``os.replace``), so a reader following a

@@ -106,7 +106,7 @@ def test_different_seeds_differ(store_uri):
     (["--arch", "mlp", "--data-seed=-1"], ["--data-seed must be between 0 and 4294967295"]),
     (["--arch", "mlp", "--seeds", "99999999999999999999"], ["is too large", "0 to 4294967295"]),
     (["--arch", "mlp", "--seeds", "0-99999999999"], ["is too large"]),
-    (["--arch", "mlp", "--seeds", "0-4000000000"], ["more than 100,000 networks", "several commands"]),
+    (["--arch", "mlp", "--seeds", "0-4000000000"], ["more than 100,000 seeds", "several commands"]),
     (["--arch", "mlp", "--study", ""], ["bad study name ''"]),
     (["--arch", "mlp", "--tracking-uri", "foo://bar"], ["scheme (foo:)", "sqlite:///"]),
     (["--arch", "mlp", "--tracking-uri", "sqlite://"], ["in-memory", "keeps nothing"]),

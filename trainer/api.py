@@ -63,8 +63,8 @@ def parse_seeds(text: str) -> list[int]:
         ranges.append((a, b))
     # Counted before the set is built: a typo such as 0-99999999999 must not fill the memory.
     if sum(b - a + 1 for a, b in ranges) > MAX_SEEDS:
-        raise OrderlabError(f"seed list {text!r} names more than {MAX_SEEDS:,} networks, the most one command "
-                            f"trains; check the range for a typo, or split it over several commands on one --study")
+        raise OrderlabError(f"seed list {text!r} names more than {MAX_SEEDS:,} seeds (counting each range in "
+                            f"full), the most one command takes; check the range for a typo, or split it over several commands on one --study")
     seeds: set[int] = set()
     for a, b in ranges:
         seeds.update(range(a, b + 1))

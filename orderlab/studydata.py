@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -305,12 +306,19 @@ def folder_option(text: str, option: str) -> Path:
 
 
 def check_report_folder(out: Path, option: str = "-o/--out") -> None:
-    """Refuse, before any work, a report folder that is a file or lies under one."""
+    """Refuse, before any work, a report folder that is a file, lies under one, or cannot be made
+    or written in (tried: a folder made and removed where the report's would go; permissions
+    alone do not tell, root passes them on read-only and special file systems)."""
     for p in (out, *out.parents):
         if p.exists():
             if not p.is_dir():
                 raise OrderlabError(f"cannot write the report to {out}: {'it' if p == out else p} is a file, not "
                                     f"a folder; choose a writable folder with {option}")
+            try:
+                os.rmdir(tempfile.mkdtemp(prefix=".orderlab-probe-", dir=p))
+            except OSError as e:
+                raise OrderlabError(f"cannot write the report to {out}: {e.strerror or e} in {p}; choose a "
+                                    f"writable folder with {option}") from None
             return
 
 

@@ -101,7 +101,11 @@ def test_an_empty_report_folder_is_refused_not_taken_for_the_current_one(syn, st
     (tmp_path / "afile").write_text("")
     assert_one_line_error(invoke("demo", "-o", tmp_path / "afile", "--tracking-uri", store_uri),
                           "is a file, not a folder")
+    # a folder that cannot be made (was found only after the training, when the report was written)
+    assert_one_line_error(invoke("demo", "-o", "/proc/orderlab-report", "--tracking-uri", store_uri),
+                          "cannot write the report to /proc/orderlab-report", "No such file or directory in /proc")
     assert "demo-digits" not in syn.study_names()               # nothing trained
+    assert [p.name for p in tmp_path.iterdir()] == ["afile"]    # the probe leaves nothing behind
 
 
 @pytest.mark.parametrize("where", ["proc", "under-file", "a-folder"])

@@ -547,3 +547,25 @@ def test_the_drain_waits_for_busy_workers_only_and_names_those_that_did_not_stop
     ends[0].send(("stopped", 0))
     assert ex._drain(10.0, busy={0}) == []
     assert clock.now - start < 3.0
+
+
+@pytest.mark.slow
+def test_a_worker_dead_before_its_first_task_is_replaced_and_the_task_retried(store_uri, monkeypatch):
+    """Killed while starting (the OOM killer, a stray kill): the task sent to it met a broken pipe,
+    which ended the whole sweep with exit 1 and no message."""
+    from orderlab.trainer.api import TrainConfig
+    from orderlab.trainer.sweep import LocalExecutor, SweepOptions, run_sweep
+    prestart = LocalExecutor.prestart
+
+    def prestart_then_kill(self, n, warm_cfg):
+        prestart(self, n, warm_cfg)
+        p = self._procs[0]
+        os.kill(p.pid, signal.SIGKILL)
+        p.join(timeout=60)
+    monkeypatch.setattr(LocalExecutor, "prestart", prestart_then_kill)
+    cfg = TrainConfig(study="early", archs=["mlp"], seeds=[0, 1], dataset="digits", train_subset=200,
+                      test_subset=100, epochs=1, record_every=0.5, device="cpu", tracking_uri=store_uri, quiet=True)
+    result = run_sweep(cfg, SweepOptions(executor="local", workers=2), display=Killer(once=-1, always=-1))
+    assert sorted((o.name, o.status) for o in result.outcomes) == [("mlp/s0", "FINISHED"), ("mlp/s1", "FINISHED")]
+    assert sorted(o.attempts for o in result.outcomes) == [1, 2]          # the one sent to the dead worker: again
+    assert sorted(x.status for x in Store(store_uri).list_runs("early")) == ["FINISHED", "FINISHED"]

@@ -436,7 +436,14 @@ class LocalExecutor:
                     if slot not in current and pending:
                         current[slot] = pending.popleft()
                         on_event(("task", current[slot].id, procs[slot].pid))
-                        conns[slot].send((asdict(current[slot]), cfg))
+                        try:
+                            conns[slot].send((asdict(current[slot]), cfg))
+                        except OSError:
+                            # It died before its task reached it (killed while starting, out of
+                            # memory): its sentinel fails the task, which is retried. Unguarded, the
+                            # EPIPE ended the sweep with exit 1 and no word (Click takes an EPIPE
+                            # for a closed stdout).
+                            pass
                 by_conn = {conns[s]: s for s in procs}
                 by_sentinel = {procs[s].sentinel: s for s in procs}
                 for ready in wait(list(by_conn) + list(by_sentinel), timeout=1.0):

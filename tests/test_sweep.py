@@ -463,6 +463,7 @@ def test_unreachable_ray_cluster_is_refused_at_once(store_uri):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("ray")         # its Ray instance would be the cluster `auto` finds below
 def test_sweep_on_a_local_ray_instance(store_uri):
     pytest.importorskip("ray")
     # a real process: Ray's own INFO lines and its token-authentication warning went to the terminal
@@ -569,3 +570,22 @@ def test_a_worker_dead_before_its_first_task_is_replaced_and_the_task_retried(st
     assert sorted((o.name, o.status) for o in result.outcomes) == [("mlp/s0", "FINISHED"), ("mlp/s1", "FINISHED")]
     assert sorted(o.attempts for o in result.outcomes) == [1, 2]          # the one sent to the dead worker: again
     assert sorted(x.status for x in Store(store_uri).list_runs("early")) == ["FINISHED", "FINISHED"]
+
+
+@pytest.mark.xdist_group("ray")
+def test_ray_address_auto_without_a_cluster_is_refused_before_the_study(store_uri, tmp_path, monkeypatch):
+    """`auto` with no cluster: ray.init said so only after the study (empty) had been made."""
+    pytest.importorskip("ray")
+    import socket
+    monkeypatch.setenv("TMPDIR", str(tmp_path))        # where Ray looks for the last `ray start`
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    args = ["--arch", "mlp", "--study", "auto", "--executor", "ray", "--ray-address", "auto"]
+    test_sweep_input_errors_are_one_line(args, "--ray-address auto: no Ray cluster is running here", store_uri)
+    # a cluster that `ray start` noted but that has stopped since: named, as an address is
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "ray").mkdir()
+    (tmp_path / "ray" / "ray_current_cluster").write_text(f"127.0.0.1:{port}")
+    test_sweep_input_errors_are_one_line(args, f"no Ray cluster answers at 127.0.0.1:{port}", store_uri)
+    assert "auto" not in Store(store_uri).study_names()

@@ -883,7 +883,9 @@ def check_ray(address: str | None) -> None:
     import socket
     if importlib.util.find_spec("ray") is None:
         raise OrderlabError("--executor ray needs Ray: pip install 'orderlab[ray]' (or use --executor local)")
-    if not address or address == "auto" or address.startswith("local"):
+    if address == "auto":
+        address = _ray_auto_address()
+    if not address or address.startswith("local"):
         return
     hostport = address.split("://", 1)[1] if "://" in address else address
     host, _, port = hostport.rstrip("/").rpartition(":")
@@ -894,6 +896,25 @@ def check_ray(address: str | None) -> None:
     except OSError as e:
         raise OrderlabError(f"no Ray cluster answers at {address} ({e.strerror or e}); start it (`ray start "
                             f"--head`), fix --ray-address, or drop it to start a local Ray instance") from None
+
+
+def _ray_auto_address() -> str | None:
+    """The cluster ``--ray-address auto`` finds (RAY_ADDRESS, else the last `ray start` on this
+    machine), refused now when there is none: ray.init said so only after the study was made. Asks
+    Ray's own lookup (private: where it moved, Ray is left to say it at ray.init)."""
+    try:
+        from ray._private.services import get_ray_address_from_environment
+    except ImportError:
+        return None
+    try:
+        found = get_ray_address_from_environment("auto", None)
+    except ConnectionError:
+        raise OrderlabError("--ray-address auto: no Ray cluster is running here (nor named by RAY_ADDRESS); "
+                            "start one (`ray start --head`), give its address, or drop --ray-address to start "
+                            "a local Ray instance") from None
+    except Exception:  # noqa: BLE001 - Ray's lookup changed: ray.init reports what it finds
+        return None
+    return found if isinstance(found, str) and found != "auto" else None
 
 
 def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, display=None) -> SweepResult:

@@ -176,3 +176,20 @@ def test_benchmarks_refuse_to_time_failed_or_fallen_back_runs(store_uri, monkeyp
     run = store.list_runs("bench-ok")[0]
     store.end_run(run.run_id, "FAILED", error="RuntimeError: boom")
     assert "FAILED: RuntimeError: boom" in check_study(store_uri, "bench-ok", 2, 2, MessageLog())
+
+
+def test_an_ensembles_progress_row_ends_on_its_members_mean_accuracy():
+    """The members end one after another on the ensemble's one row: it showed the last one's test
+    accuracy, unlabelled, as if it were the group's."""
+    from orderlab.trainer.progress import RichReporter
+    rep = RichReporter()
+    rep.progress.disable = True          # no drawing: the row's fields are what is checked
+    rep.study_started("s", 5, "digits", "cpu")
+    rep.network_started("mlp/s0..s3 (x4)", "a" * 32)
+    for seed, acc in enumerate((0.9, 0.8, 0.7, 1.0)):
+        rep.network_finished(f"mlp/s{seed}", "FINISHED", {"test_acc": acc})
+    assert rep.progress.tasks[-1].fields["info"] == "[green]FINISHED[/]  mean test 0.850"
+    rep.network_started("mlp/s4", "b" * 32)         # a network alone: its own accuracy
+    rep.network_finished("mlp/s4", "FINISHED", {"test_acc": 0.5})
+    assert rep.progress.tasks[-1].fields["info"] == "[green]FINISHED[/]  test 0.500"
+    rep.__exit__(None, None, None)

@@ -48,6 +48,7 @@ class RichReporter(Reporter):
             console=self.console, transient=False)
         self._overall = None
         self._task = None
+        self._row_acc: list[float] = []
         self._n = 0
         self._total = 0
 
@@ -72,6 +73,7 @@ class RichReporter(Reporter):
 
     def network_started(self, name: str, run_id: str) -> None:
         self._task = self.progress.add_task(name, total=1000, info=f"run {run_id[:8]}")
+        self._row_acc: list[float] = []     # an ensemble's row: its members' test accuracies
 
     def network_progress(self, fraction: float, metrics: dict[str, float]) -> None:
         if self._task is None:
@@ -101,7 +103,12 @@ class RichReporter(Reporter):
         self._n += 1
         if self._task is not None:
             colour = {"FINISHED": "green", "FAILED": "red"}.get(status, "white")
-            acc = f"  test {metrics['test_acc']:.3f}" if "test_acc" in metrics else ""
+            if "test_acc" in metrics:
+                self._row_acc.append(metrics["test_acc"])
+            # an ensemble's members end one after another on its one row: their mean, as it trained
+            n = len(self._row_acc)
+            acc = ("" if not n else f"  test {self._row_acc[0]:.3f}" if n == 1
+                   else f"  mean test {sum(self._row_acc) / n:.3f}")
             self.progress.update(self._task, completed=1000, info=f"[{colour}]{status}[/]{acc}")
         if self._overall is not None:
             self.progress.update(self._overall, completed=self._n, info=f"{self._n}/{self._total} done")

@@ -161,7 +161,10 @@ def _summary(result) -> None:
             t.add_row(o.name, (o.run_id or "-")[:12], o.status, str(o.attempts), (o.error or "")[:200])
         console.print(t)
     rate = len(ok) / result.seconds * 60 if result.seconds > 0 else 0.0
-    console.print(f"sweep {result.study}: {len(ok)} finished, {len(result.failed)} failed, "
+    again = [o.name for o in ok if o.attempts > 1]     # why their first try failed was said as it happened
+    retried = (f" ({len(again)} on a second try: {', '.join(again[:5])}{', …' if len(again) > 5 else ''})"
+               if again else "")
+    console.print(f"sweep {result.study}: {len(ok)} finished{retried}, {len(result.failed)} failed, "
                   f"{len(result.skipped)} already done"
                   + (f", {len(result.left)} left to other commands ({', '.join(result.left[:5])}"
                      f"{', …' if len(result.left) > 5 else ''})" if result.left else "")

@@ -641,6 +641,13 @@ class Store:
                         raise ReadOnlyStore(f"the store {self.uri} is read-only (its database file cannot be "
                                          f"written); make the file writable or pass --tracking-uri to a "
                                          f"writable store") from None
+                    if "database disk image is malformed" in text or "file is not a database" in text:
+                        # pages damaged past the header, which the opening check reads
+                        db = sqlite_path(self.uri) if self.uri.startswith("sqlite:///") else self.uri
+                        raise StoreError(f"the store's database {db} is damaged (SQLite: database disk image is "
+                                         f"malformed); move it aside and restore a backup, or recover what "
+                                         f"SQLite can read with the sqlite3 tool (`sqlite3 {db} .recover | sqlite3 recovered.db`) "
+                                         f"and point --tracking-uri at the recovered file") from None
                     if "connection refused" in text or "max retries exceeded" in text:
                         raise StoreError(f"tracking server {self.uri} stopped answering; "
                                          f"restart it and retry") from None

@@ -377,3 +377,36 @@ def test_param_equals_is_one_rule_for_same_settings():
     for logged, value in (("1", True), ("True", 1), (None, "x"), ("None", 0), ("sgd", "adam"),
                           ("0.1", 0.1000001)):
         assert not param_equals(logged, value), (logged, value)
+
+
+def test_a_store_damaged_past_its_header_is_named_in_one_line(tmp_path):
+    """Pages damaged past the header pass the opening check: the SQL error (five lines, with the
+    statement) was the message, and training reached the end of a network before meeting it."""
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+
+    from typer.testing import CliRunner
+
+    from conftest import assert_one_line_error
+    from orderlab.cli import app
+    db = tmp_path / "mlflow.db"
+    uri = f"sqlite:///{db}"
+    # made by another process, which leaves everything in the file (no write-ahead log, no cache here)
+    subprocess.run([sys.executable, "-c", "from orderlab.store import Store; from orderlab.synthetic import "
+                    f"populate_store; populate_store(Store({uri!r}), 'dmg', archs=('mlp',), seeds=1, "
+                    "n_checkpoints=2, n_examples=10)"], check=True, env=dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true"))
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT COUNT(*) FROM latest_metrics").fetchone()[0] > 0
+    page = con.execute("PRAGMA page_size").fetchone()[0]
+    roots = [r for (r,) in con.execute("SELECT rootpage FROM sqlite_master WHERE tbl_name = 'latest_metrics'")]
+    con.close()
+    with open(db, "r+b") as f:
+        for root in roots:
+            f.seek((root - 1) * page)
+            f.write(b"\xab" * page)
+    for args in (["runs", "dmg"], ["train", "--arch", "mlp", "--seeds", "1", "--study", "dmg", "--epochs", "1",
+                                   "--train-subset", "100", "--test-subset", "50", "--quiet"]):
+        r = CliRunner().invoke(app, [*args, "--tracking-uri", uri])
+        assert_one_line_error(r, f"the store's database {db} is damaged", "restore a backup")

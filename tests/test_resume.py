@@ -466,3 +466,19 @@ def test_a_run_whose_unpublished_checkpoints_went_with_its_state_is_kept(store_u
     assert r.exit_code == 0, r.output
     assert store.get_run(run.run_id).tags.get(TAG_SUPERSEDED)
     assert store.load_record(run).n_checkpoints == 1
+
+
+def test_a_restart_in_place_says_why_the_state_was_not_used(store_uri):
+    """Killed after its untrained checkpoint, with a damaged state: the network restarts in its run
+    (nothing trained is lost), and the output said only "from the start", not that the state was
+    unreadable."""
+    from orderlab.store import STATE_FILENAME
+    run = cut_run(store_uri, "restart-why", 1, archs=["mlp"], seeds=[1], dataset="digits", train_subset=150,
+                  test_subset=60, epochs=1, record_every=0.5, device="cpu", quiet=True)
+    store = Store(store_uri)
+    store.state_file(run.run_id, STATE_FILENAME, ".").write_bytes(b"damaged" * 100)
+    r = runner.invoke(app, ["train", "--resume", run.run_id, "--tracking-uri", store_uri])
+    said = " ".join(r.stderr.split())
+    assert r.exit_code == 0, r.output
+    assert "restarts from the start: its training state is unreadable" in said, said
+    assert [(x.run_id, x.status, x.checkpoints) for x in store.list_runs("restart-why")] == [(run.run_id, "FINISHED", 3)]

@@ -404,10 +404,14 @@ def test_a_read_only_store_is_one_line_and_loses_nothing(tmp_path, monkeypatch, 
     assert r.returncode == 0 and (tmp_path / "rep2" / "report.md").is_file(), r.stderr
 
 
-def test_reading_commands_create_no_store(tmp_path):
+def test_reading_commands_create_no_store(tmp_path, monkeypatch):
     uri = f"sqlite:///{tmp_path}/nowhere/mlflow.db"
-    r = invoke("studies", "--tracking-uri", uri)
-    assert r.exit_code == 0 and "no studies in" in r.output
+    # a store named that is not there (a typo, often) is said to be missing, as `runs` says it
+    assert_one_line_error(invoke("studies", "--tracking-uri", uri), "no orderlab store at", "train a study first")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)              # the default store, not made yet: a new project
+    r = invoke("studies")
+    assert r.exit_code == 0 and "no studies in" in r.output and not (tmp_path / "mlruns").exists()
     assert_one_line_error(invoke("runs", "s", "--tracking-uri", uri), "no orderlab store at", "train a study first")
     assert_one_line_error(invoke("analyze", "s", "--tracking-uri", uri), "no orderlab store at")
     assert not (tmp_path / "nowhere").exists()

@@ -36,6 +36,8 @@ def register(app: typer.Typer) -> None:
         out = console()
         uri = resolve_tracking_uri(tracking_uri)
         if uri.startswith("sqlite:///") and not sqlite_path(uri).exists():   # listing creates nothing
+            if tracking_uri:      # a store named (option or MLFLOW_TRACKING_URI) that is not there: a typo?
+                Store(uri, must_exist=True)
             out.print(f"no studies in {uri} yet; start one with `orderlab train --arch mlp --seeds 0-3`")
             return
         store = Store(uri)

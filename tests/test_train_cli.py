@@ -554,3 +554,12 @@ def test_the_refusal_names_only_the_settings_that_differ(store_uri):
     r = invoke("train", "--arch", "mlp", "--seeds", "0", "--study", "nones", "--epochs", "2", *quick[2:])
     err = assert_one_line_error(r, "already has mlp/s0", "epochs=1.0 (asked: 2.0)")
     assert "None" not in err and "subset" not in err, err
+
+
+def test_a_stream_setting_other_than_0_or_1_is_refused(store_uri, monkeypatch):
+    """ORDERLAB_STREAM_DATA=banana was read as unset, without a word."""
+    monkeypatch.setenv("ORDERLAB_STREAM_DATA", "yes")
+    for cmd in ("train", "sweep"):
+        assert_one_line_error(invoke(cmd, "--arch", "mlp", "--seeds", "0", "--study", "stream", *FAST),
+                              "ORDERLAB_STREAM_DATA='yes' is not 0 or 1", "unset it")
+    assert "stream" not in Store(store_uri).study_names()

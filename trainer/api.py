@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gc
 import math
+import os
 import re
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -121,8 +122,22 @@ def check_options_used(cfg: TrainConfig, specs) -> None:
                             f"{'it' if len(given) == 1 else 'them'} (--epochs sets a learner's stages)")
 
 
+STREAM_ENV = "ORDERLAB_STREAM_DATA"
+
+
+def stream_setting() -> bool | None:
+    """``ORDERLAB_STREAM_DATA``: True (1: stream the data from host memory), False (0: never), None
+    (unset: stream what does not fit the device). Any other value is refused, not ignored."""
+    value = os.environ.get(STREAM_ENV, "").strip()
+    if value not in ("", "0", "1"):
+        raise OrderlabError(f"{STREAM_ENV}={value!r} is not 0 or 1; set it to 1 to stream the data from host "
+                            f"memory, 0 to keep it on the device, or unset it to let orderlab choose")
+    return None if not value else value == "1"
+
+
 def validate(cfg: TrainConfig) -> None:
     """Reject bad numbers before anything is created in the store."""
+    stream_setting()
     if not cfg.archs:
         raise OrderlabError("no architecture given; add --arch NAME (see `orderlab archs`)")
     cfg.archs = list(dict.fromkeys(cfg.archs))      # `-a mlp -a mlp` names one architecture, not two

@@ -109,8 +109,8 @@ def unsupported_reason(spec, ds, data: DeviceData | None, hp: dict[str, Any],
     if data is None:
         return "no torch data"
     if data.streaming:
-        from orderlab.trainer.loop import STREAM_ENV
-        why = (f"{STREAM_ENV}=1 streams the dataset from host memory" if os.environ.get(STREAM_ENV, "").strip() == "1"
+        from orderlab.trainer.api import STREAM_ENV, stream_setting
+        why = (f"{STREAM_ENV}=1 streams the dataset from host memory" if stream_setting()
                else "the dataset does not fit on the device and streams from host memory")
         return f"{why}; each member would need its own stream"
     if hp["optimizer"] not in ("sgd", "adam"):

@@ -124,16 +124,16 @@ class StreamData(DeviceData):
             yield xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
 
 
-STREAM_ENV = "ORDERLAB_STREAM_DATA"
+from orderlab.trainer.api import STREAM_ENV, stream_setting  # noqa: E402,F401 - STREAM_ENV: where tests look
 
 
 def make_device_data(ds: Dataset, device: torch.device) -> DeviceData:
     """The dataset on the device when it fits (at most half the free device memory), else streamed
     from host memory. ``ORDERLAB_STREAM_DATA=1`` forces streaming (also on the CPU), ``=0`` forbids it."""
-    force = os.environ.get(STREAM_ENV, "").strip()
-    if force == "1":
+    force = stream_setting()
+    if force:
         return StreamData(ds, device)
-    if force != "0" and device.type == "cuda":
+    if force is None and device.type == "cuda":
         size = sum(a.nbytes for a in (ds.x_train, ds.x_test)) * (2 if ds.x_train.dtype.itemsize < 4 else 1)
         free, _ = torch.cuda.mem_get_info(device)
         if size > free / 2:

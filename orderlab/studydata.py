@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Sequence
@@ -151,6 +153,15 @@ def record_problem(store: Store, run: RunInfo, problem: str) -> str:
     return f"{what}; {record_fix(store, run, problem)}"
 
 
+def mlflow_command() -> str:
+    """How to call MLflow's command line here: ``mlflow`` where it is on PATH, else the one installed
+    beside this Python (a virtual environment used without activating it)."""
+    if shutil.which("mlflow"):
+        return "mlflow"
+    beside = Path(sys.executable).parent / "mlflow"
+    return shlex.quote(str(beside)) if beside.exists() else "mlflow"
+
+
 def record_fix(store: Store, run: RunInfo, problem: str) -> str:
     """What brings back a network whose record has ``problem``, depending on its run's status."""
     if run.status == "RUNNING":
@@ -159,7 +170,7 @@ def record_fix(store: Store, run: RunInfo, problem: str) -> str:
     if run.status in ENDED_EARLY:
         resume = " ".join(shlex.quote(x) for x in ["orderlab", "train", "--resume", run.run_id] + _uri_option(store))
         return f"train the network again with `{resume}`"
-    delete = (f"MLFLOW_TRACKING_URI={shlex.quote(store.uri)} mlflow runs delete --run-id {run.run_id}")
+    delete = (f"MLFLOW_TRACKING_URI={shlex.quote(store.uri)} {mlflow_command()} runs delete --run-id {run.run_id}")
     fix = (f"to replace the network, delete its run (`{delete}`; orderlab leaves deleted runs out) and train it "
            f"again (`{retrain_command(store, run)}`)")
     if "format version" in problem:
@@ -210,10 +221,10 @@ def check_split(loaded: Sequence[tuple[str, Sequence[tuple[RunInfo, Record]]]], 
         again = (retrain_command(store, r, record_splits="train,test") if store is not None
                  else f"orderlab train --study {shlex.quote(r.study)} --arch {r.arch} --seeds {r.seed} "
                       f"--record-splits train,test")
-        fixes.append(f"to have {split} for every network, delete that network's run (`{env}mlflow runs delete "
+        fixes.append(f"to have {split} for every network, delete that network's run (`{env}{mlflow_command()} runs delete "
                      f"--run-id {r.run_id}`) and train it again with both splits (`{again}`)")
     else:
-        fixes.append(f"to have {split} for every network, delete the runs of those networks (`{env}mlflow runs "
+        fixes.append(f"to have {split} for every network, delete the runs of those networks (`{env}{mlflow_command()} runs "
                      f"delete --run-id RUN_ID`, one by one) and train them again with --record-splits train,test "
                      f"and the options they were trained with")
     raise RecordError(f"{head}; " + ", or ".join(fixes))

@@ -328,7 +328,8 @@ def test_record_messages_for_finished_runs_of_synthetic_studies(store_uri, tmp_p
     err = assert_one_line_error(invoke("analyze", "gone", "--tracking-uri", store_uri), "network mlp/s1", ids[1],
                          "study 'gone'", "is missing", "does not exist", f"mlflow runs delete --run-id {ids[1]}",
                          "orderlab train --study gone --arch mlp --seeds 1", f"--tracking-uri {store_uri}")
-    assert f"MLFLOW_TRACKING_URI={store_uri} mlflow" in err
+    from orderlab.studydata import mlflow_command
+    assert f"MLFLOW_TRACKING_URI={store_uri} {mlflow_command()} runs delete" in err
     assert snapshot(store, "gone") == before
 
 
@@ -428,3 +429,18 @@ def test_retraining_a_network_with_both_splits_as_suggested(own_store, tmp_path)
     follow(again, tmp_path)
     p = shell("orderlab analyze splits --split train --json", tmp_path)
     assert p.returncode == 0 and '"n_networks": 3' in p.stdout, p.stderr
+
+
+def test_the_mlflow_command_named_in_fixes_is_one_that_runs_here(monkeypatch):
+    """A virtual environment used without activating it has no `mlflow` on PATH: the fix named the
+    bare command, which the shell did not find."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    from orderlab.studydata import mlflow_command
+    assert mlflow_command() == "mlflow" or Path(mlflow_command()).exists()
+    monkeypatch.setenv("PATH", "/nonexistent")
+    beside = Path(sys.executable).parent / "mlflow"
+    assert shutil.which("mlflow") is None
+    assert mlflow_command() == (str(beside) if beside.exists() else "mlflow")

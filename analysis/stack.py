@@ -44,6 +44,24 @@ def untrained_notes(names: list[str], n_networks: int) -> list[str]:
 OWN_CHECKPOINTS = "accessibility and learning orders use each network's own checkpoints"
 
 
+def short_of_end_notes(ends: dict[str, float], last: float) -> list[str]:
+    """What aligning on shared checkpoints did to architectures that trained further (``ends``: the
+    last epoch each architecture's networks recorded; ``last``: the last shared one): a study mixing
+    50 boosting rounds with 10 epochs of an mlp is compared at epoch 10, boosting 10 rounds in."""
+    short = {a: e for a, e in ends.items() if e > last + 1e-9}
+    if not short:
+        return []
+    if last <= 0:
+        return [f"the networks share no trained checkpoint: every number over training is of untrained networks "
+                f"(epoch 0); analyse one architecture at a time (--arch), or train them with matching --epochs "
+                f"and --record-every ({OWN_CHECKPOINTS})"]
+    names = ", ".join(f"{a} (to epoch {e:.6g})" for a, e in sorted(short.items()))
+    one = len(short) == 1
+    return [f"at the last shared checkpoint, epoch {last:.6g}, {names} had further to train: "
+            f"{'its' if one else 'their'} numbers there are of partly trained networks (--arch NAME follows one "
+            f"architecture to its end)"]
+
+
 @dataclass
 class Stack:
     split: str
@@ -173,6 +191,12 @@ class Stack:
             warnings.append(f"aligned on {len(common)} common checkpoint{'s' if len(common) != 1 else ''} "
                             f"({dropped} not shared {'was' if dropped == 1 else 'were'} dropped{by}"
                             + (f"; {OWN_CHECKPOINTS})" if len(common) < 4 else ")"))
+        if aligned:
+            ends: dict[str, float] = {}
+            for (info, _), e in zip(items, epochs):
+                a = str(info.get("arch"))
+                ends[a] = max(ends.get(a, 0.0), float(e[-1]))
+            warnings += short_of_end_notes(ends, float(common[-1]))
         untrained = np.array([not (e > 0).any() for e in epochs])
         warnings += untrained_notes([f"{info.get('arch')}/s{info.get('seed')}" for (info, _), u in zip(items, untrained)
                                      if u], len(items))
@@ -231,6 +255,12 @@ class Stack:
         parts = [s.bits[:, np.searchsorted(np.round(s.epoch, 9), common)] for s in stacks]
         s0 = stacks[0]
         warn = [f"aligned on {len(common)} checkpoints common to all studies"] if aligned else []
+        if aligned:
+            ends: dict[str, float] = {}
+            for s in stacks:
+                for a in np.unique(s.arch):
+                    ends[str(a)] = max(ends.get(str(a), 0.0), float(s.epoch[-1]))
+            warn += short_of_end_notes(ends, float(common[-1]))
         own = (_on_one_scale([s.totals_on_own_grids() for s in stacks])
                if aligned or any(s.own_totals is not None for s in stacks) else None)
         # each study's networks without a trained checkpoint, named with their study

@@ -264,6 +264,7 @@ def test_networks_on_other_grids_keep_their_own_accessibility_and_order():
             for a, off, pick in (("mlp", 0, slice(None)), ("adaboost", 4, stages))}
     mixed = Stack.from_records(recs["mlp"] + recs["adaboost"], align="common")
     assert mixed.n_checkpoints == 1 and "aligned on 1" in mixed.warnings[0]
+    assert any("share no trained checkpoint" in w for w in mixed.warnings), mixed.warnings
     alone = {a: Stack.from_records(recs[a]) for a in recs}
     for a in recs:
         np.testing.assert_allclose(M.accessibility(mixed, mixed.arch_index(a)), M.accessibility(alone[a]))
@@ -363,3 +364,25 @@ def test_a_network_with_only_its_untrained_checkpoint_is_named_beside_trained_on
     only = Stack.concat([b, Stack.from_records([rec(1, [0], "cnn")], study="c")])
     assert any(w.startswith("c:cnn/s1 recorded only the untrained checkpoint") for w in only.warnings), only.warnings
     assert a.select([2]).untrained.tolist() == [True] and a.select([0, 1]).untrained.tolist() == [False, False]
+
+
+def test_architectures_that_trained_past_the_last_shared_checkpoint_are_named():
+    """50 boosting rounds beside 10 epochs of an mlp are compared at epoch 10: the analysis said
+    "at epoch 10" of boosting's partly trained models as if they were its result."""
+    n = 120
+    labels = np.random.default_rng(0).integers(0, 10, n)
+    corr = synthetic_correct(4, 51, n, seed=2)
+    grids = {"mlp": np.arange(11.0), "adaboost": np.arange(51.0)}
+    recs = [({"run_id": f"{a}{j}", "arch": a, "seed": j},
+             synthetic_record(corr[j + 2 * (a == "adaboost")][: len(g)], labels=labels, meta={}, epochs=g, seed=j))
+            for a, g in grids.items() for j in range(2)]
+    mixed = Stack.from_records(recs, align="common")
+    assert mixed.epoch[-1] == 10
+    said = [w for w in mixed.warnings if "further to train" in w]
+    assert said == ["at the last shared checkpoint, epoch 10, adaboost (to epoch 50) had further to train: its "
+                    "numbers there are of partly trained networks (--arch NAME follows one architecture to its "
+                    "end)"], mixed.warnings
+    both = Stack.concat([Stack.from_records(recs[:2]), Stack.from_records(recs[2:])])
+    assert any("adaboost (to epoch 50) had further to train" in w for w in both.warnings), both.warnings
+    # trained alike: nothing to say
+    assert not any("further" in w for w in Stack.from_records(recs[:2]).warnings)

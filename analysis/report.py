@@ -13,7 +13,8 @@ import numpy as np
 from orderlab.analysis import figures as F
 from orderlab.analysis import metrics as M
 from orderlab.analysis.stack import Stack
-from orderlab.analysis.summary import analysis_json, example_rows, one_network_note, pick_checkpoints
+from orderlab.analysis.summary import (analysis_json, example_rows, identical_groups, identical_note, one_network_note,
+                                       pick_checkpoints)
 from orderlab.errors import OrderlabError
 
 REPORT_FILENAME = "report.md"
@@ -162,6 +163,9 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
         single = {a for a, g in js["groups"].items() if g["n"] == 1}
         if single:
             md += ["", f"> note: {one_network_note(sorted(single))}"]
+        same = identical_groups(st, last)
+        if same:
+            md += ["", f"> note: {identical_note(same, float(st.epoch[last]))}"]
         md += ["", f"![TPA over training]({f'tpa_{split}.png'})", "",
                "### Correct-count histograms",
                "How many networks get each example right, against the histogram of independent networks with the "

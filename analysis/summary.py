@@ -25,6 +25,26 @@ def one_network_note(archs: list[str]) -> str:
             f"needs two or more.")
 
 
+def identical_groups(stack: Stack, checkpoint: int) -> list[str]:
+    """Architectures whose networks (two or more) are right on exactly the same examples at
+    ``checkpoint``: k-NN or an SVM fit on the whole training set, whatever the seed."""
+    out = []
+    for a in stack.archs:
+        idx = stack.arch_index(a)
+        if idx.size > 1 and (stack.bits[idx, checkpoint] == stack.bits[idx[0], checkpoint]).all():
+            out.append(a)
+    return out
+
+
+def identical_note(archs: list[str], epoch: float) -> str:
+    """What analyze and report say of :func:`identical_groups`: agreement there holds by construction."""
+    one = len(archs) == 1
+    return (f"{', '.join(archs)}: {'its' if one else 'their'} networks are right on exactly the same examples at epoch "
+            f"{epoch:.3g}, so TPA and Jaccard are 1 and the histogram has two bars by construction (the seed changes "
+            f"nothing there, as for k-NN or an SVM fit on the whole training set); agreement across architectures "
+            f"still tells.")
+
+
 def pick_checkpoints(stack: Stack) -> dict[str, int]:
     """Early, middle and final checkpoints, chosen by progress of the mean accuracy (a third and
     two thirds of the way from the untrained to the final accuracy), not by time: small datasets
@@ -74,6 +94,9 @@ def analysis_json(stack: Stack, checkpoint: int | None = None, *, intervals: boo
     out["order_correlation"] = oc
     out["checkpoints"] = pick_checkpoints(stack)
     out["warnings"] = list(stack.warnings)
+    same = identical_groups(stack, c)
+    if same:
+        out["warnings"].append(identical_note(same, float(stack.epoch[c])))
     return M.nan_to_none(out)
 
 

@@ -215,3 +215,19 @@ def test_last_shared_only_where_some_network_went_further():
     for st, word in ((same_end, "final"), (longer, "last shared")):
         titles = " ".join(ax.get_title() for ax in F.fig_histograms(st, {"final": st.n_checkpoints - 1}).axes)
         assert word in titles and ({"final", "last shared"} - {word}).pop() not in titles, titles
+
+
+def test_networks_identical_at_a_checkpoint_are_said_to_agree_by_construction(tmp_path):
+    """k-NN or an SVM on the whole training set is the same model whatever the seed: its TPA of 1
+    read as agreement (on random labels, 1.000 against 0.001 independent)."""
+    n_c, n = 5, 120
+    c = synthetic_correct(6, n_c, n, seed=1, groups=np.repeat([0, 1], 3))
+    c[3:, -1] = c[3, -1]                     # the three knn networks: identical at the last checkpoint
+    st = M.as_stack(c, arch=np.array(["mlp"] * 3 + ["knn"] * 3), epoch=np.arange(n_c, dtype=float), split="test")
+    js = analysis_json(st)
+    [note] = [w for w in js["warnings"] if "by construction" in w]
+    assert note.startswith("knn: its networks are right on exactly the same examples at epoch 4, so TPA and Jaccard "
+                           "are 1"), note
+    assert not any("by construction" in w for w in analysis_json(st, 2)["warnings"])   # differ earlier
+    md = write_report({"test": st}, tmp_path / "rep", None, "unit").read_text()
+    assert "> note: knn: its networks are right on exactly the same examples at epoch 4" in md

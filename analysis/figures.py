@@ -40,14 +40,17 @@ def fig_tpa(stack: Stack, curves: dict[str, dict]) -> Figure:
     fig = _figure(11, 4.2)
     ax, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
     x = stack.epoch
+    # a few checkpoints (networks on other grids share little more than the untrained one): points,
+    # which a line through one point would not draw
+    mk = {"marker": "o", "ms": 4} if stack.n_checkpoints <= 3 else {}
     for i, (arch, cur) in enumerate(curves.items()):
         c = colour(i)
-        ax.plot(x, cur["tpa"], color=c, lw=2, label=f"{arch} TPA ({cur['n']} nets)")
+        ax.plot(x, cur["tpa"], color=c, lw=2, label=f"{arch} TPA ({cur['n']} nets)", **mk)
         lo, hi = np.asarray(cur["tpa_lo"], float), np.asarray(cur["tpa_hi"], float)
         if np.any(np.isfinite(lo)) and not np.allclose(lo, cur["tpa"], equal_nan=True):
             ax.fill_between(x, lo, hi, color=c, alpha=0.2, lw=0)
-        ax.plot(x, cur["tpa_independent"], color=c, lw=1.5, ls="--", label=f"{arch} if independent")
-        ax2.plot(x, cur["accuracy"], color=c, lw=2, label=arch)
+        ax.plot(x, cur["tpa_independent"], color=c, lw=1.5, ls="--", label=f"{arch} if independent", **mk)
+        ax2.plot(x, cur["accuracy"], color=c, lw=2, label=arch, **mk)
     ax.set(xlabel="epoch", ylabel="true-positive agreement", ylim=(0, 1.02),
            title=f"TPA over training ({stack.split} split; band: 95% interval over networks)")
     ax.grid(alpha=0.3)
@@ -57,9 +60,10 @@ def fig_tpa(stack: Stack, curves: dict[str, dict]) -> Figure:
     return fig
 
 
-def fig_histograms(stack: Stack, checkpoints: dict[str, int], max_groups: int = 4) -> Figure:
+def fig_histograms(stack: Stack, checkpoints: dict[str, int], max_groups: int = 12) -> Figure:
     """Correct-count histograms (share of examples right for exactly k networks) at the chosen
-    checkpoints, per architecture, against the independence (Poisson-binomial) histogram."""
+    checkpoints, per architecture (a row each, up to ``max_groups``: beyond, the figure says how
+    many it leaves out), against the independence (Poisson-binomial) histogram."""
     groups = [(a, stack.arch_index(a)) for a in stack.archs[:max_groups]]
     # Checkpoints that coincide (a fast learner passes a third and two thirds of the way at once)
     # share one column.
@@ -90,6 +94,9 @@ def fig_histograms(stack: Stack, checkpoints: dict[str, int], max_groups: int = 
             ax.tick_params(labelsize=7)
             if r == 0 and c == 0:
                 ax.legend(fontsize=7)
+    if len(stack.archs) > len(groups):
+        fig.suptitle(f"the first {len(groups)} of {len(stack.archs)} architectures (every one in "
+                     f"`orderlab analyze` and the JSON)", fontsize=10)
     return fig
 
 
@@ -136,8 +143,8 @@ def fig_network_agreement(stack: Stack, checkpoint: int, measure: str = "tpa") -
     np.fill_diagonal(p, np.nan)
     off = p[np.isfinite(p)]
     vmin, vmax = (float(off.min()), float(off.max())) if off.size else (0.0, 1.0)
-    if vmax - vmin < 0.01:
-        vmin, vmax = vmin - 0.005, vmax + 0.005
+    if vmax - vmin < 0.01:      # nearly constant (identical networks: all 1): a narrow scale inside [0, 1]
+        vmin, vmax = max(0.0, min(vmin - 0.005, 0.99)), min(1.0, max(vmax + 0.005, 0.01))
     cmap = colormaps["viridis"].with_extremes(bad="#d0d0d0")
     im = ax.imshow(p, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
     fig.colorbar(im, ax=ax, shrink=0.8, label=f"pairwise {measure.upper() if measure == 'tpa' else 'κ'} "
@@ -161,12 +168,21 @@ def fig_network_agreement(stack: Stack, checkpoint: int, measure: str = "tpa") -
     return fig
 
 
-def fig_accessibility(stack: Stack, max_pairs: int = 3) -> Figure:
-    """Accessibility of one architecture against another (one panel per pair); with a single
-    architecture, one half of its networks against the other half."""
+def fig_accessibility(stack: Stack, max_pairs: int = 6) -> Figure:
+    """Accessibility of one architecture against another (one panel per pair, three to a row);
+    with a single architecture, one half of its networks against the other half. Every pair when
+    there are at most ``max_pairs``, else a chain (each architecture beside the next) so that every
+    architecture is drawn, up to ``max_pairs`` panels; the figure says which."""
     archs = stack.archs
+    shown = ""
     if len(archs) > 1:
-        pairs = [(archs[i], archs[j]) for i in range(len(archs)) for j in range(i + 1, len(archs))][:max_pairs]
+        every = [(archs[i], archs[j]) for i in range(len(archs)) for j in range(i + 1, len(archs))]
+        pairs = every if len(every) <= max_pairs else list(zip(archs[:-1], archs[1:]))[:max_pairs]
+        if len(pairs) < len(every):
+            covered = len({a for p in pairs for a in p})
+            shown = (f"{len(pairs)} of {len(every)} pairs, each architecture beside the next"
+                     + (f" ({covered} of {len(archs)} architectures)" if covered < len(archs) else "")
+                     + "; every pair is in the order table")
         sets = [(a, stack.arch_index(a), b, stack.arch_index(b)) for a, b in pairs]
     else:
         idx = stack.arch_index(archs[0])
@@ -175,8 +191,14 @@ def fig_accessibility(stack: Stack, max_pairs: int = 3) -> Figure:
     # The tables compare half-groups averaged over splits; a scatter shows one comparison, which its
     # title names, so that its numbers are not read as the table's.
     which = "whole groups" if len(archs) > 1 else "one split"
-    fig = _figure(4.4 * len(sets), 4.3)
-    axes = np.atleast_1d(fig.subplots(1, len(sets), squeeze=False)[0])
+    cols = min(3, len(sets))
+    rows = -(-len(sets) // cols)
+    fig = _figure(4.4 * cols, 4.3 * rows + (0.3 if shown else 0))
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax in axes[len(sets):]:
+        ax.set_visible(False)
+    if shown:
+        fig.suptitle(shown, fontsize=10)
     for ax, (a, ia, b, ib) in zip(axes, sets):
         xa, xb = M.accessibility(stack, ia), M.accessibility(stack, ib)
         r = M.group_order_correlation(stack, ia, ib)

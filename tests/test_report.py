@@ -231,3 +231,26 @@ def test_networks_identical_at_a_checkpoint_are_said_to_agree_by_construction(tm
     assert not any("by construction" in w for w in analysis_json(st, 2)["warnings"])   # differ earlier
     md = write_report({"test": st}, tmp_path / "rep", None, "unit").read_text()
     assert "> note: knn: its networks are right on exactly the same examples at epoch 4" in md
+
+
+def test_report_figures_draw_every_architecture(tmp_path):
+    """Seven architectures (a paradigms study): the histograms showed the first four and the
+    accessibility scatter three pairs of the first one, so mlp against the learners never appeared."""
+    from orderlab.analysis import figures as F
+    archs = ("adaboost", "gradient-boosting", "knn", "logistic", "mlp", "random-forest", "svm")
+    st = make_stacks(archs=archs, per=2, n_c=5, n=120, splits=("test",))["test"]
+    hist = F.fig_histograms(st, pick_checkpoints(st))
+    titles = " ".join(ax.get_title() for ax in hist.axes)
+    assert all(f"{a}," in titles for a in archs) and hist._suptitle is None
+    acc = F.fig_accessibility(st)
+    shown = [ax for ax in acc.axes if ax.get_visible()]
+    drawn = {ax.get_xlabel().split(", ", 1)[1] for ax in shown} | {ax.get_ylabel().split(", ", 1)[1] for ax in shown}
+    assert len(shown) == 6 and drawn == set(archs)
+    assert acc._suptitle.get_text() == "6 of 21 pairs, each architecture beside the next; every pair is in the order table"
+    # up to six pairs: all of them, no caption
+    four = make_stacks(archs=archs[:4], per=2, n_c=5, n=120, splits=("test",))["test"]
+    assert sum(ax.get_visible() for ax in F.fig_accessibility(four).axes) == 6
+    # identical networks: a colour scale inside [0, 1] (it ran to 1.005)
+    same = M.as_stack(np.ones((3, 2, 50), bool), arch=np.array(["knn"] * 3), epoch=np.array([0.0, 1.0]))
+    im = F.fig_network_agreement(same, 1).axes[0].images[0]
+    assert im.norm.vmin >= 0 and im.norm.vmax <= 1

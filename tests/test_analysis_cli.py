@@ -367,3 +367,22 @@ def test_one_network_per_architecture_is_not_shown_as_agreement(tmp_path):
     order = r.stdout.split("learning order: Spearman")[1].split("learning order: overlap")[0]
     assert order.count("– (1 network)") == 2 and "1.000" not in order, order
     assert re.search(r"│ mlp\s+│\s+-?\d\.\d{3} │ – \(1 network\) │", order), order       # across is a result
+
+
+def test_examples_of_many_architectures_fit_the_terminal(tmp_path, monkeypatch):
+    """Seven architectures at 80 columns: the example id and label were cut to "4…" while the
+    architecture columns kept their width; they now continue in further tables."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    archs = ("adaboost", "gradient-boosting", "knn", "logistic", "mlp", "random-forest", "svm")
+    populate_store(Store(uri), "seven", archs=archs, seeds=2, n_checkpoints=4, n_examples=5000, seed=1)
+    monkeypatch.setenv("COLUMNS", "80")
+    r = run("examples", "seven", "--hardest", "4", "--tracking-uri", uri)
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert max(map(len, lines)) <= 80 and "…" not in r.stdout, r.stdout
+    heads = " ".join(line for line in lines if line.startswith("┃"))
+    assert all(a in heads for a in archs) and heads.count("example id") > 1, r.stdout
+    ids = [str(x["example_id"]) for x in json.loads(run("examples", "seven", "--hardest", "4", "--json",
+                                                           "--tracking-uri", uri).stdout)]
+    body = [line for line in lines if line.startswith("│")]
+    assert all(any(f"│ {i} │" in " ".join(b.split()) for b in body) for i in ids), r.stdout

@@ -395,22 +395,42 @@ def register(app: typer.Typer) -> None:
         kind = "hardest" if hardest is not None else "easiest"
         # the class as the table's label column shows it (a number typed may have been an index)
         shown = None if chosen is None else names[chosen] if names and 0 <= chosen < len(names) else str(chosen)
-        t = Table(title=f"{kind} {len(rows)} examples of {', '.join(studies)} ({split} split"
-                        f"{', class ' + shown if shown is not None else ''})", title_justify="left",
-                  caption="per architecture: accessibility · learned at", caption_justify="left")
-        for col in ("rank", "example id", "label", "access."):
-            t.add_column(col, justify="right")
-        for a in stack.archs:
-            t.add_column(a, justify="right", no_wrap=True)
-        for r in rows:
-            cells = [str(r["rank"]), str(r["example_id"]), r["class"], f"{r['accessibility']:.3f}"]
-            for a in stack.archs:
-                v = r["archs"][a]
-                cells.append(f"{v['accessibility']:.2f} · " + ("never" if v["learned_at"] is None
-                                                                else f"{v['learned_at']:.3g}"))
-            t.add_row(*cells)
+        title = (f"{kind} {len(rows)} examples of {', '.join(studies)} ({split} split"
+                 f"{', class ' + shown if shown is not None else ''})")
+        own = [[str(r["rank"]), str(r["example_id"]), r["class"], f"{r['accessibility']:.3f}"] for r in rows]
+        per = {a: [f"{r['archs'][a]['accessibility']:.2f} · " + ("never" if r["archs"][a]["learned_at"] is None
+                                                               else f"{r['archs'][a]['learned_at']:.3g}")
+                   for r in rows] for a in stack.archs}
         console = Console()
-        console.print(t)
+        # Columns that fit the terminal: many architectures continue in further tables (rank and
+        # example id repeated), rather than squeezing every column to "0.…".
+        heads = ("rank", "example id", "label", "access.")
+
+        def width(head: str, cells: list[str]) -> int:
+            return max([len(head), *map(len, cells)]) + 3
+        base = [width(h, [c[i] for c in own]) for i, h in enumerate(heads)]
+        parts: list[list[str]] = [[]]
+        room = console.width - 1 - sum(base)
+        for a in stack.archs:
+            w = width(a, per[a])
+            if parts[-1] and w > room:
+                parts.append([])
+                room = console.width - 1 - sum(base[:2])
+            parts[-1].append(a)
+            room -= w
+        for k, archs_here in enumerate(parts):
+            last = k == len(parts) - 1
+            t = Table(title=title if k == 0 else f"continued ({k + 1} of {len(parts)})", title_justify="left",
+                      caption="per architecture: accessibility · learned at" if last else None,
+                      caption_justify="left")
+            cols = heads if k == 0 else heads[:2]
+            for col in cols:
+                t.add_column(col, justify="right", no_wrap=True)
+            for a in archs_here:
+                t.add_column(a, justify="right", no_wrap=True)
+            for i in range(len(rows)):
+                t.add_row(*own[i][:len(cols)], *(per[a][i] for a in archs_here))
+            console.print(t)
         console.print("[dim]accessibility: share of (network, trained checkpoint) pairs that get the example right; learned "
                       "at: median over the architecture's networks of the epoch from which the example stays right "
                       "(never: half or more of them never keep it right).[/dim]")

@@ -60,6 +60,7 @@ TAG_HOST = "orderlab.host"
 TAG_PID = "orderlab.pid"
 TAG_DEVICE = "orderlab.device"           # where the network trained: "cpu", "cuda:0 (NVIDIA H100 …)"
 TAG_ERROR = "orderlab.error"
+TAG_NOTE = "orderlab.note"                 # what a finished run did otherwise than asked (a learner that stopped early)
 TAG_FINGERPRINT = "orderlab.fingerprint"   # "split=fp,split=fp" of the study's data
 TAG_PARENT = "mlflow.parentRunId"
 TAG_SUPERSEDED = "orderlab.superseded_by"  # an unresumable run whose network was trained anew in that run

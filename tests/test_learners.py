@@ -201,3 +201,20 @@ def test_a_study_whose_learners_stored_network_options_can_still_be_continued(tm
     assert r.exit_code == 0, r.output
     assert sorted((x.name, x.status) for x in Store(uri).list_runs("old")) == [
         ("knn/s0", "FINISHED"), ("knn/s1", "FINISHED"), ("mlp/s0", "FINISHED"), ("mlp/s1", "FINISHED")]
+
+
+def test_a_learner_that_stops_early_says_so(store_uri):
+    """AdaBoost stops at a round that fits the training data perfectly: the run was FINISHED at
+    100% with a record of 1 round where 20 were asked, and nothing said why."""
+    from typer.testing import CliRunner
+
+    from orderlab.cli import app
+    from orderlab.store import TAG_NOTE, Store
+    r = CliRunner().invoke(app, ["train", "--arch", "adaboost", "--dataset", "gaussians:dim=5,classes=3,sep=50",
+                                 "--epochs", "20", "--seeds", "0", "--study", "early", "--tracking-uri", store_uri])
+    said = " ".join(r.stderr.split())
+    assert r.exit_code == 0, r.output
+    assert ("adaboost/s0: stopped after 1 of 20 boosting rounds (a round fit the training data perfectly, where "
+            "SAMME stops); its record ends at round 1") in said, said
+    [run] = Store(store_uri).list_runs("early")
+    assert run.status == "FINISHED" and run.checkpoints == 2 and run.tags[TAG_NOTE].startswith("stopped after 1 of 20")

@@ -482,6 +482,8 @@ def train_in_run(run, name: str, reporter: Reporter, train, failed: str = "faile
         if isinstance(e, OrderlabError):
             raise
         return
+    for note in run.notes:
+        reporter.message(f"[yellow]{name}: {note}[/]")
     reporter.network_finished(name, run.status or "FINISHED", final)
 
 

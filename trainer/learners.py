@@ -196,11 +196,16 @@ def run_learner(run, arch: str, hparams: dict[str, Any], seed: int, record_split
         est.fit(x_tr, y_tr)
         wanted = {int(p) for p in positions}
         staged = {s: est.staged_predict_proba(xs[s]) for s in ("train", "test")}
+        recorded = 0
         for stage in range(1, int(positions[-1]) + 1):
             probas = {s: next(staged[s], None) for s in staged}
             if any(p is None for p in probas.values()):
-                break  # AdaBoost stops early when a tree fits the weighted data perfectly
+                # AdaBoost stops early when a tree fits the weighted data perfectly
+                run.note(f"stopped after {stage - 1} of {int(positions[-1])} boosting rounds (a round fit the "
+                         f"training data perfectly, where SAMME stops); its record ends at round {recorded}")
+                break
             if stage in wanted:
+                recorded = stage
                 record(float(stage), stage, {s: _full(est.classes_, p, n_classes, 0.0) for s, p in probas.items()})
     elif arch == "random-forest":
         est = make_estimator(arch, seed, 1)

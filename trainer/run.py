@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from orderlab.record import RecordWriter, record_nbytes, save_examples
-from orderlab.store import TAG_CHECKPOINTS, TAG_DEVICE, TAG_EPOCH, TAG_HEARTBEAT, Store, study_fingerprint
+from orderlab.store import TAG_CHECKPOINTS, TAG_DEVICE, TAG_EPOCH, TAG_HEARTBEAT, TAG_NOTE, Store, study_fingerprint
 from orderlab.trainer.data import Dataset
 
 MAX_THUMBNAILS_PER_SPLIT = 2000
@@ -175,6 +175,7 @@ class NetworkRun:
         self._restored: list[tuple[int, dict[str, float]]] = list(unflushed or [])
         self._pending: list[tuple[int, dict[str, float], int]] = []   # (step, metrics, unix ms)
         self._pending_tags: dict[str, str] = {}
+        self.notes: list[str] = []                # see note()
         self._last_flush = time.monotonic()
         self._clock = clock or PublishClock()     # shared by an ensemble's members
         self._states = False                      # saves training states: they can carry checkpoints
@@ -293,6 +294,12 @@ class NetworkRun:
         """Name the device the network trains on (a tag, written with the next flush): its params
         keep ``--device`` as given, ``auto`` included, which would not say which card it was."""
         self._pending_tags[TAG_DEVICE] = device
+
+    def note(self, text: str) -> None:
+        """Say what this run did otherwise than asked (a tag, written with the next flush; the
+        command prints it when the run ends)."""
+        self.notes.append(text)
+        self._pending_tags[TAG_NOTE] = "; ".join(self.notes)
 
     def unflushed(self) -> list[tuple[int, dict[str, float]]]:
         """(step, metrics) of the checkpoints whose metrics have not reached the store yet: saved with

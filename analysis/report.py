@@ -14,7 +14,7 @@ from orderlab.analysis import figures as F
 from orderlab.analysis import metrics as M
 from orderlab.analysis.stack import Stack
 from orderlab.analysis.summary import (analysis_json, example_rows, identical_groups, identical_note, one_network_note,
-                                       pick_checkpoints)
+                                       pick_checkpoints, tied_at_top, tied_note)
 from orderlab.errors import OrderlabError
 
 REPORT_FILENAME = "report.md"
@@ -187,6 +187,9 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
         md += _matrix_md(oc["archs"], oc["spearman"], oc.get("spearman_lo"), oc.get("spearman_hi"), single)
         md += ["", f"**Overlap of the first {q}% of examples learned** (chance: {oc['q']:.2f})", ""]
         md += _matrix_md(oc["archs"], oc["overlap"], single=single)
+        tied = tied_at_top(st, oc["q"])
+        if tied:
+            md += ["", f"> note: {tied_note(tied, oc['q'])}"]
         md += ["", "Each example's accessibility in one architecture against another (whole groups, not halves: "
                "the numbers in the scatter's title are for these groups and usually run higher than the half-group table's; "
                "one architecture: its networks split once into halves).", "",

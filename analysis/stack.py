@@ -44,12 +44,14 @@ def untrained_notes(names: list[str], n_networks: int) -> list[str]:
 OWN_CHECKPOINTS = "accessibility and learning orders use each network's own checkpoints"
 
 
-def short_of_end_notes(ends: dict[str, float], last: float) -> list[str]:
+def short_of_end_notes(ends: dict[str, float], last: float, untrained: bool = False) -> list[str]:
     """What aligning on shared checkpoints did to architectures that trained further (``ends``: the
     last epoch each architecture's networks recorded; ``last``: the last shared one): a study mixing
-    50 boosting rounds with 10 epochs of an mlp is compared at epoch 10, boosting 10 rounds in."""
+    50 boosting rounds with 10 epochs of an mlp is compared at epoch 10, boosting 10 rounds in.
+    ``untrained``: some network recorded only its untrained checkpoint, which :func:`untrained_notes`
+    names as the reason when nothing trained is shared."""
     short = {a: e for a, e in ends.items() if e > last + 1e-9}
-    if not short:
+    if not short or (last <= 0 and untrained):
         return []
     if last <= 0:
         return [f"the networks share no trained checkpoint: every number over training is of untrained networks "
@@ -191,13 +193,13 @@ class Stack:
             warnings.append(f"aligned on {len(common)} common checkpoint{'s' if len(common) != 1 else ''} "
                             f"({dropped} not shared {'was' if dropped == 1 else 'were'} dropped{by}"
                             + (f"; {OWN_CHECKPOINTS})" if len(common) < 4 else ")"))
+        untrained = np.array([not (e > 0).any() for e in epochs])
         if aligned:
             ends: dict[str, float] = {}
             for (info, _), e in zip(items, epochs):
                 a = str(info.get("arch"))
                 ends[a] = max(ends.get(a, 0.0), float(e[-1]))
-            warnings += short_of_end_notes(ends, float(common[-1]))
-        untrained = np.array([not (e > 0).any() for e in epochs])
+            warnings += short_of_end_notes(ends, float(common[-1]), bool(untrained.any()))
         warnings += untrained_notes([f"{info.get('arch')}/s{info.get('seed')}" for (info, _), u in zip(items, untrained)
                                      if u], len(items))
         own = None
@@ -260,7 +262,7 @@ class Stack:
             for s in stacks:
                 for a in np.unique(s.arch):
                     ends[str(a)] = max(ends.get(str(a), 0.0), float(s.epoch[-1]))
-            warn += short_of_end_notes(ends, float(common[-1]))
+            warn += short_of_end_notes(ends, float(common[-1]), any(s.untrained is not None for s in stacks))
         own = (_on_one_scale([s.totals_on_own_grids() for s in stacks])
                if aligned or any(s.own_totals is not None for s in stacks) else None)
         # each study's networks without a trained checkpoint, named with their study

@@ -45,6 +45,26 @@ def identical_note(archs: list[str], epoch: float) -> str:
             f"still tells.")
 
 
+def tied_at_top(stack: Stack, q: float) -> dict[str, float]:
+    """Architectures for which more than a share ``q`` of the examples tie at the highest
+    accessibility (right at every trained checkpoint of every network): their "first q learned" is
+    then a draw among the tied, and the overlap of two such orders sits near q by construction."""
+    out = {}
+    for a in stack.archs:
+        acc = M.accessibility(stack, stack.arch_index(a))
+        share = float(np.mean(acc >= acc.max() - 1e-12)) if acc.size else 0.0
+        if share > q:
+            out[a] = share
+    return out
+
+
+def tied_note(tied: dict[str, float], q: float) -> str:
+    names = ", ".join(f"{a} {s:.0%}" for a, s in tied.items())
+    return (f"more examples than the first {q:.0%} tie at the highest accessibility (right at every trained checkpoint: "
+            f"{names}): the first-{q:.0%} overlap draws among them and sits near {q:.2f} by construction there; "
+            f"Spearman ρ still ranks the rest (record earlier checkpoints, e.g. --record-every 0.25, to separate them)")
+
+
 def pick_checkpoints(stack: Stack) -> dict[str, int]:
     """Early, middle and final checkpoints, chosen by progress of the mean accuracy (a third and
     two thirds of the way from the untrained to the final accuracy), not by time: small datasets
@@ -94,6 +114,9 @@ def analysis_json(stack: Stack, checkpoint: int | None = None, *, intervals: boo
     out["order_correlation"] = oc
     out["checkpoints"] = pick_checkpoints(stack)
     out["warnings"] = list(stack.warnings)
+    tied = tied_at_top(stack, q)
+    if tied:
+        out["warnings"].append(tied_note(tied, q))
     same = identical_groups(stack, c)
     if same:
         out["warnings"].append(identical_note(same, float(stack.epoch[c])))

@@ -360,7 +360,9 @@ def test_a_network_with_only_its_untrained_checkpoint_is_named_beside_trained_on
     assert len(notes) == 1 and notes[0].startswith("a:mlp/s2 recorded only the untrained checkpoint"), both.warnings
     # a study whose networks share only checkpoint 0 (other grids) but are all trained: no such note
     grids = Stack.from_records([rec(0, [0, 0.3, 0.6]), rec(1, [0, 1, 2], "knn")], align="common", study="g")
-    assert not any("untrained" in w for w in Stack.concat([grids, b]).warnings)
+    said = Stack.concat([grids, b]).warnings
+    assert not any("recorded only the untrained" in w or "no network has recorded" in w for w in said), said
+    assert any(w.startswith("the networks share no trained checkpoint") for w in said), said
     only = Stack.concat([b, Stack.from_records([rec(1, [0], "cnn")], study="c")])
     assert any(w.startswith("c:cnn/s1 recorded only the untrained checkpoint") for w in only.warnings), only.warnings
     assert a.select([2]).untrained.tolist() == [True] and a.select([0, 1]).untrained.tolist() == [False, False]

@@ -254,3 +254,22 @@ def test_report_figures_draw_every_architecture(tmp_path):
     same = M.as_stack(np.ones((3, 2, 50), bool), arch=np.array(["knn"] * 3), epoch=np.array([0.0, 1.0]))
     im = F.fig_network_agreement(same, 1).axes[0].images[0]
     assert im.norm.vmin >= 0 and im.norm.vmax <= 1
+
+
+def test_an_overlap_among_examples_tied_at_the_top_is_said_to_be_a_draw(tmp_path):
+    """On digits 85% of the examples are right at every trained checkpoint: the first 20% is a draw
+    among them, and the overlap of 0.21 read as "unrelated orders"."""
+    n_c, n = 4, 200
+    c = np.zeros((4, n_c, n), bool)
+    c[:, 1:, : int(0.6 * n)] = True                    # 60% right from the first trained checkpoint on
+    c[:, 2:, int(0.6 * n):int(0.8 * n)] = True
+    st = M.as_stack(c, arch=np.array(["mlp"] * 4), epoch=np.arange(n_c, dtype=float), split="test")
+    js = analysis_json(st, intervals=False)
+    [note] = [w for w in js["warnings"] if "tie at the highest accessibility" in w]
+    assert "mlp 60%" in note and "near 0.20 by construction" in note, note
+    assert "tie at the highest" in write_report({"test": st}, tmp_path / "r", None, "u").read_text()
+    c[:, 1:, : int(0.1 * n)] = True                   # 10% first: below the 20% compared, nothing to say
+    c[:, 1, int(0.1 * n):int(0.6 * n)] = False
+    assert not any("tie at" in w for w in analysis_json(M.as_stack(c, arch=np.array(["mlp"] * 4),
+                                                                   epoch=np.arange(n_c, dtype=float)),
+                                                        intervals=False)["warnings"])

@@ -173,6 +173,13 @@ def test_text_study_end_to_end():
     assert st.correct(-1).mean() > 0.6                          # learned well beyond chance (1/3)
     ex = store.load_examples("txt")
     assert ex["kind"] == "text" and str(ex["splits"]["test"]["text"][0]).startswith("The goalkeeper")
+    # `orderlab examples` shows the texts (it gave ids only; the report alone showed texts)
+    import json
+    texts = {int(e): str(t) for e, t in zip(ex["splits"]["test"]["example_id"], ex["splits"]["test"]["text"])}
+    rows = json.loads(CliRunner().invoke(app, ["examples", "txt", "--hardest", "3", "--json"]).stdout)
+    assert len(rows) == 3 and all(r["text"] == texts[r["example_id"]] for r in rows)
+    out = CliRunner().invoke(app, ["examples", "txt", "--hardest", "3"], env={"COLUMNS": "100"}).stdout
+    assert "texts:" in out and all(" ".join(texts[r["example_id"]].split())[:40] in out for r in rows), out
 
 
 def test_text_csv_rows_shorter_than_the_header_are_a_one_line_error(tmp_path, store_uri):

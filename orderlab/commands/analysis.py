@@ -385,6 +385,11 @@ def register(app: typer.Typer) -> None:
         names = ex.get("class_names") if ex else None
         chosen = resolve_class(cls, names)
         rows = example_rows(stack, n, hardest=hardest is not None, cls=chosen, class_names=names)
+        stored = (ex or {}).get("splits", {}).get(split) or {}
+        if "text" in stored:            # a text dataset: the texts themselves (the study keeps the first 2,000)
+            text_of = {int(e): str(t) for e, t in zip(stored["example_id"], stored["text"])}
+            for r in rows:
+                r["text"] = text_of.get(r["example_id"])
         for w in stack.warnings:        # networks left out, checkpoints dropped: on stderr, --json too
             typer.echo(f"note: {w}", err=True)
         if json_out:
@@ -431,6 +436,16 @@ def register(app: typer.Typer) -> None:
             for i in range(len(rows)):
                 t.add_row(*own[i][:len(cols)], *(per[a][i] for a in archs_here))
             console.print(t)
+        if "text" in stored:
+            from rich.markup import escape
+            console.print("texts:")
+            room = max(20, console.width - 12)
+            for r in rows:
+                text = " ".join((r["text"] or "").split())
+                shown_text = (escape(text if len(text) <= room else text[:room - 1] + "…") if r["text"] is not None
+                              else "[dim](not stored: the study keeps the first 2,000 texts of a split)[/dim]")
+                console.print(f"{r['rank']:>4}  {r['example_id']:>5}  {shown_text}", overflow="ellipsis",
+                              no_wrap=True)
         console.print("[dim]accessibility: share of (network, trained checkpoint) pairs that get the example right; learned "
                       "at: median over the architecture's networks of the epoch from which the example stays right "
                       "(never: half or more of them never keep it right).[/dim]")

@@ -226,6 +226,16 @@ _DB_SCHEMES = ("http", "https", "sqlite", "postgresql", "mysql", "mssql", "datab
 _CHECKED: set[str] = set()       # SQLite files found to be databases by this process
 
 
+def _remove_new_sqlite(db: Path) -> None:
+    """Remove a SQLite store this process began and could not finish making (and its journal)."""
+    for p in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"), db.with_name(db.name + "-journal")):
+        try:
+            p.unlink()
+        except OSError:
+            pass
+    _CHECKED.discard(str(db))
+
+
 def _check_sqlite(db: Path, must_exist: bool) -> None:
     """Fail fast on a SQLite store that MLflow would retry for minutes: a missing one (when only
     reading), a file that is not a database, or a folder where SQLite cannot write its journal."""
@@ -621,9 +631,25 @@ class Store:
             if sqlite:
                 _sqlite_wal()
             with _store_lock(self.uri) if sqlite else nullcontext():
-                client = self._retry(lambda: MlflowClient(tracking_uri=self.uri))
-                # A new store's schema is created by the first query; do it under the lock too.
-                self._retry(lambda: client.search_experiments(max_results=1))
+                db = sqlite_path(self.uri) if sqlite else None
+                new = db is not None and not (db.exists() and db.stat().st_size > 0)
+                try:
+                    client = self._retry(lambda: MlflowClient(tracking_uri=self.uri))
+                    # A new store's schema is created by the first query; do it under the lock too.
+                    self._retry(lambda: client.search_experiments(max_results=1))
+                except Exception as e:
+                    if new:
+                        # A store this command began (its schema cut off by a full disk, say) is
+                        # removed: it held nothing, and left half-made every later command would
+                        # fail on it ("table _alembic_tmp_jobs already exists").
+                        _remove_new_sqlite(db)
+                    if isinstance(e, OrderlabError):
+                        raise
+                    first = (str(e).strip().splitlines() or [""])[0][:200]
+                    raise StoreError(f"MLflow cannot open the store {self.uri} ({type(e).__name__}: {first}); "
+                                     + ("if a command was cut off while making it (a full disk, a kill), move it "
+                                        "aside and run the command again to make a new one, or restore a backup"
+                                        if sqlite else "check the database and --tracking-uri")) from None
             self._client = client
         return self._client
 
@@ -642,6 +668,11 @@ class Store:
                         raise ReadOnlyStore(f"the store {self.uri} is read-only (its database file cannot be "
                                          f"written); make the file writable or pass --tracking-uri to a "
                                          f"writable store") from None
+                    if "database or disk is full" in text or "no space left on device" in text:
+                        db = sqlite_path(self.uri).parent if self.uri.startswith("sqlite:///") else self.uri
+                        raise StoreError(f"the store's disk is full (writing to {db}); free space there and run the "
+                                         f"same command again: what was recorded is kept, and an interrupted "
+                                         f"network resumes") from None
                     if "database disk image is malformed" in text or "file is not a database" in text:
                         # pages damaged past the header, which the opening check reads
                         db = sqlite_path(self.uri) if self.uri.startswith("sqlite:///") else self.uri

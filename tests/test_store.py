@@ -410,3 +410,50 @@ def test_a_store_damaged_past_its_header_is_named_in_one_line(tmp_path):
                                    "--train-subset", "100", "--test-subset", "50", "--quiet"]):
         r = CliRunner().invoke(app, [*args, "--tracking-uri", uri])
         assert_one_line_error(r, f"the store's database {db} is damaged", "restore a backup")
+
+
+def test_a_full_disk_is_named_in_one_line(tmp_path, monkeypatch):
+    """SQLite's "database or disk is full" came as a traceback (the store being created) or as raw
+    driver text per network, exit 1, with no word of disk space."""
+    from typer.testing import CliRunner
+
+    from conftest import assert_one_line_error
+    from orderlab.cli import app
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    populate_store(Store(uri), "full", archs=("mlp",), seeds=1, n_checkpoints=2, n_examples=10)
+    import sqlalchemy.orm
+
+    def full(*a, **k):
+        import sqlite3
+        raise sqlalchemy.exc.OperationalError("INSERT INTO metrics", {}, sqlite3.OperationalError(
+            "database or disk is full"))
+    monkeypatch.setattr(sqlalchemy.orm.Session, "commit", full)
+    r = CliRunner().invoke(app, ["train", "--arch", "mlp", "--seeds", "1", "--study", "full", "--epochs", "1",
+                                 "--train-subset", "100", "--test-subset", "50", "--quiet", "--tracking-uri", uri])
+    assert_one_line_error(r, f"the store's disk is full (writing to {tmp_path})", "free space there",
+                          "what was recorded is kept")
+    monkeypatch.undo()
+    assert [x.seed for x in Store(uri).list_runs("full") if x.status == "FINISHED"] == [0]
+
+
+def test_a_store_cut_off_while_being_made_is_removed_not_left_half_made(tmp_path, monkeypatch):
+    """A full disk during the schema's creation left a half-made database on which every later
+    command failed with a traceback ("table _alembic_tmp_jobs already exists"). A store that
+    existed before is never removed."""
+    import sqlite3
+
+    import mlflow.tracking
+    import sqlalchemy.exc
+
+    def full(self, *a, **k):
+        raise sqlalchemy.exc.OperationalError("CREATE TABLE", {}, sqlite3.OperationalError("database or disk is full"))
+    old = tmp_path / "old.db"
+    populate_store(Store(f"sqlite:///{old}"), "kept", archs=("mlp",), seeds=1, n_checkpoints=2, n_examples=10)
+    monkeypatch.setattr(mlflow.tracking.MlflowClient, "search_experiments", full)
+    new = tmp_path / "new" / "mlflow.db"
+    for db in (new, old):
+        with pytest.raises(StoreError, match="the store's disk is full"):
+            Store(f"sqlite:///{db}").study_names()
+    assert not new.exists() and not list(new.parent.glob("mlflow.db-*"))
+    monkeypatch.undo()
+    assert Store(f"sqlite:///{old}").study_names() == ["kept"]

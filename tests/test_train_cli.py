@@ -108,6 +108,7 @@ def test_different_seeds_differ(store_uri):
     (["--arch", "mlp", "--seeds", "0-99999999999"], ["is too large"]),
     (["--arch", "mlp", "--seeds", "0-4000000000"], ["more than 100,000 seeds", "several commands"]),
     (["--arch", "mlp", "--study", ""], ["bad study name ''"]),
+    (["--arch", "mlp", "--study", " lead"], ["bad study name ' lead': it starts or ends with a space; use 'lead'"]),
     (["--arch", "mlp", "--tracking-uri", "foo://bar"], ["scheme (foo:)", "sqlite:///"]),
     (["--arch", "mlp", "--tracking-uri", "sqlite://"], ["in-memory", "keeps nothing"]),
     (["--arch", "mlp", "--tracking-uri", "sqlite:///DB_IS_A_DIR"], ["is a folder"]),

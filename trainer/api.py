@@ -171,6 +171,9 @@ def validate(cfg: TrainConfig) -> None:
         raise OrderlabError(f"--ensemble must be at least 1 (got {cfg.ensemble})")
     if not cfg.study or "/" in cfg.study:
         raise OrderlabError(f"bad study name {cfg.study!r}: use a non-empty name without '/'")
+    if cfg.study != cfg.study.strip():    # shown without them in every list, it could not be typed back
+        raise OrderlabError(f"bad study name {cfg.study!r}: it starts or ends with a space; use "
+                            f"{cfg.study.strip()!r}")
     parse_splits(cfg.record_splits)
 
 

@@ -178,9 +178,10 @@ def _resume_group(store: Store, plans: list[ResumePlan], reporter, ensemble: int
             if state is None and _trained_steps_recorded(store, pl.info):
                 out.append(_train_anew(ctx, pl, why, ds, data, reporter))
                 continue
-            if state is None and pl.spec.kind == "torch":     # restarts in its run, losing nothing: say why
+            if state is None and pl.spec.kind == "torch" and why != "it saved no training state":
+                # restarts in its run, losing nothing; a state that was there but is not used: say why
                 reporter.message(f"[yellow]{pl.info.arch}/s{pl.info.seed} (run {pl.info.run_id[:8]}) restarts from "
-                                 f"the start: {why}[/] (it had recorded only its untrained checkpoint)")
+                                 f"the start: {why}[/] (it had recorded no trained checkpoint)")
             points.append((pl, state, writer))
         blockers: dict[str, str | None] = {}    # per architecture: the probe trains one step
         for batch in _ensemble_batches(points, ensemble):

@@ -226,11 +226,22 @@ _DB_SCHEMES = ("http", "https", "sqlite", "postgresql", "mysql", "mssql", "datab
 _CHECKED: set[str] = set()       # SQLite files found to be databases by this process
 
 
-def _remove_new_sqlite(db: Path) -> None:
-    """Remove a SQLite store this process began and could not finish making (and its journal)."""
-    for p in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"), db.with_name(db.name + "-journal")):
+def _sqlite_files(db: Path) -> tuple[Path, ...]:
+    return db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"), db.with_name(db.name + "-journal")
+
+
+def _sqlite_files_present(db: Path) -> set[Path]:
+    return {p for p in _sqlite_files(db) if os.path.lexists(p)}
+
+
+def _remove_new_sqlite(db: Path, before: set[Path]) -> None:
+    """Remove the files of a SQLite store this process began and could not finish making: those
+    absent before it began (``before``: the files there then), and regular files only."""
+    import stat
+    for p in _sqlite_files(db):
         try:
-            p.unlink()
+            if p not in before and stat.S_ISREG(os.lstat(p).st_mode):
+                p.unlink()
         except OSError:
             pass
     _CHECKED.discard(str(db))
@@ -245,6 +256,9 @@ def _check_sqlite(db: Path, must_exist: bool) -> None:
     if db.is_dir():
         raise StoreError(f"the store path {db} is a folder, not a SQLite file; use "
                          f"--tracking-uri sqlite:///{db}/mlflow.db")
+    if db.exists() and not db.is_file():
+        raise StoreError(f"the store path {db} is not a regular file (a device or a pipe); point --tracking-uri "
+                         f"at a SQLite file, e.g. sqlite:///mlruns/mlflow.db")
     try:
         db.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -632,23 +646,26 @@ class Store:
                 _sqlite_wal()
             with _store_lock(self.uri) if sqlite else nullcontext():
                 db = sqlite_path(self.uri) if sqlite else None
-                new = db is not None and not (db.exists() and db.stat().st_size > 0)
+                # what was there before: only files this command makes are ever removed below
+                before = _sqlite_files_present(db) if db is not None else set()
                 try:
                     client = self._retry(lambda: MlflowClient(tracking_uri=self.uri))
                     # A new store's schema is created by the first query; do it under the lock too.
                     self._retry(lambda: client.search_experiments(max_results=1))
                 except Exception as e:
-                    if new:
+                    if db is not None and db not in before:
                         # A store this command began (its schema cut off by a full disk, say) is
                         # removed: it held nothing, and left half-made every later command would
                         # fail on it ("table _alembic_tmp_jobs already exists").
-                        _remove_new_sqlite(db)
+                        _remove_new_sqlite(db, before)
                     if isinstance(e, OrderlabError):
                         raise
                     first = (str(e).strip().splitlines() or [""])[0][:200]
-                    raise StoreError(f"MLflow cannot open the store {self.uri} ({type(e).__name__}: {first}); "
+                    raise StoreError(f"MLflow cannot open the store {_without_password(self.uri)} "
+                                     f"({type(e).__name__}: {first}); "
                                      + ("if a command was cut off while making it (a full disk, a kill), move it "
-                                        "aside and run the command again to make a new one, or restore a backup"
+                                        "aside (with its -wal and -shm files) and run the command again to make a "
+                                        "new one, or restore a backup"
                                         if sqlite else "check the database and --tracking-uri")) from None
             self._client = client
         return self._client
@@ -669,15 +686,18 @@ class Store:
                                          f"written); make the file writable or pass --tracking-uri to a "
                                          f"writable store") from None
                     if "database or disk is full" in text or "no space left on device" in text:
-                        db = sqlite_path(self.uri).parent if self.uri.startswith("sqlite:///") else self.uri
+                        db = (sqlite_path(self.uri).parent if self.uri.startswith("sqlite:///")
+                              else _without_password(self.uri))
                         raise StoreError(f"the store's disk is full (writing to {db}); free space there and run the "
                                          f"same command again: what was recorded is kept, and an interrupted "
                                          f"network resumes") from None
                     if "database disk image is malformed" in text or "file is not a database" in text:
                         # pages damaged past the header, which the opening check reads
-                        db = sqlite_path(self.uri) if self.uri.startswith("sqlite:///") else self.uri
-                        raise StoreError(f"the store's database {db} is damaged (SQLite: database disk image is "
-                                         f"malformed); move it aside and restore a backup, or recover what "
+                        db = sqlite_path(self.uri) if self.uri.startswith("sqlite:///") else _without_password(self.uri)
+                        why = "file is not a database" if "file is not a database" in text else \
+                            "database disk image is malformed"
+                        raise StoreError(f"the store's database {db} is damaged (SQLite: {why}); move it aside (with "
+                                         f"its -wal and -shm files) and restore a backup, or recover what "
                                          f"SQLite can read with the sqlite3 tool (`sqlite3 {db} .recover | sqlite3 recovered.db`) "
                                          f"and point --tracking-uri at the recovered file") from None
                     if "connection refused" in text or "max retries exceeded" in text:

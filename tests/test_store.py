@@ -1,4 +1,5 @@
 """The MLflow layout, through MLflow's own client against a real SQLite store."""
+import os
 import time
 
 import numpy as np
@@ -455,5 +456,25 @@ def test_a_store_cut_off_while_being_made_is_removed_not_left_half_made(tmp_path
         with pytest.raises(StoreError, match="the store's disk is full"):
             Store(f"sqlite:///{db}").study_names()
     assert not new.exists() and not list(new.parent.glob("mlflow.db-*"))
+    # an empty file that was there before (`touch`), and a sidecar file of a store moved aside: kept
+    empty = tmp_path / "empty" / "mlflow.db"
+    empty.parent.mkdir()
+    empty.touch()
+    with pytest.raises(StoreError, match="the store's disk is full"):
+        Store(f"sqlite:///{empty}").study_names()
+    assert empty.exists()
+    from orderlab.store import _remove_new_sqlite, _sqlite_files_present
+    made = tmp_path / "made" / "mlflow.db"
+    made.parent.mkdir()
+    (made.parent / "mlflow.db-journal").write_bytes(b"there before")
+    before = _sqlite_files_present(made)
+    made.write_bytes(b"x")
+    (made.parent / "mlflow.db-wal").write_bytes(b"x")
+    _remove_new_sqlite(made, before)
+    assert sorted(p.name for p in made.parent.iterdir()) == ["mlflow.db-journal"]
     monkeypatch.undo()
     assert Store(f"sqlite:///{old}").study_names() == ["kept"]
+    # a device is not a store: refused before SQLite opens it (and never removed)
+    with pytest.raises(StoreError, match="is not a regular file"):
+        Store("sqlite:////dev/null").study_names()
+    assert os.path.exists("/dev/null")

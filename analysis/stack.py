@@ -44,12 +44,23 @@ def untrained_notes(names: list[str], n_networks: int) -> list[str]:
 OWN_CHECKPOINTS = "accessibility and learning orders use each network's own checkpoints"
 
 
+def arch_ends(pairs) -> dict[str, float]:
+    """The epoch every network of each architecture reached (``pairs``: (arch, last epoch)): the
+    least over its networks. An architecture whose networks all trained past the last shared
+    checkpoint was cut short by other architectures' grids; one network ahead of the rest (a live
+    study) is the alignment note's to name."""
+    ends: dict[str, float] = {}
+    for a, e in pairs:
+        ends[a] = min(ends.get(a, float("inf")), float(e))
+    return ends
+
+
 def short_of_end_notes(ends: dict[str, float], last: float, untrained: bool = False) -> list[str]:
-    """What aligning on shared checkpoints did to architectures that trained further (``ends``: the
-    last epoch each architecture's networks recorded; ``last``: the last shared one): a study mixing
-    50 boosting rounds with 10 epochs of an mlp is compared at epoch 10, boosting 10 rounds in.
-    ``untrained``: some network recorded only its untrained checkpoint, which :func:`untrained_notes`
-    names as the reason when nothing trained is shared."""
+    """What aligning on shared checkpoints did to architectures that trained further (``ends``: see
+    :func:`arch_ends`; ``last``: the last shared checkpoint): a study mixing 50 boosting rounds with
+    10 epochs of an mlp is compared at epoch 10, boosting 10 rounds in. ``untrained``: some network
+    recorded only its untrained checkpoint, which :func:`untrained_notes` names as the reason when
+    nothing trained is shared."""
     short = {a: e for a, e in ends.items() if e > last + 1e-9}
     if not short or (last <= 0 and untrained):
         return []
@@ -195,10 +206,7 @@ class Stack:
                             + (f"; {OWN_CHECKPOINTS})" if len(common) < 4 else ")"))
         untrained = np.array([not (e > 0).any() for e in epochs])
         if aligned:
-            ends: dict[str, float] = {}
-            for (info, _), e in zip(items, epochs):
-                a = str(info.get("arch"))
-                ends[a] = max(ends.get(a, 0.0), float(e[-1]))
+            ends = arch_ends((str(info.get("arch")), e[-1]) for (info, _), e in zip(items, epochs))
             warnings += short_of_end_notes(ends, float(common[-1]), bool(untrained.any()))
         warnings += untrained_notes([f"{info.get('arch')}/s{info.get('seed')}" for (info, _), u in zip(items, untrained)
                                      if u], len(items))
@@ -257,11 +265,16 @@ class Stack:
         parts = [s.bits[:, np.searchsorted(np.round(s.epoch, 9), common)] for s in stacks]
         s0 = stacks[0]
         warn = [f"aligned on {len(common)} checkpoints common to all studies"] if aligned else []
+        # each study's own notes (its alignment, architectures cut short within it), named with the
+        # study; its untrained networks are named below, with their study, for all studies at once
+        for s in stacks:
+            mask = s.untrained if s.untrained is not None else np.zeros(s.n_networks, bool)
+            own_untrained = set(untrained_notes([f"{a}/s{sd}" for a, sd, u in zip(s.arch, s.seed, mask) if u],
+                                                s.n_networks))
+            warn += [f"{s.study or '?'}: {w}" for w in s.warnings if w not in own_untrained]
         if aligned:
-            ends: dict[str, float] = {}
-            for s in stacks:
-                for a in np.unique(s.arch):
-                    ends[str(a)] = max(ends.get(str(a), 0.0), float(s.epoch[-1]))
+            # each study's grid ends where its own alignment left it (its note, if any, is its own)
+            ends = arch_ends((str(a), s.epoch[-1]) for s in stacks for a in np.unique(s.arch))
             warn += short_of_end_notes(ends, float(common[-1]), any(s.untrained is not None for s in stacks))
         own = (_on_one_scale([s.totals_on_own_grids() for s in stacks])
                if aligned or any(s.own_totals is not None for s in stacks) else None)

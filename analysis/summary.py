@@ -31,7 +31,12 @@ def identical_groups(stack: Stack, checkpoint: int) -> list[str]:
     out = []
     for a in stack.archs:
         idx = stack.arch_index(a)
-        if idx.size > 1 and (stack.bits[idx, checkpoint] == stack.bits[idx[0], checkpoint]).all():
+        if idx.size < 2:
+            continue
+        acc = M.accuracy(stack, checkpoint, idx)
+        if np.all(acc >= 1) or np.all(acc <= 0):     # all right (or all wrong): equal, but not for the seed
+            continue
+        if (stack.bits[idx, checkpoint] == stack.bits[idx[0], checkpoint]).all():
             out.append(a)
     return out
 
@@ -52,7 +57,7 @@ def tied_at_top(stack: Stack, q: float) -> dict[str, float]:
     out = {}
     for a in stack.archs:
         acc = M.accessibility(stack, stack.arch_index(a))
-        share = float(np.mean(acc >= acc.max() - 1e-12)) if acc.size else 0.0
+        share = float(np.mean(acc >= 1 - 1e-12)) if acc.size else 0.0
         if share > q:
             out[a] = share
     return out

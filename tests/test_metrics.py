@@ -388,3 +388,25 @@ def test_architectures_that_trained_past_the_last_shared_checkpoint_are_named():
     assert any("adaboost (to epoch 50) had further to train" in w for w in both.warnings), both.warnings
     # trained alike: nothing to say
     assert not any("further" in w for w in Stack.from_records(recs[:2]).warnings)
+
+
+def test_compared_studies_keep_each_studys_own_notes():
+    """A study whose boosting trained past its mlp, compared with another: the note was dropped
+    (concat kept none of its studies' notes), and a network ahead of its architecture's others (a
+    live study) is the alignment note's, not an architecture cut short."""
+    n = 80
+    labels = np.arange(n) % 10
+    corr = synthetic_correct(4, 6, n, seed=5)
+
+    def rec(j, arch, epochs):
+        return ({"run_id": f"{arch}{j}", "arch": arch, "seed": j},
+                synthetic_record(corr[j][:len(epochs)], labels=labels, meta={}, epochs=np.asarray(epochs, float),
+                                 seed=j))
+    a = Stack.from_records([rec(0, "mlp", [0, 1, 2]), rec(1, "adaboost", [0, 1, 2, 3, 4, 5])], align="common",
+                           study="a")
+    b = Stack.from_records([rec(2, "cnn", [0, 1, 2])], study="b")
+    both = Stack.concat([a, b])
+    assert any(w.startswith("a: at the last shared checkpoint, epoch 2, adaboost (to epoch 5)") for w in both.warnings), \
+        both.warnings
+    live = Stack.from_records([rec(0, "mlp", [0, 1, 2]), rec(1, "mlp", [0, 1, 2, 3])], align="common")
+    assert not any("further to train" in w for w in live.warnings), live.warnings

@@ -225,10 +225,14 @@ def test_networks_identical_at_a_checkpoint_are_said_to_agree_by_construction(tm
     c[3:, -1] = c[3, -1]                     # the three knn networks: identical at the last checkpoint
     st = M.as_stack(c, arch=np.array(["mlp"] * 3 + ["knn"] * 3), epoch=np.arange(n_c, dtype=float), split="test")
     js = analysis_json(st)
-    [note] = [w for w in js["warnings"] if "by construction" in w]
+    [note] = [w for w in js["warnings"] if "right on exactly the same examples" in w]
     assert note.startswith("knn: its networks are right on exactly the same examples at epoch 4, so TPA and Jaccard "
                            "are 1"), note
-    assert not any("by construction" in w for w in analysis_json(st, 2)["warnings"])   # differ earlier
+    assert not any("exactly the same" in w for w in analysis_json(st, 2)["warnings"])   # differ earlier
+    # every network right on every example (an mlp at 100% train accuracy): equal, but not for the seed
+    c[:3, -1] = True
+    st = M.as_stack(c, arch=np.array(["mlp"] * 3 + ["knn"] * 3), epoch=np.arange(n_c, dtype=float), split="train")
+    assert [w.split(":")[0] for w in analysis_json(st)["warnings"] if "exactly the same" in w] == ["knn"]
     md = write_report({"test": st}, tmp_path / "rep", None, "unit").read_text()
     assert "> note: knn: its networks are right on exactly the same examples at epoch 4" in md
 
@@ -268,6 +272,11 @@ def test_an_overlap_among_examples_tied_at_the_top_is_said_to_be_a_draw(tmp_path
     [note] = [w for w in js["warnings"] if "tie at the highest accessibility" in w]
     assert "mlp 60%" in note and "near 0.20 by construction" in note, note
     assert "tie at the highest" in write_report({"test": st}, tmp_path / "r", None, "u").read_text()
+    half = c.copy()
+    half[:, 2:] = False                              # right at half the trained checkpoints at most: no tie "at every"
+    assert not any("tie at" in w for w in analysis_json(M.as_stack(half, arch=np.array(["mlp"] * 4),
+                                                                   epoch=np.arange(n_c, dtype=float)),
+                                                        intervals=False)["warnings"])
     c[:, 1:, : int(0.1 * n)] = True                   # 10% first: below the 20% compared, nothing to say
     c[:, 1, int(0.1 * n):int(0.6 * n)] = False
     assert not any("tie at" in w for w in analysis_json(M.as_stack(c, arch=np.array(["mlp"] * 4),

@@ -143,8 +143,9 @@ def fig_network_agreement(stack: Stack, checkpoint: int, measure: str = "tpa") -
     np.fill_diagonal(p, np.nan)
     off = p[np.isfinite(p)]
     vmin, vmax = (float(off.min()), float(off.max())) if off.size else (0.0, 1.0)
-    if vmax - vmin < 0.01:      # nearly constant (identical networks: all 1): a narrow scale inside [0, 1]
-        vmin, vmax = max(0.0, min(vmin - 0.005, 0.99)), min(1.0, max(vmax + 0.005, 0.01))
+    if vmax - vmin < 0.01:      # nearly constant (identical networks: all 1): a narrow scale inside the range
+        low = 0.0 if measure == "tpa" else -1.0                     # κ goes down to -1
+        vmin, vmax = max(low, min(vmin - 0.005, 0.99)), min(1.0, max(vmax + 0.005, low + 0.01))
     cmap = colormaps["viridis"].with_extremes(bad="#d0d0d0")
     im = ax.imshow(p, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
     fig.colorbar(im, ax=ax, shrink=0.8, label=f"pairwise {measure.upper() if measure == 'tpa' else 'κ'} "

@@ -154,12 +154,16 @@ def record_problem(store: Store, run: RunInfo, problem: str) -> str:
 
 
 def mlflow_command() -> str:
-    """How to call MLflow's command line here: ``mlflow`` where it is on PATH, else the one installed
-    beside this Python (a virtual environment used without activating it)."""
-    if shutil.which("mlflow"):
-        return "mlflow"
+    """How to call the MLflow command line of orderlab's own MLflow: the one beside this Python (a
+    virtual environment used without activating it; another ``mlflow`` on PATH may be another
+    version, unfit for this store's schema), as ``mlflow`` when that is what PATH finds."""
     beside = Path(sys.executable).parent / "mlflow"
-    return shlex.quote(str(beside)) if beside.exists() else "mlflow"
+    if not beside.exists():
+        return "mlflow"
+    found = shutil.which("mlflow")
+    if found and Path(found).resolve() == beside.resolve():
+        return "mlflow"
+    return shlex.quote(str(beside))
 
 
 def record_fix(store: Store, run: RunInfo, problem: str) -> str:

@@ -431,7 +431,7 @@ def test_retraining_a_network_with_both_splits_as_suggested(own_store, tmp_path)
     assert p.returncode == 0 and '"n_networks": 3' in p.stdout, p.stderr
 
 
-def test_the_mlflow_command_named_in_fixes_is_one_that_runs_here(monkeypatch):
+def test_the_mlflow_command_named_in_fixes_is_one_that_runs_here(monkeypatch, tmp_path):
     """A virtual environment used without activating it has no `mlflow` on PATH: the fix named the
     bare command, which the shell did not find."""
     import shutil
@@ -440,7 +440,17 @@ def test_the_mlflow_command_named_in_fixes_is_one_that_runs_here(monkeypatch):
 
     from orderlab.studydata import mlflow_command
     assert mlflow_command() == "mlflow" or Path(mlflow_command()).exists()
-    monkeypatch.setenv("PATH", "/nonexistent")
     beside = Path(sys.executable).parent / "mlflow"
+    monkeypatch.setenv("PATH", "/nonexistent")
     assert shutil.which("mlflow") is None
     assert mlflow_command() == (str(beside) if beside.exists() else "mlflow")
+    # another mlflow first on PATH (another environment, maybe another version): orderlab's own
+    other = tmp_path / "bin"
+    other.mkdir()
+    (other / "mlflow").write_text("#!/bin/sh\n")
+    (other / "mlflow").chmod(0o755)
+    monkeypatch.setenv("PATH", str(other))
+    assert mlflow_command() == (str(beside) if beside.exists() else "mlflow")
+    if beside.exists():
+        monkeypatch.setenv("PATH", str(beside.parent))       # the venv activated: plain `mlflow`
+        assert mlflow_command() == "mlflow"

@@ -564,3 +564,5 @@ def test_a_stream_setting_other_than_0_or_1_is_refused(store_uri, monkeypatch):
         assert_one_line_error(invoke(cmd, "--arch", "mlp", "--seeds", "0", "--study", "stream", *FAST),
                               "ORDERLAB_STREAM_DATA='yes' is not 0 or 1", "unset it")
     assert "stream" not in Store(store_uri).study_names()
+    for args in (["train", "--resume", "0" * 32], ["sweep", "--resume", "stream"]):    # before the run is looked up
+        assert_one_line_error(invoke(*args, "--tracking-uri", store_uri), "ORDERLAB_STREAM_DATA='yes' is not 0 or 1")

@@ -202,7 +202,8 @@ def run_learner(run, arch: str, hparams: dict[str, Any], seed: int, record_split
             if any(p is None for p in probas.values()):
                 # AdaBoost stops early when a tree fits the weighted data perfectly
                 run.note(f"stopped after {stage - 1} of {int(positions[-1])} boosting rounds (a round fit the "
-                         f"training data perfectly, where SAMME stops); its record ends at round {recorded}")
+                         f"training data perfectly, where SAMME stops); its record ends at "
+                         + (f"round {recorded}" if recorded else "its untrained checkpoint"))
                 break
             if stage in wanted:
                 recorded = stage

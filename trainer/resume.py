@@ -86,6 +86,9 @@ def check_resumable(info: RunInfo, force: bool = False) -> None:
                             f"stop it first, or wait until `orderlab runs {info.study}` shows it STALE")
 
 
+NO_STATE = "it saved no training state"       # why a run cannot continue that never saved one
+
+
 def load_resume_point(store: Store, info: RunInfo, n_classes: int, tmp: Path):
     """(state, RecordWriter, None) to continue from, or (None, None, why) when the run cannot be
     continued (no training state saved yet, or its state or record unreadable)."""
@@ -97,7 +100,7 @@ def load_resume_point(store: Store, info: RunInfo, n_classes: int, tmp: Path):
     except Exception as e:  # noqa: BLE001 - any failure to fetch it means: no state to continue from
         return None, None, f"its training state could not be fetched ({type(e).__name__}: {e})"
     if path is None:
-        return None, None, "it saved no training state"
+        return None, None, NO_STATE
     try:
         state = load_state(path)
     except Exception as e:  # noqa: BLE001 - a damaged file (unpickling, zip or torch errors alike)
@@ -134,7 +137,9 @@ def resume_runs(run_ids: list[str], *, tracking_uri: str | None = None, device: 
     exactly as it is, marked superseded, and its network trained anew in a new run: nothing recorded
     is ever overwritten. With ``ensemble`` > 1, runs of one architecture and study saved at the same
     step continue together as vectorised ensembles."""
+    from orderlab.trainer.api import stream_setting
     from orderlab.trainer.progress import Reporter
+    stream_setting()                      # a bad ORDERLAB_STREAM_DATA: said before anything is touched
     reporter = reporter or Reporter()
     store = store or Store(tracking_uri)
     infos = [store.get_run(r) for r in run_ids]
@@ -174,11 +179,11 @@ def _resume_group(store: Store, plans: list[ResumePlan], reporter, ensemble: int
             tmp = Path(tmp_root) / str(i)
             tmp.mkdir()
             state, writer, why = (load_resume_point(store, pl.info, ds.n_classes, tmp) if pl.spec.kind == "torch"
-                                  else (None, None, "it saved no training state"))
+                                  else (None, None, NO_STATE))
             if state is None and _trained_steps_recorded(store, pl.info):
                 out.append(_train_anew(ctx, pl, why, ds, data, reporter))
                 continue
-            if state is None and pl.spec.kind == "torch" and why != "it saved no training state":
+            if state is None and pl.spec.kind == "torch" and why != NO_STATE:
                 # restarts in its run, losing nothing; a state that was there but is not used: say why
                 reporter.message(f"[yellow]{pl.info.arch}/s{pl.info.seed} (run {pl.info.run_id[:8]}) restarts from "
                                  f"the start: {why}[/] (it had recorded no trained checkpoint)")
@@ -304,8 +309,10 @@ def _interrupted_line(tally, store: Store, info) -> str:
 
 def resume_run(run_id: str, *, tracking_uri: str | None = None, quiet: bool = False, device: str = "auto") -> str:
     """`orderlab train --resume RUN_ID`."""
+    from orderlab.trainer.api import stream_setting
     from orderlab.trainer.progress import Reporter, RichReporter, Tally
     from orderlab.claims import Claims
+    stream_setting()
     reporter = Tally(Reporter() if quiet else RichReporter())
     store = Store(tracking_uri)
     info = store.get_run(run_id)

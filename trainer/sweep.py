@@ -927,6 +927,8 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
     if opts.workers is not None and opts.workers < 1:
         raise OrderlabError(f"--workers must be at least 1 (got {opts.workers})")
     check_options(opts, cfg.device)
+    from orderlab.trainer.api import stream_setting
+    stream_setting()                      # also for --resume, whose settings skip validate()
     display = display or SilentDisplay()
     t0 = time.monotonic()
     store = Store(cfg.tracking_uri)

@@ -55,6 +55,9 @@ def arch_ends(pairs) -> dict[str, float]:
     return ends
 
 
+SHORT_OF_END = "at the last shared checkpoint"      # how short_of_end_notes' note begins
+
+
 def short_of_end_notes(ends: dict[str, float], last: float, untrained: bool = False) -> list[str]:
     """What aligning on shared checkpoints did to architectures that trained further (``ends``: see
     :func:`arch_ends`; ``last``: the last shared checkpoint): a study mixing 50 boosting rounds with
@@ -70,7 +73,7 @@ def short_of_end_notes(ends: dict[str, float], last: float, untrained: bool = Fa
                 f"and --record-every ({OWN_CHECKPOINTS})"]
     names = ", ".join(f"{a} (to epoch {e:.6g})" for a, e in sorted(short.items()))
     one = len(short) == 1
-    return [f"at the last shared checkpoint, epoch {last:.6g}, {names} had further to train: "
+    return [f"{SHORT_OF_END}, epoch {last:.6g}, {names} had further to train: "
             f"{'its' if one else 'their'} numbers there are of partly trained networks (--arch NAME follows one "
             f"architecture to its end)"]
 

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from orderlab.trainer import optim
+from orderlab.trainer.api import STREAM_ENV, stream_setting  # noqa: F401 - STREAM_ENV: tests set it through here
 from orderlab.trainer.data import Dataset
 from orderlab.trainer.recorder import autocast_for, evaluate_on_device, to_host
 from orderlab.trainer.run import ctrl_c_after
@@ -122,9 +123,6 @@ class StreamData(DeviceData):
             prefetch_factor=4 if self.workers else None)
         for xb, yb in loader:
             yield xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
-
-
-from orderlab.trainer.api import STREAM_ENV, stream_setting  # noqa: E402,F401 - STREAM_ENV: where tests look
 
 
 def make_device_data(ds: Dataset, device: torch.device) -> DeviceData:

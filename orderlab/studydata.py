@@ -22,15 +22,18 @@ SPLITS = ("train", "test")
 
 def load_stack(store: Store, study: str, split: str = "test", *, align: str = "strict",
                keep_predicted: bool = False, runs: Sequence[RunInfo] | None = None,
-               interrupted: bool = False) -> Stack:
+               interrupted: bool = False, archs: Sequence[str] | None = None) -> Stack:
     """All recorded networks of ``study`` on ``split`` (runs with no checkpoint yet are skipped;
-    interrupted ones too unless ``interrupted``, see :func:`leave_out_interrupted`)."""
+    interrupted ones too unless ``interrupted``, see :func:`leave_out_interrupted`); ``archs``:
+    only those architectures, aligned among themselves."""
     if split not in SPLITS:
         raise OrderlabError(f"unknown split {split!r}; use train or test")
     pairs = load_records(store, study, runs)
     if not pairs:
         raise OrderlabError(f"study {study!r} has no recorded network yet; train one with "
                             f"`orderlab train --study {study}`")
+    if archs:
+        [(_, pairs)] = keep_archs([(study, pairs)], archs)
     notes: list[str] = []
     if not interrupted:
         pairs = leave_out_interrupted(store, study, pairs, notes)
@@ -39,6 +42,18 @@ def load_stack(store: Store, study: str, split: str = "test", *, align: str = "s
     st = Stack.from_records(infos, split, align=align, keep_predicted=keep_predicted, study=study)
     st.warnings[:0] = notes
     return st
+
+
+def keep_archs(loaded: list[tuple[str, list]], archs: Sequence[str]) -> list[tuple[str, list]]:
+    """``loaded`` (``[(study, [(run, record)])]``) kept to the networks of ``archs``, studies left
+    without any dropped; an architecture none of them has is refused, naming those they have."""
+    have = list(dict.fromkeys(r.arch for _, pairs in loaded for r, _ in pairs))
+    unknown = [a for a in archs if a not in have]
+    if unknown:
+        raise OrderlabError(f"no network of architecture {', '.join(unknown)} in "
+                            f"{', '.join(study for study, _ in loaded)} (architectures: {', '.join(have)})")
+    kept = [(study, [(r, rec) for r, rec in pairs if r.arch in archs]) for study, pairs in loaded]
+    return [(study, pairs) for study, pairs in kept if pairs]
 
 
 def leave_out_interrupted(store: Store, study: str, pairs: list[tuple[RunInfo, Record]],
@@ -268,9 +283,10 @@ def export_arrays(stack: Stack) -> dict[str, np.ndarray]:
 
 
 def export_study(store: Store, study: str, split: str = "test", *, align: str = "strict",
-                 interrupted: bool = False) -> dict[str, np.ndarray]:
+                 interrupted: bool = False, archs: Sequence[str] | None = None) -> dict[str, np.ndarray]:
     """Python API of `orderlab export`: the same arrays, without a file."""
-    return export_arrays(load_stack(store, study, split, align=align, keep_predicted=True, interrupted=interrupted))
+    return export_arrays(load_stack(store, study, split, align=align, keep_predicted=True, interrupted=interrupted,
+                                    archs=archs))
 
 
 def write_export(arrays: dict[str, np.ndarray], path: str | Path) -> Path:

@@ -386,3 +386,29 @@ def test_examples_of_many_architectures_fit_the_terminal(tmp_path, monkeypatch):
                                                            "--tracking-uri", uri).stdout)]
     body = [line for line in lines if line.startswith("│")]
     assert all(any(f"│ {i} │" in " ".join(b.split()) for b in body) for i in ids), r.stdout
+
+
+def test_export_keeps_to_the_architectures_asked_for_on_their_own_checkpoints(tmp_path):
+    """A study mixing a learner's 8 stages with an mlp's 5 checkpoints: export refused it (strict)
+    or kept the shared ones only (common), and had no --arch to take the learner whole."""
+    from orderlab.synthetic import synthetic_record
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    store = Store(uri)
+    populate_store(store, "mixed", archs=("mlp",), seeds=2, n_checkpoints=5, n_examples=60, seed=2)
+    exp, parent = store.experiment_id("mixed"), store.study_parent("mixed")
+    first = store.load_record(store.list_runs("mixed")[0])
+    for seed in (0, 1):
+        run_id, art = store.create_network_run("mixed", parent, exp, arch="adaboost", seed=seed,
+                                               dataset="synthetic", epochs=7.0, params={})
+        rec = synthetic_record(np.random.default_rng(seed).random((8, 60)) < 0.6, labels=first.splits["test"].label,
+                               meta={"run_id": run_id, "arch": "adaboost", "seed": seed}, epochs=np.arange(8.0),
+                               seed=seed, fingerprint=first.splits["test"].fingerprint)
+        store.write_record(run_id, rec, art)
+        store.set_tags(run_id, {"orderlab.checkpoints": "8", "orderlab.epoch": "7"})
+        store.end_run(run_id, "FINISHED")
+    r = run("export", "mixed", "-o", str(tmp_path / "ada.npz"), "--arch", "adaboost", "--tracking-uri", uri)
+    assert r.exit_code == 0, r.output
+    z = np.load(tmp_path / "ada.npz")
+    assert set(z["arch"].tolist()) == {"adaboost"} and z["epoch"].tolist() == list(range(8))
+    bad = run("export", "mixed", "-o", str(tmp_path / "x.npz"), "--arch", "knn", "--tracking-uri", uri)
+    assert bad.exit_code == 2 and "no network of architecture knn in mixed (architectures: adaboost, mlp)" in bad.stderr

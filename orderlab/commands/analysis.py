@@ -38,7 +38,7 @@ def load_stacks(store, studies: list[str], splits: list[str] | None, align: str 
     split (see :func:`orderlab.studydata.check_split`). Networks that stopped before finishing are
     left out (with a note on each stack) unless ``interrupted``."""
     from orderlab.analysis.stack import Stack
-    from orderlab.studydata import check_same_data, check_split, leave_out_interrupted, load_records
+    from orderlab.studydata import check_same_data, check_split, keep_archs, leave_out_interrupted, load_records
     twice = sorted({s for s in studies if studies.count(s) > 1})
     if twice:
         raise OrderlabError(f"study {', '.join(map(repr, twice))} is named more than once; name each study once "
@@ -51,13 +51,7 @@ def load_stacks(store, studies: list[str], splits: list[str] | None, align: str 
                                 f"`orderlab train --study {study}`")
         loaded.append((study, pairs))
     if archs:
-        have = list(dict.fromkeys(r.arch for _, pairs in loaded for r, _ in pairs))
-        unknown = [a for a in archs if a not in have]
-        if unknown:
-            raise OrderlabError(f"no network of architecture {', '.join(unknown)} in "
-                                f"{', '.join(studies)} (architectures: {', '.join(have)})")
-        loaded = [(study, [(r, rec) for r, rec in pairs if r.arch in archs]) for study, pairs in loaded]
-        loaded = [(study, pairs) for study, pairs in loaded if pairs]
+        loaded = keep_archs(loaded, archs)
     if not interrupted:         # after --arch: only the networks asked for are named
         loaded = [(study, leave_out_interrupted(store, study, pairs, notes)) for study, pairs in loaded]
     if len(loaded) > 1:

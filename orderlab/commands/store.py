@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -82,6 +82,9 @@ def register(app: typer.Typer) -> None:
                split: str = typer.Option("test", "--split", help="test or train."),
                align: str = typer.Option("strict", "--align", help="strict: refuse networks whose checkpoints "
                                          "differ; common: keep the checkpoints all share (with a warning)."),
+               arch: Optional[List[str]] = typer.Option(None, "--arch", "-a", help="Only these architectures "
+                                                        "(repeatable), on their own checkpoints: a learner's "
+                                                        "stages whole, beside networks recorded by epoch."),
                include_interrupted: bool = INTERRUPTED_OPTION,
                tracking_uri: Optional[str] = URI_OPTION) -> None:
         """Write a study's correctness as one plain .npz (schema in the README)."""
@@ -93,7 +96,8 @@ def register(app: typer.Typer) -> None:
             raise OrderlabError(f"export file must end in .npz (got {output.name})")
         check_output_file(output)                   # before loading the study; write_export checks the rest
         store = Store(tracking_uri, must_exist=True)
-        stack = load_stack(store, study, split, align=align, keep_predicted=True, interrupted=include_interrupted)
+        stack = load_stack(store, study, split, align=align, keep_predicted=True, interrupted=include_interrupted,
+                           archs=arch)
         from orderlab.analysis.stack import OWN_CHECKPOINTS
         for w in stack.warnings:        # the file holds the common checkpoints only, whatever analysis does
             typer.echo(f"warning: {w.replace(OWN_CHECKPOINTS, 'the file holds only the common ones')}", err=True)

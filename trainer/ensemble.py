@@ -35,7 +35,6 @@ concatenations mix channels) falls back to one at a time (docs/performance.md).
 from __future__ import annotations
 
 import copy
-import os
 from contextlib import ExitStack
 from typing import Any, Callable
 

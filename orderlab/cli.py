@@ -27,6 +27,12 @@ class _Group(TyperGroup):
         except OrderlabError as e:
             typer.echo("error: " + " ".join(str(e).split()), err=True)
             sys.exit(2)
+        except KeyboardInterrupt:
+            # Commands that train say what their interrupt left; any other Ctrl-C (or one after a
+            # command's own handling, e.g. once `train` has printed what it recorded) says at least
+            # this much: Typer would turn it into a silent exit 130.
+            typer.echo("interrupted", err=True)
+            sys.exit(INTERRUPTED)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         if not standalone_mode:

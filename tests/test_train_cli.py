@@ -566,3 +566,16 @@ def test_a_stream_setting_other_than_0_or_1_is_refused(store_uri, monkeypatch):
     assert "stream" not in Store(store_uri).study_names()
     for args in (["train", "--resume", "0" * 32], ["sweep", "--resume", "stream"]):    # before the run is looked up
         assert_one_line_error(invoke(*args, "--tracking-uri", store_uri), "ORDERLAB_STREAM_DATA='yes' is not 0 or 1")
+
+
+def test_an_interrupt_after_training_says_so(store_uri, monkeypatch):
+    """Ctrl-C once every network is recorded (while `train` reads the runs back): a line, not a
+    silent exit 130 (Typer turns a KeyboardInterrupt its command lets through into one)."""
+    def ctrl_c(self, run_id):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(Store, "get_run", ctrl_c)
+    r = invoke("train", "--arch", "mlp", "--seeds", "0", "--study", "after", *FAST)
+    assert r.exit_code == 130, r.output
+    assert r.stderr.strip().splitlines()[-1] == "interrupted", r.stderr
+    monkeypatch.undo()
+    assert [(x.name, x.status) for x in Store(store_uri).list_runs("after")] == [("mlp/s0", "FINISHED")]

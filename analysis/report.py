@@ -189,7 +189,7 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
         md += _matrix_md(oc["archs"], oc["overlap"], single=single)
         tied = tied_at_top(st, oc["q"])
         if tied:
-            md += ["", f"> note: {tied_note(tied, oc['q'])}"]
+            md += ["", f"> note: {tied_note(tied, oc['q'], st.epoch)}"]
         md += ["", "Each example's accessibility in one architecture against another (whole groups, not halves: "
                "the numbers in the scatter's title are for these groups and usually run higher than the half-group table's; "
                "one architecture: its networks split once into halves).", "",

@@ -63,11 +63,22 @@ def tied_at_top(stack: Stack, q: float) -> dict[str, float]:
     return out
 
 
-def tied_note(tied: dict[str, float], q: float) -> str:
+def tied_note(tied: dict[str, float], q: float, epoch: np.ndarray | None = None) -> str:
+    """The note for :func:`tied_at_top`'s ties; ``epoch`` (the stack's checkpoints) sizes the advice
+    to the study: checkpoints before its first trained one (a fixed "--record-every 0.25" was no
+    advice to a study recorded every 0.25 epochs)."""
     names = ", ".join(f"{a} {s:.0%}" for a, s in tied.items())
+    trained = np.asarray(epoch if epoch is not None else [], dtype=float)
+    trained = trained[trained > 0]
+    if trained.size:
+        first = float(trained.min())
+        advice = (f"they are right from the first trained checkpoint, epoch {first:.3g}: to separate them, record "
+                  f"earlier checkpoints, e.g. --record-every {first / 2:.3g} (or train more slowly)")
+    else:
+        advice = "record earlier checkpoints to separate them"
     return (f"more examples than the first {q:.0%} tie at the highest accessibility (right at every trained checkpoint: "
             f"{names}): the first-{q:.0%} overlap draws among them and sits near {q:.2f} by construction there; "
-            f"Spearman ρ still ranks the rest (record earlier checkpoints, e.g. --record-every 0.25, to separate them)")
+            f"Spearman ρ still ranks the rest ({advice})")
 
 
 def pick_checkpoints(stack: Stack) -> dict[str, int]:
@@ -121,7 +132,7 @@ def analysis_json(stack: Stack, checkpoint: int | None = None, *, intervals: boo
     out["warnings"] = list(stack.warnings)
     tied = tied_at_top(stack, q)
     if tied:
-        out["warnings"].append(tied_note(tied, q))
+        out["warnings"].append(tied_note(tied, q, stack.epoch))
     same = identical_groups(stack, c)
     if same:
         out["warnings"].append(identical_note(same, float(stack.epoch[c])))

@@ -271,7 +271,14 @@ def test_an_overlap_among_examples_tied_at_the_top_is_said_to_be_a_draw(tmp_path
     js = analysis_json(st, intervals=False)
     [note] = [w for w in js["warnings"] if "tie at the highest accessibility" in w]
     assert "mlp 60%" in note and "near 0.20 by construction" in note, note
-    assert "tie at the highest" in write_report({"test": st}, tmp_path / "r", None, "u").read_text()
+    # the advice fits the study: before its first trained checkpoint (a fixed "--record-every 0.25"
+    # was offered to studies recorded every 0.25 epochs)
+    assert "first trained checkpoint, epoch 1:" in note and "--record-every 0.5 " in note, note
+    quarter = M.as_stack(c, arch=np.array(["mlp"] * 4), epoch=np.arange(n_c) * 0.25, split="test")
+    [note] = [w for w in analysis_json(quarter, intervals=False)["warnings"] if "tie at the highest" in w]
+    assert "epoch 0.25:" in note and "--record-every 0.125 " in note, note
+    text = write_report({"test": quarter}, tmp_path / "r", None, "u").read_text()
+    assert "tie at the highest" in text and "--record-every 0.125 " in text
     half = c.copy()
     half[:, 2:] = False                              # right at half the trained checkpoints at most: no tie "at every"
     assert not any("tie at" in w for w in analysis_json(M.as_stack(half, arch=np.array(["mlp"] * 4),

@@ -245,9 +245,12 @@ def fig_examples(stack: Stack, thumbs: dict, class_names: Sequence[str], k: int 
     cols = 2 * k + 1                                     # k easiest, a gap, k hardest
     mosaic = np.full((len(classes) * cell_h, cols * cell_w, 3), 255, np.uint8)
     labels = []
+    cut_ties = 0        # rows whose easiest or hardest k are some of more examples tied there
     for r, cls in enumerate(classes):
         cand = np.flatnonzero(have & (stack.label == cls))
         order = cand[np.argsort(-acc[cand], kind="stable")]
+        if order.size > k:
+            cut_ties += int(acc[order[k - 1]] == acc[order[k]] or acc[order[::-1][k - 1]] == acc[order[::-1][k]])
         for c, x in [(i, e) for i, e in enumerate(order[:k])] + \
                     [(k + 1 + i, e) for i, e in enumerate(order[::-1][:k])]:
             img = images[row_of[int(stack.example_id[x])]]
@@ -268,4 +271,7 @@ def fig_examples(stack: Stack, thumbs: dict, class_names: Sequence[str], k: int 
     ax.tick_params(length=0)
     for sp in ax.spines.values():
         sp.set_visible(False)
+    if cut_ties:
+        fig.text(0.01, 0.005, f"{cut_ties} of {len(classes)} rows: more examples tie in accessibility than are "
+                 f"shown; the first in the split's order are drawn", fontsize=7, va="bottom")
     return fig

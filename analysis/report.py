@@ -14,7 +14,7 @@ from orderlab.analysis import figures as F
 from orderlab.analysis import metrics as M
 from orderlab.analysis.stack import Stack
 from orderlab.analysis.summary import (analysis_json, example_rows, identical_groups, identical_note, one_network_note,
-                                       pick_checkpoints, tied_at_top, tied_note)
+                                       pick_checkpoints, tie_note, tied_at_top, tied_note)
 from orderlab.errors import OrderlabError
 
 REPORT_FILENAME = "report.md"
@@ -209,6 +209,9 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
                 md.append(f"| {kind} {r['rank']} | {r['example_id']} | {r['class']} | {r['accessibility']:.3f} | "
                           + " | ".join(la) + " |")
         md.append("")
+        ties = [f"> note: {kind}: {t}" for kind, rows in (("easiest", rows_e), ("hardest", rows_h))
+                if (t := tie_note(rows, kind))]
+        md += ties + [""] if ties else []
         thumbs = (examples or {}).get("splits", {}).get(split)
         if examples is None:
             grid_notes.append(f"{split}: no example thumbnails in this study (synthetic or created without them); "

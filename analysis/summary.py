@@ -273,11 +273,25 @@ def resolve_class(cls: str | int | None, class_names: Sequence[str] | None) -> i
     raise OrderlabError(f"unknown class {text!r}; use a class number or one of: {known}")
 
 
+def tie_note(rows: list[dict], kind: str) -> str | None:
+    """A line when the last of ``rows`` (from :func:`example_rows`) is one of more examples tied at
+    its accessibility than the rows show: which of the tied are shown is then the split's order."""
+    if not rows:
+        return None
+    v, tied = rows[-1]["accessibility"], rows[-1]["tied"]
+    shown = sum(r["accessibility"] == v for r in rows)
+    if tied <= shown:
+        return None
+    return (f"{tied} examples tie at accessibility {v:.3f}: the {shown} of them shown are the first in the split's "
+            f"order, no {'harder' if kind == 'hardest' else 'easier'} than the other {tied - shown}")
+
+
 def example_rows(stack: Stack, n: int = 10, *, hardest: bool = False, cls: int | None = None,
                  class_names: Sequence[str] | None = None) -> list[dict]:
     """The ``n`` easiest (most accessible) or hardest examples, optionally of one class: example id,
-    label, accessibility over all networks and, per architecture, accessibility and the median
-    learned-at epoch over its networks (None = half or more of them never keep it right)."""
+    label, accessibility over all networks (``tied``: how many of the candidates share it) and, per
+    architecture, accessibility and the median learned-at epoch over its networks (None = half or
+    more of them never keep it right)."""
     acc = M.accessibility(stack)
     order = M.learning_order(stack)
     if hardest:
@@ -291,6 +305,10 @@ def example_rows(stack: Stack, n: int = 10, *, hardest: bool = False, cls: int |
                                 f"where it differs): {shown}")
         order = order[stack.label[order] == cls]
     pick = order[:max(0, int(n))]
+    # How many candidates share each shown accessibility: beyond the rows shown, the pick among
+    # them is the split's order, not ease (on digits 30% of the examples tie at 1).
+    values, counts = np.unique(acc[order], return_counts=True)
+    tied = dict(zip(values.tolist(), counts.tolist()))
     per_arch = {}
     for a in stack.archs:
         idx = stack.arch_index(a)
@@ -303,7 +321,7 @@ def example_rows(stack: Stack, n: int = 10, *, hardest: bool = False, cls: int |
         label = int(stack.label[x])
         row = {"rank": r + 1, "index": int(x), "example_id": int(stack.example_id[x]), "label": label,
                "class": (list(class_names)[label] if class_names and 0 <= label < len(class_names) else str(label)),
-               "accessibility": float(acc[x]), "archs": {}}
+               "accessibility": float(acc[x]), "tied": int(tied[float(acc[x])]), "archs": {}}
         for a, (ac, med) in per_arch.items():
             row["archs"][a] = {"accessibility": float(ac[r]),
                                "learned_at": None if not np.isfinite(med[r]) else float(med[r])}

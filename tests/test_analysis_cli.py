@@ -160,6 +160,20 @@ def test_examples_easiest_hardest_and_class(uri):
     r = run("examples", "syn", "--hardest", "3", "--class", "2", "--tracking-uri", uri)
     assert r.exit_code == 0 and "hardest 3 examples" in r.stdout and "c2" in r.stdout
     assert "(test split, class c2)" in " ".join(r.stdout.split()), r.stdout      # the class the number chose
+    # each row says how many examples share its accessibility; the table says when those shown are
+    # a pick among more tied ones
+    from collections import Counter
+    from orderlab.analysis.summary import tie_note
+    every = json.loads(run("examples", "syn", "--hardest", str(N_EX), "--json", "--tracking-uri", uri).stdout)
+    counts = Counter(r["accessibility"] for r in every)
+    assert all(r["tied"] == counts[r["accessibility"]] for r in easy + hard)
+    v = easy[-1]["accessibility"]
+    assert counts[v] > sum(r["accessibility"] == v for r in easy)          # this store's fifth easiest is cut
+    note = tie_note(easy, "easiest")
+    assert note and note.startswith(f"{counts[v]} examples tie at accessibility {v:.3f}: the ")
+    assert tie_note(easy[:3], "easiest") is None                            # the first three: all of theirs
+    r = run("examples", "syn", "--easiest", "5", "--tracking-uri", uri)
+    assert note in " ".join(r.stdout.split()), r.stdout
 
 
 def test_report_writes_files_and_logs_them_as_the_study_report_run(uri, tmp_path):

@@ -289,3 +289,39 @@ def test_an_overlap_among_examples_tied_at_the_top_is_said_to_be_a_draw(tmp_path
     assert not any("tie at" in w for w in analysis_json(M.as_stack(c, arch=np.array(["mlp"] * 4),
                                                                    epoch=np.arange(n_c, dtype=float)),
                                                         intervals=False)["warnings"])
+
+
+def test_examples_tied_beyond_those_shown_are_said_to_be_a_pick(tmp_path):
+    """On digits 30% of the test examples tie at accessibility 1: "easiest 1-5" were the five
+    lowest ids among 137, read as an order that is not there."""
+    from orderlab.analysis import figures as F
+    from orderlab.analysis.summary import tie_note
+    n_c, n = 4, 40
+    c = np.zeros((3, n_c, n), bool)
+    c[:, 1:, :12] = True                                   # 12 right at every trained checkpoint
+    c[:, 2:, 12:20] = True
+    st = M.as_stack(c, arch=np.array(["mlp"] * 3), epoch=np.arange(n_c, dtype=float), split="test",
+                    label=np.arange(n) % 2)
+    rows = example_rows(st, 5)
+    assert [r["tied"] for r in rows] == [12] * 5
+    assert tie_note(rows, "easiest") == ("12 examples tie at accessibility 1.000: the 5 of them shown are the first "
+                                         "in the split's order, no easier than the other 7")
+    assert tie_note(example_rows(st, 12), "easiest") is None            # all of the tied shown
+    hard = example_rows(st, 3, hardest=True)
+    assert "20 examples tie at accessibility 0.000" in tie_note(hard, "hardest")
+    text = write_report({"test": st}, tmp_path / "r", None, "u").read_text()
+    assert "> note: easiest: 12 examples tie at accessibility 1.000" in text, text
+    ids = np.arange(n)
+    thumbs = {"example_id": ids, "image": np.zeros((n, 8, 8, 1), np.uint8)}
+    fig = F.fig_examples(st, thumbs, ["a", "b"], k=3)
+    assert any("more examples tie in accessibility than are shown" in t.get_text() for t in fig.texts)
+    # four examples of one class at accessibilities 1, 2/3, 1/3, 0: the one shown at each end is alone
+    c2 = np.zeros((3, n_c, 4), bool)
+    for x in range(3):
+        c2[:, 1 + x:, x] = True
+    untied = M.as_stack(c2, arch=np.array(["mlp"] * 3), epoch=np.arange(n_c, dtype=float), split="test",
+                        label=np.zeros(4, int))
+    assert tie_note(example_rows(untied, 1), "easiest") is None
+    assert tie_note(example_rows(untied, 1, hardest=True), "hardest") is None
+    thumbs4 = {"example_id": np.arange(4), "image": np.zeros((4, 8, 8, 1), np.uint8)}
+    assert not F.fig_examples(untied, thumbs4, ["a"], k=1).texts

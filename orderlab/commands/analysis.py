@@ -370,7 +370,7 @@ def register(app: typer.Typer) -> None:
         n = hardest if hardest is not None else easiest if easiest is not None else 10
         if n < 1:
             raise OrderlabError(f"the number of examples must be at least 1 (got {n})")
-        from orderlab.analysis.summary import example_rows, resolve_class
+        from orderlab.analysis.summary import example_rows, resolve_class, tie_note
         from orderlab.store import Store
         store = Store(tracking_uri, must_exist=True)
         stack = load_stacks(store, studies, [split], align, arch, arch_option=True,
@@ -392,6 +392,7 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
         kind = "hardest" if hardest is not None else "easiest"
+        tie = tie_note(rows, kind)
         # the class as the table's label column shows it (a number typed may have been an index)
         shown = None if chosen is None else names[chosen] if names and 0 <= chosen < len(names) else str(chosen)
         title = (f"{kind} {len(rows)} examples of {', '.join(studies)} ({split} split"
@@ -420,7 +421,8 @@ def register(app: typer.Typer) -> None:
         for k, archs_here in enumerate(parts):
             last = k == len(parts) - 1
             t = Table(title=title if k == 0 else f"continued ({k + 1} of {len(parts)})", title_justify="left",
-                      caption="per architecture: accessibility · learned at" if last else None,
+                      caption=("per architecture: accessibility · learned at" + (f"\n{tie}" if tie else ""))
+                      if last else None,
                       caption_justify="left")
             cols = heads if k == 0 else heads[:2]
             for col in cols:

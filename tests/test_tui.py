@@ -163,6 +163,12 @@ async def test_every_view_shows_the_study(tui_store):
         first = int(np.argsort(-acc, kind="stable")[0])
         text = screen_text(app)
         assert "▀" in text and f"#{int(stack.example_id[first])} digit{int(stack.label[first])}" in text
+        # the twelfth easiest shown: a pick among more tied there, and the screen says so
+        order = np.argsort(-acc, kind="stable")
+        v = acc[order[11]]
+        tied, shown = int(np.sum(acc == v)), int(np.sum(acc[order[:12]] == v))
+        said = f"{tied} examples tie at accessibility {v:.2f}: the {shown} shown are the first"
+        assert (said in " ".join(text.split())) == (tied > shown), (tied, shown, text)
         await pilot.press("e")                        # hardest
         await pilot.pause()
         hardest = int(np.argsort(acc, kind="stable")[0])

@@ -126,3 +126,24 @@ def test_the_runs_filter_matches_arch_seed_status_not_parts_of_the_study_name():
     assert matches(mlp, "s3") and matches(mlp, "seed=3") and not matches(cnn, "seed=3")
     assert matches(cnn, "fashion-mnist-mlp-cnn running")                  # the whole name, when comparing
     assert not matches(mlp, "fashion") and matches(mlp, "unreadable", unreadable=True)
+
+
+def test_examples_view_says_when_its_picks_are_some_of_more_tied_examples():
+    """Twelve shown where 30 tie at accessibility 1 (digits: 30% of the test split): the split's
+    order picked them, and the status line says so; none of it when the twelfth stands alone."""
+    from types import SimpleNamespace
+
+    from orderlab.app.views.examples import ExamplesView
+    n = 60
+    access = np.r_[np.ones(30), np.linspace(0.9, 0.0, 30)]
+    stack = SimpleNamespace(n_examples=n, label=np.zeros(n, int), example_id=np.arange(n))
+    view = ExamplesView()
+    view._data = SimpleNamespace(analysis=SimpleNamespace(access_all=access), stack=stack, examples=None,
+                                 split="test")
+    picks, _, tie = view.picks()
+    assert picks.tolist() == list(range(12))
+    assert tie == ("30 examples tie at accessibility 1.00: the 12 shown are the first in the split's order, no "
+                   "easier than the rest")
+    view.hardest = True                  # the 12 hardest: 0.0 down to 0.28, each its own
+    picks, _, tie = view.picks()
+    assert picks[0] == n - 1 and tie == ""

@@ -132,8 +132,9 @@ class ExamplesView(View):
             self.klass = cl[i + 1] if i + 1 < len(cl) else None
         self._redraw()
 
-    def picks(self) -> tuple[np.ndarray, str]:
-        """Indices into the stack's examples, and a note on what they were chosen among."""
+    def picks(self) -> tuple[np.ndarray, str, str]:
+        """Indices into the stack's examples, a note on what they were chosen among, and one when
+        the last shown ties with more examples than are shown (the split's order picks those)."""
         d = self._data
         access = np.asarray(d.analysis.access_all, float)
         cand = np.arange(d.stack.n_examples)
@@ -148,7 +149,15 @@ class ExamplesView(View):
                 cand = cand[have]
         # Stable sort on (accessibility, index): ties keep a reproducible order.
         key = access[cand] if self.hardest else -access[cand]
-        return cand[np.argsort(key, kind="stable")][:self.count], note
+        picks = cand[np.argsort(key, kind="stable")][:self.count]
+        tie = ""
+        if picks.size:
+            v = access[picks[-1]]
+            tied, shown = int(np.sum(access[cand] == v)), int(np.sum(access[picks] == v))
+            if tied > shown:
+                tie = (f"{tied} examples tie at accessibility {v:.2f}: the {shown} shown are the first in the "
+                       f"split's order, no {'harder' if self.hardest else 'easier'} than the rest")
+        return picks, note, tie
 
     def _redraw(self) -> None:
         d = self._data
@@ -158,7 +167,7 @@ class ExamplesView(View):
             cards.set_draw(None, (d.problem if d is not None else None) or "waiting for checkpoints…")
             status.update("")
             return
-        picks, note = self.picks()
+        picks, note, tie = self.picks()
         view = ExampleCards(d, picks)
         cards.set_draw(lambda w, h: view.lines(w))
         t = Text()
@@ -169,5 +178,7 @@ class ExamplesView(View):
         if not d.examples:
             t.append("\nthis study has no pictures of its examples (the trainer stores them when the "
                      "study is created)", style="yellow")
+        if tie:
+            t.append("\n" + tie, style="yellow")
         t.append("\nper architecture: accessibility @ the epoch it is learned for good", style="dim")
         status.update(t)

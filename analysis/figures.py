@@ -45,6 +45,10 @@ def fig_tpa(stack: Stack, curves: dict[str, dict]) -> Figure:
     mk = {"marker": "o", "ms": 4} if stack.n_checkpoints <= 3 else {}
     for i, (arch, cur) in enumerate(curves.items()):
         c = colour(i)
+        if cur["n"] == 1:       # TPA and its independent value are 1 by construction: no finding to draw
+            ax.plot(x, cur["tpa"], color=c, lw=1, ls=":", label=f"{arch}: 1 network, TPA 1 by construction", **mk)
+            ax2.plot(x, cur["accuracy"], color=c, lw=2, label=arch, **mk)
+            continue
         ax.plot(x, cur["tpa"], color=c, lw=2, label=f"{arch} TPA ({cur['n']} nets)", **mk)
         lo, hi = np.asarray(cur["tpa_lo"], float), np.asarray(cur["tpa_hi"], float)
         if np.any(np.isfinite(lo)) and not np.allclose(lo, cur["tpa"], equal_nan=True):
@@ -86,8 +90,10 @@ def fig_histograms(stack: Stack, checkpoints: dict[str, int], max_groups: int = 
             ax.bar(k, obs / total, color=colour(r), alpha=0.75, label="observed")
             ax.plot(k, exp / max(1e-12, exp.sum()), "o-", color="black", ms=3, lw=1, label="independent")
             acc = M.accuracy(stack, e, idx).mean()
-            ax.set_title(f"{arch}, {name}: epoch {stack.epoch[e]:.3g} (acc {acc:.2f})\n"
-                         f"TV {b['tv']:.2f}, Sarle {b['sarle']:.2f}", fontsize=9)
+            # one network's histogram is its accuracy in two bars: no agreement to measure
+            measures = ("1 network: no agreement to measure" if idx.size == 1
+                        else f"TV {b['tv']:.2f}, Sarle {b['sarle']:.2f}")
+            ax.set_title(f"{arch}, {name}: epoch {stack.epoch[e]:.3g} (acc {acc:.2f})\n{measures}", fontsize=9)
             ax.set_xlabel(f"networks right (of {idx.size})", fontsize=8)
             if c == 0:
                 ax.set_ylabel("share of examples", fontsize=8)
@@ -100,7 +106,9 @@ def fig_histograms(stack: Stack, checkpoints: dict[str, int], max_groups: int = 
     return fig
 
 
-def _annotated_heatmap(ax, mat: np.ndarray, labels: Sequence[str], vmin=0.0, vmax=1.0):
+def _annotated_heatmap(ax, mat: np.ndarray, labels: Sequence[str], vmin=0.0, vmax=1.0,
+                       blank: dict[tuple[int, int], str] | None = None):
+    """``blank``: what to write in cells without a value, where "–" would not say why."""
     im = ax.imshow(mat, cmap="viridis", vmin=vmin, vmax=vmax)
     ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
     ax.set_yticks(range(len(labels)), labels)
@@ -108,9 +116,10 @@ def _annotated_heatmap(ax, mat: np.ndarray, labels: Sequence[str], vmin=0.0, vma
         for i in range(mat.shape[0]):
             for j in range(mat.shape[1]):
                 v = mat[i, j]
-                text = "–" if not np.isfinite(v) else f"{v:.3f}"
-                ax.text(j, i, text, ha="center", va="center", fontsize=9 if len(labels) <= 6 else 7,
-                        color="black" if np.isfinite(v) and v > (vmin + vmax) / 2 else "white")
+                text = (blank or {}).get((i, j), "–") if not np.isfinite(v) else f"{v:.3f}"
+                # an empty cell is drawn blank (white): its text in grey, white was invisible there
+                ink = "dimgrey" if not np.isfinite(v) else "black" if v > (vmin + vmax) / 2 else "white"
+                ax.text(j, i, text, ha="center", va="center", fontsize=9 if len(labels) <= 6 else 7, color=ink)
     return im
 
 
@@ -121,7 +130,9 @@ def fig_arch_agreement(archs: list[str], mat: np.ndarray, stack: Stack, checkpoi
     m = np.asarray(mat, float)
     # Start the colour scale just below the data: agreement late in training sits near 1.
     low = float(np.nanmin(m)) if np.any(np.isfinite(m)) else 0.0
-    im = _annotated_heatmap(ax, m, archs, vmin=max(0.0, min(low - 0.02, 0.98)), vmax=1.0)
+    # an architecture of one network has no distinct pair within: its diagonal says so
+    single = {(i, i): "1 network" for i, a in enumerate(archs) if stack.arch_index(a).size == 1}
+    im = _annotated_heatmap(ax, m, archs, vmin=max(0.0, min(low - 0.02, 0.98)), vmax=1.0, blank=single)
     fig.colorbar(im, ax=ax, shrink=0.8, label="mean pairwise TPA")
     ax.set_title(f"architecture agreement, epoch {stack.epoch[checkpoint]:.3g}\n"
                  f"(diagonal: distinct pairs within)", fontsize=10)

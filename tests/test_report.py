@@ -325,3 +325,22 @@ def test_examples_tied_beyond_those_shown_are_said_to_be_a_pick(tmp_path):
     assert tie_note(example_rows(untied, 1, hardest=True), "hardest") is None
     thumbs4 = {"example_id": np.arange(4), "image": np.zeros((4, 8, 8, 1), np.uint8)}
     assert not F.fig_examples(untied, thumbs4, ["a"], k=1).texts
+
+
+def test_figures_of_an_architecture_of_one_network_say_so(tmp_path):
+    """1 mlp beside 3 cnns: its TPA line at 1 (and the independent one hidden behind it), its blank
+    diagonal and its histograms' "TV 0.00, Sarle 0.99" read as findings."""
+    from orderlab.analysis import figures as F
+    st = make_stacks(archs=("mlp", "cnn"), per=3, n_c=5, n=120, splits=("test",))["test"]
+    st = st.select(np.r_[st.arch_index("mlp")[:1], st.arch_index("cnn")])
+    js = analysis_json(st, intervals=False)
+    ax = F.fig_tpa(st, js["groups"]).axes[0]
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert "mlp: 1 network, TPA 1 by construction" in labels and "mlp if independent" not in labels, labels
+    assert "cnn TPA (3 nets)" in labels and "cnn if independent" in labels
+    archs, mat = M.architecture_agreement(st, st.n_checkpoints - 1)
+    texts = {t.get_text(): t.get_color() for t in F.fig_arch_agreement(archs, mat, st, st.n_checkpoints - 1).axes[0].texts}
+    assert texts.get("1 network") == "dimgrey", texts
+    titles = [a.get_title() for a in F.fig_histograms(st, pick_checkpoints(st)).axes]
+    assert all("1 network: no agreement to measure" in t for t in titles if t.startswith("mlp")), titles
+    assert all("Sarle" in t for t in titles if t.startswith("cnn")), titles

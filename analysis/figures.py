@@ -8,8 +8,10 @@ from typing import Sequence
 
 import numpy as np
 from matplotlib import colormaps
+from matplotlib.colors import LogNorm
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from orderlab.analysis import metrics as M
 from orderlab.analysis.stack import Stack
@@ -211,18 +213,35 @@ def fig_accessibility(stack: Stack, max_pairs: int = 6) -> Figure:
         ax.set_visible(False)
     if shown:
         fig.suptitle(shown, fontsize=10)
-    for ax, (a, ia, b, ib) in zip(axes, sets):
+    # Accessibility takes few values (multiples of 1 / networks x checkpoints) and many examples
+    # share one (on digits 30% sit at (1, 1)): each point is drawn once, coloured by how many
+    # examples it holds (one scale for every panel), inside limits that do not cut the points at
+    # 0 and 1 in half. Many distinct points (large studies): hexagonal bins on that scale.
+    drawn = []
+    for a, ia, b, ib in sets:
         xa, xb = M.accessibility(stack, ia), M.accessibility(stack, ib)
-        r = M.group_order_correlation(stack, ia, ib)
-        if stack.n_examples > 3000:
-            hb = ax.hexbin(xa, xb, gridsize=40, bins="log", cmap="viridis", mincnt=1, extent=(0, 1, 0, 1))
-            fig.colorbar(hb, ax=ax, shrink=0.8, label="examples (log)")
-        else:
-            ax.scatter(xa, xb, s=6, alpha=0.35, color=colour(0), lw=0)
+        pts, counts = np.unique(np.c_[xa, xb], axis=0, return_counts=True)
+        drawn.append((xa, xb, pts, counts, M.group_order_correlation(stack, ia, ib)))
+    norm = LogNorm(1, 2)            # shared; its top is set once every panel is drawn
+    mappables, binned = [], False
+    for ax, (a, ia, b, ib), (xa, xb, pts, counts, r) in zip(axes, sets, drawn):
+        if pts.shape[0] > 3000:
+            binned = True
+            mappables.append(ax.hexbin(xa, xb, gridsize=40, norm=norm, cmap="viridis", mincnt=1,
+                                       extent=(0, 1, 0, 1)))
+        elif pts.shape[0]:
+            mappables.append(ax.scatter(pts[:, 0], pts[:, 1], c=counts, s=14, cmap="viridis", norm=norm, lw=0))
         ax.plot([0, 1], [0, 1], color="grey", lw=1, ls=":")
-        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel=f"accessibility, {a}", ylabel=f"accessibility, {b}")
+        ax.set(xlim=(-0.03, 1.03), ylim=(-0.03, 1.03), xlabel=f"accessibility, {a}", ylabel=f"accessibility, {b}")
         ax.set_aspect("equal")
         ax.set_title(f"{which}: Spearman ρ {r['spearman']:.2f}, first-20% overlap {r['overlap']:.2f}", fontsize=9)
+    if mappables:
+        norm.vmax = max(2.0, *(float(np.max(m.get_array())) for m in mappables))
+        bar = fig.colorbar(mappables[0], ax=list(axes[:len(sets)]), shrink=0.8,
+                           label=f"examples {'per bin' if binned else 'at the point'} (log)")
+        plain = FuncFormatter(lambda v, _: f"{v:g}")     # counts, not 6×10⁰
+        bar.ax.yaxis.set_major_formatter(plain)
+        bar.ax.yaxis.set_minor_formatter(plain)
     return fig
 
 

@@ -247,13 +247,13 @@ def test_report_figures_draw_every_architecture(tmp_path):
     titles = " ".join(ax.get_title() for ax in hist.axes)
     assert all(f"{a}," in titles for a in archs) and hist._suptitle is None
     acc = F.fig_accessibility(st)
-    shown = [ax for ax in acc.axes if ax.get_visible()]
+    shown = [ax for ax in acc.axes if ax.get_visible() and ax.get_xlabel().startswith("accessibility")]
     drawn = {ax.get_xlabel().split(", ", 1)[1] for ax in shown} | {ax.get_ylabel().split(", ", 1)[1] for ax in shown}
     assert len(shown) == 6 and drawn == set(archs)
     assert acc._suptitle.get_text() == "6 of 21 pairs, each architecture beside the next; every pair is in the order table"
     # up to six pairs: all of them, no caption
     four = make_stacks(archs=archs[:4], per=2, n_c=5, n=120, splits=("test",))["test"]
-    assert sum(ax.get_visible() for ax in F.fig_accessibility(four).axes) == 6
+    assert sum(ax.get_visible() for ax in F.fig_accessibility(four).axes) == 6 + 1      # and the colour bar
     # identical networks: a colour scale inside [0, 1] (it ran to 1.005)
     same = M.as_stack(np.ones((3, 2, 50), bool), arch=np.array(["knn"] * 3), epoch=np.array([0.0, 1.0]))
     im = F.fig_network_agreement(same, 1).axes[0].images[0]
@@ -344,3 +344,22 @@ def test_figures_of_an_architecture_of_one_network_say_so(tmp_path):
     titles = [a.get_title() for a in F.fig_histograms(st, pick_checkpoints(st)).axes]
     assert all("1 network: no agreement to measure" in t for t in titles if t.startswith("mlp")), titles
     assert all("Sarle" in t for t in titles if t.startswith("cnn")), titles
+
+
+def test_accessibility_scatter_draws_each_point_once_with_its_count_inside_the_axes():
+    """137 of 450 digits examples sat at (1, 1) as one half-clipped dot: the scatter hid how much
+    of the data agrees. Each distinct point is drawn once, coloured by its count, within limits
+    that leave the points at 0 and 1 whole."""
+    from orderlab.analysis import figures as F
+    n_c, n = 4, 100
+    c = np.zeros((4, n_c, n), bool)
+    c[:, 1:, :60] = True                                 # 60 examples at (1, 1)
+    c[:2, 1:, 60:80] = True                              # 20 right for mlp only: (1, 0)
+    st = M.as_stack(c, arch=np.array(["mlp", "mlp", "cnn", "cnn"]), epoch=np.arange(n_c, dtype=float))
+    fig = F.fig_accessibility(st)
+    ax = fig.axes[0]
+    [sc] = ax.collections
+    pts = {tuple(p): int(k) for p, k in zip(np.asarray(sc.get_offsets()).tolist(), sc.get_array())}
+    assert sum(pts.values()) == n and pts[(1.0, 1.0)] == 60 and pts[(1.0, 0.0)] == 20 and pts[(0.0, 0.0)] == 20
+    assert ax.get_xlim()[0] < 0 < 1 < ax.get_xlim()[1] and ax.get_ylim()[0] < 0 < 1 < ax.get_ylim()[1]
+    assert sc.norm.vmax == 60 and fig.axes[-1].get_ylabel() == "examples at the point (log)"

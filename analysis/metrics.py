@@ -35,8 +35,8 @@ __all__ = [
     "as_stack", "accuracy", "correct_counts", "tpa", "tpa_independent", "jaccard", "tpa_ci", "group_curves",
     "pairwise_agreement", "architecture_agreement", "correct_count", "correct_count_histogram",
     "correct_count_histograms", "bimodality", "bimodality_curve", "network_totals", "accessibility",
-    "learning_order", "learned_at", "order_correlation", "group_order_correlation", "forgetting_events",
-    "bootstrap_ci", "jackknife_ci", "half_splits",
+    "learning_order", "learned_at", "typical_learned_at", "order_correlation", "group_order_correlation",
+    "forgetting_events", "bootstrap_ci", "jackknife_ci", "half_splits",
 ]
 
 
@@ -481,6 +481,20 @@ def learned_at(stack: Stack | np.ndarray, networks: Networks = None, *, as_index
         else:
             out[b] = np.where(tail > 0, stack.epoch[np.minimum(first, n_c - 1)], np.nan)
     return out
+
+
+def typical_learned_at(learned: np.ndarray) -> np.ndarray:
+    """Per example, the epoch by which more than half of the networks have learned it for good:
+    the median of :func:`learned_at`'s ``[n, N]`` over networks, taking the upper of the two
+    middle values when ``n`` is even, so that it is always one of the checkpoints (the mean of two,
+    0.13 between checkpoints 0 and 0.26, was no epoch any network was seen at). NaN when half or
+    more of the networks never keep the example right."""
+    la = np.asarray(learned, float)
+    if la.shape[0] == 0:
+        return np.full(la.shape[1:], np.nan)
+    filled = np.sort(np.where(np.isnan(la), np.inf, la), axis=0)
+    out = filled[la.shape[0] // 2]
+    return np.where(np.isinf(out), np.nan, out)
 
 
 def forgetting_events(stack: Stack | np.ndarray, networks: Networks = None) -> np.ndarray:

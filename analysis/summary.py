@@ -290,8 +290,9 @@ def example_rows(stack: Stack, n: int = 10, *, hardest: bool = False, cls: int |
                  class_names: Sequence[str] | None = None) -> list[dict]:
     """The ``n`` easiest (most accessible) or hardest examples, optionally of one class: example id,
     label, accessibility over all networks (``tied``: how many of the candidates share it) and, per
-    architecture, accessibility and the median learned-at epoch over its networks (None = half or
-    more of them never keep it right)."""
+    architecture, accessibility and the median learned-at epoch over its networks
+    (:func:`~orderlab.analysis.metrics.typical_learned_at`: a checkpoint; None = half or more of
+    them never keep it right)."""
     acc = M.accessibility(stack)
     order = M.learning_order(stack)
     if hardest:
@@ -312,9 +313,7 @@ def example_rows(stack: Stack, n: int = 10, *, hardest: bool = False, cls: int |
     per_arch = {}
     for a in stack.archs:
         idx = stack.arch_index(a)
-        la = M.learned_at(stack, idx)[:, pick]
-        la = np.where(np.isnan(la), np.inf, la)
-        med = np.median(la, axis=0) if la.size else np.full(pick.size, np.inf)
+        med = M.typical_learned_at(M.learned_at(stack, idx)[:, pick])
         per_arch[a] = (M.accessibility(stack, idx)[pick], med)
     rows = []
     for r, x in enumerate(pick):

@@ -186,15 +186,6 @@ class StudyData:
         return " + ".join(self.studies)
 
 
-def _median_learned_at(learned: Any) -> Any:
-    """Median over networks of the epoch an example is learned for good; nan when half or more never do."""
-    import numpy as np
-    never = np.isnan(learned)
-    filled = np.where(never, np.inf, learned)
-    med = np.median(filled, axis=0)
-    return np.where(np.isinf(med), np.nan, med)
-
-
 class StudySource:
     """Reads studies for the TUI; safe to call from several worker threads (one lock)."""
 
@@ -514,7 +505,7 @@ class StudySource:
         for a in archs:
             idx = stack.arch_index(a)
             access[a] = M.accessibility(stack, networks=idx)
-            learned[a] = _median_learned_at(M.learned_at(stack, networks=idx))
+            learned[a] = M.typical_learned_at(M.learned_at(stack, networks=idx))
         halves = None
         if len(archs) == 1 and stack.n_networks >= 2:
             h1, h2 = M.half_splits(stack, 1)[0][archs[0]]

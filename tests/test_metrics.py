@@ -410,3 +410,17 @@ def test_compared_studies_keep_each_studys_own_notes():
         both.warnings
     live = Stack.from_records([rec(0, "mlp", [0, 1, 2]), rec(1, "mlp", [0, 1, 2, 3])], align="common")
     assert not any("further to train" in w for w in live.warnings), live.warnings
+
+
+def test_typical_learned_at_is_a_checkpoint_by_which_more_than_half_have_learned():
+    """Four networks learned at 0 and 0.26 showed "@0.13", an epoch no network was seen at."""
+    from orderlab.analysis.metrics import typical_learned_at
+    nan = np.nan
+    la = np.array([[0.0, 0.5, 0.26, nan],
+                   [0.26, 0.5, nan, nan],
+                   [0.0, 1.0, 0.5, 0.5],
+                   [0.26, 1.0, nan, 0.75]])
+    np.testing.assert_array_equal(typical_learned_at(la), [0.26, 1.0, nan, nan])   # 2 of 4 never: never
+    np.testing.assert_array_equal(typical_learned_at(la[:3]), [0.0, 0.5, 0.5, nan])   # odd: the median
+    np.testing.assert_array_equal(typical_learned_at(la[:1]), la[0])
+    assert typical_learned_at(np.empty((0, 3))).shape == (3,)

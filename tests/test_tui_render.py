@@ -46,7 +46,14 @@ def test_matrix_shows_values_colours_and_what_does_not_fit():
     # Too many to fit: the first rows and columns, and a note.
     big = np.random.default_rng(0).random((60, 60))
     lines, note = R.matrix(big, [f"n{i}" for i in range(60)], None, 40, max_rows=10)
-    assert len(lines) == 11 and "showing" in note
+    # numbers 1-60 in 1-column cells: written downwards (two header lines), one row fewer
+    assert len(lines) == 2 + 9 and note == "9×33 of 60×60 shown: enlarge the terminal for more", note
+    tens, units = plain(lines[0]), plain(lines[1])
+    columns = [(t + u).strip() for t, u in zip(tens[-33:], units[-33:])]
+    assert columns == [str(j) for j in range(1, 34)], columns       # were cut to "1", "1", ... from 10
+    # when the cells hold the numbers: one header line
+    lines, note = R.matrix(big[:12, :12], [f"n{i}" for i in range(12)], None, 80)
+    assert plain(lines[0]).split() == [str(j) for j in range(1, 13)] and note == ""
 
 
 def test_histogram_bars_follow_the_counts():

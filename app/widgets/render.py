@@ -268,7 +268,7 @@ def matrix(values: np.ndarray, row_labels: Sequence[str], col_labels: Sequence[s
            max_rows: int | None = None) -> tuple[list, str]:
     """Coloured cells, with their values when a cell gets 4 columns or more, else colour only.
 
-    Returns the lines (a header ``Text``, then one list of segments per row: a large matrix has
+    Returns the lines (header ``Text`` lines, then one list of segments per row: a large matrix has
     thousands of cells, and segments skip rich's span bookkeeping) and a note (empty, or what
     was left out to fit).
     """
@@ -279,15 +279,22 @@ def matrix(values: np.ndarray, row_labels: Sequence[str], col_labels: Sequence[s
     room = max(1, width - lab_w - 1)
     cell = next((c for c in (5, 4, 3, 2) if room >= c * n_c), 1)
     shown_c = min(n_c, room // cell)
-    shown_r = n_r if max_rows is None else min(n_r, max(1, max_rows))
-    if shown_c < n_c or shown_r < n_r:
-        note = f"showing {min(shown_r, shown_c)} of {max(n_r, n_c)}: enlarge the terminal for more"
-    out: list = []
     cl = list(col_labels)
-    head = Text(" " * (lab_w + 1))
-    for j in range(shown_c):
-        head.append(cl[j][:max(1, cell - 1)].center(cell)[:cell], style="dim")
-    out.append(head)
+    # Column numbers wider than their cells (network 10 and on in a 1- or 2-column cell) are
+    # written downwards, a digit a line: cut to their first digit, 10 to 19 all read "1".
+    longest = max((len(cl[j]) for j in range(shown_c)), default=1)
+    down = longest > max(1, cell - 1) and longest <= 3 and cell <= 2
+    head_lines = longest if down else 1
+    shown_r = n_r if max_rows is None else min(n_r, max(1, max_rows - (head_lines - 1)))
+    if shown_c < n_c or shown_r < n_r:
+        note = f"{shown_r}×{shown_c} of {n_r}×{n_c} shown: enlarge the terminal for more"
+    out: list = []
+    for line in range(head_lines):
+        head = Text(" " * (lab_w + 1))
+        for j in range(shown_c):
+            label = cl[j].rjust(longest)[line] if down else cl[j][:max(1, cell - 1)]
+            head.append(label.center(cell)[:cell], style="dim")
+        out.append(head)
     dim = Style(dim=True)
     blank = "·".center(cell)
     for i in range(shown_r):

@@ -107,6 +107,27 @@ async def test_long_names_leave_the_counts_in_view_at_80_columns(tmp_path, empty
 
 
 @pilot_test
+async def test_a_long_study_name_is_whole_on_its_own_screen_at_80_columns(tmp_path, empty_db):
+    """docs/tui.md: the study's screen names it whole. At 80 columns a 64-character name lost its
+    end to the header's icon and (empty) clock space; much longer names keep both ends."""
+    from orderlab.store import Store
+    from orderlab.synthetic import populate_store
+    uri = new_store(empty_db, tmp_path)
+    long = "a-very-long-study-name-for-testing-the-narrow-terminal-layout-x"
+    longer = "an-even-longer-study-name-" * 4 + "end"
+    for name in (long, longer, "short"):
+        populate_store(Store(uri), name, archs=("mlp",), seeds=1, n_checkpoints=3, n_examples=20)
+    for name, shown in ((long, [f"{long} · test"]), (longer, [longer[:30], "…", longer[-30:]]),
+                        ("short", ["orderlab — short · test"])):
+        app = make_app(uri, study=name)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: study_ready(app), what="the study")
+            await pilot.pause()
+            top = screen_text(app).splitlines()[0]
+            assert all(part in top for part in shown), (name, top)
+
+
+@pilot_test
 async def test_every_view_shows_the_study(tui_store):
     from orderlab.analysis import metrics as M
     stack = expected_stack(tui_store, ALPHA)

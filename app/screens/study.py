@@ -20,6 +20,10 @@ from orderlab.app.views.order import OrderView
 from orderlab.app.views.runs import RunsView
 from orderlab.app.widgets.render import epoch_text
 
+# Columns beside the header's title: Textual's icon (8) and clock space (10, drawn even without
+# the clock); with class -roomy (orderlab.tcss) the icon takes 3 and the clock space 1.
+HEADER_SIDES, ROOMY_SIDES = 18, 4
+
 VIEWS = [("runs", "Runs", RunsView), ("agreement", "Agreement", AgreementView),
          ("heatmap", "Heatmap", HeatmapView), ("histogram", "Histogram", HistogramView),
          ("order", "Order", OrderView), ("examples", "Examples", ExamplesView)]
@@ -113,14 +117,25 @@ class StudyScreen(PollingScreen):
         self.call_after_refresh(self.poll_now)       # paint first (see StudiesScreen.on_mount)
 
     def title_text(self) -> None:
-        name = " + ".join(self.studies) + f" · {self.split}"
-        # "orderlab — NAME · split" where it fits; else the name alone, so that a long study name is
-        # still seen whole on its own screen (the list cuts it to keep its counts in view)
-        room = self.app.size.width - 16          # the header's icon and clock space
-        if len(self.app.title) + 3 + len(name) <= room:
-            self.title, self.sub_title = None, name
-        else:
-            self.title, self.sub_title = name, ""
+        """"orderlab — NAME · split" where it fits; else the name (and split) alone, with the
+        header's icon and empty clock space narrowed to give it the room: a long study name is seen
+        whole on its own screen (the list cuts it to keep its counts in view). Past that, the
+        name's middle gives way (its end tells similar names apart)."""
+        name = " + ".join(self.studies)
+        header = self.query_one(Header)
+        width = self.app.size.width
+        if len(self.app.title) + 3 + len(name) + 3 + len(self.split) <= width - HEADER_SIDES:
+            header.remove_class("-roomy")
+            self.title, self.sub_title = None, f"{name} · {self.split}"
+            return
+        header.add_class("-roomy")
+        room = width - ROOMY_SIDES
+        if len(name) + 3 + len(self.split) <= room:
+            name = f"{name} · {self.split}"
+        elif len(name) > room:
+            keep = max(2, room - 1)
+            name = name[:keep // 2] + "…" + name[len(name) - (keep - keep // 2):]
+        self.title, self.sub_title = name, ""
 
     def on_resize(self) -> None:
         self.title_text()

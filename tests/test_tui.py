@@ -128,6 +128,24 @@ async def test_a_long_study_name_is_whole_on_its_own_screen_at_80_columns(tmp_pa
 
 
 @pilot_test
+async def test_the_status_line_wraps_rather_than_cut_its_checkpoint_and_mode_at_80_columns(tui_store):
+    """At 80 columns "… · checkpoint 161/1…" lost the total, the mode marker and more (TUI review):
+    the status wraps; only the poll time gives way to keep it on one line where that is all."""
+    app = make_app(tui_store, study=ALPHA)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: study_ready(app), what="the study")
+        s = app.screen
+        await pilot.press("2", "a")                             # every network: the longest status
+        await wait_for(pilot, lambda: s.mode == "all" and "(a)" in screen_text(app), what="every network")
+        await pilot.pause()
+        lines = screen_text(app).splitlines()
+        status = " ".join(line.strip() for line in lines[1:3])
+        n = s.data.stack.n_checkpoints
+        assert f"checkpoint {n}/{n}" in status and "every network (a)" in status, lines[:4]
+        assert "…" not in status, status
+
+
+@pilot_test
 async def test_every_view_shows_the_study(tui_store):
     from orderlab.analysis import metrics as M
     stack = expected_stack(tui_store, ALPHA)

@@ -227,7 +227,8 @@ class StudyScreen(PollingScreen):
                 notes.append(data.problem)
         else:
             t.append("loading…", style="dim")
-        if self.last_ok is not None:
+        # the time of the last poll, where the line has room for it (it is not worth a second line)
+        if self.last_ok is not None and len(t.plain) + 11 <= self.app.size.width - 2:
             t.append(f" · {time.strftime('%H:%M:%S', time.localtime(self.app.clock()))}", style="dim")
         self.query_one("#study-status", Static).update(t)
         note = self.query_one("#study-notes", Static)

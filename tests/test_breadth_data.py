@@ -95,8 +95,23 @@ def test_stl10_binary_format(tmp_path):
     assert d.y_train.tolist() == [0, 1, 2, 9, 0, 4] and d.class_names[0] == "airplane"
     back = d.x_train * np.array(d.std, np.float32)[:, None, None] + np.array(d.mean, np.float32)[:, None, None]
     assert np.abs(back * 255 - imgs["train"]).max() < 0.05
+    # class names that do not count 10 classes set n_classes wrong (labels 1-10 failed in training)
+    (folder / "class_names.txt").write_text("a\nb\n")
+    with pytest.raises(OrderlabError, match="class_names.txt names 2 classes where STL-10 has 10"):
+        load_dataset("stl10", data_dir=tmp_path)
+    (folder / "class_names.txt").write_bytes(b"\xff\xfe\x00bad")
+    with pytest.raises(OrderlabError, match="cannot read .*class_names.txt"):
+        load_dataset("stl10", data_dir=tmp_path)
+    (folder / "class_names.txt").unlink()
     (folder / "test_y.bin").write_bytes(b"\x01")
     with pytest.raises(OrderlabError, match="matching"):
+        load_dataset("stl10", data_dir=tmp_path)
+    # a half-extracted release: each missing file named (was a traceback), as if nothing were there
+    (folder / "test_X.bin").unlink()
+    with pytest.raises(OrderlabError, match=r"stl10 \(stl10_binary/test_X.bin\) not found .*--download"):
+        load_dataset("stl10", data_dir=tmp_path)
+    (folder / "test_X.bin").mkdir()                      # a folder in a file's place
+    with pytest.raises(OrderlabError, match="cannot read STL-10's test split"):
         load_dataset("stl10", data_dir=tmp_path)
 
 

@@ -107,10 +107,17 @@ def load_small_mammals(opts: LoadOptions) -> Dataset:
 
 # ----------------------------------------------------------------------------- STL-10
 
+STL10_FILES = ("train_X.bin", "train_y.bin", "test_X.bin", "test_y.bin")
+
+
 def read_stl10_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     """The binary release: images uint8 stored column-major per channel, labels 1-10."""
-    x = np.fromfile(folder / f"{split}_X.bin", dtype=np.uint8)
-    y = np.fromfile(folder / f"{split}_y.bin", dtype=np.uint8).astype(np.int64) - 1
+    try:
+        x = np.fromfile(folder / f"{split}_X.bin", dtype=np.uint8)
+        y = np.fromfile(folder / f"{split}_y.bin", dtype=np.uint8).astype(np.int64) - 1
+    except OSError as e:        # a folder in a file's place, unreadable
+        raise OrderlabError(f"cannot read STL-10's {split} split under {folder} ({e.strerror or e}); "
+                            f"download it again") from None
     if x.size != len(y) * 3 * 96 * 96 or len(y) == 0 or y.min() < 0 or y.max() > 9:
         raise OrderlabError(f"{folder}/{split}_X.bin and {split}_y.bin do not hold matching 96x96 STL-10 "
                             f"images and labels 1-10; download them again")
@@ -121,9 +128,11 @@ def read_stl10_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
 def load_stl10(opts: LoadOptions) -> Dataset:
     root = default_root(opts)
     folder = root / "stl10_binary"
-    if not (folder / "train_X.bin").exists():
+    # every file the labelled splits need: an archive half extracted is as missing as none
+    missing = [f for f in STL10_FILES if not (folder / f).exists()]
+    if missing:
         if not opts.download:
-            raise missing_data_error("stl10 (stl10_binary/train_X.bin ...)", root)
+            raise missing_data_error(f"stl10 (stl10_binary/{', '.join(missing)})", root)
         import torchvision
         try:
             with tidy_failed_download(root):
@@ -134,7 +143,16 @@ def load_stl10(opts: LoadOptions) -> Dataset:
     x_te, y_te = read_stl10_split(folder, "test")
     names = STL10_CLASSES
     if (folder / "class_names.txt").exists():
-        names = [n.strip() for n in (folder / "class_names.txt").read_text().splitlines() if n.strip()] or names
+        try:
+            given = [n.strip() for n in (folder / "class_names.txt").read_text(encoding="utf-8").splitlines()
+                     if n.strip()]
+        except (OSError, UnicodeDecodeError) as e:
+            raise OrderlabError(f"cannot read {folder}/class_names.txt ({e}); restore or remove it") from None
+        if given and len(given) != len(STL10_CLASSES):
+            # the names set the number of classes: 2 names for labels 1-10 failed mid-training
+            raise OrderlabError(f"{folder}/class_names.txt names {len(given)} classes where STL-10 has "
+                                f"{len(STL10_CLASSES)}; restore or remove it")
+        names = given or names
     return image_dataset("stl10", x_tr, y_tr, x_te, y_te, names, description="STL-10 (labelled splits)")
 
 

@@ -122,6 +122,13 @@ def test_missing_and_broken_idx_files(tmp_path, monkeypatch):
     one_line_error("truncated", load_dataset, "mnist", data_dir=tmp_path)
     (raw / "train-labels-idx1-ubyte.gz").write_bytes(b"not gzip at all")
     one_line_error("train-labels-idx1-ubyte.gz", load_dataset, "mnist", data_dir=tmp_path)
+    # a label past the classes (one byte damaged): refused at load, not a FAILED run mid-training
+    write_mnist_like(raw)
+    y = np.arange(10) % 10
+    y[3] = 200
+    write_idx(raw / "t10k-labels-idx1-ubyte", y)
+    one_line_error("mnist: test labels run 0..200, outside the 10 classes 0..9; replace the files",
+                   load_dataset, "mnist", data_dir=tmp_path)
 
 
 def test_default_data_dir_is_the_orderlab_cache(monkeypatch, tmp_path):

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from orderlab.errors import OrderlabError
 from orderlab.trainer.models import check_compatible, get_arch
 
-SHAPES = [((1, 8, 8), 10), ((1, 28, 28), 10), ((3, 32, 32), 100)]
+# 8x40: not square (cnn sized its dense layer by the shorter side and failed in training)
+SHAPES = [((1, 8, 8), 10), ((1, 28, 28), 10), ((3, 32, 32), 100), ((1, 8, 40), 2)]
 VISION = ["mlp", "cnn", "st-vgg", "resnet18", "densenet", "vgg"]
 
 

@@ -57,12 +57,12 @@ def test_no_plan_without_the_declaration_or_for_unknown_layers():
     assert stacked_plan(members("mlp", 1)[0], 3) is not None
 
 
-@pytest.mark.parametrize("arch", ["mlp", "cnn"])
-def test_members_get_their_own_outputs_and_gradients(arch):
-    models = members(arch)
+@pytest.mark.parametrize("arch,shape", [("mlp", SHAPE), ("cnn", SHAPE), ("cnn", (1, 8, 40))])
+def test_members_get_their_own_outputs_and_gradients(arch, shape):
+    models = members(arch, shape=shape)
     alone = copy.deepcopy(models)
     ens = Ensemble(models, torch.device("cpu"))
-    x = torch.randn(3, 5, *SHAPE)
+    x = torch.randn(3, 5, *shape)
     y = torch.randint(0, 10, (3, 5))
     logits = ens.forward(x)
     F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(3, 5).mean(1).sum().backward()

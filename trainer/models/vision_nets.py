@@ -66,20 +66,25 @@ class SmallCNN(nn.Module):
     """
     stacked_body = "net"   # forward is exactly self.net(x): --ensemble runs it as stacked layers
 
-    def __init__(self, channels: int, side: int, n_classes: int, widths=(32, 64), hidden: int = 128):
+    def __init__(self, channels: int, side: int | tuple[int, int], n_classes: int, widths=(32, 64),
+                 hidden: int = 128):
         super().__init__()
+        # (height, width): an image that is not square pools by its shorter side and averages each
+        # side down to 4 on its own (planning by the shorter side alone sized the dense layer for
+        # 4x4 where an 8x40 image left 4x20)
+        h, w = (side, side) if isinstance(side, int) else side
         layers: list[nn.Module] = []
         cin = channels
         for cout in widths:
             layers += [nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU()]
-            if side > 4:
+            if min(h, w) > 4:
                 layers.append(nn.MaxPool2d(2, ceil_mode=True))
-                side = math.ceil(side / 2)
+                h, w = math.ceil(h / 2), math.ceil(w / 2)
             cin = cout
-        if side > 4:
-            layers.append(nn.AdaptiveAvgPool2d(4))
-            side = 4
-        layers += [nn.Flatten(), nn.Linear(cin * side * side, hidden), nn.ReLU(), nn.Linear(hidden, n_classes)]
+        if h > 4 or w > 4:
+            layers.append(nn.AdaptiveAvgPool2d(4 if h == w else (min(h, 4), min(w, 4))))
+            h, w = min(h, 4), min(w, 4)
+        layers += [nn.Flatten(), nn.Linear(cin * h * w, hidden), nn.ReLU(), nn.Linear(hidden, n_classes)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -88,7 +93,7 @@ class SmallCNN(nn.Module):
 
 def build_cnn(input_shape, n_classes, **info):
     c, h, w = _image_shape(input_shape, "cnn")
-    return SmallCNN(c, min(h, w), n_classes)
+    return SmallCNN(c, (h, w), n_classes)
 
 
 # ----------------------------------------------------------------------------------- st-VGG

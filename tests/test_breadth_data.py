@@ -158,6 +158,10 @@ def test_tiny_imagenet_official_layout(tmp_path):
     (root / "orderlab-cache.npz").write_bytes(data[:len(data) // 3])
     again = load_dataset("tiny-imagenet", data_dir=tmp_path)
     assert np.array_equal(again.x_train, more.x_train)
+    # a words.txt that is not UTF-8: named in one line (was a UnicodeDecodeError traceback)
+    (root / "words.txt").write_bytes(b"n01\tgoldfish \xff\xfe\n")
+    with pytest.raises(OrderlabError, match=r"cannot read .*words.txt .*replace it"):
+        load_dataset("tiny-imagenet", data_dir=tmp_path)
 
 
 def test_imagenet_subset_folders_and_class_lists(tmp_path):

@@ -208,6 +208,13 @@ def test_missing_and_broken_cifar(tmp_path):
     assert not (tmp_path / "pwned").exists()
     write_cifar_batch(folder / "test_batch", cifar_images(2, 0), [0, 10], "labels")
     one_line_error("outside 0..9", load_dataset, "cifar10", data_dir=tmp_path)
+    # labels as [[0], [1]] (a traceback); pixels as floats past 255 (wrapped around silently)
+    write_cifar_batch(folder / "test_batch", cifar_images(2, 0), [[0], [1]], "labels")
+    one_line_error("labels (2, 1); expected [N, 3072] and N labels", load_dataset, "cifar10", data_dir=tmp_path)
+    write_cifar_batch(folder / "test_batch", cifar_images(2, 0).astype(np.float64) + 100.7, [0, 1], "labels")
+    one_line_error("holds float64 pixels, not bytes 0-255", load_dataset, "cifar10", data_dir=tmp_path)
+    write_cifar_batch(folder / "test_batch", cifar_images(2, 0).astype(np.int64), [0, 1], "labels")
+    assert load_dataset("cifar10", data_dir=tmp_path).x_test.shape == (2, 3, 32, 32)   # whole bytes: fine
 
 
 class _Boom:

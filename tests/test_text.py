@@ -81,6 +81,13 @@ def test_ag_news_release_format(tmp_path):
     assert tokenize(d.texts_train[1])[-3:] == ["the", "late", "goal"]           # the release's \ escapes
     with pytest.raises(OrderlabError, match="--download"):
         load_dataset("ag-news", data_dir=tmp_path / "empty")
+    # cut off mid-row (a quote left open): refused, not the rest of the file read as one text
+    (folder / "test.csv").write_text('"4","Chip news","The processor maker said"\n"2","Match","The go')
+    with pytest.raises(OrderlabError, match="test.csv: not the AG News CSV format near line 2"):
+        load_dataset("ag-news", data_dir=tmp_path)
+    (folder / "test.csv").write_text("")
+    with pytest.raises(OrderlabError, match="test.csv holds no rows"):
+        load_dataset("ag-news", data_dir=tmp_path)
 
 
 

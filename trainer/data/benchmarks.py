@@ -158,13 +158,22 @@ def load_stl10(opts: LoadOptions) -> Dataset:
 
 # ----------------------------------------------------------------------------- Tiny ImageNet
 
+def _release_text(path: Path) -> str:
+    """A text file of a dataset's release (UTF-8); a one-line error naming it when it is not."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise OrderlabError(f"cannot read {path} ({getattr(e, 'strerror', None) or e}); "
+                            f"replace it with the original file") from None
+
+
 def _tiny_imagenet_files(folder: Path) -> tuple[list[Path], list[int], list[Path], list[int], list[str]]:
     """The image files of each split with their classes, and the class names (nothing decoded)."""
-    wnids = sorted(w.strip() for w in (folder / "wnids.txt").read_text().split() if w.strip())
+    wnids = sorted(w.strip() for w in _release_text(folder / "wnids.txt").split() if w.strip())
     index = {w: i for i, w in enumerate(wnids)}
     words = {}
     if (folder / "words.txt").exists():
-        for line in (folder / "words.txt").read_text(encoding="utf-8").splitlines():
+        for line in _release_text(folder / "words.txt").splitlines():
             wnid, _, name = line.partition("\t")
             words[wnid] = name.split(",")[0].strip()
     train_paths, y_tr = [], []
@@ -178,7 +187,7 @@ def _tiny_imagenet_files(folder: Path) -> tuple[list[Path], list[int], list[Path
     if not ann.exists():
         raise OrderlabError(f"{ann} is missing; tiny-imagenet needs the official val/ folder with its annotations")
     val_paths, y_te = [], []
-    for line in ann.read_text().splitlines():
+    for line in _release_text(ann).splitlines():
         parts = line.split("\t")
         if len(parts) < 2:
             continue

@@ -204,14 +204,19 @@ def read_cifar_batch(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray
     try:
         with open(path, "rb") as f:
             d = _SafeUnpickler(f, encoding="bytes").load()
-        data = np.asarray(d[b"data"], dtype=np.uint8)
+        raw = np.asarray(d[b"data"])
         labels = np.asarray(d[label_key.encode()], dtype=np.int64)
     except (OSError, EOFError, pickle.UnpicklingError, KeyError, TypeError, ValueError, AttributeError) as e:
         raise OrderlabError(f"cannot read CIFAR batch {path} ({type(e).__name__}: {e}); "
                             f"replace it with the original file") from None
-    if data.ndim != 2 or data.shape[1] != 3072 or len(data) != len(labels):
-        raise OrderlabError(f"CIFAR batch {path} has data {data.shape} and {len(labels)} labels; "
-                            f"expected [N, 3072] and N labels")
+    # pixels are bytes: anything else (floats such as 300.7) would wrap around silently in uint8
+    if raw.dtype != np.uint8 and not (raw.dtype.kind in "iu" and raw.size and 0 <= raw.min() and raw.max() <= 255):
+        raise OrderlabError(f"CIFAR batch {path} holds {raw.dtype} pixels, not bytes 0-255; "
+                            f"replace it with the original file")
+    data = raw.astype(np.uint8, copy=False)
+    if data.ndim != 2 or data.shape[1] != 3072 or labels.ndim != 1 or len(data) != len(labels):
+        raise OrderlabError(f"CIFAR batch {path} has data {data.shape} and labels {labels.shape}; "
+                            f"expected [N, 3072] and N labels; replace it with the original file")
     return data.reshape(-1, 3, 32, 32), labels
 
 

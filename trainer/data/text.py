@@ -112,7 +112,20 @@ def _utf8_text(data: bytes, name: str) -> io.StringIO:
 
 def read_ag_news_csv(path: Path) -> tuple[list[str], np.ndarray]:
     texts, labels = [], []
-    for row in csv.reader(_utf8_text(path.read_bytes(), str(path))):
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise OrderlabError(f"cannot read {path} ({e.strerror or e}); replace it with the original file") from None
+    # strict: a quote left open (a file cut off mid-row) would swallow the rest into one text
+    reader = csv.reader(_utf8_text(data, str(path)), strict=True)
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:
+            raise OrderlabError(f"{path}: not the AG News CSV format near line {reader.line_num} ({e}); replace it "
+                                f"with the original file") from None
         if not row:
             continue
         if len(row) < 2 or not row[0].strip().isdigit():
@@ -121,8 +134,11 @@ def read_ag_news_csv(path: Path) -> tuple[list[str], np.ndarray]:
         labels.append(int(row[0]) - 1)
         texts.append(" ".join(s.strip() for s in row[1:]))
     y = np.asarray(labels, np.int64)
-    if len(y) == 0 or y.min() < 0 or y.max() > 3:
-        raise OrderlabError(f"{path}: AG News classes must be 1-4")
+    if len(y) == 0:
+        raise OrderlabError(f"{path} holds no rows; replace it with the original file")
+    if y.min() < 0 or y.max() > 3:
+        raise OrderlabError(f"{path}: AG News classes must be 1-4 (found {int(y.min()) + 1}..{int(y.max()) + 1}); "
+                            f"replace it with the original file")
     return texts, y
 
 

@@ -267,6 +267,11 @@ async def test_friendly_states(tui_store, empty_db, tmp_path):
         await pilot.press("5")
         await pilot.pause()
         assert "ρ = —" in screen_text(app) and "one network" in screen_text(app)
+        assert "see the diagonal" not in screen_text(app)              # its diagonal has nothing to see
+        await pilot.press("4")                                       # no "Sarle 1.00 (leans bimodal)"
+        await pilot.pause()
+        text = " ".join(screen_text(app).split())
+        assert "no agreement to measure" in text and "Sarle" not in text, text
     # A study that does not exist: a message, no crash.
     app = make_app(tui_store, study="nope")
     async with app.run_test(size=(100, 24)) as pilot:

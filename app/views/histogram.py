@@ -45,6 +45,9 @@ class HistogramView(View):
         self.query_one("#hist-legend", Static).update(t)
         b = result.bimodality
         s = checkpoint_line(self.study_screen, result)
-        s.append(f"\ndistance from independence {fmt(b.get('tv'))} (TV) · "
-                 f"Sarle {fmt(b.get('sarle'))} (>0.56 leans bimodal; skewed scores high too)")
+        if len(obs) <= 2:       # one network: its two bars are its accuracy, not an agreement
+            s.append("\none network: its bars are its errors and its hits; no agreement to measure")
+        else:
+            s.append(f"\ndistance from independence {fmt(b.get('tv'))} (TV) · "
+                     f"Sarle {fmt(b.get('sarle'))} (>0.56 leans bimodal; skewed scores high too)")
         self.query_one("#hist-status", Static).update(s)

@@ -75,7 +75,7 @@ class OrderView(View):
             acc = an.accessibility[x_arch]
             halves = getattr(an, "halves", None)
             xs = ys = acc
-            title = f"{x_arch}: one architecture (see the diagonal for its two halves)"
+            title = f"{x_arch}: one network, no two halves to compare (each dot is an example against itself)"
             if halves is not None:
                 xs, ys = halves
                 title = f"{x_arch}: accessibility in one half of the networks against the other"

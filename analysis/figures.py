@@ -278,11 +278,12 @@ def fig_examples(stack: Stack, thumbs: dict, class_names: Sequence[str], k: int 
     cut_ties = 0        # rows whose easiest or hardest k are some of more examples tied there
     for r, cls in enumerate(classes):
         cand = np.flatnonzero(have & (stack.label == cls))
-        order = cand[np.argsort(-acc[cand], kind="stable")]
-        if order.size > k:
-            cut_ties += int(acc[order[k - 1]] == acc[order[k]] or acc[order[::-1][k - 1]] == acc[order[::-1][k]])
-        for c, x in [(i, e) for i, e in enumerate(order[:k])] + \
-                    [(k + 1 + i, e) for i, e in enumerate(order[::-1][:k])]:
+        # both ends in the split's order among equals, as `orderlab examples` lists them
+        easy = cand[np.argsort(-acc[cand], kind="stable")]
+        hard = cand[np.argsort(acc[cand], kind="stable")]
+        if cand.size > k:
+            cut_ties += int(acc[easy[k - 1]] == acc[easy[k]] or acc[hard[k - 1]] == acc[hard[k]])
+        for c, x in [(i, e) for i, e in enumerate(easy[:k])] + [(k + 1 + i, e) for i, e in enumerate(hard[:k])]:
             img = images[row_of[int(stack.example_id[x])]]
             y0, x0 = r * cell_h, c * cell_w
             mosaic[y0:y0 + h, x0:x0 + w] = img if img.shape[-1] == 3 else np.repeat(img[..., :1], 3, axis=-1)

@@ -58,6 +58,7 @@ def _text_examples(stack: Stack, texts: dict, class_names: list[str], k: int = 3
         if cand.size == 0:
             continue
         order = cand[np.argsort(-acc[cand], kind="stable")]
+        hardest = cand[np.argsort(acc[cand], kind="stable")]      # the split's order among equals, at both ends
 
         def cell(xs):
             out = []
@@ -67,7 +68,7 @@ def _text_examples(stack: Stack, texts: dict, class_names: list[str], k: int = 3
             return "<br>".join(out)
 
         name = class_names[int(cls)] if 0 <= int(cls) < len(class_names) else str(cls)
-        lines.append(f"| {name} | {cell(order[:k])} | {cell(order[::-1][:k])} |")
+        lines.append(f"| {name} | {cell(order[:k])} | {cell(hardest[:k])} |")
     return lines
 
 

@@ -72,8 +72,10 @@ def tied_note(tied: dict[str, float], q: float, epoch: np.ndarray | None = None)
     trained = trained[trained > 0]
     if trained.size:
         first = float(trained.min())
+        # learners checkpoint whole boosting rounds or trees (1 at the least): no earlier one to record
+        whole = " (networks: a learner's first round or tree is its earliest)" if first >= 1 else ""
         advice = (f"they are right from the first trained checkpoint, epoch {first:.3g}: to separate them, record "
-                  f"earlier checkpoints, e.g. --record-every {first / 2:.3g} (or train more slowly)")
+                  f"earlier checkpoints, e.g. --record-every {first / 2:.3g}{whole} (or train more slowly)")
     else:
         advice = "record earlier checkpoints to separate them"
     return (f"more examples than the first {q:.0%} tie at the highest accessibility (right at every trained checkpoint: "

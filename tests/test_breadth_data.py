@@ -200,3 +200,15 @@ def test_small_mammals_from_cifar100_python_format(tmp_path):
     assert d.class_names == ["hamster", "mouse", "rabbit", "shrew", "squirrel"]
     assert d.y_train.tolist() == [0, 4, 1, 2, 3, 0] and d.id_train.tolist() == [0, 2, 3, 4, 5, 7]
     assert d.y_test.tolist() == [4, 3] and d.x_train.shape == (6, 3, 32, 32)
+
+
+def test_every_image_loader_refuses_labels_outside_its_classes():
+    """The check sits in both constructors image loaders end in (images.normalise_images and
+    benchmarks.image_dataset), not in one loader."""
+    from orderlab.trainer.data import benchmarks, images
+    x = np.zeros((2, 3, 4, 4), np.uint8)
+    with pytest.raises(OrderlabError, match="small: test labels run 0..3, outside the 3 classes 0..2"):
+        benchmarks.image_dataset("small", x, np.array([0, 1]), x, np.array([0, 3]), ["a", "b", "c"])
+    with pytest.raises(OrderlabError, match="small: train labels run -1..1"):
+        images.normalise_images("small", x.astype(np.float32), np.array([-1, 1]), x.astype(np.float32),
+                                np.array([0, 1]), ["a", "b"], augment=False, flip_ok=False)

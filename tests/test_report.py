@@ -274,9 +274,10 @@ def test_an_overlap_among_examples_tied_at_the_top_is_said_to_be_a_draw(tmp_path
     # the advice fits the study: before its first trained checkpoint (a fixed "--record-every 0.25"
     # was offered to studies recorded every 0.25 epochs)
     assert "first trained checkpoint, epoch 1:" in note and "--record-every 0.5 " in note, note
+    assert "a learner's first round or tree is its earliest" in note      # rounds and trees do not split
     quarter = M.as_stack(c, arch=np.array(["mlp"] * 4), epoch=np.arange(n_c) * 0.25, split="test")
     [note] = [w for w in analysis_json(quarter, intervals=False)["warnings"] if "tie at the highest" in w]
-    assert "epoch 0.25:" in note and "--record-every 0.125 " in note, note
+    assert "epoch 0.25:" in note and "--record-every 0.125 " in note and "learner" not in note, note
     text = write_report({"test": quarter}, tmp_path / "r", None, "u").read_text()
     assert "tie at the highest" in text and "--record-every 0.125 " in text
     half = c.copy()
@@ -315,6 +316,18 @@ def test_examples_tied_beyond_those_shown_are_said_to_be_a_pick(tmp_path):
     thumbs = {"example_id": ids, "image": np.zeros((n, 8, 8, 1), np.uint8)}
     fig = F.fig_examples(st, thumbs, ["a", "b"], k=3)
     assert any("more examples tie in accessibility than are shown" in t.get_text() for t in fig.texts)
+    # the grid's hardest are the table's: the first in the split's order among the tied (it drew
+    # the last ones under a caption saying "first")
+    marks = {}
+    ids = np.arange(n)
+    for value in range(n):                       # each thumbnail a distinct grey, to find it in the mosaic
+        thumbs["image"][value] = value
+    mosaic = F.fig_examples(st, thumbs, ["a", "b"], k=3).axes[0].images[0].get_array()
+    cell_h, cell_w = 8 + 4, 8 + 1
+    for col in range(7):
+        marks[col] = int(mosaic[0 * cell_h, col * cell_w, 0])
+    hard_rows = [r["example_id"] for r in example_rows(st, 3, hardest=True, cls=0)]
+    assert [marks[c] for c in (4, 5, 6)] == hard_rows, (marks, hard_rows)
     # four examples of one class at accessibilities 1, 2/3, 1/3, 0: the one shown at each end is alone
     c2 = np.zeros((3, n_c, 4), bool)
     for x in range(3):

@@ -83,8 +83,11 @@ def test_ag_news_release_format(tmp_path):
         load_dataset("ag-news", data_dir=tmp_path / "empty")
     # cut off mid-row (a quote left open): refused, not the rest of the file read as one text
     (folder / "test.csv").write_text('"4","Chip news","The processor maker said"\n"2","Match","The go')
-    with pytest.raises(OrderlabError, match="test.csv: not the AG News CSV format near line 2"):
+    with pytest.raises(OrderlabError, match="test.csv ends inside a quoted field"):
         load_dataset("ag-news", data_dir=tmp_path)
+    # a stray quote inside a field, as the lenient reader always took it, still loads
+    (folder / "test.csv").write_text('"4","Chip "news" today","The maker said"\n"2","Match","The goal"\n')
+    assert load_dataset("ag-news", data_dir=tmp_path).texts_test[0].startswith("Chip")
     (folder / "test.csv").write_text("")
     with pytest.raises(OrderlabError, match="test.csv holds no rows"):
         load_dataset("ag-news", data_dir=tmp_path)

@@ -521,8 +521,9 @@ def study_rows(sd: StudyData, split: str = "test") -> list[dict[str, Any]]:
 
 
 def write_study_report(sd: StudyData, out_dir: Path) -> list[Path]:
-    """``orderlab report`` of the study; one per architecture when they share no checkpoint grid
-    (learners count stages, networks epochs)."""
+    """``orderlab report`` of the study; one per architecture when the study's stack holds fewer than
+    4 checkpoints (architectures on grids that share little, as learners' stages and networks'
+    epochs do, or a recipe recorded that sparsely: each architecture then on its own grid)."""
     from orderlab.analysis.report import write_report
     recorded = sd.plan.options.get("record_splits", ["train", "test"])
     splits = ["test"] if "test" in recorded else list(recorded)   # figures cost; `orderlab report` has both

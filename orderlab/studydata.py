@@ -336,10 +336,21 @@ def folder_option(text: str, option: str) -> Path:
     return folder
 
 
+def _path_usable(path: Path, what: str, fix: str) -> None:
+    """A path the system can look at: a name too long for the file system (ENAMETOOLONG) made
+    pathlib's exists()/is_dir() raise, a traceback."""
+    try:
+        for p in (path, *path.parents):
+            p.exists()
+    except OSError as e:
+        raise OrderlabError(f"{what}: {e.strerror or e}; {fix}") from None
+
+
 def check_report_folder(out: Path, option: str = "-o/--out") -> None:
     """Refuse, before any work, a report folder that is a file, lies under one, or cannot be made
     or written in (tried: a folder made and removed where the report's would go; permissions
     alone do not tell, root passes them on read-only and special file systems)."""
+    _path_usable(out, f"cannot write the report to {out}", f"choose another folder with {option}")
     for p in (out, *out.parents):
         if p.exists():
             if not p.is_dir():
@@ -355,6 +366,7 @@ def check_report_folder(out: Path, option: str = "-o/--out") -> None:
 
 def check_output_file(path: Path) -> None:
     """Refuse, before any work, an output file that is a folder or lies under a file."""
+    _path_usable(path, f"cannot write {path}", "choose another file name with -o/--output")
     if path.is_dir():
         raise OrderlabError(f"cannot write {path}: it is a folder; give a file name with -o/--output, "
                             f"e.g. {path / 'study.npz'}")

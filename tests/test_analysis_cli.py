@@ -141,6 +141,9 @@ def test_mismatched_data_options_are_named(tmp_path):
     (("analyze", "syn", "--checkpoint", "inf"), "--checkpoint must be an epoch"),
     (("analyze", "syn", "--checkpoint", "nan"), "--checkpoint must be an epoch"),
     (("examples", "syn", "--class", "11"), "no recorded example has class 11; classes present"),
+    # a name longer than the file system allows (a traceback from pathlib, exit 1)
+    (("export", "syn", "-o", "a" * 300 + ".npz"), "File name too long; choose another file name"),
+    (("report", "syn", "-o", "b" * 300), "File name too long; choose another folder"),
 ])
 def test_user_errors_are_one_line(uri, args, message):
     r = run(*args, "--tracking-uri", uri)

@@ -201,6 +201,18 @@ def test_ui_port_in_use(syn, store_uri):
         s.bind(("127.0.0.1", suggested))
 
 
+def test_ui_refuses_a_store_that_does_not_exist(tmp_path, monkeypatch):
+    """A reading command: a mistyped path started an empty UI and left a new 1 MB store behind."""
+    missing = tmp_path / "none" / "mlflow.db"
+    assert_one_line_error(invoke("ui", "--port", _free_port(), "--tracking-uri", f"sqlite:///{missing}"),
+                          f"no orderlab store at {missing}", "--tracking-uri")
+    assert not (tmp_path / "none").exists()
+    monkeypatch.chdir(tmp_path)                             # the default store, before any training
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert_one_line_error(invoke("ui", "--port", _free_port()), "no orderlab store at", "train a study first")
+    assert not (tmp_path / "mlruns").exists()
+
+
 def test_ui_on_a_tracking_server_that_does_not_answer(syn):
     """A server store has its own UI; one that does not answer is named, not sent to the browser."""
     port = _free_port()

@@ -121,7 +121,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"the store is a tracking server: open {uri} in a browser")
             return
         check_port(UI_HOST, port)
-        store = Store(uri)
+        store = Store(uri, must_exist=True)     # a reading command: a mistyped path made an empty store
         mlflow = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
         # One worker: one user on this machine (MLflow's default of 4 each import MLflow, ~20 s to
         # start on 2 cores).

@@ -281,8 +281,7 @@ def fig_examples(stack: Stack, thumbs: dict, class_names: Sequence[str], k: int 
         # both ends in the split's order among equals, as `orderlab examples` lists them
         easy = cand[np.argsort(-acc[cand], kind="stable")]
         hard = cand[np.argsort(acc[cand], kind="stable")]
-        if cand.size > k:
-            cut_ties += int(acc[easy[k - 1]] == acc[easy[k]] or acc[hard[k - 1]] == acc[hard[k]])
+        cut_ties += int(M.cut_tie(acc[easy], k) is not None or M.cut_tie(acc[hard], k) is not None)
         for c, x in [(i, e) for i, e in enumerate(easy[:k])] + [(k + 1 + i, e) for i, e in enumerate(hard[:k])]:
             img = images[row_of[int(stack.example_id[x])]]
             y0, x0 = r * cell_h, c * cell_w

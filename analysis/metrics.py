@@ -35,8 +35,8 @@ __all__ = [
     "as_stack", "accuracy", "correct_counts", "tpa", "tpa_independent", "jaccard", "tpa_ci", "group_curves",
     "pairwise_agreement", "architecture_agreement", "correct_count", "correct_count_histogram",
     "correct_count_histograms", "bimodality", "bimodality_curve", "network_totals", "accessibility",
-    "learning_order", "learned_at", "typical_learned_at", "order_correlation", "group_order_correlation",
-    "forgetting_events", "bootstrap_ci", "jackknife_ci", "half_splits",
+    "learning_order", "learned_at", "typical_learned_at", "cut_tie", "order_correlation",
+    "group_order_correlation", "forgetting_events", "bootstrap_ci", "jackknife_ci", "half_splits",
 ]
 
 
@@ -495,6 +495,20 @@ def typical_learned_at(learned: np.ndarray) -> np.ndarray:
     filled = np.sort(np.where(np.isnan(la), np.inf, la), axis=0)
     out = filled[la.shape[0] // 2]
     return np.where(np.isinf(out), np.nan, out)
+
+
+def cut_tie(ordered: np.ndarray, k: int) -> tuple[float, int, int] | None:
+    """For examples listed in an order (``ordered``: their accessibilities, as listed) of which the
+    first ``k`` are shown: ``(value, tied, shown)`` when the last one shown shares its value with
+    more examples than are shown (which of those appear is then the listing's order, not ease),
+    else None."""
+    ordered = np.asarray(ordered, float)
+    k = min(int(k), ordered.size)
+    if k <= 0:
+        return None
+    v = ordered[k - 1]
+    tied, shown = int(np.sum(ordered == v)), int(np.sum(ordered[:k] == v))
+    return (float(v), tied, shown) if tied > shown else None
 
 
 def forgetting_events(stack: Stack | np.ndarray, networks: Networks = None) -> np.ndarray:

@@ -275,17 +275,21 @@ def resolve_class(cls: str | int | None, class_names: Sequence[str] | None) -> i
     raise OrderlabError(f"unknown class {text!r}; use a class number or one of: {known}")
 
 
+def tie_sentence(cut: tuple[float, int, int], kind: str, digits: int = 3) -> str:
+    """What :func:`~orderlab.analysis.metrics.cut_tie` found, for ``kind`` "easiest" or "hardest"."""
+    v, tied, shown = cut
+    return (f"{tied} examples tie at accessibility {v:.{digits}f}: the {shown} of them shown are the first in the "
+            f"split's order, no {'harder' if kind == 'hardest' else 'easier'} than the other {tied - shown}")
+
+
 def tie_note(rows: list[dict], kind: str) -> str | None:
-    """A line when the last of ``rows`` (from :func:`example_rows`) is one of more examples tied at
-    its accessibility than the rows show: which of the tied are shown is then the split's order."""
+    """:func:`tie_sentence` for the rows of :func:`example_rows` (each carries its ``tied`` count),
+    or None when the last of them is not one of more tied examples than the rows show."""
     if not rows:
         return None
     v, tied = rows[-1]["accessibility"], rows[-1]["tied"]
     shown = sum(r["accessibility"] == v for r in rows)
-    if tied <= shown:
-        return None
-    return (f"{tied} examples tie at accessibility {v:.3f}: the {shown} of them shown are the first in the split's "
-            f"order, no {'harder' if kind == 'hardest' else 'easier'} than the other {tied - shown}")
+    return tie_sentence((v, tied, shown), kind) if tied > shown else None
 
 
 def example_rows(stack: Stack, n: int = 10, *, hardest: bool = False, cls: int | None = None,

@@ -424,3 +424,11 @@ def test_typical_learned_at_is_a_checkpoint_by_which_more_than_half_have_learned
     np.testing.assert_array_equal(typical_learned_at(la[:3]), [0.0, 0.5, 0.5, nan])   # odd: the median
     np.testing.assert_array_equal(typical_learned_at(la[:1]), la[0])
     assert typical_learned_at(np.empty((0, 3))).shape == (3,)
+
+
+def test_cut_tie_finds_a_listing_cut_inside_a_tie():
+    from orderlab.analysis.metrics import cut_tie
+    assert cut_tie([1, 1, 1, 0.5], 2) == (1.0, 3, 2)
+    assert cut_tie([1, 1, 0.5, 0.5], 2) is None                # the tie shown whole
+    assert cut_tie([1, 0.5, 0.5, 0.5], 3) == (0.5, 3, 2)
+    assert cut_tie([1, 0.5], 5) is None and cut_tie([], 3) is None and cut_tie([1, 1], 0) is None

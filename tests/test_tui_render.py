@@ -149,8 +149,8 @@ def test_examples_view_says_when_its_picks_are_some_of_more_tied_examples():
                                  split="test")
     picks, _, tie = view.picks()
     assert picks.tolist() == list(range(12))
-    assert tie == ("30 examples tie at accessibility 1.00: the 12 shown are the first in the split's order, no "
-                   "easier than the rest")
+    assert tie == ("30 examples tie at accessibility 1.00: the 12 of them shown are the first in the split's "
+                   "order, no easier than the other 18")
     view.hardest = True                  # the 12 hardest: 0.0 down to 0.28, each its own
     picks, _, tie = view.picks()
     assert picks[0] == n - 1 and tie == ""

@@ -10,6 +10,8 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from orderlab.analysis.metrics import cut_tie
+from orderlab.analysis.summary import tie_sentence
 from orderlab.app.views.base import View
 from orderlab.app.widgets.drawing import Drawing
 from orderlab.app.widgets.render import arch_colour, epoch_text, image_lines
@@ -149,15 +151,10 @@ class ExamplesView(View):
                 cand = cand[have]
         # Stable sort on (accessibility, index): ties keep a reproducible order.
         key = access[cand] if self.hardest else -access[cand]
-        picks = cand[np.argsort(key, kind="stable")][:self.count]
-        tie = ""
-        if picks.size:
-            v = access[picks[-1]]
-            tied, shown = int(np.sum(access[cand] == v)), int(np.sum(access[picks] == v))
-            if tied > shown:
-                tie = (f"{tied} examples tie at accessibility {v:.2f}: the {shown} shown are the first in the "
-                       f"split's order, no {'harder' if self.hardest else 'easier'} than the rest")
-        return picks, note, tie
+        ordered = cand[np.argsort(key, kind="stable")]
+        cut = cut_tie(access[ordered], self.count)
+        tie = tie_sentence(cut, "hardest" if self.hardest else "easiest", digits=2) if cut else ""
+        return ordered[:self.count], note, tie
 
     def _redraw(self) -> None:
         d = self._data

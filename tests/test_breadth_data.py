@@ -203,8 +203,8 @@ def test_small_mammals_from_cifar100_python_format(tmp_path):
 
 
 def test_every_image_loader_refuses_labels_outside_its_classes():
-    """The check sits in both constructors image loaders end in (images.normalise_images and
-    benchmarks.image_dataset), not in one loader."""
+    """The check sits in the Dataset every loader makes, so both constructors image loaders end in
+    (images.normalise_images and benchmarks.image_dataset) refuse, as a Dataset made directly does."""
     from orderlab.trainer.data import benchmarks, images
     x = np.zeros((2, 3, 4, 4), np.uint8)
     with pytest.raises(OrderlabError, match="small: test labels run 0..3, outside the 3 classes 0..2"):
@@ -212,3 +212,7 @@ def test_every_image_loader_refuses_labels_outside_its_classes():
     with pytest.raises(OrderlabError, match="small: train labels run -1..1"):
         images.normalise_images("small", x.astype(np.float32), np.array([-1, 1]), x.astype(np.float32),
                                 np.array([0, 1]), ["a", "b"], augment=False, flip_ok=False)
+    from orderlab.trainer.data import Dataset
+    f = np.zeros((2, 3), np.float32)
+    with pytest.raises(OrderlabError, match="feats: test labels run 0..2, outside the 2 classes 0..1"):
+        Dataset("feats", "features", f, np.array([0, 1]), f, np.array([0, 2]), 2)

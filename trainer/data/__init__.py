@@ -55,6 +55,14 @@ class Dataset:
     description: str = ""
 
     def __post_init__(self):
+        # Labels index the classes: one outside them (a damaged labels file) would fail only in
+        # training, as FAILED runs. Every loader's dataset is made here.
+        for split, y in (("train", self.y_train), ("test", self.y_test)):
+            y = np.asarray(y)
+            if y.size and (y.min() < 0 or y.max() >= self.n_classes):
+                raise OrderlabError(f"{self.name}: {split} labels run {int(y.min())}..{int(y.max())}, outside the "
+                                    f"{self.n_classes} classes 0..{self.n_classes - 1}; replace the files with the "
+                                    f"original ones")
         if self.id_train is None:
             self.id_train = np.arange(len(self.y_train), dtype=np.int64)
         if self.id_test is None:

@@ -177,6 +177,7 @@ class StudyData:
     left_out: list[str] = field(default_factory=list)
     unreadable: list[RecordProblem] = field(default_factory=list)   # recorded, record unreadable
     waiting: list[str] = field(default_factory=list)   # recorded, not analysed in this mode
+    starting: list[str] = field(default_factory=list)  # running, no checkpoint recorded yet
     notes: list[str] = field(default_factory=list)
     problem: str | None = None                 # why there is nothing to analyse (yet)
     dataset: str = ""
@@ -413,6 +414,9 @@ class StudySource:
                 p = self._failures[r.run_id].problem
                 name = f"{r.study}:{r.name}" if len(studies) > 1 else r.name
                 data.unreadable.append(RecordProblem(r.run_id, name, p.reason, p.detail, p.path))
+        # A network that has just started has no checkpoint to align yet: named, not silently left out.
+        data.starting = [f"{r.study}:{r.name}" if len(studies) > 1 else r.name
+                         for r in networks if r.status not in ENDED_EARLY and r.checkpoints == 0]
         if waiting:
             from orderlab.errors import counted
             data.waiting = [f"{r.name} at {counted(r.checkpoints, 'checkpoint')}" for r in waiting]

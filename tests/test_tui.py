@@ -407,6 +407,13 @@ async def test_live_updates_follow_new_checkpoints_and_runs(empty_db, tmp_path):
         new, _ = store.create_network_run("live", store.study_parent("live"), exp_id, arch="mlp", seed=7,
                                        dataset="synthetic", epochs=1.0, params={})
         await wait_for(pilot, lambda: table.row_count == 5, what="the new run")
+        # ... with nothing recorded yet it cannot be aligned with the others: named, in every mode
+        await wait_for(pilot, lambda: shows(app, "no checkpoint yet: mlp/s7"), what="the starting note")
+        await pilot.press("a")                                # "every network"
+        await wait_for(pilot, lambda: s.mode == "all" and study_ready(app) and shows(app, "no checkpoint yet: mlp/s7"),
+                       what="the starting note in every-network mode")
+        await pilot.press("a", "a")                           # back to "most"
+        await wait_for(pilot, lambda: s.mode == "most" and study_ready(app) and s.data.stack is not None)
         # A network fails: its status changes and it leaves the analysis.
         store.end_run(runs[1].run_id, "FAILED", error="ValueError: boom")
         await wait_for(pilot, lambda: "failed" in str(table.get_cell(runs[1].run_id, "status")))

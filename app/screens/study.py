@@ -178,7 +178,9 @@ class StudyScreen(PollingScreen):
             self.cp_cache = {k: v for k, v in self.cp_cache.items() if k[0] == self.version}
         for v in self.views():
             v.show_data(data, changed)
-        if changed and data.stack is not None:
+        # A reload (split, mode) forgets the shown checkpoint; the same networks come back as the same
+        # version, whose checkpoint must still be shown again.
+        if data.stack is not None and (changed or self.cp_result is None):
             self.want_checkpoint()
         self.show_status()
 
@@ -220,6 +222,9 @@ class StudyScreen(PollingScreen):
                 why = "not finished yet" if self.mode == "finished" else "waiting to catch up"
                 notes.append(f"{why}: {', '.join(data.waiting[:3])}"
                              f"{'…' if len(data.waiting) > 3 else ''} (a: include)")
+            if data.starting:
+                notes.append(f"no checkpoint yet: {', '.join(data.starting[:3])}"
+                             f"{'…' if len(data.starting) > 3 else ''}")
             if data.left_out:
                 notes.append(f"left out of the analysis: {', '.join(data.left_out[:3])}"
                              f"{'…' if len(data.left_out) > 3 else ''}")

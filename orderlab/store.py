@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -64,6 +65,10 @@ TAG_NOTE = "orderlab.note"                 # what a finished run did otherwise t
 TAG_FINGERPRINT = "orderlab.fingerprint"   # "split=fp,split=fp" of the study's data
 TAG_PARENT = "mlflow.parentRunId"
 TAG_SUPERSEDED = "orderlab.superseded_by"  # an unresumable run whose network was trained anew in that run
+# On a study's experiment, one tag per architecture a train or sweep set out to train (value "1"):
+# the studies list names them before their first run starts. A tag each, so that processes planning
+# at once never overwrite each other's.
+TAG_PLANNED_ARCH = "orderlab.planned_arch."
 
 RECORD_ARTIFACT_DIR = "record"
 EXAMPLES_ARTIFACT_DIR = "examples"
@@ -344,6 +349,15 @@ class StudyInfo:
     checkpoints: int               # most checkpoints recorded by any run
     last_update: float             # unix seconds
     fingerprint: str = ""          # the study's data ("train=…,test=…"): equal means the same data
+
+
+# what MLflow accepts in a tag key (an architecture named otherwise is shown once its runs exist)
+_TAG_KEY = re.compile(r"[\w.\- /]{1,250}")
+
+
+def planned_archs(experiment_tags: dict[str, str]) -> set[str]:
+    """The architectures a study's trains and sweeps set out to train (``TAG_PLANNED_ARCH``)."""
+    return {k[len(TAG_PLANNED_ARCH):] for k in experiment_tags if k.startswith(TAG_PLANNED_ARCH)}
 
 
 def _is_alive(tags: dict[str, str]) -> bool | None:
@@ -839,7 +853,7 @@ class Store:
             out.append(StudyInfo(
                 name=exp.name, experiment_id=exp.experiment_id, parent_run_id=parent,
                 dataset=exp.tags.get(TAG_DATASET, "?"),
-                archs=sorted({r.arch for r in runs}),
+                archs=sorted({r.arch for r in runs} | planned_archs(exp.tags)),
                 n_runs=len(runs), n_running=statuses.count("RUNNING"),
                 n_finished=statuses.count("FINISHED"),
                 n_failed=statuses.count("FAILED") + statuses.count("KILLED"),
@@ -852,6 +866,16 @@ class Store:
                 fingerprint=exp.tags.get(TAG_FINGERPRINT, ""),
             ))
         return sorted(out, key=lambda s: s.name)
+
+    def plan_archs(self, study: str, archs: Iterable[str]) -> None:
+        """Note on ``study`` that networks of ``archs`` are to be trained (see ``TAG_PLANNED_ARCH``)."""
+        exp = self._retry(lambda: self.client.get_experiment_by_name(study))
+        if exp is None:
+            return
+        for a in archs:
+            key = TAG_PLANNED_ARCH + a
+            if key not in exp.tags and _TAG_KEY.fullmatch(key):
+                self._retry(lambda: self.client.set_experiment_tag(exp.experiment_id, key, "1"))
 
     def list_runs(self, study: str) -> list[RunInfo]:
         return self.list_runs_in(self.experiment_id(study))

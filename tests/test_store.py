@@ -33,6 +33,32 @@ def test_study_layout_visible_to_mlflow(store, store_uri):
     assert (info.name, info.n_runs, info.n_finished, info.checkpoints) == ("lay", 4, 4, 3)
 
 
+def test_the_studies_list_names_architectures_planned_before_their_first_run(store, store_uri, monkeypatch):
+    """`train --arch mlp --arch logistic` stopped before any network started: `orderlab studies`
+    (and the TUI's list, which reads the same StudyInfo) names both architectures, not none."""
+    from typer.testing import CliRunner
+
+    from orderlab.cli import app
+    from orderlab.trainer import api
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(api, "train_solo", stop)
+    r = CliRunner().invoke(app, ["train", "--arch", "mlp", "--arch", "logistic", "--seeds", "0", "--study", "planned",
+                                 "--train-subset", "100", "--test-subset", "50", "--epochs", "1",
+                                 "--tracking-uri", store_uri, "--quiet"])
+    assert r.exit_code == 130, r.output
+    [info] = store.list_studies()
+    assert (info.name, info.n_runs, info.archs) == ("planned", 0, ["logistic", "mlp"])
+    out = CliRunner().invoke(app, ["studies", "--tracking-uri", store_uri], env={"COLUMNS": "200"}).output
+    assert "logistic, mlp" in out, out
+    # networks of another architecture join the list with their runs; a name MLflow takes for no
+    # tag key is left to them
+    populate_store(store, "planned2", archs=("cnn",), seeds=1, n_checkpoints=2, n_examples=20)
+    store.plan_archs("planned2", ["mlp", "bad:name!"])
+    assert {s.name: s.archs for s in store.list_studies()}["planned2"] == ["cnn", "mlp"]
+
+
 def test_study_refuses_other_data(store):
     store.get_or_create_study("s", "digits", "train=a,test=b")
     assert store.get_or_create_study("s", "digits", "train=a,test=b")[1]  # same data: joins

@@ -389,6 +389,7 @@ def _train_planned(cfg: TrainConfig, store, ds, specs, hps, device, reporter: Re
     existing = sort_existing(cfg, store, hps, "train them", claims)
     ctx = prepare_study(store, cfg.study, ds, cfg.record_splits,
                         params={**data_options(cfg), "n_train": len(ds.y_train), "n_test": len(ds.y_test)})
+    store.plan_archs(cfg.study, cfg.archs)     # listed with the study before their networks start
     for line in existing.left_alone():
         reporter.message(line)
     if existing.skipped:

@@ -974,6 +974,7 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
             # kept once planning accepted the settings (a sweep refused for settings the study's runs
             # contradict must leave no plan for `sweep --resume` to train)
             store.write_sweep_plan(cfg.study, plan_record(cfg))
+            store.plan_archs(cfg.study, cfg.archs)      # listed with the study before their networks start
         n_networks = sum(t.size for t in tasks)
         for line in busy:
             display.message(f"[yellow]{line}[/]")

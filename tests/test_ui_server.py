@@ -20,6 +20,23 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _session_commands(sid: int) -> list[str]:
+    """The command lines of the processes of session ``sid`` (Linux /proc)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[3]) == sid:        # the field after state, ppid, pgrp: the session
+                with open(f"/proc/{d}/cmdline", "rb") as f:
+                    out.append(f.read().replace(b"\0", b" ").decode(errors="replace").strip())
+        except (OSError, IndexError, ValueError):
+            continue            # gone meanwhile
+    return out
+
+
 @pytest.mark.slow
 def test_orderlab_ui_shows_the_study(store_uri):
     populate_store(Store(store_uri), "ui-study", archs=("mlp",), seeds=2, n_checkpoints=3, n_examples=20)
@@ -54,6 +71,9 @@ def test_orderlab_ui_shows_the_study(store_uri):
         arts = json.loads(urllib.request.urlopen(
             f"{base}/api/2.0/mlflow/artifacts/list?run_id={child['info']['run_id']}&path=record", timeout=10).read())
         assert [f["path"] for f in arts["files"]] == ["record/record.npz"]
+        # orderlab ui, mlflow ui and its one uvicorn worker: not MLflow's job runner and its consumers
+        started = _session_commands(proc.pid)
+        assert len(started) <= 3 and not any("huey" in c or "_job_runner" in c for c in started), started
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)

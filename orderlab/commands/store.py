@@ -140,6 +140,9 @@ def register(app: typer.Typer) -> None:
         quiet = "ignore:starlette.middleware.wsgi is deprecated"
         warnings = ",".join(w for w in (os.environ.get("PYTHONWARNINGS"), quiet) if w)
         env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONUNBUFFERED": "1", "PYTHONWARNINGS": warnings}
+        # MLflow 3 starts a job runner and a pool of huey consumers (its GenAI jobs) beside the UI: ~10
+        # processes and ~2.5 GB that browsing runs never uses. Off unless the user turns it on.
+        env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
         run_ui(cmd, env, port)
 
 

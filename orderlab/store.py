@@ -521,8 +521,13 @@ def uri_form_problem(uri: str) -> str | None:
     if uri.startswith("sqlite:///"):
         return None
     if scheme in ("file", ""):
-        return (f"tracking URI {uri!r} is a plain file store, which MLflow 3 refuses; use sqlite:///PATH/mlflow.db "
-                f"or an http:// server")
+        # A path (a bare one, or file:) is MLflow's plain file store. What the user most likely
+        # meant, spelled out: the SQLite database at that path, or in that folder (orderlab's mlruns/).
+        path = urllib.parse.unquote(urllib.parse.urlparse(uri).path) if scheme == "file" else uri
+        path = os.path.abspath(os.path.expanduser(path))
+        db = path if path.endswith((".db", ".sqlite", ".sqlite3")) else os.path.join(path, "mlflow.db")
+        return (f"tracking URI {uri!r} is a path, which MLflow 3 takes for a plain file store and refuses; "
+                f"for the SQLite store there use --tracking-uri sqlite:///{db} (or an http:// server)")
     if scheme not in _DB_SCHEMES:
         return (f"tracking URI {uri!r} has a scheme ({scheme}:) that MLflow cannot track to; use "
                 f"sqlite:///PATH/mlflow.db or an http(s):// server")

@@ -129,9 +129,14 @@ def test_database_uris_probed_and_shown_without_their_password():
     assert _without_password("sqlite:///a/b.db") == "sqlite:///a/b.db"
 
 
-def test_file_store_uri_is_explained(tmp_path):
-    with pytest.raises(OrderlabError, match="sqlite"):
-        Store(f"file://{tmp_path}/x")
+def test_file_store_uri_is_explained(tmp_path, monkeypatch):
+    """A path or file: URI gets the exact sqlite: URI of the database at that path or in that folder."""
+    monkeypatch.chdir(tmp_path)
+    for uri, db in [(f"file://{tmp_path}/x", f"{tmp_path}/x/mlflow.db"), ("mlruns", f"{tmp_path}/mlruns/mlflow.db"),
+                    ("mlruns/mlflow.db", f"{tmp_path}/mlruns/mlflow.db"), (f"{tmp_path}/a.sqlite", f"{tmp_path}/a.sqlite")]:
+        with pytest.raises(OrderlabError) as e:
+            Store(uri)
+        assert str(e.value).endswith(f"use --tracking-uri sqlite:///{db} (or an http:// server)"), str(e.value)
 
 
 def test_stale_running_run_detected(store):

@@ -276,8 +276,8 @@ def test_npz_errors_are_one_line_and_name_the_file(tmp_path):
          "holds an array of Python objects"),
         (save(tmp_path, "f.npz", **{**ok, "y_test": np.array([0, 1, 2, 1])}), "absent from y_train"),
         (save(tmp_path, "g.npz", **{**ok, "y_train": np.array([0.5, 1, 0, 1])}), "integer class labels (got float64 values that are not whole numbers, e.g. 0.5)"),
-        (save(tmp_path, "h.npz", **{**ok, "x_test": np.zeros((4, 5))}), "features"),
-        (save(tmp_path, "i.npz", **{**ok, "x_train": np.zeros((4, 3, 3)), "x_test": np.zeros((4, 3, 4))}), "differ"),
+        (save(tmp_path, "h.npz", **{**ok, "x_test": np.zeros((4, 5))}), "3 features but x_test 5; save both splits with the same features"),
+        (save(tmp_path, "i.npz", **{**ok, "x_train": np.zeros((4, 3, 3)), "x_test": np.zeros((4, 3, 4))}), "differ in shape; save both splits at one size"),
         (save(tmp_path, "j.npz", **{**ok, "x_train": np.zeros(4)}), "shape"),
     ]
     (tmp_path / "junk.npz").write_bytes(b"PK\x03\x04 this is no zip")

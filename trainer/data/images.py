@@ -379,7 +379,8 @@ def load_npz(opts: LoadOptions) -> Dataset:
     y_train, y_test, names = _npz_labels(str(path), arr["y_train"], arr["y_test"])
     if x_train.ndim == 2:
         if x_train.shape[1] != x_test.shape[1]:
-            raise OrderlabError(f"{path}: x_train has {x_train.shape[1]} features but x_test {x_test.shape[1]}")
+            raise OrderlabError(f"{path}: x_train has {x_train.shape[1]} features but x_test {x_test.shape[1]}; "
+                                f"save both splits with the same features, in the same order")
         xtr = x_train.astype(np.float64)
         mu, sd = xtr.mean(axis=0), xtr.std(axis=0)
         sd = np.where(sd > 1e-12, sd, 1.0)   # constant features stay 0 instead of dividing by 0
@@ -390,7 +391,8 @@ def load_npz(opts: LoadOptions) -> Dataset:
     xtr, xte = _to_nchw(x_train), _to_nchw(x_test)
     if xtr.shape[1:] != xte.shape[1:]:
         raise OrderlabError(f"{path}: train images {xtr.shape[1:]} and test images {xte.shape[1:]} "
-                            f"(as C×H×W) differ in shape")
+                            f"(as C×H×W) differ in shape; save both splits at one size, with their channels on the "
+                            f"same axis")
     # Integer images are taken as 0..255 pixels; float images are kept as they are.
     scale = 255.0 if np.issubdtype(x_train.dtype, np.integer) else 1.0
     return normalise_images(f"npz:{opts.arg}", xtr.astype(np.float32) / scale, y_train,

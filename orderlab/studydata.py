@@ -28,12 +28,12 @@ def load_stack(store: Store, study: str, split: str = "test", *, align: str = "s
     only those architectures, aligned among themselves."""
     if split not in SPLITS:
         raise OrderlabError(f"unknown split {split!r}; use train or test")
+    if archs:       # only their records are read: another architecture's damaged record is no concern
+        runs = runs_of_archs(store, [study], archs, {study: runs} if runs is not None else None)[study]
     pairs = load_records(store, study, runs)
     if not pairs:
         raise OrderlabError(f"study {study!r} has no recorded network yet; train one with "
                             f"`orderlab train --study {study}`")
-    if archs:
-        [(_, pairs)] = keep_archs([(study, pairs)], archs)
     notes: list[str] = []
     if not interrupted:
         pairs = leave_out_interrupted(store, study, pairs, notes)
@@ -44,16 +44,23 @@ def load_stack(store: Store, study: str, split: str = "test", *, align: str = "s
     return st
 
 
-def keep_archs(loaded: list[tuple[str, list]], archs: Sequence[str]) -> list[tuple[str, list]]:
-    """``loaded`` (``[(study, [(run, record)])]``) kept to the networks of ``archs``, studies left
-    without any dropped; an architecture none of them has is refused, naming those they have."""
-    have = list(dict.fromkeys(r.arch for _, pairs in loaded for r, _ in pairs))
+def runs_of_archs(store: Store, studies: Sequence[str], archs: Sequence[str],
+                  runs: dict[str, Sequence[RunInfo]] | None = None) -> dict[str, list[RunInfo]]:
+    """Each study's runs of ``archs`` (from ``runs``, or the store), found before any record is
+    read: a command kept to some architectures never reads, nor fails on, another's records. A
+    study with no recorded network, or an architecture no study has recorded, is refused, naming
+    the architectures they have."""
+    found = {s: list(runs[s]) if runs is not None else store.list_runs(s) for s in studies}
+    for s in studies:
+        if not any(r.checkpoints > 0 for r in found[s]):
+            raise OrderlabError(f"study {s!r} has no recorded network yet; train one with "
+                                f"`orderlab train --study {s}`")
+    have = list(dict.fromkeys(r.arch for s in studies for r in found[s] if r.checkpoints > 0))
     unknown = [a for a in archs if a not in have]
     if unknown:
         raise OrderlabError(f"no network of architecture {', '.join(unknown)} in "
-                            f"{', '.join(study for study, _ in loaded)} (architectures: {', '.join(have)})")
-    kept = [(study, [(r, rec) for r, rec in pairs if r.arch in archs]) for study, pairs in loaded]
-    return [(study, pairs) for study, pairs in kept if pairs]
+                            f"{', '.join(studies)} (architectures: {', '.join(have)})")
+    return {s: [r for r in found[s] if r.arch in archs] for s in studies}
 
 
 def leave_out_interrupted(store: Store, study: str, pairs: list[tuple[RunInfo, Record]],

@@ -331,6 +331,26 @@ def test_missing_and_damaged_records_name_the_run_and_a_fix_that_works(own_store
         np.testing.assert_array_equal(before[k], after[k])
 
 
+def test_a_damaged_record_of_one_architecture_leaves_the_others_to_analyse(store_uri, tmp_path):
+    """With --arch cnn no mlp record is read: a damaged mlp record stops only the commands that need it."""
+    store = Store(store_uri)
+    ids = populate_store(store, "two", archs=("mlp", "cnn"), seeds=2, n_checkpoints=4, n_examples=40)
+    mlp = next(r for r in store.list_runs("two") if r.arch == "mlp")
+    store.record_file(mlp.run_id).write_bytes(b"garbage")
+    uri = ["--tracking-uri", store_uri]
+    for cmd in (["analyze", "two"], ["examples", "two"], ["export", "two", "-o", tmp_path / "e.npz"],
+                ["report", "two", "-o", tmp_path / "rep", "--no-log"]):
+        assert_one_line_error(invoke(*cmd, *uri), f"network {mlp.name}", "is corrupt")
+        r = invoke(*cmd, "--arch", "cnn", *uri)
+        assert r.exit_code == 0, (cmd, r.output)
+    with np.load(tmp_path / "e.npz") as z:
+        assert list(z["arch"]) == ["cnn", "cnn"]
+    # an architecture the study does not have is still named as such (not "no recorded network")
+    assert_one_line_error(invoke("analyze", "two", "--arch", "vgg", *uri), "no network of architecture vgg in two",
+                          "architectures: cnn, mlp")
+    assert len(ids) == 4
+
+
 def test_record_messages_for_finished_runs_of_synthetic_studies(store_uri, tmp_path):
     """The same messages without real training: a deleted record and a record of a newer format."""
     store = Store(store_uri)

@@ -38,20 +38,21 @@ def load_stacks(store, studies: list[str], splits: list[str] | None, align: str 
     split (see :func:`orderlab.studydata.check_split`). Networks that stopped before finishing are
     left out (with a note on each stack) unless ``interrupted``."""
     from orderlab.analysis.stack import Stack
-    from orderlab.studydata import check_same_data, check_split, keep_archs, leave_out_interrupted, load_records
+    from orderlab.studydata import check_same_data, check_split, leave_out_interrupted, load_records, runs_of_archs
     twice = sorted({s for s in studies if studies.count(s) > 1})
     if twice:
         raise OrderlabError(f"study {', '.join(map(repr, twice))} is named more than once; name each study once "
                             f"(its networks would count twice)")
+    # with --arch, only those architectures' records are read (studies left without any dropped)
+    runs = runs_of_archs(store, studies, archs) if archs else None
     loaded, notes = [], []
     for study in studies:
-        pairs = load_records(store, study)
-        if not pairs:
+        pairs = load_records(store, study, runs[study] if runs is not None else None)
+        if not pairs and runs is None:
             raise OrderlabError(f"study {study!r} has no recorded network yet; train one with "
                                 f"`orderlab train --study {study}`")
-        loaded.append((study, pairs))
-    if archs:
-        loaded = keep_archs(loaded, archs)
+        if pairs:
+            loaded.append((study, pairs))
     if not interrupted:         # after --arch: only the networks asked for are named
         loaded = [(study, leave_out_interrupted(store, study, pairs, notes)) for study, pairs in loaded]
     if len(loaded) > 1:

@@ -199,6 +199,7 @@ class StudySource:
         self._records: dict[str, tuple[int, Any]] = {}     # run id -> (checkpoints, Record)
         self._failures: dict[str, _Failure] = {}           # run id -> its record's last failed read
         self._examples: dict[str, tuple[float, dict | None]] = {}
+        self._examples_damaged: dict[str, str | None] = {}     # a note when the examples file is damaged
         self._progress: dict[tuple, tuple[int, float]] = {}   # ended run -> the progress it shows
         self._downloads: tempfile.TemporaryDirectory | None = None   # records of remote stores
         self._built: dict[tuple, tuple[int, Any, Analysis | None, list[str]]] = {}
@@ -353,8 +354,13 @@ class StudySource:
         have = self._examples.get(study)
         if have is not None and (have[1] is not None or time.monotonic() - have[0] < EXAMPLES_RECHECK_S):
             return have[1]
-        ex = self.store().load_examples(study)
+        from orderlab.studydata import study_examples
+        ex, damaged = study_examples(self.store(), study, "")
         self._examples[study] = (time.monotonic(), ex)
+        # the notes line has room for the gist; the CLI's note (its first words) gives the command
+        self._examples_damaged[study] = (f"the study's examples file is damaged: no pictures or class names "
+                                         f"(`orderlab examples {study}` says how to write it anew)"
+                                         if damaged else None)
         return ex
 
     def _recorded_progress(self, store, r) -> None:
@@ -460,6 +466,8 @@ class StudySource:
                      [w for w in stack.warnings if not (live and SHORT_OF_END in w)])
             self._built = {key: built}          # only the latest build is worth keeping
         data.version, data.stack, data.analysis, data.notes = built[0], built[1], built[2], list(built[3])
+        if self._examples_damaged.get(studies[0]):
+            data.notes.append(self._examples_damaged[studies[0]])
         return data
 
     @staticmethod

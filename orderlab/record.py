@@ -450,4 +450,5 @@ def load_examples(path: str | os.PathLike) -> dict:
             return {"dataset": str(z["dataset"]), "kind": str(z["kind"]),
                     "class_names": [str(c) for c in z["class_names"]], "splits": splits}
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as e:
-        raise RecordError(f"examples file {path} is corrupt ({type(e).__name__}); re-create the study") from None
+        why = _damage(e) if not isinstance(e, OSError) else (e.strerror or str(e))
+        raise RecordError(f"examples file {path} is damaged ({why})", path=path, problem=f"is damaged ({why})") from None

@@ -527,12 +527,14 @@ def write_study_report(sd: StudyData, out_dir: Path) -> list[Path]:
     from orderlab.analysis.report import write_report
     recorded = sd.plan.options.get("record_splits", ["train", "test"])
     splits = ["test"] if "test" in recorded else list(recorded)   # figures cost; `orderlab report` has both
-    examples = sd.store.load_examples(sd.plan.study)
+    from orderlab.studydata import study_examples
+    examples, damaged = study_examples(sd.store, sd.plan.study, "the report has no example grid")
+    notes = [damaged] if damaged else []
     stacks = {s: sd.stack(s) for s in splits}
     if all(st.n_checkpoints >= 4 for st in stacks.values()):
-        return [write_report(stacks, out_dir, examples,
+        return [write_report(stacks, out_dir, examples, notes=notes,
                              title=f"{sd.plan.study}: {', '.join(sd.plan.archs)} on {sd.plan.dataset}")]
-    return [write_report({s: sd.stack(s, a) for s in splits}, out_dir / a, examples,
+    return [write_report({s: sd.stack(s, a) for s in splits}, out_dir / a, examples, notes=notes,
                          title=f"{sd.plan.study}: {a} on {sd.plan.dataset}") for a in sd.plan.archs]
 
 

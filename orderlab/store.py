@@ -37,7 +37,7 @@ from typing import Any, Callable, Iterable, TypeVar
 
 from orderlab.errors import OrderlabError
 from orderlab.publish import replace_file
-from orderlab.record import RECORD_FILENAME, THUMBNAILS_FILENAME, Record, check_owner, load_examples, load_record, save_record
+from orderlab.record import RECORD_FILENAME, THUMBNAILS_FILENAME, Record, RecordError, check_owner, load_examples, load_record, save_record
 
 T = TypeVar("T")
 
@@ -1220,9 +1220,15 @@ class Store:
         return plans, bad
 
     def has_examples(self, parent_run_id: str) -> bool:
+        """Whether the study holds its examples file (in a local store: one that can be read, so that
+        the next train of the study writes a damaged one anew)."""
         local = self._artifact_dir(parent_run_id)
         if local is not None:
-            return (local / EXAMPLES_ARTIFACT_DIR / THUMBNAILS_FILENAME).exists()
+            p = local / EXAMPLES_ARTIFACT_DIR / THUMBNAILS_FILENAME
+            try:
+                return p.exists() and bool(load_examples(p))
+            except RecordError:
+                return False
         files = self._retry(lambda: self.client.list_artifacts(parent_run_id, EXAMPLES_ARTIFACT_DIR))
         return any(f.path.endswith(THUMBNAILS_FILENAME) for f in files)
 

@@ -123,6 +123,19 @@ def _run_of_record(store: Store, study: str, err: RecordError, runs: Sequence[Ru
     return None
 
 
+def study_examples(store: Store, study: str, left_out: str) -> tuple[dict | None, str | None]:
+    """The study's examples file (thumbnails, texts, class names; None if it has none) and, when that
+    file is damaged, a note instead: what is ``left_out`` without it and the command that writes it
+    anew (any `orderlab train` of the study does, before it skips its finished networks)."""
+    try:
+        return store.load_examples(study), None
+    except RecordError as e:
+        done = [r for r in store.list_runs(study) if r.status == "FINISHED"]
+        again = (f"`{retrain_command(store, done[0])}` (its network is finished: nothing trains again)" if done
+                 else f"`orderlab train --study {shlex.quote(study)} …` with the study's data options")
+        return None, f"{e}, so {left_out}; this writes it anew: {again}"
+
+
 def _uri_option(store: Store) -> list[str]:
     """``--tracking-uri URI`` when a bare command would use another store."""
     return [] if store.uri == resolve_tracking_uri(None) else ["--tracking-uri", store.uri]

@@ -351,6 +351,34 @@ def test_a_damaged_record_of_one_architecture_leaves_the_others_to_analyse(store
     assert len(ids) == 4
 
 
+@pytest.mark.slow
+def test_a_damaged_examples_file_leaves_the_grid_out_and_names_the_command_that_writes_it_anew(own_store, tmp_path):
+    """The study's thumbnails file overwritten: `examples` and `report` still work, say what is left
+    out and give a command; that command (the study's train, its network finished) writes the file
+    anew without training, after which the report has its grid again."""
+    from orderlab.store import EXAMPLES_ARTIFACT_DIR, THUMBNAILS_FILENAME
+    train("thumbs", "--seeds", "0")
+    store = Store(own_store)
+    path = store._artifact_dir(store.study_parent("thumbs")) / EXAMPLES_ARTIFACT_DIR / THUMBNAILS_FILENAME
+    path.write_text("garbage")
+    r = invoke("examples", "thumbs", "--hardest", "3")
+    assert r.exit_code == 0, r.output
+    [note] = [x for x in r.stderr.splitlines() if "examples file" in x]
+    assert f"examples file {path} is damaged (not an .npz file" in note, note
+    assert "ValueError" not in note and "labels are shown as numbers" in note, note
+    r = invoke("report", "thumbs", "-o", tmp_path / "rep")
+    assert r.exit_code == 0, r.output
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "the report has no example grid" in md and not (tmp_path / "rep" / "examples_test.png").exists()
+    [again] = re.findall(r"this writes it anew: `([^`]+)`", note)
+    assert again.startswith("orderlab train --study thumbs --arch mlp --seeds 0"), again
+    follow(again, tmp_path)
+    assert store.load_examples("thumbs")["class_names"][:2] == ["0", "1"]
+    assert [r.status for r in store.list_runs("thumbs")] == ["FINISHED"]         # nothing trained again
+    r = invoke("report", "thumbs", "-o", tmp_path / "rep2")
+    assert r.exit_code == 0 and (tmp_path / "rep2" / "examples_test.png").exists(), r.output
+
+
 def test_record_messages_for_finished_runs_of_synthetic_studies(store_uri, tmp_path):
     """The same messages without real training: a deleted record and a record of a newer format."""
     store = Store(store_uri)

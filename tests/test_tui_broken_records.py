@@ -298,3 +298,19 @@ def test_source_leaves_out_a_record_copied_from_another_run(empty_db, tmp_path):
     assert sorted(data.stack.run_id) == sorted([runs["mlp/s0"].run_id, runs["mlp/s1"].run_id])
     [problem] = data.unreadable
     assert problem.name == "mlp/s2" and "belongs to another network" in problem.detail
+
+
+def test_a_damaged_examples_file_is_a_note_not_a_failed_study(empty_db, tmp_path):
+    """The TUI analyses the study as ever, without pictures, and says why in the notes line."""
+    from orderlab.app.source import StudySource
+    from orderlab.store import EXAMPLES_ARTIFACT_DIR, THUMBNAILS_FILENAME, Store
+    from orderlab.synthetic import populate_store
+    uri = new_store(empty_db, tmp_path)
+    store = Store(uri)
+    populate_store(store, "pics", archs=("mlp",), seeds=2, n_checkpoints=3, n_examples=50)
+    path = store._artifact_dir(store.study_parent("pics")) / EXAMPLES_ARTIFACT_DIR / THUMBNAILS_FILENAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"PK\x03\x04 cut short")
+    data = StudySource(uri).load(("pics",))
+    assert data.problem is None and data.stack.n_networks == 2 and data.examples is None
+    assert any("examples file is damaged" in n and "orderlab examples pics" in n for n in data.notes), data.notes

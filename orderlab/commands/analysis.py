@@ -248,11 +248,17 @@ def write_report_files(stacks: dict, out: Path, examples, title: str, option: st
 
 
 def publish_report(store, study: str, stacks: dict, out: Path, title: str, log: bool = True,
-                   notes: list[str] = ()) -> Path:
+                   notes: list[str] | None = None) -> Path:
     """Write the report into ``out`` and (``log``) log it and the TPA curves as the study's report
-    run, which replaces the previous report's run."""
+    run, which replaces the previous report's run. ``notes`` go under the report's header; a note
+    on the study's examples file, when damaged, is added to them."""
+    notes = [] if notes is None else notes
     from orderlab.analysis.report import report_metrics
-    md, *files = write_report_files(stacks, out, store.load_examples(study), title=title, notes=notes)
+    from orderlab.studydata import study_examples
+    examples, damaged = study_examples(store, study, "the report has no example grid")
+    if damaged:
+        notes.append(damaged)       # in report.md, and the caller says it on the terminal
+    md, *files = write_report_files(stacks, out, examples, title=title, notes=notes)
     if log:       # only the report's own files: the folder may hold anything else of the user's
         try:
             # what the report covers, for the MLflow UI (a report of one split or architecture
@@ -376,7 +382,10 @@ def register(app: typer.Typer) -> None:
         store = Store(tracking_uri, must_exist=True)
         stack = load_stacks(store, studies, [split], align, arch, arch_option=True,
                             interrupted=include_interrupted)[split]
-        ex = store.load_examples(studies[0])
+        from orderlab.studydata import study_examples
+        ex, damaged = study_examples(store, studies[0], "labels are shown as numbers")
+        if damaged:
+            typer.echo(f"note: {damaged}", err=True)
         names = ex.get("class_names") if ex else None
         chosen = resolve_class(cls, names)
         rows = example_rows(stack, n, hardest=hardest is not None, cls=chosen, class_names=names)

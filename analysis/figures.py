@@ -11,7 +11,7 @@ from matplotlib import colormaps
 from matplotlib.colors import LogNorm
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from orderlab.analysis import metrics as M
 from orderlab.analysis.stack import Stack
@@ -234,14 +234,17 @@ def fig_accessibility(stack: Stack, max_pairs: int = 6) -> Figure:
         ax.plot([0, 1], [0, 1], color="grey", lw=1, ls=":")
         ax.set(xlim=(-0.03, 1.03), ylim=(-0.03, 1.03), xlabel=f"accessibility, {a}", ylabel=f"accessibility, {b}")
         ax.set_aspect("equal")
-        ax.set_title(f"{which}: Spearman ρ {r['spearman']:.2f}, first-20% overlap {r['overlap']:.2f}", fontsize=9)
+        # two lines: one would run under the colorbar beside a panel 4.4 inches wide
+        ax.set_title(f"{which}: Spearman ρ {r['spearman']:.2f}\nfirst-20% overlap {r['overlap']:.2f}", fontsize=9)
     if mappables:
         norm.vmax = max(2.0, *(float(np.max(m.get_array())) for m in mappables))
         bar = fig.colorbar(mappables[0], ax=list(axes[:len(sets)]), shrink=0.8,
                            label=f"examples {'per bin' if binned else 'at the point'} (log)")
-        plain = FuncFormatter(lambda v, _: f"{v:g}")     # counts, not 6×10⁰
-        bar.ax.yaxis.set_major_formatter(plain)
-        bar.ax.yaxis.set_minor_formatter(plain)
+        # counts written plainly (not 6×10⁰), at 1, 2, 5, 10, 20, 50 …: every minor tick labelled
+        # ran the labels into each other once the scale passed 10
+        bar.ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        bar.ax.yaxis.set_minor_formatter(NullFormatter())
     return fig
 
 

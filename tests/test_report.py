@@ -376,3 +376,14 @@ def test_accessibility_scatter_draws_each_point_once_with_its_count_inside_the_a
     assert sum(pts.values()) == n and pts[(1.0, 1.0)] == 60 and pts[(1.0, 0.0)] == 20 and pts[(0.0, 0.0)] == 20
     assert ax.get_xlim()[0] < 0 < 1 < ax.get_xlim()[1] and ax.get_ylim()[0] < 0 < 1 < ax.get_ylim()[1]
     assert sc.norm.vmax == 60 and fig.axes[-1].get_ylabel() == "examples at the point (log)"
+    # the colour bar labels 1, 2, 5, 10, 20, 50 only (each minor tick labelled ran them together),
+    # and the panel's title stays inside the figure, clear of the colour bar
+    fig.canvas.draw()
+    bar = fig.axes[-1].yaxis
+    lo, hi = sorted(fig.axes[-1].get_ylim())
+    shown = [t for t in bar.get_major_ticks() if lo <= t.get_loc() <= hi]
+    assert [t.label1.get_text() for t in shown] == ["1", "2", "5", "10", "20", "50"], [t.get_loc() for t in shown]
+    assert not [t.get_text() for t in bar.get_ticklabels(minor=True) if t.get_text()]
+    title = ax.title.get_window_extent()
+    assert title.x1 <= fig.axes[-1].get_window_extent().x0 and title.x0 >= 0
+    assert "\nfirst-20% overlap" in ax.get_title()

@@ -520,22 +520,61 @@ def study_rows(sd: StudyData, split: str = "test") -> list[dict[str, Any]]:
     return rows
 
 
-def write_study_report(sd: StudyData, out_dir: Path) -> list[Path]:
+def write_study_report(sd: StudyData, out_dir: Path, log: bool = True) -> tuple[list[Path], str | None]:
     """``orderlab report`` of the study; one per architecture when the study's stack holds fewer than
     4 checkpoints (architectures on grids that share little, as learners' stages and networks'
-    epochs do, or a recipe recorded that sparsely: each architecture then on its own grid)."""
+    epochs do, or a recipe recorded that sparsely: each architecture then on its own grid). With
+    ``log``, also logged as the study's report run, as `orderlab report` logs it, so that the MLflow
+    UI shows the figures. Returns the reports' ``report.md`` paths and a note when logging failed."""
     from orderlab.analysis.report import write_report
+    from orderlab.studydata import study_examples
     recorded = sd.plan.options.get("record_splits", ["train", "test"])
     splits = ["test"] if "test" in recorded else list(recorded)   # figures cost; `orderlab report` has both
-    from orderlab.studydata import study_examples
     examples, damaged = study_examples(sd.store, sd.plan.study, "the report has no example grid")
     notes = [damaged] if damaged else []
     stacks = {s: sd.stack(s) for s in splits}
     if all(st.n_checkpoints >= 4 for st in stacks.values()):
-        return [write_report(stacks, out_dir, examples, notes=notes,
-                             title=f"{sd.plan.study}: {', '.join(sd.plan.archs)} on {sd.plan.dataset}")]
-    return [write_report({s: sd.stack(s, a) for s in splits}, out_dir / a, examples, notes=notes,
-                         title=f"{sd.plan.study}: {a} on {sd.plan.dataset}") for a in sd.plan.archs]
+        reports = [(None, stacks, write_report(stacks, out_dir, examples, notes=notes,
+                                               title=f"{sd.plan.study}: {', '.join(sd.plan.archs)} on {sd.plan.dataset}"))]
+    else:
+        reports = []
+        for a in sd.plan.archs:
+            per = {s: sd.stack(s, a) for s in splits}
+            reports.append((a, per, write_report(per, out_dir / a, examples, notes=notes,
+                                                 title=f"{sd.plan.study}: {a} on {sd.plan.dataset}")))
+    return [md for _, _, md in reports], (_log_study_report(sd, reports) if log else None)
+
+
+def _log_study_report(sd: StudyData, reports: list) -> str | None:
+    """Log the study's reports (``(arch or None, stacks, report.md)``) as its report run: the files
+    under ``report/`` (``report/<arch>/`` for one report per architecture) and the TPA curves, as
+    `orderlab report` logs them. A failure is a note: the reports on disk are what this run is for."""
+    from orderlab.analysis.report import REPORT_FILES, report_metrics
+    files: list = []
+    series = []
+    for arch, stacks, md in reports:
+        names = [md.name] + [p.format(split=s) for s in stacks for p in REPORT_FILES]
+        files += [(md.parent / n, arch) for n in names if (md.parent / n).is_file()]
+        for i, st in enumerate(stacks.values()):
+            values = report_metrics(st, with_epoch=i == 0 and arch is None)
+            if i == 0 and arch is not None:       # each architecture on its own grid: an epoch series each
+                values[f"epoch/{arch}"] = [float(e) for e in st.epoch]
+            series.append((values, range(st.n_checkpoints)))
+    first = next(iter(reports[0][1].values()))
+    covers = {"splits": ",".join(reports[0][1]), "archs": ",".join(sd.plan.archs),
+              "networks": sum(next(iter(st.values())).n_networks for _, st, _ in reports),
+              "checkpoints": first.n_checkpoints if len(reports) == 1 else "per architecture",
+              "studies": sd.plan.study, "made_by": "orderlab reproduce"}
+    try:
+        sd.store.log_report(sd.plan.study, files, series, covers)
+    except Exception as e:  # noqa: BLE001 - the artifact store (disk, permissions, a server): the files are written
+        from mlflow.exceptions import MlflowException
+        from orderlab.store import StoreError
+        if not isinstance(e, (OSError, MlflowException, StoreError)):
+            raise
+        why = e.strerror if isinstance(e, OSError) and e.strerror else " ".join(str(e).split())[:160]
+        return f"{sd.plan.study}: report written but not logged to MLflow ({why})"
+    return None
 
 
 def recipe_option(rec: Recipe) -> str:
@@ -661,7 +700,7 @@ def check_data(store, recipes: list[Recipe], data_dir: str | None, download: boo
 def reproduce(scale: str = "demo", only: list[str] | None = None, recipe_files: list[str | Path] | None = None,
               out_dir: str | Path | None = None, tracking_uri: str | None = None, device: str = "auto",
               data_dir: str | None = None, download: bool = False, quiet: bool = False,
-              study_reports: bool = True, threads: int | None = None,
+              study_reports: bool = True, threads: int | None = None, log_reports: bool = True,
               log: Callable[[str], None] = print) -> Path:
     """Train every study of the chosen recipes (reusing finished networks), check the claims and
     write ``report.md`` (with one report per study) into ``out_dir``; returns its path."""
@@ -703,7 +742,9 @@ def reproduce(scale: str = "demo", only: list[str] | None = None, recipe_files: 
         for key, sd in data.items():
             if not study_reports:
                 continue
-            paths = write_study_report(sd, out / rec.name / key)
+            paths, not_logged = write_study_report(sd, out / rec.name / key, log=log_reports)
+            if not_logged:
+                log(f"   note: {not_logged}")
             reports[key] = paths
             if len(paths) == 1:
                 figures += [f for f in (paths[0].parent / "tpa_test.png", paths[0].parent / "histograms_test.png")

@@ -1255,10 +1255,11 @@ class Store:
             order_by=["attributes.start_time ASC"], max_results=1000))
         return [r.info.run_id for r in runs]
 
-    def log_report(self, study: str, files: Iterable[str | os.PathLike],
+    def log_report(self, study: str, files: Iterable[str | os.PathLike | tuple[str | os.PathLike, str | None]],
                    series: Iterable[tuple[dict[str, Iterable[float]], Iterable[int]]],
                    params: dict[str, Any] | None = None) -> str:
-        """Log a report (its ``files`` under ``report/``, metric ``series``, each a
+        """Log a report (its ``files`` under ``report/``, or ``(file, folder)`` pairs under
+        ``report/<folder>/`` where a folder is given, metric ``series``, each a
         ``({name: values}, steps)`` pair, and ``params`` saying what it covers) as the study's report
         run, replacing the earlier one. The earlier run is deleted only once the new one is complete:
         a report that fails to log leaves the previous report in place, and its own half-logged run
@@ -1273,12 +1274,14 @@ class Store:
         try:
             if params:
                 self.log_params(run_id, params)
-            for f in files:
+            for item in files:
+                f, folder = item if isinstance(item, tuple) else (item, None)
+                where = REPORT_ARTIFACT_DIR if not folder else f"{REPORT_ARTIFACT_DIR}/{folder}"
                 if local is not None:         # in this store's own folder, also when it was moved
-                    (local / REPORT_ARTIFACT_DIR).mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(f, local / REPORT_ARTIFACT_DIR / Path(f).name)
+                    (local / where).mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(f, local / where / Path(f).name)
                 else:
-                    self._retry(lambda: self.client.log_artifact(run_id, str(f), REPORT_ARTIFACT_DIR))
+                    self._retry(lambda: self.client.log_artifact(run_id, str(f), where))
             for values, steps in series:
                 self.log_metric_series(run_id, values, steps)
             self._retry(lambda: self.client.set_terminated(run_id, "FINISHED"))

@@ -195,6 +195,19 @@ def test_reproduce_custom_recipe_end_to_end(tmp_path):
     store = Store()
     n_runs = len(store.list_runs("demo-tiny-digits"))
     assert n_runs == 4
+    # each study's report is its report run in MLflow (figures for the MLflow UI), as `orderlab report`
+    # logs it: one report per architecture in a folder each, with an epoch series each
+    from mlflow.tracking import MlflowClient
+    client = MlflowClient(store.uri)
+    [digits_report] = store.report_runs("demo-tiny-digits")
+    listed = {f.path for f in client.list_artifacts(digits_report, "report")}
+    assert listed == {"report/mlp", "report/knn"}, listed
+    assert "report/knn/tpa_test.png" in {f.path for f in client.list_artifacts(digits_report, "report/knn")}
+    run = client.get_run(digits_report)
+    assert {"test_tpa/mlp", "test_tpa/knn", "epoch/mlp", "epoch/knn"} <= set(run.data.metrics)
+    assert run.data.params["made_by"] == "orderlab reproduce" and run.data.params["archs"] == "mlp,knn"
+    [gauss_report] = store.report_runs("demo-tiny-gauss")
+    assert {"report/report.md", "report/tpa_test.png"} <= {f.path for f in client.list_artifacts(gauss_report, "report")}
     # an earlier run of another recipe into the same folder left its study reports: named, kept
     (tmp_path / "out2" / "mine" / "k" / "cnn").mkdir(parents=True)
     (tmp_path / "out2" / "mine" / "k" / "cnn" / "report.md").write_text("earlier")
@@ -203,6 +216,10 @@ def test_reproduce_custom_recipe_end_to_end(tmp_path):
     assert again.exit_code == 0, again.output
     assert "reusing 2 finished network(s)" in again.output
     assert len(store.list_runs("demo-tiny-digits")) == n_runs                # nothing trained again
+    assert store.report_runs("demo-tiny-digits") == [digits_report]        # --summary-only: no report to log
+    nolog = runner.invoke(app, ["reproduce", "--recipe", str(recipe), "--out", str(tmp_path / "out3"), "-q", "--no-log"])
+    assert nolog.exit_code == 0 and (tmp_path / "out3" / "tiny" / "gauss" / "report.md").exists(), nolog.output
+    assert store.report_runs("demo-tiny-gauss") == [gauss_report]           # --no-log: files only
     assert (tmp_path / "out2" / "report.md").exists() and not (tmp_path / "out2" / "tiny").exists()
     summary = (tmp_path / "out2" / "report.md").read_text()
     assert "from an earlier run of other recipes: `mine/`" in summary and "earlier" == \

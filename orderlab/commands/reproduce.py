@@ -13,7 +13,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command(rich_help_panel="Analyse")
     def reproduce(
-        scale: str = typer.Option("demo", "--scale", help="demo (about 3 min on 2 CPU cores) or paper (100 networks "
+        scale: str = typer.Option("demo", "--scale", help="demo (3–5 min on 2 CPU cores) or paper (100 networks "
                                   "per architecture: a GPU or a cluster)."),
         only: List[str] = typer.Option(None, "--only", help="Run only this recipe (repeatable; see --list)."),
         recipe: List[Path] = typer.Option(None, "--recipe", help="Your own recipe file (repeatable) instead of "
@@ -27,6 +27,9 @@ def register(app: typer.Typer) -> None:
                                                    help="MLflow store (default sqlite:///./mlruns/mlflow.db)."),
         study_reports: bool = typer.Option(True, "--study-reports/--summary-only",
                                            help="Also write `orderlab report` of every study (figures)."),
+        log_reports: bool = typer.Option(True, "--log/--no-log", help="Log each study's report to MLflow as its "
+                                         "report run (as `orderlab report` does), so the MLflow UI shows the "
+                                         "figures."),
         threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch (default: 1 at "
                                               "demo scale, whose small networks train fastest so)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
@@ -50,7 +53,7 @@ def register(app: typer.Typer) -> None:
         try:
             path = run(scale, only, recipe, folder, tracking_uri=tracking_uri, device=device,
                        data_dir=str(data_dir) if data_dir else None, download=download, quiet=quiet,
-                       study_reports=study_reports, threads=threads,
+                       study_reports=study_reports, threads=threads, log_reports=log_reports,
                        log=typer.echo)
         except KeyboardInterrupt:
             typer.echo("interrupted: finished networks are kept; run the same command to go on", err=True)

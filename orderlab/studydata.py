@@ -15,7 +15,7 @@ import numpy as np
 from orderlab.analysis.stack import Stack
 from orderlab.errors import OrderlabError, name_list
 from orderlab.record import Record, RecordError
-from orderlab.store import ENDED_EARLY, RunInfo, Store, param_equals, resolve_tracking_uri
+from orderlab.store import ENDED_EARLY, RunInfo, Store, one_run_per_network, param_equals, resolve_tracking_uri
 
 SPLITS = ("train", "test")
 
@@ -50,7 +50,9 @@ def runs_of_archs(store: Store, studies: Sequence[str], archs: Sequence[str],
     read: a command kept to some architectures never reads, nor fails on, another's records. A
     study with no recorded network, or an architecture no study has recorded, is refused, naming
     the architectures they have."""
-    found = {s: list(runs[s]) if runs is not None else store.list_runs(s) for s in studies}
+    # the runs that stand for their networks, as the records are then read (a run superseded by its
+    # network's new run, not yet recorded, has a record that is never read)
+    found = {s: one_run_per_network(runs[s] if runs is not None else store.list_runs(s)) for s in studies}
     for s in studies:
         if not any(r.checkpoints > 0 for r in found[s]):
             raise OrderlabError(f"study {s!r} has no recorded network yet; train one with "

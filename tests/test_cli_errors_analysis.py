@@ -349,6 +349,19 @@ def test_a_damaged_record_of_one_architecture_leaves_the_others_to_analyse(store
     assert_one_line_error(invoke("analyze", "two", "--arch", "vgg", *uri), "no network of architecture vgg in two",
                           "architectures: cnn, mlp")
     assert len(ids) == 4
+    # cnn's only network is being trained anew (its killed run superseded, the new run has no
+    # checkpoint yet): no cnn network to analyse, said as such, not a traceback
+    populate_store(store, "sup", archs=("mlp",), seeds=1, n_checkpoints=4, n_examples=40)
+    [old] = populate_store(store, "sup", archs=("cnn",), seeds=1, n_checkpoints=4, n_examples=40, finish=False)
+    store.end_run(old, "KILLED")
+    new, _ = store.create_network_run("sup", store.study_parent("sup"), store.experiment_id("sup"), arch="cnn",
+                                      seed=0, dataset="synthetic", epochs=1.0, params={})
+    store.supersede(old, new, "its state could not be read")
+    for cmd in (["analyze", "sup"], ["examples", "sup"], ["export", "sup", "-o", tmp_path / "s.npz"],
+                ["report", "sup", "-o", tmp_path / "srep", "--no-log"]):
+        for extra in ([], ["--include-interrupted"]):
+            assert_one_line_error(invoke(*cmd, "--arch", "cnn", *extra, *uri),
+                                  "no network of architecture cnn in sup (architectures: mlp)")
 
 
 @pytest.mark.slow

@@ -53,6 +53,9 @@ def load_stacks(store, studies: list[str], splits: list[str] | None, align: str 
                                 f"`orderlab train --study {study}`")
         if pairs:
             loaded.append((study, pairs))
+    if not loaded:      # --arch: their runs were found, yet no record could be read (the store let them go)
+        raise OrderlabError(f"no record of architecture {', '.join(archs)} can be read in {', '.join(studies)}; "
+                            f"`orderlab runs STUDY` shows their runs")
     if not interrupted:         # after --arch: only the networks asked for are named
         loaded = [(study, leave_out_interrupted(store, study, pairs, notes)) for study, pairs in loaded]
     if len(loaded) > 1:

@@ -354,12 +354,12 @@ class StudySource:
         have = self._examples.get(study)
         if have is not None and (have[1] is not None or time.monotonic() - have[0] < EXAMPLES_RECHECK_S):
             return have[1]
-        from orderlab.studydata import study_examples
+        from orderlab.studydata import examples_fix, study_examples
         ex, damaged = study_examples(self.store(), study, "")
         self._examples[study] = (time.monotonic(), ex)
-        # the notes line has room for the gist; the CLI's note (its first words) gives the command
-        self._examples_damaged[study] = (f"the study's examples file is damaged: no pictures or class names "
-                                         f"(`orderlab examples {study}` says how to write it anew)"
+        # the notes line has room for the gist and the command, not the file's path
+        self._examples_damaged[study] = (f"the study's examples file is damaged: no pictures or class names; "
+                                         f"{examples_fix(self.store(), study)} writes it anew"
                                          if damaged else None)
         return ex
 

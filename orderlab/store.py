@@ -24,9 +24,11 @@ import contextlib
 import errno
 import os
 import re
+import shlex
 import shutil
 import socket
 import tempfile
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -352,7 +354,7 @@ class StudyInfo:
 
 
 # what MLflow accepts in a tag key (an architecture named otherwise is shown once its runs exist)
-_TAG_KEY = re.compile(r"[\w.\- /]{1,250}")
+_TAG_KEY = re.compile(r"[\w.\- /:]{1,250}")
 
 
 def planned_archs(experiment_tags: dict[str, str]) -> set[str]:
@@ -523,11 +525,20 @@ def uri_form_problem(uri: str) -> str | None:
     if scheme in ("file", ""):
         # A path (a bare one, or file:) is MLflow's plain file store. What the user most likely
         # meant, spelled out: the SQLite database at that path, or in that folder (orderlab's mlruns/).
-        path = urllib.parse.unquote(urllib.parse.urlparse(uri).path) if scheme == "file" else uri
+        if scheme == "file":
+            parts = urllib.parse.urlparse(uri)
+            # file://mlruns/mlflow.db puts "mlruns" in the host: a relative path was meant
+            host = "" if parts.netloc in ("", "localhost") else parts.netloc
+            path = urllib.parse.unquote(host + parts.path)
+        else:
+            path = uri
         path = os.path.abspath(os.path.expanduser(path))
         db = path if path.endswith((".db", ".sqlite", ".sqlite3")) else os.path.join(path, "mlflow.db")
+        # quoted for SQLAlchemy's URL ('?' starts options) and for the shell (spaces)
+        fixed = shlex.quote("sqlite:///" + urllib.parse.quote(db, safe="/"))
+        where = ("MLFLOW_TRACKING_URI" if os.environ.get("MLFLOW_TRACKING_URI") == uri else "--tracking-uri")
         return (f"tracking URI {uri!r} is a path, which MLflow 3 takes for a plain file store and refuses; "
-                f"for the SQLite store there use --tracking-uri sqlite:///{db} (or an http:// server)")
+                f"for the SQLite store there use {where} {fixed} (or an http:// server)")
     if scheme not in _DB_SCHEMES:
         return (f"tracking URI {uri!r} has a scheme ({scheme}:) that MLflow cannot track to; use "
                 f"sqlite:///PATH/mlflow.db or an http(s):// server")
@@ -874,13 +885,17 @@ class Store:
 
     def plan_archs(self, study: str, archs: Iterable[str]) -> None:
         """Note on ``study`` that networks of ``archs`` are to be trained (see ``TAG_PLANNED_ARCH``)."""
+        from mlflow.exceptions import MlflowException
         exp = self._retry(lambda: self.client.get_experiment_by_name(study))
         if exp is None:
             return
         for a in archs:
             key = TAG_PLANNED_ARCH + a
             if key not in exp.tags and _TAG_KEY.fullmatch(key):
-                self._retry(lambda: self.client.set_experiment_tag(exp.experiment_id, key, "1"))
+                try:
+                    self._retry(lambda: self.client.set_experiment_tag(exp.experiment_id, key, "1"))
+                except MlflowException:
+                    pass        # a key this MLflow refuses: the architecture is listed once its runs exist
 
     def list_runs(self, study: str) -> list[RunInfo]:
         return self.list_runs_in(self.experiment_id(study))
@@ -1149,7 +1164,8 @@ class Store:
         if local is not None:
             dst = local / EXAMPLES_ARTIFACT_DIR / THUMBNAILS_FILENAME
             dst.parent.mkdir(parents=True, exist_ok=True)
-            tmp = dst.with_name(dst.name + ".tmp")
+            # a name of its own: processes joining a study at once (sweep workers) may each write it
+            tmp = dst.with_name(f"{dst.name}.{os.getpid()}.{threading.get_ident()}.tmp")
             shutil.copyfile(local_file, tmp)
             os.replace(tmp, dst)
             return
@@ -1230,7 +1246,29 @@ class Store:
             except RecordError:
                 return False
         files = self._retry(lambda: self.client.list_artifacts(parent_run_id, EXAMPLES_ARTIFACT_DIR))
-        return any(f.path.endswith(THUMBNAILS_FILENAME) for f in files)
+        if not any(f.path.endswith(THUMBNAILS_FILENAME) for f in files):
+            return False
+        try:            # once per training process: a damaged file is written anew there too
+            return self._download_examples(parent_run_id) is not None
+        except RecordError:
+            return False
+
+    def _download_examples(self, parent: str) -> dict | None:
+        """The examples file of a remote store's study (None when it cannot be fetched); a damaged
+        one raises RecordError naming it as the store holds it."""
+        from mlflow.exceptions import MlflowException
+        where = f"{EXAMPLES_ARTIFACT_DIR}/{THUMBNAILS_FILENAME}"
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                p = self._retry(lambda: self.client.download_artifacts(parent, where, tmp))
+                try:
+                    return load_examples(p)
+                except RecordError as e:
+                    why = e.problem or "is damaged"
+                    raise RecordError(f"examples file {where} of the study's run {parent} {why}",
+                                      problem=why) from None
+        except (MlflowException, OSError):
+            return None
 
     def load_examples(self, study: str) -> dict | None:
         """Thumbnails/texts of the study's examples, or None when the study has none."""
@@ -1239,14 +1277,7 @@ class Store:
         if local is not None:
             p = local / EXAMPLES_ARTIFACT_DIR / THUMBNAILS_FILENAME
             return load_examples(p) if p.exists() else None
-        from mlflow.exceptions import MlflowException
-        try:
-            with tempfile.TemporaryDirectory() as tmp:
-                p = self._retry(lambda: self.client.download_artifacts(
-                    parent, f"{EXAMPLES_ARTIFACT_DIR}/{THUMBNAILS_FILENAME}", tmp))
-                return load_examples(p)
-        except (MlflowException, OSError):
-            return None
+        return self._download_examples(parent)
 
     def report_runs(self, study: str) -> list[str]:
         """The study's report runs, oldest first (one, unless a report is being logged right now)."""

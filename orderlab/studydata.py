@@ -132,10 +132,16 @@ def study_examples(store: Store, study: str, left_out: str) -> tuple[dict | None
     try:
         return store.load_examples(study), None
     except RecordError as e:
-        done = [r for r in store.list_runs(study) if r.status == "FINISHED"]
-        again = (f"`{retrain_command(store, done[0])}` (its network is finished: nothing trains again)" if done
-                 else f"`orderlab train --study {shlex.quote(study)} …` with the study's data options")
-        return None, f"{e}, so {left_out}; this writes it anew: {again}"
+        return None, f"{e}, so {left_out}; this writes it anew: {examples_fix(store, study)}"
+
+
+def examples_fix(store: Store, study: str) -> str:
+    """The command that writes a study's damaged examples file anew: the train command of one of
+    its finished networks, which joins the study (writing the file) and trains nothing."""
+    done = [r for r in store.list_runs(study) if r.status == "FINISHED"]
+    if done:
+        return f"`{retrain_command(store, done[0])}` (its network is finished: nothing trains again)"
+    return f"`orderlab train --study {shlex.quote(study)} …` with the study's data options"
 
 
 def _uri_option(store: Store) -> list[str]:

@@ -88,6 +88,19 @@ def test_sweep_through_a_tracking_server(server, tmp_path):
     assert r.exit_code == 0, r.output
     with np.load(out) as z:
         assert z["correct"].shape == (4, 3, 80) and list(z["arch"]) == ["cnn", "cnn", "mlp", "mlp"]
+    assert {x.name: x.archs for x in store.list_studies()}["srv"] == ["cnn", "mlp"]     # planned-arch tags
+    # a damaged examples file on the server: a note naming it as the store holds it, and the study's
+    # train command (its networks finished: nothing trains) writes it anew through the server
+    from orderlab.studydata import study_examples
+    [held] = list((root / "artifacts").rglob("examples/examples.npz"))
+    held.write_bytes(b"PK\x03\x04 cut short")
+    assert not store.has_examples(store.study_parent("srv"))
+    ex, note = study_examples(store, "srv", "no grid")
+    assert ex is None and f"examples file examples/examples.npz of the study's run {store.study_parent('srv')}" in note
+    assert "/tmp" not in note.split(" is damaged")[0], note
+    r = runner.invoke(app, ["train", "--arch", "mlp", "--seeds", "0", "--study", "srv", *SMALL, "--tracking-uri", url])
+    assert r.exit_code == 0, r.output
+    assert store.load_examples("srv") is not None and len(store.list_runs("srv")) == 4
 
 
 @pytest.mark.slow

@@ -55,8 +55,8 @@ def test_the_studies_list_names_architectures_planned_before_their_first_run(sto
     # networks of another architecture join the list with their runs; a name MLflow takes for no
     # tag key is left to them
     populate_store(store, "planned2", archs=("cnn",), seeds=1, n_checkpoints=2, n_examples=20)
-    store.plan_archs("planned2", ["mlp", "bad:name!"])
-    assert {s.name: s.archs for s in store.list_studies()}["planned2"] == ["cnn", "mlp"]
+    store.plan_archs("planned2", ["mlp", "bad:name!", "tv:resnet18"])
+    assert {s.name: s.archs for s in store.list_studies()}["planned2"] == ["cnn", "mlp", "tv:resnet18"]
 
 
 def test_study_refuses_other_data(store):
@@ -137,6 +137,21 @@ def test_file_store_uri_is_explained(tmp_path, monkeypatch):
         with pytest.raises(OrderlabError) as e:
             Store(uri)
         assert str(e.value).endswith(f"use --tracking-uri sqlite:///{db} (or an http:// server)"), str(e.value)
+    # file://mlruns/… puts "mlruns" in the URL's host: still the relative path meant
+    with pytest.raises(OrderlabError, match=f"use --tracking-uri sqlite:///{tmp_path}/mlruns/mlflow.db "):
+        Store("file://mlruns/mlflow.db")
+    # a path the shell and SQLAlchemy would split: percent-quoted, and the URI given works
+    with pytest.raises(OrderlabError) as e:
+        Store("my store?x")
+    fixed = f"sqlite:///{tmp_path}/my%20store%3Fx/mlflow.db"              # nothing left for the shell to split
+    assert f"use --tracking-uri {fixed} (or" in str(e.value), str(e.value)
+    (tmp_path / "my store?x").mkdir()
+    assert Store(fixed).list_studies() == []
+    assert (tmp_path / "my store?x" / "mlflow.db").exists()
+    # from the environment: the variable is named
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "mlruns")
+    with pytest.raises(OrderlabError, match="use MLFLOW_TRACKING_URI sqlite:///"):
+        Store(None)
 
 
 def test_stale_running_run_detected(store):

@@ -239,8 +239,17 @@ def test_resume_starts_the_networks_an_interrupted_sweep_never_reached(store_uri
     store = Store(store_uri)
     assert [x.seed for x in store.list_runs("unreached")] == [0]
     monkeypatch.setattr(Sweep, "on_done", real)
+    # a plan from before the planned-architecture tags: the resume sets them
+    from orderlab.store import TAG_PLANNED_ARCH
+    store.client.delete_experiment_tag(store.experiment_id("unreached"), TAG_PLANNED_ARCH + "mlp")
+    planned = []
+    real_plan = Store.plan_archs
+    monkeypatch.setattr(Store, "plan_archs", lambda self, study, archs: planned.append((study, list(archs)))
+                        or real_plan(self, study, archs))
     r = invoke("sweep", "--resume", "unreached", "--workers", "1", "--tracking-uri", store_uri, "--quiet")
     assert r.exit_code == 0, r.output
+    assert ("unreached", ["mlp"]) in planned
+    assert TAG_PLANNED_ARCH + "mlp" in store.client.get_experiment_by_name("unreached").tags
     runs = store.list_runs("unreached")
     assert [(x.seed, x.status, x.checkpoints) for x in runs] == [(s, "FINISHED", 3) for s in range(3)]
     first = {k: v for k, v in runs[0].params.items() if k not in ("seed", "device")}

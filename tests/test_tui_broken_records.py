@@ -300,7 +300,7 @@ def test_source_leaves_out_a_record_copied_from_another_run(empty_db, tmp_path):
     assert problem.name == "mlp/s2" and "belongs to another network" in problem.detail
 
 
-def test_a_damaged_examples_file_is_a_note_not_a_failed_study(empty_db, tmp_path):
+def test_a_damaged_examples_file_is_a_note_not_a_failed_study(empty_db, tmp_path, monkeypatch):
     """The TUI analyses the study as ever, without pictures, and says why in the notes line."""
     from orderlab.app.source import StudySource
     from orderlab.store import EXAMPLES_ARTIFACT_DIR, THUMBNAILS_FILENAME, Store
@@ -311,6 +311,10 @@ def test_a_damaged_examples_file_is_a_note_not_a_failed_study(empty_db, tmp_path
     path = store._artifact_dir(store.study_parent("pics")) / EXAMPLES_ARTIFACT_DIR / THUMBNAILS_FILENAME
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"PK\x03\x04 cut short")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")            # a TUI reading another store than the default
     data = StudySource(uri).load(("pics",))
     assert data.problem is None and data.stack.n_networks == 2 and data.examples is None
-    assert any("examples file is damaged" in n and "orderlab examples pics" in n for n in data.notes), data.notes
+    [note] = [n for n in data.notes if "examples file is damaged" in n]
+    # the command names this store (the TUI may read another than the default)
+    assert "`orderlab train --study pics" in note and f"--tracking-uri {uri}" in note, note

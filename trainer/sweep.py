@@ -943,6 +943,8 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
         if resume_study:
             cfg.study = resume_study
             tasks, skipped, busy, left, plan_notes = resume_plan(store, resume_study, cfg, claims)
+            # a plan written before the tags were (or interrupted before they were set) lists them now
+            store.plan_archs(resume_study, sorted({t.arch for t in tasks if t.arch}))
         else:
             from orderlab.trainer.data import load_dataset
             from orderlab.trainer.models import check_compatible, get_arch

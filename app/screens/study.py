@@ -180,7 +180,8 @@ class StudyScreen(PollingScreen):
             v.show_data(data, changed)
         # A reload (split, mode) forgets the shown checkpoint; the same networks come back as the same
         # version, whose checkpoint must still be shown again.
-        if data.stack is not None and (changed or self.cp_result is None):
+        # (not after a failed computation: that one is tried again on a move or a reload, not each poll)
+        if data.stack is not None and (changed or (self.cp_result is None and self._cp_error is None)):
             self.want_checkpoint()
         self.show_status()
 
@@ -422,6 +423,7 @@ class StudyScreen(PollingScreen):
         self._stop_play()
         self.following = True
         self.cp_result = None
+        self._cp_error = None
         self.title_text()
         self.poll_now(restart=True)
 

@@ -352,9 +352,11 @@ def register(app: typer.Typer) -> None:
         # A report of some architectures does not replace the study's report run unless asked to.
         log = not arch if log is None else log
         title = f"orderlab report: {study}" + (f" ({', '.join(arch)})" if arch else "")
-        md = publish_report(store, study, stacks, out, title=title, log=log, notes=left_out)
-        for note in left_out:
-            typer.echo(f"note: {note}", err=True)
+        try:
+            md = publish_report(store, study, stacks, out, title=title, log=log, notes=left_out)
+        finally:        # also when the report was written but could not be logged (that error comes last)
+            for note in left_out:
+                typer.echo(f"note: {note}", err=True)
         typer.echo(f"report: {md}")
         if log:
             typer.echo(f"logged as the report run of study {study!r} (artifacts under report/, TPA metrics per "

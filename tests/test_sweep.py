@@ -183,19 +183,23 @@ def test_dead_workers_retried_once_then_reported(store_uri, capsys):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sig, group", [(signal.SIGINT, True), (signal.SIGINT, False), (signal.SIGTERM, True),
-                                        (signal.SIGTERM, False)],
-                         ids=["ctrl-c-in-a-terminal", "kill-INT-main", "timeout-TERM-group", "kill-TERM-main"])
+                                        (signal.SIGTERM, False), (signal.SIGTERM, None)],
+                         ids=["ctrl-c-in-a-terminal", "kill-INT-main", "timeout-TERM-group", "kill-TERM-main",
+                              "kill-TERM-background"])
 def test_ctrl_c_or_sigterm_marks_the_workers_runs_killed(store_uri, sig, group):
     """Ctrl-C in a terminal reaches the sweep and its workers (one process group): the workers mark
     their runs KILLED through the sweep's process, which keeps answering until they are gone. A
     SIGINT to the sweep's process alone (``kill -INT``, a notebook) is passed on to the workers.
-    SIGTERM does the same: `timeout` and schedulers send it to the whole group, `kill` to one."""
+    SIGTERM does the same: `timeout` and schedulers send it to the whole group, `kill` to one; also
+    (``group`` None) to a sweep a script started in the background, whose shell ignores SIGINT for it."""
     import time
     study = f"stop-{sig.name}-{group}"
+    background = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if group is None else None
     proc = subprocess.Popen([sys.executable, "-m", "orderlab.cli", "sweep", "--arch", "mlp", "--seeds", "0-1",
                              "--workers", "2", "--epochs", "300", "--record-every", "1", "--device", "cpu",
                              "--study", study, "--quiet", "--tracking-uri", store_uri],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=background)
     store = Store(store_uri)
     deadline = time.monotonic() + 120
     runs = []
@@ -486,6 +490,34 @@ def test_sweep_on_a_local_ray_instance(store_uri):
     assert " INFO " not in out.stderr and "Token authentication" not in out.stderr, out.stderr
     runs = Store(store_uri).list_runs("ray")
     assert [(x.seed, x.status, x.checkpoints) for x in runs] == [(0, "FINISHED", 5), (1, "FINISHED", 5)]
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("ray")
+def test_ctrl_c_on_a_ray_sweep_ends_its_running_networks_killed(store_uri):
+    """Ray cancels the tasks (KeyboardInterrupt in each), which end their runs KILLED; the sweep waits
+    for that before it shuts its Ray instance down (which killed them first: runs left STALE, and
+    the last line said no network was training)."""
+    import time
+    pytest.importorskip("ray")
+    exe = os.path.join(os.path.dirname(sys.executable), "orderlab")
+    proc = subprocess.Popen([exe, "sweep", "--arch", "mlp", "--seeds", "0-1", "--executor", "ray", "--workers", "2",
+                             "--epochs", "300", "--record-every", "1", "--device", "cpu", "--study", "ray-stop",
+                             "--quiet", "--tracking-uri", store_uri],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    store = Store(store_uri)
+    deadline, runs = time.monotonic() + 180, []
+    while time.monotonic() < deadline and not (len(runs) == 2 and all(r.checkpoints >= 2 for r in runs)):
+        time.sleep(0.5)
+        try:
+            runs = store.list_runs("ray-stop")
+        except Exception:  # noqa: BLE001 - the study does not exist yet
+            runs = []
+    os.kill(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "interrupted: mlp/s0, mlp/s1 marked KILLED" in err, (out, err)
+    runs = store.list_runs("ray-stop")
+    assert [r.status for r in runs] == ["KILLED", "KILLED"], [(r.status, r.tags.get("orderlab.error")) for r in runs]
 
 
 def test_a_sweep_refused_after_its_workers_started_says_one_line(store_uri):

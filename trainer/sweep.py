@@ -260,6 +260,10 @@ def _worker_main(slot: int, env: dict[str, str], threads: int, conn, warm_cfg: d
     # SIGTERM (`timeout`, a scheduler, `kill` of the process group) stops a worker as Ctrl-C does: its
     # runs end KILLED through the main process, instead of the worker dying with them RUNNING.
     signal.signal(signal.SIGTERM, _interrupted)
+    # The main process stops a worker with SIGINT. A sweep started in the background by a shell
+    # without job control (`orderlab sweep … &` in a script) has SIGINT ignored, and its workers
+    # inherit that: they trained on for the whole drain and their runs were left STALE.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         if relay_uri:
             _relay_to(conn, relay_uri)
@@ -592,8 +596,19 @@ class RayExecutor:
                     last_poll = time.monotonic()
                     _poll_progress(store, self.study, list(refs.values()), on_event)
         except KeyboardInterrupt:
+            # Cancelling raises KeyboardInterrupt in each task, whose runs then end KILLED, as a local
+            # worker's do; shutting Ray down at once killed the tasks before that (runs left STALE).
             for ref in refs:
                 ray.cancel(ref)
+            pending, deadline = list(refs), time.monotonic() + DRAIN_SECONDS
+            try:
+                while pending and time.monotonic() < deadline:
+                    _, pending = ray.wait(pending, num_returns=len(pending),
+                                          timeout=max(0.1, deadline - time.monotonic()))
+            except KeyboardInterrupt:
+                pass            # a second Ctrl-C: stop waiting
+            if pending:
+                raise SweepInterrupted([refs[r].label for r in pending]) from None
             raise
         finally:
             if started:

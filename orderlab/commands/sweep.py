@@ -97,7 +97,7 @@ def register(app: typer.Typer) -> None:
             if unstopped:
                 typer.echo(f"interrupted: the worker(s) training {', '.join(unstopped)} had not stopped after "
                            f"{DRAIN_SECONDS:g} s, so those networks stay RUNNING and show as STALE once the "
-                           f"workers are gone; the others are marked KILLED; continue all of them with "
+                           f"workers are gone; any others that were training are marked KILLED; continue all of them with "
                            f"`orderlab sweep --resume {cfg.study}`", err=True)
             else:
                 typer.echo(_interrupted_line(cfg, began, bool(resume)), err=True)

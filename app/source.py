@@ -354,13 +354,18 @@ class StudySource:
         have = self._examples.get(study)
         if have is not None and (have[1] is not None or time.monotonic() - have[0] < EXAMPLES_RECHECK_S):
             return have[1]
-        from orderlab.studydata import examples_fix, study_examples
-        ex, damaged = study_examples(self.store(), study, "")
+        from orderlab.record import RecordError
+        damaged = None
+        try:
+            ex = self.store().load_examples(study)
+        except RecordError:
+            from orderlab.studydata import examples_fix
+            ex = None
+            # the notes line has room for the gist and the command, not the file's path
+            damaged = (f"the study's examples file is damaged: no pictures or class names; "
+                       f"{examples_fix(self.store(), study)} writes it anew")
         self._examples[study] = (time.monotonic(), ex)
-        # the notes line has room for the gist and the command, not the file's path
-        self._examples_damaged[study] = (f"the study's examples file is damaged: no pictures or class names; "
-                                         f"{examples_fix(self.store(), study)} writes it anew"
-                                         if damaged else None)
+        self._examples_damaged[study] = damaged
         return ex
 
     def _recorded_progress(self, store, r) -> None:

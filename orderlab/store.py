@@ -24,7 +24,6 @@ import contextlib
 import errno
 import os
 import re
-import shlex
 import shutil
 import socket
 import tempfile
@@ -534,8 +533,8 @@ def uri_form_problem(uri: str) -> str | None:
             path = uri
         path = os.path.abspath(os.path.expanduser(path))
         db = path if path.endswith((".db", ".sqlite", ".sqlite3")) else os.path.join(path, "mlflow.db")
-        # quoted for SQLAlchemy's URL ('?' starts options) and for the shell (spaces)
-        fixed = shlex.quote("sqlite:///" + urllib.parse.quote(db, safe="/"))
+        # percent-quoted for SQLAlchemy's URL ('?' starts options), which leaves nothing for a shell to split
+        fixed = "sqlite:///" + urllib.parse.quote(db, safe="/")
         where = ("MLFLOW_TRACKING_URI" if os.environ.get("MLFLOW_TRACKING_URI") == uri else "--tracking-uri")
         return (f"tracking URI {uri!r} is a path, which MLflow 3 takes for a plain file store and refuses; "
                 f"for the SQLite store there use {where} {fixed} (or an http:// server)")
@@ -1236,8 +1235,8 @@ class Store:
         return plans, bad
 
     def has_examples(self, parent_run_id: str) -> bool:
-        """Whether the study holds its examples file (in a local store: one that can be read, so that
-        the next train of the study writes a damaged one anew)."""
+        """Whether the study holds a readable examples file (so that the next train of the study
+        writes a damaged one anew)."""
         local = self._artifact_dir(parent_run_id)
         if local is not None:
             p = local / EXAMPLES_ARTIFACT_DIR / THUMBNAILS_FILENAME

@@ -568,11 +568,10 @@ def _log_study_report(sd: StudyData, reports: list) -> str | None:
     try:
         sd.store.log_report(sd.plan.study, files, series, covers)
     except Exception as e:  # noqa: BLE001 - the artifact store (disk, permissions, a server): the files are written
-        from mlflow.exceptions import MlflowException
-        from orderlab.store import StoreError
-        if not isinstance(e, (OSError, MlflowException, StoreError)):
+        from orderlab.store import logging_failure
+        why = logging_failure(e)
+        if why is None:
             raise
-        why = e.strerror if isinstance(e, OSError) and e.strerror else " ".join(str(e).split())[:160]
         return f"{sd.plan.study}: report written but not logged to MLflow ({why})"
     return None
 

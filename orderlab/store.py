@@ -356,6 +356,15 @@ class StudyInfo:
 _TAG_KEY = re.compile(r"[\w.\- /:]{1,250}")
 
 
+def logging_failure(e: BaseException) -> str | None:
+    """Why logging to the store failed, in a few words, for the errors a store gives (disk,
+    permissions, a server, a read-only store); None for any other exception (the caller re-raises)."""
+    from mlflow.exceptions import MlflowException
+    if not isinstance(e, (OSError, MlflowException, StoreError)):
+        return None
+    return e.strerror if isinstance(e, OSError) and e.strerror else " ".join(str(e).split())[:160]
+
+
 def planned_archs(experiment_tags: dict[str, str]) -> set[str]:
     """The architectures a study's trains and sweeps set out to train (``TAG_PLANNED_ARCH``)."""
     return {k[len(TAG_PLANNED_ARCH):] for k in experiment_tags if k.startswith(TAG_PLANNED_ARCH)}

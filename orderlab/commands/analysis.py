@@ -253,37 +253,43 @@ def write_report_files(stacks: dict, out: Path, examples, title: str, option: st
 def publish_report(store, study: str, stacks: dict, out: Path, title: str, log: bool = True,
                    notes: list[str] | None = None) -> Path:
     """Write the report into ``out`` and (``log``) log it and the TPA curves as the study's report
-    run, which replaces the previous report's run. ``notes`` go under the report's header; a note
-    on the study's examples file, when damaged, is added to them."""
-    notes = [] if notes is None else notes
+    run, which replaces the previous report's run. ``notes`` go under the report's header and, with
+    a note on the study's examples file when it is damaged, to stderr (also when the report was
+    written but could not be logged, whose error then comes last)."""
     from orderlab.analysis.report import report_metrics
     from orderlab.studydata import study_examples
+    notes = [] if notes is None else notes
     examples, damaged = study_examples(store, study, "the report has no example grid")
     if damaged:
-        notes.append(damaged)       # in report.md, and the caller says it on the terminal
-    md, *files = write_report_files(stacks, out, examples, title=title, notes=notes)
-    if log:       # only the report's own files: the folder may hold anything else of the user's
-        try:
-            # what the report covers, for the MLflow UI (a report of one split or architecture
-            # replaces a whole one, and its run would not say so otherwise)
-            first = next(iter(stacks.values()))
-            covers = {"splits": ",".join(stacks), "archs": ",".join(first.archs), "networks": first.n_networks,
-                      "checkpoints": first.n_checkpoints, "studies": first.study or study}
-            store.log_report(study, [md, *files], [(report_metrics(st, with_epoch=i == 0), range(st.n_checkpoints))
-                                                  for i, st in enumerate(stacks.values())], covers)
-        except Exception as e:  # noqa: BLE001 - the artifact store (disk, permissions, a server): files are written
-            from mlflow.exceptions import MlflowException
-            from orderlab.store import ReadOnlyStore, StoreError
-            if not isinstance(e, (OSError, MlflowException, StoreError)):
-                raise
-            if isinstance(e, ReadOnlyStore):     # an archived store: nothing to fix
-                raise OrderlabError(f"wrote the report to {out}; the store {store.uri} is read-only, so it is not "
-                                    f"logged as the study's report run; pass --no-log to write the files only") from None
-            why = e.strerror if isinstance(e, OSError) and e.strerror else " ".join(str(e).split())[:160]
-            raise OrderlabError(f"wrote the report to {out} but could not log it to MLflow ({why}); the previous "
-                                f"report run stays; fix the store (disk space, permissions, server) and run report "
-                                f"again, or pass --no-log") from None
-    return md
+        notes.append(damaged)
+    try:
+        md, *files = write_report_files(stacks, out, examples, title=title, notes=notes)
+        if log:       # only the report's own files: the folder may hold anything else of the user's
+            try:
+                # what the report covers, for the MLflow UI (a report of one split or architecture
+                # replaces a whole one, and its run would not say so otherwise)
+                first = next(iter(stacks.values()))
+                covers = {"splits": ",".join(stacks), "archs": ",".join(first.archs), "networks": first.n_networks,
+                          "checkpoints": first.n_checkpoints, "studies": first.study or study}
+                store.log_report(study, [md, *files], [(report_metrics(st, with_epoch=i == 0),
+                                                        range(st.n_checkpoints)) for i, st in enumerate(stacks.values())],
+                                 covers)
+            except Exception as e:  # noqa: BLE001 - the artifact store (disk, permissions, a server): files are written
+                from orderlab.store import ReadOnlyStore, logging_failure
+                why = logging_failure(e)
+                if why is None:
+                    raise
+                if isinstance(e, ReadOnlyStore):     # an archived store: nothing to fix
+                    raise OrderlabError(f"wrote the report to {out}; the store {store.uri} is read-only, so it is not "
+                                        f"logged as the study's report run; pass --no-log to write the files only"
+                                        ) from None
+                raise OrderlabError(f"wrote the report to {out} but could not log it to MLflow ({why}); the previous "
+                                    f"report run stays; fix the store (disk space, permissions, server) and run report "
+                                    f"again, or pass --no-log") from None
+        return md
+    finally:
+        for note in notes:
+            typer.echo(f"note: {note}", err=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -352,11 +358,7 @@ def register(app: typer.Typer) -> None:
         # A report of some architectures does not replace the study's report run unless asked to.
         log = not arch if log is None else log
         title = f"orderlab report: {study}" + (f" ({', '.join(arch)})" if arch else "")
-        try:
-            md = publish_report(store, study, stacks, out, title=title, log=log, notes=left_out)
-        finally:        # also when the report was written but could not be logged (that error comes last)
-            for note in left_out:
-                typer.echo(f"note: {note}", err=True)
+        md = publish_report(store, study, stacks, out, title=title, log=log, notes=left_out)
         typer.echo(f"report: {md}")
         if log:
             typer.echo(f"logged as the report run of study {study!r} (artifacts under report/, TPA metrics per "

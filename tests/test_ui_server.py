@@ -38,12 +38,19 @@ def _session_commands(sid: int) -> list[str]:
 
 
 @pytest.mark.slow
-def test_orderlab_ui_shows_the_study(store_uri):
+def test_orderlab_ui_shows_the_study(store_uri, tmp_path):
     populate_store(Store(store_uri), "ui-study", archs=("mlp",), seeds=2, n_checkpoints=3, n_examples=20)
     port = _free_port()
+    # Another `mlflow` first on PATH (another environment's, another version): the UI must be that of
+    # orderlab's own MLflow, which knows this store's schema.
+    other = tmp_path / "other-env"
+    other.mkdir()
+    (other / "mlflow").write_text("#!/bin/sh\necho 'another mlflow' >&2\nexit 3\n")
+    (other / "mlflow").chmod(0o755)
+    env = {**os.environ, "PATH": f"{other}{os.pathsep}{os.environ.get('PATH', '')}"}
     proc = subprocess.Popen([sys.executable, "-m", "orderlab.cli", "ui", "--port", str(port),
                              "--tracking-uri", store_uri], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True, env=env)
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 120
@@ -75,7 +82,10 @@ def test_orderlab_ui_shows_the_study(store_uri):
         started = _session_commands(proc.pid)
         assert len(started) <= 3 and not any("huey" in c or "_job_runner" in c for c in started), started
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass                # it ended by itself: the assertion above says why
         proc.wait(timeout=30)
     out = proc.stdout.read()
     # what the user reads: the address, then MLflow's log, without warnings they can do nothing about

@@ -110,7 +110,6 @@ def register(app: typer.Typer) -> None:
            tracking_uri: Optional[str] = URI_OPTION) -> None:
         """Start the MLflow UI on the same store, bound to 127.0.0.1."""
         import os
-        import shutil
         import sys
         from orderlab.store import Store, resolve_tracking_uri
         if not 1 <= port <= 65535:
@@ -122,10 +121,12 @@ def register(app: typer.Typer) -> None:
             return
         check_port(UI_HOST, port)
         store = Store(uri, must_exist=True)     # a reading command: a mistyped path made an empty store
-        mlflow = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
+        # orderlab's own MLflow, through this Python: an `mlflow` first on PATH may be another
+        # environment's, of another version, unfit for this store's schema.
+        mlflow = [sys.executable, "-m", "mlflow"]
         # One worker: one user on this machine (MLflow's default of 4 each import MLflow, ~20 s to
         # start on 2 cores).
-        cmd = [mlflow, "ui", "--backend-store-uri", store.uri, "--host", UI_HOST, "--port", str(port),
+        cmd = [*mlflow, "ui", "--backend-store-uri", store.uri, "--host", UI_HOST, "--port", str(port),
                "--workers", "1"]
         if store._local_artifact_root is not None:
             cmd += ["--default-artifact-root", store._local_artifact_root.as_uri()]

@@ -57,11 +57,11 @@ def fig_tpa(stack: Stack, curves: dict[str, dict]) -> Figure:
             ax.fill_between(x, lo, hi, color=c, alpha=0.2, lw=0)
         ax.plot(x, cur["tpa_independent"], color=c, lw=1.5, ls="--", label=f"{arch} if independent", **mk)
         ax2.plot(x, cur["accuracy"], color=c, lw=2, label=arch, **mk)
-    ax.set(xlabel="epoch", ylabel="true-positive agreement", ylim=(0, 1.02),
+    ax.set(xlabel=stack.unit, ylabel="true-positive agreement", ylim=(0, 1.02),
            title=f"TPA over training ({stack.split} split; band: 95% interval over networks)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
-    ax2.set(xlabel="epoch", ylabel="mean accuracy", ylim=(0, 1.02), title="accuracy")
+    ax2.set(xlabel=stack.unit, ylabel="mean accuracy", ylim=(0, 1.02), title="accuracy")
     ax2.grid(alpha=0.3)
     return fig
 
@@ -95,7 +95,7 @@ def fig_histograms(stack: Stack, checkpoints: dict[str, int], max_groups: int = 
             # one network's histogram is its accuracy in two bars: no agreement to measure
             measures = ("1 network: no agreement to measure" if idx.size == 1
                         else f"TV {b['tv']:.2f}, Sarle {b['sarle']:.2f}")
-            ax.set_title(f"{arch}, {name}: epoch {stack.epoch[e]:.3g} (acc {acc:.2f})\n{measures}", fontsize=9)
+            ax.set_title(f"{arch}, {name}: {stack.at(e)} (acc {acc:.2f})\n{measures}", fontsize=9)
             ax.set_xlabel(f"networks right (of {idx.size})", fontsize=8)
             if c == 0:
                 ax.set_ylabel("share of examples", fontsize=8)
@@ -136,7 +136,7 @@ def fig_arch_agreement(archs: list[str], mat: np.ndarray, stack: Stack, checkpoi
     single = {(i, i): "1 network" for i, a in enumerate(archs) if stack.arch_index(a).size == 1}
     im = _annotated_heatmap(ax, m, archs, vmin=max(0.0, min(low - 0.02, 0.98)), vmax=1.0, blank=single)
     fig.colorbar(im, ax=ax, shrink=0.8, label="mean pairwise TPA")
-    ax.set_title(f"architecture agreement, epoch {stack.epoch[checkpoint]:.3g}\n"
+    ax.set_title(f"architecture agreement, {stack.at(checkpoint)}\n"
                  f"(diagonal: distinct pairs within)", fontsize=10)
     return fig
 
@@ -177,7 +177,7 @@ def fig_network_agreement(stack: Stack, checkpoint: int, measure: str = "tpa") -
         centres = (starts + bounds - 1) / 2
         ax.set_xticks(centres, stack.archs, rotation=45, ha="right")
         ax.set_yticks(centres, stack.archs)
-    ax.set_title(f"network agreement ({stack.n_networks} networks), epoch {stack.epoch[checkpoint]:.3g}",
+    ax.set_title(f"network agreement ({stack.n_networks} networks), {stack.at(checkpoint)}",
                  fontsize=10)
     return fig
 

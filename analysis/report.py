@@ -122,7 +122,7 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
     md = [f"# {title}", "",
           f"Study **{first.study or '?'}**: {first.n_networks} networks "
           f"({', '.join(f'{len(first.arch_index(a))} {a}' for a in first.archs)}), "
-          f"{first.n_checkpoints} checkpoints (epochs {first.epoch[0]:.3g} to {first.epoch[-1]:.3g}); "
+          f"{first.n_checkpoints} checkpoints ({first.unit}s {first.epoch[0]:.3g} to {first.epoch[-1]:.3g}); "
           f"splits: {', '.join(f'{s} ({stacks[s].n_examples} examples)' for s in splits)}. "
           f"Written {time.strftime('%Y-%m-%d %H:%M')}.", "",
           "TPA (true-positive agreement) = share of examples that *all* networks get right, over the mean "
@@ -149,7 +149,7 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
         md += [f"## {split} split", ""]
         for w in st.warnings:
             md.append(f"> note: {w}")
-        md += [f"At the last checkpoint{' all networks share' if st.cut_short else ''} (epoch {st.epoch[last]:.3g}) and mid-training (epoch {st.epoch[pts['middle']]:.3g}, "
+        md += [f"At the last checkpoint{' all networks share' if st.cut_short else ''} ({st.at(last)}) and mid-training ({st.at(pts['middle'])}, "
                f"the first checkpoint two thirds of the way or more to the final accuracy):", "",
                "| architecture | networks | accuracy | TPA [95% interval] | independent TPA | Jaccard "
                "| mid-training TPA | mid independent | bimodality TV (mid) | Sarle (mid) |",
@@ -166,7 +166,7 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
             md += ["", f"> note: {one_network_note(sorted(single))}"]
         same = identical_groups(st, last)
         if same:
-            md += ["", f"> note: {identical_note(same, float(st.epoch[last]))}"]
+            md += ["", f"> note: {identical_note(same, st.at(last))}"]
         md += ["", f"![TPA over training]({f'tpa_{split}.png'})", "",
                "### Correct-count histograms",
                "How many networks get each example right, against the histogram of independent networks with the "

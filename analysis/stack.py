@@ -106,6 +106,9 @@ class Stack:
     # Networks that have recorded no trained checkpoint (bool [n]; None: none such): accessibility
     # counts their untrained one (see untrained_notes).
     untrained: np.ndarray | None = None
+    # Networks whose checkpoints count a learner's stages (boosting rounds, trees, passes, fractions
+    # of the data), not epochs (bool [n]; None: none such): what is shown names the positions so.
+    stages: np.ndarray | None = None
 
     # -- shape -------------------------------------------------------------
     @property
@@ -143,7 +146,19 @@ class Stack:
                      self.seed[idx], self.run_id[idx], self.example_id, self.label, self.fingerprint,
                      None if self.predicted is None else self.predicted[idx], self.study, list(self.warnings),
                      None if self.own_totals is None else self.own_totals[idx], self.own_scale, self.cut_short,
-                     None if self.untrained is None else self.untrained[idx])
+                     None if self.untrained is None else self.untrained[idx],
+                     None if self.stages is None else self.stages[idx])
+
+    @property
+    def unit(self) -> str:
+        """What a checkpoint's position counts: "epoch", "stage" (learners) or "epoch/stage" (both)."""
+        if self.stages is None or not self.stages.any():
+            return "epoch"
+        return "stage" if self.stages.all() else "epoch/stage"
+
+    def at(self, checkpoint: int) -> str:
+        """Checkpoint ``checkpoint``'s position for a reader, e.g. "epoch 2.5" or "stage 30"."""
+        return f"{self.unit} {float(self.epoch[checkpoint]):.3g}"
 
     def totals_on_own_grids(self) -> tuple[np.ndarray, int]:
         """(totals ``[n, N]``, scale): at how many of its own checkpoints each network got each
@@ -164,7 +179,8 @@ class Stack:
     @classmethod
     def from_records(cls, records: Iterable[tuple[dict, Record]], split: str = "test", *,
                      align: str = "strict", keep_predicted: bool = False, study: str = "") -> "Stack":
-        """Stack ``(info, record)`` pairs; ``info`` has ``run_id``, ``arch``, ``seed``.
+        """Stack ``(info, record)`` pairs; ``info`` has ``run_id``, ``arch``, ``seed`` and, for a
+        learner whose checkpoints are stages, ``stages`` (True).
 
         ``align="strict"`` refuses networks whose checkpoints differ; ``"common"`` keeps the
         checkpoints all networks share (a warning says what was dropped). Records of different
@@ -242,7 +258,8 @@ class Stack:
             predicted=pred, study=study, warnings=warnings,
             own_totals=None if own is None else own[0], own_scale=0 if own is None else own[1],
             cut_short=bool(aligned and max(float(e[-1]) for e in epochs) > float(common[-1]) + 1e-9),
-            untrained=untrained if untrained.any() else None)
+            untrained=untrained if untrained.any() else None,
+            stages=_mask([bool(i.get("stages", False)) for i, _ in items]))
 
     @classmethod
     def concat(cls, stacks: Sequence["Stack"], align: str = "common") -> "Stack":
@@ -293,7 +310,14 @@ class Stack:
                    None, "+".join(s.study for s in stacks), warn,
                    None if own is None else own[0], 0 if own is None else own[1],
                    any(s.cut_short or float(s.epoch[-1]) > float(common[-1]) + 1e-9 for s in stacks),
-                   untrained if untrained.any() else None)
+                   untrained if untrained.any() else None,
+                   _mask([bool(x) for s in stacks
+                          for x in (s.stages if s.stages is not None else np.zeros(s.n_networks, bool))]))
+
+
+def _mask(flags: list[bool]) -> np.ndarray | None:
+    """A boolean mask, None when no entry is set (the fields' convention)."""
+    return np.array(flags, bool) if any(flags) else None
 
 
 _MAX_SCALE = 1 << 16

@@ -41,11 +41,11 @@ def identical_groups(stack: Stack, checkpoint: int) -> list[str]:
     return out
 
 
-def identical_note(archs: list[str], epoch: float) -> str:
+def identical_note(archs: list[str], at: str) -> str:
     """What analyze and report say of :func:`identical_groups`: agreement there holds by construction."""
     one = len(archs) == 1
-    return (f"{', '.join(archs)}: {'its' if one else 'their'} networks are right on exactly the same examples at epoch "
-            f"{epoch:.3g}, so TPA and Jaccard are 1 and the histogram has two bars by construction (the seed changes "
+    return (f"{', '.join(archs)}: {'its' if one else 'their'} networks are right on exactly the same examples at "
+            f"{at}, so TPA and Jaccard are 1 and the histogram has two bars by construction (the seed changes "
             f"nothing there, as for k-NN or an SVM fit on the whole training set); agreement across architectures "
             f"still tells.")
 
@@ -116,6 +116,8 @@ def analysis_json(stack: Stack, checkpoint: int | None = None, *, intervals: boo
     out = {
         "study": stack.study, "split": stack.split, "n_examples": stack.n_examples,
         "n_networks": stack.n_networks, "epoch": stack.epoch, "step": stack.step,
+        # what "epoch" counts: "stage" for learners (boosting rounds, trees, ...), "epoch/stage" for both
+        "unit": stack.unit,
         "checkpoint": {"index": c, "epoch": float(stack.epoch[c])},
         "groups": groups,
     }
@@ -137,7 +139,7 @@ def analysis_json(stack: Stack, checkpoint: int | None = None, *, intervals: boo
         out["warnings"].append(tied_note(tied, q, stack.epoch))
     same = identical_groups(stack, c)
     if same:
-        out["warnings"].append(identical_note(same, float(stack.epoch[c])))
+        out["warnings"].append(identical_note(same, stack.at(c)))
     return M.nan_to_none(out)
 
 
@@ -189,7 +191,7 @@ def agreement_summary(stack_test: Stack) -> list[str]:
         parts = []
         for name, e in (("2/3 learned", mid), ("end", fin)):
             t, lo, hi, ind = cur["tpa"][e], cur["tpa_lo"][e], cur["tpa_hi"][e], cur["tpa_independent"][e]
-            parts.append(f"{name} (epoch {st.epoch[e]:.3g}, acc {cur['accuracy'][e]:.2f}): "
+            parts.append(f"{name} ({st.at(e)}, acc {cur['accuracy'][e]:.2f}): "
                          f"TPA [bold]{_num(t, '.2f')}[/bold]{_interval(lo, hi)} vs independent {_num(ind, '.2f')}")
             if e == mid:
                 above.append(bool(np.isfinite(lo) and lo > ind) if np.isfinite(lo) else bool(t > ind))
@@ -198,7 +200,7 @@ def agreement_summary(stack_test: Stack) -> list[str]:
     idx = st.arch_index(first)
     bim = M.bimodality(st, mid, idx)
     lines.append(f"  correct count k = how many of the {idx.size} {first} networks get an example right "
-                 f"(epoch {st.epoch[mid]:.3g}): [cyan]observed[/cyan] vs [magenta]independent[/magenta]")
+                 f"({st.at(mid)}): [cyan]observed[/cyan] vs [magenta]independent[/magenta]")
     lines += text_histogram(bim["observed"], bim["expected"])
     obs, exp = bim["observed"], bim["expected"]
     ends = (obs[0] + obs[-1]) / max(1, obs.sum())

@@ -481,7 +481,7 @@ class StudySource:
         from orderlab.analysis.stack import Stack
         stacks = []
         for s in studies:
-            mine = [({"run_id": r.run_id, "arch": r.arch, "seed": r.seed}, rec) for r, rec in pairs if r.study == s]
+            mine = [(r.stack_info, rec) for r, rec in pairs if r.study == s]
             if not mine:
                 continue
             st = Stack.from_records(mine, split, align="common", study=s)

@@ -429,9 +429,9 @@ def evaluate_check(check: dict[str, Any], data: dict[str, StudyData], recipe: Re
             o = _at(st, name)
             if o != c:
                 others.append(f"{name} {_f(float(M.tpa(st, o)))} vs {_f(float(M.tpa_independent(st, o)))} at "
-                              f"epoch {st.epoch[o]:.3g}")
+                              f"{st.at(o)}")
         return Verdict(recipe.name, claim, t - ind >= gap,
-                       f"{_f(t)} vs {_f(ind)} at epoch {st.epoch[c]:.3g} ({at}; {label}; accuracy "
+                       f"{_f(t)} vs {_f(ind)} at {st.at(c)} ({at}; {label}; accuracy "
                        f"{float(M.accuracy(st, c).mean()):.2f}){'; ' if others else ''}{', '.join(others)}",
                        {"tpa": t, "independent": ind, "epoch": float(st.epoch[c])})
     if kind == "bimodal":
@@ -440,8 +440,8 @@ def evaluate_check(check: dict[str, Any], data: dict[str, StudyData], recipe: Re
         b = M.bimodality(st, c)
         tv, sarle = float(b["tv"]), float(b["sarle"])
         return Verdict(recipe.name, claim, tv >= float(check.get("min_tv", 0.25)),
-                       f"total variation {_f(tv)} from the independence histogram, Sarle {_f(sarle)} at epoch "
-                       f"{st.epoch[c]:.3g} ({label})", {"tv": tv, "sarle": sarle})
+                       f"total variation {_f(tv)} from the independence histogram, Sarle {_f(sarle)} at "
+                       f"{st.at(c)} ({label})", {"tv": tv, "sarle": sarle})
     if kind == "order":
         st = sd.stack(split, arch)
         if st.n_networks < 2:

@@ -49,6 +49,8 @@ DEFAULT_DB_NAME = "mlflow.db"
 # (with align="common" such a run would cut every curve back to its last checkpoint).
 ENDED_EARLY = ("KILLED", "FAILED", "STALE")
 
+# The optimizer param of a learner's run (it has none): how a run says its checkpoints are stages.
+LEARNER_OPTIMIZER = "-"
 TAG_KIND = "orderlab.kind"            # "study" | "network" | "report"
 TAG_STUDY = "orderlab.study"
 TAG_ARCH = "orderlab.arch"
@@ -327,6 +329,17 @@ class RunInfo:
     @property
     def name(self) -> str:
         return f"{self.arch}/s{self.seed}"
+
+    @property
+    def stages(self) -> bool:
+        """Whether the run's checkpoints count a learner's stages (boosting rounds, trees, passes,
+        fractions of the data) rather than epochs: learners' runs store LEARNER_OPTIMIZER."""
+        return self.params.get("optimizer") == LEARNER_OPTIMIZER
+
+    @property
+    def stack_info(self) -> dict[str, Any]:
+        """What :meth:`orderlab.analysis.stack.Stack.from_records` takes with the run's record."""
+        return {"run_id": self.run_id, "arch": self.arch, "seed": self.seed, "stages": self.stages}
 
 
 def shown_status(run: Any) -> str:

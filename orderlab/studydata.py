@@ -38,7 +38,7 @@ def load_stack(store: Store, study: str, split: str = "test", *, align: str = "s
     if not interrupted:
         pairs = leave_out_interrupted(store, study, pairs, notes)
     check_split([(study, pairs)], split, store=store)
-    infos = [({"run_id": r.run_id, "arch": r.arch, "seed": r.seed}, rec) for r, rec in pairs]
+    infos = [(r.stack_info, rec) for r, rec in pairs]
     st = Stack.from_records(infos, split, align=align, keep_predicted=keep_predicted, study=study)
     st.warnings[:0] = notes
     return st

@@ -50,11 +50,14 @@ def synthetic_record(correct: np.ndarray, *, labels: np.ndarray, meta: dict, epo
 
 def populate_store(store, study: str, *, archs: tuple[str, ...] = ("mlp", "cnn"), seeds: int = 4,
                    n_checkpoints: int = 9, n_examples: int = 300, seed: int = 0, finish: bool = True,
-                   splits: tuple[str, ...] = ("train", "test"), dataset: str = "synthetic") -> list[str]:
+                   splits: tuple[str, ...] = ("train", "test"), dataset: str = "synthetic",
+                   learners: tuple[str, ...] = ()) -> list[str]:
     """Create a study of synthetic networks in ``store`` (a :class:`orderlab.store.Store`).
 
-    Returns the run ids. With ``finish=False`` the runs stay RUNNING (a live study).
+    Returns the run ids. With ``finish=False`` the runs stay RUNNING (a live study). The runs of
+    ``learners`` (some of ``archs``) are stored as learners' runs are, their checkpoints stages.
     """
+    from orderlab.store import LEARNER_OPTIMIZER
     rng = np.random.default_rng(seed)
     labels = {s: rng.integers(0, 10, size=n_examples).astype(np.int64) for s in splits}
     ids = np.arange(n_examples, dtype=np.int64)
@@ -69,7 +72,8 @@ def populate_store(store, study: str, *, archs: tuple[str, ...] = ("mlp", "cnn")
     for j, g in enumerate(groups):
         arch, s_ = archs[g], int(j % seeds)
         run_id, _ = store.create_network_run(study, parent, exp_id, arch=arch, seed=s_, dataset=dataset,
-                                          epochs=float(epochs[-1]), params={"arch": arch, "seed": s_})
+                                          epochs=float(epochs[-1]), params={"arch": arch, "seed": s_, **(
+                                              {"optimizer": LEARNER_OPTIMIZER} if arch in learners else {})})
         meta = {"study": study, "arch": arch, "seed": s_, "dataset": dataset, "n_classes": 10, "run_id": run_id}
         w = RecordWriter("/dev/null", meta, {s: (ids, labels[s], fps[s]) for s in splits}, 10)
         for e in range(n_checkpoints):

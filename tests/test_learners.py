@@ -105,7 +105,9 @@ def test_learners_in_the_analyses(learner_study):
     assert tpa(rf, -1) >= tpa_independent(rf, -1)
 
 
-def test_cli_adaboost_on_digits():
+def test_cli_adaboost_on_digits(tmp_path):
+    import json
+
     from typer.testing import CliRunner
 
     from orderlab.cli import app
@@ -120,6 +122,24 @@ def test_cli_adaboost_on_digits():
     assert len(runs) == 3 and {r.status for r in runs} == {"FINISHED"}
     rec = Store().load_record(runs[0])
     assert rec.epoch.tolist() == [0, 1, 2, 3, 4, 5] and rec.split("test").correct()[-1].mean() > 0.3
+    # its checkpoints are boosting rounds, and everything shown calls them stages, not epochs
+    assert all(r.stages for r in runs)
+    res = CliRunner().invoke(app, ["analyze", "ada", "--json"])
+    assert res.exit_code == 0 and json.loads(res.output)["unit"] == "stage", res.output
+    res = CliRunner().invoke(app, ["analyze", "ada"])
+    assert res.exit_code == 0 and "┃ stage ┃" in res.output and "at stage 5" in res.output, res.output
+    assert "epoch" not in res.output.replace("--checkpoint EPOCH", ""), res.output
+    res = CliRunner().invoke(app, ["report", "ada", "-o", str(tmp_path / "rep"), "--no-log"])
+    assert res.exit_code == 0, res.output
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "(stages 0 to 5)" in md and "(stage 5)" in md and "epoch" not in md, md
+    from orderlab.analysis import figures as F
+    from orderlab.analysis import metrics as M
+    from orderlab.studydata import load_stack
+    st = load_stack(Store(), "ada", "test")
+    fig = F.fig_tpa(st, M.group_curves(st, bootstrap=0))
+    assert [ax.get_xlabel() for ax in fig.axes] == ["stage", "stage"]
+    assert "stage 5" in F.fig_network_agreement(st, st.n_checkpoints - 1).axes[0].get_title()
 
 
 def test_learner_refuses_text():

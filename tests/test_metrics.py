@@ -262,8 +262,15 @@ def test_networks_on_other_grids_keep_their_own_accessibility_and_order():
                  synthetic_record(corr[j + off][pick], labels=labels, meta={}, epochs=grids[a], seed=j))
                 for j in range(4)]
             for a, off, pick in (("mlp", 0, slice(None)), ("adaboost", 4, stages))}
+    for j, (info, _) in enumerate(recs["adaboost"]):
+        info["stages"] = True                   # a learner's run: its checkpoints are stages
     mixed = Stack.from_records(recs["mlp"] + recs["adaboost"], align="common")
     assert mixed.n_checkpoints == 1 and "aligned on 1" in mixed.warnings[0]
+    # what a checkpoint's position counts, for whoever reads it: per selection and through concat
+    assert (mixed.unit, mixed.at(0)) == ("epoch/stage", "epoch/stage 0")
+    assert [mixed.select(mixed.arch_index(a)).unit for a in ("mlp", "adaboost")] == ["epoch", "stage"]
+    assert Stack.concat([Stack.from_records(recs["adaboost"], study="a"),
+                         Stack.from_records(recs["mlp"], study="m")]).unit == "epoch/stage"
     assert any("share no trained checkpoint" in w for w in mixed.warnings), mixed.warnings
     alone = {a: Stack.from_records(recs[a]) for a in recs}
     for a in recs:

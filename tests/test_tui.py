@@ -553,7 +553,8 @@ async def test_seven_architectures_keep_the_values_in_their_matrix_cells(tmp_pat
     from orderlab.synthetic import populate_store
     uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
     archs = ("mlp", "cnn", "vgg", "resnet18", "gradient-boosting", "random-forest", "knn")
-    populate_store(Store(uri), "seven", archs=archs, seeds=2, n_checkpoints=3, n_examples=60)
+    populate_store(Store(uri), "seven", archs=archs, seeds=2, n_checkpoints=3, n_examples=60,
+                   learners=archs[4:])
     value = r"(\.\d\d|1\.0|-\.\d) "
     for size in ((160, 45), (120, 40)):
         app = make_app(uri, study="seven")
@@ -563,6 +564,8 @@ async def test_seven_architectures_keep_the_values_in_their_matrix_cells(tmp_pat
                 await pilot.press(key)
                 await wait_for(pilot, lambda: re.search(r"gradient-boosting 2 " + value * 7, screen_text(app)),
                                what=f"values in every cell of view {key} at {size}")
+            # networks' epochs beside learners' stages: the positions are named as both
+            assert "epoch/stage 0.5" in screen_text(app), screen_text(app)
             # narrowed: the widened matrix gives way, its neighbour keeps its share of the row
             await pilot.resize_terminal(80, size[1])         # the width alone: the drawing's height stays
             arch, net = app.screen.query_one("#heat-arch"), app.screen.query_one("#heat-net")

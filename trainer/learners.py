@@ -31,11 +31,12 @@ from typing import Any, Callable
 import numpy as np
 
 from orderlab.errors import OrderlabError
+from orderlab.store import LEARNER_OPTIMIZER
 from orderlab.trainer.models import register_arch
 
 SKLEARN_INPUTS = ("image", "features")
 # Not used by learners, but BASE_DEFAULTS would show them as the learner's settings.
-_NO_TORCH = dict(optimizer="-", lr=0.0, momentum=0.0, weight_decay=0.0, batch_size=0, schedule="-")
+_NO_TORCH = dict(optimizer=LEARNER_OPTIMIZER, lr=0.0, momentum=0.0, weight_decay=0.0, batch_size=0, schedule="-")
 
 
 def _register(name: str, description: str, epochs: int, **extra):

@@ -214,7 +214,7 @@ class StudyScreen(PollingScreen):
                 t.append(f": {', '.join(parts)}", style="dim")
             if data.stack is not None and self.checkpoint is not None:
                 t.append(f" · checkpoint {self.checkpoint + 1}/{data.stack.n_checkpoints}, "
-                         f"epoch {epoch_text(data.stack.epoch[self.checkpoint])}")
+                         f"{data.stack.unit} {epoch_text(data.stack.epoch[self.checkpoint])}")
             if self.mode != "most":
                 t.append(f" · {'every network' if self.mode == 'all' else 'finished only'} (a)", style="yellow")
             notes = list(data.notes)

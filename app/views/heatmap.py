@@ -22,7 +22,7 @@ def checkpoint_line(screen: Any, result: Any) -> Text:
     if result is None or n == 0:
         return Text("computing…", style="dim")
     t.append(f"checkpoint {result.checkpoint + 1}/{n}", style="bold")
-    t.append(f" · epoch {epoch_text(result.epoch)}")
+    t.append(f" · {data.stack.unit} {epoch_text(result.epoch)}")
     if screen.playing:
         t.append("  ▶ playing (space: pause)", style="bold green")
     elif screen.following:

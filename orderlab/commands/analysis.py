@@ -77,8 +77,7 @@ def load_stacks(store, studies: list[str], splits: list[str] | None, align: str 
     out = {}
     for split in splits:
         check_split(loaded, split, other_split=other_split, arch_option=arch_option, store=store)
-        parts = [Stack.from_records([({"run_id": r.run_id, "arch": r.arch, "seed": r.seed}, rec)
-                                     for r, rec in pairs], split, align=align, study=study)
+        parts = [Stack.from_records([(r.stack_info, rec) for r, rec in pairs], split, align=align, study=study)
                  for study, pairs in loaded]
         if len(parts) > 1:
             check_same_data(store, parts)
@@ -137,6 +136,7 @@ def _print_analysis(js: dict) -> None:
     from rich.table import Table
     console = Console()
     epochs = js["epoch"]
+    unit = js.get("unit", "epoch")
     chosen = js["checkpoint"]["index"]
     n_c = len(epochs)
     # every checkpoint while the tables stay short; else evenly spaced ones, and the table says so
@@ -153,7 +153,7 @@ def _print_analysis(js: dict) -> None:
         t = Table(title=f"{arch} ({counted(g['n'], 'network')}) over training", title_justify="left")
         # --no-intervals leaves every bound null: no interval column rather than a column of dashes
         shown = any(v is not None for v in g["tpa_lo"])
-        for col in ("epoch", "accuracy", "TPA", "95% interval", "independent", "Jaccard", "TV", "Sarle"):
+        for col in (unit, "accuracy", "TPA", "95% interval", "independent", "Jaccard", "TV", "Sarle"):
             if col != "95% interval" or shown:
                 t.add_column(col, justify="right")
         for e in rows:
@@ -174,7 +174,7 @@ def _print_analysis(js: dict) -> None:
                   "Sarle above 0.56 leans bimodal, but a skewed histogram (high accuracy, or independent networks) scores "
                   "high too: read it with TV.[/dim]")
     aa = js["architecture_agreement"]
-    t = Table(title=f"architecture agreement (mean pairwise TPA; κ in brackets) at epoch {epochs[aa['checkpoint']]:.3g}",
+    t = Table(title=f"architecture agreement (mean pairwise TPA; κ in brackets) at {unit} {epochs[aa['checkpoint']]:.3g}",
               title_justify="left")
     t.add_column("")
     for a in aa["archs"]:

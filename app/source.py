@@ -207,6 +207,17 @@ class StudySource:
         self.reads = 0                                      # records read from the store (tests)
 
     # -- connection ---------------------------------------------------------
+    def uri_option(self) -> str:
+        """`` --tracking-uri URI`` for the commands the TUI suggests: whenever the user named the
+        store (pasted into a terminal in another folder, a bare command would use that folder's
+        own), or a bare command would use another; the store's absolute URI where it has one."""
+        import shlex
+        from orderlab.store import resolve_tracking_uri
+        uri = self._store.uri if self._store is not None else self.uri
+        if uri is None or (self._uri_arg is None and uri == resolve_tracking_uri(None)):
+            return ""
+        return f" --tracking-uri {shlex.quote(uri)}"
+
     def store(self):
         """The :class:`orderlab.store.Store`, created on first use (in a worker)."""
         with self._lock:
@@ -222,7 +233,8 @@ class StudySource:
                 if not os.path.exists(db):
                     self._store = None
                     raise StoreMissing(f"the store {db} has gone (deleted or moved)" if self._seen else
-                                      f"no store at {db} yet; start one with `orderlab train` (this "
+                                      f"no store at {db} yet; start one with `orderlab train"
+                                      f"{self.uri_option()} …` (this "
                                       f"screen updates by itself) or pass --tracking-uri")
             if self._store is None:
                 from orderlab.store import Store

@@ -510,6 +510,37 @@ async def test_the_resume_hint_names_the_store_the_tui_reads(tmp_path):
 
 
 @pilot_test
+async def test_a_store_named_on_the_command_line_is_named_in_the_commands_the_tui_suggests(tmp_path, monkeypatch,
+                                                                                         empty_db):
+    """The store this folder's bare commands would use, but named with --tracking-uri: a command
+    copied into a terminal in another folder would otherwise resume, or train into, that folder's
+    own store ("no run ..." there)."""
+    from orderlab.store import Store
+    from orderlab.synthetic import populate_store
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    store = Store(uri)
+    ids = populate_store(store, "cut", archs=("mlp",), seeds=1, n_checkpoints=3, n_examples=50)
+    store.end_run(ids[0], "KILLED", error="interrupted")
+    async with make_app(uri, study="cut").run_test(size=(200, 40)) as pilot:
+        await wait_for(pilot, lambda: shows(pilot.app, f"resume: orderlab train --resume {ids[0]} --tracking-uri {uri}"),
+                       what="the resume hint with the store")
+    async with make_app(None, study="cut").run_test(size=(200, 40)) as pilot:      # not named: a bare command
+        await wait_for(pilot, lambda: shows(pilot.app, f"resume: orderlab train --resume {ids[0]}"),
+                       what="the resume hint")
+        assert "--tracking-uri" not in screen_text(pilot.app)
+    empty = new_store(empty_db, tmp_path / "empty")
+    async with make_app(empty).run_test(size=(200, 40)) as pilot:
+        await wait_for(pilot, lambda: shows(pilot.app, f"--seeds 0-3 --study first --tracking-uri {empty}"),
+                       what="the store in the empty store's train command")
+    gone = f"sqlite:///{tmp_path}/none/mlflow.db"
+    async with make_app(gone).run_test(size=(200, 40)) as pilot:
+        await wait_for(pilot, lambda: shows(pilot.app, f"start one with `orderlab train --tracking-uri {gone} …`"),
+                       what="the store in the missing store's advice")
+
+
+@pilot_test
 async def test_a_superseded_run_is_shown_as_such_not_as_killed_and_resumable(tmp_path):
     """A run that could not be resumed, whose network was trained anew in another run, is no
     failure and no second network: the TUI, the studies list and `orderlab studies` say

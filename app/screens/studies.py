@@ -185,10 +185,12 @@ class StudiesScreen(PollingScreen):
         empty = self.query_one("#empty", Static)
         empty.display = not self.studies and not self.problem
         if not self.studies and not self.problem:
-            empty.update(Text.from_markup(
-                "[b]No studies in this store yet.[/b]\n\nStart one in another terminal, e.g.\n\n"
-                "  [cyan]orderlab train --arch mlp --arch cnn --dataset digits --seeds 0-3 --study first[/]\n\n"
-                "It appears here by itself. Or point at another store with [cyan]--tracking-uri[/]."))
+            train = ("orderlab train --arch mlp --arch cnn --dataset digits --seeds 0-3 --study first"
+                     + self.app.source.uri_option())
+            empty.update(Text.assemble(
+                ("No studies in this store yet.", "bold"), "\n\nStart one in another terminal, e.g.\n\n  ",
+                (train, "cyan"), "\n\nIt appears here by itself. Or point at another store with ",
+                ("--tracking-uri", "cyan"), "."))
         table.display = bool(self.studies)
 
     # -- actions -------------------------------------------------------------

@@ -152,15 +152,8 @@ class RunsView(View):
         if shown_status(r) == "SUPERSEDED":
             pass                # its error says which run trained its network anew; resuming it is refused
         elif r.status in ENDED_EARLY:
-            t.append(f"  resume: orderlab train --resume {r.run_id}{self._uri_option()}", style="dim")
+            t.append(f"  resume: orderlab train --resume {r.run_id}{self.app.source.uri_option()}", style="dim")
         detail.update(t)
-
-    def _uri_option(self) -> str:
-        """`` --tracking-uri URI`` when the TUI reads another store than a bare command would."""
-        import shlex
-        from orderlab.store import resolve_tracking_uri
-        uri = getattr(self.app.source, "uri", None)
-        return "" if uri is None or uri == resolve_tracking_uri(None) else f" --tracking-uri {shlex.quote(uri)}"
 
     @on(DataTable.RowHighlighted, "#runs-table")
     def _highlighted(self) -> None:

@@ -568,6 +568,18 @@ def test_a_stream_setting_other_than_0_or_1_is_refused(store_uri, monkeypatch):
         assert_one_line_error(invoke(*args, "--tracking-uri", store_uri), "ORDERLAB_STREAM_DATA='yes' is not 0 or 1")
 
 
+def test_resuming_where_there_is_no_store_makes_none(tmp_path, monkeypatch):
+    """`train --resume` in a folder without a store (a hint pasted in the wrong terminal) was refused,
+    but left an empty ./mlruns/mlflow.db behind, which the TUI and `orderlab studies` then showed."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    elsewhere = f"sqlite:///{tmp_path}/other/mlflow.db"
+    for args in (["train", "--resume", "0" * 32], ["sweep", "--resume", "gone"],
+                 ["train", "--resume", "0" * 32, "--tracking-uri", elsewhere]):
+        assert_one_line_error(invoke(*args), "no orderlab store at", "--tracking-uri at an existing store")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], list(tmp_path.iterdir())
+
+
 def test_an_interrupt_after_training_says_so(store_uri, monkeypatch):
     """Ctrl-C once every network is recorded (while `train` reads the runs back): a line, not a
     silent exit 130 (Typer turns a KeyboardInterrupt its command lets through into one)."""

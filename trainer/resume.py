@@ -141,7 +141,7 @@ def resume_runs(run_ids: list[str], *, tracking_uri: str | None = None, device: 
     from orderlab.trainer.progress import Reporter
     stream_setting()                      # a bad ORDERLAB_STREAM_DATA: said before anything is touched
     reporter = reporter or Reporter()
-    store = store or Store(tracking_uri)
+    store = store or Store(tracking_uri, must_exist=True)
     infos = [store.get_run(r) for r in run_ids]
     for info in infos:
         check_resumable(info, force)
@@ -314,7 +314,7 @@ def resume_run(run_id: str, *, tracking_uri: str | None = None, quiet: bool = Fa
     from orderlab.claims import Claims
     stream_setting()
     reporter = Tally(Reporter() if quiet else RichReporter())
-    store = Store(tracking_uri)
+    store = Store(tracking_uri, must_exist=True)     # a run to resume lives in a store: never make one
     info = store.get_run(run_id)
     try:
         with Claims(store, info.study) as claims, reporter:

@@ -946,7 +946,7 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
     stream_setting()                      # also for --resume, whose settings skip validate()
     display = display or SilentDisplay()
     t0 = time.monotonic()
-    store = Store(cfg.tracking_uri)
+    store = Store(cfg.tracking_uri, must_exist=resume_study is not None)    # a study to resume: never make a store
     cfg.tracking_uri = store.uri          # absolute: workers may run elsewhere (another cwd, another node)
     skipped: list[str] = []
     plan_notes: list[str] = []

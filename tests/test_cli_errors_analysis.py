@@ -221,14 +221,13 @@ def test_ui_on_a_tracking_server_that_does_not_answer(syn):
 
 
 def _fake_mlflow(tmp_path, monkeypatch, output: str, rc: int) -> None:
-    """An `mlflow` first on PATH that prints ``output`` and exits with ``rc`` (as the real one does
+    """An MLflow command line that prints ``output`` and exits with ``rc`` (as the real one does
     when its server cannot start: it exits 0 after logging the error)."""
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    exe = bindir / "mlflow"
+    from orderlab.commands import store as store_commands
+    exe = tmp_path / "mlflow"
     exe.write_text(f"#!/bin/sh\ncat <<'EOF'\n{output}\nEOF\nexit {rc}\n")
     exe.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(store_commands, "mlflow_cli", lambda: [str(exe)])
 
 
 def test_ui_exits_non_zero_when_the_mlflow_ui_fails(syn, store_uri, tmp_path, monkeypatch):

@@ -110,7 +110,6 @@ def register(app: typer.Typer) -> None:
            tracking_uri: Optional[str] = URI_OPTION) -> None:
         """Start the MLflow UI on the same store, bound to 127.0.0.1."""
         import os
-        import sys
         from orderlab.store import Store, resolve_tracking_uri
         if not 1 <= port <= 65535:
             raise OrderlabError(f"--port must be between 1 and 65535 (got {port}); e.g. --port 5000")
@@ -121,12 +120,9 @@ def register(app: typer.Typer) -> None:
             return
         check_port(UI_HOST, port)
         store = Store(uri, must_exist=True)     # a reading command: a mistyped path made an empty store
-        # orderlab's own MLflow, through this Python: an `mlflow` first on PATH may be another
-        # environment's, of another version, unfit for this store's schema.
-        mlflow = [sys.executable, "-m", "mlflow"]
         # One worker: one user on this machine (MLflow's default of 4 each import MLflow, ~20 s to
         # start on 2 cores).
-        cmd = [*mlflow, "ui", "--backend-store-uri", store.uri, "--host", UI_HOST, "--port", str(port),
+        cmd = [*mlflow_cli(), "ui", "--backend-store-uri", store.uri, "--host", UI_HOST, "--port", str(port),
                "--workers", "1"]
         if store._local_artifact_root is not None:
             cmd += ["--default-artifact-root", store._local_artifact_root.as_uri()]
@@ -148,6 +144,13 @@ def register(app: typer.Typer) -> None:
 
 
 UI_HOST = "127.0.0.1"
+
+
+def mlflow_cli() -> list[str]:
+    """orderlab's own MLflow command line, through this Python: an `mlflow` first on PATH may be
+    another environment's, of another version, unfit for this store's schema."""
+    import sys
+    return [sys.executable, "-m", "mlflow"]
 
 
 def _port_error(host: str, port: int, e: OSError) -> OrderlabError:

@@ -188,6 +188,8 @@ def fig_accessibility(stack: Stack, max_pairs: int = 6) -> Figure:
     there are at most ``max_pairs``, else a chain (each architecture beside the next) so that every
     architecture is drawn, up to ``max_pairs`` panels; the figure says which."""
     archs = stack.archs
+    if stack.n_networks == 1:
+        return _one_network_accessibility(stack)
     shown = ""
     if len(archs) > 1:
         every = [(archs[i], archs[j]) for i in range(len(archs)) for j in range(i + 1, len(archs))]
@@ -200,8 +202,8 @@ def fig_accessibility(stack: Stack, max_pairs: int = 6) -> Figure:
         sets = [(a, stack.arch_index(a), b, stack.arch_index(b)) for a, b in pairs]
     else:
         idx = stack.arch_index(archs[0])
-        h = max(1, idx.size // 2)
-        sets = [(f"{archs[0]} (half 1)", idx[:h], f"{archs[0]} (half 2)", idx[h:] if idx.size > 1 else idx)]
+        h = idx.size // 2
+        sets = [(f"{archs[0]} (half 1)", idx[:h], f"{archs[0]} (half 2)", idx[h:])]
     # The tables compare half-groups averaged over splits; a scatter shows one comparison, which its
     # title names, so that its numbers are not read as the table's.
     which = "whole groups" if len(archs) > 1 else "one split"
@@ -245,6 +247,21 @@ def fig_accessibility(stack: Stack, max_pairs: int = 6) -> Figure:
         bar.ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         bar.ax.yaxis.set_minor_formatter(NullFormatter())
+    return fig
+
+
+def _one_network_accessibility(stack: Stack) -> Figure:
+    """A single network has no second group to set its order against (the scatter would be the
+    network against itself, a perfect agreement by construction): how its examples' accessibility
+    spreads instead."""
+    fig = _figure(5.2, 4.0)
+    ax = fig.subplots()
+    acc = M.accessibility(stack)
+    ax.hist(acc, bins=np.linspace(0, 1, 21), color=colour(0), alpha=0.8)
+    ax.set(xlim=(0, 1), xlabel=f"accessibility, {stack.archs[0]}", ylabel="examples")
+    ax.set_title("1 network: no second group to compare its order with\n"
+                 "its examples' accessibility (train more seeds to compare)", fontsize=9)
+    ax.grid(alpha=0.3)
     return fig
 
 

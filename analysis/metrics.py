@@ -543,19 +543,27 @@ def _canonical(stack: Stack, idx: np.ndarray) -> np.ndarray:
 def half_splits(stack: Stack, n_splits: int = 10, seed: int = 0, networks: Networks = None
                 ) -> list[dict[str, tuple[np.ndarray, np.ndarray]]]:
     """Splits of each architecture's networks into two halves (a single network is its own two
-    halves), ``n_splits`` of them. Deterministic given ``seed``, and the same whatever the order of
-    networks and whichever other architectures are analysed: each architecture draws from its own
-    generator, seeded by ``seed`` and its name. An architecture with at most ``n_splits`` distinct
-    splits (up to 6 networks) takes each of them in turn rather than random draws with repeats, so
-    its average is the exact one when ``n_splits`` is a multiple of their number (10 for 5 or 6
-    networks)."""
+    halves), ``n_splits`` of them or a few more. Deterministic given ``seed``, and the same whatever
+    the order of networks and whichever other architectures are analysed: each architecture draws
+    from its own generator, seeded by ``seed`` and its name. An architecture with at most
+    ``n_splits`` distinct splits (up to 6 networks: 3 for 3 or 4 networks, 10 for 5 or 6) takes
+    each of them in turn rather than random draws with repeats, and the count is raised to a
+    multiple of every such number (12 for 3 or 4 networks, 30 for both kinds), so that each of them
+    weighs the same: their average is the exact one."""
     stack = as_stack(stack)
     sel = _networks(stack, networks)
     members = {a: _canonical(stack, sel[stack.arch[sel] == a]) for a in stack.archs
                if np.any(stack.arch[sel] == a)}
+    cycle = math.lcm(1, *(d for d in map(_distinct_splits, (m.size for m in members.values())) if d <= n_splits))
+    n_splits = -(-max(1, n_splits) // cycle) * cycle
     per_arch = {a: _arch_splits(m, n_splits, np.random.default_rng([seed, zlib.crc32(a.encode())]))
                 for a, m in members.items()}
     return [{a: per_arch[a][i] for a in members} for i in range(n_splits)]
+
+
+def _distinct_splits(n: int) -> int:
+    """How many unordered splits of ``n`` networks into halves there are (1 for a single network)."""
+    return 1 if n < 2 else math.comb(n, n // 2) // (2 if n % 2 == 0 else 1)
 
 
 def _arch_splits(m: np.ndarray, n_splits: int, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -563,7 +571,7 @@ def _arch_splits(m: np.ndarray, n_splits: int, rng: np.random.Generator) -> list
     if m.size == 1:
         return [(m, m)] * n_splits
     h = m.size // 2
-    distinct = math.comb(m.size, h) // (2 if m.size % 2 == 0 else 1)
+    distinct = _distinct_splits(m.size)
     if distinct <= n_splits:
         # each unordered split once: with an even count, the halves holding the first network
         firsts = [c for c in itertools.combinations(range(m.size), h) if m.size % 2 or 0 in c]
@@ -710,7 +718,7 @@ def order_correlation(stack: Stack | np.ndarray, q: float = 0.2, *, intervals: b
                     loo_ovl[i] += lo_
     rho /= len(plans)
     ovl /= len(plans)
-    out = {"archs": archs, "spearman": rho, "overlap": ovl, "q": q, "n_splits": n_splits}
+    out = {"archs": archs, "spearman": rho, "overlap": ovl, "q": q, "n_splits": len(plans)}
     if intervals:
         loo_rho /= len(plans)
         loo_ovl /= len(plans)

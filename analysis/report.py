@@ -191,10 +191,14 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
         tied = tied_at_top(st, oc["q"])
         if tied:
             md += ["", f"> note: {tied_note(tied, oc['q'], st.epoch)}"]
-        md += ["", "Each example's accessibility in one architecture against another (whole groups, not halves: "
-               "the numbers in the scatter's title are for these groups and usually run higher than the half-group table's; "
-               "one architecture: its networks split once into halves).", "",
-               f"![accessibility scatter](accessibility_{split}.png)", ""]
+        if st.n_networks == 1:
+            md += ["", "One network: there is no second group to set its learning order against; the figure shows "
+                   "how its examples' accessibility spreads.", "", f"![accessibility](accessibility_{split}.png)", ""]
+        else:
+            md += ["", "Each example's accessibility in one architecture against another (whole groups, not halves: "
+                   "the numbers in the scatter's title are for these groups and usually run higher than the "
+                   "half-group table's; one architecture: its networks split once into halves).", "",
+                   f"![accessibility scatter](accessibility_{split}.png)", ""]
         rows_e = example_rows(st, 5)
         rows_h = example_rows(st, 5, hardest=True)
         names = (examples or {}).get("class_names") or None

@@ -53,8 +53,11 @@ def identical_note(archs: list[str], at: str) -> str:
 def tied_at_top(stack: Stack, q: float) -> dict[str, float]:
     """Architectures for which more than a share ``q`` of the examples tie at the highest
     accessibility (right at every trained checkpoint of every network): their "first q learned" is
-    then a draw among the tied, and the overlap of two such orders sits near q by construction."""
+    then a draw among the tied, and the overlap of two such orders sits near q by construction.
+    A study of one network has no overlap to speak of: nothing is said."""
     out = {}
+    if stack.n_networks < 2:
+        return out
     for a in stack.archs:
         acc = M.accessibility(stack, stack.arch_index(a))
         share = float(np.mean(acc >= 1 - 1e-12)) if acc.size else 0.0
@@ -134,6 +137,9 @@ def analysis_json(stack: Stack, checkpoint: int | None = None, *, intervals: boo
     out["order_correlation"] = oc
     out["checkpoints"] = pick_checkpoints(stack)
     out["warnings"] = list(stack.warnings)
+    single = [a for a, g in groups.items() if g["n"] == 1]
+    if single:
+        out["warnings"].append(one_network_note(single))
     tied = tied_at_top(stack, q)
     if tied:
         out["warnings"].append(tied_note(tied, q, stack.epoch))

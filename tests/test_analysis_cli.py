@@ -384,6 +384,20 @@ def test_one_network_per_architecture_is_not_shown_as_agreement(tmp_path):
     order = r.stdout.split("learning order: Spearman")[1].split("learning order: overlap")[0]
     assert order.count("– (1 network)") == 2 and "1.000" not in order, order
     assert re.search(r"│ mlp\s+│\s+-?\d\.\d{3} │ – \(1 network\) │", order), order       # across is a result
+    assert out.count("has one network") == 2 and "have one network" not in out, out      # said once, per table
+    # the JSON says it too, as its warnings say everything else
+    js = json.loads(CliRunner().invoke(app, ["analyze", "solo", "--json", "--tracking-uri", uri]).stdout)
+    assert "cnn, mlp have one network: TPA, independent TPA and Jaccard are 1" in " ".join(js["warnings"]), js
+    # a study of one network: its scatter was the network against itself ("rho 1.00"), a tie note
+    # spoke of an overlap it has no second group for
+    populate_store(Store(uri), "one", archs=("mlp",), seeds=1, n_checkpoints=4, n_examples=60)
+    js = json.loads(CliRunner().invoke(app, ["analyze", "one", "--json", "--tracking-uri", uri]).stdout)
+    assert js["warnings"] == ["mlp has one network: its TPA, independent TPA and Jaccard are 1 and its histogram "
+                              "has two bars by construction; agreement needs two or more."], js["warnings"]
+    from orderlab.analysis import figures as F
+    from orderlab.studydata import load_stack
+    [ax] = F.fig_accessibility(load_stack(Store(uri), "one")).axes
+    assert ax.get_title().startswith("1 network: no second group") and "ρ" not in ax.get_title()
 
 
 def test_examples_of_many_architectures_fit_the_terminal(tmp_path, monkeypatch):

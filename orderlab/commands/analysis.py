@@ -144,8 +144,11 @@ def _print_analysis(js: dict) -> None:
     counts = ", ".join(f"{g['n']} {a}" for a, g in js["groups"].items())
     console.print(f"[bold]{js['study']}[/bold] · {js['split']} split · {js['n_examples']} examples · "
                   f"{counted(js['n_networks'], 'network')} ({counts}) · {counted(n_c, 'checkpoint')}")
+    from orderlab.analysis.summary import one_network_note
+    single = one_network_note([a for a, g in js["groups"].items() if g["n"] == 1])
     for w in js["warnings"]:
-        console.print(f"[yellow]note: {w}[/yellow]")
+        if w != single:             # said under each such architecture's table
+            console.print(f"[yellow]note: {w}[/yellow]")
     groups = dict(js["groups"])
     if "all" in js:
         groups["all networks"] = js["all"]
@@ -164,7 +167,6 @@ def _print_analysis(js: dict) -> None:
                       _fmt(g["jaccard"][e]), _fmt(g["bimodality_tv"][e], ".2f"), _fmt(g["sarle"][e], ".2f"))
         console.print(t)
         if g["n"] == 1:
-            from orderlab.analysis.summary import one_network_note
             console.print(f"[yellow]note: {one_network_note([arch])}[/yellow]")
     if len(rows) < n_c:
         console.print(f"[dim]{len(rows)} of the {n_c} checkpoints shown, evenly spaced; `--checkpoint EPOCH` "

@@ -56,6 +56,7 @@ def arch_ends(pairs) -> dict[str, float]:
 
 
 SHORT_OF_END = "at the last shared checkpoint"      # how short_of_end_notes' note begins
+ARCH_HINT = " (--arch NAME follows one architecture to its end)"     # how it ends: the commands' option
 
 
 def short_of_end_notes(ends: dict[str, float], last: float, untrained: bool = False) -> list[str]:
@@ -74,8 +75,7 @@ def short_of_end_notes(ends: dict[str, float], last: float, untrained: bool = Fa
     names = ", ".join(f"{a} (to epoch {e:.6g})" for a, e in sorted(short.items()))
     one = len(short) == 1
     return [f"{SHORT_OF_END}, epoch {last:.6g}, {names} had further to train: "
-            f"{'its' if one else 'their'} numbers there are of partly trained networks (--arch NAME follows one "
-            f"architecture to its end)"]
+            f"{'its' if one else 'their'} numbers there are of partly trained networks{ARCH_HINT}"]
 
 
 @dataclass

@@ -272,6 +272,8 @@ async def test_friendly_states(tui_store, empty_db, tmp_path):
         await pilot.pause()
         text = " ".join(screen_text(app).split())
         assert "no agreement to measure" in text and "Sarle" not in text, text
+        await pilot.press("3")
+        await wait_for(pilot, lambda: shows(app, "1 network · TPA of each pair"), what="one network, singular")
     # A study that does not exist: a message, no crash.
     app = make_app(tui_store, study="nope")
     async with app.run_test(size=(100, 24)) as pilot:
@@ -869,3 +871,20 @@ def test_compare_offers_the_studies_of_the_same_data_on_the_split_shown():
     names = lambda split: [s.name for s in CompareScreen("live", known, split=split).choices]  # noqa: E731
     assert names("test") == ["sub", "old"]
     assert names("train") == ["other", "old"]
+
+
+@pilot_test
+async def test_a_note_for_the_commands_says_nothing_of_their_options_here(tmp_path):
+    """Architectures aligned short of one's end: the note ended "(--arch NAME follows one
+    architecture to its end)", an option of `orderlab analyze` the TUI has no counterpart for."""
+    from orderlab.store import Store
+    from orderlab.synthetic import populate_store
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    store = Store(uri)
+    populate_store(store, "grids", archs=("mlp",), seeds=2, n_checkpoints=9, n_examples=60)
+    populate_store(store, "grids", archs=("cnn",), seeds=2, n_checkpoints=5, n_examples=60)
+    app = make_app(uri, study="grids")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: study_ready(app) and shows(app, "mlp (to epoch 2) had further to train"),
+                       what="the note")
+        assert "--arch" not in screen_text(app), screen_text(app)

@@ -37,6 +37,9 @@ def test_matrix_shows_values_colours_and_what_does_not_fit():
     seg = next(s for s in lines[1] if s.text.strip() == "1.0")
     assert seg.style.bgcolor.get_truecolor() == R.cmap(1.0)
     assert R.cmap(1.0) != R.cmap(0.0)
+    # 0.996 is not whole agreement: it does not round up to the 1.0 of identical networks
+    lines, _ = R.matrix(np.array([[1.0, 0.996], [0.996, 1.0]]), ["a", "b"], ["a", "b"], 40)
+    assert plain(lines[1]).split() == ["a", "1.0", ".99"], plain(lines[1])
     # Long names: columns are numbered and rows carry the numbers.
     lines, _ = R.matrix(m, ["alpha:cnn/s0", "alpha:cnn/s1"], None, 40)
     assert plain(lines[0]).split() == ["1", "2"] and plain(lines[2]).strip().startswith("alpha:cnn/s1 2")
@@ -154,3 +157,17 @@ def test_examples_view_says_when_its_picks_are_some_of_more_tied_examples():
     view.hardest = True                  # the 12 hardest: 0.0 down to 0.28, each its own
     picks, _, tie = view.picks()
     assert picks[0] == n - 1 and tie == ""
+
+
+def test_notes_cut_to_their_lines_end_in_an_ellipsis():
+    """The notes line holds three lines at most: on an 80-column terminal a long note ended
+    mid-sentence ("… (--arch NAME follows one"), with nothing to say that more was cut."""
+    long = Text("word " * 60, style="dim italic")
+    cut = R.fit_lines(long, 40, 3)
+    lines = cut.plain.split("\n")
+    assert len(lines) == 3 and lines[-1].endswith("…") and all(len(x) <= 40 for x in lines), lines
+    assert [str(sp.style) for sp in cut.spans] == ["dim italic"] * 3        # its style kept, line by line
+    short = Text("all of it fits")
+    assert R.fit_lines(short, 40, 3) is short
+    exact = Text("x" * 120)                   # three full lines: nothing cut, no ellipsis
+    assert "…" not in R.fit_lines(exact, 40, 3).plain

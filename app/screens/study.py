@@ -18,7 +18,7 @@ from orderlab.app.views.heatmap import HeatmapView
 from orderlab.app.views.histogram import HistogramView
 from orderlab.app.views.order import OrderView
 from orderlab.app.views.runs import RunsView
-from orderlab.app.widgets.render import epoch_text
+from orderlab.app.widgets.render import epoch_text, fit_lines
 
 # Columns beside the header's title: Textual's icon (8) and clock space (10, drawn even without
 # the clock); with class -roomy (orderlab.tcss) the icon takes 3 and the clock space 1.
@@ -239,7 +239,7 @@ class StudyScreen(PollingScreen):
         self.query_one("#study-status", Static).update(t)
         note = self.query_one("#study-notes", Static)
         note.display = bool(notes)
-        note.update(Text(" · ".join(notes), style="dim italic"))
+        note.update(fit_lines(Text(" · ".join(notes), style="dim italic"), self.app.size.width - 2, 3))
         unreadable = self.query_one("#unreadable", Static)
         warning = unreadable_text(data.unreadable if data is not None else [])
         unreadable.display = warning is not None

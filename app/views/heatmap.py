@@ -13,6 +13,7 @@ from textual.widgets import Static
 from orderlab.app.views.base import View
 from orderlab.app.widgets.drawing import Drawing
 from orderlab.app.widgets.render import arch_colour, epoch_text, legend, matrix, matrix_width
+from orderlab.errors import counted
 
 
 def checkpoint_line(screen: Any, result: Any) -> Text:
@@ -92,7 +93,7 @@ class HeatmapView(View):
         def draw_net(w: int, h: int) -> list[Text]:
             lines, note = matrix(result.net_matrix, labels, None, w, max_rows=max(1, h - 3), lo=lo, hi=hi,
                                  row_colours=[colours.get(a, "") for a in result.net_arch])
-            out = [Text(f"{len(labels)} networks · TPA of each pair", style="bold")] + lines
+            out = [Text(f"{counted(len(labels), 'network')} · TPA of each pair", style="bold")] + lines
             if note:
                 out.append(Text(note, style="dim italic"))
             return out

@@ -5,6 +5,7 @@ widgets only decide the size and the tests can check the drawing without an app.
 """
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -65,6 +66,23 @@ def _mix(a: str, b: str) -> str:
 def epoch_text(x: float) -> str:
     """Epochs with at most two decimals: 0.511628 -> 0.51, 3.0 -> 3."""
     return f"{float(x):.2f}".rstrip("0").rstrip(".")
+
+
+def fit_lines(text: Text, width: int, max_lines: int) -> Text:
+    """``text`` wrapped to ``width`` and cut to ``max_lines`` lines, the last ending in "…" when
+    anything is left out (a widget's max-height cuts without a sign)."""
+    from rich.console import Console
+    if width < 2:
+        return text
+    lines = text.wrap(Console(width=width, file=io.StringIO()), width)
+    if len(lines) <= max_lines:
+        return text
+    last = lines[max_lines - 1]
+    last.rstrip()
+    if last.cell_len > width - 1:
+        last.truncate(width - 1)
+    last.append("…")
+    return Text("\n").join(lines[:max_lines])
 
 
 def fmt(v: float | None, digits: int = 2) -> str:
@@ -305,7 +323,8 @@ def matrix(values: np.ndarray, row_labels: Sequence[str], col_labels: Sequence[s
             if not math.isfinite(v):
                 row.append(Segment(blank, dim))
                 continue
-            txt = ("1.0" if v >= 0.995 else f"{v:.2f}"[1:] if v >= 0 else f"{v:.1f}") if cell >= 4 else ""
+            # 1.0 for agreement that is whole: 0.995 rounded to it read as all networks alike
+            txt = ("1.0" if v >= 1 - 1e-9 else f"{min(v, 0.99):.2f}"[1:] if v >= 0 else f"{v:.1f}") if cell >= 4 else ""
             row.append(Segment(txt.center(cell)[:cell], _cell_style(cmap(v, lo, hi))))
         out.append(row)
     return out, note

@@ -304,9 +304,10 @@ def example_rows(stack: Stack, n: int = 10, *, hardest: bool = False, cls: int |
                  class_names: Sequence[str] | None = None) -> list[dict]:
     """The ``n`` easiest (most accessible) or hardest examples, optionally of one class: example id,
     label, accessibility over all networks (``tied``: how many of the candidates share it) and, per
-    architecture, accessibility and the median learned-at epoch over its networks
+    architecture, accessibility, the median learned-at epoch over its networks
     (:func:`~orderlab.analysis.metrics.typical_learned_at`: a checkpoint; None = half or more of
-    them never keep it right)."""
+    them never keep it right) and the mean number of forgetting events (right, then wrong at the
+    next checkpoint) per network."""
     acc = M.accessibility(stack)
     order = M.learning_order(stack)
     if hardest:
@@ -328,15 +329,17 @@ def example_rows(stack: Stack, n: int = 10, *, hardest: bool = False, cls: int |
     for a in stack.archs:
         idx = stack.arch_index(a)
         med = M.typical_learned_at(M.learned_at(stack, idx)[:, pick])
-        per_arch[a] = (M.accessibility(stack, idx)[pick], med)
+        forgot = M.forgetting_events(stack, idx)[:, pick].mean(axis=0)
+        per_arch[a] = (M.accessibility(stack, idx)[pick], med, forgot)
     rows = []
     for r, x in enumerate(pick):
         label = int(stack.label[x])
         row = {"rank": r + 1, "index": int(x), "example_id": int(stack.example_id[x]), "label": label,
                "class": (list(class_names)[label] if class_names and 0 <= label < len(class_names) else str(label)),
                "accessibility": float(acc[x]), "tied": int(tied[float(acc[x])]), "archs": {}}
-        for a, (ac, med) in per_arch.items():
+        for a, (ac, med, forgot) in per_arch.items():
             row["archs"][a] = {"accessibility": float(ac[r]),
-                               "learned_at": None if not np.isfinite(med[r]) else float(med[r])}
+                               "learned_at": None if not np.isfinite(med[r]) else float(med[r]),
+                               "forgetting": float(forgot[r])}
         rows.append(row)
     return rows

@@ -158,6 +158,15 @@ def test_examples_easiest_hardest_and_class(uri):
     acc_e = [r["accessibility"] for r in easy]
     assert acc_e == sorted(acc_e, reverse=True) and acc_e[-1] >= max(r["accessibility"] for r in hard)
     assert set(easy[0]["archs"]) == {"mlp", "cnn"}
+    # forgetting events per architecture: the mean over its networks of right-then-wrong checkpoints
+    from orderlab.analysis import metrics as M
+    from orderlab.studydata import load_stack
+    st = load_stack(Store(uri), "syn")
+    for row in easy + hard:
+        for a, cell in row["archs"].items():
+            c = st.correct(networks=st.arch_index(a))[:, :, row["index"]]          # [networks, checkpoints]
+            assert cell["forgetting"] == pytest.approx(np.mean(np.sum(c[:, :-1] & ~c[:, 1:], axis=1)))
+    assert any(cell["forgetting"] > 0 for row in hard for cell in row["archs"].values())
     by_name = json.loads(run("examples", "syn", "--class", "c4", "--json", "--tracking-uri", uri).stdout)
     assert by_name and all(r["label"] == 4 and r["class"] == "c4" for r in by_name)
     r = run("examples", "syn", "--hardest", "3", "--class", "2", "--tracking-uri", uri)

@@ -470,6 +470,16 @@ async def test_compare_two_studies(tui_store):
         await pilot.press("3")
         await pilot.pause()
         assert f"{BETA}:mlp" in screen_text(app)
+        # at 80 columns the order scatter's title, two studies' names long, wraps rather than stop
+        # mid-name ("… against live:cn")
+        await pilot.resize_terminal(80, 24)
+        await pilot.press("5")
+        def title_whole() -> bool:
+            lines = screen_text(app).splitlines()
+            at = next(i for i, line in enumerate(lines) if f"accessibility: {ALPHA}:cnn (x) against" in line)
+            return f"against {ALPHA}:mlp" in lines[at] and "(y)" in lines[at + 1]
+        await wait_for(pilot, title_whole, what="the scatter's whole title")
+        await pilot.resize_terminal(120, 40)
         # Different data (a study made by an older orderlab, without a fingerprint tag, is offered by
         # its dataset name) is refused on loading with a message, not a crash.
         s.set_studies((ALPHA, GAMMA))

@@ -50,7 +50,7 @@ def test_matrix_shows_values_colours_and_what_does_not_fit():
     big = np.random.default_rng(0).random((60, 60))
     lines, note = R.matrix(big, [f"n{i}" for i in range(60)], None, 40, max_rows=10)
     # numbers 1-60 in 1-column cells: written downwards (two header lines), one row fewer
-    assert len(lines) == 2 + 9 and note == "9×33 of 60×60 shown: enlarge the terminal for more", note
+    assert len(lines) == 2 + 9 and note == "9×33 of 60×60 shown; enlarge for more", note
     tens, units = plain(lines[0]), plain(lines[1])
     columns = [(t + u).strip() for t, u in zip(tens[-33:], units[-33:])]
     assert columns == [str(j) for j in range(1, 34)], columns       # were cut to "1", "1", ... from 10
@@ -171,3 +171,5 @@ def test_notes_cut_to_their_lines_end_in_an_ellipsis():
     assert R.fit_lines(short, 40, 3) is short
     exact = Text("x" * 120)                   # three full lines: nothing cut, no ellipsis
     assert "…" not in R.fit_lines(exact, 40, 3).plain
+    two = R.fit_lines(Text("a title of two studies' names, compared"), 24, 2)
+    assert two.plain.split("\n") == ["a title of two studies'", "names, compared"]       # wrapped for a drawing

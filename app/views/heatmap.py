@@ -12,7 +12,7 @@ from textual.widgets import Static
 
 from orderlab.app.views.base import View
 from orderlab.app.widgets.drawing import Drawing
-from orderlab.app.widgets.render import arch_colour, epoch_text, legend, matrix, matrix_width
+from orderlab.app.widgets.render import arch_colour, epoch_text, fit_lines, legend, matrix, matrix_width
 from orderlab.errors import counted
 
 
@@ -95,7 +95,7 @@ class HeatmapView(View):
                                  row_colours=[colours.get(a, "") for a in result.net_arch])
             out = [Text(f"{counted(len(labels), 'network')} · TPA of each pair", style="bold")] + lines
             if note:
-                out.append(Text(note, style="dim italic"))
+                out.append(fit_lines(Text(note, style="dim italic"), w, 1))
             return out
 
         arch_drawing = self.query_one("#heat-arch", Drawing)

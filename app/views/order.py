@@ -11,7 +11,7 @@ from textual.widgets import Static
 
 from orderlab.app.views.base import View
 from orderlab.app.widgets.drawing import Drawing
-from orderlab.app.widgets.render import arch_colour, fmt, legend, matrix, matrix_width, scatter
+from orderlab.app.widgets.render import arch_colour, fit_lines, fmt, legend, matrix, matrix_width, scatter
 
 
 class OrderView(View):
@@ -87,8 +87,9 @@ class OrderView(View):
         colour = arch_colour(an.archs.index(y_arch))
 
         def draw_scatter(w: int, h: int) -> list[Text]:
-            head = [Text(title, style="bold")]
-            return head + scatter(np.asarray(xs, float), np.asarray(ys, float), w, h - 1, colour=colour,
+            # two lines where one does not hold it (two studies' names, compared, at 80 columns)
+            head = list(fit_lines(Text(title, style="bold"), w, 2).split("\n"))
+            return head + scatter(np.asarray(xs, float), np.asarray(ys, float), w, h - len(head), colour=colour,
                                   x_label=x_arch)
 
         self.query_one("#order-scatter", Drawing).set_draw(draw_scatter)

@@ -69,16 +69,20 @@ def epoch_text(x: float) -> str:
 
 
 def fit_lines(text: Text, width: int, max_lines: int) -> Text:
-    """``text`` wrapped to ``width`` and cut to ``max_lines`` lines, the last ending in "…" when
-    anything is left out (a widget's max-height cuts without a sign)."""
+    """``text`` wrapped to ``width`` (lines joined by newlines: a drawing crops, it does not wrap)
+    and cut to ``max_lines`` lines, the last ending in "…" when anything is left out (a widget's
+    max-height cuts without a sign)."""
     from rich.console import Console
     if width < 2:
         return text
     lines = text.wrap(Console(width=width, file=io.StringIO()), width)
-    if len(lines) <= max_lines:
+    if len(lines) <= 1:
         return text
+    for line in lines:
+        line.rstrip()               # the space a line was broken at
+    if len(lines) <= max_lines:
+        return Text("\n").join(lines)
     last = lines[max_lines - 1]
-    last.rstrip()
     if last.cell_len > width - 1:
         last.truncate(width - 1)
     last.append("…")
@@ -305,7 +309,7 @@ def matrix(values: np.ndarray, row_labels: Sequence[str], col_labels: Sequence[s
     head_lines = longest if down else 1
     shown_r = n_r if max_rows is None else min(n_r, max(1, max_rows - (head_lines - 1)))
     if shown_c < n_c or shown_r < n_r:
-        note = f"{shown_r}×{shown_c} of {n_r}×{n_c} shown: enlarge the terminal for more"
+        note = f"{shown_r}×{shown_c} of {n_r}×{n_c} shown; enlarge for more"      # short: a panel of 40 columns
     out: list = []
     for line in range(head_lines):
         head = Text(" " * (lab_w + 1))

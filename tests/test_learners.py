@@ -129,6 +129,8 @@ def test_cli_adaboost_on_digits(tmp_path):
     res = CliRunner().invoke(app, ["analyze", "ada"])
     assert res.exit_code == 0 and "┃ stage ┃" in res.output and "at stage 5" in res.output, res.output
     assert "epoch" not in res.output.replace("--checkpoint EPOCH", ""), res.output
+    res = CliRunner().invoke(app, ["examples", "ada"])
+    assert res.exit_code == 0 and "networks of the stage from which" in " ".join(res.output.split()), res.output
     res = CliRunner().invoke(app, ["report", "ada", "-o", str(tmp_path / "rep"), "--no-log"])
     assert res.exit_code == 0, res.output
     md = (tmp_path / "rep" / "report.md").read_text()

@@ -177,5 +177,6 @@ class ExamplesView(View):
                      "study is created)", style="yellow")
         if tie:
             t.append("\n" + tie, style="yellow")
-        t.append("\nper architecture: accessibility @ the epoch it is learned for good", style="dim")
+        unit = d.stack.unit if d.stack is not None else "epoch"
+        t.append(f"\nper architecture: accessibility @ the {unit} it is learned for good", style="dim")
         status.update(t)

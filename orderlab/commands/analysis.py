@@ -462,5 +462,5 @@ def register(app: typer.Typer) -> None:
                 console.print(f"{r['rank']:>4}  {r['example_id']:>5}  {shown_text}", overflow="ellipsis",
                               no_wrap=True)
         console.print("[dim]accessibility: share of (network, trained checkpoint) pairs that get the example right; learned "
-                      "at: median over the architecture's networks of the epoch from which the example stays right "
-                      "(never: half or more of them never keep it right).[/dim]")
+                      f"at: median over the architecture's networks of the {stack.unit} from which the example stays "
+                      "right (never: half or more of them never keep it right).[/dim]")

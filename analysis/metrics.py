@@ -543,19 +543,18 @@ def _canonical(stack: Stack, idx: np.ndarray) -> np.ndarray:
 def half_splits(stack: Stack, n_splits: int = 10, seed: int = 0, networks: Networks = None
                 ) -> list[dict[str, tuple[np.ndarray, np.ndarray]]]:
     """Splits of each architecture's networks into two halves (a single network is its own two
-    halves), ``n_splits`` of them or a few more. Deterministic given ``seed``, and the same whatever
+    halves), ``n_splits`` of them. Deterministic given ``seed``, and the same whatever
     the order of networks and whichever other architectures are analysed: each architecture draws
     from its own generator, seeded by ``seed`` and its name. An architecture with at most
     ``n_splits`` distinct splits (up to 6 networks: 3 for 3 or 4 networks, 10 for 5 or 6) takes
-    each of them in turn rather than random draws with repeats, and the count is raised to a
-    multiple of every such number (12 for 3 or 4 networks, 30 for both kinds), so that each of them
-    weighs the same: their average is the exact one."""
+    each of them in turn rather than random draws with repeats, so its average is the exact one
+    when ``n_splits`` is a multiple of their number (with 3 or 4 networks and 10 splits, one of the
+    3 counts 4 times, the others 3: a fixed count keeps each architecture's numbers the same
+    whichever others are analysed)."""
     stack = as_stack(stack)
     sel = _networks(stack, networks)
     members = {a: _canonical(stack, sel[stack.arch[sel] == a]) for a in stack.archs
                if np.any(stack.arch[sel] == a)}
-    cycle = math.lcm(1, *(d for d in map(_distinct_splits, (m.size for m in members.values())) if d <= n_splits))
-    n_splits = -(-max(1, n_splits) // cycle) * cycle
     per_arch = {a: _arch_splits(m, n_splits, np.random.default_rng([seed, zlib.crc32(a.encode())]))
                 for a, m in members.items()}
     return [{a: per_arch[a][i] for a in members} for i in range(n_splits)]

@@ -340,24 +340,6 @@ def test_half_splits_of_one_architecture_ignore_the_others_and_cover_small_group
                zip(M.half_splits(big, 4), M.half_splits(big.select(np.arange(8)), 4)))
 
 
-def test_every_distinct_half_split_of_a_small_architecture_weighs_the_same():
-    """3 or 4 networks have 3 distinct splits: 10 draws took one of them 4 times and the others 3
-    (cnn's rho 0.643 against the exact 0.647). The count rises to a multiple of every such number."""
-    import itertools
-    for n in (3, 4, 5, 6):
-        st = M.as_stack(synthetic_correct(n, 6, 200, seed=n), arch=np.array(["mlp"] * n),
-                        epoch=np.arange(6, dtype=float))
-        oc = M.order_correlation(st)
-        firsts = [f for f in itertools.combinations(range(n), n // 2) if n % 2 or 0 in f]
-        exact = [M.group_order_correlation(st, np.array(f), np.setdiff1d(np.arange(n), f)) for f in firsts]
-        assert oc["n_splits"] == (12 if n < 5 else 10)
-        assert oc["spearman"][0, 0] == pytest.approx(np.mean([e["spearman"] for e in exact]), abs=1e-12)
-        assert oc["overlap"][0, 0] == pytest.approx(np.mean([e["overlap"] for e in exact]), abs=1e-12)
-    both = M.as_stack(synthetic_correct(10, 4, 80, seed=1), arch=np.array(["a"] * 4 + ["b"] * 6))
-    assert len(M.half_splits(both, 10)) == 30 and len(M.half_splits(both.select(np.arange(4, 10)), 10)) == 10
-    assert len(M.half_splits(M.as_stack(synthetic_correct(8, 4, 80, seed=1)), 10)) == 10       # random draws
-
-
 def test_a_network_with_only_its_untrained_checkpoint_is_named_beside_trained_ones():
     """Accessibility counts trained checkpoints; a network that has recorded only checkpoint 0
     (just started) can only count that one, which beside trained networks is its initial favourite

@@ -266,17 +266,21 @@ def test_a_moved_or_copied_store_reads_and_writes_its_own_files(tmp_path):
     # the MLflow UI follows the recorded paths: orderlab ui says where they point (the test's fake
     # `mlflow` prints nothing and exits 0, as a server stopped at once would)
     assert mine.made_elsewhere() == first and Store(f"sqlite:///{copy}/mlflow.db").made_elsewhere() == first
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    (bindir / "mlflow").write_text("#!/bin/sh\nexit 0\n")
-    (bindir / "mlflow").chmod(0o755)
-    import os
+    fake = tmp_path / "mlflow"
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o755)
     import socket
+
+    from orderlab.commands import store as store_commands
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = str(sock.getsockname()[1])
-    r = runner.invoke(app, ["ui", "--port", port, "--tracking-uri", uri],
-                      env={"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"})
+    saved = store_commands.mlflow_cli
+    store_commands.mlflow_cli = lambda: [str(fake)]
+    try:
+        r = runner.invoke(app, ["ui", "--port", port, "--tracking-uri", uri])
+    finally:
+        store_commands.mlflow_cli = saved
     assert f"note: this store was made in {first} and moved or copied here" in r.stderr, r.output
     fresh = tmp_path / "fresh" / "mlruns"
     populate_store(Store(f"sqlite:///{fresh}/mlflow.db"), "here", archs=("mlp",), seeds=1, n_checkpoints=2,

@@ -560,17 +560,12 @@ def half_splits(stack: Stack, n_splits: int = 10, seed: int = 0, networks: Netwo
     return [{a: per_arch[a][i] for a in members} for i in range(n_splits)]
 
 
-def _distinct_splits(n: int) -> int:
-    """How many unordered splits of ``n`` networks into halves there are (1 for a single network)."""
-    return 1 if n < 2 else math.comb(n, n // 2) // (2 if n % 2 == 0 else 1)
-
-
 def _arch_splits(m: np.ndarray, n_splits: int, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
     """``n_splits`` splits of the networks ``m`` into halves (the first the smaller when odd)."""
     if m.size == 1:
         return [(m, m)] * n_splits
     h = m.size // 2
-    distinct = _distinct_splits(m.size)
+    distinct = math.comb(m.size, h) // (2 if m.size % 2 == 0 else 1)
     if distinct <= n_splits:
         # each unordered split once: with an even count, the halves holding the first network
         firsts = [c for c in itertools.combinations(range(m.size), h) if m.size % 2 or 0 in c]
@@ -717,7 +712,7 @@ def order_correlation(stack: Stack | np.ndarray, q: float = 0.2, *, intervals: b
                     loo_ovl[i] += lo_
     rho /= len(plans)
     ovl /= len(plans)
-    out = {"archs": archs, "spearman": rho, "overlap": ovl, "q": q, "n_splits": len(plans)}
+    out = {"archs": archs, "spearman": rho, "overlap": ovl, "q": q, "n_splits": n_splits}
     if intervals:
         loo_rho /= len(plans)
         loo_ovl /= len(plans)

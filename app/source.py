@@ -10,6 +10,7 @@ worker, so the interface paints before they load.
 """
 from __future__ import annotations
 
+import shlex
 import os
 import tempfile
 import threading
@@ -208,15 +209,14 @@ class StudySource:
 
     # -- connection ---------------------------------------------------------
     def uri_option(self) -> str:
-        """`` --tracking-uri URI`` for the commands the TUI suggests: whenever the user named the
-        store (pasted into a terminal in another folder, a bare command would use that folder's
-        own), or a bare command would use another; the store's absolute URI where it has one."""
-        import shlex
+        """`` --tracking-uri URI`` for the commands the TUI suggests, by the command line's rule
+        (:func:`orderlab.studydata.uri_option`), also while there is no store yet."""
+        from types import SimpleNamespace
         from orderlab.store import resolve_tracking_uri
-        uri = self._store.uri if self._store is not None else self.uri
-        if uri is None or (self._uri_arg is None and uri == resolve_tracking_uri(None)):
-            return ""
-        return f" --tracking-uri {shlex.quote(uri)}"
+        from orderlab.studydata import uri_option
+        store = self._store or SimpleNamespace(uri=resolve_tracking_uri(self._uri_arg),
+                                               named=self._uri_arg is not None)
+        return "".join(f" {shlex.quote(a)}" for a in uri_option(store))
 
     def store(self):
         """The :class:`orderlab.store.Store`, created on first use (in a worker)."""
@@ -238,7 +238,7 @@ class StudySource:
                                       f"screen updates by itself) or pass --tracking-uri")
             if self._store is None:
                 from orderlab.store import Store
-                self._store = Store(self.uri)
+                self._store = Store(self.uri, named=self._uri_arg is not None)
                 self._seen = True
             return self._store
 
@@ -450,7 +450,7 @@ class StudySource:
                                  "analyse" if runs and len(left_out) == len(networks)
                             else "no network has recorded a checkpoint yet" if runs
                             else "this study has no network yet; train one with "
-                                 f"`orderlab train --study {studies[0]}`")
+                                 f"`orderlab train --study {shlex.quote(studies[0])}{self.uri_option()}`")
             return data
         # Networks that did not record this split (another --record-splits) are left out and named;
         # the first one's error would otherwise stand for the whole study ("split 'test' was not

@@ -648,10 +648,14 @@ def _without_password(uri: str) -> str:
 class Store:
     """orderlab's view of one MLflow tracking store (embedded SQLite by default, or a server)."""
 
-    def __init__(self, tracking_uri: str | None = None, *, check: bool = True, must_exist: bool = False):
+    def __init__(self, tracking_uri: str | None = None, *, check: bool = True, must_exist: bool = False,
+                 named: bool | None = None):
         """``must_exist``: a command that only reads (listing, analysis) refuses a SQLite store that
-        does not exist yet instead of creating an empty one."""
+        does not exist yet instead of creating an empty one. ``named``: whether the user named the
+        store (default: whether ``tracking_uri`` is given); the commands orderlab suggests then name
+        it too (``studydata.uri_option``)."""
         self.uri = resolve_tracking_uri(tracking_uri)
+        self.named = tracking_uri is not None if named is None else named
         self.must_exist = must_exist
         self._client = None
         self._local_artifact_root: Path | None = None

@@ -75,7 +75,7 @@ def leave_out_interrupted(store: Store, study: str, pairs: list[tuple[RunInfo, R
     gone = [r for r, _ in pairs if r.status in ENDED_EARLY]
     if not gone:
         return pairs
-    uri = " ".join(shlex.quote(a) for a in _uri_option(store))
+    uri = " ".join(shlex.quote(a) for a in uri_option(store))
     resume = f"`orderlab sweep --resume {shlex.quote(study)}{' ' + uri if uri else ''}`"
     # the record's last epoch: the progress tag, written every 2 s, lags behind a killed process
     last = {r.run_id: float(rec.epoch[-1]) if len(rec.epoch) else r.epoch for r, rec in pairs}
@@ -144,9 +144,12 @@ def examples_fix(store: Store, study: str) -> str:
     return f"`orderlab train --study {shlex.quote(study)} …` with the study's data options"
 
 
-def _uri_option(store: Store) -> list[str]:
-    """``--tracking-uri URI`` when a bare command would use another store."""
-    return [] if store.uri == resolve_tracking_uri(None) else ["--tracking-uri", store.uri]
+def uri_option(store: Store) -> list[str]:
+    """``--tracking-uri URI`` for the commands orderlab suggests: whenever the user named the store
+    (pasted into a terminal in another folder, a bare command would use that folder's own), or a
+    bare command would use another; the store's absolute URI where it has one. The one rule for
+    the command line and the TUI."""
+    return ["--tracking-uri", store.uri] if store.named or store.uri != resolve_tracking_uri(None) else []
 
 
 def _number(v: str) -> str:
@@ -185,7 +188,7 @@ def retrain_command(store: Store, run: RunInfo, record_splits: str | None = None
         cmd += [flag, p[key] if key == "optimizer" else _number(p[key])]
     if "augment" in p:
         cmd.append("--augment" if p["augment"] == "True" else "--no-augment")
-    return " ".join(shlex.quote(x) for x in cmd + _uri_option(store))
+    return " ".join(shlex.quote(x) for x in cmd + uri_option(store))
 
 
 def record_problem(store: Store, run: RunInfo, problem: str) -> str:
@@ -215,7 +218,7 @@ def record_fix(store: Store, run: RunInfo, problem: str) -> str:
         return (f"the run is still training and rewrites its record as it goes: retry in a moment "
                 f"(`orderlab runs {shlex.quote(run.study)}` shows its progress)")
     if run.status in ENDED_EARLY:
-        resume = " ".join(shlex.quote(x) for x in ["orderlab", "train", "--resume", run.run_id] + _uri_option(store))
+        resume = " ".join(shlex.quote(x) for x in ["orderlab", "train", "--resume", run.run_id] + uri_option(store))
         return f"train the network again with `{resume}`"
     delete = (f"MLFLOW_TRACKING_URI={shlex.quote(store.uri)} {mlflow_command()} runs delete --run-id {run.run_id}")
     fix = (f"to replace the network, delete its run (`{delete}`; orderlab leaves deleted runs out) and train it "

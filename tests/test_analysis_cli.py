@@ -260,6 +260,24 @@ def test_a_class_is_found_by_its_name_and_numeric_names_are_never_indices():
     assert resolve_class("7", [f"c{i}" for i in range(10)]) == 7 and resolve_class("c7", [f"c{i}" for i in range(10)]) == 7
 
 
+def test_a_store_named_on_the_command_line_is_named_in_the_commands_suggested(tmp_path, monkeypatch):
+    """This folder's own store, but named with --tracking-uri (or MLFLOW_TRACKING_URI): the resume
+    command in the note names it too, as the TUI's do; copied into a terminal in another folder, a
+    bare command would resume into that folder's store. Not named: a bare command."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    store = Store(uri)
+    populate_store(store, "cut", archs=("mlp",), seeds=2, n_checkpoints=4, n_examples=N_EX)
+    [killed] = populate_store(store, "cut", archs=("cnn",), seeds=1, n_checkpoints=2, n_examples=N_EX, finish=False)
+    store.end_run(killed, "KILLED")
+    for args, named in ((["--tracking-uri", uri], True), ([], False)):
+        js = json.loads(run("analyze", "cut", "--json", *args).stdout)
+        note = next(w for w in js["warnings"] if w.startswith("left out 1 network(s)"))
+        want = "`orderlab sweep --resume cut" + (f" --tracking-uri {uri}`" if named else "`")
+        assert want in note, (args, note)
+
+
 def test_networks_that_stopped_early_are_left_out_and_named(tmp_path):
     """A KILLED network with 3 of the 6 checkpoints the others have: analyze, examples, report and
     export leave it out (it would cut every curve back to its 3 checkpoints) and name it; with

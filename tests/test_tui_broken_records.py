@@ -300,6 +300,32 @@ def test_source_leaves_out_a_record_copied_from_another_run(empty_db, tmp_path):
     assert problem.name == "mlp/s2" and "belongs to another network" in problem.detail
 
 
+def test_the_fixes_for_a_record_name_the_store_when_the_user_named_it(tmp_path, monkeypatch):
+    """This folder's own store named with --tracking-uri: a finished network's damaged record is
+    fixed by training it again with `train … --tracking-uri URI`, and a study without networks by `train --study
+    S --tracking-uri URI` (the command line's rule); opened without naming it: bare commands."""
+    from orderlab.app.source import StudySource
+    from orderlab.store import Store
+    from orderlab.synthetic import populate_store
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    store = Store(uri)
+    populate_store(store, "s", archs=("mlp",), seeds=2, n_checkpoints=3, n_examples=50)
+    runs = by_name(store, "s")
+    corrupt(store, runs["mlp/s1"])
+    store.get_or_create_study("bare", "digits", "f" * 16)
+    for arg, named in ((uri, True), (None, False)):
+        src = StudySource(arg)
+        [problem] = src.load(("s",)).unreadable
+        retrain = problem.detail.split("train it again (`")[1]
+        assert retrain.startswith("orderlab train --study s --arch mlp --seeds 1"), problem.detail
+        assert retrain.endswith(f" --tracking-uri {uri}`)" if named else "`)") and retrain.count("--tracking-uri") == named
+        data = src.load(("bare",))
+        want = "`orderlab train --study bare" + (f" --tracking-uri {uri}`" if named else "`")
+        assert want in data.problem, (arg, data.problem)
+
+
 def test_a_damaged_examples_file_is_a_note_not_a_failed_study(empty_db, tmp_path, monkeypatch):
     """The TUI analyses the study as ever, without pictures, and says why in the notes line."""
     from orderlab.app.source import StudySource

@@ -15,7 +15,7 @@ from orderlab.analysis import metrics as M
 from orderlab.analysis.stack import Stack
 from orderlab.analysis.summary import (analysis_json, example_rows, identical_groups, identical_note, one_network_note,
                                        pick_checkpoints, tie_note, tied_at_top, tied_note)
-from orderlab.errors import OrderlabError
+from orderlab.errors import OrderlabError, counted
 
 REPORT_FILENAME = "report.md"
 GRID_CLASSES = 10      # classes the example grid and the text table show: more would not fit a page
@@ -120,9 +120,9 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
     splits = [s for s in SPLIT_ORDER if s in stacks] + [s for s in stacks if s not in SPLIT_ORDER]
     first = stacks[splits[0]]
     md = [f"# {title}", "",
-          f"Study **{first.study or '?'}**: {first.n_networks} networks "
+          f"Study **{first.study or '?'}**: {counted(first.n_networks, 'network')} "
           f"({', '.join(f'{len(first.arch_index(a))} {a}' for a in first.archs)}), "
-          f"{first.n_checkpoints} checkpoints ({first.unit}s {first.epoch[0]:.3g} to {first.epoch[-1]:.3g}); "
+          f"{counted(first.n_checkpoints, 'checkpoint')} ({first.units} {first.epoch[0]:.3g} to {first.epoch[-1]:.3g}); "
           f"splits: {', '.join(f'{s} ({stacks[s].n_examples} examples)' for s in splits)}. "
           f"Written {time.strftime('%Y-%m-%d %H:%M')}.", "",
           "TPA (true-positive agreement) = share of examples that *all* networks get right, over the mean "
@@ -190,7 +190,7 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
         md += _matrix_md(oc["archs"], oc["overlap"], single=single)
         tied = tied_at_top(st, oc["q"])
         if tied:
-            md += ["", f"> note: {tied_note(tied, oc['q'], st.epoch)}"]
+            md += ["", f"> note: {tied_note(tied, oc['q'], st.epoch, st.unit)}"]
         if st.n_networks == 1:
             md += ["", "One network: there is no second group to set its learning order against; the figure shows "
                    "how its examples' accessibility spreads.", "", f"![accessibility](accessibility_{split}.png)", ""]

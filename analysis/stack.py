@@ -7,7 +7,7 @@ split's examples. Everything in :mod:`orderlab.analysis` works on this packed fo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Collection, Iterable, Sequence
 
 import numpy as np
 
@@ -59,22 +59,26 @@ SHORT_OF_END = "at the last shared checkpoint"      # how short_of_end_notes' no
 ARCH_HINT = " (--arch NAME follows one architecture to its end)"     # how it ends: the commands' option
 
 
-def short_of_end_notes(ends: dict[str, float], last: float, untrained: bool = False) -> list[str]:
+def short_of_end_notes(ends: dict[str, float], last: float, untrained: bool = False,
+                       stage_archs: Collection[str] = ()) -> list[str]:
     """What aligning on shared checkpoints did to architectures that trained further (``ends``: see
     :func:`arch_ends`; ``last``: the last shared checkpoint): a study mixing 50 boosting rounds with
-    10 epochs of an mlp is compared at epoch 10, boosting 10 rounds in. ``untrained``: some network
-    recorded only its untrained checkpoint, which :func:`untrained_notes` names as the reason when
-    nothing trained is shared."""
+    10 epochs of an mlp is compared at epoch/stage 10, boosting 10 rounds in. ``untrained``: some
+    network recorded only its untrained checkpoint, which :func:`untrained_notes` names as the
+    reason when nothing trained is shared. ``stage_archs``: the learners, whose checkpoints count
+    stages, not epochs."""
     short = {a: e for a, e in ends.items() if e > last + 1e-9}
     if not short or (last <= 0 and untrained):
         return []
+    learners = [a in stage_archs for a in ends]
+    unit = "stage" if all(learners) else "epoch/stage" if any(learners) else "epoch"
     if last <= 0:
         return [f"the networks share no trained checkpoint: every number over training is of untrained networks "
-                f"(epoch 0); analyse one architecture at a time (--arch), or train them with matching --epochs "
+                f"({unit} 0); analyse one architecture at a time (--arch), or train them with matching --epochs "
                 f"and --record-every ({OWN_CHECKPOINTS})"]
-    names = ", ".join(f"{a} (to epoch {e:.6g})" for a, e in sorted(short.items()))
+    names = ", ".join(f"{a} (to {'stage' if a in stage_archs else 'epoch'} {e:.6g})" for a, e in sorted(short.items()))
     one = len(short) == 1
-    return [f"{SHORT_OF_END}, epoch {last:.6g}, {names} had further to train: "
+    return [f"{SHORT_OF_END}, {unit} {last:.6g}, {names} had further to train: "
             f"{'its' if one else 'their'} numbers there are of partly trained networks{ARCH_HINT}"]
 
 
@@ -156,6 +160,11 @@ class Stack:
             return "epoch"
         return "stage" if self.stages.all() else "epoch/stage"
 
+    @property
+    def units(self) -> str:
+        """:attr:`unit` in the plural: "epochs", "stages" or "epochs/stages"."""
+        return "/".join(f"{u}s" for u in self.unit.split("/"))
+
     def at(self, checkpoint: int) -> str:
         """Checkpoint ``checkpoint``'s position for a reader, e.g. "epoch 2.5" or "stage 30"."""
         return f"{self.unit} {float(self.epoch[checkpoint]):.3g}"
@@ -226,7 +235,8 @@ class Stack:
         untrained = np.array([not (e > 0).any() for e in epochs])
         if aligned:
             ends = arch_ends((str(info.get("arch")), e[-1]) for (info, _), e in zip(items, epochs))
-            warnings += short_of_end_notes(ends, float(common[-1]), bool(untrained.any()))
+            warnings += short_of_end_notes(ends, float(common[-1]), bool(untrained.any()),
+                                           {str(i.get("arch")) for i, _ in items if i.get("stages")})
         warnings += untrained_notes([f"{info.get('arch')}/s{info.get('seed')}" for (info, _), u in zip(items, untrained)
                                      if u], len(items))
         own = None
@@ -295,7 +305,9 @@ class Stack:
         if aligned:
             # each study's grid ends where its own alignment left it (its note, if any, is its own)
             ends = arch_ends((str(a), s.epoch[-1]) for s in stacks for a in np.unique(s.arch))
-            warn += short_of_end_notes(ends, float(common[-1]), any(s.untrained is not None for s in stacks))
+            learners = {str(a) for s in stacks if s.stages is not None for a in s.arch[s.stages]}
+            warn += short_of_end_notes(ends, float(common[-1]), any(s.untrained is not None for s in stacks),
+                                       learners)
         own = (_on_one_scale([s.totals_on_own_grids() for s in stacks])
                if aligned or any(s.own_totals is not None for s in stacks) else None)
         # each study's networks without a trained checkpoint, named with their study

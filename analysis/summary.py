@@ -66,10 +66,10 @@ def tied_at_top(stack: Stack, q: float) -> dict[str, float]:
     return out
 
 
-def tied_note(tied: dict[str, float], q: float, epoch: np.ndarray | None = None) -> str:
+def tied_note(tied: dict[str, float], q: float, epoch: np.ndarray | None = None, unit: str = "epoch") -> str:
     """The note for :func:`tied_at_top`'s ties; ``epoch`` (the stack's checkpoints) sizes the advice
     to the study: checkpoints before its first trained one (a fixed "--record-every 0.25" was no
-    advice to a study recorded every 0.25 epochs)."""
+    advice to a study recorded every 0.25 epochs). ``unit``: what they count (``Stack.unit``)."""
     names = ", ".join(f"{a} {s:.0%}" for a, s in tied.items())
     trained = np.asarray(epoch if epoch is not None else [], dtype=float)
     trained = trained[trained > 0]
@@ -77,7 +77,7 @@ def tied_note(tied: dict[str, float], q: float, epoch: np.ndarray | None = None)
         first = float(trained.min())
         # learners checkpoint whole boosting rounds or trees (1 at the least): no earlier one to record
         whole = " (networks: a learner's first round or tree is its earliest)" if first >= 1 else ""
-        advice = (f"they are right from the first trained checkpoint, epoch {first:.3g}: to separate them, record "
+        advice = (f"they are right from the first trained checkpoint, {unit} {first:.3g}: to separate them, record "
                   f"earlier checkpoints, e.g. --record-every {first / 2:.3g}{whole} (or train more slowly)")
     else:
         advice = "record earlier checkpoints to separate them"
@@ -142,7 +142,7 @@ def analysis_json(stack: Stack, checkpoint: int | None = None, *, intervals: boo
         out["warnings"].append(one_network_note(single))
     tied = tied_at_top(stack, q)
     if tied:
-        out["warnings"].append(tied_note(tied, q, stack.epoch))
+        out["warnings"].append(tied_note(tied, q, stack.epoch, stack.unit))
     same = identical_groups(stack, c)
     if same:
         out["warnings"].append(identical_note(same, stack.at(c)))

@@ -246,7 +246,7 @@ def test_dense_reference_agrees_on_a_small_study():
     assert np.allclose(oc["spearman"], ref["spearman"]) and np.allclose(oc["overlap"], ref["overlap"])
 
 
-def test_networks_on_other_grids_keep_their_own_accessibility_and_order():
+def test_networks_on_other_grids_keep_their_own_accessibility_and_order(tmp_path):
     """A learner's stages and a network's epochs share little more than the untrained checkpoint.
     Aligned on the checkpoints they share, TPA uses those; accessibility and the learning orders
     use each network's own checkpoints, as each architecture analysed alone gives them (a study
@@ -271,7 +271,12 @@ def test_networks_on_other_grids_keep_their_own_accessibility_and_order():
     assert [mixed.select(mixed.arch_index(a)).unit for a in ("mlp", "adaboost")] == ["epoch", "stage"]
     assert Stack.concat([Stack.from_records(recs["adaboost"], study="a"),
                          Stack.from_records(recs["mlp"], study="m")]).unit == "epoch/stage"
-    assert any("share no trained checkpoint" in w for w in mixed.warnings), mixed.warnings
+    assert any("share no trained checkpoint" in w and "(epoch/stage 0)" in w for w in mixed.warnings), mixed.warnings
+    assert [s.units for s in (mixed, Stack.from_records(recs["adaboost"]), Stack.from_records(recs["mlp"]))] == \
+        ["epochs/stages", "stages", "epochs"]
+    from orderlab.analysis.report import write_report
+    md = write_report({"test": mixed}, tmp_path / "mixed").read_text()   # its header: both, in the plural
+    assert "1 checkpoint (epochs/stages 0 to 0)" in md, md[:400]
     alone = {a: Stack.from_records(recs[a]) for a in recs}
     for a in recs:
         np.testing.assert_allclose(M.accessibility(mixed, mixed.arch_index(a)), M.accessibility(alone[a]))
@@ -376,23 +381,31 @@ def test_a_network_with_only_its_untrained_checkpoint_is_named_beside_trained_on
 
 
 def test_architectures_that_trained_past_the_last_shared_checkpoint_are_named():
-    """50 boosting rounds beside 10 epochs of an mlp are compared at epoch 10: the analysis said
-    "at epoch 10" of boosting's partly trained models as if they were its result."""
+    """50 boosting rounds beside 10 epochs of an mlp are compared at epoch/stage 10: the analysis
+    said "at epoch 10" of boosting's partly trained models as if they were its result. A
+    learner's checkpoints are stages (boosting rounds here), not epochs."""
     n = 120
     labels = np.random.default_rng(0).integers(0, 10, n)
     corr = synthetic_correct(4, 51, n, seed=2)
     grids = {"mlp": np.arange(11.0), "adaboost": np.arange(51.0)}
-    recs = [({"run_id": f"{a}{j}", "arch": a, "seed": j},
+    recs = [({"run_id": f"{a}{j}", "arch": a, "seed": j, "stages": a == "adaboost"},
              synthetic_record(corr[j + 2 * (a == "adaboost")][: len(g)], labels=labels, meta={}, epochs=g, seed=j))
             for a, g in grids.items() for j in range(2)]
     mixed = Stack.from_records(recs, align="common")
     assert mixed.epoch[-1] == 10
     said = [w for w in mixed.warnings if "further to train" in w]
-    assert said == ["at the last shared checkpoint, epoch 10, adaboost (to epoch 50) had further to train: its "
-                    "numbers there are of partly trained networks (--arch NAME follows one architecture to its "
+    assert said == ["at the last shared checkpoint, epoch/stage 10, adaboost (to stage 50) had further to train: "
+                    "its numbers there are of partly trained networks (--arch NAME follows one architecture to its "
                     "end)"], mixed.warnings
     both = Stack.concat([Stack.from_records(recs[:2]), Stack.from_records(recs[2:])])
-    assert any("adaboost (to epoch 50) had further to train" in w for w in both.warnings), both.warnings
+    assert any("epoch/stage 10, adaboost (to stage 50) had further to train" in w for w in both.warnings), \
+        both.warnings
+    # learners alone: their positions are stages; networks alone (below): epochs
+    learners = [({"run_id": a, "arch": a, "seed": 0, "stages": True},
+                 synthetic_record(corr[j][: len(g)], labels=labels, meta={}, epochs=g, seed=j))
+                for j, (a, g) in enumerate((("knn", grids["mlp"]), ("adaboost", grids["adaboost"])))]
+    said = [w for w in Stack.from_records(learners, align="common").warnings if "further" in w]
+    assert said and said[0].startswith("at the last shared checkpoint, stage 10, adaboost (to stage 50)"), said
     # trained alike: nothing to say
     assert not any("further" in w for w in Stack.from_records(recs[:2]).warnings)
 

@@ -124,6 +124,9 @@ def test_figures_of_a_single_network(tmp_path):
     assert "> note: cnn, mlp have one network: TPA, independent TPA and Jaccard are 1" in text
     order = text.split("**Spearman ρ of accessibility**")[1].split("###")[0]
     assert order.count("– (1 network)") == 4 and "| 1.00" not in order, order
+    # one network in all: "1 network", not "1 networks"
+    one = write_report(make_stacks(archs=("mlp",), per=1, splits=("test",)), tmp_path / "alone", None).read_text()
+    assert "**: 1 network (1 mlp)," in one, one[:400]
 
 
 def test_report_metrics_are_per_architecture_and_mlflow_safe():

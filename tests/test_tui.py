@@ -616,6 +616,35 @@ async def test_seven_architectures_keep_the_values_in_their_matrix_cells(tmp_pat
 
 
 @pilot_test
+async def test_a_learners_positions_are_stages_in_the_runs_detail_and_the_agreement_chart(tmp_path):
+    """A learner's checkpoints count stages (boosting rounds, trees …): the Runs detail line said
+    "epoch 1 of 1" of k-NN, the Agreement chart's axis "epoch" beside it."""
+    import re
+    from orderlab.store import Store
+    from orderlab.synthetic import populate_store
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    store = Store(uri)
+    populate_store(store, "mix", archs=("mlp", "knn"), seeds=1, n_checkpoints=3, n_examples=60, learners=("knn",))
+    populate_store(store, "knn", archs=("knn",), seeds=2, n_checkpoints=3, n_examples=60, learners=("knn",))
+    app = make_app(uri, study="mix")
+    async with app.run_test(size=(160, 40)) as pilot:
+        await wait_for(pilot, lambda: study_ready(app))
+        view = app.screen.query_one("RunsView")
+        for name, unit in (("knn/s0", "stage"), ("mlp/s0", "epoch")):
+            row = next(i for i, rid in enumerate(view._order) if rid in {r.run_id for r in view.runs if r.name == name})
+            view.table.move_cursor(row=row)
+            await wait_for(pilot, lambda: re.search(rf"{name}  finished  {unit} 0.5 of 0.5, 3 checkpoints", screen_text(app)),
+                           what=f"{name}'s detail line")
+        await pilot.press("2")
+        await wait_for(pilot, lambda: re.search(r"0.5 epoch/stage\s*$", screen_text(app), re.M), what="the axis")
+    app = make_app(uri, study="knn")
+    async with app.run_test(size=(160, 40)) as pilot:
+        await wait_for(pilot, lambda: study_ready(app))
+        await pilot.press("2")
+        await wait_for(pilot, lambda: re.search(r"0.5 stage\s*$", screen_text(app), re.M), what="the axis")
+
+
+@pilot_test
 async def test_a_killed_run_shows_the_checkpoints_its_record_holds(tmp_path):
     """Progress tags are written every 2 s: a process killed in between left them behind its record."""
     from textual.widgets import DataTable

@@ -21,7 +21,7 @@ Do networks learn the same examples in the same order? Every view follows the st
 | 3 | Heatmap | architecture × architecture and network × network TPA at the chosen checkpoint; `z` switches the colours between a scale stretched over the values shown and 0 to 1 |
 | 4 | Histogram | how many networks get each example right, against independent networks of the same accuracy |
 | 5 | Order | Spearman ρ of accessibility and overlap of the first examples learned; `o` picks a pair |
-| 6 | Examples | easiest or hardest examples (`e`), per class (`k`), with accessibility and learned-at epoch |
+| 6 | Examples | easiest or hardest examples (`e`), per class (`k`), with accessibility and learned-at epoch (a learner's: stage) |
 
 ## Keys
 
@@ -40,7 +40,7 @@ Do networks learn the same examples in the same order? Every view follows the st
 
 TPA = mean over examples of "all networks right" / mean accuracy; independent TPA is what
 networks erring independently would give. Accessibility = the fraction of (network, trained
-checkpoint) pairs that get an example right; learned-at = the first epoch from which it stays right.
+checkpoint) pairs that get an example right; learned-at = the first epoch (a learner's: stage) from which it stays right.
 Failed, killed and stale runs stay in the runs table but are left out of the analysis.
 """
 

@@ -63,7 +63,7 @@ class AgreementView(View):
         marker = float(epoch[cp]) if cp is not None and cp < len(epoch) else None
 
         def draw(w: int, h: int):
-            return line_chart(series, w, h, bands=bands, marker_x=marker)
+            return line_chart(series, w, h, bands=bands, marker_x=marker, x_label=data.stack.unit)
 
         self.query_one("#agreement-chart", Drawing).set_draw(draw)
 

@@ -10,6 +10,7 @@ from textual.widgets import DataTable, Input, Static
 
 from orderlab.app.views.base import View
 from orderlab.app.widgets.render import bar, epoch_text
+from orderlab.errors import counted
 
 STATUS_STYLE = {"FINISHED": "green", "RUNNING": "cyan", "FAILED": "red", "KILLED": "yellow", "STALE": "magenta",
                 "SUPERSEDED": "dim"}
@@ -142,7 +143,9 @@ class RunsView(View):
         t = Text()
         t.append(f"{r.name}", style="bold")
         t.append(f"  {shown_status(r).lower()}", style=STATUS_STYLE.get(shown_status(r), ""))
-        t.append(f"  epoch {epoch_text(r.epoch)} of {epoch_text(r.epochs)}, {r.checkpoints} checkpoints")
+        # a learner's checkpoints are its stages (boosting rounds, trees …), not epochs
+        t.append(f"  {'stage' if r.stages else 'epoch'} {epoch_text(r.epoch)} of {epoch_text(r.epochs)}, "
+                 f"{counted(r.checkpoints, 'checkpoint')}")
         if r.error:
             t.append(f"  {r.error}", style="red")
         problem = self.unreadable.get(r.run_id)

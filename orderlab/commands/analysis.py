@@ -301,8 +301,8 @@ def register(app: typer.Typer) -> None:
         studies: List[str] = typer.Argument(..., metavar="STUDY", help="Study name; several studies of the same data are "
                                             "analysed as one set of networks."),
         split: str = typer.Option("test", "--split", help="test or train."),
-        checkpoint: Optional[float] = typer.Option(None, "--checkpoint", "-c", help="Epoch of the checkpoint for "
-                                                   "the agreement matrix (nearest recorded; default: the last)."),
+        checkpoint: Optional[float] = typer.Option(None, "--checkpoint", "-c", help="Epoch (a learner's: stage) of "
+                                                   "the checkpoint for the agreement matrix (nearest recorded; default: the last)."),
         arch: Optional[List[str]] = typer.Option(None, "--arch", "-a", help="Only these architectures (repeatable)."),
         align: str = typer.Option("common", "--align", help=ALIGN_HELP),
         no_intervals: bool = typer.Option(False, "--no-intervals", help="Skip the jackknife intervals (faster)."),
@@ -325,8 +325,8 @@ def register(app: typer.Typer) -> None:
         js = analysis_json(stack, c, intervals=not no_intervals)
         first, last = float(stack.epoch[0]), float(stack.epoch[-1])
         if checkpoint is not None and not first - 1e-9 <= checkpoint <= last + 1e-9:
-            js["warnings"].insert(0, f"--checkpoint {checkpoint:g} is outside the recorded epochs ({first:g} to "
-                                     f"{last:g}); the agreement matrix is at the nearest, epoch "
+            js["warnings"].insert(0, f"--checkpoint {checkpoint:g} is outside the recorded {stack.units} ({first:g} "
+                                     f"to {last:g}); the agreement matrix is at the nearest, {stack.unit} "
                                      f"{float(stack.epoch[c]):g}")
         if json_out:
             typer.echo(json.dumps(js))

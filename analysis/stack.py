@@ -156,9 +156,14 @@ class Stack:
     @property
     def unit(self) -> str:
         """What a checkpoint's position counts: "epoch", "stage" (learners) or "epoch/stage" (both)."""
-        if self.stages is None or not self.stages.any():
+        return self.unit_of(np.arange(self.n_networks))
+
+    def unit_of(self, idx: np.ndarray) -> str:
+        """:attr:`unit` of the networks ``idx`` (e.g. one architecture's)."""
+        stages = np.zeros(0, bool) if self.stages is None else self.stages[np.asarray(idx, np.int64)]
+        if not stages.any():
             return "epoch"
-        return "stage" if self.stages.all() else "epoch/stage"
+        return "stage" if stages.all() else "epoch/stage"
 
     @property
     def units(self) -> str:

@@ -115,7 +115,8 @@ def analysis_json(stack: Stack, checkpoint: int | None = None, *, intervals: boo
     groups = {}
     for arch, cur in curves.items():
         bim = M.bimodality_curve(stack, stack.arch_index(arch))
-        groups[arch] = {**cur, "bimodality_tv": bim["tv"], "sarle": bim["sarle"]}
+        groups[arch] = {**cur, "bimodality_tv": bim["tv"], "sarle": bim["sarle"],
+                        "unit": stack.unit_of(stack.arch_index(arch))}
     out = {
         "study": stack.study, "split": stack.split, "n_examples": stack.n_examples,
         "n_networks": stack.n_networks, "epoch": stack.epoch, "step": stack.step,
@@ -127,7 +128,7 @@ def analysis_json(stack: Stack, checkpoint: int | None = None, *, intervals: boo
     if len(curves) > 1:
         cur = M.group_curves(_as_all(stack), bootstrap=1 if intervals else 0)["all"]
         bim = M.bimodality_curve(stack)
-        out["all"] = {**cur, "bimodality_tv": bim["tv"], "sarle": bim["sarle"]}
+        out["all"] = {**cur, "bimodality_tv": bim["tv"], "sarle": bim["sarle"], "unit": stack.unit}
     archs, agree = M.architecture_agreement(stack, c, "tpa")
     _, kappa = M.architecture_agreement(stack, c, "kappa")
     out["architecture_agreement"] = {"archs": archs, "checkpoint": c, "tpa": agree, "kappa": kappa}

@@ -278,6 +278,24 @@ def test_a_store_named_on_the_command_line_is_named_in_the_commands_suggested(tm
         assert want in note, (args, note)
 
 
+def test_each_architectures_table_names_its_own_positions_and_fits_80_columns(tmp_path):
+    """A learner beside a network: knn's table counts stages, mlp's epochs, all networks' both; at
+    80 columns no header is cut (the interval column took one too many and cut "independent")."""
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    populate_store(Store(uri), "mix", archs=("mlp", "knn"), seeds=3, n_checkpoints=4, n_examples=N_EX,
+                   learners=("knn",))
+    js = json.loads(run("analyze", "mix", "--json", "--tracking-uri", uri).stdout)
+    assert ({a: g["unit"] for a, g in js["groups"].items()}, js["all"]["unit"], js["unit"]) == \
+        ({"knn": "stage", "mlp": "epoch"}, "epoch/stage", "epoch/stage")
+    r = CliRunner().invoke(app, ["analyze", "mix", "--tracking-uri", uri], env={"COLUMNS": "80"})
+    tables = {t.split(" (")[0]: t for t in re.split(r"\n(?=(?:knn|mlp|all networks) \()", r.stdout)[1:]}
+    heads = {a: " ".join(ln for ln in t.splitlines() if ln.startswith("┃")) for a, t in tables.items()}
+    assert "┃  stage ┃" in heads["knn"] and "┃  epoch ┃" in heads["mlp"], heads
+    assert "┃ epoch/ ┃" in heads["all networks"] and "┃  stage ┃" in heads["all networks"], heads
+    for a, h in heads.items():
+        assert "…" not in h and "┃ independent ┃" in h and "interval ┃" in h, (a, h)
+
+
 def test_networks_that_stopped_early_are_left_out_and_named(tmp_path):
     """A KILLED network with 3 of the 6 checkpoints the others have: analyze, examples, report and
     export leave it out (it would cut every curve back to its 3 checkpoints) and name it; with

@@ -156,9 +156,14 @@ def _print_analysis(js: dict) -> None:
         t = Table(title=f"{arch} ({counted(g['n'], 'network')}) over training", title_justify="left")
         # --no-intervals leaves every bound null: no interval column rather than a column of dashes
         shown = any(v is not None for v in g["tpa_lo"])
-        for col in (unit, "accuracy", "TPA", "95% interval", "independent", "Jaccard", "TV", "Sarle"):
+        # each architecture's own positions (a learner's stages, a network's epochs); both, in a
+        # header of two lines that leaves the other headers whole at 80 columns
+        own = g.get("unit", unit).replace("/", "/\n")
+        for col in (own, "accuracy", "TPA", "95% interval", "independent", "Jaccard", "TV", "Sarle"):
             if col != "95% interval" or shown:
-                t.add_column(col, justify="right")
+                # the interval ("0.93–0.99") in 9 columns, its header on two lines: at 80 columns Rich
+                # gave it 10 and cut "independent" to "independe…"
+                t.add_column(col, justify="right", max_width=9 if col == "95% interval" else None)
         for e in rows:
             lo, hi = g["tpa_lo"][e], g["tpa_hi"][e]
             ci = ["–" if lo is None or hi is None else f"{lo:.2f}–{hi:.2f}"] if shown else []

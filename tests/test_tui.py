@@ -238,9 +238,17 @@ async def test_runs_filter_and_sort(tui_store):
         assert app.screen.query_one("RunsView").sort_key == "test_acc"
         accs = [float(str(table.get_row_at(i)[-1])) for i in range(4)]
         assert accs == sorted(accs)
+        # the sorted column is marked in its header (the notice saying so fades after 1.5 s)
+        labels = [str(c.label) for c in table.ordered_columns]
+        assert labels[-1] == "test acc ▲" and not any("▲" in x or "▼" in x for x in labels[:-1]), labels
+        table.move_cursor(row=2)
         await pilot.click("#runs-table", offset=(2, 0))      # the header of the first column
         await pilot.pause()
         assert app.screen.query_one("RunsView").sort_key == "arch"
+        assert str(table.ordered_columns[0].label) == "arch ▲" and table.cursor_row == 2
+        await pilot.click("#runs-table", offset=(2, 0))      # again: the other way
+        await pilot.pause()
+        assert str(table.ordered_columns[0].label) == "arch ▼" and "arch ▼" in screen_text(app)
 
 
 @pilot_test

@@ -16,7 +16,7 @@ Do networks learn the same examples in the same order? Every view follows the st
 
 | key | view | shows |
 |---|---|---|
-| 1 | Runs | every network: architecture, seed, status, progress, accuracies; `/` filters, `s` or a click on a header sorts |
+| 1 | Runs | every network: architecture, seed, status, progress, accuracies; `/` filters, `s` or a click on a header sorts (▲/▼ marks the column) |
 | 2 | Agreement | TPA (solid) and independent TPA (dotted) over training per architecture; the gap is shaded |
 | 3 | Heatmap | architecture × architecture and network × network TPA at the chosen checkpoint; `z` switches the colours between a scale stretched over the values shown and 0 to 1 |
 | 4 | Histogram | how many networks get each example right, against independent networks of the same accuracy |

@@ -92,14 +92,36 @@ class RunsView(View):
         cols = (["study"] if len(data.studies) > 1 else []) + [k for k in COLUMNS if k != "study"]
         # Explicit widths: DataTable's auto widths are measured on idle, and a frame drawn before
         # that keeps the label's width in its cache (seen when the columns are rebuilt).
-        widths = {k: max([len(COLUMNS[k][0])] + [_cell_len(self.cell(k, r)) for r in self.runs]) for k in cols}
+        # room for the sort mark in every header: sorting elsewhere moves no column
+        widths = {k: max([len(COLUMNS[k][0]) + 2] + [_cell_len(self.cell(k, r)) for r in self.runs]) for k in cols}
         if cols != self._columns or any(widths[k] > self._widths.get(k, 0) for k in cols):
             self._widths = widths
             self.table.clear(columns=True)
             for k in cols:
-                self.table.add_column(COLUMNS[k][0], key=k, width=self._widths[k])
+                self.table.add_column(self._label(k), key=k, width=self._widths[k])
             self._columns, self._order = cols, []
         self.refill()
+
+    def _label(self, key: str) -> Text:
+        """The column's header; the sorted one's ends in ▲ (ascending) or ▼: which column orders
+        the rows stays on the screen, not only in a notice that fades."""
+        label = Text(COLUMNS[key][0])
+        if key == self.sort_key:
+            label.append(" ▼" if self.sort_reverse else " ▲", style="bold")
+        return label
+
+    def _sorted(self) -> None:
+        """Mark the sort column and reorder the rows after ``sort_key``/``sort_reverse`` changed:
+        the columns are added anew (DataTable has no public way to relabel one), the row under the
+        cursor stays where it was."""
+        table, row = self.table, self.table.cursor_row
+        table.clear(columns=True)
+        for k in self._columns:
+            table.add_column(self._label(k), key=k, width=self._widths[k])
+        self._order = []
+        self.refill()
+        if self._order:
+            table.move_cursor(row=min(row, len(self._order) - 1), animate=False)
 
     def visible_runs(self) -> list[Any]:
         text = self.query_one("#runs-filter", Input).value.strip()
@@ -169,13 +191,13 @@ class RunsView(View):
             self.sort_reverse = not self.sort_reverse
         else:
             self.sort_key, self.sort_reverse = key, False
-        self.refill()
+        self._sorted()
 
     def action_sort(self) -> None:
         cols = self._columns or list(COLUMNS)
         i = cols.index(self.sort_key) if self.sort_key in cols else -1
         self.sort_key, self.sort_reverse = cols[(i + 1) % len(cols)], False
-        self.refill()
+        self._sorted()
         self.notify(f"sorted by {COLUMNS[self.sort_key][0]}", timeout=1.5)
 
     @on(Input.Changed, "#runs-filter")

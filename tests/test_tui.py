@@ -252,6 +252,25 @@ async def test_runs_filter_and_sort(tui_store):
 
 
 @pilot_test
+async def test_the_footer_keeps_help_at_80_columns(tui_store):
+    """The Examples view's two keys pushed "? help" off an 80-column footer: the command palette's
+    key gives way there (ctrl+p still opens it), and comes back where there is room."""
+    app = make_app(tui_store, study=ALPHA)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: study_ready(app))
+        footer = lambda: screen_text(app).rstrip("\n").splitlines()[-1]    # noqa: E731
+        assert "? help" in footer() and "^p palette" in footer(), footer()
+        await pilot.press("6")
+        await wait_for(pilot, lambda: "e easy/hard k class" in footer() and "? help" in footer(), what="the footer")
+        assert "palette" not in footer(), footer()
+        await pilot.press("1")
+        await wait_for(pilot, lambda: "^p palette" in footer(), what="the palette key back")
+        await pilot.press("6")
+        await pilot.resize_terminal(100, 24)
+        await wait_for(pilot, lambda: "k class" in footer() and "^p palette" in footer(), what="room for both")
+
+
+@pilot_test
 async def test_friendly_states(tui_store, empty_db, tmp_path):
     # A failed run: listed with its error, left out of the analysis.
     app = make_app(tui_store, study=GAMMA)

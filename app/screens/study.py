@@ -55,6 +55,9 @@ def unreadable_text(problems: list[Any]) -> Text | None:
     return t
 
 
+PALETTE_WIDTH = len("▏^p palette ")     # what the footer's command palette key takes
+
+
 class StudyScreen(PollingScreen):
     AUTO_FOCUS = "#runs-table"
     BINDINGS = [
@@ -139,6 +142,23 @@ class StudyScreen(PollingScreen):
 
     def on_resize(self) -> None:
         self.title_text()
+        self.fit_footer()
+
+    def fit_footer(self) -> None:
+        """The footer's "^p palette" gives way when this view's keys need its room: at 80 columns
+        the Examples view's two keys pushed "? help" off the screen (the palette stays on ctrl+p
+        and in the help)."""
+        try:
+            footer = self.query_one(Footer)
+        except Exception:  # noqa: BLE001 - not composed yet
+            return
+        keys = [(self.app.get_key_display(b), b.description) for _, b, enabled, _ in self.active_bindings.values()
+                if b.show and b.action != "command_palette"]
+        need = sum(len(k) + 1 + len(d) for k, d in dict.fromkeys(keys)) + len(keys) + PALETTE_WIDTH
+        fits = need <= self.size.width
+        if footer.show_command_palette != fits:
+            footer.show_command_palette = fits
+            self.refresh_bindings()            # the footer draws itself anew on a change of bindings
 
     def views(self) -> list[Any]:
         return [self.query_one(f"#view-{vid}") for vid, _, _ in VIEWS]
@@ -352,6 +372,7 @@ class StudyScreen(PollingScreen):
     @on(TabbedContent.TabActivated)
     def _tab_changed(self) -> None:
         self.refresh_bindings()
+        self.fit_footer()
 
     def action_step(self, delta: int) -> None:
         if self.data is None or self.data.stack is None or self.checkpoint is None:

@@ -13,3 +13,9 @@ def counted(n: int, noun: str) -> str:
 def name_list(names: list[str], most: int = 4) -> str:
     """Names for a message: the first ``most``, then how many more ("a, b, c, d and 3 more")."""
     return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def unsigned_zero(text: str) -> str:
+    """A formatted number without the sign of a value that rounds to zero: a gap of -0.00004 reads
+    "0.000", not "-0.000" (Python's "z" format option needs 3.11)."""
+    return text[1:] if text.startswith("-") and not text.strip("-0.") else text

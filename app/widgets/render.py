@@ -17,6 +17,8 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 
+from orderlab.errors import unsigned_zero
+
 # One colour per architecture (in order of appearance), readable on dark and light themes.
 ARCH_COLOURS = ["#4fc3f7", "#ffb74d", "#81c784", "#e57373", "#ba68c8", "#fff176", "#4db6ac", "#f06292"]
 
@@ -92,7 +94,8 @@ def fit_lines(text: Text, width: int, max_lines: int) -> Text:
 def fmt(v: float | None, digits: int = 2) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "—"
-    return f"{v:.{digits}f}"
+    return unsigned_zero(f"{v:.{digits}f}")
+
 
 
 # ------------------------------------------------------------------ braille canvas
@@ -327,11 +330,22 @@ def matrix(values: np.ndarray, row_labels: Sequence[str], col_labels: Sequence[s
             if not math.isfinite(v):
                 row.append(Segment(blank, dim))
                 continue
-            # 1.0 for agreement that is whole: 0.995 rounded to it read as all networks alike
-            txt = ("1.0" if v >= 1 - 1e-9 else f"{min(v, 0.99):.2f}"[1:] if v >= 0 else f"{v:.1f}") if cell >= 4 else ""
+            txt = _cell_text(v) if cell >= 4 else ""
             row.append(Segment(txt.center(cell)[:cell], _cell_style(cmap(v, lo, hi))))
         out.append(row)
     return out, note
+
+
+def _cell_text(v: float) -> str:
+    """A matrix value in 4 characters: ".83", "-.04". 1.0 only for agreement that is whole (0.995
+    rounded to it read as all networks alike); a value that rounds to zero has no sign ("-0.0"
+    read as a negative correlation)."""
+    if v >= 1 - 1e-9:
+        return "1.0"
+    if v <= -1 + 1e-9:
+        return "-1.0"
+    text = unsigned_zero(f"{max(min(v, 0.99), -0.99):.2f}")
+    return text.replace("0.", ".", 1)
 
 
 @lru_cache(maxsize=256)

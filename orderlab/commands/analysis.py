@@ -120,11 +120,12 @@ def _count_copies_once(loaded: list, notes: list[str]) -> list:
 
 
 def _fmt(x, spec: str = ".3f") -> str:
-    return "–" if x is None else format(x, spec)
+    from orderlab.errors import unsigned_zero
+    return "–" if x is None else unsigned_zero(format(x, spec))
 
 
 def _ci(lo, hi) -> str:
-    return "" if lo is None or hi is None else f" [dim][{lo:.2f}, {hi:.2f}][/dim]"
+    return "" if lo is None or hi is None else f" [dim][{_fmt(lo, '.2f')}, {_fmt(hi, '.2f')}][/dim]"
 
 
 TABLE_ROWS = 12      # checkpoints the over-training tables show at most (plus the one --checkpoint marks)
@@ -207,7 +208,7 @@ def _print_analysis(js: dict) -> None:
                     continue
                 lo = oc[f"{key}_lo"][i][j] if ci else None
                 hi = oc[f"{key}_hi"][i][j] if ci else None
-                cells.append(_fmt(oc[key][i][j]) + ("" if lo is None or hi is None else f" [dim]{lo:.2f}–{hi:.2f}[/dim]"))
+                cells.append(_fmt(oc[key][i][j]) + ("" if lo is None or hi is None else f" [dim]{_fmt(lo, '.2f')}–{_fmt(hi, '.2f')}[/dim]"))
             t.add_row(a, *cells)
         console.print(t)
 

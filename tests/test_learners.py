@@ -245,3 +245,14 @@ def test_a_learner_that_stops_early_says_so(store_uri):
             "SAMME stops); its record ends at round 1") in said, said
     [run] = Store(store_uri).list_runs("early")
     assert run.status == "FINISHED" and run.checkpoints == 2 and run.tags[TAG_NOTE].startswith("stopped after 1 of 20")
+    # off the --record-every grid, its last round is recorded all the same: the record ended at the
+    # untrained checkpoint, and the learner that fit the data showed its untrained accuracy
+    r = CliRunner().invoke(app, ["train", "--arch", "adaboost", "--dataset", "gaussians:dim=5,classes=3,sep=50",
+                                 "--epochs", "20", "--record-every", "5", "--seeds", "0", "--study", "grid",
+                                 "--tracking-uri", store_uri])
+    assert r.exit_code == 0 and ("its record ends at round 1 (recorded off the --record-every grid)"
+                                 in " ".join(r.stderr.split())), r.output
+    store = Store(store_uri)
+    [run] = store.list_runs("grid")
+    rec = store.load_record(run)
+    assert rec.epoch.tolist() == [0.0, 1.0] and run.train_acc > 0.9, (rec.epoch, run.train_acc)

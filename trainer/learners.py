@@ -197,18 +197,24 @@ def run_learner(run, arch: str, hparams: dict[str, Any], seed: int, record_split
         est.fit(x_tr, y_tr)
         wanted = {int(p) for p in positions}
         staged = {s: est.staged_predict_proba(xs[s]) for s in ("train", "test")}
-        recorded = 0
+        recorded, previous = 0, None
         for stage in range(1, int(positions[-1]) + 1):
             probas = {s: next(staged[s], None) for s in staged}
             if any(p is None for p in probas.values()):
-                # AdaBoost stops early when a tree fits the weighted data perfectly
-                run.note(f"stopped after {stage - 1} of {int(positions[-1])} boosting rounds (a round fit the "
-                         f"training data perfectly, where SAMME stops); its record ends at "
-                         + (f"round {recorded}" if recorded else "its untrained checkpoint"))
+                # AdaBoost stops early when a tree fits the weighted data perfectly. Its last round is
+                # the learner's result: recorded even off the --record-every grid (else a learner
+                # that fit the data showed the accuracy of its untrained checkpoint).
+                done = stage - 1
+                if done > recorded:
+                    record(float(done), done, previous)
+                run.note(f"stopped after {done} of {int(positions[-1])} boosting rounds (a round fit the "
+                         f"training data perfectly, where SAMME stops); its record ends at round {done}"
+                         + ("" if done == recorded or done in wanted else " (recorded off the --record-every grid)"))
                 break
+            previous = {s: _full(est.classes_, p, n_classes, 0.0) for s, p in probas.items()}
             if stage in wanted:
                 recorded = stage
-                record(float(stage), stage, {s: _full(est.classes_, p, n_classes, 0.0) for s, p in probas.items()})
+                record(float(stage), stage, previous)
     elif arch == "random-forest":
         est = make_estimator(arch, seed, 1)
         for trees in stage_positions(epochs, record_every, integer=True):

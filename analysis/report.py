@@ -190,7 +190,7 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
         md += _matrix_md(oc["archs"], oc["overlap"], single=single)
         tied = tied_at_top(st, oc["q"])
         if tied:
-            md += ["", f"> note: {tied_note(tied, oc['q'], st.epoch, st.unit)}"]
+            md += ["", f"> note: {tied_note(tied, oc['q'], st.epoch, st.unit, st.own_totals is not None)}"]
         if st.n_networks == 1:
             md += ["", "One network: there is no second group to set its learning order against; the figure shows "
                    "how its examples' accessibility spreads.", "", f"![accessibility](accessibility_{split}.png)", ""]

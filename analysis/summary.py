@@ -66,19 +66,27 @@ def tied_at_top(stack: Stack, q: float) -> dict[str, float]:
     return out
 
 
-def tied_note(tied: dict[str, float], q: float, epoch: np.ndarray | None = None, unit: str = "epoch") -> str:
+def tied_note(tied: dict[str, float], q: float, epoch: np.ndarray | None = None, unit: str = "epoch",
+              own_grids: bool = False) -> str:
     """The note for :func:`tied_at_top`'s ties; ``epoch`` (the stack's checkpoints) sizes the advice
     to the study: checkpoints before its first trained one (a fixed "--record-every 0.25" was no
-    advice to a study recorded every 0.25 epochs). ``unit``: what they count (``Stack.unit``)."""
+    advice to a study recorded every 0.25 epochs). ``unit``: what they count (``Stack.unit``).
+    ``own_grids``: the networks were aligned on shared checkpoints while accessibility counts each
+    one's own (``Stack.own_totals``): the shared grid sizes no architecture's advice (an mlp recorded
+    every 0.5 epochs beside boosting recorded every 2 rounds was told to record every 1)."""
     names = ", ".join(f"{a} {s:.0%}" for a, s in tied.items())
     trained = np.asarray(epoch if epoch is not None else [], dtype=float)
     trained = trained[trained > 0]
-    if trained.size:
+    if own_grids:
+        advice = ("record earlier checkpoints to separate them; `--arch NAME` sizes this advice to one "
+                  "architecture's own checkpoints")
+    elif trained.size:
         first = float(trained.min())
         # learners checkpoint whole boosting rounds or trees (1 at the least): no earlier one to record
-        whole = " (networks: a learner's first round or tree is its earliest)" if first >= 1 else ""
+        whole = ("; a boosting learner's or a forest's first round or tree is its earliest"
+                 if first >= 1 and unit != "epoch" else "")
         advice = (f"they are right from the first trained checkpoint, {unit} {first:.3g}: to separate them, record "
-                  f"earlier checkpoints, e.g. --record-every {first / 2:.3g}{whole} (or train more slowly)")
+                  f"earlier checkpoints, e.g. --record-every {first / 2:.3g}, or train more slowly{whole}")
     else:
         advice = "record earlier checkpoints to separate them"
     return (f"more examples than the first {q:.0%} tie at the highest accessibility (right at every trained checkpoint: "
@@ -143,7 +151,7 @@ def analysis_json(stack: Stack, checkpoint: int | None = None, *, intervals: boo
         out["warnings"].append(one_network_note(single))
     tied = tied_at_top(stack, q)
     if tied:
-        out["warnings"].append(tied_note(tied, q, stack.epoch, stack.unit))
+        out["warnings"].append(tied_note(tied, q, stack.epoch, stack.unit, stack.own_totals is not None))
     same = identical_groups(stack, c)
     if same:
         out["warnings"].append(identical_note(same, stack.at(c)))

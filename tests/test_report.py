@@ -9,6 +9,7 @@ from rich.console import Console
 from orderlab.analysis import metrics as M
 from orderlab.analysis.report import metric_name, report_metrics, write_report
 from orderlab.analysis.summary import agreement_summary, analysis_json, example_rows, pick_checkpoints, text_histogram
+from orderlab.analysis.summary import tied_at_top, tied_note
 from orderlab.synthetic import synthetic_correct
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -276,13 +277,19 @@ def test_an_overlap_among_examples_tied_at_the_top_is_said_to_be_a_draw(tmp_path
     assert "mlp 60%" in note and "near 0.20 by construction" in note, note
     # the advice fits the study: before its first trained checkpoint (a fixed "--record-every 0.25"
     # was offered to studies recorded every 0.25 epochs)
-    assert "first trained checkpoint, epoch 1:" in note and "--record-every 0.5 " in note, note
-    assert "a learner's first round or tree is its earliest" in note      # rounds and trees do not split
+    assert "first trained checkpoint, epoch 1:" in note and "--record-every 0.5, or train more slowly)" in note, note
+    # rounds and trees do not split: said where learners are analysed
+    st.stages = np.ones(4, bool)
+    note = tied_note(tied_at_top(st, 0.2), 0.2, st.epoch, st.unit)
+    assert "stage 1: to separate them" in note and "a forest's first round or tree is its earliest)" in note, note
+    # aligned on shared checkpoints, each architecture on its own: the shared grid sizes no advice
+    note = tied_note(tied_at_top(st, 0.2), 0.2, st.epoch, "epoch/stage", own_grids=True)
+    assert "--record-every" not in note and "`--arch NAME` sizes this advice" in note, note
     quarter = M.as_stack(c, arch=np.array(["mlp"] * 4), epoch=np.arange(n_c) * 0.25, split="test")
     [note] = [w for w in analysis_json(quarter, intervals=False)["warnings"] if "tie at the highest" in w]
-    assert "epoch 0.25:" in note and "--record-every 0.125 " in note and "learner" not in note, note
+    assert "epoch 0.25:" in note and "--record-every 0.125, " in note and "learner" not in note, note
     text = write_report({"test": quarter}, tmp_path / "r", None, "u").read_text()
-    assert "tie at the highest" in text and "--record-every 0.125 " in text
+    assert "tie at the highest" in text and "--record-every 0.125, " in text
     half = c.copy()
     half[:, 2:] = False                              # right at half the trained checkpoints at most: no tie "at every"
     assert not any("tie at" in w for w in analysis_json(M.as_stack(half, arch=np.array(["mlp"] * 4),

@@ -513,7 +513,7 @@ def study_rows(sd: StudyData, split: str = "test") -> list[dict[str, Any]]:
         rows.append({
             "study": sd.plan.study, "dataset": sd.plan.dataset, "split": split, "arch": arch, "networks": st.n_networks,
             "examples": st.n_examples, "final_acc": float(M.accuracy(st, -1).mean()), "middle_epoch": float(st.epoch[c]),
-            "middle_acc": float(M.accuracy(st, c).mean()), "tpa_middle": float(M.tpa(st, c)),
+            "unit": st.unit, "middle_acc": float(M.accuracy(st, c).mean()), "tpa_middle": float(M.tpa(st, c)),
             "ind_middle": float(M.tpa_independent(st, c)), "tpa_final": float(M.tpa(st, -1)),
             "ind_final": float(M.tpa_independent(st, -1)), "tv_middle": float(M.bimodality(st, c)["tv"]),
             "rho_within": within_rho(st)})
@@ -596,12 +596,12 @@ def write_summary(out: Path, scale: str, command: str, results: list[dict[str, A
         for v in res["verdicts"]:
             md.append(f"- **{v.claim}**: {v.word}, {v.detail} *({res['recipe'].name})*")
     md += ["", "## Side by side (test split)", "",
-           "| experiment | dataset | arch | nets | final acc | middle epoch (acc) | TPA middle | ind. middle | "
+           "| experiment | dataset | arch | nets | final acc | middle (acc) | TPA middle | ind. middle | "
            "TPA final | ind. final | TV middle | ρ within |", "|---" * 12 + "|"]
     for res in results:
         for r in res["rows"]:
             md.append(f"| {res['recipe'].name} | {r['dataset']} | {r['arch']} | {r['networks']} | "
-                      f"{r['final_acc']:.3f} | {r['middle_epoch']:.3g} ({r['middle_acc']:.2f}) | {r['tpa_middle']:.3f} | "
+                      f"{r['final_acc']:.3f} | {r.get('unit', 'epoch')} {r['middle_epoch']:.3g} ({r['middle_acc']:.2f}) | {r['tpa_middle']:.3f} | "
                       f"{r['ind_middle']:.3f} | {r['tpa_final']:.3f} | {r['ind_final']:.3f} | {r['tv_middle']:.2f} | "
                       f"{_f(r['rho_within'])} |")
     for res in results:

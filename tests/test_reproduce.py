@@ -184,6 +184,9 @@ def test_reproduce_custom_recipe_end_to_end(tmp_path):
     assert re.search(r"\*\*gaussians differ\*\*: \w+, excess agreement [\d.]+ on gaussians\S* \(logistic\) vs [\d.]+ on "
                      r"digits \(mlp\); test, middle;", report), report
     assert "| tiny | digits | mlp | 2 |" in report and "| tiny | digits | knn | 2 |" in report
+    # the side-by-side table names each row's positions: a learner's middle checkpoint is a stage
+    assert "| middle (acc) |" in report and re.search(r"\| tiny \| digits \| knn \| 2 \| [\d.]+ \| stage [\d.]+ \(", report)
+    assert re.search(r"\| tiny \| digits \| mlp \| 2 \| [\d.]+ \| epoch [\d.]+ \(", report), report
     verdicts = json.loads((tmp_path / "out" / "verdicts.json").read_text())
     agree = verdicts[0]["verdicts"][0]
     assert agree["verdict"] in ("yes", "no") and 0 <= agree["numbers"]["tpa"] <= 1

@@ -659,7 +659,7 @@ def check_data(store, recipes: list[Recipe], data_dir: str | None, download: boo
                     raise OrderlabError(f"{where}: {e}") from None
                 own = sorted(set(plan.per_arch.get(a, {})) & set(NETWORK_ONLY))
                 if spec.kind == "sklearn" and own:
-                    raise OrderlabError(f"{where} [arch.{a}]: {', '.join(own)} set how networks train; the learner "
+                    raise OrderlabError(f"{where} [arch.{a}]: {', '.join(own)} set{'s' if len(own) == 1 else ''} how networks train; the learner "
                                         f"{a} does not use {'it' if len(own) == 1 else 'them'}: drop "
                                         f"{'it' if len(own) == 1 else 'them'} (epochs sets a learner's stages)")
                 epochs = plan.options_for(a).get("epochs")

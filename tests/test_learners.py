@@ -134,6 +134,8 @@ def test_cli_adaboost_on_digits(tmp_path):
     res = CliRunner().invoke(app, ["analyze", "ada"])
     assert res.exit_code == 0 and "┃ stage ┃" in res.output and "at stage 5" in res.output, res.output
     assert "epoch" not in res.output.replace("--checkpoint EPOCH", ""), res.output
+    res = CliRunner().invoke(app, ["runs", "ada"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0 and "┃ stage " in res.output and "┃ epoch" not in res.output, res.output
     res = CliRunner().invoke(app, ["examples", "ada"])
     assert res.exit_code == 0 and "networks of the stage from which" in " ".join(res.output.split()), res.output
     res = CliRunner().invoke(app, ["report", "ada", "-o", str(tmp_path / "rep"), "--no-log"])
@@ -175,7 +177,7 @@ def test_network_only_options_are_refused_for_learners_alone_and_ignored_beside_
                           "--lr, --batch-size set how networks train", "random-forest", "drop them")
     assert_one_line_error(runner.invoke(app, ["sweep", "--dataset", DATA, "--arch", "knn", "--seeds", "0",
                                               "--optimizer", "sgd", "--tracking-uri", uri, "--quiet"]),
-                          "--optimizer set how networks train", "drop it")
+                          "--optimizer sets how networks train; the learner knn does not use it: drop it")
     assert Store(uri).study_names() == []
     r = runner.invoke(app, base + ["--arch", "knn", "--arch", "mlp", "--seeds", "0", "--study", "mix", "--lr", "0.01"])
     assert r.exit_code == 0, r.output

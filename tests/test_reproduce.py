@@ -292,7 +292,7 @@ def test_missing_data_is_found_before_anything_trains(tmp_path):
     res = CliRunner().invoke(app, ["reproduce", "--recipe", str(typo), "--out", str(tmp_path / "out"), "-q"])
     assert_one_line_error(res, f"recipe {typo}, study 'h': unknown architecture 'randomforest'")
     # a learner given a network's option, a boosting learner a fraction of a round: as the CLI refuses
-    for arch, table, needle in (("knn", "lr = 0.1", "study 'h' [arch.knn]: lr set how networks train; the learner "
+    for arch, table, needle in (("knn", "lr = 0.1", "study 'h' [arch.knn]: lr sets how networks train; the learner "
                                                     "knn does not use it: drop it"),
                                 ("adaboost", "epochs = 10.5", "study 'h': epochs = 10.5 for adaboost, which trains in "
                                                               "whole stages")):

@@ -117,8 +117,10 @@ def check_options_used(cfg: TrainConfig, specs) -> None:
         return
     given = [flag for k, flag in NETWORK_ONLY.items() if getattr(cfg, k) is not None]
     if given:
-        raise OrderlabError(f"{', '.join(given)} set how networks train; the learner(s) {', '.join(cfg.archs)} "
-                            f"do not use {'it' if len(given) == 1 else 'them'}: drop "
+        one = len(cfg.archs) == 1
+        raise OrderlabError(f"{', '.join(given)} set{'s' if len(given) == 1 else ''} how networks train; the "
+                            f"learner{'' if one else 's'} {', '.join(cfg.archs)} "
+                            f"do{'es' if one else ''} not use {'it' if len(given) == 1 else 'them'}: drop "
                             f"{'it' if len(given) == 1 else 'them'} (--epochs sets a learner's stages)")
 
 

@@ -60,7 +60,10 @@ def register(app: typer.Typer) -> None:
         from orderlab.store import Store, shown_status
         store = Store(tracking_uri, must_exist=True)
         rows = store.list_runs(study)
-        t = Table("run id", "arch", "seed", "status", "epoch", "checkpoints", "train acc", "test acc", "error",
+        # what the progress counts: a learner's stages, a network's epochs (both: the TUI's "epoch/stage")
+        kinds = {r.stages for r in rows}
+        unit = "epoch/stage" if len(kinds) > 1 else "stage" if kinds == {True} else "epoch"
+        t = Table("run id", "arch", "seed", "status", unit, "checkpoints", "train acc", "test acc", "error",
                   title=f"study {study}")
         colours = {"FINISHED": "green", "FAILED": "red", "KILLED": "yellow", "RUNNING": "cyan", "STALE": "magenta",
                    "SUPERSEDED": "dim"}

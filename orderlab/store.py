@@ -1088,6 +1088,24 @@ class Store:
             path = save_record(record, Path(tmp) / RECORD_FILENAME)
             self._retry(lambda: self.client.log_artifact(run_id, str(path), RECORD_ARTIFACT_DIR))
 
+    def remove_partial_files(self, run_id: str, artifact_uri: str | None = None) -> list[Path]:
+        """Delete what a process killed while writing left in the run's local artifact folders: a
+        record's temporary file (random names, so they pile up) and the training state's. Called
+        when the run is resumed: one process trains a run at a time, so none is being written.
+        Returns what was removed."""
+        local = self._artifact_dir(run_id, artifact_uri)
+        if local is None:
+            return []
+        gone = []
+        for pattern in (f"{RECORD_ARTIFACT_DIR}/.record-*.npz.tmp", f"{STATE_ARTIFACT_DIR}/{STATE_FILENAME}.tmp"):
+            for p in local.glob(pattern):
+                try:
+                    p.unlink()
+                    gone.append(p)
+                except FileNotFoundError:
+                    pass
+        return gone
+
     def recorded_progress(self, run: RunInfo) -> tuple[int, float, float | None, float | None]:
         """(checkpoints, last epoch, train accuracy, test accuracy) to show for ``run``: its progress
         tags and metrics, or, for a run that ended early, what its record holds where that is more.

@@ -90,6 +90,13 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(store_uri, tmp_path,
     row = next(line for line in listing.output.splitlines() if f"{tag}-cut" in line)
     cells = [c.strip() for c in row.split("│")[1:-1]]
     assert cells[8] == str(max(recorded_checkpoints(store, x) for x in stale)), listing.output   # so does this one
+    # what a writer killed mid-write leaves (the kill lands there now and then): gone after the resume
+    from orderlab.store import RECORD_ARTIFACT_DIR, STATE_ARTIFACT_DIR
+    for x in stale:
+        folder = store._artifact_dir(x.run_id)
+        (folder / RECORD_ARTIFACT_DIR / ".record-k1ll3d.npz.tmp").write_bytes(b"PK\x03\x04 cut")
+        (folder / STATE_ARTIFACT_DIR).mkdir(exist_ok=True)
+        (folder / STATE_ARTIFACT_DIR / f"{STATE_FILENAME}.tmp").write_bytes(b"cut")
     if ensemble == 1:
         r = runner.invoke(app, ["train", "--resume", stale[0].run_id, "--tracking-uri", store_uri])
         assert r.exit_code == 0, (r.output, r.exception)
@@ -109,6 +116,7 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(store_uri, tmp_path,
     assert {x.run_id for x in done.values()} == {x.run_id for x in stale}
     for seed, x in done.items():
         assert x.status == "FINISHED" and x.checkpoints == 25
+        assert not list(store._artifact_dir(x.run_id).rglob("*.tmp")), list(store._artifact_dir(x.run_id).rglob("*"))
         assert_same_record(store.load_record(x), store.load_record(whole[seed]))
         # metrics the kill caught still buffered were re-logged from the saved state: every checkpoint
         # has its metrics, with the values of the uninterrupted run

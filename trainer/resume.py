@@ -95,6 +95,7 @@ def load_resume_point(store: Store, info: RunInfo, n_classes: int, tmp: Path):
     from orderlab.record import RecordWriter
     from orderlab.store import STATE_FILENAME
     from orderlab.trainer.loop import load_state
+    store.remove_partial_files(info.run_id, info.artifact_uri)     # a killed writer's temporary files
     try:
         path = store.state_file(info.run_id, STATE_FILENAME, tmp)
     except Exception as e:  # noqa: BLE001 - any failure to fetch it means: no state to continue from

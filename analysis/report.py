@@ -14,8 +14,8 @@ from orderlab.analysis import figures as F
 from orderlab.analysis import metrics as M
 from orderlab.analysis.stack import Stack
 from orderlab.analysis.summary import (analysis_json, example_rows, identical_groups, identical_note, one_network_note,
-                                       pick_checkpoints, tie_note, tied_at_top, tied_note)
-from orderlab.errors import OrderlabError, counted
+                                       own_grids, pick_checkpoints, tie_note, tied_at_top, tied_note)
+from orderlab.errors import OrderlabError, counted, unsigned_zero
 
 REPORT_FILENAME = "report.md"
 GRID_CLASSES = 10      # classes the example grid and the text table show: more would not fit a page
@@ -23,11 +23,11 @@ SPLIT_ORDER = ("test", "train")
 
 
 def _f(x, fmt=".3f") -> str:
-    return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, fmt)
+    return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else unsigned_zero(format(x, fmt))
 
 
 def _ci(lo, hi) -> str:
-    return "" if lo is None or hi is None else f" [{lo:.3f}, {hi:.3f}]"
+    return "" if lo is None or hi is None else f" [{_f(lo)}, {_f(hi)}]"
 
 
 def _matrix_md(archs: list[str], mat, lo=None, hi=None, single: set[str] = frozenset()) -> list[str]:
@@ -42,7 +42,7 @@ def _matrix_md(archs: list[str], mat, lo=None, hi=None, single: set[str] = froze
                 continue
             cell = _f(mat[i][j])
             if lo is not None and lo[i][j] is not None and hi[i][j] is not None:
-                cell += f" [{lo[i][j]:.2f}, {hi[i][j]:.2f}]"
+                cell += f" [{_f(lo[i][j], '.2f')}, {_f(hi[i][j], '.2f')}]"
             cells.append(cell)
         lines.append(f"| **{a}** | " + " | ".join(cells) + " |")
     return lines
@@ -190,7 +190,7 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
         md += _matrix_md(oc["archs"], oc["overlap"], single=single)
         tied = tied_at_top(st, oc["q"])
         if tied:
-            md += ["", f"> note: {tied_note(tied, oc['q'], st.epoch, st.unit, st.own_totals is not None)}"]
+            md += ["", f"> note: {tied_note(tied, oc['q'], st.epoch, st.unit, own_grids(st))}"]
         if st.n_networks == 1:
             md += ["", "One network: there is no second group to set its learning order against; the figure shows "
                    "how its examples' accessibility spreads.", "", f"![accessibility](accessibility_{split}.png)", ""]

@@ -10,7 +10,7 @@ import numpy as np
 
 from orderlab.analysis import metrics as M
 from orderlab.analysis.stack import Stack
-from orderlab.errors import OrderlabError
+from orderlab.errors import OrderlabError, unsigned_zero
 
 # Sarle's coefficient of a uniform distribution; above it a histogram leans to two modes.
 SARLE_UNIFORM = 5 / 9
@@ -64,6 +64,13 @@ def tied_at_top(stack: Stack, q: float) -> dict[str, float]:
         if share > q:
             out[a] = share
     return out
+
+
+def own_grids(stack: Stack) -> bool:
+    """Whether architectures were aligned on checkpoints that are not each one's own, so that the
+    shared grid sizes no architecture's advice (one architecture's networks on different grids,
+    AdaBoost seeds that stopped at different rounds, share theirs up to the shortest)."""
+    return stack.own_totals is not None and len(stack.archs) > 1
 
 
 def tied_note(tied: dict[str, float], q: float, epoch: np.ndarray | None = None, unit: str = "epoch",
@@ -151,7 +158,7 @@ def analysis_json(stack: Stack, checkpoint: int | None = None, *, intervals: boo
         out["warnings"].append(one_network_note(single))
     tied = tied_at_top(stack, q)
     if tied:
-        out["warnings"].append(tied_note(tied, q, stack.epoch, stack.unit, stack.own_totals is not None))
+        out["warnings"].append(tied_note(tied, q, stack.epoch, stack.unit, own_grids(stack)))
     same = identical_groups(stack, c)
     if same:
         out["warnings"].append(identical_note(same, stack.at(c)))
@@ -161,12 +168,12 @@ def analysis_json(stack: Stack, checkpoint: int | None = None, *, intervals: boo
 # ------------------------------------------------------------------ text
 
 def _num(x, fmt: str = ".3f") -> str:
-    return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, fmt)
+    return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else unsigned_zero(format(x, fmt))
 
 
 def _interval(lo, hi) -> str:
     return "" if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)) \
-        else f" [{lo:.2f}–{hi:.2f}]"
+        else f" [{_num(lo, '.2f')}–{_num(hi, '.2f')}]"
 
 
 def text_histogram(observed: np.ndarray, expected: np.ndarray, width: int = 22, max_rows: int = 11

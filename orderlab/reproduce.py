@@ -307,8 +307,9 @@ def train_plan(store, plan: StudyPlan, common: dict[str, Any], reporter, log: Ca
         have = reusable_runs(store, plan, arch)
         missing = [s for s in seeds if s not in have]
         if missing:
-            raise OrderlabError(f"{plan.study}: {arch} seeds {missing[:5]} did not finish; see `orderlab runs "
-                                f"{plan.study}` and run the command again (once any other command training "
+            from orderlab.studydata import suggest
+            raise OrderlabError(f"{plan.study}: {arch} seeds {missing[:5]} did not finish; see "
+                                f"`{suggest(store, 'orderlab', 'runs', plan.study)}` and run the command again (once any other command training "
                                 f"them has ended)")
         runs += [have[s] for s in seeds]
     return runs

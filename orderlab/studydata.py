@@ -33,7 +33,7 @@ def load_stack(store: Store, study: str, split: str = "test", *, align: str = "s
     pairs = load_records(store, study, runs)
     if not pairs:
         raise OrderlabError(f"study {study!r} has no recorded network yet; train one with "
-                            f"`orderlab train --study {study}`")
+                            f"`{suggest(store, 'orderlab', 'train', '--study', study)}`")
     notes: list[str] = []
     if not interrupted:
         pairs = leave_out_interrupted(store, study, pairs, notes)
@@ -56,7 +56,7 @@ def runs_of_archs(store: Store, studies: Sequence[str], archs: Sequence[str],
     for s in studies:
         if not any(r.checkpoints > 0 for r in found[s]):
             raise OrderlabError(f"study {s!r} has no recorded network yet; train one with "
-                                f"`orderlab train --study {s}`")
+                                f"`{suggest(store, 'orderlab', 'train', '--study', s)}`")
     have = list(dict.fromkeys(r.arch for s in studies for r in found[s] if r.checkpoints > 0))
     unknown = [a for a in archs if a not in have]
     if unknown:
@@ -75,11 +75,11 @@ def leave_out_interrupted(store: Store, study: str, pairs: list[tuple[RunInfo, R
     gone = [r for r, _ in pairs if r.status in ENDED_EARLY]
     if not gone:
         return pairs
-    uri = " ".join(shlex.quote(a) for a in uri_option(store))
-    resume = f"`orderlab sweep --resume {shlex.quote(study)}{' ' + uri if uri else ''}`"
+    resume = f"`{suggest(store, 'orderlab', 'sweep', '--resume', study)}`"
     # the record's last epoch: the progress tag, written every 2 s, lags behind a killed process
     last = {r.run_id: float(rec.epoch[-1]) if len(rec.epoch) else r.epoch for r, rec in pairs}
-    names = name_list([f"{r.name} ({r.status} at epoch {last[r.run_id]:.3g} of {r.epochs:g})" for r in gone])
+    names = name_list([f"{r.name} ({r.status} at {'stage' if r.stages else 'epoch'} {last[r.run_id]:.3g} of "
+                       f"{r.epochs:g})" for r in gone])
     if not kept:
         raise OrderlabError(f"every network of study {study!r} to analyse stopped before finishing ({names}); resume "
                             f"them with {resume}, or pass --include-interrupted to analyse them as they stand")
@@ -142,6 +142,17 @@ def examples_fix(store: Store, study: str) -> str:
     if done:
         return f"`{retrain_command(store, done[0])}` (its network is finished: nothing trains again)"
     return f"`orderlab train --study {shlex.quote(study)} …` with the study's data options"
+
+
+def suggest(store: Store, *args: str) -> str:
+    """A command for the user to run, quoted for the shell, naming ``store`` by :func:`uri_option`."""
+    return " ".join(shlex.quote(a) for a in [*args, *uri_option(store)])
+
+
+def suggest_for(tracking_uri: str | None, *args: str) -> str:
+    """:func:`suggest` where no store is open: ``tracking_uri`` as the user gave it (None: not named)."""
+    from types import SimpleNamespace
+    return suggest(SimpleNamespace(uri=resolve_tracking_uri(tracking_uri), named=tracking_uri is not None), *args)
 
 
 def uri_option(store: Store) -> list[str]:
@@ -216,7 +227,7 @@ def record_fix(store: Store, run: RunInfo, problem: str) -> str:
     """What brings back a network whose record has ``problem``, depending on its run's status."""
     if run.status == "RUNNING":
         return (f"the run is still training and rewrites its record as it goes: retry in a moment "
-                f"(`orderlab runs {shlex.quote(run.study)}` shows its progress)")
+                f"(`{suggest(store, 'orderlab', 'runs', run.study)}` shows its progress)")
     if run.status in ENDED_EARLY:
         resume = " ".join(shlex.quote(x) for x in ["orderlab", "train", "--resume", run.run_id] + uri_option(store))
         return f"train the network again with `{resume}`"

@@ -269,11 +269,13 @@ def test_a_store_named_on_the_command_line_is_named_in_the_commands_suggested(tm
     uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
     store = Store(uri)
     populate_store(store, "cut", archs=("mlp",), seeds=2, n_checkpoints=4, n_examples=N_EX)
-    [killed] = populate_store(store, "cut", archs=("cnn",), seeds=1, n_checkpoints=2, n_examples=N_EX, finish=False)
+    [killed] = populate_store(store, "cut", archs=("knn",), seeds=1, n_checkpoints=2, n_examples=N_EX, finish=False,
+                              learners=("knn",))
     store.end_run(killed, "KILLED")
     for args, named in ((["--tracking-uri", uri], True), ([], False)):
         js = json.loads(run("analyze", "cut", "--json", *args).stdout)
         note = next(w for w in js["warnings"] if w.startswith("left out 1 network(s)"))
+        assert "knn/s0 (KILLED at stage " in note, note       # a learner's position is a stage
         want = "`orderlab sweep --resume cut" + (f" --tracking-uri {uri}`" if named else "`")
         assert want in note, (args, note)
 

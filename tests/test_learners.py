@@ -129,11 +129,9 @@ def test_cli_adaboost_on_digits(tmp_path):
     res = CliRunner().invoke(app, ["analyze", "ada", "--json", "--checkpoint", "9"])
     assert json.loads(res.output)["warnings"][0] == ("--checkpoint 9 is outside the recorded stages (0 to 5); the "
                                                      "agreement matrix is at the nearest, stage 5"), res.output
-    from orderlab.analysis.summary import tied_note
-    assert "the first trained checkpoint, stage 1: " in tied_note({"ada": 0.5}, 0.1, rec.epoch, "stage")
     res = CliRunner().invoke(app, ["analyze", "ada"])
     assert res.exit_code == 0 and "┃ stage ┃" in res.output and "at stage 5" in res.output, res.output
-    assert "epoch" not in res.output.replace("--checkpoint EPOCH", ""), res.output
+    assert "epoch" not in res.output.lower(), res.output
     res = CliRunner().invoke(app, ["runs", "ada"], env={"COLUMNS": "200"})
     assert res.exit_code == 0 and "┃ stage " in res.output and "┃ epoch" not in res.output, res.output
     res = CliRunner().invoke(app, ["examples", "ada"])

@@ -1,4 +1,5 @@
 """The report (figures, JSON, Markdown) and the demo's agreement summary."""
+import dataclasses
 import json
 import re
 
@@ -9,7 +10,7 @@ from rich.console import Console
 from orderlab.analysis import metrics as M
 from orderlab.analysis.report import metric_name, report_metrics, write_report
 from orderlab.analysis.summary import agreement_summary, analysis_json, example_rows, pick_checkpoints, text_histogram
-from orderlab.analysis.summary import tied_at_top, tied_note
+from orderlab.analysis.summary import own_grids, tied_at_top, tied_note
 from orderlab.synthetic import synthetic_correct
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -280,11 +281,18 @@ def test_an_overlap_among_examples_tied_at_the_top_is_said_to_be_a_draw(tmp_path
     assert "first trained checkpoint, epoch 1:" in note and "--record-every 0.5, or train more slowly)" in note, note
     # rounds and trees do not split: said where learners are analysed
     st.stages = np.ones(4, bool)
-    note = tied_note(tied_at_top(st, 0.2), 0.2, st.epoch, st.unit)
+    [note] = [w for w in analysis_json(st, intervals=False)["warnings"] if "tie at the highest" in w]
     assert "stage 1: to separate them" in note and "a forest's first round or tree is its earliest)" in note, note
+    # one architecture whose networks recorded different checkpoints (AdaBoost seeds stopping at
+    # different rounds) keeps the concrete advice: its shared grid is its own
+    assert not own_grids(dataclasses.replace(st, own_totals=np.zeros((4, n), np.uint32), own_scale=3))
+    assert own_grids(dataclasses.replace(st, own_totals=np.zeros((4, n), np.uint32), own_scale=3,
+                                         arch=np.array(["mlp", "mlp", "ada", "ada"])))
     # aligned on shared checkpoints, each architecture on its own: the shared grid sizes no advice
     note = tied_note(tied_at_top(st, 0.2), 0.2, st.epoch, "epoch/stage", own_grids=True)
     assert "--record-every" not in note and "`--arch NAME` sizes this advice" in note, note
+    from orderlab.analysis.report import _ci, _f
+    assert (_f(-0.0001), _ci(-0.0004, 0.2), _f(-0.25, ".2f")) == ("0.000", " [0.000, 0.200]", "-0.25")
     quarter = M.as_stack(c, arch=np.array(["mlp"] * 4), epoch=np.arange(n_c) * 0.25, split="test")
     [note] = [w for w in analysis_json(quarter, intervals=False)["warnings"] if "tie at the highest" in w]
     assert "epoch 0.25:" in note and "--record-every 0.125, " in note and "learner" not in note, note

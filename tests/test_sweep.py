@@ -239,7 +239,9 @@ def test_resume_starts_the_networks_an_interrupted_sweep_never_reached(store_uri
             "--train-subset", "120", "--test-subset", "60", "--epochs", "1", "--record-every", "0.5",
             "--lr", "0.003", "--device", "cpu", "--workers", "1", "--tracking-uri", store_uri, "--quiet"]
     r = invoke(*args)
-    assert r.exit_code == 130 and "continue with `orderlab sweep --resume unreached`" in r.stderr, r.stderr
+    # the store named on the command line is named in the command to run (pasted elsewhere it works)
+    assert r.exit_code == 130 and (f"continue with `orderlab sweep --resume unreached --tracking-uri {store_uri}`"
+                                   in " ".join(r.stderr.split())), r.stderr
     store = Store(store_uri)
     assert [x.seed for x in store.list_runs("unreached")] == [0]
     monkeypatch.setattr(Sweep, "on_done", real)

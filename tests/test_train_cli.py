@@ -413,6 +413,12 @@ def test_reading_commands_create_no_store(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)              # the default store, not made yet: a new project
     r = invoke("studies")
     assert r.exit_code == 0 and "no studies in" in r.output and not (tmp_path / "mlruns").exists()
+    assert "start one with `orderlab train --arch mlp --seeds 0-3`" in " ".join(r.output.split()), r.output
+    empty = f"sqlite:///{tmp_path}/empty/mlflow.db"      # named, and there but empty: the command names it
+    Store(empty).list_studies()                          # made, with no study
+    r = invoke("studies", "--tracking-uri", empty)
+    assert f"start one with `orderlab train --arch mlp --seeds 0-3 --tracking-uri {empty}`" in "".join(
+        r.output.split("\n")), r.output
     assert_one_line_error(invoke("runs", "s", "--tracking-uri", uri), "no orderlab store at", "train a study first")
     assert_one_line_error(invoke("analyze", "s", "--tracking-uri", uri), "no orderlab store at")
     assert not (tmp_path / "nowhere").exists()

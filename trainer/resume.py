@@ -95,7 +95,6 @@ def load_resume_point(store: Store, info: RunInfo, n_classes: int, tmp: Path):
     from orderlab.record import RecordWriter
     from orderlab.store import STATE_FILENAME
     from orderlab.trainer.loop import load_state
-    store.remove_partial_files(info.run_id, info.artifact_uri)     # a killed writer's temporary files
     try:
         path = store.state_file(info.run_id, STATE_FILENAME, tmp)
     except Exception as e:  # noqa: BLE001 - any failure to fetch it means: no state to continue from
@@ -179,6 +178,7 @@ def _resume_group(store: Store, plans: list[ResumePlan], reporter, ensemble: int
         for i, pl in enumerate(plans):
             tmp = Path(tmp_root) / str(i)
             tmp.mkdir()
+            store.remove_partial_files(pl.info.run_id, pl.info.artifact_uri)   # a killed writer's temporary files
             state, writer, why = (load_resume_point(store, pl.info, ds.n_classes, tmp) if pl.spec.kind == "torch"
                                   else (None, None, NO_STATE))
             if state is None and _trained_steps_recorded(store, pl.info):

@@ -38,7 +38,8 @@ def load_stacks(store, studies: list[str], splits: list[str] | None, align: str 
     split (see :func:`orderlab.studydata.check_split`). Networks that stopped before finishing are
     left out (with a note on each stack) unless ``interrupted``."""
     from orderlab.analysis.stack import Stack
-    from orderlab.studydata import check_same_data, check_split, leave_out_interrupted, load_records, runs_of_archs
+    from orderlab.studydata import (check_same_data, check_split, leave_out_interrupted, load_records, runs_of_archs,
+                                    suggest)
     twice = sorted({s for s in studies if studies.count(s) > 1})
     if twice:
         raise OrderlabError(f"study {', '.join(map(repr, twice))} is named more than once; name each study once "
@@ -50,7 +51,7 @@ def load_stacks(store, studies: list[str], splits: list[str] | None, align: str 
         pairs = load_records(store, study, runs[study] if runs is not None else None)
         if not pairs and runs is None:
             raise OrderlabError(f"study {study!r} has no recorded network yet; train one with "
-                                f"`orderlab train --study {study}`")
+                                f"`{suggest(store, 'orderlab', 'train', '--study', study)}`")
         if pairs:
             loaded.append((study, pairs))
     if not loaded:      # --arch: their runs were found, yet no record could be read (the store let them go)
@@ -175,7 +176,7 @@ def _print_analysis(js: dict) -> None:
         if g["n"] == 1:
             console.print(f"[yellow]note: {one_network_note([arch])}[/yellow]")
     if len(rows) < n_c:
-        console.print(f"[dim]{len(rows)} of the {n_c} checkpoints shown, evenly spaced; `--checkpoint EPOCH` "
+        console.print(f"[dim]{len(rows)} of the {n_c} checkpoints shown, evenly spaced; `--checkpoint {unit.upper()}` "
                       f"marks another (◂), `--json` gives every one.[/dim]")
     console.print("[dim]TPA: share of examples all networks get right / mean accuracy; independent: the same for "
                   "networks erring independently; TV: distance of the correct-count histogram from independence; "

@@ -33,17 +33,20 @@ def register(app: typer.Typer) -> None:
         """List the studies in the store."""
         from rich.table import Table
         from orderlab.store import Store, resolve_tracking_uri, sqlite_path
+        from orderlab.studydata import suggest_for
         out = console()
         uri = resolve_tracking_uri(tracking_uri)
         if uri.startswith("sqlite:///") and not sqlite_path(uri).exists():   # listing creates nothing
             if tracking_uri:      # a store named (option or MLFLOW_TRACKING_URI) that is not there: a typo?
                 Store(uri, must_exist=True)
-            out.print(f"no studies in {uri} yet; start one with `orderlab train --arch mlp --seeds 0-3`")
+            out.print(f"no studies in {uri} yet; start one with "
+                      f"`{suggest_for(tracking_uri, 'orderlab', 'train', '--arch', 'mlp', '--seeds', '0-3')}`")
             return
         store = Store(uri)
         rows = store.list_studies()
         if not rows:
-            out.print(f"no studies in {store.uri} yet; start one with `orderlab train --arch mlp --seeds 0-3`")
+            out.print(f"no studies in {store.uri} yet; start one with "
+                      f"`{suggest_for(tracking_uri, 'orderlab', 'train', '--arch', 'mlp', '--seeds', '0-3')}`")
             return
         t = Table("study", "dataset", "architectures", "networks", "running", "finished", "failed/killed",
                   "stale", "checkpoints", "last update")

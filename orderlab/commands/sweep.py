@@ -93,18 +93,19 @@ def register(app: typer.Typer) -> None:
         try:
             result = run_sweep(cfg, opts, resume_study=resume, display=display)
         except KeyboardInterrupt as e:
+            from orderlab.studydata import suggest_for
             unstopped = getattr(e, "unstopped", [])
             if unstopped:
                 typer.echo(f"interrupted: the worker(s) training {', '.join(unstopped)} had not stopped after "
                            f"{DRAIN_SECONDS:g} s, so those networks stay RUNNING and show as STALE once the "
                            f"workers are gone; any others that were training are marked KILLED; continue all of them with "
-                           f"`orderlab sweep --resume {cfg.study}`", err=True)
+                           f"`{suggest_for(cfg.tracking_uri, 'orderlab', 'sweep', '--resume', cfg.study)}`", err=True)
             else:
                 typer.echo(_interrupted_line(cfg, began, bool(resume)), err=True)
             raise typer.Exit(130) from None
         for note in result.plan_notes:        # on stderr, --quiet or not: networks left untrained
             typer.echo(f"warning: {note}", err=True)
-        _summary(result)
+        _summary(result, cfg.tracking_uri)
         if result.failed:
             raise typer.Exit(1)
 
@@ -114,9 +115,10 @@ def _interrupted_line(cfg, began: float, resuming: bool) -> str:
     and those that finished meanwhile (an interrupt can land as a run is being closed: FINISHED)."""
     from orderlab.store import Store
     from orderlab.errors import name_list
+    from orderlab.studydata import suggest_for
     # --resume continues the interrupted runs and starts those the sweep never reached, once the
     # sweep kept its plan (it does when planning is done); before that, only the command itself can
-    again = f"continue with `orderlab sweep --resume {cfg.study}`"
+    again = f"continue with `{suggest_for(cfg.tracking_uri, 'orderlab', 'sweep', '--resume', cfg.study)}`"
     try:
         store = Store(cfg.tracking_uri)
         if cfg.study not in store.study_names():
@@ -138,7 +140,8 @@ def _interrupted_line(cfg, began: float, resuming: bool) -> str:
     return f"interrupted while no network was being trained{done}; {again}"
 
 
-def _summary(result) -> None:
+def _summary(result, tracking_uri: str | None = None) -> None:
+    from orderlab.studydata import suggest_for
     from rich.console import Console
     from rich.table import Table
     console = Console()
@@ -169,4 +172,5 @@ def _summary(result) -> None:
                   + (f", {len(result.left)} left to other commands ({', '.join(result.left[:5])}"
                      f"{', …' if len(result.left) > 5 else ''})" if result.left else "")
                   + f"; {result.seconds:.1f}s" + (f" ({rate:.1f} networks/min)" if ok else "")
-                  + (f"; retry with `orderlab sweep --resume {result.study}`" if result.failed else ""))
+                  + (f"; retry with `{suggest_for(tracking_uri, 'orderlab', 'sweep', '--resume', result.study)}`"
+                     if result.failed else ""))

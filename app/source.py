@@ -211,11 +211,8 @@ class StudySource:
     def uri_option(self) -> str:
         """`` --tracking-uri URI`` for the commands the TUI suggests, by the command line's rule
         (:func:`orderlab.studydata.uri_option`), also while there is no store yet."""
-        from types import SimpleNamespace
-        from orderlab.store import resolve_tracking_uri
-        from orderlab.studydata import uri_option
-        store = self._store or SimpleNamespace(uri=resolve_tracking_uri(self._uri_arg),
-                                               named=self._uri_arg is not None)
+        from orderlab.studydata import unopened_store, uri_option
+        store = self._store or unopened_store(self._uri_arg)
         return "".join(f" {shlex.quote(a)}" for a in uri_option(store))
 
     def store(self):

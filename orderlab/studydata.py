@@ -151,8 +151,13 @@ def suggest(store: Store, *args: str) -> str:
 
 def suggest_for(tracking_uri: str | None, *args: str) -> str:
     """:func:`suggest` where no store is open: ``tracking_uri`` as the user gave it (None: not named)."""
+    return suggest(unopened_store(tracking_uri), *args)
+
+
+def unopened_store(tracking_uri: str | None):
+    """What :func:`uri_option` reads of a store (``uri``, ``named``), for one not opened (or not there)."""
     from types import SimpleNamespace
-    return suggest(SimpleNamespace(uri=resolve_tracking_uri(tracking_uri), named=tracking_uri is not None), *args)
+    return SimpleNamespace(uri=resolve_tracking_uri(tracking_uri), named=tracking_uri is not None)
 
 
 def uri_option(store: Store) -> list[str]:
@@ -199,7 +204,7 @@ def retrain_command(store: Store, run: RunInfo, record_splits: str | None = None
         cmd += [flag, p[key] if key == "optimizer" else _number(p[key])]
     if "augment" in p:
         cmd.append("--augment" if p["augment"] == "True" else "--no-augment")
-    return " ".join(shlex.quote(x) for x in cmd + uri_option(store))
+    return suggest(store, *cmd)
 
 
 def record_problem(store: Store, run: RunInfo, problem: str) -> str:
@@ -229,8 +234,7 @@ def record_fix(store: Store, run: RunInfo, problem: str) -> str:
         return (f"the run is still training and rewrites its record as it goes: retry in a moment "
                 f"(`{suggest(store, 'orderlab', 'runs', run.study)}` shows its progress)")
     if run.status in ENDED_EARLY:
-        resume = " ".join(shlex.quote(x) for x in ["orderlab", "train", "--resume", run.run_id] + uri_option(store))
-        return f"train the network again with `{resume}`"
+        return f"train the network again with `{suggest(store, 'orderlab', 'train', '--resume', run.run_id)}`"
     delete = (f"MLFLOW_TRACKING_URI={shlex.quote(store.uri)} {mlflow_command()} runs delete --run-id {run.run_id}")
     fix = (f"to replace the network, delete its run (`{delete}`; orderlab leaves deleted runs out) and train it "
            f"again (`{retrain_command(store, run)}`)")

@@ -454,13 +454,16 @@ def learning_order(stack: Stack | np.ndarray, networks: Networks = None) -> np.n
 
 def learned_at(stack: Stack | np.ndarray, networks: Networks = None, *, as_index: bool = False) -> np.ndarray:
     """For each network and example, the first checkpoint from which the example stays correct to
-    the end: epochs as float ``[n, N]`` (NaN if never), or checkpoint indices (-1 if never).
+    the end: epochs as float ``[n, N]`` (NaN if never; on each network's own checkpoints when the
+    networks recorded different grids), or indices of the stack's checkpoints (-1 if never).
 
     The trailing run of correct checkpoints is counted with a running AND from the last checkpoint
     backwards, so learned-at = C - (length of that run).
     """
     stack = as_stack(stack)
     idx = _networks(stack, networks)
+    if stack.own_learned is not None and not as_index:     # grids differ: each network's own (see Stack)
+        return stack.own_learned[idx]
     n_c, nb, n = stack.n_checkpoints, stack.bits.shape[2], stack.n_examples
     out = np.empty((idx.size, n), np.int64 if as_index else np.float64)
     planes = max(1, n_c.bit_length()) + 3
@@ -512,9 +515,12 @@ def cut_tie(ordered: np.ndarray, k: int) -> tuple[float, int, int] | None:
 
 
 def forgetting_events(stack: Stack | np.ndarray, networks: Networks = None) -> np.ndarray:
-    """Number of 1 -> 0 transitions of ``C[j, ., x]`` over checkpoints (Toneva et al. 2019): int32 ``[n, N]``."""
+    """Number of 1 -> 0 transitions of ``C[j, ., x]`` over checkpoints (Toneva et al. 2019): int32 ``[n, N]``
+    (over each network's own checkpoints when the networks recorded different grids)."""
     stack = as_stack(stack)
     idx = _networks(stack, networks)
+    if stack.own_forgetting is not None:
+        return stack.own_forgetting[idx]
     n_c, nb, n = stack.n_checkpoints, stack.bits.shape[2], stack.n_examples
     out = np.zeros((idx.size, n), np.int32)
     if n_c < 2:

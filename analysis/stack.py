@@ -41,7 +41,7 @@ def untrained_notes(names: list[str], n_networks: int) -> list[str]:
 
 
 # Said of an alignment that keeps few checkpoints: the analysis is not limited to them (an export is).
-OWN_CHECKPOINTS = "accessibility and learning orders use each network's own checkpoints"
+OWN_CHECKPOINTS = "accessibility, learning orders, learned-at and forgetting use each network's own checkpoints"
 
 
 def arch_ends(pairs) -> dict[str, float]:
@@ -113,6 +113,12 @@ class Stack:
     # Networks whose checkpoints count a learner's stages (boosting rounds, trees, passes, fractions
     # of the data), not epochs (bool [n]; None: none such): what is shown names the positions so.
     stages: np.ndarray | None = None
+    # Set with ``own_totals``: each network's learned-at (epoch on its own grid, NaN: never; float64
+    # [n, N]) and forgetting events (int32 [n, N]) over its own checkpoints, so that an
+    # architecture's are the same beside others on other grids as alone (the shared grid of an
+    # mlp's and a learner's checkpoints hides forgetting and puts learning late).
+    own_learned: np.ndarray | None = None
+    own_forgetting: np.ndarray | None = None
 
     # -- shape -------------------------------------------------------------
     @property
@@ -151,7 +157,9 @@ class Stack:
                      None if self.predicted is None else self.predicted[idx], self.study, list(self.warnings),
                      None if self.own_totals is None else self.own_totals[idx], self.own_scale, self.cut_short,
                      None if self.untrained is None else self.untrained[idx],
-                     None if self.stages is None else self.stages[idx])
+                     None if self.stages is None else self.stages[idx],
+                     None if self.own_learned is None else self.own_learned[idx],
+                     None if self.own_forgetting is None else self.own_forgetting[idx])
 
     @property
     def unit(self) -> str:
@@ -180,6 +188,20 @@ class Stack:
         from orderlab.analysis.metrics import network_totals     # metrics builds on this module
         return network_totals(self), (self.own_scale if self.own_totals is not None
                                       else trained_positions(self.epoch).size)
+
+    def order_on_own_grids(self) -> tuple[np.ndarray, np.ndarray]:
+        """(learned-at ``[n, N]`` in epochs, forgetting events ``[n, N]``), each network over its
+        own checkpoints."""
+        from orderlab.analysis.metrics import forgetting_events, learned_at
+        return learned_at(self), forgetting_events(self)
+
+    @classmethod
+    def _alone(cls, split: str, bits: np.ndarray, epoch: np.ndarray, n_examples: int) -> "Stack":
+        """One network's record (``bits``: uint8 ``[C, B]``) on its own checkpoints, for measures
+        of its own."""
+        one = np.zeros(1, np.int64)
+        return cls(split, bits[None], n_examples, np.asarray(epoch, np.float64), np.zeros(len(epoch), np.int64),
+                   np.array([""]), one, np.array([""]), np.arange(n_examples), np.zeros(n_examples, np.int64), "")
 
     def checkpoint_index(self, epoch: float | None) -> int:
         """Index of the checkpoint nearest to ``epoch`` (None = last)."""
@@ -228,7 +250,9 @@ class Stack:
             if common.size == 0:
                 raise RecordError("the networks share no checkpoint; they cannot be compared")
             most, fewest = max(len(e) for e in epochs), min(len(e) for e in epochs)
-            dropped = most - len(common)
+            # distinct positions recorded by some network but not by all (not per network: an mlp's
+            # 0.512 and 1.488 beside a learner's 0.5 and 1.5 are four)
+            dropped = len(np.unique(np.concatenate(epochs))) - len(common)
             # name the networks that set the limit: those lacking checkpoints most others have
             short = [f"{info.get('arch')}/s{info.get('seed')}" for (info, _), e in zip(items, epochs)
                      if len(e) == fewest] if fewest < most else []
@@ -250,6 +274,9 @@ class Stack:
             counts = [np.unpackbits(s.correct_bits[t], axis=-1, count=s.n_examples).sum(0, dtype=np.uint32)
                       for s, t in zip(splits, trained)]
             own = _on_one_scale([(c[None], t.size) for c, t in zip(counts, trained)])
+            orders = [cls._alone(split, s.correct_bits, e, s.n_examples).order_on_own_grids()
+                      for s, e in zip(splits, epochs)]
+            own_order = (np.concatenate([la for la, _ in orders]), np.concatenate([f for _, f in orders]))
         n_b = splits[0].correct_bits.shape[1]
         bits = np.empty((len(items), len(common), n_b), np.uint8)
         pred = None
@@ -274,7 +301,8 @@ class Stack:
             own_totals=None if own is None else own[0], own_scale=0 if own is None else own[1],
             cut_short=bool(aligned and max(float(e[-1]) for e in epochs) > float(common[-1]) + 1e-9),
             untrained=untrained if untrained.any() else None,
-            stages=_mask([bool(i.get("stages", False)) for i, _ in items]))
+            stages=_mask([bool(i.get("stages", False)) for i, _ in items]),
+            own_learned=None if own is None else own_order[0], own_forgetting=None if own is None else own_order[1])
 
     @classmethod
     def concat(cls, stacks: Sequence["Stack"], align: str = "common") -> "Stack":
@@ -315,6 +343,10 @@ class Stack:
                                        learners)
         own = (_on_one_scale([s.totals_on_own_grids() for s in stacks])
                if aligned or any(s.own_totals is not None for s in stacks) else None)
+        own_order = None
+        if own is not None:
+            orders = [s.order_on_own_grids() for s in stacks]
+            own_order = (np.concatenate([la for la, _ in orders]), np.concatenate([f for _, f in orders]))
         # each study's networks without a trained checkpoint, named with their study
         masks = [s.untrained if s.untrained is not None else np.zeros(s.n_networks, bool) for s in stacks]
         warn += untrained_notes([f"{s.study or '?'}:{a}/s{sd}" for s, m in zip(stacks, masks)
@@ -329,7 +361,8 @@ class Stack:
                    any(s.cut_short or float(s.epoch[-1]) > float(common[-1]) + 1e-9 for s in stacks),
                    untrained if untrained.any() else None,
                    _mask([bool(x) for s in stacks
-                          for x in (s.stages if s.stages is not None else np.zeros(s.n_networks, bool))]))
+                          for x in (s.stages if s.stages is not None else np.zeros(s.n_networks, bool))]),
+                   None if own_order is None else own_order[0], None if own_order is None else own_order[1])
 
 
 def _mask(flags: list[bool]) -> np.ndarray | None:

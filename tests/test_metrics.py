@@ -266,6 +266,8 @@ def test_networks_on_other_grids_keep_their_own_accessibility_and_order(tmp_path
         info["stages"] = True                   # a learner's run: its checkpoints are stages
     mixed = Stack.from_records(recs["mlp"] + recs["adaboost"], align="common")
     assert mixed.n_checkpoints == 1 and "aligned on 1" in mixed.warnings[0]
+    # the distinct positions not shared: the mlp's 24 trained and the learner's 7 (not 24 "per network")
+    assert "(31 not shared were dropped" in mixed.warnings[0], mixed.warnings[0]
     # what a checkpoint's position counts, for whoever reads it: per selection and through concat
     assert (mixed.unit, mixed.at(0)) == ("epoch/stage", "epoch/stage 0")
     assert [mixed.select(mixed.arch_index(a)).unit for a in ("mlp", "adaboost")] == ["epoch", "stage"]
@@ -288,6 +290,14 @@ def test_networks_on_other_grids_keep_their_own_accessibility_and_order(tmp_path
     # two studies on other grids, stacked together: the same
     both = Stack.concat([alone["mlp"], alone["adaboost"]])
     np.testing.assert_allclose(M.accessibility(both, both.arch_index("adaboost")), M.accessibility(alone["adaboost"]))
+    # learned-at and forgetting too: on the one shared checkpoint no example was ever forgotten
+    # and every one right there was "learned" at 0
+    for st in (mixed, both, Stack.concat([mixed.select(mixed.arch_index("mlp")), alone["adaboost"]])):
+        for a in recs:
+            np.testing.assert_array_equal(M.learned_at(st, st.arch_index(a)), M.learned_at(alone[a]))
+            np.testing.assert_array_equal(M.forgetting_events(st.select(st.arch_index(a))),
+                                          M.forgetting_events(alone[a]))
+    assert M.forgetting_events(alone["mlp"]).sum() > 0 and np.isfinite(M.learned_at(alone["mlp"])).any()
 
 
 def test_many_different_checkpoint_counts_share_one_bounded_scale():

@@ -11,7 +11,7 @@ from matplotlib import colormaps
 from matplotlib.colors import LogNorm
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from orderlab.analysis import metrics as M
 from orderlab.analysis.stack import Stack
@@ -97,6 +97,7 @@ def fig_histograms(stack: Stack, checkpoints: dict[str, int], max_groups: int = 
                         else f"TV {b['tv']:.2f}, Sarle {b['sarle']:.2f}")
             ax.set_title(f"{arch}, {name}: {stack.at(e)} (acc {acc:.2f})\n{measures}", fontsize=9)
             ax.set_xlabel(f"networks right (of {idx.size})", fontsize=8)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))   # counts: no 0.5 of a network
             if c == 0:
                 ax.set_ylabel("share of examples", fontsize=8)
             ax.tick_params(labelsize=7)

@@ -6,6 +6,7 @@ import re
 import numpy as np
 import pytest
 from rich.console import Console
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from orderlab.analysis import metrics as M
 from orderlab.analysis.report import metric_name, report_metrics, write_report
@@ -251,6 +252,11 @@ def test_report_figures_draw_every_architecture(tmp_path):
     hist = F.fig_histograms(st, pick_checkpoints(st))
     titles = " ".join(ax.get_title() for ax in hist.axes)
     assert all(f"{a}," in titles for a in archs) and hist._suptitle is None
+    # the x axis counts networks (2 here, then 1): whole numbers only, as with more networks
+    for fig in (hist, F.fig_histograms(st.select([0]), pick_checkpoints(st))):
+        FigureCanvasAgg(fig).draw()
+        ticks = np.concatenate([ax.get_xticks() for ax in fig.axes])
+        assert ticks.size and np.all(ticks == np.round(ticks)), ticks
     acc = F.fig_accessibility(st)
     shown = [ax for ax in acc.axes if ax.get_visible() and ax.get_xlabel().startswith("accessibility")]
     drawn = {ax.get_xlabel().split(", ", 1)[1] for ax in shown} | {ax.get_ylabel().split(", ", 1)[1] for ax in shown}

@@ -274,8 +274,8 @@ class Stack:
             counts = [np.unpackbits(s.correct_bits[t], axis=-1, count=s.n_examples).sum(0, dtype=np.uint32)
                       for s, t in zip(splits, trained)]
             own = _on_one_scale([(c[None], t.size) for c, t in zip(counts, trained)])
-            orders = [cls._alone(split, s.correct_bits, e, s.n_examples).order_on_own_grids()
-                      for s, e in zip(splits, epochs)]
+            orders = [cls._alone(split, s.correct_bits, r.epoch, s.n_examples).order_on_own_grids()
+                      for (_, r), s in zip(items, splits)]
             own_order = (np.concatenate([la for la, _ in orders]), np.concatenate([f for _, f in orders]))
         n_b = splits[0].correct_bits.shape[1]
         bits = np.empty((len(items), len(common), n_b), np.uint8)
@@ -291,8 +291,11 @@ class Stack:
             if steps is None:
                 steps = rec.step[pos]
         s0 = splits[0]
+        # positions as the first network recorded them, not rounded as they were to be matched
+        # (an export's epochs equal the records')
+        exact = np.asarray(items[0][1].epoch, np.float64)[np.searchsorted(epochs[0], common)]
         return cls(
-            split=split, bits=bits, n_examples=s0.n_examples, epoch=np.asarray(common, np.float64),
+            split=split, bits=bits, n_examples=s0.n_examples, epoch=exact,
             step=np.asarray(steps, np.int64), arch=np.array([str(i.get("arch")) for i, _ in items]),
             seed=np.array([int(i.get("seed", -1)) for i, _ in items], np.int64),
             run_id=np.array([str(i.get("run_id", "")) for i, _ in items]),
@@ -352,8 +355,8 @@ class Stack:
         warn += untrained_notes([f"{s.study or '?'}:{a}/s{sd}" for s, m in zip(stacks, masks)
                                  for a, sd, u in zip(s.arch, s.seed, m) if u], sum(s.n_networks for s in stacks))
         untrained = np.concatenate(masks)
-        return cls(s0.split, np.concatenate(parts), s0.n_examples, common.astype(np.float64),
-                   s0.step[np.searchsorted(np.round(s0.epoch, 9), common)],
+        at0 = np.searchsorted(np.round(s0.epoch, 9), common)
+        return cls(s0.split, np.concatenate(parts), s0.n_examples, s0.epoch[at0].astype(np.float64), s0.step[at0],
                    np.concatenate([s.arch for s in stacks]), np.concatenate([s.seed for s in stacks]),
                    np.concatenate([s.run_id for s in stacks]), s0.example_id, s0.label, s0.fingerprint,
                    None, "+".join(s.study for s in stacks), warn,

@@ -462,3 +462,20 @@ def test_cut_tie_finds_a_listing_cut_inside_a_tie():
     assert cut_tie([1, 1, 0.5, 0.5], 2) is None                # the tie shown whole
     assert cut_tie([1, 0.5, 0.5, 0.5], 3) == (0.5, 3, 2)
     assert cut_tie([1, 0.5], 5) is None and cut_tie([], 3) is None and cut_tie([1, 1], 0) is None
+
+
+def test_checkpoint_positions_are_the_records_own_not_rounded():
+    """Positions are matched rounded to 9 decimals; a stack (and so an export) keeps them as
+    recorded: 22/43 of an epoch stayed 0.511627907 and no longer equalled the record's."""
+    grid = np.array([0, 22 / 43, 1, 65 / 43, 2])
+    other = np.array([0, 22 / 43, 1, 1.5, 2])                 # another grid: aligned on what they share
+    corr = synthetic_correct(3, 5, 50, seed=2)
+    recs = [({"run_id": f"r{j}", "arch": "mlp", "seed": j},
+             synthetic_record(corr[j], labels=np.arange(50) % 10, meta={}, epochs=g, seed=j))
+            for j, g in enumerate((grid, grid, other))]
+    same = Stack.from_records(recs[:2])
+    assert np.array_equal(same.epoch, recs[0][1].epoch)
+    aligned = Stack.from_records(recs, align="common")
+    assert np.array_equal(aligned.epoch, grid[[0, 1, 2, 4]])
+    both = Stack.concat([Stack.from_records(recs[:1], study="a"), Stack.from_records(recs[2:], study="b")])
+    assert np.array_equal(both.epoch, grid[[0, 1, 2, 4]])

@@ -30,6 +30,20 @@ def _ci(lo, hi) -> str:
     return "" if lo is None or hi is None else f" [{_f(lo)}, {_f(hi)}]"
 
 
+def _intervals_said(oc: dict, single: set[str]) -> str:
+    """What the order tables' intervals are, as far as there are any: an entry resting on fewer
+    than 3 networks has none."""
+    n = len(oc["archs"])
+    lo = oc.get("spearman_lo")
+    cells = [(i, j) for i in range(n) for j in range(n) if not (i == j and oc["archs"][i] in single)]
+    have = sum(1 for i, j in cells if lo is not None and lo[i][j] is not None)
+    if have == 0:
+        return "without intervals (a jackknife interval needs 3 networks or more)"
+    if have < len(cells):
+        return "with 95% jackknife intervals where the entry rests on 3 networks or more"
+    return "with 95% jackknife intervals"
+
+
 def _matrix_md(archs: list[str], mat, lo=None, hi=None, single: set[str] = frozenset()) -> list[str]:
     """A Markdown matrix; the diagonal of an architecture in ``single`` (one network: its own two
     halves, 1 by construction) reads "– (1 network)"."""
@@ -179,7 +193,7 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
                f"![network agreement](network_agreement_{split}.png)", "",
                "### Learning order",
                f"Spearman's ρ between accessibilities (area under each example's learning curve), half-group "
-               f"against half-group, with 95% jackknife intervals; then the share of the first "
+               f"against half-group, {_intervals_said(js['order_correlation'], single)}; then the share of the first "
                f"{int(js['order_correlation']['q'] * 100)}% of examples learned that two groups have in common "
                f"(unrelated orders give {js['order_correlation']['q']:.2f}).", ""]
         oc = js["order_correlation"]

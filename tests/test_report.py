@@ -411,3 +411,17 @@ def test_accessibility_scatter_draws_each_point_once_with_its_count_inside_the_a
     title = ax.title.get_window_extent()
     assert title.x1 <= fig.axes[-1].get_window_extent().x0 and title.x0 >= 0
     assert "\nfirst-20% overlap" in ax.get_title()
+
+
+def test_order_tables_say_which_intervals_they_have(tmp_path):
+    """report.md headed the order tables "with 95% jackknife intervals" for a study of 2 mlps, and
+    the tables showed none (an interval needs 3 networks; across two such architectures, 4)."""
+    two = make_stacks(archs=("mlp",), per=2, n_c=5, n=120, splits=("test",))["test"]
+    md = write_report({"test": two}, tmp_path / "two").read_text()
+    assert "half-group, without intervals (a jackknife interval needs 3 networks or more)" in md
+    pairs = make_stacks(archs=("mlp", "cnn"), per=2, n_c=5, n=120, splits=("test",))["test"]
+    md = write_report({"test": pairs}, tmp_path / "pairs").read_text()
+    assert "with 95% jackknife intervals where the entry rests on 3 networks or more" in md
+    three = make_stacks(archs=("mlp", "cnn"), per=3, n_c=5, n=120, splits=("test",))["test"]
+    md = write_report({"test": three}, tmp_path / "three").read_text()
+    assert "half-group, with 95% jackknife intervals;" in md

@@ -509,6 +509,11 @@ class StudySource:
         from orderlab.errors import name_list
         from orderlab.store import copies_across
         copies = copies_across([r for r, _ in pairs if r.study == s] for s in studies)
+        from orderlab.store import siblings_across
+        from orderlab.studydata import sibling_note
+        note = sibling_note(siblings_across([r for r, _ in pairs if r.study == s] for s in studies))
+        if note:
+            stack.warnings.append(note)
         if copies:
             firsts = ", ".join(dict.fromkeys(o.study for _, o in copies))
             stack.warnings.append(f"{name_list([f'{c.study}:{c.name}' for c, _ in copies])} "

@@ -480,10 +480,15 @@ def param_equals(logged: str | None, value: Any) -> bool:
         return False
 
 
+def _recording_only(arch: str) -> frozenset:
+    """Params that do not change what ``arch`` learns (a learner's stages are its training)."""
+    from orderlab.trainer.learners import LEARNERS
+    return RECORDING_ONLY - {"record_every"} if arch in LEARNERS else RECORDING_ONLY
+
+
 def network_identity(run: RunInfo) -> tuple:
     """What makes ``run`` the network it is: architecture, seed and every data and training param."""
-    from orderlab.trainer.learners import LEARNERS
-    ignored = RECORDING_ONLY - {"record_every"} if run.arch in LEARNERS else RECORDING_ONLY
+    ignored = _recording_only(run.arch)
     params = tuple(sorted((k, _param_value(v)) for k, v in run.params.items() if k not in ignored))
     return run.arch, run.seed, params
 
@@ -507,6 +512,34 @@ def copies_across(groups: Iterable[Iterable[RunInfo]]) -> list[tuple[RunInfo, Ru
                 mine.setdefault(key, r)
         seen.update(mine)
     return copies
+
+
+def siblings_across(groups: Iterable[Iterable[RunInfo]]) -> list[tuple[RunInfo, RunInfo, list[str]]]:
+    """``(later, earlier, settings that differ)`` for every run of a later group with the
+    architecture, seed and data of an earlier group's run but other training settings (say
+    ``--epochs``): not a copy, yet drawn from the same seed, so from the same initialisation and
+    data order: two such networks agree far more than independent ones early in training (Cohen's
+    kappa 0.79-0.97 against 0.48 between seeds, digits, half an epoch in)."""
+    def key(r: RunInfo) -> tuple:
+        return r.arch, r.seed, tuple(_param_value(r.params.get(k, "")) for k in DATA_OPTIONS)
+    seen: dict[tuple, RunInfo] = {}
+    out = []
+    for group in groups:
+        mine: dict[tuple, RunInfo] = {}
+        for r in group:
+            if not TRAINING_PARAMS <= r.params.keys():
+                continue
+            k = key(r)
+            first = seen.get(k)
+            if first is not None and network_identity(first) != network_identity(r):
+                differ = sorted(p for p in set(r.params) | set(first.params)
+                                if p not in _recording_only(r.arch)
+                                and _param_value(r.params.get(p, "")) != _param_value(first.params.get(p, "")))
+                out.append((r, first, differ))
+            elif first is None:
+                mine.setdefault(k, r)
+        seen.update(mine)
+    return out
 
 
 # ------------------------------------------------------------------ the store

@@ -295,6 +295,22 @@ def check_split(loaded: Sequence[tuple[str, Sequence[tuple[RunInfo, Record]]]], 
     raise RecordError(f"{head}; " + ", or ".join(fixes))
 
 
+def sibling_note(siblings: Sequence[tuple[RunInfo, RunInfo, list[str]]]) -> str | None:
+    """A note on networks of two studies drawn from one seed (``store.siblings_across``): kept,
+    but not independent of each other."""
+    if not siblings:
+        return None
+    names = [f"{later.study}:{later.name}" for later, _, _ in siblings]
+    firsts = ", ".join(dict.fromkeys(repr(first.study) for _, first, _ in siblings))
+    settings = ", ".join(dict.fromkeys(f"--{p.replace('_', '-')}" for _, _, d in siblings for p in d))
+    one = len(names) == 1
+    return (f"{name_list(names)} {'shares' if one else 'share'} architecture, seed and data with "
+            f"{'a network' if one else 'networks'} of {firsts} (trained with other {settings or 'settings'}): "
+            f"one seed draws one initialisation and data order, so they are not independent and agree more "
+            f"than networks of different seeds would; train the studies with different --seeds to compare "
+            f"independent networks")
+
+
 def check_same_data(store: Store, stacks: Sequence[Stack]) -> None:
     """Studies pooled together must hold the same data; refuse others saying which data options
     tell them apart (the fingerprints alone tell a user nothing)."""

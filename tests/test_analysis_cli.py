@@ -355,6 +355,9 @@ def test_copies_of_one_network_in_two_studies_count_once(tmp_path):
                                          for w in js["warnings"]), js["warnings"]
     js = json.loads(run("analyze", "s1", "s3", "--json", "--tracking-uri", uri).stdout)
     assert js["n_networks"] == 3 and not any("the same as in" in w for w in js["warnings"]), js["warnings"]
+    # ... but drawn from one seed: kept, and said not to be independent
+    assert ("s3:mlp/s0 shares architecture, seed and data with a network of 's1' (trained with other --lr): one "
+            "seed draws one initialisation and data order, so they are not independent") in " ".join(js["warnings"])
     # A learner's stages are its checkpoints: an SGD learner recorded otherwise was trained otherwise.
     lbase = ("--arch", "logistic", "--seeds", "0", "--epochs", "2", "--train-subset", "200", "--test-subset", "100",
              "--quiet", "--tracking-uri", uri)
@@ -363,6 +366,8 @@ def test_copies_of_one_network_in_two_studies_count_once(tmp_path):
     js = json.loads(run("analyze", "l1", "l2", "l3", "--json", "--tracking-uri", uri).stdout)
     assert js["n_networks"] == 2 and any("of study 'l3' (logistic/s0) is the same as in study 'l1'" in w
                                          for w in js["warnings"]), js["warnings"]
+    assert any(w.startswith("l2:logistic/s0 shares architecture, seed and data with a network of 'l1' (trained "
+                            "with other --record-every)") for w in js["warnings"]), js["warnings"]
     r = CliRunner().invoke(app, ["analyze", "s3", "--tracking-uri", uri], env={"COLUMNS": "200"})   # no plural
     assert r.exit_code == 0 and "1 network (1 mlp) · 2 checkpoints" in r.stdout and "mlp (1 network)" in r.stdout, \
         r.output
@@ -373,7 +378,9 @@ def test_copies_of_one_network_in_two_studies_count_once(tmp_path):
     data = StudySource(uri).load(("s1", "s2"))
     assert data.stack.n_networks == 5
     assert any(n.startswith("s2:mlp/s0, s2:mlp/s1 are the same as in s1") for n in data.notes), data.notes
-    assert not any("the same as in" in n for n in StudySource(uri).load(("s1", "s3")).notes)
+    notes = StudySource(uri).load(("s1", "s3")).notes
+    assert not any("the same as in" in n for n in notes) and any(n.startswith("s3:mlp/s0 shares") for n in notes)
+    assert not any("shares architecture" in n for n in StudySource(uri).load(("s1", "s2")).notes)
 
 
 def test_a_report_of_architectures_on_other_grids_says_shared_and_reports_one_alone(tmp_path):

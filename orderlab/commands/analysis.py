@@ -94,7 +94,8 @@ def _count_copies_once(loaded: list, notes: list[str]) -> list:
     """Drop a later study's copies of networks an earlier study holds (same architecture, seed, data
     and training settings), with a note: pooled twice, copies agree (nearly) perfectly and make the
     networks look far more alike than independent ones. Records of different data are no copies
-    (and are refused further on)."""
+    (and are refused further on). Networks drawn from one seed but trained otherwise are kept, with
+    a note (``store.siblings_across``)."""
     from orderlab.errors import name_list
     from orderlab.store import copies_across
     rec_of = {r.run_id: rec for _, pairs in loaded for r, rec in pairs}
@@ -104,6 +105,12 @@ def _count_copies_once(loaded: list, notes: list[str]) -> list:
         ra, rb = rec_of[a.run_id], rec_of[b.run_id]
         shared = set(ra.splits) & set(rb.splits)
         return bool(shared) and all(ra.splits[s].fingerprint == rb.splits[s].fingerprint for s in shared)
+    from orderlab.store import siblings_across
+    from orderlab.studydata import sibling_note
+    note = sibling_note([(a, b, d) for a, b, d in siblings_across([r for r, _ in pairs] for _, pairs in loaded)
+                         if same_data(a, b)])
+    if note:
+        notes.append(note)
     copies = [(c, o) for c, o in copies_across([r for r, _ in pairs] for _, pairs in loaded) if same_data(c, o)]
     if not copies:
         return loaded

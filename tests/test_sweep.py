@@ -280,6 +280,31 @@ def test_resume_starts_the_networks_an_interrupted_sweep_never_reached(store_uri
     assert r.exit_code == 0 and "cannot be read" in said and plans[0].name in said, r.output
 
 
+def test_resume_starts_the_networks_an_interrupted_train_never_reached(store_uri, monkeypatch):
+    """`train --seeds 0-2` stopped during its first network: analysis names the study's resume,
+    `sweep --resume STUDY`, which continued mlp/s0 and left seeds 1 and 2 untrained (no plan)."""
+    import orderlab.trainer.run as run_mod
+    real = run_mod.NetworkRun
+
+    def first_only(ctx, arch, seed, *a, **k):
+        if seed > 0:
+            raise KeyboardInterrupt
+        return real(ctx, arch, seed, *a, **k)
+    monkeypatch.setattr(run_mod, "NetworkRun", first_only)
+    r = invoke("train", "--arch", "mlp", "--seeds", "0-2", "--study", "cut", "--train-subset", "120",
+               "--test-subset", "60", "--epochs", "1", "--record-every", "0.5", "--lr", "0.003",
+               "--tracking-uri", store_uri, "--quiet")
+    assert r.exit_code == 130, r.output
+    monkeypatch.setattr(run_mod, "NetworkRun", real)
+    store = Store(store_uri)
+    assert [x.seed for x in store.list_runs("cut")] == [0]
+    r = invoke("sweep", "--resume", "cut", "--workers", "1", "--tracking-uri", store_uri, "--quiet")
+    assert r.exit_code == 0, r.output
+    runs = store.list_runs("cut")
+    assert [(x.seed, x.status, x.checkpoints) for x in runs] == [(s, "FINISHED", 3) for s in range(3)]
+    assert all(x.params["lr"] == "0.003" and x.params["train_subset"] == "120" for x in runs)
+
+
 @pytest.mark.slow
 def test_ctrl_c_while_the_sweep_answers_a_workers_store_call_still_ends_every_run(store_uri, monkeypatch):
     """The workers' store calls are made by the sweep's process, which sends each answer back. A
@@ -339,7 +364,7 @@ def test_resume_starts_no_planned_network_with_settings_the_study_contradicts(st
 
 def test_a_plan_keeps_a_data_folder_that_a_resume_elsewhere_finds(tmp_path, monkeypatch):
     from orderlab.trainer.api import TrainConfig
-    from orderlab.trainer.sweep import plan_record
+    from orderlab.trainer.api import plan_record
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.chdir(tmp_path)
     cfg = TrainConfig(study="s", archs=["mlp"], seeds=[0], data_dir="~/data", tracking_uri="x", device="cpu")

@@ -384,6 +384,18 @@ def train_study(cfg: TrainConfig, reporter: Reporter | None = None) -> list[str]
         return _train_planned(cfg, store, ds, specs, hps, device, reporter, claims)
 
 
+def plan_record(cfg: TrainConfig) -> dict[str, Any]:
+    """What :meth:`Store.write_sweep_plan` keeps of a `train` or `sweep`: its networks and training
+    settings; not where it ran (store, device, ensemble size: `sweep --resume` gives those)."""
+    d = asdict(cfg)
+    d["record_splits"] = list(cfg.record_splits)
+    for key in ("study", "tracking_uri", "device", "ensemble", "quiet", "mismatch_fix"):
+        d.pop(key, None)
+    if d.get("data_dir"):               # a resume may run from another folder
+        d["data_dir"] = os.path.abspath(os.path.expanduser(d["data_dir"]))
+    return d
+
+
 def _train_planned(cfg: TrainConfig, store, ds, specs, hps, device, reporter: Reporter, claims) -> list[str]:
     from orderlab.trainer.run import prepare_study
     # Running the same command again completes the study: FINISHED networks are skipped and
@@ -392,6 +404,8 @@ def _train_planned(cfg: TrainConfig, store, ds, specs, hps, device, reporter: Re
     ctx = prepare_study(store, cfg.study, ds, cfg.record_splits,
                         params={**data_options(cfg), "n_train": len(ds.y_train), "n_test": len(ds.y_test)})
     store.plan_archs(cfg.study, cfg.archs)     # listed with the study before their networks start
+    # as a sweep does: `sweep --resume` then also starts the networks an interrupted train never reached
+    store.write_sweep_plan(cfg.study, plan_record(cfg))
     for line in existing.left_alone():
         reporter.message(line)
     if existing.skipped:

@@ -10,7 +10,7 @@ ends a task (success, an exception, a dead worker), the sweep then reads the tas
 store: a network not FINISHED is retried once (resumed from its last saved state, in the same
 run), and what still fails is listed with its reason in the summary. Running the same sweep
 again skips the networks already FINISHED and resumes the interrupted ones; ``--resume STUDY``
-resumes every interrupted run of a study and starts the networks its sweeps planned (each keeps
+resumes every interrupted run of a study and starts the networks its sweeps and trains planned (each keeps
 its plan in the study once planning is done) but never reached, where their settings still fit
 the study.
 
@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 from orderlab.errors import OrderlabError
-from orderlab.trainer.api import check_record_every, data_options, network_runs, running_elsewhere
+from orderlab.trainer.api import check_record_every, data_options, network_runs, plan_record, running_elsewhere
 
 EXECUTORS = ("local", "ray")
 
@@ -785,17 +785,6 @@ def _unstarted(store, study: str, cfg, claims) -> tuple[dict[tuple[str, int], di
             for s in seeds:
                 out.setdefault((arch, s), settings)
     return out, notes
-
-
-def plan_record(cfg) -> dict[str, Any]:
-    """What :meth:`Store.write_sweep_plan` keeps of a sweep: its networks and training settings; not
-    where it ran (store, device, ensemble size: `sweep --resume` gives those)."""
-    d = _cfg_dict(cfg)
-    for key in ("study", "tracking_uri", "device", "ensemble", "quiet", "mismatch_fix"):
-        d.pop(key, None)
-    if d.get("data_dir"):               # a resume may run from another folder
-        d["data_dir"] = os.path.abspath(os.path.expanduser(d["data_dir"]))
-    return d
 
 
 class Sweep:

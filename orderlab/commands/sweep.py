@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
                                                   "ray://HOST:10001); default: start a local Ray instance."),
         ensemble: int = typer.Option(1, "--ensemble", "-k", help="Each task trains K seeds as one vectorised model."),
         resume: Optional[str] = typer.Option(None, "--resume", help="Resume every interrupted run of this study "
-                                             "(STALE, KILLED or FAILED) and start the networks its sweeps "
+                                             "(STALE, KILLED or FAILED) and start the networks its sweeps and trains "
                                              "planned but never reached, with their settings."),
         epochs: Optional[float] = typer.Option(None, "--epochs", "-e", help="Epochs (default: per architecture)."),
         optimizer: Optional[str] = typer.Option(None, "--optimizer", help="sgd or adam."),

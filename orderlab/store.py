@@ -255,6 +255,14 @@ def _remove_new_sqlite(db: Path, before: set[Path]) -> None:
     _CHECKED.discard(str(db))
 
 
+def _make_store_folder(db: Path) -> None:
+    try:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StoreError(f"cannot create the store folder {db.parent} ({e.strerror}); "
+                         f"choose another --tracking-uri") from None
+
+
 def _check_sqlite(db: Path, must_exist: bool) -> None:
     """Fail fast on a SQLite store that MLflow would retry for minutes: a missing one (when only
     reading), a file that is not a database, or a folder where SQLite cannot write its journal."""
@@ -267,16 +275,15 @@ def _check_sqlite(db: Path, must_exist: bool) -> None:
     if db.exists() and not db.is_file():
         raise StoreError(f"the store path {db} is not a regular file (a device or a pipe); point --tracking-uri "
                          f"at a SQLite file, e.g. sqlite:///mlruns/mlflow.db")
-    try:
-        db.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        file = next((p for p in (db.parent, *db.parent.parents) if p.exists() and not p.is_dir()), None)
-        why = f"{file} is a file, not a folder" if file is not None else e.strerror
-        raise StoreError(f"cannot create the store folder {db.parent} ({why}); "
-                         f"choose another --tracking-uri") from None
+    # The folder is made when the store is (Store.client), not here: a command refused later (data
+    # missing) must leave no store behind. Here: could it be made, and written in?
+    base = next(p for p in (db.parent, *db.parent.parents) if p.exists())
+    if not base.is_dir():
+        raise StoreError(f"cannot create the store folder {db.parent} ({base} is a file, not a folder); "
+                         f"choose another --tracking-uri")
     # SQLite writes its lock, WAL and shared-memory files beside the database, even to read it.
     try:
-        fd, probe = tempfile.mkstemp(prefix=".orderlab-probe-", dir=db.parent)
+        fd, probe = tempfile.mkstemp(prefix=".orderlab-probe-", dir=base)
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
@@ -732,6 +739,7 @@ class Store:
             sqlite = self.uri.startswith("sqlite:///")
             if sqlite:
                 _sqlite_wal()
+                _make_store_folder(sqlite_path(self.uri))
             with _store_lock(self.uri) if sqlite else nullcontext():
                 db = sqlite_path(self.uri) if sqlite else None
                 # what was there before: only files this command makes are ever removed below
@@ -815,6 +823,13 @@ class Store:
         """The experiments that are orderlab studies (active ones: MLflow's default view)."""
         return self._retry(lambda: self.client.search_experiments(
             filter_string=f"tags.`{TAG_KIND}` = 'study'", max_results=10000))
+
+    def has_study(self, study: str) -> bool:
+        """Whether ``study`` exists, without making a SQLite store that does not exist yet (a
+        command refused before it records anything leaves none behind)."""
+        if self.uri.startswith("sqlite:///") and not sqlite_path(self.uri).exists():
+            return False
+        return study in self.study_names()
 
     def study_names(self) -> list[str]:
         exps = self._study_experiments()

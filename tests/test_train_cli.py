@@ -417,11 +417,29 @@ def test_reading_commands_create_no_store(tmp_path, monkeypatch):
     empty = f"sqlite:///{tmp_path}/empty/mlflow.db"      # named, and there but empty: the command names it
     Store(empty).list_studies()                          # made, with no study
     r = invoke("studies", "--tracking-uri", empty)
-    assert f"start one with `orderlab train --arch mlp --seeds 0-3 --tracking-uri {empty}`" in "".join(
-        r.output.split("\n")), r.output
+    said = f"start one with `orderlab train --arch mlp --seeds 0-3 --tracking-uri {empty}`"
+    assert "".join(said.split()) in "".join(r.output.split()), r.output     # (lines break anywhere)
     assert_one_line_error(invoke("runs", "s", "--tracking-uri", uri), "no orderlab store at", "train a study first")
     assert_one_line_error(invoke("analyze", "s", "--tracking-uri", uri), "no orderlab store at")
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_training_refused_for_its_data_creates_no_store(tmp_path, monkeypatch):
+    """A train or sweep refused because its data is missing left a new, empty store (950 KB, and
+    the folders of a named one) where there was none."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    missing = ("--arch", "mlp", "--seeds", "0", "--epochs", "1", "--dataset", "cifar10", "--data-dir",
+               str(tmp_path / "no-data"), "--quiet")
+    for cmd in ("train", "sweep"):
+        assert_one_line_error(invoke(cmd, *missing), "cifar10", "not found under")
+        assert_one_line_error(invoke(cmd, *missing, "--tracking-uri", f"sqlite:///{tmp_path}/a/b/mlflow.db"),
+                              "not found under")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    # a store path under a file is still refused at once, before the data is read
+    (tmp_path / "f").write_text("")
+    assert_one_line_error(invoke("train", *missing, "--tracking-uri", f"sqlite:///{tmp_path}/f/b/mlflow.db"),
+                          "cannot create the store folder", "is a file, not a folder")
 
 
 def test_a_repeated_arch_or_reordered_splits_name_the_same_networks(store_uri):

@@ -370,7 +370,7 @@ def train_study(cfg: TrainConfig, reporter: Reporter | None = None) -> list[str]
     store = Store(cfg.tracking_uri)
     ds = load_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download, train_subset=cfg.train_subset,
                       test_subset=cfg.test_subset, data_seed=cfg.data_seed,
-                      strict_subsets=cfg.study not in store.study_names())
+                      strict_subsets=not store.has_study(cfg.study))
     for spec in specs:
         check_compatible(spec, ds.kind, cfg.dataset)
     hps = {spec.name if not cfg.archs[i].startswith("tv:") else cfg.archs[i]:

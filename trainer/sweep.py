@@ -966,7 +966,7 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
             check_options_used(cfg, specs)
             ds = load_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download,
                               train_subset=cfg.train_subset, test_subset=cfg.test_subset, data_seed=cfg.data_seed,
-                              strict_subsets=cfg.study not in store.study_names())
+                              strict_subsets=not store.has_study(cfg.study))
             hps: dict[str, dict[str, Any]] = {}
             for arch, spec in zip(cfg.archs, specs):
                 check_compatible(spec, ds.kind, cfg.dataset)

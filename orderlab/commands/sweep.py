@@ -121,7 +121,7 @@ def _interrupted_line(cfg, began: float, resuming: bool) -> str:
     again = f"continue with `{suggest_for(cfg.tracking_uri, 'orderlab', 'sweep', '--resume', cfg.study)}`"
     try:
         store = Store(cfg.tracking_uri)
-        if cfg.study not in store.study_names():
+        if not store.has_study(cfg.study):
             return "interrupted before the study was made: nothing was recorded; run the same command again"
         if not resuming and not any(set(cfg.archs) <= set(p["archs"]) and set(cfg.seeds) <= set(p["seeds"])
                                     for _, p in store.sweep_plans(cfg.study)[0]):

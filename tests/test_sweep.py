@@ -474,6 +474,7 @@ def test_cpu_sweep_main_process_imports_no_torch(store_uri):
     (["--arch", "mlp", "--epochs", "inf"], "--epochs must be a positive number"),
     (["--resume", "x", "--epochs", "5", "--seeds", "0-3", "--workers", "2"], "drop --seeds, --epochs (only"),
     (["--resume", "x", "--dataset", "mnist"], "drop --dataset"),
+    (["--arch", "text-bag", "--dataset", "docstrings", "--augment"], "is text data: leave --augment out"),
 ])
 def test_sweep_input_errors_are_one_line(args, needle, store_uri):
     study = [] if "--resume" in args else ["--study", "refused"]

@@ -123,6 +123,9 @@ def test_different_seeds_differ(store_uri):
     (["--arch", "mlp", "--test-subset", "9"], ["--test-subset 9 is fewer than the 10 classes"]),
     (["--arch", "mlp", "--epochs", "1", "--record-every", "3"], ["--record-every 3", "larger than the training"]),
     (["--arch", "mlp", "--record-splits", "val"], ["--record-splits"]),
+    # it would do nothing on features or text, yet be the study's setting for its next seeds
+    (["--arch", "mlp", "--dataset", "gaussians:n=100,test=50", "--augment"],
+     ["--augment crops and flips images, and dataset gaussians:n=100,test=50 is features data", "leave --augment out"]),
     (["--arch", "mlp", "--device", "tpu"], ["unknown device"]),
     (["--arch", "mlp", "--tracking-uri", "http://127.0.0.1:9"], ["unreachable", "--tracking-uri"]),
     # a database store: its driver (not installed: pymysql; installed by the dev extra: pg8000), its server

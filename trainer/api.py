@@ -102,6 +102,14 @@ def resolve_hparams(spec, cfg: TrainConfig, augment_default: bool) -> dict[str, 
     return hp
 
 
+def check_augment(cfg: TrainConfig, ds) -> None:
+    """``--augment`` crops and flips images; on other data it would do nothing, yet be stored as the
+    networks' setting and refuse the study's next seeds asked without it."""
+    if cfg.augment and ds.kind != "image":
+        raise OrderlabError(f"--augment crops and flips images, and dataset {cfg.dataset} is {ds.kind} data: "
+                            f"leave --augment out")
+
+
 def check_options_used(cfg: TrainConfig, specs) -> None:
     """Refuse network-only options when every architecture asked for is a learner: they would do
     nothing. Beside a network they are that network's, and the learners ignore them. A learner
@@ -373,6 +381,7 @@ def train_study(cfg: TrainConfig, reporter: Reporter | None = None) -> list[str]
                       strict_subsets=not store.has_study(cfg.study))
     for spec in specs:
         check_compatible(spec, ds.kind, cfg.dataset)
+    check_augment(cfg, ds)
     hps = {spec.name if not cfg.archs[i].startswith("tv:") else cfg.archs[i]:
            resolve_hparams(spec, cfg, ds.augment_default) for i, spec in enumerate(specs)}
     for arch, hp in hps.items():

@@ -28,7 +28,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 from orderlab.errors import OrderlabError
-from orderlab.trainer.api import check_record_every, data_options, network_runs, plan_record, running_elsewhere
+from orderlab.trainer.api import (check_augment, check_record_every, data_options, network_runs, plan_record,
+                                  running_elsewhere)
 
 EXECUTORS = ("local", "ray")
 
@@ -967,6 +968,7 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
             ds = load_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download,
                               train_subset=cfg.train_subset, test_subset=cfg.test_subset, data_seed=cfg.data_seed,
                               strict_subsets=not store.has_study(cfg.study))
+            check_augment(cfg, ds)
             hps: dict[str, dict[str, Any]] = {}
             for arch, spec in zip(cfg.archs, specs):
                 check_compatible(spec, ds.kind, cfg.dataset)

@@ -44,7 +44,7 @@ def register(app: typer.Typer) -> None:
         momentum: Optional[float] = typer.Option(None, "--momentum", help="SGD momentum."),
         weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="Weight decay (L2)."),
         batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Batch size."),
-        augment: Optional[bool] = typer.Option(None, "--augment/--no-augment", help="Random crop/flip."),
+        augment: Optional[bool] = typer.Option(None, "--augment/--no-augment", help="Random crop/flip (image data only)."),
         record_every: str = typer.Option("1", "--record-every", help="Record correctness every N epochs."),
         record_splits: str = typer.Option("train,test", "--record-splits", help="Splits to record."),
         train_subset: Optional[int] = typer.Option(None, "--train-subset", help="Class-balanced train subset size."),

@@ -41,7 +41,7 @@ def register(app: typer.Typer) -> None:
         weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="Weight decay (L2)."),
         batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Batch size."),
         augment: Optional[bool] = typer.Option(None, "--augment/--no-augment",
-                                               help="Random crop/flip (default: on for natural images)."),
+                                               help="Random crop/flip, image data only (default: on for natural images)."),
         record_every: str = typer.Option("1", "--record-every", help="Record correctness every N epochs "
                                          "(fractions such as 0.25 allowed); checkpoint 0 is the untrained net."),
         record_splits: str = typer.Option("train,test", "--record-splits", help="Splits to record: train,test."),

@@ -190,6 +190,15 @@ def test_cifar100_reads_fine_labels_and_names(tmp_path):
     assert ds.n_classes == 100 and list(ds.y_train) == [0, 42, 99, 42] and ds.class_names[42] == "c42"
     x_train, y_train, x_test, y_test = images.read_cifar100(images.LoadOptions(data_dir=tmp_path))
     assert x_train.dtype == np.uint8 and x_train.shape == (4, 3, 32, 32) and list(y_test) == [99, 0]
+    # a damaged names file is refused (read as numbers, the study would keep them); none: numbers
+    meta = (folder / "meta").read_bytes()
+    (folder / "meta").write_bytes(meta[:30])
+    one_line_error("class names file", load_dataset, "cifar100", data_dir=tmp_path)
+    with open(folder / "meta", "wb") as f:
+        pickle.dump({b"fine_label_names": [b"a", b"b"]}, f, protocol=2)
+    assert "2 names for 100 classes" in one_line_error("delete it", load_dataset, "cifar100", data_dir=tmp_path)
+    (folder / "meta").unlink()
+    assert load_dataset("cifar100", data_dir=tmp_path).class_names[42] == "42"
 
 
 def test_missing_and_broken_cifar(tmp_path):

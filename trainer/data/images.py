@@ -225,15 +225,22 @@ class _SafeUnpickler(pickle.Unpickler):
 
 
 def read_cifar_meta(path: Path, key: str, n: int) -> list[str]:
+    """The ``n`` class names CIFAR keeps in ``path``; numbers when the file is not there (the
+    classes are still the same). A damaged file is refused: read as numbers, the study would keep
+    them for good (its thumbnails and names are stored once)."""
+    if not path.is_file():
+        return [str(i) for i in range(n)]
     try:
         with open(path, "rb") as f:
             names = _SafeUnpickler(f, encoding="bytes").load()[key.encode()]
         names = [v.decode() if isinstance(v, bytes) else str(v) for v in names]
-        if len(names) == n:
-            return names
-    except Exception:   # the class names are cosmetic; fall back to numbers
-        pass
-    return [str(i) for i in range(n)]
+        problem = None if len(names) == n else f"{len(names)} names for {n} classes"
+    except Exception as e:  # noqa: BLE001 - whatever is wrong with it, say so in one line
+        problem = f"{type(e).__name__}: {' '.join(str(e).split())[:120]}"
+    if problem:
+        raise OrderlabError(f"the class names file {path} cannot be used ({problem}); restore it from the "
+                            f"dataset's archive, or delete it to name the classes by number")
+    return names
 
 
 CIFAR10_FILES = ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], "test_batch", "labels", 10,

@@ -71,6 +71,10 @@ def test_studies_runs_and_export(trained, tmp_path):
     api = export_study(trained, "t", "test")
     with np.load(out) as z:
         assert all(np.array_equal(api[k], z[k]) for k in z.files)
+    # every command that writes files takes -o, --out and --output alike
+    assert invoke("export", "t", "--out", tmp_path / "t2.npz").exit_code == 0 and (tmp_path / "t2.npz").is_file()
+    r = invoke("report", "t", "--output", tmp_path / "rep", "--no-log")
+    assert r.exit_code == 0 and (tmp_path / "rep" / "report.md").is_file(), r.output
 
 
 def test_same_seed_twice_gives_identical_records(store_uri):

@@ -350,7 +350,7 @@ def register(app: typer.Typer) -> None:
     @app.command(rich_help_panel="Analyse")
     def report(
         study: str = typer.Argument(..., metavar="STUDY", help="Study name."),
-        out: str = typer.Option(..., "--out", "-o", help="Folder for the figures and report.md."),
+        out: str = typer.Option(..., "--out", "--output", "-o", help="Folder for the figures and report.md."),
         split: Optional[str] = typer.Option(None, "--split", help="Only this split (default: every recorded one)."),
         arch: Optional[List[str]] = typer.Option(None, "--arch", "-a", help="Only these architectures (repeatable): "
                                                  "their own checkpoints, when the study's architectures differ."),

@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
         only: List[str] = typer.Option(None, "--only", help="Run only this recipe (repeatable; see --list)."),
         recipe: List[Path] = typer.Option(None, "--recipe", help="Your own recipe file (repeatable) instead of "
                                           "the built-in ones (see docs/paradigms.md)."),
-        out: Optional[str] = typer.Option(None, "--out", "-o", help="Report folder (default reproduce-SCALE)."),
+        out: Optional[str] = typer.Option(None, "--out", "--output", "-o", help="Report folder (default reproduce-SCALE)."),
         list_: bool = typer.Option(False, "--list", help="List the recipes and their studies, train nothing."),
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
         data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Where datasets live."),

@@ -84,7 +84,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command(rich_help_panel="Store")
     def export(study: str = typer.Argument(..., metavar="STUDY", help="Study name."),
-               output: Path = typer.Option(..., "--output", "-o", help="Output .npz file (replaced if it exists)."),
+               output: Path = typer.Option(..., "--output", "--out", "-o", help="Output .npz file (replaced if it exists)."),
                split: str = typer.Option("test", "--split", help="test or train."),
                align: str = typer.Option("strict", "--align", help="strict: refuse networks whose checkpoints "
                                          "differ; common: keep the checkpoints all share (with a warning)."),

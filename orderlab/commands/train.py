@@ -94,7 +94,7 @@ def register(app: typer.Typer) -> None:
                                                    help="MLflow store (default sqlite:///./mlruns/mlflow.db)."),
         seeds: str = typer.Option("0-7", "--seeds", help="Seeds per architecture."),
         epochs: float = typer.Option(4, "--epochs", help="Epochs per network."),
-        out: str = typer.Option("orderlab-report", "--out", "-o", help="Where to write the report."),
+        out: str = typer.Option("orderlab-report", "--out", "--output", "-o", help="Where to write the report."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     ) -> None:
         """The main job: mlp and cnn x 8 seeds on digits, recorded every quarter epoch, then the agreement summary."""

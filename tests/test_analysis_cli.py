@@ -420,9 +420,13 @@ def test_analyze_tables_show_every_checkpoint_or_say_which(tmp_path, n_ckpt, sho
     assert r.exit_code == 0, r.output
     table = r.stdout.split("mlp (3 networks) over training")[1].split("TPA: share")[0]
     rows = [line for line in table.splitlines() if re.match(r"^│\s+\d", line)]
-    assert len(rows) == shown, table
-    note = f"{shown} of the {n_ckpt} checkpoints shown, evenly spaced"
-    assert (note in r.stdout) == (shown < n_ckpt), r.stdout
+    js = json.loads(CliRunner().invoke(app, ["analyze", "long", "--no-intervals", "--json", "--tracking-uri", uri]).stdout)
+    # evenly spaced, and the early and middle checkpoints (where small data is learned) among them
+    want = sorted({int(round(x)) for x in np.linspace(0, n_ckpt - 1, shown)} | set(js["checkpoints"].values()))
+    assert [float(row.split("│")[1].strip(" ◂")) for row in rows] == \
+        [float(f"{js['epoch'][i]:.3g}") for i in want], table
+    note = f"{len(want)} of the {n_ckpt} checkpoints shown: evenly spaced, and those a third and two thirds"
+    assert (note in " ".join(r.stdout.split())) == (shown < n_ckpt), r.stdout
 
 
 def test_one_network_per_architecture_is_not_shown_as_agreement(tmp_path):

@@ -148,8 +148,11 @@ def _print_analysis(js: dict) -> None:
     unit = js.get("unit", "epoch")
     chosen = js["checkpoint"]["index"]
     n_c = len(epochs)
-    # every checkpoint while the tables stay short; else evenly spaced ones, and the table says so
-    rows = sorted({int(round(x)) for x in np.linspace(0, n_c - 1, min(n_c, TABLE_ROWS))} | {chosen})
+    # every checkpoint while the tables stay short; else evenly spaced ones and the report's early and
+    # middle ones (small data is learned within the first of many epochs: spaced evenly, the rows
+    # jumped from the untrained networks to learned ones), and the table says so
+    picked = {int(i) for i in js.get("checkpoints", {}).values()}
+    rows = sorted({int(round(x)) for x in np.linspace(0, n_c - 1, min(n_c, TABLE_ROWS))} | {chosen} | picked)
     counts = ", ".join(f"{g['n']} {a}" for a, g in js["groups"].items())
     console.print(f"[bold]{js['study']}[/bold] · {js['split']} split · {js['n_examples']} examples · "
                   f"{counted(js['n_networks'], 'network')} ({counts}) · {counted(n_c, 'checkpoint')}")
@@ -183,7 +186,8 @@ def _print_analysis(js: dict) -> None:
         if g["n"] == 1:
             console.print(f"[yellow]note: {one_network_note([arch])}[/yellow]")
     if len(rows) < n_c:
-        console.print(f"[dim]{len(rows)} of the {n_c} checkpoints shown, evenly spaced; `--checkpoint {unit.upper()}` "
+        console.print(f"[dim]{len(rows)} of the {n_c} checkpoints shown: evenly spaced, and those a third and two "
+                      f"thirds of the way from the untrained to the final accuracy; `--checkpoint {unit.upper()}` "
                       f"marks another (◂), `--json` gives every one.[/dim]")
     console.print("[dim]TPA: share of examples all networks get right / mean accuracy; independent: the same for "
                   "networks erring independently; TV: distance of the correct-count histogram from independence; "

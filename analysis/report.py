@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shlex
 import time
 from pathlib import Path
 from typing import Sequence
@@ -92,7 +93,9 @@ def _classes_cut(stack: Stack, split: str, shown: int) -> list[str]:
     n = len(np.unique(stack.label))
     if shown >= n:
         return []
-    return [f"Shown: {shown} of the {n} classes; `orderlab examples {stack.study or 'STUDY'} --split {split} "
+    names = stack.studies or ((stack.study,) if stack.study else ())
+    studies = " ".join(shlex.quote(s) for s in names) or "STUDY"
+    return [f"Shown: {shown} of the {n} classes; `orderlab examples {studies} --split {split} "
             f"--class NAME` (`--easiest N` or `--hardest N`) lists any class.", ""]
 
 

@@ -119,6 +119,9 @@ class Stack:
     # mlp's and a learner's checkpoints hides forgetting and puts learning late).
     own_learned: np.ndarray | None = None
     own_forgetting: np.ndarray | None = None
+    # The studies stacked, each by its name (``study`` joins them with "+", for a reader; a
+    # command names them one by one)
+    studies: tuple[str, ...] = ()
 
     # -- shape -------------------------------------------------------------
     @property
@@ -159,7 +162,7 @@ class Stack:
                      None if self.untrained is None else self.untrained[idx],
                      None if self.stages is None else self.stages[idx],
                      None if self.own_learned is None else self.own_learned[idx],
-                     None if self.own_forgetting is None else self.own_forgetting[idx])
+                     None if self.own_forgetting is None else self.own_forgetting[idx], self.studies)
 
     @property
     def unit(self) -> str:
@@ -305,7 +308,8 @@ class Stack:
             cut_short=bool(aligned and max(float(e[-1]) for e in epochs) > float(common[-1]) + 1e-9),
             untrained=untrained if untrained.any() else None,
             stages=_mask([bool(i.get("stages", False)) for i, _ in items]),
-            own_learned=None if own is None else own_order[0], own_forgetting=None if own is None else own_order[1])
+            own_learned=None if own is None else own_order[0], own_forgetting=None if own is None else own_order[1],
+            studies=(study,) if study else ())
 
     @classmethod
     def concat(cls, stacks: Sequence["Stack"], align: str = "common") -> "Stack":
@@ -365,7 +369,8 @@ class Stack:
                    untrained if untrained.any() else None,
                    _mask([bool(x) for s in stacks
                           for x in (s.stages if s.stages is not None else np.zeros(s.n_networks, bool))]),
-                   None if own_order is None else own_order[0], None if own_order is None else own_order[1])
+                   None if own_order is None else own_order[0], None if own_order is None else own_order[1],
+                   tuple(name for s in stacks for name in (s.studies or (s.study,))))
 
 
 def _mask(flags: list[bool]) -> np.ndarray | None:

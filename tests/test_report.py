@@ -112,6 +112,17 @@ def test_report_says_which_classes_the_examples_leave_out(tmp_path, kind):
     examples["splits"]["test"] = {"example_id": few, "label": stacks["test"].label[few], **part}
     text = write_report(stacks, tmp_path / "few", examples).read_text()
     assert "Shown: 2 of the 12 classes;" in text
+    # two studies stacked: the command names each ("orderlab examples a+b" named no study)
+    from orderlab.analysis.stack import Stack
+    st = stacks["test"]
+    half = st.n_networks // 2
+    a, b = st.select(np.arange(half)), st.select(np.arange(half, st.n_networks))
+    a.study, b.study, b.run_id = "base", "my runs", np.array([f"b{i}" for i in range(b.n_networks)])
+    both = Stack.concat([a, b])
+    assert both.study == "base+my runs" and both.studies == ("base", "my runs")
+    assert both.select([0]).studies == ("base", "my runs")
+    text = write_report({"test": both}, tmp_path / "both", examples).read_text()
+    assert "`orderlab examples base 'my runs' --split test --class NAME`" in text
 
 
 def test_figures_of_a_single_network(tmp_path):

@@ -34,10 +34,13 @@ def server(tmp_path_factory):
     port = _free_port()
     mlflow = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or shutil.which("mlflow")
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    # Its log goes to a file: a pipe nobody reads fills up (64 KB: a few tests' requests) and the
+    # server then blocks on its next log line and stops answering.
+    log = open(root / "server.log", "w+")
     proc = subprocess.Popen([mlflow, "server", "--backend-store-uri", f"sqlite:///{root}/mlflow.db",
                              "--artifacts-destination", (root / "artifacts").as_uri(), "--host", "127.0.0.1",
                              "--port", str(port), "--workers", "1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            stdout=log, stderr=subprocess.STDOUT, text=True, env=env,
                             start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -48,7 +51,7 @@ def server(tmp_path_factory):
                 break
             except OSError:
                 if proc.poll() is not None:
-                    pytest.fail(f"mlflow server exited: {proc.stdout.read()[-2000:]}")
+                    pytest.fail(f"mlflow server exited: {(root / 'server.log').read_text()[-2000:]}")
                 if time.monotonic() > deadline:
                     pytest.fail("mlflow server did not answer /health within 120 s")
                 time.sleep(0.5)
@@ -59,6 +62,7 @@ def server(tmp_path_factory):
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
 
 
 @pytest.mark.slow

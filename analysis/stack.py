@@ -370,7 +370,7 @@ class Stack:
                    _mask([bool(x) for s in stacks
                           for x in (s.stages if s.stages is not None else np.zeros(s.n_networks, bool))]),
                    None if own_order is None else own_order[0], None if own_order is None else own_order[1],
-                   tuple(name for s in stacks for name in (s.studies or (s.study,))))
+                   tuple(name for s in stacks for name in (s.studies or (s.study,)) if name))
 
 
 def _mask(flags: list[bool]) -> np.ndarray | None:

@@ -1263,10 +1263,10 @@ class Store:
         self._retry(lambda: self.client.log_artifact(parent_run_id, str(local_file), EXAMPLES_ARTIFACT_DIR))
 
     def write_sweep_plan(self, study: str, plan: dict[str, Any]) -> None:
-        """Keep what a sweep sets out to train (its networks and settings, as JSON) in ``study``, on
-        the parent run (``sweeps/<hash>.json``; the same plan again adds nothing), so that
-        ``orderlab sweep --resume STUDY`` can also start the networks an interrupted sweep never
-        reached."""
+        """Keep what a sweep or a train sets out to train (its networks and settings, as JSON) in
+        ``study``, on the parent run (``sweeps/<hash>.json``; the same plan again adds nothing), so
+        that ``orderlab sweep --resume STUDY`` can also start the networks an interrupted command
+        never reached."""
         import hashlib
         import json
         text = json.dumps(plan, sort_keys=True)
@@ -1287,7 +1287,7 @@ class Store:
             self._retry(lambda: self.client.log_artifact(parent, str(path), SWEEP_ARTIFACT_DIR))
 
     def sweep_plans(self, study: str) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
-        """The plans sweeps left in ``study`` (:meth:`write_sweep_plan`) as (where, plan), in file-name
+        """The plans sweeps and trains left in ``study`` (:meth:`write_sweep_plan`) as (where, plan), in file-name
         order, and the plan files that cannot be read (named, so that the caller can say so)."""
         import json
         parent = self.study_parent(study)

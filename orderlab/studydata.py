@@ -304,8 +304,9 @@ def sibling_note(siblings: Sequence[tuple[RunInfo, RunInfo, list[str]]]) -> str 
     firsts = ", ".join(dict.fromkeys(repr(first.study) for _, first, _ in siblings))
     settings = ", ".join(dict.fromkeys(f"--{p.replace('_', '-')}" for _, _, d in siblings for p in d))
     one = len(names) == 1
+    one_first = len({first.run_id for _, first, _ in siblings}) == 1
     return (f"{name_list(names)} {'shares' if one else 'share'} architecture, seed and data with "
-            f"{'a network' if one else 'networks'} of {firsts} (trained with other {settings or 'settings'}): "
+            f"{'a network' if one_first else 'networks'} of {firsts} (trained with other {settings or 'settings'}): "
             f"one seed draws one initialisation and data order, so they are not independent and agree more "
             f"than networks of different seeds would; train the studies with different --seeds to compare "
             f"independent networks")

@@ -342,7 +342,8 @@ def test_copies_of_one_network_in_two_studies_count_once(tmp_path):
     for args in (("--study", "s1", "--seeds", "0-1"),
                  # recorded otherwise (more checkpoints, one split): still the same networks
                  ("--study", "s2", "--seeds", "0-2", "--record-every", "0.5", "--record-splits", "test"),
-                 ("--study", "s3", "--seeds", "0", "--lr", "0.01")):          # trained otherwise: another network
+                 ("--study", "s3", "--seeds", "0", "--lr", "0.01"),           # trained otherwise: another network
+                 ("--study", "s4", "--seeds", "0", "--lr", "0.01")):          # ... and its copy
         r = run("train", *base, *args)
         assert r.exit_code == 0, r.output
     js = json.loads(run("analyze", "s1", "s2", "--json", "--tracking-uri", uri).stdout)
@@ -358,6 +359,10 @@ def test_copies_of_one_network_in_two_studies_count_once(tmp_path):
     # ... but drawn from one seed: kept, and said not to be independent
     assert ("s3:mlp/s0 shares architecture, seed and data with a network of 's1' (trained with other --lr): one "
             "seed draws one initialisation and data order, so they are not independent") in " ".join(js["warnings"])
+    # a copy counted once is not named again among them
+    js = json.loads(run("analyze", "s1", "s3", "s4", "--json", "--tracking-uri", uri).stdout)
+    assert js["n_networks"] == 3 and any(w.startswith("s3:mlp/s0 shares architecture") for w in js["warnings"]) \
+        and not any("s4:mlp/s0 shares" in w or "s3:mlp/s0, s4" in w for w in js["warnings"]), js["warnings"]
     # A learner's stages are its checkpoints: an SGD learner recorded otherwise was trained otherwise.
     lbase = ("--arch", "logistic", "--seeds", "0", "--epochs", "2", "--train-subset", "200", "--test-subset", "100",
              "--quiet", "--tracking-uri", uri)

@@ -121,6 +121,8 @@ def test_report_says_which_classes_the_examples_leave_out(tmp_path, kind):
     both = Stack.concat([a, b])
     assert both.study == "base+my runs" and both.studies == ("base", "my runs")
     assert both.select([0]).studies == ("base", "my runs")
+    a.study = b.study = ""                                           # stacks a library caller left unnamed
+    assert Stack.concat([a, b]).studies == ()
     text = write_report({"test": both}, tmp_path / "both", examples).read_text()
     assert "`orderlab examples base 'my runs' --split test --class NAME`" in text
 

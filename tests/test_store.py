@@ -189,7 +189,7 @@ def test_a_held_store_lock_is_a_one_line_error(tmp_path, monkeypatch):
 
     import orderlab.store as store_module
     uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
-    Store(uri)                                    # makes the folder, opens nothing
+    (tmp_path / "mlruns").mkdir()                 # a store folder (Store() alone makes none: it opens nothing)
     monkeypatch.setattr(store_module, "SCHEMA_LOCK_TIMEOUT", 0.3)
     with open(tmp_path / "mlruns" / "mlflow.db.lock", "a") as held:
         fcntl.flock(held, fcntl.LOCK_EX)         # as a process stopped while opening the store

@@ -354,7 +354,7 @@ def test_resume_starts_no_planned_network_with_settings_the_study_contradicts(st
     r = invoke("sweep", "--resume", "mixed", "--workers", "1", "--tracking-uri", store_uri, "--quiet")
     assert r.exit_code == 0, r.output
     warning = " ".join(r.stderr.split())
-    assert "warning: mlp/s2, planned by sweep plan" in warning and "not started" in warning \
+    assert "warning: mlp/s2, planned by plan" in warning and "not started" in warning \
         and "lr=0.01 (asked: 0.003)" in warning, warning
     said = " ".join(r.stdout.split())
     assert "never started" not in said and "networks planned and not started" in said, said

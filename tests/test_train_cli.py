@@ -449,6 +449,23 @@ def test_a_training_refused_for_its_data_creates_no_store(tmp_path, monkeypatch)
                           "cannot create the store folder", "is a file, not a folder")
 
 
+def test_a_study_trained_with_augment_on_features_before_it_was_refused_takes_new_seeds(store_uri):
+    """Such a study's networks hold augment=True; asked without it, new seeds are refused as trained
+    otherwise, so --augment is accepted there (and nowhere else on features or text)."""
+    base = ("--arch", "mlp", "--dataset", "gaussians:n=100,test=50", "--epochs", "1", "--study", "old", "--quiet")
+    assert invoke("train", *base, "--seeds", "0").exit_code == 0
+    import sqlite3
+    con = sqlite3.connect(store_uri[len("sqlite:///"):])
+    with con:
+        con.execute("update params set value='True' where key='augment'")     # as orderlab stored it before
+    con.close()
+    assert_one_line_error(invoke("train", *base, "--seeds", "1"), "augment=True (asked: False)")
+    r = invoke("train", *base, "--seeds", "1", "--augment")
+    assert r.exit_code == 0, r.output
+    assert_one_line_error(invoke("train", *base[:-3], "--study", "new", "--seeds", "1", "--augment", "--quiet"),
+                          "leave --augment out")
+
+
 def test_a_repeated_arch_or_reordered_splits_name_the_same_networks(store_uri):
     assert invoke("train", "--arch", "mlp", "--arch", "mlp", "--seeds", "0", "--study", "rep", *FAST).exit_code == 0
     assert [r.seed for r in Store(store_uri).list_runs("rep")] == [0]

@@ -102,10 +102,16 @@ def resolve_hparams(spec, cfg: TrainConfig, augment_default: bool) -> dict[str, 
     return hp
 
 
-def check_augment(cfg: TrainConfig, ds) -> None:
+def check_augment(cfg: TrainConfig, ds, store=None) -> None:
     """``--augment`` crops and flips images; on other data it would do nothing, yet be stored as the
-    networks' setting and refuse the study's next seeds asked without it."""
+    networks' setting and refuse the study's next seeds asked without it. Accepted where the
+    study's networks of these architectures were trained with it before this check (their new
+    seeds must be asked as they were)."""
     if cfg.augment and ds.kind != "image":
+        from orderlab.store import param_equals
+        if store is not None and store.has_study(cfg.study) and any(
+                r.arch in cfg.archs and param_equals(r.params.get("augment"), True) for r in store.list_runs(cfg.study)):
+            return
         raise OrderlabError(f"--augment crops and flips images, and dataset {cfg.dataset} is {ds.kind} data: "
                             f"leave --augment out")
 
@@ -381,7 +387,7 @@ def train_study(cfg: TrainConfig, reporter: Reporter | None = None) -> list[str]
                       strict_subsets=not store.has_study(cfg.study))
     for spec in specs:
         check_compatible(spec, ds.kind, cfg.dataset)
-    check_augment(cfg, ds)
+    check_augment(cfg, ds, store)
     hps = {spec.name if not cfg.archs[i].startswith("tv:") else cfg.archs[i]:
            resolve_hparams(spec, cfg, ds.augment_default) for i, spec in enumerate(specs)}
     for arch, hp in hps.items():

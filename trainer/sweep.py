@@ -734,8 +734,8 @@ def _unstarted(store, study: str, cfg, claims) -> tuple[dict[tuple[str, int], di
     from orderlab.trainer.data import load_dataset
     from orderlab.trainer.models import check_compatible, get_arch
     plans, unreadable = store.sweep_plans(study)
-    notes = [f"sweep plan {f} cannot be read: the networks it planned and never started are not started "
-             f"(run that sweep's command again to start them)" for f in unreadable]
+    notes = [f"plan {f} cannot be read: the networks it planned and never started are not started "
+             f"(run the train or sweep command that planned them again to start them)" for f in unreadable]
     latest = network_runs(store.list_runs(study))
     wanted = []                                        # (plan file, plan, its architectures' unstarted seeds)
     for name, p in plans:
@@ -772,14 +772,14 @@ def _unstarted(store, study: str, cfg, claims) -> tuple[dict[tuple[str, int], di
                 hp = resolve_hparams(spec, pcfg, ds.augment_default)
                 data = data_options(pcfg)
                 if chosen.get(arch, {**data, **hp}) != {**data, **hp}:
-                    raise OrderlabError(f"another sweep plan of this study trains {arch} with other settings")
+                    raise OrderlabError(f"another plan of this study trains {arch} with other settings")
                 peer = peer_run(latest, arch)
                 if peer is not None:
                     check_alike(peer, hp, "start them", f"they are left out; train them with the study's settings "
                                                         f"(`orderlab runs {study}` lists them)", data)
                 _declare_settings(pcfg, {arch: hp}, "start them", claims)
             except OrderlabError as e:
-                notes.append(f"{nets}, planned by sweep plan {os.path.basename(name)}, not started: "
+                notes.append(f"{nets}, planned by plan {os.path.basename(name)}, not started: "
                              f"{' '.join(str(e).split())}")
                 continue
             chosen[arch] = {**data, **hp}
@@ -968,7 +968,7 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
             ds = load_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download,
                               train_subset=cfg.train_subset, test_subset=cfg.test_subset, data_seed=cfg.data_seed,
                               strict_subsets=not store.has_study(cfg.study))
-            check_augment(cfg, ds)
+            check_augment(cfg, ds, store)
             hps: dict[str, dict[str, Any]] = {}
             for arch, spec in zip(cfg.archs, specs):
                 check_compatible(spec, ds.kind, cfg.dataset)

@@ -107,13 +107,17 @@ def _count_copies_once(loaded: list, notes: list[str]) -> list:
         return bool(shared) and all(ra.splits[s].fingerprint == rb.splits[s].fingerprint for s in shared)
     from orderlab.store import siblings_across
     from orderlab.studydata import sibling_note
-    note = sibling_note([(a, b, d) for a, b, d in siblings_across([r for r, _ in pairs] for _, pairs in loaded)
-                         if same_data(a, b)])
-    if note:
-        notes.append(note)
+
+    def note_siblings(kept: list) -> list:
+        # among the networks analysed: a copy dropped below is not one of them
+        note = sibling_note([(a, b, d) for a, b, d in siblings_across([r for r, _ in pairs] for _, pairs in kept)
+                             if same_data(a, b)])
+        if note:
+            notes.append(note)
+        return kept
     copies = [(c, o) for c, o in copies_across([r for r, _ in pairs] for _, pairs in loaded) if same_data(c, o)]
     if not copies:
-        return loaded
+        return note_siblings(loaded)
     dropped = {c.run_id for c, _ in copies}
     by_pair: dict[tuple[str, str], list[str]] = {}
     for c, o in copies:
@@ -124,7 +128,7 @@ def _count_copies_once(loaded: list, notes: list[str]) -> list:
                      f"(same architecture, seed, data and training settings: not independent networks); each is "
                      f"counted once, from {first!r}")
     out = [(study, [(r, rec) for r, rec in pairs if r.run_id not in dropped]) for study, pairs in loaded]
-    return [(study, pairs) for study, pairs in out if pairs]
+    return note_siblings([(study, pairs) for study, pairs in out if pairs])
 
 
 def _fmt(x, spec: str = ".3f") -> str:

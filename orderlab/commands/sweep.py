@@ -152,7 +152,7 @@ def _summary(result, tracking_uri: str | None = None) -> None:
         # name networks never started: "none" only without either
         none = "" if result.left or result.plan_notes else ", none STALE, KILLED, FAILED or never started"
         if result.plan_notes:
-            left += (f"; {len(result.plan_notes)} sweep plan note{'s' if len(result.plan_notes) > 1 else ''} above: "
+            left += (f"; {len(result.plan_notes)} plan note{'s' if len(result.plan_notes) > 1 else ''} above: "
                      f"networks planned and not started")
         console.print(f"sweep {result.study}: nothing to resume; {len(result.skipped)} network(s) FINISHED"
                       f"{none}{left}")

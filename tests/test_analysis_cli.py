@@ -359,6 +359,9 @@ def test_copies_of_one_network_in_two_studies_count_once(tmp_path):
     # ... but drawn from one seed: kept, and said not to be independent
     assert ("s3:mlp/s0 shares architecture, seed and data with a network of 's1' (trained with other --lr): one "
             "seed draws one initialisation and data order, so they are not independent") in " ".join(js["warnings"])
+    # a study whose networks all count from another is still one of those analysed
+    js = json.loads(run("analyze", "s3", "s4", "--json", "--tracking-uri", uri).stdout)
+    assert js["n_networks"] == 1 and js["study"] == "s3+s4", (js["study"], js["warnings"])
     # a copy counted once is not named again among them
     js = json.loads(run("analyze", "s1", "s3", "s4", "--json", "--tracking-uri", uri).stdout)
     assert js["n_networks"] == 3 and any(w.startswith("s3:mlp/s0 shares architecture") for w in js["warnings"]) \

@@ -83,6 +83,8 @@ def load_stacks(store, studies: list[str], splits: list[str] | None, align: str 
         if len(parts) > 1:
             check_same_data(store, parts)
         st = parts[0] if len(parts) == 1 else Stack.concat(parts, align=align)
+        if len(studies) > 1:        # named as asked, also where a study's networks all counted from another
+            st.study, st.studies = "+".join(studies), tuple(studies)
         if archs:
             st = st.select(sum((list(st.arch_index(a)) for a in archs), []))
         st.warnings[:0] = notes

@@ -125,11 +125,12 @@ REPORT_FILES = ("analysis_{split}.json", "tpa_{split}.png", "histograms_{split}.
 
 
 def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict | None = None,
-                 title: str = "orderlab report", notes: Sequence[str] = ()) -> Path:
+                 title: str = "orderlab report", notes: Sequence[str] = (), examples_damaged: bool = False) -> Path:
     """Write figures, ``analysis_<split>.json`` and ``report.md`` into ``out_dir``; return the
     Markdown file. ``stacks`` maps split -> Stack; ``examples`` is what
-    ``Store.load_examples`` returns (None: the example grid is skipped with a note); ``notes`` go
-    under the header (e.g. a split left out)."""
+    ``Store.load_examples`` returns (None: the example grid is skipped with a note, unless
+    ``examples_damaged``: one of ``notes`` then says why); ``notes`` go under the header (e.g. a
+    split left out)."""
     if not stacks:
         raise OrderlabError("nothing to report: no recorded split")
     out = Path(out_dir)
@@ -236,8 +237,9 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
         md += ties + [""] if ties else []
         thumbs = (examples or {}).get("splits", {}).get(split)
         if examples is None:
-            grid_notes.append(f"{split}: no example thumbnails in this study (synthetic or created without them); "
-                         f"the example grid is skipped")
+            if not examples_damaged:    # else the header's note says the file is damaged, and how to fix it
+                grid_notes.append(f"{split}: no example thumbnails in this study (synthetic or created without "
+                                  f"them); the example grid is skipped")
         elif examples.get("kind") == "features":       # names only: nothing to draw
             grid_notes.append(f"{split}: examples are feature vectors; no picture to show")
         elif thumbs is None:

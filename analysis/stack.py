@@ -56,6 +56,32 @@ def arch_ends(pairs) -> dict[str, float]:
 
 
 SHORT_OF_END = "at the last shared checkpoint"      # how short_of_end_notes' note begins
+UNEVEN_ENDS = "networks end at different"           # what uneven_ends_notes' notes say
+
+
+def uneven_ends_notes(arch: np.ndarray, ends: np.ndarray, names: Sequence[str],
+                      stages: np.ndarray | None = None) -> list[str]:
+    """Architectures whose networks recorded to different ends (``ends``: each network's last
+    position; ``names``: how to name each network): measures over each network's own checkpoints
+    (accessibility, learning orders, learned-at, forgetting) then pool networks trained for different
+    lengths under one architecture, e.g. a study's 4-epoch mlps beside another's 30-epoch ones, or a
+    live study's running network beside finished ones. Everything over training stops at the last
+    shared checkpoint, which the alignment note says; these measures do not, so this says it."""
+    out = []
+    for a in dict.fromkeys(arch.tolist()):
+        idx = np.flatnonzero(arch == a)
+        e = ends[idx]
+        lo, hi = float(e.min()), float(e.max())
+        if hi - lo <= 1e-9:
+            continue
+        unit = "stage" if stages is not None and stages[idx].all() else "epoch"
+        short = [names[i] for i in idx if float(ends[i]) <= lo + 1e-9]
+        shown = ", ".join(short[:3]) + (" …" if len(short) > 3 else "")
+        out.append(f"{a} {UNEVEN_ENDS} {unit}s ({lo:.6g} to {hi:.6g}; at {lo:.6g}: {shown}): their accessibility, "
+                   f"learning orders, learned-at and forgetting count each network's own checkpoints to its own "
+                   f"end, pooling networks trained for different lengths; analyse networks trained alike (or a "
+                   f"live study's once they have finished)")
+    return out
 ARCH_HINT = " (--arch NAME follows one architecture to its end)"     # how it ends: the commands' option
 
 
@@ -122,6 +148,9 @@ class Stack:
     # The studies stacked, each by its name (``study`` joins them with "+", for a reader; a
     # command names them one by one)
     studies: tuple[str, ...] = ()
+    # Set with ``own_totals``: each network's last recorded position (float64 [n]), where its
+    # measures over its own checkpoints end (see uneven_ends_notes)
+    ends: np.ndarray | None = None
 
     # -- shape -------------------------------------------------------------
     @property
@@ -162,7 +191,8 @@ class Stack:
                      None if self.untrained is None else self.untrained[idx],
                      None if self.stages is None else self.stages[idx],
                      None if self.own_learned is None else self.own_learned[idx],
-                     None if self.own_forgetting is None else self.own_forgetting[idx], self.studies)
+                     None if self.own_forgetting is None else self.own_forgetting[idx], self.studies,
+                     None if self.ends is None else self.ends[idx])
 
     @property
     def unit(self) -> str:
@@ -271,8 +301,12 @@ class Stack:
                                            {str(i.get("arch")) for i, _ in items if i.get("stages")})
         warnings += untrained_notes([f"{info.get('arch')}/s{info.get('seed')}" for (info, _), u in zip(items, untrained)
                                      if u], len(items))
-        own = None
+        own = net_ends = None
         if aligned:
+            net_ends = np.array([float(np.asarray(r.epoch, np.float64)[-1]) for _, r in items])
+            warnings += uneven_ends_notes(np.array([str(i.get("arch")) for i, _ in items]), net_ends,
+                                          [f"{i.get('arch')}/s{i.get('seed')}" for i, _ in items],
+                                          _mask([bool(i.get("stages", False)) for i, _ in items]))
             trained = [trained_positions(e) for e in epochs]
             counts = [np.unpackbits(s.correct_bits[t], axis=-1, count=s.n_examples).sum(0, dtype=np.uint32)
                       for s, t in zip(splits, trained)]
@@ -309,7 +343,7 @@ class Stack:
             untrained=untrained if untrained.any() else None,
             stages=_mask([bool(i.get("stages", False)) for i, _ in items]),
             own_learned=None if own is None else own_order[0], own_forgetting=None if own is None else own_order[1],
-            studies=(study,) if study else ())
+            studies=(study,) if study else (), ends=net_ends)
 
     @classmethod
     def concat(cls, stacks: Sequence["Stack"], align: str = "common") -> "Stack":
@@ -341,7 +375,8 @@ class Stack:
             mask = s.untrained if s.untrained is not None else np.zeros(s.n_networks, bool)
             own_untrained = set(untrained_notes([f"{a}/s{sd}" for a, sd, u in zip(s.arch, s.seed, mask) if u],
                                                 s.n_networks))
-            warn += [f"{s.study or '?'}: {w}" for w in s.warnings if w not in own_untrained]
+            # (ends differing within an architecture are said below, over all the studies' networks)
+            warn += [f"{s.study or '?'}: {w}" for w in s.warnings if w not in own_untrained and UNEVEN_ENDS not in w]
         if aligned:
             # each study's grid ends where its own alignment left it (its note, if any, is its own)
             ends = arch_ends((str(a), s.epoch[-1]) for s in stacks for a in np.unique(s.arch))
@@ -350,10 +385,17 @@ class Stack:
                                        learners)
         own = (_on_one_scale([s.totals_on_own_grids() for s in stacks])
                if aligned or any(s.own_totals is not None for s in stacks) else None)
-        own_order = None
+        own_order = net_ends = None
         if own is not None:
             orders = [s.order_on_own_grids() for s in stacks]
             own_order = (np.concatenate([la for la, _ in orders]), np.concatenate([f for _, f in orders]))
+            net_ends = np.concatenate([s.ends if s.ends is not None else np.full(s.n_networks, float(s.epoch[-1]))
+                                   for s in stacks])
+            stages = np.concatenate([s.stages if s.stages is not None else np.zeros(s.n_networks, bool)
+                                     for s in stacks])
+            warn += uneven_ends_notes(np.concatenate([s.arch for s in stacks]), net_ends,
+                                      [f"{s.study or '?'}:{a}/s{sd}" for s in stacks for a, sd in zip(s.arch, s.seed)],
+                                      stages)
         # each study's networks without a trained checkpoint, named with their study
         masks = [s.untrained if s.untrained is not None else np.zeros(s.n_networks, bool) for s in stacks]
         warn += untrained_notes([f"{s.study or '?'}:{a}/s{sd}" for s, m in zip(stacks, masks)
@@ -370,7 +412,7 @@ class Stack:
                    _mask([bool(x) for s in stacks
                           for x in (s.stages if s.stages is not None else np.zeros(s.n_networks, bool))]),
                    None if own_order is None else own_order[0], None if own_order is None else own_order[1],
-                   tuple(name for s in stacks for name in (s.studies or (s.study,)) if name))
+                   tuple(name for s in stacks for name in (s.studies or (s.study,)) if name), net_ends)
 
 
 def _mask(flags: list[bool]) -> np.ndarray | None:

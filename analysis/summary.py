@@ -302,8 +302,10 @@ def resolve_class(cls: str | int | None, class_names: Sequence[str] | None) -> i
 def tie_sentence(cut: tuple[float, int, int], kind: str, digits: int = 3) -> str:
     """What :func:`~orderlab.analysis.metrics.cut_tie` found, for ``kind`` "easiest" or "hardest"."""
     v, tied, shown = cut
-    return (f"{tied} examples tie at accessibility {v:.{digits}f}: the {shown} of them shown are the first in the "
-            f"split's order, no {'harder' if kind == 'hardest' else 'easier'} than the other {tied - shown}")
+    which = "the one of them shown is" if shown == 1 else f"the {shown} of them shown are"
+    other = "the other one" if tied - shown == 1 else f"the other {tied - shown}"
+    return (f"{tied} examples tie at accessibility {v:.{digits}f}: {which} the first in the split's order, "
+            f"no {'harder' if kind == 'hardest' else 'easier'} than {other}")
 
 
 def tie_note(rows: list[dict], kind: str) -> str | None:

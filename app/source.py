@@ -473,12 +473,14 @@ class StudySource:
             self._version += 1
             analysis = self._analyse(stack)
             # While networks train, one ahead of the others is no news (the alignment note names the
-            # networks that set the limit); the notes line has room for what matters.
-            from orderlab.analysis.stack import ARCH_HINT, SHORT_OF_END
+            # networks that set the limit), nor that finished ones ended further on; the notes line
+            # has room for what matters.
+            from orderlab.analysis.stack import ARCH_HINT, SHORT_OF_END, UNEVEN_ENDS
             live = any(r.status == "RUNNING" for r, _ in pairs)
             # the commands' --arch has no counterpart here
             built = (self._version, stack, analysis,
-                     [w.replace(ARCH_HINT, "") for w in stack.warnings if not (live and SHORT_OF_END in w)])
+                     [w.replace(ARCH_HINT, "") for w in stack.warnings
+                      if not (live and (SHORT_OF_END in w or UNEVEN_ENDS in w))])
             self._built = {key: built}          # only the latest build is worth keeping
         data.version, data.stack, data.analysis, data.notes = built[0], built[1], built[2], list(built[3])
         if self._examples_damaged.get(studies[0]):

@@ -535,13 +535,13 @@ def write_study_report(sd: StudyData, out_dir: Path, log: bool = True) -> tuple[
     notes = [damaged] if damaged else []
     stacks = {s: sd.stack(s) for s in splits}
     if all(st.n_checkpoints >= 4 for st in stacks.values()):
-        reports = [(None, stacks, write_report(stacks, out_dir, examples, notes=notes,
+        reports = [(None, stacks, write_report(stacks, out_dir, examples, notes=notes, examples_damaged=bool(damaged),
                                                title=f"{sd.plan.study}: {', '.join(sd.plan.archs)} on {sd.plan.dataset}"))]
     else:
         reports = []
         for a in sd.plan.archs:
             per = {s: sd.stack(s, a) for s in splits}
-            reports.append((a, per, write_report(per, out_dir / a, examples, notes=notes,
+            reports.append((a, per, write_report(per, out_dir / a, examples, notes=notes, examples_damaged=bool(damaged),
                                                  title=f"{sd.plan.study}: {a} on {sd.plan.dataset}")))
     return [md for _, _, md in reports], (_log_study_report(sd, reports) if log else None)
 

@@ -44,6 +44,27 @@ def load_stack(store: Store, study: str, split: str = "test", *, align: str = "s
     return st
 
 
+def unstarted_note(store: Store, study: str, runs: Sequence[RunInfo], archs: Sequence[str] | None = None) -> str | None:
+    """A note naming the networks the study's trains and sweeps planned (``Store.sweep_plans``)
+    that have no run among ``runs`` yet (``archs``: of those architectures only): an analysis of a
+    study still training covers only the networks recorded so far, and the listing of its runs
+    shows none of the rest. None when every planned network has a run."""
+    plans, _ = store.sweep_plans(study)
+    have = {(r.arch, int(r.seed)) for r in runs}
+    missing = sorted({(str(a), int(sd)) for _, p in plans for a in p.get("archs", []) for sd in p.get("seeds", [])
+                      if (str(a), int(sd)) not in have and (not archs or a in archs)})
+    if not missing:
+        return None
+    names = name_list([f"{a}/s{sd}" for a, sd in missing])
+    one = len(missing) == 1
+    what = f"{len(missing)} more network{'' if one else 's'} planned for study {study!r} ({names}) "
+    if any(r.status == "RUNNING" for r in runs):
+        return what + f"{'has' if one else 'have'} not started yet: what is shown covers the networks recorded so far"
+    return what + (f"{'has' if one else 'have'} no run: if the command that planned "
+                   f"{'it' if one else 'them'} has stopped, `{suggest(store, 'orderlab', 'sweep', '--resume', study)}` "
+                   f"starts {'it' if one else 'them'}")
+
+
 def runs_of_archs(store: Store, studies: Sequence[str], archs: Sequence[str],
                   runs: dict[str, Sequence[RunInfo]] | None = None) -> dict[str, list[RunInfo]]:
     """Each study's runs of ``archs`` (from ``runs``, or the store), found before any record is

@@ -144,6 +144,9 @@ def test_mismatched_data_options_are_named(tmp_path):
     # a name longer than the file system allows (a traceback from pathlib, exit 1)
     (("export", "syn", "-o", "a" * 300 + ".npz"), "File name too long; choose another file name"),
     (("report", "syn", "-o", "b" * 300), "File name too long; choose another folder"),
+    # the suffix is required, and the fix names the file it would be
+    (("export", "syn", "-o", "out"), "export file must end in .npz (got out); name it e.g. out.npz"),
+    (("export", "syn", "-o", "out.csv"), "(got out.csv); name it e.g. out.npz"),
 ])
 def test_user_errors_are_one_line(uri, args, message):
     r = run(*args, "--tracking-uri", uri)
@@ -509,3 +512,28 @@ def test_export_keeps_to_the_architectures_asked_for_on_their_own_checkpoints(tm
     assert set(z["arch"].tolist()) == {"adaboost"} and z["epoch"].tolist() == list(range(8))
     bad = run("export", "mixed", "-o", str(tmp_path / "x.npz"), "--arch", "knn", "--tracking-uri", uri)
     assert bad.exit_code == 2 and "no network of architecture knn in mixed (architectures: adaboost, mlp)" in bad.stderr
+
+
+def test_networks_planned_without_a_run_are_named_by_analyze_and_runs(tmp_path):
+    """A study whose train planned seeds 0-2 has recorded seed 0 alone (the command still training, or
+    stopped): `analyze` and `runs` said nothing of the two to come (a user took "1 network" for the
+    study). Both name them; the fix is the resume that starts them; with --arch, only its networks."""
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    store = Store(uri)
+    populate_store(store, "part", archs=("mlp", "cnn"), seeds=1, n_checkpoints=N_CKPT, n_examples=N_EX, seed=0)
+    r = run("analyze", "part", "--tracking-uri", uri)
+    assert r.exit_code == 0 and "planned" not in r.stderr + r.stdout, r.output
+    store.write_sweep_plan("part", {"archs": ["mlp", "cnn"], "seeds": [0, 1, 2], "epochs": 2})
+    r = run("analyze", "part", "--json", "--tracking-uri", uri)
+    [note] = [w for w in json.loads(r.stdout)["warnings"] if "planned" in w]
+    assert note.startswith("4 more networks planned for study 'part' (cnn/s1, cnn/s2, mlp/s1, mlp/s2) have no run: "
+                           "if the command that planned them has stopped, `orderlab sweep --resume part "), note
+    r = run("analyze", "part", "--arch", "mlp", "--json", "--tracking-uri", uri)
+    assert "2 more networks planned for study 'part' (mlp/s1, mlp/s2)" in " ".join(json.loads(r.stdout)["warnings"])
+    r = run("runs", "part", "--tracking-uri", uri)
+    assert r.exit_code == 0 and "note: 4 more networks planned for study 'part'" in r.stderr, r.output
+    # while a network trains, the others are still to come
+    store.client.update_run(store.list_runs("part")[0].run_id, status="RUNNING")
+    store.set_tags(store.list_runs("part")[0].run_id, {"orderlab.heartbeat": "9e12"})
+    r = run("runs", "part", "--tracking-uri", uri)
+    assert "have not started yet: what is shown covers the networks recorded so far" in r.stderr, r.output

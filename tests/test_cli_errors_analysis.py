@@ -382,6 +382,8 @@ def test_a_damaged_examples_file_leaves_the_grid_out_and_names_the_command_that_
     assert r.exit_code == 0, r.output
     md = (tmp_path / "rep" / "report.md").read_text()
     assert "the report has no example grid" in md and not (tmp_path / "rep" / "examples_test.png").exists()
+    # said once, not contradicted further down as a study without thumbnails (digits has them)
+    assert "no example thumbnails in this study" not in md, md
     [again] = re.findall(r"this writes it anew: `([^`]+)`", note)
     assert again.startswith("orderlab train --study thumbs --arch mlp --seeds 0"), again
     follow(again, tmp_path)

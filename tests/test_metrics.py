@@ -479,3 +479,34 @@ def test_checkpoint_positions_are_the_records_own_not_rounded():
     assert np.array_equal(aligned.epoch, grid[[0, 1, 2, 4]])
     both = Stack.concat([Stack.from_records(recs[:1], study="a"), Stack.from_records(recs[2:], study="b")])
     assert np.array_equal(both.epoch, grid[[0, 1, 2, 4]])
+
+
+def test_networks_of_one_architecture_ending_apart_are_said_to_pool_lengths():
+    """Measures over each network's own checkpoints run to its own end: a study's 4-epoch mlps beside
+    another's 30-epoch ones (or a live study's running network beside finished ones) pool different
+    lengths under one architecture. TPA stops at the shared epoch 4 and the alignment note says so;
+    the accessibility did not, and nothing said it (a user's `analyze digits live`)."""
+    rng = np.random.default_rng(5)
+    n = 120
+    labels = rng.integers(0, 10, n)
+    corr = synthetic_correct(4, 31, n, seed=2)
+    long, short = np.arange(31.0), np.arange(5.0)
+    recs = [({"run_id": f"m{j}", "arch": "mlp", "seed": j},
+             synthetic_record(corr[j] if j < 2 else corr[j][:5], labels=labels, meta={},
+                              epochs=long if j < 2 else short, seed=j)) for j in range(4)]
+    st = Stack.from_records(recs, align="common")
+    notes = [w for w in st.warnings if "networks end at different" in w]
+    assert len(notes) == 1 and "mlp networks end at different epochs (4 to 30; at 4: mlp/s2, mlp/s3)" in notes[0], \
+        st.warnings
+    assert st.select([0, 1]).ends.tolist() == [30.0, 30.0]
+    # two studies: said once, over all the networks, each named with its study
+    a = Stack.from_records(recs[:2], study="long")
+    b = Stack.from_records(recs[2:], study="short")
+    both = Stack.concat([a, b])
+    notes = [w for w in both.warnings if "networks end at different" in w]
+    assert len(notes) == 1 and "at 4: short:mlp/s2, short:mlp/s3" in notes[0], both.warnings
+    # networks of one architecture ending together (one arch trained longer than another): no such note
+    other = [({"run_id": f"c{j}", "arch": "cnn", "seed": j},
+              synthetic_record(corr[j][:5], labels=labels, meta={}, epochs=short, seed=j)) for j in range(2)]
+    mixed = Stack.from_records(recs[:2] + other, align="common")
+    assert not any("networks end at different" in w for w in mixed.warnings), mixed.warnings

@@ -345,6 +345,10 @@ def test_examples_tied_beyond_those_shown_are_said_to_be_a_pick(tmp_path):
     assert tie_note(rows, "easiest") == ("12 examples tie at accessibility 1.000: the 5 of them shown are the first "
                                          "in the split's order, no easier than the other 7")
     assert tie_note(example_rows(st, 12), "easiest") is None            # all of the tied shown
+    # one shown, one not: in the singular (it read "the 1 of them shown are … than the other 1")
+    from orderlab.analysis.summary import tie_sentence
+    assert tie_sentence((0.5, 2, 1), "hardest") == ("2 examples tie at accessibility 0.500: the one of them shown "
+                                                    "is the first in the split's order, no harder than the other one")
     hard = example_rows(st, 3, hardest=True)
     assert "20 examples tie at accessibility 0.000" in tie_note(hard, "hardest")
     text = write_report({"test": st}, tmp_path / "r", None, "u").read_text()

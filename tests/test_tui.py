@@ -206,7 +206,8 @@ async def test_every_view_shows_the_study(tui_store):
         order = np.argsort(-acc, kind="stable")
         v = acc[order[11]]
         tied, shown = int(np.sum(acc == v)), int(np.sum(acc[order[:12]] == v))
-        said = f"{tied} examples tie at accessibility {v:.2f}: the {shown} of them shown are the first"
+        which = "the one of them shown is" if shown == 1 else f"the {shown} of them shown are"
+        said = f"{tied} examples tie at accessibility {v:.2f}: {which} the first"
         assert (said in " ".join(text.split())) == (tied > shown), (tied, shown, text)
         await pilot.press("e")                        # hardest
         await pilot.pause()

@@ -39,7 +39,7 @@ def load_stacks(store, studies: list[str], splits: list[str] | None, align: str 
     left out (with a note on each stack) unless ``interrupted``."""
     from orderlab.analysis.stack import Stack
     from orderlab.studydata import (check_same_data, check_split, leave_out_interrupted, load_records, runs_of_archs,
-                                    suggest)
+                                    suggest, unstarted_note)
     twice = sorted({s for s in studies if studies.count(s) > 1})
     if twice:
         raise OrderlabError(f"study {', '.join(map(repr, twice))} is named more than once; name each study once "
@@ -54,6 +54,9 @@ def load_stacks(store, studies: list[str], splits: list[str] | None, align: str 
                                 f"`{suggest(store, 'orderlab', 'train', '--study', study)}`")
         if pairs:
             loaded.append((study, pairs))
+            # a study still training: what is analysed is what has been recorded so far
+            pending = unstarted_note(store, study, runs[study] if runs is not None else store.list_runs(study), archs)
+            notes += [pending] if pending else []
     if not loaded:      # --arch: their runs were found, yet no record could be read (the store let them go)
         raise OrderlabError(f"no record of architecture {', '.join(archs)} can be read in {', '.join(studies)}; "
                             f"`orderlab runs STUDY` shows their runs")
@@ -232,7 +235,7 @@ def _print_analysis(js: dict) -> None:
 
 
 def write_report_files(stacks: dict, out: Path, examples, title: str, option: str = "-o/--out",
-                       notes: list[str] = ()) -> list[Path]:
+                       notes: list[str] = (), examples_damaged: bool = False) -> list[Path]:
     """``write_report`` into ``out`` all at once: the files are made in a hidden folder inside it and
     moved in when all are written, so a failure leaves neither part of a report nor a folder made for
     it (an earlier report there stays as it was); the system's refusals become one-line errors.
@@ -250,7 +253,7 @@ def write_report_files(stacks: dict, out: Path, examples, title: str, option: st
     stage, ok = None, False
     try:
         stage = Path(tempfile.mkdtemp(prefix=".orderlab-report-", dir=out))
-        staged = write_report(stacks, stage, examples, title=title, notes=notes)
+        staged = write_report(stacks, stage, examples, title=title, notes=notes, examples_damaged=examples_damaged)
         written = sorted(f.name for f in stage.iterdir())
         for name in written:
             os.replace(stage / name, out / name)
@@ -289,7 +292,7 @@ def publish_report(store, study: str, stacks: dict, out: Path, title: str, log: 
     if damaged:
         notes.append(damaged)
     try:
-        md, *files = write_report_files(stacks, out, examples, title=title, notes=notes)
+        md, *files = write_report_files(stacks, out, examples, title=title, notes=notes, examples_damaged=bool(damaged))
         if log:       # only the report's own files: the folder may hold anything else of the user's
             try:
                 # what the report covers, for the MLflow UI (a report of one split or architecture

@@ -61,6 +61,7 @@ def register(app: typer.Typer) -> None:
         """List a study's network runs."""
         from rich.table import Table
         from orderlab.store import Store, shown_status
+        from orderlab.studydata import unstarted_note
         store = Store(tracking_uri, must_exist=True)
         rows = store.list_runs(study)
         # what the progress counts: a learner's stages, a network's epochs (both: the TUI's "epoch/stage")
@@ -81,10 +82,14 @@ def register(app: typer.Typer) -> None:
                       "" if test_acc is None else f"{test_acc:.3f}",
                       error if len(error) <= 60 else error[:59] + "…")
         console().print(t)
+        pending = unstarted_note(store, study, rows) if rows else None
+        if pending:
+            typer.echo(f"note: {pending}", err=True)
 
     @app.command(rich_help_panel="Store")
     def export(study: str = typer.Argument(..., metavar="STUDY", help="Study name."),
-               output: Path = typer.Option(..., "--output", "--out", "-o", help="Output .npz file (replaced if it exists)."),
+               output: Path = typer.Option(..., "--output", "--out", "-o",
+                                           help="Output file, ending in .npz (replaced if it exists)."),
                split: str = typer.Option("test", "--split", help="test or train."),
                align: str = typer.Option("strict", "--align", help="strict: refuse networks whose checkpoints "
                                          "differ; common: keep the checkpoints all share (with a warning)."),
@@ -99,7 +104,8 @@ def register(app: typer.Typer) -> None:
         if align not in ("strict", "common"):
             raise OrderlabError(f"bad --align {align!r}: use strict or common")
         if output.suffix != ".npz":
-            raise OrderlabError(f"export file must end in .npz (got {output.name})")
+            raise OrderlabError(f"export file must end in .npz (got {output.name}); name it e.g. "
+                                f"{output.with_name(output.name + '.npz') if output.suffix == '' else output.with_suffix('.npz')}")
         check_output_file(output)                   # before loading the study; write_export checks the rest
         store = Store(tracking_uri, must_exist=True)
         stack = load_stack(store, study, split, align=align, keep_predicted=True, interrupted=include_interrupted,

@@ -387,6 +387,25 @@ def test_a_sweep_interrupted_before_its_study_exists_says_nothing_was_recorded(s
     assert "never" not in Store(store_uri).study_names()
 
 
+def test_a_sweep_interrupted_while_its_store_cannot_be_read_yet_says_no_network_started(store_uri, monkeypatch):
+    """Ctrl-C while MLflow was still being imported left the store unreadable for the last line, which
+    then said running networks were marked KILLED and named a `sweep --resume` of a study that did
+    not exist (5 times in 5 early interrupts)."""
+    import orderlab.store as store_mod
+    import orderlab.trainer.data as data_mod
+
+    def ctrl_c(*a, **k):
+        def broken(*a, **k):
+            raise ImportError("cannot import name 'SqlExperiment' (partially initialized module)")
+        monkeypatch.setattr(store_mod, "Store", broken)
+        raise KeyboardInterrupt
+    monkeypatch.setattr(data_mod, "load_dataset", ctrl_c)
+    r = invoke("sweep", "--arch", "mlp", "--seeds", "0-1", "--study", "never2", *SMALL, "--workers", "1",
+               "--tracking-uri", store_uri, "--quiet")
+    assert r.exit_code == 130
+    assert r.stderr.strip() == "interrupted before any network started: nothing was trained; run the same command again"
+
+
 @pytest.mark.slow
 def test_a_worker_that_does_not_stop_is_reported_and_its_run_resumes(store_uri, monkeypatch):
     """Ctrl-C while a worker is frozen (stopped, swapping, stuck in I/O): the sweep waits its drain
@@ -468,7 +487,10 @@ def test_cpu_sweep_main_process_imports_no_torch(store_uri):
     (["--arch", "nope"], "unknown architecture 'nope'"),
     (["--resume", "nothere"], "no study named 'nothere'"),
     (["--arch", "mlp", "--gpus-per-run", "2"], "at most 1"),
-    (["--arch", "mlp", "--gpus-per-run", "nan"], "--gpus-per-run must be >= 0"),
+    (["--arch", "mlp", "--gpus-per-run", "nan"], "--gpus-per-run must be a share of a GPU, 0 to 1 (got nan)"),
+    (["--arch", "mlp", "--gpus-per-run", "-1"], "--gpus-per-run must be a share of a GPU, 0 to 1 (got -1)"),
+    # the option given is the one named (it used to name --gpus-per-run for a bad --cpus-per-run)
+    (["--arch", "mlp", "--cpus-per-run", "0"], "error: --cpus-per-run must be more than 0 (got 0)"),
     (["--arch", "mlp", "--gpus-per-run", "0.5", "--device", "cpu"], "--device cpu trains on the CPU"),
     (["--arch", "mlp", "--ray-address", "127.0.0.1:1"], "--ray-address is for --executor ray"),
     (["--arch", "mlp", "--epochs", "inf"], "--epochs must be a positive number"),
@@ -488,6 +510,9 @@ def test_sweep_input_errors_are_one_line(args, needle, store_uri):
 @pytest.mark.parametrize("args, needle", [
     (["--gpus-per-run", "0.5"], "no CUDA GPU is visible here"),
     (["--device", "cuda"], "--device cuda: no CUDA GPU is visible here"),
+    # a local Ray instance has no GPU to give either: its tasks waited forever, without a word
+    (["--executor", "ray", "--gpus-per-run", "0.5"], "the local Ray instance this sweep starts has none to give"),
+    (["--executor", "ray", "--device", "cuda"], "--device cuda: no CUDA GPU is visible here"),
 ])
 def test_sweep_refuses_gpus_on_a_machine_without_one(args, needle, store_uri):
     test_sweep_input_errors_are_one_line(["--arch", "mlp", *args], needle, store_uri)
@@ -573,6 +598,9 @@ class _FakeClock:
         self.now += 0.25
         return self.now
 
+    def time(self):                 # the wall clock: the same reading, not advancing it
+        return self.now
+
 
 class _Alive:
     pid = 2 ** 22 + 12345       # never signalled: its slot sends no progress
@@ -588,7 +616,7 @@ def test_the_drain_waits_for_busy_workers_only_and_names_those_that_did_not_stop
     from types import SimpleNamespace
     import orderlab.trainer.sweep as sw
     clock = _FakeClock()
-    monkeypatch.setattr(sw, "time", SimpleNamespace(monotonic=clock.monotonic))
+    monkeypatch.setattr(sw, "time", SimpleNamespace(monotonic=clock.monotonic, time=clock.time))
     ex = sw.LocalExecutor(workers=3, threads=1)
     ex.store = object()                       # relaying: the drain answers store calls
     ends = {}
@@ -618,6 +646,36 @@ def test_the_drain_waits_for_busy_workers_only_and_names_those_that_did_not_stop
     ends[0].send(("stopped", 0))
     assert ex._drain(10.0, busy={0}) == []
     assert clock.now - start < 3.0
+
+
+def test_the_drain_passes_ctrl_c_on_only_to_workers_that_trained_on_after_it(monkeypatch):
+    """Progress sent before the Ctrl-C but read by the drain more than half a second later (a loaded
+    machine) sent the worker a second SIGINT into its clean-up, which left its runs RUNNING (STALE)
+    and the sweep said no network was being trained. The time a message was sent decides."""
+    import multiprocessing as mp
+    from types import SimpleNamespace
+    import orderlab.trainer.sweep as sw
+    clock = _FakeClock()
+    monkeypatch.setattr(sw, "time", SimpleNamespace(monotonic=clock.monotonic, time=clock.time))
+    signalled = []
+    monkeypatch.setattr(sw.os, "kill", lambda pid, sig: signalled.append((pid, sig)))
+    ex = sw.LocalExecutor(workers=1, threads=1)
+    ex.store = object()
+    ex._conns[0], end = mp.Pipe(duplex=True)
+    ex._procs[0] = _Alive()
+    before = clock.now                            # sent before the drain began: it waited in the pipe
+    end.send(("progress", 3, 0.4, {}, before))
+    end.send(("progress", 3, 0.41, {}, before + 0.1))
+    end.send(("stopped", 0))
+    clock.now += 5.0                              # ...and is read seconds later
+    assert ex._drain(10.0, busy={0}) == [] and signalled == []
+    # still training well after the Ctrl-C: it did not get it, and is sent it (once, then 2 s later)
+    began = clock.now
+    for dt in (1.0, 1.5, 3.5):
+        end.send(("progress", 3, 0.5, {}, began + dt))
+    end.send(("stopped", 0))
+    assert ex._drain(10.0, busy={0}) == []
+    assert [sig for _, sig in signalled] == [signal.SIGINT, signal.SIGINT], signalled
 
 
 @pytest.mark.slow
@@ -659,3 +717,24 @@ def test_ray_address_auto_without_a_cluster_is_refused_before_the_study(store_ur
     (tmp_path / "ray" / "ray_current_cluster").write_text(f"127.0.0.1:{port}")
     test_sweep_input_errors_are_one_line(args, f"no Ray cluster answers at 127.0.0.1:{port}", store_uri)
     assert "auto" not in Store(store_uri).study_names()
+
+
+def test_ray_tasks_show_as_running_once_their_networks_train():
+    """Ray takes every task at once and runs as many as its resources allow: a sweep of four tasks
+    with --workers 2 read "0/4 done, 4 running", two of them at 0.0% for the whole wait. A task is
+    now announced (its bar shown) when one of its runs is RUNNING; a resumed run waiting in the queue
+    is still STALE."""
+    from types import SimpleNamespace as NS
+    from orderlab.trainer.sweep import Task, _poll_progress
+    runs = [NS(arch="cnn", seed=0, run_id="a", status="RUNNING", progress=0.4),
+            NS(arch="cnn", seed=1, run_id="b", status="STALE", progress=0.2)]
+    store = NS(list_runs=lambda study: runs)
+    tasks = [Task(0, "train", arch="cnn", seeds=[0]), Task(1, "resume", arch="cnn", seeds=[1], run_ids=["b"]),
+             Task(2, "train", arch="cnn", seeds=[2])]
+    events, announced = [], set()
+    _poll_progress(store, "s", tasks, events.append, announced)
+    assert events == [("task", 0, None), ("progress", 0, 0.4, {})] and announced == {0}
+    runs[1].status = "RUNNING"                  # its task took the run up
+    events.clear()
+    _poll_progress(store, "s", tasks, events.append, announced)
+    assert events == [("progress", 0, 0.4, {}), ("task", 1, None), ("progress", 1, 0.2, {})]

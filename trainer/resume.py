@@ -220,14 +220,24 @@ def _trained_steps_recorded(store: Store, info: RunInfo) -> bool:
     return any(int(s) > 0 for s in rec.step) or any(s > 0 for s in store.metric_steps(info.run_id, "epoch"))
 
 
+def _where(state: dict | None, writer) -> str:
+    """Where a resume starts, for a reader: the epoch (or stage) of the checkpoint its state was
+    saved at, as tables show progress, with the optimiser step (the state holds its record up to
+    that checkpoint)."""
+    if not state:
+        return "the start"
+    if writer is None or not writer.n_checkpoints:
+        return f"step {state['step']}"
+    return f"epoch {writer.last_epoch:.4g} (step {state['step']})"
+
+
 def _resume_alone(ctx, point: tuple, ds, data, reporter) -> str:
     from orderlab.trainer.api import train_in_run, train_one
     from orderlab.trainer.run import NetworkRun
     pl, state, writer = point
     info = pl.info
     name = f"{info.arch}/s{info.seed}"
-    where = f"step {state['step']}" if state else "the start"
-    reporter.message(f"resuming {name} (run {info.run_id[:8]}) from {where}")
+    reporter.message(f"resuming {name} (run {info.run_id[:8]}) from {_where(state, writer)}")
     run = NetworkRun(ctx, info.arch, info.seed, {}, float(pl.hp["epochs"]), run_id=info.run_id, writer=writer,
                      unflushed=state.get("metrics") if state else None)
     train_in_run(run, name, reporter, lambda: train_one(run, pl.spec, info.arch, info.seed, pl.hp, ds, data,
@@ -288,7 +298,7 @@ def _resume_vectorised(ctx, batch: list[tuple], data, reporter) -> list[str]:
     fresh = any(s is None for s in states)
     seeds = [pl.info.seed for pl, _, _ in batch]
     reporter.message(f"resuming {len(batch)} {pl0.info.arch} networks together from "
-                     f"{'the start' if fresh else 'step ' + str(states[0]['step'])}")
+                     f"{'the start' if fresh else _where(states[0], batch[0][2])}")
     return train_group(pl0.cfg, ctx, pl0.info.arch, pl0.spec, seeds, pl0.hp, data, reporter,
                        run_ids=[pl.info.run_id for pl, _, _ in batch],
                        resume_states=None if fresh else states,

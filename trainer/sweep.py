@@ -203,7 +203,9 @@ class _EventReporter:
         now = time.monotonic()
         if self.send and (metrics or now - self._last > 0.5):
             self._last = now
-            self.send(("progress", self.task_id, float(fraction), dict(metrics)))
+            # with when it was sent: after Ctrl-C, the sweep tells progress made since from progress
+            # that waited in the pipe (see LocalExecutor._drain)
+            self.send(("progress", self.task_id, float(fraction), dict(metrics), time.time()))
 
     def network_finished(self, name: str, status: str, metrics: dict[str, float],
                          error: str | None = None) -> None:
@@ -292,6 +294,11 @@ def _worker_main(slot: int, env: dict[str, str], threads: int, conn, warm_cfg: d
 
 
 DRAIN_SECONDS = 10.0      # after Ctrl-C, how long a sweep waits for its workers to end their runs
+
+
+def _sent(msg: tuple) -> float:
+    """When a worker sent a progress message (``time.time()``; 0: a message without it)."""
+    return float(msg[4]) if len(msg) > 4 else 0.0
 
 
 class SweepInterrupted(KeyboardInterrupt):
@@ -499,7 +506,8 @@ class LocalExecutor:
         # reads their statuses back, and before they were written it said no network was training.
         started = time.monotonic()
         deadline = started + seconds
-        interrupted: dict[int, float] = {}      # slot -> when it was sent SIGINT
+        began = time.time()                     # progress sent after this was made after the Ctrl-C
+        interrupted: dict[int, float] = {}      # slot -> when it was sent SIGINT (time.time())
         stopped: set[int] = set()
         while (set(self._procs) & busy) - stopped and time.monotonic() < deadline:
             for slot, p in list(self._procs.items()):
@@ -517,13 +525,15 @@ class LocalExecutor:
                         self._answer(conn, msg)
                     elif msg and msg[0] in ("stopped", "done"):     # done: its task ended before it
                         stopped.add(slots[conn])                    # stopped (its runs are not RUNNING)
-                    elif (msg and msg[0] == "progress" and time.monotonic() - started > 0.5
-                          and time.monotonic() - interrupted.get(slots[conn], -9.0) > 2.0):
-                        # Still training half a second after Ctrl-C: it did not get it. (Progress sent
-                        # just before a Ctrl-C that did reach it must not send a second one into its
-                        # clean-up.) Again 2 s later if it still trains: Python drops an exception its
-                        # handler raises inside a garbage-collector callback.
-                        interrupted[slots[conn]] = time.monotonic()
+                    elif (msg and msg[0] == "progress" and _sent(msg) > began + 0.5
+                          and _sent(msg) > interrupted.get(slots[conn], 0.0) + 2.0):
+                        # Still training half a second after Ctrl-C: it did not get it. Progress sent
+                        # before a Ctrl-C that did reach it must not send a second one into its
+                        # clean-up (which then left its runs RUNNING, later STALE): the time it was
+                        # sent counts, not when it is read here, which on a loaded machine can be
+                        # seconds later. Again 2 s later if it still trains: Python drops an
+                        # exception its handler raises inside a garbage-collector callback.
+                        interrupted[slots[conn]] = time.time()
                         try:
                             os.kill(self._procs[slots[conn]].pid, signal.SIGINT)
                         except (OSError, KeyError):
@@ -570,11 +580,13 @@ class RayExecutor:
         remote = ray.remote(_ray_task).options(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=0)
         threads = max(1, int(self.cpus))
         refs: dict[Any, Task] = {}
+        # A task is shown as running once the store shows its networks training (_poll_progress):
+        # submitted, it may wait for resources (with --workers 2, four tasks read "4 running").
+        announced: set[int] = set()
 
         def submit(t: Task) -> None:
             ref = remote.remote(asdict(t), cfg, threads)
             refs[ref] = t
-            on_event(("task", t.id, None))
 
         for t in tasks:
             submit(t)
@@ -595,7 +607,7 @@ class RayExecutor:
                         submit(more)
                 if time.monotonic() - last_poll > 2.0:
                     last_poll = time.monotonic()
-                    _poll_progress(store, self.study, list(refs.values()), on_event)
+                    _poll_progress(store, self.study, list(refs.values()), on_event, announced)
         except KeyboardInterrupt:
             # Cancelling raises KeyboardInterrupt in each task, whose runs then end KILLED, as a local
             # worker's do; shutting Ray down at once killed the tasks before that (runs left STALE).
@@ -621,8 +633,10 @@ def _ray_task(task: dict, cfg: dict, threads: int) -> dict:
     return execute_task(task, cfg, None, threads)
 
 
-def _poll_progress(store, study: str, running: list[Task], on_event: OnEvent) -> None:
-    """Progress of running Ray tasks, read from the runs' progress tags."""
+def _poll_progress(store, study: str, running: list[Task], on_event: OnEvent, announced: set[int]) -> None:
+    """Progress of submitted Ray tasks, read from the runs' progress tags; a task is announced
+    (``announced``, its bar shown) once one of its runs is RUNNING, not while it waits in Ray's
+    queue (a resumed run is STALE or KILLED until its task takes it up)."""
     try:
         runs = store.list_runs(study)
     except Exception:  # noqa: BLE001 - a busy store: try again at the next poll
@@ -632,7 +646,10 @@ def _poll_progress(store, study: str, running: list[Task], on_event: OnEvent) ->
     for t in running:
         rs = ([by_key.get((t.arch, s)) for s in t.seeds] if t.kind == "train" else [by_id.get(i) for i in t.run_ids])
         rs = [r for r in rs if r is not None]
-        if rs:
+        if t.id not in announced and any(r.status == "RUNNING" for r in rs):
+            announced.add(t.id)
+            on_event(("task", t.id, None))
+        if rs and t.id in announced:
             on_event(("progress", t.id, sum(r.progress for r in rs) / len(rs), {}))
 
 
@@ -861,9 +878,10 @@ class Sweep:
 def check_options(opts: SweepOptions, device: str) -> None:
     """Refuse executor options that cannot mean what they say, before anything is created."""
     import math
-    if not 0 <= opts.gpus_per_run < math.inf or not 0 < opts.cpus_per_run < math.inf:
-        raise OrderlabError(f"--gpus-per-run must be >= 0 and --cpus-per-run > 0 "
-                            f"(got {opts.gpus_per_run} and {opts.cpus_per_run})")
+    if not 0 <= opts.gpus_per_run < math.inf:
+        raise OrderlabError(f"--gpus-per-run must be a share of a GPU, 0 to 1 (got {opts.gpus_per_run:g})")
+    if not 0 < opts.cpus_per_run < math.inf:
+        raise OrderlabError(f"--cpus-per-run must be more than 0 (got {opts.cpus_per_run:g})")
     if opts.gpus_per_run > 1:
         raise OrderlabError(f"--gpus-per-run {opts.gpus_per_run:g}: a run trains on one GPU; give its share "
                             f"of one, at most 1 (0.25: four runs share a GPU)")
@@ -879,6 +897,14 @@ def check_options(opts: SweepOptions, device: str) -> None:
                                 "or use --executor ray with a cluster that has GPUs")
     else:
         check_ray(opts.ray_address)
+        if not opts.ray_address and opts.gpus_per_run > 0 and _gpu_count() == 0:
+            # the Ray instance the sweep starts here would have no GPU to give: its tasks waited forever
+            raise OrderlabError("--gpus-per-run: no CUDA GPU is visible here, so the local Ray instance this sweep "
+                                "starts has none to give; drop it to train on the CPU, or add --ray-address of a "
+                                "cluster that has GPUs")
+        if not opts.ray_address and device.startswith("cuda") and _gpu_count() == 0:
+            raise OrderlabError(f"--device {device}: no CUDA GPU is visible here; use --device cpu or auto, or add "
+                                f"--ray-address of a cluster that has GPUs")
 
 
 def check_ray(address: str | None) -> None:
@@ -941,6 +967,7 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
     skipped: list[str] = []
     plan_notes: list[str] = []
     executor = None
+    dispatched = False
     from orderlab.claims import Claims
     # This process claims the sweep's networks for as long as it runs; its workers train under them.
     claims = Claims(store, resume_study or cfg.study)
@@ -993,9 +1020,15 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
         try:
             if tasks:
                 executor = executor or make_executor(opts, cfg, store, len(tasks))
+                dispatched = True
                 executor.run(tasks, _cfg_dict(cfg), sweep.on_event, sweep.on_done)
         finally:
             display.stop()
+    except KeyboardInterrupt as e:
+        # whether any network could have started: the command's last line says what was left, and
+        # an interrupt before (while MLflow was still being imported) can leave the store unreadable
+        e.dispatched = dispatched
+        raise
     finally:
         if isinstance(executor, LocalExecutor):
             executor.shutdown()

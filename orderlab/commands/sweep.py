@@ -101,7 +101,7 @@ def register(app: typer.Typer) -> None:
                            f"workers are gone; any others that were training are marked KILLED; continue all of them with "
                            f"`{suggest_for(cfg.tracking_uri, 'orderlab', 'sweep', '--resume', cfg.study)}`", err=True)
             else:
-                typer.echo(_interrupted_line(cfg, began, bool(resume)), err=True)
+                typer.echo(_interrupted_line(cfg, began, bool(resume), getattr(e, "dispatched", True)), err=True)
             raise typer.Exit(130) from None
         for note in result.plan_notes:        # on stderr, --quiet or not: networks left untrained
             typer.echo(f"warning: {note}", err=True)
@@ -110,17 +110,21 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1)
 
 
-def _interrupted_line(cfg, began: float, resuming: bool) -> str:
+def _interrupted_line(cfg, began: float, resuming: bool, dispatched: bool = True) -> str:
     """What an interrupted sweep left, read back from the store: the runs its workers marked KILLED
-    and those that finished meanwhile (an interrupt can land as a run is being closed: FINISHED)."""
-    from orderlab.store import Store
+    and those that finished meanwhile (an interrupt can land as a run is being closed: FINISHED).
+    ``dispatched``: whether the sweep had handed any network to its workers."""
+    import warnings
     from orderlab.errors import name_list
     from orderlab.studydata import suggest_for
     # --resume continues the interrupted runs and starts those the sweep never reached, once the
     # sweep kept its plan (it does when planning is done); before that, only the command itself can
     again = f"continue with `{suggest_for(cfg.tracking_uri, 'orderlab', 'sweep', '--resume', cfg.study)}`"
     try:
-        store = Store(cfg.tracking_uri)
+        with warnings.catch_warnings():     # MLflow's import, cut short by the interrupt, warns when retried
+            warnings.simplefilter("ignore")
+            from orderlab.store import Store
+            store = Store(cfg.tracking_uri)
         if not store.has_study(cfg.study):
             return "interrupted before the study was made: nothing was recorded; run the same command again"
         if not resuming and not any(set(cfg.archs) <= set(p["archs"]) and set(cfg.seeds) <= set(p["seeds"])
@@ -131,6 +135,8 @@ def _interrupted_line(cfg, began: float, resuming: bool) -> str:
         ended = [r for r in store.list_runs(cfg.study) if r.end_time is not None and r.end_time >= began - 1
                  and (ours is None or r.name in ours)]
     except Exception:  # noqa: BLE001 - the store unreadable now: say what a sweep does on Ctrl-C
+        if not dispatched:      # e.g. while MLflow was being imported: no network had started
+            return "interrupted before any network started: nothing was trained; run the same command again"
         return f"interrupted: running networks are marked KILLED; {again}"
     killed = sorted(r.name for r in ended if r.status == "KILLED")
     finished = [r for r in ended if r.status == "FINISHED"]

@@ -400,6 +400,14 @@ def _is_alive(tags: dict[str, str]) -> bool | None:
         return False
     except (PermissionError, ValueError):
         return None
+    # A process killed but not reaped (a parent that never waits, a container without an init) is a
+    # zombie: it answers signals, but trains nothing, and its run stayed "running" for good.
+    try:
+        with open(f"/proc/{int(tags[TAG_PID])}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                return False
+    except (OSError, IndexError):
+        pass
     return True
 
 

@@ -49,7 +49,10 @@ def unstarted_note(store: Store, study: str, runs: Sequence[RunInfo], archs: Seq
     that have no run among ``runs`` yet (``archs``: of those architectures only): an analysis of a
     study still training covers only the networks recorded so far, and the listing of its runs
     shows none of the rest. None when every planned network has a run."""
-    plans, _ = store.sweep_plans(study)
+    try:
+        plans, _ = store.sweep_plans(study)
+    except Exception:  # noqa: BLE001 - a note only: no parent run (deleted, another tool's), a server's hiccup
+        return None
     have = {(r.arch, int(r.seed)) for r in runs}
     missing = sorted({(str(a), int(sd)) for _, p in plans for a in p.get("archs", []) for sd in p.get("seeds", [])
                       if (str(a), int(sd)) not in have and (not archs or a in archs)})
@@ -62,7 +65,7 @@ def unstarted_note(store: Store, study: str, runs: Sequence[RunInfo], archs: Seq
         return what + f"{'has' if one else 'have'} not started yet: what is shown covers the networks recorded so far"
     return what + (f"{'has' if one else 'have'} no run: if the command that planned "
                    f"{'it' if one else 'them'} has stopped, `{suggest(store, 'orderlab', 'sweep', '--resume', study)}` "
-                   f"starts {'it' if one else 'them'}")
+                   f"starts {'it' if one else 'them'} (or says why not)")
 
 
 def runs_of_archs(store: Store, studies: Sequence[str], archs: Sequence[str],

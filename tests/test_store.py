@@ -528,3 +528,23 @@ def test_a_store_cut_off_while_being_made_is_removed_not_left_half_made(tmp_path
     with pytest.raises(StoreError, match="is not a regular file"):
         Store("sqlite:////dev/null").study_names()
     assert os.path.exists("/dev/null")
+
+
+def test_a_killed_process_not_yet_reaped_is_no_live_trainer():
+    """A trainer killed while its parent never waits for it (tmux, a container without an init) stays
+    a zombie: it answers signals, so its run read "running" for as long as the zombie lasted."""
+    import socket
+    from orderlab.store import TAG_HOST, TAG_PID, _is_alive
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    try:
+        for _ in range(200):        # until it has exited (a zombie: not reaped yet)
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    break
+            time.sleep(0.01)
+        assert _is_alive({TAG_HOST: socket.gethostname(), TAG_PID: str(pid)}) is False
+        assert _is_alive({TAG_HOST: socket.gethostname(), TAG_PID: str(os.getpid())}) is True
+    finally:
+        os.waitpid(pid, 0)

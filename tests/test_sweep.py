@@ -514,8 +514,24 @@ def test_sweep_input_errors_are_one_line(args, needle, store_uri):
     (["--executor", "ray", "--gpus-per-run", "0.5"], "the local Ray instance this sweep starts has none to give"),
     (["--executor", "ray", "--device", "cuda"], "--device cuda: no CUDA GPU is visible here"),
 ])
-def test_sweep_refuses_gpus_on_a_machine_without_one(args, needle, store_uri):
+def test_sweep_refuses_gpus_on_a_machine_without_one(args, needle, store_uri, monkeypatch, tmp_path):
+    if "ray" in args:
+        pytest.importorskip("ray")
+        monkeypatch.delenv("RAY_ADDRESS", raising=False)
+        import ray._private.services as services          # no cluster left by `ray start` either
+        monkeypatch.setattr(services, "get_ray_address_from_environment", lambda *a: None)
     test_sweep_input_errors_are_one_line(["--arch", "mlp", *args], needle, store_uri)
+
+
+def test_a_ray_sweep_joining_a_cluster_is_not_refused_gpus_here(monkeypatch):
+    """A CPU-only login node joining a GPU cluster (RAY_ADDRESS, or the last `ray start`) starts no Ray
+    instance of its own: its GPU requests are the cluster's to meet."""
+    pytest.importorskip("ray")
+    import ray._private.services as services
+    from orderlab.trainer.sweep import SweepOptions, check_options
+    monkeypatch.setattr(services, "get_ray_address_from_environment", lambda *a: "10.0.0.5:6379")
+    check_options(SweepOptions(executor="ray", gpus_per_run=0.5), "auto")
+    check_options(SweepOptions(executor="ray"), "cuda")
 
 
 def test_unreachable_ray_cluster_is_refused_at_once(store_uri):
@@ -726,8 +742,8 @@ def test_ray_tasks_show_as_running_once_their_networks_train():
     is still STALE."""
     from types import SimpleNamespace as NS
     from orderlab.trainer.sweep import Task, _poll_progress
-    runs = [NS(arch="cnn", seed=0, run_id="a", status="RUNNING", progress=0.4),
-            NS(arch="cnn", seed=1, run_id="b", status="STALE", progress=0.2)]
+    runs = [NS(arch="cnn", seed=0, run_id="a", status="RUNNING", progress=0.4, tags={}),
+            NS(arch="cnn", seed=1, run_id="b", status="STALE", progress=0.2, tags={})]
     store = NS(list_runs=lambda study: runs)
     tasks = [Task(0, "train", arch="cnn", seeds=[0]), Task(1, "resume", arch="cnn", seeds=[1], run_ids=["b"]),
              Task(2, "train", arch="cnn", seeds=[2])]
@@ -738,3 +754,10 @@ def test_ray_tasks_show_as_running_once_their_networks_train():
     events.clear()
     _poll_progress(store, "s", tasks, events.append, announced)
     assert events == [("progress", 0, 0.4, {}), ("task", 1, None), ("progress", 1, 0.2, {})]
+    # a run that could not be continued: its network trains in a new run, which its tag names
+    from orderlab.store import TAG_SUPERSEDED
+    runs.append(NS(arch="cnn", seed=3, run_id="d", status="RUNNING", progress=0.1, tags={}))
+    runs.insert(0, NS(arch="cnn", seed=3, run_id="c", status="KILLED", progress=0.5, tags={TAG_SUPERSEDED: "d"}))
+    events.clear()
+    _poll_progress(store, "s", [Task(3, "resume", arch="cnn", seeds=[3], run_ids=["c"])], events.append, announced)
+    assert events == [("task", 3, None), ("progress", 3, 0.1, {})]

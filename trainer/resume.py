@@ -221,14 +221,14 @@ def _trained_steps_recorded(store: Store, info: RunInfo) -> bool:
 
 
 def _where(state: dict | None, writer) -> str:
-    """Where a resume starts, for a reader: the epoch (or stage) of the checkpoint its state was
+    """Where a resume starts, for a reader: the epoch of the checkpoint its state was
     saved at, as tables show progress, with the optimiser step (the state holds its record up to
     that checkpoint)."""
     if not state:
         return "the start"
     if writer is None or not writer.n_checkpoints:
         return f"step {state['step']}"
-    return f"epoch {writer.last_epoch:.4g} (step {state['step']})"
+    return f"epoch {writer.last_epoch:g} (step {state['step']})"
 
 
 def _resume_alone(ctx, point: tuple, ds, data, reporter) -> str:

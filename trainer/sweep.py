@@ -641,10 +641,20 @@ def _poll_progress(store, study: str, running: list[Task], on_event: OnEvent, an
         runs = store.list_runs(study)
     except Exception:  # noqa: BLE001 - a busy store: try again at the next poll
         return
+    from orderlab.store import TAG_SUPERSEDED
     by_key = {(r.arch, r.seed): r for r in runs}
     by_id = {r.run_id: r for r in runs}
+
+    def now_held(run_id: str):
+        """The run holding the network now: one that could not be continued was trained anew in a
+        new run, which its superseded tag names."""
+        r, seen = by_id.get(run_id), {run_id}
+        while r is not None and r.tags.get(TAG_SUPERSEDED) in by_id.keys() - seen:
+            seen.add(r.tags[TAG_SUPERSEDED])
+            r = by_id[r.tags[TAG_SUPERSEDED]]
+        return r
     for t in running:
-        rs = ([by_key.get((t.arch, s)) for s in t.seeds] if t.kind == "train" else [by_id.get(i) for i in t.run_ids])
+        rs = ([by_key.get((t.arch, s)) for s in t.seeds] if t.kind == "train" else [now_held(i) for i in t.run_ids])
         rs = [r for r in rs if r is not None]
         if t.id not in announced and any(r.status == "RUNNING" for r in rs):
             announced.add(t.id)
@@ -897,12 +907,13 @@ def check_options(opts: SweepOptions, device: str) -> None:
                                 "or use --executor ray with a cluster that has GPUs")
     else:
         check_ray(opts.ray_address)
-        if not opts.ray_address and opts.gpus_per_run > 0 and _gpu_count() == 0:
+        own = _own_ray_instance(opts.ray_address)
+        if own and opts.gpus_per_run > 0 and _gpu_count() == 0:
             # the Ray instance the sweep starts here would have no GPU to give: its tasks waited forever
             raise OrderlabError("--gpus-per-run: no CUDA GPU is visible here, so the local Ray instance this sweep "
                                 "starts has none to give; drop it to train on the CPU, or add --ray-address of a "
                                 "cluster that has GPUs")
-        if not opts.ray_address and device.startswith("cuda") and _gpu_count() == 0:
+        if own and device.startswith("cuda") and _gpu_count() == 0:
             raise OrderlabError(f"--device {device}: no CUDA GPU is visible here; use --device cpu or auto, or add "
                                 f"--ray-address of a cluster that has GPUs")
 
@@ -927,6 +938,19 @@ def check_ray(address: str | None) -> None:
     except OSError as e:
         raise OrderlabError(f"no Ray cluster answers at {address} ({e.strerror or e}); start it (`ray start "
                             f"--head`), fix --ray-address, or drop it to start a local Ray instance") from None
+
+
+def _own_ray_instance(address: str | None) -> bool:
+    """Whether ``ray.init`` will start a Ray instance on this machine: ``local``, or no address with
+    no cluster named by RAY_ADDRESS or left by `ray start` (ray.init joins those). False when that
+    cannot be told (Ray's private lookup moved): only a sure local instance is refused GPUs."""
+    if address:
+        return address.startswith("local")
+    try:
+        from ray._private.services import get_ray_address_from_environment
+        return get_ray_address_from_environment(None, None) is None
+    except Exception:  # noqa: BLE001
+        return False
 
 
 def _ray_auto_address() -> str | None:

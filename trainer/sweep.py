@@ -633,6 +633,17 @@ def _ray_task(task: dict, cfg: dict, threads: int) -> dict:
     return execute_task(task, cfg, None, threads)
 
 
+def _holding_run(by_id: dict[str, Any], run_id: str) -> Any:
+    """The run that holds ``run_id``'s network now (None: not in ``by_id``): a run that could not be
+    continued had its network trained anew in a new run, which its superseded tag names."""
+    from orderlab.store import TAG_SUPERSEDED
+    r, seen = by_id.get(run_id), {run_id}
+    while r is not None and r.tags.get(TAG_SUPERSEDED) in by_id.keys() - seen:
+        seen.add(r.tags[TAG_SUPERSEDED])
+        r = by_id[r.tags[TAG_SUPERSEDED]]
+    return r
+
+
 def _poll_progress(store, study: str, running: list[Task], on_event: OnEvent, announced: set[int]) -> None:
     """Progress of submitted Ray tasks, read from the runs' progress tags; a task is announced
     (``announced``, its bar shown) once one of its runs is RUNNING, not while it waits in Ray's
@@ -641,20 +652,11 @@ def _poll_progress(store, study: str, running: list[Task], on_event: OnEvent, an
         runs = store.list_runs(study)
     except Exception:  # noqa: BLE001 - a busy store: try again at the next poll
         return
-    from orderlab.store import TAG_SUPERSEDED
     by_key = {(r.arch, r.seed): r for r in runs}
     by_id = {r.run_id: r for r in runs}
-
-    def now_held(run_id: str):
-        """The run holding the network now: one that could not be continued was trained anew in a
-        new run, which its superseded tag names."""
-        r, seen = by_id.get(run_id), {run_id}
-        while r is not None and r.tags.get(TAG_SUPERSEDED) in by_id.keys() - seen:
-            seen.add(r.tags[TAG_SUPERSEDED])
-            r = by_id[r.tags[TAG_SUPERSEDED]]
-        return r
     for t in running:
-        rs = ([by_key.get((t.arch, s)) for s in t.seeds] if t.kind == "train" else [now_held(i) for i in t.run_ids])
+        rs = ([by_key.get((t.arch, s)) for s in t.seeds] if t.kind == "train"
+              else [_holding_run(by_id, i) for i in t.run_ids])
         rs = [r for r in rs if r is not None]
         if t.id not in announced and any(r.status == "RUNNING" for r in rs):
             announced.add(t.id)
@@ -834,18 +836,9 @@ class Sweep:
         """The task's runs as the store sees them now, and (train tasks) the seeds with no run."""
         runs = self.store.list_runs(self.study)
         if task.kind == "resume":
-            from orderlab.store import TAG_SUPERSEDED
             by_id = {r.run_id: r for r in runs}
-            found = []
-            for i in task.run_ids:
-                r, seen = by_id.get(i), {i}
-                # a run that could not be continued: its network now lives in the run that replaced it
-                while r is not None and r.tags.get(TAG_SUPERSEDED) in by_id.keys() - seen:
-                    seen.add(r.tags[TAG_SUPERSEDED])
-                    r = by_id[r.tags[TAG_SUPERSEDED]]
-                if r is not None:
-                    found.append(r)
-            return found, []
+            found = [_holding_run(by_id, i) for i in task.run_ids]
+            return [r for r in found if r is not None], []
         latest = network_runs(r for r in runs if r.arch == task.arch)
         found = [latest[(task.arch, s)] for s in task.seeds if (task.arch, s) in latest]
         return found, [s for s in task.seeds if (task.arch, s) not in latest]

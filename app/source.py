@@ -179,6 +179,8 @@ class StudyData:
     unreadable: list[RecordProblem] = field(default_factory=list)   # recorded, record unreadable
     waiting: list[str] = field(default_factory=list)   # recorded, not analysed in this mode
     starting: list[str] = field(default_factory=list)  # running, no checkpoint recorded yet
+    planned: list[str] = field(default_factory=list)   # planned by a train or sweep, no run yet
+    resume: str = ""                           # the command that starts planned networks
     notes: list[str] = field(default_factory=list)
     problem: str | None = None                 # why there is nothing to analyse (yet)
     dataset: str = ""
@@ -437,6 +439,16 @@ class StudySource:
         # A network that has just started has no checkpoint to align yet: named, not silently left out.
         data.starting = [f"{r.study}:{r.name}" if len(studies) > 1 else r.name
                          for r in networks if r.status not in ENDED_EARLY and r.checkpoints == 0]
+        # Networks a train or sweep planned that have no run yet: the analysis covers only those
+        # recorded so far, and the Runs table cannot show what has no run.
+        from orderlab.studydata import unstarted_networks
+        from orderlab.studydata import suggest
+        resumes = []
+        for s in studies:
+            mine = unstarted_networks(store, s, [r for r in runs if r.study == s])
+            data.planned += [f"{s}:{a}/s{sd}" if len(studies) > 1 else f"{a}/s{sd}" for a, sd in mine]
+            resumes += [suggest(store, "orderlab", "sweep", "--resume", s)] if mine else []
+        data.resume = " · ".join(resumes)
         if waiting:
             from orderlab.errors import counted
             data.waiting = [f"{r.name} at {counted(r.checkpoints, 'checkpoint')}" for r in waiting]

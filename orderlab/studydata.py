@@ -44,18 +44,26 @@ def load_stack(store: Store, study: str, split: str = "test", *, align: str = "s
     return st
 
 
-def unstarted_note(store: Store, study: str, runs: Sequence[RunInfo], archs: Sequence[str] | None = None) -> str | None:
-    """A note naming the networks the study's trains and sweeps planned (``Store.sweep_plans``)
-    that have no run among ``runs`` yet (``archs``: of those architectures only): an analysis of a
-    study still training covers only the networks recorded so far, and the listing of its runs
-    shows none of the rest. None when every planned network has a run."""
+def unstarted_networks(store: Store, study: str, runs: Sequence[RunInfo],
+                       archs: Sequence[str] | None = None) -> list[tuple[str, int]]:
+    """The (architecture, seed) of each network the study's trains and sweeps planned
+    (``Store.sweep_plans``) that has no run among ``runs`` yet (``archs``: of those architectures
+    only), sorted. Empty where the plans cannot be read: this only ever feeds a note."""
     try:
         plans, _ = store.sweep_plans(study)
     except Exception:  # noqa: BLE001 - a note only: no parent run (deleted, another tool's), a server's hiccup
-        return None
+        return []
     have = {(r.arch, int(r.seed)) for r in runs}
-    missing = sorted({(str(a), int(sd)) for _, p in plans for a in p.get("archs", []) for sd in p.get("seeds", [])
-                      if (str(a), int(sd)) not in have and (not archs or a in archs)})
+    return sorted({(str(a), int(sd)) for _, p in plans for a in p.get("archs", []) for sd in p.get("seeds", [])
+                   if (str(a), int(sd)) not in have and (not archs or a in archs)})
+
+
+def unstarted_note(store: Store, study: str, runs: Sequence[RunInfo], archs: Sequence[str] | None = None) -> str | None:
+    """A note naming the networks planned for ``study`` that have no run yet
+    (:func:`unstarted_networks`): an analysis of a study still training covers only the networks
+    recorded so far, and the listing of its runs shows none of the rest. None when every planned
+    network has a run."""
+    missing = unstarted_networks(store, study, runs, archs)
     if not missing:
         return None
     names = name_list([f"{a}/s{sd}" for a, sd in missing])

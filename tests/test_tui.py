@@ -391,6 +391,33 @@ def add_checkpoint(store, run, rng) -> int:
 
 
 @pilot_test
+async def test_planned_networks_without_a_run_are_counted_and_named(empty_db, tmp_path):
+    # A sweep planned four networks more than it has started: the analysis covers the recorded
+    # ones, and the screen says which are still to come (or, once nothing trains, how to start them).
+    from orderlab.store import Store
+    uri = build_store_small(empty_db, tmp_path)
+    store = Store(uri)
+    store.write_sweep_plan("live", {"archs": ["mlp", "cnn"], "seeds": [0, 1, 2, 3], "epochs": 1})
+    app = make_app(uri, study="live", refresh=0.1)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: study_ready(app) and shows(app, "8 networks"), what="the planned count")
+        s = app.screen
+        assert s.data.planned == ["cnn/s2", "cnn/s3", "mlp/s2", "mlp/s3"]
+        assert shows(app, "4 planned") and shows(app, "planned, not started yet: cnn/s2, cnn/s3, mlp/s2…")
+        assert "--resume" not in screen_text(app)           # still training: they are still to come
+        assert s.data.stack.n_networks == 4
+        # One starts: it has a run now, no longer planned.
+        new, _ = store.create_network_run("live", store.study_parent("live"), store.experiment_id("live"),
+                                          arch="mlp", seed=2, dataset="synthetic", epochs=1.0, params={})
+        await wait_for(pilot, lambda: s.data.planned == ["cnn/s2", "cnn/s3", "mlp/s3"], what="one less planned")
+        assert shows(app, "8 networks") and shows(app, "3 planned")
+        # Nothing trains any more: the command that planned them has stopped; resuming starts them.
+        for r in store.list_runs("live"):
+            store.end_run(r.run_id, "FINISHED")
+        await wait_for(pilot, lambda: shows(app, "sweep --resume live"), what="the resume command")
+
+
+@pilot_test
 async def test_live_updates_follow_new_checkpoints_and_runs(empty_db, tmp_path):
     from textual.widgets import DataTable
     from orderlab.store import Store

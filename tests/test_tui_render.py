@@ -177,3 +177,21 @@ def test_notes_cut_to_their_lines_end_in_an_ellipsis():
     assert "…" not in R.fit_lines(exact, 40, 3).plain
     two = R.fit_lines(Text("a title of two studies' names, compared"), 24, 2)
     assert two.plain.split("\n") == ["a title of two studies'", "names, compared"]       # wrapped for a drawing
+
+
+def test_status_phrases_break_between_them_and_the_clock_only_where_it_fits():
+    segs = [Text("● live"), Text("synthetic"), Text("test"), Text("8 networks: 4 finished, 4 planned"),
+            Text("checkpoint 4/4, epoch 0.75")]
+    wide = R.pack_segments(segs, 200, extra=Text("12:00:00"))
+    assert wide.plain == "● live · synthetic · test · 8 networks: 4 finished, 4 planned · " \
+                         "checkpoint 4/4, epoch 0.75 · 12:00:00"
+    narrow = R.pack_segments(segs, 78, extra=Text("12:00:00")).plain.split("\n")
+    # the checkpoint's phrase moves whole to the second line (not "epoch" | "0.75")
+    assert narrow == ["● live · synthetic · test · 8 networks: 4 finished, 4 planned",
+                      "checkpoint 4/4, epoch 0.75 · 12:00:00"]
+    assert all(len(line) <= 78 for line in narrow)
+    # no room left on the last line: the clock is left out, not given a line of its own
+    tight = R.pack_segments(segs[:1], 10, extra=Text("12:00:00")).plain
+    assert tight == "● live"
+    # a phrase wider than a line keeps a line of its own (the widget wraps it)
+    assert R.pack_segments([Text("ab"), Text("x" * 30)], 10).plain == "ab\n" + "x" * 30

@@ -18,7 +18,7 @@ from orderlab.app.views.heatmap import HeatmapView
 from orderlab.app.views.histogram import HistogramView
 from orderlab.app.views.order import OrderView
 from orderlab.app.views.runs import RunsView
-from orderlab.app.widgets.render import epoch_text, fit_lines
+from orderlab.app.widgets.render import epoch_text, fit_lines, pack_segments
 
 # Columns beside the header's title: Textual's icon (8) and clock space (10, drawn even without
 # the clock); with class -roomy (orderlab.tcss) the icon takes 3 and the clock space 1.
@@ -214,7 +214,8 @@ class StudyScreen(PollingScreen):
 
     def show_status(self) -> None:
         data = self.data
-        t = Text(no_wrap=True, overflow="ellipsis")
+        # phrases of the status line: on a narrow terminal it breaks between them, not inside one
+        segs: list[Text] = []
         notes: list[str] = []
         if data is not None:
             from orderlab.store import shown_status
@@ -223,20 +224,25 @@ class StudyScreen(PollingScreen):
                 counts[status] = counts.get(status, 0) + 1
             live = counts.get("RUNNING", 0) > 0
             if live:
-                t.append("● live · ", style="bold green")
+                segs.append(Text("● live", style="bold green"))
             if data.dataset:
-                t.append(f"{data.dataset} · ")
+                segs.append(Text(data.dataset))
+            segs.append(Text(data.split))
             # a superseded run's network is another run's: it is shown, but is no network of its own
-            n = len(data.runs) - counts.get("SUPERSEDED", 0)
-            t.append(f"{data.split} · {n} network{'s' if n != 1 else ''}")
+            # ... and a network planned by a train or sweep that has no run yet is one of the study's
+            n = len(data.runs) - counts.get("SUPERSEDED", 0) + len(data.planned)
+            t = Text(f"{n} network{'s' if n != 1 else ''}")
             parts = [f"{n} {s.lower()}" for s, n in sorted(counts.items())]
+            parts += [f"{len(data.planned)} planned"] if data.planned else []
             if parts:
                 t.append(f": {', '.join(parts)}", style="dim")
+            segs.append(t)
             if data.stack is not None and self.checkpoint is not None:
-                t.append(f" · checkpoint {self.checkpoint + 1}/{data.stack.n_checkpoints}, "
-                         f"{data.stack.unit} {epoch_text(data.stack.epoch[self.checkpoint])}")
+                segs.append(Text(f"checkpoint {self.checkpoint + 1}/{data.stack.n_checkpoints}, "
+                                 f"{data.stack.unit} {epoch_text(data.stack.epoch[self.checkpoint])}"))
             if self.mode != "most":
-                t.append(f" · {'every network' if self.mode == 'all' else 'finished only'} (a)", style="yellow")
+                segs.append(Text(f"{'every network' if self.mode == 'all' else 'finished only'} (a)",
+                                 style="yellow"))
             notes = list(data.notes)
             if data.waiting:
                 # "finished only" leaves the running out for not having finished, not for lagging
@@ -246,17 +252,23 @@ class StudyScreen(PollingScreen):
             if data.starting:
                 notes.append(f"no checkpoint yet: {', '.join(data.starting[:3])}"
                              f"{'…' if len(data.starting) > 3 else ''}")
+            if data.planned:
+                # planned by a train or sweep, no run yet: still to come while networks train, else
+                # the command that planned them stopped (resuming the sweep starts them)
+                what = (f"planned, not started yet: {', '.join(data.planned[:3])}"
+                        f"{'…' if len(data.planned) > 3 else ''}")
+                notes.append(what if live else f"{what}; if the command stopped, `{data.resume}` starts them")
             if data.left_out:
                 notes.append(f"left out of the analysis: {', '.join(data.left_out[:3])}"
                              f"{'…' if len(data.left_out) > 3 else ''}")
             if data.problem and data.stack is None:
                 notes.append(data.problem)
         else:
-            t.append("loading…", style="dim")
-        # the time of the last poll, where the line has room for it (it is not worth a second line)
-        if self.last_ok is not None and len(t.plain) + 11 <= self.app.size.width - 2:
-            t.append(f" · {time.strftime('%H:%M:%S', time.localtime(self.app.clock()))}", style="dim")
-        self.query_one("#study-status", Static).update(t)
+            segs.append(Text("loading…", style="dim"))
+        # the time of the last poll, where the line has room for it (it is not worth a line of its own)
+        clock = (Text(time.strftime('%H:%M:%S', time.localtime(self.app.clock())), style="dim")
+                 if self.last_ok is not None else None)
+        self.query_one("#study-status", Static).update(pack_segments(segs, self.app.size.width - 2, extra=clock))
         note = self.query_one("#study-notes", Static)
         note.display = bool(notes)
         note.update(fit_lines(Text(" · ".join(notes), style="dim italic"), self.app.size.width - 2, 3))

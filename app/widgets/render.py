@@ -91,6 +91,24 @@ def fit_lines(text: Text, width: int, max_lines: int) -> Text:
     return Text("\n").join(lines[:max_lines])
 
 
+def pack_segments(segments: Sequence[Text], width: int, sep: str = " · ",
+                  extra: Text | None = None) -> Text:
+    """``segments`` joined by ``sep`` in lines of at most ``width`` cells, each line broken between
+    segments, never inside one (a segment wider than a line is left for the widget to wrap);
+    ``extra`` only where the last line has room for it (a detail not worth a line of its own)."""
+    lines: list[Text] = []
+    for seg in segments:
+        if lines and lines[-1].cell_len + len(sep) + seg.cell_len <= width:
+            lines[-1].append(sep)
+            lines[-1].append_text(seg)
+        else:
+            lines.append(seg.copy())
+    if extra is not None and lines and lines[-1].cell_len + len(sep) + extra.cell_len <= width:
+        lines[-1].append(sep, style=extra.style)
+        lines[-1].append_text(extra)
+    return Text("\n").join(lines)
+
+
 def fmt(v: float | None, digits: int = 2) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "—"

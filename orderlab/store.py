@@ -707,6 +707,9 @@ class Store:
         self.must_exist = must_exist
         self._client = None
         self._local_artifact_root: Path | None = None
+        # plan files downloaded from a server, by (parent run, path): named by their content's hash,
+        # a plan never changes, so a TUI polling a study downloads each once, not every poll
+        self._plan_texts: dict[tuple[str, str], str] = {}
         if self.uri.startswith("sqlite:///"):
             db = sqlite_path(self.uri)
             self._local_artifact_root = db.parent
@@ -1315,9 +1318,12 @@ class Store:
                 for info in sorted(infos, key=lambda i: i.path):
                     if not info.path.endswith(".json"):
                         continue
+                    if (parent, info.path) in self._plan_texts:
+                        texts[info.path] = self._plan_texts[parent, info.path]
+                        continue
                     try:
                         got = self._retry(lambda: self.client.download_artifacts(parent, info.path, tmp))
-                        texts[info.path] = Path(got).read_text()
+                        texts[info.path] = self._plan_texts[parent, info.path] = Path(got).read_text()
                     except (MlflowException, OSError, UnicodeDecodeError):
                         texts[info.path] = None
         plans, bad = [], []

@@ -86,6 +86,10 @@ def test_sweep_through_a_tracking_server(server, tmp_path):
     plans, bad = store.sweep_plans("srv")
     assert bad == [] and [(p["archs"], p["seeds"]) for _, p in plans] == [(["mlp", "cnn"], [0, 1])]
     assert len(list((root / "artifacts").rglob("sweeps/*.json"))) == 1
+    # read again (a TUI polls): the plan, named by its content, is not downloaded again
+    from unittest import mock
+    with mock.patch.object(store.client, "download_artifacts", side_effect=AssertionError("downloaded again")):
+        assert store.sweep_plans("srv") == (plans, bad)
     # the study read back through the server, as `orderlab export` does
     out = tmp_path / "srv.npz"
     r = runner.invoke(app, ["export", "srv", "-o", str(out), "--tracking-uri", url])

@@ -50,16 +50,17 @@ def identical_note(archs: list[str], at: str) -> str:
             f"still tells.")
 
 
-def tied_at_top(stack: Stack, q: float) -> dict[str, float]:
+def tied_at_top(stack: Stack, q: float, access: dict[str, np.ndarray] | None = None) -> dict[str, float]:
     """Architectures for which more than a share ``q`` of the examples tie at the highest
     accessibility (right at every trained checkpoint of every network): their "first q learned" is
     then a draw among the tied, and the overlap of two such orders sits near q by construction.
-    A study of one network has no overlap to speak of: nothing is said."""
+    A study of one network has no overlap to speak of: nothing is said. ``access``: each
+    architecture's accessibility where it is already computed."""
     out = {}
     if stack.n_networks < 2:
         return out
     for a in stack.archs:
-        acc = M.accessibility(stack, stack.arch_index(a))
+        acc = access[a] if access is not None else M.accessibility(stack, stack.arch_index(a))
         share = float(np.mean(acc >= 1 - 1e-12)) if acc.size else 0.0
         if share > q:
             out[a] = share

@@ -145,6 +145,7 @@ class Analysis:
     learned_at: dict[str, Any]                 # arch -> median learned-at epoch [N] (nan: never)
     halves: tuple[Any, Any] | None = None      # one architecture: accessibility of two halves of it
     access_all: Any = None                     # accessibility over every network [N]
+    tied: dict[str, float] = field(default_factory=dict)   # analysis.summary.tied_at_top
 
 
 @dataclass
@@ -556,8 +557,10 @@ class StudySource:
         if len(archs) == 1 and stack.n_networks >= 2:
             h1, h2 = M.half_splits(stack, 1)[0][archs[0]]
             halves = (M.accessibility(stack, networks=h1), M.accessibility(stack, networks=h2))
+        from orderlab.analysis.summary import tied_at_top
         return Analysis(archs=archs, curves=curves, order=order, accessibility=access, learned_at=learned,
-                        halves=halves, access_all=M.accessibility(stack))
+                        halves=halves, access_all=M.accessibility(stack),
+                        tied=tied_at_top(stack, order.get("q", 0.2), access))
 
     # -- per checkpoint ---------------------------------------------------------
     @staticmethod

@@ -51,11 +51,13 @@ def synthetic_record(correct: np.ndarray, *, labels: np.ndarray, meta: dict, epo
 def populate_store(store, study: str, *, archs: tuple[str, ...] = ("mlp", "cnn"), seeds: int = 4,
                    n_checkpoints: int = 9, n_examples: int = 300, seed: int = 0, finish: bool = True,
                    splits: tuple[str, ...] = ("train", "test"), dataset: str = "synthetic",
-                   learners: tuple[str, ...] = ()) -> list[str]:
+                   learners: tuple[str, ...] = (), correct: dict[str, np.ndarray] | None = None) -> list[str]:
     """Create a study of synthetic networks in ``store`` (a :class:`orderlab.store.Store`).
 
     Returns the run ids. With ``finish=False`` the runs stay RUNNING (a live study). The runs of
     ``learners`` (some of ``archs``) are stored as learners' runs are, their checkpoints stages.
+    ``correct``: each split's correctness, bool [len(archs) * seeds, n_checkpoints, n_examples]
+    (networks by architecture, then seed), in place of :func:`synthetic_correct`'s.
     """
     from orderlab.store import LEARNER_OPTIMIZER
     rng = np.random.default_rng(seed)
@@ -66,8 +68,8 @@ def populate_store(store, study: str, *, archs: tuple[str, ...] = ("mlp", "cnn")
     exp_id, parent = store.get_or_create_study(study, dataset, fp_tag, {"dataset": dataset})
     groups = np.repeat(np.arange(len(archs)), seeds)
     epochs = np.linspace(0, (n_checkpoints - 1) / 4, n_checkpoints)
-    corr = {s: synthetic_correct(len(groups), n_checkpoints, n_examples, seed=seed + i, groups=groups)
-            for i, s in enumerate(splits)}
+    corr = correct or {s: synthetic_correct(len(groups), n_checkpoints, n_examples, seed=seed + i, groups=groups)
+                       for i, s in enumerate(splits)}
     run_ids = []
     for j, g in enumerate(groups):
         arch, s_ = archs[g], int(j % seeds)

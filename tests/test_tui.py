@@ -195,6 +195,8 @@ async def test_every_view_shows_the_study(tui_store):
         oc = M.order_correlation(stack)
         i, j = oc["archs"].index("mlp"), oc["archs"].index("cnn")
         assert f"ρ = {oc['spearman'][i, j]:.2f}" in screen_text(app)
+        from orderlab.analysis.summary import tied_at_top
+        assert shows(app, "ties: over 20%") == bool(tied_at_top(stack, 0.2))
         # Examples: the easiest example first, drawn with half blocks, with its label.
         await pilot.press("6")
         await pilot.pause()
@@ -388,6 +390,29 @@ def add_checkpoint(store, run, rng) -> int:
     store.log_metrics(run.run_id, {"test_acc": float(results["test"][0].mean())}, int(rec.step[-1]) + 10,
                       tags={"orderlab.checkpoints": w.n_checkpoints, "orderlab.epoch": f"{epoch:g}"})
     return w.n_checkpoints
+
+
+@pilot_test
+async def test_order_view_says_when_the_first_learned_are_a_draw_among_ties(empty_db, tmp_path):
+    # 60% of the examples right at every trained checkpoint of every mlp: its "first 20% learned"
+    # is a draw among them and the overlap sits near 0.2 by construction (`analyze` says so too)
+    from orderlab.store import Store
+    from orderlab.synthetic import populate_store
+    c = np.zeros((4, 4, 200), bool)
+    c[:2, 1:, :120] = True                            # mlp: 60% right from the first trained checkpoint
+    c[:2, 2:, 120:160] = True
+    c[2:, 1:] = np.random.default_rng(0).random((2, 3, 200)) < np.linspace(0.2, 0.9, 3)[:, None]
+    uri = new_store(empty_db, tmp_path)
+    populate_store(Store(uri), "tied", archs=("mlp", "cnn"), seeds=2, n_checkpoints=4, n_examples=200,
+                   splits=("test",), correct={"test": c})
+    app = make_app(uri, study="tied")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: study_ready(app))
+        await pilot.press("5")
+        await wait_for(pilot, lambda: shows(app, "ties: over 20% are right at every trained checkpoint (mlp 60%)"),
+                       what="the tie note")
+        assert shows(app, "near 0.20 by construction")
+        assert "cnn" not in app.screen.data.analysis.tied
 
 
 @pilot_test

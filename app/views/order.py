@@ -98,4 +98,10 @@ class OrderView(View):
         s.append(" · a dot per example; axes: accessibility", style="dim")
         if len(pairs) > 1:
             s.append(f"   o: next pair ({self.pair + 1}/{len(pairs)})", style="dim")
+        if an.tied:
+            # the first q learned are then a draw among the tied: the overlap says nothing there
+            names = ", ".join(f"{a} {v:.0%}" for a, v in an.tied.items())
+            s.append(f"\nties: over {q:.0%} are right at every trained checkpoint ({names}): the first-{q:.0%} "
+                     f"overlap draws among them, near {q:.2f} by construction; ρ still ranks the rest "
+                     f"(`orderlab analyze` says how to separate them)", style="yellow")
         self.query_one("#order-status", Static).update(s)

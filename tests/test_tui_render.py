@@ -38,11 +38,20 @@ def test_matrix_shows_values_colours_and_what_does_not_fit():
     assert seg.style.bgcolor.get_truecolor() == R.cmap(1.0)
     assert R.cmap(1.0) != R.cmap(0.0)
     # 0.996 is not whole agreement: it does not round up to the 1.0 of identical networks
-    lines, _ = R.matrix(np.array([[1.0, 0.996], [0.996, 1.0]]), ["a", "b"], ["a", "b"], 40)
+    near = np.array([[1.0, 0.9996], [0.9996, 1.0]])
+    lines, _ = R.matrix(near, ["a", "b"], ["a", "b"], 40)
+    assert plain(lines[1]).split() == ["a", "1.0", ".999"], plain(lines[1])
+    # three decimals where a cell gets 6 columns (late in training, .97 to .99 is where TPA sits),
+    # two where it gets 4 or 5
+    lines, _ = R.matrix(np.array([[0.987, 0.972]]), ["a"], ["x", "y"], 40)
+    assert plain(lines[1]).split() == ["a", ".987", ".972"], plain(lines[1])
+    lines, _ = R.matrix(near, ["a", "b"], ["a", "b"], 12)
     assert plain(lines[1]).split() == ["a", "1.0", ".99"], plain(lines[1])
     # a correlation just below zero has no sign ("-0.0" read as a negative one); others keep it
-    lines, _ = R.matrix(np.array([[-0.004, -0.04, -0.3, -1.0]]), ["a"], list("wxyz"), 40)
+    lines, _ = R.matrix(np.array([[-0.004, -0.04, -0.3, -1.0]]), ["a"], list("wxyz"), 22)
     assert plain(lines[1]).split() == ["a", ".00", "-.04", "-.30", "-1.0"], plain(lines[1])
+    lines, _ = R.matrix(np.array([[-0.0004, -0.04, -0.3, -1.0]]), ["a"], list("wxyz"), 40)
+    assert plain(lines[1]).split() == ["a", ".000", "-.040", "-.300", "-1.0"], plain(lines[1])
     assert [R.fmt(v, 3) for v in (-0.00004, -0.1, 0.0)] == ["0.000", "-0.100", "0.000"]
     # Long names: columns are numbered and rows carry the numbers.
     lines, _ = R.matrix(m, ["alpha:cnn/s0", "alpha:cnn/s1"], None, 40)

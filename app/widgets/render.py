@@ -309,7 +309,9 @@ def matrix_width(row_labels: Sequence[str], col_labels: Sequence[str] | None) ->
 def matrix(values: np.ndarray, row_labels: Sequence[str], col_labels: Sequence[str] | None, width: int,
            *, lo: float = 0.0, hi: float = 1.0, row_colours: Sequence[str] | None = None,
            max_rows: int | None = None) -> tuple[list, str]:
-    """Coloured cells, with their values when a cell gets 4 columns or more, else colour only.
+    """Coloured cells, with their values when a cell gets 4 columns or more (three decimals from 6
+    columns: late in training agreement sits between .97 and .99, where two decimals tell little),
+    else colour only.
 
     Returns the lines (header ``Text`` lines, then one list of segments per row: a large matrix has
     thousands of cells, and segments skip rich's span bookkeeping) and a note (empty, or what
@@ -320,7 +322,7 @@ def matrix(values: np.ndarray, row_labels: Sequence[str], col_labels: Sequence[s
     note = ""
     row_labels, col_labels, lab_w = _matrix_labels(row_labels, col_labels, n_c)
     room = max(1, width - lab_w - 1)
-    cell = next((c for c in (5, 4, 3, 2) if room >= c * n_c), 1)
+    cell = next((c for c in (6, 5, 4, 3, 2) if room >= c * n_c), 1)
     shown_c = min(n_c, room // cell)
     cl = list(col_labels)
     # Column numbers wider than their cells (network 10 and on in a 1- or 2-column cell) are
@@ -348,21 +350,22 @@ def matrix(values: np.ndarray, row_labels: Sequence[str], col_labels: Sequence[s
             if not math.isfinite(v):
                 row.append(Segment(blank, dim))
                 continue
-            txt = _cell_text(v) if cell >= 4 else ""
+            txt = _cell_text(v, 3 if cell >= 6 else 2) if cell >= 4 else ""
             row.append(Segment(txt.center(cell)[:cell], _cell_style(cmap(v, lo, hi))))
         out.append(row)
     return out, note
 
 
-def _cell_text(v: float) -> str:
-    """A matrix value in 4 characters: ".83", "-.04". 1.0 only for agreement that is whole (0.995
-    rounded to it read as all networks alike); a value that rounds to zero has no sign ("-0.0"
-    read as a negative correlation)."""
+def _cell_text(v: float, digits: int = 2) -> str:
+    """A matrix value in 4 characters (``digits`` 2: ".83", "-.04") or 5 (3: ".987"). 1.0 only for
+    agreement that is whole (0.995 rounded to it read as all networks alike); a value that rounds
+    to zero has no sign ("-0.0" read as a negative correlation)."""
     if v >= 1 - 1e-9:
         return "1.0"
     if v <= -1 + 1e-9:
         return "-1.0"
-    text = unsigned_zero(f"{max(min(v, 0.99), -0.99):.2f}")
+    cap = 1 - 10 ** -digits
+    text = unsigned_zero(f"{max(min(v, cap), -cap):.{digits}f}")
     return text.replace("0.", ".", 1)
 
 

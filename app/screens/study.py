@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import numpy as np
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -92,6 +93,7 @@ class StudyScreen(PollingScreen):
         self.version = -1
         self.checkpoint: int | None = None      # index into data.stack.epoch
         self.following = True                   # stay on the latest checkpoint as new ones arrive
+        self._want_epoch: float | None = None   # the epoch to show once a reload's stack arrives
         self.playing = False
         self._play_timer = None
         self.cp_cache: dict[tuple[int, int], Any] = {}
@@ -189,13 +191,19 @@ class StudyScreen(PollingScreen):
             self.version = data.version
             if data.stack is not None:
                 n = data.stack.n_checkpoints
-                if self.following or self.checkpoint is None:
+                if self._want_epoch is not None:
+                    # the last checkpoint at or before the epoch chosen before the reload
+                    at = data.stack.epoch <= self._want_epoch + 1e-9
+                    self.checkpoint = int(np.flatnonzero(at)[-1]) if at.any() else 0
+                    self.following = self.checkpoint == n - 1
+                elif self.following or self.checkpoint is None:
                     self.checkpoint = n - 1
                 self.checkpoint = max(0, min(self.checkpoint, n - 1))
             else:
                 self.checkpoint = None
             # Older versions' checkpoints are of another stack: drop them.
             self.cp_cache = {k: v for k, v in self.cp_cache.items() if k[0] == self.version}
+        self._want_epoch = None                 # kept through one load only (the same stack: kept as it is)
         for v in self.views():
             v.show_data(data, changed)
         # A reload (split, mode) forgets the shown checkpoint; the same networks come back as the same
@@ -454,7 +462,13 @@ class StudyScreen(PollingScreen):
 
     def _reload(self) -> None:
         self._stop_play()
-        self.following = True
+        # A checkpoint the user chose is kept by its epoch: the other split, mode or comparison
+        # brings a stack of its own, mostly on the same checkpoints (one following the latest
+        # goes on following it).
+        self._want_epoch = (float(self.data.stack.epoch[self.checkpoint])
+                            if not self.following and self.data is not None and self.data.stack is not None
+                            and self.checkpoint is not None else None)
+        self.following = self._want_epoch is None
         self.cp_result = None
         self._cp_error = None
         self.title_text()

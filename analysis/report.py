@@ -16,7 +16,7 @@ from orderlab.analysis import metrics as M
 from orderlab.analysis.stack import Stack
 from orderlab.analysis.summary import (analysis_json, example_rows, identical_groups, identical_note, one_network_note,
                                        own_grids, pick_checkpoints, tie_note, tied_at_top, tied_note)
-from orderlab.errors import OrderlabError, counted, unsigned_zero
+from orderlab.errors import OrderlabError, counted, epoch_text, unsigned_zero
 
 REPORT_FILENAME = "report.md"
 GRID_CLASSES = 10      # classes the example grid and the text table show: more would not fit a page
@@ -140,7 +140,7 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
     md = [f"# {title}", "",
           f"Study **{first.study or '?'}**: {counted(first.n_networks, 'network')} "
           f"({', '.join(f'{len(first.arch_index(a))} {a}' for a in first.archs)}), "
-          f"{counted(first.n_checkpoints, 'checkpoint')} ({first.units} {first.epoch[0]:.3g} to {first.epoch[-1]:.3g}); "
+          f"{counted(first.n_checkpoints, 'checkpoint')} ({first.units} {epoch_text(first.epoch[0])} to {epoch_text(first.epoch[-1])}); "
           f"splits: {', '.join(f'{s} ({stacks[s].n_examples} examples)' for s in splits)}. "
           f"Written {time.strftime('%Y-%m-%d %H:%M')}.", "",
           "TPA (true-positive agreement) = share of examples that *all* networks get right, over the mean "
@@ -228,7 +228,7 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
                "|---" * (4 + len(st.archs)) + "|"]
         for kind, rows in (("easiest", rows_e), ("hardest", rows_h)):
             for r in rows:
-                la = [("never" if v["learned_at"] is None else f"{v['learned_at']:.3g}") for v in r["archs"].values()]
+                la = [("never" if v["learned_at"] is None else epoch_text(v['learned_at'])) for v in r["archs"].values()]
                 md.append(f"| {kind} {r['rank']} | {r['example_id']} | {r['class']} | {r['accessibility']:.3f} | "
                           + " | ".join(la) + " |")
         md.append("")

@@ -11,6 +11,7 @@ from typing import Collection, Iterable, Sequence
 
 import numpy as np
 
+from orderlab.errors import epoch_text
 from orderlab.record import Record, RecordError
 
 
@@ -213,7 +214,7 @@ class Stack:
 
     def at(self, checkpoint: int) -> str:
         """Checkpoint ``checkpoint``'s position for a reader, e.g. "epoch 2.5" or "stage 30"."""
-        return f"{self.unit} {float(self.epoch[checkpoint]):.3g}"
+        return f"{self.unit} {epoch_text(self.epoch[checkpoint])}"
 
     def totals_on_own_grids(self) -> tuple[np.ndarray, int]:
         """(totals ``[n, N]``, scale): at how many of its own checkpoints each network got each

@@ -10,7 +10,7 @@ import numpy as np
 
 from orderlab.analysis import metrics as M
 from orderlab.analysis.stack import Stack
-from orderlab.errors import OrderlabError, unsigned_zero
+from orderlab.errors import OrderlabError, epoch_text, unsigned_zero
 
 # Sarle's coefficient of a uniform distribution; above it a histogram leans to two modes.
 SARLE_UNIFORM = 5 / 9
@@ -93,7 +93,7 @@ def tied_note(tied: dict[str, float], q: float, epoch: np.ndarray | None = None,
         # learners checkpoint whole boosting rounds or trees (1 at the least): no earlier one to record
         whole = ("; a boosting learner's or a forest's first round or tree is its earliest"
                  if first >= 1 and unit != "epoch" else "")
-        advice = (f"they are right from the first trained checkpoint, {unit} {first:.3g}: to separate them, record "
+        advice = (f"they are right from the first trained checkpoint, {unit} {epoch_text(first)}: to separate them, record "
                   f"earlier checkpoints, e.g. --record-every {first / 2:.3g}, or train more slowly{whole}")
     else:
         advice = "record earlier checkpoints to separate them"

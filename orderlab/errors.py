@@ -19,3 +19,14 @@ def unsigned_zero(text: str) -> str:
     """A formatted number without the sign of a value that rounds to zero: a gap of -0.00004 reads
     "0.000", not "-0.000" (Python's "z" format option needs 3.11)."""
     return text[1:] if text.startswith("-") and not text.strip("-0.") else text
+
+
+def epoch_text(x: float) -> str:
+    """An epoch (or stage) as the user wrote it: two decimals at most from 1 on (12.25, not the
+    "12.2" of 3 significant digits, which stood for 12.25 beside 12.5), 3 significant digits below
+    (0.512; a checkpoint every 0.005 epochs stays told apart), no trailing zeros (3, 0.25)."""
+    x = float(x)
+    text = f"{x:.2f}" if abs(x) >= 1 else f"{x:.3g}"
+    if "e" in text:                     # below 0.0001: too small for a decimal point to read well
+        return text
+    return unsigned_zero(text.rstrip("0").rstrip(".") if "." in text else text)

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from orderlab.errors import OrderlabError
+from orderlab.errors import OrderlabError, epoch_text
 
 SCALES = ("demo", "paper")
 RECIPE_DIR = Path(__file__).parent / "recipes"
@@ -602,7 +602,7 @@ def write_summary(out: Path, scale: str, command: str, results: list[dict[str, A
     for res in results:
         for r in res["rows"]:
             md.append(f"| {res['recipe'].name} | {r['dataset']} | {r['arch']} | {r['networks']} | "
-                      f"{r['final_acc']:.3f} | {r.get('unit', 'epoch')} {r['middle_epoch']:.3g} ({r['middle_acc']:.2f}) | {r['tpa_middle']:.3f} | "
+                      f"{r['final_acc']:.3f} | {r.get('unit', 'epoch')} {epoch_text(r['middle_epoch'])} ({r['middle_acc']:.2f}) | {r['tpa_middle']:.3f} | "
                       f"{r['ind_middle']:.3f} | {r['tpa_final']:.3f} | {r['ind_final']:.3f} | {r['tv_middle']:.2f} | "
                       f"{_f(r['rho_within'])} |")
     for res in results:

@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from orderlab.analysis.stack import Stack
-from orderlab.errors import OrderlabError, name_list
+from orderlab.errors import OrderlabError, epoch_text, name_list
 from orderlab.record import Record, RecordError
 from orderlab.store import ENDED_EARLY, RunInfo, Store, one_run_per_network, param_equals, resolve_tracking_uri
 
@@ -110,8 +110,8 @@ def leave_out_interrupted(store: Store, study: str, pairs: list[tuple[RunInfo, R
     resume = f"`{suggest(store, 'orderlab', 'sweep', '--resume', study)}`"
     # the record's last epoch: the progress tag, written every 2 s, lags behind a killed process
     last = {r.run_id: float(rec.epoch[-1]) if len(rec.epoch) else r.epoch for r, rec in pairs}
-    names = name_list([f"{r.name} ({r.status} at {'stage' if r.stages else 'epoch'} {last[r.run_id]:.3g} of "
-                       f"{r.epochs:g})" for r in gone])
+    names = name_list([f"{r.name} ({r.status} at {'stage' if r.stages else 'epoch'} {epoch_text(last[r.run_id])} of "
+                       f"{epoch_text(r.epochs)})" for r in gone])
     if not kept:
         raise OrderlabError(f"every network of study {study!r} to analyse stopped before finishing ({names}); resume "
                             f"them with {resume}, or pass --include-interrupted to analyse them as they stand")

@@ -510,3 +510,11 @@ def test_networks_of_one_architecture_ending_apart_are_said_to_pool_lengths():
               synthetic_record(corr[j][:5], labels=labels, meta={}, epochs=short, seed=j)) for j in range(2)]
     mixed = Stack.from_records(recs[:2] + other, align="common")
     assert not any("networks end at different" in w for w in mixed.warnings), mixed.warnings
+
+
+def test_checkpoint_positions_read_as_recorded():
+    """Quarter-epoch checkpoints past epoch 10 read "12.25" and "12.5", not "12.2" and "12.5"
+    (3 significant digits); fractions of an epoch keep 3 significant digits."""
+    st = M.as_stack(np.ones((2, 5, 10), bool), arch=np.array(["mlp"] * 2),
+                    epoch=np.array([0.0, 0.005, 0.511628, 12.25, 12.5]))
+    assert [st.at(c) for c in range(5)] == ["epoch 0", "epoch 0.005", "epoch 0.512", "epoch 12.25", "epoch 12.5"]

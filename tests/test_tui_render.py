@@ -10,6 +10,7 @@ from rich.text import Text
 from orderlab.app.source import choose_networks
 from orderlab.app.views.heatmap import colour_range
 from orderlab.app.widgets import render as R
+from orderlab.errors import epoch_text
 
 
 def plain(line) -> str:
@@ -99,7 +100,9 @@ def test_line_chart_draws_lines_and_shades_the_gap():
 
 def test_bar_and_epochs():
     assert R.bar(0.5, 8) == "████    " and R.bar(1.0, 4) == "████" and R.bar(0, 3) == "   "
-    assert R.epoch_text(0.511628) == "0.51" and R.epoch_text(3.0) == "3" and R.epoch_text(0.25) == "0.25"
+    # the command line's rule (orderlab.errors.epoch_text): 12.25 beside 12.5 is not "12.2"
+    assert [epoch_text(v) for v in (0.511628, 3.0, 0.25, 12.25, 123.333, 0.005, -0.0)] == \
+        ["0.512", "3", "0.25", "12.25", "123.33", "0.005", "0"]
 
 
 def run(name, status, checkpoints):

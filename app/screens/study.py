@@ -19,7 +19,8 @@ from orderlab.app.views.heatmap import HeatmapView
 from orderlab.app.views.histogram import HistogramView
 from orderlab.app.views.order import OrderView
 from orderlab.app.views.runs import RunsView
-from orderlab.app.widgets.render import epoch_text, fit_lines, pack_segments
+from orderlab.app.widgets.render import fit_lines, pack_segments
+from orderlab.errors import epoch_text
 
 # Columns beside the header's title: Textual's icon (8) and clock space (10, drawn even without
 # the clock); with class -roomy (orderlab.tcss) the icon takes 3 and the clock space 1.

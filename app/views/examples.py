@@ -14,7 +14,8 @@ from orderlab.analysis.metrics import cut_tie
 from orderlab.analysis.summary import tie_sentence
 from orderlab.app.views.base import View
 from orderlab.app.widgets.drawing import Drawing
-from orderlab.app.widgets.render import arch_colour, epoch_text, image_lines
+from orderlab.app.widgets.render import arch_colour, image_lines
+from orderlab.errors import epoch_text
 
 IMAGE_CELLS = 16          # the widest an image is drawn (cells; each cell is one pixel wide, two high)
 TEXT_CARD = 36

@@ -12,7 +12,8 @@ from textual.widgets import Static
 
 from orderlab.app.views.base import View
 from orderlab.app.widgets.drawing import Drawing
-from orderlab.app.widgets.render import arch_colour, epoch_text, fit_lines, legend, matrix, matrix_width
+from orderlab.app.widgets.render import arch_colour, fit_lines, legend, matrix, matrix_width
+from orderlab.errors import epoch_text
 from orderlab.errors import counted
 
 

@@ -9,7 +9,8 @@ from textual import on
 from textual.widgets import DataTable, Input, Static
 
 from orderlab.app.views.base import View
-from orderlab.app.widgets.render import bar, epoch_text
+from orderlab.app.widgets.render import bar
+from orderlab.errors import epoch_text
 from orderlab.errors import counted
 
 STATUS_STYLE = {"FINISHED": "green", "RUNNING": "cyan", "FAILED": "red", "KILLED": "yellow", "STALE": "magenta",

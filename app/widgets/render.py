@@ -65,9 +65,6 @@ def _mix(a: str, b: str) -> str:
     return _hex(tuple((x + y) // 2 for x, y in zip(ca, cb)))  # type: ignore[arg-type]
 
 
-def epoch_text(x: float) -> str:
-    """Epochs with at most two decimals: 0.511628 -> 0.51, 3.0 -> 3."""
-    return f"{float(x):.2f}".rstrip("0").rstrip(".")
 
 
 def fit_lines(text: Text, width: int, max_lines: int) -> Text:

@@ -9,7 +9,7 @@ from typing import List, Optional
 
 import typer
 
-from orderlab.errors import OrderlabError, counted
+from orderlab.errors import OrderlabError, counted, epoch_text
 
 URI_OPTION = typer.Option(None, "--tracking-uri", envvar="MLFLOW_TRACKING_URI",
                           help="MLflow store or server (default sqlite:///./mlruns/mlflow.db).")
@@ -188,7 +188,7 @@ def _print_analysis(js: dict) -> None:
         for e in rows:
             lo, hi = g["tpa_lo"][e], g["tpa_hi"][e]
             ci = ["–" if lo is None or hi is None else f"{lo:.2f}–{hi:.2f}"] if shown else []
-            t.add_row(f"{epochs[e]:.3g}" + (" ◂" if e == chosen else ""), _fmt(g["accuracy"][e]), _fmt(g["tpa"][e]),
+            t.add_row(epoch_text(epochs[e]) + (" ◂" if e == chosen else ""), _fmt(g["accuracy"][e]), _fmt(g["tpa"][e]),
                       *ci, _fmt(g["tpa_independent"][e]),
                       _fmt(g["jaccard"][e]), _fmt(g["bimodality_tv"][e], ".2f"), _fmt(g["sarle"][e], ".2f"))
         console.print(t)
@@ -203,7 +203,7 @@ def _print_analysis(js: dict) -> None:
                   "Sarle above 0.56 leans bimodal, but a skewed histogram (high accuracy, or independent networks) scores "
                   "high too: read it with TV.[/dim]")
     aa = js["architecture_agreement"]
-    t = Table(title=f"architecture agreement (mean pairwise TPA; κ in brackets) at {unit} {epochs[aa['checkpoint']]:.3g}",
+    t = Table(title=f"architecture agreement (mean pairwise TPA; κ in brackets) at {unit} {epoch_text(epochs[aa['checkpoint']])}",
               title_justify="left")
     t.add_column("")
     for a in aa["archs"]:
@@ -445,7 +445,7 @@ def register(app: typer.Typer) -> None:
                  f"{', class ' + shown if shown is not None else ''})")
         own = [[str(r["rank"]), str(r["example_id"]), r["class"], f"{r['accessibility']:.3f}"] for r in rows]
         per = {a: [f"{r['archs'][a]['accessibility']:.2f} · " + ("never" if r["archs"][a]["learned_at"] is None
-                                                               else f"{r['archs'][a]['learned_at']:.3g}")
+                                                               else epoch_text(r['archs'][a]['learned_at']))
                    for r in rows] for a in stack.archs}
         console = Console()
         # Columns that fit the terminal: many architectures continue in further tables (rank and

@@ -9,7 +9,7 @@ import typer
 
 from orderlab.commands import console
 from orderlab.commands.analysis import INTERRUPTED_OPTION
-from orderlab.errors import OrderlabError, counted
+from orderlab.errors import OrderlabError, counted, epoch_text
 
 URI_OPTION = typer.Option(None, "--tracking-uri", envvar="MLFLOW_TRACKING_URI",
                           help="MLflow store or server (default sqlite:///./mlruns/mlflow.db).")
@@ -77,7 +77,7 @@ def register(app: typer.Typer) -> None:
             # a killed run's record may hold more than its tags and metrics had said
             checkpoints, epoch, train_acc, test_acc = store.recorded_progress(r)
             t.add_row(r.run_id, r.arch, str(r.seed), f"[{colours.get(status, 'white')}]{status}[/]",
-                      f"{epoch:.3g}/{r.epochs:g}", str(checkpoints),
+                      f"{epoch_text(epoch)}/{epoch_text(r.epochs)}", str(checkpoints),
                       "" if train_acc is None else f"{train_acc:.3f}",
                       "" if test_acc is None else f"{test_acc:.3f}",
                       error if len(error) <= 60 else error[:59] + "…")

@@ -777,6 +777,10 @@ class Store:
             self._client = client
         return self._client
 
+    def _read_only(self) -> ReadOnlyStore:
+        return ReadOnlyStore(f"the store {self.uri} is read-only (its database file cannot be written); make the "
+                             f"file writable or pass --tracking-uri to a writable store")
+
     def _retry(self, fn: Callable[[], T], attempts: int = 60) -> T:
         """Run ``fn``; retry while SQLite is locked by another writer (parallel sweeps)."""
         delay = 0.05
@@ -789,9 +793,7 @@ class Store:
                     or "unable to open database" in text and i < 3
                 if not transient or i == attempts - 1:
                     if "readonly database" in text:      # SQLite: "attempt to write a readonly database"
-                        raise ReadOnlyStore(f"the store {self.uri} is read-only (its database file cannot be "
-                                         f"written); make the file writable or pass --tracking-uri to a "
-                                         f"writable store") from None
+                        raise self._read_only() from None
                     if "database or disk is full" in text or "no space left on device" in text:
                         db = (sqlite_path(self.uri).parent if self.uri.startswith("sqlite:///")
                               else _without_password(self.uri))
@@ -1285,6 +1287,10 @@ class Store:
         parent = self.study_parent(study)
         local = self._artifact_dir(parent)
         if local is not None:
+            # A database that cannot be written refuses the networks anyway: no plan is kept for them
+            # in the artifact folder (which may well be writable), to be named as planned ever after.
+            if self.uri.startswith("sqlite:///") and not os.access(sqlite_path(self.uri), os.W_OK):
+                raise self._read_only()
             dst = local / SWEEP_ARTIFACT_DIR / name
             if not dst.exists():
                 dst.parent.mkdir(parents=True, exist_ok=True)

@@ -552,3 +552,25 @@ def test_the_planned_networks_note_never_stops_a_command(tmp_path, monkeypatch):
     for args in (("runs", "np"), ("analyze", "np")):
         r = run(*args, "--tracking-uri", uri)
         assert r.exit_code == 0 and "parent run" not in r.output, r.output
+
+
+def test_export_leaves_out_the_note_on_networks_that_end_apart(tmp_path, monkeypatch):
+    """The note that some networks end at other epochs is about measures over each network's own
+    checkpoints (accessibility, learning orders): the exported file holds the common checkpoints
+    only, so `export` leaves that note out and keeps the alignment note."""
+    from orderlab import studydata
+    from orderlab.analysis.stack import UNEVEN_ENDS, Stack
+    from orderlab.synthetic import synthetic_correct, synthetic_record
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    populate_store(Store(uri), "apart", archs=("mlp",), seeds=1, n_checkpoints=3, n_examples=N_EX)
+    labels = np.random.default_rng(0).integers(0, 10, N_EX)
+    corr = synthetic_correct(3, 9, N_EX, seed=2)
+    recs = [({"run_id": f"m{j}", "arch": "mlp", "seed": j},
+             synthetic_record(corr[j] if j < 2 else corr[j][:4], labels=labels, meta={},
+                              epochs=np.arange(9.0) if j < 2 else np.arange(4.0), seed=j)) for j in range(3)]
+    stack = Stack.from_records(recs, split="test", align="common", keep_predicted=True)
+    assert any(UNEVEN_ENDS in w for w in stack.warnings)            # what analyze would say
+    monkeypatch.setattr(studydata, "load_stack", lambda *a, **k: stack)
+    r = run("export", "apart", "-o", str(tmp_path / "a.npz"), "--align", "common", "--tracking-uri", uri)
+    assert r.exit_code == 0 and "3 networks x 4 checkpoints" in r.stdout, r.output
+    assert UNEVEN_ENDS not in r.stderr and "warning: aligned on 4 common checkpoints" in r.stderr, r.stderr

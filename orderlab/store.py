@@ -370,6 +370,12 @@ class StudyInfo:
     checkpoints: int               # most checkpoints recorded by any run
     last_update: float             # unix seconds
     fingerprint: str = ""          # the study's data ("train=…,test=…"): equal means the same data
+    n_planned: int = 0             # planned by a train or sweep (Store.sweep_plans), no run yet
+
+
+def planned_networks(plans: Iterable[tuple[str, dict[str, Any]]]) -> set[tuple[str, int]]:
+    """The (architecture, seed) of every network that plans (``Store.sweep_plans``) name."""
+    return {(str(a), int(sd)) for _, p in plans for a in p.get("archs", []) for sd in p.get("seeds", [])}
 
 
 # what MLflow accepts in a tag key (an architecture named otherwise is shown once its runs exist)
@@ -966,8 +972,18 @@ class Store:
                                 + [float(r.tags.get(TAG_HEARTBEAT, r.start_time)) for r in runs]
                                 + [r.end_time or 0.0 for r in runs]),
                 fingerprint=exp.tags.get(TAG_FINGERPRINT, ""),
+                n_planned=len(self._unstarted(parent, runs)) if parent else 0,
             ))
         return sorted(out, key=lambda s: s.name)
+
+    def _unstarted(self, parent: str, runs: Iterable[RunInfo]) -> set[tuple[str, int]]:
+        """The networks the plans on ``parent`` name that have no run among ``runs``; none where
+        the plans cannot be read (they only ever feed a count or a note)."""
+        try:
+            plans, _ = self._plans_on(parent)
+        except Exception:  # noqa: BLE001 - a count only: a server's hiccup, a plan folder that went
+            return set()
+        return planned_networks(plans) - {(r.arch, int(r.seed)) for r in runs}
 
     def plan_archs(self, study: str, archs: Iterable[str]) -> None:
         """Note on ``study`` that networks of ``archs`` are to be trained (see ``TAG_PLANNED_ARCH``)."""
@@ -1306,8 +1322,10 @@ class Store:
     def sweep_plans(self, study: str) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
         """The plans sweeps and trains left in ``study`` (:meth:`write_sweep_plan`) as (where, plan), in file-name
         order, and the plan files that cannot be read (named, so that the caller can say so)."""
+        return self._plans_on(self.study_parent(study))
+
+    def _plans_on(self, parent: str) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
         import json
-        parent = self.study_parent(study)
         local = self._artifact_dir(parent)
         texts: dict[str, str | None] = {}
         if local is not None:

@@ -15,7 +15,8 @@ import numpy as np
 from orderlab.analysis.stack import Stack
 from orderlab.errors import OrderlabError, epoch_text, name_list
 from orderlab.record import Record, RecordError
-from orderlab.store import ENDED_EARLY, RunInfo, Store, one_run_per_network, param_equals, resolve_tracking_uri
+from orderlab.store import (ENDED_EARLY, RunInfo, Store, one_run_per_network, param_equals, planned_networks,
+                            resolve_tracking_uri)
 
 SPLITS = ("train", "test")
 
@@ -54,8 +55,7 @@ def unstarted_networks(store: Store, study: str, runs: Sequence[RunInfo],
     except Exception:  # noqa: BLE001 - a note only: no parent run (deleted, another tool's), a server's hiccup
         return []
     have = {(r.arch, int(r.seed)) for r in runs}
-    return sorted({(str(a), int(sd)) for _, p in plans for a in p.get("archs", []) for sd in p.get("seeds", [])
-                   if (str(a), int(sd)) not in have and (not archs or a in archs)})
+    return sorted(n for n in planned_networks(plans) - have if not archs or n[0] in archs)
 
 
 def unstarted_note(store: Store, study: str, runs: Sequence[RunInfo], archs: Sequence[str] | None = None) -> str | None:

@@ -49,9 +49,12 @@ def test_the_studies_list_names_architectures_planned_before_their_first_run(sto
                                  "--tracking-uri", store_uri, "--quiet"])
     assert r.exit_code == 130, r.output
     [info] = store.list_studies()
-    assert (info.name, info.n_runs, info.archs) == ("planned", 0, ["logistic", "mlp"])
+    assert (info.name, info.n_runs, info.archs, info.n_planned) == ("planned", 0, ["logistic", "mlp"], 2)
     out = CliRunner().invoke(app, ["studies", "--tracking-uri", store_uri], env={"COLUMNS": "200"}).output
     assert "logistic, mlp" in out, out
+    row = next(line for line in out.splitlines() if "│ planned " in line)
+    # networks (the planned ones among them), running, finished, failed, stale, planned
+    assert [c.strip() for c in row.split("│") if c.strip()][3:9] == ["2", "0", "0", "0", "0", "2"], out
     # networks of another architecture join the list with their runs; a name MLflow takes for no
     # tag key is left to them
     populate_store(store, "planned2", archs=("cnn",), seeds=1, n_checkpoints=2, n_examples=20)

@@ -440,6 +440,14 @@ async def test_planned_networks_without_a_run_are_counted_and_named(empty_db, tm
         for r in store.list_runs("live"):
             store.end_run(r.run_id, "FINISHED")
         await wait_for(pilot, lambda: shows(app, "sweep --resume live"), what="the resume command")
+        # the studies list counts them too, in a column of their own while some study has them
+        from orderlab.app.screens.studies import StudiesScreen
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, StudiesScreen) and shows(app, "planned"),
+                       what="the studies list")
+        row = next(line for line in screen_text(app).splitlines() if line.strip().startswith("live"))
+        assert row.split()[4:10] == ["0", "5", "0", "0", "3", "4"], row  # running, done, failed, stale, planned, ckpts
+        assert shows(app, "1 study, 8 networks")
 
 
 @pilot_test
@@ -900,12 +908,18 @@ print("early", early, "torch" in sys.modules, "mlflow" in sys.modules)
 def test_studies_table_keeps_stale_apart_from_failed():
     """STALE runs (their process died; resumable) have their own column, as in `orderlab studies`."""
     from rich.text import Text
-    from orderlab.app.screens.studies import COLUMNS, cells
+    from orderlab.app.screens.studies import cells, columns
     from orderlab.store import StudyInfo
     s = StudyInfo("s", "e", None, "digits", ["mlp"], n_runs=6, n_running=1, n_finished=2, n_failed=1, n_stale=2,
                   checkpoints=4, last_update=0.0)
-    row = dict(zip((k for k, _ in COLUMNS), (c.plain if isinstance(c, Text) else c for c in cells(s, 10.0))))
+    row = {k: c.plain if isinstance(c, Text) else c for k, c in cells(s, 10.0).items()}
     assert (row["running"], row["finished"], row["failed"], row["stale"]) == ("1", "2", "1", "2")
+    # planned networks with no run get a column while some study has them (zeros would take the
+    # room the names need at 80 columns)
+    assert "planned" not in dict(columns([s]))
+    p = StudyInfo("p", "e", None, "digits", ["mlp"], n_runs=1, n_running=1, n_finished=0, n_failed=0, n_stale=0,
+                  checkpoints=1, last_update=0.0, n_planned=3)
+    assert "planned" in dict(columns([s, p])) and cells(p, 10.0)["planned"].plain == "3"
 
 
 @pilot_test

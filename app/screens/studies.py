@@ -15,8 +15,8 @@ from orderlab.app.screens.polling import PollingScreen
 
 # Labels short enough that the table fits 80 columns.
 COLUMNS = [("study", "study"), ("dataset", "dataset"), ("archs", "archs"), ("running", "running"),
-           ("finished", "done"), ("failed", "failed"), ("stale", "stale"), ("checkpoints", "ckpts"),
-           ("updated", "updated")]
+           ("finished", "done"), ("failed", "failed"), ("stale", "stale"), ("planned", "planned"),
+           ("checkpoints", "ckpts"), ("updated", "updated")]
 
 
 def ago(t: float, now: float) -> str:
@@ -57,16 +57,24 @@ def fit_widths(widths: dict[str, int], screen: int, padding: int = 1) -> dict[st
     return out
 
 
-def cells(s: Any, now: float) -> list[Any]:
+def columns(studies: list[Any]) -> list[tuple[str, str]]:
+    """The columns shown: "planned" only while some study has networks planned with no run (a
+    column of zeros would take the room the names need at 80 columns)."""
+    return [c for c in COLUMNS if c[0] != "planned" or any(s.n_planned for s in studies)]
+
+
+def cells(s: Any, now: float) -> dict[str, Any]:
     # Stale (left RUNNING by a dead process, resumable) apart from failed or killed, as `orderlab studies`.
-    return [Text(s.name, style="bold", no_wrap=True, overflow="ellipsis"),
-            Text(s.dataset, no_wrap=True, overflow="ellipsis"),
-            Text(", ".join(s.archs), no_wrap=True, overflow="ellipsis"),
-            Text(str(s.n_running), style="cyan" if s.n_running else "dim"),
-            Text(str(s.n_finished), style="green" if s.n_finished else "dim"),
-            Text(str(s.n_failed), style="red" if s.n_failed else "dim"),
-            Text(str(s.n_stale), style="magenta" if s.n_stale else "dim"),
-            str(s.checkpoints), ago(s.last_update, now)]
+    return {"study": Text(s.name, style="bold", no_wrap=True, overflow="ellipsis"),
+            "dataset": Text(s.dataset, no_wrap=True, overflow="ellipsis"),
+            "archs": Text(", ".join(s.archs), no_wrap=True, overflow="ellipsis"),
+            "running": Text(str(s.n_running), style="cyan" if s.n_running else "dim"),
+            "finished": Text(str(s.n_finished), style="green" if s.n_finished else "dim"),
+            "failed": Text(str(s.n_failed), style="red" if s.n_failed else "dim"),
+            "stale": Text(str(s.n_stale), style="magenta" if s.n_stale else "dim"),
+            # planned by a train or sweep, no run yet: to come, or `sweep --resume` starts them
+            "planned": Text(str(s.n_planned), style="yellow" if s.n_planned else "dim"),
+            "checkpoints": str(s.checkpoints), "updated": ago(s.last_update, now)}
 
 
 class StudiesScreen(PollingScreen):
@@ -138,11 +146,12 @@ class StudiesScreen(PollingScreen):
         self._uri = uri
         now = self.app.clock()
         table = self.query_one("#studies-table", DataTable)
+        shown = columns(self.studies)
         rows = [cells(s, now) for s in self.studies]
         # Explicit column widths (see RunsView.show_data for why not DataTable's auto widths).
-        for i, (key, label) in enumerate(COLUMNS):
-            self._natural[key] = max([self._natural.get(key, 0), len(label)] + [_cell_len(r[i]) for r in rows])
-        widths = fit_widths(self._natural, self.size.width, table.cell_padding)
+        for key, label in shown:
+            self._natural[key] = max([self._natural.get(key, 0), len(label)] + [_cell_len(r[key]) for r in rows])
+        widths = fit_widths({k: self._natural[k] for k, _ in shown}, self.size.width, table.cell_padding)
         # the cursor stays on its study, not on its row: a new study sorted above it would otherwise
         # take its place (and Enter open that one); new columns (a longer name, a resize) clear it
         keep = table.cursor_row
@@ -150,19 +159,19 @@ class StudiesScreen(PollingScreen):
         if widths != self._widths:
             self._widths = widths
             table.clear(columns=True)
-            for key, label in COLUMNS:
+            for key, label in shown:
                 table.add_column(label, key=key, width=self._widths[key])
             self._order = []
         order = [s.name for s in self.studies]
         if order == self._order:
-            for s in self.studies:
-                for (key, _), value in zip(COLUMNS, cells(s, now)):
-                    if str(table.get_cell(s.name, key)) != str(value):
-                        table.update_cell(s.name, key, value)
+            for s, row in zip(self.studies, rows):
+                for key, _ in shown:
+                    if str(table.get_cell(s.name, key)) != str(row[key]):
+                        table.update_cell(s.name, key, row[key])
         else:
             table.clear()
             for s, row in zip(self.studies, rows):
-                table.add_row(*row, key=s.name)
+                table.add_row(*(row[k] for k, _ in shown), key=s.name)
             self._order = order
             if self.studies:
                 row = order.index(chosen) if chosen in order else min(keep or 0, len(self.studies) - 1)
@@ -175,7 +184,7 @@ class StudiesScreen(PollingScreen):
             from orderlab.errors import counted
             n_studies = len(self.studies)
             line.append(f"{n_studies} stud{'y' if n_studies == 1 else 'ies'}, "
-                        f"{counted(sum(s.n_runs for s in self.studies), 'network')} · ")
+                        f"{counted(sum(s.n_runs + s.n_planned for s in self.studies), 'network')} · ")
         line.append(f"store {uri or '?'}", style="dim")
         self.query_one("#store-line", Static).update(line)
         problem = self.query_one("#problem", Static)

@@ -48,11 +48,14 @@ def register(app: typer.Typer) -> None:
             out.print(f"no studies in {store.uri} yet; start one with "
                       f"`{suggest_for(tracking_uri, 'orderlab', 'train', '--arch', 'mlp', '--seeds', '0-3')}`")
             return
+        # planned: networks a train or sweep set out to train that have no run yet (a sweep under
+        # way, or one that stopped: `orderlab sweep --resume STUDY` starts them); among the networks
         t = Table("study", "dataset", "architectures", "networks", "running", "finished", "failed/killed",
-                  "stale", "checkpoints", "last update")
+                  "stale", "planned", "checkpoints", "last update")
         for s in rows:
-            t.add_row(s.name, s.dataset, ", ".join(s.archs), str(s.n_runs), str(s.n_running), str(s.n_finished),
-                      str(s.n_failed), str(s.n_stale), str(s.checkpoints), _ago(s.last_update))
+            t.add_row(s.name, s.dataset, ", ".join(s.archs), str(s.n_runs + s.n_planned), str(s.n_running),
+                      str(s.n_finished), str(s.n_failed), str(s.n_stale), str(s.n_planned), str(s.checkpoints),
+                      _ago(s.last_update))
         out.print(t)
 
     @app.command(rich_help_panel="Store")

@@ -581,12 +581,42 @@ async def test_compare_two_studies(tui_store):
             at = next(i for i, line in enumerate(lines) if f"accessibility: {ALPHA}:cnn (x) against" in line)
             return f"against {ALPHA}:mlp" in lines[at] and "(y)" in lines[at + 1]
         await wait_for(pilot, title_whole, what="the scatter's whole title")
+        # the runs: each network named study:arch, grouped by study, accuracies in view at 80 columns
+        await pilot.press("1")
+        await pilot.pause()
+        lines = screen_text(app).splitlines()
+        at = next(i for i, line in enumerate(lines) if line.strip().startswith("arch"))
+        assert "test acc" in lines[at], lines[at]
+        names = [line.split()[0] for line in lines[at + 1:at + 12]]
+        assert names == [f"{ALPHA}:cnn"] * 4 + [f"{ALPHA}:mlp"] * 4 + [f"{BETA}:mlp"] * 3, names
         await pilot.resize_terminal(120, 40)
         # Different data (a study made by an older orderlab, without a fingerprint tag, is offered by
         # its dataset name) is refused on loading with a message, not a crash.
         s.set_studies((ALPHA, GAMMA))
         await wait_for(pilot, lambda: s.data is not None and s.data.studies == (ALPHA, GAMMA)
                        and shows(app, "different data"), what="the refusal")
+
+
+@pilot_test
+async def test_compared_studies_long_names_give_way_to_the_accuracies(empty_db, tmp_path):
+    # two long names with one start: cut at their start, the end that tells them apart kept
+    from orderlab.store import Store
+    from orderlab.synthetic import populate_store
+    uri = new_store(empty_db, tmp_path)
+    populate_store(Store(uri), "digits-long-name", archs=("mlp", "cnn"), seeds=2, n_checkpoints=7, n_examples=100)
+    populate_store(Store(uri), "digits-other", archs=("mlp",), seeds=2, n_checkpoints=7, n_examples=100)
+    app = make_app(uri, study="digits-long-name", compare="digits-other")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: study_ready(app) and len(app.screen.data.studies) == 2)
+        await pilot.pause()
+        lines = screen_text(app).splitlines()
+        at = next(i for i, line in enumerate(lines) if line.strip().startswith("arch"))
+        assert lines[at].split()[-2:] == ["test", "acc"], lines[at]
+        rows = [line.split() for line in lines[at + 1:at + 7]]
+        assert [r[0] for r in rows] == ["…ng-name:cnn"] * 2 + ["…ng-name:mlp"] * 2 + ["…s-other:mlp"] * 2, rows
+        assert all(r[3] == "1.5/1.5" for r in rows)          # the bar gave its room to the names
+        await pilot.resize_terminal(160, 40)                  # room enough: whole names and bars
+        await wait_for(pilot, lambda: shows(app, "digits-long-name:cnn") and shows(app, "████"), what="whole names")
 
 
 @pilot_test

@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from orderlab.app.messages import PollFailed, StudiesLoaded
 from orderlab.app.screens.polling import PollingScreen
+from orderlab.app.widgets.columns import fit_columns
 
 # Labels short enough that the table fits 80 columns.
 COLUMNS = [("study", "study"), ("dataset", "dataset"), ("archs", "archs"), ("running", "running"),
@@ -42,19 +43,8 @@ SHRINKABLE = {"study": (10, 2.0), "dataset": (7, 1.0), "archs": (5, 1.0)}
 
 
 def fit_widths(widths: dict[str, int], screen: int, padding: int = 1) -> dict[str, int]:
-    """Column widths that fit ``screen`` cells (each column has ``padding`` on both sides, and the
-    table keeps a column for its scroll bar), narrowing the widest shrinkable column (for its weight)
-    a cell at a time."""
-    out = dict(widths)
-    excess = sum(out.values()) + 2 * padding * len(out) + 2 - screen
-    while excess > 0:
-        key = max((k for k, (least, _) in SHRINKABLE.items() if out[k] > least),
-                  key=lambda k: out[k] / SHRINKABLE[k][1], default=None)
-        if key is None:
-            break           # narrower than that, the table scrolls sideways
-        out[key] -= 1
-        excess -= 1
-    return out
+    """The studies table's column widths for ``screen`` cells (:func:`columns.fit_columns`)."""
+    return fit_columns(widths, screen, SHRINKABLE, padding)
 
 
 def columns(studies: list[Any]) -> list[tuple[str, str]]:

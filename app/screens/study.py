@@ -4,7 +4,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import numpy as np
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -194,8 +193,8 @@ class StudyScreen(PollingScreen):
                 n = data.stack.n_checkpoints
                 if self._want_epoch is not None:
                     # the last checkpoint at or before the epoch chosen before the reload
-                    at = data.stack.epoch <= self._want_epoch + 1e-9
-                    self.checkpoint = int(np.flatnonzero(at)[-1]) if at.any() else 0
+                    at = [i for i, e in enumerate(data.stack.epoch.tolist()) if e <= self._want_epoch + 1e-9]
+                    self.checkpoint = at[-1] if at else 0
                     self.following = self.checkpoint == n - 1
                 elif self.following or self.checkpoint is None:
                     self.checkpoint = n - 1

@@ -9,9 +9,9 @@ from textual import on
 from textual.widgets import DataTable, Input, Static
 
 from orderlab.app.views.base import View
+from orderlab.app.widgets.columns import fit_columns
 from orderlab.app.widgets.render import bar
-from orderlab.errors import epoch_text
-from orderlab.errors import counted
+from orderlab.errors import counted, epoch_text
 
 STATUS_STYLE = {"FINISHED": "green", "RUNNING": "cyan", "FAILED": "red", "KILLED": "yellow", "STALE": "magenta",
                 "SUPERSEDED": "dim"}
@@ -30,15 +30,19 @@ def _acc(v: float | None) -> str:
     return "—" if v is None else f"{v:.3f}"
 
 
+# Compared studies' networks are named "study:arch", as everywhere in the TUI; a long study name
+# gives way (its start cut: "…-name:mlp", the arch and the end that tells studies apart kept)
+# before the accuracies go off the screen; (narrowest width, weight).
+SHRINKABLE = {"arch": (10, 1.0)}
+
 # column key -> (label, cell, sort key)
 COLUMNS: dict[str, tuple[str, Callable[[Any], Any], Callable[[Any], Any]]] = {
-    "study": ("study", lambda r: r.study, lambda r: r.study),
-    "arch": ("arch", lambda r: r.arch, lambda r: (r.arch, r.seed)),
+    # (compared studies: "study:arch", sorted by study, see RunsView.cell)
+    "arch": ("arch", lambda r: r.arch, lambda r: (getattr(r, "study", ""), r.arch, r.seed)),
     "seed": ("seed", lambda r: str(r.seed), lambda r: r.seed),
     "status": ("status", lambda r: Text(shown_status(r).lower(), style=STATUS_STYLE.get(shown_status(r), "")),
                lambda r: shown_status(r)),
-    "progress": ("progress", lambda r: f"{bar(r.progress, 8)} {epoch_text(r.epoch)}/{epoch_text(r.epochs)}",
-                 lambda r: r.progress),
+    "progress": ("progress", lambda r: f"{epoch_text(r.epoch)}/{epoch_text(r.epochs)}", lambda r: r.progress),
     "checkpoints": ("ckpts", lambda r: str(r.checkpoints), lambda r: r.checkpoints),
     "train_acc": ("train acc", lambda r: _acc(r.train_acc), lambda r: -1 if r.train_acc is None else r.train_acc),
     "test_acc": ("test acc", lambda r: _acc(r.test_acc), lambda r: -1 if r.test_acc is None else r.test_acc),
@@ -68,6 +72,10 @@ class RunsView(View):
         self.sort_reverse = False
         self._columns: list[str] = []
         self._widths: dict[str, int] = {}
+        self._natural: dict[str, int] = {}
+        self._studies = 1                         # how many studies are shown (compared: 2)
+        self._shown_studies = 1                   # ... when the columns were last built
+        self._bar = True                          # a progress bar before the epochs
         self._order: list[str] = []
         self.unreadable: dict[str, Any] = {}      # run id -> source.RecordProblem
 
@@ -80,8 +88,17 @@ class RunsView(View):
     def table(self) -> DataTable:
         return self.query_one("#runs-table", DataTable)
 
-    def cell(self, key: str, run: Any) -> Any:
+    def cell(self, key: str, run: Any, natural: bool = False) -> Any:
+        """``key``'s cell of ``run`` as shown (``natural``: whole, to measure the width it needs)."""
         value = COLUMNS[key][1](run)
+        if key == "arch" and self._studies > 1:
+            name = f"{run.study}:{run.arch}"
+            width = self._widths.get("arch", len(name))
+            if not natural and len(name) > width:
+                name = "…" + name[len(name) - width + 1:]
+            value = Text(name, no_wrap=True)
+        if key == "progress" and self._bar:
+            value = f"{bar(run.progress, 8)} {value}"
         if key == "status" and run.run_id in self.unreadable:
             value = value.copy()
             value.append(f" {UNREADABLE_MARK}", style="bold red")
@@ -90,18 +107,38 @@ class RunsView(View):
     def show_data(self, data: Any, changed: bool) -> None:
         self.runs = list(data.runs)
         self.unreadable = {p.run_id: p for p in getattr(data, "unreadable", [])}
-        cols = (["study"] if len(data.studies) > 1 else []) + [k for k in COLUMNS if k != "study"]
+        self._studies = len(data.studies)
+        self._fit()
+        self.refill()
+
+    def _fit(self) -> None:
+        """Columns and their widths for the runs and the screen; the table is rebuilt only when
+        they change."""
+        cols = list(COLUMNS)
+        screen = self.size.width or self.app.size.width
+        # compared studies on a narrow screen: the progress bar gives its room to the names
+        bar_shown = not (self._studies > 1 and screen < 100)
+        if bar_shown != self._bar:
+            self._bar, self._natural = bar_shown, {}
         # Explicit widths: DataTable's auto widths are measured on idle, and a frame drawn before
         # that keeps the label's width in its cache (seen when the columns are rebuilt).
         # room for the sort mark in every header: sorting elsewhere moves no column
-        widths = {k: max([len(COLUMNS[k][0]) + 2] + [_cell_len(self.cell(k, r)) for r in self.runs]) for k in cols}
-        if cols != self._columns or any(widths[k] > self._widths.get(k, 0) for k in cols):
-            self._widths = widths
+        natural = {k: max([len(COLUMNS[k][0]) + 2] + [_cell_len(self.cell(k, r, natural=True)) for r in self.runs])
+                   for k in cols}
+        # natural widths only ever grow (no jitter as runs come and go); then fitted to the screen
+        self._natural = {k: max(natural[k], self._natural.get(k, 0)) for k in cols}
+        widths = fit_columns(self._natural, screen, SHRINKABLE if self._studies > 1 else {}, self.table.cell_padding)
+        if cols != self._columns or widths != self._widths or self._studies != self._shown_studies:
+            self._widths, self._shown_studies = widths, self._studies
             self.table.clear(columns=True)
             for k in cols:
                 self.table.add_column(self._label(k), key=k, width=self._widths[k])
             self._columns, self._order = cols, []
-        self.refill()
+
+    def on_resize(self) -> None:
+        if self._columns:
+            self._fit()
+            self.refill()
 
     def _label(self, key: str) -> Text:
         """The column's header; the sorted one's ends in ▲ (ascending) or ▼: which column orders

@@ -541,8 +541,10 @@ def forgetting_events(stack: Stack | np.ndarray, networks: Networks = None) -> n
 
 
 def _canonical(stack: Stack, idx: np.ndarray) -> np.ndarray:
-    """Networks in an order that does not depend on their position in the stack."""
-    keys = sorted(idx, key=lambda j: (str(stack.run_id[j]), int(stack.seed[j]), int(j)))
+    """Networks in an order that does not depend on their position in the stack, nor on their run
+    ids (random: the same networks trained into two studies drew other half-splits, and gave other
+    learning-order numbers): by seed, run id only between networks of one seed (pooled studies)."""
+    keys = sorted(idx, key=lambda j: (int(stack.seed[j]), str(stack.run_id[j]), int(j)))
     return np.array(keys, dtype=np.int64)
 
 

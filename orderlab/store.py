@@ -1242,8 +1242,8 @@ class Store:
         runs = one_run_per_network(self.list_runs(study) if runs is None else runs)
         out = []
         for r in runs:
-            if r.checkpoints == 0 and skip_missing:
-                continue
+            if r.checkpoints == 0 and skip_missing and (r.status not in ENDED_EARLY or self.recorded_progress(r)[0] == 0):
+                continue    # (a killed process's progress tag lags its record: a record counts where one is)
             try:
                 out.append((r, self.load_record(r)))
             except StoreError:

@@ -31,11 +31,12 @@ def load_stack(store: Store, study: str, split: str = "test", *, align: str = "s
         raise OrderlabError(f"unknown split {split!r}; use train or test")
     if archs:       # only their records are read: another architecture's damaged record is no concern
         runs = runs_of_archs(store, [study], archs, {study: runs} if runs is not None else None)[study]
+    runs = store.list_runs(study) if runs is None else runs
     pairs = load_records(store, study, runs)
     if not pairs:
         raise OrderlabError(f"study {study!r} has no recorded network yet; train one with "
                             f"`{suggest(store, 'orderlab', 'train', '--study', study)}`")
-    notes: list[str] = []
+    notes: list[str] = unrecorded_notes(store, study, runs)
     if not interrupted:
         pairs = leave_out_interrupted(store, study, pairs, notes)
     check_split([(study, pairs)], split, store=store)
@@ -74,6 +75,27 @@ def unstarted_note(store: Store, study: str, runs: Sequence[RunInfo], archs: Seq
     return what + (f"{'has' if one else 'have'} no run: if the command that planned "
                    f"{'it' if one else 'them'} has stopped, `{suggest(store, 'orderlab', 'sweep', '--resume', study)}` "
                    f"starts {'it' if one else 'them'} (or says why not)")
+
+
+def unrecorded_notes(store: Store, study: str, runs: Sequence[RunInfo]) -> list[str]:
+    """Notes naming the networks of ``runs`` that have recorded no checkpoint, which no analysis
+    can hold: those still running (not in it until they record one) and those that stopped first
+    (nothing to include, even with --include-interrupted; `sweep --resume` trains them anew)."""
+    nets = [r for r in one_run_per_network(runs) if r.checkpoints == 0]
+    stopped = [r for r in nets if r.status in ENDED_EARLY and store.recorded_progress(r)[0] == 0]
+    running = [r for r in nets if r.status not in ENDED_EARLY]
+    notes = []
+    if running:
+        one = len(running) == 1
+        notes.append(f"{name_list([r.name for r in running])} {'has' if one else 'have'} recorded no checkpoint yet: "
+                     f"not in the analysis until {'it does' if one else 'they do'}")
+    if stopped:
+        one = len(stopped) == 1
+        notes.append(f"left out {len(stopped)} network(s) that stopped before recording any checkpoint: "
+                     f"{name_list([f'{r.name} ({r.status})' for r in stopped])}; "
+                     f"`{suggest(store, 'orderlab', 'sweep', '--resume', study)}` trains {'it' if one else 'them'} "
+                     f"from the start")
+    return notes
 
 
 def runs_of_archs(store: Store, studies: Sequence[str], archs: Sequence[str],

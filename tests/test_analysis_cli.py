@@ -574,3 +574,34 @@ def test_export_leaves_out_the_note_on_networks_that_end_apart(tmp_path, monkeyp
     r = run("export", "apart", "-o", str(tmp_path / "a.npz"), "--align", "common", "--tracking-uri", uri)
     assert r.exit_code == 0 and "3 networks x 4 checkpoints" in r.stdout, r.output
     assert UNEVEN_ENDS not in r.stderr and "warning: aligned on 4 common checkpoints" in r.stderr, r.stderr
+
+
+def test_networks_with_no_checkpoint_recorded_are_named_not_dropped(tmp_path):
+    """A network killed before its first checkpoint was left out of `analyze` without a word (the
+    README says networks that stopped are named); one still starting is named too; and a killed
+    network whose progress tag lags its record (0, the record holding 2) is read from its record."""
+    from orderlab.store import TAG_CHECKPOINTS
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    store = Store(uri)
+    populate_store(store, "zero", archs=("mlp",), seeds=2, n_checkpoints=4, n_examples=N_EX)
+    exp, parent = store.experiment_id("zero"), store.study_parent("zero")
+    killed, _ = store.create_network_run("zero", parent, exp, arch="cnn", seed=1, dataset="synthetic", epochs=1.0,
+                                         params={})
+    store.end_run(killed, "KILLED")
+    store.create_network_run("zero", parent, exp, arch="cnn", seed=2, dataset="synthetic", epochs=1.0, params={})
+    r = run("analyze", "zero", "--tracking-uri", uri)
+    assert r.exit_code == 0, r.output
+    err = " ".join(r.output.split())
+    assert "cnn/s2 has recorded no checkpoint yet: not in the analysis until it does" in err, err
+    assert "left out 1 network(s) that stopped before recording any checkpoint: cnn/s1 (KILLED); " \
+           "`orderlab sweep --resume zero --tracking-uri" in err, err
+    # a killed network whose progress tag says 0 while its record holds checkpoints: read, and left
+    # out as any interrupted network is (named with where it stopped), or included on request
+    [lag] = populate_store(store, "lag", archs=("mlp",), seeds=1, n_checkpoints=2, n_examples=N_EX, finish=False)
+    populate_store(store, "lag", archs=("cnn",), seeds=2, n_checkpoints=4, n_examples=N_EX)
+    store.client.set_tag(lag, TAG_CHECKPOINTS, "0")
+    store.end_run(lag, "KILLED")
+    r = run("analyze", "lag", "--tracking-uri", uri)
+    assert r.exit_code == 0 and "mlp/s0 (KILLED at epoch 0.25 of 0.25)" in " ".join(r.output.split()), r.output
+    js = json.loads(run("analyze", "lag", "--json", "--include-interrupted", "--tracking-uri", uri).stdout)
+    assert js["n_networks"] == 3

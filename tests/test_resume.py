@@ -90,7 +90,7 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(store_uri, tmp_path,
     listing = runner.invoke(app, ["studies", "--tracking-uri", store_uri], env={"COLUMNS": "250"})
     row = next(line for line in listing.output.splitlines() if f"{tag}-cut" in line)
     cells = [c.strip() for c in row.split("│")[1:-1]]
-    assert cells[8] == str(max(recorded_checkpoints(store, x) for x in stale)), listing.output   # so does this one
+    assert cells[9] == str(max(recorded_checkpoints(store, x) for x in stale)), listing.output   # so does this one
     # what a writer killed mid-write leaves (the kill lands there now and then): gone after the resume
     from orderlab.store import RECORD_ARTIFACT_DIR, STATE_ARTIFACT_DIR
     for x in stale:

@@ -39,7 +39,7 @@ def load_stacks(store, studies: list[str], splits: list[str] | None, align: str 
     left out (with a note on each stack) unless ``interrupted``."""
     from orderlab.analysis.stack import Stack
     from orderlab.studydata import (check_same_data, check_split, leave_out_interrupted, load_records, runs_of_archs,
-                                    suggest, unstarted_note)
+                                    suggest, unrecorded_notes, unstarted_note)
     twice = sorted({s for s in studies if studies.count(s) > 1})
     if twice:
         raise OrderlabError(f"study {', '.join(map(repr, twice))} is named more than once; name each study once "
@@ -48,15 +48,16 @@ def load_stacks(store, studies: list[str], splits: list[str] | None, align: str 
     runs = runs_of_archs(store, studies, archs) if archs else None
     loaded, notes = [], []
     for study in studies:
-        pairs = load_records(store, study, runs[study] if runs is not None else None)
+        mine = runs[study] if runs is not None else store.list_runs(study)
+        pairs = load_records(store, study, mine)
         if not pairs and runs is None:
             raise OrderlabError(f"study {study!r} has no recorded network yet; train one with "
                                 f"`{suggest(store, 'orderlab', 'train', '--study', study)}`")
         if pairs:
             loaded.append((study, pairs))
             # a study still training: what is analysed is what has been recorded so far
-            pending = unstarted_note(store, study, runs[study] if runs is not None else store.list_runs(study), archs)
-            notes += [pending] if pending else []
+            pending = unstarted_note(store, study, mine, archs)
+            notes += ([pending] if pending else []) + unrecorded_notes(store, study, mine)
     if not loaded:      # --arch: their runs were found, yet no record could be read (the store let them go)
         raise OrderlabError(f"no record of architecture {', '.join(archs)} can be read in {', '.join(studies)}; "
                             f"`orderlab runs STUDY` shows their runs")

@@ -149,6 +149,9 @@ def test_recipe_errors(tmp_path):
         # two studies with one key: checks and the study's MLflow name took the first
         (TINY.replace('key = "gauss"', 'key = "digits"'),
          "study key 'digits' is used by more than one study at --scale demo; give each study its own key"),
+        # a misspelt learner's table left the learner on its defaults, unsaid
+        (TINY.replace('arch.knn = { epochs = 4 }', 'arch.knnn = { epochs = 4 }'),
+         "(digits): [arch.knnn] names no architecture of the study (archs: mlp, knn); fix its name, or add it to archs"),
     ]
     for text, message in cases:
         f.write_text(text)
@@ -301,6 +304,20 @@ def test_missing_data_is_found_before_anything_trains(tmp_path):
                           f'archs = ["{arch}"]\nseeds = "0-1"\nepochs = 2\narch.{arch} = {{ {table} }}\n')
         res = CliRunner().invoke(app, ["reproduce", "--recipe", str(typo), "--out", str(tmp_path / "out"), "-q"])
         assert_one_line_error(res, needle)
+    # what a later study's turn would refuse on its data, refused before the first study trains, in
+    # the recipe's words: a learner on text, a record_every that does not fit, network settings of
+    # a study of learners only
+    for tail, needle in (
+            ('dataset = "docstrings"\narchs = ["knn"]\nseeds = "0-1"\nepochs = 2\n',
+             "study 'h' (knn): architecture knn takes image/features data, but dataset docstrings is text data; "
+             "pick another archs or dataset (nothing was trained)"),
+            ('dataset = "gaussians:dim=4,classes=3,n=150,test=90"\narchs = ["mlp"]\nseeds = "0-1"\nepochs = 2\n'
+             'record_every = 5.0\n', "study 'h' (mlp): record_every 5.0 is larger than the training of mlp"),
+            ('dataset = "gaussians:dim=4,classes=3,n=150,test=90"\narchs = ["knn"]\nseeds = "0-1"\nepochs = 2\n'
+             'lr = 0.1\n', "study 'h': lr sets how networks train, and the study has learners only (knn): drop it")):
+        typo.write_text(typo.read_text().split('[[studies]]\nkey = "h"')[0] + '[[studies]]\nkey = "h"\n' + tail)
+        res = CliRunner().invoke(app, ["reproduce", "--recipe", str(typo), "--out", str(tmp_path / "out"), "-q"])
+        assert_one_line_error(res, needle)
     assert not (tmp_path / "out").exists()
     assert not any(s.startswith("demo-") for s in Store().study_names())
 
@@ -336,3 +353,22 @@ def test_a_rerun_that_reuses_every_network_needs_no_data(tmp_path):
     res = CliRunner().invoke(app, args + [str(tmp_path / "b")])
     assert res.exit_code == 0 and "reusing 2 finished network(s)" in res.output, res.output
     assert (tmp_path / "b" / "report.md").exists()
+
+
+def test_a_study_whose_shared_checkpoints_end_early_is_reported_per_architecture(tmp_path):
+    """A 3-epoch mlp beside 8 AdaBoost rounds, both recorded at every whole epoch/round, share 4
+    checkpoints: the one study report stopped there, giving AdaBoost at round 3 (with a note that
+    it trained further) while the side-by-side table gave it at round 8. Now each architecture is
+    reported on its own checkpoints."""
+    recipe = tmp_path / "grid.toml"
+    recipe.write_text('name = "grid"\n[[studies]]\nkey = "g"\ndataset = "gaussians:dim=4,classes=3,n=150,test=90"\n'
+                      'archs = ["mlp", "adaboost"]\nseeds = "0-1"\nrecord_every = 1.0\n'
+                      'arch.mlp = { epochs = 3 }\narch.adaboost = { epochs = 8 }\n')
+    res = CliRunner().invoke(app, ["reproduce", "--recipe", str(recipe), "--out", str(tmp_path / "o"), "-q",
+                                   "--no-log"])
+    assert res.exit_code == 0, res.output
+    folder = tmp_path / "o" / "grid" / "g"
+    assert not (folder / "report.md").exists()
+    ada = (folder / "adaboost" / "report.md").read_text()
+    assert "(stages 0 to 8)" in ada, ada[:600]
+    assert (folder / "mlp" / "report.md").exists()

@@ -370,7 +370,7 @@ def train_study(cfg: TrainConfig, reporter: Reporter | None = None) -> list[str]
     """
     from orderlab.store import Store
     from orderlab.trainer.data import load_dataset
-    from orderlab.trainer.models import check_compatible, get_arch
+    from orderlab.trainer.models import get_arch
 
     validate(cfg)
     cfg.record_splits = parse_splits(cfg.record_splits)
@@ -385,6 +385,20 @@ def train_study(cfg: TrainConfig, reporter: Reporter | None = None) -> list[str]
     ds = load_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download, train_subset=cfg.train_subset,
                       test_subset=cfg.test_subset, data_seed=cfg.data_seed,
                       strict_subsets=not store.has_study(cfg.study))
+    hps = check_for_data(cfg, specs, ds, store)
+
+    reporter = reporter or Reporter()
+    from orderlab.claims import Claims
+    with Claims(store, cfg.study) as claims:
+        return _train_planned(cfg, store, ds, specs, hps, device, reporter, claims)
+
+
+def check_for_data(cfg: TrainConfig, specs, ds, store=None) -> dict[str, dict[str, Any]]:
+    """What ``cfg`` is refused for on the data ``ds`` (an architecture that takes other data,
+    --augment on data that is no images, a --record-every that does not fit the training); the
+    hyperparameters of each architecture otherwise. ``cfg`` passed :func:`validate` and
+    :func:`check_options_used`."""
+    from orderlab.trainer.models import check_compatible
     for spec in specs:
         check_compatible(spec, ds.kind, cfg.dataset)
     check_augment(cfg, ds, store)
@@ -392,11 +406,17 @@ def train_study(cfg: TrainConfig, reporter: Reporter | None = None) -> list[str]
            resolve_hparams(spec, cfg, ds.augment_default) for i, spec in enumerate(specs)}
     for arch, hp in hps.items():
         check_record_every(arch, hp)
+    return hps
 
-    reporter = reporter or Reporter()
-    from orderlab.claims import Claims
-    with Claims(store, cfg.study) as claims:
-        return _train_planned(cfg, store, ds, specs, hps, device, reporter, claims)
+
+def precheck(cfg: TrainConfig, ds, store=None) -> None:
+    """Everything :func:`train_study` refuses ``cfg`` for before it trains, on the loaded data ``ds``:
+    for a caller that checks many trainings before it starts the first (reproduce's recipes)."""
+    from orderlab.trainer.models import get_arch
+    validate(cfg)
+    specs = [get_arch(a) for a in cfg.archs]
+    check_options_used(cfg, specs)
+    check_for_data(cfg, specs, ds, store)
 
 
 def plan_record(cfg: TrainConfig) -> dict[str, Any]:

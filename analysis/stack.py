@@ -379,8 +379,10 @@ class Stack:
             # (ends differing within an architecture are said below, over all the studies' networks)
             warn += [f"{s.study or '?'}: {w}" for w in s.warnings if w not in own_untrained and UNEVEN_ENDS not in w]
         if aligned:
-            # each study's grid ends where its own alignment left it (its note, if any, is its own)
-            ends = arch_ends((str(a), s.epoch[-1]) for s in stacks for a in np.unique(s.arch))
+            # where each network's training ended, not its study's grid (cut back to the checkpoints
+            # its own architectures share, that grid said "gradient-boosting (to stage 10)" of 30)
+            ends = arch_ends((str(a), e) for s in stacks for a, e in
+                             zip(s.arch, s.ends if s.ends is not None else np.full(s.n_networks, s.epoch[-1])))
             learners = {str(a) for s in stacks if s.stages is not None for a in s.arch[s.stages]}
             warn += short_of_end_notes(ends, float(common[-1]), any(s.untrained is not None for s in stacks),
                                        learners)

@@ -410,6 +410,13 @@ def test_architectures_that_trained_past_the_last_shared_checkpoint_are_named():
     both = Stack.concat([Stack.from_records(recs[:2]), Stack.from_records(recs[2:])])
     assert any("epoch/stage 10, adaboost (to stage 50) had further to train" in w for w in both.warnings), \
         both.warnings
+    # a study whose own grid was cut back (its mlp's 10 epochs beside its adaboost's 50 rounds)
+    # compared with a study of mlps recorded to 6: adaboost trained to 50, not to its study's cut 10
+    short = [({"run_id": f"s{j}", "arch": "mlp", "seed": j + 5},
+              synthetic_record(corr[j][:7], labels=labels, meta={}, epochs=np.arange(7.0), seed=j)) for j in range(2)]
+    pooled = Stack.concat([mixed, Stack.from_records(short)], align="common")
+    said = [w for w in pooled.warnings if "further to train" in w and not w.startswith("?:")]
+    assert len(said) == 1 and "adaboost (to stage 50)" in said[0] and "to stage 10" not in said[0], pooled.warnings
     # learners alone: their positions are stages; networks alone (below): epochs
     learners = [({"run_id": a, "arch": a, "seed": 0, "stages": True},
                  synthetic_record(corr[j][: len(g)], labels=labels, meta={}, epochs=g, seed=j))

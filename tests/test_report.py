@@ -442,3 +442,20 @@ def test_order_tables_say_which_intervals_they_have(tmp_path):
     three = make_stacks(archs=("mlp", "cnn"), per=3, n_c=5, n=120, splits=("test",))["test"]
     md = write_report({"test": three}, tmp_path / "three").read_text()
     assert "half-group, with 95% jackknife intervals;" in md
+
+
+def test_each_architecture_is_read_mid_training_at_its_own_middle(tmp_path):
+    """A fast architecture beside a slow one: the pooled accuracy's middle was every architecture's,
+    and the slow one was read at its second checkpoint (accuracy 0.2 of its final 0.9)."""
+    n_c, n = 11, 200
+    rng = np.random.default_rng(0)
+    c = np.zeros((6, n_c, n), bool)
+    c[:3, 1:] = rng.random((3, n_c - 1, n)) < 0.95                       # fast: learned at once
+    share = np.linspace(0.1, 0.9, n_c)
+    c[3:] = rng.random((3, n_c, n)) < share[None, :, None]              # slow: learned over the whole run
+    st = M.as_stack(c, arch=np.array(["fast"] * 3 + ["slow"] * 3), epoch=np.arange(n_c, dtype=float), split="test")
+    text = write_report({"test": st}, tmp_path / "rep", None).read_text()
+    assert "in the column *mid at*" in text and "| mid at |" in text, text[:1500]
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[1:-1]]
+            for line in text.splitlines() if line.startswith("| fast ") or line.startswith("| slow ")}
+    assert rows["fast"][6] == "epoch 1" and rows["slow"][6] == "epoch 7", rows

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -193,6 +194,13 @@ def test_reproduce_custom_recipe_end_to_end(tmp_path):
     verdicts = json.loads((tmp_path / "out" / "verdicts.json").read_text())
     agree = verdicts[0]["verdicts"][0]
     assert agree["verdict"] in ("yes", "no") and 0 <= agree["numbers"]["tpa"] <= 1
+    # the paradigm check measures each learner against the noise ceiling √(ρ_mlp · ρ_learner), not
+    # against the mlp's own ρ alone (a learner with a noisy order of its own passed by its noise)
+    para = next(v for v in verdicts[0]["verdicts"] if v["claim"] == "knn differs")["numbers"]
+    assert para["ceiling_knn"] == pytest.approx(np.sqrt(max(para["within"], 0) * max(para["within_knn"], 0)))
+    assert para["gap"] == pytest.approx(para["ceiling_knn"] - para["spearman_knn"])
+    assert re.search(r"\*\*knn differs\*\*: (yes|no|undecided), order Spearman with mlp: knn [\d.-]+ \(ceiling "
+                     r"[\d.]+\); mean [\d.-]+ below the ceilings \(margin 0.10\)", report), report
     # mlp (epochs) and knn (training fractions) share no checkpoint grid: one report each.
     assert (tmp_path / "out" / "tiny" / "digits" / "mlp" / "report.md").exists()
     assert (tmp_path / "out" / "tiny" / "gauss" / "report.md").exists()

@@ -76,6 +76,24 @@ def _close_options(name: str, candidates: list[str]) -> list[str]:
     return [c for c in candidates if difflib.SequenceMatcher(None, bare, c.lstrip("-")).ratio() >= 0.6]
 
 
+def _flags_take_no_value() -> None:
+    """Typer (0.2x) writes a flag's type beside it in --help ("--quiet -q <bool>"), which reads as if
+    it took a value (`-q true` is then refused): a flag gets no type there. Versions without this
+    hook are left as they are."""
+    from typer import core
+    option = getattr(core, "TyperOption", None)
+    shown = getattr(option, "display_type_rich", None)
+    if shown is None or getattr(shown, "_orderlab", False):
+        return
+
+    def display_type_rich(self, ctx):
+        return None if getattr(self, "is_flag", False) else shown(self, ctx)
+    display_type_rich._orderlab = True
+    option.display_type_rich = display_type_rich
+
+
+_flags_take_no_value()
+
 app = typer.Typer(
     cls=_Group,
     name="orderlab",

@@ -641,3 +641,12 @@ def test_an_interrupt_after_training_says_so(store_uri, monkeypatch):
     assert r.stderr.strip().splitlines()[-1] == "interrupted", r.stderr
     monkeypatch.undo()
     assert [(x.name, x.status) for x in Store(store_uri).list_runs("after")] == [("mlp/s0", "FINISHED")]
+
+
+def test_help_writes_no_type_beside_a_flag():
+    """Typer wrote "--quiet -q <bool>", which reads as if the flag took a value (`-q true` is refused)."""
+    for cmd in (["train"], ["sweep"], ["analyze"], ["reproduce"]):
+        r = invoke(*cmd, "--help")
+        assert r.exit_code == 0 and "<bool>" not in r.output, r.output
+    r = invoke("train", "--help")
+    assert "<float>" in r.output and "<str>" in r.output      # options that take a value keep their type

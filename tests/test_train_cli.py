@@ -441,7 +441,7 @@ def test_a_training_refused_for_its_data_creates_no_store(tmp_path, monkeypatch)
     missing = ("--arch", "mlp", "--seeds", "0", "--epochs", "1", "--dataset", "cifar10", "--data-dir",
                str(tmp_path / "no-data"), "--quiet")
     for cmd in ("train", "sweep"):
-        assert_one_line_error(invoke(cmd, *missing), "cifar10", "not found under")
+        assert_one_line_error(invoke(cmd, *missing), "cifar10", "not found under", "point --data-dir at the folder")
         assert_one_line_error(invoke(cmd, *missing, "--tracking-uri", f"sqlite:///{tmp_path}/a/b/mlflow.db"),
                               "not found under")
     assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -260,5 +260,6 @@ def tidy_failed_download(root: Path):
 
 
 def missing_data_error(name: str, where: Path | str, flag_hint: str = "--download") -> OrderlabError:
-    return OrderlabError(f"{name} not found under {where}; put the files there (or pass --data-dir DIR), "
-                         f"or add {flag_hint} to fetch them")
+    # (--data-dir may be the one given: "pass --data-dir DIR" read as if it had not been)
+    return OrderlabError(f"{name} not found under {where}; put the files there (or point --data-dir at the folder "
+                         f"that holds them), or add {flag_hint} to fetch them")

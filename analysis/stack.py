@@ -11,7 +11,7 @@ from typing import Collection, Iterable, Sequence
 
 import numpy as np
 
-from orderlab.errors import epoch_text
+from orderlab.errors import epoch_text, name_list
 from orderlab.record import Record, RecordError
 
 
@@ -276,8 +276,15 @@ class Stack:
             if align != "common":
                 odd = [f"{info.get('arch')}/s{info.get('seed')}" for (info, _), e in zip(items, epochs)
                        if e.shape != epochs[0].shape or not np.array_equal(e, epochs[0])]
-                raise RecordError(f"networks recorded different checkpoints ({', '.join(odd[:4])} differ from "
-                                  f"the first); align them on the checkpoints they share (--align common)")
+                # each architecture on one grid of its own (a learner's stages beside an mlp's epochs):
+                # one architecture alone needs no alignment
+                grids: dict[str, set] = {}
+                for (info, _), e in zip(items, epochs):
+                    grids.setdefault(str(info.get("arch")), set()).add(tuple(e.tolist()))
+                alone = (" or one architecture alone on its own checkpoints (--arch NAME)"
+                         if len(grids) > 1 and all(len(g) == 1 for g in grids.values()) else "")
+                raise RecordError(f"networks recorded different checkpoints ({name_list(odd)} differ from "
+                                  f"the first); align them on the checkpoints they share (--align common){alone}")
             common = epochs[0]
             for e in epochs[1:]:
                 common = np.intersect1d(common, e)

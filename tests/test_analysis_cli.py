@@ -506,6 +506,10 @@ def test_export_keeps_to_the_architectures_asked_for_on_their_own_checkpoints(tm
         store.write_record(run_id, rec, art)
         store.set_tags(run_id, {"orderlab.checkpoints": "8", "orderlab.epoch": "7"})
         store.end_run(run_id, "FINISHED")
+    # without --arch: refused, naming the way out each architecture alone gives
+    r = run("export", "mixed", "-o", str(tmp_path / "all.npz"), "--tracking-uri", uri)
+    assert r.exit_code == 2 and "(mlp/s0, mlp/s1 differ from the first); align them on the checkpoints " \
+        "they share (--align common) or one architecture alone on its own checkpoints (--arch NAME)" in r.stderr, r.output
     r = run("export", "mixed", "-o", str(tmp_path / "ada.npz"), "--arch", "adaboost", "--tracking-uri", uri)
     assert r.exit_code == 0, r.output
     z = np.load(tmp_path / "ada.npz")

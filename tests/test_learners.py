@@ -176,6 +176,9 @@ def test_network_only_options_are_refused_for_learners_alone_and_ignored_beside_
     assert_one_line_error(runner.invoke(app, ["sweep", "--dataset", DATA, "--arch", "knn", "--seeds", "0",
                                               "--optimizer", "sgd", "--tracking-uri", uri, "--quiet"]),
                           "--optimizer sets how networks train; the learner knn does not use it: drop it")
+    # a learner's training counts stages, not epochs
+    assert_one_line_error(runner.invoke(app, base + ["--arch", "random-forest", "--seeds", "0", "--record-every", "5"]),
+                          "--record-every 5 is larger than the training of random-forest (2 stages)")
     assert Store(uri).study_names() == []
     r = runner.invoke(app, base + ["--arch", "knn", "--arch", "mlp", "--seeds", "0", "--study", "mix", "--lr", "0.01"])
     assert r.exit_code == 0, r.output

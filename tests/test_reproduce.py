@@ -320,7 +320,7 @@ def test_missing_data_is_found_before_anything_trains(tmp_path):
              "study 'h' (knn): architecture knn takes image/features data, but dataset docstrings is text data; "
              "pick another archs or dataset (nothing was trained)"),
             ('dataset = "gaussians:dim=4,classes=3,n=150,test=90"\narchs = ["mlp"]\nseeds = "0-1"\nepochs = 2\n'
-             'record_every = 5.0\n', "study 'h' (mlp): record_every 5.0 is larger than the training of mlp"),
+             'record_every = 5.0\n', "study 'h' (mlp): record_every 5 is larger than the training of mlp (2 epochs)"),
             ('dataset = "gaussians:dim=4,classes=3,n=150,test=90"\narchs = ["knn"]\nseeds = "0-1"\nepochs = 2\n'
              'lr = 0.1\n', "study 'h': lr sets how networks train, and the study has learners only (knn): drop it")):
         typo.write_text(typo.read_text().split('[[studies]]\nkey = "h"')[0] + '[[studies]]\nkey = "h"\n' + tail)

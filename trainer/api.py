@@ -506,14 +506,17 @@ MAX_CHECKPOINTS = 100_000   # per network: each checkpoint evaluates every recor
 def check_record_every(arch: str, hp: dict[str, Any]) -> None:
     """Refuse a --record-every that gives no checkpoint before the end, or more than any training
     could use (1e-9 would ask for 10^9 evaluations, and planning them alone would never end)."""
+    from orderlab.errors import epoch_text
+    from orderlab.trainer.learners import LEARNERS
     every, epochs = float(hp["record_every"]), float(hp["epochs"])
+    units = "stages" if arch in LEARNERS else "epochs"      # a learner's training counts stages
     if every > epochs + 1e-9:
-        raise OrderlabError(f"--record-every {hp['record_every']} is larger than the training of {arch} "
-                            f"({hp['epochs']} epochs); record more often or train longer")
+        raise OrderlabError(f"--record-every {epoch_text(every)} is larger than the training of {arch} "
+                            f"({epoch_text(epochs)} {units}); record more often or train longer")
     if epochs / every > MAX_CHECKPOINTS:
-        raise OrderlabError(f"--record-every {hp['record_every']} asks for {epochs / every:.3g} checkpoints of "
-                            f"{arch} over {hp['epochs']} epochs, more than {MAX_CHECKPOINTS:,}; record less often "
-                            f"(checkpoints closer than one training step are one step apart anyway)")
+        raise OrderlabError(f"--record-every {epoch_text(every)} asks for {epochs / every:.3g} checkpoints of "
+                            f"{arch} over {epoch_text(epochs)} {units}, more than {MAX_CHECKPOINTS:,}; record less "
+                            f"often (checkpoints closer than one training step are one step apart anyway)")
 
 
 def train_in_run(run, name: str, reporter: Reporter, train, failed: str = "failed") -> None:

@@ -650,3 +650,15 @@ def test_help_writes_no_type_beside_a_flag():
         assert r.exit_code == 0 and "<bool>" not in r.output, r.output
     r = invoke("train", "--help")
     assert "<float>" in r.output and "<str>" in r.output      # options that take a value keep their type
+
+
+def test_a_store_made_by_train_is_said_to_be_new(tmp_path):
+    """A mistyped --tracking-uri made a store in a new folder without a word; the closing line now
+    says the store is new (and not on the next run into it)."""
+    uri = f"sqlite:///{tmp_path}/typo/dir/mlflow.db"
+    args = ("train", "--arch", "logistic", "--seeds", "0", "--epochs", "1", "--train-subset", "100",
+            "--test-subset", "50", "--tracking-uri", uri)
+    r = invoke(*args)
+    assert r.exit_code == 0 and f"in study 'digits-logistic' (new store {uri})" in r.output, r.output
+    r = invoke(*args[:4], "1", *args[5:])
+    assert r.exit_code == 0 and f"(store {uri})" in r.output and "new store" not in r.output, r.output

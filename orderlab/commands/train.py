@@ -162,6 +162,10 @@ def _run_training(cfg) -> list[str]:
     from orderlab.trainer.api import train_study
     from orderlab.trainer.progress import Reporter, RichReporter, Tally
     reporter = Tally(Reporter() if cfg.quiet else RichReporter())
+    from orderlab.store import resolve_tracking_uri, sqlite_path
+    uri = resolve_tracking_uri(cfg.tracking_uri)
+    # a store made by this command is said so: a mistyped --tracking-uri would go unnoticed
+    new = uri.startswith("sqlite:///") and not sqlite_path(uri).exists()
     try:
         with reporter:
             run_ids = train_study(cfg, reporter)
@@ -172,7 +176,8 @@ def _run_training(cfg) -> list[str]:
     store = Store(cfg.tracking_uri)
     runs = [store.get_run(r) for r in run_ids if r]     # None: a run the store refused to make
     if not cfg.quiet:
-        typer.echo(f"recorded {len(run_ids)} network(s) in study {cfg.study!r} (store {store.uri})")
+        typer.echo(f"recorded {len(run_ids)} network(s) in study {cfg.study!r} ({'new ' if new else ''}store "
+                   f"{store.uri})")
     failed = [r for r in runs if r.status != "FINISHED"]
     # networks whose run could not even be made (the store refused it): their error was printed above
     made = {r.name for r in runs}

@@ -24,7 +24,11 @@ def _record_every(value: str) -> float:
 
 def register(app: typer.Typer) -> None:
 
-    @app.command(rich_help_panel="Train")
+    # (help given here: --help keeps a docstring's line breaks, which cut this paragraph mid-sentence)
+    @app.command(rich_help_panel="Train", help=(
+        "Train networks and record every example's correctness into MLflow.\n\nRunning the same command again "
+        "completes the study: networks already FINISHED are skipped, interrupted ones resumed, and a network "
+        "already there with other settings is refused."))
     def train(
         ctx: typer.Context,
         arch: List[str] = typer.Option(None, "--arch", "-a", help="Architecture (repeatable): mlp, cnn, st-vgg, "
@@ -59,10 +63,6 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars and no summary: errors "
                                     "only (for scripts)."),
     ) -> None:
-        """Train networks and record every example's correctness into MLflow.
-
-        Running the same command again completes the study: networks already FINISHED are skipped,
-        interrupted ones resumed, and a network already there with other settings is refused."""
         if resume is not None:
             ignored = options_given(ctx, except_for=("resume", "tracking_uri", "quiet", "device"))
             if ignored:

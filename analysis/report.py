@@ -173,7 +173,8 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
         apart = len(set(mids.values())) > 1
         mid_said = ("each architecture's first checkpoint two thirds of the way or more to its own final accuracy, "
                     "in the column *mid at*" if apart else
-                    f"{st.at(pts['middle'])}, the first checkpoint two thirds of the way or more to the final accuracy")
+                    f"{st.at(next(iter(mids.values())))}, the first checkpoint two thirds of the way or more to the "
+                    f"final accuracy")
         md += [f"At the last checkpoint{' all networks share' if st.cut_short else ''} ({st.at(last)}) and mid-training "
                f"({mid_said}):", "",
                "| architecture | networks | accuracy | TPA [95% interval] | independent TPA | Jaccard "

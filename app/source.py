@@ -181,7 +181,7 @@ class StudyData:
     waiting: list[str] = field(default_factory=list)   # recorded, not analysed in this mode
     starting: list[str] = field(default_factory=list)  # running, no checkpoint recorded yet
     planned: list[str] = field(default_factory=list)   # planned by a train or sweep, no run yet
-    resume: str = ""                           # the command that starts planned networks
+    resume: list[str] = field(default_factory=list)    # the commands that start them (one per study)
     notes: list[str] = field(default_factory=list)
     problem: str | None = None                 # why there is nothing to analyse (yet)
     dataset: str = ""
@@ -449,7 +449,7 @@ class StudySource:
             mine = unstarted_networks(store, s, [r for r in runs if r.study == s])
             data.planned += [f"{s}:{a}/s{sd}" if len(studies) > 1 else f"{a}/s{sd}" for a, sd in mine]
             resumes += [suggest(store, "orderlab", "sweep", "--resume", s)] if mine else []
-        data.resume = " · ".join(resumes)
+        data.resume = resumes
         if waiting:
             from orderlab.errors import counted
             data.waiting = [f"{r.name} at {counted(r.checkpoints, 'checkpoint')}" for r in waiting]

@@ -148,10 +148,14 @@ def load_recipe(path: str | Path, scale: str = "demo") -> Recipe:
             if need not in opts:
                 raise OrderlabError(f"{where} ({key}): missing {need!r}")
         dataset, archs, seeds = opts.pop("dataset"), [str(a) for a in opts.pop("archs")], opts.pop("seeds")
-        stray = [a for a in per_arch if a not in archs]
-        if stray:           # a misspelt [arch.adaboots] would leave adaboost on its defaults, unsaid
+        # a misspelt [arch.adaboots] would leave adaboost on its defaults, unsaid (a table for an
+        # architecture of the other scale's archs is that scale's)
+        every = {str(a) for t in [st, *(st.get(x) for x in SCALES)] if isinstance(t, dict)
+                 and isinstance(t.get("archs"), list) for a in t["archs"]}
+        stray = [a for a in per_arch if a not in every]
+        if stray:
             raise OrderlabError(f"{where} ({key}): [arch.{stray[0]}] names no architecture of the study "
-                                f"(archs: {', '.join(archs)}); fix its name, or add it to archs")
+                                f"(archs: {', '.join(sorted(every))}); fix its name, or add it to archs")
         studies.append(StudyPlan(key, f"{scale}-{name}-{key}", dataset, archs, seeds, opts, per_arch))
     if not studies:
         raise OrderlabError(f"recipe {path} has no study for --scale {scale}")
@@ -706,18 +710,21 @@ def check_data(store, recipes: list[Recipe], data_dir: str | None, download: boo
                                     f"{'it' if len(own) == 1 else 'them'} (epochs sets a learner's stages)")
     problems: dict[str, str] = {}            # dataset -> why it cannot be loaded
     needed_by: dict[str, list[str]] = {}     # dataset -> recipes that need it
-    loaded: dict[str, Any] = {}              # dataset -> its data, loaded
+    loaded: dict[str, Any] = {}              # dataset -> what the prechecks read of it (not its arrays)
     to_train = []                            # (recipe, plan, arch, seeds) the run will train
     for rec in recipes:
         for plan in rec.studies:
             seeds = parse_seeds(plan.seeds)
-            todo = {a: [sd for sd in seeds if sd not in reusable_runs(store, plan, a)] for a in plan.archs}
+            have = {a: reusable_runs(store, plan, a) for a in plan.archs}
+            todo = {a: [sd for sd in seeds if sd not in have[a]] for a in plan.archs}
             if not any(todo.values()):
                 continue
             to_train += [(rec, plan, a, sds) for a, sds in todo.items() if sds]
             if plan.dataset not in problems:
                 try:
-                    loaded[plan.dataset] = load_dataset(plan.dataset, data_dir=data_dir, download=download)
+                    from types import SimpleNamespace
+                    ds = load_dataset(plan.dataset, data_dir=data_dir, download=download)
+                    loaded[plan.dataset] = SimpleNamespace(kind=ds.kind, augment_default=ds.augment_default)
                     problems[plan.dataset] = ""
                 except OrderlabError as e:
                     problems[plan.dataset] = str(e)

@@ -716,6 +716,8 @@ class Store:
         # plan files downloaded from a server, by (parent run, path): named by their content's hash,
         # a plan never changes, so a TUI polling a study downloads each once, not every poll
         self._plan_texts: dict[tuple[str, str], str] = {}
+        self._parents: dict[str, str] = {}          # experiment id -> its study's parent run (parent_run_id)
+        self._artifact_uris: dict[str, str] = {}    # run id -> artifact URI, of runs seen (it never changes)
         if self.uri.startswith("sqlite:///"):
             db = sqlite_path(self.uri)
             self._local_artifact_root = db.parent
@@ -929,10 +931,19 @@ class Store:
         return parent
 
     def parent_run_id(self, experiment_id: str) -> str | None:
+        # A study's parent run, once there, stays its parent (the oldest study run: one made later in
+        # a race is deleted), and a run's artifact location never changes: both kept, so that the
+        # TUI's polls and the studies list do not ask for them again (nor get_run for the location).
+        if experiment_id in self._parents:
+            return self._parents[experiment_id]
         runs = self._retry(lambda: self.client.search_runs(
             [experiment_id], filter_string=f"tags.`{TAG_KIND}` = 'study'",
             order_by=["attributes.start_time ASC"], max_results=1))
-        return runs[0].info.run_id if runs else None
+        if not runs:
+            return None
+        self._parents[experiment_id] = runs[0].info.run_id
+        self._artifact_uris[runs[0].info.run_id] = runs[0].info.artifact_uri
+        return runs[0].info.run_id
 
     def data_options(self, study: str) -> dict[str, str]:
         """The data options a study was made with (its parent run's params: ``dataset``,
@@ -1119,6 +1130,7 @@ class Store:
 
     # -- artifacts -----------------------------------------------------------
     def _artifact_dir(self, run_id: str, artifact_uri: str | None = None) -> Path | None:
+        artifact_uri = artifact_uri or self._artifact_uris.get(run_id)
         if artifact_uri is None:
             artifact_uri = self._retry(lambda: self.client.get_run(run_id)).info.artifact_uri
         return self._local_dir(artifact_uri)
@@ -1235,6 +1247,12 @@ class Store:
             return None
         return any(f.path.endswith(RECORD_FILENAME) for f in files)
 
+    def has_checkpoints(self, run: RunInfo) -> bool:
+        """Whether ``run`` has recorded a checkpoint: its progress tag says so, or, for a run that
+        ended early (the tag, written every 2 s, lags behind a killed process), its record is there
+        (a record is published at the first checkpoint), in a local store or on a server."""
+        return run.checkpoints > 0 or (run.status in ENDED_EARLY and bool(self.record_exists(run)))
+
     def load_records(self, study: str, runs: list[RunInfo] | None = None,
                      skip_missing: bool = True) -> list[tuple[RunInfo, Record]]:
         """Records of a study's network runs (runs with no checkpoint yet are skipped), one network
@@ -1242,8 +1260,8 @@ class Store:
         runs = one_run_per_network(self.list_runs(study) if runs is None else runs)
         out = []
         for r in runs:
-            if r.checkpoints == 0 and skip_missing and (r.status not in ENDED_EARLY or self.recorded_progress(r)[0] == 0):
-                continue    # (a killed process's progress tag lags its record: a record counts where one is)
+            if skip_missing and not self.has_checkpoints(r):
+                continue
             try:
                 out.append((r, self.load_record(r)))
             except StoreError:

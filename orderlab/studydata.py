@@ -77,22 +77,26 @@ def unstarted_note(store: Store, study: str, runs: Sequence[RunInfo], archs: Seq
                    f"starts {'it' if one else 'them'} (or says why not)")
 
 
-def unrecorded_notes(store: Store, study: str, runs: Sequence[RunInfo]) -> list[str]:
+def unrecorded_notes(store: Store, study: str, runs: Sequence[RunInfo], named: bool = False) -> list[str]:
     """Notes naming the networks of ``runs`` that have recorded no checkpoint, which no analysis
     can hold: those still running (not in it until they record one) and those that stopped first
-    (nothing to include, even with --include-interrupted; `sweep --resume` trains them anew)."""
+    (nothing to include, even with --include-interrupted; `sweep --resume` trains them anew).
+    ``named``: networks named with their study (studies compared)."""
     nets = [r for r in one_run_per_network(runs) if r.checkpoints == 0]
-    stopped = [r for r in nets if r.status in ENDED_EARLY and store.recorded_progress(r)[0] == 0]
-    running = [r for r in nets if r.status not in ENDED_EARLY]
+    stopped = [r for r in nets if r.status in ENDED_EARLY and not store.has_checkpoints(r)]
+    running = [r for r in nets if r.status == "RUNNING"]
+
+    def name(r: RunInfo) -> str:
+        return f"{study}:{r.name}" if named else r.name
     notes = []
     if running:
         one = len(running) == 1
-        notes.append(f"{name_list([r.name for r in running])} {'has' if one else 'have'} recorded no checkpoint yet: "
+        notes.append(f"{name_list([name(r) for r in running])} {'has' if one else 'have'} recorded no checkpoint yet: "
                      f"not in the analysis until {'it does' if one else 'they do'}")
     if stopped:
         one = len(stopped) == 1
         notes.append(f"left out {len(stopped)} network(s) that stopped before recording any checkpoint: "
-                     f"{name_list([f'{r.name} ({r.status})' for r in stopped])}; "
+                     f"{name_list([f'{name(r)} ({r.status})' for r in stopped])}; "
                      f"`{suggest(store, 'orderlab', 'sweep', '--resume', study)}` trains {'it' if one else 'them'} "
                      f"from the start")
     return notes

@@ -609,3 +609,6 @@ def test_networks_with_no_checkpoint_recorded_are_named_not_dropped(tmp_path):
     assert r.exit_code == 0 and "mlp/s0 (KILLED at epoch 0.25 of 0.25)" in " ".join(r.output.split()), r.output
     js = json.loads(run("analyze", "lag", "--json", "--include-interrupted", "--tracking-uri", uri).stdout)
     assert js["n_networks"] == 3
+    # studies compared: each network named with its study
+    r = run("analyze", "zero", "lag", "--align", "common", "--tracking-uri", uri)
+    assert r.exit_code == 0 and "zero:cnn/s2 has recorded no checkpoint yet" in " ".join(r.output.split()), r.output

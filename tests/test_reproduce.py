@@ -152,12 +152,17 @@ def test_recipe_errors(tmp_path):
          "study key 'digits' is used by more than one study at --scale demo; give each study its own key"),
         # a misspelt learner's table left the learner on its defaults, unsaid
         (TINY.replace('arch.knn = { epochs = 4 }', 'arch.knnn = { epochs = 4 }'),
-         "(digits): [arch.knnn] names no architecture of the study (archs: mlp, knn); fix its name, or add it to archs"),
+         "(digits): [arch.knnn] names no architecture of the study (archs: knn, mlp); fix its name, or add it to archs"),
     ]
     for text, message in cases:
         f.write_text(text)
         with pytest.raises(OrderlabError, match=re.escape(message)):
             load_recipe(f, "demo")
+    # a table for an architecture only the other scale trains is that scale's, not a typo
+    f.write_text(TINY.replace('paper = { seeds = "0-99" }', 'paper = { seeds = "0-99", archs = ["mlp", "knn", "cnn"] }')
+                 .replace('arch.knn = { epochs = 4 }', 'arch.knn = { epochs = 4 }\narch.cnn = { epochs = 3 }'))
+    assert load_recipe(f, "demo").studies[0].archs == ["mlp", "knn"]
+    assert load_recipe(f, "paper").studies[0].options_for("cnn")["epochs"] == 3.0
     with pytest.raises(OrderlabError, match="unknown scale"):
         load_recipe(f, "huge")
 

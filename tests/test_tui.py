@@ -440,6 +440,16 @@ async def test_planned_networks_without_a_run_are_counted_and_named(empty_db, tm
         for r in store.list_runs("live"):
             store.end_run(r.run_id, "FINISHED")
         await wait_for(pilot, lambda: shows(app, "sweep --resume live"), what="the resume command")
+        # compared with another study that has planned networks of its own: a command for each
+        from orderlab.synthetic import populate_store
+        populate_store(store, "live2", archs=("mlp",), seeds=1, n_checkpoints=4, n_examples=120)
+        store.write_sweep_plan("live2", {"archs": ["mlp"], "seeds": [0, 1], "epochs": 1})
+        s.set_studies(("live", "live2"))
+        await wait_for(pilot, lambda: s.data.studies == ("live", "live2") and len(s.data.resume) == 2,
+                       what="both studies' resume commands")
+        assert [c.split()[3] for c in s.data.resume] == ["live", "live2"] and "live2:mlp/s1" in s.data.planned
+        s.set_studies(("live",))
+        await wait_for(pilot, lambda: s.data.studies == ("live",) and study_ready(app), what="one study again")
         # the studies list counts them too, in a column of their own while some study has them
         from orderlab.app.screens.studies import StudiesScreen
         await pilot.press("escape")
@@ -447,7 +457,7 @@ async def test_planned_networks_without_a_run_are_counted_and_named(empty_db, tm
                        what="the studies list")
         row = next(line for line in screen_text(app).splitlines() if line.strip().startswith("live"))
         assert row.split()[4:10] == ["0", "5", "0", "0", "3", "4"], row  # running, done, failed, stale, planned, ckpts
-        assert shows(app, "1 study, 8 networks")
+        assert shows(app, "2 studies, 10 networks")          # live2: a network and one planned
 
 
 @pilot_test
@@ -617,6 +627,12 @@ async def test_compared_studies_long_names_give_way_to_the_accuracies(empty_db, 
         assert all(r[3] == "1.5/1.5" for r in rows)          # the bar gave its room to the names
         await pilot.resize_terminal(160, 40)                  # room enough: whole names and bars
         await wait_for(pilot, lambda: shows(app, "digits-long-name:cnn") and shows(app, "████"), what="whole names")
+        # back to one study: the arch column is an architecture's width again, not the names' it held
+        from orderlab.app.views.runs import RunsView
+        app.screen.set_studies(("digits-long-name",))
+        view = app.screen.query_one(RunsView)
+        await wait_for(pilot, lambda: len(app.screen.data.studies) == 1 and view._widths.get("arch") == len("arch ▲"),
+                       what="the arch column's own width")
 
 
 @pilot_test

@@ -410,8 +410,9 @@ def check_for_data(cfg: TrainConfig, specs, ds, store=None) -> dict[str, dict[st
 
 
 def precheck(cfg: TrainConfig, ds, store=None) -> None:
-    """Everything :func:`train_study` refuses ``cfg`` for before it trains, on the loaded data ``ds``:
-    for a caller that checks many trainings before it starts the first (reproduce's recipes)."""
+    """Everything :func:`train_study` refuses ``cfg`` for before it trains, on data ``ds`` (its ``kind`` and
+    ``augment_default`` are read): for a caller that checks many trainings before it starts the first
+    (reproduce's recipes)."""
     from orderlab.trainer.models import get_arch
     validate(cfg)
     specs = [get_arch(a) for a in cfg.archs]

@@ -265,7 +265,8 @@ class StudyScreen(PollingScreen):
                 # the command that planned them stopped (resuming the sweep starts them)
                 what = (f"planned, not started yet: {', '.join(data.planned[:3])}"
                         f"{'…' if len(data.planned) > 3 else ''}")
-                notes.append(what if live else f"{what}; if the command stopped, `{data.resume}` starts them")
+                starts = " and ".join(f"`{c}`" for c in data.resume)
+                notes.append(what if live else f"{what}; if the command stopped, {starts} start{'s' if len(data.resume) == 1 else ''} them")
             if data.left_out:
                 notes.append(f"left out of the analysis: {', '.join(data.left_out[:3])}"
                              f"{'…' if len(data.left_out) > 3 else ''}")

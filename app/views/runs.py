@@ -118,7 +118,8 @@ class RunsView(View):
         screen = self.size.width or self.app.size.width
         # compared studies on a narrow screen: the progress bar gives its room to the names
         bar_shown = not (self._studies > 1 and screen < 100)
-        if bar_shown != self._bar:
+        if bar_shown != self._bar or self._studies != self._shown_studies:
+            # (the widths of "study:arch" names or of bars are no measure for the others)
             self._bar, self._natural = bar_shown, {}
         # Explicit widths: DataTable's auto widths are measured on idle, and a frame drawn before
         # that keeps the label's width in its cache (seen when the columns are rebuilt).

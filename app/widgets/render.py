@@ -65,8 +65,6 @@ def _mix(a: str, b: str) -> str:
     return _hex(tuple((x + y) // 2 for x, y in zip(ca, cb)))  # type: ignore[arg-type]
 
 
-
-
 def fit_lines(text: Text, width: int, max_lines: int) -> Text:
     """``text`` wrapped to ``width`` (lines joined by newlines: a drawing crops, it does not wrap)
     and cut to ``max_lines`` lines, the last ending in "…" when anything is left out (a widget's
@@ -110,7 +108,6 @@ def fmt(v: float | None, digits: int = 2) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "—"
     return unsigned_zero(f"{v:.{digits}f}")
-
 
 
 # ------------------------------------------------------------------ braille canvas

@@ -742,8 +742,8 @@ def test_ray_tasks_show_as_running_once_their_networks_train():
     is still STALE."""
     from types import SimpleNamespace as NS
     from orderlab.trainer.sweep import Task, _poll_progress
-    runs = [NS(arch="cnn", seed=0, run_id="a", status="RUNNING", progress=0.4, tags={}),
-            NS(arch="cnn", seed=1, run_id="b", status="STALE", progress=0.2, tags={})]
+    runs = [NS(arch="cnn", seed=0, run_id="a", status="RUNNING", progress=0.4, tags={}, name="cnn/s0"),
+            NS(arch="cnn", seed=1, run_id="b", status="STALE", progress=0.2, tags={}, name="cnn/s1")]
     store = NS(list_runs=lambda study: runs)
     tasks = [Task(0, "train", arch="cnn", seeds=[0]), Task(1, "resume", arch="cnn", seeds=[1], run_ids=["b"]),
              Task(2, "train", arch="cnn", seeds=[2])]
@@ -753,11 +753,15 @@ def test_ray_tasks_show_as_running_once_their_networks_train():
     runs[1].status = "RUNNING"                  # its task took the run up
     events.clear()
     _poll_progress(store, "s", tasks, events.append, announced)
-    assert events == [("progress", 0, 0.4, {}), ("task", 1, None), ("progress", 1, 0.2, {})]
+    # a Ray task's own messages stay in its process: the resume is said here
+    assert events == [("progress", 0, 0.4, {}), ("message", 1, "resuming cnn/s1 (run b) from its last saved state"),
+                      ("task", 1, None), ("progress", 1, 0.2, {})]
     # a run that could not be continued: its network trains in a new run, which its tag names
     from orderlab.store import TAG_SUPERSEDED
-    runs.append(NS(arch="cnn", seed=3, run_id="d", status="RUNNING", progress=0.1, tags={}))
-    runs.insert(0, NS(arch="cnn", seed=3, run_id="c", status="KILLED", progress=0.5, tags={TAG_SUPERSEDED: "d"}))
+    runs.append(NS(arch="cnn", seed=3, run_id="d", status="RUNNING", progress=0.1, tags={}, name="cnn/s3"))
+    runs.insert(0, NS(arch="cnn", seed=3, run_id="c", status="KILLED", progress=0.5, tags={TAG_SUPERSEDED: "d"},
+                      name="cnn/s3"))
     events.clear()
     _poll_progress(store, "s", [Task(3, "resume", arch="cnn", seeds=[3], run_ids=["c"])], events.append, announced)
-    assert events == [("task", 3, None), ("progress", 3, 0.1, {})]
+    assert events == [("message", 3, "training cnn/s3 anew in run d (run c could not be resumed)"),
+                      ("task", 3, None), ("progress", 3, 0.1, {})]

@@ -660,6 +660,14 @@ def _poll_progress(store, study: str, running: list[Task], on_event: OnEvent, an
         rs = [r for r in rs if r is not None]
         if t.id not in announced and any(r.status == "RUNNING" for r in rs):
             announced.add(t.id)
+            if t.kind == "resume":
+                # said by the task's own process in a local sweep; a Ray task's messages stay with it
+                for i in t.run_ids:
+                    r = _holding_run(by_id, i)
+                    if r is not None:
+                        on_event(("message", t.id, f"resuming {r.name} (run {i[:8]}) from its last saved state"
+                                  if r.run_id == i else f"training {r.name} anew in run {r.run_id[:8]} (run "
+                                                        f"{i[:8]} could not be resumed)"))
             on_event(("task", t.id, None))
         if rs and t.id in announced:
             on_event(("progress", t.id, sum(r.progress for r in rs) / len(rs), {}))

@@ -165,6 +165,9 @@ class CheckpointResult:
     bimodality: dict[str, float]
 
 
+NO_CHECKPOINT = "no network has recorded a checkpoint yet"      # StudyData.problem before any checkpoint
+
+
 @dataclass
 class StudyData:
     """One poll of a study (or of two studies compared on the same data)."""
@@ -458,7 +461,7 @@ class StudySource:
                             else "no finished network yet (a: include running ones)" if mode == "finished" and runs
                             else "every network failed, was killed or went stale (see Runs); nothing to "
                                  "analyse" if runs and len(left_out) == len(networks)
-                            else "no network has recorded a checkpoint yet" if runs
+                            else NO_CHECKPOINT if runs
                             else "this study has no network yet; train one with "
                                  f"`orderlab train --study {shlex.quote(studies[0])}{self.uri_option()}`")
             return data

@@ -82,6 +82,14 @@ def test_study_columns_give_way_to_the_counts():
     assert fitted["study"] > fitted["archs"] and fitted["study"] > fitted["dataset"]
     tiny = fit_widths(natural, 30)                                   # never below the least widths
     assert (tiny["study"], tiny["dataset"], tiny["archs"]) == (10, 7, 5)
+    # with the "plan" column, the longest "updated" and long names, the table still fits 80 columns
+    from orderlab.app.screens.studies import COLUMNS, ago
+    now = 1e9
+    longest = max(len(ago(now - d, now)) for d in (0, 59, 600, 9 * 3600, 20 * 3600, 5 * 86400, 99 * 86400, 4e7))
+    assert longest <= 8
+    full = {k: max(len(label), 3) for k, label in COLUMNS} | {"study": 40, "dataset": 13, "archs": 26, "updated": longest}
+    fitted = fit_widths(full, 80)
+    assert sum(fitted.values()) + 2 * len(fitted) + 2 <= 80, fitted
 
 
 @pilot_test
@@ -416,6 +424,20 @@ async def test_order_view_says_when_the_first_learned_are_a_draw_among_ties(empt
 
 
 @pilot_test
+async def test_a_study_whose_first_network_has_no_checkpoint_says_so_once(empty_db, tmp_path):
+    # "no checkpoint yet: mlp/s0" and then "no network has recorded a checkpoint yet" said it twice
+    from orderlab.store import Store
+    uri = new_store(empty_db, tmp_path)
+    store = Store(uri)
+    exp, parent = store.get_or_create_study("first", "synthetic", "test=x", {"dataset": "synthetic"})
+    store.create_network_run("first", parent, exp, arch="mlp", seed=0, dataset="synthetic", epochs=1.0, params={})
+    app = make_app(uri, study="first")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: shows(app, "no checkpoint yet: mlp/s0"), what="the starting note")
+        assert not shows(app, "no network has recorded a checkpoint yet")
+
+
+@pilot_test
 async def test_planned_networks_without_a_run_are_counted_and_named(empty_db, tmp_path):
     # A sweep planned four networks more than it has started: the analysis covers the recorded
     # ones, and the screen says which are still to come (or, once nothing trains, how to start them).
@@ -625,6 +647,8 @@ async def test_compared_studies_long_names_give_way_to_the_accuracies(empty_db, 
         rows = [line.split() for line in lines[at + 1:at + 7]]
         assert [r[0] for r in rows] == ["…ng-name:cnn"] * 2 + ["…ng-name:mlp"] * 2 + ["…s-other:mlp"] * 2, rows
         assert all(r[3] == "1.5/1.5" for r in rows)          # the bar gave its room to the names
+        # the line under the table names the highlighted run's study (both studies hold an mlp/s0)
+        assert shows(app, "digits-long-name:cnn/s0 finished epoch 1.5 of 1.5"), screen_text(app)
         await pilot.resize_terminal(160, 40)                  # room enough: whole names and bars
         await wait_for(pilot, lambda: shows(app, "digits-long-name:cnn") and shows(app, "████"), what="whole names")
         # back to one study: the arch column is an architecture's width again, not the names' it held
@@ -633,6 +657,34 @@ async def test_compared_studies_long_names_give_way_to_the_accuracies(empty_db, 
         view = app.screen.query_one(RunsView)
         await wait_for(pilot, lambda: len(app.screen.data.studies) == 1 and view._widths.get("arch") == len("arch ▲"),
                        what="the arch column's own width")
+
+
+@pilot_test
+async def test_a_chosen_checkpoint_outlives_a_comparison_that_ends_before_it(empty_db, tmp_path):
+    # epoch 1.5 chosen; compared with a study that ends at epoch 1, the last shared checkpoint shows
+    # (and the screen does not start following the latest); back to one study, epoch 1.5 again
+    from orderlab.store import Store
+    from orderlab.synthetic import populate_store
+    uri = new_store(empty_db, tmp_path)
+    populate_store(Store(uri), "long", archs=("mlp",), seeds=2, n_checkpoints=9, n_examples=100)
+    populate_store(Store(uri), "short", archs=("mlp",), seeds=2, n_checkpoints=5, n_examples=100)
+    app = make_app(uri, study="long")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: study_ready(app))
+        s = app.screen
+        # Home and End move between checkpoints in the Runs view too (the table took them)
+        await pilot.press("home")
+        assert s.checkpoint == 0 and not s.following
+        await pilot.press("end")
+        assert s.checkpoint == 8 and s.following
+        await pilot.press("home", *["right_square_bracket"] * 6)
+        assert float(s.data.stack.epoch[s.checkpoint]) == 1.5
+        s.set_studies(("long", "short"))
+        await wait_for(pilot, lambda: s.data.studies == ("long", "short") and study_ready(app), what="compare")
+        assert float(s.data.stack.epoch[s.checkpoint]) == 1.0 and not s.following
+        s.set_studies(("long",))
+        await wait_for(pilot, lambda: s.data.studies == ("long",) and study_ready(app), what="one study")
+        assert float(s.data.stack.epoch[s.checkpoint]) == 1.5 and not s.following
 
 
 @pilot_test

@@ -14,22 +14,28 @@ from orderlab.app.messages import PollFailed, StudiesLoaded
 from orderlab.app.screens.polling import PollingScreen
 from orderlab.app.widgets.columns import fit_columns
 
-# Labels short enough that the table fits 80 columns.
-COLUMNS = [("study", "study"), ("dataset", "dataset"), ("archs", "archs"), ("running", "running"),
-           ("finished", "done"), ("failed", "failed"), ("stale", "stale"), ("planned", "planned"),
+# Labels short enough that the table fits 80 columns, the "plan" column included, with the names at
+# their narrowest (SHRINKABLE): "live" counts the networks training, as the study's "● live" says.
+COLUMNS = [("study", "study"), ("dataset", "dataset"), ("archs", "archs"), ("running", "live"),
+           ("finished", "done"), ("failed", "failed"), ("stale", "stale"), ("planned", "plan"),
            ("checkpoints", "ckpts"), ("updated", "updated")]
 
 
 def ago(t: float, now: float) -> str:
-    """How long ago, coarse enough to stay still between polls."""
+    """How long ago, coarse enough to stay still between polls, in 8 characters at most (the table
+    fits 80 columns): "<1m ago", "5m ago", "2.5h ago", "13h ago", "6d ago", then the month."""
     d = max(0.0, now - t)
     if d < 60:
         return "<1m ago"
     if d < 3600:
         return f"{d // 60:.0f}m ago"
-    if d < 86400:
+    if d < 36000:
         return f"{d / 3600:.1f}h ago"
-    return time.strftime("%Y-%m-%d", time.localtime(t))
+    if d < 86400:
+        return f"{d // 3600:.0f}h ago"
+    if d < 100 * 86400:
+        return f"{d // 86400:.0f}d ago"
+    return time.strftime("%Y-%m", time.localtime(t))
 
 
 def _cell_len(v: Any) -> int:

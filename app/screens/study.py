@@ -94,6 +94,7 @@ class StudyScreen(PollingScreen):
         self.checkpoint: int | None = None      # index into data.stack.epoch
         self.following = True                   # stay on the latest checkpoint as new ones arrive
         self._want_epoch: float | None = None   # the epoch to show once a reload's stack arrives
+        self._chosen: float | None = None       # the epoch the user chose, kept through reloads that lack it
         self.playing = False
         self._play_timer = None
         self.cp_cache: dict[tuple[int, int], Any] = {}
@@ -195,7 +196,6 @@ class StudyScreen(PollingScreen):
                     # the last checkpoint at or before the epoch chosen before the reload
                     at = [i for i, e in enumerate(data.stack.epoch.tolist()) if e <= self._want_epoch + 1e-9]
                     self.checkpoint = at[-1] if at else 0
-                    self.following = self.checkpoint == n - 1
                 elif self.following or self.checkpoint is None:
                     self.checkpoint = n - 1
                 self.checkpoint = max(0, min(self.checkpoint, n - 1))
@@ -270,7 +270,9 @@ class StudyScreen(PollingScreen):
             if data.left_out:
                 notes.append(f"left out of the analysis: {', '.join(data.left_out[:3])}"
                              f"{'…' if len(data.left_out) > 3 else ''}")
-            if data.problem and data.stack is None:
+            # (the networks named as having no checkpoint yet already say there is none)
+            from orderlab.app.source import NO_CHECKPOINT
+            if data.problem and data.stack is None and not (data.starting and data.problem == NO_CHECKPOINT):
                 notes.append(data.problem)
         else:
             segs.append(Text("loading…", style="dim"))
@@ -401,6 +403,7 @@ class StudyScreen(PollingScreen):
         n = self.data.stack.n_checkpoints
         self.checkpoint = max(0, min(n - 1, self.checkpoint + delta))
         self.following = self.checkpoint == n - 1 and not self.playing
+        self._chosen = None                     # the new choice is read off the checkpoint shown
         self.want_checkpoint()
         self.show_status()
 
@@ -409,6 +412,7 @@ class StudyScreen(PollingScreen):
             return
         self.checkpoint = 0 if where == "first" else self.data.stack.n_checkpoints - 1
         self.following = where == "last"
+        self._chosen = None
         self.want_checkpoint()
         self.show_status()
 
@@ -418,6 +422,7 @@ class StudyScreen(PollingScreen):
         elif self.data is not None and self.data.stack is not None:
             self.playing = True
             self.following = False
+            self._chosen = None
             if self.checkpoint is not None and self.checkpoint >= self.data.stack.n_checkpoints - 1:
                 self.checkpoint = 0            # replay from the start
             self.want_checkpoint()
@@ -465,10 +470,12 @@ class StudyScreen(PollingScreen):
         self._stop_play()
         # A checkpoint the user chose is kept by its epoch: the other split, mode or comparison
         # brings a stack of its own, mostly on the same checkpoints (one following the latest
-        # goes on following it).
-        self._want_epoch = (float(self.data.stack.epoch[self.checkpoint])
-                            if not self.following and self.data is not None and self.data.stack is not None
-                            and self.checkpoint is not None else None)
+        # goes on following it). A stack that ends before it shows its last checkpoint, and the
+        # next reload goes back to the epoch chosen (comparing with a shorter study and back).
+        if not self.following and self._chosen is None and self.data is not None and self.data.stack is not None \
+                and self.checkpoint is not None:
+            self._chosen = float(self.data.stack.epoch[self.checkpoint])
+        self._want_epoch = None if self.following else self._chosen
         self.following = self._want_epoch is None
         self.cp_result = None
         self._cp_error = None

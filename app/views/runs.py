@@ -64,6 +64,12 @@ def matches(run: Any, text: str, unreadable: bool = False) -> bool:
     return all(w in hay or w == study for w in text.lower().split())
 
 
+class RunsTable(DataTable, inherit_bindings=False):
+    """The runs table, leaving Home and End to the screen (first and latest checkpoint, as in every
+    other view; in a row-cursor table they only scrolled sideways): it moves with the arrows and pages."""
+    BINDINGS = [b for b in DataTable.BINDINGS if getattr(b, "key", "") not in ("home", "end")]
+
+
 class RunsView(View):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -81,7 +87,7 @@ class RunsView(View):
 
     def compose(self):
         yield Input(placeholder="filter: words in arch/seed/status, e.g. cnn running  (/)", id="runs-filter")
-        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        yield RunsTable(id="runs-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="run-detail")
 
     @property
@@ -202,7 +208,8 @@ class RunsView(View):
             detail.update("")
             return
         t = Text()
-        t.append(f"{r.name}", style="bold")
+        # compared studies may both hold an mlp/s1: the line names the study too
+        t.append(f"{r.study}:{r.name}" if self._studies > 1 else r.name, style="bold")
         t.append(f"  {shown_status(r).lower()}", style=STATUS_STYLE.get(shown_status(r), ""))
         # a learner's checkpoints are its stages (boosting rounds, trees …), not epochs
         t.append(f"  {'stage' if r.stages else 'epoch'} {epoch_text(r.epoch)} of {epoch_text(r.epochs)}, "

@@ -17,7 +17,7 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 
-from orderlab.errors import unsigned_zero
+from orderlab.errors import epoch_text, unsigned_zero
 
 # One colour per architecture (in order of appearance), readable on dark and light themes.
 ARCH_COLOURS = ["#4fc3f7", "#ffb74d", "#81c784", "#e57373", "#ba68c8", "#fff176", "#4db6ac", "#f06292"]
@@ -250,7 +250,7 @@ def line_chart(series: Sequence[Series], width: int, height: int, *, bands: Sequ
         out.append(line)
     axis = Text(" " * (ylab_w - 1) + "└" + "─" * plot_w, style="dim")
     out.append(axis)
-    lo_s, hi_s = f"{x_lo:g}", f"{x_hi:g} {x_label}"
+    lo_s, hi_s = epoch_text(x_lo), f"{epoch_text(x_hi)} {x_label}"     # as the status line and the CLI
     gap = max(1, plot_w - len(lo_s) - len(hi_s) + 1)
     out.append(Text(" " * ylab_w + lo_s + " " * gap + hi_s, style="dim"))
     return out[:height] if height >= 3 else out

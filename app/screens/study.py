@@ -93,8 +93,9 @@ class StudyScreen(PollingScreen):
         self.version = -1
         self.checkpoint: int | None = None      # index into data.stack.epoch
         self.following = True                   # stay on the latest checkpoint as new ones arrive
-        self._want_epoch: float | None = None   # the epoch to show once a reload's stack arrives
-        self._chosen: float | None = None       # the epoch the user chose, kept through reloads that lack it
+        # the epoch of a checkpoint the user chose, once a reload (split, mode, comparison) has
+        # brought another stack: shown by it, also through stacks that end before it
+        self._chosen: float | None = None
         self.playing = False
         self._play_timer = None
         self.cp_cache: dict[tuple[int, int], Any] = {}
@@ -192,9 +193,9 @@ class StudyScreen(PollingScreen):
             self.version = data.version
             if data.stack is not None:
                 n = data.stack.n_checkpoints
-                if self._want_epoch is not None:
-                    # the last checkpoint at or before the epoch chosen before the reload
-                    at = [i for i, e in enumerate(data.stack.epoch.tolist()) if e <= self._want_epoch + 1e-9]
+                if self._chosen is not None and not self.following:
+                    # the last checkpoint at or before the epoch chosen
+                    at = [i for i, e in enumerate(data.stack.epoch.tolist()) if e <= self._chosen + 1e-9]
                     self.checkpoint = at[-1] if at else 0
                 elif self.following or self.checkpoint is None:
                     self.checkpoint = n - 1
@@ -203,7 +204,6 @@ class StudyScreen(PollingScreen):
                 self.checkpoint = None
             # Older versions' checkpoints are of another stack: drop them.
             self.cp_cache = {k: v for k, v in self.cp_cache.items() if k[0] == self.version}
-        self._want_epoch = None                 # kept through one load only (the same stack: kept as it is)
         for v in self.views():
             v.show_data(data, changed)
         # A reload (split, mode) forgets the shown checkpoint; the same networks come back as the same
@@ -475,8 +475,7 @@ class StudyScreen(PollingScreen):
         if not self.following and self._chosen is None and self.data is not None and self.data.stack is not None \
                 and self.checkpoint is not None:
             self._chosen = float(self.data.stack.epoch[self.checkpoint])
-        self._want_epoch = None if self.following else self._chosen
-        self.following = self._want_epoch is None
+        self.following = self._chosen is None
         self.cp_result = None
         self._cp_error = None
         self.title_text()

@@ -445,8 +445,7 @@ class StudySource:
                          for r in networks if r.status not in ENDED_EARLY and r.checkpoints == 0]
         # Networks a train or sweep planned that have no run yet: the analysis covers only those
         # recorded so far, and the Runs table cannot show what has no run.
-        from orderlab.studydata import unstarted_networks
-        from orderlab.studydata import suggest
+        from orderlab.studydata import suggest, unstarted_networks
         resumes = []
         for s in studies:
             mine = unstarted_networks(store, s, [r for r in runs if r.study == s])

@@ -373,11 +373,6 @@ class StudyInfo:
     n_planned: int = 0             # planned by a train or sweep (Store.sweep_plans), no run yet
 
 
-def planned_networks(plans: Iterable[tuple[str, dict[str, Any]]]) -> set[tuple[str, int]]:
-    """The (architecture, seed) of every network that plans (``Store.sweep_plans``) name."""
-    return {(str(a), int(sd)) for _, p in plans for a in p.get("archs", []) for sd in p.get("seeds", [])}
-
-
 # what MLflow accepts in a tag key (an architecture named otherwise is shown once its runs exist)
 _TAG_KEY = re.compile(r"[\w.\- /:]{1,250}")
 
@@ -983,18 +978,20 @@ class Store:
                                 + [float(r.tags.get(TAG_HEARTBEAT, r.start_time)) for r in runs]
                                 + [r.end_time or 0.0 for r in runs]),
                 fingerprint=exp.tags.get(TAG_FINGERPRINT, ""),
-                n_planned=len(self._unstarted(parent, runs)) if parent else 0,
+                n_planned=len(self.unstarted_on(parent, runs)) if parent else 0,
             ))
         return sorted(out, key=lambda s: s.name)
 
-    def _unstarted(self, parent: str, runs: Iterable[RunInfo]) -> set[tuple[str, int]]:
-        """The networks the plans on ``parent`` name that have no run among ``runs``; none where
-        the plans cannot be read (they only ever feed a count or a note)."""
+    def unstarted_on(self, parent: str, runs: Iterable[RunInfo]) -> set[tuple[str, int]]:
+        """The (architecture, seed) of the networks the plans on a study's ``parent`` run name that
+        have no run among ``runs``; none where the plans cannot be read (they only ever feed a count
+        or a note)."""
         try:
             plans, _ = self._plans_on(parent)
         except Exception:  # noqa: BLE001 - a count only: a server's hiccup, a plan folder that went
             return set()
-        return planned_networks(plans) - {(r.arch, int(r.seed)) for r in runs}
+        return ({(str(a), int(sd)) for _, p in plans for a in p.get("archs", []) for sd in p.get("seeds", [])}
+                - {(r.arch, int(r.seed)) for r in runs})
 
     def plan_archs(self, study: str, archs: Iterable[str]) -> None:
         """Note on ``study`` that networks of ``archs`` are to be trained (see ``TAG_PLANNED_ARCH``)."""

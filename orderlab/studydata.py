@@ -15,8 +15,7 @@ import numpy as np
 from orderlab.analysis.stack import Stack
 from orderlab.errors import OrderlabError, epoch_text, name_list
 from orderlab.record import Record, RecordError
-from orderlab.store import (ENDED_EARLY, RunInfo, Store, one_run_per_network, param_equals, planned_networks,
-                            resolve_tracking_uri)
+from orderlab.store import ENDED_EARLY, RunInfo, Store, one_run_per_network, param_equals, resolve_tracking_uri
 
 SPLITS = ("train", "test")
 
@@ -52,11 +51,10 @@ def unstarted_networks(store: Store, study: str, runs: Sequence[RunInfo],
     (``Store.sweep_plans``) that has no run among ``runs`` yet (``archs``: of those architectures
     only), sorted. Empty where the plans cannot be read: this only ever feeds a note."""
     try:
-        plans, _ = store.sweep_plans(study)
+        parent = store.study_parent(study)
     except Exception:  # noqa: BLE001 - a note only: no parent run (deleted, another tool's), a server's hiccup
         return []
-    have = {(r.arch, int(r.seed)) for r in runs}
-    return sorted(n for n in planned_networks(plans) - have if not archs or n[0] in archs)
+    return sorted(n for n in store.unstarted_on(parent, runs) if not archs or n[0] in archs)
 
 
 def unstarted_note(store: Store, study: str, runs: Sequence[RunInfo], archs: Sequence[str] | None = None) -> str | None:

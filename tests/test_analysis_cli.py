@@ -552,7 +552,7 @@ def test_the_planned_networks_note_never_stops_a_command(tmp_path, monkeypatch):
 
     def gone(self, study):
         raise StoreError(f"study {study!r} has no parent run; it was created by another tool")
-    monkeypatch.setattr(Store, "sweep_plans", gone)
+    monkeypatch.setattr(Store, "study_parent", gone)
     for args in (("runs", "np"), ("analyze", "np")):
         r = run(*args, "--tracking-uri", uri)
         assert r.exit_code == 0 and "parent run" not in r.output, r.output

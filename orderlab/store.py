@@ -370,7 +370,7 @@ class StudyInfo:
     checkpoints: int               # most checkpoints recorded by any run
     last_update: float             # unix seconds
     fingerprint: str = ""          # the study's data ("train=…,test=…"): equal means the same data
-    n_planned: int = 0             # planned by a train or sweep (Store.sweep_plans), no run yet
+    n_planned: int = 0             # planned by a train or sweep, no run yet (Store.unstarted_on)
 
 
 # what MLflow accepts in a tag key (an architecture named otherwise is shown once its runs exist)

@@ -402,8 +402,7 @@ def check_for_data(cfg: TrainConfig, specs, ds, store=None) -> dict[str, dict[st
     for spec in specs:
         check_compatible(spec, ds.kind, cfg.dataset)
     check_augment(cfg, ds, store)
-    hps = {spec.name if not cfg.archs[i].startswith("tv:") else cfg.archs[i]:
-           resolve_hparams(spec, cfg, ds.augment_default) for i, spec in enumerate(specs)}
+    hps = {arch: resolve_hparams(spec, cfg, ds.augment_default) for arch, spec in zip(cfg.archs, specs)}
     for arch, hp in hps.items():
         check_record_every(arch, hp)
     return hps

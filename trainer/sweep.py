@@ -28,8 +28,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 from orderlab.errors import OrderlabError
-from orderlab.trainer.api import (check_augment, check_record_every, data_options, network_runs, plan_record,
-                                  running_elsewhere)
+from orderlab.trainer.api import data_options, network_runs, plan_record, running_elsewhere
 
 EXECUTORS = ("local", "ray")
 
@@ -977,7 +976,7 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
     """Plan, execute and summarise a sweep. ``cfg`` is a TrainConfig (archs and seeds, or unused
     with ``resume_study``)."""
     from orderlab.store import Store
-    from orderlab.trainer.api import check_options_used, parse_splits, resolve_hparams, validate
+    from orderlab.trainer.api import check_for_data, check_options_used, parse_splits, validate
     if opts.executor not in EXECUTORS:
         raise OrderlabError(f"unknown executor {opts.executor!r}; use local or ray")
     if opts.workers is not None and opts.workers < 1:
@@ -1004,7 +1003,7 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
             store.plan_archs(resume_study, sorted({t.arch for t in tasks if t.arch}))
         else:
             from orderlab.trainer.data import load_dataset
-            from orderlab.trainer.models import check_compatible, get_arch
+            from orderlab.trainer.models import get_arch
             from orderlab.trainer.run import prepare_study
             validate(cfg)
             cfg.record_splits = parse_splits(cfg.record_splits)
@@ -1020,12 +1019,7 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
             ds = load_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download,
                               train_subset=cfg.train_subset, test_subset=cfg.test_subset, data_seed=cfg.data_seed,
                               strict_subsets=not store.has_study(cfg.study))
-            check_augment(cfg, ds, store)
-            hps: dict[str, dict[str, Any]] = {}
-            for arch, spec in zip(cfg.archs, specs):
-                check_compatible(spec, ds.kind, cfg.dataset)
-                hp = hps[arch] = resolve_hparams(spec, cfg, ds.augment_default)
-                check_record_every(arch, hp)
+            hps = check_for_data(cfg, specs, ds, store)
             # The study (and its thumbnails) exist before any task runs: workers only join it.
             prepare_study(store, cfg.study, ds, cfg.record_splits,
                           params={**data_options(cfg), "n_train": len(ds.y_train), "n_test": len(ds.y_test)})

@@ -48,6 +48,7 @@ DEFAULT_DB_NAME = "mlflow.db"
 # Statuses of a run that stopped before finishing: resumable, and left out of analyses by default
 # (with align="common" such a run would cut every curve back to its last checkpoint).
 ENDED_EARLY = ("KILLED", "FAILED", "STALE")
+PLAN_LIST_AGE_S = 30.0      # how old a server's listing of a study's plans may be for counts and notes
 
 # The optimizer param of a learner's run (it has none): how a run says its checkpoints are stages.
 LEARNER_OPTIMIZER = "-"
@@ -711,6 +712,7 @@ class Store:
         # plan files downloaded from a server, by (parent run, path): named by their content's hash,
         # a plan never changes, so a TUI polling a study downloads each once, not every poll
         self._plan_texts: dict[tuple[str, str], str] = {}
+        self._plan_lists: dict[str, tuple[float, list]] = {}   # parent run -> (when, its plans listed there)
         self._parents: dict[str, str] = {}          # experiment id -> its study's parent run (parent_run_id)
         self._artifact_uris: dict[str, str] = {}    # run id -> artifact URI, of runs seen (it never changes)
         if self.uri.startswith("sqlite:///"):
@@ -987,7 +989,9 @@ class Store:
         have no run among ``runs``; none where the plans cannot be read (they only ever feed a count
         or a note)."""
         try:
-            plans, _ = self._plans_on(parent)
+            # on a server, a listing up to 30 s old: the TUI polls each study (and the studies list
+            # every study) every few seconds, and a plan is new only when a train or sweep starts
+            plans, _ = self._plans_on(parent, max_age=PLAN_LIST_AGE_S)
         except Exception:  # noqa: BLE001 - a count only: a server's hiccup, a plan folder that went
             return set()
         return ({(str(a), int(sd)) for _, p in plans for a in p.get("archs", []) for sd in p.get("seeds", [])}
@@ -1333,13 +1337,16 @@ class Store:
             path = Path(tmp) / name
             path.write_text(text)
             self._retry(lambda: self.client.log_artifact(parent, str(path), SWEEP_ARTIFACT_DIR))
+        self._plan_lists.pop(parent, None)      # this process's own plan: listed anew, not up to 30 s late
 
     def sweep_plans(self, study: str) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
         """The plans sweeps and trains left in ``study`` (:meth:`write_sweep_plan`) as (where, plan), in file-name
         order, and the plan files that cannot be read (named, so that the caller can say so)."""
         return self._plans_on(self.study_parent(study))
 
-    def _plans_on(self, parent: str) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+    def _plans_on(self, parent: str, max_age: float = 0.0) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+        """:meth:`sweep_plans` of a study's ``parent`` run; ``max_age``: a tracking server's listing of
+        the plans up to that many seconds old will do (a count or a note, polled; not a resume)."""
         import json
         local = self._artifact_dir(parent)
         texts: dict[str, str | None] = {}
@@ -1352,7 +1359,11 @@ class Store:
                     texts[str(f)] = None
         else:
             from mlflow.exceptions import MlflowException
-            infos = self._retry(lambda: self.client.list_artifacts(parent, SWEEP_ARTIFACT_DIR))
+            listed = self._plan_lists.get(parent)
+            if listed is None or time.monotonic() - listed[0] > max_age:
+                listed = self._plan_lists[parent] = (
+                    time.monotonic(), self._retry(lambda: self.client.list_artifacts(parent, SWEEP_ARTIFACT_DIR)))
+            infos = listed[1]
             with tempfile.TemporaryDirectory() as tmp:
                 for info in sorted(infos, key=lambda i: i.path):
                     if not info.path.endswith(".json"):

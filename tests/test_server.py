@@ -90,6 +90,12 @@ def test_sweep_through_a_tracking_server(server, tmp_path):
     from unittest import mock
     with mock.patch.object(store.client, "download_artifacts", side_effect=AssertionError("downloaded again")):
         assert store.sweep_plans("srv") == (plans, bad)
+    # counts and notes (the TUI polls them) take a listing up to 30 s old; a resume lists afresh
+    parent = store.study_parent("srv")
+    with mock.patch.object(store.client, "list_artifacts", side_effect=AssertionError("listed again")):
+        assert store.unstarted_on(parent, []) == {(a, s) for a in ("mlp", "cnn") for s in (0, 1)}
+        with pytest.raises(AssertionError, match="listed again"):
+            store.sweep_plans("srv")
     # the study read back through the server, as `orderlab export` does
     out = tmp_path / "srv.npz"
     r = runner.invoke(app, ["export", "srv", "-o", str(out), "--tracking-uri", url])

@@ -367,8 +367,13 @@ async def test_tracking_server_down_then_store_gone(empty_db, tmp_path):
         db.rename(db.with_name("moved.db"))
         await wait_for(pilot, lambda: shows(app, "has gone"), what="the store gone message")
         assert app.screen.data is not None          # what was shown stays
+        # `t` meanwhile: the title keeps naming the split shown until the other split's data comes
+        await pilot.press("t")
+        await pilot.pause(0.5)
+        assert app.screen.sub_title == "live · test" and app.screen.data.split == "test"
         db.with_name("moved.db").rename(db)
         await wait_for(pilot, lambda: not shows(app, "has gone"), what="recovery")
+        await wait_for(pilot, lambda: app.screen.sub_title == "live · train", what="the train split's title")
 
 
 # ------------------------------------------------------------------ live

@@ -127,18 +127,20 @@ class StudyScreen(PollingScreen):
         """"orderlab — NAME · split" where it fits; else the name (and split) alone, with the
         header's icon and empty clock space narrowed to give it the room: a long study name is seen
         whole on its own screen (the list cuts it to keep its counts in view). Past that, the
-        name's middle gives way (its end tells similar names apart)."""
-        name = " + ".join(self.studies)
+        name's middle gives way (its end tells similar names apart). The studies and split are those
+        shown: a `t` or `c` whose poll has not come back (a store gone) leaves the title as it was."""
+        studies, split = (self.data.studies, self.data.split) if self.data is not None else (self.studies, self.split)
+        name = " + ".join(studies)
         header = self.query_one(Header)
         width = self.app.size.width
-        if len(self.app.title) + 3 + len(name) + 3 + len(self.split) <= width - HEADER_SIDES:
+        if len(self.app.title) + 3 + len(name) + 3 + len(split) <= width - HEADER_SIDES:
             header.remove_class("-roomy")
-            self.title, self.sub_title = None, f"{name} · {self.split}"
+            self.title, self.sub_title = None, f"{name} · {split}"
             return
         header.add_class("-roomy")
         room = width - ROOMY_SIDES
-        if len(name) + 3 + len(self.split) <= room:
-            name = f"{name} · {self.split}"
+        if len(name) + 3 + len(split) <= room:
+            name = f"{name} · {split}"
         elif len(name) > room:
             keep = max(2, room - 1)
             name = name[:keep // 2] + "…" + name[len(name) - (keep - keep // 2):]
@@ -189,6 +191,7 @@ class StudyScreen(PollingScreen):
         data = msg.data
         changed = data.version != self.version
         self.data = data
+        self.title_text()
         if changed:
             self.version = data.version
             if data.stack is not None:
@@ -478,7 +481,6 @@ class StudyScreen(PollingScreen):
         self.following = self._chosen is None
         self.cp_result = None
         self._cp_error = None
-        self.title_text()
         self.poll_now(restart=True)
 
     def set_studies(self, studies: tuple[str, ...]) -> None:

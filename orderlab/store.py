@@ -373,6 +373,11 @@ class StudyInfo:
     fingerprint: str = ""          # the study's data ("train=…,test=…"): equal means the same data
     n_planned: int = 0             # planned by a train or sweep, no run yet (Store.unstarted_on)
 
+    @property
+    def n_networks(self) -> int:
+        """The study's networks: those with a run, and those planned that have none yet."""
+        return self.n_runs + self.n_planned
+
 
 # what MLflow accepts in a tag key (an architecture named otherwise is shown once its runs exist)
 _TAG_KEY = re.compile(r"[\w.\- /:]{1,250}")

@@ -35,7 +35,7 @@ def load_stack(store: Store, study: str, split: str = "test", *, align: str = "s
     if not pairs:
         raise OrderlabError(f"study {study!r} has no recorded network yet; train one with "
                             f"`{suggest(store, 'orderlab', 'train', '--study', study)}`")
-    notes: list[str] = unrecorded_notes(store, study, runs)
+    notes: list[str] = unrecorded_notes(store, study, runs, pairs)
     if not interrupted:
         pairs = leave_out_interrupted(store, study, pairs, notes)
     check_split([(study, pairs)], split, store=store)
@@ -75,13 +75,16 @@ def unstarted_note(store: Store, study: str, runs: Sequence[RunInfo], archs: Seq
                    f"starts {'it' if one else 'them'} (or says why not)")
 
 
-def unrecorded_notes(store: Store, study: str, runs: Sequence[RunInfo], named: bool = False) -> list[str]:
+def unrecorded_notes(store: Store, study: str, runs: Sequence[RunInfo], pairs: Sequence[tuple[RunInfo, Record]],
+                     named: bool = False) -> list[str]:
     """Notes naming the networks of ``runs`` that have recorded no checkpoint, which no analysis
     can hold: those still running (not in it until they record one) and those that stopped first
     (nothing to include, even with --include-interrupted; `sweep --resume` trains them anew).
-    ``named``: networks named with their study (studies compared)."""
-    nets = [r for r in one_run_per_network(runs) if r.checkpoints == 0]
-    stopped = [r for r in nets if r.status in ENDED_EARLY and not store.has_checkpoints(r)]
+    ``pairs``: the records read of ``runs`` (:func:`load_records`; a killed network whose progress
+    tag lags its record is among them). ``named``: networks named with their study (studies compared)."""
+    read = {r.run_id for r, _ in pairs}
+    nets = [r for r in one_run_per_network(runs) if r.checkpoints == 0 and r.run_id not in read]
+    stopped = [r for r in nets if r.status in ENDED_EARLY]
     running = [r for r in nets if r.status == "RUNNING"]
 
     def name(r: RunInfo) -> str:

@@ -180,7 +180,7 @@ class StudiesScreen(PollingScreen):
             from orderlab.errors import counted
             n_studies = len(self.studies)
             line.append(f"{n_studies} stud{'y' if n_studies == 1 else 'ies'}, "
-                        f"{counted(sum(s.n_runs + s.n_planned for s in self.studies), 'network')} · ")
+                        f"{counted(sum(s.n_networks for s in self.studies), 'network')} · ")
         line.append(f"store {uri or '?'}", style="dim")
         self.query_one("#store-line", Static).update(line)
         problem = self.query_one("#problem", Static)

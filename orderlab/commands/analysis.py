@@ -57,7 +57,8 @@ def load_stacks(store, studies: list[str], splits: list[str] | None, align: str 
             loaded.append((study, pairs))
             # a study still training: what is analysed is what has been recorded so far
             pending = unstarted_note(store, study, mine, archs)
-            notes += ([pending] if pending else []) + unrecorded_notes(store, study, mine, named=len(studies) > 1)
+            notes += [pending] if pending else []
+            notes += unrecorded_notes(store, study, mine, pairs, named=len(studies) > 1)
     if not loaded:      # --arch: their runs were found, yet no record could be read (the store let them go)
         raise OrderlabError(f"no record of architecture {', '.join(archs)} can be read in {', '.join(studies)}; "
                             f"`orderlab runs STUDY` shows their runs")

@@ -53,7 +53,7 @@ def register(app: typer.Typer) -> None:
         t = Table("study", "dataset", "architectures", "networks", "running", "finished", "failed/killed",
                   "stale", "planned", "checkpoints", "last update")
         for s in rows:
-            t.add_row(s.name, s.dataset, ", ".join(s.archs), str(s.n_runs + s.n_planned), str(s.n_running),
+            t.add_row(s.name, s.dataset, ", ".join(s.archs), str(s.n_networks), str(s.n_running),
                       str(s.n_finished), str(s.n_failed), str(s.n_stale), str(s.n_planned), str(s.checkpoints),
                       _ago(s.last_update))
         out.print(t)

@@ -654,19 +654,17 @@ def _poll_progress(store, study: str, running: list[Task], on_event: OnEvent, an
     by_key = {(r.arch, r.seed): r for r in runs}
     by_id = {r.run_id: r for r in runs}
     for t in running:
-        rs = ([by_key.get((t.arch, s)) for s in t.seeds] if t.kind == "train"
-              else [_holding_run(by_id, i) for i in t.run_ids])
-        rs = [r for r in rs if r is not None]
+        # (run asked for, the run holding its network now) of a resume task
+        held = [(i, r) for i in t.run_ids if (r := _holding_run(by_id, i)) is not None] if t.kind == "resume" else []
+        rs = [r for _, r in held] if t.kind == "resume" else \
+            [r for r in (by_key.get((t.arch, s)) for s in t.seeds) if r is not None]
         if t.id not in announced and any(r.status == "RUNNING" for r in rs):
             announced.add(t.id)
-            if t.kind == "resume":
-                # said by the task's own process in a local sweep; a Ray task's messages stay with it
-                for i in t.run_ids:
-                    r = _holding_run(by_id, i)
-                    if r is not None:
-                        on_event(("message", t.id, f"resuming {r.name} (run {i[:8]}) from its last saved state"
-                                  if r.run_id == i else f"training {r.name} anew in run {r.run_id[:8]} (run "
-                                                        f"{i[:8]} could not be resumed)"))
+            # said by the task's own process in a local sweep; a Ray task's messages stay with it
+            for i, r in held:
+                on_event(("message", t.id, f"resuming {r.name} (run {i[:8]}) from its last saved state"
+                          if r.run_id == i else f"training {r.name} anew in run {r.run_id[:8]} (run "
+                                                f"{i[:8]} could not be resumed)"))
             on_event(("task", t.id, None))
         if rs and t.id in announced:
             on_event(("progress", t.id, sum(r.progress for r in rs) / len(rs), {}))

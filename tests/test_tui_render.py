@@ -194,6 +194,19 @@ def test_notes_cut_to_their_lines_end_in_an_ellipsis():
     assert two.plain.split("\n") == ["a title of two studies'", "names, compared"]       # wrapped for a drawing
 
 
+def test_a_wrapped_notes_line_never_starts_with_the_separating_dot():
+    """Notes are joined by " · ": where the break fell before the dot, the next line began with
+    it ("· dddd eeee"). The dot now ends the line of the note it follows."""
+    notes = Text("aaaa bbbb cccc · dddd eeee", style="dim italic")
+    for width in range(10, 26):
+        lines = R.fit_lines(notes, width, 3).plain.split("\n")
+        assert not any(x.startswith("·") for x in lines), (width, lines)
+        assert all(len(x) <= width for x in lines), (width, lines)
+        assert " ".join(lines) == notes.plain, (width, lines)        # nothing lost, spaces back
+    assert R.fit_lines(notes, 15, 3).plain.split("\n") == ["aaaa bbbb", "cccc · dddd", "eeee"]
+    assert R.fit_lines(notes, 16, 3).plain.split("\n") == ["aaaa bbbb cccc ·", "dddd eeee"]
+
+
 def test_status_phrases_break_between_them_and_the_clock_only_where_it_fits():
     segs = [Text("● live"), Text("synthetic"), Text("test"), Text("8 networks: 4 finished, 4 planned"),
             Text("checkpoint 4/4, epoch 0.75")]

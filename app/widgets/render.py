@@ -65,6 +65,9 @@ def _mix(a: str, b: str) -> str:
     return _hex(tuple((x + y) // 2 for x, y in zip(ca, cb)))  # type: ignore[arg-type]
 
 
+_GLUE = "\ue000"      # a private-use character: one cell wide, never in orderlab's own text
+
+
 def fit_lines(text: Text, width: int, max_lines: int) -> Text:
     """``text`` wrapped to ``width`` (lines joined by newlines: a drawing crops, it does not wrap)
     and cut to ``max_lines`` lines, the last ending in "…" when anything is left out (a widget's
@@ -72,11 +75,16 @@ def fit_lines(text: Text, width: int, max_lines: int) -> Text:
     from rich.console import Console
     if width < 2:
         return text
-    lines = text.wrap(Console(width=width, file=io.StringIO()), width)
+    # A separating " · " binds to the word before it, so no line starts with its dot: the space
+    # before the dot becomes a placeholder (one cell, no space to break at) until lines are made.
+    glued = text.copy()
+    glued.plain = text.plain.replace(" · ", _GLUE + "· ")
+    lines = glued.wrap(Console(width=width, file=io.StringIO()), width)
     if len(lines) <= 1:
         return text
     for line in lines:
         line.rstrip()               # the space a line was broken at
+        line.plain = line.plain.replace(_GLUE, " ")
     if len(lines) <= max_lines:
         return Text("\n").join(lines)
     last = lines[max_lines - 1]

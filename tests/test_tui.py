@@ -367,6 +367,9 @@ async def test_tracking_server_down_then_store_gone(empty_db, tmp_path):
         db.rename(db.with_name("moved.db"))
         await wait_for(pilot, lambda: shows(app, "has gone"), what="the store gone message")
         assert app.screen.data is not None          # what was shown stays
+        # --refresh 0.2, doubled while the store does not answer: said as such, not "every 0s"
+        import re
+        assert re.search(r"retrying every (0\.2|0\.4|0\.8|1\.6)s \(r: now\)", screen_text(app)), screen_text(app)
         # `t` meanwhile: the title keeps naming the split shown until the other split's data comes
         await pilot.press("t")
         await pilot.pause(0.5)

@@ -74,6 +74,12 @@ class PollingScreen(Screen):
         # Back off while the store does not answer, up to 15 s (a server restarting).
         return base if self.failures == 0 else min(15.0, base * (2 ** min(self.failures - 1, 3)))
 
+    def retrying(self) -> str:
+        """What a failed poll's message ends with: when the next poll comes, and how to ask for it now
+        (with two digits below 10 s: ``--refresh 0.2`` retries every 0.2s, not every 0s)."""
+        s = self._interval()
+        return f"retrying every {s:.0f}s (r: now)" if s >= 9.5 else f"retrying every {float(f'{s:.2g}'):g}s (r: now)"
+
     def _schedule(self) -> None:
         if self._timer is not None:
             self._timer.stop()

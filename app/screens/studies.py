@@ -186,7 +186,7 @@ class StudiesScreen(PollingScreen):
         problem = self.query_one("#problem", Static)
         problem.display = bool(self.problem)
         if self.problem:
-            problem.update(Text(f"⚠ {self.problem} — retrying every {self._interval():.0f}s (r: now)"))
+            problem.update(Text(f"⚠ {self.problem} — {self.retrying()}"))
         empty = self.query_one("#empty", Static)
         empty.display = not self.studies and not self.problem
         if not self.studies and not self.problem:

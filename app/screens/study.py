@@ -296,7 +296,7 @@ class StudyScreen(PollingScreen):
             # --study NAME before `train` has made it: the screen waits for the study, not a failure
             wait = "; it opens here once it exists (Escape: the list)" if self.problem.startswith("no study named") \
                 else ""
-            problem.update(Text(f"⚠ {self.problem}{wait} — retrying every {self._interval():.0f}s (r: now)"))
+            problem.update(Text(f"⚠ {self.problem}{wait} — {self.retrying()}"))
             problem.display = True
         elif self._cp_error:
             problem.update(Text(f"⚠ {self._cp_error}"))

@@ -25,6 +25,8 @@ import threading
 from pathlib import Path
 from typing import Callable, Iterable, TypeVar
 
+from orderlab.errors import counted
+
 try:
     import fcntl
 except ImportError:             # Windows: no claims
@@ -275,6 +277,6 @@ def left_to_others(others: dict[Network, str], planned: Iterable[Network]) -> tu
     for (arch, seed), who in sorted(others.items()):
         if (arch, seed) in planned:
             by_whom.setdefault(who, []).append(f"{arch}/s{seed}")
-    messages = [f"{len(names)} network(s) claimed by {who}, which trains or resumes them: {', '.join(names)}; "
+    messages = [f"{counted(len(names), 'network')} claimed by {who}, which trains or resumes them: {', '.join(names)}; "
                 f"left to it" for who, names in by_whom.items()]
     return messages, [name for names in by_whom.values() for name in names]

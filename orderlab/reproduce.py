@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from orderlab.errors import OrderlabError, epoch_text
+from orderlab.errors import OrderlabError, counted, epoch_text
 
 SCALES = ("demo", "paper")
 RECIPE_DIR = Path(__file__).parent / "recipes"
@@ -307,7 +307,7 @@ def train_plan(store, plan: StudyPlan, common: dict[str, Any], reporter, log: Ca
         have = reusable_runs(store, plan, arch)
         todo = [s for s in seeds if s not in have]
         if have:
-            log(f"{plan.study}: {arch}: reusing {len(seeds) - len(todo)} finished network(s)")
+            log(f"{plan.study}: {arch}: reusing {counted(len(seeds) - len(todo), 'finished network')}")
         if todo:
             train_study(_config(plan, arch, todo, common), reporter)
     runs = []

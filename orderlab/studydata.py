@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from orderlab.analysis.stack import Stack
-from orderlab.errors import OrderlabError, epoch_text, name_list
+from orderlab.errors import OrderlabError, counted, epoch_text, name_list
 from orderlab.record import Record, RecordError
 from orderlab.store import ENDED_EARLY, RunInfo, Store, one_run_per_network, param_equals, resolve_tracking_uri
 
@@ -96,7 +96,7 @@ def unrecorded_notes(store: Store, study: str, runs: Sequence[RunInfo], pairs: S
                      f"not in the analysis until {'it does' if one else 'they do'}")
     if stopped:
         one = len(stopped) == 1
-        notes.append(f"left out {len(stopped)} network(s) that stopped before recording any checkpoint: "
+        notes.append(f"left out {counted(len(stopped), 'network')} that stopped before recording any checkpoint: "
                      f"{name_list([f'{name(r)} ({r.status})' for r in stopped])}; "
                      f"`{suggest(store, 'orderlab', 'sweep', '--resume', study)}` trains {'it' if one else 'them'} "
                      f"from the start")
@@ -142,7 +142,7 @@ def leave_out_interrupted(store: Store, study: str, pairs: list[tuple[RunInfo, R
     if not kept:
         raise OrderlabError(f"every network of study {study!r} to analyse stopped before finishing ({names}); resume "
                             f"them with {resume}, or pass --include-interrupted to analyse them as they stand")
-    notes.append(f"left out {len(gone)} network(s) that stopped before finishing: {names}; resume them with "
+    notes.append(f"left out {counted(len(gone), 'network')} that stopped before finishing: {names}; resume them with "
                  f"{resume}, or pass --include-interrupted to include them as they stand")
     return kept
 

@@ -233,7 +233,7 @@ def test_reproduce_custom_recipe_end_to_end(tmp_path):
     again = runner.invoke(app, ["reproduce", "--recipe", str(recipe), "--out", str(tmp_path / "out2"), "-q",
                                     "--summary-only"])
     assert again.exit_code == 0, again.output
-    assert "reusing 2 finished network(s)" in again.output
+    assert "reusing 2 finished networks" in again.output
     assert len(store.list_runs("demo-tiny-digits")) == n_runs                # nothing trained again
     assert store.report_runs("demo-tiny-digits") == [digits_report]        # --summary-only: no report to log
     nolog = runner.invoke(app, ["reproduce", "--recipe", str(recipe), "--out", str(tmp_path / "out3"), "-q", "--no-log"])
@@ -364,7 +364,7 @@ def test_a_rerun_that_reuses_every_network_needs_no_data(tmp_path):
     assert CliRunner().invoke(app, args + [str(tmp_path / "a")]).exit_code == 0
     (tmp_path / "d.npz").unlink()
     res = CliRunner().invoke(app, args + [str(tmp_path / "b")])
-    assert res.exit_code == 0 and "reusing 2 finished network(s)" in res.output, res.output
+    assert res.exit_code == 0 and "reusing 2 finished networks" in res.output, res.output
     assert (tmp_path / "b" / "report.md").exists()
 
 

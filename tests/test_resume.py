@@ -311,7 +311,7 @@ def test_a_network_whose_new_run_the_store_refuses_exits_1_and_keeps_the_old(sto
                             "--tracking-uri", store_uri, "--quiet"])
     assert r.exit_code == 1, (r.output, r.exception)
     assert r.stderr.strip().splitlines()[-1] == (
-        "1 network(s) could not start a run in the store: cnn/s1 (RuntimeError: the server said no); "
+        "1 network could not start a run in the store: cnn/s1 (RuntimeError: the server said no); "
         "fix the cause and run the same command again to resume or start them")
     assert store.record_file(cut.run_id).read_bytes() == before
     assert [x.run_id for x in store.list_runs("anew-refused-cut")] == [cut.run_id]

@@ -38,7 +38,7 @@ def test_tasks_are_labelled_by_their_networks():
     assert Task(0, "train", arch="mlp", seeds=[3]).label == "mlp/s3"
     assert Task(0, "train", arch="cnn", seeds=[0, 1, 2, 3], attempt=2).label == "cnn/s0..s3 (x4) [try 2]"
     assert Task(0, "resume", arch="mlp", seeds=[7, 2], run_ids=["a", "b"]).label == "resume mlp/s2..s7 (x2)"
-    assert Task(0, "resume", run_ids=["a", "b"]).label == "resume 2 run(s)"
+    assert Task(0, "resume", run_ids=["a", "b"]).label == "resume 2 runs"
 
 
 def test_parallel_sweep_loses_nothing_while_a_reader_polls(store_uri, monkeypatch):
@@ -177,7 +177,7 @@ def test_dead_workers_retried_once_then_reported(store_uri, capsys):
     # nothing left to resume
     r = invoke("sweep", "--resume", "kill", "--tracking-uri", store_uri, "--quiet")
     said = " ".join(r.output.split())
-    assert r.exit_code == 0 and "sweep kill: nothing to resume; 3 network(s) FINISHED, none STALE, KILLED, " \
+    assert r.exit_code == 0 and "sweep kill: nothing to resume; 3 networks FINISHED, none STALE, KILLED, " \
         "FAILED or never started" in said and "0 finished" not in said, r.output
 
 
@@ -454,7 +454,7 @@ def test_a_worker_that_does_not_stop_is_reported_and_its_run_resumes(store_uri, 
     runs = store.list_runs("frozen")
     assert sorted(x.status for x in runs) == ["KILLED", "STALE"]
     stuck = next(x for x in runs if x.status == "STALE")
-    assert (f"the worker(s) training mlp/s{stuck.seed} had not stopped after 5 s" in r.stderr
+    assert (f"the worker training mlp/s{stuck.seed} had not stopped after 5 s" in r.stderr
             and "--resume frozen" in r.stderr), r.stderr
     r = invoke("sweep", "--resume", "frozen", "--workers", "1", "--tracking-uri", store_uri, "--quiet")
     assert r.exit_code == 0, r.output

@@ -297,7 +297,7 @@ def test_the_same_command_again_completes_the_study(store_uri):
     store.end_run(first[1], "KILLED", error="interrupted (Ctrl-C or SIGTERM)")      # as if stopped at the end
     r = runner.invoke(app, [a for a in args if a != "--quiet"] + ["--seeds", "0-2"])   # not quiet: the messages
     assert r.exit_code == 0, r.output
-    assert "1 network(s) already FINISHED" in r.output and "mlp/s0" in r.output and "resuming 1" in r.output
+    assert "1 network already FINISHED" in r.output and "mlp/s0" in r.output and "resuming 1" in r.output
     runs = store.list_runs("again")
     assert sorted(x.seed for x in runs) == [0, 1, 2] and all(x.status == "FINISHED" for x in runs)
     assert {x.seed: x.run_id for x in runs if x.seed < 2} == first                # the same runs, resumed
@@ -341,13 +341,13 @@ def test_train_exits_1_when_a_network_fails(store_uri, monkeypatch):
     monkeypatch.setattr(api, "train_one", flaky)
     r = invoke("train", "--arch", "mlp", "--seeds", "0-1", "--study", "fl", *FAST)
     assert r.exit_code == 1, r.output
-    assert "1 network(s) did not finish: mlp/s1 FAILED" in r.stderr and "out of luck" in r.stderr
+    assert "1 network did not finish: mlp/s1 FAILED" in r.stderr and "out of luck" in r.stderr
     assert {x.seed: x.status for x in Store(store_uri).list_runs("fl")} == {0: "FINISHED", 1: "FAILED"}
 
 
 def test_train_exits_1_when_a_network_could_not_start_its_run(store_uri, monkeypatch):
     """A network whose run the store refused never joins the runs the command made; it used to be
-    missed, and the command said "recorded 0 network(s)" and exited 0."""
+    missed, and the command said "recorded 0 networks" and exited 0."""
     from orderlab.trainer.run import NetworkRun
     real = NetworkRun.__enter__
 
@@ -358,7 +358,7 @@ def test_train_exits_1_when_a_network_could_not_start_its_run(store_uri, monkeyp
     monkeypatch.setattr(NetworkRun, "__enter__", refused)
     r = invoke("train", "--arch", "mlp", "--seeds", "0-1", "--study", "ns", *FAST)   # --quiet: said only here
     assert r.exit_code == 1, r.output
-    assert r.stderr.strip() == ("1 network(s) could not start a run in the store: mlp/s1 (RuntimeError: "
+    assert r.stderr.strip() == ("1 network could not start a run in the store: mlp/s1 (RuntimeError: "
                                 "the server said no); fix the cause and run the same command "
                                 "again to resume or start them")
     assert {x.seed: x.status for x in Store(store_uri).list_runs("ns")} == {0: "FINISHED"}
@@ -545,7 +545,7 @@ def test_an_interrupt_mid_training_names_the_killed_run_and_the_finished_ones(st
     monkeypatch.setattr(Reporter, "network_progress", ctrl_c_in_the_second_network)
     r = invoke("train", "--arch", "mlp", "--seeds", "0-1", "--study", "mid", *FAST)
     assert r.exit_code == 130, r.output
-    assert ("interrupted: mlp/s1 marked KILLED, recorded checkpoints kept; 1 network(s) finished before it are "
+    assert ("interrupted: mlp/s1 marked KILLED, recorded checkpoints kept; 1 network finished before it is "
             "kept") in r.stderr
     assert [(x.name, x.status) for x in Store(store_uri).list_runs("mid")] == [("mlp/s0", "FINISHED"),
                                                                               ("mlp/s1", "KILLED")]

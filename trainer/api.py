@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from orderlab.errors import OrderlabError
+from orderlab.errors import OrderlabError, counted
 from orderlab.trainer.progress import Reporter
 
 SPLITS = ("train", "test")
@@ -444,7 +444,7 @@ def _train_planned(cfg: TrainConfig, store, ds, specs, hps, device, reporter: Re
     for line in existing.left_alone():
         reporter.message(line)
     if existing.skipped:
-        reporter.message(f"{len(existing.skipped)} network(s) already FINISHED in study {cfg.study!r}: "
+        reporter.message(f"{counted(len(existing.skipped), 'network')} already FINISHED in study {cfg.study!r}: "
                          f"{', '.join(existing.skipped)}; skipped")
     data = None
     device_name = "cpu"
@@ -458,7 +458,7 @@ def _train_planned(cfg: TrainConfig, store, ds, specs, hps, device, reporter: Re
         if existing.resume:
             from orderlab.trainer.resume import resume_runs
             ids = [i for arch in cfg.archs for i in existing.resume.get(arch, [])]
-            reporter.message(f"resuming {len(ids)} interrupted network(s) of study {cfg.study!r}")
+            reporter.message(f"resuming {counted(len(ids), 'interrupted network')} of study {cfg.study!r}")
             run_ids += resume_runs(ids, store=store, device=cfg.device, reporter=reporter, ensemble=cfg.ensemble)
         if jobs:
             reporter.study_started(cfg.study, len(jobs), cfg.dataset, device_name)

@@ -293,7 +293,7 @@ def _cuda_settings(dev: torch.device) -> torch.device:
 
 
 def resolve_device(name: str) -> torch.device:
-    from orderlab.errors import OrderlabError
+    from orderlab.errors import OrderlabError, counted
     if name == "auto":
         return _cuda_settings(torch.device("cuda")) if torch.cuda.is_available() else torch.device("cpu")
     if name == "cpu":
@@ -303,7 +303,7 @@ def resolve_device(name: str) -> torch.device:
             raise OrderlabError(f"--device {name}: no CUDA GPU is visible to PyTorch here; use --device cpu or auto")
         dev = torch.device(name)
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise OrderlabError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) here "
+            raise OrderlabError(f"--device {name}: only {counted(torch.cuda.device_count(), 'CUDA device')} here "
                                 f"(cuda:0..cuda:{torch.cuda.device_count() - 1})")
         return _cuda_settings(dev)
     raise OrderlabError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")

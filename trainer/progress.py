@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from orderlab.errors import counted
+
 
 class Reporter:
     """Silent reporter (``--quiet``); the base of :class:`RichReporter`."""
@@ -63,9 +65,9 @@ class RichReporter(Reporter):
         if self._overall is not None:      # a second batch of the same command (new after resumed ones)
             self._total += n_networks
             self.progress.update(self._overall, total=self._total, info=f"{self._n}/{self._total} done")
-            self.console.print(f"[bold]study[/] {study}: {n_networks} more network(s), {self._total} in all")
+            self.console.print(f"[bold]study[/] {study}: {counted(n_networks, 'more network')}, {self._total} in all")
             return
-        self.console.print(f"[bold]study[/] {study}: {n_networks} network(s) on {dataset}, device {device}")
+        self.console.print(f"[bold]study[/] {study}: {counted(n_networks, 'network')} on {dataset}, device {device}")
         if not self.progress.live.is_started:
             self.progress.start()
         self._total = n_networks

@@ -27,7 +27,7 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
-from orderlab.errors import OrderlabError
+from orderlab.errors import OrderlabError, counted
 from orderlab.trainer.api import data_options, network_runs, plan_record, running_elsewhere
 
 EXECUTORS = ("local", "ray")
@@ -56,7 +56,7 @@ class Task:
             s = f"s{seeds[0]}" if len(seeds) == 1 else f"s{seeds[0]}..s{seeds[-1]} (x{len(seeds)})"
             what = f"{self.arch}/{s}"
         else:
-            what = f"{len(self.run_ids)} run(s)"
+            what = counted(len(self.run_ids), "run")
         return ("resume " if self.kind == "resume" else "") + what + (f" [try {self.attempt}]" if self.attempt > 1 else "")
 
 
@@ -1031,7 +1031,7 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
         for line in busy:
             display.message(f"[yellow]{line}[/]")
         if skipped and not resume_study:      # a resume only ever looks at the unfinished ones
-            display.message(f"{len(skipped)} network(s) already FINISHED in study {cfg.study!r}; skipped")
+            display.message(f"{counted(len(skipped), 'network')} already FINISHED in study {cfg.study!r}; skipped")
         sweep = Sweep(store, cfg.study, tasks, opts.retries, display)
         display.start(cfg.study, n_networks, len(tasks), opts)
         try:
@@ -1128,7 +1128,7 @@ class RichDisplay(SilentDisplay):
         self.total = n_networks
         if not n_tasks:         # nothing to train: the summary says why, no empty bar
             return
-        self.console.print(f"[bold]sweep[/] {study}: {n_networks} network(s) in {n_tasks} task(s), "
+        self.console.print(f"[bold]sweep[/] {study}: {counted(n_networks, 'network')} in {counted(n_tasks, 'task')}, "
                            f"executor {opts.executor}")
         self.progress.start()
         self.overall = self.progress.add_task("sweep", total=max(1, n_networks), info="")

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from orderlab.errors import OrderlabError
+from orderlab.errors import OrderlabError, counted
 
 
 # What `sweep --resume STUDY` takes: where and how to run, never what to train.
@@ -96,7 +96,7 @@ def register(app: typer.Typer) -> None:
             from orderlab.studydata import suggest_for
             unstopped = getattr(e, "unstopped", [])
             if unstopped:
-                typer.echo(f"interrupted: the worker(s) training {', '.join(unstopped)} had not stopped after "
+                typer.echo(f"interrupted: the worker{'s' if len(unstopped) > 1 else ''} training {', '.join(unstopped)} had not stopped after "
                            f"{DRAIN_SECONDS:g} s, so those networks stay RUNNING and show as STALE once the "
                            f"workers are gone; any others that were training are marked KILLED; continue all of them with "
                            f"`{suggest_for(cfg.tracking_uri, 'orderlab', 'sweep', '--resume', cfg.study)}`", err=True)
@@ -140,7 +140,7 @@ def _interrupted_line(cfg, began: float, resuming: bool, dispatched: bool = True
         return f"interrupted: running networks are marked KILLED; {again}"
     killed = sorted(r.name for r in ended if r.status == "KILLED")
     finished = [r for r in ended if r.status == "FINISHED"]
-    done = f"; {len(finished)} network(s) finished in this sweep are kept" if finished else ""
+    done = f"; {counted(len(finished), 'network')} finished in this sweep {'is' if len(finished) == 1 else 'are'} kept" if finished else ""
     if killed:
         return f"interrupted: {name_list(killed)} marked KILLED, recorded checkpoints kept{done}; {again}"
     return f"interrupted while no network was being trained{done}; {again}"
@@ -160,7 +160,7 @@ def _summary(result, tracking_uri: str | None = None) -> None:
         if result.plan_notes:
             left += (f"; {len(result.plan_notes)} plan note{'s' if len(result.plan_notes) > 1 else ''} above: "
                      f"networks planned and not started")
-        console.print(f"sweep {result.study}: nothing to resume; {len(result.skipped)} network(s) FINISHED"
+        console.print(f"sweep {result.study}: nothing to resume; {counted(len(result.skipped), 'network')} FINISHED"
                       f"{none}{left}")
         return
     ok = [o for o in result.outcomes if o.status == "FINISHED"]

@@ -7,7 +7,7 @@ from typing import List, Optional
 import typer
 
 from orderlab.commands import console
-from orderlab.errors import OrderlabError
+from orderlab.errors import OrderlabError, counted
 
 DEMO_STUDY = "demo-digits"
 
@@ -146,7 +146,7 @@ def interrupted_line(tally) -> str:
     """What an interrupted `train` leaves behind, by the statuses its runs really got."""
     from orderlab.errors import name_list
     killed, finished, failed = (tally.with_status(s) for s in ("KILLED", "FINISHED", "FAILED"))
-    done = (f"; {len(finished)} network(s) finished before it are kept" if finished else "") + \
+    done = (f"; {counted(len(finished), 'network')} finished before it {'is' if len(finished) == 1 else 'are'} kept" if finished else "") + \
         (f"; {name_list(failed)} FAILED (see `orderlab runs`)" if failed else "")
     if killed:
         return (f"interrupted: {name_list(killed)} marked KILLED, recorded checkpoints kept{done}; run the same "
@@ -176,7 +176,7 @@ def _run_training(cfg) -> list[str]:
     store = Store(cfg.tracking_uri)
     runs = [store.get_run(r) for r in run_ids if r]     # None: a run the store refused to make
     if not cfg.quiet:
-        typer.echo(f"recorded {len(run_ids)} network(s) in study {cfg.study!r} ({'new ' if new else ''}store "
+        typer.echo(f"recorded {counted(len(run_ids), 'network')} in study {cfg.study!r} ({'new ' if new else ''}store "
                    f"{store.uri})")
     failed = [r for r in runs if r.status != "FINISHED"]
     # networks whose run could not even be made (the store refused it): their error was printed above
@@ -185,10 +185,10 @@ def _run_training(cfg) -> list[str]:
     said = []
     if failed:      # the networks' own errors (not the input's): exit 1, as a sweep with failures does
         first = failed[0]
-        said.append(f"{len(failed)} network(s) did not finish: {', '.join(f'{r.name} {r.status}' for r in failed)}"
+        said.append(f"{counted(len(failed), 'network')} did not finish: {', '.join(f'{r.name} {r.status}' for r in failed)}"
                     f" ({first.name}: {first.error or 'no error recorded'}); see `orderlab runs {cfg.study}`")
     if unstarted:   # no run to look at: the error is the one the trainer reported
-        said.append(f"{len(unstarted)} network(s) could not start a run in the store: {', '.join(unstarted)} "
+        said.append(f"{counted(len(unstarted), 'network')} could not start a run in the store: {', '.join(unstarted)} "
                     f"({reporter.errors.get(unstarted[0]) or 'no error recorded'})")
     if said:
         typer.echo("; ".join(said) + "; fix the cause and run the same command again to resume or start them",

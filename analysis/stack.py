@@ -11,7 +11,7 @@ from typing import Collection, Iterable, Sequence
 
 import numpy as np
 
-from orderlab.errors import epoch_text, name_list
+from orderlab.errors import counted, epoch_text, name_list
 from orderlab.record import Record, RecordError
 
 
@@ -268,6 +268,7 @@ class Stack:
             desc = "; ".join(f"{fp}: {', '.join(v[:3])}{'…' if len(v) > 3 else ''}" for fp, v in groups.items())
             raise RecordError(f"records of different data cannot be compared ({split} fingerprints {desc}); "
                               f"analyse studies recorded on the same dataset split and subsets")
+        _same_examples([f"{info.get('arch')}/s{info.get('seed')}" for info, _ in items], splits, split)
         warnings: list[str] = []
         epochs = [np.round(r.epoch, 9) for _, r in items]
         common = epochs[0]
@@ -371,7 +372,9 @@ class Stack:
             raise RecordError("the studies share no checkpoint; they cannot be compared")
         aligned = any(len(s.epoch) != len(common) for s in stacks)
         if aligned and align != "common":
-            counts = ", ".join(f"{s.study or '?'} {len(s.epoch)}" for s in stacks)
+            # where they differ, not only how many: two studies of 5 checkpoints each differ in place
+            counts = "; ".join(f"{s.study or '?'}: {counted(len(s.epoch), 'checkpoint')} at {positions_text(s.epoch)}"
+                               for s in stacks)
             raise RecordError(f"the studies recorded different checkpoints ({counts}); align them on the "
                               f"{len(common)} they share (--align common) or compare studies trained alike")
         parts = [s.bits[:, np.searchsorted(np.round(s.epoch, 9), common)] for s in stacks]
@@ -423,6 +426,30 @@ class Stack:
                           for x in (s.stages if s.stages is not None else np.zeros(s.n_networks, bool))]),
                    None if own_order is None else own_order[0], None if own_order is None else own_order[1],
                    tuple(name for s in stacks for name in (s.studies or (s.study,)) if name), net_ends)
+
+
+def positions_text(epoch: np.ndarray, most: int = 5) -> str:
+    """Checkpoint positions for a message: all of up to ``most``, else the first few, "…" and the last."""
+    texts = [epoch_text(float(e)) for e in epoch]
+    return ", ".join(texts) if len(texts) <= most else ", ".join(texts[:most - 2]) + " … " + texts[-1]
+
+
+def _same_examples(names: list[str], splits: list, split: str) -> None:
+    """Refuse records of one fingerprint whose example ids or labels differ: a record edited by hand
+    (its ids reversed) would be analysed on the first network's ids. The networks named are those
+    apart from the largest group, the records most likely altered."""
+    groups: dict[bytes, list[str]] = {}
+    for name, s in zip(names, splits):
+        key = np.ascontiguousarray(s.example_id, np.int64).tobytes() + b"|" + \
+            np.ascontiguousarray(s.label, np.int64).tobytes()
+        groups.setdefault(key, []).append(name)
+    if len(groups) > 1:
+        main = max(groups.values(), key=len)
+        odd = [n for g in groups.values() if g is not main for n in g]
+        runs, them = ("that network's run", "it") if len(odd) == 1 else ("those networks' runs", "them")
+        raise RecordError(f"the {split} records of {name_list(odd)} list other example ids or labels than those of "
+                          f"{name_list(main, 2)} under the same data fingerprint (altered by hand?); delete "
+                          f"{runs} in MLflow and train {them} again")
 
 
 def _mask(flags: list[bool]) -> np.ndarray | None:

@@ -262,6 +262,14 @@ def load_record(path: str | os.PathLike) -> Record:
             meta = json.loads(str(z["meta"]))
             epoch = z["epoch"].astype(np.float64)
             step = z["step"].astype(np.int64)
+            # positions are matched across networks and read in order: reversed, repeated or NaN
+            # ones would be analysed as another training's without a word
+            if (epoch.ndim != 1 or step.shape != epoch.shape or not np.isfinite(epoch).all()
+                    or (epoch < 0).any() or (np.diff(epoch) <= 0).any()):
+                problem = f"is inconsistent ({path}: its checkpoint epochs are not increasing finite numbers)"
+                raise RecordError(f"record {path} is inconsistent: its checkpoint epochs are not increasing finite "
+                                  f"numbers; delete the network's run in MLflow and train the network again",
+                                  path=path, problem=problem)
             splits: dict[str, SplitRecord] = {}
             for name in [str(s) for s in z["splits"]]:
                 s = SplitRecord(

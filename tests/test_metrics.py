@@ -181,6 +181,25 @@ def test_mismatched_records_are_refused():
         Stack.concat([s1, s2])
 
 
+def test_records_listing_other_examples_under_one_fingerprint_are_refused():
+    """A record whose example ids were reversed by hand kept its fingerprint and was analysed on the
+    first network's ids, its numbers unchanged. The network apart from the others is named."""
+    labels = np.arange(16) % 4
+    c = synthetic_correct(3, 3, 16, seed=0)
+    recs = [synthetic_record(c[j], labels=labels, meta={}, epochs=[0, 1, 2], fingerprint="aaaa") for j in range(3)]
+    recs[1].split("test").example_id = recs[1].split("test").example_id[::-1].copy()
+    infos = [({"run_id": str(j), "arch": "mlp", "seed": j}, r) for j, r in enumerate(recs)]
+    with pytest.raises(RecordError) as e:
+        Stack.from_records(infos, "test")
+    assert str(e.value) == ("the test records of mlp/s1 list other example ids or labels than those of mlp/s0, "
+                            "mlp/s2 under the same data fingerprint (altered by hand?); delete that network's run "
+                            "in MLflow and train it again")
+    relabelled = synthetic_record(c[1], labels=(labels + 1) % 4, meta={}, epochs=[0, 1, 2], fingerprint="aaaa")
+    with pytest.raises(RecordError, match="mlp/s1 list other example ids or labels"):
+        Stack.from_records([infos[0], (infos[1][0], relabelled), infos[2]], "test")
+    assert Stack.from_records([infos[0], infos[2]], "test").n_networks == 2
+
+
 # ------------------------------------------------------------------ primitives and statistics
 
 def test_popcount_and_bitcounter_with_and_without_bitwise_count(monkeypatch):

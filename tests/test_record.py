@@ -75,6 +75,24 @@ def test_inconsistent_shapes_are_refused(tmp_path):
         load_record(path)
 
 
+@pytest.mark.parametrize("epochs", [[1.0, 0.5, 0.0], [0.0, float("nan"), 1.0], [0.0, 0.5, 0.5], [-1.0, 0.5, 1.0]],
+                         ids=["reversed", "nan", "repeated", "negative"])
+def test_checkpoint_epochs_that_are_not_increasing_are_refused(tmp_path, epochs):
+    """A record's epochs edited out of order (or to NaN) was analysed without a word: reversed, it
+    read as a network that ended at epoch 0; with a NaN, good checkpoints were dropped from all."""
+    path = tmp_path / "record.npz"
+    w, labels = _writer(path)
+    for e in range(3):
+        w.add(e * 0.5, e * 7, {"test": (np.ones(13, bool), labels, np.zeros(13))})
+    with np.load(path) as z:
+        arrays = dict(z)
+    arrays["epoch"] = np.array(epochs)
+    np.savez(path, **arrays)
+    with pytest.raises(RecordError, match="checkpoint epochs are not increasing finite numbers") as e:
+        load_record(path)
+    assert "\n" not in str(e.value) and e.value.problem.startswith("is inconsistent")
+
+
 def test_writer_resume_and_truncate(tmp_path):
     path = tmp_path / "record.npz"
     w, labels = _writer(path)

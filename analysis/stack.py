@@ -57,6 +57,8 @@ def arch_ends(pairs) -> dict[str, float]:
 
 
 SHORT_OF_END = "at the last shared checkpoint"      # how short_of_end_notes' note begins
+ALIGNED = "aligned on "                              # how the notes of an alignment begin
+NONE_SHARED = "the networks share no trained checkpoint"
 UNEVEN_ENDS = "networks end at different"           # what uneven_ends_notes' notes say
 
 
@@ -100,7 +102,7 @@ def short_of_end_notes(ends: dict[str, float], last: float, untrained: bool = Fa
     learners = [a in stage_archs for a in ends]
     unit = "stage" if all(learners) else "epoch/stage" if any(learners) else "epoch"
     if last <= 0:
-        return [f"the networks share no trained checkpoint: every number over training is of untrained networks "
+        return [f"{NONE_SHARED}: every number over training is of untrained networks "
                 f"({unit} 0); analyse one architecture at a time (--arch), or train them with matching --epochs "
                 f"and --record-every ({OWN_CHECKPOINTS})"]
     names = ", ".join(f"{a} (to {'stage' if a in stage_archs else 'epoch'} {e:.6g})" for a, e in sorted(short.items()))
@@ -300,7 +302,7 @@ class Stack:
                      if len(e) == fewest] if fewest < most else []
             by = (f"; fewest: {', '.join(short[:4])}{' …' if len(short) > 4 else ''} with {fewest}"
                   if short and len(short) < len(items) else "")
-            warnings.append(f"aligned on {len(common)} common checkpoint{'s' if len(common) != 1 else ''} "
+            warnings.append(f"{ALIGNED}{len(common)} common checkpoint{'s' if len(common) != 1 else ''} "
                             f"({dropped} not shared {'was' if dropped == 1 else 'were'} dropped{by}"
                             + (f"; {OWN_CHECKPOINTS})" if len(common) < 4 else ")"))
         untrained = np.array([not (e > 0).any() for e in epochs])
@@ -379,7 +381,7 @@ class Stack:
                               f"{len(common)} they share (--align common) or compare studies trained alike")
         parts = [s.bits[:, np.searchsorted(np.round(s.epoch, 9), common)] for s in stacks]
         s0 = stacks[0]
-        warn = [f"aligned on {len(common)} checkpoints common to all studies"] if aligned else []
+        warn = [f"{ALIGNED}{len(common)} checkpoints common to all studies"] if aligned else []
         # each study's own notes (its alignment, architectures cut short within it), named with the
         # study; its untrained networks are named below, with their study, for all studies at once
         for s in stacks:
@@ -426,6 +428,21 @@ class Stack:
                           for x in (s.stages if s.stages is not None else np.zeros(s.n_networks, bool))]),
                    None if own_order is None else own_order[0], None if own_order is None else own_order[1],
                    tuple(name for s in stacks for name in (s.studies or (s.study,)) if name), net_ends)
+
+
+def own_grid_notes(stack: "Stack") -> list[str]:
+    """``stack``'s notes for numbers read on each network's own checkpoints alone (accessibility,
+    learned-at: `orderlab examples`): those about the shared checkpoints (the alignment, architectures
+    cut short there) said of a study mixing boosting's 50 stages with an mlp's epochs that its numbers
+    were of partly trained networks, which these are not."""
+    if stack.own_totals is None:
+        return list(stack.warnings)
+
+    def about_shared(w: str) -> bool:
+        # a compared study's own notes begin with its name ("syn: aligned on …")
+        return any(w.startswith(m) or f": {m}" in w for m in (ALIGNED, SHORT_OF_END, NONE_SHARED))
+    return [w for w in stack.warnings if not about_shared(w)] + [
+        "the networks recorded different checkpoints: accessibility and learned-at use all of each network's own"]
 
 
 def positions_text(epoch: np.ndarray, most: int = 5) -> str:

@@ -518,6 +518,16 @@ def test_export_keeps_to_the_architectures_asked_for_on_their_own_checkpoints(tm
     assert set(z["arch"].tolist()) == {"adaboost"} and z["epoch"].tolist() == list(range(8))
     bad = run("export", "mixed", "-o", str(tmp_path / "x.npz"), "--arch", "knn", "--tracking-uri", uri)
     assert bad.exit_code == 2 and "no network of architecture knn in mixed (architectures: adaboost, mlp)" in bad.stderr
+    # examples reads each network's own checkpoints, all of them: the notes of the shared ones (aligned
+    # on 1, adaboost's numbers "of partly trained networks") said what its numbers are not
+    r = run("examples", "mixed", "--easiest", "3", "--tracking-uri", uri)
+    assert r.exit_code == 0, r.output
+    notes = [ln for ln in r.stderr.splitlines() if ln.startswith("note: ")]
+    assert notes == ["note: the networks recorded different checkpoints: accessibility and learned-at use all of "
+                     "each network's own"], r.stderr
+    assert "accessibility: mean over the networks of the share of their trained checkpoints" in " ".join(r.stdout.split())
+    r = run("analyze", "mixed", "--tracking-uri", uri)         # its TPA is of the shared ones: said so
+    assert r.exit_code == 0 and "note: aligned on " in r.output, r.output
 
 
 def test_networks_planned_without_a_run_are_named_by_analyze_and_runs(tmp_path):

@@ -309,6 +309,11 @@ def test_networks_on_other_grids_keep_their_own_accessibility_and_order(tmp_path
     # two studies on other grids, stacked together: the same
     both = Stack.concat([alone["mlp"], alone["adaboost"]])
     np.testing.assert_allclose(M.accessibility(both, both.arch_index("adaboost")), M.accessibility(alone["adaboost"]))
+    # the notes for numbers of the networks' own checkpoints leave out those of the shared ones
+    from orderlab.analysis.stack import own_grid_notes
+    assert own_grid_notes(mixed) == own_grid_notes(both) == [
+        "the networks recorded different checkpoints: accessibility and learned-at use all of each network's own"]
+    assert own_grid_notes(alone["mlp"]) == alone["mlp"].warnings
     # learned-at and forgetting too: on the one shared checkpoint no example was ever forgotten
     # and every one right there was "learned" at 0
     for st in (mixed, both, Stack.concat([mixed.select(mixed.arch_index("mlp")), alone["adaboost"]])):

@@ -432,7 +432,9 @@ def register(app: typer.Typer) -> None:
             text_of = {int(e): str(t) for e, t in zip(stored["example_id"], stored["text"])}
             for r in rows:
                 r["text"] = text_of.get(r["example_id"])
-        for w in stack.warnings:        # networks left out, checkpoints dropped: on stderr, --json too
+        # networks left out, grids that differ: on stderr, --json too
+        from orderlab.analysis.stack import own_grid_notes
+        for w in own_grid_notes(stack):
             typer.echo(f"note: {w}", err=True)
         if json_out:
             typer.echo(json.dumps(rows))
@@ -490,6 +492,7 @@ def register(app: typer.Typer) -> None:
                               else "[dim](not stored: the study keeps the first 2,000 texts of a split)[/dim]")
                 console.print(f"{r['rank']:>4}  {r['example_id']:>5}  {shown_text}", overflow="ellipsis",
                               no_wrap=True)
-        console.print("[dim]accessibility: share of (network, trained checkpoint) pairs that get the example right; learned "
+        console.print("[dim]accessibility: mean over the networks of the share of their trained checkpoints at which "
+                      "they get the example right; learned "
                       f"at: median over the architecture's networks of the {stack.unit} from which the example stays "
                       "right (never: half or more of them never keep it right).[/dim]")

@@ -224,6 +224,41 @@ def test_ctrl_c_or_sigterm_marks_the_workers_runs_killed(store_uri, sig, group):
 
 
 @pytest.mark.slow
+def test_kill_int_of_a_background_sweeps_process_group_does_nothing(store_uri):
+    """A script's background sweep ignores SIGINT, as its shell starts it so; its workers stopped on
+    `kill -INT` of the process group, and the sweep carried on, retrying their networks as "worker
+    process died (exit code 0)". Now nothing stops; SIGTERM then stops it all as documented."""
+    import time
+    study = "bg-int"
+    proc = subprocess.Popen([sys.executable, "-m", "orderlab.cli", "sweep", "--arch", "mlp", "--seeds", "0-1",
+                             "--workers", "2", "--epochs", "300", "--record-every", "1", "--device", "cpu",
+                             "--study", study, "--tracking-uri", store_uri],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    store = Store(store_uri)
+    deadline = time.monotonic() + 120
+    runs = []
+    while time.monotonic() < deadline and not (len(runs) == 2 and all(r.checkpoints >= 2 for r in runs)):
+        time.sleep(0.3)
+        try:
+            runs = store.list_runs(study)
+        except Exception:  # noqa: BLE001 - the study does not exist yet
+            runs = []
+    os.killpg(proc.pid, signal.SIGINT)
+    before = {r.run_id: r.checkpoints for r in runs}
+    while time.monotonic() < deadline and not all(r.checkpoints > before[r.run_id] + 1 for r in runs):
+        time.sleep(0.3)
+        runs = store.list_runs(study)
+    assert proc.poll() is None
+    assert [(r.run_id in before, r.status) for r in runs] == [(True, "RUNNING")] * 2    # the same runs train on
+    os.killpg(proc.pid, signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and "retrying" not in out + err and "died" not in out + err, (out, err)
+    assert "interrupted: mlp/s0, mlp/s1 marked KILLED" in err, err
+    assert [r.status for r in store.list_runs(study)] == ["KILLED", "KILLED"]
+
+
+@pytest.mark.slow
 def test_resume_starts_the_networks_an_interrupted_sweep_never_reached(store_uri, monkeypatch):
     """Ctrl-C after the first of three networks: the other two have no run. `sweep --resume STUDY`
     starts them with the sweep's own settings (kept in the study as its plan), on the resume's device."""
@@ -691,7 +726,7 @@ def test_the_drain_passes_ctrl_c_on_only_to_workers_that_trained_on_after_it(mon
         end.send(("progress", 3, 0.5, {}, began + dt))
     end.send(("stopped", 0))
     assert ex._drain(10.0, busy={0}) == []
-    assert [sig for _, sig in signalled] == [signal.SIGINT, signal.SIGINT], signalled
+    assert [sig for _, sig in signalled] == [sw.STOP_SIGNAL, sw.STOP_SIGNAL] == [signal.SIGUSR1] * 2, signalled
 
 
 @pytest.mark.slow

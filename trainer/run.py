@@ -61,8 +61,10 @@ def ctrl_c_after():
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    # SIGTERM too where a Python handler turns it into KeyboardInterrupt (the CLI's main does).
-    signums = [s for s in (signal.SIGINT, signal.SIGTERM) if callable(signal.getsignal(s))]
+    # SIGTERM too where a Python handler turns it into KeyboardInterrupt (the CLI's main does), and
+    # SIGUSR1, a sweep's stop signal to its local workers (trainer.sweep.STOP_SIGNAL)
+    stops = (signal.SIGINT, signal.SIGTERM) + ((signal.SIGUSR1,) if hasattr(signal, "SIGUSR1") else ())
+    signums = [s for s in stops if callable(signal.getsignal(s))]
     previous, caught = {s: signal.getsignal(s) for s in signums}, []
     for s in signums:
         signal.signal(s, lambda signum, frame: caught.append(signum))

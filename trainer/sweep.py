@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import signal
 import sys
 import time
 from collections import deque
@@ -257,15 +258,15 @@ def _worker_main(slot: int, env: dict[str, str], threads: int, conn, warm_cfg: d
                  relay_uri: str | None = None) -> None:
     """A local worker process: warm up, then take tasks from its own pipe until it gets None. Store
     calls for ``relay_uri`` go to the main process over the same pipe."""
-    import signal
     os.environ.update(env)
     # SIGTERM (`timeout`, a scheduler, `kill` of the process group) stops a worker as Ctrl-C does: its
     # runs end KILLED through the main process, instead of the worker dying with them RUNNING.
     signal.signal(signal.SIGTERM, _interrupted)
-    # The main process stops a worker with SIGINT. A sweep started in the background by a shell
-    # without job control (`orderlab sweep … &` in a script) has SIGINT ignored, and its workers
-    # inherit that: they trained on for the whole drain and their runs were left STALE.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    # The main process stops a worker with a signal of its own, so SIGINT keeps the sweep's
+    # disposition: ignored in a sweep a script started in the background (`orderlab sweep … &`),
+    # `kill -INT` of its process group stopped the workers while the sweep carried on, retrying
+    # their networks as "died (exit code 0)". (Stopped with SIGINT, ignored there, they trained on.)
+    signal.signal(STOP_SIGNAL, signal.default_int_handler)
     try:
         if relay_uri:
             _relay_to(conn, relay_uri)
@@ -293,6 +294,8 @@ def _worker_main(slot: int, env: dict[str, str], threads: int, conn, warm_cfg: d
 
 
 DRAIN_SECONDS = 10.0      # after Ctrl-C, how long a sweep waits for its workers to end their runs
+# how the main process stops a local worker as Ctrl-C would (SIGINT where there is no SIGUSR1)
+STOP_SIGNAL = getattr(signal, "SIGUSR1", signal.SIGINT)
 
 
 def _sent(msg: tuple) -> float:
@@ -497,7 +500,6 @@ class LocalExecutor:
         most ``seconds``: idle workers have no run to end. Ctrl-C in a terminal reaches the workers too; a worker still
         reporting training progress did not get it (``kill -INT`` of this process alone, a
         notebook's interrupt), so it is sent on. Returns the busy slots whose workers had not stopped."""
-        import signal
         from multiprocessing.connection import wait
 
         from orderlab.trainer.run import ctrl_c_after
@@ -506,7 +508,7 @@ class LocalExecutor:
         started = time.monotonic()
         deadline = started + seconds
         began = time.time()                     # progress sent after this was made after the Ctrl-C
-        interrupted: dict[int, float] = {}      # slot -> when it was sent SIGINT (time.time())
+        interrupted: dict[int, float] = {}      # slot -> when it was sent STOP_SIGNAL (time.time())
         stopped: set[int] = set()
         while (set(self._procs) & busy) - stopped and time.monotonic() < deadline:
             for slot, p in list(self._procs.items()):
@@ -534,7 +536,7 @@ class LocalExecutor:
                         # exception its handler raises inside a garbage-collector callback.
                         interrupted[slots[conn]] = time.time()
                         try:
-                            os.kill(self._procs[slots[conn]].pid, signal.SIGINT)
+                            os.kill(self._procs[slots[conn]].pid, STOP_SIGNAL)
                         except (OSError, KeyError):
                             pass
         return [slot for slot, p in self._procs.items() if slot in busy and slot not in stopped and p.is_alive()]

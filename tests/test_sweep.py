@@ -259,7 +259,7 @@ def test_kill_int_of_a_background_sweeps_process_group_does_nothing(store_uri):
 
 
 @pytest.mark.slow
-def test_resume_starts_the_networks_an_interrupted_sweep_never_reached(store_uri, monkeypatch):
+def test_resume_starts_the_networks_an_interrupted_sweep_never_reached(store_uri, monkeypatch, tmp_path):
     """Ctrl-C after the first of three networks: the other two have no run. `sweep --resume STUDY`
     starts them with the sweep's own settings (kept in the study as its plan), on the resume's device."""
     from orderlab.store import SWEEP_ARTIFACT_DIR
@@ -279,6 +279,16 @@ def test_resume_starts_the_networks_an_interrupted_sweep_never_reached(store_uri
                                    in " ".join(r.stderr.split())), r.stderr
     store = Store(store_uri)
     assert [x.seed for x in store.list_runs("unreached")] == [0]
+    monkeypatch.setattr(Sweep, "on_done", real)
+    # the store not named (the default ./mlruns): the command to run names none either, as train's does
+    # (the sweep made its URI absolute for its workers, and the line named it)
+    here = tmp_path / "bare"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    monkeypatch.setattr(Sweep, "on_done", stop_after_first)
+    r = invoke(*[a for a in args if a not in ("--tracking-uri", store_uri)])
+    assert r.exit_code == 130 and "continue with `orderlab sweep --resume unreached`" in " ".join(r.stderr.split()), \
+        r.stderr
     monkeypatch.setattr(Sweep, "on_done", real)
     # a plan from before the planned-architecture tags: the resume sets them
     from orderlab.store import TAG_PLANNED_ARCH

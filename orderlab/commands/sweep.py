@@ -99,27 +99,29 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"interrupted: the worker{'s' if len(unstopped) > 1 else ''} training {', '.join(unstopped)} had not stopped after "
                            f"{DRAIN_SECONDS:g} s, so those networks stay RUNNING and show as STALE once the "
                            f"workers are gone; any others that were training are marked KILLED; continue all of them with "
-                           f"`{suggest_for(cfg.tracking_uri, 'orderlab', 'sweep', '--resume', cfg.study)}`", err=True)
+                           f"`{suggest_for(tracking_uri, 'orderlab', 'sweep', '--resume', cfg.study)}`", err=True)
             else:
-                typer.echo(_interrupted_line(cfg, began, bool(resume), getattr(e, "dispatched", True)), err=True)
+                typer.echo(_interrupted_line(cfg, tracking_uri, began, bool(resume), getattr(e, "dispatched", True)),
+                           err=True)
             raise typer.Exit(130) from None
         for note in result.plan_notes:        # on stderr, --quiet or not: networks left untrained
             typer.echo(f"warning: {note}", err=True)
-        _summary(result, cfg.tracking_uri)
+        _summary(result, tracking_uri)
         if result.failed:
             raise typer.Exit(1)
 
 
-def _interrupted_line(cfg, began: float, resuming: bool, dispatched: bool = True) -> str:
+def _interrupted_line(cfg, tracking_uri: str | None, began: float, resuming: bool, dispatched: bool = True) -> str:
     """What an interrupted sweep left, read back from the store: the runs its workers marked KILLED
     and those that finished meanwhile (an interrupt can land as a run is being closed: FINISHED).
-    ``dispatched``: whether the sweep had handed any network to its workers."""
+    ``tracking_uri``: as the user gave it, for the command suggested (the sweep made
+    ``cfg.tracking_uri`` absolute); ``dispatched``: whether the sweep had handed any network to its workers."""
     import warnings
     from orderlab.errors import name_list
     from orderlab.studydata import suggest_for
     # --resume continues the interrupted runs and starts those the sweep never reached, once the
     # sweep kept its plan (it does when planning is done); before that, only the command itself can
-    again = f"continue with `{suggest_for(cfg.tracking_uri, 'orderlab', 'sweep', '--resume', cfg.study)}`"
+    again = f"continue with `{suggest_for(tracking_uri, 'orderlab', 'sweep', '--resume', cfg.study)}`"
     try:
         with warnings.catch_warnings():     # MLflow's import, cut short by the interrupt, warns when retried
             warnings.simplefilter("ignore")

@@ -837,10 +837,28 @@ class Store:
     def experiment_id(self, study: str) -> str:
         exp = self._experiment(study)
         if exp is None:
+            run = self._run_named(study)
+            if run is not None:
+                owner, kind = run.data.tags.get(TAG_STUDY), run.data.tags.get(TAG_KIND)
+                one = (f"; `orderlab train --resume {study}` continues that network alone" if kind == "network"
+                       else "")
+                raise NoSuchStudy(f"{study} is the id of a run of study {owner!r}, not a study's name: give the "
+                                  f"study's name, {owner}{one}")
             names = ", ".join(s for s in self.study_names()) or "none yet"
             raise NoSuchStudy(f"no study named {study!r} in {self.uri} (studies: {names}); "
                              f"check the name or --tracking-uri")
         return exp.experiment_id
+
+    def _run_named(self, name: str):
+        """The orderlab run whose id is ``name``, where one was given for a study's name (a run id
+        from `orderlab runs`, for `sweep --resume`); None otherwise."""
+        if not re.fullmatch(r"[0-9a-f]{32}", name):
+            return None
+        try:
+            run = self._retry(lambda: self.client.get_run(name))
+        except Exception:  # noqa: BLE001 - no such run (or no answer): the study's own message stands
+            return None
+        return run if run.data.tags.get(TAG_STUDY) else None
 
     def _study_experiments(self) -> list:
         """The experiments that are orderlab studies (active ones: MLflow's default view)."""

@@ -337,10 +337,20 @@ def test_resume_refuses_finished_unknown_and_live_runs(store_uri):
     store = Store(store_uri)
     [run] = store.list_runs("f")
     parent = store.study_parent("f")
-    for rid, needle in ((run.run_id, "already FINISHED"), ("0123456789abcdef", "no run"),
+    for rid, needle in ((run.run_id, "already FINISHED: its record is complete, nothing to resume; "
+                                     "`orderlab analyze f` reads it"), ("0123456789abcdef", "no run"),
                         (parent, "is the parent run of study 'f', not a network's run; `orderlab runs f` lists")):
         r = runner.invoke(app, ["train", "--resume", rid, "--tracking-uri", store_uri, "--quiet"])
         assert r.exit_code == 2 and needle in r.stderr and "\n" not in r.stderr.strip(), r.output
+    # a run's id where a study's name goes (sweep --resume): whose run it is, and the command for one network
+    r = runner.invoke(app, ["sweep", "--resume", run.run_id, "--tracking-uri", store_uri, "--quiet"])
+    assert r.exit_code == 2 and "\n" not in r.stderr.strip(), r.output
+    assert r.stderr.strip() == (f"error: {run.run_id} is the id of a run of study 'f', not a study's name: give the "
+                                f"study's name, f; `orderlab train --resume {run.run_id}` continues that network "
+                                f"alone"), r.stderr
+    r = runner.invoke(app, ["analyze", parent, "--tracking-uri", store_uri])
+    assert r.exit_code == 2 and f"{parent} is the id of a run of study 'f', not a study's name: give the study's " \
+        "name, f\n" in r.stderr, r.output
     # a run that this (live) process holds is RUNNING, not STALE: refused
     store.reclaim(run.run_id)
     r = runner.invoke(app, ["train", "--resume", run.run_id, "--tracking-uri", store_uri, "--quiet"])

@@ -74,8 +74,8 @@ def check_resumable(info: RunInfo, force: bool = False) -> None:
         raise OrderlabError(f"run {info.run_id} is not a network run of orderlab (a study's parent run?); "
                             f"list the resumable runs with `orderlab runs STUDY`")
     if info.status == "FINISHED":
-        raise OrderlabError(f"run {info.run_id} ({info.name} in study {info.study!r}) already FINISHED; "
-                            f"nothing to resume")
+        raise OrderlabError(f"run {info.run_id} ({info.name} in study {info.study!r}) already FINISHED: its record "
+                            f"is complete, nothing to resume; `orderlab analyze {info.study}` reads it")
     if info.tags.get(TAG_SUPERSEDED):
         raise OrderlabError(f"run {info.run_id} ({info.name}) was replaced by run {info.tags[TAG_SUPERSEDED]}, "
                             f"which trained its network anew; resume that one if it is unfinished")

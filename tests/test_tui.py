@@ -553,6 +553,56 @@ async def test_live_updates_follow_new_checkpoints_and_runs(empty_db, tmp_path):
 
 
 @pilot_test
+async def test_a_checkpoint_stepped_to_is_kept_while_networks_join_live(empty_db, tmp_path):
+    """Epoch 1.5 chosen while training runs: two networks starting behind the others narrowed the
+    shared checkpoints to epoch 1.25, the index was clamped there, and it stayed at 1.25 once they
+    had caught up. The epoch chosen is kept, and shown again once there."""
+    from dataclasses import replace
+
+    from orderlab.record import RecordWriter
+    from orderlab.store import Store
+    uri = build_store_small(empty_db, tmp_path)               # 4 networks, 4 checkpoints: epochs 0 .. 0.75
+    store = Store(uri)
+    rng = np.random.default_rng(2)
+    runs = store.list_runs("live")
+    for r in runs:
+        for _ in range(4):
+            add_checkpoint(store, r, rng)                     # 8 checkpoints: 0 .. 1.75
+    app = make_app(uri, study="live", refresh=0.1)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: study_ready(app) and app.screen.data.stack.n_checkpoints == 8)
+        s = app.screen
+        await pilot.press("left_square_bracket")
+        await wait_for(pilot, lambda: s.cp_result is not None and s.cp_result.checkpoint == 6)
+        assert float(s.data.stack.epoch[6]) == 1.5 and not s.following
+        # two networks start, 6 checkpoints in: six networks on 6 beat four on 8
+        template = store.load_record(runs[0])
+        new = []
+        for seed in (7, 8):
+            rid, _ = store.create_network_run("live", store.study_parent("live"), store.experiment_id("live"),
+                                              arch="mlp", seed=seed, dataset="synthetic", epochs=1.0, params={})
+            w = RecordWriter.resume("/dev/null", replace(template, meta={**template.meta, "run_id": rid, "arch": "mlp", "seed": seed}),
+                                    10)
+            w.truncate(6)
+            store.write_record(rid, w.build())
+            store.set_tags(rid, {"orderlab.checkpoints": "6", "orderlab.epoch": "1.25"})
+            new.append(store.get_run(rid))
+        await wait_for(pilot, lambda: study_ready(app) and s.data.stack.n_networks == 6, what="the networks joining")
+        assert s.data.stack.n_checkpoints == 6 and float(s.data.stack.epoch[s.checkpoint]) == 1.25
+        for r in new:                                         # they catch up
+            for _ in range(2):
+                add_checkpoint(store, r, rng)
+        await wait_for(pilot, lambda: study_ready(app) and s.data.stack.n_checkpoints == 8, what="caught up")
+        assert float(s.data.stack.epoch[s.checkpoint]) == 1.5 and not s.following
+        await wait_for(pilot, lambda: shows(app, "checkpoint 7/8"), what="the status line")
+        # a step is a new choice, read off the checkpoint shown
+        await pilot.press("left_square_bracket")
+        assert float(s.data.stack.epoch[s.checkpoint]) == 1.25 and s._chosen is None
+        for r in store.list_runs("live"):
+            store.end_run(r.run_id, "FINISHED")
+
+
+@pilot_test
 async def test_play_and_split(tui_store):
     app = make_app(tui_store, study=ALPHA, play_interval=0.1)
     async with app.run_test(size=(100, 30)) as pilot:

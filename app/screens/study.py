@@ -190,6 +190,12 @@ class StudyScreen(PollingScreen):
         self.problem = None
         data = msg.data
         changed = data.version != self.version
+        if changed and not self.following and self._chosen is None and self.checkpoint is not None \
+                and self.data is not None and self.data.stack is not None:
+            # a checkpoint stepped to is kept by its epoch: a network joining the analysis can narrow
+            # the shared checkpoints (an index kept moved to another epoch, clamped to the last one,
+            # and stayed there once they grew back)
+            self._chosen = float(self.data.stack.epoch[self.checkpoint])
         self.data = data
         self.title_text()
         if changed:
@@ -444,6 +450,7 @@ class StudyScreen(PollingScreen):
             self.want_checkpoint()             # wait for it rather than skip ahead
             return
         self.checkpoint += 1
+        self._chosen = None                     # as for a step: read off the checkpoint shown
         self.want_checkpoint()
         self.show_status()
 

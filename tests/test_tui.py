@@ -603,6 +603,55 @@ async def test_a_checkpoint_stepped_to_is_kept_while_networks_join_live(empty_db
 
 
 @pilot_test
+async def test_four_compared_architectures_fit_80_columns_on_every_view(empty_db, tmp_path):
+    """Two studies of two architectures each, compared at 80 columns: the Agreement legend was cut
+    after "solid: TPA ·", the Order view dropped matrix rows without a word where the height ran
+    out, the Examples cards cut names to "slow:c" and "other:" (both of other's architectures) and
+    values to "@0.25", and the checkpoint line, playing, put "play" on a line of its own."""
+    from orderlab.store import Store
+    from orderlab.synthetic import populate_store
+    uri = new_store(empty_db, tmp_path)
+    st = Store(uri)
+    populate_store(st, "slow", archs=("mlp", "cnn"), seeds=4, n_checkpoints=9, n_examples=300)
+    populate_store(st, "other", archs=("cnn", "logistic"), seeds=3, n_checkpoints=9, n_examples=300,
+                   learners=("logistic",))
+    app = make_app(uri, study="slow", play_interval=5.0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: study_ready(app))
+        s = app.screen
+        s.set_studies(("slow", "other"))
+        await wait_for(pilot, lambda: study_ready(app) and s.data.studies == ("slow", "other"), what="compared")
+        await pilot.press("2")
+        await wait_for(pilot, lambda: shows(app, "shaded: the gap"), what="the whole legend")
+        assert shows(app, "━━ other:logistic")
+        await pilot.press("6")
+        await wait_for(pilot, lambda: shows(app, "1 slow:cnn 2 slow:mlp 3 other:cnn 4 other:logistic"),
+                       what="the numbered architectures")
+        import re
+        card = re.compile(r"(?:[1-4] [01]\.\d\d (?:@\d+(?:\.\d+)?|never) +)+")
+        cards = [ln for ln in screen_text(app).splitlines() if card.fullmatch(ln.strip() + " ")]
+        assert len(cards) >= 4 and not shows(app, "slow:c ") and not shows(app, "other: "), screen_text(app)
+        await pilot.press("3", "home", "space")
+        await wait_for(pilot, lambda: shows(app, "▶ playing (space: pause)"), what="playing")
+        lines = screen_text(app).splitlines()
+        at = next(i for i, ln in enumerate(lines) if "▶ playing" in ln)
+        assert lines[at].lstrip().startswith("checkpoint 1/9") and lines[at + 1].strip() != "play", lines[at:at + 2]
+        await pilot.press("space")
+        # a terminal too short for both order matrices: rows give way, and the matrices say so
+        await pilot.resize_terminal(80, 18)
+        await pilot.press("5")
+        await wait_for(pilot, lambda: shows(app, "3×4 of 4×4 shown"), what="the cut matrices' note")
+        assert shows(app, "o: next pair (1/6)")
+    # outside compare mode the architectures keep their names on the cards
+    app = make_app(uri, study="slow")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: study_ready(app))
+        await pilot.press("6")
+        await wait_for(pilot, lambda: shows(app, "access "), what="the cards")
+        assert any(ln.split()[:1] == ["cnn"] for ln in screen_text(app).splitlines()) and not shows(app, "1 cnn 2 mlp")
+
+
+@pilot_test
 async def test_play_and_split(tui_store):
     app = make_app(tui_store, study=ALPHA, play_interval=0.1)
     async with app.run_test(size=(100, 30)) as pilot:

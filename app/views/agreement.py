@@ -11,17 +11,15 @@ from textual.widgets import Static
 
 from orderlab.app.views.base import View
 from orderlab.app.widgets.drawing import Drawing
-from orderlab.app.widgets.render import Band, Series, arch_colour, fmt, line_chart
+from orderlab.app.widgets.render import Band, Series, arch_colour, fmt, line_chart, pack_segments
 
 
-def legend_line(archs: list[str]) -> Text:
-    t = Text()
-    for i, a in enumerate(archs):
-        c = arch_colour(i)
-        t.append("━━ ", style=c)
-        t.append(f"{a}  ", style="bold " + c)
-    t.append("solid: TPA · dotted: independent TPA · shaded: the gap", style="dim")
-    return t
+def legend_line(archs: list[str], width: int) -> Text:
+    """Each architecture's colour, then what the lines mean, in lines of ``width`` broken between
+    entries (comparing four architectures at 80 columns, one line cut "solid: TPA ·" short)."""
+    entries = [Text.assemble(("━━ ", arch_colour(i)), (a, "bold " + arch_colour(i))) for i, a in enumerate(archs)]
+    return pack_segments(entries + [Text("solid: TPA · dotted: independent TPA · shaded: the gap", style="dim")],
+                         width, sep="  ")
 
 
 class AgreementView(View):
@@ -38,9 +36,18 @@ class AgreementView(View):
             self.query_one("#agreement-legend", Static).update("")
             return
         if changed:
-            self.query_one("#agreement-legend", Static).update(legend_line(data.analysis.archs))
+            self._legend(data)
             self._redraw(data)
         self._table(data)
+
+    def _legend(self, data: Any) -> None:
+        self.query_one("#agreement-legend", Static).update(legend_line(data.analysis.archs, self.app.size.width - 2))
+
+    def on_resize(self) -> None:
+        super().on_resize()
+        data = self.study_screen.data
+        if data is not None and data.analysis is not None:
+            self._legend(data)
 
     def show_checkpoint(self, result: Any) -> None:
         data = self.study_screen.data

@@ -14,7 +14,7 @@ from orderlab.analysis.metrics import cut_tie
 from orderlab.analysis.summary import tie_sentence
 from orderlab.app.views.base import View
 from orderlab.app.widgets.drawing import Drawing
-from orderlab.app.widgets.render import arch_colour, image_lines
+from orderlab.app.widgets.render import arch_colour, image_lines, pack_segments
 from orderlab.errors import epoch_text
 
 IMAGE_CELLS = 16          # the widest an image is drawn (cells; each cell is one pixel wide, two high)
@@ -68,13 +68,34 @@ class ExampleCards:
             out.append(Text("(no picture)", style="dim"))
         out.append(Text(f"#{eid} {self.class_name(label)}", style="bold"))
         out.append(Text(f"access {an.access_all[i]:.2f}", style="dim"))
+        labels = self.labels(width)
         for k, arch in enumerate(an.archs):
-            la = an.learned_at[arch][i]
-            when = "never" if not np.isfinite(la) else f"@{epoch_text(la)}"
-            t = Text(f"{arch[:width - 11]} ", style=arch_colour(k))
-            t.append(f"{an.accessibility[arch][i]:.2f} {when}")
+            t = Text(f"{labels[arch]} ", style=arch_colour(k))
+            t.append(self.value(arch, i))
             out.append(t)
         return out
+
+    def value(self, arch: str, i: int) -> str:
+        """An architecture's accessibility of example ``i`` and when it is learned for good."""
+        an = self.data.analysis
+        la = an.learned_at[arch][i]
+        return f"{an.accessibility[arch][i]:.2f} " + ("never" if not np.isfinite(la) else f"@{epoch_text(la)}")
+
+    def labels(self, width: int) -> dict[str, str]:
+        """What each architecture's line on a card of ``width`` starts with: its name where every
+        name fits beside every value, else its number (:meth:`numbered`). Cut to the room left,
+        compared studies' names read "slow:c" and "other:" for both of other's architectures, and
+        their values lost digits ("@0.25" for 0.256)."""
+        archs = self.data.analysis.archs
+        longest = max((len(self.value(a, int(i))) for a in archs for i in self.picks), default=0)
+        if max(len(a) for a in archs) + 1 + longest <= width:
+            return {a: a for a in archs}
+        return {a: str(k + 1) for k, a in enumerate(archs)}
+
+    def numbered(self) -> bool:
+        """Whether the cards number the architectures (the status line then says which is which)."""
+        card_w = TEXT_CARD if self.kind == "text" else IMAGE_CELLS + 1
+        return any(label != a for a, label in self.labels(card_w).items())
 
     def lines(self, width: int) -> list[Text]:
         if width not in self._lines:
@@ -180,4 +201,8 @@ class ExamplesView(View):
             t.append("\n" + tie, style="yellow")
         unit = d.stack.unit if d.stack is not None else "epoch"
         t.append(f"\nper architecture: accessibility @ the {unit} it is learned for good", style="dim")
+        if view.numbered():             # which number is which, a line broken between entries
+            t.append("\n")
+            t.append_text(pack_segments([Text(f"{k + 1} {a}", style=arch_colour(k))
+                                         for k, a in enumerate(d.analysis.archs)], self.app.size.width - 2, sep="  "))
         status.update(t)

@@ -18,6 +18,9 @@ from orderlab.errors import counted
 
 
 def checkpoint_line(screen: Any, result: Any) -> Text:
+    """The checkpoint shown, whether it plays or follows the latest, and the keys that move it, in one
+    line of the terminal's width: the keys give way first (the footer has them too), then the state
+    (at 80 columns, playing, "space play" was wrapped onto a line of its own, pushing the view down)."""
     data = screen.data
     n = data.stack.n_checkpoints if data is not None and data.stack is not None else 0
     t = Text()
@@ -25,11 +28,14 @@ def checkpoint_line(screen: Any, result: Any) -> Text:
         return Text("computing…", style="dim")
     t.append(f"checkpoint {result.checkpoint + 1}/{n}", style="bold")
     t.append(f" · {data.stack.unit} {epoch_text(result.epoch)}")
-    if screen.playing:
-        t.append("  ▶ playing (space: pause)", style="bold green")
-    elif screen.following:
-        t.append("  following the latest", style="dim")
-    t.append("   [ ] step · space play", style="dim")
+    room = screen.app.size.width - 2
+    state = (("  ▶ playing (space: pause)", "bold green") if screen.playing
+             else ("  following the latest", "dim") if screen.following else None)
+    if state is not None and t.cell_len + len(state[0]) <= room:
+        t.append(*state)
+    hint = "   [ ] step · space play"
+    if t.cell_len + len(hint) <= room:
+        t.append(hint, style="dim")
     return t
 
 

@@ -11,7 +11,8 @@ from textual.widgets import Static
 
 from orderlab.app.views.base import View
 from orderlab.app.widgets.drawing import Drawing
-from orderlab.app.widgets.render import arch_colour, fit_lines, fmt, legend, matrix, matrix_width, scatter
+from orderlab.app.widgets.render import (arch_colour, fit_lines, fmt, legend, matrix, matrix_width, pack_segments,
+                                         scatter)
 
 
 class OrderView(View):
@@ -53,16 +54,26 @@ class OrderView(View):
         colours = [arch_colour(an.archs.index(a)) if a in an.archs else "" for a in archs]
         q = order.get("q", 0.2)
 
-        def draw_matrix(w: int, h: int) -> list[Text]:
-            out = [Text("Spearman ρ, accessibility", style="bold")]
-            out += matrix(order["spearman"], archs, archs, w, lo=0.0, hi=1.0, row_colours=colours)[0]
-            out.append(Text(f"overlap, first {q:.0%} learned", style="bold"))
-            out += matrix(order["overlap"], archs, archs, w, lo=0.0, hi=1.0, row_colours=colours)[0]
-            out.append(legend(w, label="ρ / overlap"))
-            out.append(Text("diagonal: two halves of", style="dim"))
-            out.append(Text("one arch (· one network);", style="dim"))
-            out.append(Text(f"chance overlap {q:.2f}", style="dim"))
-            return out
+        def both(w: int, rows: int | None) -> tuple[list, str]:
+            sp, note = matrix(order["spearman"], archs, archs, w, lo=0.0, hi=1.0, row_colours=colours, max_rows=rows)
+            ov, _ = matrix(order["overlap"], archs, archs, w, lo=0.0, hi=1.0, row_colours=colours, max_rows=rows)
+            return [Text("Spearman ρ, accessibility", style="bold"), *sp,
+                    Text(f"overlap, first {q:.0%} learned", style="bold"), *ov], note
+
+        def draw_matrix(w: int, h: int) -> list:
+            # Where the height does not hold both matrices and their legend (four architectures
+            # compared at 80x24, under notes), the notes give way, then the legend, then rows, and
+            # the matrices say how much they show (rows were dropped without a word).
+            body, _ = both(w, None)
+            tail = [legend(w, label="ρ / overlap"), Text("diagonal: two halves of", style="dim"),
+                    Text("one arch (· one network);", style="dim"), Text(f"chance overlap {q:.2f}", style="dim")]
+            if len(body) <= h:
+                return body + tail[:h - len(body)]
+            rows, note = len(archs), ""
+            while rows > 1 and len(body) + 1 > h:
+                rows -= 1
+                body, note = both(w, rows)
+            return body + [Text(note if len(note) <= w else note.split(";")[0], style="dim italic")]
 
         drawing = self.query_one("#order-matrix", Drawing)
         drawing.fit_content(matrix_width(archs, archs))
@@ -93,11 +104,12 @@ class OrderView(View):
                                   x_label=x_arch)
 
         self.query_one("#order-scatter", Drawing).set_draw(draw_scatter)
-        s = Text()
-        s.append(f"{x_arch} vs {y_arch}: ρ = {fmt(rho)}", style="bold")
-        s.append(" · a dot per example; axes: accessibility", style="dim")
+        # phrases kept whole: at 80 columns, compared, "o: next pair" was broken over two lines
+        phrases = [Text(f"{x_arch} vs {y_arch}: ρ = {fmt(rho)}", style="bold"),
+                   Text("a dot per example; axes: accessibility", style="dim")]
         if len(pairs) > 1:
-            s.append(f"   o: next pair ({self.pair + 1}/{len(pairs)})", style="dim")
+            phrases.append(Text(f"o: next pair ({self.pair + 1}/{len(pairs)})", style="dim"))
+        s = pack_segments(phrases, self.app.size.width - 2)
         if an.tied:
             # the first q learned are then a draw among the tied: the overlap says nothing there
             names = ", ".join(f"{a} {v:.0%}" for a, v in an.tied.items())

@@ -631,6 +631,10 @@ async def test_four_compared_architectures_fit_80_columns_on_every_view(empty_db
         card = re.compile(r"(?:[1-4] [01]\.\d\d (?:@\d+(?:\.\d+)?|never) +)+")
         cards = [ln for ln in screen_text(app).splitlines() if card.fullmatch(ln.strip() + " ")]
         assert len(cards) >= 4 and not shows(app, "slow:c ") and not shows(app, "other: "), screen_text(app)
+        await pilot.press("4")                          # each measure whole on a line of its own
+        await wait_for(pilot, lambda: shows(app, "Sarle"), what="the histogram's measures")
+        assert any(ln.strip().startswith("Sarle ") and ln.strip().endswith("skewed scores high too)")
+                   for ln in screen_text(app).splitlines()), screen_text(app)
         await pilot.press("3", "home", "space")
         await wait_for(pilot, lambda: shows(app, "▶ playing (space: pause)"), what="playing")
         lines = screen_text(app).splitlines()

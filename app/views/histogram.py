@@ -11,7 +11,7 @@ from textual.widgets import Static
 from orderlab.app.views.base import View
 from orderlab.app.views.heatmap import checkpoint_line
 from orderlab.app.widgets.drawing import Drawing
-from orderlab.app.widgets.render import fmt, histogram
+from orderlab.app.widgets.render import fmt, histogram, pack_segments
 
 OBSERVED, INDEPENDENT = "#4fc3f7", "#ffb74d"
 
@@ -48,6 +48,9 @@ class HistogramView(View):
         if len(obs) <= 2:       # one network: its two bars are its accuracy, not an agreement
             s.append("\none network: its bars are its errors and its hits; no agreement to measure")
         else:
-            s.append(f"\ndistance from independence {fmt(b.get('tv'))} (TV) · "
-                     f"Sarle {fmt(b.get('sarle'))} (>0.56 leans bimodal; skewed scores high too)")
+            # each measure whole on its line (at 80 columns the line broke inside Sarle's)
+            s.append("\n")
+            s.append_text(pack_segments([Text(f"distance from independence {fmt(b.get('tv'))} (TV)"),
+                                         Text(f"Sarle {fmt(b.get('sarle'))} (>0.56 leans bimodal; skewed scores high too)")],
+                                        self.app.size.width - 2))
         self.query_one("#hist-status", Static).update(s)

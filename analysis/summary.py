@@ -10,7 +10,7 @@ import numpy as np
 
 from orderlab.analysis import metrics as M
 from orderlab.analysis.stack import Stack
-from orderlab.errors import OrderlabError, epoch_text, unsigned_zero
+from orderlab.errors import OrderlabError, epoch_text, share_text, unsigned_zero
 
 # Sarle's coefficient of a uniform distribution; above it a histogram leans to two modes.
 SARLE_UNIFORM = 5 / 9
@@ -228,8 +228,8 @@ def agreement_summary(stack_test: Stack) -> list[str]:
     obs, exp = bim["observed"], bim["expected"]
     ends = (obs[0] + obs[-1]) / max(1, obs.sum())
     ends_ind = (exp[0] + exp[-1]) / max(1e-12, exp.sum())
-    lines.append(f"  right for all or for none of them: [bold]{ends:.0%}[/bold] of examples (independent: "
-                 f"{ends_ind:.0%}); distance from independence (TV) {_num(bim['tv'], '.2f')}, Sarle's "
+    lines.append(f"  right for all or for none of them: [bold]{share_text(ends)}[/bold] of examples (independent: "
+                 f"{share_text(ends_ind)}); distance from independence (TV) {_num(bim['tv'], '.2f')}, Sarle's "
                  f"bimodality {_num(bim['sarle'], '.2f')} (uniform: {SARLE_UNIFORM:.2f})")
     oc = M.order_correlation(st, intervals=True)
     archs = oc["archs"]

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from orderlab.errors import OrderlabError, counted, epoch_text
+from orderlab.errors import OrderlabError, counted, epoch_text, share_text
 
 SCALES = ("demo", "paper")
 RECIPE_DIR = Path(__file__).parent / "recipes"
@@ -148,6 +148,11 @@ def load_recipe(path: str | Path, scale: str = "demo") -> Recipe:
             if need not in opts:
                 raise OrderlabError(f"{where} ({key}): missing {need!r}")
         dataset, archs, seeds = opts.pop("dataset"), [str(a) for a in opts.pop("archs")], opts.pop("seeds")
+        from orderlab.trainer.api import parse_seeds
+        try:
+            parse_seeds(str(seeds))           # refused here, where the message can name the study
+        except OrderlabError as e:
+            raise OrderlabError(f"{where} ({key}): {e}") from None
         # a misspelt [arch.adaboots] would leave adaboost on its defaults, unsaid (a table for an
         # architecture of the other scale's archs is that scale's)
         every = {str(a) for t in [st, *(st.get(x) for x in SCALES)] if isinstance(t, dict)
@@ -473,7 +478,7 @@ def evaluate_check(check: dict[str, Any], data: dict[str, StudyData], recipe: Re
         ok = rho_ab >= float(check.get("min_rho", 0.5)) and contain >= float(check.get("min_contain", 0.85))
         return Verdict(recipe.name, claim, ok,
                        f"order Spearman {a}~{b} {_f(rho_ab)} (within {_f(ra)}, {_f(rb)}); {b} gets "
-                       f"{contain:.0%} of what {a} gets right, plus {extra:.0%} of the examples more "
+                       f"{share_text(contain)} of what {a} gets right, plus {share_text(extra)} of the examples more "
                        f"(final accuracy {b} {fb:.2f}, {a} {fa:.2f}"
                        + (f": {b}, named the stronger, ends less accurate" if round(fb, 2) < round(fa, 2) else "")
                        + f"; {sd.plan.dataset}, {split})",
@@ -629,7 +634,8 @@ def write_summary(out: Path, scale: str, command: str, results: list[dict[str, A
         md += ["", f"## {rec.title}", "", rec.claim, "", f"Recipe: `{rec.path.name}`. Studies:", ""]
         for plan in rec.studies:
             links = res["reports"].get(plan.key, [])
-            ref = (" — reports: " if len(links) > 1 else " — ") + ", ".join(
+            # no dash where there is no report to link (--summary-only writes none)
+            ref = "" if not links else (" — reports: " if len(links) > 1 else " — ") + ", ".join(
                 f"[{p.parent.name if len(links) > 1 else 'report'}]({p.relative_to(out).as_posix()})" for p in links)
             md.append(f"- `{plan.study}`: {', '.join(plan.archs)} × seeds {plan.seeds} on `{plan.dataset}`{ref}")
         if rec.left_out:

@@ -125,6 +125,9 @@ def test_recipe_errors(tmp_path):
         (TINY.replace('reference_study = "digits"', 'reference_study = "nope"'), "does not define"),
         (TINY.replace("test_subset = 150", "test_subset = \"many\""), "must be a int"),
         ("name = 'x'\n", "defines no study"),
+        # a bad seed list names where it is, as the other settings' errors do
+        (TINY.replace('demo = { seeds = "0-1" }', 'demo = { seeds = "zero" }'),
+         "study 1 (digits): bad seed list 'zero'"),
         # a check naming what its recipe does not train is refused before anything trains
         (TINY.replace('archs = ["knn", "mlp"]', 'archs = ["knn", "cnn"]'),
          "check 4 (across): names architecture 'cnn', which study 'digits' does not train (it trains mlp, knn)"),
@@ -189,6 +192,12 @@ def test_reproduce_custom_recipe_end_to_end(tmp_path):
     fm, fk = map(float, re.search(r"final accuracy mlp (\d\.\d\d), knn (\d\.\d\d)", line).groups())
     if fm != fk:
         assert ("mlp, named the stronger, ends less accurate" in line) == (fm < fk), line
+    # its shares as the JSON has them: never "100%" (nor "0%") for a share short of it
+    from orderlab.errors import share_text
+    across = next(v for v in json.loads((tmp_path / "out" / "verdicts.json").read_text())[0]["verdicts"]
+                  if v["claim"] == "knn then mlp")["numbers"]
+    assert f"mlp gets {share_text(across['contain'])} of what knn gets right, plus {share_text(across['extra'])} " \
+        in line, line
     # the control verdict names the architecture on each side
     assert re.search(r"\*\*gaussians differ\*\*: \w+, excess agreement [\d.]+ on gaussians\S* \(logistic\) vs [\d.]+ on "
                      r"digits \(mlp\); test, middle;", report), report
@@ -241,6 +250,9 @@ def test_reproduce_custom_recipe_end_to_end(tmp_path):
     assert store.report_runs("demo-tiny-gauss") == [gauss_report]           # --no-log: files only
     assert (tmp_path / "out2" / "report.md").exists() and not (tmp_path / "out2" / "tiny").exists()
     summary = (tmp_path / "out2" / "report.md").read_text()
+    # the study lines link no report where none was written (a bare " — " ended each)
+    studies = [ln for ln in summary.splitlines() if ln.startswith("- `demo-tiny-")]
+    assert studies and not any(ln.rstrip().endswith("—") for ln in studies), studies
     assert "from an earlier run of other recipes: `mine/`" in summary and "earlier" == \
         (tmp_path / "out2" / "mine" / "k" / "cnn" / "report.md").read_text()
     assert "Not part of this report" not in report

@@ -108,6 +108,14 @@ def test_bar_and_epochs():
         ["0.512", "3", "0.25", "12.25", "123.33", "0.005", "0"]
 
 
+
+def test_shares_short_of_all_or_none_never_read_as_all_or_none():
+    """reproduce said "cnn gets 100% of what mlp gets right" of 0.9954: two examples it misses."""
+    from orderlab.errors import share_text
+    assert [share_text(v) for v in (0.9954, 0.9999, 1.0, 0.0, 0.004, 0.00001, 0.5, 0.126)] == \
+        ["99.5%", "over 99.9%", "100%", "0%", "0.4%", "under 0.1%", "50%", "13%"]
+
+
 def run(name, status, checkpoints):
     return SimpleNamespace(run_id=name, name=name, status=status, checkpoints=checkpoints)
 

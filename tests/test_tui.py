@@ -598,6 +598,17 @@ async def test_a_checkpoint_stepped_to_is_kept_while_networks_join_live(empty_db
         # a step is a new choice, read off the checkpoint shown
         await pilot.press("left_square_bracket")
         assert float(s.data.stack.epoch[s.checkpoint]) == 1.25 and s._chosen is None
+        # played to the end while checkpoints arrive: it follows the latest, also through `t` (a
+        # checkpoint kept from the play took it back there)
+        s.app.play_interval = 0.3
+        await pilot.press("home", "space")
+        for r in store.list_runs("live"):
+            add_checkpoint(store, r, rng)
+        await wait_for(pilot, lambda: s.data.stack.n_checkpoints == 9, what="a checkpoint while playing")
+        await wait_for(pilot, lambda: not s.playing and s.following, timeout=30, what="the end of the play")
+        await pilot.press("t")
+        await wait_for(pilot, lambda: study_ready(app) and s.data.split == "train", what="the train split")
+        assert s.following and s.checkpoint == s.data.stack.n_checkpoints - 1
         for r in store.list_runs("live"):
             store.end_run(r.run_id, "FINISHED")
 

@@ -190,8 +190,8 @@ class StudyScreen(PollingScreen):
         self.problem = None
         data = msg.data
         changed = data.version != self.version
-        if changed and not self.following and self._chosen is None and self.checkpoint is not None \
-                and self.data is not None and self.data.stack is not None:
+        if changed and not self.following and not self.playing and self._chosen is None \
+                and self.checkpoint is not None and self.data is not None and self.data.stack is not None:
             # a checkpoint stepped to is kept by its epoch: a network joining the analysis can narrow
             # the shared checkpoints (an index kept moved to another epoch, clamped to the last one,
             # and stayed there once they grew back)
@@ -444,6 +444,7 @@ class StudyScreen(PollingScreen):
         if self.checkpoint >= self.data.stack.n_checkpoints - 1:
             self._stop_play()
             self.following = True
+            self._chosen = None
             self._refresh_checkpoint_line()
             return
         if (self.version, self.checkpoint + 1) not in self.cp_cache:

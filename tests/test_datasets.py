@@ -288,6 +288,10 @@ def test_npz_errors_are_one_line_and_name_the_file(tmp_path):
         (save(tmp_path, "h.npz", **{**ok, "x_test": np.zeros((4, 5))}), "3 features but x_test 5; save both splits with the same features"),
         (save(tmp_path, "i.npz", **{**ok, "x_train": np.zeros((4, 3, 3)), "x_test": np.zeros((4, 3, 4))}), "differ in shape; save both splits at one size"),
         (save(tmp_path, "j.npz", **{**ok, "x_train": np.zeros(4)}), "shape"),
+        # float train images in 0..1 beside uint8 test pixels: scaled by train's dtype alone before
+        (save(tmp_path, "k.npz", **{**ok, "x_train": np.zeros((4, 3, 3), np.float32),
+                                    "x_test": np.zeros((4, 3, 3), np.uint8)}),
+         "x_train is float32 and x_test uint8, so one split's images would read as 0..255 pixels"),
     ]
     (tmp_path / "junk.npz").write_bytes(b"PK\x03\x04 this is no zip")
     (tmp_path / "random.npz").write_bytes(np.random.default_rng(0).bytes(3000))

@@ -400,7 +400,13 @@ def load_npz(opts: LoadOptions) -> Dataset:
         raise OrderlabError(f"{path}: train images {xtr.shape[1:]} and test images {xte.shape[1:]} "
                             f"(as C×H×W) differ in shape; save both splits at one size, with their channels on the "
                             f"same axis")
-    # Integer images are taken as 0..255 pixels; float images are kept as they are.
+    # Integer images are taken as 0..255 pixels; float images are kept as they are. One rule for both
+    # splits: float train images in 0..1 beside uint8 test images were scaled by train's dtype alone,
+    # and the test pixels reached 255 times the train's range without a word.
+    if np.issubdtype(x_train.dtype, np.integer) != np.issubdtype(x_test.dtype, np.integer):
+        raise OrderlabError(f"{path}: x_train is {x_train.dtype} and x_test {x_test.dtype}, so one split's images "
+                            f"would read as 0..255 pixels and the other's as they are; save both with one dtype "
+                            f"(uint8 pixels, or floats on one scale)")
     scale = 255.0 if np.issubdtype(x_train.dtype, np.integer) else 1.0
     return normalise_images(f"npz:{opts.arg}", xtr.astype(np.float32) / scale, y_train,
                             xte.astype(np.float32) / scale, y_test, names, augment=False, flip_ok=False,

@@ -119,7 +119,13 @@ def test_missing_and_broken_idx_files(tmp_path, monkeypatch):
     raw = tmp_path / "MNIST" / "raw"
     write_mnist_like(raw)
     (raw / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(bytes([0, 0, 8, 1, 0, 0, 0, 50, 1, 2])))
-    one_line_error("truncated", load_dataset, "mnist", data_dir=tmp_path)
+    one_line_error("holds 2 values where its header declares shape (50,) (50 values): the file is truncated or its "
+                   "header damaged", load_dataset, "mnist", data_dir=tmp_path)
+    # a header naming 3 dimensions over label bytes: not "truncated (92 values for shape (100, 17105161, …))"
+    (raw / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(bytes([0, 0, 8, 3, 0, 0, 0, 100]) + bytes(100)))
+    one_line_error("truncated or its header damaged", load_dataset, "mnist", data_dir=tmp_path)
+    (raw / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(bytes([0, 0, 8, 3, 0, 0, 0, 100])))
+    one_line_error("ends inside its header (8 bytes for 3 dimensions)", load_dataset, "mnist", data_dir=tmp_path)
     (raw / "train-labels-idx1-ubyte.gz").write_bytes(b"not gzip at all")
     one_line_error("train-labels-idx1-ubyte.gz", load_dataset, "mnist", data_dir=tmp_path)
     # a label past the classes (one byte damaged): refused at load, not a FAILED run mid-training

@@ -21,6 +21,7 @@ normalised per channel with the train split's mean and std (recorded on the Data
 from __future__ import annotations
 
 import gzip
+import math
 import pickle
 import zipfile
 from pathlib import Path
@@ -104,10 +105,16 @@ def read_idx(path: Path) -> np.ndarray:
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise OrderlabError(f"{path} is not an idx file of unsigned bytes; replace it with the original file")
     ndim = raw[3]
+    if len(raw) < 4 + 4 * ndim:
+        raise OrderlabError(f"{path} ends inside its header ({len(raw)} bytes for {ndim} dimensions); replace it "
+                            f"with the original file")
     dims = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
     data = np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim)
-    if data.size != int(np.prod(dims)):
-        raise OrderlabError(f"{path} is truncated ({data.size} values for shape {dims}); replace it")
+    if data.size != math.prod(dims):
+        # a short file, or a header whose shape is wrong: the file alone cannot tell which
+        raise OrderlabError(f"{path} holds {data.size} values where its header declares shape {dims} "
+                            f"({math.prod(dims)} values): the file is truncated or its header damaged; replace it "
+                            f"with the original file")
     return data.reshape(dims)
 
 

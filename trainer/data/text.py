@@ -121,12 +121,18 @@ def read_ag_news_csv(path: Path) -> tuple[list[str], np.ndarray]:
     # would take the rest as one text and say nothing).
     if data.count(b'"') % 2:
         raise OrderlabError(f"{path} ends inside a quoted field (cut off?); replace it with the original file")
+    first = True
     for row in csv.reader(_utf8_text(data, str(path))):
         if not row:
             continue
+        if first and len(row) >= 3 and not row[0].strip().isdigit():
+            first = False       # a header row, as the common Kaggle copy has ("Class Index","Title",…)
+            continue
+        first = False
         if len(row) < 2 or not row[0].strip().isdigit():
             raise OrderlabError(f"{path}: not the AG News CSV format (\"class\",\"title\",\"description\"); "
-                                f"row {len(labels) + 1} is {row[:3]!r}")
+                                f"row {len(labels) + 1} is {row[:3]!r}; replace it with the original release "
+                                f"(--download fetches it)")
         labels.append(int(row[0]) - 1)
         texts.append(" ".join(s.strip() for s in row[1:]))
     y = np.asarray(labels, np.int64)

@@ -909,9 +909,14 @@ class Store:
         have_ds, have_fp = exp.tags.get(TAG_DATASET), exp.tags.get(TAG_FINGERPRINT)
         if have_ds != dataset or have_fp != fingerprint:
             differ = data_options_differ(self.data_options(study), params or {"dataset": dataset})
-            what = (f"was made with {differ}" if differ else
-                    f"holds networks on {have_ds} (data fingerprint {have_fp}), not {dataset} ({fingerprint})")
-            raise StoreError(f"study {study!r} {what}; use the study's data options or another --study")
+            if differ:
+                raise StoreError(f"study {study!r} was made with {differ}; use the study's data options or another "
+                                 f"--study")
+            # the same options, other data: the file (npz:, text-csv:) or the dataset's files changed
+            # since the study was made; its options were no way out
+            raise StoreError(f"study {study!r} holds networks on {have_ds} as it was then (data fingerprint {have_fp}); "
+                             f"with the same options the data now reads {fingerprint}: its files changed since. Put "
+                             f"the study's data back, or train the new data into another --study")
         parent = self.parent_run_id(exp.experiment_id)
         if parent is None:
             parent = self._create_parent(exp.experiment_id, study, dataset, params, created)

@@ -244,3 +244,15 @@ def test_a_failed_ag_news_download_leaves_no_folder_or_part_file(tmp_path, monke
     with pytest.raises(OrderlabError, match="could not download AG News"):
         load_dataset("ag-news", data_dir=tmp_path / "data", download=True)
     assert not (tmp_path / "data").exists()
+
+
+def test_a_text_bag_ensemble_prints_no_pytorch_warning(tmp_path):
+    """vmap's note that embedding_bag with padding_idx has no batching rule (a message for PyTorch's
+    developers, with its source line) came out among orderlab's own lines."""
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-m", "orderlab.cli", "train", "--arch", "text-bag", "--dataset",
+                        f"text-csv:{TOPICS}", "--seeds", "0-1", "--epochs", "1", "--ensemble", "2", "--study", "w",
+                        "-q", "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db"],
+                       capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 0 and r.stderr == "", r.stderr

@@ -35,6 +35,7 @@ concatenations mix channels) falls back to one at a time (docs/performance.md).
 from __future__ import annotations
 
 import copy
+import warnings
 from contextlib import ExitStack
 from typing import Any, Callable
 
@@ -52,6 +53,12 @@ from orderlab.trainer.grouped import GroupedForward, grouped_plan
 from orderlab.trainer.stacked import StackedForward, stacked_plan
 
 EVAL_BATCH = 1024
+
+# vmap runs an op without a batching rule member by member and says so once per op (text-bag's
+# embedding_bag with padding_idx): a note to PyTorch's developers, printed with its source line
+# into orderlab's output. The ensemble's speed is measured by benchmarks/ensemble_speedup.py.
+warnings.filterwarnings("ignore", message="There is a performance drop because we have not yet implemented the "
+                        "batching rule", category=UserWarning)
 
 # The optimiser updates a stacked parameter as one tensor, except where a member's part is not a
 # whole number of 64-byte cache lines: those it updates member by member, through views. torch's

@@ -337,8 +337,10 @@ def test_resume_refuses_finished_unknown_and_live_runs(store_uri):
     store = Store(store_uri)
     [run] = store.list_runs("f")
     parent = store.study_parent("f")
+    # (the command to read it names the store named, as every command orderlab suggests does)
     for rid, needle in ((run.run_id, "already FINISHED: its record is complete, nothing to resume; "
-                                     "`orderlab analyze f` reads it"), ("0123456789abcdef", "no run"),
+                                     f"`orderlab analyze f --tracking-uri {store_uri}` reads it"),
+                        ("0123456789abcdef", "no run"),
                         (parent, "is the parent run of study 'f', not a network's run; `orderlab runs f` lists")):
         r = runner.invoke(app, ["train", "--resume", rid, "--tracking-uri", store_uri, "--quiet"])
         assert r.exit_code == 2 and needle in r.stderr and "\n" not in r.stderr.strip(), r.output

@@ -66,7 +66,7 @@ def plan_for(info: RunInfo, tracking_uri: str | None, device: str = "auto") -> R
     return ResumePlan(info, cfg, spec, hp)
 
 
-def check_resumable(info: RunInfo, force: bool = False) -> None:
+def check_resumable(info: RunInfo, force: bool = False, store: Store | None = None) -> None:
     """Refuse finished runs, replaced ones, and (unless ``force``: the caller knows its process is
     gone) live ones."""
     from orderlab.store import TAG_KIND, TAG_SUPERSEDED
@@ -74,8 +74,11 @@ def check_resumable(info: RunInfo, force: bool = False) -> None:
         raise OrderlabError(f"run {info.run_id} is not a network run of orderlab (a study's parent run?); "
                             f"list the resumable runs with `orderlab runs STUDY`")
     if info.status == "FINISHED":
+        from orderlab.studydata import suggest, suggest_for
+        read = suggest(store, "orderlab", "analyze", info.study) if store else suggest_for(None, "orderlab", "analyze",
+                                                                                            info.study)
         raise OrderlabError(f"run {info.run_id} ({info.name} in study {info.study!r}) already FINISHED: its record "
-                            f"is complete, nothing to resume; `orderlab analyze {info.study}` reads it")
+                            f"is complete, nothing to resume; `{read}` reads it")
     if info.tags.get(TAG_SUPERSEDED):
         raise OrderlabError(f"run {info.run_id} ({info.name}) was replaced by run {info.tags[TAG_SUPERSEDED]}, "
                             f"which trained its network anew; resume that one if it is unfinished")
@@ -144,7 +147,7 @@ def resume_runs(run_ids: list[str], *, tracking_uri: str | None = None, device: 
     store = store or Store(tracking_uri, must_exist=True)
     infos = [store.get_run(r) for r in run_ids]
     for info in infos:
-        check_resumable(info, force)
+        check_resumable(info, force, store)
     plans = [plan_for(i, store.uri, device) for i in infos]
     done: list[str] = []
     # One dataset and study context per distinct data configuration.

@@ -198,7 +198,11 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
         md += ["", f"![TPA over training]({f'tpa_{split}.png'})", "",
                "### Correct-count histograms",
                "How many networks get each example right, against the histogram of independent networks with the "
-               "same accuracies (black). Real data gives a U shape: examples are right for all or for none.", "",
+               "same accuracies (black). Where networks learn the same examples, the counts pile up at the ends "
+               "(right for all or for none; on real data the paper finds this U shape, leaning to the right end "
+               "as accuracy grows), while independent networks spread them in one hump; the distance from "
+               "independence (TV) and Sarle's coefficient in the table above measure which this study is "
+               "closer to.", "",
                f"![correct-count histograms](histograms_{split}.png)", "",
                "### Agreement between architectures and networks", ""]
         aa = js["architecture_agreement"]

@@ -41,6 +41,9 @@ def test_report_without_examples_writes_every_figure_and_embeds_them(tmp_path):
     md = write_report(stacks, tmp_path / "rep", None, "unit report")
     text = md.read_text()
     assert md.name == "report.md" and text.startswith("# unit report")
+    # the histogram section says what a U shape means and what measures it, not that this study has one
+    # (the demo's report said "Real data gives a U shape" under a histogram leaning to one end)
+    assert "Real data gives a U shape" not in text and "measure which this study is closer to" in text
     pngs = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     for split in ("test", "train"):
         for stem in ("tpa", "histograms", "arch_agreement", "network_agreement", "accessibility"):

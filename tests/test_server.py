@@ -155,3 +155,26 @@ def test_resume_through_a_tracking_server(server):
     for split in ("train", "test"):
         assert np.array_equal(a.split(split).correct_bits, b.split(split).correct_bits)
         assert np.array_equal(a.split(split).p_true, b.split(split).p_true)
+
+
+def test_a_run_whose_tags_lag_shows_what_its_record_on_the_server_holds(server):
+    """A server that stopped answering left a run's progress tags at 0 while its record, uploaded
+    before, held 18 checkpoints: the TUI and `orderlab runs` showed "stale 0 ckpts" with no accuracy.
+    A run ended early is read from its record on a server as in a local store, once per state."""
+    from orderlab.synthetic import populate_store
+    url, _ = server
+    store = Store(url)
+    [rid] = populate_store(store, "lagging", archs=("mlp",), seeds=1, n_checkpoints=4, n_examples=40, finish=False)
+    store.set_tags(rid, {"orderlab.checkpoints": "0", "orderlab.epoch": "0"})
+    store.end_run(rid, "KILLED")
+    [run] = store.list_runs("lagging")
+    assert run.checkpoints == 0
+    done, epoch, _, test_acc = store.recorded_progress(run)
+    assert (done, epoch) == (4, 0.75) and test_acc is not None
+    assert [s.checkpoints for s in store.list_studies() if s.name == "lagging"] == [4]
+    calls = []
+    real = store.record_file
+    store.record_file = lambda *a, **k: calls.append(a) or real(*a, **k)
+    assert store.recorded_progress(run)[0] == 4 and calls == []        # read once per run and state
+    r = runner.invoke(app, ["runs", "lagging", "--tracking-uri", url])
+    assert r.exit_code == 0 and "0.75" in r.stdout, r.output

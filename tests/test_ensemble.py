@@ -193,3 +193,20 @@ def test_an_ensembles_progress_row_ends_on_its_members_mean_accuracy():
     rep.network_finished("mlp/s4", "FINISHED", {"test_acc": 0.5})
     assert rep.progress.tasks[-1].fields["info"] == "[green]FINISHED[/]  test 0.500"
     rep.__exit__(None, None, None)
+
+
+def test_a_failed_networks_bar_stays_where_it_stopped_and_is_not_counted_done():
+    """A network that died at epoch 4 of 40 read "100.0% … FAILED", and the overall bar "2/2 done"."""
+    from orderlab.trainer.progress import RichReporter
+    rep = RichReporter()
+    rep.progress.disable = True
+    rep.study_started("s", 2, "digits", "cpu")
+    rep.network_started("cnn/s0", "a" * 32)
+    rep.network_finished("cnn/s0", "FINISHED", {"test_acc": 0.9})
+    rep.network_started("cnn/s1", "b" * 32)
+    rep.network_progress(0.1, {})
+    rep.network_finished("cnn/s1", "FAILED", {}, error="RuntimeError: boom")
+    bar, overall = rep.progress.tasks[-1], rep.progress.tasks[0]
+    assert bar.completed == 100 and bar.fields["info"] == "[red]FAILED[/]"
+    assert overall.completed == 2 and overall.fields["info"] == "1/2 done, [red]1 failed[/]"
+    rep.__exit__(None, None, None)

@@ -51,7 +51,8 @@ class RichReporter(Reporter):
         self._overall = None
         self._task = None
         self._row_acc: list[float] = []
-        self._n = 0
+        self._n = 0             # networks ended (finished or failed)
+        self._failed = 0
         self._total = 0
 
     def __enter__(self) -> "RichReporter":
@@ -64,7 +65,7 @@ class RichReporter(Reporter):
     def study_started(self, study: str, n_networks: int, dataset: str, device: str) -> None:
         if self._overall is not None:      # a second batch of the same command (new after resumed ones)
             self._total += n_networks
-            self.progress.update(self._overall, total=self._total, info=f"{self._n}/{self._total} done")
+            self.progress.update(self._overall, total=self._total, info=f"{self._n - self._failed}/{self._total} done")
             self.console.print(f"[bold]study[/] {study}: {counted(n_networks, 'more network')}, {self._total} in all")
             return
         self.console.print(f"[bold]study[/] {study}: {counted(n_networks, 'network')} on {dataset}, device {device}")
@@ -104,16 +105,25 @@ class RichReporter(Reporter):
             return
         self._n += 1
         if self._task is not None:
-            colour = {"FINISHED": "green", "FAILED": "red"}.get(status, "white")
-            if "test_acc" in metrics:
-                self._row_acc.append(metrics["test_acc"])
-            # an ensemble's members end one after another on its one row: their mean, as it trained
-            n = len(self._row_acc)
-            acc = ("" if not n else f"  test {self._row_acc[0]:.3f}" if n == 1
-                   else f"  mean test {sum(self._row_acc) / n:.3f}")
-            self.progress.update(self._task, completed=1000, info=f"[{colour}]{status}[/]{acc}")
+            if status == "FAILED":      # its bar stays where it stopped (it read 100% of a network that died early)
+                self._failed += 1
+                self.progress.update(self._task, info="[red]FAILED[/]")
+            else:
+                colour = {"FINISHED": "green"}.get(status, "white")
+                if "test_acc" in metrics:
+                    self._row_acc.append(metrics["test_acc"])
+                # an ensemble's members end one after another on its one row: their mean, as it trained
+                n = len(self._row_acc)
+                acc = ("" if not n else f"  test {self._row_acc[0]:.3f}" if n == 1
+                       else f"  mean test {sum(self._row_acc) / n:.3f}")
+                self.progress.update(self._task, completed=1000, info=f"[{colour}]{status}[/]{acc}")
+        elif status == "FAILED":
+            self._failed += 1
         if self._overall is not None:
-            self.progress.update(self._overall, completed=self._n, info=f"{self._n}/{self._total} done")
+            # ended networks move the overall bar; "done" counts those that finished
+            failed = f", [red]{self._failed} failed[/]" if self._failed else ""
+            self.progress.update(self._overall, completed=self._n,
+                                 info=f"{self._n - self._failed}/{self._total} done{failed}")
 
     def message(self, text: str) -> None:
         self.console.print(text)

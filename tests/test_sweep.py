@@ -181,6 +181,28 @@ def test_dead_workers_retried_once_then_reported(store_uri, capsys):
         "FAILED or never started" in said and "0 finished" not in said, r.output
 
 
+def long_sweep(store_uri, study, *, background: bool, quiet: bool):
+    """A sweep of two 300-epoch mlps on 2 workers in a session of its own (SIGINT ignored, as a script's
+    background job has it, with ``background``), once both have recorded 2 checkpoints: (process,
+    store, runs, the deadline its waits share)."""
+    import time
+    proc = subprocess.Popen([sys.executable, "-m", "orderlab.cli", "sweep", "--arch", "mlp", "--seeds", "0-1",
+                             "--workers", "2", "--epochs", "300", "--record-every", "1", "--device", "cpu",
+                             "--study", study, *(["--quiet"] if quiet else []), "--tracking-uri", store_uri],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if background else None)
+    store = Store(store_uri)
+    deadline = time.monotonic() + 120
+    runs = []
+    while time.monotonic() < deadline and not (len(runs) == 2 and all(r.checkpoints >= 2 for r in runs)):
+        time.sleep(0.3)
+        try:
+            runs = store.list_runs(study)
+        except Exception:  # noqa: BLE001 - the study does not exist yet
+            runs = []
+    return proc, store, runs, deadline
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sig, group", [(signal.SIGINT, True), (signal.SIGINT, False), (signal.SIGTERM, True),
                                         (signal.SIGTERM, False), (signal.SIGTERM, None)],
@@ -192,23 +214,8 @@ def test_ctrl_c_or_sigterm_marks_the_workers_runs_killed(store_uri, sig, group):
     SIGINT to the sweep's process alone (``kill -INT``, a notebook) is passed on to the workers.
     SIGTERM does the same: `timeout` and schedulers send it to the whole group, `kill` to one; also
     (``group`` None) to a sweep a script started in the background, whose shell ignores SIGINT for it."""
-    import time
     study = f"stop-{sig.name}-{group}"
-    background = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if group is None else None
-    proc = subprocess.Popen([sys.executable, "-m", "orderlab.cli", "sweep", "--arch", "mlp", "--seeds", "0-1",
-                             "--workers", "2", "--epochs", "300", "--record-every", "1", "--device", "cpu",
-                             "--study", study, "--quiet", "--tracking-uri", store_uri],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            preexec_fn=background)
-    store = Store(store_uri)
-    deadline = time.monotonic() + 120
-    runs = []
-    while time.monotonic() < deadline and not (len(runs) == 2 and all(r.checkpoints >= 2 for r in runs)):
-        time.sleep(0.3)
-        try:
-            runs = store.list_runs(study)
-        except Exception:  # noqa: BLE001 - the study does not exist yet
-            runs = []
+    proc, store, runs, _ = long_sweep(store_uri, study, background=group is None, quiet=True)
     if group:
         os.killpg(proc.pid, sig)
     else:
@@ -230,20 +237,7 @@ def test_kill_int_of_a_background_sweeps_process_group_does_nothing(store_uri):
     process died (exit code 0)". Now nothing stops; SIGTERM then stops it all as documented."""
     import time
     study = "bg-int"
-    proc = subprocess.Popen([sys.executable, "-m", "orderlab.cli", "sweep", "--arch", "mlp", "--seeds", "0-1",
-                             "--workers", "2", "--epochs", "300", "--record-every", "1", "--device", "cpu",
-                             "--study", study, "--tracking-uri", store_uri],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
-    store = Store(store_uri)
-    deadline = time.monotonic() + 120
-    runs = []
-    while time.monotonic() < deadline and not (len(runs) == 2 and all(r.checkpoints >= 2 for r in runs)):
-        time.sleep(0.3)
-        try:
-            runs = store.list_runs(study)
-        except Exception:  # noqa: BLE001 - the study does not exist yet
-            runs = []
+    proc, store, runs, deadline = long_sweep(store_uri, study, background=True, quiet=False)
     os.killpg(proc.pid, signal.SIGINT)
     before = {r.run_id: r.checkpoints for r in runs}
     while time.monotonic() < deadline and not all(r.checkpoints > before[r.run_id] + 1 for r in runs):

@@ -269,10 +269,8 @@ def load_record(path: str | os.PathLike) -> Record:
                 what = "its checkpoint epochs are not increasing, finite, non-negative numbers"
                 raise RecordError(f"record {path} is inconsistent: {what}; delete the network's run in MLflow and "
                                   f"train the network again", path=path, problem=f"is inconsistent ({path}: {what})")
-            # A position recorded twice: runs resumed from their untrained state before 2026-11-25
-            # recorded checkpoint 0 again. The last of each is the one the run went on from.
-            keep = np.r_[np.diff(epoch) > 0, True] if epoch.size else np.ones(0, bool)
-            epoch, step = epoch[keep], step[keep]
+            # A position recorded twice is read as written: runs resumed from their untrained state
+            # before 2026-11-25 recorded checkpoint 0 again, and a resume counts the file's rows.
             splits: dict[str, SplitRecord] = {}
             for name in [str(s) for s in z["splits"]]:
                 s = SplitRecord(
@@ -284,7 +282,7 @@ def load_record(path: str | os.PathLike) -> Record:
                     predicted=z[f"{name}/predicted"],
                     p_true=z[f"{name}/p_true"],
                 )
-                c, n = keep.shape[0], s.example_id.shape[0]
+                c, n = epoch.shape[0], s.example_id.shape[0]
                 if (s.correct_bits.shape != (c, (n + 7) // 8) or s.predicted.shape != (c, n)
                         or s.p_true.shape != (c, n) or s.label.shape != (n,)):
                     problem = (f"is inconsistent ({path}: split {name!r} arrays do not match {c} checkpoints "
@@ -292,8 +290,6 @@ def load_record(path: str | os.PathLike) -> Record:
                     raise RecordError(f"record {path} is inconsistent: split {name!r} arrays do not match {c} "
                                       f"checkpoints x {n} examples; delete the network's run in MLflow and "
                                       f"train the network again", path=path, problem=problem)
-                if not keep.all():
-                    s.correct_bits, s.predicted, s.p_true = s.correct_bits[keep], s.predicted[keep], s.p_true[keep]
                 splits[name] = s
     except RecordError:
         raise

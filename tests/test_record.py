@@ -93,19 +93,20 @@ def test_checkpoint_epochs_that_are_not_increasing_are_refused(tmp_path, epochs)
     assert "\n" not in str(e.value) and e.value.problem.startswith("is inconsistent")
 
 
-def test_a_checkpoint_recorded_twice_is_read_once(tmp_path):
+def test_a_checkpoint_recorded_twice_is_read_as_written(tmp_path):
     """Runs resumed from their untrained state before 2026-11-25 recorded checkpoint 0 twice: such a
-    record is read with the last of the two, the one the run went on from."""
+    record is not refused by the check of its epochs, and is read row for row (a resume counts the
+    file's rows: one dropped would make it disagree with the run's saved state)."""
     path = tmp_path / "record.npz"
     w, labels = _writer(path)
     rows = [(0.0, np.zeros(13, bool)), (0.0, np.arange(13) < 2), (0.5, np.arange(13) < 5), (1.0, np.ones(13, bool))]
     for k, (e, c) in enumerate(rows):
         w.add(e, k, {"test": (c, np.where(c, labels, (labels + 1) % 10), np.full(13, 0.1 * k))})
     rec = load_record(path)
-    assert list(rec.epoch) == [0.0, 0.5, 1.0] and list(rec.step) == [1, 2, 3]
+    assert list(rec.epoch) == [0.0, 0.0, 0.5, 1.0] and list(rec.step) == [0, 1, 2, 3]
     s = rec.split("test")
-    assert np.array_equal(s.correct(), np.array([c for _, c in rows[1:]]))
-    assert s.predicted.shape == s.p_true.shape == (3, 13) and float(s.p_true[0, 0]) == pytest.approx(0.1, abs=1e-3)
+    assert np.array_equal(s.correct(), np.array([c for _, c in rows]))
+    assert s.predicted.shape == s.p_true.shape == (4, 13)
 
 
 def test_writer_resume_and_truncate(tmp_path):

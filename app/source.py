@@ -207,7 +207,6 @@ class StudySource:
         self._failures: dict[str, _Failure] = {}           # run id -> its record's last failed read
         self._examples: dict[str, tuple[float, dict | None]] = {}
         self._examples_damaged: dict[str, str | None] = {}     # a note when the examples file is damaged
-        self._progress: dict[tuple, tuple[int, float]] = {}   # ended run -> the progress it shows
         self._downloads: tempfile.TemporaryDirectory | None = None   # records of remote stores
         self._built: dict[tuple, tuple[int, Any, Analysis | None, list[str]]] = {}
         self._version = 0
@@ -384,12 +383,9 @@ class StudySource:
         return ex
 
     def _recorded_progress(self, store, r) -> None:
-        """A run that stopped early shows what its record holds: its progress tags, written every
-        2 s, lag behind a process that was killed. Read once per run and state (it no longer changes)."""
-        key = (r.run_id, r.status, r.checkpoints)
-        if key not in self._progress:
-            self._progress[key] = store.recorded_progress(r)
-        r.checkpoints, r.epoch, r.train_acc, r.test_acc = self._progress[key]
+        """A run that stopped early shows what its record holds (Store.recorded_progress: its progress
+        tags, written every 2 s, lag behind a process that was killed)."""
+        r.checkpoints, r.epoch, r.train_acc, r.test_acc = store.recorded_progress(r)
 
     def load(self, studies: tuple[str, ...], split: str = "test", mode: str = "most") -> StudyData:
         """Runs, stack and analysis of ``studies`` (one, or several on the same data)."""

@@ -718,8 +718,8 @@ class Store:
         # a plan never changes, so a TUI polling a study downloads each once, not every poll
         self._plan_texts: dict[tuple[str, str], str] = {}
         self._plan_lists: dict[str, tuple[float, list]] = {}   # parent run -> (when, its plans listed there)
-        # (run, status, checkpoints tagged) -> (when, what a server's record of a run ended early holds)
-        self._remote_progress: dict[tuple[str, str, int], tuple[float, Any]] = {}
+        # (run, status, checkpoints tagged) -> (when, what the record of a run ended early holds)
+        self._ended_progress: dict[tuple[str, str, int], tuple[float, Any]] = {}
         self._parents: dict[str, str] = {}          # experiment id -> its study's parent run (parent_run_id)
         self._artifact_uris: dict[str, str] = {}    # run id -> artifact URI, of runs seen (it never changes)
         if self.uri.startswith("sqlite:///"):
@@ -1005,7 +1005,7 @@ class Store:
                 n_failed=statuses.count("FAILED") + statuses.count("KILLED"),
                 n_stale=statuses.count("STALE"),
                 # what the records hold, for runs that stopped early (their tags may lag behind)
-                checkpoints=max((self.recorded_progress(r)[0] for r in runs), default=0),
+                checkpoints=max((self.recorded_progress(r, download=False)[0] for r in runs), default=0),
                 last_update=max([exp.last_update_time / 1000 if exp.last_update_time else 0.0]
                                 + [float(r.tags.get(TAG_HEARTBEAT, r.start_time)) for r in runs]
                                 + [r.end_time or 0.0 for r in runs]),
@@ -1226,31 +1226,34 @@ class Store:
                     pass
         return gone
 
-    def recorded_progress(self, run: RunInfo) -> tuple[int, float, float | None, float | None]:
+    def recorded_progress(self, run: RunInfo, download: bool = True) -> tuple[int, float, float | None, float | None]:
         """(checkpoints, last epoch, train accuracy, test accuracy) to show for ``run``: its progress
         tags and metrics, or, for a run that ended early, what its record holds where that is more.
         Tags and metrics are written every 2 s, so they lag behind a process that was killed (which
-        may have logged no accuracy at all), or behind a server that stopped answering. A server's
-        record is downloaded once per run and state (a run ended early no longer changes it); where
-        it cannot be read, again after 30 s."""
+        may have logged no accuracy at all), or behind a server that stopped answering. The record is
+        read once per run and state (a run ended early no longer changes it; the TUI polls); one that
+        cannot be read, again after 30 s. ``download``: a server's records too (the studies list,
+        over every study's runs, reads the tags there)."""
         from orderlab.record import recorded_last
         shown = (run.checkpoints, run.epoch, run.train_acc, run.test_acc)
         if run.status not in ENDED_EARLY:
             return shown
         local = self._artifact_dir(run.run_id, run.artifact_uri)
-        if local is not None:
-            got = recorded_last(local / RECORD_ARTIFACT_DIR / RECORD_FILENAME)
-        else:
-            key = (run.run_id, run.status, run.checkpoints)
-            cached = self._remote_progress.get(key)
-            if cached is None or (cached[1] is None and time.monotonic() - cached[0] > PLAN_LIST_AGE_S):
+        if local is None and not download:
+            return shown
+        key = (run.run_id, run.status, run.checkpoints)
+        cached = self._ended_progress.get(key)
+        if cached is None or (cached[1] is None and time.monotonic() - cached[0] > PLAN_LIST_AGE_S):
+            if local is not None:
+                got = recorded_last(local / RECORD_ARTIFACT_DIR / RECORD_FILENAME)
+            else:
                 try:
                     with tempfile.TemporaryDirectory(prefix="orderlab-record-") as tmp:
                         got = recorded_last(self.record_file(run.run_id, run.artifact_uri, cache_dir=tmp))
                 except StoreError:
                     got = None          # no record yet, or no answer: the tags stand
-                cached = self._remote_progress[key] = (time.monotonic(), got)
-            got = cached[1]
+            cached = self._ended_progress[key] = (time.monotonic(), got)
+        got = cached[1]
         if got is None or len(got[0]) <= run.checkpoints:
             return shown
         epochs, accs = got

@@ -94,6 +94,10 @@ def test_ag_news_release_format(tmp_path):
     # the common Kaggle copy starts with a header row: read past it (it was refused with no fix)
     (folder / "test.csv").write_text('Class Index,Title,Description\n4,Chip news,The maker said\n2,Match,The goal\n')
     assert load_dataset("ag-news", data_dir=tmp_path).y_test.tolist() == [3, 1]
+    # a damaged first row is no header: refused as the others are
+    (folder / "test.csv").write_text('"x4","Chip news","The maker"\n"2","Match","The goal"\n')
+    with pytest.raises(OrderlabError, match=r"row 1 is \['x4', 'Chip news', 'The maker'\]"):
+        load_dataset("ag-news", data_dir=tmp_path)
     # any other row that is not the format names the fix
     (folder / "test.csv").write_text('"4","Chip news","The maker"\n"two","Match","The goal"\n')
     with pytest.raises(OrderlabError, match=r"row 2 is \['two', 'Match', 'The goal'\]; replace it with the original "

@@ -125,9 +125,9 @@ def read_ag_news_csv(path: Path) -> tuple[list[str], np.ndarray]:
     for row in csv.reader(_utf8_text(data, str(path))):
         if not row:
             continue
-        if first and len(row) >= 3 and not row[0].strip().isdigit():
-            first = False       # a header row, as the common Kaggle copy has ("Class Index","Title",…)
-            continue
+        if first and len(row) >= 3 and row[0].strip().lower().startswith(("class", "label")):
+            first = False       # a header row, as the common Kaggle copy has ("Class Index","Title",…),
+            continue            # not any first row: a damaged one is refused as the others are
         first = False
         if len(row) < 2 or not row[0].strip().isdigit():
             raise OrderlabError(f"{path}: not the AG News CSV format (\"class\",\"title\",\"description\"); "

@@ -28,41 +28,52 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("server")
-    port = _free_port()
+def start_server(root: Path, port: int) -> subprocess.Popen:
+    """A real `mlflow server` on 127.0.0.1:``port`` (SQLite backend and artifacts under ``root``),
+    once it answers /health."""
     mlflow = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or shutil.which("mlflow")
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
     # Its log goes to a file: a pipe nobody reads fills up (64 KB: a few tests' requests) and the
     # server then blocks on its next log line and stops answering.
-    log = open(root / "server.log", "w+")
+    log = open(root / "server.log", "a")
     proc = subprocess.Popen([mlflow, "server", "--backend-store-uri", f"sqlite:///{root}/mlflow.db",
                              "--artifacts-destination", (root / "artifacts").as_uri(), "--host", "127.0.0.1",
                              "--port", str(port), "--workers", "1"],
                             stdout=log, stderr=subprocess.STDOUT, text=True, env=env,
                             start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(url + "/health", timeout=2).read()
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    pytest.fail(f"mlflow server exited: {(root / 'server.log').read_text()[-2000:]}")
-                if time.monotonic() > deadline:
-                    pytest.fail("mlflow server did not answer /health within 120 s")
-                time.sleep(0.5)
-        yield url, root
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+    log.close()                      # the server holds its own copy
+    deadline = time.monotonic() + 120
+    while True:
         try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).read()
+            return proc
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail(f"mlflow server exited: {(root / 'server.log').read_text()[-2000:]}")
+            if time.monotonic() > deadline:
+                stop_server(proc)
+                pytest.fail("mlflow server did not answer /health within 120 s")
+            time.sleep(0.5)
+
+
+def stop_server(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    os.killpg(proc.pid, sig)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("server")
+    port = _free_port()
+    proc = start_server(root, port)
+    try:
+        yield f"http://127.0.0.1:{port}", root
+    finally:
+        stop_server(proc)
 
 
 @pytest.mark.slow
@@ -181,3 +192,42 @@ def test_a_run_whose_tags_lag_shows_what_its_record_on_the_server_holds(server):
     assert [s.checkpoints for s in fresh.list_studies() if s.name == "lagging"] == [0] and calls == []
     r = runner.invoke(app, ["runs", "lagging", "--tracking-uri", url])
     assert r.exit_code == 0 and "0.75" in r.stdout, r.output
+
+
+@pytest.mark.slow
+def test_a_server_that_stops_answering_mid_training_stops_train_with_one_line(tmp_path):
+    """What the README says of a server outage while `train` runs: exit code 2 and a one-line fix; the
+    run stays RUNNING with what it recorded, and shows as STALE once the server is back."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = start_server(tmp_path, port)
+    train = None
+    try:
+        train = subprocess.Popen([sys.executable, "-m", "orderlab.cli", "train", "--arch", "mlp", "--seeds", "0",
+                                  "--dataset", "digits", "--train-subset", "150", "--test-subset", "80", "--epochs",
+                                  "2000", "--record-every", "1", "--device", "cpu", "--study", "down", "--quiet",
+                                  "--tracking-uri", url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        store = Store(url)
+        deadline = time.monotonic() + 120
+        runs = []
+        while time.monotonic() < deadline and not (runs and runs[0].checkpoints >= 3):
+            time.sleep(0.3)
+            try:
+                runs = store.list_runs("down")
+            except Exception:  # noqa: BLE001 - the study does not exist yet
+                runs = []
+        assert runs and train.poll() is None, "the training did not get going"
+        stop_server(proc, signal.SIGKILL)
+        out, err = train.communicate(timeout=180)
+        assert train.returncode == 2, (out, err)
+        assert err.count("\n") == 1 and "Traceback" not in err, err
+        assert err.startswith(f"error: tracking server {url} stopped answering; restart it and retry"), err
+        proc = start_server(tmp_path, port)
+        [run] = Store(url).list_runs("down")
+        assert run.status == "STALE" and store.recorded_progress(run)[0] >= 3      # RUNNING, its process gone
+        r = runner.invoke(app, ["runs", "down", "--tracking-uri", url])
+        assert r.exit_code == 0 and "stale" in r.stdout.lower(), r.output
+    finally:
+        if train is not None and train.poll() is None:
+            train.kill()
+        stop_server(proc)

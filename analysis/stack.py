@@ -442,7 +442,8 @@ def own_grid_notes(stack: "Stack") -> list[str]:
         # a compared study's own notes begin with its name ("syn: aligned on …")
         return any(w.startswith(m) or f": {m}" in w for m in (ALIGNED, SHORT_OF_END, NONE_SHARED))
     return [w for w in stack.warnings if not about_shared(w)] + [
-        "the networks recorded different checkpoints: accessibility and learned-at use all of each network's own"]
+        "the networks recorded different checkpoints: accessibility and learned-at use all of each network's own "
+        "checkpoints"]
 
 
 def positions_text(epoch: np.ndarray, most: int = 5) -> str:

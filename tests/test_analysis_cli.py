@@ -524,7 +524,7 @@ def test_export_keeps_to_the_architectures_asked_for_on_their_own_checkpoints(tm
     assert r.exit_code == 0, r.output
     notes = [ln for ln in r.stderr.splitlines() if ln.startswith("note: ")]
     assert notes == ["note: the networks recorded different checkpoints: accessibility and learned-at use all of "
-                     "each network's own"], r.stderr
+                     "each network's own checkpoints"], r.stderr
     assert "accessibility: mean over the networks of the share of their trained checkpoints" in " ".join(r.stdout.split())
     r = run("analyze", "mixed", "--tracking-uri", uri)         # its TPA is of the shared ones: said so
     assert r.exit_code == 0 and "note: aligned on " in r.output, r.output

@@ -312,7 +312,8 @@ def test_networks_on_other_grids_keep_their_own_accessibility_and_order(tmp_path
     # the notes for numbers of the networks' own checkpoints leave out those of the shared ones
     from orderlab.analysis.stack import own_grid_notes
     assert own_grid_notes(mixed) == own_grid_notes(both) == [
-        "the networks recorded different checkpoints: accessibility and learned-at use all of each network's own"]
+        "the networks recorded different checkpoints: accessibility and learned-at use all of each network's own "
+        "checkpoints"]
     assert own_grid_notes(alone["mlp"]) == alone["mlp"].warnings
     # learned-at and forgetting too: on the one shared checkpoint no example was ever forgotten
     # and every one right there was "learned" at 0

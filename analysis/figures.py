@@ -66,24 +66,33 @@ def fig_tpa(stack: Stack, curves: dict[str, dict]) -> Figure:
     return fig
 
 
-def fig_histograms(stack: Stack, checkpoints: dict[str, int], max_groups: int = 12) -> Figure:
+def fig_histograms(stack: Stack, checkpoints: dict[str, int], max_groups: int = 12,
+                   per_arch: dict[str, dict[str, int]] | None = None) -> Figure:
     """Correct-count histograms (share of examples right for exactly k networks) at the chosen
     checkpoints, per architecture (a row each, up to ``max_groups``: beyond, the figure says how
-    many it leaves out), against the independence (Poisson-binomial) histogram."""
+    many it leaves out), against the independence (Poisson-binomial) histogram. ``per_arch``: an
+    architecture's own checkpoints in place of ``checkpoints`` (the report's own mid-training point
+    of each: boosting's panel read "middle" at round 1 while the report's table took round 6)."""
     groups = [(a, stack.arch_index(a)) for a in stack.archs[:max_groups]]
-    # Checkpoints that coincide (a fast learner passes a third and two thirds of the way at once)
-    # share one column.
-    merged: dict[int, list[str]] = {}
-    for name, e in checkpoints.items():
-        # aligned on the checkpoints all share, the last of them may be short of some network's end
-        if name == "final" and stack.cut_short:
-            name = "last shared"
-        merged.setdefault(int(e), []).append(name)
-    cols = [(" = ".join(names), e) for e, names in merged.items()]
-    fig = _figure(3.6 * len(cols), 2.7 * len(groups) + 0.4)
-    axes = np.atleast_2d(fig.subplots(len(groups), len(cols), squeeze=False))
+
+    def columns(picks: dict[str, int]) -> list[tuple[str, int]]:
+        # Checkpoints that coincide (a fast learner passes a third and two thirds of the way at
+        # once) share one column.
+        merged: dict[int, list[str]] = {}
+        for name, e in picks.items():
+            # aligned on the checkpoints all share, the last of them may be short of some network's end
+            if name == "final" and stack.cut_short:
+                name = "last shared"
+            merged.setdefault(int(e), []).append(name)
+        return [(" = ".join(names), e) for e, names in merged.items()]
+    rows = [columns((per_arch or {}).get(arch, checkpoints)) for arch, _ in groups]
+    n_cols = max(len(cols) for cols in rows)
+    fig = _figure(3.6 * n_cols, 2.7 * len(groups) + 0.4)
+    axes = np.atleast_2d(fig.subplots(len(groups), n_cols, squeeze=False))
     for r, (arch, idx) in enumerate(groups):
-        for c, (name, e) in enumerate(cols):
+        for c in range(len(rows[r]), n_cols):
+            axes[r, c].axis("off")              # this architecture's checkpoints coincide more
+        for c, (name, e) in enumerate(rows[r]):
             ax = axes[r, c]
             b = M.bimodality(stack, e, idx)
             obs, exp = b["observed"], b["expected"]

@@ -462,3 +462,16 @@ def test_each_architecture_is_read_mid_training_at_its_own_middle(tmp_path):
     rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[1:-1]]
             for line in text.splitlines() if line.startswith("| fast ") or line.startswith("| slow ")}
     assert rows["fast"][6] == "epoch 1" and rows["slow"][6] == "epoch 7", rows
+    # ... and so are its histogram panels: the slow row's "middle" panel read epoch 1, where the
+    # table's TV and Sarle are of epoch 7
+    from orderlab.analysis import figures as F
+    own = {a: pick_checkpoints(st.select(st.arch_index(a))) for a in st.archs}
+    titles = [ax.get_title() for ax in F.fig_histograms(st, pick_checkpoints(st), per_arch=own).axes]
+    assert any(t.startswith("slow, middle: epoch 7") for t in titles), titles
+    assert any(t.startswith("fast, early = middle: epoch 1") for t in titles), titles
+    drawn = []
+    real = F.fig_histograms
+    import unittest.mock
+    with unittest.mock.patch.object(F, "fig_histograms", lambda *a, **k: drawn.append(k) or real(*a, **k)):
+        write_report({"test": st}, tmp_path / "again", None)
+    assert drawn and drawn[0]["per_arch"]["slow"]["middle"] == 7

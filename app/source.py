@@ -204,6 +204,7 @@ class StudySource:
         self._seen = False                                  # connected once (a store that goes is news)
         self._lock = threading.RLock()
         self._records: dict[str, tuple[int, Any]] = {}     # run id -> (checkpoints, Record)
+        self._ended_progress: dict = {}      # Store.recorded_progress's reads, kept across reconnections
         self._failures: dict[str, _Failure] = {}           # run id -> its record's last failed read
         self._examples: dict[str, tuple[float, dict | None]] = {}
         self._examples_damaged: dict[str, str | None] = {}     # a note when the examples file is damaged
@@ -240,7 +241,7 @@ class StudySource:
                                       f"screen updates by itself) or pass --tracking-uri")
             if self._store is None:
                 from orderlab.store import Store
-                self._store = Store(self.uri, named=self._uri_arg is not None)
+                self._store = Store(self.uri, named=self._uri_arg is not None, ended_progress=self._ended_progress)
                 self._seen = True
             return self._store
 

@@ -704,7 +704,7 @@ class Store:
     """orderlab's view of one MLflow tracking store (embedded SQLite by default, or a server)."""
 
     def __init__(self, tracking_uri: str | None = None, *, check: bool = True, must_exist: bool = False,
-                 named: bool | None = None):
+                 named: bool | None = None, ended_progress: dict | None = None):
         """``must_exist``: a command that only reads (listing, analysis) refuses a SQLite store that
         does not exist yet instead of creating an empty one. ``named``: whether the user named the
         store (default: whether ``tracking_uri`` is given); the commands orderlab suggests then name
@@ -718,8 +718,10 @@ class Store:
         # a plan never changes, so a TUI polling a study downloads each once, not every poll
         self._plan_texts: dict[tuple[str, str], str] = {}
         self._plan_lists: dict[str, tuple[float, list]] = {}   # parent run -> (when, its plans listed there)
-        # (run, status, checkpoints tagged) -> (when, what the record of a run ended early holds)
-        self._ended_progress: dict[tuple[str, str, int], tuple[float, Any]] = {}
+        # (run, status, checkpoints tagged, last heartbeat) -> (when, what the record of a run ended
+        # early holds); ``ended_progress``: one kept across reconnections (the TUI's), so that an
+        # outage does not download every ended run's record again
+        self._ended_progress: dict[tuple, tuple[float, Any]] = {} if ended_progress is None else ended_progress
         self._parents: dict[str, str] = {}          # experiment id -> its study's parent run (parent_run_id)
         self._artifact_uris: dict[str, str] = {}    # run id -> artifact URI, of runs seen (it never changes)
         if self.uri.startswith("sqlite:///"):
@@ -1241,7 +1243,9 @@ class Store:
         local = self._artifact_dir(run.run_id, run.artifact_uri)
         if local is None and not download:
             return shown
-        key = (run.run_id, run.status, run.checkpoints)
+        # the heartbeat too: a run resumed in place and killed again before its first tag flush has
+        # its old status and count, and a new record (a resume rewrites the heartbeat at once)
+        key = (run.run_id, run.status, run.checkpoints, run.tags.get(TAG_HEARTBEAT))
         cached = self._ended_progress.get(key)
         if cached is None or (cached[1] is None and time.monotonic() - cached[0] > PLAN_LIST_AGE_S):
             if local is not None:

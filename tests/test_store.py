@@ -555,3 +555,31 @@ def test_a_killed_process_not_yet_reaped_is_no_live_trainer():
         assert _is_alive({TAG_HOST: socket.gethostname(), TAG_PID: str(os.getpid())}) is True
     finally:
         os.waitpid(pid, 0)
+
+
+def test_an_ended_runs_record_is_read_again_once_the_run_lived_again(store):
+    """What a run ended early's record holds is read once per state; a run resumed in place and killed
+    again before its first tag flush has its old status and checkpoint tag, but a new record: the
+    heartbeat its resume wrote tells the two apart (the TUI kept showing the old record's count)."""
+    from orderlab.record import RecordWriter
+    [rid] = populate_store(store, "again", archs=("mlp",), seeds=1, n_checkpoints=4, n_examples=30, finish=False)
+    store.set_tags(rid, {"orderlab.checkpoints": "2"})
+    store.end_run(rid, "KILLED")
+    [run] = store.list_runs("again")
+    assert store.recorded_progress(run)[:2] == (4, 0.75)
+    rec = store.load_record(run)
+    w = RecordWriter.resume("/dev/null", rec, 10)
+    for e in (1.0, 1.25):
+        w.add(e, int(e * 40), {s: (np.ones(30, bool), rec.split(s).label, np.ones(30)) for s in rec.splits})
+    store.write_record(rid, w.build())
+    [same] = store.list_runs("again")
+    assert store.recorded_progress(same)[:2] == (4, 0.75)            # nothing says it lived again: cached
+    store.reclaim(rid)                                             # the resume: a new heartbeat
+    store.end_run(rid, "KILLED")
+    [resumed] = store.list_runs("again")
+    assert (resumed.status, resumed.checkpoints) == ("KILLED", 2)
+    assert store.recorded_progress(resumed)[:2] == (6, 1.25)
+    # one cache across reconnections, where the caller keeps it (the TUI reconnects after an error)
+    kept: dict = {}
+    Store(store.uri, ended_progress=kept).recorded_progress(resumed)
+    assert len(kept) == 1 and Store(store.uri, ended_progress=kept)._ended_progress is kept

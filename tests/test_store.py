@@ -557,7 +557,7 @@ def test_a_killed_process_not_yet_reaped_is_no_live_trainer():
         os.waitpid(pid, 0)
 
 
-def test_an_ended_runs_record_is_read_again_once_the_run_lived_again(store):
+def test_an_ended_runs_record_is_read_again_once_the_run_lived_again(store, tmp_path):
     """What a run ended early's record holds is read once per state; a run resumed in place and killed
     again before its first tag flush has its old status and checkpoint tag, but a new record: the
     heartbeat its resume wrote tells the two apart (the TUI kept showing the old record's count)."""
@@ -568,9 +568,11 @@ def test_an_ended_runs_record_is_read_again_once_the_run_lived_again(store):
     [run] = store.list_runs("again")
     assert store.recorded_progress(run)[:2] == (4, 0.75)
     rec = store.load_record(run)
-    w = RecordWriter.resume("/dev/null", rec, 10)
+    # (built in memory: a writer publishes to its path, and one at /dev/null replaced the device)
+    w = RecordWriter.resume(tmp_path / "unused.npz", rec, 10)
     for e in (1.0, 1.25):
-        w.add(e, int(e * 40), {s: (np.ones(30, bool), rec.split(s).label, np.ones(30)) for s in rec.splits})
+        w.add(e, int(e * 40), {s: (np.ones(30, bool), rec.split(s).label, np.ones(30)) for s in rec.splits},
+              flush=False)
     store.write_record(rid, w.build())
     [same] = store.list_runs("again")
     assert store.recorded_progress(same)[:2] == (4, 0.75)            # nothing says it lived again: cached

@@ -18,7 +18,7 @@ from orderlab.app.views.heatmap import HeatmapView
 from orderlab.app.views.histogram import HistogramView
 from orderlab.app.views.order import OrderView
 from orderlab.app.views.runs import RunsView
-from orderlab.app.widgets.render import fit_lines, pack_segments
+from orderlab.app.widgets.render import fit_lines, line_room, pack_segments
 from orderlab.errors import epoch_text
 
 # Columns beside the header's title: Textual's icon (8) and clock space (10, drawn even without
@@ -288,10 +288,10 @@ class StudyScreen(PollingScreen):
         # the time of the last poll, where the line has room for it (it is not worth a line of its own)
         clock = (Text(time.strftime('%H:%M:%S', time.localtime(self.app.clock())), style="dim")
                  if self.last_ok is not None else None)
-        self.query_one("#study-status", Static).update(pack_segments(segs, self.app.size.width - 2, extra=clock))
+        self.query_one("#study-status", Static).update(pack_segments(segs, line_room(self.app), extra=clock))
         note = self.query_one("#study-notes", Static)
         note.display = bool(notes)
-        note.update(fit_lines(Text(" · ".join(notes), style="dim italic"), self.app.size.width - 2, 3))
+        note.update(fit_lines(Text(" · ".join(notes), style="dim italic"), line_room(self.app), 3))
         unreadable = self.query_one("#unreadable", Static)
         warning = unreadable_text(data.unreadable if data is not None else [])
         unreadable.display = warning is not None

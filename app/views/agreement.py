@@ -11,7 +11,7 @@ from textual.widgets import Static
 
 from orderlab.app.views.base import View
 from orderlab.app.widgets.drawing import Drawing
-from orderlab.app.widgets.render import Band, Series, arch_colour, fmt, line_chart, pack_segments
+from orderlab.app.widgets.render import Band, Series, arch_colour, fmt, line_chart, line_room, pack_segments
 
 
 def legend_line(archs: list[str], width: int) -> Text:
@@ -41,7 +41,7 @@ class AgreementView(View):
         self._table(data)
 
     def _legend(self, data: Any) -> None:
-        self.query_one("#agreement-legend", Static).update(legend_line(data.analysis.archs, self.app.size.width - 2))
+        self.query_one("#agreement-legend", Static).update(legend_line(data.analysis.archs, line_room(self.app)))
 
     def on_resize(self) -> None:
         super().on_resize()

@@ -14,7 +14,7 @@ from orderlab.analysis.metrics import cut_tie
 from orderlab.analysis.summary import tie_sentence
 from orderlab.app.views.base import View
 from orderlab.app.widgets.drawing import Drawing
-from orderlab.app.widgets.render import arch_colour, image_lines, pack_segments
+from orderlab.app.widgets.render import arch_colour, image_lines, line_room, pack_segments
 from orderlab.errors import epoch_text
 
 IMAGE_CELLS = 16          # the widest an image is drawn (cells; each cell is one pixel wide, two high)
@@ -53,7 +53,8 @@ class ExampleCards:
     def class_name(self, label: int) -> str:
         return self.class_names[label] if 0 <= label < len(self.class_names) else str(label)
 
-    def card(self, i: int, width: int) -> list[Text]:
+    def card(self, i: int, width: int, labels: dict[str, str]) -> list[Text]:
+        """Example ``i``'s card, its architectures' lines starting with ``labels`` (:meth:`labels`)."""
         d, an = self.data, self.data.analysis
         eid, label = int(d.stack.example_id[i]), int(d.stack.label[i])
         out: list[Text] = []
@@ -68,7 +69,6 @@ class ExampleCards:
             out.append(Text("(no picture)", style="dim"))
         out.append(Text(f"#{eid} {self.class_name(label)}", style="bold"))
         out.append(Text(f"access {an.access_all[i]:.2f}", style="dim"))
-        labels = self.labels(width)
         for k, arch in enumerate(an.archs):
             t = Text(f"{labels[arch]} ", style=arch_colour(k))
             t.append(self.value(arch, i))
@@ -105,7 +105,8 @@ class ExampleCards:
     def _layout(self, width: int) -> list[Text]:
         card_w = TEXT_CARD if self.kind == "text" else IMAGE_CELLS + 1
         cols = max(1, (width + 1) // (card_w + 1))
-        cards = [self.card(int(i), card_w) for i in self.picks]
+        labels = self.labels(card_w)             # one rule for every card of the grid
+        cards = [self.card(int(i), card_w, labels) for i in self.picks]
         out: list[Text] = []
         for r in range(0, len(cards), cols):
             row = cards[r:r + cols]
@@ -204,5 +205,5 @@ class ExamplesView(View):
         if view.numbered():             # which number is which, a line broken between entries
             t.append("\n")
             t.append_text(pack_segments([Text(f"{k + 1} {a}", style=arch_colour(k))
-                                         for k, a in enumerate(d.analysis.archs)], self.app.size.width - 2, sep="  "))
+                                         for k, a in enumerate(d.analysis.archs)], line_room(self.app), sep="  "))
         status.update(t)

@@ -12,7 +12,7 @@ from textual.widgets import Static
 
 from orderlab.app.views.base import View
 from orderlab.app.widgets.drawing import Drawing
-from orderlab.app.widgets.render import arch_colour, fit_lines, legend, matrix, matrix_width
+from orderlab.app.widgets.render import arch_colour, fit_lines, legend, line_room, matrix, matrix_width
 from orderlab.errors import epoch_text
 from orderlab.errors import counted
 
@@ -28,7 +28,7 @@ def checkpoint_line(screen: Any, result: Any) -> Text:
         return Text("computing…", style="dim")
     t.append(f"checkpoint {result.checkpoint + 1}/{n}", style="bold")
     t.append(f" · {data.stack.unit} {epoch_text(result.epoch)}")
-    room = screen.app.size.width - 2
+    room = line_room(screen.app)
     state = (("  ▶ playing (space: pause)", "bold green") if screen.playing
              else ("  following the latest", "dim") if screen.following else None)
     if state is not None and t.cell_len + len(state[0]) <= room:

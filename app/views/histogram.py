@@ -11,7 +11,7 @@ from textual.widgets import Static
 from orderlab.app.views.base import View
 from orderlab.app.views.heatmap import checkpoint_line
 from orderlab.app.widgets.drawing import Drawing
-from orderlab.app.widgets.render import fmt, histogram, pack_segments
+from orderlab.app.widgets.render import fmt, histogram, line_room, pack_segments
 
 OBSERVED, INDEPENDENT = "#4fc3f7", "#ffb74d"
 
@@ -52,5 +52,5 @@ class HistogramView(View):
             s.append("\n")
             s.append_text(pack_segments([Text(f"distance from independence {fmt(b.get('tv'))} (TV)"),
                                          Text(f"Sarle {fmt(b.get('sarle'))} (>0.56 leans bimodal; skewed scores high too)")],
-                                        self.app.size.width - 2))
+                                        line_room(self.app)))
         self.query_one("#hist-status", Static).update(s)

@@ -11,8 +11,8 @@ from textual.widgets import Static
 
 from orderlab.app.views.base import View
 from orderlab.app.widgets.drawing import Drawing
-from orderlab.app.widgets.render import (arch_colour, fit_lines, fmt, legend, matrix, matrix_width, pack_segments,
-                                         scatter)
+from orderlab.app.widgets.render import (arch_colour, fit_lines, fmt, legend, line_room, matrix, matrix_width,
+                                         pack_segments, scatter)
 
 
 class OrderView(View):
@@ -109,7 +109,7 @@ class OrderView(View):
                    Text("a dot per example; axes: accessibility", style="dim")]
         if len(pairs) > 1:
             phrases.append(Text(f"o: next pair ({self.pair + 1}/{len(pairs)})", style="dim"))
-        s = pack_segments(phrases, self.app.size.width - 2)
+        s = pack_segments(phrases, line_room(self.app))
         if an.tied:
             # the first q learned are then a draw among the tied: the overlap says nothing there
             names = ", ".join(f"{a} {v:.0%}" for a, v in an.tied.items())

@@ -94,6 +94,12 @@ def fit_lines(text: Text, width: int, max_lines: int) -> Text:
     return Text("\n").join(lines[:max_lines])
 
 
+def line_room(app) -> int:
+    """The cells a line of the study screen's text holds: the terminal's width less the one-cell
+    padding on each side that its lines (status, notes, legends, view status lines) have."""
+    return app.size.width - 2
+
+
 def pack_segments(segments: Sequence[Text], width: int, sep: str = " · ",
                   extra: Text | None = None) -> Text:
     """``segments`` joined by ``sep`` in lines of at most ``width`` cells, each line broken between

@@ -104,9 +104,9 @@ class RichReporter(Reporter):
                 self.progress.update(self._task, info=f"[yellow]{status}[/]")
             return
         self._n += 1
+        self._failed += status == "FAILED"
         if self._task is not None:
             if status == "FAILED":      # its bar stays where it stopped (it read 100% of a network that died early)
-                self._failed += 1
                 self.progress.update(self._task, info="[red]FAILED[/]")
             else:
                 colour = {"FINISHED": "green"}.get(status, "white")
@@ -117,8 +117,6 @@ class RichReporter(Reporter):
                 acc = ("" if not n else f"  test {self._row_acc[0]:.3f}" if n == 1
                        else f"  mean test {sum(self._row_acc) / n:.3f}")
                 self.progress.update(self._task, completed=1000, info=f"[{colour}]{status}[/]{acc}")
-        elif status == "FAILED":
-            self._failed += 1
         if self._overall is not None:
             # ended networks move the overall bar; "done" counts those that finished
             failed = f", [red]{self._failed} failed[/]" if self._failed else ""

@@ -481,7 +481,8 @@ def test_examples_of_many_architectures_fit_the_terminal(tmp_path, monkeypatch):
     r = run("examples", "seven", "--hardest", "4", "--tracking-uri", uri)
     assert r.exit_code == 0, r.output
     lines = r.stdout.splitlines()
-    assert max(map(len, lines)) <= 80 and "…" not in r.stdout, r.stdout
+    boxed = [line for line in lines if line[:1] in "┏┃┡│└"]      # prose is left whole outside a terminal
+    assert max(map(len, boxed)) <= 80 and "…" not in r.stdout, r.stdout
     heads = " ".join(line for line in lines if line.startswith("┃"))
     assert all(a in heads for a in archs) and heads.count("example id") > 1, r.stdout
     ids = [str(x["example_id"]) for x in json.loads(run("examples", "seven", "--hardest", "4", "--json",
@@ -624,3 +625,18 @@ def test_networks_with_no_checkpoint_recorded_are_named_not_dropped(tmp_path):
     # studies compared: each network named with its study
     r = run("analyze", "zero", "lag", "--align", "common", "--tracking-uri", uri)
     assert r.exit_code == 0 and "zero:cnn/s2 has recorded no checkpoint yet" in " ".join(r.output.split()), r.output
+
+
+def test_output_to_a_pipe_keeps_each_note_and_footer_on_one_line(uri):
+    """Written to a file or a pipe (no terminal to fit), a sentence is never cut across lines: rich's
+    80 columns used to wrap notes and footers mid-phrase."""
+    js = json.loads(run("analyze", "syn", "short", "--align", "common", "--json", "--tracking-uri", uri).stdout)
+    long_notes = [w for w in js["warnings"] if len(w) > 90]
+    assert long_notes, js["warnings"]
+    lines = run("analyze", "syn", "short", "--align", "common", "--tracking-uri", uri).stdout.splitlines()
+    for w in js["warnings"]:
+        assert f"note: {w}" in lines
+    assert any(ln.startswith("TPA: share of examples") and ln.endswith("read it with TV.") for ln in lines), lines
+    lines = run("examples", "syn", "--easiest", "3", "--tracking-uri", uri).stdout.splitlines()
+    assert any(ln.startswith("accessibility: mean over the networks") and ln.endswith("never keep it right).")
+               for ln in lines), lines

@@ -41,9 +41,9 @@ class MessageLog(Reporter):
 
 class RichReporter(Reporter):
     def __init__(self) -> None:
-        from rich.console import Console
+        from orderlab.terminal import make_console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-        self.console = Console(stderr=True)
+        self.console = make_console(stderr=True)
         self.progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
             TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),

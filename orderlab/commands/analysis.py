@@ -152,9 +152,9 @@ TABLE_ROWS = 12      # checkpoints the over-training tables show at most (plus t
 
 def _print_analysis(js: dict) -> None:
     import numpy as np
-    from rich.console import Console
+    from orderlab.terminal import make_console
     from rich.table import Table
-    console = Console()
+    console = make_console()
     epochs = js["epoch"]
     unit = js.get("unit", "epoch")
     chosen = js["checkpoint"]["index"]
@@ -439,7 +439,7 @@ def register(app: typer.Typer) -> None:
         if json_out:
             typer.echo(json.dumps(rows))
             return
-        from rich.console import Console
+        from orderlab.terminal import make_console
         from rich.table import Table
         kind = "hardest" if hardest is not None else "easiest"
         tie = tie_note(rows, kind)
@@ -451,7 +451,7 @@ def register(app: typer.Typer) -> None:
         per = {a: [f"{r['archs'][a]['accessibility']:.2f} · " + ("never" if r["archs"][a]["learned_at"] is None
                                                                else epoch_text(r['archs'][a]['learned_at']))
                    for r in rows] for a in stack.archs}
-        console = Console()
+        console = make_console()
         # Columns that fit the terminal: many architectures continue in further tables (rank and
         # example id repeated), rather than squeezing every column to "0.…".
         heads = ("rank", "example id", "label", "access.")

@@ -150,9 +150,9 @@ def _interrupted_line(cfg, tracking_uri: str | None, began: float, resuming: boo
 
 def _summary(result, tracking_uri: str | None = None) -> None:
     from orderlab.studydata import suggest_for
-    from rich.console import Console
+    from orderlab.terminal import make_console
     from rich.table import Table
-    console = Console()
+    console = make_console()
     if result.resume and not result.outcomes:
         left = (f"; {len(result.left)} left to other commands ({', '.join(result.left[:5])}"
                 f"{', …' if len(result.left) > 5 else ''})") if result.left else ""

@@ -1064,7 +1064,8 @@ class Store:
         try:
             run = self._retry(lambda: self.client.get_run(run_id))
         except MlflowException:
-            raise StoreError(f"no run {run_id!r} in {self.uri}; list runs with `orderlab runs STUDY`") from None
+            run = self._run_by_prefix(run_id)
+        run_id = run.info.run_id
         kind = run.data.tags.get(TAG_KIND)
         if kind != "network":
             study = run.data.tags.get(TAG_STUDY)
@@ -1074,6 +1075,23 @@ class Store:
             raise StoreError(f"run {run_id} is {what}, not a network's run; {listing} lists the network runs "
                              f"and their ids")
         return _run_info(run)
+
+    def _run_by_prefix(self, prefix: str):
+        """The one run whose id begins with ``prefix``: messages name runs by their first 8
+        characters, and `orderlab runs` shortens ids so in a narrow terminal."""
+        missing = StoreError(f"no run {prefix!r} in {self.uri}; list runs with `orderlab runs STUDY`")
+        if not re.fullmatch(r"[0-9a-f]{1,31}", prefix):
+            raise missing
+        exps = [e.experiment_id for e in self._study_experiments()]
+        found = self._retry(lambda: self.client.search_runs(
+            exps, filter_string=f"attributes.run_id LIKE '{prefix}%'", max_results=5)) if exps else []
+        if not found:
+            raise missing
+        if len(found) > 1:
+            ids = ", ".join(r.info.run_id for r in found[:3])
+            raise StoreError(f"run id {prefix!r} begins {'more than 4' if len(found) > 4 else len(found)} runs' "
+                             f"ids ({ids}{', …' if len(found) > 3 else ''}); give more of it")
+        return found[0]
 
     # -- network runs: writing ---------------------------------------------
     def create_network_run(self, study: str, parent_run_id: str, experiment_id: str, *, arch: str,

@@ -131,3 +131,13 @@ def assert_one_line_error(result, *needles) -> str:
     for n in needles:
         assert n in err, (n, err)
     return err
+
+
+def studies_row(output: str, study: str) -> dict[str, str]:
+    """`orderlab studies`' row of ``study``, by column label (the table has no borders: two spaces
+    or more part its cells, one may sit inside a cell, as in "mlp, cnn")."""
+    import re
+    lines = output.splitlines()
+    labels = re.split(r"\s{2,}", lines[0].strip())
+    row = next(line for line in lines[2:] if line.split()[0] == study)
+    return dict(zip(labels, re.split(r"\s{2,}", row.strip()), strict=True))

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import cut_run, module_store_uri, stop_after, whole_and_cut
+from conftest import cut_run, module_store_uri, stop_after, studies_row, whole_and_cut
 from typer.testing import CliRunner
 
 from orderlab.cli import app
@@ -88,9 +88,7 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(store_uri, tmp_path,
     # the progress tags lag up to 2 s behind a SIGKILL; the listing tells what the record holds
     assert cells[5] in {str(recorded_checkpoints(store, x)) for x in stale}, listing.output
     listing = runner.invoke(app, ["studies", "--tracking-uri", store_uri], env={"COLUMNS": "250"})
-    row = next(line for line in listing.output.splitlines() if f"{tag}-cut" in line)
-    cells = [c.strip() for c in row.split("│")[1:-1]]
-    assert cells[9] == str(max(recorded_checkpoints(store, x) for x in stale)), listing.output   # so does this one
+    assert studies_row(listing.output, f"{tag}-cut")["ckpts"] == str(max(recorded_checkpoints(store, x) for x in stale)), listing.output   # so does this one
     # what a writer killed mid-write leaves (the kill lands there now and then): gone after the resume
     from orderlab.store import RECORD_ARTIFACT_DIR, STATE_ARTIFACT_DIR
     for x in stale:
@@ -324,7 +322,8 @@ def test_resume_of_a_run_that_recorded_nothing_restarts_it(store_uri):
     store = Store(store_uri)
     store.state_file(run.run_id, STATE_FILENAME, ".").unlink()
     store.set_tags(run.run_id, {"orderlab.checkpoints": "0"})     # as if killed before its first record
-    r = runner.invoke(app, ["train", "--resume", run.run_id, "--tracking-uri", store_uri, "--quiet"])
+    # by the first 8 characters of its id, as messages and `orderlab runs` in a narrow terminal give it
+    r = runner.invoke(app, ["train", "--resume", run.run_id[:8], "--tracking-uri", store_uri, "--quiet"])
     assert r.exit_code == 0, r.output
     [done] = store.list_runs("s")
     assert done.run_id == run.run_id and done.status == "FINISHED" and list(store.load_record(done).step) == [0, 2, 4]

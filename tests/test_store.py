@@ -1,5 +1,6 @@
 """The MLflow layout, through MLflow's own client against a real SQLite store."""
 import os
+import re
 import time
 
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 from orderlab.errors import OrderlabError
 from orderlab.store import Store, StoreError, default_tracking_uri
 from orderlab.synthetic import populate_store
+from conftest import studies_row
 
 
 def test_default_store_is_sqlite_under_mlruns(tmp_path):
@@ -52,9 +54,9 @@ def test_the_studies_list_names_architectures_planned_before_their_first_run(sto
     assert (info.name, info.n_runs, info.archs, info.n_planned) == ("planned", 0, ["logistic", "mlp"], 2)
     out = CliRunner().invoke(app, ["studies", "--tracking-uri", store_uri], env={"COLUMNS": "200"}).output
     assert "logistic, mlp" in out, out
-    row = next(line for line in out.splitlines() if "│ planned " in line)
+    row = studies_row(out, "planned")
     # networks (the planned ones among them), running, finished, failed, stale, planned
-    assert [c.strip() for c in row.split("│") if c.strip()][3:9] == ["2", "0", "0", "0", "0", "2"], out
+    assert [row[k] for k in ("nets", "live", "done", "failed", "stale", "plan")] == ["2", "0", "0", "0", "0", "2"], out
     # networks of another architecture join the list with their runs; a name MLflow takes for no
     # tag key is left to them
     populate_store(store, "planned2", archs=("cnn",), seeds=1, n_checkpoints=2, n_examples=20)
@@ -585,3 +587,50 @@ def test_an_ended_runs_record_is_read_again_once_the_run_lived_again(store, tmp_
     kept: dict = {}
     Store(store.uri, ended_progress=kept).recorded_progress(resumed)
     assert len(kept) == 1 and Store(store.uri, ended_progress=kept)._ended_progress is kept
+
+
+def test_runs_in_a_narrow_terminal_shorten_ids_that_any_unique_beginning_names(store_uri):
+    """At 80 columns the whole ids (32 characters) left "FINISH…" and "0.9…" in the other columns;
+    ids now give way, to beginnings that the store takes for the whole id."""
+    from typer.testing import CliRunner
+
+    from orderlab.cli import app
+    ids = populate_store(Store(store_uri), "many", archs=("mlp", "cnn"), seeds=9, n_checkpoints=2, n_examples=20)
+    wide = CliRunner().invoke(app, ["runs", "many", "--tracking-uri", store_uri], env={"COLUMNS": "200"}).stdout
+    assert all(i in wide for i in ids) and "shortened" not in wide, wide
+    narrow = CliRunner().invoke(app, ["runs", "many", "--tracking-uri", store_uri], env={"COLUMNS": "80"}).stdout
+    rows = [line.split("│")[1:-1] for line in narrow.splitlines() if "FINISHED" in line]
+    assert len(rows) == 18 and max(map(len, narrow.splitlines()[:-1])) <= 80, narrow
+    shown = [r[0].strip() for r in rows]
+    assert len(set(shown)) == 18 and all(len(s) >= 8 and any(i.startswith(s) for i in ids) for s in shown), narrow
+    assert all(re.fullmatch(r"[01]\.\d{3}", r[k].strip()) for r in rows for k in (6, 7)), narrow   # accuracies whole
+    assert "run ids shortened to fit; `orderlab train --resume` takes any beginning" in narrow.splitlines()[-1]
+    store = Store(store_uri)
+    assert store.get_run(shown[0]).run_id in ids and store.get_run(ids[3][:5]).run_id == ids[3]
+    # 18 ids, 16 hex digits: two begin alike; that beginning names no one run
+    first = [i[0] for i in ids]
+    shared = next(c for c in first if first.count(c) > 1)
+    with pytest.raises(StoreError, match=f"run id '{shared}' begins {first.count(shared)} runs' ids .*; give more of it"):
+        store.get_run(shared)
+    with pytest.raises(StoreError, match="no run 'zz12'"):
+        store.get_run("zz12")
+
+
+def test_studies_at_80_columns_keep_the_counts_whole_and_cut_the_names(store_uri):
+    """The studies list is the TUI's first screen in the CLI: at 80 columns the bordered table had cut
+    every header to "stu…", "fai…"; long names now end in "…" and the counts stay whole."""
+    from typer.testing import CliRunner
+
+    from orderlab.cli import app
+    name = "fashion-mnist-resnet18-against-densenet-and-st-vgg"
+    populate_store(Store(store_uri), name, archs=("resnet18", "densenet", "st-vgg"), seeds=2, n_checkpoints=3,
+                   n_examples=20)
+    out = CliRunner().invoke(app, ["studies", "--tracking-uri", store_uri], env={"COLUMNS": "80"}).stdout
+    lines = out.splitlines()
+    assert max(map(len, lines)) <= 80 and lines[0].split() == \
+        ["study", "dataset", "archs", "nets", "live", "done", "failed", "stale", "ckpts", "updated"], out
+    row = studies_row(out, lines[2].split()[0])
+    assert row["study"].endswith("…") and len(row["study"]) > 10, out
+    assert [row[k] for k in ("nets", "live", "done", "failed", "stale", "ckpts")] == ["6", "0", "6", "0", "0", "3"]
+    wide = CliRunner().invoke(app, ["studies", "--tracking-uri", store_uri], env={"COLUMNS": "200"}).stdout
+    assert studies_row(wide, name)["archs"] == "densenet, resnet18, st-vgg", wide

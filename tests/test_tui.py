@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from conftest import studies_row
 from test_tui_helpers import (ALPHA, BETA, GAMMA, SOLO, empty_db, make_app, new_store,  # noqa: F401
                                pilot_test, screen_text, shows, study_ready, tui_store, wait_for)
 
@@ -891,9 +892,8 @@ async def test_a_superseded_run_is_shown_as_such_not_as_killed_and_resumable(tmp
     assert (info.n_runs, info.n_finished, info.n_failed, info.n_stale) == (1, 1, 0, 0)
     from orderlab.cli import app as cli
     r = CliRunner().invoke(cli, ["studies", "--tracking-uri", uri], env={"COLUMNS": "200"})
-    row = next(line for line in r.stdout.splitlines() if "│ sup " in line)
-    cells = [c.strip() for c in row.split("│") if c.strip()]
-    assert cells[3:8] == ["1", "0", "1", "0", "0"], r.stdout     # networks, running, finished, failed, stale
+    row = studies_row(r.stdout, "sup")
+    assert [row[k] for k in ("nets", "live", "done", "failed", "stale")] == ["1", "0", "1", "0", "0"], r.stdout
     r = CliRunner().invoke(cli, ["runs", "sup", "--tracking-uri", uri], env={"COLUMNS": "300"})
     assert "SUPERSEDED" in r.stdout and "KILLED" not in r.stdout and "superseded by run" in r.stdout, r.stdout
     assert "its tra…" in r.stdout, r.stdout       # the error, cut to 60 characters, says it is cut

@@ -338,12 +338,12 @@ def resume_run(run_id: str, *, tracking_uri: str | None = None, quiet: bool = Fa
                                     f"{busy[(info.arch, info.seed)]}; wait for it to end, then see "
                                     f"`orderlab runs {info.study}`")
             # read again with the claim held (resume_runs does), so no other command can change it meanwhile
-            ids = resume_runs([run_id], device=device, reporter=reporter, store=store)
+            ids = resume_runs([info.run_id], device=device, reporter=reporter, store=store)
     except KeyboardInterrupt:
         import typer
         typer.echo(_interrupted_line(reporter, store, info), err=True)
         raise typer.Exit(130) from None
-    now = ids[0] if ids else run_id
+    now = ids[0] if ids else info.run_id
     info = store.get_run(now)
     if not quiet:
         import typer

@@ -9,7 +9,7 @@ from textual import on
 from textual.widgets import DataTable, Input, Static
 
 from orderlab.app.views.base import View
-from orderlab.app.widgets.columns import fit_columns
+from orderlab.tables import fit_columns
 from orderlab.app.widgets.render import bar
 from orderlab.errors import counted, epoch_text
 

@@ -15,15 +15,12 @@ URI_OPTION = typer.Option(None, "--tracking-uri", envvar="MLFLOW_TRACKING_URI",
                           help="MLflow store or server (default sqlite:///./mlruns/mlflow.db).")
 
 
-def _ago(t: float) -> str:
-    d = max(0.0, time.time() - t)
-    if d < 60:
-        return f"{d:.0f}s ago"
-    if d < 3600:
-        return f"{d / 60:.0f}m ago"
-    if d < 86400:
-        return f"{d / 3600:.1f}h ago"
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+def short_ids(ids: list[str], least: int = 8) -> dict[str, str]:
+    """Each id's first characters: ``least`` of them, or as many as tell the listed ids apart."""
+    n = least
+    while len({i[:n] for i in ids}) < len(set(ids)):
+        n += 1
+    return {i: i[:n] for i in ids}
 
 
 def register(app: typer.Typer) -> None:
@@ -31,9 +28,11 @@ def register(app: typer.Typer) -> None:
     @app.command(rich_help_panel="Store")
     def studies(tracking_uri: Optional[str] = URI_OPTION) -> None:
         """List the studies in the store."""
+        from rich import box
         from rich.table import Table
         from orderlab.store import Store, resolve_tracking_uri, sqlite_path
         from orderlab.studydata import suggest_for
+        from orderlab.tables import SHRINKABLE, cell_len, cells, columns, fit_columns
         out = console()
         uri = resolve_tracking_uri(tracking_uri)
         if uri.startswith("sqlite:///") and not sqlite_path(uri).exists():   # listing creates nothing
@@ -48,14 +47,21 @@ def register(app: typer.Typer) -> None:
             out.print(f"no studies in {store.uri} yet; start one with "
                       f"`{suggest_for(tracking_uri, 'orderlab', 'train', '--arch', 'mlp', '--seeds', '0-3')}`")
             return
-        # planned: networks a train or sweep set out to train that have no run yet (a sweep under
-        # way, or one that stopped: `orderlab sweep --resume STUDY` starts them); among the networks
-        t = Table("study", "dataset", "architectures", "networks", "running", "finished", "failed/killed",
-                  "stale", "planned", "checkpoints", "last update")
-        for s in rows:
-            t.add_row(s.name, s.dataset, ", ".join(s.archs), str(s.n_networks), str(s.n_running),
-                      str(s.n_finished), str(s.n_failed), str(s.n_stale), str(s.n_planned), str(s.checkpoints),
-                      _ago(s.last_update))
+        # The TUI's columns, plus the networks in all (planned ones among them); "plan" only while
+        # some study has networks planned with no run (a train or sweep under way, or one that
+        # stopped: `orderlab sweep --resume STUDY` starts them). The names give way to the counts.
+        shown = columns(rows)
+        shown.insert(3, ("networks", "nets"))
+        now = time.time()
+        table = [cells(s, now) | {"networks": str(s.n_networks)} for s in rows]
+        natural = {k: max([len(label)] + [cell_len(c[k]) for c in table]) for k, label in shown}
+        # no borders, two cells between columns: fit_columns counts two per column and two more
+        widths = fit_columns(natural, out.width + 4, SHRINKABLE)
+        t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+        for key, label in shown:
+            t.add_column(label, width=widths[key], no_wrap=True)
+        for c in table:
+            t.add_row(*(c[k] for k, _ in shown))
         out.print(t)
 
     @app.command(rich_help_panel="Store")
@@ -70,21 +76,38 @@ def register(app: typer.Typer) -> None:
         # what the progress counts: a learner's stages, a network's epochs (both: the TUI's "epoch/stage")
         kinds = {r.stages for r in rows}
         unit = "epoch/stage" if len(kinds) > 1 else "stage" if kinds == {True} else "epoch"
-        t = Table("run id", "arch", "seed", "status", unit, "checkpoints", "train acc", "test acc", "error",
-                  title=f"study {study}")
         colours = {"FINISHED": "green", "FAILED": "red", "KILLED": "yellow", "RUNNING": "cyan", "STALE": "magenta",
                    "SUPERSEDED": "dim"}
+        cells = []
         for r in rows:
             status = shown_status(r)
             error = r.error or ""
             # a killed run's record may hold more than its tags and metrics had said
             checkpoints, epoch, train_acc, test_acc = store.recorded_progress(r)
-            t.add_row(r.run_id, r.arch, str(r.seed), f"[{colours.get(status, 'white')}]{status}[/]",
-                      f"{epoch_text(epoch)}/{epoch_text(r.epochs)}", str(checkpoints),
-                      "" if train_acc is None else f"{train_acc:.3f}",
-                      "" if test_acc is None else f"{test_acc:.3f}",
-                      error if len(error) <= 60 else error[:59] + "…")
-        console().print(t)
+            cells.append([r.run_id, r.arch, str(r.seed), f"[{colours.get(status, 'white')}]{status}[/]",
+                          f"{epoch_text(epoch)}/{epoch_text(r.epochs)}", str(checkpoints),
+                          "" if train_acc is None else f"{train_acc:.3f}",
+                          "" if test_acc is None else f"{test_acc:.3f}",
+                          error if len(error) <= 60 else error[:59] + "…"])
+
+        def table(ids: dict[str, str]) -> Table:
+            t = Table("run id", "arch", "seed", "status", unit.replace("/", "/\n"), "ckpts", "train acc", "test acc",
+                      *(["error"] if any(c[-1] for c in cells) else []), title=f"study {study}")
+            for c in cells:
+                t.add_row(ids[c[0]], *c[1:-1], *([c[-1]] if len(t.columns) == 9 else []))
+            t.columns[0].no_wrap = True
+            return t
+
+        out = console()
+        t = table({c[0]: c[0] for c in cells})
+        # whole ids that do not fit give way first: the other columns stay whole
+        short = out.measure(t, options=out.options.update_width(10_000)).maximum > out.width
+        if short:
+            t = table(short_ids([c[0] for c in cells]))
+        out.print(t)
+        if short:
+            out.print(f"[dim]run ids shortened to fit; `orderlab train --resume` takes any beginning of an id "
+                      f"that no other run shares[/dim]")
         pending = unstarted_note(store, study, rows) if rows else None
         if pending:
             typer.echo(f"note: {pending}", err=True)

@@ -10,6 +10,11 @@ def counted(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
+def kept_clause(n: int, when: str) -> str:
+    """"; 3 networks finished {when} are kept" for an interrupted command's line ("" for none)."""
+    return f"; {counted(n, 'network')} finished {when} {'is' if n == 1 else 'are'} kept" if n else ""
+
+
 def name_list(names: list[str], most: int = 4) -> str:
     """Names for a message: the first ``most``, then how many more ("a, b, c, d and 3 more")."""
     return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from orderlab.errors import OrderlabError, counted
+from orderlab.errors import OrderlabError, counted, kept_clause
 
 
 # What `sweep --resume STUDY` takes: where and how to run, never what to train.
@@ -142,7 +142,7 @@ def _interrupted_line(cfg, tracking_uri: str | None, began: float, resuming: boo
         return f"interrupted: running networks are marked KILLED; {again}"
     killed = sorted(r.name for r in ended if r.status == "KILLED")
     finished = [r for r in ended if r.status == "FINISHED"]
-    done = f"; {counted(len(finished), 'network')} finished in this sweep {'is' if len(finished) == 1 else 'are'} kept" if finished else ""
+    done = kept_clause(len(finished), "in this sweep")
     if killed:
         return f"interrupted: {name_list(killed)} marked KILLED, recorded checkpoints kept{done}; {again}"
     return f"interrupted while no network was being trained{done}; {again}"

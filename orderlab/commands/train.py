@@ -145,10 +145,9 @@ def options_given(ctx, except_for: tuple[str, ...]) -> list[str]:
 
 def interrupted_line(tally) -> str:
     """What an interrupted `train` leaves behind, by the statuses its runs really got."""
-    from orderlab.errors import name_list
+    from orderlab.errors import kept_clause, name_list
     killed, finished, failed = (tally.with_status(s) for s in ("KILLED", "FINISHED", "FAILED"))
-    done = (f"; {counted(len(finished), 'network')} finished before it {'is' if len(finished) == 1 else 'are'} kept" if finished else "") + \
-        (f"; {name_list(failed)} FAILED (see `orderlab runs`)" if failed else "")
+    done = kept_clause(len(finished), "before it") + (f"; {name_list(failed)} FAILED (see `orderlab runs`)" if failed else "")
     if killed:
         return (f"interrupted: {name_list(killed)} marked KILLED, recorded checkpoints kept{done}; run the same "
                 f"command again to resume and go on")

@@ -846,7 +846,8 @@ class Store:
                 owner, kind = run.data.tags.get(TAG_STUDY), run.data.tags.get(TAG_KIND)
                 one = (f"; `orderlab train --resume {study}` continues that network alone" if kind == "network"
                        else "")
-                raise NoSuchStudy(f"{study} is the id of a run of study {owner!r}, not a study's name: give the "
+                what = "the id" if len(study) == 32 else "the beginning of the id"
+                raise NoSuchStudy(f"{study} is {what} of a run of study {owner!r}, not a study's name: give the "
                                   f"study's name, {owner}{one}")
             names = ", ".join(s for s in self.study_names()) or "none yet"
             raise NoSuchStudy(f"no study named {study!r} in {self.uri} (studies: {names}); "
@@ -854,12 +855,12 @@ class Store:
         return exp.experiment_id
 
     def _run_named(self, name: str):
-        """The orderlab run whose id is ``name``, where one was given for a study's name (a run id
-        from `orderlab runs`, for `sweep --resume`); None otherwise."""
-        if not re.fullmatch(r"[0-9a-f]{32}", name):
+        """The orderlab run whose id is ``name`` or begins with it, where one was given for a study's
+        name (a run id from `orderlab runs`, for `sweep --resume`); None otherwise."""
+        if not re.fullmatch(r"[0-9a-f]{6,32}", name):      # shorter: more likely a study's name mistyped
             return None
         try:
-            run = self._retry(lambda: self.client.get_run(name))
+            run = self._retry(lambda: self.client.get_run(name)) if len(name) == 32 else self._run_by_prefix(name)
         except Exception:  # noqa: BLE001 - no such run (or no answer): the study's own message stands
             return None
         return run if run.data.tags.get(TAG_STUDY) else None
@@ -1077,14 +1078,16 @@ class Store:
         return _run_info(run)
 
     def _run_by_prefix(self, prefix: str):
-        """The one run whose id begins with ``prefix``: messages name runs by their first 8
-        characters, and `orderlab runs` shortens ids so in a narrow terminal."""
+        """The one network run (of a study not deleted) whose id begins with ``prefix``: messages
+        name runs by their first 8 characters, and `orderlab runs` shortens ids so in a narrow terminal."""
         missing = StoreError(f"no run {prefix!r} in {self.uri}; list runs with `orderlab runs STUDY`")
         if not re.fullmatch(r"[0-9a-f]{1,31}", prefix):
             raise missing
         exps = [e.experiment_id for e in self._study_experiments()]
+        # network runs only: a study's parent or report run sharing the beginning makes it no less one
         found = self._retry(lambda: self.client.search_runs(
-            exps, filter_string=f"attributes.run_id LIKE '{prefix}%'", max_results=5)) if exps else []
+            exps, filter_string=f"attributes.run_id LIKE '{prefix}%' and tags.`{TAG_KIND}` = 'network'",
+            max_results=5)) if exps else []
         if not found:
             raise missing
         if len(found) > 1:

@@ -349,6 +349,11 @@ def test_resume_refuses_finished_unknown_and_live_runs(store_uri):
     assert r.stderr.strip() == (f"error: {run.run_id} is the id of a run of study 'f', not a study's name: give the "
                                 f"study's name, f; `orderlab train --resume {run.run_id}` continues that network "
                                 f"alone"), r.stderr
+    # its beginning, as messages and `orderlab runs` in a narrow terminal give it, reads the same
+    r = runner.invoke(app, ["sweep", "--resume", run.run_id[:8], "--tracking-uri", store_uri, "--quiet"])
+    assert r.stderr.strip() == (f"error: {run.run_id[:8]} is the beginning of the id of a run of study 'f', not a "
+                                f"study's name: give the study's name, f; `orderlab train --resume {run.run_id[:8]}` "
+                                f"continues that network alone"), r.stderr
     r = runner.invoke(app, ["analyze", parent, "--tracking-uri", store_uri])
     assert r.exit_code == 2 and f"{parent} is the id of a run of study 'f', not a study's name: give the study's " \
         "name, f\n" in r.stderr, r.output

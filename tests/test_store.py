@@ -591,27 +591,50 @@ def test_an_ended_runs_record_is_read_again_once_the_run_lived_again(store, tmp_
 
 def test_runs_in_a_narrow_terminal_shorten_ids_that_any_unique_beginning_names(store_uri):
     """At 80 columns the whole ids (32 characters) left "FINISH…" and "0.9…" in the other columns;
-    ids now give way, to beginnings that the store takes for the whole id."""
+    in a terminal ids now give way, to beginnings that the store takes for the whole id, and errors
+    wrap in the room left. In a pipe the ids stay whole, for scripts."""
     from typer.testing import CliRunner
 
     from orderlab.cli import app
-    ids = populate_store(Store(store_uri), "many", archs=("mlp", "cnn"), seeds=9, n_checkpoints=2, n_examples=20)
-    wide = CliRunner().invoke(app, ["runs", "many", "--tracking-uri", store_uri], env={"COLUMNS": "200"}).stdout
-    assert all(i in wide for i in ids) and "shortened" not in wide, wide
-    narrow = CliRunner().invoke(app, ["runs", "many", "--tracking-uri", store_uri], env={"COLUMNS": "80"}).stdout
-    rows = [line.split("│")[1:-1] for line in narrow.splitlines() if "FINISHED" in line]
-    assert len(rows) == 18 and max(map(len, narrow.splitlines()[:-1])) <= 80, narrow
-    shown = [r[0].strip() for r in rows]
-    assert len(set(shown)) == 18 and all(len(s) >= 8 and any(i.startswith(s) for i in ids) for s in shown), narrow
-    assert all(re.fullmatch(r"[01]\.\d{3}", r[k].strip()) for r in rows for k in (6, 7)), narrow   # accuracies whole
-    assert "run ids shortened to fit; `orderlab train --resume` takes any beginning" in narrow.splitlines()[-1]
     store = Store(store_uri)
-    assert store.get_run(shown[0]).run_id in ids and store.get_run(ids[3][:5]).run_id == ids[3]
-    # 18 ids, 16 hex digits: two begin alike; that beginning names no one run
-    first = [i[0] for i in ids]
-    shared = next(c for c in first if first.count(c) > 1)
+    ids = populate_store(store, "many", archs=("mlp", "cnn"), seeds=9, n_checkpoints=2, n_examples=20)
+    failed = populate_store(store, "many", archs=("vgg",), seeds=2, n_checkpoints=2, n_examples=20, finish=False)
+    for rid in failed:
+        store.end_run(rid, "FAILED", error="RuntimeError: CUDA out of memory while trying to allocate 2.00 GiB "
+                                           "on device 0 (reduce --batch-size)")
+    runner = CliRunner()
+    # rich takes the output for a terminal (a plain one: no escape codes), of COLUMNS × LINES
+    terminal = {"TTY_COMPATIBLE": "1", "TERM": "dumb", "LINES": "40"}
+    for env in ({"COLUMNS": "80"}, {"COLUMNS": "250"} | terminal):
+        r = runner.invoke(app, ["runs", "many", "--tracking-uri", store_uri], env=env)
+        assert all(i in r.stdout for i in ids + failed) and "shortened" not in r.stderr, r.output
+        assert "┃ error" in r.stdout and "│ RuntimeError: CUDA out of memory while trying to allocate 2… │" in r.stdout
+    r = runner.invoke(app, ["runs", "many", "--tracking-uri", store_uri], env={"COLUMNS": "80"} | terminal)
+    lines = r.stdout.splitlines()
+    rows = [line.split("│")[1:-1] for line in lines if "FINISHED" in line or "FAILED" in line]
+    assert len(rows) == 20 and max(map(len, lines)) <= 80, r.stdout
+    shown = [c[0].strip() for c in rows]
+    assert len(set(shown)) == 20 and all(len(s) >= 8 and any(i.startswith(s) for i in ids + failed) for s in shown)
+    assert all(re.fullmatch(r"[01]\.\d{3}", c[k].strip()) for c in rows for k in (6, 7)), r.stdout  # whole
+    assert all(c[4].strip() == "0.25/0.25" for c in rows), r.stdout
+    # no room for an error column: each failed network's error, whole, under the table
+    below = " ".join(lines[lines.index(next(x for x in lines if x.startswith("└"))) + 1:])
+    for rid, seed in zip(failed, (0, 1)):
+        short = next(s for s in shown if rid.startswith(s))
+        assert f"{short} vgg/s{seed}: RuntimeError: CUDA out of memory" in below, r.stdout
+    assert " ".join(below.split()).count("on device 0 (reduce --batch-size)") == 2, r.stdout
+    assert r.stderr.startswith("note: run ids shortened to fit the terminal; `orderlab train --resume` takes"), r.stderr
+    assert store.get_run(shown[0]).run_id in ids + failed and store.get_run(ids[3][:5]).run_id == ids[3]
+    # 20 network ids, 16 hex digits: some begin alike; that beginning names no one run. The study's
+    # parent run is no network: it shares a beginning without making it ambiguous
+    first = [i[0] for i in ids + failed]
+    shared = next(c for c in first if 1 < first.count(c) < 5)
     with pytest.raises(StoreError, match=f"run id '{shared}' begins {first.count(shared)} runs' ids .*; give more of it"):
         store.get_run(shared)
+    parent = store.study_parent("many")
+    alone = next((i for i in ids if i[0] == parent[0] and first.count(i[0]) == 1), None)
+    if alone is not None:
+        assert store.get_run(parent[0]).run_id == alone
     with pytest.raises(StoreError, match="no run 'zz12'"):
         store.get_run("zz12")
 
@@ -634,3 +657,29 @@ def test_studies_at_80_columns_keep_the_counts_whole_and_cut_the_names(store_uri
     assert [row[k] for k in ("nets", "live", "done", "failed", "stale", "ckpts")] == ["6", "0", "6", "0", "0", "3"]
     wide = CliRunner().invoke(app, ["studies", "--tracking-uri", store_uri], env={"COLUMNS": "200"}).stdout
     assert studies_row(wide, name)["archs"] == "densenet, resnet18, st-vgg", wide
+
+
+
+def test_studies_at_80_columns_with_networks_planned_keep_the_plan_and_update_columns_whole(store_uri, monkeypatch):
+    """The "plan" column (networks a train set out to train, no run yet) took the last two cells of
+    "updated" at 80 columns ("updat…", "<1m a…"): the study's name gives way further instead."""
+    from typer.testing import CliRunner
+
+    from orderlab.cli import app
+    from orderlab.trainer import api
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(api, "train_solo", stop)
+    name = "fashion-mnist-resnet18-against-densenet-and-st-vgg"
+    r = CliRunner().invoke(app, ["train", "--arch", "mlp", "--arch", "gradient-boosting", "--seeds", "0-11", "--study",
+                                 name, "--train-subset", "100", "--test-subset", "50", "--epochs", "1",
+                                 "--tracking-uri", store_uri, "--quiet"])
+    assert r.exit_code == 130, r.output
+    out = CliRunner().invoke(app, ["studies", "--tracking-uri", store_uri], env={"COLUMNS": "80"}).stdout
+    lines = out.splitlines()
+    assert max(map(len, lines)) <= 80 and lines[0].split() == \
+        ["study", "dataset", "archs", "nets", "live", "done", "failed", "stale", "plan", "ckpts", "updated"], out
+    row = studies_row(out, lines[2].split()[0])
+    assert row["study"].startswith("fashion") and row["study"].endswith("…"), out
+    assert (row["nets"], row["plan"], row["updated"]) == ("24", "24", "<1m ago"), out

@@ -10,6 +10,7 @@ from typing import List, Optional
 import typer
 
 from orderlab.errors import OrderlabError, counted, epoch_text
+from orderlab.terminal import say
 
 URI_OPTION = typer.Option(None, "--tracking-uri", envvar="MLFLOW_TRACKING_URI",
                           help="MLflow store or server (default sqlite:///./mlruns/mlflow.db).")
@@ -176,7 +177,9 @@ def _print_analysis(js: dict) -> None:
     if "all" in js:
         groups["all networks"] = js["all"]
     for arch, g in groups.items():
-        t = Table(title=f"{arch} ({counted(g['n'], 'network')}) over training", title_justify="left")
+        # titles and captions on lines of their own: a table's title wraps at the table's width
+        t = Table()
+        title = f"{arch} ({counted(g['n'], 'network')}) over training"
         # --no-intervals leaves every bound null: no interval column rather than a column of dashes
         shown = any(v is not None for v in g["tpa_lo"])
         # each architecture's own positions (a learner's stages, a network's epochs); both, in a
@@ -193,6 +196,7 @@ def _print_analysis(js: dict) -> None:
             t.add_row(epoch_text(epochs[e]) + (" ◂" if e == chosen else ""), _fmt(g["accuracy"][e]), _fmt(g["tpa"][e]),
                       *ci, _fmt(g["tpa_independent"][e]),
                       _fmt(g["jaccard"][e]), _fmt(g["bimodality_tv"][e], ".2f"), _fmt(g["sarle"][e], ".2f"))
+        console.print(title, markup=False)
         console.print(t)
         if g["n"] == 1:
             console.print(f"[yellow]note: {one_network_note([arch])}[/yellow]")
@@ -205,21 +209,22 @@ def _print_analysis(js: dict) -> None:
                   "Sarle above 0.56 leans bimodal, but a skewed histogram (high accuracy, or independent networks) scores "
                   "high too: read it with TV.[/dim]")
     aa = js["architecture_agreement"]
-    t = Table(title=f"architecture agreement (mean pairwise TPA; κ in brackets) at {unit} {epoch_text(epochs[aa['checkpoint']])}",
-              title_justify="left")
+    t = Table()
+    title = f"architecture agreement (mean pairwise TPA; κ in brackets) at {unit} {epoch_text(epochs[aa['checkpoint']])}"
     t.add_column("")
     for a in aa["archs"]:
         t.add_column(a, justify="right")
     for i, a in enumerate(aa["archs"]):
         t.add_row(a, *[_fmt(aa["tpa"][i][j]) + f" [dim]({_fmt(aa['kappa'][i][j], '.2f')})[/dim]"
                        for j in range(len(aa["archs"]))])
+    console.print(title, markup=False)
     console.print(t)
     oc = js["order_correlation"]
     ci = "; 95% interval" if oc.get("spearman_lo") is not None else ""   # --no-intervals: null
     for key, title in (("spearman", f"learning order: Spearman ρ of accessibility (half-groups{ci})"),
                        ("overlap", f"learning order: overlap of the first {oc['q'] * 100:.0f}% learned "
                                    f"(unrelated orders: {oc['q']:.2f}{ci})")):
-        t = Table(title=title, title_justify="left")
+        t = Table()
         t.add_column("")
         for a in oc["archs"]:
             t.add_column(a, justify="right")
@@ -233,6 +238,7 @@ def _print_analysis(js: dict) -> None:
                 hi = oc[f"{key}_hi"][i][j] if ci else None
                 cells.append(_fmt(oc[key][i][j]) + ("" if lo is None or hi is None else f" [dim]{_fmt(lo, '.2f')}–{_fmt(hi, '.2f')}[/dim]"))
             t.add_row(a, *cells)
+        console.print(title, markup=False)
         console.print(t)
 
 
@@ -320,7 +326,7 @@ def publish_report(store, study: str, stacks: dict, out: Path, title: str, log: 
         return md
     finally:
         for note in notes:
-            typer.echo(f"note: {note}", err=True)
+            say(f"note: {note}", err=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -390,9 +396,9 @@ def register(app: typer.Typer) -> None:
         log = not arch if log is None else log
         title = f"orderlab report: {study}" + (f" ({', '.join(arch)})" if arch else "")
         md = publish_report(store, study, stacks, out, title=title, log=log, notes=left_out)
-        typer.echo(f"report: {md}")
+        say(f"report: {md}")
         if log:
-            typer.echo(f"logged as the report run of study {study!r} (artifacts under report/, TPA metrics per "
+            say(f"logged as the report run of study {study!r} (artifacts under report/, TPA metrics per "
                        f"architecture; it replaces the previous report's run)")
 
     @app.command(rich_help_panel="Analyse")
@@ -423,7 +429,7 @@ def register(app: typer.Typer) -> None:
         from orderlab.studydata import study_examples
         ex, damaged = study_examples(store, studies[0], "labels are shown as numbers")
         if damaged:
-            typer.echo(f"note: {damaged}", err=True)
+            say(f"note: {damaged}", err=True)
         names = ex.get("class_names") if ex else None
         chosen = resolve_class(cls, names)
         rows = example_rows(stack, n, hardest=hardest is not None, cls=chosen, class_names=names)
@@ -435,7 +441,7 @@ def register(app: typer.Typer) -> None:
         # networks left out, grids that differ: on stderr, --json too
         from orderlab.analysis.stack import own_grid_notes
         for w in own_grid_notes(stack):
-            typer.echo(f"note: {w}", err=True)
+            say(f"note: {w}", err=True)
         if json_out:
             typer.echo(json.dumps(rows))
             return
@@ -470,10 +476,7 @@ def register(app: typer.Typer) -> None:
             room -= w
         for k, archs_here in enumerate(parts):
             last = k == len(parts) - 1
-            t = Table(title=title if k == 0 else f"continued ({k + 1} of {len(parts)})", title_justify="left",
-                      caption=("per architecture: accessibility · learned at" + (f"\n{tie}" if tie else ""))
-                      if last else None,
-                      caption_justify="left")
+            t = Table()
             cols = heads if k == 0 else heads[:2]
             for col in cols:
                 t.add_column(col, justify="right", no_wrap=True)
@@ -481,7 +484,11 @@ def register(app: typer.Typer) -> None:
                 t.add_column(a, justify="right", no_wrap=True)
             for i in range(len(rows)):
                 t.add_row(*own[i][:len(cols)], *(per[a][i] for a in archs_here))
+            console.print(title if k == 0 else f"continued ({k + 1} of {len(parts)})", markup=False)
             console.print(t)
+            if last:
+                console.print("per architecture: accessibility · learned at" + (f"\n{tie}" if tie else ""),
+                              markup=False)
         if "text" in stored:
             from rich.markup import escape
             console.print("texts:")

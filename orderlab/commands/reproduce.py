@@ -7,6 +7,7 @@ from typing import List, Optional
 import typer
 
 from orderlab.errors import OrderlabError
+from orderlab.terminal import say
 
 
 def register(app: typer.Typer) -> None:
@@ -44,18 +45,18 @@ def register(app: typer.Typer) -> None:
             raise OrderlabError(f"--threads must be at least 1 (got {threads})")
         if list_:
             for r in select_recipes(scale, only, recipe):
-                typer.echo(f"{r.name}: {r.title}  ({r.path})")
+                say(f"{r.name}: {r.title}  ({r.path})")
                 for p in r.studies:
-                    typer.echo(f"    {p.study}: {', '.join(p.archs)} x seeds {p.seeds} on {p.dataset}")
+                    say(f"    {p.study}: {', '.join(p.archs)} x seeds {p.seeds} on {p.dataset}")
                 if r.left_out:
-                    typer.echo(f"    not at --scale {scale}: {', '.join(r.left_out)}")
+                    say(f"    not at --scale {scale}: {', '.join(r.left_out)}")
             return
         try:
             path = run(scale, only, recipe, folder, tracking_uri=tracking_uri, device=device,
                        data_dir=str(data_dir) if data_dir else None, download=download, quiet=quiet,
                        study_reports=study_reports, threads=threads, log_reports=log_reports,
-                       log=typer.echo)
+                       log=say)
         except KeyboardInterrupt:
-            typer.echo("interrupted: finished networks are kept; run the same command to go on", err=True)
+            say("interrupted: finished networks are kept; run the same command to go on", err=True)
             raise typer.Exit(130) from None
-        typer.echo(f"report: {path}")
+        say(f"report: {path}")

@@ -10,6 +10,7 @@ import typer
 from orderlab.commands import console
 from orderlab.commands.analysis import INTERRUPTED_OPTION
 from orderlab.errors import OrderlabError, counted, epoch_text
+from orderlab.terminal import say
 
 URI_OPTION = typer.Option(None, "--tracking-uri", envvar="MLFLOW_TRACKING_URI",
                           help="MLflow store or server (default sqlite:///./mlruns/mlflow.db).")
@@ -55,8 +56,9 @@ def register(app: typer.Typer) -> None:
         now = time.time()
         table = [cells(s, now) | {"networks": str(s.n_networks)} for s in rows]
         natural = {k: max([len(label)] + [cell_len(c[k]) for c in table]) for k, label in shown}
-        # no borders, two cells between columns: fit_columns counts two per column and two more
-        widths = fit_columns(natural, out.width + 4, SHRINKABLE)
+        # no borders, two cells between columns: fit_columns counts two per column and two more; the
+        # study's name gives way to 8 cells, not the TUI's 10: "nets" takes the room
+        widths = fit_columns(natural, out.width + 4, SHRINKABLE | {"study": (8, 2.0)})
         t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
         for key, label in shown:
             t.add_column(label, width=widths[key], no_wrap=True)
@@ -68,6 +70,7 @@ def register(app: typer.Typer) -> None:
     def runs(study: str = typer.Argument(..., metavar="STUDY", help="Study name."),
              tracking_uri: Optional[str] = URI_OPTION) -> None:
         """List a study's network runs."""
+        from rich.markup import escape
         from rich.table import Table
         from orderlab.store import Store, shown_status
         from orderlab.studydata import unstarted_note
@@ -88,29 +91,44 @@ def register(app: typer.Typer) -> None:
                           f"{epoch_text(epoch)}/{epoch_text(r.epochs)}", str(checkpoints),
                           "" if train_acc is None else f"{train_acc:.3f}",
                           "" if test_acc is None else f"{test_acc:.3f}",
-                          error if len(error) <= 60 else error[:59] + "…"])
+                          escape(error if len(error) <= 60 else error[:59] + "…")])
 
-        def table(ids: dict[str, str]) -> Table:
-            t = Table("run id", "arch", "seed", "status", unit.replace("/", "/\n"), "ckpts", "train acc", "test acc",
-                      *(["error"] if any(c[-1] for c in cells) else []), title=f"study {study}")
+        errors = any(c[-1] for c in cells)
+
+        def table(ids: dict[str, str], with_error: bool) -> Table:
+            t = Table(title=f"study {study}")
+            for head in ("run id", "arch", "seed", "status", unit.replace("/", "/\n"), "ckpts", "train acc", "test acc",
+                         *(["error"] if with_error else [])):
+                t.add_column(head, no_wrap=True)
             for c in cells:
-                t.add_row(ids[c[0]], *c[1:-1], *([c[-1]] if len(t.columns) == 9 else []))
-            t.columns[0].no_wrap = True
+                t.add_row(ids[c[0]], *c[1:len(t.columns)])
             return t
 
         out = console()
-        t = table({c[0]: c[0] for c in cells})
-        # whole ids that do not fit give way first: the other columns stay whole
-        short = out.measure(t, options=out.options.update_width(10_000)).maximum > out.width
-        if short:
-            t = table(short_ids([c[0] for c in cells]))
+
+        def width(t: Table) -> int:
+            return out.measure(t, options=out.options.update_width(10_000)).maximum
+
+        # In a terminal, whole ids that leave no room give way first (the other columns stay whole),
+        # then the errors move under the table. In a pipe or a file the table is as wide as it needs,
+        # the ids whole for scripts to read.
+        whole = {c[0]: c[0] for c in cells}
+        short = out.is_terminal and width(table(whole, False)) > out.width
+        ids = short_ids(list(whole)) if short else whole
+        below = errors and out.is_terminal and width(table(ids, True)) > out.width
+        t = table(ids, errors and not below)
+        if not out.is_terminal:
+            out.width = max(out.width, width(t))
         out.print(t)
+        for c, r in zip(cells, rows):
+            if below and c[-1]:
+                out.print(f"{ids[c[0]]} {r.arch}/s{r.seed}: {escape(r.error or '')}")
         if short:
-            out.print(f"[dim]run ids shortened to fit; `orderlab train --resume` takes any beginning of an id "
-                      f"that no other run shares[/dim]")
+            say("note: run ids shortened to fit the terminal; `orderlab train --resume` takes any beginning "
+                       "of a network's id that no other network's id shares", err=True)
         pending = unstarted_note(store, study, rows) if rows else None
         if pending:
-            typer.echo(f"note: {pending}", err=True)
+            say(f"note: {pending}", err=True)
 
     @app.command(rich_help_panel="Store")
     def export(study: str = typer.Argument(..., metavar="STUDY", help="Study name."),
@@ -140,9 +158,9 @@ def register(app: typer.Typer) -> None:
         for w in stack.warnings:        # the file holds the common checkpoints only, whatever analysis does
             if UNEVEN_ENDS in w:        # of measures over each network's own checkpoints: not in the file
                 continue
-            typer.echo(f"warning: {w.replace(OWN_CHECKPOINTS, 'the file holds only the common ones')}", err=True)
+            say(f"warning: {w.replace(OWN_CHECKPOINTS, 'the file holds only the common ones')}", err=True)
         path = write_export(export_arrays(stack), output)
-        typer.echo(f"wrote {path}: {counted(stack.n_networks, 'network')} x "
+        say(f"wrote {path}: {counted(stack.n_networks, 'network')} x "
                    f"{counted(stack.n_checkpoints, 'checkpoint')} x {counted(stack.n_examples, split + ' example')}")
 
     @app.command(rich_help_panel="Store")
@@ -156,7 +174,7 @@ def register(app: typer.Typer) -> None:
         uri = resolve_tracking_uri(tracking_uri)
         if uri.startswith(("http://", "https://")):
             Store(uri)          # a server that does not answer is named, not sent to the browser
-            typer.echo(f"the store is a tracking server: open {uri} in a browser")
+            say(f"the store is a tracking server: open {uri} in a browser")
             return
         check_port(UI_HOST, port)
         store = Store(uri, must_exist=True)     # a reading command: a mistyped path made an empty store
@@ -166,10 +184,10 @@ def register(app: typer.Typer) -> None:
                "--workers", "1"]
         if store._local_artifact_root is not None:
             cmd += ["--default-artifact-root", store._local_artifact_root.as_uri()]
-        typer.echo(f"MLflow UI for {store.uri} at http://{UI_HOST}:{port}  (Ctrl-C to stop; it takes ~10 s to start)")
+        say(f"MLflow UI for {store.uri} at http://{UI_HOST}:{port}  (Ctrl-C to stop; it takes ~10 s to start)")
         elsewhere = store.made_elsewhere()
         if elsewhere is not None:       # the UI follows the recorded paths, not the store's folder
-            typer.echo(f"note: this store was made in {elsewhere} and moved or copied here; the MLflow UI looks for "
+            say(f"note: this store was made in {elsewhere} and moved or copied here; the MLflow UI looks for "
                        f"the runs' files there and shows them only where that folder still holds them "
                        f"(orderlab's own commands read them here)", err=True)
         # MLflow's server imports a Starlette module Starlette has deprecated: a warning per worker

@@ -8,6 +8,7 @@ from typing import List, Optional
 import typer
 
 from orderlab.errors import OrderlabError, counted, kept_clause
+from orderlab.terminal import say
 
 
 # What `sweep --resume STUDY` takes: where and how to run, never what to train.
@@ -96,16 +97,16 @@ def register(app: typer.Typer) -> None:
             from orderlab.studydata import suggest_for
             unstopped = getattr(e, "unstopped", [])
             if unstopped:
-                typer.echo(f"interrupted: the worker{'s' if len(unstopped) > 1 else ''} training {', '.join(unstopped)} had not stopped after "
+                say(f"interrupted: the worker{'s' if len(unstopped) > 1 else ''} training {', '.join(unstopped)} had not stopped after "
                            f"{DRAIN_SECONDS:g} s, so those networks stay RUNNING and show as STALE once the "
                            f"workers are gone; any others that were training are marked KILLED; continue all of them with "
                            f"`{suggest_for(tracking_uri, 'orderlab', 'sweep', '--resume', cfg.study)}`", err=True)
             else:
-                typer.echo(_interrupted_line(cfg, tracking_uri, began, bool(resume), getattr(e, "dispatched", True)),
+                say(_interrupted_line(cfg, tracking_uri, began, bool(resume), getattr(e, "dispatched", True)),
                            err=True)
             raise typer.Exit(130) from None
         for note in result.plan_notes:        # on stderr, --quiet or not: networks left untrained
-            typer.echo(f"warning: {note}", err=True)
+            say(f"warning: {note}", err=True)
         _summary(result, tracking_uri)
         if result.failed:
             raise typer.Exit(1)

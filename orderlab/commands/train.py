@@ -8,6 +8,7 @@ import typer
 
 from orderlab.commands import console
 from orderlab.errors import OrderlabError, counted
+from orderlab.terminal import say
 
 DEMO_STUDY = "demo-digits"
 
@@ -170,13 +171,13 @@ def _run_training(cfg) -> list[str]:
         with reporter:
             run_ids = train_study(cfg, reporter)
     except KeyboardInterrupt:
-        typer.echo(interrupted_line(reporter), err=True)
+        say(interrupted_line(reporter), err=True)
         raise typer.Exit(130) from None
     from orderlab.store import Store
     store = Store(cfg.tracking_uri)
     runs = [store.get_run(r) for r in run_ids if r]     # None: a run the store refused to make
     if not cfg.quiet:
-        typer.echo(f"recorded {counted(len(run_ids), 'network')} in study {cfg.study!r} ({'new ' if new else ''}store "
+        say(f"recorded {counted(len(run_ids), 'network')} in study {cfg.study!r} ({'new ' if new else ''}store "
                    f"{store.uri})")
     failed = [r for r in runs if r.status != "FINISHED"]
     # networks whose run could not even be made (the store refused it): their error was printed above
@@ -191,7 +192,7 @@ def _run_training(cfg) -> list[str]:
         said.append(f"{counted(len(unstarted), 'network')} could not start a run in the store: {', '.join(unstarted)} "
                     f"({reporter.errors.get(unstarted[0]) or 'no error recorded'})")
     if said:
-        typer.echo("; ".join(said) + "; fix the cause and run the same command again to resume or start them",
+        say("; ".join(said) + "; fix the cause and run the same command again to resume or start them",
                    err=True)
         raise typer.Exit(1)
     return run_ids

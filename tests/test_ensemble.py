@@ -1,4 +1,6 @@
 """Vectorised ensembles (`--ensemble K`): each member writes the run and record it would write alone."""
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -188,11 +190,38 @@ def test_an_ensembles_progress_row_ends_on_its_members_mean_accuracy():
     rep.network_started("mlp/s0..s3 (x4)", "a" * 32)
     for seed, acc in enumerate((0.9, 0.8, 0.7, 1.0)):
         rep.network_finished(f"mlp/s{seed}", "FINISHED", {"test_acc": acc})
-    assert rep.progress.tasks[-1].fields["info"] == "[green]FINISHED[/]  mean test 0.850"
+    assert rep.progress.tasks[-1].fields["info"] == "[green]FINISHED[/]  test 0.850 (mean)"
     rep.network_started("mlp/s4", "b" * 32)         # a network alone: its own accuracy
     rep.network_finished("mlp/s4", "FINISHED", {"test_acc": 0.5})
     assert rep.progress.tasks[-1].fields["info"] == "[green]FINISHED[/]  test 0.500"
     rep.__exit__(None, None, None)
+
+
+def test_progress_rows_at_80_columns_keep_bar_and_times_whole_and_cut_the_information():
+    """At 80 columns the bar had shrunk to 3 cells and the times read "0:…" while the lr and loss
+    took the room; now the information gives way, accuracies first in it."""
+    import io
+
+    from rich.console import Console
+
+    from orderlab.trainer.progress import RichReporter, progress_bars
+    rep = RichReporter()
+    rep.progress = progress_bars(Console(file=io.StringIO(), width=80, force_terminal=True, color_system=None))
+    rep.progress.disable = True          # no live display: one frame is drawn below
+    rep.study_started("s", 8, "fashion-mnist", "cpu")
+    rep.network_started("resnet18/s0..s3 (x4)", "a" * 32)
+    rep.network_progress(0.4, {"test_acc": 0.8125, "train_acc": 0.8533, "loss": 0.41234, "lr": 0.00256})
+    lines = [line.rstrip() for line in _render(rep.progress).splitlines() if line.strip()]
+    row = next(line for line in lines if line.startswith("resnet18/s0..s3 (x4)"))
+    bar = row[len("resnet18/s0..s3 (x4) "):row.index(" 40.0%")]         # drawn in 16 cells, 6 of them done
+    assert max(map(len, lines)) <= 80 and len(bar) >= 16 and bar.count("━") == 6, lines
+    assert re.search(r" 40\.0% \d:\d\d:\d\d [-\d:]{7} test 0\.812  train", row) and row.endswith("…"), row
+
+
+def _render(progress) -> str:
+    """What a progress display draws, once, as text."""
+    progress.console.print(progress.get_renderable())
+    return progress.console.file.getvalue()
 
 
 def test_a_failed_networks_bar_stays_where_it_stopped_and_is_not_counted_done():

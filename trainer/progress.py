@@ -39,15 +39,34 @@ class MessageLog(Reporter):
         self.lines.append(text)
 
 
+def progress_bars(console):
+    """The bars `train` and `sweep` draw: a name, a bar, the percentage, the times and a last column
+    of information (accuracies, loss, lr; a status). Narrower than that needs, the information gives
+    way first, cut with "…" on its one line, and the bar is a fifth of the width at most: at 80
+    columns the bar had shrunk to 3 cells and the times read "0:…"."""
+    from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.table import Column
+    from rich.text import Text
+
+    class Info(ProgressColumn):
+        def render(self, task) -> Text:
+            text = Text.from_markup(str(task.fields.get("info", "")))
+            text.no_wrap, text.overflow = True, "ellipsis"
+            return text
+
+    return Progress(TextColumn("[bold]{task.description}", table_column=Column(no_wrap=True)),
+                    BarColumn(bar_width=max(10, min(40, console.width // 5)), table_column=Column(no_wrap=True)),
+                    TextColumn("{task.percentage:>5.1f}%", table_column=Column(no_wrap=True)),
+                    TimeElapsedColumn(table_column=Column(no_wrap=True)),
+                    TimeRemainingColumn(table_column=Column(no_wrap=True)),
+                    Info(table_column=Column(min_width=8)), console=console, transient=False)
+
+
 class RichReporter(Reporter):
     def __init__(self) -> None:
         from orderlab.terminal import make_console
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
         self.console = make_console(stderr=True)
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
-            TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
-            console=self.console, transient=False)
+        self.progress = progress_bars(self.console)
         self._overall = None
         self._task = None
         self._row_acc: list[float] = []
@@ -83,14 +102,12 @@ class RichReporter(Reporter):
             return
         info = None
         if metrics:
-            parts = []
-            if "lr" in metrics:
-                parts.append(f"lr {metrics['lr']:.3g}")
+            # the accuracies first: in a narrow terminal the end of the line gives way
+            parts = [f"{k.split('_')[0]} {metrics[k]:.3f}" for k in ("test_acc", "train_acc") if k in metrics]
             if "loss" in metrics:
                 parts.append(f"loss {metrics['loss']:.3f}")
-            for k in ("train_acc", "test_acc"):
-                if k in metrics:
-                    parts.append(f"{k.split('_')[0]} {metrics[k]:.3f}")
+            if "lr" in metrics:
+                parts.append(f"lr {metrics['lr']:.3g}")
             info = "  ".join(parts)
         kw = {"info": info} if info is not None else {}
         self.progress.update(self._task, completed=int(fraction * 1000), **kw)
@@ -115,7 +132,7 @@ class RichReporter(Reporter):
                 # an ensemble's members end one after another on its one row: their mean, as it trained
                 n = len(self._row_acc)
                 acc = ("" if not n else f"  test {self._row_acc[0]:.3f}" if n == 1
-                       else f"  mean test {sum(self._row_acc) / n:.3f}")
+                       else f"  test {sum(self._row_acc) / n:.3f} (mean)")
                 self.progress.update(self._task, completed=1000, info=f"[{colour}]{status}[/]{acc}")
         if self._overall is not None:
             # ended networks move the overall bar; "done" counts those that finished

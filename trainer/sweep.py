@@ -1114,11 +1114,9 @@ class RichDisplay(SilentDisplay):
 
     def __init__(self) -> None:
         from orderlab.terminal import make_console
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from orderlab.trainer.progress import progress_bars
         self.console = make_console(stderr=True)
-        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                                 TextColumn("{task.percentage:>5.1f}%"), TimeElapsedColumn(), TimeRemainingColumn(),
-                                 TextColumn("{task.fields[info]}"), console=self.console)
+        self.progress = progress_bars(self.console)
         self.bars: dict[int, Any] = {}
         self.fraction: dict[int, float] = {}
         self.done = 0

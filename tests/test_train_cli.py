@@ -662,3 +662,24 @@ def test_a_store_made_by_train_is_said_to_be_new(tmp_path):
     assert r.exit_code == 0 and f"in study 'digits-logistic' (new store {uri})" in r.output, r.output
     r = invoke(*args[:4], "1", *args[5:])
     assert r.exit_code == 0 and f"(store {uri})" in r.output and "new store" not in r.output, r.output
+
+
+def test_archs_and_datasets_list_whole_names_at_80_columns():
+    """At 80 columns the tables cut the names a user types ("gaussians:dim=20,classes=5,sep=2,n=30…")
+    and squeezed descriptions to 17 columns; narrower than the table, each entry is a name line with
+    its description under it. In a pipe each description is whole on its line."""
+    from orderlab.trainer.data import dataset_specs
+    terminal = {"TTY_COMPATIBLE": "1", "TERM": "dumb", "LINES": "40", "COLUMNS": "80"}
+    names = [s.name + (f":{s.arg_help or 'PATH'}" if s.takes_arg else "") for s in dataset_specs()]
+    out = runner.invoke(app, ["datasets"], env=terminal).stdout
+    lines = out.splitlines()
+    assert max(map(len, lines)) <= 80 and "…" not in out and all(n in lines for n in names), out
+    text = " ".join(out.split())
+    assert all(" ".join(s.description.split()) in text for s in dataset_specs()), out
+    out = runner.invoke(app, ["archs"], env=terminal).stdout
+    assert "mlp  torch  image/features  optimizer=adam, lr=0.003, batch_size=32, epochs=10" in out.splitlines(), out
+    assert max(map(len, out.splitlines())) <= 80 and "…" not in out, out
+    piped = runner.invoke(app, ["datasets"]).stdout.splitlines()
+    assert all(f"    {s.description}" in piped for s in dataset_specs()), piped
+    wide = runner.invoke(app, ["archs"], env={"COLUMNS": "250"}).stdout.splitlines()
+    assert wide[0].split() == ["architecture", "kind", "inputs", "defaults", "description"], wide

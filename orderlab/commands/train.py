@@ -115,27 +115,44 @@ def register(app: typer.Typer) -> None:
     @app.command(rich_help_panel="Train")
     def archs() -> None:
         """List the architectures and learners."""
-        from rich.table import Table
         from orderlab.trainer.models import arch_specs
-        t = Table("architecture", "kind", "inputs", "defaults", "description", box=None)
+        rows = []
         for s in arch_specs():
             hp = s.hyperparameters() if s.kind == "torch" else s.defaults
             shown = ("optimizer", "lr", "batch_size", "epochs") if s.kind == "torch" else ("epochs",)  # no optimizer
             d = ", ".join(f"{k}={v}" for k, v in hp.items() if k in shown)
-            t.add_row(s.name, s.kind, "/".join(s.inputs), d, s.description)
-        t.add_row("tv:NAME", "torch", "image", "", "any torchvision classification model (weights=None)")
-        console().print(t)
+            rows.append((s.name, s.kind, "/".join(s.inputs), d, s.description))
+        rows.append(("tv:NAME", "torch", "image", "", "any torchvision classification model (weights=None)"))
+        _listing(("architecture", "kind", "inputs", "defaults", "description"), rows)
 
     @app.command(rich_help_panel="Train")
     def datasets() -> None:
         """List the datasets."""
-        from rich.table import Table
         from orderlab.trainer.data import dataset_specs
-        t = Table("dataset", "description", box=None)
-        for s in dataset_specs():
-            name = s.name + (f":{s.arg_help or 'PATH'}" if s.takes_arg else "")
-            t.add_row(name, s.description)
-        console().print(t)
+        _listing(("dataset", "description"),
+                 [(s.name + (f":{s.arg_help or 'PATH'}" if s.takes_arg else ""), s.description) for s in dataset_specs()])
+
+
+def _listing(heads: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """`archs` and `datasets`: a table where it fits whole; narrower (an 80-column terminal cut the
+    names a user types, "…,n=30…", and squeezed descriptions to 17 columns), one entry per name:
+    the name and its details on one line, the description under it, indented."""
+    from rich.padding import Padding
+    from rich.table import Table
+    from rich.text import Text
+    out = console()
+    t = Table(*heads, box=None)
+    t.columns[0].no_wrap = True
+    for r in rows:
+        t.add_row(*r)
+    if out.measure(t, options=out.options.update_width(10_000)).maximum <= out.width:
+        out.print(t)
+        return
+    for name, *details, description in rows:
+        out.print(Text.assemble((name, "bold"), *(f"  {d}" for d in details if d)))
+        # wrapped under its indent in a terminal; in a pipe or a file whole on its line
+        out.print(Padding(Text(description), (0, 0, 0, 4)) if out.is_terminal else f"    {description}", markup=False)
+        out.print()
 
 
 def options_given(ctx, except_for: tuple[str, ...]) -> list[str]:

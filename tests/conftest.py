@@ -27,6 +27,8 @@ def _isolated_cwd(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "NO_COLOR"):    # a CI's colours: tests read plain text
+        monkeypatch.delenv(name, raising=False)
     yield
 
 

@@ -62,6 +62,17 @@ def progress_bars(console):
                     Info(table_column=Column(min_width=8)), console=console, transient=False)
 
 
+def metrics_text(metrics: dict[str, float]) -> str:
+    """A progress row's information: the accuracies first (in a narrow terminal the end of the line
+    gives way), then the loss and the learning rate where the trainer reports them."""
+    parts = [f"{k.split('_')[0]} {metrics[k]:.3f}" for k in ("test_acc", "train_acc") if k in metrics]
+    if "loss" in metrics:
+        parts.append(f"loss {metrics['loss']:.3f}")
+    if "lr" in metrics:
+        parts.append(f"lr {metrics['lr']:.3g}")
+    return "  ".join(parts)
+
+
 class RichReporter(Reporter):
     def __init__(self) -> None:
         from orderlab.terminal import make_console
@@ -100,15 +111,7 @@ class RichReporter(Reporter):
     def network_progress(self, fraction: float, metrics: dict[str, float]) -> None:
         if self._task is None:
             return
-        info = None
-        if metrics:
-            # the accuracies first: in a narrow terminal the end of the line gives way
-            parts = [f"{k.split('_')[0]} {metrics[k]:.3f}" for k in ("test_acc", "train_acc") if k in metrics]
-            if "loss" in metrics:
-                parts.append(f"loss {metrics['loss']:.3f}")
-            if "lr" in metrics:
-                parts.append(f"lr {metrics['lr']:.3g}")
-            info = "  ".join(parts)
+        info = metrics_text(metrics) if metrics else None
         kw = {"info": info} if info is not None else {}
         self.progress.update(self._task, completed=int(fraction * 1000), **kw)
         if self._overall is not None:

@@ -30,6 +30,7 @@ from typing import Any, Callable
 
 from orderlab.errors import OrderlabError, counted
 from orderlab.trainer.api import data_options, network_runs, plan_record, running_elsewhere
+from orderlab.trainer.progress import metrics_text
 
 EXECUTORS = ("local", "ray")
 
@@ -1149,7 +1150,7 @@ class RichDisplay(SilentDisplay):
         elif kind == "progress" and tid in self.bars:
             self.fraction[tid] = ev[2]
             m = ev[3]
-            info = "  ".join(f"{k.split('_')[0]} {m[k]:.3f}" for k in ("train_acc", "test_acc") if k in m)
+            info = metrics_text(m)
             self.progress.update(self.bars[tid], completed=int(ev[2] * 1000), **({"info": info} if info else {}))
         elif kind == "message":
             self.console.print(ev[2])

@@ -396,7 +396,7 @@ def register(app: typer.Typer) -> None:
         log = not arch if log is None else log
         title = f"orderlab report: {study}" + (f" ({', '.join(arch)})" if arch else "")
         md = publish_report(store, study, stacks, out, title=title, log=log, notes=left_out)
-        say(f"report: {md}")
+        typer.echo(f"report: {md}")
         if log:
             say(f"logged as the report run of study {study!r} (artifacts under report/, TPA metrics per "
                        f"architecture; it replaces the previous report's run)")

@@ -59,4 +59,4 @@ def register(app: typer.Typer) -> None:
         except KeyboardInterrupt:
             say("interrupted: finished networks are kept; run the same command to go on", err=True)
             raise typer.Exit(130) from None
-        say(f"report: {path}")
+        typer.echo(f"report: {path}")

@@ -72,7 +72,10 @@ def register(app: typer.Typer) -> None:
         """List a study's network runs."""
         from rich.markup import escape
         from rich.table import Table
+        from rich.text import Text
         from orderlab.store import Store, shown_status
+        from orderlab.tables import fit_columns
+        from orderlab.terminal import in_terminal
         from orderlab.studydata import unstarted_note
         store = Store(tracking_uri, must_exist=True)
         rows = store.list_runs(study)
@@ -94,38 +97,47 @@ def register(app: typer.Typer) -> None:
                           escape(error if len(error) <= 60 else error[:59] + "…")])
 
         errors = any(c[-1] for c in cells)
+        heads = ["run id", "arch", "seed", "status", unit.replace("/", "/\n"), "ckpts", "train acc", "test acc", "error"]
 
-        def table(ids: dict[str, str], with_error: bool) -> Table:
-            t = Table(title=f"study {study}")
-            for head in ("run id", "arch", "seed", "status", unit.replace("/", "/\n"), "ckpts", "train acc", "test acc",
-                         *(["error"] if with_error else [])):
-                t.add_column(head, no_wrap=True)
-            for c in cells:
-                t.add_row(ids[c[0]], *c[1:len(t.columns)])
-            return t
+        def widths(ids: dict[str, str], with_error: bool) -> list[int]:
+            """Each column's cells, none wrapped or cut (the error column last, when shown)."""
+            n = len(heads) - (not with_error)
+            return [max([max(map(len, heads[k].split("\n")))] +
+                        [len(ids[c[0]]) if k == 0 else Text.from_markup(c[k]).cell_len for c in cells]) for k in range(n)]
+
+        def room(w: list[int]) -> int:
+            return sum(w) + 3 * len(w) + 1                    # a bordered table: 3 cells a column, 1 more
 
         out = console()
-
-        def width(t: Table) -> int:
-            return out.measure(t, options=out.options.update_width(10_000)).maximum
-
-        # In a terminal, whole ids that leave no room give way first (the other columns stay whole),
-        # then the errors move under the table. In a pipe or a file the table is as wide as it needs,
-        # the ids whole for scripts to read.
+        tty = in_terminal()
+        # In a terminal, whole ids that leave no room give way first, then the errors move under the
+        # table, then the architecture's name is cut with "…": the other columns stay whole. In a
+        # pipe or a file the table is as wide as it needs, the ids whole for scripts to read.
         whole = {c[0]: c[0] for c in cells}
-        short = out.is_terminal and width(table(whole, False)) > out.width
+        short = tty and room(widths(whole, False)) > out.width
         ids = short_ids(list(whole)) if short else whole
-        below = errors and out.is_terminal and width(table(ids, True)) > out.width
-        t = table(ids, errors and not below)
-        if not out.is_terminal:
-            out.width = max(out.width, width(t))
+        below = errors and tty and room(widths(ids, True)) > out.width
+        w = widths(ids, errors and not below)
+        if tty and room(w) > out.width:                       # the accuracies' headers on two lines
+            heads[6:8] = ["train\nacc", "test\nacc"]
+            w = widths(ids, errors and not below)
+        if tty:      # fit_columns counts 2 cells a column and 2 more; the borders take one more each
+            fitted = fit_columns(dict(enumerate(w)), out.width - len(w) + 1, {1: (6, 1.0)})
+            w = [fitted[k] for k in range(len(w))]
+        else:
+            out.width = max(out.width, room(w))
+        t = Table(title=f"study {escape(study)}")
+        for k, width in enumerate(w):
+            t.add_column(heads[k], width=width, no_wrap=True, overflow="ellipsis")
+        for c in cells:
+            t.add_row(ids[c[0]], *c[1:len(w)])
         out.print(t)
         for c, r in zip(cells, rows):
             if below and c[-1]:
                 out.print(f"{ids[c[0]]} {r.arch}/s{r.seed}: {escape(r.error or '')}")
         if short:
             say("note: run ids shortened to fit the terminal; `orderlab train --resume` takes any beginning "
-                       "of a network's id that no other network's id shares", err=True)
+                "of a network's id that no other network's id shares", err=True)
         pending = unstarted_note(store, study, rows) if rows else None
         if pending:
             say(f"note: {pending}", err=True)
@@ -160,7 +172,7 @@ def register(app: typer.Typer) -> None:
                 continue
             say(f"warning: {w.replace(OWN_CHECKPOINTS, 'the file holds only the common ones')}", err=True)
         path = write_export(export_arrays(stack), output)
-        say(f"wrote {path}: {counted(stack.n_networks, 'network')} x "
+        typer.echo(f"wrote {path}: {counted(stack.n_networks, 'network')} x "
                    f"{counted(stack.n_checkpoints, 'checkpoint')} x {counted(stack.n_examples, split + ' example')}")
 
     @app.command(rich_help_panel="Store")
@@ -174,7 +186,7 @@ def register(app: typer.Typer) -> None:
         uri = resolve_tracking_uri(tracking_uri)
         if uri.startswith(("http://", "https://")):
             Store(uri)          # a server that does not answer is named, not sent to the browser
-            say(f"the store is a tracking server: open {uri} in a browser")
+            typer.echo(f"the store is a tracking server: open {uri} in a browser")
             return
         check_port(UI_HOST, port)
         store = Store(uri, must_exist=True)     # a reading command: a mistyped path made an empty store
@@ -184,7 +196,7 @@ def register(app: typer.Typer) -> None:
                "--workers", "1"]
         if store._local_artifact_root is not None:
             cmd += ["--default-artifact-root", store._local_artifact_root.as_uri()]
-        say(f"MLflow UI for {store.uri} at http://{UI_HOST}:{port}  (Ctrl-C to stop; it takes ~10 s to start)")
+        typer.echo(f"MLflow UI for {store.uri} at http://{UI_HOST}:{port}  (Ctrl-C to stop; it takes ~10 s to start)")
         elsewhere = store.made_elsewhere()
         if elsewhere is not None:       # the UI follows the recorded paths, not the store's folder
             say(f"note: this store was made in {elsewhere} and moved or copied here; the MLflow UI looks for "

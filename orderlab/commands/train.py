@@ -140,18 +140,21 @@ def _listing(heads: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
     from rich.padding import Padding
     from rich.table import Table
     from rich.text import Text
+
+    from orderlab.terminal import in_terminal, natural_width
     out = console()
     t = Table(*heads, box=None)
     t.columns[0].no_wrap = True
     for r in rows:
         t.add_row(*r)
-    if out.measure(t, options=out.options.update_width(10_000)).maximum <= out.width:
+    if natural_width(out, t) <= out.width:
         out.print(t)
         return
     for name, *details, description in rows:
         out.print(Text.assemble((name, "bold"), *(f"  {d}" for d in details if d)))
         # wrapped under its indent in a terminal; in a pipe or a file whole on its line
-        out.print(Padding(Text(description), (0, 0, 0, 4)) if out.is_terminal else f"    {description}", markup=False)
+        out.print(Padding(Text(description), (0, 0, 0, 4), expand=False) if in_terminal() else f"    {description}",
+                  markup=False)
         out.print()
 
 
@@ -194,7 +197,7 @@ def _run_training(cfg) -> list[str]:
     store = Store(cfg.tracking_uri)
     runs = [store.get_run(r) for r in run_ids if r]     # None: a run the store refused to make
     if not cfg.quiet:
-        say(f"recorded {counted(len(run_ids), 'network')} in study {cfg.study!r} ({'new ' if new else ''}store "
+        typer.echo(f"recorded {counted(len(run_ids), 'network')} in study {cfg.study!r} ({'new ' if new else ''}store "
                    f"{store.uri})")
     failed = [r for r in runs if r.status != "FINISHED"]
     # networks whose run could not even be made (the store refused it): their error was printed above

@@ -399,7 +399,7 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"report: {md}")
         if log:
             say(f"logged as the report run of study {study!r} (artifacts under report/, TPA metrics per "
-                       f"architecture; it replaces the previous report's run)")
+                f"architecture; it replaces the previous report's run)")
 
     @app.command(rich_help_panel="Analyse")
     def examples(

@@ -200,8 +200,8 @@ def register(app: typer.Typer) -> None:
         elsewhere = store.made_elsewhere()
         if elsewhere is not None:       # the UI follows the recorded paths, not the store's folder
             say(f"note: this store was made in {elsewhere} and moved or copied here; the MLflow UI looks for "
-                       f"the runs' files there and shows them only where that folder still holds them "
-                       f"(orderlab's own commands read them here)", err=True)
+                f"the runs' files there and shows them only where that folder still holds them "
+                f"(orderlab's own commands read them here)", err=True)
         # MLflow's server imports a Starlette module Starlette has deprecated: a warning per worker
         # that the user can do nothing about.
         quiet = "ignore:starlette.middleware.wsgi is deprecated"

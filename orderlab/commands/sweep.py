@@ -98,12 +98,12 @@ def register(app: typer.Typer) -> None:
             unstopped = getattr(e, "unstopped", [])
             if unstopped:
                 say(f"interrupted: the worker{'s' if len(unstopped) > 1 else ''} training {', '.join(unstopped)} had not stopped after "
-                           f"{DRAIN_SECONDS:g} s, so those networks stay RUNNING and show as STALE once the "
-                           f"workers are gone; any others that were training are marked KILLED; continue all of them with "
-                           f"`{suggest_for(tracking_uri, 'orderlab', 'sweep', '--resume', cfg.study)}`", err=True)
+                    f"{DRAIN_SECONDS:g} s, so those networks stay RUNNING and show as STALE once the "
+                    f"workers are gone; any others that were training are marked KILLED; continue all of them with "
+                    f"`{suggest_for(tracking_uri, 'orderlab', 'sweep', '--resume', cfg.study)}`", err=True)
             else:
                 say(_interrupted_line(cfg, tracking_uri, began, bool(resume), getattr(e, "dispatched", True)),
-                           err=True)
+                    err=True)
             raise typer.Exit(130) from None
         for note in result.plan_notes:        # on stderr, --quiet or not: networks left untrained
             say(f"warning: {note}", err=True)

@@ -213,7 +213,7 @@ def _run_training(cfg) -> list[str]:
                     f"({reporter.errors.get(unstarted[0]) or 'no error recorded'})")
     if said:
         say("; ".join(said) + "; fix the cause and run the same command again to resume or start them",
-                   err=True)
+            err=True)
         raise typer.Exit(1)
     return run_ids
 

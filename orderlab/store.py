@@ -1087,13 +1087,17 @@ class Store:
         # network runs only: a study's parent or report run sharing the beginning makes it no less one
         found = self._retry(lambda: self.client.search_runs(
             exps, filter_string=f"attributes.run_id LIKE '{prefix}%' and tags.`{TAG_KIND}` = 'network'",
-            max_results=5)) if exps else []
+            max_results=1000)) if exps else []
         if not found:
             raise missing
         if len(found) > 1:
-            ids = ", ".join(r.info.run_id for r in found[:3])
-            raise StoreError(f"run id {prefix!r} begins {'more than 4' if len(found) > 4 else len(found)} runs' "
-                             f"ids ({ids}{', …' if len(found) > 3 else ''}); give more of it")
+            # named as `orderlab runs` shortens them, by as many characters as tell these apart
+            n = max(8, len(prefix) + 1)
+            while len({r.info.run_id[:n] for r in found}) < len(found):
+                n += 1
+            ids = ", ".join(r.info.run_id[:n] for r in found[:4]) + (", …" if len(found) > 4 else "")
+            count = f"{len(found)}{' or more' if len(found) == 1000 else ''}"
+            raise StoreError(f"run id {prefix!r} begins the ids of {count} network runs ({ids}); give more of it")
         return found[0]
 
     # -- network runs: writing ---------------------------------------------

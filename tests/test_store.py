@@ -633,9 +633,16 @@ def test_runs_in_a_narrow_terminal_shorten_ids_that_any_unique_beginning_names(s
     # parent run is no network: it shares a beginning without making it ambiguous
     first = [i[0] for i in ids + failed]
     shared = next(c for c in first if first.count(c) > 1)
-    many = "more than 4" if first.count(shared) > 4 else first.count(shared)
-    with pytest.raises(StoreError, match=f"run id '{shared}' begins {many} runs' ids .*; give more of it"):
+    alike = [i for i in ids + failed if i.startswith(shared)]
+    with pytest.raises(StoreError) as refused:
         store.get_run(shared)
+    message = str(refused.value)
+    assert message.startswith(f"run id '{shared}' begins the ids of {len(alike)} network runs (") and \
+        message.endswith("); give more of it"), message
+    named = message.split(" (", 1)[1].rsplit(")", 1)[0].split(", ")
+    shown = [n for n in named if n != "…"]
+    assert len(shown) == min(4, len(alike)) and (named[-1] == "…") == (len(alike) > 4), message
+    assert all(len(n) >= 8 and sum(i.startswith(n) for i in alike) == 1 for n in shown), message
     with pytest.raises(StoreError, match="no run"):         # the study's parent is no network's run
         store.get_run(store.study_parent("many")[:31])
     with pytest.raises(StoreError, match="no run 'zz12'"):

@@ -63,7 +63,7 @@ def register(app: typer.Typer) -> None:
         tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", envvar="MLFLOW_TRACKING_URI",
                                                    help="MLflow store or server (default sqlite:///./mlruns/mlflow.db)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars and no summary: errors "
-                                    "only (for scripts)."),
+                                    "only, and an interrupt's line (for scripts)."),
     ) -> None:
         if resume is not None:
             ignored = options_given(ctx, except_for=("resume", "tracking_uri", "quiet", "device"))

@@ -17,13 +17,38 @@ def in_terminal(stderr: bool = False) -> bool:
         return False
 
 
+class _Trimmed:
+    """A pipe or a file, written through line by line without the spaces rich pads lines with to
+    the console's width (160 columns of them after a table's short row, in every log and diff)."""
+
+    def __init__(self, stream) -> None:
+        self.stream, self.pending = stream, ""
+
+    def write(self, text: str) -> int:
+        *lines, self.pending = (self.pending + text).split("\n")
+        for line in lines:
+            self.stream.write(line.rstrip(" ") + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        if self.pending:            # rich writes whole lines; a part left over goes as it is
+            self.stream.write(self.pending)
+            self.pending = ""
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
 def make_console(stderr: bool = False):
     """In a terminal, lines fit its width. In a pipe or a file no sentence is cut: prose is left whole
     on its line (soft wrap) and tables get 160 columns rather than rich's 80, so they never squash;
     COLUMNS, when set, still sizes the tables."""
     from rich.console import Console
-    tty = in_terminal(stderr)
-    return Console(stderr=stderr, width=None if tty or os.environ.get("COLUMNS") else 160, soft_wrap=not tty)
+    if in_terminal(stderr):
+        return Console(stderr=stderr)
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(file=_Trimmed(stream), width=None if os.environ.get("COLUMNS") else 160, soft_wrap=True)
 
 
 def natural_width(console, renderable) -> int:

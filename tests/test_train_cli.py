@@ -683,3 +683,5 @@ def test_archs_and_datasets_list_whole_names_at_80_columns():
     assert all(f"    {s.description}" in piped for s in dataset_specs()), piped
     wide = runner.invoke(app, ["archs"], env={"COLUMNS": "250"}).stdout.splitlines()
     assert wide[0].split() == ["architecture", "kind", "inputs", "defaults", "description"], wide
+    # in a pipe no line is padded to the table's width with spaces (a log's lines were, by ~200)
+    assert not [line for line in wide + piped if line.endswith(" ")], wide

@@ -350,6 +350,15 @@ class RunInfo:
         return {"run_id": self.run_id, "arch": self.arch, "seed": self.seed, "stages": self.stages}
 
 
+def short_ids(ids: list[str], least: int = 8) -> dict[str, str]:
+    """Each run id's first characters: ``least`` of them, or as many as tell the given ids apart
+    (`orderlab runs` in a narrow terminal, and a refused ambiguous beginning, name runs so)."""
+    n = least
+    while len({i[:n] for i in ids}) < len(set(ids)):
+        n += 1
+    return {i: i[:n] for i in ids}
+
+
 def shown_status(run: Any) -> str:
     """The status to show a user: SUPERSEDED for an interrupted run whose network was trained anew
     in another run (it is no failure to count, and resuming it is refused), else the run's own."""
@@ -1092,10 +1101,8 @@ class Store:
             raise missing
         if len(found) > 1:
             # named as `orderlab runs` shortens them, by as many characters as tell these apart
-            n = max(8, len(prefix) + 1)
-            while len({r.info.run_id[:n] for r in found}) < len(found):
-                n += 1
-            ids = ", ".join(r.info.run_id[:n] for r in found[:4]) + (", …" if len(found) > 4 else "")
+            short = short_ids([r.info.run_id for r in found], least=max(8, len(prefix) + 1))
+            ids = ", ".join(short[r.info.run_id] for r in found[:4]) + (", …" if len(found) > 4 else "")
             count = f"{len(found)}{' or more' if len(found) == 1000 else ''}"
             raise StoreError(f"run id {prefix!r} begins the ids of {count} network runs ({ids}); give more of it")
         return found[0]

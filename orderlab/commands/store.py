@@ -16,14 +16,6 @@ URI_OPTION = typer.Option(None, "--tracking-uri", envvar="MLFLOW_TRACKING_URI",
                           help="MLflow store or server (default sqlite:///./mlruns/mlflow.db).")
 
 
-def short_ids(ids: list[str], least: int = 8) -> dict[str, str]:
-    """Each id's first characters: ``least`` of them, or as many as tell the listed ids apart."""
-    n = least
-    while len({i[:n] for i in ids}) < len(set(ids)):
-        n += 1
-    return {i: i[:n] for i in ids}
-
-
 def register(app: typer.Typer) -> None:
 
     @app.command(rich_help_panel="Store")
@@ -73,7 +65,7 @@ def register(app: typer.Typer) -> None:
         from rich.markup import escape
         from rich.table import Table
         from rich.text import Text
-        from orderlab.store import Store, shown_status
+        from orderlab.store import Store, short_ids, shown_status
         from orderlab.tables import fit_columns
         from orderlab.terminal import in_terminal
         from orderlab.studydata import unstarted_note

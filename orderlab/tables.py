@@ -20,14 +20,22 @@ COLUMNS = [("study", "study"), ("dataset", "dataset"), ("archs", "archs"), ("run
 SHRINKABLE = {"study": (10, 2.0), "dataset": (7, 1.0), "archs": (5, 1.0)}
 
 
+def table_width(widths, padding: int = 1, rule: int = 0, edges: int = 2) -> int:
+    """The cells a table of columns ``widths`` takes: each column has ``padding`` on both sides and
+    ``rule`` cells of border, and the table ``edges`` more. The defaults are the TUI's DataTable,
+    which keeps two cells for its scroll bar; a bordered rich Table is ``rule=1, edges=1``."""
+    widths = list(widths)
+    return sum(widths) + (2 * padding + rule) * len(widths) + edges
+
+
 def fit_columns(widths: dict[str, int], screen: int, shrinkable: dict[str, tuple[int, float]],
-                padding: int = 1) -> dict[str, int]:
-    """Column widths that fit ``screen`` cells (each column has ``padding`` on both sides, and a
-    table keeps a column for its scroll bar), narrowing the widest of the ``shrinkable`` columns
-    (name -> (narrowest width, weight): a column of twice the weight keeps twice the share) a cell
-    at a time; the others keep their widths. Narrower than that, the table scrolls sideways."""
+                padding: int = 1, rule: int = 0, edges: int = 2) -> dict[str, int]:
+    """Column widths whose table (:func:`table_width`) fits ``screen`` cells, narrowing the widest
+    of the ``shrinkable`` columns (name -> (narrowest width, weight): a column of twice the weight
+    keeps twice the share) a cell at a time; the others keep their widths. Narrower than that, the
+    table scrolls sideways (the TUI) or rich cuts it (the CLI)."""
     out = dict(widths)
-    excess = sum(out.values()) + 2 * padding * len(out) + 2 - screen
+    excess = table_width(out.values(), padding, rule, edges) - screen
     while excess > 0:
         key = max((k for k, (least, _) in shrinkable.items() if k in out and out[k] > least),
                   key=lambda k: out[k] / shrinkable[k][1], default=None)

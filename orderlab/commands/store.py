@@ -48,9 +48,9 @@ def register(app: typer.Typer) -> None:
         now = time.time()
         table = [cells(s, now) | {"networks": str(s.n_networks)} for s in rows]
         natural = {k: max([len(label)] + [cell_len(c[k]) for c in table]) for k, label in shown}
-        # no borders, two cells between columns: fit_columns counts two per column and two more; the
-        # study's name gives way to 8 cells, not the TUI's 10: "nets" takes the room
-        widths = fit_columns(natural, out.width + 4, SHRINKABLE | {"study": (8, 2.0)})
+        # no borders, two cells between columns and none at the edges; the study's name gives way
+        # to 8 cells, not the TUI's 10: "nets" takes the room
+        widths = fit_columns(natural, out.width, SHRINKABLE | {"study": (8, 2.0)}, edges=-2)
         t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
         for key, label in shown:
             t.add_column(label, width=widths[key], no_wrap=True)
@@ -66,7 +66,7 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
         from rich.text import Text
         from orderlab.store import Store, short_ids, shown_status
-        from orderlab.tables import fit_columns
+        from orderlab.tables import fit_columns, table_width
         from orderlab.terminal import in_terminal
         from orderlab.studydata import unstarted_note
         store = Store(tracking_uri, must_exist=True)
@@ -98,7 +98,7 @@ def register(app: typer.Typer) -> None:
                         [len(ids[c[0]]) if k == 0 else Text.from_markup(c[k]).cell_len for c in cells]) for k in range(n)]
 
         def room(w: list[int]) -> int:
-            return sum(w) + 3 * len(w) + 1                    # a bordered table: 3 cells a column, 1 more
+            return table_width(w, rule=1, edges=1)           # a bordered rich Table
 
         out = console()
         tty = in_terminal()
@@ -113,8 +113,8 @@ def register(app: typer.Typer) -> None:
         if tty and room(w) > out.width:                       # the accuracies' headers on two lines
             heads[6:8] = ["train\nacc", "test\nacc"]
             w = widths(ids, errors and not below)
-        if tty:      # fit_columns counts 2 cells a column and 2 more; the borders take one more each
-            fitted = fit_columns(dict(enumerate(w)), out.width - len(w) + 1, {1: (6, 1.0)})
+        if tty:
+            fitted = fit_columns(dict(enumerate(w)), out.width, {1: (6, 1.0)}, rule=1, edges=1)
             w = [fitted[k] for k in range(len(w))]
         else:
             out.width = max(out.width, room(w))

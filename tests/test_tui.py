@@ -72,7 +72,7 @@ async def test_studies_list_and_navigation(tui_store):
 
 
 def test_study_columns_give_way_to_the_counts():
-    from orderlab.app.screens.studies import fit_widths
+    from orderlab.tables import fit_widths
     natural = {"study": 40, "dataset": 13, "archs": 26, "running": 7, "finished": 4, "failed": 6,
                "stale": 5, "checkpoints": 5, "updated": 7}
     assert fit_widths(natural, 200) == natural                      # room enough: nothing changes
@@ -84,7 +84,7 @@ def test_study_columns_give_way_to_the_counts():
     tiny = fit_widths(natural, 30)                                   # never below the least widths
     assert (tiny["study"], tiny["dataset"], tiny["archs"]) == (10, 7, 5)
     # with the "plan" column, the longest "updated" and long names, the table still fits 80 columns
-    from orderlab.app.screens.studies import COLUMNS, ago
+    from orderlab.tables import COLUMNS, ago
     now = 1e9
     longest = max(len(ago(now - d, now)) for d in (0, 59, 600, 9 * 3600, 20 * 3600, 5 * 86400, 99 * 86400, 4e7))
     assert longest <= 8
@@ -1128,7 +1128,7 @@ print("early", early, "torch" in sys.modules, "mlflow" in sys.modules)
 def test_studies_table_keeps_stale_apart_from_failed():
     """STALE runs (their process died; resumable) have their own column, as in `orderlab studies`."""
     from rich.text import Text
-    from orderlab.app.screens.studies import cells, columns
+    from orderlab.tables import cells, columns
     from orderlab.store import StudyInfo
     s = StudyInfo("s", "e", None, "digits", ["mlp"], n_runs=6, n_running=1, n_finished=2, n_failed=1, n_stale=2,
                   checkpoints=4, last_update=0.0)

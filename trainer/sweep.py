@@ -30,7 +30,7 @@ from typing import Any, Callable
 
 from orderlab.errors import OrderlabError, counted
 from orderlab.trainer.api import data_options, network_runs, plan_record, running_elsewhere
-from orderlab.trainer.progress import metrics_text
+from orderlab.trainer.progress import metrics_text, progress_bars
 
 EXECUTORS = ("local", "ray")
 
@@ -1115,7 +1115,6 @@ class RichDisplay(SilentDisplay):
 
     def __init__(self) -> None:
         from orderlab.terminal import make_console
-        from orderlab.trainer.progress import progress_bars
         self.console = make_console(stderr=True)
         self.progress = progress_bars(self.console)
         self.bars: dict[int, Any] = {}

@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from orderlab.app.messages import PollFailed, StudiesLoaded
 from orderlab.app.screens.polling import PollingScreen
 # the studies list's columns and cells, shared with `orderlab studies`
-from orderlab.tables import COLUMNS, ago, cell_len as _cell_len, cells, columns, fit_widths  # noqa: F401
+from orderlab.tables import cell_len, cells, columns, fit_widths
 
 
 class StudiesScreen(PollingScreen):
@@ -88,7 +88,7 @@ class StudiesScreen(PollingScreen):
         rows = [cells(s, now) for s in self.studies]
         # Explicit column widths (see RunsView.show_data for why not DataTable's auto widths).
         for key, label in shown:
-            self._natural[key] = max([self._natural.get(key, 0), len(label)] + [_cell_len(r[key]) for r in rows])
+            self._natural[key] = max([self._natural.get(key, 0), len(label)] + [cell_len(r[key]) for r in rows])
         widths = fit_widths({k: self._natural[k] for k, _ in shown}, self.size.width, table.cell_padding)
         # the cursor stays on its study, not on its row: a new study sorted above it would otherwise
         # take its place (and Enter open that one); new columns (a longer name, a resize) clear it

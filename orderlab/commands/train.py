@@ -59,7 +59,7 @@ def register(app: typer.Typer) -> None:
         download: bool = typer.Option(False, "--download", help="Download missing datasets (torchvision)."),
         ensemble: int = typer.Option(1, "--ensemble", "-k", help="Train K seeds at once as one vectorised model."),
         resume: Optional[str] = typer.Option(None, "--resume", help="Continue an interrupted run by its run id "
-                                             "(or any beginning of it that no other run shares)."),
+                                             "(or any beginning of it that no other network's id shares)."),
         tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", envvar="MLFLOW_TRACKING_URI",
                                                    help="MLflow store or server (default sqlite:///./mlruns/mlflow.db)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars and no summary: errors "

@@ -215,7 +215,28 @@ def test_progress_rows_at_80_columns_keep_bar_and_times_whole_and_cut_the_inform
     row = next(line for line in lines if line.startswith("resnet18/s0..s3 (x4)"))
     bar = row[len("resnet18/s0..s3 (x4) "):row.index(" 40.0%")]         # drawn in 16 cells, 6 of them done
     assert max(map(len, lines)) <= 80 and len(bar) >= 16 and bar.count("━") == 6, lines
-    assert re.search(r" 40\.0% \d:\d\d:\d\d [-\d:]{7} test 0\.812  train", row) and row.endswith("…"), row
+    assert re.search(r" 40\.0% \d:\d\d:\d\d [-\d:]{7} test 0\.812 …$", row), row
+
+
+@pytest.mark.parametrize("width, shown", [(80, "test 0.812 …"), (90, "test 0.812  train 0.853 …"),
+                                          (100, "test 0.812  train 0.853 …"),
+                                          (120, "test 0.812  train 0.853  loss 0.412  lr 0.00256")])
+def test_a_progress_rows_information_gives_way_item_by_item(width, shown):
+    """Cut character by character, a row ended in a stub such as "train 0.…" or "loss 0.…", which
+    read as a value: the information now drops whole items, and "…" says more follows."""
+    import io
+
+    from rich.console import Console
+
+    from orderlab.trainer.progress import RichReporter, progress_bars
+    rep = RichReporter()
+    rep.progress = progress_bars(Console(file=io.StringIO(), width=width, force_terminal=True, color_system=None))
+    rep.progress.disable = True
+    rep.study_started("s", 8, "fashion-mnist", "cpu")
+    rep.network_started("resnet18/s0..s3 (x4)", "a" * 32)
+    rep.network_progress(0.4, {"test_acc": 0.8125, "train_acc": 0.8533, "loss": 0.41234, "lr": 0.00256})
+    row = next(line.rstrip() for line in _render(rep.progress).splitlines() if line.startswith("resnet18"))
+    assert row.endswith(" " + shown) and len(row) <= width, row
 
 
 def _render(progress) -> str:

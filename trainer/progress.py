@@ -42,17 +42,42 @@ class MessageLog(Reporter):
 def progress_bars(console):
     """The bars `train` and `sweep` draw: a name, a bar, the percentage, the times and a last column
     of information (accuracies, loss, lr; a status). Narrower than that needs, the information gives
-    way first, cut with "…" on its one line, and the bar is a fifth of the width at most: at 80
-    columns the bar had shrunk to 3 cells and the times read "0:…"."""
+    way first, item by item with "…" after the last shown, and the bar is a fifth of the width at
+    most: at 80 columns the bar had shrunk to 3 cells and the times read "0:…"."""
     from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
     from rich.table import Column
     from rich.text import Text
 
+    class Items:
+        """An information cell that gives way item by item ("test 0.850", "loss 0.412", two spaces
+        apart): a cut in the middle of one left a stub such as "loss 0.…" that read as a value. An
+        item is cut with "…" only when it is the first and alone does not fit."""
+
+        def __init__(self, text: Text) -> None:
+            self.text = text
+
+        def __rich_measure__(self, console, options):
+            from rich.measure import Measurement
+            return Measurement(min(8, len(self.text)), len(self.text))
+
+        def __rich_console__(self, console, options):
+            width = options.max_width
+            kept = self.text
+            if len(kept) > width:
+                items = self.text.split("  ", allow_blank=False)
+                shown = Text("")
+                for item in items:
+                    joined = item if not shown else Text("  ").join([shown, item])
+                    if len(joined) + 2 > width:         # room left for the " …" that says more follows
+                        break
+                    shown = joined
+                kept = Text("").join([shown, Text(" …")]) if shown else self.text
+            kept.no_wrap, kept.overflow = True, "ellipsis"
+            yield kept
+
     class Info(ProgressColumn):
-        def render(self, task) -> Text:
-            text = Text.from_markup(str(task.fields.get("info", "")))
-            text.no_wrap, text.overflow = True, "ellipsis"
-            return text
+        def render(self, task) -> Items:
+            return Items(Text.from_markup(str(task.fields.get("info", ""))))
 
     return Progress(TextColumn("[bold]{task.description}", table_column=Column(no_wrap=True)),
                     BarColumn(bar_width=max(10, min(40, console.width // 5)), table_column=Column(no_wrap=True)),

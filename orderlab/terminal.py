@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+import textwrap
 
 
 def in_terminal(stderr: bool = False) -> bool:
@@ -57,7 +58,13 @@ def natural_width(console, renderable) -> int:
 
 
 def say(text: str, err: bool = False) -> None:
-    """A line of prose (a note, a warning): wrapped at words to a terminal's width, whole on one line
-    in a pipe or a file. Printed as written (no rich markup). Lines that name a path or an address
-    for a script or a copy (`report: PATH`) are echoed whole instead."""
-    make_console(stderr=err).print(text, markup=False, highlight=False, emoji=False)
+    """A line of prose (a note, a warning, train's closing line): wrapped at spaces to a terminal's
+    width, whole on one line in a pipe or a file. A word longer than the width (a store's path) is
+    never broken with a newline, which a copy would keep: the terminal folds it and a copy reads it
+    whole. Printed as written (no rich markup). Lines that begin with a path or an address
+    (`report: PATH`) are echoed whole instead, for scripts."""
+    console = make_console(stderr=err)
+    if in_terminal(err):
+        text = "\n".join(textwrap.fill(line, console.width, break_long_words=False, break_on_hyphens=False)
+                         for line in text.split("\n"))
+    console.print(text, markup=False, highlight=False, emoji=False, overflow="ignore", crop=False)

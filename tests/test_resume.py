@@ -507,3 +507,15 @@ def test_a_restart_in_place_says_why_the_state_was_not_used(store_uri):
     assert r.exit_code == 0, r.output
     assert "restarts from the start: its training state is unreadable" in said, said
     assert [(x.run_id, x.status, x.checkpoints) for x in store.list_runs("restart-why")] == [(run.run_id, "FINISHED", 3)]
+
+
+def test_resumes_closing_line_wraps_at_spaces_in_a_terminal(store_uri):
+    """`train --resume`'s closing line was echoed whole: an 80-column terminal broke it mid-word."""
+    run = cut_run(store_uri, "a-study-with-a-rather-long-name", 1, archs=["cnn"], seeds=[1], dataset="digits",
+                  train_subset=120, test_subset=60, epochs=1, record_every=0.5, device="cpu", quiet=True)
+    terminal = {"TTY_COMPATIBLE": "1", "TERM": "dumb", "LINES": "40", "COLUMNS": "80"}
+    r = runner.invoke(app, ["train", "--resume", run.run_id, "--tracking-uri", store_uri], env=terminal)
+    line = f"run {run.run_id} (cnn/s1 in study 'a-study-with-a-rather-long-name'): FINISHED, 3 checkpoints"
+    lines = r.stdout.splitlines()
+    assert r.exit_code == 0 and " ".join(r.stdout.split()).endswith(line) and line not in lines, r.output
+    assert max(map(len, lines)) <= 80, lines

@@ -685,3 +685,19 @@ def test_archs_and_datasets_list_whole_names_at_80_columns():
     assert wide[0].split() == ["architecture", "kind", "inputs", "defaults", "description"], wide
     # in a pipe no line is padded to the table's width with spaces (a log's lines were, by ~200)
     assert not [line for line in wide + piped if line.endswith(" ")], wide
+
+
+def test_closing_lines_wrap_at_spaces_in_a_terminal_and_keep_the_store_whole(tmp_path):
+    """Train's closing line was echoed whole, so an 80-column terminal broke it mid-word ("stu|dy");
+    now it wraps at spaces, the store's address never broken by a newline
+    a copy would keep, and in a pipe they stay one line for scripts."""
+    deep = tmp_path / ("a-folder-with-a-rather-long-name-" * 2) / "store"
+    uri = f"sqlite:///{deep}/mlflow.db"
+    terminal = {"TTY_COMPATIBLE": "1", "TERM": "dumb", "LINES": "40", "COLUMNS": "80"}
+    args = ["train", "--arch", "logistic", "--seeds", "0", "--epochs", "1", "--train-subset", "100",
+            "--test-subset", "50", "--study", "closing", "--tracking-uri", uri]
+    out = runner.invoke(app, args, env=terminal).stdout.splitlines()
+    i = next(i for i, line in enumerate(out) if line.startswith("recorded 1 network in study 'closing'"))
+    assert len(out[i]) <= 80 and out[i + 1] == f"{uri})", out
+    piped = runner.invoke(app, args[:4] + ["1"] + args[5:]).stdout.splitlines()
+    assert f"recorded 1 network in study 'closing' (store {uri})" in piped, piped

@@ -341,14 +341,15 @@ def resume_run(run_id: str, *, tracking_uri: str | None = None, quiet: bool = Fa
             ids = resume_runs([info.run_id], device=device, reporter=reporter, store=store)
     except KeyboardInterrupt:
         import typer
-        typer.echo(_interrupted_line(reporter, store, info), err=True)
+
+        from orderlab.terminal import say
+        say(_interrupted_line(reporter, store, info), err=True)
         raise typer.Exit(130) from None
     now = ids[0] if ids else info.run_id
     info = store.get_run(now)
     if not quiet:
-        import typer
-        typer.echo(f"run {now} ({info.name} in study {info.study!r}): {info.status}, "
-                   f"{info.checkpoints} checkpoints")
+        from orderlab.terminal import say
+        say(f"run {now} ({info.name} in study {info.study!r}): {info.status}, {info.checkpoints} checkpoints")
     if info.status != "FINISHED":
         raise OrderlabError(f"run {now} ({info.name}) ended {info.status}: {info.error or 'see the log above'}; "
                             f"fix the cause, then resume it again with `orderlab train --resume {now}`")

@@ -197,8 +197,8 @@ def _run_training(cfg) -> list[str]:
     store = Store(cfg.tracking_uri)
     runs = [store.get_run(r) for r in run_ids if r]     # None: a run the store refused to make
     if not cfg.quiet:
-        typer.echo(f"recorded {counted(len(run_ids), 'network')} in study {cfg.study!r} ({'new ' if new else ''}store "
-                   f"{store.uri})")
+        say(f"recorded {counted(len(run_ids), 'network')} in study {cfg.study!r} ({'new ' if new else ''}store "
+            f"{store.uri})")
     failed = [r for r in runs if r.status != "FINISHED"]
     # networks whose run could not even be made (the store refused it): their error was printed above
     made = {r.name for r in runs}

@@ -41,19 +41,21 @@ def fig_tpa(stack: Stack, curves: dict[str, dict]) -> Figure:
     """TPA (with its interval) and independent TPA over training per architecture; accuracy beside."""
     fig = _figure(11, 4.2)
     ax, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
-    x = stack.epoch
     # a few checkpoints (networks on other grids share little more than the untrained one): points,
     # which a line through one point would not draw
     mk = {"marker": "o", "ms": 4} if stack.n_checkpoints <= 3 else {}
     for i, (arch, cur) in enumerate(curves.items()):
         c = colour(i)
+        # each architecture at its own positions (another batch size records a checkpoint apart)
+        x = stack.select(stack.arch_index(arch)).epoch if arch in stack.archs else stack.epoch
         if cur["n"] == 1:       # TPA and its independent value are 1 by construction: no finding to draw
             ax.plot(x, cur["tpa"], color=c, lw=1, ls=":", label=f"{arch}: 1 network, TPA 1 by construction", **mk)
             ax2.plot(x, cur["accuracy"], color=c, lw=2, label=arch, **mk)
             continue
         ax.plot(x, cur["tpa"], color=c, lw=2, label=f"{arch} TPA ({cur['n']} nets)", **mk)
         lo, hi = np.asarray(cur["tpa_lo"], float), np.asarray(cur["tpa_hi"], float)
-        if np.any(np.isfinite(lo)) and not np.allclose(lo, cur["tpa"], equal_nan=True):
+        # a band wherever it has a width: TPA 0 with an interval up to 0.57 had looked certain
+        if np.any(np.isfinite(hi - lo)) and not np.allclose(lo, hi, equal_nan=True):
             ax.fill_between(x, lo, hi, color=c, alpha=0.2, lw=0)
         ax.plot(x, cur["tpa_independent"], color=c, lw=1.5, ls="--", label=f"{arch} if independent", **mk)
         ax2.plot(x, cur["accuracy"], color=c, lw=2, label=arch, **mk)
@@ -63,6 +65,7 @@ def fig_tpa(stack: Stack, curves: dict[str, dict]) -> Figure:
     ax.legend(fontsize=8, loc="lower right")
     ax2.set(xlabel=stack.unit, ylabel="mean accuracy", ylim=(0, 1.02), title="accuracy")
     ax2.grid(alpha=0.3)
+    ax2.legend(fontsize=8, loc="lower right")
     return fig
 
 
@@ -104,7 +107,8 @@ def fig_histograms(stack: Stack, checkpoints: dict[str, int], max_groups: int = 
             # one network's histogram is its accuracy in two bars: no agreement to measure
             measures = ("1 network: no agreement to measure" if idx.size == 1
                         else f"TV {b['tv']:.2f}, Sarle {b['sarle']:.2f}")
-            ax.set_title(f"{arch}, {name}: {stack.at(e)} (acc {acc:.2f})\n{measures}", fontsize=9)
+            # its own unit and position (a learner's stage beside networks' epochs; another batch size)
+            ax.set_title(f"{arch}, {name}: {stack.select(idx).at(e)} (acc {acc:.2f})\n{measures}", fontsize=9)
             ax.set_xlabel(f"networks right (of {idx.size})", fontsize=8)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))   # counts: no 0.5 of a network
             if c == 0:

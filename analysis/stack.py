@@ -111,6 +111,76 @@ def short_of_end_notes(ends: dict[str, float], last: float, untrained: bool = Fa
             f"{'its' if one else 'their'} numbers there are of partly trained networks{ARCH_HINT}"]
 
 
+def half_step(info: dict, record: Record) -> float:
+    """How far a network's checkpoints may lie from the positions asked for, in epochs: half a
+    training step. A network records on whole steps (``--record-every 0.25`` with 43 steps an epoch
+    records at 0.256, with 22 at 0.273), so networks of other batch sizes or data sizes record the
+    same checkpoint a little apart. A learner records where asked (0)."""
+    if info.get("stages"):
+        return 0.0
+    epoch, step = np.asarray(record.epoch, np.float64), np.asarray(record.step, np.float64)
+    trained = np.flatnonzero(epoch > 0)
+    if not trained.size or step[trained[-1]] <= 0:
+        return 0.0
+    per_epoch = round(step[trained[-1]] / epoch[trained[-1]])
+    # positions that are not whole steps of one step size (a record made by other means) are exact
+    if per_epoch < 1 or np.abs(step / per_epoch - epoch).max() > 1e-9:
+        return 0.0
+    return 0.5 / per_epoch
+
+
+def match_grids(grids: Sequence[np.ndarray], slack: Sequence[float]) -> list[np.ndarray]:
+    """The checkpoints every grid shares, as indices into each grid (one array per grid, of one
+    length). A position of another grid is the first grid's when it is its nearest and they lie
+    within both grids' ``slack`` of each other (see :func:`half_step`; 0: equal), each position
+    taken once."""
+    ref = np.asarray(grids[0], np.float64)
+    keep = np.ones(len(ref), bool)
+    picks = [np.arange(len(ref))]
+    for grid, sl in zip(grids[1:], slack[1:]):
+        g = np.asarray(grid, np.float64)
+        right = np.clip(np.searchsorted(g, ref), 0, len(g) - 1)
+        left = np.clip(right - 1, 0, len(g) - 1)
+        pick = np.where(np.abs(g[left] - ref) <= np.abs(g[right] - ref), left, right)
+        gap = np.abs(g[pick] - ref)
+        ok = gap <= slack[0] + sl + 1e-9
+        # two of the first grid's positions near one of this grid's: the nearer has it
+        for j in np.unique(pick[ok]):
+            near = np.flatnonzero(ok & (pick == j))
+            ok[near[near != near[np.argmin(gap[near])]]] = False
+        keep &= ok
+        picks.append(pick)
+    return [p[keep] for p in picks]
+
+
+def unshared_count(grids: Sequence[np.ndarray], slack: Sequence[float], picks: Sequence[np.ndarray]) -> int:
+    """Positions recorded by some grid but not shared by all, counting as one those within their
+    grids' slack of each other (an mlp's 0.512 and 1.488 beside a learner's 0.5 and 1.5 are four
+    positions when not shared by a third network)."""
+    rest = sorted((float(x), sl) for g, sl, p in zip(grids, slack, picks)
+                  for x in np.delete(np.asarray(g, np.float64), p))
+    count, last = 0, None
+    for x, sl in rest:
+        if last is None or x - last[0] > last[1] + sl + 1e-9:
+            count += 1
+        last = (x, sl)
+    return count
+
+
+def closeness_note(grids: Sequence[np.ndarray], picks: Sequence[np.ndarray]) -> list[str]:
+    """What is said when shared checkpoints lie apart (networks with different steps an epoch)."""
+    at = np.stack([np.asarray(g, np.float64)[p] for g, p in zip(grids, picks)])
+    spread = at.max(0) - at.min(0)
+    if not spread.size or spread.max() <= 1e-9:
+        return []
+    i = int(np.argmax(spread))
+    return [f"{CLOSE} (networks with other steps an epoch record the same checkpoint a little apart; "
+            f"most apart: {epoch_text(float(at[:, i].min()))} and {epoch_text(float(at[:, i].max()))})"]
+
+
+CLOSE = "checkpoints less than a training step apart were taken as one"
+
+
 @dataclass
 class Stack:
     split: str
@@ -154,6 +224,20 @@ class Stack:
     # Set with ``own_totals``: each network's last recorded position (float64 [n]), where its
     # measures over its own checkpoints end (see uneven_ends_notes)
     ends: np.ndarray | None = None
+    # How far ``epoch``'s positions (the first network's) may lie from those asked for: half its
+    # training step (see half_step), for aligning this stack with others
+    slack: float = 0.0
+    # Set when networks recorded the shared checkpoints at positions a little apart (other steps an
+    # epoch: an mlp's 0.256 beside a cnn's 0.286, see match_grids), or at other steps (an mlp's 43
+    # a epoch beside a cnn's 22, or a learner's stages): each network's own position, or step, at
+    # each kept checkpoint (float64 / int64 [n, C]). ``epoch`` and ``step`` are the first
+    # network's; a selection of networks that agree shows theirs.
+    positions: np.ndarray | None = None
+    steps: np.ndarray | None = None
+    # The architecture each network was trained as, where ``arch`` groups them under other names
+    # (the TUI's "s1:mlp" comparing studies); random half-splits are drawn by it, so the same
+    # networks give the same learning-order numbers under either name (str [n]; None: ``arch``)
+    trained_arch: np.ndarray | None = None
 
     # -- shape -------------------------------------------------------------
     @property
@@ -187,7 +271,12 @@ class Stack:
         idx = np.asarray(networks)
         if idx.dtype == bool:
             idx = np.flatnonzero(idx)
-        return Stack(self.split, self.bits[idx], self.n_examples, self.epoch, self.step, self.arch[idx],
+        epoch, step, positions, steps = self.epoch, self.step, self.positions, self.steps
+        if positions is not None and idx.size:        # the selected networks' own positions
+            positions, epoch = _apart(positions[idx]), positions[idx[0]]
+        if steps is not None and idx.size:
+            steps, step = _apart(steps[idx]), steps[idx[0]]
+        return Stack(self.split, self.bits[idx], self.n_examples, epoch, step, self.arch[idx],
                      self.seed[idx], self.run_id[idx], self.example_id, self.label, self.fingerprint,
                      None if self.predicted is None else self.predicted[idx], self.study, list(self.warnings),
                      None if self.own_totals is None else self.own_totals[idx], self.own_scale, self.cut_short,
@@ -195,7 +284,8 @@ class Stack:
                      None if self.stages is None else self.stages[idx],
                      None if self.own_learned is None else self.own_learned[idx],
                      None if self.own_forgetting is None else self.own_forgetting[idx], self.studies,
-                     None if self.ends is None else self.ends[idx])
+                     None if self.ends is None else self.ends[idx], self.slack, positions, steps,
+                     None if self.trained_arch is None else self.trained_arch[idx])
 
     @property
     def unit(self) -> str:
@@ -245,7 +335,9 @@ class Stack:
             return self.n_checkpoints - 1
         # clipped first: far outside (1e17) every distance rounds to the same float, and the first won
         at = float(np.clip(float(epoch), self.epoch[0], self.epoch[-1]))
-        return int(np.argmin(np.abs(self.epoch - at)))
+        # halfway between two, the later: 0.5 between epochs 0 and 1 had given the untrained networks
+        gap = np.abs(self.epoch - at)[::-1]
+        return self.n_checkpoints - 1 - int(np.argmin(gap))
 
     # -- building ----------------------------------------------------------
     @classmethod
@@ -272,31 +364,31 @@ class Stack:
                               f"analyse studies recorded on the same dataset split and subsets")
         _same_examples([f"{info.get('arch')}/s{info.get('seed')}" for info, _ in items], splits, split)
         warnings: list[str] = []
-        epochs = [np.round(r.epoch, 9) for _, r in items]
-        common = epochs[0]
-        aligned = any(e.shape != common.shape or not np.array_equal(e, common) for e in epochs)
-        if aligned:
+        epochs = [np.asarray(r.epoch, np.float64) for _, r in items]
+        slack = [half_step(info, r) for info, r in items]
+        picks = match_grids(epochs, slack)
+        common = epochs[0][picks[0]]           # positions as the first network recorded them
+        positions = _apart(np.stack([e[p] for e, p in zip(epochs, picks)]))
+        aligned = any(len(p) != len(e) for p, e in zip(picks, epochs))
+        if aligned or positions is not None:
             if align != "common":
-                odd = [f"{info.get('arch')}/s{info.get('seed')}" for (info, _), e in zip(items, epochs)
-                       if e.shape != epochs[0].shape or not np.array_equal(e, epochs[0])]
+                def same(j: int) -> bool:
+                    return epochs[j].shape == epochs[0].shape and np.abs(epochs[j] - epochs[0]).max() <= 1e-9
+                odd = [f"{info.get('arch')}/s{info.get('seed')}" for j, (info, _) in enumerate(items) if not same(j)]
                 # each architecture on one grid of its own (a learner's stages beside an mlp's epochs):
                 # one architecture alone needs no alignment
                 grids: dict[str, set] = {}
                 for (info, _), e in zip(items, epochs):
-                    grids.setdefault(str(info.get("arch")), set()).add(tuple(e.tolist()))
+                    grids.setdefault(str(info.get("arch")), set()).add(tuple(np.round(e, 9).tolist()))
                 alone = (" or one architecture alone on its own checkpoints (--arch NAME)"
                          if len(grids) > 1 and all(len(g) == 1 for g in grids.values()) else "")
                 raise RecordError(f"networks recorded different checkpoints ({name_list(odd)} differ from "
                                   f"the first); align them on the checkpoints they share (--align common){alone}")
-            common = epochs[0]
-            for e in epochs[1:]:
-                common = np.intersect1d(common, e)
+        if aligned:
             if common.size == 0:
                 raise RecordError("the networks share no checkpoint; they cannot be compared")
             most, fewest = max(len(e) for e in epochs), min(len(e) for e in epochs)
-            # distinct positions recorded by some network but not by all (not per network: an mlp's
-            # 0.512 and 1.488 beside a learner's 0.5 and 1.5 are four)
-            dropped = len(np.unique(np.concatenate(epochs))) - len(common)
+            dropped = unshared_count(epochs, slack, picks)
             # name the networks that set the limit: those lacking checkpoints most others have
             short = [f"{info.get('arch')}/s{info.get('seed')}" for (info, _), e in zip(items, epochs)
                      if len(e) == fewest] if fewest < most else []
@@ -305,9 +397,14 @@ class Stack:
             warnings.append(f"{ALIGNED}{len(common)} common checkpoint{'s' if len(common) != 1 else ''} "
                             f"({dropped} not shared {'was' if dropped == 1 else 'were'} dropped{by}"
                             + (f"; {OWN_CHECKPOINTS})" if len(common) < 4 else ")"))
+        warnings += closeness_note(epochs, picks)
         untrained = np.array([not (e > 0).any() for e in epochs])
+        # where each network trained past the last shared checkpoint (its own position there lies
+        # up to a step from the first network's)
+        past = [p[-1] < len(e) - 1 for p, e in zip(picks, epochs)]
         if aligned:
-            ends = arch_ends((str(info.get("arch")), e[-1]) for (info, _), e in zip(items, epochs))
+            ends = arch_ends((str(info.get("arch")), e[-1] if beyond else common[-1])
+                             for (info, _), e, beyond in zip(items, epochs, past))
             warnings += short_of_end_notes(ends, float(common[-1]), bool(untrained.any()),
                                            {str(i.get("arch")) for i, _ in items if i.get("stages")})
         warnings += untrained_notes([f"{info.get('arch')}/s{info.get('seed')}" for (info, _), u in zip(items, untrained)
@@ -331,30 +428,27 @@ class Stack:
         if keep_predicted:
             pred = np.empty((len(items), len(common), splits[0].n_examples), splits[0].predicted.dtype)
         steps = None
-        for j, ((_, rec), s, e) in enumerate(zip(items, splits, epochs)):
-            pos = np.searchsorted(e, common) if len(e) != len(common) else slice(None)
+        for j, ((_, rec), s, pos) in enumerate(zip(items, splits, picks)):
             bits[j] = s.correct_bits[pos]
             if pred is not None:
                 pred[j] = s.predicted[pos]
             if steps is None:
                 steps = rec.step[pos]
         s0 = splits[0]
-        # positions as the first network recorded them, not rounded as they were to be matched
-        # (an export's epochs equal the records')
-        exact = np.asarray(items[0][1].epoch, np.float64)[np.searchsorted(epochs[0], common)]
         return cls(
-            split=split, bits=bits, n_examples=s0.n_examples, epoch=exact,
+            split=split, bits=bits, n_examples=s0.n_examples, epoch=common,
             step=np.asarray(steps, np.int64), arch=np.array([str(i.get("arch")) for i, _ in items]),
             seed=np.array([int(i.get("seed", -1)) for i, _ in items], np.int64),
             run_id=np.array([str(i.get("run_id", "")) for i, _ in items]),
             example_id=s0.example_id, label=s0.label, fingerprint=s0.fingerprint,
             predicted=pred, study=study, warnings=warnings,
             own_totals=None if own is None else own[0], own_scale=0 if own is None else own[1],
-            cut_short=bool(aligned and max(float(e[-1]) for e in epochs) > float(common[-1]) + 1e-9),
+            cut_short=any(past),
             untrained=untrained if untrained.any() else None,
             stages=_mask([bool(i.get("stages", False)) for i, _ in items]),
             own_learned=None if own is None else own_order[0], own_forgetting=None if own is None else own_order[1],
-            studies=(study,) if study else (), ends=net_ends)
+            studies=(study,) if study else (), ends=net_ends, slack=slack[0], positions=positions,
+            steps=_apart(np.stack([np.asarray(r.step, np.int64)[p] for (_, r), p in zip(items, picks)])))
 
     @classmethod
     def concat(cls, stacks: Sequence["Stack"], align: str = "common") -> "Stack":
@@ -367,21 +461,26 @@ class Stack:
         if len(set(ids.tolist())) < len(ids):
             raise RecordError("the same network is in more than one of the stacks (a study given twice?); "
                               "give each study once")
-        common = stacks[0].epoch
-        for s in stacks[1:]:
-            common = np.intersect1d(np.round(common, 9), np.round(s.epoch, 9))
+        picks = match_grids([s.epoch for s in stacks], [s.slack for s in stacks])
+        common = stacks[0].epoch[picks[0]]
         if common.size == 0:
             raise RecordError("the studies share no checkpoint; they cannot be compared")
-        aligned = any(len(s.epoch) != len(common) for s in stacks)
-        if aligned and align != "common":
+        aligned = any(len(p) != len(s.epoch) for p, s in zip(picks, stacks))
+        # every network's own position and step at each kept checkpoint, where they are apart
+        own_at = [(s.positions[:, p] if s.positions is not None else np.tile(s.epoch[p], (s.n_networks, 1)),
+                   s.steps[:, p] if s.steps is not None else np.tile(s.step[p], (s.n_networks, 1)))
+                  for p, s in zip(picks, stacks)]
+        positions = _apart(np.concatenate([a for a, _ in own_at]))
+        if (aligned or positions is not None) and align != "common":
             # where they differ, not only how many: two studies of 5 checkpoints each differ in place
             counts = "; ".join(f"{s.study or '?'}: {counted(len(s.epoch), 'checkpoint')} at {positions_text(s.epoch)}"
                                for s in stacks)
             raise RecordError(f"the studies recorded different checkpoints ({counts}); align them on the "
                               f"{len(common)} they share (--align common) or compare studies trained alike")
-        parts = [s.bits[:, np.searchsorted(np.round(s.epoch, 9), common)] for s in stacks]
+        parts = [s.bits[:, p] for p, s in zip(picks, stacks)]
         s0 = stacks[0]
         warn = [f"{ALIGNED}{len(common)} checkpoints common to all studies"] if aligned else []
+        warn += closeness_note([s.epoch for s in stacks], picks)
         # each study's own notes (its alignment, architectures cut short within it), named with the
         # study; its untrained networks are named below, with their study, for all studies at once
         for s in stacks:
@@ -393,8 +492,9 @@ class Stack:
         if aligned:
             # where each network's training ended, not its study's grid (cut back to the checkpoints
             # its own architectures share, that grid said "gradient-boosting (to stage 10)" of 30)
-            ends = arch_ends((str(a), e) for s in stacks for a, e in
-                             zip(s.arch, s.ends if s.ends is not None else np.full(s.n_networks, s.epoch[-1])))
+            # (its own position there lies up to a step from the first study's)
+            ends = arch_ends((str(a), e if e > s.epoch[p[-1]] + 1e-9 else common[-1]) for s, p in zip(stacks, picks)
+                             for a, e in zip(s.arch, s.ends if s.ends is not None else np.full(s.n_networks, s.epoch[-1])))
             learners = {str(a) for s in stacks if s.stages is not None for a in s.arch[s.stages]}
             warn += short_of_end_notes(ends, float(common[-1]), any(s.untrained is not None for s in stacks),
                                        learners)
@@ -416,18 +516,21 @@ class Stack:
         warn += untrained_notes([f"{s.study or '?'}:{a}/s{sd}" for s, m in zip(stacks, masks)
                                  for a, sd, u in zip(s.arch, s.seed, m) if u], sum(s.n_networks for s in stacks))
         untrained = np.concatenate(masks)
-        at0 = np.searchsorted(np.round(s0.epoch, 9), common)
+        at0 = picks[0]
         return cls(s0.split, np.concatenate(parts), s0.n_examples, s0.epoch[at0].astype(np.float64), s0.step[at0],
                    np.concatenate([s.arch for s in stacks]), np.concatenate([s.seed for s in stacks]),
                    np.concatenate([s.run_id for s in stacks]), s0.example_id, s0.label, s0.fingerprint,
                    None, "+".join(s.study for s in stacks), warn,
                    None if own is None else own[0], 0 if own is None else own[1],
-                   any(s.cut_short or float(s.epoch[-1]) > float(common[-1]) + 1e-9 for s in stacks),
+                   any(s.cut_short or p[-1] < len(s.epoch) - 1 for p, s in zip(picks, stacks)),
                    untrained if untrained.any() else None,
                    _mask([bool(x) for s in stacks
                           for x in (s.stages if s.stages is not None else np.zeros(s.n_networks, bool))]),
                    None if own_order is None else own_order[0], None if own_order is None else own_order[1],
-                   tuple(name for s in stacks for name in (s.studies or (s.study,)) if name), net_ends)
+                   tuple(name for s in stacks for name in (s.studies or (s.study,)) if name), net_ends, s0.slack,
+                   positions, _apart(np.concatenate([b for _, b in own_at])),
+                   None if all(s.trained_arch is None for s in stacks) else
+                   np.concatenate([s.trained_arch if s.trained_arch is not None else s.arch for s in stacks]))
 
 
 def own_grid_notes(stack: "Stack") -> list[str]:
@@ -440,7 +543,7 @@ def own_grid_notes(stack: "Stack") -> list[str]:
 
     def about_shared(w: str) -> bool:
         # a compared study's own notes begin with its name ("syn: aligned on …")
-        return any(w.startswith(m) or f": {m}" in w for m in (ALIGNED, SHORT_OF_END, NONE_SHARED))
+        return any(w.startswith(m) or f": {m}" in w for m in (ALIGNED, SHORT_OF_END, NONE_SHARED, CLOSE))
     return [w for w in stack.warnings if not about_shared(w)] + [
         "the networks recorded different checkpoints: accessibility and learned-at use all of each network's own "
         "checkpoints"]
@@ -468,6 +571,12 @@ def _same_examples(names: list[str], splits: list, split: str) -> None:
         raise RecordError(f"the {split} records of {name_list(odd)} list other example ids or labels than those of "
                           f"{name_list(main, 2)} under the same data fingerprint (altered by hand?); delete "
                           f"{runs} in MLflow and train {them} again")
+
+
+def _apart(rows: np.ndarray) -> np.ndarray | None:
+    """``rows`` (one per network) when they differ, None when every row is the first's."""
+    rows = np.asarray(rows)
+    return None if not rows.size or np.abs(rows - rows[:1]).max() <= 1e-9 else rows
 
 
 def _mask(flags: list[bool]) -> np.ndarray | None:

@@ -120,7 +120,7 @@ def pick_checkpoints(stack: Stack) -> dict[str, int]:
 
 
 def _as_all(stack: Stack) -> Stack:
-    return dataclasses.replace(stack, arch=np.full(stack.n_networks, "all"))
+    return dataclasses.replace(stack, arch=np.full(stack.n_networks, "all"), trained_arch=None)
 
 
 def analysis_json(stack: Stack, checkpoint: int | None = None, *, intervals: bool = True,
@@ -131,11 +131,15 @@ def analysis_json(stack: Stack, checkpoint: int | None = None, *, intervals: boo
     groups = {}
     for arch, cur in curves.items():
         bim = M.bimodality_curve(stack, stack.arch_index(arch))
+        own = stack.select(stack.arch_index(arch))
         groups[arch] = {**cur, "bimodality_tv": bim["tv"], "sarle": bim["sarle"],
-                        "unit": stack.unit_of(stack.arch_index(arch))}
+                        "unit": stack.unit_of(stack.arch_index(arch)),
+                        # its own positions and steps (networks of other step sizes record apart)
+                        "epoch": own.epoch, "step": own.step if own.steps is None else None}
     out = {
         "study": stack.study, "split": stack.split, "n_examples": stack.n_examples,
-        "n_networks": stack.n_networks, "epoch": stack.epoch, "step": stack.step,
+        # the first network's positions; the steps only where every network took the same
+        "n_networks": stack.n_networks, "epoch": stack.epoch, "step": stack.step if stack.steps is None else None,
         # what "epoch" counts: "stage" for learners (boosting rounds, trees, ...), "epoch/stage" for both
         "unit": stack.unit,
         "checkpoint": {"index": c, "epoch": float(stack.epoch[c])},

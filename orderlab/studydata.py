@@ -399,6 +399,9 @@ def export_arrays(stack: Stack) -> dict[str, np.ndarray]:
         "seed": stack.seed.astype(np.int64),                      # int64 [networks]
         "run_id": stack.run_id.astype(str),                       # str [networks]
         "epoch": stack.epoch.astype(np.float64),                  # float64 [checkpoints]
+        # each network's own positions: rows apart where other step sizes recorded a checkpoint apart
+        "network_epoch": (stack.positions if stack.positions is not None
+                          else np.tile(stack.epoch, (stack.n_networks, 1))).astype(np.float64),
         "example_id": stack.example_id.astype(np.int64),          # int64 [examples]
         "label": stack.label.astype(np.int64),                    # int64 [examples]
     }

@@ -60,11 +60,13 @@ def test_studies_runs_and_export(trained, tmp_path):
     r = invoke("export", "t", "-o", out)
     assert r.exit_code == 0, r.output
     with np.load(out, allow_pickle=False) as z:
-        assert set(z.files) == {"correct", "predicted", "arch", "seed", "run_id", "epoch", "example_id", "label"}
+        assert set(z.files) == {"correct", "predicted", "arch", "seed", "run_id", "epoch", "network_epoch",
+                                "example_id", "label"}
         assert z["correct"].dtype == bool and z["correct"].shape == (4, 3, 200)
         assert z["predicted"].shape == (4, 3, 200) and np.issubdtype(z["predicted"].dtype, np.integer)
         assert list(z["arch"]) == ["cnn", "cnn", "mlp", "mlp"] and z["seed"].dtype == np.int64
         assert z["epoch"].dtype == np.float64 and z["example_id"].dtype == np.int64
+        assert z["network_epoch"].shape == (4, 3) and (z["network_epoch"] == z["epoch"]).all()
         assert np.array_equal(z["correct"], z["predicted"] == z["label"][None, None, :])
     # the Python API returns the same arrays
     from orderlab.studydata import export_study

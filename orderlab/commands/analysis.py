@@ -185,6 +185,7 @@ def _print_analysis(js: dict) -> None:
         # each architecture's own positions (a learner's stages, a network's epochs); both, in a
         # header of two lines that leaves the other headers whole at 80 columns
         own = g.get("unit", unit).replace("/", "/\n")
+        at = g.get("epoch") or epochs          # its own positions (another batch size records apart)
         for col in (own, "accuracy", "TPA", "95% interval", "independent", "Jaccard", "TV", "Sarle"):
             if col != "95% interval" or shown:
                 # the interval ("0.93–0.99") in 9 columns, its header on two lines: at 80 columns Rich
@@ -193,7 +194,7 @@ def _print_analysis(js: dict) -> None:
         for e in rows:
             lo, hi = g["tpa_lo"][e], g["tpa_hi"][e]
             ci = ["–" if lo is None or hi is None else f"{lo:.2f}–{hi:.2f}"] if shown else []
-            t.add_row(epoch_text(epochs[e]) + (" ◂" if e == chosen else ""), _fmt(g["accuracy"][e]), _fmt(g["tpa"][e]),
+            t.add_row(epoch_text(at[e]) + (" ◂" if e == chosen else ""), _fmt(g["accuracy"][e]), _fmt(g["tpa"][e]),
                       *ci, _fmt(g["tpa_independent"][e]),
                       _fmt(g["jaccard"][e]), _fmt(g["bimodality_tv"][e], ".2f"), _fmt(g["sarle"][e], ".2f"))
         console.print(title, markup=False)
@@ -363,6 +364,12 @@ def register(app: typer.Typer) -> None:
             js["warnings"].insert(0, f"--checkpoint {checkpoint:g} is outside the recorded {stack.units} ({first:g} "
                                      f"to {last:g}); the agreement matrix is at the nearest, {stack.unit} "
                                      f"{float(stack.epoch[c]):g}")
+        elif checkpoint is not None and abs(float(stack.epoch[c]) - checkpoint) > stack.slack + 1e-9:
+            # between two checkpoints (or on one that other networks lack and aligning dropped)
+            from orderlab.analysis.stack import positions_text
+            js["warnings"].insert(0, f"--checkpoint {checkpoint:g} is not a checkpoint every network recorded "
+                                     f"({positions_text(stack.epoch)}); the agreement matrix is at the nearest, "
+                                     f"{stack.unit} {epoch_text(stack.epoch[c])}")
         if json_out:
             typer.echo(json.dumps(js))
         else:

@@ -1,0 +1,134 @@
+"""Checkpoints of networks with other step sizes: a network records on whole training steps, so
+`--record-every 0.25` puts an mlp of 43 steps an epoch at 0.256 and a cnn of 14 at 0.286. Aligned
+on exactly equal positions they shared only the whole epochs (and a learner, recording at 0.25
+exactly, shared only those with either)."""
+import numpy as np
+import pytest
+
+from orderlab.analysis.stack import CLOSE, Stack, half_step, match_grids
+from orderlab.analysis.summary import analysis_json
+from orderlab.record import Record, RecordError
+from orderlab.synthetic import synthetic_correct, synthetic_record
+from orderlab.trainer.loop import checkpoint_steps
+
+N = 120
+LABELS = np.arange(N) % 10
+
+
+def network(arch: str, seed: int, per_epoch: int, epochs: float = 2, every: float = 0.25) -> tuple[dict, Record]:
+    """A network's record as the trainer makes it: checkpoints on whole steps of ``per_epoch``."""
+    steps = np.array(checkpoint_steps(per_epoch, epochs, every))
+    corr = synthetic_correct(1, len(steps), N, seed=seed)[0]
+    rec = synthetic_record(corr, labels=LABELS, meta={}, epochs=steps / per_epoch, seed=seed)
+    rec.step = steps.astype(np.int64)
+    return {"run_id": f"{arch}{seed}", "arch": arch, "seed": seed}, rec
+
+
+def learner(arch: str, seed: int, positions: np.ndarray) -> tuple[dict, Record]:
+    corr = synthetic_correct(1, len(positions), N, seed=50 + seed)[0]
+    rec = synthetic_record(corr, labels=LABELS, meta={}, epochs=positions, seed=seed)
+    rec.step = np.round(positions * 1000).astype(np.int64)          # samples seen, say
+    return {"run_id": f"{arch}{seed}", "arch": arch, "seed": seed, "stages": True}, rec
+
+
+def test_half_a_step_from_the_record_and_none_for_learners_or_records_not_on_whole_steps():
+    assert half_step(*network("mlp", 0, 43)) == pytest.approx(0.5 / 43)
+    assert half_step(*learner("knn", 0, np.linspace(0, 2, 9))) == 0.0
+    info, rec = network("mlp", 0, 43)
+    rec.step = np.round(rec.epoch * 10).astype(np.int64)           # positions that are not its steps
+    assert half_step(info, rec) == 0.0
+
+
+def test_networks_of_other_batch_sizes_share_every_checkpoint_they_were_asked_for():
+    recs = [network("mlp", j, 43) for j in range(3)] + [network("cnn", j, 14) for j in range(3)]
+    st = Stack.from_records(recs, align="common")
+    assert st.n_checkpoints == 9 and not any(w.startswith("aligned on") for w in st.warnings), st.warnings
+    [note] = [w for w in st.warnings if w.startswith(CLOSE)]
+    assert "most apart: 0.256 and 0.286" in note or "most apart: 1.26 and 1.29" in note, note
+    # the first network's positions, and each architecture's own when selected
+    assert np.allclose(st.epoch, np.array(checkpoint_steps(43, 2, 0.25)) / 43)
+    cnn = st.select(st.arch_index("cnn"))
+    assert np.allclose(cnn.epoch, np.array(checkpoint_steps(14, 2, 0.25)) / 14) and cnn.positions is None
+    assert list(cnn.step) == checkpoint_steps(14, 2, 0.25) and cnn.steps is None
+    # bits of each network at its own checkpoint
+    assert np.array_equal(st.bits[3], recs[3][1].split("test").correct_bits)
+    js = analysis_json(st, intervals=False)
+    assert js["step"] is None and js["groups"]["cnn"]["step"] == checkpoint_steps(14, 2, 0.25)
+    assert np.allclose(js["groups"]["mlp"]["epoch"], st.epoch) and np.allclose(js["groups"]["cnn"]["epoch"], cnn.epoch)
+    # strict refuses them, naming the way out
+    with pytest.raises(RecordError, match=r"cnn/s0, cnn/s1, cnn/s2 differ .*--align common"):
+        Stack.from_records(recs)
+
+
+def test_a_learners_exact_positions_meet_a_networks_nearest_steps():
+    """0.25 beside 0.256: the note said "aligned on 3 common checkpoints" for a learner recording
+    every 0.25 epochs beside an mlp recording every 0.25."""
+    recs = [network("mlp", j, 43) for j in range(2)] + [learner("knn", j, np.arange(9) / 4) for j in range(2)]
+    st = Stack.from_records(recs, align="common")
+    assert st.n_checkpoints == 9 and st.own_totals is None, st.warnings
+    assert np.allclose(st.select(st.arch_index("knn")).epoch, np.arange(9) / 4)
+
+
+def test_positions_further_apart_than_half_steps_stay_apart():
+    """0.5 and 0.512 are one checkpoint (22 of 43 steps is the nearest to 0.5); 0.5 and 0.535 are not."""
+    a = np.array([0, 0.5, 1.0])
+    assert [list(p) for p in match_grids([a, np.array([0, 22 / 43, 1.0])], [0.0, 0.5 / 43])] == [[0, 1, 2]] * 2
+    assert [list(p) for p in match_grids([a, np.array([0, 23 / 43, 1.0])], [0.0, 0.5 / 43])] == [[0, 2]] * 2
+    # one position near two of the first grid's is the nearer's only
+    picks = match_grids([np.array([0, 0.02, 0.04]), np.array([0, 0.03])], [0.01, 0.01])
+    assert [list(p) for p in picks] == [[0, 1], [0, 1]]
+
+
+def test_studies_of_other_batch_sizes_compare_on_every_checkpoint():
+    a = Stack.from_records([network("mlp", j, 43) for j in range(3)], study="a")
+    b = Stack.from_records([network("mlp", j + 10, 14) for j in range(3)], study="b")
+    both = Stack.concat([a, b])
+    assert both.n_checkpoints == 9 and any(w.startswith(CLOSE) for w in both.warnings), both.warnings
+    assert not both.cut_short and both.positions.shape == (6, 9) and np.allclose(both.positions[3:], b.epoch)
+    with pytest.raises(RecordError, match="different checkpoints"):
+        Stack.concat([a, b], align="strict")
+
+
+def test_an_export_keeps_each_networks_own_positions(tmp_path):
+    """Under --align common a study of two batch sizes exports every checkpoint; `epoch` is the
+    first network's and `network_epoch` each network's own (strict, the default, refuses)."""
+    from typer.testing import CliRunner
+
+    from orderlab.cli import app
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    run = CliRunner().invoke
+    for arch, batch in (("mlp", "32"), ("logistic", None)):
+        args = ["train", "--arch", arch, "--seeds", "0-1", "--epochs", "1", "--record-every", "0.25",
+                "--train-subset", "200", "--test-subset", "50", "--study", "b", "--tracking-uri", uri, "-q"]
+        r = run(app, args + (["--batch-size", batch] if batch else []))
+        assert r.exit_code == 0, r.output
+    r = run(app, ["export", "b", "-o", str(tmp_path / "b.npz"), "--tracking-uri", uri])
+    assert r.exit_code == 2 and "--align common" in r.output, r.output
+    r = run(app, ["export", "b", "-o", str(tmp_path / "b.npz"), "--align", "common", "--tracking-uri", uri])
+    assert r.exit_code == 0 and CLOSE in r.output, r.output
+    with np.load(tmp_path / "b.npz") as z:
+        own = {a: z["network_epoch"][list(z["arch"]).index(a)] for a in ("mlp", "logistic")}
+    assert np.allclose(own["logistic"], [0, 0.25, 0.5, 0.75, 1])                       # where asked
+    assert np.allclose(own["mlp"], np.array(checkpoint_steps(7, 1, 0.25)) / 7), own   # 200 / 32: 7 steps
+
+
+def test_figures_draw_each_architecture_at_its_own_positions_and_every_interval():
+    """The TPA figure drew a cnn's line at an mlp's positions; it hid an interval whose lower end
+    equalled TPA (a learner's TPA 0, interval 0–0.57, looked certain); a histogram of a learner
+    beside networks was titled "epoch/stage"."""
+    from orderlab.analysis import figures as F
+    recs = [network("mlp", j, 43) for j in range(3)] + [network("cnn", j, 14) for j in range(3)] + \
+        [learner("knn", j, np.arange(9) / 4) for j in range(3)]
+    st = Stack.from_records(recs, align="common")
+    curves = analysis_json(st, intervals=False)["groups"]
+    curves["knn"].update(tpa=[0.0] * 9, tpa_lo=[0.0] * 9, tpa_hi=[0.5] * 9)
+    ax = F.fig_tpa(st, curves).axes[0]
+    lines = {line.get_label(): line.get_xdata() for line in ax.get_lines()}
+    assert np.allclose(lines["cnn TPA (3 nets)"], np.array(checkpoint_steps(14, 2, 0.25)) / 14)
+    assert np.allclose(lines["mlp TPA (3 nets)"], st.epoch)
+    assert len(ax.collections) == 1                       # the learner's band (the others: no intervals)
+    hist = F.fig_histograms(st, {"final": st.n_checkpoints - 1, "early": 1})
+    titles = [a.get_title() for a in hist.axes if a.get_title()]
+    assert any(t.startswith("knn, early: stage 0.25 ") for t in titles), titles
+    assert any(t.startswith("cnn, early: epoch 0.286 ") for t in titles), titles
+

@@ -553,7 +553,8 @@ def half_splits(stack: Stack, n_splits: int = 10, seed: int = 0, networks: Netwo
     """Splits of each architecture's networks into two halves (a single network is its own two
     halves), ``n_splits`` of them. Deterministic given ``seed``, and the same whatever
     the order of networks and whichever other architectures are analysed: each architecture draws
-    from its own generator, seeded by ``seed`` and its name. An architecture with at most
+    from its own generator, seeded by ``seed`` and its name (the name it was trained under, where
+    the stack groups it under another, :attr:`Stack.trained_arch`). An architecture with at most
     ``n_splits`` distinct splits (up to 6 networks: 3 for 3 or 4 networks, 10 for 5 or 6) takes
     each of them in turn rather than random draws with repeats, so its average is the exact one
     when ``n_splits`` is a multiple of their number (with 3 or 4 networks and 10 splits, one of the
@@ -563,7 +564,11 @@ def half_splits(stack: Stack, n_splits: int = 10, seed: int = 0, networks: Netwo
     sel = _networks(stack, networks)
     members = {a: _canonical(stack, sel[stack.arch[sel] == a]) for a in stack.archs
                if np.any(stack.arch[sel] == a)}
-    per_arch = {a: _arch_splits(m, n_splits, np.random.default_rng([seed, zlib.crc32(a.encode())]))
+    def named(a: str, m: np.ndarray) -> str:
+        # the architecture its networks were trained as, where the group has another name
+        trained = set() if stack.trained_arch is None else set(stack.trained_arch[m].tolist())
+        return trained.pop() if len(trained) == 1 else a
+    per_arch = {a: _arch_splits(m, n_splits, np.random.default_rng([seed, zlib.crc32(named(a, m).encode())]))
                 for a, m in members.items()}
     return [{a: per_arch[a][i] for a in members} for i in range(n_splits)]
 

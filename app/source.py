@@ -511,7 +511,7 @@ class StudySource:
             st = Stack.from_records(mine, split, align="common", study=s)
             if len(studies) > 1:
                 # Two studies may share architecture names; keep their networks apart.
-                st.arch = np.array([f"{s}:{a}" for a in st.arch])
+                st.trained_arch, st.arch = st.arch, np.array([f"{s}:{a}" for a in st.arch])
             stacks.append(st)
         if len(stacks) == 1:
             return stacks[0]

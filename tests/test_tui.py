@@ -1255,3 +1255,48 @@ async def test_a_note_for_the_commands_says_nothing_of_their_options_here(tmp_pa
         await wait_for(pilot, lambda: study_ready(app) and shows(app, "mlp (to epoch 2) had further to train"),
                        what="the note")
         assert "--arch" not in screen_text(app), screen_text(app)
+
+
+def test_comparing_studies_in_the_tui_keeps_each_studys_learning_order_numbers(tmp_path):
+    """The TUI names a compared study's architectures "s1:mlp", and half-splits were drawn by that
+    name: `--compare s2` changed s1's own Spearman ρ (0.625 alone, 0.630 compared)."""
+    from orderlab.app.source import StudySource
+    from orderlab.store import Store
+    from orderlab.synthetic import populate_store
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    store = Store(uri)
+    populate_store(store, "s1", archs=("mlp", "cnn"), seeds=5, seed=1)
+    populate_store(store, "s2", archs=("mlp",), seeds=5, seed=1)
+    alone, both = StudySource(uri).load(("s1",)), StudySource(uri).load(("s1", "s2"))
+    a, b = alone.analysis.order, both.analysis.order
+    for arch in ("mlp", "cnn"):
+        i, j = a["archs"].index(arch), b["archs"].index(f"s1:{arch}")
+        assert np.isclose(a["spearman"][i, i], b["spearman"][j, j]), (arch, a["spearman"], b["spearman"])
+    i, j = a["archs"].index("mlp"), a["archs"].index("cnn")
+    k, m = b["archs"].index("s1:mlp"), b["archs"].index("s1:cnn")
+    assert np.isclose(a["spearman"][i, j], b["spearman"][k, m])
+
+
+@pilot_test
+async def test_every_note_can_be_read_whole(tmp_path):
+    """Three lines under the status cut a comparison's notes with "…", and nothing printed them
+    whole (`orderlab analyze` compares no studies): `n` shows every note."""
+    from orderlab.store import Store
+    from orderlab.synthetic import populate_store
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    populate_store(Store(uri), "first-study", archs=("mlp", "cnn", "st-vgg", "resnet18"), seeds=3, seed=1)
+    populate_store(Store(uri), "second-study", archs=("mlp",), seeds=3, seed=1, n_checkpoints=5)
+    app = make_app(uri, study="first-study", compare="second-study")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: study_ready(app) and len(app.screen.studies) == 2, what="the comparison")
+        notes = list(app.screen.notes)
+        assert len(" · ".join(notes)) > 3 * 80, notes                     # more than three lines hold
+        assert "… n: all notes" in screen_text(app), screen_text(app)
+        await pilot.press("n")
+        await pilot.pause()
+        box = [line.split("█")[1] for line in screen_text(app).splitlines() if line.count("█") >= 2]
+        shown = " ".join(" ".join(box).split())                           # inside the box's borders
+        assert all(f"• {' '.join(n.split())}" in shown for n in notes), (notes, shown)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert "… n: all notes" in screen_text(app)                     # back on the study

@@ -5,7 +5,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Markdown
+from textual.widgets import Markdown, Static
 
 HELP = """\
 # orderlab
@@ -34,6 +34,7 @@ Do networks learn the same examples in the same order? Every view follows the st
 | `a` | which networks the analysis takes: those with the most checkpoints (a running network that has just started waits until it catches up; finished ones are always taken), every network on the checkpoints all share, or finished ones only |
 | `c` | compare with another study of the same data (the heatmap spans both) |
 | `r` | poll the store now |
+| `n` | every note about the study, whole (under the status they take three lines at most) |
 | `escape` | back to the list of studies |
 | `ctrl+p` | command palette (open a study, switch view, theme …) |
 | `?` | this help · `q` quit |
@@ -51,6 +52,25 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box"):
             yield Markdown(HELP)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class NotesScreen(ModalScreen[None]):
+    """Every note of the study screen, whole and wrapped, one paragraph each."""
+    BINDINGS = [Binding("escape,n,q", "close", "close")]
+
+    def __init__(self, notes: list[str]) -> None:
+        super().__init__()
+        self.notes = notes
+
+    def compose(self) -> ComposeResult:
+        from rich.text import Text
+        with VerticalScroll(id="help-box"):
+            yield Static(Text("notes (escape or n: close)", style="bold"))
+            body = "\n\n".join(f"• {n}" for n in self.notes) if self.notes else "no notes about this study"
+            yield Static(Text(body), id="notes-text")
 
     def action_close(self) -> None:
         self.dismiss(None)

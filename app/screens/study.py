@@ -82,6 +82,7 @@ class StudyScreen(PollingScreen):
         Binding("c", "compare", "compare", tooltip="Compare with another study of the same data"),
         Binding("slash", "filter", "filter", show=False),
         Binding("r", "refresh", "refresh", show=False),
+        Binding("n", "notes", "notes", show=False, tooltip="Every note about the study, whole"),
     ]
 
     def __init__(self, studies: tuple[str, ...], split: str = "test") -> None:
@@ -90,6 +91,7 @@ class StudyScreen(PollingScreen):
         self.split = split
         self.mode = "most"                      # which networks the analysis takes (source.MODES)
         self.data: Any = None
+        self.notes: list[str] = []              # the notes shown under the status, all of them
         self.version = -1
         self.checkpoint: int | None = None      # index into data.stack.epoch
         self.following = True                   # stay on the latest checkpoint as new ones arrive
@@ -260,7 +262,8 @@ class StudyScreen(PollingScreen):
             if self.mode != "most":
                 segs.append(Text(f"{'every network' if self.mode == 'all' else 'finished only'} (a)",
                                  style="yellow"))
-            notes = list(data.notes)
+            # what is left out, waiting or planned first: the analysis's own notes (alignment,
+            # networks not independent) follow, and `n` shows them all where three lines do not
             if data.waiting:
                 # "finished only" leaves the running out for not having finished, not for lagging
                 why = "not finished yet" if self.mode == "finished" else "waiting to catch up"
@@ -283,6 +286,7 @@ class StudyScreen(PollingScreen):
             from orderlab.app.source import NO_CHECKPOINT
             if data.problem and data.stack is None and not (data.starting and data.problem == NO_CHECKPOINT):
                 notes.append(data.problem)
+            notes += data.notes
         else:
             segs.append(Text("loading…", style="dim"))
         # the time of the last poll, where the line has room for it (it is not worth a line of its own)
@@ -291,7 +295,8 @@ class StudyScreen(PollingScreen):
         self.query_one("#study-status", Static).update(pack_segments(segs, line_room(self.app), extra=clock))
         note = self.query_one("#study-notes", Static)
         note.display = bool(notes)
-        note.update(fit_lines(Text(" · ".join(notes), style="dim italic"), line_room(self.app), 3))
+        self.notes = notes
+        note.update(fit_lines(Text(" · ".join(notes), style="dim italic"), line_room(self.app), 3, more=" n: all notes"))
         unreadable = self.query_one("#unreadable", Static)
         warning = unreadable_text(data.unreadable if data is not None else [])
         unreadable.display = warning is not None
@@ -510,6 +515,12 @@ class StudyScreen(PollingScreen):
     def action_filter(self) -> None:
         self.action_view("runs")
         self.query_one(RunsView).focus_filter()
+
+    def action_notes(self) -> None:
+        """Every note, whole: three lines under the status cut the rest (two studies compared
+        have many), and `orderlab analyze` has no comparison to print them from."""
+        from orderlab.app.screens.help import NotesScreen
+        self.app.push_screen(NotesScreen(list(self.notes)))
 
     def action_refresh(self) -> None:
         self.poll_now()

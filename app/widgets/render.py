@@ -68,10 +68,10 @@ def _mix(a: str, b: str) -> str:
 _GLUE = "\ue000"      # a private-use character: one cell wide, never in orderlab's own text
 
 
-def fit_lines(text: Text, width: int, max_lines: int) -> Text:
+def fit_lines(text: Text, width: int, max_lines: int, more: str = "") -> Text:
     """``text`` wrapped to ``width`` (lines joined by newlines: a drawing crops, it does not wrap)
     and cut to ``max_lines`` lines, the last ending in "…" when anything is left out (a widget's
-    max-height cuts without a sign)."""
+    max-height cuts without a sign), and ``more`` after it (where to read the rest)."""
     from rich.console import Console
     if width < 2:
         return text
@@ -88,9 +88,11 @@ def fit_lines(text: Text, width: int, max_lines: int) -> Text:
     if len(lines) <= max_lines:
         return Text("\n").join(lines)
     last = lines[max_lines - 1]
-    if last.cell_len > width - 1:
-        last.truncate(width - 1)
+    room = width - 1 - len(more)
+    if last.cell_len > room:
+        last.truncate(max(0, room))
     last.append("…")
+    last.append(more, style="bold not italic")
     return Text("\n").join(lines[:max_lines])
 
 

@@ -95,7 +95,7 @@ def test_line_chart_draws_lines_and_shades_the_gap():
     shaded = {span.style.bgcolor.get_truecolor() for line in body for span in line.spans
               if not isinstance(span.style, str) and span.style.bgcolor is not None}
     assert shaded                                                                     # the gap is tinted
-    assert any("│" in line.plain[6:] for line in body)                                # the checkpoint marker
+    assert any("┊" in line.plain[6:] for line in body)                                # the checkpoint marker
     # the x axis's ends read as the status line and the CLI write epochs ("1.74", not "1.74419")
     frac = R.line_chart([R.Series("tpa", np.linspace(0, 1.744186, 5), hi[:5], "#4fc3f7")], 40, 8)
     assert frac[-1].plain.split() == ["0", "1.74", "epoch"], frac[-1].plain

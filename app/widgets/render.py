@@ -247,7 +247,7 @@ def line_chart(series: Sequence[Series], width: int, height: int, *, bands: Sequ
         mx = int(to_px(marker_x, y_lo)[0] // 2)
         for r in range(plot_h):
             if cv.bits[r, mx] == 0 and (r, mx) not in cv.char:
-                cv.put(mx, r, "│", "#777777")
+                cv.put(mx, r, "┊", "#777777")       # dashed: at the right edge "│" read as a frame
     for s in series:
         ok = np.isfinite(s.y)
         x, y = np.asarray(s.x, float)[ok], np.asarray(s.y, float)[ok]

@@ -1002,6 +1002,25 @@ async def test_escape_in_the_runs_filter_leaves_the_filter_then_the_study(tui_st
         await wait_for(pilot, lambda: not isinstance(app.screen, StudyScreen), what="the studies list")
 
 
+
+@pilot_test
+async def test_leaving_a_study_opened_with_study_puts_the_cursor_on_it(tui_store):
+    """Escape from `orderlab tui --study X` left the list's cursor on its first row, and Enter then
+    opened another study than the one just left."""
+    from orderlab.app.screens.study import StudyScreen
+    app = make_app(tui_store, study=GAMMA)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: study_ready(app), what="gamma")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, StudyScreen), what="the studies list")
+        table = app.screen.query_one("#studies-table")
+        await wait_for(pilot, lambda: table.row_count > 2, what="the studies")
+        await pilot.pause()
+        assert table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value == GAMMA
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, StudyScreen), what="a study")
+        assert app.screen.studies == (GAMMA,)
+
 def _start_in_pty(args: list[str], **popen):
     """Start ``orderlab ARGS`` with a pseudo-terminal of 80x24 as its stdin and stderr (where
     Textual reads and draws); returns (process, bytes drawn so far, a function that stops reading)."""

@@ -30,6 +30,7 @@ class StudiesScreen(PollingScreen):
         self._natural: dict[str, int] = {}     # the widths the cells need (only ever grow: no jitter)
         self._widths: dict[str, int] = {}      # the widths shown: those, fitted to the screen
         self._uri: str | None = None
+        self._focus: str | None = None         # a study to put the cursor on once listed: the one just left
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="◆")
@@ -114,6 +115,9 @@ class StudiesScreen(PollingScreen):
             if self.studies:
                 row = order.index(chosen) if chosen in order else min(keep or 0, len(self.studies) - 1)
                 table.move_cursor(row=row, animate=False)
+        if self._focus in order:
+            table.move_cursor(row=order.index(self._focus), animate=False)
+            self._focus = None
         n_live = sum(1 for s in self.studies if s.n_running)
         line = Text(no_wrap=True, overflow="ellipsis")
         if n_live:
@@ -139,6 +143,13 @@ class StudiesScreen(PollingScreen):
                 (train, "cyan"), "\n\nIt appears here by itself. Or point at another store with ",
                 ("--tracking-uri", "cyan"), "."))
         table.display = bool(self.studies)
+
+    def focus_study(self, name: str) -> None:
+        """Put the cursor on study ``name`` (the study screen just left), now or once it is listed:
+        a study opened with `--study` had left the cursor on the first row, and Enter opened that."""
+        self._focus = name
+        if self._order:
+            self._fill(self._uri)
 
     # -- actions -------------------------------------------------------------
     @on(DataTable.RowSelected, "#studies-table")

@@ -378,6 +378,10 @@ class StudyScreen(PollingScreen):
         if getattr(self.focused, "id", None) == "runs-filter":
             self.query_one(RunsView).table.focus()
             return
+        from orderlab.app.screens.studies import StudiesScreen
+        below = self.app.screen_stack[-2] if len(self.app.screen_stack) > 1 else None
+        if isinstance(below, StudiesScreen):
+            below.focus_study(self.studies[0])
         self.app.pop_screen()
 
     def action_view(self, vid: str) -> None:

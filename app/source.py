@@ -70,6 +70,18 @@ def choose_networks(runs: list[Any], mode: str) -> tuple[list[Any], list[Any]]:
     return keep, [r for r in runs if r.run_id not in ids]
 
 
+def ended_early_text(networks: list[Any], planned: bool) -> str:
+    """What became of networks that all ended early, by their statuses: "every network went stale"
+    of one stale network beside a planned one read "every network failed, was killed or went stale"
+    (``planned``: others have no run yet, so these are the networks that started)."""
+    verbs = {"FAILED": "failed", "KILLED": "was killed", "STALE": "went stale"}
+    said = [v for k, v in verbs.items() if any(r.status == k for r in networks)]
+    how = said[0] if len(said) == 1 else ", ".join(said[:-1]) + " or " + said[-1]
+    who = ("the one network that started" if len(networks) == 1 else "every network that started") if planned \
+        else ("the one network" if len(networks) == 1 else "every network")
+    return f"{who} {how}"
+
+
 class SourceError(OrderlabError):
     """The store cannot be read right now (missing, locked, server down); the TUI retries."""
 
@@ -455,8 +467,8 @@ class StudySource:
         if not pairs:
             data.problem = ("no record can be read (see the warning above); nothing to analyse" if unreadable
                             else "no finished network yet (a: include running ones)" if mode == "finished" and runs
-                            else "every network failed, was killed or went stale (see Runs); nothing to "
-                                 "analyse" if runs and len(left_out) == len(networks)
+                            else f"{ended_early_text(networks, bool(data.planned))} (see Runs); nothing to analyse"
+                            if runs and len(left_out) == len(networks)
                             else NO_CHECKPOINT if runs
                             else "this study has no network yet; train one with "
                                  f"`orderlab train --study {shlex.quote(studies[0])}{self.uri_option()}`")

@@ -1319,3 +1319,22 @@ async def test_every_note_can_be_read_whole(tmp_path):
         await pilot.press("escape")
         await pilot.pause()
         assert "… n: all notes" in screen_text(app)                     # back on the study
+
+
+def test_a_study_whose_networks_all_ended_early_says_how(tmp_path):
+    """A study of one stale network and one planned read "every network failed, was killed or went
+    stale": the problem line now says what became of them, and of which."""
+    from types import SimpleNamespace as N
+
+    from orderlab.app.source import StudySource, ended_early_text
+    from orderlab.store import Store
+    from orderlab.synthetic import populate_store
+    assert ended_early_text([N(status="STALE")], planned=True) == "the one network that started went stale"
+    assert ended_early_text([N(status="KILLED"), N(status="FAILED")], planned=False) == \
+        "every network failed or was killed"
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    store = Store(uri)
+    for rid in populate_store(store, "k", archs=("mlp",), seeds=2, finish=False):
+        store.end_run(rid, "KILLED")
+    data = StudySource(uri).load(("k",))
+    assert data.problem == "every network was killed (see Runs); nothing to analyse", data.problem

@@ -1338,3 +1338,18 @@ def test_a_study_whose_networks_all_ended_early_says_how(tmp_path):
         store.end_run(rid, "KILLED")
     data = StudySource(uri).load(("k",))
     assert data.problem == "every network was killed (see Runs); nothing to analyse", data.problem
+
+
+@pilot_test
+async def test_the_status_rewraps_when_the_terminal_widens(tui_store):
+    """Wrapped for 60 columns, the status kept its two lines at 140 until the next poll (15 s)."""
+    app = make_app(tui_store, study=ALPHA, refresh=600.0)
+    async with app.run_test(size=(60, 24)) as pilot:
+        await wait_for(pilot, lambda: study_ready(app), what="alpha")
+        await pilot.pause()
+        assert screen_text(app).splitlines()[1].strip().endswith("finished")      # the checkpoint below
+        await pilot.resize_terminal(140, 24)
+        await pilot.pause()
+        await pilot.pause()
+        status = screen_text(app).splitlines()[1]
+        assert "finished" in status and "checkpoint" in status, screen_text(app).splitlines()[:4]

@@ -151,6 +151,9 @@ class StudyScreen(PollingScreen):
     def on_resize(self) -> None:
         self.title_text()
         self.fit_footer()
+        # the status and notes are broken into lines for the width: wider, they kept the narrow
+        # terminal's lines until the next poll
+        self.show_status()
 
     def fit_footer(self) -> None:
         """The footer's "^p palette" gives way when this view's keys need its room: at 80 columns

@@ -181,6 +181,33 @@ NO_CHECKPOINT = "no network has recorded a checkpoint yet"      # StudyData.prob
 
 
 @dataclass
+class PlannedNetwork:
+    """A network a train or sweep planned that has no run yet, as the Runs table lists it beside
+    the runs (the fields it reads of a run)."""
+    study: str
+    arch: str
+    seed: int
+    resume: str                                # the command that starts it if its command stopped
+    status: str = "PLANNED"
+    epoch: float = 0.0
+    epochs: float = 0.0
+    progress: float = 0.0
+    checkpoints: int = 0
+    train_acc: float | None = None
+    test_acc: float | None = None
+    error: str | None = None
+    stages: bool = False
+
+    @property
+    def run_id(self) -> str:                   # the table's row key: no run id, no clash with one
+        return f"planned:{self.study}:{self.arch}/s{self.seed}"
+
+    @property
+    def name(self) -> str:
+        return f"{self.arch}/s{self.seed}"
+
+
+@dataclass
 class StudyData:
     """One poll of a study (or of two studies compared on the same data)."""
 
@@ -196,6 +223,7 @@ class StudyData:
     waiting: list[str] = field(default_factory=list)   # recorded, not analysed in this mode
     starting: list[str] = field(default_factory=list)  # running, no checkpoint recorded yet
     planned: list[str] = field(default_factory=list)   # planned by a train or sweep, no run yet
+    planned_rows: list["PlannedNetwork"] = field(default_factory=list)   # the same, as Runs lists them
     resume: list[str] = field(default_factory=list)    # the commands that start them (one per study)
     notes: list[str] = field(default_factory=list)
     problem: str | None = None                 # why there is nothing to analyse (yet)
@@ -460,6 +488,7 @@ class StudySource:
             mine = unstarted_networks(store, s, [r for r in runs if r.study == s])
             data.planned += [f"{s}:{a}/s{sd}" if len(studies) > 1 else f"{a}/s{sd}" for a, sd in mine]
             resumes += [suggest(store, "orderlab", "sweep", "--resume", s)] if mine else []
+            data.planned_rows += [PlannedNetwork(s, a, int(sd), resumes[-1]) for a, sd in mine]
         data.resume = resumes
         if waiting:
             from orderlab.errors import counted

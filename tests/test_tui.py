@@ -462,6 +462,16 @@ async def test_planned_networks_without_a_run_are_counted_and_named(empty_db, tm
         assert shows(app, "4 planned") and shows(app, "planned, not started yet: cnn/s2, cnn/s3, mlp/s2…")
         assert "--resume" not in screen_text(app)           # still training: they are still to come
         assert s.data.stack.n_networks == 4
+        # the Runs view lists every network, the planned ones too (it had 4 rows of 8)
+        rows = [line.split() for line in screen_text(app).splitlines()]
+        assert ["cnn", "3", "planned", "—", "—", "—", "—"] in rows, screen_text(app)
+        await pilot.press("slash", *"planned")
+        await pilot.pause()
+        assert s.query_one("#runs-filter").border_subtitle == "4 of 8"
+        await pilot.press("escape")
+        await pilot.press("down", "down", "down", "down", "down", "down")
+        await pilot.pause()
+        assert shows(app, "mlp/s3 planned by a train or sweep, no run yet")
         # One starts: it has a run now, no longer planned.
         new, _ = store.create_network_run("live", store.study_parent("live"), store.experiment_id("live"),
                                           arch="mlp", seed=2, dataset="synthetic", epochs=1.0, params={})

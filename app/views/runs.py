@@ -14,7 +14,7 @@ from orderlab.app.widgets.render import bar
 from orderlab.errors import counted, epoch_text
 
 STATUS_STYLE = {"FINISHED": "green", "RUNNING": "cyan", "FAILED": "red", "KILLED": "yellow", "STALE": "magenta",
-                "SUPERSEDED": "dim"}
+                "SUPERSEDED": "dim", "PLANNED": "dim"}
 
 
 def _cell_len(v: Any) -> int:
@@ -103,6 +103,8 @@ class RunsView(View):
             if not natural and len(name) > width:
                 name = "…" + name[len(name) - width + 1:]
             value = Text(name, no_wrap=True)
+        if key in ("progress", "checkpoints") and run.status == "PLANNED":
+            return "—"                          # no run yet: nothing trained, its length unknown here
         if key == "progress" and self._bar:
             value = f"{bar(run.progress, 8)} {value}"
         if key == "status" and run.run_id in self.unreadable:
@@ -111,7 +113,8 @@ class RunsView(View):
         return value
 
     def show_data(self, data: Any, changed: bool) -> None:
-        self.runs = list(data.runs)
+        # every network of the study: those planned by a train or sweep that have no run yet too
+        self.runs = list(data.runs) + list(getattr(data, "planned_rows", []))
         self.unreadable = {p.run_id: p for p in getattr(data, "unreadable", [])}
         self._studies = len(data.studies)
         self._fit()
@@ -210,6 +213,12 @@ class RunsView(View):
         t = Text()
         # compared studies may both hold an mlp/s1: the line names the study too
         t.append(f"{r.study}:{r.name}" if self._studies > 1 else r.name, style="bold")
+        if r.status == "PLANNED":
+            t.append("  planned by a train or sweep, no run yet; if its command stopped, ", style="dim")
+            t.append(f"`{r.resume}`", style="dim")
+            t.append(" starts it", style="dim")
+            detail.update(t)
+            return
         t.append(f"  {shown_status(r).lower()}", style=STATUS_STYLE.get(shown_status(r), ""))
         # a learner's checkpoints are its stages (boosting rounds, trees …), not epochs
         t.append(f"  {'stage' if r.stages else 'epoch'} {epoch_text(r.epoch)} of {epoch_text(r.epochs)}, "

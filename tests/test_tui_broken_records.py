@@ -89,9 +89,8 @@ async def test_unreadable_records_are_named_marked_and_left_out(empty_db, tmp_pa
         # The runs table marks them, and only them; the line under it gives the reason and the file.
         await pilot.press("1")
         await pilot.pause()
-        assert "unreadable" in status_cell(app, runs["mlp/s1"]) and "finished" in status_cell(app, runs["mlp/s1"])
-        assert "unreadable" in status_cell(app, runs["cnn/s2"])
-        assert all("unreadable" not in status_cell(app, r) for r in good)
+        assert status_cell(app, runs["mlp/s1"]) == status_cell(app, runs["cnn/s2"]) == "finished ⚠"
+        assert all("⚠" not in status_cell(app, r) for r in good)
         table = s.query_one("#runs-table", DataTable)
         table.move_cursor(row=table.get_row_index(runs["mlp/s1"].run_id))
         await pilot.pause()
@@ -112,7 +111,7 @@ async def test_unreadable_records_are_named_marked_and_left_out(empty_db, tmp_pa
         await wait_for(pilot, lambda: table.row_count == 1, what="the filter to follow")
         s.query_one("#runs-filter").value = ""
         await wait_for(pilot, lambda: table.row_count == 6, what="every run")
-        assert "unreadable" not in status_cell(app, runs["mlp/s1"])
+        assert "⚠" not in status_cell(app, runs["mlp/s1"])
         assert shows(app, f"cnn/s2 left out of the analysis: {MISSING}")
 
 
@@ -122,6 +121,11 @@ async def test_unreadable_records_at_80x24_and_every_record_unreadable(empty_db,
     app = make_app(uri, study="broken")
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: study_ready(app), what="the study")
+        # "⚠ unreadable" widened the status column past 80: the test accuracies were cut to "0.96"
+        rows = [line.split() for line in screen_text(app).splitlines()]
+        assert ["arch", "▲", "seed", "status", "progress", "ckpts", "train", "acc", "test", "acc"] in rows, rows
+        assert [f"{r.test_acc:.3f}" for r in app.screen.data.runs if r.name == "mlp/s1"] == \
+            [next(row[-1] for row in rows if row[:3] == ["mlp", "1", "finished"])], rows
         for key in "123456":
             await pilot.press(key)      # the view renders in the next frames: wait for it, not one pause
             await wait_for(pilot, lambda: shows(app, "mlp/s1 left out of the analysis")

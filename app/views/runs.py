@@ -9,7 +9,7 @@ from textual import on
 from textual.widgets import DataTable, Input, Static
 
 from orderlab.app.views.base import View
-from orderlab.tables import fit_columns
+from orderlab.tables import fit_columns, table_width
 from orderlab.app.widgets.render import bar
 from orderlab.errors import counted, epoch_text
 
@@ -49,7 +49,11 @@ COLUMNS: dict[str, tuple[str, Callable[[Any], Any], Callable[[Any], Any]]] = {
 }
 
 
-UNREADABLE_MARK = "⚠ unreadable"      # after the status of a run whose record cannot be read
+BAR = 8                               # the progress bar's cells
+
+# after the status of a run whose record cannot be read (the warning over the views and the line
+# under the table say why; "⚠ unreadable" took the test accuracies' room at 80 columns)
+UNREADABLE_MARK = "⚠"
 
 
 def matches(run: Any, text: str, unreadable: bool = False) -> bool:
@@ -106,7 +110,7 @@ class RunsView(View):
         if key in ("progress", "checkpoints") and run.status == "PLANNED":
             return "—"                          # no run yet: nothing trained, its length unknown here
         if key == "progress" and self._bar:
-            value = f"{bar(run.progress, 8)} {value}"
+            value = f"{bar(run.progress, BAR)} {value}"
         if key == "status" and run.run_id in self.unreadable:
             value = value.copy()
             value.append(f" {UNREADABLE_MARK}", style="bold red")
@@ -115,7 +119,10 @@ class RunsView(View):
     def show_data(self, data: Any, changed: bool) -> None:
         # every network of the study: those planned by a train or sweep that have no run yet too
         self.runs = list(data.runs) + list(getattr(data, "planned_rows", []))
-        self.unreadable = {p.run_id: p for p in getattr(data, "unreadable", [])}
+        unreadable = {p.run_id: p for p in getattr(data, "unreadable", [])}
+        if unreadable.keys() != self.unreadable.keys():
+            self._natural = {}       # a "⚠ unreadable" mark came or went: the status column's width with it
+        self.unreadable = unreadable
         self._studies = len(data.studies)
         self._fit()
         self.refill()
@@ -125,16 +132,17 @@ class RunsView(View):
         they change."""
         cols = list(COLUMNS)
         screen = self.size.width or self.app.size.width
-        # compared studies on a narrow screen: the progress bar gives its room to the names
-        bar_shown = not (self._studies > 1 and screen < 100)
+        # compared studies on a narrow screen, or a table too wide with it (a status marked
+        # "⚠ unreadable" at 80 columns cut the test accuracies): the progress bar gives its room
+        natural = self._measured()
+        with_bar = table_width(natural.values(), self.table.cell_padding) + (0 if self._bar else BAR + 1)
+        bar_shown = not (self._studies > 1 and screen < 100) and with_bar <= screen
         if bar_shown != self._bar or self._studies != self._shown_studies:
             # (the widths of "study:arch" names or of bars are no measure for the others)
             self._bar, self._natural = bar_shown, {}
         # Explicit widths: DataTable's auto widths are measured on idle, and a frame drawn before
         # that keeps the label's width in its cache (seen when the columns are rebuilt).
-        # room for the sort mark in every header: sorting elsewhere moves no column
-        natural = {k: max([len(COLUMNS[k][0]) + 2] + [_cell_len(self.cell(k, r, natural=True)) for r in self.runs])
-                   for k in cols}
+        natural = self._measured()
         # natural widths only ever grow (no jitter as runs come and go); then fitted to the screen
         self._natural = {k: max(natural[k], self._natural.get(k, 0)) for k in cols}
         widths = fit_columns(self._natural, screen, SHRINKABLE if self._studies > 1 else {}, self.table.cell_padding)
@@ -144,6 +152,12 @@ class RunsView(View):
             for k in cols:
                 self.table.add_column(self._label(k), key=k, width=self._widths[k])
             self._columns, self._order = cols, []
+
+    def _measured(self) -> dict[str, int]:
+        """The cells each column needs, whole: its cells, and its header with room for the sort
+        mark in every header (sorting elsewhere moves no column)."""
+        return {k: max([len(COLUMNS[k][0]) + 2] + [_cell_len(self.cell(k, r, natural=True)) for r in self.runs])
+                for k in COLUMNS}
 
     def on_resize(self) -> None:
         if self._columns:

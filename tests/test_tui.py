@@ -793,6 +793,24 @@ async def test_compared_studies_long_names_give_way_to_the_accuracies(empty_db, 
 
 
 @pilot_test
+async def test_the_compare_picker_cuts_a_long_name_rather_than_break_it(empty_db, tmp_path):
+    """At 80 columns the picker broke a long study name mid-word onto a second line
+    ("…learning-rate-w" / "armup-v2 (digits, 4 networks)")."""
+    from orderlab.store import Store
+    from orderlab.synthetic import populate_store
+    uri = new_store(empty_db, tmp_path)
+    long_name = "fashion-mnist-resnet18-with-a-longer-learning-rate-warmup-schedule-v2"
+    populate_store(Store(uri), "short", archs=("mlp",), seeds=2, n_checkpoints=4, n_examples=100)
+    populate_store(Store(uri), long_name, archs=("mlp",), seeds=2, n_checkpoints=4, n_examples=100)
+    app = make_app(uri, study="short")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: study_ready(app), what="the study")
+        await pilot.press("c")
+        await wait_for(pilot, lambda: shows(app, "schedule-v2"), what="the picker")
+        lines = [line for line in screen_text(app).splitlines() if "schedule-v2" in line]
+        assert len(lines) == 1 and "fashion-mnist-res…armup-schedule-v2  (synthetic, 2 networks)" in lines[0], lines
+
+@pilot_test
 async def test_a_chosen_checkpoint_outlives_a_comparison_that_ends_before_it(empty_db, tmp_path):
     # epoch 1.5 chosen; compared with a study that ends at epoch 1, the last shared checkpoint shows
     # (and the screen does not start following the latest); back to one study, epoch 1.5 again
@@ -1363,3 +1381,16 @@ async def test_the_status_rewraps_when_the_terminal_widens(tui_store):
         await pilot.pause()
         status = screen_text(app).splitlines()[1]
         assert "finished" in status and "checkpoint" in status, screen_text(app).splitlines()[:4]
+
+
+@pilot_test
+async def test_an_architecture_of_one_network_shows_no_agreement_numbers(tui_store):
+    """"cnn 1 only 0.982 1.000 1.000 0.000 1.000" read as perfect agreement: one network's TPA,
+    Jaccard and independent TPA are 1 by construction."""
+    app = make_app(tui_store, study=SOLO)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: study_ready(app), what="solo")
+        await pilot.press("2")
+        await wait_for(pilot, lambda: shows(app, "1 only"), what="the agreement table")
+        row = next(line.split() for line in screen_text(app).splitlines() if "1 only" in line)
+        assert row[:3] == ["cnn", "1", "only"] and row[4:] == ["—"] * 4, row

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -10,6 +11,19 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
+
+
+ENTRY_WIDTH = 60          # the picker's lines at 80 columns: its box (70) less borders and padding
+
+
+def _entry(name: str, about: str) -> str:
+    """A picker line on one line of ``ENTRY_WIDTH``: a long name cut in its middle with "…", its
+    start and end kept (they tell studies apart), rather than broken mid-word onto a second line."""
+    room = max(12, ENTRY_WIDTH - len(about))
+    if len(name) > room:
+        head = (room - 1) // 2
+        name = name[:head] + "…" + name[len(name) - (room - 1 - head):]
+    return name + about
 
 
 class CompareScreen(ModalScreen[str | None]):
@@ -41,7 +55,8 @@ class CompareScreen(ModalScreen[str | None]):
 
     def _options(self) -> list[Option]:
         from orderlab.errors import counted
-        options = [Option(f"{s.name}  ({s.dataset}, {counted(s.n_runs, 'network')})", id=s.name) for s in self.choices]
+        options = [Option(Text(_entry(s.name, f"  ({s.dataset}, {counted(s.n_runs, 'network')})"), no_wrap=True),
+                          id=s.name) for s in self.choices]
         if self.comparing:
             options.append(Option("stop comparing", id=""))
         return options

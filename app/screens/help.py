@@ -35,9 +35,10 @@ Do networks learn the same examples in the same order? Every view follows the st
 | `c` | compare with another study of the same data (the heatmap spans both) |
 | `r` | poll the store now |
 | `n` | every note about the study, whole (under the status they take three lines at most) |
-| `escape` | back to the list of studies |
+| `escape` | from a study, back to the list of studies (in the runs filter: leaves the filter first); here, closes this help |
 | `ctrl+p` | command palette (open a study, switch view, theme …) |
-| `?` | this help · `q` quit |
+| `s` `/` · `z` · `o` · `e` `k` | in Runs: sort, filter · in Heatmap: colour scale · in Order: next pair · in Examples: easy/hard, class |
+| `?` | this help (`?`, `escape` or `q` close it) · `q` quit |
 
 TPA = mean over examples of "all networks right" / mean accuracy; independent TPA is what
 networks erring independently would give. Accessibility = the fraction of (network, trained

@@ -88,6 +88,10 @@ class AgreementView(View):
             tp, ind = float(c["tpa"][cp]), float(c["tpa_independent"][cp])
             gap = tp - ind if np.isfinite(tp) and np.isfinite(ind) else float("nan")
             nets = str(c["n"]) + (" only" if c["n"] == 1 else "")
+            if c["n"] == 1:         # TPA, Jaccard and independent TPA are 1 by construction: no agreement
+                t.add_row(Text(arch, style=arch_colour(i)), nets, fmt(float(c["accuracy"][cp]), 3),
+                          *[Text("—", style="dim")] * 4)
+                continue
             t.add_row(Text(arch, style=arch_colour(i)), nets, fmt(float(c["accuracy"][cp]), 3), fmt(tp, 3),
                       fmt(ind, 3), Text(fmt(gap, 3), style="bold" if gap > 0.1 else ""),
                       fmt(float(c["jaccard"][cp]), 3))

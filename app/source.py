@@ -290,6 +290,13 @@ class StudySource:
         with self._lock:
             self._store = None
 
+    def recheck(self) -> None:
+        """Read every record anew at the next poll (`r`): a record is otherwise read again only
+        when its run records more checkpoints, so a finished network's file damaged after it was
+        read went unnoticed until the TUI was started again."""
+        with self._lock:
+            self._records.clear()
+
     def _guard(self, fn, *args, **kwargs):
         """Run a store call; turn any failure into a one-line SourceError and reconnect next time."""
         from orderlab.store import NoSuchStudy

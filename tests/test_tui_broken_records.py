@@ -348,3 +348,18 @@ def test_a_damaged_examples_file_is_a_note_not_a_failed_study(empty_db, tmp_path
     [note] = [n for n in data.notes if "examples file is damaged" in n]
     # the command names this store (the TUI may read another than the default)
     assert "`orderlab train --study pics" in note and f"--tracking-uri {uri}" in note, note
+
+
+@pilot_test
+async def test_r_reads_every_record_anew(empty_db, tmp_path):
+    """A finished network's record damaged after the TUI had read it went unnoticed, even after `r`:
+    the study was analysed from the copy read before, until the TUI was started again."""
+    uri, store, runs, good, _ = broken_study(empty_db, tmp_path)
+    app = make_app(uri, study="broken", refresh=600.0)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: study_ready(app), what="the study")
+        assert len(app.screen.data.unreadable) == 2
+        corrupt(store, good[0], seed=3)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: len(app.screen.data.unreadable) == 3, what="the third unreadable record")
+        assert shows(app, f"{good[0].name} left out of the analysis")

@@ -530,4 +530,5 @@ class StudyScreen(PollingScreen):
         self.app.push_screen(NotesScreen(list(self.notes)))
 
     def action_refresh(self) -> None:
+        self.app.source.recheck()
         self.poll_now()

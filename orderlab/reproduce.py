@@ -527,6 +527,7 @@ def evaluate_check(check: dict[str, Any], data: dict[str, StudyData], recipe: Re
 def study_rows(sd: StudyData, split: str = "test") -> list[dict[str, Any]]:
     """One row per architecture of a study for the side-by-side table."""
     from orderlab.analysis import metrics as M
+    from orderlab.analysis.summary import identical_groups
     recorded = sd.plan.options.get("record_splits", ["train", "test"])
     split = split if split in recorded else recorded[0]
     rows = []
@@ -539,7 +540,10 @@ def study_rows(sd: StudyData, split: str = "test") -> list[dict[str, Any]]:
             "unit": st.unit, "middle_acc": float(M.accuracy(st, c).mean()), "tpa_middle": float(M.tpa(st, c)),
             "ind_middle": float(M.tpa_independent(st, c)), "tpa_final": float(M.tpa(st, -1)),
             "ind_final": float(M.tpa_independent(st, -1)), "tv_middle": float(M.bimodality(st, c)["tv"]),
-            "rho_within": within_rho(st)})
+            "rho_within": within_rho(st),
+            # every network right on the same examples at the end (k-NN, an SVM on all the data):
+            # TPA 1 by construction, not agreement learned
+            "identical_final": bool(identical_groups(st, st.n_checkpoints - 1))})
     return rows
 
 
@@ -627,8 +631,11 @@ def write_summary(out: Path, scale: str, command: str, results: list[dict[str, A
         for r in res["rows"]:
             md.append(f"| {res['recipe'].name} | {r['dataset']} | {r['arch']} | {r['networks']} | "
                       f"{r['final_acc']:.3f} | {r.get('unit', 'epoch')} {epoch_text(r['middle_epoch'])} ({r['middle_acc']:.2f}) | {r['tpa_middle']:.3f} | "
-                      f"{r['ind_middle']:.3f} | {r['tpa_final']:.3f} | {r['ind_final']:.3f} | {r['tv_middle']:.2f} | "
-                      f"{_f(r['rho_within'])} |")
+                      f"{r['ind_middle']:.3f} | {r['tpa_final']:.3f}{' †' if r.get('identical_final') else ''} | "
+                      f"{r['ind_final']:.3f} | {r['tv_middle']:.2f} | {_f(r['rho_within'])} |")
+    if any(r.get("identical_final") for res in results for r in res["rows"]):
+        md += ["", "† its networks are right on exactly the same examples at the end (as k-NN or an SVM fit on the "
+                   "whole training set, whatever the seed): TPA 1 by construction, not agreement learned."]
     for res in results:
         rec = res["recipe"]
         md += ["", f"## {rec.title}", "", rec.claim, "", f"Recipe: `{rec.path.name}`. Studies:", ""]

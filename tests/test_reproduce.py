@@ -205,6 +205,11 @@ def test_reproduce_custom_recipe_end_to_end(tmp_path):
     # the side-by-side table names each row's positions: a learner's middle checkpoint is a stage
     assert "| middle (acc) |" in report and re.search(r"\| tiny \| digits \| knn \| 2 \| [\d.]+ \| stage [\d.]+ \(", report)
     assert re.search(r"\| tiny \| digits \| mlp \| 2 \| [\d.]+ \| epoch [\d.]+ \(", report), report
+    # k-NN on the whole training set is the same whatever the seed: its final TPA of 1 is marked so
+    knn = next(line for line in report.splitlines() if line.startswith("| tiny | digits | knn |"))
+    assert "| 1.000 † |" in knn and "TPA 1 by construction, not agreement learned" in report, knn
+    mlp = next(line for line in report.splitlines() if line.startswith("| tiny | digits | mlp |"))
+    assert "†" not in mlp, mlp
     verdicts = json.loads((tmp_path / "out" / "verdicts.json").read_text())
     agree = verdicts[0]["verdicts"][0]
     assert agree["verdict"] in ("yes", "no") and 0 <= agree["numbers"]["tpa"] <= 1

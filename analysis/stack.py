@@ -56,6 +56,22 @@ def arch_ends(pairs) -> dict[str, float]:
     return ends
 
 
+def paradigms_note(learners: Sequence[str], networks: Sequence[str]) -> list[str]:
+    """Said where learners and networks share a stack: one position number is a learner's stage
+    (a boosting round, a number of trees, a share of the data) and a network's epoch, not one
+    amount of training, so numbers over training that pool them (the "all networks" curves)
+    compare unlike stages; each architecture's own, and the ends, compare."""
+    if not learners or not networks:
+        return []
+    ls, ns = ", ".join(dict.fromkeys(learners)), ", ".join(dict.fromkeys(networks))
+    return [f"{PARADIGMS}: a position is a stage of {ls} (boosting rounds, trees, passes or shares of the data) and "
+            f"an epoch of {ns}, not one amount of training; compare them by architecture, or at their final "
+            f"checkpoints"]
+
+
+PARADIGMS = "learners beside networks"
+
+
 SHORT_OF_END = "at the last shared checkpoint"      # how short_of_end_notes' note begins
 ALIGNED = "aligned on "                              # how the notes of an alignment begin
 NONE_SHARED = "the networks share no trained checkpoint"
@@ -407,6 +423,8 @@ class Stack:
                              for (info, _), e, beyond in zip(items, epochs, past))
             warnings += short_of_end_notes(ends, float(common[-1]), bool(untrained.any()),
                                            {str(i.get("arch")) for i, _ in items if i.get("stages")})
+        warnings += paradigms_note([str(i.get("arch")) for i, _ in items if i.get("stages")],
+                                   [str(i.get("arch")) for i, _ in items if not i.get("stages")])
         warnings += untrained_notes([f"{info.get('arch')}/s{info.get('seed')}" for (info, _), u in zip(items, untrained)
                                      if u], len(items))
         own = net_ends = None
@@ -511,6 +529,11 @@ class Stack:
             warn += uneven_ends_notes(np.concatenate([s.arch for s in stacks]), net_ends,
                                       [f"{s.study or '?'}:{a}/s{sd}" for s in stacks for a, sd in zip(s.arch, s.seed)],
                                       stages)
+        # learners of one study beside networks of another (each study's own mix is said above, by it)
+        kinds = [(str(a), bool(x)) for s in stacks
+                 for a, x in zip(s.arch, s.stages if s.stages is not None else np.zeros(s.n_networks, bool))]
+        if not any(PARADIGMS in w for w in warn):
+            warn += paradigms_note([a for a, x in kinds if x], [a for a, x in kinds if not x])
         # each study's networks without a trained checkpoint, named with their study
         masks = [s.untrained if s.untrained is not None else np.zeros(s.n_networks, bool) for s in stacks]
         warn += untrained_notes([f"{s.study or '?'}:{a}/s{sd}" for s, m in zip(stacks, masks)
@@ -543,7 +566,7 @@ def own_grid_notes(stack: "Stack") -> list[str]:
 
     def about_shared(w: str) -> bool:
         # a compared study's own notes begin with its name ("syn: aligned on …")
-        return any(w.startswith(m) or f": {m}" in w for m in (ALIGNED, SHORT_OF_END, NONE_SHARED, CLOSE))
+        return any(w.startswith(m) or f": {m}" in w for m in (ALIGNED, SHORT_OF_END, NONE_SHARED, CLOSE, PARADIGMS))
     return [w for w in stack.warnings if not about_shared(w)] + [
         "the networks recorded different checkpoints: accessibility and learned-at use all of each network's own "
         "checkpoints"]

@@ -5,7 +5,7 @@ exactly, shared only those with either)."""
 import numpy as np
 import pytest
 
-from orderlab.analysis.stack import CLOSE, Stack, half_step, match_grids
+from orderlab.analysis.stack import CLOSE, PARADIGMS, Stack, half_step, match_grids
 from orderlab.analysis.summary import analysis_json
 from orderlab.record import Record, RecordError
 from orderlab.synthetic import synthetic_correct, synthetic_record
@@ -67,6 +67,14 @@ def test_a_learners_exact_positions_meet_a_networks_nearest_steps():
     st = Stack.from_records(recs, align="common")
     assert st.n_checkpoints == 9 and st.own_totals is None, st.warnings
     assert np.allclose(st.select(st.arch_index("knn")).epoch, np.arange(9) / 4)
+    # a position is a stage of one and an epoch of the other: said, once, also across studies
+    said = [w for w in st.warnings if w.startswith(PARADIGMS)]
+    assert said == [f"{PARADIGMS}: a position is a stage of knn (boosting rounds, trees, passes or shares of the data) "
+                    "and an epoch of mlp, not one amount of training; compare them by architecture, or at their "
+                    "final checkpoints"], st.warnings
+    both = Stack.concat([Stack.from_records(recs[:2], study="n"), Stack.from_records(recs[2:], study="l")])
+    assert sum(w.startswith(PARADIGMS) for w in both.warnings) == 1, both.warnings
+    assert not any(PARADIGMS in w for w in Stack.from_records(recs[:2]).warnings)
 
 
 def test_positions_further_apart_than_half_steps_stay_apart():

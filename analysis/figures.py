@@ -66,6 +66,13 @@ def fig_tpa(stack: Stack, curves: dict[str, dict]) -> Figure:
     ax2.set(xlabel=stack.unit, ylabel="mean accuracy", ylim=(0, 1.02), title="accuracy")
     ax2.grid(alpha=0.3)
     ax2.legend(fontsize=8, loc="lower right")
+    # the figure travels alone (an MLflow artifact): where the curves stop before some architecture's
+    # training did, it says so under them, as report.md does
+    from orderlab.analysis.stack import SHORT_OF_END
+    short = [w for w in stack.warnings if w.startswith(SHORT_OF_END) or f": {SHORT_OF_END}" in w]
+    if short:
+        import textwrap
+        fig.supxlabel(textwrap.fill("note: " + short[0], 150), fontsize=8, ha="left", x=0.01, color="dimgrey")
     return fig
 
 

@@ -140,3 +140,17 @@ def test_figures_draw_each_architecture_at_its_own_positions_and_every_interval(
     assert any(t.startswith("knn, early: stage 0.25 ") for t in titles), titles
     assert any(t.startswith("cnn, early: epoch 0.286 ") for t in titles), titles
 
+
+
+def test_the_tpa_figure_says_where_its_curves_stop_short():
+    """Logged to MLflow alone, the TPA figure of an mlp beside 6 boosting rounds stopped at stage 2
+    without a word; report.md alone said so."""
+    from orderlab.analysis import figures as F
+    recs = [network("mlp", j, 43) for j in range(3)] + [learner("adaboost", j, np.arange(7.0)) for j in range(3)]
+    st = Stack.from_records(recs, align="common")
+    fig = F.fig_tpa(st, analysis_json(st, intervals=False)["groups"])
+    caption = fig.get_supxlabel()
+    assert caption.startswith("note: at the last shared checkpoint, epoch/stage 2, adaboost (to stage 6) had further"), \
+        caption
+    alone = Stack.from_records(recs[:3])
+    assert F.fig_tpa(alone, analysis_json(alone, intervals=False)["groups"]).get_supxlabel() == ""

@@ -64,9 +64,8 @@ def paradigms_note(learners: Sequence[str], networks: Sequence[str]) -> list[str
     if not learners or not networks:
         return []
     ls, ns = ", ".join(dict.fromkeys(learners)), ", ".join(dict.fromkeys(networks))
-    return [f"{PARADIGMS}: a position is a stage of {ls} (boosting rounds, trees, passes or shares of the data) and "
-            f"an epoch of {ns}, not one amount of training; compare them by architecture, or at their final "
-            f"checkpoints"]
+    return [f"{PARADIGMS}: a position counts stages of {ls} and epochs of {ns}, not one amount of training; "
+            f"compare them by architecture or at the end"]
 
 
 PARADIGMS = "learners beside networks"

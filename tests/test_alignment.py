@@ -69,9 +69,8 @@ def test_a_learners_exact_positions_meet_a_networks_nearest_steps():
     assert np.allclose(st.select(st.arch_index("knn")).epoch, np.arange(9) / 4)
     # a position is a stage of one and an epoch of the other: said, once, also across studies
     said = [w for w in st.warnings if w.startswith(PARADIGMS)]
-    assert said == [f"{PARADIGMS}: a position is a stage of knn (boosting rounds, trees, passes or shares of the data) "
-                    "and an epoch of mlp, not one amount of training; compare them by architecture, or at their "
-                    "final checkpoints"], st.warnings
+    assert said == [f"{PARADIGMS}: a position counts stages of knn and epochs of mlp, not one amount of training; "
+                    "compare them by architecture or at the end"], st.warnings
     both = Stack.concat([Stack.from_records(recs[:2], study="n"), Stack.from_records(recs[2:], study="l")])
     assert sum(w.startswith(PARADIGMS) for w in both.warnings) == 1, both.warnings
     assert not any(PARADIGMS in w for w in Stack.from_records(recs[:2]).warnings)

@@ -34,7 +34,7 @@ Do networks learn the same examples in the same order? Every view follows the st
 | `a` | which networks the analysis takes: those with the most checkpoints (a running network that has just started waits until it catches up; finished ones are always taken), every network on the checkpoints all share, or finished ones only |
 | `c` | compare with another study of the same data (the heatmap spans both) |
 | `r` | poll the store now, reading every record anew (a file damaged since it was read shows) |
-| `n` | every note about the study, whole (under the status they take three lines at most) |
+| `n` | every note about the study, whole (under the status they take three lines at most, one under 24 rows) |
 | `escape` | from a study, back to the list of studies (in the runs filter: leaves the filter first); here, closes this help |
 | `ctrl+p` | command palette (open a study, switch view, theme …) |
 | `s` `/` · `z` · `o` · `e` `k` | in Runs: sort, filter · in Heatmap: colour scale · in Order: next pair · in Examples: easy/hard, class |

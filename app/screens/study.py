@@ -299,7 +299,10 @@ class StudyScreen(PollingScreen):
         note = self.query_one("#study-notes", Static)
         note.display = bool(notes)
         self.notes = notes
-        note.update(fit_lines(Text(" · ".join(notes), style="dim italic"), line_room(self.app), 3, more=" n: all notes"))
+        # three lines at most; one in a short terminal, where the views need the rows (n shows them all)
+        most = 3 if self.app.size.height >= 24 else 1
+        note.update(fit_lines(Text(" · ".join(notes), style="dim italic"), line_room(self.app), most,
+                              more=" n: all notes"))
         unreadable = self.query_one("#unreadable", Static)
         warning = unreadable_text(data.unreadable if data is not None else [])
         unreadable.display = warning is not None

@@ -15,6 +15,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormat
 
 from orderlab.analysis import metrics as M
 from orderlab.analysis.stack import Stack
+from orderlab.errors import epoch_text
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf",
            "#7f7f7f", "#bcbd22"]
@@ -47,7 +48,7 @@ def fig_tpa(stack: Stack, curves: dict[str, dict]) -> Figure:
     for i, (arch, cur) in enumerate(curves.items()):
         c = colour(i)
         # each architecture at its own positions (another batch size records a checkpoint apart)
-        x = stack.select(stack.arch_index(arch)).epoch if arch in stack.archs else stack.epoch
+        x = stack.own_positions(stack.arch_index(arch))[0] if arch in stack.archs else stack.epoch
         if cur["n"] == 1:       # TPA and its independent value are 1 by construction: no finding to draw
             ax.plot(x, cur["tpa"], color=c, lw=1, ls=":", label=f"{arch}: 1 network, TPA 1 by construction", **mk)
             ax2.plot(x, cur["accuracy"], color=c, lw=2, label=arch, **mk)
@@ -115,7 +116,8 @@ def fig_histograms(stack: Stack, checkpoints: dict[str, int], max_groups: int = 
             measures = ("1 network: no agreement to measure" if idx.size == 1
                         else f"TV {b['tv']:.2f}, Sarle {b['sarle']:.2f}")
             # its own unit and position (a learner's stage beside networks' epochs; another batch size)
-            ax.set_title(f"{arch}, {name}: {stack.select(idx).at(e)} (acc {acc:.2f})\n{measures}", fontsize=9)
+            ax.set_title(f"{arch}, {name}: {stack.unit_of(idx)} {epoch_text(stack.own_positions(idx)[0][e])} "
+                         f"(acc {acc:.2f})\n{measures}", fontsize=9)
             ax.set_xlabel(f"networks right (of {idx.size})", fontsize=8)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))   # counts: no 0.5 of a network
             if c == 0:

@@ -78,7 +78,7 @@ UNEVEN_ENDS = "networks end at different"           # what uneven_ends_notes' no
 
 
 def uneven_ends_notes(arch: np.ndarray, ends: np.ndarray, names: Sequence[str],
-                      stages: np.ndarray | None = None) -> list[str]:
+                      stages: np.ndarray | None = None, half_steps: np.ndarray | None = None) -> list[str]:
     """Architectures whose networks recorded to different ends (``ends``: each network's last
     position; ``names``: how to name each network): measures over each network's own checkpoints
     (accessibility, learning orders, learned-at, forgetting) then pool networks trained for different
@@ -90,10 +90,12 @@ def uneven_ends_notes(arch: np.ndarray, ends: np.ndarray, names: Sequence[str],
         idx = np.flatnonzero(arch == a)
         e = ends[idx]
         lo, hi = float(e.min()), float(e.max())
-        if hi - lo <= 1e-9:
+        # ends a step apart are one length (1.25 epochs: 54 of 43 steps an epoch, 18 of 14)
+        tol = 2 * (0.0 if half_steps is None else float(half_steps[idx].max())) + 1e-9
+        if hi - lo <= tol:
             continue
         unit = "stage" if stages is not None and stages[idx].all() else "epoch"
-        short = [names[i] for i in idx if float(ends[i]) <= lo + 1e-9]
+        short = [names[i] for i in idx if float(ends[i]) <= lo + tol]
         shown = ", ".join(short[:3]) + (" …" if len(short) > 3 else "")
         out.append(f"{a} {UNEVEN_ENDS} {unit}s ({lo:.6g} to {hi:.6g}; at {lo:.6g}: {shown}): their accessibility, "
                    f"learning orders, learned-at and forgetting count each network's own checkpoints to its own "
@@ -150,6 +152,8 @@ def match_grids(grids: Sequence[np.ndarray], slack: Sequence[float]) -> list[np.
     within both grids' ``slack`` of each other (see :func:`half_step`; 0: equal), each position
     taken once."""
     ref = np.asarray(grids[0], np.float64)
+    if any(len(g) == 0 for g in grids):
+        return [np.zeros(0, np.int64) for _ in grids]
     keep = np.ones(len(ref), bool)
     picks = [np.arange(len(ref))]
     for grid, sl in zip(grids[1:], slack[1:]):
@@ -169,16 +173,19 @@ def match_grids(grids: Sequence[np.ndarray], slack: Sequence[float]) -> list[np.
 
 
 def unshared_count(grids: Sequence[np.ndarray], slack: Sequence[float], picks: Sequence[np.ndarray]) -> int:
-    """Positions recorded by some grid but not shared by all, counting as one those within their
-    grids' slack of each other (an mlp's 0.512 and 1.488 beside a learner's 0.5 and 1.5 are four
-    positions when not shared by a third network)."""
-    rest = sorted((float(x), sl) for g, sl, p in zip(grids, slack, picks)
+    """Positions recorded by some grid but not shared by all, counting as one those of other grids
+    within their slack of each other (two networks' 0.256 and 0.286, which a third lacks, are one
+    position; one network's 0.256 and 0.279, a step apart, are two; a position a grid holds twice,
+    as an old resumed record holds its untrained checkpoint, is one)."""
+    rest = sorted((float(x), sl, j) for j, (g, sl, p) in enumerate(zip(grids, slack, picks))
                   for x in np.delete(np.asarray(g, np.float64), p))
-    count, last = 0, None
-    for x, sl in rest:
-        if last is None or x - last[0] > last[1] + sl + 1e-9:
-            count += 1
-        last = (x, sl)
+    count, cluster = 0, None             # (its last position, that position's slack, its grids)
+    for x, sl, j in rest:
+        near = cluster is not None and x - cluster[0] <= cluster[1] + sl + 1e-9
+        if near and (j not in cluster[2] or x - cluster[0] <= 1e-9):
+            cluster = (x, sl, cluster[2] | {j})
+        else:
+            count, cluster = count + 1, (x, sl, {j})
     return count
 
 
@@ -239,9 +246,9 @@ class Stack:
     # Set with ``own_totals``: each network's last recorded position (float64 [n]), where its
     # measures over its own checkpoints end (see uneven_ends_notes)
     ends: np.ndarray | None = None
-    # How far ``epoch``'s positions (the first network's) may lie from those asked for: half its
-    # training step (see half_step), for aligning this stack with others
-    slack: float = 0.0
+    # How far each network's positions may lie from those asked for: half its training step (see
+    # half_step; float64 [n]; None: all 0, learners' and records not on whole steps)
+    half_steps: np.ndarray | None = None
     # Set when networks recorded the shared checkpoints at positions a little apart (other steps an
     # epoch: an mlp's 0.256 beside a cnn's 0.286, see match_grids), or at other steps (an mlp's 43
     # a epoch beside a cnn's 22, or a learner's stages): each network's own position, or step, at
@@ -253,6 +260,11 @@ class Stack:
     # (the TUI's "s1:mlp" comparing studies); random half-splits are drawn by it, so the same
     # networks give the same learning-order numbers under either name (str [n]; None: ``arch``)
     trained_arch: np.ndarray | None = None
+
+    @property
+    def slack(self) -> float:
+        """How far ``epoch``'s positions (the first network's) may lie from those asked for."""
+        return 0.0 if self.half_steps is None or not self.n_networks else float(self.half_steps[0])
 
     # -- shape -------------------------------------------------------------
     @property
@@ -299,7 +311,8 @@ class Stack:
                      None if self.stages is None else self.stages[idx],
                      None if self.own_learned is None else self.own_learned[idx],
                      None if self.own_forgetting is None else self.own_forgetting[idx], self.studies,
-                     None if self.ends is None else self.ends[idx], self.slack, positions, steps,
+                     None if self.ends is None else self.ends[idx],
+                     None if self.half_steps is None else self.half_steps[idx], positions, steps,
                      None if self.trained_arch is None else self.trained_arch[idx])
 
     @property
@@ -318,6 +331,25 @@ class Stack:
     def units(self) -> str:
         """:attr:`unit` in the plural: "epochs", "stages" or "epochs/stages"."""
         return "/".join(f"{u}s" for u in self.unit.split("/"))
+
+    def own_positions(self, networks: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(positions, steps) of the networks ``networks`` (e.g. one architecture's) at each
+        checkpoint: the first one's own, without copying the stack as :meth:`select` does; the
+        steps None where those networks took different steps to get there."""
+        idx = np.asarray(networks, np.int64)
+        j = int(idx[0]) if idx.size else 0
+        epoch = self.epoch if self.positions is None else self.positions[j]
+        if self.steps is None:
+            return epoch, self.step
+        return epoch, (self.steps[j] if _apart(self.steps[idx]) is None else None)
+
+    def recorded_near(self, checkpoint: int, epoch: float) -> bool:
+        """Whether some network recorded ``checkpoint`` within its half step of ``epoch``: a
+        position a user reads in one architecture's table is that checkpoint, whoever is first."""
+        own = self.positions[:, checkpoint] if self.positions is not None else np.full(self.n_networks,
+                                                                                       self.epoch[checkpoint])
+        tol = (self.half_steps if self.half_steps is not None else np.zeros(self.n_networks)) + 1e-9
+        return bool((np.abs(own - float(epoch)) <= tol).any())
 
     def at(self, checkpoint: int) -> str:
         """Checkpoint ``checkpoint``'s position for a reader, e.g. "epoch 2.5" or "stage 30"."""
@@ -380,39 +412,44 @@ class Stack:
         _same_examples([f"{info.get('arch')}/s{info.get('seed')}" for info, _ in items], splits, split)
         warnings: list[str] = []
         epochs = [np.asarray(r.epoch, np.float64) for _, r in items]
+        # each network's positions, one of each: runs resumed from their untrained state before
+        # 2026-11-25 recorded checkpoint 0 twice, which is no checkpoint the others lack
+        firsts = [np.unique(np.round(e, 9), return_index=True)[1] for e in epochs]
+        grids = [e[f] for e, f in zip(epochs, firsts)]
         slack = [half_step(info, r) for info, r in items]
-        picks = match_grids(epochs, slack)
-        common = epochs[0][picks[0]]           # positions as the first network recorded them
-        positions = _apart(np.stack([e[p] for e, p in zip(epochs, picks)]))
-        aligned = any(len(p) != len(e) for p, e in zip(picks, epochs))
+        shared = match_grids(grids, slack)                  # into each grid
+        picks = [f[p] for f, p in zip(firsts, shared)]      # into each record
+        common = grids[0][shared[0]]           # positions as the first network recorded them
+        positions = _apart(np.stack([g[p] for g, p in zip(grids, shared)]))
+        aligned = any(len(p) != len(g) for p, g in zip(shared, grids))
         if aligned or positions is not None:
             if align != "common":
                 def same(j: int) -> bool:
-                    return epochs[j].shape == epochs[0].shape and np.abs(epochs[j] - epochs[0]).max() <= 1e-9
+                    return grids[j].shape == grids[0].shape and np.abs(grids[j] - grids[0]).max() <= 1e-9
                 odd = [f"{info.get('arch')}/s{info.get('seed')}" for j, (info, _) in enumerate(items) if not same(j)]
                 # each architecture on one grid of its own (a learner's stages beside an mlp's epochs):
                 # one architecture alone needs no alignment
-                grids: dict[str, set] = {}
-                for (info, _), e in zip(items, epochs):
-                    grids.setdefault(str(info.get("arch")), set()).add(tuple(np.round(e, 9).tolist()))
+                by_arch: dict[str, set] = {}
+                for (info, _), g in zip(items, grids):
+                    by_arch.setdefault(str(info.get("arch")), set()).add(tuple(np.round(g, 9).tolist()))
                 alone = (" or one architecture alone on its own checkpoints (--arch NAME)"
-                         if len(grids) > 1 and all(len(g) == 1 for g in grids.values()) else "")
+                         if len(by_arch) > 1 and all(len(g) == 1 for g in by_arch.values()) else "")
                 raise RecordError(f"networks recorded different checkpoints ({name_list(odd)} differ from "
                                   f"the first); align them on the checkpoints they share (--align common){alone}")
         if aligned:
             if common.size == 0:
                 raise RecordError("the networks share no checkpoint; they cannot be compared")
-            most, fewest = max(len(e) for e in epochs), min(len(e) for e in epochs)
-            dropped = unshared_count(epochs, slack, picks)
+            most, fewest = max(len(g) for g in grids), min(len(g) for g in grids)
+            dropped = unshared_count(grids, slack, shared)
             # name the networks that set the limit: those lacking checkpoints most others have
-            short = [f"{info.get('arch')}/s{info.get('seed')}" for (info, _), e in zip(items, epochs)
-                     if len(e) == fewest] if fewest < most else []
+            short = [f"{info.get('arch')}/s{info.get('seed')}" for (info, _), g in zip(items, grids)
+                     if len(g) == fewest] if fewest < most else []
             by = (f"; fewest: {', '.join(short[:4])}{' …' if len(short) > 4 else ''} with {fewest}"
                   if short and len(short) < len(items) else "")
             warnings.append(f"{ALIGNED}{len(common)} common checkpoint{'s' if len(common) != 1 else ''} "
                             f"({dropped} not shared {'was' if dropped == 1 else 'were'} dropped{by}"
                             + (f"; {OWN_CHECKPOINTS})" if len(common) < 4 else ")"))
-        warnings += closeness_note(epochs, picks)
+        warnings += closeness_note(grids, shared)
         untrained = np.array([not (e > 0).any() for e in epochs])
         # where each network trained past the last shared checkpoint (its own position there lies
         # up to a step from the first network's)
@@ -431,7 +468,7 @@ class Stack:
             net_ends = np.array([float(np.asarray(r.epoch, np.float64)[-1]) for _, r in items])
             warnings += uneven_ends_notes(np.array([str(i.get("arch")) for i, _ in items]), net_ends,
                                           [f"{i.get('arch')}/s{i.get('seed')}" for i, _ in items],
-                                          _mask([bool(i.get("stages", False)) for i, _ in items]))
+                                          _mask([bool(i.get("stages", False)) for i, _ in items]), np.array(slack))
             trained = [trained_positions(e) for e in epochs]
             counts = [np.unpackbits(s.correct_bits[t], axis=-1, count=s.n_examples).sum(0, dtype=np.uint32)
                       for s, t in zip(splits, trained)]
@@ -464,7 +501,8 @@ class Stack:
             untrained=untrained if untrained.any() else None,
             stages=_mask([bool(i.get("stages", False)) for i, _ in items]),
             own_learned=None if own is None else own_order[0], own_forgetting=None if own is None else own_order[1],
-            studies=(study,) if study else (), ends=net_ends, slack=slack[0], positions=positions,
+            studies=(study,) if study else (), ends=net_ends,
+            half_steps=np.array(slack) if any(slack) else None, positions=positions,
             steps=_apart(np.stack([np.asarray(r.step, np.int64)[p] for (_, r), p in zip(items, picks)])))
 
     @classmethod
@@ -504,14 +542,19 @@ class Stack:
             mask = s.untrained if s.untrained is not None else np.zeros(s.n_networks, bool)
             own_untrained = set(untrained_notes([f"{a}/s{sd}" for a, sd, u in zip(s.arch, s.seed, mask) if u],
                                                 s.n_networks))
-            # (ends differing within an architecture are said below, over all the studies' networks)
-            warn += [f"{s.study or '?'}: {w}" for w in s.warnings if w not in own_untrained and UNEVEN_ENDS not in w]
+            # (ends differing within an architecture, and learners beside networks, are said below, over
+            # all the studies' networks)
+            warn += [f"{s.study or '?'}: {w}" for w in s.warnings
+                     if w not in own_untrained and UNEVEN_ENDS not in w and not w.startswith(PARADIGMS)]
         if aligned:
             # where each network's training ended, not its study's grid (cut back to the checkpoints
             # its own architectures share, that grid said "gradient-boosting (to stage 10)" of 30)
-            # (its own position there lies up to a step from the first study's)
-            ends = arch_ends((str(a), e if e > s.epoch[p[-1]] + 1e-9 else common[-1]) for s, p in zip(stacks, picks)
-                             for a, e in zip(s.arch, s.ends if s.ends is not None else np.full(s.n_networks, s.epoch[-1])))
+            # (each network's own last shared position lies up to a step from the first study's)
+            pairs = []
+            for s, (own, _) in zip(stacks, own_at):
+                for a, e, last in zip(s.arch, _network_ends(s), own[:, -1]):
+                    pairs.append((str(a), e if e > last + 1e-9 else common[-1]))
+            ends = arch_ends(pairs)
             learners = {str(a) for s in stacks if s.stages is not None for a in s.arch[s.stages]}
             warn += short_of_end_notes(ends, float(common[-1]), any(s.untrained is not None for s in stacks),
                                        learners)
@@ -521,18 +564,17 @@ class Stack:
         if own is not None:
             orders = [s.order_on_own_grids() for s in stacks]
             own_order = (np.concatenate([la for la, _ in orders]), np.concatenate([f for _, f in orders]))
-            net_ends = np.concatenate([s.ends if s.ends is not None else np.full(s.n_networks, float(s.epoch[-1]))
-                                   for s in stacks])
+            net_ends = np.concatenate([_network_ends(s) for s in stacks])
             stages = np.concatenate([s.stages if s.stages is not None else np.zeros(s.n_networks, bool)
                                      for s in stacks])
             warn += uneven_ends_notes(np.concatenate([s.arch for s in stacks]), net_ends,
                                       [f"{s.study or '?'}:{a}/s{sd}" for s in stacks for a, sd in zip(s.arch, s.seed)],
-                                      stages)
-        # learners of one study beside networks of another (each study's own mix is said above, by it)
+                                      stages, np.concatenate([s.half_steps if s.half_steps is not None
+                                                              else np.zeros(s.n_networks) for s in stacks]))
+        # learners beside networks, in one study or across them
         kinds = [(str(a), bool(x)) for s in stacks
                  for a, x in zip(s.arch, s.stages if s.stages is not None else np.zeros(s.n_networks, bool))]
-        if not any(PARADIGMS in w for w in warn):
-            warn += paradigms_note([a for a, x in kinds if x], [a for a, x in kinds if not x])
+        warn += paradigms_note([a for a, x in kinds if x], [a for a, x in kinds if not x])
         # each study's networks without a trained checkpoint, named with their study
         masks = [s.untrained if s.untrained is not None else np.zeros(s.n_networks, bool) for s in stacks]
         warn += untrained_notes([f"{s.study or '?'}:{a}/s{sd}" for s, m in zip(stacks, masks)
@@ -549,7 +591,10 @@ class Stack:
                    _mask([bool(x) for s in stacks
                           for x in (s.stages if s.stages is not None else np.zeros(s.n_networks, bool))]),
                    None if own_order is None else own_order[0], None if own_order is None else own_order[1],
-                   tuple(name for s in stacks for name in (s.studies or (s.study,)) if name), net_ends, s0.slack,
+                   tuple(name for s in stacks for name in (s.studies or (s.study,)) if name), net_ends,
+                   None if all(s.half_steps is None for s in stacks) else
+                   np.concatenate([s.half_steps if s.half_steps is not None else np.zeros(s.n_networks)
+                                   for s in stacks]),
                    positions, _apart(np.concatenate([b for _, b in own_at])),
                    None if all(s.trained_arch is None for s in stacks) else
                    np.concatenate([s.trained_arch if s.trained_arch is not None else s.arch for s in stacks]))
@@ -593,6 +638,14 @@ def _same_examples(names: list[str], splits: list, split: str) -> None:
         raise RecordError(f"the {split} records of {name_list(odd)} list other example ids or labels than those of "
                           f"{name_list(main, 2)} under the same data fingerprint (altered by hand?); delete "
                           f"{runs} in MLflow and train {them} again")
+
+
+def _network_ends(s: "Stack") -> np.ndarray:
+    """Each network's last recorded position: its own where the stack was aligned or its networks
+    record apart, else the stack's last."""
+    if s.ends is not None:
+        return s.ends
+    return s.positions[:, -1] if s.positions is not None else np.full(s.n_networks, float(s.epoch[-1]))
 
 
 def _apart(rows: np.ndarray) -> np.ndarray | None:

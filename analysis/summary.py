@@ -131,11 +131,11 @@ def analysis_json(stack: Stack, checkpoint: int | None = None, *, intervals: boo
     groups = {}
     for arch, cur in curves.items():
         bim = M.bimodality_curve(stack, stack.arch_index(arch))
-        own = stack.select(stack.arch_index(arch))
+        own_epoch, own_step = stack.own_positions(stack.arch_index(arch))
         groups[arch] = {**cur, "bimodality_tv": bim["tv"], "sarle": bim["sarle"],
                         "unit": stack.unit_of(stack.arch_index(arch)),
                         # its own positions and steps (networks of other step sizes record apart)
-                        "epoch": own.epoch, "step": own.step if own.steps is None else None}
+                        "epoch": own_epoch, "step": own_step}
     out = {
         "study": stack.study, "split": stack.split, "n_examples": stack.n_examples,
         # the first network's positions; the steps only where every network took the same

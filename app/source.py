@@ -244,6 +244,7 @@ class StudySource:
         self._seen = False                                  # connected once (a store that goes is news)
         self._lock = threading.RLock()
         self._records: dict[str, tuple[int, Any]] = {}     # run id -> (checkpoints, Record)
+        self._recheck = False                   # read every record anew at the next poll (`r`)
         self._ended_progress: dict = {}      # Store.recorded_progress's reads, kept across reconnections
         self._failures: dict[str, _Failure] = {}           # run id -> its record's last failed read
         self._examples: dict[str, tuple[float, dict | None]] = {}
@@ -293,9 +294,10 @@ class StudySource:
     def recheck(self) -> None:
         """Read every record anew at the next poll (`r`): a record is otherwise read again only
         when its run records more checkpoints, so a finished network's file damaged after it was
-        read went unnoticed until the TUI was started again."""
+        read went unnoticed until the TUI was started again. The copies read before stay: a running
+        network's one failed read keeps its last (see :meth:`_failed`)."""
         with self._lock:
-            self._records.clear()
+            self._recheck = True
 
     def _guard(self, fn, *args, **kwargs):
         """Run a store call; turn any failure into a one-line SourceError and reconnect next time."""
@@ -384,7 +386,7 @@ class StudySource:
             if r.checkpoints <= 0:
                 continue
             cached = self._records.get(r.run_id)
-            if cached is None or cached[0] != r.checkpoints:
+            if cached is None or cached[0] != r.checkpoints or self._recheck:
                 if r.run_id not in tried:
                     tried[r.run_id] = self._read(r)
                     rec, problem = tried[r.run_id]
@@ -473,6 +475,7 @@ class StudySource:
             if not more:
                 break
             unreadable |= more
+        self._recheck = False
         left_out = [f"{r.name} ({r.status.lower()})" for r in networks if r.status in ENDED_EARLY]
         examples = self.examples(studies[0])
         from orderlab.store import TAG_DATASET

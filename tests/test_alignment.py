@@ -140,7 +140,6 @@ def test_figures_draw_each_architecture_at_its_own_positions_and_every_interval(
     assert any(t.startswith("cnn, early: epoch 0.286 ") for t in titles), titles
 
 
-
 def test_the_tpa_figure_says_where_its_curves_stop_short():
     """Logged to MLflow alone, the TPA figure of an mlp beside 6 boosting rounds stopped at stage 2
     without a word; report.md alone said so."""
@@ -153,3 +152,69 @@ def test_the_tpa_figure_says_where_its_curves_stop_short():
         caption
     alone = Stack.from_records(recs[:3])
     assert F.fig_tpa(alone, analysis_json(alone, intervals=False)["groups"]).get_supxlabel() == ""
+
+
+def test_networks_a_step_apart_at_the_end_ended_together():
+    """Compared across studies, mlps of two batch sizes that both trained 1.25 epochs (their last
+    checkpoints at 1.256 and 1.286) were said to end at different epochs, and a second network of a
+    study to have "had further to train" past a last checkpoint it recorded a step later."""
+    a = Stack.from_records([learner("knn", 0, np.arange(7) / 4)] + [network("mlp", j, 43, epochs=1.25) for j in range(2)],
+                           align="common", study="a")
+    b = Stack.from_records([learner("gradient-boosting", 0, np.arange(11) / 8)], study="b")
+    both = Stack.concat([a, b])
+    assert not any("further to train" in w and "mlp" in w for w in both.warnings), both.warnings
+    c = Stack.from_records([network("mlp", j, 43, epochs=1.25) for j in range(2)], study="c")
+    d = Stack.from_records([network("mlp", j + 5, 14, epochs=1.25) for j in range(2)] +
+                           [learner("gradient-boosting", 0, np.arange(11) / 8)], align="common", study="d")
+    assert not any("end at different" in w for w in Stack.concat([c, d]).warnings), Stack.concat([c, d]).warnings
+
+
+def test_unshared_positions_are_counted_once_per_position_not_per_step():
+    """A network recording every step merged its neighbours, a step apart, into one "position":
+    87 checkpoints beside 9 reported 8 dropped, not 78."""
+    recs = [network("mlp", j, 43, every=1 / 43) for j in range(2)] + [learner("knn", 0, np.arange(9) / 4)]
+    st = Stack.from_records(recs, align="common")
+    assert st.warnings[0].startswith("aligned on 9 common checkpoints (78 not shared were dropped"), st.warnings
+    # a grid that holds its untrained checkpoint twice (an old resumed record) drops nothing
+    info, rec = network("mlp", 9, 43)
+    twice = Record(meta={}, epoch=np.r_[0.0, rec.epoch], step=np.r_[0, rec.step],
+                   splits={"test": rec.split("test").__class__(**{**vars(rec.split("test")),
+                           "correct_bits": np.r_[rec.split("test").correct_bits[:1], rec.split("test").correct_bits],
+                           "predicted": np.r_[rec.split("test").predicted[:1], rec.split("test").predicted],
+                           "p_true": np.r_[rec.split("test").p_true[:1], rec.split("test").p_true]})})
+    st = Stack.from_records([network("mlp", 0, 43), (info, twice)])
+    assert st.n_checkpoints == 9 and not st.warnings, st.warnings
+
+
+def test_a_grid_without_checkpoints_shares_none():
+    assert [list(p) for p in match_grids([np.array([0, 1.0]), np.array([])], [0, 0])] == [[], []]
+
+
+def test_a_selection_aligns_on_its_own_first_networks_half_step():
+    """``select`` kept the first network's half step while showing another's positions: a cnn
+    selected from beside an mlp then kept 5 of its 9 checkpoints against a learner."""
+    st = Stack.from_records([network("mlp", 0, 43), network("cnn", 0, 14)], align="common")
+    cnn = st.select(st.arch_index("cnn"))
+    assert cnn.slack == pytest.approx(0.5 / 14)
+    assert Stack.concat([cnn, Stack.from_records([learner("knn", 0, np.arange(9) / 4)])]).n_checkpoints == 9
+
+
+def test_a_checkpoint_read_in_any_architectures_table_is_a_recorded_one():
+    """With a learner first (at 0.25), `--checkpoint 0.286` read in the cnn's table was said not to
+    be a checkpoint every network recorded."""
+    st = Stack.from_records([learner("knn", 0, np.arange(9) / 4)] + [network("cnn", j, 14) for j in range(2)],
+                            align="common")
+    c = st.checkpoint_index(0.286)
+    assert c == 1 and st.recorded_near(c, 0.286) and st.recorded_near(c, 0.25) and not st.recorded_near(c, 0.33)
+    epoch, step = st.own_positions(st.arch_index("cnn"))
+    assert np.allclose(epoch, np.array(checkpoint_steps(14, 2, 0.25)) / 14) and list(step) == checkpoint_steps(14, 2, 0.25)
+    assert st.own_positions(np.arange(3))[1] is None          # the learner's steps and the cnn's differ
+
+
+def test_a_chosen_epoch_stays_on_its_checkpoint_when_another_network_comes_first():
+    """The TUI keeps a chosen checkpoint by its epoch: chosen at an mlp's 0.256, it slipped back to
+    the untrained checkpoint once a cnn (0.286) came first in the stack."""
+    from orderlab.app.screens.study import chosen_index
+    cnn_first = Stack.from_records([network("cnn", 0, 14), network("mlp", 0, 43)], align="common")
+    assert chosen_index(cnn_first, 0.2558) == 1 and chosen_index(cnn_first, 0.5116) == 2
+    assert chosen_index(cnn_first, 0.0) == 0 and chosen_index(cnn_first, 9.0) == cnn_first.n_checkpoints - 1

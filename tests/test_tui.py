@@ -460,6 +460,8 @@ async def test_planned_networks_without_a_run_are_counted_and_named(empty_db, tm
         s = app.screen
         assert s.data.planned == ["cnn/s2", "cnn/s3", "mlp/s2", "mlp/s3"]
         assert shows(app, "4 planned") and shows(app, "planned, not started yet: cnn/s2, cnn/s3, mlp/s2…")
+        # `n` names every one of them (the line under the status, three)
+        assert "planned, not started yet: cnn/s2, cnn/s3, mlp/s2, mlp/s3" in s.notes, s.notes
         assert "--resume" not in screen_text(app)           # still training: they are still to come
         assert s.data.stack.n_networks == 4
         # the Runs view lists every network, the planned ones too (it had 4 rows of 8)
@@ -671,7 +673,7 @@ async def test_four_compared_architectures_fit_80_columns_on_every_view(empty_db
         await pilot.press("5")
         # (in 18 rows the notes take one line, ending "… n: all notes")
         await wait_for(pilot, lambda: shows(app, "2×4 of 4×4 shown"), what="the cut matrices' note")
-        assert shows(app, "… n: all notes") and shows(app, "other: learners beside networks")
+        assert shows(app, "… n: all notes") and shows(app, "learners beside networks")
         assert shows(app, "o: next pair (1/6)")
     # outside compare mode the architectures keep their names on the cards
     app = make_app(uri, study="slow")

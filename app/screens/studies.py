@@ -117,7 +117,7 @@ class StudiesScreen(PollingScreen):
                 table.move_cursor(row=row, animate=False)
         if self._focus in order:
             table.move_cursor(row=order.index(self._focus), animate=False)
-            self._focus = None
+        self._focus = None              # once: a study that is not listed (yet) does not pull the cursor later
         n_live = sum(1 for s in self.studies if s.n_running)
         line = Text(no_wrap=True, overflow="ellipsis")
         if n_live:
@@ -145,7 +145,7 @@ class StudiesScreen(PollingScreen):
         table.display = bool(self.studies)
 
     def focus_study(self, name: str) -> None:
-        """Put the cursor on study ``name`` (the study screen just left), now or once it is listed:
+        """Put the cursor on study ``name`` (the study screen just left), now or at the first listing:
         a study opened with `--study` had left the cursor on the first row, and Enter opened that."""
         self._focus = name
         if self._order:

@@ -59,6 +59,44 @@ def unreadable_text(problems: list[Any]) -> Text | None:
 PALETTE_WIDTH = len("▏^p palette ")     # what the footer's command palette key takes
 
 
+def study_notes(data: Any, mode: str, live: bool, most: int | None) -> list[str]:
+    """The notes under a study's status: what is waiting, starting, planned or left out (each list
+    of names cut after ``most``, None: whole), why there is nothing to analyse, then the analysis's."""
+    def names(items: list[str]) -> str:
+        shown = items if most is None else items[:most]
+        return ", ".join(shown) + ("…" if len(items) > len(shown) else "")
+    notes = []
+    if data.waiting:
+        # "finished only" leaves the running out for not having finished, not for lagging
+        why = "not finished yet" if mode == "finished" else "waiting to catch up"
+        notes.append(f"{why}: {names(data.waiting)} (a: include)")
+    if data.starting:
+        notes.append(f"no checkpoint yet: {names(data.starting)}")
+    if data.planned:
+        # planned by a train or sweep, no run yet: still to come while networks train, else the
+        # command that planned them stopped (resuming the sweep starts them)
+        what = f"planned, not started yet: {names(data.planned)}"
+        starts = " and ".join(f"`{c}`" for c in data.resume)
+        notes.append(what if live else f"{what}; if the command stopped, {starts} start{'s' if len(data.resume) == 1 else ''} them")
+    if data.left_out:
+        notes.append(f"left out of the analysis: {names(data.left_out)}")
+    # (the networks named as having no checkpoint yet already say there is none)
+    from orderlab.app.source import NO_CHECKPOINT
+    if data.problem and data.stack is None and not (data.starting and data.problem == NO_CHECKPOINT):
+        notes.append(data.problem)
+    return notes + list(data.notes)
+
+
+def chosen_index(stack: Any, chosen: float) -> int:
+    """The checkpoint of ``stack`` to show for the epoch a user chose: the last at or before it. As
+    another network (now first) recorded it, one checkpoint lies up to a step apart (an mlp's 0.256,
+    a cnn's 0.286): the epoch chosen on the one is that checkpoint on the other, not the one before."""
+    hs = stack.half_steps
+    tol = 2 * (0.0 if hs is None else float(hs.max())) + 1e-9
+    at = [i for i, e in enumerate(stack.epoch.tolist()) if e <= chosen + tol]
+    return at[-1] if at else 0
+
+
 class StudyScreen(PollingScreen):
     AUTO_FOCUS = "#runs-table"
     BINDINGS = [
@@ -208,9 +246,7 @@ class StudyScreen(PollingScreen):
             if data.stack is not None:
                 n = data.stack.n_checkpoints
                 if self._chosen is not None and not self.following:
-                    # the last checkpoint at or before the epoch chosen
-                    at = [i for i, e in enumerate(data.stack.epoch.tolist()) if e <= self._chosen + 1e-9]
-                    self.checkpoint = at[-1] if at else 0
+                    self.checkpoint = chosen_index(data.stack, self._chosen)
                 elif self.following or self.checkpoint is None:
                     self.checkpoint = n - 1
                 self.checkpoint = max(0, min(self.checkpoint, n - 1))
@@ -239,6 +275,7 @@ class StudyScreen(PollingScreen):
         # phrases of the status line: on a narrow terminal it breaks between them, not inside one
         segs: list[Text] = []
         notes: list[str] = []
+        self.notes = []
         if data is not None:
             from orderlab.store import shown_status
             counts: dict[str, int] = {}
@@ -266,30 +303,9 @@ class StudyScreen(PollingScreen):
                 segs.append(Text(f"{'every network' if self.mode == 'all' else 'finished only'} (a)",
                                  style="yellow"))
             # what is left out, waiting or planned first: the analysis's own notes (alignment,
-            # networks not independent) follow, and `n` shows them all where three lines do not
-            if data.waiting:
-                # "finished only" leaves the running out for not having finished, not for lagging
-                why = "not finished yet" if self.mode == "finished" else "waiting to catch up"
-                notes.append(f"{why}: {', '.join(data.waiting[:3])}"
-                             f"{'…' if len(data.waiting) > 3 else ''} (a: include)")
-            if data.starting:
-                notes.append(f"no checkpoint yet: {', '.join(data.starting[:3])}"
-                             f"{'…' if len(data.starting) > 3 else ''}")
-            if data.planned:
-                # planned by a train or sweep, no run yet: still to come while networks train, else
-                # the command that planned them stopped (resuming the sweep starts them)
-                what = (f"planned, not started yet: {', '.join(data.planned[:3])}"
-                        f"{'…' if len(data.planned) > 3 else ''}")
-                starts = " and ".join(f"`{c}`" for c in data.resume)
-                notes.append(what if live else f"{what}; if the command stopped, {starts} start{'s' if len(data.resume) == 1 else ''} them")
-            if data.left_out:
-                notes.append(f"left out of the analysis: {', '.join(data.left_out[:3])}"
-                             f"{'…' if len(data.left_out) > 3 else ''}")
-            # (the networks named as having no checkpoint yet already say there is none)
-            from orderlab.app.source import NO_CHECKPOINT
-            if data.problem and data.stack is None and not (data.starting and data.problem == NO_CHECKPOINT):
-                notes.append(data.problem)
-            notes += data.notes
+            # networks not independent) follow, and `n` shows them all, every name in them, where
+            # three lines do not
+            notes, self.notes = study_notes(data, self.mode, live, 3), study_notes(data, self.mode, live, None)
         else:
             segs.append(Text("loading…", style="dim"))
         # the time of the last poll, where the line has room for it (it is not worth a line of its own)
@@ -298,7 +314,6 @@ class StudyScreen(PollingScreen):
         self.query_one("#study-status", Static).update(pack_segments(segs, line_room(self.app), extra=clock))
         note = self.query_one("#study-notes", Static)
         note.display = bool(notes)
-        self.notes = notes
         # three lines at most; one in a short terminal, where the views need the rows (n shows them all)
         most = 3 if self.app.size.height >= 24 else 1
         note.update(fit_lines(Text(" · ".join(notes), style="dim italic"), line_room(self.app), most,

@@ -140,9 +140,9 @@ class RunsView(View):
         if bar_shown != self._bar or self._studies != self._shown_studies:
             # (the widths of "study:arch" names or of bars are no measure for the others)
             self._bar, self._natural = bar_shown, {}
+            natural = self._measured()
         # Explicit widths: DataTable's auto widths are measured on idle, and a frame drawn before
         # that keeps the label's width in its cache (seen when the columns are rebuilt).
-        natural = self._measured()
         # natural widths only ever grow (no jitter as runs come and go); then fitted to the screen
         self._natural = {k: max(natural[k], self._natural.get(k, 0)) for k in cols}
         widths = fit_columns(self._natural, screen, SHRINKABLE if self._studies > 1 else {}, self.table.cell_padding)

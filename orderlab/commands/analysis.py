@@ -364,7 +364,7 @@ def register(app: typer.Typer) -> None:
             js["warnings"].insert(0, f"--checkpoint {checkpoint:g} is outside the recorded {stack.units} ({first:g} "
                                      f"to {last:g}); the agreement matrix is at the nearest, {stack.unit} "
                                      f"{float(stack.epoch[c]):g}")
-        elif checkpoint is not None and abs(float(stack.epoch[c]) - checkpoint) > stack.slack + 1e-9:
+        elif checkpoint is not None and not stack.recorded_near(c, checkpoint):
             # between two checkpoints (or on one that other networks lack and aligning dropped)
             from orderlab.analysis.stack import positions_text
             js["warnings"].insert(0, f"--checkpoint {checkpoint:g} is not a checkpoint every network recorded "

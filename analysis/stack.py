@@ -189,9 +189,9 @@ def unshared_count(grids: Sequence[np.ndarray], slack: Sequence[float], picks: S
     return count
 
 
-def closeness_note(grids: Sequence[np.ndarray], picks: Sequence[np.ndarray]) -> list[str]:
-    """What is said when shared checkpoints lie apart (networks with different steps an epoch)."""
-    at = np.stack([np.asarray(g, np.float64)[p] for g, p in zip(grids, picks)])
+def closeness_note(at: np.ndarray) -> list[str]:
+    """What is said when shared checkpoints lie apart (``at``: each network's position at each,
+    [n, C]; networks with different steps an epoch)."""
     spread = at.max(0) - at.min(0)
     if not spread.size or spread.max() <= 1e-9:
         return []
@@ -420,7 +420,8 @@ class Stack:
         shared = match_grids(grids, slack)                  # into each grid
         picks = [f[p] for f, p in zip(firsts, shared)]      # into each record
         common = grids[0][shared[0]]           # positions as the first network recorded them
-        positions = _apart(np.stack([g[p] for g, p in zip(grids, shared)]))
+        at = np.stack([g[p] for g, p in zip(grids, shared)])
+        positions = _apart(at)
         aligned = any(len(p) != len(g) for p, g in zip(shared, grids))
         if aligned or positions is not None:
             if align != "common":
@@ -449,7 +450,7 @@ class Stack:
             warnings.append(f"{ALIGNED}{len(common)} common checkpoint{'s' if len(common) != 1 else ''} "
                             f"({dropped} not shared {'was' if dropped == 1 else 'were'} dropped{by}"
                             + (f"; {OWN_CHECKPOINTS})" if len(common) < 4 else ")"))
-        warnings += closeness_note(grids, shared)
+        warnings += closeness_note(at)
         untrained = np.array([not (e > 0).any() for e in epochs])
         # where each network trained past the last shared checkpoint (its own position there lies
         # up to a step from the first network's)
@@ -525,7 +526,8 @@ class Stack:
         own_at = [(s.positions[:, p] if s.positions is not None else np.tile(s.epoch[p], (s.n_networks, 1)),
                    s.steps[:, p] if s.steps is not None else np.tile(s.step[p], (s.n_networks, 1)))
                   for p, s in zip(picks, stacks)]
-        positions = _apart(np.concatenate([a for a, _ in own_at]))
+        every = np.concatenate([a for a, _ in own_at])
+        positions = _apart(every)
         if (aligned or positions is not None) and align != "common":
             # where they differ, not only how many: two studies of 5 checkpoints each differ in place
             counts = "; ".join(f"{s.study or '?'}: {counted(len(s.epoch), 'checkpoint')} at {positions_text(s.epoch)}"
@@ -535,17 +537,17 @@ class Stack:
         parts = [s.bits[:, p] for p, s in zip(picks, stacks)]
         s0 = stacks[0]
         warn = [f"{ALIGNED}{len(common)} checkpoints common to all studies"] if aligned else []
-        warn += closeness_note([s.epoch for s in stacks], picks)
+        warn += closeness_note(every)
         # each study's own notes (its alignment, architectures cut short within it), named with the
         # study; its untrained networks are named below, with their study, for all studies at once
         for s in stacks:
             mask = s.untrained if s.untrained is not None else np.zeros(s.n_networks, bool)
             own_untrained = set(untrained_notes([f"{a}/s{sd}" for a, sd, u in zip(s.arch, s.seed, mask) if u],
                                                 s.n_networks))
-            # (ends differing within an architecture, and learners beside networks, are said below, over
-            # all the studies' networks)
-            warn += [f"{s.study or '?'}: {w}" for w in s.warnings
-                     if w not in own_untrained and UNEVEN_ENDS not in w and not w.startswith(PARADIGMS)]
+            # (ends differing within an architecture, checkpoints apart and learners beside networks
+            # are said above or below, over all the studies' networks)
+            warn += [f"{s.study or '?'}: {w}" for w in s.warnings if w not in own_untrained and UNEVEN_ENDS not in w
+                     and not w.startswith((PARADIGMS, CLOSE))]
         if aligned:
             # where each network's training ended, not its study's grid (cut back to the checkpoints
             # its own architectures share, that grid said "gradient-boosting (to stage 10)" of 30)

@@ -222,8 +222,7 @@ class StudyData:
     unreadable: list[RecordProblem] = field(default_factory=list)   # recorded, record unreadable
     waiting: list[str] = field(default_factory=list)   # recorded, not analysed in this mode
     starting: list[str] = field(default_factory=list)  # running, no checkpoint recorded yet
-    planned: list[str] = field(default_factory=list)   # planned by a train or sweep, no run yet
-    planned_rows: list["PlannedNetwork"] = field(default_factory=list)   # the same, as Runs lists them
+    planned_rows: list["PlannedNetwork"] = field(default_factory=list)   # planned by a train or sweep, no run yet
     resume: list[str] = field(default_factory=list)    # the commands that start them (one per study)
     notes: list[str] = field(default_factory=list)
     problem: str | None = None                 # why there is nothing to analyse (yet)
@@ -232,6 +231,11 @@ class StudyData:
     @property
     def title(self) -> str:
         return " + ".join(self.studies)
+
+    @property
+    def planned(self) -> list[str]:
+        """The planned networks' names ("study:mlp/s2" when studies are compared)."""
+        return [f"{r.study}:{r.name}" if len(self.studies) > 1 else r.name for r in self.planned_rows]
 
 
 class StudySource:
@@ -491,12 +495,11 @@ class StudySource:
         data.starting = [f"{r.study}:{r.name}" if len(studies) > 1 else r.name
                          for r in networks if r.status not in ENDED_EARLY and r.checkpoints == 0]
         # Networks a train or sweep planned that have no run yet: the analysis covers only those
-        # recorded so far, and the Runs table cannot show what has no run.
+        # recorded so far, and the Runs table lists them, status planned.
         from orderlab.studydata import suggest, unstarted_networks
         resumes = []
         for s in studies:
             mine = unstarted_networks(store, s, [r for r in runs if r.study == s])
-            data.planned += [f"{s}:{a}/s{sd}" if len(studies) > 1 else f"{a}/s{sd}" for a, sd in mine]
             resumes += [suggest(store, "orderlab", "sweep", "--resume", s)] if mine else []
             data.planned_rows += [PlannedNetwork(s, a, int(sd), resumes[-1]) for a, sd in mine]
         data.resume = resumes

@@ -482,7 +482,10 @@ def learned_at(stack: Stack | np.ndarray, networks: Networks = None, *, as_index
         if as_index:
             out[b] = np.where(tail > 0, first, -1)
         else:
-            out[b] = np.where(tail > 0, stack.epoch[np.minimum(first, n_c - 1)], np.nan)
+            # each network's own position (another batch size records a checkpoint a step apart)
+            at = stack.epoch[None, :] if stack.positions is None else stack.positions[sub]
+            out[b] = np.where(tail > 0, np.take_along_axis(np.broadcast_to(at, (sub.size, n_c)),
+                                                           np.minimum(first, n_c - 1), axis=1), np.nan)
     return out
 
 

@@ -15,7 +15,7 @@ from orderlab.analysis import figures as F
 from orderlab.analysis import metrics as M
 from orderlab.analysis.stack import Stack
 from orderlab.analysis.summary import (analysis_json, example_rows, identical_groups, identical_note, one_network_note,
-                                       own_grids, pick_checkpoints, tie_note, tied_at_top, tied_note)
+                                       own_grids, pick_checkpoints, tie_note, tied_at_top, tied_note, tied_positions)
 from orderlab.errors import OrderlabError, counted, epoch_text, unsigned_zero
 
 REPORT_FILENAME = "report.md"
@@ -169,9 +169,10 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
             F.save(fig, out / name)
         md += [f"## {split} split", ""]
         for w in st.warnings:
-            md.append(f"> note: {w}")
+            md += [f"> note: {w}", ""]         # a paragraph each: adjacent quote lines merge into one
         mids = {a: own[a]["middle"] for a in js["groups"]}
-        apart = len(set(mids.values())) > 1
+        # each architecture's own middle, or one checkpoint at positions apart (other batch sizes)
+        apart = len(set(mids.values())) > 1 or st.positions is not None
         mid_said = ("each architecture's first checkpoint two thirds of the way or more to its own final accuracy, "
                     "in the column *mid at*" if apart else
                     f"{st.at(next(iter(mids.values())))}, the first checkpoint two thirds of the way or more to the "
@@ -186,7 +187,7 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
             m = mids[arch]
             md.append(f"| {arch} | {g['n']} | {_f(g['accuracy'][last])} | {_f(g['tpa'][last])}"
                       f"{_ci(g['tpa_lo'][last], g['tpa_hi'][last])} | {_f(g['tpa_independent'][last])} "
-                      f"| {_f(g['jaccard'][last])} " + (f"| {st.at(m)} " if apart else "")
+                      f"| {_f(g['jaccard'][last])} " + (f"| {g['unit']} {epoch_text(g['epoch'][m])} " if apart else "")
                       + f"| {_f(g['tpa'][m])}{_ci(g['tpa_lo'][m], g['tpa_hi'][m])} "
                       f"| {_f(g['tpa_independent'][m])} | {_f(g['bimodality_tv'][m], '.2f')} "
                       f"| {_f(g['sarle'][m], '.2f')} |")
@@ -223,7 +224,7 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
         md += _matrix_md(oc["archs"], oc["overlap"], single=single)
         tied = tied_at_top(st, oc["q"])
         if tied:
-            md += ["", f"> note: {tied_note(tied, oc['q'], st.epoch, st.unit, own_grids(st))}"]
+            md += ["", f"> note: {tied_note(tied, oc['q'], *tied_positions(st, tied), own_grids(st))}"]
         if st.n_networks == 1:
             md += ["", "One network: there is no second group to set its learning order against; the figure shows "
                    "how its examples' accessibility spreads.", "", f"![accessibility](accessibility_{split}.png)", ""]

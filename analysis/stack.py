@@ -189,15 +189,21 @@ def unshared_count(grids: Sequence[np.ndarray], slack: Sequence[float], picks: S
     return count
 
 
-def closeness_note(at: np.ndarray) -> list[str]:
+def closeness_note(at: np.ndarray, names: Sequence[str], half_steps: np.ndarray) -> list[str]:
     """What is said when shared checkpoints lie apart (``at``: each network's position at each,
-    [n, C]; networks with different steps an epoch)."""
-    spread = at.max(0) - at.min(0)
-    if not spread.size or spread.max() <= 1e-9:
+    [n, C]; ``names``: each one's architecture; ``half_steps``: see :func:`half_step`), naming the
+    two farthest apart, networks of other step sizes before a learner beside a network (a learner
+    records where asked, 0.25, which no network's table shows)."""
+    at = np.asarray(at, np.float64)
+    if not at.size or (at.max(0) - at.min(0)).max() <= 1e-9:
         return []
-    i = int(np.argmax(spread))
-    return [f"{CLOSE} (networks with other steps an epoch record the same checkpoint a little apart; "
-            f"most apart: {epoch_text(float(at[:, i].min()))} and {epoch_text(float(at[:, i].max()))})"]
+    nets = np.flatnonzero(np.asarray(half_steps) > 0)
+    rows = nets if nets.size > 1 and (at[nets].max(0) - at[nets].min(0)).max() > 1e-9 else np.arange(len(at))
+    sub = at[rows]
+    i = int(np.argmax(sub.max(0) - sub.min(0)))
+    lo, hi = rows[int(np.argmin(sub[:, i]))], rows[int(np.argmax(sub[:, i]))]
+    return [f"{CLOSE} (networks with other steps an epoch record the same checkpoint a little apart; most "
+            f"apart: {names[lo]} {epoch_text(float(at[lo, i]))} and {names[hi]} {epoch_text(float(at[hi, i]))})"]
 
 
 CLOSE = "checkpoints less than a training step apart were taken as one"
@@ -450,7 +456,7 @@ class Stack:
             warnings.append(f"{ALIGNED}{len(common)} common checkpoint{'s' if len(common) != 1 else ''} "
                             f"({dropped} not shared {'was' if dropped == 1 else 'were'} dropped{by}"
                             + (f"; {OWN_CHECKPOINTS})" if len(common) < 4 else ")"))
-        warnings += closeness_note(at)
+        warnings += closeness_note(at, [str(i.get("arch")) for i, _ in items], np.array(slack))
         untrained = np.array([not (e > 0).any() for e in epochs])
         # where each network trained past the last shared checkpoint (its own position there lies
         # up to a step from the first network's)
@@ -527,6 +533,7 @@ class Stack:
                    s.steps[:, p] if s.steps is not None else np.tile(s.step[p], (s.n_networks, 1)))
                   for p, s in zip(picks, stacks)]
         every = np.concatenate([a for a, _ in own_at])
+        halves = np.concatenate([s.half_steps if s.half_steps is not None else np.zeros(s.n_networks) for s in stacks])
         positions = _apart(every)
         if (aligned or positions is not None) and align != "common":
             # where they differ, not only how many: two studies of 5 checkpoints each differ in place
@@ -537,7 +544,7 @@ class Stack:
         parts = [s.bits[:, p] for p, s in zip(picks, stacks)]
         s0 = stacks[0]
         warn = [f"{ALIGNED}{len(common)} checkpoints common to all studies"] if aligned else []
-        warn += closeness_note(every)
+        warn += closeness_note(every, [f"{s.study or '?'}:{a}" for s in stacks for a in s.arch], halves)
         # each study's own notes (its alignment, architectures cut short within it), named with the
         # study; its untrained networks are named below, with their study, for all studies at once
         for s in stacks:
@@ -571,8 +578,7 @@ class Stack:
                                      for s in stacks])
             warn += uneven_ends_notes(np.concatenate([s.arch for s in stacks]), net_ends,
                                       [f"{s.study or '?'}:{a}/s{sd}" for s in stacks for a, sd in zip(s.arch, s.seed)],
-                                      stages, np.concatenate([s.half_steps if s.half_steps is not None
-                                                              else np.zeros(s.n_networks) for s in stacks]))
+                                      stages, halves)
         # learners beside networks, in one study or across them
         kinds = [(str(a), bool(x)) for s in stacks
                  for a, x in zip(s.arch, s.stages if s.stages is not None else np.zeros(s.n_networks, bool))]
@@ -594,9 +600,7 @@ class Stack:
                           for x in (s.stages if s.stages is not None else np.zeros(s.n_networks, bool))]),
                    None if own_order is None else own_order[0], None if own_order is None else own_order[1],
                    tuple(name for s in stacks for name in (s.studies or (s.study,)) if name), net_ends,
-                   None if all(s.half_steps is None for s in stacks) else
-                   np.concatenate([s.half_steps if s.half_steps is not None else np.zeros(s.n_networks)
-                                   for s in stacks]),
+                   halves if halves.any() else None,
                    positions, _apart(np.concatenate([b for _, b in own_at])),
                    None if all(s.trained_arch is None for s in stacks) else
                    np.concatenate([s.trained_arch if s.trained_arch is not None else s.arch for s in stacks]))

@@ -44,7 +44,7 @@ def test_networks_of_other_batch_sizes_share_every_checkpoint_they_were_asked_fo
     st = Stack.from_records(recs, align="common")
     assert st.n_checkpoints == 9 and not any(w.startswith("aligned on") for w in st.warnings), st.warnings
     [note] = [w for w in st.warnings if w.startswith(CLOSE)]
-    assert "most apart: 0.256 and 0.286" in note or "most apart: 1.26 and 1.29" in note, note
+    assert "most apart: mlp 0.256 and cnn 0.286" in note or "most apart: mlp 1.26 and cnn 1.29" in note, note
     # the first network's positions, and each architecture's own when selected
     assert np.allclose(st.epoch, np.array(checkpoint_steps(43, 2, 0.25)) / 43)
     cnn = st.select(st.arch_index("cnn"))
@@ -218,3 +218,28 @@ def test_a_chosen_epoch_stays_on_its_checkpoint_when_another_network_comes_first
     cnn_first = Stack.from_records([network("cnn", 0, 14), network("mlp", 0, 43)], align="common")
     assert chosen_index(cnn_first, 0.2558) == 1 and chosen_index(cnn_first, 0.5116) == 2
     assert chosen_index(cnn_first, 0.0) == 0 and chosen_index(cnn_first, 9.0) == cnn_first.n_checkpoints - 1
+
+
+def test_learned_at_and_the_notes_use_each_architectures_own_positions(tmp_path):
+    """Learned-at read the first network's positions for every network (an mlp's examples "learned
+    at 0.286", the cnn's checkpoint); the note named a learner's 0.25 against a cnn's 0.286, which
+    no network's table shows; report.md's "mid at" gave the cnn's position for every architecture."""
+    from orderlab.analysis import metrics as M
+    from orderlab.analysis.report import write_report
+    recs = [network("cnn", j, 14) for j in range(3)] + [network("mlp", j, 43) for j in range(3)] + \
+        [learner("knn", j, np.arange(9) / 4) for j in range(3)]
+    st = Stack.from_records(recs, align="common")
+    own = {a: set(np.round(st.own_positions(st.arch_index(a))[0], 9)) for a in ("cnn", "mlp", "knn")}
+    for a in own:
+        la = M.learned_at(st, st.arch_index(a))
+        assert set(np.round(la[np.isfinite(la)], 9)) <= own[a], a
+    [note] = [w for w in st.warnings if w.startswith(CLOSE)]
+    assert "most apart: mlp 0.256 and cnn 0.286" in note or "most apart: mlp 1.26 and cnn 1.29" in note, note
+    text = write_report({"test": st}, tmp_path / "r").read_text()
+    rows = {line.split("|")[1].strip(): line.split("|")[7].strip() for line in text.splitlines()
+            if line.startswith("| ") and line.split("|")[1].strip() in own}
+    assert rows["knn"].startswith("stage ") and rows["mlp"].startswith("epoch ") and rows["cnn"].startswith("epoch "), rows
+    from orderlab.errors import epoch_text
+    assert rows["mlp"].split()[1] in {epoch_text(x) for x in own["mlp"]} - {epoch_text(x) for x in own["cnn"]}, rows
+    assert "> note:" in text and "\n> note:" in text and not any(
+        a.startswith("> note:") and b.startswith("> note:") for a, b in zip(text.splitlines(), text.splitlines()[1:]))

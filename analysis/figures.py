@@ -45,6 +45,7 @@ def fig_tpa(stack: Stack, curves: dict[str, dict]) -> Figure:
     # a few checkpoints (networks on other grids share little more than the untrained one): points,
     # which a line through one point would not draw
     mk = {"marker": "o", "ms": 4} if stack.n_checkpoints <= 3 else {}
+    banded = False
     for i, (arch, cur) in enumerate(curves.items()):
         c = colour(i)
         # each architecture at its own positions (another batch size records a checkpoint apart)
@@ -56,12 +57,16 @@ def fig_tpa(stack: Stack, curves: dict[str, dict]) -> Figure:
         ax.plot(x, cur["tpa"], color=c, lw=2, label=f"{arch} TPA ({cur['n']} nets)", **mk)
         lo, hi = np.asarray(cur["tpa_lo"], float), np.asarray(cur["tpa_hi"], float)
         # a band wherever it has a width: TPA 0 with an interval up to 0.57 had looked certain
+        banded = banded or bool(np.any(np.isfinite(hi - lo)))
         if np.any(np.isfinite(hi - lo)) and not np.allclose(lo, hi, equal_nan=True):
             ax.fill_between(x, lo, hi, color=c, alpha=0.2, lw=0)
         ax.plot(x, cur["tpa_independent"], color=c, lw=1.5, ls="--", label=f"{arch} if independent", **mk)
         ax2.plot(x, cur["accuracy"], color=c, lw=2, label=arch, **mk)
     ax.set(xlabel=stack.unit, ylabel="true-positive agreement", ylim=(0, 1.02),
-           title=f"TPA over training ({stack.split} split; band: 95% interval over networks)")
+           # the band's meaning where one is drawn; the jackknife needs 3 networks (2 drew none, and the
+           # title had named a band)
+           title=f"TPA over training ({stack.split} split; "
+                 + ("band: 95% interval over networks)" if banded else "intervals need 3 networks or more)"))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     ax2.set(xlabel=stack.unit, ylabel="mean accuracy", ylim=(0, 1.02), title="accuracy")

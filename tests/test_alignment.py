@@ -243,3 +243,13 @@ def test_learned_at_and_the_notes_use_each_architectures_own_positions(tmp_path)
     assert rows["mlp"].split()[1] in {epoch_text(x) for x in own["mlp"]} - {epoch_text(x) for x in own["cnn"]}, rows
     assert "> note:" in text and "\n> note:" in text and not any(
         a.startswith("> note:") and b.startswith("> note:") for a, b in zip(text.splitlines(), text.splitlines()[1:]))
+
+
+def test_the_tpa_figure_names_a_band_only_where_intervals_were_computed():
+    """With 2 networks an architecture the jackknife gives no interval, and the title named a band."""
+    from orderlab.analysis import figures as F
+    from orderlab.analysis import metrics as M
+    two = Stack.from_records([network("mlp", j, 43) for j in range(2)])
+    three = Stack.from_records([network("mlp", j, 43) for j in range(3)])
+    assert F.fig_tpa(two, M.group_curves(two)).axes[0].get_title().endswith("intervals need 3 networks or more)")
+    assert F.fig_tpa(three, M.group_curves(three)).axes[0].get_title().endswith("band: 95% interval over networks)")

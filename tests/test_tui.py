@@ -1401,3 +1401,6 @@ async def test_an_architecture_of_one_network_shows_no_agreement_numbers(tui_sto
         await wait_for(pilot, lambda: shows(app, "1 only"), what="the agreement table")
         row = next(line.split() for line in screen_text(app).splitlines() if "1 only" in line)
         assert row[:3] == ["cnn", "1", "only"] and row[4:] == ["—"] * 4, row
+        # nor a TPA curve at 1: the legend says why there is none
+        top = next(line for line in screen_text(app).splitlines() if "1.0┤" in line)
+        assert shows(app, "━━ cnn: 1 network, not drawn") and not any("\u2801" <= ch <= "\u28ff" for ch in top), top

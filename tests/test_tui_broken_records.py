@@ -363,3 +363,6 @@ async def test_r_reads_every_record_anew(empty_db, tmp_path):
         await pilot.press("r")
         await wait_for(pilot, lambda: len(app.screen.data.unreadable) == 3, what="the third unreadable record")
         assert shows(app, f"{good[0].name} left out of the analysis")
+        # `n` lists them with the other notes
+        assert any(n.startswith(f"{good[0].name} left out of the analysis: record") for n in app.screen.notes), \
+            app.screen.notes

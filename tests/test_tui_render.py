@@ -200,6 +200,11 @@ def test_notes_cut_to_their_lines_end_in_an_ellipsis():
     assert "…" not in R.fit_lines(exact, 40, 3).plain
     two = R.fit_lines(Text("a title of two studies' names, compared"), 24, 2)
     assert two.plain.split("\n") == ["a title of two studies'", "names, compared"]       # wrapped for a drawing
+    # cut at a space before the "…" and what says where the rest is ("a position counts st…" read as a word)
+    notes = Text("learners beside networks: a position counts stages of logistic and epochs of cnn, not one "
+                 "amount of training; compare them by architecture or at the end")
+    last = R.fit_lines(notes, 80, 1, more=" n: all notes").plain
+    assert last == "learners beside networks: a position counts stages of logistic and… n: all notes", last
 
 
 def test_a_wrapped_notes_line_never_starts_with_the_separating_dot():

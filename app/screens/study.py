@@ -80,6 +80,8 @@ def study_notes(data: Any, mode: str, live: bool, most: int | None) -> list[str]
         notes.append(what if live else f"{what}; if the command stopped, {starts} start{'s' if len(data.resume) == 1 else ''} them")
     if data.left_out:
         notes.append(f"left out of the analysis: {names(data.left_out)}")
+    if most is None:        # (the warning over the views names them already; `n` lists them with the rest)
+        notes += [f"{p.name} left out of the analysis: {p.reason}" for p in getattr(data, "unreadable", [])]
     # (the networks named as having no checkpoint yet already say there is none)
     from orderlab.app.source import NO_CHECKPOINT
     if data.problem and data.stack is None and not (data.starting and data.problem == NO_CHECKPOINT):

@@ -41,7 +41,10 @@ class AgreementView(View):
         self._table(data)
 
     def _legend(self, data: Any) -> None:
-        self.query_one("#agreement-legend", Static).update(legend_line(data.analysis.archs, line_room(self.app)))
+        a = data.analysis
+        # one network agrees with itself: its TPA is 1 by construction, not drawn
+        names = [arch if a.curves[arch]["n"] > 1 else f"{arch}: 1 network, not drawn" for arch in a.archs]
+        self.query_one("#agreement-legend", Static).update(legend_line(names, line_room(self.app)))
 
     def on_resize(self) -> None:
         super().on_resize()
@@ -57,20 +60,25 @@ class AgreementView(View):
 
     def _redraw(self, data: Any) -> None:
         a = data.analysis
-        epoch = np.asarray(data.stack.epoch, float)
         series, bands = [], []
         for i, arch in enumerate(a.archs):
             c = a.curves[arch]
+            if c["n"] == 1:                  # TPA 1 by construction (the legend says so)
+                continue
             colour = arch_colour(i)
+            # its own positions (another batch size records a checkpoint a step apart)
+            epoch = np.asarray(data.stack.own_positions(data.stack.arch_index(arch))[0], float)
             bands.append(Band(epoch, np.asarray(c["tpa_independent"], float), np.asarray(c["tpa"], float), colour))
             series.append(Series(f"{arch} independent", epoch, np.asarray(c["tpa_independent"], float), colour,
                                  dotted=True))
             series.append(Series(f"{arch} TPA", epoch, np.asarray(c["tpa"], float), colour))
+        epoch = np.asarray(data.stack.epoch, float)
         cp = self.study_screen.checkpoint
         marker = float(epoch[cp]) if cp is not None and cp < len(epoch) else None
 
         def draw(w: int, h: int):
-            return line_chart(series, w, h, bands=bands, marker_x=marker, x_label=data.stack.unit)
+            return line_chart(series, w, h, bands=bands, marker_x=marker, x_label=data.stack.unit,
+                              x_span=(float(epoch[0]), float(epoch[-1])))
 
         self.query_one("#agreement-chart", Drawing).set_draw(draw)
 

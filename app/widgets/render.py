@@ -90,7 +90,10 @@ def fit_lines(text: Text, width: int, max_lines: int, more: str = "") -> Text:
     last = lines[max_lines - 1]
     room = width - 1 - len(more)
     if last.cell_len > room:
-        last.truncate(max(0, room))
+        # at a space where one is near: "a position counts st…" read as a word
+        cut = last.plain.rfind(" ", 0, room + 1)
+        last.truncate(cut if cut > room // 2 else max(0, room))
+        last.rstrip()
     last.append("…")
     last.append(more, style="bold not italic")
     return Text("\n").join(lines[:max_lines])
@@ -209,11 +212,13 @@ class Band:
 
 def line_chart(series: Sequence[Series], width: int, height: int, *, bands: Sequence[Band] = (),
                y_range: tuple[float, float] = (0.0, 1.0), x_label: str = "epoch",
-               marker_x: float | None = None) -> list[Text]:
-    """A braille line chart with a y axis on the left and an x axis below; ``bands`` are shaded."""
+               marker_x: float | None = None, x_span: Sequence[float] = ()) -> list[Text]:
+    """A braille line chart with a y axis on the left and an x axis below; ``bands`` are shaded.
+    ``x_span``: positions the x axis covers besides the series' (the study's, where none is drawn)."""
     ylab_w = 5
     plot_w, plot_h = max(4, width - ylab_w - 1), max(2, height - 2)
-    xs = [s.x for s in series if len(s.x)] + [b.x for b in bands if len(b.x)]
+    xs = [s.x for s in series if len(s.x)] + [b.x for b in bands if len(b.x)] + \
+        ([np.asarray(x_span, float)] if len(x_span) else [])
     if xs:
         x_lo = float(min(np.min(x) for x in xs))
         x_hi = float(max(np.max(x) for x in xs))

@@ -41,6 +41,28 @@ def identical_groups(stack: Stack, checkpoint: int) -> list[str]:
     return out
 
 
+def identical_elsewhere(stack: Stack, checkpoint: int) -> list[str]:
+    """The notes for architectures whose networks are right on exactly the same examples at other
+    checkpoints than ``checkpoint`` (said by :func:`identical_note`): an untrained learner guesses
+    one class whatever its seed, and its curve began at TPA 1 with no word of why."""
+    out = []
+    acc = M.accuracy(stack)                                   # [n, C]
+    for a in stack.archs:
+        idx = stack.arch_index(a)
+        if idx.size < 2:
+            continue
+        same = (stack.bits[idx] == stack.bits[idx[:1]]).all(axis=(0, 2))
+        varied = ~(np.all(acc[idx] >= 1, axis=0) | np.all(acc[idx] <= 0, axis=0))
+        at = [e for e in np.flatnonzero(same & varied) if e != checkpoint]
+        if at:
+            epoch = stack.own_positions(idx)[0]
+            out.append(f"{a}: its networks are right on exactly the same examples at {stack.unit_of(idx)} "
+                       f"{', '.join(epoch_text(epoch[e]) for e in at[:5])}{' …' if len(at) > 5 else ''}, where "
+                       f"TPA and Jaccard are 1 by construction (the seed changes nothing there: an untrained "
+                       f"learner guesses one class, k-NN or an SVM fit on all the data is one model)")
+    return out
+
+
 def identical_note(archs: list[str], at: str) -> str:
     """What analyze and report say of :func:`identical_groups`: agreement there holds by construction."""
     one = len(archs) == 1
@@ -176,6 +198,7 @@ def analysis_json(stack: Stack, checkpoint: int | None = None, *, intervals: boo
     same = identical_groups(stack, c)
     if same:
         out["warnings"].append(identical_note(same, stack.at(c)))
+    out["warnings"] += identical_elsewhere(stack, c)
     return M.nan_to_none(out)
 
 

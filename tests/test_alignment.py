@@ -253,3 +253,17 @@ def test_the_tpa_figure_names_a_band_only_where_intervals_were_computed():
     three = Stack.from_records([network("mlp", j, 43) for j in range(3)])
     assert F.fig_tpa(two, M.group_curves(two)).axes[0].get_title().endswith("intervals need 3 networks or more)")
     assert F.fig_tpa(three, M.group_curves(three)).axes[0].get_title().endswith("band: 95% interval over networks)")
+
+
+def test_networks_identical_at_another_checkpoint_are_said_so():
+    """Two untrained learners guessing one class began their curve at TPA 1 with no word of why:
+    the note on identical networks came only for the checkpoint asked for."""
+    from orderlab.analysis.summary import analysis_json
+    recs = [learner("logistic", j, np.arange(5) / 4) for j in range(2)]
+    for _, rec in recs:                                    # the same guess at stage 0, as the prior class gives
+        rec.split("test").correct_bits[0] = recs[0][1].split("test").correct_bits[0]
+    st = Stack.from_records(recs)
+    said = [w for w in analysis_json(st, intervals=False)["warnings"] if "exactly the same examples" in w]
+    assert said == ["logistic: its networks are right on exactly the same examples at stage 0, where TPA and Jaccard "
+                    "are 1 by construction (the seed changes nothing there: an untrained learner guesses one "
+                    "class, k-NN or an SVM fit on all the data is one model)"], said

@@ -25,20 +25,21 @@ def one_network_note(archs: list[str]) -> str:
             f"needs two or more.")
 
 
+def identical_at(stack: Stack, idx: np.ndarray) -> np.ndarray:
+    """Checkpoints (bool [C]) at which the networks ``idx`` (two or more) are right on exactly the
+    same examples: k-NN or an SVM fit on the whole training set, an untrained learner's guess,
+    whatever the seed. All right (or all wrong) is equal too, but not for the seed: left out."""
+    if idx.size < 2:
+        return np.zeros(stack.n_checkpoints, bool)
+    acc = M.accuracy(stack, None, idx)                       # [m, C]
+    varied = ~(np.all(acc >= 1, axis=0) | np.all(acc <= 0, axis=0))
+    return (stack.bits[idx] == stack.bits[idx[:1]]).all(axis=(0, 2)) & varied
+
+
 def identical_groups(stack: Stack, checkpoint: int) -> list[str]:
-    """Architectures whose networks (two or more) are right on exactly the same examples at
-    ``checkpoint``: k-NN or an SVM fit on the whole training set, whatever the seed."""
-    out = []
-    for a in stack.archs:
-        idx = stack.arch_index(a)
-        if idx.size < 2:
-            continue
-        acc = M.accuracy(stack, checkpoint, idx)
-        if np.all(acc >= 1) or np.all(acc <= 0):     # all right (or all wrong): equal, but not for the seed
-            continue
-        if (stack.bits[idx, checkpoint] == stack.bits[idx[0], checkpoint]).all():
-            out.append(a)
-    return out
+    """Architectures whose networks are right on exactly the same examples at ``checkpoint``
+    (:func:`identical_at`)."""
+    return [a for a in stack.archs if identical_at(stack, stack.arch_index(a))[checkpoint]]
 
 
 def identical_elsewhere(stack: Stack, checkpoint: int) -> list[str]:
@@ -46,14 +47,9 @@ def identical_elsewhere(stack: Stack, checkpoint: int) -> list[str]:
     checkpoints than ``checkpoint`` (said by :func:`identical_note`): an untrained learner guesses
     one class whatever its seed, and its curve began at TPA 1 with no word of why."""
     out = []
-    acc = M.accuracy(stack)                                   # [n, C]
     for a in stack.archs:
         idx = stack.arch_index(a)
-        if idx.size < 2:
-            continue
-        same = (stack.bits[idx] == stack.bits[idx[:1]]).all(axis=(0, 2))
-        varied = ~(np.all(acc[idx] >= 1, axis=0) | np.all(acc[idx] <= 0, axis=0))
-        at = [e for e in np.flatnonzero(same & varied) if e != checkpoint]
+        at = [e for e in np.flatnonzero(identical_at(stack, idx)) if e != checkpoint]
         if at:
             epoch = stack.own_positions(idx)[0]
             out.append(f"{a}: its networks are right on exactly the same examples at {stack.unit_of(idx)} "

@@ -253,6 +253,12 @@ async def test_runs_filter_and_sort(tui_store):
         # the sorted column is marked in its header (the notice saying so fades after 1.5 s)
         labels = [str(c.label) for c in table.ordered_columns]
         assert labels[-1] == "test acc ▲" and not any("▲" in x or "▼" in x for x in labels[:-1]), labels
+        await pilot.press("S")                        # the other way, without the mouse
+        await pilot.pause()
+        assert str(table.ordered_columns[-1].label) == "test acc ▼"
+        assert [float(str(table.get_row_at(i)[-1])) for i in range(4)] == sorted(accs, reverse=True)
+        await pilot.press("S")
+        await pilot.pause()
         table.move_cursor(row=2)
         await pilot.click("#runs-table", offset=(2, 0))      # the header of the first column
         await pilot.pause()

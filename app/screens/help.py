@@ -16,7 +16,7 @@ Do networks learn the same examples in the same order? Every view follows the st
 
 | key | view | shows |
 |---|---|---|
-| 1 | Runs | every network: architecture, seed, status, progress, accuracies; `/` filters, `s` or a click on a header sorts (▲/▼ marks the column) |
+| 1 | Runs | every network: architecture, seed, status, progress, accuracies; `/` filters, `s` or a click on a header sorts, `S` reverses (▲/▼ marks the column) |
 | 2 | Agreement | TPA (solid) and independent TPA (dotted) over training per architecture; the gap is shaded |
 | 3 | Heatmap | architecture × architecture and network × network TPA at the chosen checkpoint; `z` switches the colours between a scale stretched over the values shown and 0 to 1 |
 | 4 | Histogram | how many networks get each example right, against independent networks of the same accuracy |
@@ -37,7 +37,7 @@ Do networks learn the same examples in the same order? Every view follows the st
 | `n` | every note about the study, whole (under the status they take three lines at most, one under 24 rows) |
 | `escape` | from a study, back to the list of studies (in the runs filter: leaves the filter first); here, closes this help |
 | `ctrl+p` | command palette (open a study, switch view, theme …) |
-| `s` `/` · `z` · `o` · `e` `k` | in Runs: sort, filter · in Heatmap: colour scale · in Order: next pair · in Examples: easy/hard, class |
+| `s` `S` `/` · `z` · `o` · `e` `k` | in Runs: sort by the next column, reverse it, filter · in Heatmap: colour scale · in Order: next pair · in Examples: easy/hard, class |
 | `?` | this help (`?`, `escape` or `q` close it) · `q` quit |
 
 TPA = mean over examples of "all networks right" / mean accuracy; independent TPA is what

@@ -105,6 +105,7 @@ class StudyScreen(PollingScreen):
         Binding("escape", "back", "back", tooltip="Back to the list of studies"),
         # Keys of one view: shown in the footer only while that view is active (check_action).
         Binding("s", "in_view('runs', 'action_sort')", "sort"),
+        Binding("S", "in_view('runs', 'action_reverse')", "reverse", show=False),
         Binding("o", "in_view('order', 'action_next_pair')", "next pair"),
         Binding("z", "in_view('heatmap', 'action_scale')", "scale"),
         Binding("e", "in_view('examples', 'action_toggle_mode')", "easy/hard"),

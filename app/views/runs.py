@@ -269,6 +269,13 @@ class RunsView(View):
         self._sorted()
         self.notify(f"sorted by {COLUMNS[self.sort_key][0]}", timeout=1.5)
 
+    def action_reverse(self) -> None:
+        """The sort column the other way (a click on its header did; no key did)."""
+        self.sort_reverse = not self.sort_reverse
+        self._sorted()
+        self.notify(f"sorted by {COLUMNS[self.sort_key][0]}, {'descending' if self.sort_reverse else 'ascending'}",
+                    timeout=1.5)
+
     @on(Input.Changed, "#runs-filter")
     def _filter(self) -> None:
         self.refill()

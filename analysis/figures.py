@@ -15,7 +15,6 @@ from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormat
 
 from orderlab.analysis import metrics as M
 from orderlab.analysis.stack import Stack
-from orderlab.errors import epoch_text
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf",
            "#7f7f7f", "#bcbd22"]
@@ -121,8 +120,7 @@ def fig_histograms(stack: Stack, checkpoints: dict[str, int], max_groups: int = 
             measures = ("1 network: no agreement to measure" if idx.size == 1
                         else f"TV {b['tv']:.2f}, Sarle {b['sarle']:.2f}")
             # its own unit and position (a learner's stage beside networks' epochs; another batch size)
-            ax.set_title(f"{arch}, {name}: {stack.unit_of(idx)} {epoch_text(stack.own_positions(idx)[0][e])} "
-                         f"(acc {acc:.2f})\n{measures}", fontsize=9)
+            ax.set_title(f"{arch}, {name}: {stack.at_of(e, idx)} (acc {acc:.2f})\n{measures}", fontsize=9)
             ax.set_xlabel(f"networks right (of {idx.size})", fontsize=8)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))   # counts: no 0.5 of a network
             if c == 0:

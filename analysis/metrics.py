@@ -455,7 +455,8 @@ def learning_order(stack: Stack | np.ndarray, networks: Networks = None) -> np.n
 def learned_at(stack: Stack | np.ndarray, networks: Networks = None, *, as_index: bool = False) -> np.ndarray:
     """For each network and example, the first checkpoint from which the example stays correct to
     the end: epochs as float ``[n, N]`` (NaN if never; on each network's own checkpoints when the
-    networks recorded different grids), or indices of the stack's checkpoints (-1 if never).
+    networks recorded different grids, at its own positions where they lie apart: ``Stack.positions``),
+    or indices of the stack's checkpoints (-1 if never).
 
     The trailing run of correct checkpoints is counted with a running AND from the last checkpoint
     backwards, so learned-at = C - (length of that run).

@@ -14,7 +14,7 @@ import numpy as np
 from orderlab.analysis import figures as F
 from orderlab.analysis import metrics as M
 from orderlab.analysis.stack import Stack
-from orderlab.analysis.summary import (analysis_json, example_rows, identical_groups, identical_note, one_network_note,
+from orderlab.analysis.summary import (analysis_json, example_rows, identical_notes, one_network_note,
                                        own_grids, pick_checkpoints, tie_note, tied_at_top, tied_note, tied_positions)
 from orderlab.errors import OrderlabError, counted, epoch_text, unsigned_zero
 
@@ -146,7 +146,8 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
           "TPA (true-positive agreement) = share of examples that *all* networks get right, over the mean "
           "accuracy; *independent* = the TPA networks of the same accuracies would reach if they erred "
           "independently. Intervals: 95%, jackknife over networks. Definitions: docs/analysis.md.", ""]
-    md += [f"> note: {n}" for n in notes] + ([""] if notes else [])
+    for n in notes:                     # a paragraph each: adjacent quote lines merge into one
+        md += [f"> note: {n}", ""]
     grid_notes: list[str] = []
     for split in splits:
         st = stacks[split]
@@ -169,7 +170,7 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
             F.save(fig, out / name)
         md += [f"## {split} split", ""]
         for w in st.warnings:
-            md += [f"> note: {w}", ""]         # a paragraph each: adjacent quote lines merge into one
+            md += [f"> note: {w}", ""]
         mids = {a: own[a]["middle"] for a in js["groups"]}
         # each architecture's own middle, or one checkpoint at positions apart (other batch sizes)
         apart = len(set(mids.values())) > 1 or st.positions is not None
@@ -194,9 +195,8 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
         single = {a for a, g in js["groups"].items() if g["n"] == 1}
         if single:
             md += ["", f"> note: {one_network_note(sorted(single))}"]
-        same = identical_groups(st, last)
-        if same:
-            md += ["", f"> note: {identical_note(same, st.at(last))}"]
+        for note in identical_notes(st, last):
+            md += ["", f"> note: {note}"]
         md += ["", f"![TPA over training]({f'tpa_{split}.png'})", "",
                "### Correct-count histograms",
                "How many networks get each example right, against the histogram of independent networks with the "
@@ -248,9 +248,9 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
                 md.append(f"| {kind} {r['rank']} | {r['example_id']} | {r['class']} | {r['accessibility']:.3f} | "
                           + " | ".join(la) + " |")
         md.append("")
-        ties = [f"> note: {kind}: {t}" for kind, rows in (("easiest", rows_e), ("hardest", rows_h))
-                if (t := tie_note(rows, kind))]
-        md += ties + [""] if ties else []
+        for kind, rows in (("easiest", rows_e), ("hardest", rows_h)):
+            if t := tie_note(rows, kind):
+                md += [f"> note: {kind}: {t}", ""]
         thumbs = (examples or {}).get("splits", {}).get(split)
         if examples is None:
             if not examples_damaged:    # else the header's note says the file is damaged, and how to fix it

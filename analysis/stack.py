@@ -361,6 +361,11 @@ class Stack:
         """Checkpoint ``checkpoint``'s position for a reader, e.g. "epoch 2.5" or "stage 30"."""
         return f"{self.unit} {epoch_text(self.epoch[checkpoint])}"
 
+    def at_of(self, checkpoint: int, networks: Sequence[int] | np.ndarray) -> str:
+        """:meth:`at` as the networks ``networks`` (one architecture's) recorded it: their unit and
+        their own position ("stage 0.25" of a learner where the first network, a cnn, is at 0.286)."""
+        return f"{self.unit_of(networks)} {epoch_text(self.own_positions(networks)[0][checkpoint])}"
+
     def totals_on_own_grids(self) -> tuple[np.ndarray, int]:
         """(totals ``[n, N]``, scale): at how many of its own checkpoints each network got each
         example right, out of ``scale``."""

@@ -53,10 +53,20 @@ def identical_elsewhere(stack: Stack, checkpoint: int) -> list[str]:
         if at:
             epoch = stack.own_positions(idx)[0]
             out.append(f"{a}: its networks are right on exactly the same examples at {stack.unit_of(idx)} "
-                       f"{', '.join(epoch_text(epoch[e]) for e in at[:5])}{' …' if len(at) > 5 else ''}, where "
+                       f"{', '.join(epoch_text(epoch[e]) for e in at[:5])}{' …' if len(at) > 5 else ''}"
+                       f"{' too' if checkpoint not in at and identical_at(stack, idx)[checkpoint] else ''}, where "
                        f"TPA and Jaccard are 1 by construction (the seed changes nothing there: an untrained "
                        f"learner guesses one class, k-NN or an SVM fit on all the data is one model)")
     return out
+
+
+def identical_notes(stack: Stack, checkpoint: int) -> list[str]:
+    """:func:`identical_note` for the architectures identical at ``checkpoint``, each at its own
+    position and unit (a learner's "stage 0.25" beside a first network's "epoch 0.286")."""
+    by_at: dict[str, list[str]] = {}
+    for a in identical_groups(stack, checkpoint):
+        by_at.setdefault(stack.at_of(checkpoint, stack.arch_index(a)), []).append(a)
+    return [identical_note(archs, at) for at, archs in by_at.items()]
 
 
 def identical_note(archs: list[str], at: str) -> str:
@@ -191,9 +201,7 @@ def analysis_json(stack: Stack, checkpoint: int | None = None, *, intervals: boo
     tied = tied_at_top(stack, q)
     if tied:
         out["warnings"].append(tied_note(tied, q, *tied_positions(stack, tied), own_grids(stack)))
-    same = identical_groups(stack, c)
-    if same:
-        out["warnings"].append(identical_note(same, stack.at(c)))
+    out["warnings"] += identical_notes(stack, c)
     out["warnings"] += identical_elsewhere(stack, c)
     return M.nan_to_none(out)
 

@@ -267,3 +267,19 @@ def test_networks_identical_at_another_checkpoint_are_said_so():
     assert said == ["logistic: its networks are right on exactly the same examples at stage 0, where TPA and Jaccard "
                     "are 1 by construction (the seed changes nothing there: an untrained learner guesses one "
                     "class, k-NN or an SVM fit on all the data is one model)"], said
+
+
+def test_the_note_on_identical_networks_gives_their_own_position(tmp_path):
+    """"knn: … exactly the same examples at epoch/stage 0.286": the first network's (a cnn's)
+    position and the study's mixed unit, beside a note giving knn's own stages."""
+    from orderlab.analysis.report import write_report
+    from orderlab.analysis.summary import analysis_json
+    recs = [network("cnn", j, 14) for j in range(2)] + [learner("knn", j, np.arange(9) / 4) for j in range(2)]
+    bits = recs[2][1].split("test").correct_bits
+    recs[3][1].split("test").correct_bits[:] = bits                  # k-NN: one model whatever the seed
+    st = Stack.from_records(recs, align="common")
+    said = [w for w in analysis_json(st, 1)["warnings"] if w.startswith("knn: its networks are right on exactly")]
+    assert said[0].startswith("knn: its networks are right on exactly the same examples at stage 0.25, so TPA"), said
+    text = write_report({"test": st}, tmp_path / "r", notes=("first note", "second note")).read_text()
+    lines = text.splitlines()
+    assert not any(a.startswith("> note:") and b.startswith("> note:") for a, b in zip(lines, lines[1:])), text

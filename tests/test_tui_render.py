@@ -205,6 +205,9 @@ def test_notes_cut_to_their_lines_end_in_an_ellipsis():
                  "amount of training; compare them by architecture or at the end")
     last = R.fit_lines(notes, 80, 1, more=" n: all notes").plain
     assert last == "learners beside networks: a position counts stages of logistic and… n: all notes", last
+    for width in range(30, 40):               # nor a separating dot left hanging before the "…"
+        cut = R.fit_lines(Text("notes one here · second note that is longer"), width, 1, more=" n: all notes").plain
+        assert "·…" not in cut and " …" not in cut, (width, cut)
 
 
 def test_a_wrapped_notes_line_never_starts_with_the_separating_dot():

@@ -90,10 +90,13 @@ def fit_lines(text: Text, width: int, max_lines: int, more: str = "") -> Text:
     last = lines[max_lines - 1]
     room = width - 1 - len(more)
     if last.cell_len > room:
-        # at a space where one is near: "a position counts st…" read as a word
-        cut = last.plain.rfind(" ", 0, room + 1)
+        # at a space where one is near: "a position counts st…" read as a word (nor a separating
+        # dot left hanging)
+        cut = last.plain.rfind(" ", 0, room + 1) if room > 0 else -1
         last.truncate(cut if cut > room // 2 else max(0, room))
         last.rstrip()
+        if last.plain.endswith(" ·"):
+            last.truncate(len(last.plain) - 2)
     last.append("…")
     last.append(more, style="bold not italic")
     return Text("\n").join(lines[:max_lines])

@@ -122,7 +122,7 @@ def tied_note(tied: dict[str, float], q: float, epoch: np.ndarray | None = None,
     names = ", ".join(f"{a} {s:.0%}" for a, s in tied.items())
     trained = np.asarray(epoch if epoch is not None else [], dtype=float)
     trained = trained[trained > 0]
-    if own_grids:
+    if own_grids or "/" in unit:        # (tied learners beside networks: a stage is no epoch to halve)
         advice = ("record earlier checkpoints to separate them; `--arch NAME` sizes this advice to one "
                   "architecture's own checkpoints")
     elif trained.size:

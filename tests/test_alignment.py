@@ -283,3 +283,16 @@ def test_the_note_on_identical_networks_gives_their_own_position(tmp_path):
     text = write_report({"test": st}, tmp_path / "r", notes=("first note", "second note")).read_text()
     lines = text.splitlines()
     assert not any(a.startswith("> note:") and b.startswith("> note:") for a, b in zip(lines, lines[1:])), text
+
+
+def test_tied_learners_beside_networks_get_advice_per_architecture():
+    """Ties of a learner and a network took the earliest first checkpoint of either (a stage beside
+    an epoch) to size one --record-every for both."""
+    from orderlab.analysis.summary import tied_note, tied_positions
+    st = Stack.from_records([network("mlp", j, 43) for j in range(2)] + [learner("knn", j, np.arange(9) / 4)
+                                                                         for j in range(2)], align="common")
+    note = tied_note({"mlp": 0.5, "knn": 0.6}, 0.2, *tied_positions(st, {"mlp": 0.5, "knn": 0.6}))
+    assert note.endswith("(record earlier checkpoints to separate them; `--arch NAME` sizes this advice to one "
+                         "architecture's own checkpoints)") and "--record-every" not in note, note
+    alone = tied_note({"mlp": 0.5}, 0.2, *tied_positions(st, {"mlp": 0.5}))
+    assert "right from the first trained checkpoint, epoch 0.256: to separate them" in alone, alone

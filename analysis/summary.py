@@ -42,31 +42,29 @@ def identical_groups(stack: Stack, checkpoint: int) -> list[str]:
     return [a for a in stack.archs if identical_at(stack, stack.arch_index(a))[checkpoint]]
 
 
-def identical_elsewhere(stack: Stack, checkpoint: int) -> list[str]:
-    """The notes for architectures whose networks are right on exactly the same examples at other
-    checkpoints than ``checkpoint`` (said by :func:`identical_note`): an untrained learner guesses
-    one class whatever its seed, and its curve began at TPA 1 with no word of why."""
-    out = []
+def identical_notes(stack: Stack, checkpoint: int, elsewhere: bool = False) -> list[str]:
+    """:func:`identical_note` for the architectures identical at ``checkpoint``, each at its own
+    position and unit (a learner's "stage 0.25" beside a first network's "epoch 0.286"); with
+    ``elsewhere``, then a note for each naming the other checkpoints where its networks are: an
+    untrained learner guesses one class whatever its seed, and its curve began at TPA 1 with no
+    word of why. Each architecture is compared once (:func:`identical_at`) for both."""
+    same = {a: identical_at(stack, stack.arch_index(a)) for a in stack.archs}
+    by_at: dict[str, list[str]] = {}
     for a in stack.archs:
-        idx = stack.arch_index(a)
-        at = [e for e in np.flatnonzero(identical_at(stack, idx)) if e != checkpoint]
+        if same[a][checkpoint]:
+            by_at.setdefault(stack.at_of(checkpoint, stack.arch_index(a)), []).append(a)
+    out = [identical_note(archs, at) for at, archs in by_at.items()]
+    for a in stack.archs if elsewhere else ():
+        at = [e for e in np.flatnonzero(same[a]) if e != checkpoint]
         if at:
+            idx = stack.arch_index(a)
             epoch = stack.own_positions(idx)[0]
             out.append(f"{a}: its networks are right on exactly the same examples at {stack.unit_of(idx)} "
                        f"{', '.join(epoch_text(epoch[e]) for e in at[:5])}{' …' if len(at) > 5 else ''}"
-                       f"{' too' if checkpoint not in at and identical_at(stack, idx)[checkpoint] else ''}, where "
+                       f"{' too' if same[a][checkpoint] else ''}, where "
                        f"TPA and Jaccard are 1 by construction (the seed changes nothing there: an untrained "
                        f"learner guesses one class, k-NN or an SVM fit on all the data is one model)")
     return out
-
-
-def identical_notes(stack: Stack, checkpoint: int) -> list[str]:
-    """:func:`identical_note` for the architectures identical at ``checkpoint``, each at its own
-    position and unit (a learner's "stage 0.25" beside a first network's "epoch 0.286")."""
-    by_at: dict[str, list[str]] = {}
-    for a in identical_groups(stack, checkpoint):
-        by_at.setdefault(stack.at_of(checkpoint, stack.arch_index(a)), []).append(a)
-    return [identical_note(archs, at) for at, archs in by_at.items()]
 
 
 def identical_note(archs: list[str], at: str) -> str:
@@ -201,8 +199,7 @@ def analysis_json(stack: Stack, checkpoint: int | None = None, *, intervals: boo
     tied = tied_at_top(stack, q)
     if tied:
         out["warnings"].append(tied_note(tied, q, *tied_positions(stack, tied), own_grids(stack)))
-    out["warnings"] += identical_notes(stack, c)
-    out["warnings"] += identical_elsewhere(stack, c)
+    out["warnings"] += identical_notes(stack, c, elsewhere=True)
     return M.nan_to_none(out)
 
 

@@ -177,7 +177,8 @@ def analysis_json(stack: Stack, checkpoint: int | None = None, *, intervals: boo
         "n_networks": stack.n_networks, "epoch": stack.epoch, "step": stack.step if stack.steps is None else None,
         # what "epoch" counts: "stage" for learners (boosting rounds, trees, ...), "epoch/stage" for both
         "unit": stack.unit,
-        "checkpoint": {"index": c, "epoch": float(stack.epoch[c])},
+        # "at" for a reader: the networks' own positions where they recorded it a little apart
+        "checkpoint": {"index": c, "epoch": float(stack.epoch[c]), "at": stack.at(c)},
         "groups": groups,
     }
     if len(curves) > 1:

@@ -166,7 +166,7 @@ class CheckpointResult:
 
     version: int
     checkpoint: int
-    epoch: float
+    at: str                                    # its position for a reader ("epoch 0.256–0.286")
     arch_names: list[str]
     arch_matrix: Any                           # [A, A]
     net_labels: list[str]
@@ -625,7 +625,7 @@ class StudySource:
         obs, ind = M.correct_count_histogram(stack, checkpoint)
         bim = M.bimodality(stack, checkpoint)
         labels = [f"{a}/s{s}" for a, s in zip(stack.arch, stack.seed)]
-        return CheckpointResult(version=version, checkpoint=checkpoint, epoch=float(stack.epoch[checkpoint]),
+        return CheckpointResult(version=version, checkpoint=checkpoint, at=stack.at(checkpoint),
                                 arch_names=list(names), arch_matrix=am, net_labels=labels,
                                 net_arch=[str(a) for a in stack.arch], net_matrix=nm, observed=obs,
                                 independent=ind, bimodality=dict(bim))

@@ -296,3 +296,18 @@ def test_tied_learners_beside_networks_get_advice_per_architecture():
                          "architecture's own checkpoints)") and "--record-every" not in note, note
     alone = tied_note({"mlp": 0.5}, 0.2, *tied_positions(st, {"mlp": 0.5}))
     assert "right from the first trained checkpoint, epoch 0.256: to separate them" in alone, alone
+
+
+def test_a_checkpoint_recorded_apart_reads_as_the_networks_range_of_positions():
+    """The status line, heatmap titles, report and analyze's matrix title gave the first network's
+    position (an mlp's 0.256) for a checkpoint a cnn beside it recorded at 0.286."""
+    recs = [network("mlp", j, 43) for j in range(2)] + [network("cnn", j, 14) for j in range(2)]
+    st = Stack.from_records(recs, align="common")
+    assert [st.at(c) for c in range(3)] == ["epoch 0", "epoch 0.256–0.286", "epoch 0.5–0.512"]
+    assert st.span(1) == pytest.approx((11 / 43, 4 / 14))
+    assert st.select(st.arch_index("cnn")).at(1) == "epoch 0.286"
+    js = analysis_json(st, 1, intervals=False)
+    assert js["checkpoint"] == {"index": 1, "epoch": pytest.approx(11 / 43), "at": "epoch 0.256–0.286"}
+    # networks of one step size: one position, as before
+    alike = Stack.from_records([network("mlp", j, 43) for j in range(2)], align="common")
+    assert alike.at(1) == "epoch 0.256" and alike.span(1) == (alike.epoch[1], alike.epoch[1])

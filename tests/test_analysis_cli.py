@@ -74,7 +74,7 @@ def test_analyze_tables_checkpoint_split_and_arch(uri):
     # between two checkpoints (epochs 0, 0.25, 0.5, …): the later of two as near, and said; 0.5 between
     # epochs 0 and 1 of a study aligned on those had given the untrained networks without a word
     js = json.loads(run("analyze", "syn", "--checkpoint", "0.125", "--json", "--tracking-uri", uri).stdout)
-    assert js["checkpoint"] == {"index": 1, "epoch": 0.25}, js["checkpoint"]
+    assert js["checkpoint"] == {"index": 1, "epoch": 0.25, "at": "epoch 0.25"}, js["checkpoint"]
     assert js["warnings"][0].startswith("--checkpoint 0.125 is not a checkpoint every network recorded (0, 0.25, ") \
         and js["warnings"][0].endswith("); the agreement matrix is at the nearest, epoch 0.25"), js["warnings"]
     r = run("analyze", "syn", "--arch", "cnn", "--json", "--no-intervals", "--tracking-uri", uri)

@@ -180,7 +180,7 @@ def test_analysis_json_is_plain_json_with_nulls():
     js = analysis_json(st, 3)
     text = json.dumps(js, allow_nan=False)                          # NaN became null
     back = json.loads(text)
-    assert back["checkpoint"] == {"index": 3, "epoch": pytest.approx(0.75)}
+    assert back["checkpoint"] == {"index": 3, "epoch": pytest.approx(0.75), "at": "epoch 0.75"}
     assert back["groups"]["mlp"]["tpa"][0] is None or isinstance(back["groups"]["mlp"]["tpa"][0], float)
     assert "all" in back and back["all"]["n"] == 8
     assert np.array(back["order_correlation"]["spearman"]).shape == (2, 2)

@@ -1410,3 +1410,20 @@ async def test_an_architecture_of_one_network_shows_no_agreement_numbers(tui_sto
         # nor a TPA curve at 1: the legend says why there is none
         top = next(line for line in screen_text(app).splitlines() if "1.0┤" in line)
         assert shows(app, "━━ cnn: 1 network, not drawn") and not any("\u2801" <= ch <= "\u28ff" for ch in top), top
+
+
+@pilot_test
+async def test_a_checkpoint_recorded_apart_shows_the_networks_range_of_positions(tmp_path):
+    """The status line, the heatmap's header and the agreement chart's marker gave the first
+    network's position (an mlp's 0.512) for a checkpoint a cnn of another batch size recorded at 0.5."""
+    from orderlab.store import Store
+    from orderlab.synthetic import populate_store
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    populate_store(Store(uri), "apart", archs=("mlp", "cnn"), seeds=2, n_checkpoints=3, n_examples=60,
+                   per_epoch={"mlp": 43, "cnn": 14})
+    app = make_app(uri, study="apart")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: study_ready(app))
+        assert shows(app, "checkpoint 3/3, epoch 0.5–0.512"), screen_text(app)
+        await pilot.press("3")
+        await wait_for(pilot, lambda: shows(app, "checkpoint 3/3 · epoch 0.5–0.512"), what="the heatmap's header")

@@ -19,7 +19,6 @@ from orderlab.app.views.histogram import HistogramView
 from orderlab.app.views.order import OrderView
 from orderlab.app.views.runs import RunsView
 from orderlab.app.widgets.render import fit_lines, line_room, pack_segments
-from orderlab.errors import epoch_text
 
 # Columns beside the header's title: Textual's icon (8) and clock space (10, drawn even without
 # the clock); with class -roomy (orderlab.tcss) the icon takes 3 and the clock space 1.
@@ -301,7 +300,7 @@ class StudyScreen(PollingScreen):
             segs.append(t)
             if data.stack is not None and self.checkpoint is not None:
                 segs.append(Text(f"checkpoint {self.checkpoint + 1}/{data.stack.n_checkpoints}, "
-                                 f"{data.stack.unit} {epoch_text(data.stack.epoch[self.checkpoint])}"))
+                                 f"{data.stack.at(self.checkpoint)}"))
             if self.mode != "most":
                 segs.append(Text(f"{'every network' if self.mode == 'all' else 'finished only'} (a)",
                                  style="yellow"))

@@ -74,11 +74,12 @@ class AgreementView(View):
             series.append(Series(f"{arch} TPA", epoch, np.asarray(c["tpa"], float), colour))
         epoch = np.asarray(data.stack.epoch, float)
         cp = self.study_screen.checkpoint
-        marker = float(epoch[cp]) if cp is not None and cp < len(epoch) else None
+        # amid the networks' own positions, which the curves are drawn at (not the first network's)
+        marker = float(np.mean(data.stack.span(cp))) if cp is not None and cp < len(epoch) else None
 
         def draw(w: int, h: int):
             return line_chart(series, w, h, bands=bands, marker_x=marker, x_label=data.stack.unit,
-                              x_span=(float(epoch[0]), float(epoch[-1])))
+                              x_span=(data.stack.span(0)[0], data.stack.span(len(epoch) - 1)[1]))
 
         self.query_one("#agreement-chart", Drawing).set_draw(draw)
 

@@ -13,7 +13,6 @@ from textual.widgets import Static
 from orderlab.app.views.base import View
 from orderlab.app.widgets.drawing import Drawing
 from orderlab.app.widgets.render import arch_colour, fit_lines, legend, line_room, matrix, matrix_width
-from orderlab.errors import epoch_text
 from orderlab.errors import counted
 
 
@@ -27,7 +26,7 @@ def checkpoint_line(screen: Any, result: Any) -> Text:
     if result is None or n == 0:
         return Text("computing…", style="dim")
     t.append(f"checkpoint {result.checkpoint + 1}/{n}", style="bold")
-    t.append(f" · {data.stack.unit} {epoch_text(result.epoch)}")
+    t.append(f" · {result.at}")
     room = line_room(screen.app)
     state = (("  ▶ playing (space: pause)", "bold green") if screen.playing
              else ("  following the latest", "dim") if screen.following else None)

@@ -211,7 +211,7 @@ def _print_analysis(js: dict) -> None:
                   "high too: read it with TV.[/dim]")
     aa = js["architecture_agreement"]
     t = Table()
-    title = f"architecture agreement (mean pairwise TPA; κ in brackets) at {unit} {epoch_text(epochs[aa['checkpoint']])}"
+    title = f"architecture agreement (mean pairwise TPA; κ in brackets) at {js['checkpoint']['at']}"
     t.add_column("")
     for a in aa["archs"]:
         t.add_column(a, justify="right")
@@ -362,14 +362,13 @@ def register(app: typer.Typer) -> None:
         first, last = float(stack.epoch[0]), float(stack.epoch[-1])
         if checkpoint is not None and not first - 1e-9 <= checkpoint <= last + 1e-9:
             js["warnings"].insert(0, f"--checkpoint {checkpoint:g} is outside the recorded {stack.units} ({first:g} "
-                                     f"to {last:g}); the agreement matrix is at the nearest, {stack.unit} "
-                                     f"{float(stack.epoch[c]):g}")
+                                     f"to {last:g}); the agreement matrix is at the nearest, {stack.at(c)}")
         elif checkpoint is not None and not stack.recorded_near(c, checkpoint):
             # between two checkpoints (or on one that other networks lack and aligning dropped)
             from orderlab.analysis.stack import positions_text
             js["warnings"].insert(0, f"--checkpoint {checkpoint:g} is not a checkpoint every network recorded "
                                      f"({positions_text(stack.epoch)}); the agreement matrix is at the nearest, "
-                                     f"{stack.unit} {epoch_text(stack.epoch[c])}")
+                                     f"{stack.at(c)}")
         if json_out:
             typer.echo(json.dumps(js))
         else:

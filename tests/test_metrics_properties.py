@@ -176,3 +176,25 @@ def test_tiny_groups_do_not_break(n):
     assert np.isnan(cur["tpa"][0]) and cur["tpa"][1] == 1
     oc = M.order_correlation(s, intervals=True)
     assert oc["spearman"].shape == (1, 1)
+
+
+def test_identical_networks_are_found_one_network_at_a_time(monkeypatch):
+    """The notes on identical networks compared an architecture's whole packed record in one
+    block (~125 MB for 100 networks of 200 checkpoints of CIFAR-10's training split)."""
+    import tracemalloc
+    from orderlab.analysis.summary import identical_at
+    c = np.zeros((30, 40, 16000), bool)
+    c[:, :, ::3] = True                                   # every network the same, none all right
+    s = M.as_stack(c)
+    monkeypatch.setattr(M, "CHUNK_BYTES", 1 << 14)
+    monkeypatch.setattr(B, "CHUNK_BYTES", 1 << 14)
+    tracemalloc.start()
+    try:
+        same = identical_at(s, np.arange(30))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert same.all()
+    assert peak < s.bits.nbytes / 4, (peak, s.bits.nbytes)
+    c[7, 5, 1] = True                                     # one network apart at one checkpoint
+    assert np.flatnonzero(~identical_at(M.as_stack(c), np.arange(30))).tolist() == [5]

@@ -52,6 +52,37 @@ def make_console(stderr: bool = False):
     return Console(file=_Trimmed(stream), width=None if os.environ.get("COLUMNS") else 160, soft_wrap=True)
 
 
+def hide_control_echo():
+    """Stop the terminal echoing Ctrl-C as "^C" while live bars are drawn, and return what puts it
+    back: the echo moved the cursor a line down under the bars, whose last redraw then printed
+    their top row a second time. Only in the foreground of a terminal (a background job changing
+    its terminal would be stopped by SIGTTOU); the key still interrupts, only its echo is raw
+    (a byte terminals ignore)."""
+    try:
+        import termios
+    except ImportError:                                  # Windows
+        return lambda: None
+    try:
+        fd = sys.stdin.fileno()
+        if not os.isatty(fd) or os.tcgetpgrp(fd) != os.getpgrp():
+            return lambda: None
+        old = termios.tcgetattr(fd)
+        new = list(old)
+        new[3] &= ~getattr(termios, "ECHOCTL", 0)
+        termios.tcsetattr(fd, termios.TCSANOW, new)
+    except (OSError, ValueError, AttributeError, termios.error):   # no stdin, not a terminal
+        return lambda: None
+
+    def restore() -> None:
+        try:
+            termios.tcsetattr(fd, termios.TCSANOW, old)
+        except (OSError, termios.error):
+            pass
+    import atexit
+    atexit.register(restore)        # put back on any way out that skips the bars' stop
+    return restore
+
+
 def natural_width(console, renderable) -> int:
     """The cells ``renderable`` takes with nothing wrapped or cut."""
     return console.measure(renderable, options=console.options.update_width(10_000)).maximum

@@ -260,3 +260,39 @@ def test_a_failed_networks_bar_stays_where_it_stopped_and_is_not_counted_done():
     assert bar.completed == 100 and bar.fields["info"] == "[red]FAILED[/]"
     assert overall.completed == 2 and overall.fields["info"] == "1/2 done, [red]1 failed[/]"
     rep.__exit__(None, None, None)
+
+
+def test_progress_bars_hide_the_terminals_ctrl_c_echo_while_drawn():
+    """Ctrl-C in a terminal echoed "^C" under the bars, moving the cursor a line down: their last
+    redraw printed the sweep's top row twice. The echo is off while the bars are drawn and put back
+    after, where the process is its terminal's foreground; in the background, where changing the
+    terminal would stop the job (SIGTTOU), it is left alone."""
+    import fcntl
+    import os
+    import pty
+    import subprocess
+    import sys
+    import termios
+    code = ("import io, termios\n"
+            "from rich.console import Console\n"
+            "from orderlab.trainer.progress import progress_bars\n"
+            "def flag(): return bool(termios.tcgetattr(0)[3] & termios.ECHOCTL)\n"
+            "bars = progress_bars(Console(file=io.StringIO(), force_terminal=True))\n"
+            "before = flag(); bars.start(); during = flag(); bars.stop(); after = flag()\n"
+            "print('FLAGS', before, during, after)\n")
+
+    def run(foreground: bool) -> bytes:
+        master, slave = pty.openpty()
+        try:
+            # a session of its own; with the terminal as its controlling one, its foreground
+            ctty = (lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0)) if foreground else None
+            r = subprocess.run([sys.executable, "-c", code], stdin=slave, capture_output=True, timeout=60,
+                               start_new_session=True, preexec_fn=ctty)
+        finally:
+            os.close(master)
+            os.close(slave)
+        return r.stdout + r.stderr
+    out = run(True)
+    assert b"FLAGS True False True" in out, out
+    out = run(False)
+    assert b"FLAGS True True True" in out, out

@@ -79,7 +79,24 @@ def progress_bars(console):
         def render(self, task) -> Items:
             return Items(Text.from_markup(str(task.fields.get("info", ""))))
 
-    return Progress(TextColumn("[bold]{task.description}", table_column=Column(no_wrap=True)),
+    class Bars(Progress):
+        """Drawn with the terminal's "^C" echo off (see hide_control_echo)."""
+        _restore = staticmethod(lambda: None)
+
+        def start(self) -> None:
+            from orderlab.terminal import hide_control_echo
+            if self.console.is_terminal:
+                self._restore = hide_control_echo()
+            super().start()
+
+        def stop(self) -> None:
+            try:
+                super().stop()
+            finally:
+                self._restore()
+                self._restore = lambda: None
+
+    return Bars(TextColumn("[bold]{task.description}", table_column=Column(no_wrap=True)),
                     BarColumn(bar_width=max(10, min(40, console.width // 5)), table_column=Column(no_wrap=True)),
                     TextColumn("{task.percentage:>5.1f}%", table_column=Column(no_wrap=True)),
                     TimeElapsedColumn(table_column=Column(no_wrap=True)),

@@ -31,6 +31,8 @@ def epoch_text(x: float) -> str:
     "12.2" of 3 significant digits, which stood for 12.25 beside 12.5), 3 significant digits below
     (0.512; a checkpoint every 0.005 epochs stays told apart), no trailing zeros (3, 0.25)."""
     x = float(x)
+    if abs(x) >= 1e7:                   # not a line of digits (an absurd --epochs 1e300)
+        return f"{x:.6g}"
     text = f"{x:.2f}" if abs(x) >= 1 else f"{x:.3g}"
     if "e" in text:                     # below 0.0001: too small for a decimal point to read well
         return text

@@ -29,6 +29,7 @@ import socket
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from contextlib import contextmanager, nullcontext
@@ -749,6 +750,14 @@ class Store:
             try:
                 with urllib.request.urlopen(self.uri.rstrip("/") + "/health", timeout=5) as r:
                     r.read()
+            except urllib.error.HTTPError as e:      # something answered: not MLflow, or not let in
+                if e.code in (401, 403):
+                    raise StoreError(f"tracking server {self.uri} refused access (HTTP {e.code} {e.reason}); set "
+                                     f"MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or "
+                                     f"MLFLOW_TRACKING_TOKEN)") from None
+                raise StoreError(f"{self.uri} answered but is no MLflow tracking server (HTTP {e.code} {e.reason} "
+                                 f"for /health); fix --tracking-uri to the address and port of `mlflow server`") \
+                    from None
             except Exception as e:  # noqa: BLE001 - any failure means unreachable
                 reason = getattr(e, "reason", e)
                 raise StoreError(f"tracking server {self.uri} is unreachable ({reason}); start it "
@@ -1214,6 +1223,15 @@ class Store:
                     and path.parent.parent != root:
                 return path.parent.parent
         return None
+
+    def folder_holding(self, path: Path) -> Path | None:
+        """This local store's folder of recorded files (its runs' folders) when ``path`` lies in it,
+        where a file written by hand (an export named after a record) would replace what was
+        recorded; else None."""
+        if self._local_artifact_root is None:
+            return None
+        inside, at = (self._local_artifact_root / "artifacts").resolve(), Path(path).expanduser().resolve()
+        return inside if at == inside or inside in at.parents else None
 
     def _local_dir(self, artifact_uri: str) -> Path | None:
         """The local folder of a run's files, in this store's own folder when it was moved or copied.

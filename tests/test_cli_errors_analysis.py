@@ -121,6 +121,26 @@ def test_export_to_an_unwritable_path_is_one_line(syn, store_uri, a_file, tmp_pa
     assert files_under(tmp_path) == {"afile"} | ({"dir.npz"} if where == "a-folder" else set())
 
 
+def test_export_names_a_file_outside_the_stores_records(syn, store_uri, tmp_path, monkeypatch):
+    """`-o ""` crashed (pathlib: "PosixPath('.') has an empty name"); `-o` naming a network's
+    record.npz replaced it with the export, and the study could no longer be analysed."""
+    monkeypatch.chdir(tmp_path)
+    assert_one_line_error(invoke("export", "syn", "-o", "", "--tracking-uri", store_uri),
+                          "-o/--output names no file ('.')", "e.g. -o study.npz")
+    run = syn.list_runs("syn")[0]
+    record = syn.record_file(run.run_id, run.artifact_uri)
+    before = snapshot(syn, "syn")
+    assert_one_line_error(invoke("export", "syn", "-o", record, "--tracking-uri", store_uri),
+                          f"cannot write {record}: it lies among the store's recorded files",
+                          f"choose a file outside {record.parents[4]} with -o/--output")
+    assert_one_line_error(invoke("export", "syn", "-o", record.parents[4] / "all.npz", "--tracking-uri", store_uri),
+                          "it lies among the store's recorded files")
+    assert snapshot(syn, "syn") == before and not (record.parents[4] / "all.npz").exists()
+    # beside the store's files (its folder, not the records) is a place like any other
+    r = invoke("export", "syn", "-o", record.parents[5] / "all.npz", "--tracking-uri", store_uri)
+    assert r.exit_code == 0 and (record.parents[5] / "all.npz").exists(), r.output
+
+
 def _disk_full(*args, **kwargs):
     raise OSError(errno.ENOSPC, "No space left on device")
 

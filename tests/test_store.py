@@ -94,6 +94,32 @@ def test_unreachable_server_fails_fast():
     assert time.monotonic() - t < 30  # generous: a hang would be minutes
 
 
+@pytest.mark.parametrize("code, needles", [(404, ["answered but is no MLflow tracking server (HTTP 404",
+                                                   "address and port of `mlflow server`"]),
+                                            (401, ["refused access (HTTP 401", "MLFLOW_TRACKING_USERNAME"])])
+def test_a_server_that_answers_but_is_not_mlflow_is_not_called_unreachable(code, needles):
+    """A web server on the port (not MLflow, or one that wants a login) was "unreachable (File not
+    found); start it", though it was reachable."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_error(code)
+
+        def log_message(self, *args):
+            pass
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(StoreError) as e:
+            Store(f"http://127.0.0.1:{server.server_port}")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "unreachable" not in str(e.value) and all(n in str(e.value) for n in needles), str(e.value)
+
+
 def test_a_database_that_refuses_the_connection_is_one_line_without_the_password():
     """A database store whose server answers but will not open the database (here: a socket that
     hangs up, as a server refusing the login does) is refused before MLflow retries for minutes and

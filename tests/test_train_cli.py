@@ -104,8 +104,10 @@ def test_different_seeds_differ(store_uri):
     (["--arch", "mlp", "--dataset", "nope"], ["unknown dataset 'nope'", "digits"]),
     (["--arch", "mlp", "--seeds", "5-2"], ["seed"]),
     (["--arch", "mlp", "--seeds", "a,b"], ["bad seed list"]),
+    (["--arch", "mlp", "--seeds", "\uff11"], ["bad seed list '\uff11'"]),       # a full-width 1
     (["--arch", "mlp", "--epochs", "0"], ["--epochs must be a positive number"]),
     (["--arch", "mlp", "--epochs", "inf"], ["--epochs must be a positive number"]),
+    (["--arch", "mlp", "--epochs", "1e300"], ["--epochs 1e+300 is more than 1,000,000; train for fewer epochs"]),
     (["--arch", "mlp", "--weight-decay=-1"], ["--weight-decay must be zero or a positive number"]),
     (["--arch", "mlp", "--momentum=-0.5"], ["--momentum must be zero or a positive number"]),
     (["--arch", "mlp", "--lr", "inf"], ["--lr must be a positive number"]),
@@ -115,6 +117,15 @@ def test_different_seeds_differ(store_uri):
     (["--arch", "mlp", "--seeds", "0-4000000000"], ["more than 100,000 seeds", "several commands"]),
     (["--arch", "mlp", "--study", ""], ["bad study name ''"]),
     (["--arch", "mlp", "--study", " lead"], ["bad study name ' lead': it starts or ends with a space; use 'lead'"]),
+    # the fix offered for a blank name was '', itself refused
+    (["--arch", "mlp", "--study", "   "], ["bad study name '", "it is empty; name the study with --study, e.g. --study digits-mlp"]),
+    # a name too long for its folder crashed after the study was made (and left it, empty)
+    (["--arch", "mlp", "--study", "x" * 300], ["bad study name 'xxxx", "(300 bytes as UTF-8)", "at most 200 bytes"]),
+    (["--arch", "mlp", "--study", "名" * 90], ["(270 bytes as UTF-8)"]),
+    # ".." put its runs' folders beside the store's own files; a newline or an escape broke the tables
+    (["--arch", "mlp", "--study", ".."], ["bad study name '..'", "not '.' or '..'"]),
+    (["--arch", "mlp", "--study", "a\nb"], ["bad study name 'a\\nb': it holds the control character '\\n'"]),
+    (["--arch", "mlp", "--study", "\x1b[31mred"], ["control character '\\x1b'"]),
     (["--arch", "mlp", "--tracking-uri", "foo://bar"], ["scheme (foo:)", "sqlite:///"]),
     (["--arch", "mlp", "--tracking-uri", "sqlite://"], ["in-memory", "keeps nothing"]),
     (["--arch", "mlp", "--tracking-uri", "sqlite:///DB_IS_A_DIR"], ["is a folder"]),
@@ -140,6 +151,7 @@ def test_different_seeds_differ(store_uri):
     (["--arch", "mlp", "--tracking-uri", "postgresql+pg8000://u@127.0.0.1:9/db"],
      ["database server 127.0.0.1:9", "is unreachable", "--tracking-uri"]),
     (["--arch", "mlp", "--dataset", "cifar10", "--data-dir", "EMPTY"], ["--download"]),
+    (["--arch", "mlp", "--dataset", "mnist", "--data-dir", "NOT_A_DB"], ["--data-dir", "NOT_A_DB is a file, not a folder"]),
     (["--arch", "mlp", "--tracking-uri", "http://[::1"], ["cannot be parsed", "http://HOST:PORT"]),
     # planning 10^9 checkpoints alone never ended
     (["--arch", "mlp", "--epochs", "1", "--record-every", "1e-9"], ["asks for 1e+09 checkpoints", "less often"]),

@@ -718,11 +718,11 @@ async def test_play_and_split(tui_store):
         # a checkpoint chosen stays chosen across `t` (the other split's stack, on the same checkpoints)
         await pilot.press("home", "right_square_bracket", "right_square_bracket")
         await wait_for(pilot, lambda: s.cp_result is not None and s.cp_result.checkpoint == 2)
-        epoch = float(s.data.stack.epoch[2])
+        at = s.data.stack.at(2)
         await pilot.press("t")
         await wait_for(pilot, lambda: study_ready(app) and s.data.split == "test" and s.cp_result is not None
                        and s.cp_result.version == s.version, what="the test split")
-        assert s.checkpoint == 2 and s.cp_result.epoch == epoch and not s.following
+        assert s.checkpoint == 2 and s.cp_result.at == at and not s.following
         assert shows(app, f"checkpoint 3/{s.data.stack.n_checkpoints}")
         # ... and one following the latest goes on following it
         await pilot.press("end", "t")

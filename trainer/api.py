@@ -5,6 +5,7 @@ import gc
 import math
 import os
 import re
+import unicodedata
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -52,7 +53,8 @@ def parse_seeds(text: str) -> list[int]:
     ranges: list[tuple[int, int]] = []
     for part in str(text).split(","):
         part = part.strip()
-        m = re.fullmatch(r"(\d+)\s*-\s*(\d+)", part) or re.fullmatch(r"(\d+)()", part)
+        # ASCII digits: \d also took "１" and "٣" as seeds 1 and 3, which no listing writes back
+        m = re.fullmatch(r"([0-9]+)\s*-\s*([0-9]+)", part, re.ASCII) or re.fullmatch(r"([0-9]+)()", part, re.ASCII)
         if not m:
             raise OrderlabError(f"bad seed list {text!r}: use a range (0-99), a list (0,3,7) or one seed (5)")
         a = int(m.group(1))
@@ -151,6 +153,9 @@ def stream_setting() -> bool | None:
     return None if not value else value == "1"
 
 
+MAX_EPOCHS = 1_000_000      # epochs, or a learner's stages: far beyond any study, short of absurd
+
+
 def validate(cfg: TrainConfig) -> None:
     """Reject bad numbers before anything is created in the store."""
     stream_setting()
@@ -166,6 +171,9 @@ def validate(cfg: TrainConfig) -> None:
         raise OrderlabError(f"--data-seed must be between 0 and {MAX_SEED} (got {cfg.data_seed})")
     if cfg.epochs is not None and not 0 < cfg.epochs < math.inf:
         raise OrderlabError(f"--epochs must be a positive number (got {cfg.epochs})")
+    if cfg.epochs is not None and cfg.epochs > MAX_EPOCHS:   # (advised to "record less often" otherwise)
+        raise OrderlabError(f"--epochs {cfg.epochs:g} is more than {MAX_EPOCHS:,}; train for fewer epochs "
+                            f"(or stages)")
     if cfg.batch_size is not None and cfg.batch_size <= 0:
         raise OrderlabError(f"--batch-size must be positive (got {cfg.batch_size})")
     if cfg.lr is not None and not 0 < cfg.lr < math.inf:
@@ -185,12 +193,37 @@ def validate(cfg: TrainConfig) -> None:
                             f"decoupled weight decay)")
     if cfg.ensemble < 1:
         raise OrderlabError(f"--ensemble must be at least 1 (got {cfg.ensemble})")
-    if not cfg.study or "/" in cfg.study:
-        raise OrderlabError(f"bad study name {cfg.study!r}: use a non-empty name without '/'")
-    if cfg.study != cfg.study.strip():    # shown without them in every list, it could not be typed back
-        raise OrderlabError(f"bad study name {cfg.study!r}: it starts or ends with a space; use "
-                            f"{cfg.study.strip()!r}")
+    check_study_name(cfg.study)
     parse_splits(cfg.record_splits)
+
+
+# A study's artifacts lie in a folder named after it (one name of at most 255 bytes on common file
+# systems, with room left for the store's own suffixes); MLflow caps an experiment's name at 500.
+STUDY_NAME_BYTES = 200
+
+
+def check_study_name(name: str) -> None:
+    """Refuse a study name that cannot name the study's folder or be typed back, before anything is
+    recorded: a name too long for a folder crashed after the study was made (an empty study stayed
+    behind), "." and ".." put its runs beside other studies' folders, and a newline or an escape
+    code broke every table that lists the study."""
+    bad = f"bad study name {name!r}"
+    if not name.strip():
+        raise OrderlabError(f"{bad}: it is empty; name the study with --study, e.g. --study digits-mlp")
+    if "/" in name or name in (".", ".."):
+        raise OrderlabError(f"{bad}: a study names a folder of the store; use a name without '/' that is not "
+                            f"'.' or '..'")
+    # (joiners stay: Persian and emoji sequences need them; bidirectional marks reorder what is shown)
+    control = next((c for c in name if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")
+                    and c not in "\u200c\u200d"), None)
+    if control is not None:
+        raise OrderlabError(f"{bad}: it holds the control character {control!r}; use printable characters only")
+    if name != name.strip():    # shown without them in every list, it could not be typed back
+        raise OrderlabError(f"{bad}: it starts or ends with a space; use {name.strip()!r}")
+    size = len(name.encode("utf-8"))
+    if size > STUDY_NAME_BYTES:
+        raise OrderlabError(f"bad study name {name[:40]!r}… ({size} bytes as UTF-8): a study names a folder of the "
+                            f"store; use a name of at most {STUDY_NAME_BYTES} bytes")
 
 
 def network_params(cfg: TrainConfig, arch: str, seed: int, hp: dict[str, Any], ds) -> dict[str, Any]:

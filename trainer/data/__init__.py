@@ -211,6 +211,10 @@ def load_dataset(spec: str, *, data_dir: str | Path | None = None, download: boo
     ds_spec, arg = parse_name(spec)
     opts = LoadOptions(arg=arg, data_dir=Path(data_dir).expanduser() if data_dir else None,
                        download=download, seed=data_seed)
+    if opts.data_dir is not None and opts.data_dir.exists() and not opts.data_dir.is_dir():
+        # (the loaders' "not found under FILE/MNIST/raw; put the files there" could not be followed)
+        raise OrderlabError(f"--data-dir {opts.data_dir} is a file, not a folder; point --data-dir at the folder "
+                            f"that holds the data (or one to download it into)")
     ds = ds_spec.loader(opts)
     ds = replace(ds, name=spec)
     for which, n in (("train", train_subset), ("test", test_subset)):

@@ -86,13 +86,49 @@ def _flags_take_no_value() -> None:
     if shown is None or getattr(shown, "_orderlab", False):
         return
 
+    def one_value(text):
+        # a repeatable option takes one value each time (`-a mlp -a cnn`), STUDY... one name each:
+        # "<str>", not "<list[str]>"
+        return f"<{text[6:-2]}>" if text and text.startswith("<list[") and text.endswith("]>") else text
+
     def display_type_rich(self, ctx):
-        return None if getattr(self, "is_flag", False) else shown(self, ctx)
+        return None if getattr(self, "is_flag", False) else one_value(shown(self, ctx))
     display_type_rich._orderlab = True
     option.display_type_rich = display_type_rich
+    argument = getattr(core, "TyperArgument", None)
+    arg_shown = getattr(argument, "display_type_rich", None)
+    if arg_shown is not None:
+        argument.display_type_rich = lambda self, ctx: one_value(arg_shown(self, ctx))
 
 
 _flags_take_no_value()
+
+# Below this many columns a command's --help is Click's plain one (see _plain_help_when_narrow).
+RICH_HELP_COLUMNS = 100
+
+
+def _plain_help_when_narrow() -> None:
+    """Typer's rich help gives each option four name columns and a type column before its
+    description: at 80 columns `train --help` squeezed every description into 30 columns, a word
+    or two a line. In a narrower terminal (or a pipe, 80 columns as rich takes it) a command's help
+    is Click's own: names and type in one column, the description beside them. The list of
+    commands (`orderlab --help`) keeps its panels, which fit."""
+    import shutil
+
+    from typer import core
+    rich_help = core.TyperCommand.format_help
+    if getattr(rich_help, "_orderlab", False):
+        return
+
+    def format_help(self, ctx, formatter):
+        if shutil.get_terminal_size((80, 24)).columns < RICH_HELP_COLUMNS:
+            return super(core.TyperCommand, self).format_help(ctx, formatter)     # Click's (Typer's own copy)
+        return rich_help(self, ctx, formatter)
+    format_help._orderlab = True
+    core.TyperCommand.format_help = format_help
+
+
+_plain_help_when_narrow()
 
 app = typer.Typer(
     cls=_Group,

@@ -666,6 +666,23 @@ def test_help_writes_no_type_beside_a_flag():
     assert "<float>" in r.output and "<str>" in r.output      # options that take a value keep their type
 
 
+def test_help_at_80_columns_gives_descriptions_room_and_repeatable_options_one_type():
+    """At 80 columns Typer's panels (four name columns and a type column) squeezed `train --help`'s
+    descriptions into 30 columns, a word or two a line; a repeatable option read "<list[str]>",
+    as if it took a list. Narrow, a command's help is Click's; wide, Typer's panels stay."""
+    for cmd in ("train", "sweep", "analyze", "export", "reproduce", "tui"):
+        narrow = runner.invoke(app, [cmd, "--help"], env={"COLUMNS": "80"})
+        assert narrow.exit_code == 0 and "╭" not in narrow.output and "<list[" not in narrow.output, narrow.output
+        assert max(map(len, narrow.output.splitlines())) <= 80, narrow.output
+    narrow = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "80"}).output
+    assert "  -s, --seeds <str>         Seeds: a range 0-99, a list 0,3,7, one 5 or a mix" in narrow, narrow
+    assert "  -a, --arch <str>          Architecture (repeatable)" in narrow, narrow
+    wide = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "120"}).output
+    assert "╭─ Options" in wide and "<list[" not in wide, wide
+    top = runner.invoke(app, ["--help"], env={"COLUMNS": "80"}).output        # the commands keep their panels
+    assert "╭─ Train" in top and "╭─ Analyse" in top, top
+
+
 def test_a_store_made_by_train_is_said_to_be_new(tmp_path):
     """A mistyped --tracking-uri made a store in a new folder without a word; the closing line now
     says the store is new (and not on the next run into it)."""

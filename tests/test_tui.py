@@ -1427,3 +1427,30 @@ async def test_a_checkpoint_recorded_apart_shows_the_networks_range_of_positions
         assert shows(app, "checkpoint 3/3, epoch 0.5–0.512"), screen_text(app)
         await pilot.press("3")
         await wait_for(pilot, lambda: shows(app, "checkpoint 3/3 · epoch 0.5–0.512"), what="the heatmap's header")
+
+
+@pilot_test
+async def test_a_folded_resume_command_is_selected_and_copied_whole(tmp_path):
+    """The Runs detail line folds a resume command onto three lines at 60 columns; the terminal's
+    own selection keeps the folds. Selected in the app, the text (and what ctrl+c copies) is whole."""
+    from orderlab.store import Store
+    from orderlab.synthetic import populate_store
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    store = Store(uri)
+    ids = populate_store(store, "s", archs=("mlp",), seeds=2, n_checkpoints=3, n_examples=60)
+    store.end_run(ids[0], "KILLED")
+    app = make_app(uri, study="s")
+    async with app.run_test(size=(60, 30)) as pilot:
+        await wait_for(pilot, lambda: shows(app, "resume: orderlab train --resume"), what="the detail line")
+        detail = app.screen.query_one("#run-detail")
+        w, h = detail.region.width, detail.region.height
+        assert h >= 2                                          # folded on screen
+        await pilot.mouse_down(detail, offset=(0, 0))
+        await pilot.hover(detail, offset=(w - 1, h - 1))
+        await pilot.mouse_up(detail, offset=(w - 1, h - 1))
+        await pilot.pause(0.2)
+        selected = app.screen.get_selected_text()
+        assert selected and "\n" not in selected, selected
+        assert f"orderlab train --resume {ids[0]} --tracking-uri {uri}" in selected, selected
+        await pilot.press("ctrl+c")
+        assert app.clipboard == selected

@@ -39,6 +39,7 @@ Do networks learn the same examples in the same order? Every view follows the st
 | `ctrl+p` | command palette (open a study, switch view, theme …) |
 | `s` `S` `/` · `z` · `o` · `e` `k` | in Runs: sort by the next column, reverse it, filter · in Heatmap: colour scale · in Order: next pair · in Examples: easy/hard, class |
 | `?` | this help (`?`, `escape` or `q` close it) · `q` quit |
+| mouse drag, `ctrl+c` | select text (a resume command, a record's path) and copy it whole, though the screen folds it (through the terminal: OSC 52) |
 
 TPA = mean over examples of "all networks right" / mean accuracy; independent TPA is what
 networks erring independently would give. Accessibility = the fraction of (network, trained

@@ -97,11 +97,11 @@ def progress_bars(console):
                 self._restore = lambda: None
 
     return Bars(TextColumn("[bold]{task.description}", table_column=Column(no_wrap=True)),
-                    BarColumn(bar_width=max(10, min(40, console.width // 5)), table_column=Column(no_wrap=True)),
-                    TextColumn("{task.percentage:>5.1f}%", table_column=Column(no_wrap=True)),
-                    TimeElapsedColumn(table_column=Column(no_wrap=True)),
-                    TimeRemainingColumn(table_column=Column(no_wrap=True)),
-                    Info(table_column=Column(min_width=8)), console=console, transient=False)
+                BarColumn(bar_width=max(10, min(40, console.width // 5)), table_column=Column(no_wrap=True)),
+                TextColumn("{task.percentage:>5.1f}%", table_column=Column(no_wrap=True)),
+                TimeElapsedColumn(table_column=Column(no_wrap=True)),
+                TimeRemainingColumn(table_column=Column(no_wrap=True)),
+                Info(table_column=Column(min_width=8)), console=console, transient=False)
 
 
 def metrics_text(metrics: dict[str, float]) -> str:

@@ -861,9 +861,11 @@ class Store:
         if exp is None:
             run = self._run_named(study)
             if run is not None:
+                from orderlab.studydata import suggest
                 owner, kind = run.data.tags.get(TAG_STUDY), run.data.tags.get(TAG_KIND)
-                one = (f"; `orderlab train --resume {study}` continues that network alone" if kind == "network"
-                       else "")
+                # (a finished network has nothing to continue: `train --resume` refuses it)
+                one = (f"; `{suggest(self, 'orderlab', 'train', '--resume', study)}` continues that network alone"
+                       if kind == "network" and run.info.status != "FINISHED" else "")
                 what = "the id" if len(study) == 32 else "the beginning of the id"
                 raise NoSuchStudy(f"{study} is {what} of a run of study {owner!r}, not a study's name: give the "
                                   f"study's name, {owner}{one}")
@@ -1090,7 +1092,8 @@ class Store:
             study = run.data.tags.get(TAG_STUDY)
             what = {"study": f"the parent run of study {study!r}", "report": f"a report of study {study!r}"}.get(
                 kind, "not a run orderlab made")
-            listing = f"`orderlab runs {study}`" if kind in ("study", "report") and study else "`orderlab runs STUDY`"
+            from orderlab.studydata import suggest
+            listing = f"`{suggest(self, 'orderlab', 'runs', study if kind in ('study', 'report') and study else 'STUDY')}`"
             raise StoreError(f"run {run_id} is {what}, not a network's run; {listing} lists the network runs "
                              f"and their ids")
         return _run_info(run)
@@ -1098,7 +1101,8 @@ class Store:
     def _run_by_prefix(self, prefix: str):
         """The one network run (of a study not deleted) whose id begins with ``prefix``: messages
         name runs by their first 8 characters, and `orderlab runs` shortens ids so in a narrow terminal."""
-        missing = StoreError(f"no run {prefix!r} in {self.uri}; list runs with `orderlab runs STUDY`")
+        from orderlab.studydata import suggest
+        missing = StoreError(f"no run {prefix!r} in {self.uri}; list runs with `{suggest(self, 'orderlab', 'runs', 'STUDY')}`")
         if not re.fullmatch(r"[0-9a-f]{1,31}", prefix):
             raise missing
         exps = [e.experiment_id for e in self._study_experiments()]

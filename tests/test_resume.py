@@ -340,20 +340,23 @@ def test_resume_refuses_finished_unknown_and_live_runs(store_uri):
     for rid, needle in ((run.run_id, "already FINISHED: its record is complete, nothing to resume; "
                                      f"`orderlab analyze f --tracking-uri {store_uri}` reads it"),
                         ("0123456789abcdef", "no run"),
-                        (parent, "is the parent run of study 'f', not a network's run; `orderlab runs f` lists")):
+                        (parent, f"is the parent run of study 'f', not a network's run; `orderlab runs f --tracking-uri {store_uri}` "
+                                     "lists")):
         r = runner.invoke(app, ["train", "--resume", rid, "--tracking-uri", store_uri, "--quiet"])
         assert r.exit_code == 2 and needle in r.stderr and "\n" not in r.stderr.strip(), r.output
-    # a run's id where a study's name goes (sweep --resume): whose run it is, and the command for one network
+    # a run's id where a study's name goes (sweep --resume): whose run it is; a finished network has
+    # nothing to continue (`train --resume` was offered, and refused it)
     r = runner.invoke(app, ["sweep", "--resume", run.run_id, "--tracking-uri", store_uri, "--quiet"])
     assert r.exit_code == 2 and "\n" not in r.stderr.strip(), r.output
     assert r.stderr.strip() == (f"error: {run.run_id} is the id of a run of study 'f', not a study's name: give the "
-                                f"study's name, f; `orderlab train --resume {run.run_id}` continues that network "
-                                f"alone"), r.stderr
-    # its beginning, as messages and `orderlab runs` in a narrow terminal give it, reads the same
+                                f"study's name, f"), r.stderr
+    # an interrupted one: the command for that network alone, naming the store named; by its
+    # beginning too, as messages and `orderlab runs` in a narrow terminal give it
+    store.end_run(run.run_id, "KILLED")
     r = runner.invoke(app, ["sweep", "--resume", run.run_id[:8], "--tracking-uri", store_uri, "--quiet"])
     assert r.stderr.strip() == (f"error: {run.run_id[:8]} is the beginning of the id of a run of study 'f', not a "
-                                f"study's name: give the study's name, f; `orderlab train --resume {run.run_id[:8]}` "
-                                f"continues that network alone"), r.stderr
+                                f"study's name: give the study's name, f; `orderlab train --resume {run.run_id[:8]} "
+                                f"--tracking-uri {store_uri}` continues that network alone"), r.stderr
     r = runner.invoke(app, ["analyze", parent, "--tracking-uri", store_uri])
     assert r.exit_code == 2 and f"{parent} is the id of a run of study 'f', not a study's name: give the study's " \
         "name, f\n" in r.stderr, r.output

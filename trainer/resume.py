@@ -66,13 +66,19 @@ def plan_for(info: RunInfo, tracking_uri: str | None, device: str = "auto") -> R
     return ResumePlan(info, cfg, spec, hp)
 
 
+def _runs(store: Store | None, study: str) -> str:
+    """`orderlab runs STUDY` naming the store the user named (see studydata.uri_option)."""
+    from orderlab.studydata import suggest, suggest_for
+    return suggest(store, "orderlab", "runs", study) if store else suggest_for(None, "orderlab", "runs", study)
+
+
 def check_resumable(info: RunInfo, force: bool = False, store: Store | None = None) -> None:
     """Refuse finished runs, replaced ones, and (unless ``force``: the caller knows its process is
     gone) live ones."""
     from orderlab.store import TAG_KIND, TAG_SUPERSEDED
     if info.tags.get(TAG_KIND) != "network":
         raise OrderlabError(f"run {info.run_id} is not a network run of orderlab (a study's parent run?); "
-                            f"list the resumable runs with `orderlab runs STUDY`")
+                            f"list the resumable runs with `{_runs(store, 'STUDY')}`")
     if info.status == "FINISHED":
         from orderlab.studydata import suggest, suggest_for
         read = suggest(store, "orderlab", "analyze", info.study) if store else suggest_for(None, "orderlab", "analyze",
@@ -86,7 +92,7 @@ def check_resumable(info: RunInfo, force: bool = False, store: Store | None = No
         beat = float(info.tags.get("orderlab.heartbeat", info.start_time))
         raise OrderlabError(f"run {info.run_id} ({info.name}) is still RUNNING (pid {info.tags.get('orderlab.pid')} "
                             f"on {info.tags.get('orderlab.host')}, last sign of life {time.time() - beat:.0f}s ago); "
-                            f"stop it first, or wait until `orderlab runs {info.study}` shows it STALE")
+                            f"stop it first, or wait until `{_runs(store, info.study)}` shows it STALE")
 
 
 NO_STATE = "it saved no training state"       # why a run cannot continue that never saved one
@@ -336,7 +342,7 @@ def resume_run(run_id: str, *, tracking_uri: str | None = None, quiet: bool = Fa
             if busy:
                 raise OrderlabError(f"{info.name} of study {info.study!r} is being trained or resumed by "
                                     f"{busy[(info.arch, info.seed)]}; wait for it to end, then see "
-                                    f"`orderlab runs {info.study}`")
+                                    f"`{_runs(store, info.study)}`")
             # read again with the claim held (resume_runs does), so no other command can change it meanwhile
             ids = resume_runs([info.run_id], device=device, reporter=reporter, store=store)
     except KeyboardInterrupt:

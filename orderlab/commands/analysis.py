@@ -62,7 +62,7 @@ def load_stacks(store, studies: list[str], splits: list[str] | None, align: str 
             notes += unrecorded_notes(store, study, mine, pairs, named=len(studies) > 1)
     if not loaded:      # --arch: their runs were found, yet no record could be read (the store let them go)
         raise OrderlabError(f"no record of architecture {', '.join(archs)} can be read in {', '.join(studies)}; "
-                            f"`orderlab runs STUDY` shows their runs")
+                            f"`{suggest(store, 'orderlab', 'runs', 'STUDY')}` shows their runs")
     if not interrupted:         # after --arch: only the networks asked for are named
         loaded = [(study, leave_out_interrupted(store, study, pairs, notes)) for study, pairs in loaded]
     if len(loaded) > 1:

@@ -71,7 +71,9 @@ def register(app: typer.Typer) -> None:
                 raise OrderlabError(f"--resume continues a run with the settings it was started with; drop "
                                     f"{', '.join(ignored)} (only --device, --tracking-uri and --quiet go with it)")
             if not resume.strip():
-                raise OrderlabError("--resume needs a run id; `orderlab runs STUDY` lists them")
+                from orderlab.studydata import suggest_for
+                raise OrderlabError(f"--resume needs a run id; `{suggest_for(tracking_uri, 'orderlab', 'runs', 'STUDY')}` "
+                                    f"lists them")
             from orderlab.trainer.resume import resume_run
             resume_run(resume.strip(), tracking_uri=tracking_uri, quiet=quiet, device=device)
             return
@@ -194,6 +196,7 @@ def _run_training(cfg) -> list[str]:
         say(interrupted_line(reporter), err=True)
         raise typer.Exit(130) from None
     from orderlab.store import Store
+    from orderlab.studydata import suggest
     store = Store(cfg.tracking_uri)
     runs = [store.get_run(r) for r in run_ids if r]     # None: a run the store refused to make
     if not cfg.quiet:
@@ -207,7 +210,8 @@ def _run_training(cfg) -> list[str]:
     if failed:      # the networks' own errors (not the input's): exit 1, as a sweep with failures does
         first = failed[0]
         said.append(f"{counted(len(failed), 'network')} did not finish: {', '.join(f'{r.name} {r.status}' for r in failed)}"
-                    f" ({first.name}: {first.error or 'no error recorded'}); see `orderlab runs {cfg.study}`")
+                    f" ({first.name}: {first.error or 'no error recorded'}); see "
+                    f"`{suggest(store, 'orderlab', 'runs', cfg.study)}`")
     if unstarted:   # no run to look at: the error is the one the trainer reported
         said.append(f"{counted(len(unstarted), 'network')} could not start a run in the store: {', '.join(unstarted)} "
                     f"({reporter.errors.get(unstarted[0]) or 'no error recorded'})")

@@ -309,6 +309,22 @@ def test_each_architectures_table_names_its_own_positions_and_fits_80_columns(tm
         assert "…" not in h and "┃ independent ┃" in h and "interval ┃" in h, (a, h)
 
 
+def test_the_curve_tables_keep_every_header_whole_at_80_columns_with_longer_positions(tmp_path):
+    """Positions such as "0.512 ◂" beside the interval column made the all-networks table one column
+    too wide for 80: Rich cut "independent" to "independe…". It is "indep. TPA" there, on two lines,
+    and "independent" where it fits."""
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    populate_store(Store(uri), "long", archs=("mlp", "cnn"), seeds=3, n_checkpoints=3, n_examples=N_EX,
+                   per_epoch={"mlp": 43, "cnn": 43})
+    for width, header in (("80", "indep."), ("120", "independent")):
+        r = CliRunner().invoke(app, ["analyze", "long", "--tracking-uri", uri], env={"COLUMNS": width})
+        table = r.stdout.split("all networks (6 networks) over training")[1].split("TPA: share")[0]
+        heads = " ".join(ln for ln in table.splitlines() if ln.startswith("┃"))
+        assert "0.512 ◂" in table and "interval ┃" in heads and f"┃ {header} ┃" in heads, (width, table)
+        assert "…" not in table and max(map(len, table.splitlines())) <= int(width), (width, table)
+    assert "independent (indep. TPA): the same for networks erring independently" in " ".join(r.stdout.split())
+
+
 def test_networks_that_stopped_early_are_left_out_and_named(tmp_path):
     """A KILLED network with 3 of the 6 checkpoints the others have: analyze, examples, report and
     export leave it out (it would cut every curve back to its 3 checkpoints) and name it; with

@@ -151,6 +151,31 @@ def _ci(lo, hi) -> str:
 TABLE_ROWS = 12      # checkpoints the over-training tables show at most (plus the one --checkpoint marks)
 
 
+def _curve_table(g: dict, unit: str, epochs: list, rows: list[int], chosen: int,
+                 independent: str = "independent"):
+    """One group's curves over training at the checkpoints ``rows``, ``chosen`` marked."""
+    from rich.table import Table
+    t = Table()
+    # --no-intervals leaves every bound null: no interval column rather than a column of dashes
+    shown = any(v is not None for v in g["tpa_lo"])
+    # each architecture's own positions (a learner's stages, a network's epochs); both, in a
+    # header of two lines that leaves the other headers whole at 80 columns
+    own = g.get("unit", unit).replace("/", "/\n")
+    at = g.get("epoch") or epochs          # its own positions (another batch size records apart)
+    for col in (own, "accuracy", "TPA", "95% interval", independent, "Jaccard", "TV", "Sarle"):
+        if col != "95% interval" or shown:
+            # the interval ("0.93–0.99") in 9 columns, its header on two lines: at 80 columns Rich
+            # gave it 10 and cut "independent" to "independe…"
+            t.add_column(col, justify="right", max_width=9 if col == "95% interval" else None)
+    for e in rows:
+        lo, hi = g["tpa_lo"][e], g["tpa_hi"][e]
+        ci = ["–" if lo is None or hi is None else f"{lo:.2f}–{hi:.2f}"] if shown else []
+        t.add_row(epoch_text(at[e]) + (" ◂" if e == chosen else ""), _fmt(g["accuracy"][e]), _fmt(g["tpa"][e]),
+                  *ci, _fmt(g["tpa_independent"][e]),
+                  _fmt(g["jaccard"][e]), _fmt(g["bimodality_tv"][e], ".2f"), _fmt(g["sarle"][e], ".2f"))
+    return t
+
+
 def _print_analysis(js: dict) -> None:
     import numpy as np
     from orderlab.terminal import make_console
@@ -176,27 +201,15 @@ def _print_analysis(js: dict) -> None:
     groups = dict(js["groups"])
     if "all" in js:
         groups["all networks"] = js["all"]
+    from orderlab.terminal import natural_width
     for arch, g in groups.items():
         # titles and captions on lines of their own: a table's title wraps at the table's width
-        t = Table()
         title = f"{arch} ({counted(g['n'], 'network')}) over training"
-        # --no-intervals leaves every bound null: no interval column rather than a column of dashes
-        shown = any(v is not None for v in g["tpa_lo"])
-        # each architecture's own positions (a learner's stages, a network's epochs); both, in a
-        # header of two lines that leaves the other headers whole at 80 columns
-        own = g.get("unit", unit).replace("/", "/\n")
-        at = g.get("epoch") or epochs          # its own positions (another batch size records apart)
-        for col in (own, "accuracy", "TPA", "95% interval", "independent", "Jaccard", "TV", "Sarle"):
-            if col != "95% interval" or shown:
-                # the interval ("0.93–0.99") in 9 columns, its header on two lines: at 80 columns Rich
-                # gave it 10 and cut "independent" to "independe…"
-                t.add_column(col, justify="right", max_width=9 if col == "95% interval" else None)
-        for e in rows:
-            lo, hi = g["tpa_lo"][e], g["tpa_hi"][e]
-            ci = ["–" if lo is None or hi is None else f"{lo:.2f}–{hi:.2f}"] if shown else []
-            t.add_row(epoch_text(at[e]) + (" ◂" if e == chosen else ""), _fmt(g["accuracy"][e]), _fmt(g["tpa"][e]),
-                      *ci, _fmt(g["tpa_independent"][e]),
-                      _fmt(g["jaccard"][e]), _fmt(g["bimodality_tv"][e], ".2f"), _fmt(g["sarle"][e], ".2f"))
+        t = _curve_table(g, unit, epochs, rows, chosen)
+        if natural_width(console, t) > console.width:
+            # with an interval column and positions such as "0.512 ◂", one column too many for 80:
+            # Rich cut "independent" to "independe…"; its header on two lines instead
+            t = _curve_table(g, unit, epochs, rows, chosen, independent="indep.\nTPA")
         console.print(title, markup=False)
         console.print(t)
         if g["n"] == 1:
@@ -205,7 +218,7 @@ def _print_analysis(js: dict) -> None:
         console.print(f"[dim]{len(rows)} of the {n_c} checkpoints shown: evenly spaced, and those a third and two "
                       f"thirds of the way from the untrained to the final accuracy; `--checkpoint {unit.upper()}` "
                       f"marks another (◂), `--json` gives every one.[/dim]")
-    console.print("[dim]TPA: share of examples all networks get right / mean accuracy; independent: the same for "
+    console.print("[dim]TPA: share of examples all networks get right / mean accuracy; independent (indep. TPA): the same for "
                   "networks erring independently; TV: distance of the correct-count histogram from independence; "
                   "Sarle above 0.56 leans bimodal, but a skewed histogram (high accuracy, or independent networks) scores "
                   "high too: read it with TV.[/dim]")

@@ -161,6 +161,11 @@ def load_recipe(path: str | Path, scale: str = "demo") -> Recipe:
         if stray:
             raise OrderlabError(f"{where} ({key}): [arch.{stray[0]}] names no architecture of the study "
                                 f"(archs: {', '.join(sorted(every))}); fix its name, or add it to archs")
+        from orderlab.trainer.api import check_study_name
+        try:        # the study's MLflow name: refused here, where --list and the message can name the key
+            check_study_name(f"{scale}-{name}-{key}")
+        except OrderlabError as e:
+            raise OrderlabError(f"{where} ({key!r}): {e}; change its key") from None
         studies.append(StudyPlan(key, f"{scale}-{name}-{key}", dataset, archs, seeds, opts, per_arch))
     if not studies:
         raise OrderlabError(f"recipe {path} has no study for --scale {scale}")

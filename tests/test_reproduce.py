@@ -156,6 +156,9 @@ def test_recipe_errors(tmp_path):
         # a misspelt learner's table left the learner on its defaults, unsaid
         (TINY.replace('arch.knn = { epochs = 4 }', 'arch.knnn = { epochs = 4 }'),
          "(digits): [arch.knnn] names no architecture of the study (archs: knn, mlp); fix its name, or add it to archs"),
+        # a key that cannot name the study's folder was listed by --list, refused only when run
+        (TINY.replace('key = "gauss"', 'key = "a/b"'), "study 2 ('a/b'): bad study name 'demo-tiny-a/b'"),
+        (TINY.replace('key = "gauss"', f'key = "{"g" * 200}"'), "at most 200 bytes; change its key"),
     ]
     for text, message in cases:
         f.write_text(text)

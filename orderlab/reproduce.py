@@ -161,9 +161,9 @@ def load_recipe(path: str | Path, scale: str = "demo") -> Recipe:
         if stray:
             raise OrderlabError(f"{where} ({key}): [arch.{stray[0]}] names no architecture of the study "
                                 f"(archs: {', '.join(sorted(every))}); fix its name, or add it to archs")
-        from orderlab.trainer.api import check_study_name
+        from orderlab.trainer.api import check_new_study_name
         try:        # the study's MLflow name: refused here, where --list and the message can name the key
-            check_study_name(f"{scale}-{name}-{key}")
+            check_new_study_name(f"{scale}-{name}-{key}")
         except OrderlabError as e:
             raise OrderlabError(f"{where} ({key!r}): {e}; change its key") from None
         studies.append(StudyPlan(key, f"{scale}-{name}-{key}", dataset, archs, seeds, opts, per_arch))

@@ -130,6 +130,18 @@ def sqlite_path(uri: str) -> Path:
     return Path(urllib.parse.unquote(uri[len("sqlite:///"):].split("?", 1)[0]))
 
 
+def run_folder_holding(path: Path) -> Path | None:
+    """The run's folder of files (``…/RUN_ID/artifacts``, as MLflow lays out a local store: records,
+    states, a study's thumbnails and plans) that ``path`` lies in, where a file written by hand (an
+    export named after a record) would replace what was recorded; else None. By the layout alone,
+    so a store moved or copied, or a study of any name, is covered too."""
+    at = Path(path).expanduser().resolve()
+    for p in at.parents:
+        if p.name == "artifacts" and re.fullmatch(r"[0-9a-f]{32}", p.parent.name):
+            return p
+    return None
+
+
 def _local_path(uri: str) -> Path | None:
     """The filesystem path behind a ``file:`` (or plain path) artifact URI, else None."""
     parsed = urllib.parse.urlparse(uri)
@@ -755,6 +767,10 @@ class Store:
                     raise StoreError(f"tracking server {self.uri} refused access (HTTP {e.code} {e.reason}); set "
                                      f"MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or "
                                      f"MLFLOW_TRACKING_TOKEN)") from None
+                if e.code >= 500:                   # a proxy whose server is down, or one starting
+                    raise StoreError(f"tracking server {self.uri} is not answering (HTTP {e.code} {e.reason} for "
+                                     f"/health); start it (e.g. `mlflow server --host 127.0.0.1`), wait until it "
+                                     f"is up, or fix --tracking-uri") from None
                 raise StoreError(f"{self.uri} answered but is no MLflow tracking server (HTTP {e.code} {e.reason} "
                                  f"for /health); fix --tracking-uri to the address and port of `mlflow server`") \
                     from None
@@ -1093,7 +1109,8 @@ class Store:
             what = {"study": f"the parent run of study {study!r}", "report": f"a report of study {study!r}"}.get(
                 kind, "not a run orderlab made")
             from orderlab.studydata import suggest
-            listing = f"`{suggest(self, 'orderlab', 'runs', study if kind in ('study', 'report') and study else 'STUDY')}`"
+            named = study if kind in ("study", "report") and study else "STUDY"
+            listing = f"`{suggest(self, 'orderlab', 'runs', named)}`"
             raise StoreError(f"run {run_id} is {what}, not a network's run; {listing} lists the network runs "
                              f"and their ids")
         return _run_info(run)
@@ -1102,7 +1119,8 @@ class Store:
         """The one network run (of a study not deleted) whose id begins with ``prefix``: messages
         name runs by their first 8 characters, and `orderlab runs` shortens ids so in a narrow terminal."""
         from orderlab.studydata import suggest
-        missing = StoreError(f"no run {prefix!r} in {self.uri}; list runs with `{suggest(self, 'orderlab', 'runs', 'STUDY')}`")
+        missing = StoreError(f"no run {prefix!r} in {self.uri}; list runs with "
+                             f"`{suggest(self, 'orderlab', 'runs', 'STUDY')}`")
         if not re.fullmatch(r"[0-9a-f]{1,31}", prefix):
             raise missing
         exps = [e.experiment_id for e in self._study_experiments()]
@@ -1227,15 +1245,6 @@ class Store:
                     and path.parent.parent != root:
                 return path.parent.parent
         return None
-
-    def folder_holding(self, path: Path) -> Path | None:
-        """This local store's folder of recorded files (its runs' folders) when ``path`` lies in it,
-        where a file written by hand (an export named after a record) would replace what was
-        recorded; else None."""
-        if self._local_artifact_root is None:
-            return None
-        inside, at = (self._local_artifact_root / "artifacts").resolve(), Path(path).expanduser().resolve()
-        return inside if at == inside or inside in at.parents else None
 
     def _local_dir(self, artifact_uri: str) -> Path | None:
         """The local folder of a run's files, in this store's own folder when it was moved or copied.

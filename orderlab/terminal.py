@@ -55,9 +55,8 @@ def make_console(stderr: bool = False):
 def hide_control_echo():
     """Stop the terminal echoing Ctrl-C as "^C" while live bars are drawn, and return what puts it
     back: the echo moved the cursor a line down under the bars, whose last redraw then printed
-    their top row a second time. Only in the foreground of a terminal (a background job changing
-    its terminal would be stopped by SIGTTOU); the key still interrupts, only its echo is raw
-    (a byte terminals ignore)."""
+    their top row a second time. Only from the foreground of a terminal (a background job has no
+    bars to keep whole); the key still interrupts, only its echo is raw (a byte terminals ignore)."""
     try:
         import termios
     except ImportError:                                  # Windows
@@ -66,21 +65,36 @@ def hide_control_echo():
         fd = sys.stdin.fileno()
         if not os.isatty(fd) or os.tcgetpgrp(fd) != os.getpgrp():
             return lambda: None
-        old = termios.tcgetattr(fd)
-        new = list(old)
-        new[3] &= ~getattr(termios, "ECHOCTL", 0)
-        termios.tcsetattr(fd, termios.TCSANOW, new)
+        bit = getattr(termios, "ECHOCTL", 0)
+        was = termios.tcgetattr(fd)[3] & bit
+        _set_lflag_bit(fd, bit, 0)
     except (OSError, ValueError, AttributeError, termios.error):   # no stdin, not a terminal
         return lambda: None
+    import atexit
 
     def restore() -> None:
+        atexit.unregister(restore)
         try:
-            termios.tcsetattr(fd, termios.TCSANOW, old)
+            _set_lflag_bit(fd, bit, was)
         except (OSError, termios.error):
             pass
-    import atexit
     atexit.register(restore)        # put back on any way out that skips the bars' stop
     return restore
+
+
+def _set_lflag_bit(fd: int, bit: int, value: int) -> None:
+    """Set one local-mode bit of the terminal ``fd`` to ``value`` (``bit`` or 0), the rest as it
+    is now. SIGTTOU is blocked meanwhile: a job sent to the background (Ctrl-Z, bg) since the bars
+    started would be stopped by its own terminal change, never to exit until brought back."""
+    import signal
+    import termios
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTTOU})
+    try:
+        attrs = termios.tcgetattr(fd)
+        attrs[3] = (attrs[3] & ~bit) | value
+        termios.tcsetattr(fd, termios.TCSANOW, attrs)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 def natural_width(console, renderable) -> int:

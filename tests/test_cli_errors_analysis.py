@@ -126,19 +126,20 @@ def test_export_names_a_file_outside_the_stores_records(syn, store_uri, tmp_path
     record.npz replaced it with the export, and the study could no longer be analysed."""
     monkeypatch.chdir(tmp_path)
     assert_one_line_error(invoke("export", "syn", "-o", "", "--tracking-uri", store_uri),
-                          "-o/--output names no file ('.')", "e.g. -o study.npz")
+                          "-o/--output is empty or names the current folder", "e.g. -o study.npz")
     run = syn.list_runs("syn")[0]
-    record = syn.record_file(run.run_id, run.artifact_uri)
+    record = syn.record_file(run.run_id, run.artifact_uri)      # ROOT/artifacts/syn/RUN/artifacts/record/…
     before = snapshot(syn, "syn")
     assert_one_line_error(invoke("export", "syn", "-o", record, "--tracking-uri", store_uri),
-                          f"cannot write {record}: it lies among the store's recorded files",
-                          f"choose a file outside {record.parents[4]} with -o/--output")
-    assert_one_line_error(invoke("export", "syn", "-o", record.parents[4] / "all.npz", "--tracking-uri", store_uri),
-                          "it lies among the store's recorded files")
-    assert snapshot(syn, "syn") == before and not (record.parents[4] / "all.npz").exists()
-    # beside the store's files (its folder, not the records) is a place like any other
-    r = invoke("export", "syn", "-o", record.parents[5] / "all.npz", "--tracking-uri", store_uri)
-    assert r.exit_code == 0 and (record.parents[5] / "all.npz").exists(), r.output
+                          f"cannot write {record}: it lies in a run's folder of recorded files",
+                          f"choose a file outside {record.parents[1]} with -o/--output")
+    assert_one_line_error(invoke("export", "syn", "-o", record.parents[1] / "all.npz", "--tracking-uri", store_uri),
+                          "it lies in a run's folder of recorded files")
+    assert snapshot(syn, "syn") == before and not (record.parents[1] / "all.npz").exists()
+    # the store's folders above the runs' (where nothing is replaced) are places like any other
+    for out in (record.parents[4] / "all.npz", record.parents[5] / "all.npz"):
+        r = invoke("export", "syn", "-o", out, "--tracking-uri", store_uri)
+        assert r.exit_code == 0 and out.exists(), r.output
 
 
 def _disk_full(*args, **kwargs):

@@ -286,7 +286,7 @@ def test_progress_bars_hide_the_terminals_ctrl_c_echo_while_drawn():
         try:
             # a session of its own; with the terminal as its controlling one, its foreground
             ctty = (lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0)) if foreground else None
-            r = subprocess.run([sys.executable, "-c", code], stdin=slave, capture_output=True, timeout=60,
+            r = subprocess.run([sys.executable, "-c", code], stdin=slave, capture_output=True, timeout=30,
                                start_new_session=True, preexec_fn=ctty)
         finally:
             os.close(master)
@@ -296,3 +296,19 @@ def test_progress_bars_hide_the_terminals_ctrl_c_echo_while_drawn():
     assert b"FLAGS True False True" in out, out
     out = run(False)
     assert b"FLAGS True True True" in out, out
+    # sent to the background while drawn (as Ctrl-Z and bg do): putting the echo back stopped a
+    # shell's job with SIGTTOU, at the bars' end or at exit, and it never ended until brought back
+    # (here, the process leading its session, the change failed instead: the echo stayed off)
+    code = code.replace("before = flag(); bars.start(); during = flag(); bars.stop(); after = flag()\n",
+                        "import os, subprocess\n"
+                        "before = flag(); bars.start(); during = flag()\n"
+                        "job = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(20)'], "
+                        "process_group=0)\n"
+                        "os.tcsetpgrp(0, job.pid)\n"
+                        "bars.stop(); after = flag(); job.kill()\n")
+    code = "import sys\n" + code
+    try:
+        out = run(True)
+    except subprocess.TimeoutExpired:
+        pytest.fail("a job in the background was stopped putting the terminal back")
+    assert b"FLAGS True False True" in out, out

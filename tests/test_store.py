@@ -96,7 +96,9 @@ def test_unreachable_server_fails_fast():
 
 @pytest.mark.parametrize("code, needles", [(404, ["answered but is no MLflow tracking server (HTTP 404",
                                                    "address and port of `mlflow server`"]),
-                                            (401, ["refused access (HTTP 401", "MLFLOW_TRACKING_USERNAME"])])
+                                            (401, ["refused access (HTTP 401", "MLFLOW_TRACKING_USERNAME"]),
+                                            # a proxy in front of a server that is down: not "no MLflow"
+                                            (503, ["is not answering (HTTP 503", "start it"])])
 def test_a_server_that_answers_but_is_not_mlflow_is_not_called_unreachable(code, needles):
     """A web server on the port (not MLflow, or one that wants a login) was "unreachable (File not
     found); start it", though it was reachable."""

@@ -666,6 +666,22 @@ def test_help_writes_no_type_beside_a_flag():
     assert "<float>" in r.output and "<str>" in r.output      # options that take a value keep their type
 
 
+def test_a_study_made_before_the_name_rules_still_takes_networks(store_uri, monkeypatch):
+    """The rules for a new study's name (at most 200 bytes, no control characters) came after
+    studies were made with such names: `train` refused to add a seed to them."""
+    from orderlab.trainer import api
+    name = "é" * 110                                               # 220 bytes, a folder name still
+    with monkeypatch.context() as m:
+        m.setattr(api, "check_new_study_name", lambda n: None)      # as made before the rules
+        r = invoke("train", "--arch", "mlp", "--seeds", "0", "--study", name, *FAST)
+        assert r.exit_code == 0, r.output
+    r = invoke("train", "--arch", "mlp", "--seeds", "0-1", "--study", name, *FAST)
+    assert r.exit_code == 0, r.output
+    assert sorted(x.seed for x in Store(store_uri).list_runs(name)) == [0, 1]
+    assert_one_line_error(invoke("train", "--arch", "mlp", "--seeds", "0", "--study", name + "e", *FAST),
+                          "(221 bytes as UTF-8)", "at most 200 bytes")
+
+
 def test_help_at_80_columns_gives_descriptions_room_and_repeatable_options_one_type():
     """At 80 columns Typer's panels (four name columns and a type column) squeezed `train --help`'s
     descriptions into 30 columns, a word or two a line; a repeatable option read "<list[str]>",

@@ -203,23 +203,32 @@ STUDY_NAME_BYTES = 200
 
 
 def check_study_name(name: str) -> None:
-    """Refuse a study name that cannot name the study's folder or be typed back, before anything is
-    recorded: a name too long for a folder crashed after the study was made (an empty study stayed
-    behind), "." and ".." put its runs beside other studies' folders, and a newline or an escape
-    code broke every table that lists the study."""
+    """Refuse a study name no study can have, before anything is recorded: "." and ".." put its
+    runs beside other studies' folders; with spaces around it, it is shown without them and could
+    not be typed back. (A new study's name is held to more: :func:`check_new_study_name`.)"""
     bad = f"bad study name {name!r}"
     if not name.strip():
         raise OrderlabError(f"{bad}: it is empty; name the study with --study, e.g. --study digits-mlp")
     if "/" in name or name in (".", ".."):
         raise OrderlabError(f"{bad}: a study names a folder of the store; use a name without '/' that is not "
                             f"'.' or '..'")
-    # (joiners stay: Persian and emoji sequences need them; bidirectional marks reorder what is shown)
+    if name != name.strip():
+        raise OrderlabError(f"{bad}: it starts or ends with a space; use {name.strip()!r}")
+
+
+def check_new_study_name(name: str) -> None:
+    """:func:`check_study_name`, and what a study made now must not hold: a name too long for its
+    folder crashed after the study was made (an empty study stayed behind), and a newline or an
+    escape code broke every table that lists it. A study made before these rules keeps its name
+    (train and sweep still add to it)."""
+    check_study_name(name)
+    bad = f"bad study name {name!r}"
+    # (joiners stay: Persian and emoji sequences need them; bidirectional marks reorder what is
+    # shown, and tags (flag emoji of regions) are refused with them)
     control = next((c for c in name if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")
                     and c not in "\u200c\u200d"), None)
     if control is not None:
         raise OrderlabError(f"{bad}: it holds the control character {control!r}; use printable characters only")
-    if name != name.strip():    # shown without them in every list, it could not be typed back
-        raise OrderlabError(f"{bad}: it starts or ends with a space; use {name.strip()!r}")
     size = len(name.encode("utf-8"))
     if size > STUDY_NAME_BYTES:
         raise OrderlabError(f"bad study name {name[:40]!r}… ({size} bytes as UTF-8): a study names a folder of the "
@@ -415,9 +424,11 @@ def train_study(cfg: TrainConfig, reporter: Reporter | None = None) -> list[str]
         from orderlab.trainer.loop import resolve_device
         device = resolve_device(cfg.device)
     store = Store(cfg.tracking_uri)
+    new = not store.has_study(cfg.study)
+    if new:
+        check_new_study_name(cfg.study)
     ds = load_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download, train_subset=cfg.train_subset,
-                      test_subset=cfg.test_subset, data_seed=cfg.data_seed,
-                      strict_subsets=not store.has_study(cfg.study))
+                      test_subset=cfg.test_subset, data_seed=cfg.data_seed, strict_subsets=new)
     hps = check_for_data(cfg, specs, ds, store)
 
     reporter = reporter or Reporter()

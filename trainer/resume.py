@@ -66,10 +66,10 @@ def plan_for(info: RunInfo, tracking_uri: str | None, device: str = "auto") -> R
     return ResumePlan(info, cfg, spec, hp)
 
 
-def _runs(store: Store | None, study: str) -> str:
-    """`orderlab runs STUDY` naming the store the user named (see studydata.uri_option)."""
+def _suggest(store: Store | None, *args: str) -> str:
+    """A command naming the store the user named (see studydata.uri_option), or none."""
     from orderlab.studydata import suggest, suggest_for
-    return suggest(store, "orderlab", "runs", study) if store else suggest_for(None, "orderlab", "runs", study)
+    return suggest(store, *args) if store else suggest_for(None, *args)
 
 
 def check_resumable(info: RunInfo, force: bool = False, store: Store | None = None) -> None:
@@ -78,11 +78,9 @@ def check_resumable(info: RunInfo, force: bool = False, store: Store | None = No
     from orderlab.store import TAG_KIND, TAG_SUPERSEDED
     if info.tags.get(TAG_KIND) != "network":
         raise OrderlabError(f"run {info.run_id} is not a network run of orderlab (a study's parent run?); "
-                            f"list the resumable runs with `{_runs(store, 'STUDY')}`")
+                            f"list the resumable runs with `{_suggest(store, 'orderlab', 'runs', 'STUDY')}`")
     if info.status == "FINISHED":
-        from orderlab.studydata import suggest, suggest_for
-        read = suggest(store, "orderlab", "analyze", info.study) if store else suggest_for(None, "orderlab", "analyze",
-                                                                                            info.study)
+        read = _suggest(store, "orderlab", "analyze", info.study)
         raise OrderlabError(f"run {info.run_id} ({info.name} in study {info.study!r}) already FINISHED: its record "
                             f"is complete, nothing to resume; `{read}` reads it")
     if info.tags.get(TAG_SUPERSEDED):
@@ -92,7 +90,8 @@ def check_resumable(info: RunInfo, force: bool = False, store: Store | None = No
         beat = float(info.tags.get("orderlab.heartbeat", info.start_time))
         raise OrderlabError(f"run {info.run_id} ({info.name}) is still RUNNING (pid {info.tags.get('orderlab.pid')} "
                             f"on {info.tags.get('orderlab.host')}, last sign of life {time.time() - beat:.0f}s ago); "
-                            f"stop it first, or wait until `{_runs(store, info.study)}` shows it STALE")
+                            f"stop it first, or wait until `{_suggest(store, 'orderlab', 'runs', info.study)}` "
+                            f"shows it STALE")
 
 
 NO_STATE = "it saved no training state"       # why a run cannot continue that never saved one
@@ -342,7 +341,7 @@ def resume_run(run_id: str, *, tracking_uri: str | None = None, quiet: bool = Fa
             if busy:
                 raise OrderlabError(f"{info.name} of study {info.study!r} is being trained or resumed by "
                                     f"{busy[(info.arch, info.seed)]}; wait for it to end, then see "
-                                    f"`{_runs(store, info.study)}`")
+                                    f"`{_suggest(store, 'orderlab', 'runs', info.study)}`")
             # read again with the claim held (resume_runs does), so no other command can change it meanwhile
             ids = resume_runs([info.run_id], device=device, reporter=reporter, store=store)
     except KeyboardInterrupt:

@@ -147,22 +147,22 @@ def register(app: typer.Typer) -> None:
                include_interrupted: bool = INTERRUPTED_OPTION,
                tracking_uri: Optional[str] = URI_OPTION) -> None:
         """Write a study's correctness as one plain .npz (schema in the README)."""
-        from orderlab.store import Store
+        from orderlab.store import Store, run_folder_holding
         from orderlab.studydata import check_output_file, export_arrays, load_stack, write_export
         if align not in ("strict", "common"):
             raise OrderlabError(f"bad --align {align!r}: use strict or common")
         if not output.name:                         # -o "" (read as ".") or "."
-            raise OrderlabError(f"-o/--output names no file ({str(output)!r}); give one ending in .npz, "
-                                f"e.g. -o study.npz")
+            raise OrderlabError("-o/--output is empty or names the current folder; give a file ending in .npz, "
+                                "e.g. -o study.npz")
         check_output_file(output)                   # before loading the study; write_export checks the rest
         if output.suffix != ".npz":
             raise OrderlabError(f"export file must end in .npz (got {output.name}); name it e.g. "
                                 f"{output.with_name(output.name + '.npz') if output.suffix == '' else output.with_suffix('.npz')}")
-        store = Store(tracking_uri, must_exist=True)
-        held = store.folder_holding(output)         # it would replace a record, say
+        held = run_folder_holding(output)           # it would replace a record, say
         if held is not None:
-            raise OrderlabError(f"cannot write {output}: it lies among the store's recorded files, which it could "
-                                f"replace; choose a file outside {held} with -o/--output")
+            raise OrderlabError(f"cannot write {output}: it lies in a run's folder of recorded files, which it "
+                                f"could replace; choose a file outside {held} with -o/--output")
+        store = Store(tracking_uri, must_exist=True)
         stack = load_stack(store, study, split, align=align, keep_predicted=True, interrupted=include_interrupted,
                            archs=arch)
         from orderlab.analysis.stack import OWN_CHECKPOINTS, UNEVEN_ENDS

@@ -72,8 +72,8 @@ def register(app: typer.Typer) -> None:
                                     f"{', '.join(ignored)} (only --device, --tracking-uri and --quiet go with it)")
             if not resume.strip():
                 from orderlab.studydata import suggest_for
-                raise OrderlabError(f"--resume needs a run id; `{suggest_for(tracking_uri, 'orderlab', 'runs', 'STUDY')}` "
-                                    f"lists them")
+                runs = suggest_for(tracking_uri, "orderlab", "runs", "STUDY")
+                raise OrderlabError(f"--resume needs a run id; `{runs}` lists them")
             from orderlab.trainer.resume import resume_run
             resume_run(resume.strip(), tracking_uri=tracking_uri, quiet=quiet, device=device)
             return

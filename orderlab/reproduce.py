@@ -162,11 +162,12 @@ def load_recipe(path: str | Path, scale: str = "demo") -> Recipe:
             raise OrderlabError(f"{where} ({key}): [arch.{stray[0]}] names no architecture of the study "
                                 f"(archs: {', '.join(sorted(every))}); fix its name, or add it to archs")
         from orderlab.trainer.api import check_new_study_name
-        try:        # the study's MLflow name: refused here, where --list and the message can name the key
-            check_new_study_name(f"{scale}-{name}-{key}")
+        study = f"{scale}-{name}-{key}"
+        try:        # its MLflow name: refused here, where --list and the message can name the key
+            check_new_study_name(study)
         except OrderlabError as e:
             raise OrderlabError(f"{where} ({key!r}): {e}; change its key") from None
-        studies.append(StudyPlan(key, f"{scale}-{name}-{key}", dataset, archs, seeds, opts, per_arch))
+        studies.append(StudyPlan(key, study, dataset, archs, seeds, opts, per_arch))
     if not studies:
         raise OrderlabError(f"recipe {path} has no study for --scale {scale}")
     keys = [s.key for s in studies]

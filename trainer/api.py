@@ -216,6 +216,15 @@ def check_study_name(name: str) -> None:
         raise OrderlabError(f"{bad}: it starts or ends with a space; use {name.strip()!r}")
 
 
+def is_new_study(store, name: str) -> bool:
+    """Whether ``store`` has no study ``name`` yet, after refusing a name that a study made now
+    cannot have (:func:`check_new_study_name`): `train` and `sweep` ask before anything is made."""
+    new = not store.has_study(name)
+    if new:
+        check_new_study_name(name)
+    return new
+
+
 def check_new_study_name(name: str) -> None:
     """:func:`check_study_name`, and what a study made now must not hold: a name too long for its
     folder crashed after the study was made (an empty study stayed behind), and a newline or an
@@ -424,9 +433,7 @@ def train_study(cfg: TrainConfig, reporter: Reporter | None = None) -> list[str]
         from orderlab.trainer.loop import resolve_device
         device = resolve_device(cfg.device)
     store = Store(cfg.tracking_uri)
-    new = not store.has_study(cfg.study)
-    if new:
-        check_new_study_name(cfg.study)
+    new = is_new_study(store, cfg.study)
     ds = load_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download, train_subset=cfg.train_subset,
                       test_subset=cfg.test_subset, data_seed=cfg.data_seed, strict_subsets=new)
     hps = check_for_data(cfg, specs, ds, store)

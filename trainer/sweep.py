@@ -977,7 +977,7 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
     """Plan, execute and summarise a sweep. ``cfg`` is a TrainConfig (archs and seeds, or unused
     with ``resume_study``)."""
     from orderlab.store import Store
-    from orderlab.trainer.api import check_for_data, check_new_study_name, check_options_used, parse_splits, validate
+    from orderlab.trainer.api import check_for_data, check_options_used, is_new_study, parse_splits, validate
     if opts.executor not in EXECUTORS:
         raise OrderlabError(f"unknown executor {opts.executor!r}; use local or ray")
     if opts.workers is not None and opts.workers < 1:
@@ -1007,9 +1007,7 @@ def run_sweep(cfg, opts: SweepOptions, *, resume_study: str | None = None, displ
             from orderlab.trainer.models import get_arch
             from orderlab.trainer.run import prepare_study
             validate(cfg)
-            new = not store.has_study(cfg.study)
-            if new:
-                check_new_study_name(cfg.study)
+            new = is_new_study(store, cfg.study)
             cfg.record_splits = parse_splits(cfg.record_splits)
             if opts.executor == "local":
                 # Workers start now and load torch, MLflow and the data while the study is prepared here

@@ -219,7 +219,8 @@ def _print_analysis(js: dict) -> None:
                       f"thirds of the way from the untrained to the final accuracy; `--checkpoint {unit.upper()}` "
                       f"marks another (◂), `--json` gives every one.[/dim]")
     console.print("[dim]TPA: share of examples all networks get right / mean accuracy; independent (indep. TPA): "
-                  "the same for networks erring independently; TV: distance of the correct-count histogram from independence; "
+                  "the same for networks erring independently; TV: distance of the correct-count histogram from "
+                  "independence; "
                   "Sarle above 0.56 leans bimodal, but a skewed histogram (high accuracy, or independent networks) scores "
                   "high too: read it with TV.[/dim]")
     aa = js["architecture_agreement"]

@@ -209,6 +209,12 @@ def closeness_note(at: np.ndarray, names: Sequence[str], half_steps: np.ndarray)
 CLOSE = "checkpoints less than a training step apart were taken as one"
 
 
+def _trained(stack: "Stack") -> np.ndarray:
+    """Each network's architecture as trained: notes naming it with its study ("s1:mlp/s0") would
+    otherwise prefix a label the TUI already prefixed ("s1:s1:mlp")."""
+    return stack.arch if stack.trained_arch is None else stack.trained_arch
+
+
 @dataclass
 class Stack:
     split: str
@@ -559,12 +565,12 @@ class Stack:
         parts = [s.bits[:, p] for p, s in zip(picks, stacks)]
         s0 = stacks[0]
         warn = [f"{ALIGNED}{len(common)} checkpoints common to all studies"] if aligned else []
-        warn += closeness_note(every, [f"{s.study or '?'}:{a}" for s in stacks for a in s.arch], halves)
+        warn += closeness_note(every, [f"{s.study or '?'}:{a}" for s in stacks for a in _trained(s)], halves)
         # each study's own notes (its alignment, architectures cut short within it), named with the
         # study; its untrained networks are named below, with their study, for all studies at once
         for s in stacks:
             mask = s.untrained if s.untrained is not None else np.zeros(s.n_networks, bool)
-            own_untrained = set(untrained_notes([f"{a}/s{sd}" for a, sd, u in zip(s.arch, s.seed, mask) if u],
+            own_untrained = set(untrained_notes([f"{a}/s{sd}" for a, sd, u in zip(_trained(s), s.seed, mask) if u],
                                                 s.n_networks))
             # (ends differing within an architecture, checkpoints apart and learners beside networks
             # are said above or below, over all the studies' networks)
@@ -592,7 +598,8 @@ class Stack:
             stages = np.concatenate([s.stages if s.stages is not None else np.zeros(s.n_networks, bool)
                                      for s in stacks])
             warn += uneven_ends_notes(np.concatenate([s.arch for s in stacks]), net_ends,
-                                      [f"{s.study or '?'}:{a}/s{sd}" for s in stacks for a, sd in zip(s.arch, s.seed)],
+                                      [f"{s.study or '?'}:{a}/s{sd}" for s in stacks
+                                       for a, sd in zip(_trained(s), s.seed)],
                                       stages, halves)
         # learners beside networks, in one study or across them
         kinds = [(str(a), bool(x)) for s in stacks
@@ -601,7 +608,7 @@ class Stack:
         # each study's networks without a trained checkpoint, named with their study
         masks = [s.untrained if s.untrained is not None else np.zeros(s.n_networks, bool) for s in stacks]
         warn += untrained_notes([f"{s.study or '?'}:{a}/s{sd}" for s, m in zip(stacks, masks)
-                                 for a, sd, u in zip(s.arch, s.seed, m) if u], sum(s.n_networks for s in stacks))
+                                 for a, sd, u in zip(_trained(s), s.seed, m) if u], sum(s.n_networks for s in stacks))
         untrained = np.concatenate(masks)
         at0 = picks[0]
         return cls(s0.split, np.concatenate(parts), s0.n_examples, s0.epoch[at0].astype(np.float64), s0.step[at0],
@@ -618,7 +625,7 @@ class Stack:
                    halves if halves.any() else None,
                    positions, _apart(np.concatenate([b for _, b in own_at])),
                    None if all(s.trained_arch is None for s in stacks) else
-                   np.concatenate([s.trained_arch if s.trained_arch is not None else s.arch for s in stacks]))
+                   np.concatenate([_trained(s) for s in stacks]))
 
 
 def own_grid_notes(stack: "Stack") -> list[str]:

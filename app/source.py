@@ -505,7 +505,9 @@ class StudySource:
         data.resume = resumes
         if waiting:
             from orderlab.errors import counted
-            data.waiting = [f"{r.name} at {counted(r.checkpoints, 'checkpoint')}" for r in waiting]
+            # named with their study when two are compared, as every other list of networks is
+            data.waiting = [f"{r.study + ':' if len(studies) > 1 else ''}{r.name} at "
+                            f"{counted(r.checkpoints, 'checkpoint')}" for r in waiting]
         if not pairs:
             data.problem = ("no record can be read (see the warning above); nothing to analyse" if unreadable
                             else "no finished network yet (a: include running ones)" if mode == "finished" and runs

@@ -311,3 +311,21 @@ def test_a_checkpoint_recorded_apart_reads_as_the_networks_range_of_positions():
     # networks of one step size: one position, as before
     alike = Stack.from_records([network("mlp", j, 43) for j in range(2)], align="common")
     assert alike.at(1) == "epoch 0.256" and alike.span(1) == (alike.epoch[1], alike.epoch[1])
+
+
+def test_compared_studies_name_each_network_once_with_its_study(tmp_path):
+    """Compared in the TUI (each study's architectures labelled "s1:mlp"), the note on checkpoints
+    apart read "most apart: bs100:bs100:mlp …", and a network waiting to catch up was named
+    without its study, though the other study had one of that name."""
+    from orderlab.app.source import StudySource
+    from orderlab.store import Store
+    from orderlab.synthetic import populate_store
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    store = Store(uri)
+    populate_store(store, "s1", archs=("mlp",), seeds=2, n_checkpoints=5, n_examples=60, per_epoch={"mlp": 43})
+    populate_store(store, "s2", archs=("cnn",), seeds=2, n_checkpoints=5, n_examples=60, per_epoch={"cnn": 14})
+    populate_store(store, "s2", archs=("mlp",), seeds=1, n_checkpoints=2, n_examples=60, finish=False)
+    data = StudySource(uri).load(("s1", "s2"))
+    [note] = [w for w in data.notes if w.startswith(CLOSE)]
+    assert "s1:mlp 0." in note and "s2:cnn 0." in note and "s1:s1:" not in note and "s2:s2:" not in note, note
+    assert data.waiting == ["s2:mlp/s0 at 2 checkpoints"], data.waiting

@@ -673,6 +673,8 @@ async def test_four_compared_architectures_fit_80_columns_on_every_view(empty_db
         lines = screen_text(app).splitlines()
         at = next(i for i, ln in enumerate(lines) if "▶ playing" in ln)
         assert lines[at].lstrip().startswith("checkpoint 1/9") and lines[at + 1].strip() != "play", lines[at:at + 2]
+        # ("space play" beside "▶ playing (space: pause)" said the opposite)
+        assert "[ ] step" in lines[at] and "space play" not in lines[at], lines[at]
         await pilot.press("space")
         # a terminal too short for both order matrices: rows give way, and the matrices say so
         await pilot.resize_terminal(80, 18)
@@ -1454,3 +1456,33 @@ async def test_a_folded_resume_command_is_selected_and_copied_whole(tmp_path):
         assert f"orderlab train --resume {ids[0]} --tracking-uri {uri}" in selected, selected
         await pilot.press("ctrl+c")
         assert app.clipboard == selected
+
+
+@pilot_test
+async def test_home_and_end_move_through_the_studies_list(tui_store):
+    """Home then Enter opened the study under the cursor: the table took Home to scroll sideways.
+    The footer now names Enter too."""
+    from orderlab.app.screens.study import StudyScreen
+    app = make_app(tui_store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: len(app.known_studies) == 4, what="the study list")
+        assert shows(app, "⏎ open")
+        await pilot.press("end", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, StudyScreen), what="the last study")
+        assert app.screen.studies == (SOLO,)
+        await pilot.press("escape", "home", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, StudyScreen), what="the first study")
+        assert app.screen.studies == (ALPHA,)
+
+
+def test_one_planned_network_is_started_by_it_not_them():
+    """"planned, not started yet: cnn/s2; if the command stopped, … starts them"."""
+    from types import SimpleNamespace
+
+    from orderlab.app.screens.study import study_notes
+    data = SimpleNamespace(waiting=[], starting=[], planned=["cnn/s2"], resume=["orderlab sweep --resume s"],
+                           left_out=[], unreadable=[], problem=None, stack=object(), notes=[])
+    [note] = study_notes(data, "most", False, None)
+    assert note.endswith("`orderlab sweep --resume s` starts it"), note
+    data.planned = ["cnn/s2", "cnn/s3"]
+    assert study_notes(data, "most", False, None)[0].endswith("starts them")

@@ -103,6 +103,8 @@ def test_line_chart_draws_lines_and_shades_the_gap():
 
 def test_bar_and_epochs():
     assert R.bar(0.5, 8) == "████    " and R.bar(1.0, 4) == "████" and R.bar(0, 3) == "   "
+    # the last cell fills from the left, as the bar does ("█▄" read as a histogram's)
+    assert R.bar(0.3125, 8) == "██▌     " and R.bar(0.02, 8) == "▏       "
     # the command line's rule (orderlab.errors.epoch_text): 12.25 beside 12.5 is not "12.2"
     assert [epoch_text(v) for v in (0.511628, 3.0, 0.25, 12.25, 123.333, 0.005, -0.0)] == \
         ["0.512", "3", "0.25", "12.25", "123.33", "0.005", "0"]
@@ -239,3 +241,36 @@ def test_status_phrases_break_between_them_and_the_clock_only_where_it_fits():
     assert tight == "● live"
     # a phrase wider than a line keeps a line of its own (the widget wraps it)
     assert R.pack_segments([Text("ab"), Text("x" * 30)], 10).plain == "ab\n" + "x" * 30
+
+
+def test_the_runs_progress_bar_comes_back_when_the_table_fits_again():
+    """At 80 columns a running network's "26.51/60" made the bar give way; once every network read
+    "60/60" the bar did not come back (its room was counted as the bar's cells on top of the
+    "progress" header, which is wider than "60/60")."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from textual.app import App
+
+    from orderlab.app.views.runs import RunsView
+
+    def run(seed, epoch, status):
+        return SimpleNamespace(arch="cnn", seed=seed, status=status, epoch=epoch, epochs=60.0,
+                               progress=epoch / 60, checkpoints=121, train_acc=1.0, test_acc=0.982,
+                               run_id=f"{seed:032d}", study="live", stages=False, error=None, tags={})
+
+    class Host(App):
+        def compose(self):
+            yield RunsView()
+
+    async def scenario():
+        async with Host().run_test(size=(80, 24)) as pilot:
+            view = pilot.app.query_one(RunsView)
+            view.runs = [run(s, 26.51, "RUNNING") for s in range(4)]
+            view._fit()
+            narrow_bar = view._bar
+            view.runs = [run(s, 60.0, "FINISHED") for s in range(4)]
+            view._fit()
+            return narrow_bar, view._bar, view.size.width
+    dropped, back, width = asyncio.run(scenario())
+    assert width == 80 and back, (dropped, back)

@@ -37,7 +37,10 @@ Do networks learn the same examples in the same order? Every view follows the st
 | `n` | every note about the study, whole (under the status they take three lines at most, one under 24 rows) |
 | `escape` | from a study, back to the list of studies (in the runs filter: leaves the filter first); here, closes this help |
 | `ctrl+p` | command palette (open a study, switch view, theme …) |
-| `s` `S` `/` · `z` · `o` · `e` `k` | in Runs: sort by the next column, reverse it, filter · in Heatmap: colour scale · in Order: next pair · in Examples: easy/hard, class |
+| `s` `S` `/` | in Runs: sort by the next column, reverse it, filter |
+| `z` | in Heatmap: colour scale |
+| `o` | in Order: next pair |
+| `e` `k` | in Examples: easy or hard, class |
 | `?` | this help (`?`, `escape` or `q` close it) · `q` quit |
 | mouse drag, `ctrl+c` | select text (a resume command, a record's path) and copy it whole, though the screen folds it (through the terminal: OSC 52) |
 

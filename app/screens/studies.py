@@ -18,8 +18,11 @@ from orderlab.tables import cell_len, cells, columns, fit_widths
 class StudiesScreen(PollingScreen):
     AUTO_FOCUS = "#studies-table"
     BINDINGS = [
-        Binding("enter", "open", "open", show=False),
+        Binding("enter", "open", "open", priority=True),    # (shown: the table's own enter is not)
         Binding("r", "refresh", "refresh"),
+        # before the table's own (which scroll it sideways): the first or last study
+        Binding("home", "cursor_to('first')", "first study", show=False, priority=True),
+        Binding("end", "cursor_to('last')", "last study", show=False, priority=True),
     ]
 
     def __init__(self) -> None:
@@ -155,6 +158,11 @@ class StudiesScreen(PollingScreen):
     @on(DataTable.RowSelected, "#studies-table")
     def _selected(self, event: DataTable.RowSelected) -> None:
         self.app.open_study(str(event.row_key.value))
+
+    def action_cursor_to(self, where: str) -> None:
+        table = self.query_one("#studies-table", DataTable)
+        if table.row_count:
+            table.move_cursor(row=0 if where == "first" else table.row_count - 1)
 
     def action_open(self) -> None:
         table = self.query_one("#studies-table", DataTable)

@@ -76,7 +76,9 @@ def study_notes(data: Any, mode: str, live: bool, most: int | None) -> list[str]
         # command that planned them stopped (resuming the sweep starts them)
         what = f"planned, not started yet: {names(data.planned)}"
         starts = " and ".join(f"`{c}`" for c in data.resume)
-        notes.append(what if live else f"{what}; if the command stopped, {starts} start{'s' if len(data.resume) == 1 else ''} them")
+        them = "them" if len(data.planned) > 1 else "it"
+        notes.append(what if live else f"{what}; if the command stopped, {starts} "
+                     f"start{'s' if len(data.resume) == 1 else ''} {them}")
     if data.left_out:
         notes.append(f"left out of the analysis: {names(data.left_out)}")
     if most is None:        # (the warning over the views names them already; `n` lists them with the rest)

@@ -32,7 +32,8 @@ def checkpoint_line(screen: Any, result: Any) -> Text:
              else ("  following the latest", "dim") if screen.following else None)
     if state is not None and t.cell_len + len(state[0]) <= room:
         t.append(*state)
-    hint = "   [ ] step · space play"
+    # (while playing, the state says space pauses)
+    hint = "   [ ] step" if screen.playing else "   [ ] step · space play"
     if t.cell_len + len(hint) <= room:
         t.append(hint, style="dim")
     return t

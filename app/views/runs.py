@@ -98,8 +98,9 @@ class RunsView(View):
     def table(self) -> DataTable:
         return self.query_one("#runs-table", DataTable)
 
-    def cell(self, key: str, run: Any, natural: bool = False) -> Any:
-        """``key``'s cell of ``run`` as shown (``natural``: whole, to measure the width it needs)."""
+    def cell(self, key: str, run: Any, natural: bool = False, bar_shown: bool | None = None) -> Any:
+        """``key``'s cell of ``run`` as shown (``natural``: whole, to measure the width it needs;
+        ``bar_shown``: with or without the progress bar, None: as the table is now)."""
         value = COLUMNS[key][1](run)
         if key == "arch" and self._studies > 1:
             name = f"{run.study}:{run.arch}"
@@ -109,7 +110,7 @@ class RunsView(View):
             value = Text(name, no_wrap=True)
         if key in ("progress", "checkpoints") and run.status == "PLANNED":
             return "—"                          # no run yet: nothing trained, its length unknown here
-        if key == "progress" and self._bar:
+        if key == "progress" and (self._bar if bar_shown is None else bar_shown):
             value = f"{bar(run.progress, BAR)} {value}"
         if key == "status" and run.run_id in self.unreadable:
             value = value.copy()
@@ -134,13 +135,14 @@ class RunsView(View):
         screen = self.size.width or self.app.size.width
         # compared studies on a narrow screen, or a table too wide with it (a status marked
         # "⚠ unreadable" at 80 columns cut the test accuracies): the progress bar gives its room
-        natural = self._measured()
-        with_bar = table_width(natural.values(), self.table.cell_padding) + (0 if self._bar else BAR + 1)
+        # measured with the bar: "bar + 60/60" under the wider "progress" header needs less than
+        # the bar's cells more (counted so, a bar once dropped at 80 columns never came back)
+        with_bar = table_width(self._measured(bar_shown=True).values(), self.table.cell_padding)
         bar_shown = not (self._studies > 1 and screen < 100) and with_bar <= screen
         if bar_shown != self._bar or self._studies != self._shown_studies:
             # (the widths of "study:arch" names or of bars are no measure for the others)
             self._bar, self._natural = bar_shown, {}
-            natural = self._measured()
+        natural = self._measured()
         # Explicit widths: DataTable's auto widths are measured on idle, and a frame drawn before
         # that keeps the label's width in its cache (seen when the columns are rebuilt).
         # natural widths only ever grow (no jitter as runs come and go); then fitted to the screen
@@ -153,10 +155,11 @@ class RunsView(View):
                 self.table.add_column(self._label(k), key=k, width=self._widths[k])
             self._columns, self._order = cols, []
 
-    def _measured(self) -> dict[str, int]:
+    def _measured(self, bar_shown: bool | None = None) -> dict[str, int]:
         """The cells each column needs, whole: its cells, and its header with room for the sort
-        mark in every header (sorting elsewhere moves no column)."""
-        return {k: max([len(COLUMNS[k][0]) + 2] + [_cell_len(self.cell(k, r, natural=True)) for r in self.runs])
+        mark in every header (sorting elsewhere moves no column); ``bar_shown`` as in :meth:`cell`."""
+        return {k: max([len(COLUMNS[k][0]) + 2] +
+                       [_cell_len(self.cell(k, r, natural=True, bar_shown=bar_shown)) for r in self.runs])
                 for k in COLUMNS}
 
     def on_resize(self) -> None:

@@ -490,10 +490,15 @@ def image_lines(img: np.ndarray, width: int) -> list[Text]:
     return out
 
 
+# a horizontal bar's last cell, filled from the left (the histogram's _EIGHTHS fill from the
+# bottom: a progress bar read "█▄")
+_LEFT_EIGHTHS = " ▏▎▍▌▋▊▉█"
+
+
 def bar(fraction: float, width: int) -> str:
     """A progress bar of ``width`` cells with eighth-block resolution."""
     f = min(1.0, max(0.0, fraction)) * width
     full = int(f)
     part = int(round((f - full) * 8))
-    s = "█" * full + (_EIGHTHS[part] if full < width and part else "")
+    s = "█" * full + (_LEFT_EIGHTHS[part] if full < width and part else "")
     return s + " " * (width - len(s))

@@ -333,6 +333,8 @@ async def test_friendly_states(tui_store, empty_db, tmp_path):
         # looked for again at the refresh rate, not backed off as a store that fails to answer
         await wait_for(pilot, lambda: app.screen.polls >= 6, what="six polls")
         assert app.screen.failures == 0 and app.screen._interval() == pytest.approx(0.1)
+        # ("loading…" over the message read as stuck)
+        assert shows(app, "waiting (see below)") and not shows(app, "loading…"), screen_text(app)
         from orderlab.store import Store
         from orderlab.synthetic import populate_store
         populate_store(Store(uri), "soon", archs=("mlp",), seeds=2, n_checkpoints=3, n_examples=50)

@@ -311,7 +311,9 @@ class StudyScreen(PollingScreen):
             # three lines do not
             notes, self.notes = study_notes(data, self.mode, live, 3), study_notes(data, self.mode, live, None)
         else:
-            segs.append(Text("loading…", style="dim"))
+            # a poll that failed (a study not made yet: `tui --study` before `train`) has its
+            # banner over the views; "loading…" beside it read as stuck
+            segs.append(Text("waiting (see below)" if self.problem else "loading…", style="dim"))
         # the time of the last poll, where the line has room for it (it is not worth a line of its own)
         clock = (Text(time.strftime('%H:%M:%S', time.localtime(self.app.clock())), style="dim")
                  if self.last_ok is not None else None)

@@ -34,6 +34,13 @@ def pad(t: Text, width: int) -> Text:
     return t
 
 
+def share_text(v: float) -> str:
+    """A share (accessibility) in two decimals that reads 1.00 or 0.00 only when it is: 0.998 read
+    "1.00" beside the examples right at every checkpoint, and the note on ties counted fewer."""
+    if v >= 1 or v <= 0:
+        return f"{v:.2f}"
+    return f"{min(0.99, max(0.01, round(v, 2))):.2f}"
+
 class ExampleCards:
     """Pictures and facts of the chosen examples, laid out as cards in rows."""
 
@@ -68,7 +75,7 @@ class ExampleCards:
         else:
             out.append(Text("(no picture)", style="dim"))
         out.append(Text(f"#{eid} {self.class_name(label)}", style="bold"))
-        out.append(Text(f"access {an.access_all[i]:.2f}", style="dim"))
+        out.append(Text(f"access {share_text(an.access_all[i])}", style="dim"))
         for k, arch in enumerate(an.archs):
             t = Text(f"{labels[arch]} ", style=arch_colour(k))
             t.append(self.value(arch, i))
@@ -79,7 +86,7 @@ class ExampleCards:
         """An architecture's accessibility of example ``i`` and when it is learned for good."""
         an = self.data.analysis
         la = an.learned_at[arch][i]
-        return f"{an.accessibility[arch][i]:.2f} " + ("never" if not np.isfinite(la) else f"@{epoch_text(la)}")
+        return f"{share_text(an.accessibility[arch][i])} " + ("never" if not np.isfinite(la) else f"@{epoch_text(la)}")
 
     def labels(self, width: int) -> dict[str, str]:
         """What each architecture's line on a card of ``width`` starts with: its name where every

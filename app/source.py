@@ -480,6 +480,14 @@ class StudySource:
                 break
             unreadable |= more
         self._recheck = False
+        for r, rec in pairs:
+            if r.status == "RUNNING" and rec.n_checkpoints > r.checkpoints:
+                # the record just read for the analysis is ahead of the progress tags (written every
+                # 2 s): the Runs table showed a fast training some checkpoints behind the status line
+                r.checkpoints, r.epoch = rec.n_checkpoints, float(rec.epoch[-1])
+                for name, attr in (("train", "train_acc"), ("test", "test_acc")):
+                    if name in rec.splits:
+                        setattr(r, attr, rec.splits[name].last_accuracy())
         left_out = [f"{r.name} ({r.status.lower()})" for r in networks if r.status in ENDED_EARLY]
         examples = self.examples(studies[0])
         from orderlab.store import TAG_DATASET

@@ -113,6 +113,17 @@ class SplitRecord:
         """Unpacked correctness, bool [C, N]."""
         return np.unpackbits(self.correct_bits, axis=-1, count=self.n_examples).astype(bool)
 
+    def last_accuracy(self) -> float | None:
+        """Accuracy at the last checkpoint (None: no checkpoint or no example)."""
+        if not self.n_checkpoints or not self.n_examples:
+            return None
+        return last_accuracy(self.correct_bits, self.n_examples)
+
+
+def last_accuracy(bits: np.ndarray, n: int) -> float:
+    """The share of ``n`` examples right at the last checkpoint of packed correctness ``bits``."""
+    return float(np.unpackbits(bits[-1], count=n).sum()) / n
+
 
 @dataclass
 class Record:
@@ -236,7 +247,7 @@ def recorded_last(path: str | os.PathLike) -> tuple[np.ndarray, dict[str, float]
             for name in (str(s) for s in z["splits"]):
                 bits, n = z[f"{name}/correct"], len(z[f"{name}/example_id"])
                 if len(epochs) and bits.shape[0] == len(epochs) and n:
-                    accs[name] = float(np.unpackbits(bits[-1], count=n).sum()) / n
+                    accs[name] = last_accuracy(bits, n)
             return epochs, accs
     except (OSError, ValueError, KeyError, EOFError, IndexError, zipfile.BadZipFile):
         return None

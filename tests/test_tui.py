@@ -1488,3 +1488,33 @@ def test_one_planned_network_is_started_by_it_not_them():
     assert note.endswith("`orderlab sweep --resume s` starts it"), note
     data.planned = ["cnn/s2", "cnn/s3"]
     assert study_notes(data, "most", False, None)[0].endswith("starts them")
+
+
+def test_a_running_networks_row_shows_the_record_read_not_older_tags(tmp_path):
+    """The progress tags are written every 2 s: a fast training's Runs row read 15–30 checkpoints
+    behind the status line, which counts the records read for the analysis."""
+    from orderlab.app.source import StudySource
+    from orderlab.store import Store
+    from orderlab.synthetic import populate_store
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    store = Store(uri)
+    ids = populate_store(store, "fast", archs=("mlp",), seeds=2, n_checkpoints=4, n_examples=60, finish=False)
+    store.set_tags(ids[0], {"orderlab.checkpoints": "2", "orderlab.epoch": "0.25"})    # as if behind
+    data = StudySource(uri).load(("fast",), mode="all")
+    row = next(r for r in data.runs if r.run_id == ids[0])
+    rec = store.load_record(row)
+    assert (row.checkpoints, row.epoch) == (4, 0.75)
+    assert row.test_acc == pytest.approx(rec.split("test").correct()[-1].mean())
+
+
+@pilot_test
+async def test_the_notes_say_when_they_were_read(tui_store):
+    """The notes screen stands still while open (the store is not polled under it): a live count in
+    it read as frozen."""
+    app = make_app(tui_store, study=ALPHA, clock=lambda: 3600.0 * 9)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: study_ready(app))
+        await pilot.press("n")
+        import time
+        at = time.strftime("%H:%M:%S", time.localtime(3600.0 * 9))
+        await wait_for(pilot, lambda: shows(app, f"notes as of {at} (escape or n: close"), what="the notes")

@@ -66,14 +66,16 @@ class NotesScreen(ModalScreen[None]):
     """Every note of the study screen, whole and wrapped, one paragraph each."""
     BINDINGS = [Binding("escape,n,q", "close", "close")]
 
-    def __init__(self, notes: list[str]) -> None:
+    def __init__(self, notes: list[str], at: str | None = None) -> None:
         super().__init__()
         self.notes = notes
+        self.at = at            # the time of the poll they come from: they stand still while open
 
     def compose(self) -> ComposeResult:
         from rich.text import Text
         with VerticalScroll(id="help-box"):
-            yield Static(Text("notes (escape or n: close)", style="bold"))
+            when = f" as of {self.at}" if self.at else ""
+            yield Static(Text(f"notes{when} (escape or n: close; they follow the store once closed)", style="bold"))
             body = "\n\n".join(f"• {n}" for n in self.notes) if self.notes else "no notes about this study"
             yield Static(Text(body), id="notes-text")
 

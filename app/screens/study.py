@@ -551,7 +551,10 @@ class StudyScreen(PollingScreen):
         """Every note, whole: three lines under the status cut the rest (two studies compared
         have many), and `orderlab analyze` has no comparison to print them from."""
         from orderlab.app.screens.help import NotesScreen
-        self.app.push_screen(NotesScreen(list(self.notes)))
+        # as of the last poll: the store is not polled while they are open (a live count in them
+        # read as frozen beside no time)
+        at = time.strftime("%H:%M:%S", time.localtime(self.app.clock())) if self.last_ok is not None else None
+        self.app.push_screen(NotesScreen(list(self.notes), at))
 
     def action_refresh(self) -> None:
         self.app.source.recheck()

@@ -143,6 +143,14 @@ async def test_unreadable_records_at_80x24_and_every_record_unreadable(empty_db,
         assert all(shows(app, n) for n in runs)
         await pilot.press("2")
         await wait_for(pilot, lambda: shows(app, "no record can be read"), what="why there is nothing to analyse")
+        # every view says it at its top (Heatmap and Order said it on their last line, under the
+        # empty charts)
+        for key in "2345":
+            await pilot.press(key)
+            # (the warning over the views is line 2; the view's own line comes after the tabs)
+            await wait_for(pilot, lambda: [i for i, ln in enumerate(screen_text(app).splitlines())
+                                           if "no record can be read" in ln][-1] < 12,
+                           what=f"why, at the top of view {key}")
 
 
 @pilot_test

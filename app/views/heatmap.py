@@ -71,6 +71,9 @@ class HeatmapView(View):
         yield Static("", id="heat-status")
 
     def show_data(self, data: Any, changed: bool) -> None:
+        # nothing to show: the charts give way and the line saying why comes to the top, as in the
+        # other views (under 15 empty rows it was missed)
+        self.set_class(data.stack is None, "-empty")
         if data.stack is None:
             self.query_one("#heat-arch", Drawing).set_draw(None, "")
             self.query_one("#heat-net", Drawing).set_draw(None, "")

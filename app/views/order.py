@@ -33,6 +33,7 @@ class OrderView(View):
 
     def show_data(self, data: Any, changed: bool) -> None:
         self._data = data
+        self.set_class(data.analysis is None, "-empty")      # (as in the heatmap view)
         if data.analysis is None:
             self.query_one("#order-matrix", Drawing).set_draw(None, "")
             self.query_one("#order-scatter", Drawing).set_draw(None, "")

@@ -538,7 +538,9 @@ class StudySource:
                                 f"{' …' if len(names) > 4 else ''}: only {other}); t: switch split")
                 return data
             data.left_out += [f"{n} (no {split} split)" for n in names]
-        key = (studies, split, tuple((r.run_id, r.checkpoints) for r, _ in pairs))
+        # the records used (one kept from an earlier poll when a read failed has fewer checkpoints
+        # than its run's count: keyed by that count, the build from it was reused once read whole)
+        key = (studies, split, tuple((r.run_id, rec.n_checkpoints) for r, rec in pairs))
         built = self._built.get(key)
         if built is None:
             try:

@@ -1499,22 +1499,27 @@ def test_a_running_networks_row_shows_the_record_read_not_older_tags(tmp_path):
     uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
     store = Store(uri)
     ids = populate_store(store, "fast", archs=("mlp",), seeds=2, n_checkpoints=4, n_examples=60, finish=False)
-    store.set_tags(ids[0], {"orderlab.checkpoints": "2", "orderlab.epoch": "0.25"})    # as if behind
+    # as if behind: the tags and the accuracy of an earlier checkpoint
+    store.set_tags(ids[0], {"orderlab.checkpoints": "2", "orderlab.epoch": "0.25"})
+    store.log_metrics(ids[0], {"test_acc": 0.01}, 100)
     data = StudySource(uri).load(("fast",), mode="all")
-    row = next(r for r in data.runs if r.run_id == ids[0])
+    row, other = (next(r for r in data.runs if r.run_id == i) for i in ids)
     rec = store.load_record(row)
     assert (row.checkpoints, row.epoch) == (4, 0.75)
-    assert row.test_acc == pytest.approx(rec.split("test").correct()[-1].mean())
+    assert row.test_acc == pytest.approx(rec.split("test").correct()[-1].mean()) != 0.01
+    assert (other.checkpoints, other.epoch) == (4, 0.75)          # the other, up to date, as it was
 
 
 @pilot_test
 async def test_the_notes_say_when_they_were_read(tui_store):
     """The notes screen stands still while open (the store is not polled under it): a live count in
     it read as frozen."""
-    app = make_app(tui_store, study=ALPHA, clock=lambda: 3600.0 * 9)
+    now = [3600.0 * 9]
+    app = make_app(tui_store, study=ALPHA, clock=lambda: now[0])
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: study_ready(app))
-        await pilot.press("n")
         import time
-        at = time.strftime("%H:%M:%S", time.localtime(3600.0 * 9))
+        at = time.strftime("%H:%M:%S", time.localtime(now[0]))
+        now[0] += 125                                   # `n` pressed after the poll: its time is the poll's
+        await pilot.press("n")
         await wait_for(pilot, lambda: shows(app, f"notes as of {at} (escape or n: close"), what="the notes")

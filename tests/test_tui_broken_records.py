@@ -374,3 +374,27 @@ async def test_r_reads_every_record_anew(empty_db, tmp_path):
         # `n` lists them with the other notes
         assert any(n.startswith(f"{good[0].name} left out of the analysis: record") for n in app.screen.notes), \
             app.screen.notes
+
+
+def test_a_build_from_a_record_kept_after_a_failed_read_is_not_reused_once_it_reads(empty_db, tmp_path):
+    """A running network's record that failed to read once stands in with its last good copy (4
+    checkpoints) while its tag says 5; the analysis built from it was keyed by the tag, and reused
+    when the record read whole at the next poll, so the view stayed a checkpoint behind."""
+    from test_tui import add_checkpoint
+    from orderlab.app.source import StudySource
+    from orderlab.store import Store
+    from orderlab.synthetic import populate_store
+    uri = new_store(empty_db, tmp_path)
+    store = Store(uri)
+    populate_store(store, "s", archs=("mlp",), seeds=2, n_checkpoints=4, n_examples=100, finish=False)
+    runs = by_name(store, "s")
+    src = StudySource(uri)
+    assert src.load(("s",)).stack.n_checkpoints == 4
+    rng = np.random.default_rng(0)
+    for r in runs.values():
+        add_checkpoint(store, r, rng)
+    good = store.load_record(runs["mlp/s0"])
+    corrupt(store, runs["mlp/s0"])
+    assert src.load(("s",)).stack.n_checkpoints == 4        # its last good record stands in
+    store.write_record(runs["mlp/s0"].run_id, good)
+    assert src.load(("s",)).stack.n_checkpoints == 5

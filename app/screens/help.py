@@ -75,7 +75,7 @@ class NotesScreen(ModalScreen[None]):
         from rich.text import Text
         with VerticalScroll(id="help-box"):
             when = f" as of {self.at}" if self.at else ""
-            yield Static(Text(f"notes{when} (escape or n: close; they follow the store once closed)", style="bold"))
+            yield Static(Text(f"notes{when} (escape or n: close)", style="bold"))
             body = "\n\n".join(f"• {n}" for n in self.notes) if self.notes else "no notes about this study"
             yield Static(Text(body), id="notes-text")
 

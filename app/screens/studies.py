@@ -18,7 +18,8 @@ from orderlab.tables import cell_len, cells, columns, fit_widths
 class StudiesScreen(PollingScreen):
     AUTO_FOCUS = "#studies-table"
     BINDINGS = [
-        Binding("enter", "open", "open", priority=True),    # (shown: the table's own enter is not)
+        # before the table's own enter (which would take the key first), and shown in the footer
+        Binding("enter", "open", "open", priority=True),
         Binding("r", "refresh", "refresh"),
         # before the table's own (which scroll it sideways): the first or last study
         Binding("home", "cursor_to('first')", "first study", show=False, priority=True),

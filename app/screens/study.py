@@ -553,7 +553,8 @@ class StudyScreen(PollingScreen):
         from orderlab.app.screens.help import NotesScreen
         # as of the last poll: the store is not polled while they are open (a live count in them
         # read as frozen beside no time)
-        at = time.strftime("%H:%M:%S", time.localtime(self.app.clock())) if self.last_ok is not None else None
+        at = (time.strftime("%H:%M:%S", time.localtime(self.last_ok_clock)) if self.last_ok_clock is not None
+              else None)
         self.app.push_screen(NotesScreen(list(self.notes), at))
 
     def action_refresh(self) -> None:

@@ -37,9 +37,10 @@ def pad(t: Text, width: int) -> Text:
 def share_text(v: float) -> str:
     """A share (accessibility) in two decimals that reads 1.00 or 0.00 only when it is: 0.998 read
     "1.00" beside the examples right at every checkpoint, and the note on ties counted fewer."""
-    if v >= 1 or v <= 0:
+    if not 0 < v < 1:                   # (NaN too: not a share that looks like one)
         return f"{v:.2f}"
     return f"{min(0.99, max(0.01, round(v, 2))):.2f}"
+
 
 class ExampleCards:
     """Pictures and facts of the chosen examples, laid out as cards in rows."""

@@ -30,10 +30,12 @@ def checkpoint_line(screen: Any, result: Any) -> Text:
     room = line_room(screen.app)
     state = (("  ▶ playing (space: pause)", "bold green") if screen.playing
              else ("  following the latest", "dim") if screen.following else None)
-    if state is not None and t.cell_len + len(state[0]) <= room:
+    said = state is not None and t.cell_len + len(state[0]) <= room
+    if said:
         t.append(*state)
-    # (while playing, the state says space pauses)
-    hint = "   [ ] step" if screen.playing else "   [ ] step · space play"
+    # while playing, the state says space pauses (where it had room)
+    hint = "   [ ] step" if screen.playing and said else \
+        f"   [ ] step · space {'pause' if screen.playing else 'play'}"
     if t.cell_len + len(hint) <= room:
         t.append(hint, style="dim")
     return t

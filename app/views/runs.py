@@ -137,12 +137,13 @@ class RunsView(View):
         # "⚠ unreadable" at 80 columns cut the test accuracies): the progress bar gives its room
         # measured with the bar: "bar + 60/60" under the wider "progress" header needs less than
         # the bar's cells more (counted so, a bar once dropped at 80 columns never came back)
-        with_bar = table_width(self._measured(bar_shown=True).values(), self.table.cell_padding)
-        bar_shown = not (self._studies > 1 and screen < 100) and with_bar <= screen
+        barred = self._measured(bar_shown=True)
+        bar_shown = not (self._studies > 1 and screen < 100) and \
+            table_width(barred.values(), self.table.cell_padding) <= screen
         if bar_shown != self._bar or self._studies != self._shown_studies:
             # (the widths of "study:arch" names or of bars are no measure for the others)
             self._bar, self._natural = bar_shown, {}
-        natural = self._measured()
+        natural = barred if self._bar else self._measured()      # (measured once where the bar stays)
         # Explicit widths: DataTable's auto widths are measured on idle, and a frame drawn before
         # that keeps the label's width in its cache (seen when the columns are rebuilt).
         # natural widths only ever grow (no jitter as runs come and go); then fitted to the screen

@@ -217,15 +217,19 @@ async def test_record_rewritten_while_training_is_not_flagged(empty_db, tmp_path
 
 # ------------------------------------------------------------------ the source, without the screen
 
-def test_source_running_record_needs_two_failed_reads_finished_one(empty_db, tmp_path):
+def running_mlps(empty_db, tmp_path, seeds: int):
+    """(store, runs by name, a StudySource) of study "s": ``seeds`` running mlps, 4 checkpoints each."""
     from orderlab.app.source import StudySource
     from orderlab.store import Store
     from orderlab.synthetic import populate_store
     uri = new_store(empty_db, tmp_path)
     store = Store(uri)
-    populate_store(store, "s", archs=("mlp",), seeds=3, n_checkpoints=4, n_examples=100, finish=False)
-    runs = by_name(store, "s")
-    src = StudySource(uri)
+    populate_store(store, "s", archs=("mlp",), seeds=seeds, n_checkpoints=4, n_examples=100, finish=False)
+    return store, by_name(store, "s"), StudySource(uri)
+
+
+def test_source_running_record_needs_two_failed_reads_finished_one(empty_db, tmp_path):
+    store, runs, src = running_mlps(empty_db, tmp_path, 3)
     assert src.load(("s",)).stack.n_networks == 3
     # mlp/s0 is running: its tag moves on and its record reads as garbage. One failed read may be a
     # file caught mid-upload on a remote store: its last good record stands in.
@@ -381,14 +385,7 @@ def test_a_build_from_a_record_kept_after_a_failed_read_is_not_reused_once_it_re
     checkpoints) while its tag says 5; the analysis built from it was keyed by the tag, and reused
     when the record read whole at the next poll, so the view stayed a checkpoint behind."""
     from test_tui import add_checkpoint
-    from orderlab.app.source import StudySource
-    from orderlab.store import Store
-    from orderlab.synthetic import populate_store
-    uri = new_store(empty_db, tmp_path)
-    store = Store(uri)
-    populate_store(store, "s", archs=("mlp",), seeds=2, n_checkpoints=4, n_examples=100, finish=False)
-    runs = by_name(store, "s")
-    src = StudySource(uri)
+    store, runs, src = running_mlps(empty_db, tmp_path, 2)
     assert src.load(("s",)).stack.n_checkpoints == 4
     rng = np.random.default_rng(0)
     for r in runs.values():

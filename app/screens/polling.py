@@ -8,7 +8,6 @@ A screen that is not on top stops polling and polls again at once when it comes 
 """
 from __future__ import annotations
 
-import time
 
 from textual.screen import Screen
 from textual.timer import Timer
@@ -26,8 +25,7 @@ class PollingScreen(Screen):
         self._paused = False
         self.polls = 0                       # completed polls (tests and the status line)
         self.failures = 0                    # consecutive failed polls
-        self.last_ok: float | None = None
-        self.last_ok_clock: float | None = None   # the app's clock at the last poll that worked
+        self.last_ok: float | None = None         # the app's clock at the last poll that worked
 
     def start_fetch(self, seq: int) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -62,8 +60,7 @@ class PollingScreen(Screen):
         if current:
             self.failures = 0 if ok or not backoff else self.failures + 1
             if ok:
-                self.last_ok = time.time()
-                self.last_ok_clock = self.app.clock()     # as the status line shows times
+                self.last_ok = self.app.clock()
         if self._again or not current:
             self._again = False
             self.call_later(self.poll_now)

@@ -315,7 +315,7 @@ class StudyScreen(PollingScreen):
             # banner over the views; "loading…" beside it read as stuck
             segs.append(Text("waiting (see below)" if self.problem else "loading…", style="dim"))
         # the time of the last poll, where the line has room for it (it is not worth a line of its own)
-        clock = (Text(time.strftime('%H:%M:%S', time.localtime(self.app.clock())), style="dim")
+        clock = (Text(time.strftime('%H:%M:%S', time.localtime(self.last_ok)), style="dim")
                  if self.last_ok is not None else None)
         self.query_one("#study-status", Static).update(pack_segments(segs, line_room(self.app), extra=clock))
         note = self.query_one("#study-notes", Static)
@@ -553,8 +553,7 @@ class StudyScreen(PollingScreen):
         from orderlab.app.screens.help import NotesScreen
         # as of the last poll: the store is not polled while they are open (a live count in them
         # read as frozen beside no time)
-        at = (time.strftime("%H:%M:%S", time.localtime(self.last_ok_clock)) if self.last_ok_clock is not None
-              else None)
+        at = time.strftime("%H:%M:%S", time.localtime(self.last_ok)) if self.last_ok is not None else None
         self.app.push_screen(NotesScreen(list(self.notes), at))
 
     def action_refresh(self) -> None:

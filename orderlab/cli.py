@@ -7,6 +7,7 @@ import sys
 
 import click
 import typer
+from typer import core
 from typer.core import TyperGroup
 
 from orderlab.errors import OrderlabError
@@ -76,59 +77,53 @@ def _close_options(name: str, candidates: list[str]) -> list[str]:
     return [c for c in candidates if difflib.SequenceMatcher(None, bare, c.lstrip("-")).ratio() >= 0.6]
 
 
-def _flags_take_no_value() -> None:
-    """Typer (0.2x) writes a flag's type beside it in --help ("--quiet -q <bool>"), which reads as if
-    it took a value (`-q true` is then refused): a flag gets no type there. Versions without this
-    hook are left as they are."""
-    from typer import core
-    option = getattr(core, "TyperOption", None)
-    shown = getattr(option, "display_type_rich", None)
-    if shown is None or getattr(shown, "_orderlab", False):
-        return
+def _one_value(text):
+    # a repeatable option takes one value each time (`-a mlp -a cnn`), STUDY... one name each:
+    # "<str>", not "<list[str]>"
+    return f"<{text[6:-2]}>" if text and text.startswith("<list[") and text.endswith("]>") else text
 
-    def one_value(text):
-        # a repeatable option takes one value each time (`-a mlp -a cnn`), STUDY... one name each:
-        # "<str>", not "<list[str]>"
-        return f"<{text[6:-2]}>" if text and text.startswith("<list[") and text.endswith("]>") else text
+
+class _Option(core.TyperOption):
+    """Typer (0.2x) writes a flag's type beside it in --help ("--quiet -q <bool>"), which reads as if
+    it took a value (`-q true` is then refused): a flag gets no type there."""
 
     def display_type_rich(self, ctx):
-        return None if getattr(self, "is_flag", False) else one_value(shown(self, ctx))
-    display_type_rich._orderlab = True
-    option.display_type_rich = display_type_rich
-    argument = getattr(core, "TyperArgument", None)
-    arg_shown = getattr(argument, "display_type_rich", None)
-    if arg_shown is not None:
-        argument.display_type_rich = lambda self, ctx: one_value(arg_shown(self, ctx))
+        return None if getattr(self, "is_flag", False) else _one_value(super().display_type_rich(ctx))
 
 
-_flags_take_no_value()
+class _Argument(core.TyperArgument):
+    def display_type_rich(self, ctx):
+        return _one_value(super().display_type_rich(ctx))
 
-# Below this many columns a command's --help is Click's plain one (see _plain_help_when_narrow).
+
+# Below this many columns a command's --help is Click's plain one (see _Command.format_help).
 RICH_HELP_COLUMNS = 100
 
 
-def _plain_help_when_narrow() -> None:
-    """Typer's rich help gives each option four name columns and a type column before its
-    description: at 80 columns `train --help` squeezed every description into 30 columns, a word
-    or two a line. In a narrower terminal (or a pipe, 80 columns as rich takes it) a command's help
-    is Click's own: names and type in one column, the description beside them. The list of
-    commands (`orderlab --help`) keeps its panels, which fit."""
-    import shutil
+class _Command(core.TyperCommand):
+    """orderlab's commands (and only they: another Typer app in the same process keeps Typer's own
+    help) with the options above."""
 
-    from typer import core
-    rich_help = core.TyperCommand.format_help
-    if getattr(rich_help, "_orderlab", False):
-        return
+    def get_params(self, ctx):
+        params = super().get_params(ctx)        # --help among them, made at the first call
+        for p in params:                        # Typer makes them; only their help text changes
+            if type(p) is core.TyperOption:
+                p.__class__ = _Option
+            elif type(p) is core.TyperArgument:
+                p.__class__ = _Argument
+        return params
 
     def format_help(self, ctx, formatter):
+        """Typer's rich help gives each option four name columns and a type column before its
+        description: at 80 columns `train --help` squeezed every description into 30 columns, a
+        word or two a line. In a narrower terminal (or a pipe, 80 columns as rich takes it) a
+        command's help is Click's own: names and type in one column, the description beside them.
+        The list of commands (`orderlab --help`) keeps its panels, which fit."""
+        import shutil
         if shutil.get_terminal_size((80, 24)).columns < RICH_HELP_COLUMNS:
             return super(core.TyperCommand, self).format_help(ctx, formatter)     # Click's (Typer's own copy)
-        return rich_help(self, ctx, formatter)
-    format_help._orderlab = True
-    core.TyperCommand.format_help = format_help
+        return super().format_help(ctx, formatter)
 
-
-_plain_help_when_narrow()
 
 app = typer.Typer(
     cls=_Group,
@@ -158,6 +153,9 @@ for _name in COMMAND_MODULES:
             raise
         continue
     _mod.register(app)
+for _info in app.registered_commands:     # app.command() fills in Typer's class where none is named
+    if _info.cls in (None, core.TyperCommand):
+        _info.cls = _Command
 
 
 INTERRUPTED, TERMINATED = 130, 143      # the shells' codes for a death by SIGINT and by SIGTERM

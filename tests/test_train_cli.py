@@ -699,6 +699,24 @@ def test_help_at_80_columns_gives_descriptions_room_and_repeatable_options_one_t
     assert "╭─ Train" in top and "╭─ Analyse" in top, top
 
 
+def test_help_changes_stay_with_orderlab_commands():
+    """The plain narrow help and the flag types were patched onto Typer's own classes, so another
+    Typer app in the same process (a user's script beside `orderlab.cli`) got them too."""
+    import typer
+    other = typer.Typer()
+
+    @other.command()
+    def hello(name: list[str] = typer.Option([]), loud: bool = typer.Option(False, "--loud")):
+        """Say hello."""
+
+    own = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "80"}).output
+    assert "╭" not in own, own
+    theirs = runner.invoke(other, ["--help"], env={"COLUMNS": "80"}).output
+    assert "╭─ Options" in theirs and "--loud" in theirs, theirs        # Typer's panels, narrow too
+    wide = runner.invoke(other, ["--help"], env={"COLUMNS": "120"}).output
+    assert "<list[str]>" in wide or "TEXT" in wide, wide                   # Typer's own type names
+
+
 def test_a_store_made_by_train_is_said_to_be_new(tmp_path):
     """A mistyped --tracking-uri made a store in a new folder without a word; the closing line now
     says the store is new (and not on the next run into it)."""

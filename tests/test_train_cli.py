@@ -699,6 +699,17 @@ def test_help_at_80_columns_gives_descriptions_room_and_repeatable_options_one_t
     assert "╭─ Train" in top and "╭─ Analyse" in top, top
 
 
+def test_piped_progress_rows_fit_80_columns(store_uri):
+    """`train 2>&1 | tee log` in an 80-column terminal wrapped every row mid-word ("FINISHED  t" /
+    "est 0.900"): in a pipe the bars were sized for 160 columns."""
+    args = [a for a in FAST if a != "--quiet"]
+    r = invoke("train", "--arch", "mlp", "--seeds", "0-1", "--study", "piped", *args)
+    assert r.exit_code == 0, r.output
+    rows = [line for line in r.stderr.splitlines() if "━" in line]
+    assert len(rows) == 3 and all("FINISHED  test 0." in row for row in rows[1:]), r.stderr
+    assert max(map(len, rows)) <= 80, rows
+
+
 def test_help_changes_stay_with_orderlab_commands():
     """The plain narrow help and the flag types were patched onto Typer's own classes, so another
     Typer app in the same process (a user's script beside `orderlab.cli`) got them too."""

@@ -96,8 +96,11 @@ def progress_bars(console):
                 self._restore()
                 self._restore = lambda: None
 
+    # In a pipe or a file the console is 160 wide (see make_console), but its rows are read at a
+    # terminal's width too (`train 2>&1 | tee log`): a 32-cell bar wrapped each row there.
+    width = console.width if console.is_terminal else min(console.width, 80)
     return Bars(TextColumn("[bold]{task.description}", table_column=Column(no_wrap=True)),
-                BarColumn(bar_width=max(10, min(40, console.width // 5)), table_column=Column(no_wrap=True)),
+                BarColumn(bar_width=max(10, min(40, width // 5)), table_column=Column(no_wrap=True)),
                 TextColumn("{task.percentage:>5.1f}%", table_column=Column(no_wrap=True)),
                 TimeElapsedColumn(table_column=Column(no_wrap=True)),
                 TimeRemainingColumn(table_column=Column(no_wrap=True)),

@@ -110,11 +110,17 @@ def load_recipe(path: str | Path, scale: str = "demo") -> Recipe:
         raise OrderlabError(f"unknown scale {scale!r}; use demo or paper")
     path = Path(path)
     data = _toml(path)
-    name = str(data.get("name") or path.stem)
+    for k in ("name", "title", "claim"):
+        if k in data and not isinstance(data[k], str):
+            raise OrderlabError(f"recipe {path}: {k} must be a string (got {data[k]!r})")
+    name = data.get("name") or path.stem
     if not name.replace("-", "").replace("_", "").isalnum():
         raise OrderlabError(f"recipe {path}: name {name!r} may hold only letters, digits, - and _")
     raw_studies = data.get("studies")
-    if not isinstance(raw_studies, list) or not raw_studies:
+    if raw_studies is not None and not isinstance(raw_studies, list):
+        raise OrderlabError(f"recipe {path}: studies must be an array of tables ([[studies]]); "
+                            f"got {raw_studies!r}")
+    if not raw_studies:
         raise OrderlabError(f"recipe {path} defines no study; add a [[studies]] table (see docs/paradigms.md)")
     studies = []
     skipped: dict[str, str] = {}          # studies of the other scale only: key -> "key (dataset, archs)"
@@ -122,9 +128,11 @@ def load_recipe(path: str | Path, scale: str = "demo") -> Recipe:
         where = f"recipe {path}, study {i + 1}"
         if not isinstance(st, dict) or "key" not in st:
             raise OrderlabError(f"{where}: needs key = \"NAME\"")
-        key = str(st["key"])
+        if not isinstance(st["key"], str):
+            raise OrderlabError(f"{where}: key must be a string (got {st['key']!r})")
+        key = st["key"]
         only_scales = st.get("scales", list(SCALES))
-        if not isinstance(only_scales, list) or not set(only_scales) <= set(SCALES):
+        if not isinstance(only_scales, list) or not all(isinstance(x, str) and x in SCALES for x in only_scales):
             raise OrderlabError(f"{where}: scales must be a list of demo/paper (got {only_scales!r})")
         if scale not in only_scales:
             archs = st.get("archs")
@@ -138,9 +146,15 @@ def load_recipe(path: str | Path, scale: str = "demo") -> Recipe:
             raise OrderlabError(f"{where}: [{scale}] must be a table of settings")
         opts.update(_settings(scaled, f"{where} [{scale}]"))
         per_arch = {}
-        for arch, table in (st.get("arch") or {}).items():
+        arch_tables = st.get("arch", {})
+        if not isinstance(arch_tables, dict) or not all(isinstance(t, dict) for t in arch_tables.values()):
+            raise OrderlabError(f"{where}: arch must hold one table of settings per architecture "
+                                f"([studies.arch.NAME]; got {arch_tables!r})")
+        for arch, table in arch_tables.items():
             t = dict(table)
             scaled_a = t.pop(scale, {})
+            if not isinstance(scaled_a, dict):
+                raise OrderlabError(f"{where}: [arch.{arch}.{scale}] must be a table of settings")
             t = {k: v for k, v in t.items() if k not in SCALES}
             per_arch[arch] = {**_settings(t, f"{where} [arch.{arch}]"),
                               **_settings(scaled_a, f"{where} [arch.{arch}.{scale}]")}
@@ -176,14 +190,14 @@ def load_recipe(path: str | Path, scale: str = "demo") -> Recipe:
         raise OrderlabError(f"recipe {path}: study key {', '.join(map(repr, twice))} is used by more than one "
                             f"study at --scale {scale}; give each study its own key")
     checks = data.get("checks", [])
-    if not isinstance(checks, list):
-        raise OrderlabError(f"recipe {path}: checks must be an array of tables ([[checks]])")
+    if not isinstance(checks, list) or not all(isinstance(c, dict) for c in checks):
+        raise OrderlabError(f"recipe {path}: checks must be an array of tables ([[checks]]; got {checks!r})")
     # A check on a study of the other scale only is left out at this scale.
     def other_scale(c) -> bool:
-        return isinstance(c, dict) and bool({str(c.get("study")), str(c.get("reference_study"))} & set(skipped))
+        return bool({str(c.get("study")), str(c.get("reference_study"))} & set(skipped))
     left_checks = [str(c.get("claim") or c.get("kind", "?")) for c in checks if other_scale(c)]
-    checks = [c for c in checks if isinstance(c, dict) and not other_scale(c)]
-    recipe = Recipe(name, str(data.get("title", name)), str(data.get("claim", "")), path, scale, studies, checks,
+    checks = [c for c in checks if not other_scale(c)]
+    recipe = Recipe(name, data.get("title", name), data.get("claim", ""), path, scale, studies, checks,
                     list(skipped.values()), left_checks)
     for i, c in enumerate(checks):
         _check_check(recipe, c, f"recipe {path}, check {i + 1}")

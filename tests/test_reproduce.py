@@ -159,6 +159,19 @@ def test_recipe_errors(tmp_path):
         # a key that cannot name the study's folder was listed by --list, refused only when run
         (TINY.replace('key = "gauss"', 'key = "a/b"'), "study 2 ('a/b'): bad study name 'demo-tiny-a/b'"),
         (TINY.replace('key = "gauss"', f'key = "{"g" * 200}"'), "at most 200 bytes; change its key"),
+        # values of the wrong type crashed with a traceback, or were taken as their str()
+        (TINY.replace("arch.knn = { epochs = 4 }", "arch.knn = 5"), "study 1: arch must hold one table of settings"),
+        (TINY.replace("arch.mlp = { epochs = 2, record_every = 0.5 }\narch.knn = { epochs = 4 }", "arch = 5"),
+         "study 1: arch must hold one table of settings per architecture"),
+        (TINY.replace("arch.knn = { epochs = 4 }", "arch.knn = { demo = 5 }"),
+         "study 1: [arch.knn.demo] must be a table of settings"),
+        (TINY.replace('scales = ["paper"]', "scales = [[1]]"), "study 3: scales must be a list of demo/paper"),
+        (TINY.split("[[checks]]")[0].replace('name = "tiny"', 'name = "tiny"\nchecks = [5]'),
+         "checks must be an array of tables ([[checks]]; got [5])"),       # dropped without a word
+        (TINY.replace('key = "gauss"', 'key = ["gauss"]'), "study 2: key must be a string (got ['gauss'])"),
+        (TINY.replace('name = "tiny"', "name = 5"), "name must be a string (got 5)"),
+        (TINY.replace('title = "Tiny end-to-end recipe"', "title = [1]"), "title must be a string"),
+        ('name = "x"\nstudies = 5\n', "studies must be an array of tables ([[studies]]); got 5"),
     ]
     for text, message in cases:
         f.write_text(text)

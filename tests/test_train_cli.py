@@ -710,6 +710,31 @@ def test_piped_progress_rows_fit_80_columns(store_uri):
     assert max(map(len, rows)) <= 80, rows
 
 
+def test_momentum_is_refused_where_no_network_uses_it(store_uri):
+    """`--arch mlp --momentum 0.5` trained with AdamW (mlp's default), which has no momentum, and
+    stored momentum=0.5 among the run's parameters as if it had been used."""
+    from types import SimpleNamespace
+
+    from orderlab.trainer.api import TrainConfig, _differences, resolve_hparams
+    from orderlab.trainer.models import get_arch
+    for extra in ([], ["--arch", "cnn"], ["--optimizer", "adam"]):
+        assert_one_line_error(invoke("train", "--arch", "mlp", *extra, "--momentum", "0.5", "--seeds", "0", *FAST),
+                              "--momentum sets SGD's momentum", "add --optimizer sgd, or drop --momentum")
+    assert not Store(store_uri).list_studies()
+    r = invoke("train", "--arch", "mlp", "--optimizer", "sgd", "--momentum", "0.5", "--seeds", "0", "--study", "m", *FAST)
+    assert r.exit_code == 0, r.output
+    assert Store(store_uri).list_runs("m")[0].params["momentum"] == "0.5"
+    # beside an SGD network it is that network's; the AdamW one keeps its default, as a learner
+    # keeps its network-only options (so its next seeds, asked without it, are not refused)
+    cfg = TrainConfig(study="m", archs=["mlp", "st-vgg"], seeds=[0], momentum=0.5)
+    assert resolve_hparams(get_arch("mlp"), cfg, False)["momentum"] == get_arch("mlp").hyperparameters()["momentum"]
+    assert resolve_hparams(get_arch("st-vgg"), cfg, False)["momentum"] == 0.5
+    stored = SimpleNamespace(arch="mlp", params={"optimizer": "adam", "momentum": "0.5"})    # as stored before
+    assert _differences(stored, {"optimizer": "adam", "momentum": 0.9}, None) == []
+    stored.params["optimizer"] = "sgd"
+    assert _differences(stored, {"optimizer": "sgd", "momentum": 0.9}, None) == ["momentum=0.5 (asked: 0.9)"]
+
+
 def test_help_changes_stay_with_orderlab_commands():
     """The plain narrow help and the flag types were patched onto Typer's own classes, so another
     Typer app in the same process (a user's script beside `orderlab.cli`) got them too."""

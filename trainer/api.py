@@ -98,6 +98,10 @@ def resolve_hparams(spec, cfg: TrainConfig, augment_default: bool) -> dict[str, 
         v = getattr(cfg, k)
         if v is not None and not (learner and k in NETWORK_ONLY):
             hp[k] = v
+    if not learner and hp["optimizer"] == "adam" and cfg.momentum is not None:
+        # AdamW has no momentum to set (its betas are fixed): kept at the default, as a learner
+        # keeps its network-only options
+        hp["momentum"] = spec.hyperparameters()["momentum"]
     # a learner keeps the dataset's default, as its runs have always stored (it augments nothing)
     hp["augment"] = augment_default if learner or cfg.augment is None else cfg.augment
     hp["record_every"] = cfg.record_every
@@ -120,16 +124,24 @@ def check_augment(cfg: TrainConfig, ds, store=None) -> None:
 
 def check_options_used(cfg: TrainConfig, specs) -> None:
     """Refuse network-only options when every architecture asked for is a learner: they would do
-    nothing. Beside a network they are that network's, and the learners ignore them. A learner
-    whose stages are whole rounds or trees refuses a fraction of one (it would train fewer stages
-    than its run says)."""
+    nothing. Beside a network they are that network's, and the learners ignore them. So with
+    ``--momentum`` where every network trains with AdamW (an SGD network beside them takes it). A
+    learner whose stages are whole rounds or trees refuses a fraction of one (it would train fewer
+    stages than its run says)."""
     from orderlab.trainer.learners import WHOLE_STAGES
     whole = [s.name for s in specs if s.name in WHOLE_STAGES]
     if whole and cfg.epochs is not None and cfg.epochs != int(cfg.epochs):
         raise OrderlabError(f"--epochs {cfg.epochs:g} is not a whole number, and {' and '.join(whole)} "
                             f"train{'s' if len(whole) == 1 else ''} in whole stages (boosting rounds or trees); "
                             f"give a whole number, e.g. --epochs {math.ceil(cfg.epochs):d}")
-    if any(s.kind != "sklearn" for s in specs):
+    nets = [s for s in specs if s.kind != "sklearn"]
+    adam = [s.name for s in nets if (cfg.optimizer or s.hyperparameters()["optimizer"]) == "adam"]
+    if cfg.momentum is not None and nets and len(adam) == len(nets):
+        one = len(adam) == 1
+        default = "" if cfg.optimizer else f" ({'its' if one else 'their'} default optimizer)"
+        raise OrderlabError(f"--momentum sets SGD's momentum, and {', '.join(adam)} train{'s' if one else ''} with "
+                            f"AdamW{default}, which has none: add --optimizer sgd, or drop --momentum")
+    if nets:
         return
     given = [flag for k, flag in NETWORK_ONLY.items() if getattr(cfg, k) is not None]
     if given:
@@ -258,7 +270,8 @@ def _differences(run, hp: dict[str, Any], record_splits: tuple[str, ...] | None)
     from orderlab.trainer.learners import LEARNERS
     # A learner's network-only options changed nothing it did: runs made before learners stopped
     # storing them (`--arch knn --arch mlp --lr 0.01` stored lr=0.01 for knn too) still match.
-    ignored = NETWORK_ONLY if run.arch in LEARNERS else {}
+    # Nor did --momentum an AdamW network's (runs made before it kept the default stored it).
+    ignored = NETWORK_ONLY if run.arch in LEARNERS else ("momentum",) if run.params.get("optimizer") == "adam" else ()
     diff = [f"{k}={run.params.get(k)} (asked: {v})" for k, v in hp.items()
             if k in run.params and k not in ignored and not param_equals(run.params.get(k), v)]
     if record_splits is not None and "record_splits" in run.params \

@@ -1,8 +1,7 @@
 """The `orderlab` command line. Command groups live in orderlab/commands/*.py; each exposes
-``register(app)``. Only typer is imported here: torch, mlflow and textual load inside commands."""
+``register(app)``. Nothing heavy is imported here: torch, mlflow and textual load inside commands."""
 from __future__ import annotations
 
-import importlib
 import sys
 
 import click
@@ -11,6 +10,7 @@ from typer import core
 from typer.core import TyperGroup
 
 from orderlab.errors import OrderlabError
+from orderlab.plugins import import_present
 
 # The Click that Typer runs on (Typer >= 0.22 carries its own copy as typer._click): its exceptions
 # are the ones raised on the command line.
@@ -145,13 +145,7 @@ COMMAND_MODULES = [
     "orderlab.commands.reproduce",  # reproduce
 ]
 
-for _name in COMMAND_MODULES:
-    try:
-        _mod = importlib.import_module(_name)
-    except ModuleNotFoundError as _e:
-        if _e.name != _name:
-            raise
-        continue
+for _mod in import_present(COMMAND_MODULES):
     _mod.register(app)
 for _info in app.registered_commands:     # app.command() fills in Typer's class where none is named
     if _info.cls in (None, core.TyperCommand):

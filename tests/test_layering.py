@@ -75,3 +75,16 @@ def test_nothing_generic_is_importable_at_top_level(tmp_path):
     for name in ("app", "trainer", "analysis"):
         proc = subprocess.run([sys.executable, "-c", f"import {name}"], cwd=tmp_path, capture_output=True)
         assert proc.returncode != 0, f"top-level module {name!r} is importable"
+
+
+def test_import_present_skips_an_absent_module_but_not_a_broken_one(tmp_path, monkeypatch):
+    """Commands, architectures and datasets are registered by importing their modules: one left
+    out of an install is skipped, one whose own dependency is missing is a broken install."""
+    from orderlab.plugins import import_present
+    (tmp_path / "ol_present.py").write_text("X = 1\n")
+    (tmp_path / "ol_broken.py").write_text("import ol_no_such_dependency\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    found = import_present(["ol_absent", "ol_present"])
+    assert [m.__name__ for m in found] == ["ol_present"]
+    with pytest.raises(ModuleNotFoundError, match="ol_no_such_dependency"):
+        import_present(["ol_present", "ol_broken"])

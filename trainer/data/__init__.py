@@ -6,7 +6,6 @@ class-balanced subsets (fixed by ``data_seed``) that every network of a study sh
 from __future__ import annotations
 
 import hashlib
-import importlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Callable
 import numpy as np
 
 from orderlab.errors import OrderlabError
+from orderlab.plugins import import_present
 from orderlab.record import split_fingerprint
 
 # Modules that register datasets when imported (kept lazy: some import torchvision).
@@ -147,15 +147,9 @@ def register(name: str, description: str, takes_arg: bool = False, arg_help: str
 
 def _ensure_loaded() -> None:
     global _loaded
-    if _loaded:
-        return
-    for mod in _LOADER_MODULES:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as e:
-            if e.name != mod:  # a real missing dependency inside the module
-                raise
-    _loaded = True
+    if not _loaded:
+        import_present(_LOADER_MODULES)
+        _loaded = True
 
 
 def dataset_specs() -> list[DatasetSpec]:

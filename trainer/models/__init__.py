@@ -11,11 +11,11 @@ hyperparameters that make it learn well out of the box; CLI options override the
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from orderlab.errors import OrderlabError
+from orderlab.plugins import import_present
 
 _ARCH_MODULES = [
     "orderlab.trainer.models.vision",
@@ -62,15 +62,9 @@ def register_arch(name: str, description: str, *, kind: str = "torch",
 
 def _ensure_loaded() -> None:
     global _loaded
-    if _loaded:
-        return
-    for mod in _ARCH_MODULES:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as e:
-            if e.name != mod:
-                raise
-    _loaded = True
+    if not _loaded:
+        import_present(_ARCH_MODULES)
+        _loaded = True
 
 
 def arch_specs() -> list[ArchSpec]:

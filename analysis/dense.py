@@ -99,8 +99,7 @@ def forgetting_events(c: np.ndarray) -> np.ndarray:
     return (c[:, :-1] & ~c[:, 1:]).sum(axis=1)
 
 
-def order_correlation(c: np.ndarray, epoch: np.ndarray, arch: np.ndarray, archs: list[str], plans: list[dict],
-                      q: float) -> dict:
+def order_correlation(c: np.ndarray, epoch: np.ndarray, archs: list[str], plans: list[dict], q: float) -> dict:
     """Spearman and first-q overlap over the given half-splits (metrics.half_splits)."""
     # Integer totals, not float means: sums of means in another order round differently and
     # would break ties between examples that are exactly tied.

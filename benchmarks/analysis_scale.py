@@ -111,7 +111,7 @@ def analyse_dense(stack: Stack, plans) -> dict:
     out["order_access"] = acc[np.argsort(-acc, kind="stable")]
     out["learned_at"] = D.learned_at(c, stack.epoch)
     out["forgetting"] = D.forgetting_events(c)
-    oc = D.order_correlation(c, stack.epoch, stack.arch, stack.archs, plans, 0.2)
+    oc = D.order_correlation(c, stack.epoch, stack.archs, plans, 0.2)
     out["spearman"], out["overlap"] = oc["spearman"], oc["overlap"]
     return out
 

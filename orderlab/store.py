@@ -1414,7 +1414,7 @@ class Store:
         except (MlflowException, OSError):
             return None
 
-    def write_examples(self, study: str, parent_run_id: str, local_file: Path) -> None:
+    def write_examples(self, parent_run_id: str, local_file: Path) -> None:
         local = self._artifact_dir(parent_run_id)
         if local is not None:
             dst = local / EXAMPLES_ARTIFACT_DIR / THUMBNAILS_FILENAME

@@ -34,7 +34,7 @@ def uri(tmp_path_factory):
                        class_names=[f"c{i}" for i in range(10)],
                        splits={"test": {"example_id": ids, "label": labels,
                                         "image": np.zeros((N_EX, 8, 8, 1), np.uint8)}})
-    store.write_examples("syn", store.study_parent("syn"), ex)
+    store.write_examples(store.study_parent("syn"), ex)
     return uri
 
 

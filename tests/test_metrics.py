@@ -261,7 +261,7 @@ def test_dense_reference_agrees_on_a_small_study():
         assert np.allclose(M.architecture_agreement(st, e)[1],
                            D.architecture_agreement(D.pairwise_tpa(c[:, e]), arch, st.archs), equal_nan=True)
     oc = M.order_correlation(st, n_splits=4, seed=3)
-    ref = D.order_correlation(c, st.epoch, arch, st.archs, M.half_splits(st, 4, 3), 0.2)
+    ref = D.order_correlation(c, st.epoch, st.archs, M.half_splits(st, 4, 3), 0.2)
     assert np.allclose(oc["spearman"], ref["spearman"]) and np.allclose(oc["overlap"], ref["overlap"])
 
 

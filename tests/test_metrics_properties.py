@@ -52,7 +52,7 @@ def test_packed_matches_the_dense_definitions(study):
     assert close(M.learned_at(s), D.learned_at(c, s.epoch))
     assert (M.forgetting_events(s) == D.forgetting_events(c)).all()
     oc = M.order_correlation(s, n_splits=3)
-    ref = D.order_correlation(c, s.epoch, arch, s.archs, M.half_splits(s, 3), 0.2)
+    ref = D.order_correlation(c, s.epoch, s.archs, M.half_splits(s, 3), 0.2)
     assert close(oc["spearman"], ref["spearman"]) and close(oc["overlap"], ref["overlap"])
 
 

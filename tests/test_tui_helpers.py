@@ -28,7 +28,7 @@ def write_examples(store, study: str, labels: np.ndarray) -> None:
                              class_names=[f"digit{i}" for i in range(10)],
                              splits={"test": {"example_id": np.arange(len(labels)), "image": imgs,
                                               "label": labels}})
-        store.write_examples(study, store.study_parent(study), path)
+        store.write_examples(store.study_parent(study), path)
 
 
 @pytest.fixture(scope="session")

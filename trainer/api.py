@@ -625,7 +625,3 @@ def train_one(run, spec, arch: str, seed: int, hp: dict[str, Any], ds, data, rec
               record_every=float(hp["record_every"]))
     return train_network(run, model, data, h, seed=seed, record_splits=tuple(record_splits), progress=progress,
                          resume_state=resume_state)
-
-
-def config_dict(cfg: TrainConfig) -> dict[str, Any]:
-    return asdict(cfg)

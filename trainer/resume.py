@@ -313,7 +313,7 @@ def _resume_vectorised(ctx, batch: list[tuple], data, reporter) -> list[str]:
                        writers=None if fresh else [w for _, _, w in batch])
 
 
-def _interrupted_line(tally, store: Store, info) -> str:
+def _interrupted_line(tally, info) -> str:
     """What an interrupted `train --resume` leaves behind, by the status the run really got."""
     status = tally.ended.get(info.name)
     if status == "FINISHED":       # the interrupt came as the finished run was being closed
@@ -348,7 +348,7 @@ def resume_run(run_id: str, *, tracking_uri: str | None = None, quiet: bool = Fa
         import typer
 
         from orderlab.terminal import say
-        say(_interrupted_line(reporter, store, info), err=True)
+        say(_interrupted_line(reporter, info), err=True)
         raise typer.Exit(130) from None
     now = ids[0] if ids else info.run_id
     info = store.get_run(now)

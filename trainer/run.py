@@ -151,7 +151,7 @@ def prepare_study(store: Store, study: str, dataset: Dataset, record_splits: tup
         with tempfile.TemporaryDirectory() as tmp:
             path = save_examples(Path(tmp) / "examples.npz", dataset=dataset.name, kind=dataset.kind,
                                  class_names=dataset.class_names, splits=splits)
-            store.write_examples(study, parent, path)
+            store.write_examples(parent, path)
     return StudyContext(store, study, exp_id, parent, dataset, tuple(record_splits), fps)
 
 

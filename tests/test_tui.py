@@ -287,6 +287,24 @@ async def test_sorting_leaves_the_runs_line_in_view_at_80x24(tui_store):
 
 
 @pilot_test
+async def test_the_status_line_is_broken_for_its_room_beside_the_keys_panel(tui_store):
+    """Textual's keys panel (ctrl+p, Keys) narrows the study screen's lines but not the screen: the
+    status line stayed broken for the terminal's width, inside "epoch 2", and did so after polls."""
+    app = make_app(tui_store, study=ALPHA)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: study_ready(app))
+        app.action_show_help_panel()
+        await pilot.pause(0.3)
+        status = app.screen.query_one("#study-status")
+        assert status.content_region.width < 70
+        lines = [line.split("▏")[0].rstrip() for line in screen_text(app).splitlines()[1:4]]
+        assert any("checkpoint 9/9, epoch 2" in line for line in lines), lines
+        app.action_hide_help_panel()
+        await pilot.pause(0.3)
+        assert "8 finished · checkpoint 9/9, epoch 2" in screen_text(app).splitlines()[1]
+
+
+@pilot_test
 async def test_the_footer_keeps_help_at_80_columns(tui_store):
     """The Examples view's two keys pushed "? help" off an 80-column footer: the command palette's
     key gives way there (ctrl+p still opens it), and comes back where there is room."""

@@ -100,6 +100,19 @@ def chosen_index(stack: Any, chosen: float) -> int:
     return at[-1] if at else 0
 
 
+class StatusLine(Static):
+    """The study's status line. Its lines are broken for its width (see line_room), which changes
+    with the terminal's and where a panel is docked beside the screen (Textual's keys panel): the
+    screen itself is not resized then, so the line says so."""
+    _width = 0
+
+    def on_resize(self) -> None:
+        width = self.content_region.width
+        if width != self._width:
+            self._width = width
+            self.screen.show_status()
+
+
 class StudyScreen(PollingScreen):
     AUTO_FOCUS = "#runs-table"
     BINDINGS = [
@@ -151,7 +164,7 @@ class StudyScreen(PollingScreen):
     # -- layout ---------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="◆")
-        yield Static("", id="study-status")
+        yield StatusLine("", id="study-status")
         yield Static("", id="study-notes")
         yield Static("", id="unreadable")
         yield Static("", id="problem")

@@ -103,9 +103,16 @@ def fit_lines(text: Text, width: int, max_lines: int, more: str = "") -> Text:
 
 
 def line_room(app) -> int:
-    """The cells a line of the study screen's text holds: the terminal's width less the one-cell
-    padding on each side that its lines (status, notes, legends, view status lines) have."""
-    return app.size.width - 2
+    """The cells a line of the study screen's text holds (status, notes, legends, view status
+    lines): its status line's, which a panel docked beside the screen narrows (Textual's keys
+    panel: the lines were broken for the terminal's width and cut); before that line is laid out,
+    the terminal's width less the one-cell padding on each side those lines have."""
+    from textual.css.query import NoMatches
+    try:
+        width = app.screen.query_one("#study-status").content_region.width
+    except NoMatches:
+        width = 0
+    return width if width > 0 else app.size.width - 2
 
 
 def pack_segments(segments: Sequence[Text], width: int, sep: str = " · ",

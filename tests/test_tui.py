@@ -473,6 +473,11 @@ async def test_order_view_says_when_the_first_learned_are_a_draw_among_ties(empt
                        what="the tie note")
         assert shows(app, "near 0.20 by construction")
         assert "cnn" not in app.screen.data.analysis.tied
+        # `n`, "every note about the study, whole", has it too, with the advice `analyze` gives
+        await pilot.press("n")
+        await pilot.pause()
+        assert shows(app, "more examples than the first 20% tie at the highest accessibility"), screen_text(app)
+        assert shows(app, "e.g. --record-every")
 
 
 @pilot_test

@@ -87,7 +87,14 @@ def study_notes(data: Any, mode: str, live: bool, most: int | None) -> list[str]
     from orderlab.app.source import NO_CHECKPOINT
     if data.problem and data.stack is None and not (data.starting and data.problem == NO_CHECKPOINT):
         notes.append(data.problem)
-    return notes + list(data.notes)
+    notes += list(data.notes)
+    an = getattr(data, "analysis", None)
+    if most is None and an is not None and an.tied:
+        # the Order view says it in short; `n` gives it whole, with its advice, as `analyze` does
+        from orderlab.analysis.summary import own_grids, tied_note, tied_positions
+        notes.append(tied_note(an.tied, an.order.get("q", 0.2), *tied_positions(data.stack, an.tied),
+                               own_grids(data.stack)))
+    return notes
 
 
 def chosen_index(stack: Any, chosen: float) -> int:

@@ -101,6 +101,21 @@ def test_line_chart_draws_lines_and_shades_the_gap():
     assert frac[-1].plain.split() == ["0", "1.74", "epoch"], frac[-1].plain
 
 
+def test_the_checkpoint_marker_leaves_the_curve_whole_at_the_first_checkpoint():
+    """At the first (or last) checkpoint the marker's "┊" took the cells the curve starts in and
+    hid its dots ("0.0┤┊⠾⠋⠉" rather than "0.0┤⣠⠾⠋⠉")."""
+    x = np.linspace(0, 2, 9)
+    y = np.linspace(0.0, 0.9, 9)
+    plain = R.line_chart([R.Series("tpa", x, y, "#4fc3f7")], 40, 12)
+    marked = R.line_chart([R.Series("tpa", x, y, "#4fc3f7")], 40, 12, marker_x=0.0)
+    for a, b in zip(plain[:-2], marked[:-2]):
+        col = 5                                    # the first column of the plot, after " 1.0┤"
+        if a.plain[col] != " ":
+            assert b.plain[col] == a.plain[col], (a.plain, b.plain)    # the curve's dots stay
+        else:
+            assert b.plain[col] == "┊", (a.plain, b.plain)             # the marker elsewhere
+
+
 def test_bar_and_epochs():
     assert R.bar(0.5, 8) == "████    " and R.bar(1.0, 4) == "████" and R.bar(0, 3) == "   "
     # the last cell fills from the left, as the bar does ("█▄" read as a histogram's)

@@ -258,11 +258,6 @@ def line_chart(series: Sequence[Series], width: int, height: int, *, bands: Sequ
         for c in xs_cells:
             if np.isfinite(lo[c]) and np.isfinite(hi[c]) and xv[c] <= b.x[ok].max() + 1e-9:
                 cv.shade(int(c), to_row(hi[c]), to_row(lo[c]), _dim(b.colour, 0.28))
-    if marker_x is not None:
-        mx = int(to_px(marker_x, y_lo)[0] // 2)
-        for r in range(plot_h):
-            if cv.bits[r, mx] == 0 and (r, mx) not in cv.char:
-                cv.put(mx, r, "┊", "#777777")       # dashed: at the right edge "│" read as a frame
     for s in series:
         ok = np.isfinite(s.y)
         x, y = np.asarray(s.x, float)[ok], np.asarray(s.y, float)[ok]
@@ -271,6 +266,13 @@ def line_chart(series: Sequence[Series], width: int, height: int, *, bands: Sequ
             cv.dot(int(round(px)), int(round(py)), s.colour)
         for i in range(len(x) - 1):
             cv.line(*to_px(x[i], y[i]), *to_px(x[i + 1], y[i + 1]), s.colour, dotted=s.dotted)
+    if marker_x is not None:
+        # after the curves, in the cells they leave empty: drawn first, its "┊" hid the curve's
+        # dots in the cells they later shared (the first and last checkpoints' columns)
+        mx = int(to_px(marker_x, y_lo)[0] // 2)
+        for r in range(plot_h):
+            if cv.bits[r, mx] == 0 and (r, mx) not in cv.char:
+                cv.put(mx, r, "┊", "#777777")       # dashed: at the right edge "│" read as a frame
     rows = cv.lines()
     out = []
     ticks = {0: y_hi, plot_h - 1: y_lo, (plot_h - 1) // 2: (y_lo + y_hi) / 2}

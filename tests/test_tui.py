@@ -305,6 +305,25 @@ async def test_the_status_line_is_broken_for_its_room_beside_the_keys_panel(tui_
 
 
 @pilot_test
+async def test_the_footer_offers_next_pair_only_where_there_is_another(tui_store):
+    """Two architectures are one pair: `o` did nothing, yet the footer offered "o next pair"."""
+    app = make_app(tui_store, study=ALPHA)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: study_ready(app))
+        await pilot.press("5")
+        await wait_for(pilot, lambda: shows(app, "ρ ="), what="the scatter")
+        footer = screen_text(app).splitlines()[-1]
+        assert "next pair" not in footer and "? help" in footer, footer
+        assert shows(app, "dotted: equal")                 # the scatter's diagonal, said
+    app = make_app(tui_store, study=ALPHA, compare=BETA)    # three architectures: three pairs
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: study_ready(app) and len(app.screen.studies) == 2, what="the comparison")
+        await pilot.press("5")
+        await wait_for(pilot, lambda: shows(app, "o: next pair (1/3)"), what="the pairs")
+        assert "o next pair" in screen_text(app).splitlines()[-1]
+
+
+@pilot_test
 async def test_the_footer_keeps_help_at_80_columns(tui_store):
     """The Examples view's two keys pushed "? help" off an 80-column footer: the command palette's
     key gives way there (ctrl+p still opens it), and comes back where there is room."""

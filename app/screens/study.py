@@ -450,7 +450,8 @@ class StudyScreen(PollingScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "in_view":
-            return bool(parameters) and parameters[0] == self.active_view()
+            return len(parameters) == 2 and parameters[0] == self.active_view() and \
+                self.query_one(f"#view-{parameters[0]}").key_applies(parameters[1])
         return True
 
     def action_in_view(self, vid: str, method: str) -> None:

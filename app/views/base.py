@@ -17,6 +17,10 @@ class View(Vertical):
     def show_checkpoint(self, result: Any) -> None:
         pass
 
+    def key_applies(self, method: str) -> bool:
+        """Whether this view's key for ``method`` does anything now (the footer offers it then)."""
+        return True
+
     @property
     def study_screen(self) -> Any:
         return self.screen

@@ -41,6 +41,12 @@ class OrderView(View):
             return
         if changed:
             self._redraw()
+            self.screen.refresh_bindings()      # architectures come and go in a live study
+
+    def key_applies(self, method: str) -> bool:
+        # two architectures are one pair: `o` had nothing to go to, yet the footer offered it
+        return method != "action_next_pair" or (
+            self._data is not None and self._data.analysis is not None and len(self.pairs()) > 1)
 
     def action_next_pair(self) -> None:
         if self._data is not None and self._data.analysis is not None:
@@ -107,7 +113,7 @@ class OrderView(View):
         self.query_one("#order-scatter", Drawing).set_draw(draw_scatter)
         # phrases kept whole: at 80 columns, compared, "o: next pair" was broken over two lines
         phrases = [Text(f"{x_arch} vs {y_arch}: ρ = {fmt(rho)}", style="bold"),
-                   Text("a dot per example; axes: accessibility", style="dim")]
+                   Text("a dot per example; axes: accessibility; dotted: equal", style="dim")]
         if len(pairs) > 1:
             phrases.append(Text(f"o: next pair ({self.pair + 1}/{len(pairs)})", style="dim"))
         s = pack_segments(phrases, line_room(self.app))

@@ -235,6 +235,45 @@ def test_ctrl_c_or_sigterm_marks_the_workers_runs_killed(store_uri, sig, group):
     assert all(store.load_record(r).n_checkpoints == r.checkpoints >= 2 for r in runs)
 
 
+def _spawned_workers(pid: int) -> list[int]:
+    """The sweep's worker processes that multiprocessing has spawned (they may still be importing)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                cmd = fh.read()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == pid and b"spawn_main" in cmd:
+            out.append(int(entry))
+    return out
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds the workers in /proc")
+@pytest.mark.parametrize("after", [0.0, 0.15, 0.4])
+def test_ctrl_c_while_the_workers_start_prints_no_traceback(store_uri, after):
+    """Ctrl-C as the workers were starting printed a traceback for each (from multiprocessing's
+    spawn_main as it imported typer, or a "Fatal Python error" in its site import) before the
+    sweep's own line: they start with SIGINT blocked, and take it once they can end their runs."""
+    import time
+    proc = subprocess.Popen([sys.executable, "-m", "orderlab.cli", "sweep", "--arch", "mlp", "--seeds", "0-3",
+                             "--workers", "2", "--epochs", "1", "--train-subset", "200", "--test-subset", "100",
+                             "--device", "cpu", "--study", f"early-{after}", "--quiet", "--tracking-uri", store_uri],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None and not _spawned_workers(proc.pid):
+        time.sleep(0.002)
+    assert _spawned_workers(proc.pid), "no worker started"
+    time.sleep(after)                                   # a worker's start-up imports take about a second
+    os.killpg(proc.pid, signal.SIGINT)                  # Ctrl-C in a terminal: the whole group
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (out, err)
+    assert "Traceback" not in err and "Fatal" not in err and "KeyboardInterrupt" not in err, err
+    assert err.strip().splitlines()[-1].startswith("interrupted"), err
+
+
 @pytest.mark.slow
 def test_kill_int_of_a_background_sweeps_process_group_does_nothing(store_uri):
     """A script's background sweep ignores SIGINT, as its shell starts it so; its workers stopped on

@@ -269,6 +269,10 @@ def _worker_main(slot: int, env: dict[str, str], threads: int, conn, warm_cfg: d
     # their networks as "died (exit code 0)". (Stopped with SIGINT, ignored there, they trained on.)
     signal.signal(STOP_SIGNAL, signal.default_int_handler)
     try:
+        # It started with SIGINT blocked (LocalExecutor._start): a Ctrl-C while its interpreter
+        # started up printed a traceback. One that came meanwhile is raised here, and handled below.
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         if relay_uri:
             _relay_to(conn, relay_uri)
         _warm(warm_cfg)
@@ -354,7 +358,26 @@ class LocalExecutor:
         p = self._ctx.Process(target=_worker_main, daemon=True, name=f"orderlab-sweep-{slot}",
                               args=(slot, self._env(slot), self.threads, child, self._warm_cfg,
                                     self.store.uri if self.store is not None else None))
-        p.start()
+        # The worker inherits this thread's signal mask: with SIGINT blocked, a Ctrl-C during its
+        # start-up imports waits for _worker_main, which ends its runs, rather than printing a
+        # traceback from multiprocessing's spawn_main (or "Fatal Python error" from its site
+        # import). Blocked, not ignored: nothing is lost, here or there. The resource tracker
+        # first: starting it, multiprocessing unblocks SIGINT on its way (bpo-33613). And here the
+        # Ctrl-C waits for the start to end (ctrl_c_after): the mask holds this thread only, and
+        # an interrupt raised amid it left the worker without its start-up data ("EOFError: Ran
+        # out of input" from spawn_main).
+        from orderlab.trainer.run import ctrl_c_after
+        block = hasattr(signal, "pthread_sigmask")
+        if block:
+            from multiprocessing import resource_tracker
+            resource_tracker.ensure_running()
+        with ctrl_c_after():
+            was = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if block else None
+            try:
+                p.start()
+            finally:
+                if block:
+                    signal.pthread_sigmask(signal.SIG_SETMASK, was)
         child.close()
         self._procs[slot], self._conns[slot] = p, parent
 

@@ -33,8 +33,7 @@ def load_stack(store: Store, study: str, split: str = "test", *, align: str = "s
     runs = store.list_runs(study) if runs is None else runs
     pairs = load_records(store, study, runs)
     if not pairs:
-        raise OrderlabError(f"study {study!r} has no recorded network yet; train one with "
-                            f"`{suggest(store, 'orderlab', 'train', '--study', study)}`")
+        raise no_network_yet(store, study, runs)
     notes: list[str] = unrecorded_notes(store, study, runs, pairs)
     if not interrupted:
         pairs = leave_out_interrupted(store, study, pairs, notes)
@@ -55,6 +54,24 @@ def unstarted_networks(store: Store, study: str, runs: Sequence[RunInfo],
     except Exception:  # noqa: BLE001 - a note only: no parent run (deleted, another tool's), a server's hiccup
         return []
     return sorted(n for n in store.unstarted_on(parent, runs) if not archs or n[0] in archs)
+
+
+def no_network_yet(store: Store, study: str, runs: Sequence[RunInfo]) -> OrderlabError:
+    """The refusal of a study that holds no recorded network, with what to do about it: it told a
+    study whose networks were training, or planned by an interrupted sweep, to `train --study`
+    (without the --arch that needs)."""
+    head = f"study {study!r} has no recorded network yet"
+    if any(r.status == "RUNNING" for r in runs):
+        return OrderlabError(f"{head}: its networks are training and have recorded no checkpoint; try again "
+                             f"once they have")
+    resume = suggest(store, "orderlab", "sweep", "--resume", study)
+    if unstarted_networks(store, study, runs):
+        return OrderlabError(f"{head}: networks are planned for it with no run (the command that planned them "
+                             f"stopped, or is starting them); `{resume}` starts them")
+    if runs:
+        return OrderlabError(f"{head}: its networks stopped before their first checkpoint; `{resume}` trains "
+                             f"them anew")
+    return OrderlabError(f"{head}; train one with `{suggest(store, 'orderlab', 'train', '--arch', 'NAME', '--study', study)}`")
 
 
 def unstarted_note(store: Store, study: str, runs: Sequence[RunInfo], archs: Sequence[str] | None = None) -> str | None:
@@ -114,8 +131,7 @@ def runs_of_archs(store: Store, studies: Sequence[str], archs: Sequence[str],
     found = {s: one_run_per_network(runs[s] if runs is not None else store.list_runs(s)) for s in studies}
     for s in studies:
         if not any(r.checkpoints > 0 for r in found[s]):
-            raise OrderlabError(f"study {s!r} has no recorded network yet; train one with "
-                                f"`{suggest(store, 'orderlab', 'train', '--study', s)}`")
+            raise no_network_yet(store, s, found[s])
     have = list(dict.fromkeys(r.arch for s in studies for r in found[s] if r.checkpoints > 0))
     unknown = [a for a in archs if a not in have]
     if unknown:

@@ -578,6 +578,41 @@ def test_networks_planned_without_a_run_are_named_by_analyze_and_runs(tmp_path):
     assert "have not started yet: what is shown covers the networks recorded so far" in r.stderr, r.output
 
 
+def test_a_study_with_no_recorded_network_is_told_what_to_do(tmp_path):
+    """A study with nothing recorded was told to `train --study S` (refused: no --arch) whatever its
+    state: its networks training, planned by a sweep stopped before its first, or stopped before a
+    checkpoint. A study whose command stopped before its parent run was "created by another tool";
+    `runs` said nothing of networks planned where the study had no run at all."""
+    from conftest import assert_one_line_error
+    from orderlab.store import TAG_KIND
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    store = Store(uri)
+    exp, parent = store.get_or_create_study("s", "synthetic", "x", {"dataset": "synthetic"})
+    for cmd in ("analyze", "export", "examples"):
+        extra = ["-o", str(tmp_path / "s.npz")] if cmd == "export" else []
+        assert_one_line_error(run(cmd, "s", *extra, "--tracking-uri", uri),
+                              "study 's' has no recorded network yet; train one with `orderlab train --arch NAME "
+                              "--study s --tracking-uri")
+    store.write_sweep_plan("s", {"archs": ["mlp"], "seeds": [0, 1], "epochs": 2})
+    assert_one_line_error(run("analyze", "s", "--tracking-uri", uri),
+                          "networks are planned for it with no run", "`orderlab sweep --resume s --tracking-uri")
+    r = run("runs", "s", "--tracking-uri", uri)
+    assert r.exit_code == 0 and "note: 2 more networks planned for study 's' (mlp/s0, mlp/s1)" in r.stderr, r.output
+    run_id, _ = store.create_network_run("s", parent, exp, arch="mlp", seed=0, dataset="synthetic", epochs=2.0,
+                                         params={})
+    assert_one_line_error(run("analyze", "s", "--tracking-uri", uri),
+                          "its networks are training and have recorded no checkpoint; try again once they have")
+    store.end_run(run_id, "KILLED")
+    import shutil
+    shutil.rmtree(store._artifact_dir(parent) / "sweeps")                          # no plan left
+    assert_one_line_error(run("analyze", "s", "--tracking-uri", uri),
+                          "its networks stopped before their first checkpoint; `orderlab sweep --resume s")
+    store.client.create_experiment("half", tags={TAG_KIND: "study"})              # stopped before its parent run
+    assert_one_line_error(run("sweep", "--resume", "half", "--tracking-uri", uri),
+                          "study 'half' holds nothing yet: the command that made it was interrupted before it "
+                          "planned any network; run that command again")
+
+
 def test_the_planned_networks_note_never_stops_a_command(tmp_path, monkeypatch):
     """The plans are read from the study's parent run: a study whose parent run was deleted (or a
     server's hiccup) made `runs` and `analyze` fail after the note was added. A note only: left out."""

@@ -39,8 +39,8 @@ def load_stacks(store, studies: list[str], splits: list[str] | None, align: str 
     split (see :func:`orderlab.studydata.check_split`). Networks that stopped before finishing are
     left out (with a note on each stack) unless ``interrupted``."""
     from orderlab.analysis.stack import Stack
-    from orderlab.studydata import (check_same_data, check_split, leave_out_interrupted, load_records, runs_of_archs,
-                                    suggest, unrecorded_notes, unstarted_note)
+    from orderlab.studydata import (check_same_data, check_split, leave_out_interrupted, load_records, no_network_yet,
+                                    runs_of_archs, suggest, unrecorded_notes, unstarted_note)
     twice = sorted({s for s in studies if studies.count(s) > 1})
     if twice:
         raise OrderlabError(f"study {', '.join(map(repr, twice))} is named more than once; name each study once "
@@ -52,8 +52,7 @@ def load_stacks(store, studies: list[str], splits: list[str] | None, align: str 
         mine = runs[study] if runs is not None else store.list_runs(study)
         pairs = load_records(store, study, mine)
         if not pairs and runs is None:
-            raise OrderlabError(f"study {study!r} has no recorded network yet; train one with "
-                                f"`{suggest(store, 'orderlab', 'train', '--study', study)}`")
+            raise no_network_yet(store, study, mine)
         if pairs:
             loaded.append((study, pairs))
             # a study still training: what is analysed is what has been recorded so far

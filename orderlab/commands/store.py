@@ -130,7 +130,8 @@ def register(app: typer.Typer) -> None:
         if short:
             say("note: run ids shortened to fit the terminal; `orderlab train --resume` takes any beginning "
                 "of a network's id that no other network's id shares", err=True)
-        pending = unstarted_note(store, study, rows) if rows else None
+        # (also with no run at all: a sweep interrupted before its first network had its plan)
+        pending = unstarted_note(store, study, rows)
         if pending:
             say(f"note: {pending}", err=True)
 

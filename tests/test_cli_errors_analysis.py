@@ -235,10 +235,16 @@ def test_ui_refuses_a_store_that_does_not_exist(tmp_path, monkeypatch):
 
 
 def test_ui_on_a_tracking_server_that_does_not_answer(syn):
-    """A server store has its own UI; one that does not answer is named, not sent to the browser."""
+    """A server store has its own UI; one that does not answer is named, not sent to the browser.
+    The server it says to start listens on the URI's port (it said `mlflow server --host 127.0.0.1`,
+    which listens on 5000)."""
     port = _free_port()
     assert_one_line_error(invoke("ui", "--tracking-uri", f"http://127.0.0.1:{port}"),
-                          f"tracking server http://127.0.0.1:{port} is unreachable", "--tracking-uri")
+                          f"tracking server http://127.0.0.1:{port} is unreachable", "--tracking-uri",
+                          f"`mlflow server --host 127.0.0.1 --port {port}`")
+    from orderlab.store import server_command
+    assert server_command("https://mlflow.lab.example/") == "on mlflow.lab.example, e.g. " \
+        "`mlflow server --host 0.0.0.0 --port 443`"
 
 
 def _fake_mlflow(tmp_path, monkeypatch, output: str, rc: int) -> None:

@@ -40,10 +40,10 @@ def register(app: typer.Typer) -> None:
                                              "(STALE, KILLED or FAILED) and start the networks its sweeps and trains "
                                              "planned but never reached, with their settings."),
         epochs: Optional[float] = typer.Option(None, "--epochs", "-e", help="Epochs (default: per architecture)."),
-        optimizer: Optional[str] = typer.Option(None, "--optimizer", help="sgd or adam."),
+        optimizer: Optional[str] = typer.Option(None, "--optimizer", help="sgd or adam (AdamW: decoupled weight decay); default: per architecture."),
         lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate."),
-        momentum: Optional[float] = typer.Option(None, "--momentum", help="SGD momentum."),
-        weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="Weight decay (L2)."),
+        momentum: Optional[float] = typer.Option(None, "--momentum", help="SGD momentum (Nesterov); AdamW has none."),
+        weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="Weight decay (SGD: L2; AdamW: decoupled)."),
         batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Batch size."),
         augment: Optional[bool] = typer.Option(None, "--augment/--no-augment", help="Random crop/flip (image data only)."),
         record_every: str = typer.Option("1", "--record-every", help="Record correctness every N epochs."),

@@ -848,3 +848,27 @@ def test_ray_tasks_show_as_running_once_their_networks_train():
     _poll_progress(store, "s", [Task(3, "resume", arch="cnn", seeds=[3], run_ids=["c"])], events.append, announced)
     assert events == [("message", 3, "training cnn/s3 anew in run d (run c could not be resumed)"),
                       ("task", 3, None), ("progress", 3, 0.1, {})]
+
+
+def test_an_interrupt_after_every_network_finished_says_nothing_is_left(store_uri):
+    """An interrupt that took as the sweep's last networks finished (short networks; a SIGTERM to
+    the sweep's process alone lets the running ones end) said "interrupted while no network was
+    being trained … continue with `orderlab sweep --resume`", which then had nothing to resume."""
+    import time
+    from types import SimpleNamespace
+
+    from orderlab.commands.sweep import _interrupted_line
+    from orderlab.synthetic import populate_store
+    began = time.time()
+    store = Store(store_uri)
+    populate_store(store, "ended", archs=("mlp",), seeds=2, n_checkpoints=3, n_examples=50)
+    cfg = SimpleNamespace(study="ended", archs=["mlp"], seeds=[0, 1], tracking_uri=store_uri)
+    assert _interrupted_line(cfg, None, began, resuming=False) == \
+        "interrupted as the sweep ended: all 2 of its networks are recorded FINISHED; nothing is left to resume"
+    assert _interrupted_line(cfg, None, began, resuming=True).startswith("interrupted as the sweep ended")
+    cfg.seeds = [0, 1, 2]                                   # one still to train: continue
+    line = _interrupted_line(cfg, None, began, resuming=False)
+    assert line.startswith("interrupted while no network was being trained; 2 networks finished in this sweep "
+                           "are kept; "), line
+    store.write_sweep_plan("ended", {"archs": ["mlp"], "seeds": [0, 1, 2], "epochs": 1})
+    assert "sweep --resume ended" in _interrupted_line(cfg, None, began, resuming=True)

@@ -135,8 +135,18 @@ def _interrupted_line(cfg, tracking_uri: str | None, began: float, resuming: boo
             again = "run the same sweep command again to go on"
         # this sweep's networks (a new sweep knows them; a resume, those of the study), ended since it began
         ours = None if resuming else {f"{a}/s{s}" for a in cfg.archs for s in cfg.seeds}
-        ended = [r for r in store.list_runs(cfg.study) if r.end_time is not None and r.end_time >= began - 1
+        runs = store.list_runs(cfg.study)
+        ended = [r for r in runs if r.end_time is not None and r.end_time >= began - 1
                  and (ours is None or r.name in ours)]
+        # every network of the sweep finished before the interrupt took (short networks, or a
+        # SIGTERM to the sweep's process alone, which lets running ones end): nothing to continue
+        finished_names = {r.name for r in runs if r.status == "FINISHED"}
+        if ours is not None:
+            complete = ours <= finished_names
+        else:
+            from orderlab.studydata import unstarted_networks
+            complete = bool(runs) and {r.name for r in runs} <= finished_names and \
+                not unstarted_networks(store, cfg.study, runs)
     except Exception:  # noqa: BLE001 - the store unreadable now: say what a sweep does on Ctrl-C
         if not dispatched:      # e.g. while MLflow was being imported: no network had started
             return "interrupted before any network started: nothing was trained; run the same command again"
@@ -146,6 +156,10 @@ def _interrupted_line(cfg, tracking_uri: str | None, began: float, resuming: boo
     done = kept_clause(len(finished), "in this sweep")
     if killed:
         return f"interrupted: {name_list(killed)} marked KILLED, recorded checkpoints kept{done}; {again}"
+    if complete:
+        n = len(ours) if ours is not None else len(finished_names)
+        return (f"interrupted as the sweep ended: {'its network is' if n == 1 else f'all {n} of its networks are'} "
+                f"recorded FINISHED; nothing is left to resume")
     return f"interrupted while no network was being trained{done}; {again}"
 
 

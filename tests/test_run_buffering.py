@@ -397,3 +397,38 @@ def test_each_run_names_the_device_it_trained_on(tmp_path):
     for r in runs:
         run = client.get_run(r.run_id)
         assert run.data.tags["orderlab.device"] == "cpu" and run.data.params["device"] == "auto", r.name
+
+
+def test_a_run_whose_end_the_store_could_not_take_is_shown_stale():
+    """A tracking server that stopped answering mid-training: the run stays RUNNING in the store,
+    then STALE, while its progress row and the overall bar said FAILED."""
+    from orderlab.store import StoreError
+    from orderlab.trainer.api import train_in_run
+    from orderlab.trainer.progress import RichReporter
+
+    class Unended:                      # a NetworkRun whose end the store could not record
+        run_id, status, ended, notes = "a" * 32, None, False, []
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.status = "FAILED"
+            raise StoreError("tracking server http://127.0.0.1:9 stopped answering; restart it and retry")
+
+    def train():
+        raise StoreError("tracking server http://127.0.0.1:9 stopped answering; restart it and retry")
+    rep = RichReporter()
+    rep.progress.disable = True
+    rep.study_started("s", 2, "digits", "cpu")
+    with pytest.raises(StoreError):
+        train_in_run(Unended(), "mlp/s0", rep, train)
+    assert rep.progress.tasks[-1].fields["info"] == "[magenta]STALE[/]"
+    assert rep.progress.tasks[0].fields["info"] == "0/2 done, [magenta]1 stale[/]"
+    ended = Unended()
+    ended.ended = True                  # the store took its FAILED
+    rep.network_started("mlp/s1", "b" * 32)
+    with pytest.raises(StoreError):
+        train_in_run(ended, "mlp/s1", rep, train)
+    assert rep.progress.tasks[-1].fields["info"] == "[red]FAILED[/]"
+    rep.__exit__(None, None, None)

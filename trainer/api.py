@@ -583,6 +583,12 @@ def check_record_every(arch: str, hp: dict[str, Any]) -> None:
                             f"often (checkpoints closer than one training step are one step apart anyway)")
 
 
+def unended_status(run) -> str:
+    """What a run that failed is in the store: FAILED, or STALE where that could not be written (a
+    tracking server that stopped answering; the progress row said FAILED of a run then STALE)."""
+    return "STALE" if run.run_id is not None and not run.ended else "FAILED"
+
+
 def train_in_run(run, name: str, reporter: Reporter, train, failed: str = "failed") -> None:
     """Run ``train()`` inside ``run`` (a NetworkRun, opened here) with the reporter's bookkeeping.
     Ctrl-C ends the run KILLED (FINISHED if it lands while the finished run is being closed) and
@@ -599,7 +605,7 @@ def train_in_run(run, name: str, reporter: Reporter, train, failed: str = "faile
             reporter.network_finished(name, run.status or "KILLED", final)
         raise
     except Exception as e:  # noqa: BLE001 - the run is marked FAILED; go on with the others
-        reporter.network_finished(name, "FAILED", final, error=f"{type(e).__name__}: {e}")
+        reporter.network_finished(name, unended_status(run), final, error=f"{type(e).__name__}: {e}")
         reporter.message(f"[red]{name} {failed}:[/] {type(e).__name__}: {e}")
         if isinstance(e, OrderlabError):
             raise

@@ -610,8 +610,9 @@ def train_group(cfg, ctx, arch: str, spec, seeds: list[int], hp: dict[str, Any],
                 reporter.network_finished(f"{arch}/s{s}", r.status or "KILLED", f)
         raise
     except Exception as e:  # noqa: BLE001 - the group's runs are marked FAILED; go on with the others
-        for s, f in zip(seeds, finals):
-            reporter.network_finished(f"{arch}/s{s}", "FAILED", f, error=f"{type(e).__name__}: {e}")
+        from orderlab.trainer.api import unended_status
+        for r, s, f in zip(runs, seeds, finals):
+            reporter.network_finished(f"{arch}/s{s}", unended_status(r), f, error=f"{type(e).__name__}: {e}")
         reporter.message(f"[red]{name} failed:[/] {type(e).__name__}: {e}")
         if isinstance(e, OrderlabError):
             raise

@@ -128,6 +128,7 @@ class RichReporter(Reporter):
         self._row_acc: list[float] = []
         self._n = 0             # networks ended (finished or failed)
         self._failed = 0
+        self._stale = 0         # failed, and the store could not be told (it shows them STALE)
         self._total = 0
 
     def __enter__(self) -> "RichReporter":
@@ -140,7 +141,7 @@ class RichReporter(Reporter):
     def study_started(self, study: str, n_networks: int, dataset: str, device: str) -> None:
         if self._overall is not None:      # a second batch of the same command (new after resumed ones)
             self._total += n_networks
-            self.progress.update(self._overall, total=self._total, info=f"{self._n - self._failed}/{self._total} done")
+            self.progress.update(self._overall, total=self._total, info=f"{self._n - self._failed - self._stale}/{self._total} done")
             self.console.print(f"[bold]study[/] {study}: {counted(n_networks, 'more network')}, {self._total} in all")
             return
         self.console.print(f"[bold]study[/] {study}: {counted(n_networks, 'network')} on {dataset}, device {device}")
@@ -170,9 +171,10 @@ class RichReporter(Reporter):
             return
         self._n += 1
         self._failed += status == "FAILED"
+        self._stale += status == "STALE"
         if self._task is not None:
-            if status == "FAILED":      # its bar stays where it stopped (it read 100% of a network that died early)
-                self.progress.update(self._task, info="[red]FAILED[/]")
+            if status in ("FAILED", "STALE"):   # its bar stays where it stopped (it read 100% of a network that died early)
+                self.progress.update(self._task, info="[red]FAILED[/]" if status == "FAILED" else "[magenta]STALE[/]")
             else:
                 colour = {"FINISHED": "green"}.get(status, "white")
                 if "test_acc" in metrics:
@@ -184,9 +186,10 @@ class RichReporter(Reporter):
                 self.progress.update(self._task, completed=1000, info=f"[{colour}]{status}[/]{acc}")
         if self._overall is not None:
             # ended networks move the overall bar; "done" counts those that finished
-            failed = f", [red]{self._failed} failed[/]" if self._failed else ""
+            failed = (f", [red]{self._failed} failed[/]" if self._failed else "") + \
+                (f", [magenta]{self._stale} stale[/]" if self._stale else "")
             self.progress.update(self._overall, completed=self._n,
-                                 info=f"{self._n - self._failed}/{self._total} done{failed}")
+                                 info=f"{self._n - self._failed - self._stale}/{self._total} done{failed}")
 
     def message(self, text: str) -> None:
         self.console.print(text)

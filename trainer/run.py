@@ -171,6 +171,7 @@ class NetworkRun:
         self.run_id = run_id
         self.writer = writer
         self.status: str | None = None
+        self.ended = False          # its status written to the store (else, made, it shows as STALE)
         self._record_tmp = tempfile.TemporaryDirectory(prefix="orderlab-run-")
         self.artifact_uri: str | None = None
         # (step, metrics) a resumed run's state held unflushed: re-logged on entry where still missing
@@ -227,6 +228,7 @@ class NetworkRun:
                     self.store.end_run(self.run_id, "FAILED", error=f"{type(failed).__name__}: {failed}")
                 except Exception as e:  # noqa: BLE001 - the store is gone too: say what failed first
                     raise e from failed
+                self.ended = True
                 raise failed
             if exc_type is None:
                 self.status = "FINISHED"
@@ -237,6 +239,7 @@ class NetworkRun:
             else:
                 self.status = "FAILED"
                 self.store.end_run(self.run_id, "FAILED", error=f"{exc_type.__name__}: {exc}")
+            self.ended = True
         finally:
             self._record_tmp.cleanup()
 

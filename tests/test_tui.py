@@ -52,6 +52,9 @@ async def test_studies_list_and_navigation(tui_store):
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         assert "Heatmap" in screen_text(app)
+        # its footer says how to close it (the study screen's under it offered "s sort", "? help" …)
+        await pilot.pause()
+        assert screen_text(app).splitlines()[-1].split() == ["esc", "close"], screen_text(app)
         await pilot.press("escape")
         assert app.screen is screen
         await pilot.press("escape")

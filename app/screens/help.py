@@ -5,7 +5,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Markdown, Static
+from textual.widgets import Footer, Markdown, Static
 
 HELP = """\
 # orderlab
@@ -57,6 +57,7 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box"):
             yield Markdown(HELP)
+        yield Footer()      # its own: the screen's under it offered that screen's keys
 
     def action_close(self) -> None:
         self.dismiss(None)
@@ -78,6 +79,7 @@ class NotesScreen(ModalScreen[None]):
             yield Static(Text(f"notes{when} (escape or n: close)", style="bold"))
             body = "\n\n".join(f"• {n}" for n in self.notes) if self.notes else "no notes about this study"
             yield Static(Text(body), id="notes-text")
+        yield Footer()
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -1034,14 +1034,12 @@ class Store:
         return {k: params[k] for k in DATA_OPTIONS if k in params}
 
     def study_parent(self, study: str) -> str:
-        exp = self._experiment(study)
         parent = self.parent_run_id(self.experiment_id(study))
         if parent is None:
-            if exp is not None and exp.tags.get(TAG_KIND) == "study":
-                # made by orderlab, whose command stopped between the study and its parent run
-                raise StoreError(f"study {study!r} holds nothing yet: the command that made it was interrupted "
-                                 f"before it planned any network; run that command again")
-            raise StoreError(f"study {study!r} has no parent run; it was created by another tool")
+            # an orderlab study (experiment_id takes no other) whose command stopped between making
+            # it and its parent run ("created by another tool", this said)
+            raise StoreError(f"study {study!r} holds nothing yet: the command that made it was interrupted "
+                             f"before it planned any network; run that command again")
         return parent
 
     def list_studies(self) -> list[StudyInfo]:

@@ -621,7 +621,7 @@ def test_the_planned_networks_note_never_stops_a_command(tmp_path, monkeypatch):
     populate_store(Store(uri), "np", archs=("mlp",), seeds=2, n_checkpoints=N_CKPT, n_examples=N_EX, seed=0)
 
     def gone(self, study):
-        raise StoreError(f"study {study!r} has no parent run; it was created by another tool")
+        raise StoreError(f"study {study!r} holds nothing yet")
     monkeypatch.setattr(Store, "study_parent", gone)
     for args in (("runs", "np"), ("analyze", "np")):
         r = run(*args, "--tracking-uri", uri)

@@ -96,17 +96,22 @@ def split_fingerprints(study_fp: str) -> dict[str, str]:
     return dict(p.split("=", 1) for p in (study_fp or "").split(",") if "=" in p)
 
 
-
-def server_command(uri: str) -> str:
-    """How to start the tracking server ``uri`` names, for a message: its port (the advice said
-    `mlflow server --host 127.0.0.1`, which listens on 5000, whatever port the URI named), on
-    this machine or on the one it names."""
+def start_server_advice(uri: str) -> str:
+    """How to start the tracking server ``uri`` names, for a message. On this machine, plain http:
+    the command, on the URI's port (the advice said `mlflow server --host 127.0.0.1`, which
+    listens on 5000 whatever port the URI named). Elsewhere, or over https (which `mlflow server`
+    does not serve: a proxy in front of it does), where it should answer."""
     url = urllib.parse.urlparse(uri)
-    port = url.port or (443 if url.scheme == "https" else 80)
-    host = url.hostname or "127.0.0.1"
-    if host in ("127.0.0.1", "localhost", "::1"):
-        return f"e.g. `mlflow server --host {host} --port {port}`"
-    return f"on {host}, e.g. `mlflow server --host 0.0.0.0 --port {port}`"
+    try:
+        port = url.port or 80
+    except ValueError:          # not a number, or out of range: the error names the URI itself
+        port = None
+    host = url.hostname or ""
+    if url.scheme == "http" and host in ("127.0.0.1", "localhost", "::1"):
+        return f"start it (e.g. `mlflow server --host {host}{f' --port {port}' if port else ''}`)"
+    where = url.netloc.rsplit("@", 1)[-1] or uri            # (no credentials in a message)
+    return f"start the server (or the proxy in front of it) at {where}"
+
 
 class StoreError(OrderlabError):
     """The tracking store is unreachable, or a study/run asked for does not exist."""
@@ -781,15 +786,15 @@ class Store:
                                      f"MLFLOW_TRACKING_TOKEN)") from None
                 if e.code >= 500:                   # a proxy whose server is down, or one starting
                     raise StoreError(f"tracking server {self.uri} is not answering (HTTP {e.code} {e.reason} for "
-                                     f"/health); start it ({server_command(self.uri)}), wait until it is up, or "
+                                     f"/health); {start_server_advice(self.uri)}, wait until it is up, or "
                                      f"fix --tracking-uri") from None
                 raise StoreError(f"{self.uri} answered but is no MLflow tracking server (HTTP {e.code} {e.reason} "
                                  f"for /health); fix --tracking-uri to the address and port of `mlflow server`") \
                     from None
             except Exception as e:  # noqa: BLE001 - any failure means unreachable
                 reason = getattr(e, "reason", e)
-                raise StoreError(f"tracking server {self.uri} is unreachable ({reason}); start it "
-                                 f"({server_command(self.uri)}) or fix --tracking-uri") from None
+                raise StoreError(f"tracking server {self.uri} is unreachable ({reason}); "
+                                 f"{start_server_advice(self.uri)} or fix --tracking-uri") from None
         elif self.uri.startswith("sqlite:///"):
             _check_sqlite(sqlite_path(self.uri), self.must_exist)
         elif scheme.split("+")[0] in ("postgresql", "mysql", "mssql"):

@@ -242,9 +242,13 @@ def test_ui_on_a_tracking_server_that_does_not_answer(syn):
     assert_one_line_error(invoke("ui", "--tracking-uri", f"http://127.0.0.1:{port}"),
                           f"tracking server http://127.0.0.1:{port} is unreachable", "--tracking-uri",
                           f"`mlflow server --host 127.0.0.1 --port {port}`")
-    from orderlab.store import server_command
-    assert server_command("https://mlflow.lab.example/") == "on mlflow.lab.example, e.g. " \
-        "`mlflow server --host 0.0.0.0 --port 443`"
+    # (mlflow server serves no https: a proxy does; another machine's server is started there)
+    assert_one_line_error(invoke("studies", "--tracking-uri", "https://u:secret@mlflow.invalid:8443/"),
+                          "start the server (or the proxy in front of it) at mlflow.invalid:8443 or fix")
+    for bad in ("abc", "99999"):                # a port that does not parse: still one line
+        err = assert_one_line_error(invoke("studies", "--tracking-uri", f"http://127.0.0.1:{bad}"),
+                                    "start it (e.g. `mlflow server --host 127.0.0.1`)")
+        assert "secret" not in err
 
 
 def _fake_mlflow(tmp_path, monkeypatch, output: str, rc: int) -> None:

@@ -18,7 +18,40 @@ _clk = sys.modules[typer.BadParameter.__module__]
 _NoArgsIsHelp = getattr(_clk, "NoArgsIsHelpError", ())     # Click >= 8.2
 
 
-class _Group(TyperGroup):
+def _one_value(text):
+    # a repeatable option takes one value each time (`-a mlp -a cnn`), STUDY... one name each:
+    # "<str>", not "<list[str]>"
+    return f"<{text[6:-2]}>" if text and text.startswith("<list[") and text.endswith("]>") else text
+
+
+class _Option(core.TyperOption):
+    """Typer (0.2x) writes a flag's type beside it in --help ("--quiet -q <bool>"), which reads as if
+    it took a value (`-q true` is then refused): a flag gets no type there."""
+
+    def display_type_rich(self, ctx):
+        return None if getattr(self, "is_flag", False) else _one_value(super().display_type_rich(ctx))
+
+
+class _Argument(core.TyperArgument):
+    def display_type_rich(self, ctx):
+        return _one_value(super().display_type_rich(ctx))
+
+
+class _OwnParams:
+    """A command (or the group) whose options and arguments show their types as above: only
+    orderlab's, so another Typer app in the same process keeps Typer's help."""
+
+    def get_params(self, ctx):
+        params = super().get_params(ctx)        # --help among them, made at the first call
+        for p in params:                        # Typer makes them; only their help text changes
+            if type(p) is core.TyperOption:
+                p.__class__ = _Option
+            elif type(p) is core.TyperArgument:
+                p.__class__ = _Argument
+        return params
+
+
+class _Group(_OwnParams, TyperGroup):
     """Turns every OrderlabError, and every usage error Click finds on the command line (an unknown
     option or command, a value that does not parse), into a one-line message and exit code 2."""
 
@@ -77,41 +110,12 @@ def _close_options(name: str, candidates: list[str]) -> list[str]:
     return [c for c in candidates if difflib.SequenceMatcher(None, bare, c.lstrip("-")).ratio() >= 0.6]
 
 
-def _one_value(text):
-    # a repeatable option takes one value each time (`-a mlp -a cnn`), STUDY... one name each:
-    # "<str>", not "<list[str]>"
-    return f"<{text[6:-2]}>" if text and text.startswith("<list[") and text.endswith("]>") else text
-
-
-class _Option(core.TyperOption):
-    """Typer (0.2x) writes a flag's type beside it in --help ("--quiet -q <bool>"), which reads as if
-    it took a value (`-q true` is then refused): a flag gets no type there."""
-
-    def display_type_rich(self, ctx):
-        return None if getattr(self, "is_flag", False) else _one_value(super().display_type_rich(ctx))
-
-
-class _Argument(core.TyperArgument):
-    def display_type_rich(self, ctx):
-        return _one_value(super().display_type_rich(ctx))
-
-
 # Below this many columns a command's --help is Click's plain one (see _Command.format_help).
 RICH_HELP_COLUMNS = 100
 
 
-class _Command(core.TyperCommand):
-    """orderlab's commands (and only they: another Typer app in the same process keeps Typer's own
-    help) with the options above."""
-
-    def get_params(self, ctx):
-        params = super().get_params(ctx)        # --help among them, made at the first call
-        for p in params:                        # Typer makes them; only their help text changes
-            if type(p) is core.TyperOption:
-                p.__class__ = _Option
-            elif type(p) is core.TyperArgument:
-                p.__class__ = _Argument
-        return params
+class _Command(_OwnParams, core.TyperCommand):
+    """orderlab's commands, with Click's plain help where the terminal is narrow."""
 
     def format_help(self, ctx, formatter):
         """Typer's rich help gives each option four name columns and a type column before its

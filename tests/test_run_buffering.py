@@ -399,36 +399,36 @@ def test_each_run_names_the_device_it_trained_on(tmp_path):
         assert run.data.tags["orderlab.device"] == "cpu" and run.data.params["device"] == "auto", r.name
 
 
-def test_a_run_whose_end_the_store_could_not_take_is_shown_stale():
+def test_a_run_whose_end_the_store_could_not_take_is_shown_stale(tmp_path, monkeypatch):
     """A tracking server that stopped answering mid-training: the run stays RUNNING in the store,
-    then STALE, while its progress row and the overall bar said FAILED."""
+    then STALE, while its progress row and the overall bar said FAILED. A run this process never
+    made RUNNING (its resume failed before) is not said to be STALE."""
     from orderlab.store import StoreError
-    from orderlab.trainer.api import train_in_run
     from orderlab.trainer.progress import RichReporter
 
-    class Unended:                      # a NetworkRun whose end the store could not record
-        run_id, status, ended, notes = "a" * 32, None, False, []
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.status = "FAILED"
-            raise StoreError("tracking server http://127.0.0.1:9 stopped answering; restart it and retry")
-
-    def train():
+    def gone(self, *args, **kwargs):
         raise StoreError("tracking server http://127.0.0.1:9 stopped answering; restart it and retry")
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    rep = RichReporter()
+    rep.progress.disable = True             # no drawing: the rows' fields are what is checked
+    with monkeypatch.context() as m:
+        m.setattr(Store, "end_run", gone)
+        with pytest.raises(StoreError, match="stopped answering"):
+            train_study(TrainConfig(study="gone", tracking_uri=uri, **SMALL), rep)
+    assert rep.progress.tasks[-1].fields["info"] == "[magenta]STALE[/]"
+    assert rep.progress.tasks[0].fields["info"] == "0/1 done, [magenta]1 stale[/]"
+    [run] = Store(uri).list_runs("gone")
+    assert run.status in ("RUNNING", "STALE")               # as the row says it will show
+    rep.__exit__(None, None, None)
+    Store(uri).end_run(run.run_id, "KILLED")
+    from orderlab.trainer.resume import resume_runs
     rep = RichReporter()
     rep.progress.disable = True
-    rep.study_started("s", 2, "digits", "cpu")
-    with pytest.raises(StoreError):
-        train_in_run(Unended(), "mlp/s0", rep, train)
-    assert rep.progress.tasks[-1].fields["info"] == "[magenta]STALE[/]"
-    assert rep.progress.tasks[0].fields["info"] == "0/2 done, [magenta]1 stale[/]"
-    ended = Unended()
-    ended.ended = True                  # the store took its FAILED
-    rep.network_started("mlp/s1", "b" * 32)
-    with pytest.raises(StoreError):
-        train_in_run(ended, "mlp/s1", rep, train)
-    assert rep.progress.tasks[-1].fields["info"] == "[red]FAILED[/]"
+    with monkeypatch.context() as m:
+        m.setattr(Store, "reclaim", gone)                   # it stays KILLED: its resume failed
+        with pytest.raises(StoreError, match="stopped answering"):
+            resume_runs([run.run_id], tracking_uri=uri, device="cpu", reporter=rep)
+    infos = [str(t.fields.get("info")) for t in rep.progress.tasks]
+    assert infos[0] == "0/1 done, [red]1 failed[/]" and not any("STALE" in i or "stale" in i for i in infos), infos
+    assert Store(uri).get_run(run.run_id).status == "KILLED"
     rep.__exit__(None, None, None)

@@ -611,6 +611,20 @@ def test_an_interrupt_after_a_failed_network_names_it(store_uri, monkeypatch):
     assert [(x.name, x.status) for x in Store(store_uri).list_runs("failed")] == [("mlp/s0", "FAILED")]
 
 
+def test_the_interrupted_line_names_networks_left_stale():
+    """A network whose end the store could not take (STALE) went unsaid: the line read "interrupted
+    before any network started: no network was recorded"."""
+    from types import SimpleNamespace
+
+    from orderlab.commands.train import interrupted_line
+    ended = {"mlp/s0": "STALE", "mlp/s1": "KILLED"}
+    tally = SimpleNamespace(with_status=lambda status: [n for n, s in ended.items() if s == status])
+    assert interrupted_line(tally).startswith("interrupted: mlp/s1 marked KILLED, recorded checkpoints kept; "
+                                              "mlp/s0 STALE (see `orderlab runs`); ")
+    del ended["mlp/s1"]
+    assert interrupted_line(tally).startswith("interrupted between networks, after mlp/s0 STALE (kept as recorded)")
+
+
 def test_the_refusal_names_only_the_settings_that_differ(store_uri):
     """Settings left unset are logged as "None": they equal an unset setting (they were named as
     differing, `train_subset=None (asked: None)`, beside the one that did)."""

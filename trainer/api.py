@@ -586,7 +586,7 @@ def check_record_every(arch: str, hp: dict[str, Any]) -> None:
 def unended_status(run) -> str:
     """What a run that failed is in the store: FAILED, or STALE where that could not be written (a
     tracking server that stopped answering; the progress row said FAILED of a run then STALE)."""
-    return "STALE" if run.run_id is not None and not run.ended else "FAILED"
+    return "STALE" if run.running and not run.ended else "FAILED"
 
 
 def train_in_run(run, name: str, reporter: Reporter, train, failed: str = "failed") -> None:

@@ -171,7 +171,8 @@ class NetworkRun:
         self.run_id = run_id
         self.writer = writer
         self.status: str | None = None
-        self.ended = False          # its status written to the store (else, made, it shows as STALE)
+        self.running = False        # made RUNNING in the store by this process (created or reclaimed)
+        self.ended = False          # then its end written there (else it shows as STALE)
         self._record_tmp = tempfile.TemporaryDirectory(prefix="orderlab-run-")
         self.artifact_uri: str | None = None
         # (step, metrics) a resumed run's state held unflushed: re-logged on entry where still missing
@@ -194,8 +195,10 @@ class NetworkRun:
             self.run_id, self.artifact_uri = self.store.create_network_run(
                 ctx.study, ctx.parent_run_id, ctx.experiment_id, arch=self.arch, seed=self.seed,
                 dataset=ctx.dataset.name, epochs=self.epochs, params=self.params)
+            self.running = True
         else:
             self.store.reclaim(self.run_id)
+            self.running = True
             self.artifact_uri = self.store.get_run(self.run_id).artifact_uri
             self._logged = self.store.metric_steps(self.run_id, "epoch")
             self._relog_lost_metrics()

@@ -169,13 +169,16 @@ def options_given(ctx, except_for: tuple[str, ...]) -> list[str]:
 def interrupted_line(tally) -> str:
     """What an interrupted `train` leaves behind, by the statuses its runs really got."""
     from orderlab.errors import kept_clause, name_list
-    killed, finished, failed = (tally.with_status(s) for s in ("KILLED", "FINISHED", "FAILED"))
-    done = kept_clause(len(finished), "before it") + (f"; {name_list(failed)} FAILED (see `orderlab runs`)" if failed else "")
+    killed, finished, failed, stale = (tally.with_status(s) for s in ("KILLED", "FINISHED", "FAILED", "STALE"))
+    # STALE: failed where the store could not take its end (a tracking server that stopped answering)
+    done = kept_clause(len(finished), "before it") + "".join(
+        f"; {name_list(n)} {s} (see `orderlab runs`)" for n, s in ((failed, "FAILED"), (stale, "STALE")) if n)
     if killed:
         return (f"interrupted: {name_list(killed)} marked KILLED, recorded checkpoints kept{done}; run the same "
                 f"command again to resume and go on")
-    if finished or failed:
-        ended = ", ".join(f"{name_list(n)} {s}" for n, s in ((finished, "FINISHED"), (failed, "FAILED")) if n)
+    if finished or failed or stale:
+        ended = ", ".join(f"{name_list(n)} {s}" for n, s in ((finished, "FINISHED"), (failed, "FAILED"),
+                                                              (stale, "STALE")) if n)
         return (f"interrupted between networks, after {ended} (kept as recorded); run the same command again to "
                 f"train the rest")
     return "interrupted before any network started: no network was recorded; run the same command again to start"

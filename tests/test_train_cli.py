@@ -731,9 +731,13 @@ def test_momentum_is_refused_where_no_network_uses_it(store_uri):
 
     from orderlab.trainer.api import TrainConfig, _differences, resolve_hparams
     from orderlab.trainer.models import get_arch
-    for extra in ([], ["--arch", "cnn"], ["--optimizer", "adam"]):
+    for extra in ([], ["--arch", "cnn"]):
         assert_one_line_error(invoke("train", "--arch", "mlp", *extra, "--momentum", "0.5", "--seeds", "0", *FAST),
-                              "--momentum sets SGD's momentum", "add --optimizer sgd, or drop --momentum")
+                              "--momentum sets SGD's momentum", "(its default optimizer" if not extra else
+                              "(their default optimizer", "add --optimizer sgd, or drop --momentum")
+    assert_one_line_error(invoke("train", "--arch", "mlp", "--optimizer", "adam", "--momentum", "0.5", "--seeds", "0",
+                                 *FAST), "mlp trains with AdamW, which has none: --optimizer sgd in place of adam, "
+                                         "or drop --momentum")
     assert not Store(store_uri).list_studies()
     r = invoke("train", "--arch", "mlp", "--optimizer", "sgd", "--momentum", "0.5", "--seeds", "0", "--study", "m", *FAST)
     assert r.exit_code == 0, r.output

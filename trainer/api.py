@@ -139,8 +139,9 @@ def check_options_used(cfg: TrainConfig, specs) -> None:
     if cfg.momentum is not None and nets and len(adam) == len(nets):
         one = len(adam) == 1
         default = "" if cfg.optimizer else f" ({'its' if one else 'their'} default optimizer)"
+        fix = "--optimizer sgd in place of adam" if cfg.optimizer else "add --optimizer sgd"
         raise OrderlabError(f"--momentum sets SGD's momentum, and {', '.join(adam)} train{'s' if one else ''} with "
-                            f"AdamW{default}, which has none: add --optimizer sgd, or drop --momentum")
+                            f"AdamW{default}, which has none: {fix}, or drop --momentum")
     if nets:
         return
     given = [flag for k, flag in NETWORK_ONLY.items() if getattr(cfg, k) is not None]

@@ -113,6 +113,11 @@ def start_server_advice(uri: str) -> str:
     return f"start the server (or the proxy in front of it) at {where}"
 
 
+# A study whose command was interrupted between making it and its parent run: nothing planned
+HALF_MADE = ("study {study!r} holds nothing yet: the command that made it was interrupted before it planned any "
+             "network; run that command again")
+
+
 class StoreError(OrderlabError):
     """The tracking store is unreachable, or a study/run asked for does not exist."""
 
@@ -1043,8 +1048,7 @@ class Store:
         if parent is None:
             # an orderlab study (experiment_id takes no other) whose command stopped between making
             # it and its parent run ("created by another tool", this said)
-            raise StoreError(f"study {study!r} holds nothing yet: the command that made it was interrupted "
-                             f"before it planned any network; run that command again")
+            raise StoreError(HALF_MADE.format(study=study))
         return parent
 
     def list_studies(self) -> list[StudyInfo]:

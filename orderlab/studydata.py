@@ -71,6 +71,9 @@ def no_network_yet(store: Store, study: str, runs: Sequence[RunInfo]) -> Orderla
     if runs:
         return OrderlabError(f"{head}: its networks stopped before their first checkpoint; `{resume}` trains "
                              f"them anew")
+    from orderlab.store import HALF_MADE
+    if store.parent_run_id(store.experiment_id(study)) is None:
+        return OrderlabError(HALF_MADE.format(study=study))
     return OrderlabError(f"{head}; train one with `{suggest(store, 'orderlab', 'train', '--arch', 'NAME', '--study', study)}`")
 
 

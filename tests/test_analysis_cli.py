@@ -608,9 +608,10 @@ def test_a_study_with_no_recorded_network_is_told_what_to_do(tmp_path):
     assert_one_line_error(run("analyze", "s", "--tracking-uri", uri),
                           "its networks stopped before their first checkpoint; `orderlab sweep --resume s")
     store.client.create_experiment("half", tags={TAG_KIND: "study"})              # stopped before its parent run
-    assert_one_line_error(run("sweep", "--resume", "half", "--tracking-uri", uri),
-                          "study 'half' holds nothing yet: the command that made it was interrupted before it "
-                          "planned any network; run that command again")
+    for args in (("sweep", "--resume", "half"), ("analyze", "half"), ("examples", "half")):
+        assert_one_line_error(run(*args, "--tracking-uri", uri),
+                              "study 'half' holds nothing yet: the command that made it was interrupted before it "
+                              "planned any network; run that command again")
 
 
 def test_the_planned_networks_note_never_stops_a_command(tmp_path, monkeypatch):

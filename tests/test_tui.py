@@ -302,9 +302,17 @@ async def test_the_status_line_is_broken_for_its_room_beside_the_keys_panel(tui_
         assert status.content_region.width < 70
         lines = [line.split("▏")[0].rstrip() for line in screen_text(app).splitlines()[1:4]]
         assert any("checkpoint 9/9, epoch 2" in line for line in lines), lines
+        # the views' lines too: the Histogram's measures each whole on a line of the room left
+        await pilot.press("4")
+        await wait_for(pilot, lambda: shows(app, "Sarle"), what="the histogram's measures")
+        lines = [line.split("▏")[0].rstrip() for line in screen_text(app).splitlines()]
+        assert any(line.strip().startswith("Sarle ") and line.strip().endswith("scores high too)")
+                   for line in lines), lines
         app.action_hide_help_panel()
         await pilot.pause(0.3)
         assert "8 finished · checkpoint 9/9, epoch 2" in screen_text(app).splitlines()[1]
+        lines = screen_text(app).splitlines()
+        assert any("(TV) · Sarle" in line for line in lines), lines      # one line again, at 100 columns
 
 
 @pilot_test

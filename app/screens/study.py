@@ -108,9 +108,9 @@ def chosen_index(stack: Any, chosen: float) -> int:
 
 
 class StatusLine(Static):
-    """The study's status line. Its lines are broken for its width (see line_room), which changes
-    with the terminal's and where a panel is docked beside the screen (Textual's keys panel): the
-    screen itself is not resized then, so the line says so."""
+    """The study's status line. The screen's lines are broken for its width (see line_room), which
+    changes with the terminal's and where a panel is docked beside the screen (Textual's keys
+    panel): the screen itself is not resized then, so the line says so, to the views too."""
     _width = 0
 
     def on_resize(self) -> None:
@@ -118,6 +118,8 @@ class StatusLine(Static):
         if width != self._width:
             self._width = width
             self.screen.show_status()
+            for view in self.screen.views():
+                view.relayout()
 
 
 class StudyScreen(PollingScreen):
@@ -337,12 +339,12 @@ class StudyScreen(PollingScreen):
         # the time of the last poll, where the line has room for it (it is not worth a line of its own)
         clock = (Text(time.strftime('%H:%M:%S', time.localtime(self.last_ok)), style="dim")
                  if self.last_ok is not None else None)
-        self.query_one("#study-status", Static).update(pack_segments(segs, line_room(self.app), extra=clock))
+        self.query_one("#study-status", Static).update(pack_segments(segs, line_room(self), extra=clock))
         note = self.query_one("#study-notes", Static)
         note.display = bool(notes)
         # three lines at most; one in a short terminal, where the views need the rows (n shows them all)
         most = 3 if self.app.size.height >= 24 else 1
-        note.update(fit_lines(Text(" · ".join(notes), style="dim italic"), line_room(self.app), most,
+        note.update(fit_lines(Text(" · ".join(notes), style="dim italic"), line_room(self), most,
                               more=" n: all notes"))
         unreadable = self.query_one("#unreadable", Static)
         warning = unreadable_text(data.unreadable if data is not None else [])

@@ -44,10 +44,9 @@ class AgreementView(View):
         a = data.analysis
         # one network agrees with itself: its TPA is 1 by construction, not drawn
         names = [arch if a.curves[arch]["n"] > 1 else f"{arch}: 1 network, not drawn" for arch in a.archs]
-        self.query_one("#agreement-legend", Static).update(legend_line(names, line_room(self.app)))
+        self.query_one("#agreement-legend", Static).update(legend_line(names, line_room(self)))
 
-    def on_resize(self) -> None:
-        super().on_resize()
+    def relayout(self) -> None:
         data = self.study_screen.data
         if data is not None and data.analysis is not None:
             self._legend(data)

@@ -17,6 +17,9 @@ class View(Vertical):
     def show_checkpoint(self, result: Any) -> None:
         pass
 
+    def relayout(self) -> None:
+        """Break the view's lines of text anew: the room they have changed (see line_room)."""
+
     def key_applies(self, method: str) -> bool:
         """Whether this view's key for ``method`` does anything now (the footer offers it then)."""
         return True

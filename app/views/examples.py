@@ -147,6 +147,10 @@ class ExamplesView(View):
         if changed or data.analysis is None:
             self._redraw()
 
+    def relayout(self) -> None:
+        if self._data is not None:
+            self._redraw()
+
     def class_labels(self) -> list[int]:
         return sorted(int(c) for c in np.unique(self._data.stack.label))
 
@@ -213,5 +217,5 @@ class ExamplesView(View):
         if view.numbered():             # which number is which, a line broken between entries
             t.append("\n")
             t.append_text(pack_segments([Text(f"{k + 1} {a}", style=arch_colour(k))
-                                         for k, a in enumerate(d.analysis.archs)], line_room(self.app), sep="  "))
+                                         for k, a in enumerate(d.analysis.archs)], line_room(self), sep="  "))
         status.update(t)

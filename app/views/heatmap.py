@@ -27,7 +27,7 @@ def checkpoint_line(screen: Any, result: Any) -> Text:
         return Text("computing…", style="dim")
     t.append(f"checkpoint {result.checkpoint + 1}/{n}", style="bold")
     t.append(f" · {result.at}")
-    room = line_room(screen.app)
+    room = line_room(screen)
     state = (("  ▶ playing (space: pause)", "bold green") if screen.playing
              else ("  following the latest", "dim") if screen.following else None)
     said = state is not None and t.cell_len + len(state[0]) <= room
@@ -80,6 +80,10 @@ class HeatmapView(View):
             self.query_one("#heat-arch", Drawing).set_draw(None, "")
             self.query_one("#heat-net", Drawing).set_draw(None, "")
             self.query_one("#heat-status", Static).update(data.problem or "waiting for checkpoints…")
+
+    def relayout(self) -> None:
+        if self.study_screen.cp_result is not None:
+            self.show_checkpoint(self.study_screen.cp_result)
 
     def show_checkpoint(self, result: Any) -> None:
         self._result = result

@@ -28,6 +28,10 @@ class HistogramView(View):
             self.query_one("#hist-legend", Static).update("")
             self.query_one("#hist-status", Static).update("")
 
+    def relayout(self) -> None:
+        if self.study_screen.cp_result is not None:
+            self.show_checkpoint(self.study_screen.cp_result)
+
     def show_checkpoint(self, result: Any) -> None:
         total = max(1.0, float(np.sum(result.observed)))
         obs = np.asarray(result.observed, float) / total
@@ -52,5 +56,5 @@ class HistogramView(View):
             s.append("\n")
             s.append_text(pack_segments([Text(f"distance from independence {fmt(b.get('tv'))} (TV)"),
                                          Text(f"Sarle {fmt(b.get('sarle'))} (>0.56 leans bimodal; skewed scores high too)")],
-                                        line_room(self.app)))
+                                        line_room(self)))
         self.query_one("#hist-status", Static).update(s)

@@ -43,6 +43,10 @@ class OrderView(View):
             self._redraw()
             self.screen.refresh_bindings()      # architectures come and go in a live study
 
+    def relayout(self) -> None:
+        if self._data is not None and self._data.analysis is not None:
+            self._redraw()
+
     def key_applies(self, method: str) -> bool:
         # two architectures are one pair: `o` had nothing to go to, yet the footer offered it
         return method != "action_next_pair" or (
@@ -116,7 +120,7 @@ class OrderView(View):
                    Text("a dot per example; axes: accessibility; dotted: equal", style="dim")]
         if len(pairs) > 1:
             phrases.append(Text(f"o: next pair ({self.pair + 1}/{len(pairs)})", style="dim"))
-        s = pack_segments(phrases, line_room(self.app))
+        s = pack_segments(phrases, line_room(self))
         if an.tied:
             # the first q learned are then a draw among the tied: the overlap says nothing there
             names = ", ".join(f"{a} {v:.0%}" for a, v in an.tied.items())

@@ -102,17 +102,20 @@ def fit_lines(text: Text, width: int, max_lines: int, more: str = "") -> Text:
     return Text("\n").join(lines[:max_lines])
 
 
-def line_room(app) -> int:
+def line_room(node) -> int:
     """The cells a line of the study screen's text holds (status, notes, legends, view status
-    lines): its status line's, which a panel docked beside the screen narrows (Textual's keys
-    panel: the lines were broken for the terminal's width and cut); before that line is laid out,
-    the terminal's width less the one-cell padding on each side those lines have."""
+    lines), for ``node`` (that screen, or a widget on it): its status line's width, which a panel
+    docked beside the screen narrows (Textual's keys panel: the lines were broken for the
+    terminal's width and cut); before that line is laid out, the terminal's width less the
+    one-cell padding on each side those lines have."""
     from textual.css.query import NoMatches
+    from textual.screen import Screen
+    screen = node if isinstance(node, Screen) else node.screen
     try:
-        width = app.screen.query_one("#study-status").content_region.width
+        width = screen.query_one("#study-status").content_region.width
     except NoMatches:
         width = 0
-    return width if width > 0 else app.size.width - 2
+    return width if width > 0 else node.app.size.width - 2
 
 
 def pack_segments(segments: Sequence[Text], width: int, sep: str = " · ",

@@ -323,6 +323,15 @@ def test_the_curve_tables_keep_every_header_whole_at_80_columns_with_longer_posi
         assert "0.512 ◂" in table and "interval ┃" in heads and f"┃ {header} ┃" in heads, (width, table)
         assert "…" not in table and max(map(len, table.splitlines())) <= int(width), (width, table)
     assert "independent (indep. TPA): the same for networks erring independently" in " ".join(r.stdout.split())
+    # narrower than about 75, Rich cut every interval to "0.13–0…": the agreement columns go to a
+    # second table under the first, every number whole
+    r = CliRunner().invoke(app, ["analyze", "long", "--tracking-uri", uri], env={"COLUMNS": "70"})
+    table = r.stdout.split("all networks (6 networks) over training")[1].split("TPA: share")[0]
+    heads = [" ".join(ln.split("┃")).split() for ln in table.splitlines() if ln.startswith("┃")]
+    assert ["epoch", "accuracy", "TPA", "interval", "TPA"] in heads and ["epoch", "Jaccard", "TV", "Sarle"] in heads
+    assert "…" not in table and max(map(len, table.splitlines())) <= 70, table
+    import re
+    assert len(re.findall(r"\d\.\d\d–\d\.\d\d", table)) == 3, table      # each checkpoint's interval whole
 
 
 def test_networks_that_stopped_early_are_left_out_and_named(tmp_path):

@@ -150,29 +150,51 @@ def _ci(lo, hi) -> str:
 TABLE_ROWS = 12      # checkpoints the over-training tables show at most (plus the one --checkpoint marks)
 
 
+CURVE_COLUMNS = ("accuracy", "TPA", "95% interval", "independent", "Jaccard", "TV", "Sarle")
+
+
 def _curve_table(g: dict, unit: str, epochs: list, rows: list[int], chosen: int,
-                 independent: str = "independent"):
-    """One group's curves over training at the checkpoints ``rows``, ``chosen`` marked."""
+                 independent: str = "independent", columns: tuple[str, ...] = CURVE_COLUMNS):
+    """One group's curves over training at the checkpoints ``rows``, ``chosen`` marked; ``columns``:
+    those of CURVE_COLUMNS to show, after the position."""
     from rich.table import Table
     t = Table()
     # --no-intervals leaves every bound null: no interval column rather than a column of dashes
-    shown = any(v is not None for v in g["tpa_lo"])
+    if not any(v is not None for v in g["tpa_lo"]):
+        columns = tuple(c for c in columns if c != "95% interval")
     # each architecture's own positions (a learner's stages, a network's epochs); both, in a
     # header of two lines that leaves the other headers whole at 80 columns
-    own = g.get("unit", unit).replace("/", "/\n")
+    t.add_column(g.get("unit", unit).replace("/", "/\n"), justify="right")
+    for col in columns:
+        # the interval ("0.93–0.99") in 9 columns, its header on two lines: at 80 columns Rich
+        # gave it 10 and cut "independent" to "independe…"
+        t.add_column(independent if col == "independent" else col, justify="right",
+                     max_width=9 if col == "95% interval" else None)
     at = g.get("epoch") or epochs          # its own positions (another batch size records apart)
-    for col in (own, "accuracy", "TPA", "95% interval", independent, "Jaccard", "TV", "Sarle"):
-        if col != "95% interval" or shown:
-            # the interval ("0.93–0.99") in 9 columns, its header on two lines: at 80 columns Rich
-            # gave it 10 and cut "independent" to "independe…"
-            t.add_column(col, justify="right", max_width=9 if col == "95% interval" else None)
     for e in rows:
         lo, hi = g["tpa_lo"][e], g["tpa_hi"][e]
-        ci = ["–" if lo is None or hi is None else f"{lo:.2f}–{hi:.2f}"] if shown else []
-        t.add_row(epoch_text(at[e]) + (" ◂" if e == chosen else ""), _fmt(g["accuracy"][e]), _fmt(g["tpa"][e]),
-                  *ci, _fmt(g["tpa_independent"][e]),
-                  _fmt(g["jaccard"][e]), _fmt(g["bimodality_tv"][e], ".2f"), _fmt(g["sarle"][e], ".2f"))
+        cells = {"accuracy": _fmt(g["accuracy"][e]), "TPA": _fmt(g["tpa"][e]),
+                 "95% interval": "–" if lo is None or hi is None else f"{lo:.2f}–{hi:.2f}",
+                 "independent": _fmt(g["tpa_independent"][e]), "Jaccard": _fmt(g["jaccard"][e]),
+                 "TV": _fmt(g["bimodality_tv"][e], ".2f"), "Sarle": _fmt(g["sarle"][e], ".2f")}
+        t.add_row(epoch_text(at[e]) + (" ◂" if e == chosen else ""), *(cells[c] for c in columns))
     return t
+
+
+def _curve_tables(g: dict, unit: str, epochs: list, rows: list[int], chosen: int, console) -> list:
+    """The group's curve table, or two where one does not fit: with an interval column and positions
+    such as "0.512 ◂", one column too many for 80, Rich cut "independent" to "independe…" (its
+    header then goes on two lines); under about 75, it cut every interval to "0.13–0…" (the
+    agreement columns then go to a second table, under the first). Never a number cut."""
+    from orderlab.terminal import natural_width
+    t = _curve_table(g, unit, epochs, rows, chosen)
+    if natural_width(console, t) <= console.width:
+        return [t]
+    t = _curve_table(g, unit, epochs, rows, chosen, independent="indep.\nTPA")
+    if natural_width(console, t) <= console.width:
+        return [t]
+    return [_curve_table(g, unit, epochs, rows, chosen, independent="indep.\nTPA", columns=CURVE_COLUMNS[:4]),
+            _curve_table(g, unit, epochs, rows, chosen, columns=CURVE_COLUMNS[4:])]
 
 
 def _print_analysis(js: dict) -> None:
@@ -200,17 +222,12 @@ def _print_analysis(js: dict) -> None:
     groups = dict(js["groups"])
     if "all" in js:
         groups["all networks"] = js["all"]
-    from orderlab.terminal import natural_width
     for arch, g in groups.items():
         # titles and captions on lines of their own: a table's title wraps at the table's width
         title = f"{arch} ({counted(g['n'], 'network')}) over training"
-        t = _curve_table(g, unit, epochs, rows, chosen)
-        if natural_width(console, t) > console.width:
-            # with an interval column and positions such as "0.512 ◂", one column too many for 80:
-            # Rich cut "independent" to "independe…"; its header on two lines instead
-            t = _curve_table(g, unit, epochs, rows, chosen, independent="indep.\nTPA")
         console.print(title, markup=False)
-        console.print(t)
+        for t in _curve_tables(g, unit, epochs, rows, chosen, console):
+            console.print(t)
         if g["n"] == 1:
             console.print(f"[yellow]note: {one_network_note([arch])}[/yellow]")
     if len(rows) < n_c:

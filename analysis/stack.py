@@ -475,8 +475,8 @@ class Stack:
             by = (f"; fewest: {', '.join(short[:4])}{' …' if len(short) > 4 else ''} with {fewest}"
                   if short and len(short) < len(items) else "")
             warnings.append(f"{ALIGNED}{len(common)} common checkpoint{'s' if len(common) != 1 else ''} "
-                            f"({dropped} not shared {'was' if dropped == 1 else 'were'} dropped{by}"
-                            + (f"; {OWN_CHECKPOINTS})" if len(common) < 4 else ")"))
+                            f"({dropped} not shared {'was' if dropped == 1 else 'were'} dropped{by}; "
+                            f"{OWN_CHECKPOINTS})")
         warnings += closeness_note(at, [str(i.get("arch")) for i, _ in items], np.array(slack))
         untrained = np.array([not (e > 0).any() for e in epochs])
         # where each network trained past the last shared checkpoint (its own position there lies
@@ -573,9 +573,10 @@ class Stack:
             own_untrained = set(untrained_notes([f"{a}/s{sd}" for a, sd, u in zip(_trained(s), s.seed, mask) if u],
                                                 s.n_networks))
             # (ends differing within an architecture, checkpoints apart and learners beside networks
-            # are said above or below, over all the studies' networks)
+            # are said above or below, over all the studies' networks; so is what had further to
+            # train at the last checkpoint all share, where that is not the study's own last)
             warn += [f"{s.study or '?'}: {w}" for w in s.warnings if w not in own_untrained and UNEVEN_ENDS not in w
-                     and not w.startswith((PARADIGMS, CLOSE))]
+                     and not w.startswith((PARADIGMS, CLOSE) + ((SHORT_OF_END,) if aligned else ()))]
         if aligned:
             # where each network's training ended, not its study's grid (cut back to the checkpoints
             # its own architectures share, that grid said "gradient-boosting (to stage 10)" of 30)

@@ -5,7 +5,7 @@ exactly, shared only those with either)."""
 import numpy as np
 import pytest
 
-from orderlab.analysis.stack import CLOSE, PARADIGMS, Stack, half_step, match_grids
+from orderlab.analysis.stack import CLOSE, OWN_CHECKPOINTS, PARADIGMS, SHORT_OF_END, Stack, half_step, match_grids
 from orderlab.analysis.summary import analysis_json
 from orderlab.record import Record, RecordError
 from orderlab.synthetic import synthetic_correct, synthetic_record
@@ -329,3 +329,20 @@ def test_compared_studies_name_each_network_once_with_its_study(tmp_path):
     [note] = [w for w in data.notes if w.startswith(CLOSE)]
     assert "s1:mlp 0." in note and "s2:cnn 0." in note and "s1:s1:" not in note and "s2:s2:" not in note, note
     assert data.waiting == ["s2:mlp/s0 at 2 checkpoints"], data.waiting
+
+
+def test_compared_studies_say_once_what_had_further_to_train_and_each_alignment_whole():
+    """A study's own "at the last shared checkpoint, stage 6, gradient-boosting had further to train"
+    stood beside the joint one at another checkpoint ("epoch/stage 1") and contradicted it. Its own
+    alignment note said "8 not shared were dropped" only, though accessibility and learning orders
+    still use every network's own checkpoints; it says so whatever the number shared."""
+    a = Stack.from_records([network("mlp", j, 43) for j in range(2)], study="a")
+    b = Stack.from_records([network("mlp", 5, 43), learner("gradient-boosting", 0, np.arange(13) / 2)],
+                           align="common", study="b")
+    assert any(w.startswith(SHORT_OF_END) for w in b.warnings), b.warnings
+    own = next(w for w in b.warnings if w.startswith("aligned on"))
+    assert own.endswith(f"; {OWN_CHECKPOINTS})"), own
+    both = Stack.concat([a, b])
+    assert not any(w.startswith(f"b: {SHORT_OF_END}") for w in both.warnings), both.warnings
+    assert [w for w in both.warnings if w.startswith(SHORT_OF_END)], both.warnings      # the joint one
+    assert f"b: {own}" in both.warnings

@@ -332,13 +332,14 @@ def fig_examples(stack: Stack, thumbs: dict, class_names: Sequence[str], k: int 
             img = images[row_of[int(stack.example_id[x])]]
             y0, x0 = r * cell_h, c * cell_w
             mosaic[y0:y0 + h, x0:x0 + w] = img if img.shape[-1] == 3 else np.repeat(img[..., :1], 3, axis=-1)
-            labels.append((x0 + w / 2, y0 + h + pad_y * 0.45, f"{acc[x]:.2f}"))
+            # hung right under its image: centred in the gap, it read as the next row's
+            labels.append((x0 + w / 2, y0 + h + pad_y * 0.08, f"{acc[x]:.2f}"))
     scale = 0.9 / max(h, w) * 28 / 32                  # about 0.8 inch per 32-pixel thumbnail
     fig = _figure(cols * cell_w * scale + 1.2, len(classes) * cell_h * scale + 0.7)
     ax = fig.subplots()
     ax.imshow(mosaic, interpolation="nearest")
     for xt, yt, text in labels:
-        ax.text(xt, yt, text, ha="center", va="center", fontsize=7)
+        ax.text(xt, yt, text, ha="center", va="top", fontsize=7)
     ax.set_xticks([k * cell_w / 2 - pad_x / 2, (k + 1) * cell_w + k * cell_w / 2 - pad_x / 2],
                   ["easiest (learned first)", "hardest (learned last)"])
     ax.xaxis.tick_top()
@@ -347,7 +348,11 @@ def fig_examples(stack: Stack, thumbs: dict, class_names: Sequence[str], k: int 
     ax.tick_params(length=0)
     for sp in ax.spines.values():
         sp.set_visible(False)
+    # what the numbers are (only the docs said), and the rows cut amid a tie, under the grid (a
+    # note in the figure's corner touched the last row's numbers)
+    caption = "under each example: its accessibility (the share of networks and trained checkpoints right on it)"
     if cut_ties:
-        fig.text(0.01, 0.005, f"{cut_ties} of {len(classes)} rows: more examples tie in accessibility than are "
-                 f"shown; the first in the split's order are drawn", fontsize=7, va="bottom")
+        caption += (f"\n{cut_ties} of {len(classes)} rows: more examples tie in accessibility than are shown; "
+                    f"the first in the split's order are drawn")
+    ax.set_xlabel(caption, fontsize=7, loc="left")
     return fig

@@ -362,7 +362,11 @@ def test_examples_tied_beyond_those_shown_are_said_to_be_a_pick(tmp_path):
     ids = np.arange(n)
     thumbs = {"example_id": ids, "image": np.zeros((n, 8, 8, 1), np.uint8)}
     fig = F.fig_examples(st, thumbs, ["a", "b"], k=3)
-    assert any("more examples tie in accessibility than are shown" in t.get_text() for t in fig.texts)
+    assert "more examples tie in accessibility than are shown" in fig.axes[0].get_xlabel()
+    # each number hangs under its own image: centred in the 4-pixel gap, it read as the next row's
+    for t in fig.axes[0].texts:
+        below = t.get_position()[1] % 12 - 8           # cells of 8 + 4 pixels, the image on top
+        assert t.get_verticalalignment() == "top" and 0 <= below < 1, (t.get_text(), t.get_position())
     # the grid's hardest are the table's: the first in the split's order among the tied (it drew
     # the last ones under a caption saying "first")
     marks = {}
@@ -384,7 +388,8 @@ def test_examples_tied_beyond_those_shown_are_said_to_be_a_pick(tmp_path):
     assert tie_note(example_rows(untied, 1), "easiest") is None
     assert tie_note(example_rows(untied, 1, hardest=True), "hardest") is None
     thumbs4 = {"example_id": np.arange(4), "image": np.zeros((4, 8, 8, 1), np.uint8)}
-    assert not F.fig_examples(untied, thumbs4, ["a"], k=1).texts
+    caption = F.fig_examples(untied, thumbs4, ["a"], k=1).axes[0].get_xlabel()
+    assert caption.startswith("under each example: its accessibility") and "tie" not in caption, caption
 
 
 def test_figures_of_an_architecture_of_one_network_say_so(tmp_path):

@@ -101,6 +101,8 @@ def fig_histograms(stack: Stack, checkpoints: dict[str, int], max_groups: int = 
             merged.setdefault(int(e), []).append(name)
         return [(" = ".join(names), e) for e, names in merged.items()]
     rows = [columns((per_arch or {}).get(arch, checkpoints)) for arch, _ in groups]
+    from orderlab.analysis.summary import identical_at
+    same = {arch: identical_at(stack, idx) for arch, idx in groups}   # (k-NN: the seed changes nothing)
     n_cols = max(len(cols) for cols in rows)
     fig = _figure(3.6 * n_cols, 2.7 * len(groups) + 0.4)
     axes = np.atleast_2d(fig.subplots(len(groups), n_cols, squeeze=False))
@@ -117,7 +119,9 @@ def fig_histograms(stack: Stack, checkpoints: dict[str, int], max_groups: int = 
             ax.plot(k, exp / max(1e-12, exp.sum()), "o-", color="black", ms=3, lw=1, label="independent")
             acc = M.accuracy(stack, e, idx).mean()
             # one network's histogram is its accuracy in two bars: no agreement to measure
+            # identical networks' two bars hold by construction: said here too (only the text said it)
             measures = ("1 network: no agreement to measure" if idx.size == 1
+                        else "identical networks: two bars by construction" if same[arch][e]
                         else f"TV {b['tv']:.2f}, Sarle {b['sarle']:.2f}")
             # its own unit and position (a learner's stage beside networks' epochs; another batch size)
             ax.set_title(f"{arch}, {name}: {stack.at_of(e, idx)} (acc {acc:.2f})\n{measures}", fontsize=9)
@@ -162,8 +166,12 @@ def fig_arch_agreement(archs: list[str], mat: np.ndarray, stack: Stack, checkpoi
     single = {(i, i): "1 network" for i, a in enumerate(archs) if stack.arch_index(a).size == 1}
     im = _annotated_heatmap(ax, m, archs, vmin=max(0.0, min(low - 0.02, 0.98)), vmax=1.0, blank=single)
     fig.colorbar(im, ax=ax, shrink=0.8, label="mean pairwise TPA")
-    ax.set_title(f"architecture agreement, {stack.at(checkpoint)}\n"
-                 f"(diagonal: distinct pairs within)", fontsize=10)
+    # an architecture whose networks are identical there reads 1 on the diagonal by construction
+    from orderlab.analysis.summary import identical_groups
+    same = identical_groups(stack, checkpoint)
+    ax.set_title(f"architecture agreement, {stack.at(checkpoint)}\n(diagonal: distinct pairs within"
+                 + (f"; {', '.join(same)}: identical networks, 1 by construction" if same else "") + ")",
+                 fontsize=10, wrap=True)
     return fig
 
 

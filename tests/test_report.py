@@ -260,6 +260,16 @@ def test_networks_identical_at_a_checkpoint_are_said_to_agree_by_construction(tm
     assert [w.split(":")[0] for w in analysis_json(st)["warnings"] if "exactly the same" in w] == ["knn"]
     md = write_report({"test": st}, tmp_path / "rep", None, "unit").read_text()
     assert "> note: knn: its networks are right on exactly the same examples at epoch 4" in md
+    # the figures say so too: seen alone, knn's 1.000 and its two bars read as perfect agreement
+    from orderlab.analysis import figures as F
+    from orderlab.analysis.metrics import architecture_agreement
+    archs, mat = architecture_agreement(st, n_c - 1)
+    title = F.fig_arch_agreement(archs, mat, st, n_c - 1).axes[0].get_title()
+    assert "knn: identical networks, 1 by construction" in title and "mlp" not in title, title
+    hist = F.fig_histograms(st, {"early": 2, "final": n_c - 1})
+    titles = [ax.get_title() for ax in hist.axes if ax.get_title()]
+    same = [t for t in titles if "identical networks: two bars by construction" in t]
+    assert len(same) == 1 and same[0].startswith("knn, final"), titles     # not mlp's, nor knn's earlier
 
 
 def test_report_figures_draw_every_architecture(tmp_path):

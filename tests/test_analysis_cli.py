@@ -448,6 +448,9 @@ def test_a_report_of_architectures_on_other_grids_says_shared_and_reports_one_al
     logged = store.report_runs("grids")
     r = run("report", "grids", "--arch", "mlp", "-o", str(tmp_path / "mlp"), "--tracking-uri", uri)
     assert r.exit_code == 0 and "logged as the report run" not in r.stdout, r.output
+    # which it says: `report: …/report.md` alone left a user looking for the run in MLflow
+    assert "files only: a report of some architectures is not logged to MLflow unless --log is given" in \
+        " ".join(r.output.split()), r.output
     md = (tmp_path / "mlp" / "report.md").read_text()
     assert "# orderlab report: grids (mlp)" in md and "At the last checkpoint (epoch 1.25)" in md
     assert store.report_runs("grids") == logged                 # the study's report run stays

@@ -436,6 +436,9 @@ def register(app: typer.Typer) -> None:
         if log:
             say(f"logged as the report run of study {study!r} (artifacts under report/, TPA metrics per "
                 f"architecture; it replaces the previous report's run)")
+        elif arch:      # (a report of some architectures leaves the study's report run as it was)
+            say("files only: a report of some architectures is not logged to MLflow unless --log is given "
+                "(it would replace the study's report run)")
 
     @app.command(rich_help_panel="Analyse")
     def examples(

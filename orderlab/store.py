@@ -96,21 +96,20 @@ def split_fingerprints(study_fp: str) -> dict[str, str]:
     return dict(p.split("=", 1) for p in (study_fp or "").split(",") if "=" in p)
 
 
-def start_server_advice(uri: str) -> str:
-    """How to start the tracking server ``uri`` names, for a message. On this machine, plain http:
-    the command, on the URI's port (the advice said `mlflow server --host 127.0.0.1`, which
-    listens on 5000 whatever port the URI named). Elsewhere, or over https (which `mlflow server`
-    does not serve: a proxy in front of it does), where it should answer."""
+def start_server_advice(uri: str, answered: bool = False) -> str:
+    """How to start the tracking server ``uri`` names (a well-formed http(s) URI), for a message.
+    On this machine, plain http, nothing listening: the command, on the URI's port (the advice
+    said `mlflow server --host 127.0.0.1`, which listens on 5000 whatever port the URI named).
+    Elsewhere, over https (which `mlflow server` does not serve: a proxy in front of it does), or
+    where something ``answered`` on the port (a proxy: a server started there would find the port
+    taken), the server to start at that address."""
     url = urllib.parse.urlparse(uri)
-    try:
-        port = url.port or 80
-    except ValueError:          # not a number, or out of range: the error names the URI itself
-        port = None
+    port = 80 if url.port is None else url.port
     host = url.hostname or ""
-    if url.scheme == "http" and host in ("127.0.0.1", "localhost", "::1"):
-        return f"start it (e.g. `mlflow server --host {host}{f' --port {port}' if port else ''}`)"
+    if url.scheme == "http" and host in ("127.0.0.1", "localhost", "::1") and not answered:
+        return f"start it (e.g. `mlflow server --host {host} --port {port}`)"
     where = url.netloc.rsplit("@", 1)[-1] or uri            # (no credentials in a message)
-    return f"start the server (or the proxy in front of it) at {where}"
+    return f"start the server{' behind the proxy' if answered else ' (or the proxy in front of it)'} at {where}"
 
 
 # A study whose command was interrupted between making it and its parent run: nothing planned
@@ -636,6 +635,11 @@ def uri_form_problem(uri: str) -> str | None:
         return (f"tracking URI {_without_password(uri)!r} cannot be parsed ({e}); use sqlite:///PATH/mlflow.db "
                 f"or http://HOST:PORT")
     if scheme in ("http", "https"):
+        try:
+            urllib.parse.urlparse(uri).port
+        except ValueError:                      # not a number, or out of range: no server is reached
+            return (f"tracking URI {_without_password(uri)!r} has a port that is not a number from 1 to 65535; "
+                    f"fix --tracking-uri (http://HOST:PORT)")
         return None
     if uri in ("sqlite://", "sqlite:///:memory:") or uri.startswith("sqlite:///:memory:"):
         return (f"tracking URI {uri!r} is an in-memory SQLite store, which keeps nothing after the command "
@@ -730,6 +734,22 @@ def db_tcp_endpoint(uri: str) -> tuple[str, int] | None:
     return url.host, url.port or _DB_PORTS.get(url.get_backend_name(), 0)
 
 
+def _health_request(uri: str):
+    """The request for a tracking server's /health: its user and password, where the URI holds
+    them, as basic auth (urllib does not take them from the URL: such a server was "unreachable")."""
+    import base64
+    parts = urllib.parse.urlsplit(uri)
+    url = uri.rstrip("/") + "/health"
+    if parts.username is None:
+        return urllib.request.Request(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    url = urllib.parse.urlunsplit(parts._replace(netloc=host)).rstrip("/") + "/health"
+    user = urllib.parse.unquote(parts.username)
+    secret = urllib.parse.unquote(parts.password or "")
+    token = base64.b64encode(f"{user}:{secret}".encode()).decode()
+    return urllib.request.Request(url, headers={"Authorization": f"Basic {token}"})
+
+
 def _without_password(uri: str) -> str:
     """``uri`` fit for a message: a password in it (or in an ODBC string's PWD=) is replaced by ***."""
     import re
@@ -781,24 +801,25 @@ class Store:
             raise StoreError(problem)
         scheme = urllib.parse.urlparse(self.uri).scheme
         if scheme in ("http", "https"):
+            shown = _without_password(self.uri)         # (a URI's password in no message)
             try:
-                with urllib.request.urlopen(self.uri.rstrip("/") + "/health", timeout=5) as r:
+                with urllib.request.urlopen(_health_request(self.uri), timeout=5) as r:
                     r.read()
             except urllib.error.HTTPError as e:      # something answered: not MLflow, or not let in
                 if e.code in (401, 403):
-                    raise StoreError(f"tracking server {self.uri} refused access (HTTP {e.code} {e.reason}); set "
+                    raise StoreError(f"tracking server {shown} refused access (HTTP {e.code} {e.reason}); set "
                                      f"MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or "
                                      f"MLFLOW_TRACKING_TOKEN)") from None
                 if e.code >= 500:                   # a proxy whose server is down, or one starting
-                    raise StoreError(f"tracking server {self.uri} is not answering (HTTP {e.code} {e.reason} for "
-                                     f"/health); {start_server_advice(self.uri)}, wait until it is up, or "
-                                     f"fix --tracking-uri") from None
-                raise StoreError(f"{self.uri} answered but is no MLflow tracking server (HTTP {e.code} {e.reason} "
+                    raise StoreError(f"tracking server {shown} is not answering (HTTP {e.code} {e.reason} for "
+                                     f"/health); {start_server_advice(self.uri, answered=True)}, wait until it is "
+                                     f"up, or fix --tracking-uri") from None
+                raise StoreError(f"{shown} answered but is no MLflow tracking server (HTTP {e.code} {e.reason} "
                                  f"for /health); fix --tracking-uri to the address and port of `mlflow server`") \
                     from None
             except Exception as e:  # noqa: BLE001 - any failure means unreachable
                 reason = getattr(e, "reason", e)
-                raise StoreError(f"tracking server {self.uri} is unreachable ({reason}); "
+                raise StoreError(f"tracking server {shown} is unreachable ({reason}); "
                                  f"{start_server_advice(self.uri)} or fix --tracking-uri") from None
         elif self.uri.startswith("sqlite:///"):
             _check_sqlite(sqlite_path(self.uri), self.must_exist)
@@ -880,7 +901,7 @@ class Store:
                                          f"SQLite can read with the sqlite3 tool (`sqlite3 {db} .recover | sqlite3 recovered.db`) "
                                          f"and point --tracking-uri at the recovered file") from None
                     if "connection refused" in text or "max retries exceeded" in text:
-                        raise StoreError(f"tracking server {self.uri} stopped answering; "
+                        raise StoreError(f"tracking server {_without_password(self.uri)} stopped answering; "
                                          f"restart it and retry") from None
                     raise
                 time.sleep(delay)
@@ -908,7 +929,7 @@ class Store:
                 raise NoSuchStudy(f"{study} is {what} of a run of study {owner!r}, not a study's name: give the "
                                   f"study's name, {owner}{one}")
             names = ", ".join(s for s in self.study_names()) or "none yet"
-            raise NoSuchStudy(f"no study named {study!r} in {self.uri} (studies: {names}); "
+            raise NoSuchStudy(f"no study named {study!r} in {_without_password(self.uri)} (studies: {names}); "
                              f"check the name or --tracking-uri")
         return exp.experiment_id
 
@@ -1143,7 +1164,7 @@ class Store:
         """The one network run (of a study not deleted) whose id begins with ``prefix``: messages
         name runs by their first 8 characters, and `orderlab runs` shortens ids so in a narrow terminal."""
         from orderlab.studydata import suggest
-        missing = StoreError(f"no run {prefix!r} in {self.uri}; list runs with "
+        missing = StoreError(f"no run {prefix!r} in {_without_password(self.uri)}; list runs with "
                              f"`{suggest(self, 'orderlab', 'runs', 'STUDY')}`")
         if not re.fullmatch(r"[0-9a-f]{1,31}", prefix):
             raise missing

@@ -242,13 +242,16 @@ def test_ui_on_a_tracking_server_that_does_not_answer(syn):
     assert_one_line_error(invoke("ui", "--tracking-uri", f"http://127.0.0.1:{port}"),
                           f"tracking server http://127.0.0.1:{port} is unreachable", "--tracking-uri",
                           f"`mlflow server --host 127.0.0.1 --port {port}`")
-    # (mlflow server serves no https: a proxy does; another machine's server is started there)
-    assert_one_line_error(invoke("studies", "--tracking-uri", "https://u:secret@mlflow.invalid:8443/"),
-                          "start the server (or the proxy in front of it) at mlflow.invalid:8443 or fix")
-    for bad in ("abc", "99999"):                # a port that does not parse: still one line
-        err = assert_one_line_error(invoke("studies", "--tracking-uri", f"http://127.0.0.1:{bad}"),
-                                    "start it (e.g. `mlflow server --host 127.0.0.1`)")
-        assert "secret" not in err
+    # (mlflow server serves no https: a proxy does; another machine's server is started there;
+    # a password in the URI is in no message)
+    err = assert_one_line_error(invoke("studies", "--tracking-uri", "https://u:secret@mlflow.invalid:8443/"),
+                                "tracking server https://u:***@mlflow.invalid:8443/ is unreachable",
+                                "start the server (or the proxy in front of it) at mlflow.invalid:8443 or fix")
+    assert "secret" not in err
+    for bad in ("abc", "99999"):                # a port that does not parse: still one line, and no server advice
+        assert_one_line_error(invoke("studies", "--tracking-uri", f"http://u:secret@127.0.0.1:{bad}"),
+                              "tracking URI 'http://u:***@127.0.0.1:", "has a port that is not a number from 1 "
+                              "to 65535; fix --tracking-uri")
 
 
 def _fake_mlflow(tmp_path, monkeypatch, output: str, rc: int) -> None:

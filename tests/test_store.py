@@ -97,8 +97,10 @@ def test_unreachable_server_fails_fast():
 @pytest.mark.parametrize("code, needles", [(404, ["answered but is no MLflow tracking server (HTTP 404",
                                                    "address and port of `mlflow server`"]),
                                             (401, ["refused access (HTTP 401", "MLFLOW_TRACKING_USERNAME"]),
-                                            # a proxy in front of a server that is down: not "no MLflow"
-                                            (503, ["is not answering (HTTP 503", "start it"])])
+                                            # a proxy in front of a server that is down: not "no MLflow",
+                                            # and no `mlflow server` for a port something holds
+                                            (503, ["is not answering (HTTP 503", "start the server behind the "
+                                                   "proxy at 127.0.0.1:"])])
 def test_a_server_that_answers_but_is_not_mlflow_is_not_called_unreachable(code, needles):
     """A web server on the port (not MLflow, or one that wants a login) was "unreachable (File not
     found); start it", though it was reachable."""
@@ -120,6 +122,37 @@ def test_a_server_that_answers_but_is_not_mlflow_is_not_called_unreachable(code,
         server.shutdown()
         server.server_close()
     assert "unreachable" not in str(e.value) and all(n in str(e.value) for n in needles), str(e.value)
+
+
+def test_a_tracking_uri_with_a_user_and_password_reaches_its_server():
+    """urllib takes no credentials from a URL: a server behind http://user:pass@host was reported
+    "unreachable" (start it …). They go as basic auth; the password is in no message."""
+    import base64
+    import http.server
+    import threading
+    want = "Basic " + base64.b64encode(b"ann:s3cr%t").decode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path == "/health" and self.headers.get("Authorization") == want:
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"OK")
+            else:
+                self.send_error(401)
+
+        def log_message(self, *args):
+            pass
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        Store(f"http://ann:s3cr%25t@127.0.0.1:{server.server_port}")          # checked, and let in
+        with pytest.raises(StoreError) as e:
+            Store(f"http://ann:wrong@127.0.0.1:{server.server_port}")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "refused access (HTTP 401" in str(e.value) and "wrong" not in str(e.value), str(e.value)
 
 
 def test_a_database_that_refuses_the_connection_is_one_line_without_the_password():

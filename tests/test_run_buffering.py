@@ -432,3 +432,21 @@ def test_a_run_whose_end_the_store_could_not_take_is_shown_stale(tmp_path, monke
     assert infos[0] == "0/1 done, [red]1 failed[/]" and not any("STALE" in i or "stale" in i for i in infos), infos
     assert Store(uri).get_run(run.run_id).status == "KILLED"
     rep.__exit__(None, None, None)
+
+
+def test_a_run_whose_start_fails_after_it_is_running_is_ended(tmp_path, monkeypatch):
+    """A resume that failed after its run was made RUNNING again (reading its metrics, say) left it
+    RUNNING, then STALE, though the store could take its end: it ends FAILED, with why."""
+    from orderlab.trainer.resume import resume_runs
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    train_study(TrainConfig(study="start", tracking_uri=uri, **SMALL), Reporter())
+    [run] = Store(uri).list_runs("start")
+    Store(uri).end_run(run.run_id, "KILLED")
+
+    def boom(self, *args, **kwargs):
+        raise RuntimeError("boom")
+    with monkeypatch.context() as m:
+        m.setattr(Store, "metric_steps", boom)
+        resume_runs([run.run_id], tracking_uri=uri, device="cpu", reporter=Reporter(), force=True)
+    after = Store(uri).get_run(run.run_id)
+    assert after.status == "FAILED" and "RuntimeError: boom" in (after.error or ""), (after.status, after.error)

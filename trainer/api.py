@@ -602,7 +602,7 @@ def train_in_run(run, name: str, reporter: Reporter, train, failed: str = "faile
             reporter.network_started(name, run.run_id)
             final = train()
     except KeyboardInterrupt:
-        if run.run_id is not None:          # else it stopped before its run was made: nothing to report
+        if run.running:         # else it stopped before its run was made or reclaimed: nothing to report
             reporter.network_finished(name, run.status or "KILLED", final)
         raise
     except Exception as e:  # noqa: BLE001 - the run is marked FAILED; go on with the others

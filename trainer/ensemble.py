@@ -606,7 +606,7 @@ def train_group(cfg, ctx, arch: str, spec, seeds: list[int], hp: dict[str, Any],
                                       resume_states=resume_states)
     except KeyboardInterrupt:
         for r, s, f in zip(runs, seeds, finals):
-            if r.run_id is not None:     # the status it got: FINISHED if the interrupt came as it closed
+            if r.running:       # the status it got: FINISHED if the interrupt came as it closed
                 reporter.network_finished(f"{arch}/s{s}", r.status or "KILLED", f)
         raise
     except Exception as e:  # noqa: BLE001 - the group's runs are marked FAILED; go on with the others

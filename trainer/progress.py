@@ -202,7 +202,7 @@ class Tally(Reporter):
 
     def __init__(self, inner: Reporter) -> None:
         self.inner = inner
-        self.ended: dict[str, str] = {}          # network name -> FINISHED | FAILED | KILLED
+        self.ended: dict[str, str] = {}          # network name -> FINISHED | FAILED | KILLED | STALE
         self.run_ids: dict[str, str] = {}        # network (or ensemble) name -> the run it started
         self.errors: dict[str, str] = {}         # network name -> why it failed
 

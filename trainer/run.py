@@ -191,23 +191,33 @@ class NetworkRun:
     # -- lifecycle ---------------------------------------------------------
     def __enter__(self) -> "NetworkRun":
         ctx = self.ctx
-        if self.run_id is None:
+        resumed = self.run_id is not None
+        if resumed:
+            self.store.reclaim(self.run_id)
+        else:
             self.run_id, self.artifact_uri = self.store.create_network_run(
                 ctx.study, ctx.parent_run_id, ctx.experiment_id, arch=self.arch, seed=self.seed,
                 dataset=ctx.dataset.name, epochs=self.epochs, params=self.params)
-            self.running = True
-        else:
-            self.store.reclaim(self.run_id)
-            self.running = True
-            self.artifact_uri = self.store.get_run(self.run_id).artifact_uri
-            self._logged = self.store.metric_steps(self.run_id, "epoch")
-            self._relog_lost_metrics()
-        self._last_flush = time.monotonic()
-        if self.writer is None:
-            meta = {"study": ctx.study, "arch": self.arch, "seed": self.seed, "dataset": ctx.dataset.name,
-                    "n_classes": ctx.dataset.n_classes, "run_id": self.run_id}
-            self.writer = RecordWriter(Path(self._record_tmp.name) / "record.npz", meta, ctx.split_info(),
-                                       ctx.dataset.n_classes)
+        self.running = True
+        try:
+            if resumed:
+                self.artifact_uri = self.store.get_run(self.run_id).artifact_uri
+                self._logged = self.store.metric_steps(self.run_id, "epoch")
+                self._relog_lost_metrics()
+            self._last_flush = time.monotonic()
+            if self.writer is None:
+                meta = {"study": ctx.study, "arch": self.arch, "seed": self.seed, "dataset": ctx.dataset.name,
+                        "n_classes": ctx.dataset.n_classes, "run_id": self.run_id}
+                self.writer = RecordWriter(Path(self._record_tmp.name) / "record.npz", meta, ctx.split_info(),
+                                           ctx.dataset.n_classes)
+        except BaseException as e:
+            # RUNNING in the store now, and no `with` body to end it: ended here (FAILED, or KILLED on
+            # Ctrl-C), or it stayed RUNNING, then STALE, though the store could take its end
+            try:
+                self.__exit__(type(e), e, e.__traceback__)
+            except Exception:  # noqa: BLE001 - nor could the store take that: STALE (``ended`` stays False)
+                pass
+            raise
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:

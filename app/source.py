@@ -504,7 +504,7 @@ class StudySource:
                          for r in networks if r.status not in ENDED_EARLY and r.checkpoints == 0]
         # Networks a train or sweep planned that have no run yet: the analysis covers only those
         # recorded so far, and the Runs table lists them, status planned.
-        from orderlab.studydata import suggest, unstarted_networks
+        from orderlab.studydata import no_network_yet, suggest, unstarted_networks
         resumes = []
         for s in studies:
             mine = unstarted_networks(store, s, [r for r in runs if r.study == s])
@@ -522,8 +522,9 @@ class StudySource:
                             else f"{ended_early_text(networks, bool(data.planned))} (see Runs); nothing to analyse"
                             if runs and len(left_out) == len(networks)
                             else NO_CHECKPOINT if runs
-                            else "this study has no network yet; train one with "
-                                 f"`orderlab train --study {shlex.quote(studies[0])}{self.uri_option()}`")
+                            # what the command line says (planned, made by a command that stopped
+                            # early, or empty: `train --arch NAME`, without which it is refused)
+                            else str(no_network_yet(store, studies[0], [])))
             return data
         # Networks that did not record this split (another --record-splits) are left out and named;
         # the first one's error would otherwise stand for the whole study ("split 'test' was not

@@ -1375,6 +1375,23 @@ def test_compare_offers_the_studies_of_the_same_data_on_the_split_shown():
 
 
 @pilot_test
+async def test_a_study_with_no_network_is_told_what_the_command_line_says(tmp_path):
+    """The TUI told every study without a network to `orderlab train --study S` (refused: no
+    --arch), also one whose command stopped before it planned anything."""
+    from orderlab.store import TAG_KIND, Store
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    store = Store(uri)
+    store.get_or_create_study("empty", "synthetic", "x", {"dataset": "synthetic"})
+    store.client.create_experiment("half", tags={TAG_KIND: "study"})
+    for study, said in (("empty", "train one with `orderlab train --arch NAME --study empty --tracking-uri"),
+                        ("half", "study 'half' holds nothing yet: the command that made it was interrupted "
+                                 "before it planned any network; run that command again")):
+        app = make_app(uri, study=study)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: shows(app, said), what=said)
+
+
+@pilot_test
 async def test_a_note_for_the_commands_says_nothing_of_their_options_here(tmp_path):
     """Architectures aligned short of one's end: the note ended "(--arch NAME follows one
     architecture to its end)", an option of `orderlab analyze` the TUI has no counterpart for."""
@@ -1386,10 +1403,9 @@ async def test_a_note_for_the_commands_says_nothing_of_their_options_here(tmp_pa
     populate_store(store, "grids", archs=("cnn",), seeds=2, n_checkpoints=5, n_examples=60)
     app = make_app(uri, study="grids")
     async with app.run_test(size=(80, 24)) as pilot:
-        # (under the status at 80×24 the notes take three lines, after the alignment's: all of them
-        # whole in `n`, which is what the screen holds)
-        await wait_for(pilot, lambda: study_ready(app) and any("mlp (to epoch 2) had further to train" in n
-                                                               for n in app.screen.notes), what="the note")
+        # (on the three lines under the status at 80×24, before the longer alignment note)
+        await wait_for(pilot, lambda: study_ready(app) and shows(app, "mlp (to epoch 2) had further to train"),
+                       what="the note")
         assert not any("--arch" in n for n in app.screen.notes), app.screen.notes
         assert "--arch" not in screen_text(app), screen_text(app)
 

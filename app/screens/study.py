@@ -87,7 +87,10 @@ def study_notes(data: Any, mode: str, live: bool, most: int | None) -> list[str]
     from orderlab.app.source import NO_CHECKPOINT
     if data.problem and data.stack is None and not (data.starting and data.problem == NO_CHECKPOINT):
         notes.append(data.problem)
-    notes += list(data.notes)
+    # the analysis's own: what had further to train first, which changes how every number at the
+    # checkpoint reads, then the alignment's (its note, the longer, filled the three lines first)
+    from orderlab.analysis.stack import SHORT_OF_END
+    notes += sorted(data.notes, key=lambda n: not n.startswith(SHORT_OF_END))
     an = getattr(data, "analysis", None)
     if most is None and an is not None and an.tied:
         # the Order view says it in short; `n` gives it whole, with its advice, as `analyze` does

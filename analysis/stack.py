@@ -564,7 +564,8 @@ class Stack:
                               f"{len(common)} they share (--align common) or compare studies trained alike")
         parts = [s.bits[:, p] for p, s in zip(picks, stacks)]
         s0 = stacks[0]
-        warn = [f"{ALIGNED}{len(common)} checkpoints common to all studies"] if aligned else []
+        warn = [f"{ALIGNED}{len(common)} checkpoint{'s' if len(common) != 1 else ''} common to all studies "
+                f"({OWN_CHECKPOINTS})"] if aligned else []
         warn += closeness_note(every, [f"{s.study or '?'}:{a}" for s in stacks for a in _trained(s)], halves)
         # each study's own notes (its alignment, architectures cut short within it), named with the
         # study; its untrained networks are named below, with their study, for all studies at once

@@ -346,3 +346,6 @@ def test_compared_studies_say_once_what_had_further_to_train_and_each_alignment_
     assert not any(w.startswith(f"b: {SHORT_OF_END}") for w in both.warnings), both.warnings
     assert [w for w in both.warnings if w.startswith(SHORT_OF_END)], both.warnings      # the joint one
     assert f"b: {own}" in both.warnings
+    # the joint alignment says it as well (it read as if the other checkpoints were dropped everywhere)
+    assert both.warnings[0].startswith("aligned on ") and both.warnings[0].endswith(
+        f"checkpoints common to all studies ({OWN_CHECKPOINTS})"), both.warnings[0]

@@ -451,6 +451,8 @@ def test_a_report_of_architectures_on_other_grids_says_shared_and_reports_one_al
     # which it says: `report: …/report.md` alone left a user looking for the run in MLflow
     assert "files only: a report of some architectures is not logged to MLflow unless --log is given" in \
         " ".join(r.output.split()), r.output
+    r = run("report", "grids", "--arch", "mlp", "--no-log", "-o", str(tmp_path / "mlp2"), "--tracking-uri", uri)
+    assert r.exit_code == 0 and "files only" not in r.output, r.output          # as asked: nothing to say
     md = (tmp_path / "mlp" / "report.md").read_text()
     assert "# orderlab report: grids (mlp)" in md and "At the last checkpoint (epoch 1.25)" in md
     assert store.report_runs("grids") == logged                 # the study's report run stays

@@ -185,7 +185,8 @@ def _curve_tables(g: dict, unit: str, epochs: list, rows: list[int], chosen: int
     """The group's curve table, or two where one does not fit: with an interval column and positions
     such as "0.512 ◂", one column too many for 80, Rich cut "independent" to "independe…" (its
     header then goes on two lines); under about 75, it cut every interval to "0.13–0…" (the
-    agreement columns then go to a second table, under the first). Never a number cut."""
+    agreement columns then go to a second table, under the first). No number is cut down to about
+    50 columns."""
     from orderlab.terminal import natural_width
     t = _curve_table(g, unit, epochs, rows, chosen)
     if natural_width(console, t) <= console.width:
@@ -429,14 +430,15 @@ def register(app: typer.Typer) -> None:
                              other_split="leave out --split: the report then covers {split}, which all {n} recorded",
                              left_out=left_out, interrupted=include_interrupted)
         # A report of some architectures does not replace the study's report run unless asked to.
-        log = not arch if log is None else log
+        by_default = log is None
+        log = not arch if by_default else log
         title = f"orderlab report: {study}" + (f" ({', '.join(arch)})" if arch else "")
         md = publish_report(store, study, stacks, out, title=title, log=log, notes=left_out)
         typer.echo(f"report: {md}")
         if log:
             say(f"logged as the report run of study {study!r} (artifacts under report/, TPA metrics per "
                 f"architecture; it replaces the previous report's run)")
-        elif arch:      # (a report of some architectures leaves the study's report run as it was)
+        elif arch and by_default:   # (a report of some architectures leaves the study's report run as it was)
             say("files only: a report of some architectures is not logged to MLflow unless --log is given "
                 "(it would replace the study's report run)")
 

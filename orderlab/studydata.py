@@ -71,9 +71,11 @@ def no_network_yet(store: Store, study: str, runs: Sequence[RunInfo]) -> Orderla
     if runs:
         return OrderlabError(f"{head}: its networks stopped before their first checkpoint; `{resume}` trains "
                              f"them anew")
-    from orderlab.store import HALF_MADE
-    if store.parent_run_id(store.experiment_id(study)) is None:
-        return OrderlabError(HALF_MADE.format(study=study))
+    from orderlab.store import StoreError
+    try:
+        store.study_parent(study)
+    except StoreError as e:         # made by a command that stopped before it planned anything
+        return e
     return OrderlabError(f"{head}; train one with `{suggest(store, 'orderlab', 'train', '--arch', 'NAME', '--study', study)}`")
 
 

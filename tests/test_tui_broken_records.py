@@ -338,7 +338,7 @@ def test_the_fixes_for_a_record_name_the_store_when_the_user_named_it(tmp_path, 
         assert retrain.startswith("orderlab train --study s --arch mlp --seeds 1"), problem.detail
         assert retrain.endswith(f" --tracking-uri {uri}`)" if named else "`)") and retrain.count("--tracking-uri") == named
         data = src.load(("bare",))
-        want = "`orderlab train --study bare" + (f" --tracking-uri {uri}`" if named else "`")
+        want = "`orderlab train --arch NAME --study bare" + (f" --tracking-uri {uri}`" if named else "`")
         assert want in data.problem, (arg, data.problem)
 
 

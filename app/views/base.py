@@ -18,7 +18,11 @@ class View(Vertical):
         pass
 
     def relayout(self) -> None:
-        """Break the view's lines of text anew: the room they have changed (see line_room)."""
+        """Break the view's lines of text anew: the room they have changed (see line_room). Those
+        of the checkpoint shown, by default; views whose lines come with the study's data say so."""
+        result = getattr(self.study_screen, "cp_result", None)
+        if result is not None:
+            self.show_checkpoint(result)
 
     def key_applies(self, method: str) -> bool:
         """Whether this view's key for ``method`` does anything now (the footer offers it then)."""

@@ -81,10 +81,6 @@ class HeatmapView(View):
             self.query_one("#heat-net", Drawing).set_draw(None, "")
             self.query_one("#heat-status", Static).update(data.problem or "waiting for checkpoints…")
 
-    def relayout(self) -> None:
-        if self.study_screen.cp_result is not None:
-            self.show_checkpoint(self.study_screen.cp_result)
-
     def show_checkpoint(self, result: Any) -> None:
         self._result = result
         archs = result.arch_names

@@ -28,10 +28,6 @@ class HistogramView(View):
             self.query_one("#hist-legend", Static).update("")
             self.query_one("#hist-status", Static).update("")
 
-    def relayout(self) -> None:
-        if self.study_screen.cp_result is not None:
-            self.show_checkpoint(self.study_screen.cp_result)
-
     def show_checkpoint(self, result: Any) -> None:
         total = max(1.0, float(np.sum(result.observed)))
         obs = np.asarray(result.observed, float) / total

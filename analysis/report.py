@@ -45,9 +45,10 @@ def _intervals_said(oc: dict, single: set[str]) -> str:
     return "with 95% jackknife intervals"
 
 
-def _matrix_md(archs: list[str], mat, lo=None, hi=None, single: set[str] = frozenset()) -> list[str]:
+def _matrix_md(archs: list[str], mat, lo=None, hi=None, single: set[str] = frozenset(), kappa=None) -> list[str]:
     """A Markdown matrix; the diagonal of an architecture in ``single`` (one network: its own two
-    halves, 1 by construction) reads "– (1 network)"."""
+    halves, 1 by construction) reads "– (1 network)". ``lo``/``hi``: intervals; ``kappa``: Cohen's κ
+    beside each value (as `analyze` writes them)."""
     lines = ["| | " + " | ".join(archs) + " |", "|---" * (len(archs) + 1) + "|"]
     for i, a in enumerate(archs):
         cells = []
@@ -58,6 +59,8 @@ def _matrix_md(archs: list[str], mat, lo=None, hi=None, single: set[str] = froze
             cell = _f(mat[i][j])
             if lo is not None and lo[i][j] is not None and hi[i][j] is not None:
                 cell += f" [{_f(lo[i][j], '.2f')}, {_f(hi[i][j], '.2f')}]"
+            if kappa is not None and kappa[i][j] is not None:
+                cell += f" (κ {_f(kappa[i][j], '.2f')})"
             cells.append(cell)
         lines.append(f"| **{a}** | " + " | ".join(cells) + " |")
     return lines
@@ -208,7 +211,9 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
                f"![correct-count histograms](histograms_{split}.png)", "",
                "### Agreement between architectures and networks", ""]
         aa = js["architecture_agreement"]
-        md += _matrix_md(aa["archs"], aa["tpa"])
+        md += ["**Mean pairwise TPA** (diagonal: distinct pairs within one architecture; Cohen's κ, agreement "
+               "beyond chance, in brackets, as `orderlab analyze` gives them)", ""]
+        md += _matrix_md(aa["archs"], aa["tpa"], kappa=aa.get("kappa"))
         md += ["", f"![architecture agreement](arch_agreement_{split}.png) "
                f"![network agreement](network_agreement_{split}.png)", "",
                "### Learning order",
@@ -221,7 +226,7 @@ def write_report(stacks: dict[str, Stack], out_dir: str | Path, examples: dict |
         md += ["**Spearman ρ of accessibility** (diagonal: two halves of one architecture)", ""]
         md += _matrix_md(oc["archs"], oc["spearman"], oc.get("spearman_lo"), oc.get("spearman_hi"), single)
         md += ["", f"**Overlap of the first {q}% of examples learned** (chance: {oc['q']:.2f})", ""]
-        md += _matrix_md(oc["archs"], oc["overlap"], single=single)
+        md += _matrix_md(oc["archs"], oc["overlap"], oc.get("overlap_lo"), oc.get("overlap_hi"), single)
         tied = tied_at_top(st, oc["q"])
         if tied:
             md += ["", f"> note: {tied_note(tied, oc['q'], *tied_positions(st, tied), own_grids(st))}"]

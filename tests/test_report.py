@@ -57,6 +57,12 @@ def test_report_without_examples_writes_every_figure_and_embeds_them(tmp_path):
     assert set(js["groups"]) == {"mlp", "cnn"} and len(js["epoch"]) == 9
     assert "| mlp | 4 |" in text
     assert "**Spearman ρ of accessibility**" in text and "**Overlap of the first 20% of examples learned**" in text
+    # κ beside each mean pairwise TPA and the overlap's intervals, as `analyze` and the JSON give them
+    aa, oc = js["architecture_agreement"], js["order_correlation"]
+    i, j = aa["archs"].index("mlp"), aa["archs"].index("cnn")
+    assert f"{aa['tpa'][i][j]:.3f} (κ {aa['kappa'][i][j]:.2f})" in text, text
+    i, j = oc["archs"].index("mlp"), oc["archs"].index("cnn")
+    assert f"{oc['overlap'][i][j]:.3f} [{oc['overlap_lo'][i][j]:.2f}, {oc['overlap_hi'][i][j]:.2f}]" in text, text
     # the scatter's numbers are whole groups' and the table's half-groups': the report and the figure say so
     assert "whole groups, not halves" in text
     from orderlab.analysis import figures as F

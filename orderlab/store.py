@@ -112,11 +112,6 @@ def start_server_advice(uri: str, answered: bool = False) -> str:
     return f"start the server{' behind the proxy' if answered else ' (or the proxy in front of it)'} at {where}"
 
 
-# A study whose command was interrupted between making it and its parent run: nothing planned
-HALF_MADE = ("study {study!r} holds nothing yet: the command that made it was interrupted before it planned any "
-             "network; run that command again")
-
-
 class StoreError(OrderlabError):
     """The tracking store is unreachable, or a study/run asked for does not exist."""
 
@@ -739,13 +734,10 @@ def _health_request(uri: str):
     them, as basic auth (urllib does not take them from the URL: such a server was "unreachable")."""
     import base64
     parts = urllib.parse.urlsplit(uri)
-    url = uri.rstrip("/") + "/health"
+    url = urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1])).rstrip("/") + "/health"
     if parts.username is None:
         return urllib.request.Request(url)
-    host = parts.netloc.rsplit("@", 1)[-1]
-    url = urllib.parse.urlunsplit(parts._replace(netloc=host)).rstrip("/") + "/health"
-    user = urllib.parse.unquote(parts.username)
-    secret = urllib.parse.unquote(parts.password or "")
+    user, secret = urllib.parse.unquote(parts.username), urllib.parse.unquote(parts.password or "")
     token = base64.b64encode(f"{user}:{secret}".encode()).decode()
     return urllib.request.Request(url, headers={"Authorization": f"Basic {token}"})
 
@@ -1069,7 +1061,8 @@ class Store:
         if parent is None:
             # an orderlab study (experiment_id takes no other) whose command stopped between making
             # it and its parent run ("created by another tool", this said)
-            raise StoreError(HALF_MADE.format(study=study))
+            raise StoreError(f"study {study!r} holds nothing yet: the command that made it was interrupted "
+                             f"before it planned any network; run that command again")
         return parent
 
     def list_studies(self) -> list[StudyInfo]:

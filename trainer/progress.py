@@ -131,6 +131,11 @@ class RichReporter(Reporter):
         self._stale = 0         # failed, and the store could not be told (it shows them STALE)
         self._total = 0
 
+    @property
+    def _done(self) -> int:
+        """Networks that finished: those ended, less the failed and the stale."""
+        return self._n - self._failed - self._stale
+
     def __enter__(self) -> "RichReporter":
         return self      # the bars start with the first study: an early error prints alone, on one line
 
@@ -141,7 +146,7 @@ class RichReporter(Reporter):
     def study_started(self, study: str, n_networks: int, dataset: str, device: str) -> None:
         if self._overall is not None:      # a second batch of the same command (new after resumed ones)
             self._total += n_networks
-            self.progress.update(self._overall, total=self._total, info=f"{self._n - self._failed - self._stale}/{self._total} done")
+            self.progress.update(self._overall, total=self._total, info=f"{self._done}/{self._total} done")
             self.console.print(f"[bold]study[/] {study}: {counted(n_networks, 'more network')}, {self._total} in all")
             return
         self.console.print(f"[bold]study[/] {study}: {counted(n_networks, 'network')} on {dataset}, device {device}")
@@ -189,7 +194,7 @@ class RichReporter(Reporter):
             failed = (f", [red]{self._failed} failed[/]" if self._failed else "") + \
                 (f", [magenta]{self._stale} stale[/]" if self._stale else "")
             self.progress.update(self._overall, completed=self._n,
-                                 info=f"{self._n - self._failed - self._stale}/{self._total} done{failed}")
+                                 info=f"{self._done}/{self._total} done{failed}")
 
     def message(self, text: str) -> None:
         self.console.print(text)

@@ -8,7 +8,6 @@ A screen that is not on top stops polling and polls again at once when it comes 
 """
 from __future__ import annotations
 
-
 from textual.screen import Screen
 from textual.timer import Timer
 

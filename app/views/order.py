@@ -20,6 +20,7 @@ class OrderView(View):
         super().__init__(**kwargs)
         self.pair = 0
         self._data: Any = None
+        self._pairs_key = False             # whether `o` had another pair to go to, last said
 
     def compose(self):
         with Horizontal(id="order-row"):
@@ -41,7 +42,11 @@ class OrderView(View):
             return
         if changed:
             self._redraw()
-            self.screen.refresh_bindings()      # architectures come and go in a live study
+            # architectures come and go in a live study; the footer is redrawn only when that
+            # changes `o` (each poll's redraw left it blank for a moment)
+            if self.key_applies("action_next_pair") != self._pairs_key:
+                self._pairs_key = not self._pairs_key
+                self.screen.refresh_bindings()
 
     def relayout(self) -> None:
         if self._data is not None and self._data.analysis is not None:

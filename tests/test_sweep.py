@@ -667,9 +667,47 @@ def test_ctrl_c_on_a_ray_sweep_ends_its_running_networks_killed(store_uri):
             runs = []
     os.kill(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130 and "interrupted: mlp/s0, mlp/s1 marked KILLED" in err, (out, err)
     runs = store.list_runs("ray-stop")
+    assert proc.returncode == 130 and "interrupted: mlp/s0, mlp/s1 marked KILLED" in err, \
+        (out, err, [(r.status, r.tags.get("orderlab.error")) for r in runs])
     assert [r.status for r in runs] == ["KILLED", "KILLED"], [(r.status, r.tags.get("orderlab.error")) for r in runs]
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("ray")
+def test_a_ray_worker_lost_after_ctrl_c_has_its_run_ended_killed_by_the_sweep(store_uri):
+    """A Ray task whose worker dies while the sweep drains after Ctrl-C (a crash, a raylet or node
+    lost) ends without ending its run: the sweep, which knows the task is over, ends it KILLED with
+    why, rather than leave it RUNNING to read STALE (the last line then said no network was training)."""
+    import time
+    pytest.importorskip("ray")
+    exe = os.path.join(os.path.dirname(sys.executable), "orderlab")
+    proc = subprocess.Popen([exe, "sweep", "--arch", "mlp", "--seeds", "0-1", "--executor", "ray", "--workers", "2",
+                             "--epochs", "300", "--record-every", "1", "--device", "cpu", "--study", "ray-lost",
+                             "--quiet", "--tracking-uri", store_uri],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    store = Store(store_uri)
+    deadline, runs = time.monotonic() + 180, []
+    while time.monotonic() < deadline and not (len(runs) == 2 and all(r.checkpoints >= 2 for r in runs)):
+        time.sleep(0.5)
+        try:
+            runs = store.list_runs("ray-lost")
+        except Exception:  # noqa: BLE001 - the study does not exist yet
+            runs = []
+    worker = int(runs[0].tags["orderlab.pid"])
+    os.kill(worker, signal.SIGSTOP)         # deaf to the cancel: it cannot end its run
+    try:
+        os.kill(proc.pid, signal.SIGINT)
+        time.sleep(2)                       # mlp/s1 stops; the sweep waits for mlp/s0's task
+    finally:
+        os.kill(worker, signal.SIGKILL)
+    out, err = proc.communicate(timeout=120)
+    runs = store.list_runs("ray-lost")
+    assert proc.returncode == 130 and "interrupted: mlp/s0, mlp/s1 marked KILLED" in err, \
+        (out, err, [(r.status, r.tags.get("orderlab.error")) for r in runs])
+    assert [r.status for r in runs] == ["KILLED", "KILLED"]
+    assert runs[0].error == "interrupted (Ctrl-C or SIGTERM); its Ray worker was lost before it could end the run"
+    assert runs[1].error == "interrupted (Ctrl-C or SIGTERM)"
 
 
 def test_a_sweep_refused_after_its_workers_started_says_one_line(store_uri):

@@ -617,7 +617,7 @@ class RayExecutor:
             submit(t)
         from orderlab.store import Store
         store = Store(self.store_uri)
-        last_poll = 0.0
+        last_poll, began = 0.0, time.time()
         try:
             while refs:
                 done, _ = ray.wait(list(refs), num_returns=1, timeout=1.0)
@@ -645,6 +645,9 @@ class RayExecutor:
                                           timeout=max(0.1, deadline - time.monotonic()))
             except KeyboardInterrupt:
                 pass            # a second Ctrl-C: stop waiting
+            # A task whose worker was lost meanwhile (killed, its raylet or node gone) ended without
+            # ending its runs; Ray reports it cancelled all the same.
+            _end_lost_runs(store, self.study, [t for r, t in refs.items() if r not in pending], began)
             if pending:
                 raise SweepInterrupted([refs[r].label for r in pending]) from None
             raise
@@ -669,6 +672,39 @@ def _holding_run(by_id: dict[str, Any], run_id: str) -> Any:
     return r
 
 
+def _task_runs(t: Task, by_key: dict, by_id: dict) -> tuple[list[tuple[str, Any]], list[Any]]:
+    """A Ray task's runs in the store: (run asked for, the run holding its network now) of a resume
+    task, and the runs themselves (a train task's are found by network)."""
+    held = [(i, r) for i in t.run_ids if (r := _holding_run(by_id, i)) is not None] if t.kind == "resume" else []
+    rs = [r for _, r in held] if t.kind == "resume" else \
+        [r for r in (by_key.get((t.arch, s)) for s in t.seeds) if r is not None]
+    return held, rs
+
+
+def _end_lost_runs(store, study: str, ended: list[Task], since: float) -> None:
+    """After Ctrl-C, the runs of Ray tasks that have ended (``ended``) but are not: their worker,
+    raylet or node was lost while the task stopped. Nothing trains them any more; left RUNNING,
+    they read STALE, as if the sweep itself had died. Only runs with a sign of life since ``since``
+    (the sweep's start) are this sweep's: a resume task cancelled before it started leaves the
+    STALE runs it was given as they were."""
+    from orderlab.store import TAG_HEARTBEAT
+    if not ended:
+        return
+    try:
+        runs = store.list_runs(study)
+    except Exception:  # noqa: BLE001 - the store is gone too: the runs read STALE, as they would have
+        return
+    by_key, by_id = {(r.arch, r.seed): r for r in runs}, {r.run_id: r for r in runs}
+    for t in ended:
+        for r in _task_runs(t, by_key, by_id)[1]:
+            try:
+                if r.status in ("RUNNING", "STALE") and float(r.tags.get(TAG_HEARTBEAT, r.start_time)) >= since:
+                    store.end_run(r.run_id, "KILLED", error="interrupted (Ctrl-C or SIGTERM); its Ray worker was "
+                                                            "lost before it could end the run")
+            except Exception:  # noqa: BLE001 - that run reads STALE; `sweep --resume` continues it all the same
+                pass
+
+
 def _poll_progress(store, study: str, running: list[Task], on_event: OnEvent, announced: set[int]) -> None:
     """Progress of submitted Ray tasks, read from the runs' progress tags; a task is announced
     (``announced``, its bar shown) once one of its runs is RUNNING, not while it waits in Ray's
@@ -680,10 +716,7 @@ def _poll_progress(store, study: str, running: list[Task], on_event: OnEvent, an
     by_key = {(r.arch, r.seed): r for r in runs}
     by_id = {r.run_id: r for r in runs}
     for t in running:
-        # (run asked for, the run holding its network now) of a resume task
-        held = [(i, r) for i in t.run_ids if (r := _holding_run(by_id, i)) is not None] if t.kind == "resume" else []
-        rs = [r for _, r in held] if t.kind == "resume" else \
-            [r for r in (by_key.get((t.arch, s)) for s in t.seeds) if r is not None]
+        held, rs = _task_runs(t, by_key, by_id)
         if t.id not in announced and any(r.status == "RUNNING" for r in rs):
             announced.add(t.id)
             # said by the task's own process in a local sweep; a Ray task's messages stay with it

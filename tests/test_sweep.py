@@ -706,7 +706,42 @@ def test_a_ray_worker_lost_after_ctrl_c_has_its_run_ended_killed_by_the_sweep(st
     assert proc.returncode == 130 and "interrupted: mlp/s0, mlp/s1 marked KILLED" in err, \
         (out, err, [(r.status, r.tags.get("orderlab.error")) for r in runs])
     assert [r.status for r in runs] == ["KILLED", "KILLED"]
-    assert runs[0].error == "interrupted (Ctrl-C or SIGTERM); its Ray worker was lost before it could end the run"
+    assert runs[0].error == "interrupted (Ctrl-C or SIGTERM); its worker was lost before it could end the run"
+    assert runs[1].error == "interrupted (Ctrl-C or SIGTERM)"
+
+
+@pytest.mark.slow
+def test_a_local_worker_lost_after_ctrl_c_has_its_run_ended_killed_by_the_sweep(store_uri):
+    """As with Ray: a local worker that dies while the sweep drains after Ctrl-C (killed, out of
+    memory) has its run ended KILLED by the sweep, instead of left RUNNING to read STALE."""
+    import time
+    exe = os.path.join(os.path.dirname(sys.executable), "orderlab")
+    proc = subprocess.Popen([exe, "sweep", "--arch", "mlp", "--seeds", "0-1", "--workers", "2", "--epochs", "300",
+                             "--record-every", "1", "--device", "cpu", "--study", "local-lost", "--quiet",
+                             "--tracking-uri", store_uri],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    store = Store(store_uri)
+    deadline, runs = time.monotonic() + 180, []
+    while time.monotonic() < deadline and not (len(runs) == 2 and all(r.checkpoints >= 2 for r in runs)):
+        time.sleep(0.5)
+        try:
+            runs = store.list_runs("local-lost")
+        except Exception:  # noqa: BLE001 - the study does not exist yet
+            runs = []
+    worker = int(runs[0].tags["orderlab.pid"])
+    assert worker != proc.pid
+    os.kill(worker, signal.SIGSTOP)         # deaf to the Ctrl-C the sweep passes on: it cannot end its run
+    try:
+        os.kill(proc.pid, signal.SIGINT)
+        time.sleep(2)                       # mlp/s1 stops; the sweep waits for mlp/s0's worker
+    finally:
+        os.kill(worker, signal.SIGKILL)
+    out, err = proc.communicate(timeout=120)
+    runs = store.list_runs("local-lost")
+    assert proc.returncode == 130 and "interrupted: mlp/s0, mlp/s1 marked KILLED" in err, \
+        (out, err, [(r.status, r.tags.get("orderlab.error")) for r in runs])
+    assert [r.status for r in runs] == ["KILLED", "KILLED"]
+    assert runs[0].error == "interrupted (Ctrl-C or SIGTERM); its worker was lost before it could end the run"
     assert runs[1].error == "interrupted (Ctrl-C or SIGTERM)"
 
 
@@ -762,26 +797,26 @@ def test_the_drain_waits_for_busy_workers_only_and_names_those_that_did_not_stop
         ex._procs[slot] = _Alive()
     ends[0].send(("stopped", 0))              # busy, and stops; slot 1 is idle and never answers
     start = clock.now
-    assert ex._drain(10.0, busy={0}) == []
+    assert ex._drain(10.0, busy={0})[0] == []
     assert clock.now - start < 3.0            # ended when slot 0 stopped, not at the deadline
     # a busy worker that does not stop is named once the drain gives up; the idle one never is
     ends[0].send(("stopped", 0))
     start = clock.now
-    assert ex._drain(2.0, busy={0, 2}) == [2]
+    assert ex._drain(2.0, busy={0, 2})[0] == [2]
     assert clock.now - start >= 2.0
     # a worker whose task ends just after Ctrl-C says "done" and waits for the next one: its runs are
     # ended, so it is not named among those that did not stop
     ends[1].send(("done", 1, 7, {"run_ids": [], "error": None}))
     start = clock.now
-    assert ex._drain(10.0, busy={1}) == []
+    assert ex._drain(10.0, busy={1})[0] == []
     # workers writing to a tracking server themselves: still waited for (they end their runs KILLED
     # before saying they stopped, and the sweep's last line reads those statuses back)
     ex.store = None
     start = clock.now
-    assert ex._drain(2.0, busy={0}) == [0]
+    assert ex._drain(2.0, busy={0})[0] == [0]
     assert clock.now - start >= 2.0
     ends[0].send(("stopped", 0))
-    assert ex._drain(10.0, busy={0}) == []
+    assert ex._drain(10.0, busy={0})[0] == []
     assert clock.now - start < 3.0
 
 
@@ -805,13 +840,13 @@ def test_the_drain_passes_ctrl_c_on_only_to_workers_that_trained_on_after_it(mon
     end.send(("progress", 3, 0.41, {}, before + 0.1))
     end.send(("stopped", 0))
     clock.now += 5.0                              # ...and is read seconds later
-    assert ex._drain(10.0, busy={0}) == [] and signalled == []
+    assert ex._drain(10.0, busy={0})[0] == [] and signalled == []
     # still training well after the Ctrl-C: it did not get it, and is sent it (once, then 2 s later)
     began = clock.now
     for dt in (1.0, 1.5, 3.5):
         end.send(("progress", 3, 0.5, {}, began + dt))
     end.send(("stopped", 0))
-    assert ex._drain(10.0, busy={0}) == []
+    assert ex._drain(10.0, busy={0})[0] == []
     assert [sig for _, sig in signalled] == [sw.STOP_SIGNAL, sw.STOP_SIGNAL] == [signal.SIGUSR1] * 2, signalled
 
 

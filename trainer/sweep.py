@@ -446,7 +446,7 @@ class LocalExecutor:
         pending: deque[Task] = deque(tasks)
         procs, conns = self._procs, self._conns
         current: dict[int, Task] = {}
-        outstanding = len(pending)
+        outstanding, began = len(pending), time.time()
         start = self._start
 
         def finish(slot: int, result: dict) -> None:
@@ -511,19 +511,28 @@ class LocalExecutor:
                     if outstanding > 0 and pending:
                         start(slot)
         except KeyboardInterrupt:
-            left = self._drain(DRAIN_SECONDS, busy=set(current))
+            left, stopped = self._drain(DRAIN_SECONDS, busy=set(current))
+            # A worker that died meanwhile (killed, out of memory) did not end its runs
+            lost = [t for s, t in current.items() if s not in stopped and s not in left]
+            if lost:
+                from orderlab.store import Store
+                try:
+                    _end_lost_runs(self.store or Store(cfg["tracking_uri"]), cfg["study"], lost, began)
+                except Exception:  # noqa: BLE001 - a server gone: its runs read STALE, and resume all the same
+                    pass
             if left:
                 raise SweepInterrupted([current[s].label for s in left]) from None
             raise
         finally:
             self.shutdown()
 
-    def _drain(self, seconds: float, busy: set[int]) -> list[int]:
+    def _drain(self, seconds: float, busy: set[int]) -> tuple[list[int], set[int]]:
         """After Ctrl-C: answer the workers' last store calls when they are relayed (each marks its
         runs KILLED), until every worker of a ``busy`` slot has stopped (said so, or exited), for at
         most ``seconds``: idle workers have no run to end. Ctrl-C in a terminal reaches the workers too; a worker still
         reporting training progress did not get it (``kill -INT`` of this process alone, a
-        notebook's interrupt), so it is sent on. Returns the busy slots whose workers had not stopped."""
+        notebook's interrupt), so it is sent on. Returns the busy slots whose workers had not stopped,
+        and the slots whose workers said they had."""
         from multiprocessing.connection import wait
 
         from orderlab.trainer.run import ctrl_c_after
@@ -563,7 +572,7 @@ class LocalExecutor:
                             os.kill(self._procs[slots[conn]].pid, STOP_SIGNAL)
                         except (OSError, KeyError):
                             pass
-        return [slot for slot, p in self._procs.items() if slot in busy and slot not in stopped and p.is_alive()]
+        return [slot for slot, p in self._procs.items() if slot in busy and slot not in stopped and p.is_alive()], stopped
 
 
 class RayExecutor:
@@ -647,7 +656,7 @@ class RayExecutor:
                 pass            # a second Ctrl-C: stop waiting
             # A task whose worker was lost meanwhile (killed, its raylet or node gone) ended without
             # ending its runs; Ray reports it cancelled all the same.
-            _end_lost_runs(store, self.study, [t for r, t in refs.items() if r not in pending], began)
+            _end_lost_runs(store, self.study, [t for r, t in refs.items() if r not in pending], began, deadline)
             if pending:
                 raise SweepInterrupted([refs[r].label for r in pending]) from None
             raise
@@ -681,28 +690,40 @@ def _task_runs(t: Task, by_key: dict, by_id: dict) -> tuple[list[tuple[str, Any]
     return held, rs
 
 
-def _end_lost_runs(store, study: str, ended: list[Task], since: float) -> None:
-    """After Ctrl-C, the runs of Ray tasks that have ended (``ended``) but are not: their worker,
-    raylet or node was lost while the task stopped. Nothing trains them any more; left RUNNING,
-    they read STALE, as if the sweep itself had died. Only runs with a sign of life since ``since``
-    (the sweep's start) are this sweep's: a resume task cancelled before it started leaves the
-    STALE runs it was given as they were."""
+def _end_lost_runs(store, study: str, ended: list[Task], since: float, wait_until: float = 0.0) -> None:
+    """After Ctrl-C, end KILLED the runs of tasks that are over (``ended``) but left their runs
+    unended: their worker (a local one, or Ray's, its raylet or node) was lost while it stopped.
+    Nothing trains them any more; left RUNNING, they read STALE, as if the sweep itself had died.
+
+    A run whose worker may still be alive (RUNNING in the store: its process is not known to be
+    gone) is first given until ``wait_until`` (time.monotonic()) to end itself: Ray has reported a
+    cancelled task over while its worker was still ending the run, and shutting Ray down then
+    killed the worker mid-way. Only runs with a sign of life since ``since`` (time.time() at the
+    sweep's start) are this sweep's: a resume task cancelled before it started leaves the STALE
+    runs it was given as they were."""
     from orderlab.store import TAG_HEARTBEAT
     if not ended:
         return
-    try:
-        runs = store.list_runs(study)
-    except Exception:  # noqa: BLE001 - the store is gone too: the runs read STALE, as they would have
-        return
-    by_key, by_id = {(r.arch, r.seed): r for r in runs}, {r.run_id: r for r in runs}
-    for t in ended:
-        for r in _task_runs(t, by_key, by_id)[1]:
-            try:
-                if r.status in ("RUNNING", "STALE") and float(r.tags.get(TAG_HEARTBEAT, r.start_time)) >= since:
-                    store.end_run(r.run_id, "KILLED", error="interrupted (Ctrl-C or SIGTERM); its Ray worker was "
-                                                            "lost before it could end the run")
-            except Exception:  # noqa: BLE001 - that run reads STALE; `sweep --resume` continues it all the same
-                pass
+    while True:
+        try:
+            runs = store.list_runs(study)
+        except Exception:  # noqa: BLE001 - the store is gone too: the runs read STALE, as they would have
+            return
+        by_key, by_id = {(r.arch, r.seed): r for r in runs}, {r.run_id: r for r in runs}
+        left = [r for t in ended for r in _task_runs(t, by_key, by_id)[1]
+                if r.status in ("RUNNING", "STALE") and float(r.tags.get(TAG_HEARTBEAT, r.start_time)) >= since]
+        if not any(r.status == "RUNNING" for r in left) or time.monotonic() >= wait_until:
+            break
+        try:
+            time.sleep(0.25)
+        except KeyboardInterrupt:
+            break       # a second Ctrl-C: stop waiting
+    for r in left:
+        try:
+            store.end_run(r.run_id, "KILLED", error="interrupted (Ctrl-C or SIGTERM); its worker was lost before "
+                                                    "it could end the run")
+        except Exception:  # noqa: BLE001 - that run reads STALE; `sweep --resume` continues it all the same
+            pass
 
 
 def _poll_progress(store, study: str, running: list[Task], on_event: OnEvent, announced: set[int]) -> None:

@@ -694,11 +694,14 @@ def test_a_ray_worker_lost_after_ctrl_c_has_its_run_ended_killed_by_the_sweep(st
             runs = store.list_runs("ray-lost")
         except Exception:  # noqa: BLE001 - the study does not exist yet
             runs = []
+    assert len(runs) == 2 and all(r.checkpoints >= 2 for r in runs), runs
     worker = int(runs[0].tags["orderlab.pid"])
     os.kill(worker, signal.SIGSTOP)         # deaf to the cancel: it cannot end its run
     try:
         os.kill(proc.pid, signal.SIGINT)
-        time.sleep(2)                       # mlp/s1 stops; the sweep waits for mlp/s0's task
+        deadline = time.monotonic() + 5     # well within the sweep's 10 s drain
+        while time.monotonic() < deadline and store.list_runs("ray-lost")[1].status != "KILLED":
+            time.sleep(0.2)                 # mlp/s1 stops; the sweep waits for mlp/s0's task
     finally:
         os.kill(worker, signal.SIGKILL)
     out, err = proc.communicate(timeout=120)
@@ -706,7 +709,7 @@ def test_a_ray_worker_lost_after_ctrl_c_has_its_run_ended_killed_by_the_sweep(st
     assert proc.returncode == 130 and "interrupted: mlp/s0, mlp/s1 marked KILLED" in err, \
         (out, err, [(r.status, r.tags.get("orderlab.error")) for r in runs])
     assert [r.status for r in runs] == ["KILLED", "KILLED"]
-    assert runs[0].error == "interrupted (Ctrl-C or SIGTERM); its worker was lost before it could end the run"
+    assert runs[0].error == "interrupted (Ctrl-C or SIGTERM); its worker died before it could end the run"
     assert runs[1].error == "interrupted (Ctrl-C or SIGTERM)"
 
 
@@ -728,12 +731,15 @@ def test_a_local_worker_lost_after_ctrl_c_has_its_run_ended_killed_by_the_sweep(
             runs = store.list_runs("local-lost")
         except Exception:  # noqa: BLE001 - the study does not exist yet
             runs = []
+    assert len(runs) == 2 and all(r.checkpoints >= 2 for r in runs), runs
     worker = int(runs[0].tags["orderlab.pid"])
     assert worker != proc.pid
     os.kill(worker, signal.SIGSTOP)         # deaf to the Ctrl-C the sweep passes on: it cannot end its run
     try:
         os.kill(proc.pid, signal.SIGINT)
-        time.sleep(2)                       # mlp/s1 stops; the sweep waits for mlp/s0's worker
+        deadline = time.monotonic() + 5     # well within the sweep's 10 s drain
+        while time.monotonic() < deadline and store.list_runs("local-lost")[1].status != "KILLED":
+            time.sleep(0.2)                 # mlp/s1 stops; the sweep waits for mlp/s0's worker
     finally:
         os.kill(worker, signal.SIGKILL)
     out, err = proc.communicate(timeout=120)
@@ -741,7 +747,7 @@ def test_a_local_worker_lost_after_ctrl_c_has_its_run_ended_killed_by_the_sweep(
     assert proc.returncode == 130 and "interrupted: mlp/s0, mlp/s1 marked KILLED" in err, \
         (out, err, [(r.status, r.tags.get("orderlab.error")) for r in runs])
     assert [r.status for r in runs] == ["KILLED", "KILLED"]
-    assert runs[0].error == "interrupted (Ctrl-C or SIGTERM); its worker was lost before it could end the run"
+    assert runs[0].error == "interrupted (Ctrl-C or SIGTERM); its worker died before it could end the run"
     assert runs[1].error == "interrupted (Ctrl-C or SIGTERM)"
 
 
@@ -772,6 +778,52 @@ class _FakeClock:
 
     def time(self):                 # the wall clock: the same reading, not advancing it
         return self.now
+
+
+def test_after_ctrl_c_the_sweep_ends_only_the_runs_its_dead_workers_left(monkeypatch):
+    """Runs a task now over left unended: those whose process is gone (STALE) with a sign of life
+    since the sweep began are ended KILLED; one still RUNNING (its worker may be ending it) is
+    waited for, then named; another sweep's older STALE run and runs of other tasks are left as
+    they were."""
+    from types import SimpleNamespace
+    import orderlab.trainer.sweep as sw
+    clock = _FakeClock()
+    monkeypatch.setattr(sw, "time", SimpleNamespace(monotonic=clock.monotonic, time=clock.time,
+                                                    sleep=lambda s: None))
+
+    def run(run_id, arch, seed, status, beat):
+        return SimpleNamespace(run_id=run_id, arch=arch, seed=seed, status=status, start_time=0.0, checkpoints=3,
+                               tags={"orderlab.heartbeat": str(beat)}, name=f"{arch}/s{seed}")
+
+    class Store:
+        def __init__(self, runs):
+            self.runs, self.ended, self.reads = runs, [], 0
+
+        def list_runs(self, study):
+            self.reads += 1
+            return self.runs
+
+        def end_run(self, run_id, status, error=None):
+            self.ended.append((run_id, status, error))
+
+    since = 500.0
+    store = Store([run("a", "mlp", 0, "STALE", 600), run("b", "mlp", 1, "STALE", 400),    # b: an older sweep's
+                   run("c", "mlp", 2, "KILLED", 600), run("d", "mlp", 3, "STALE", 600),   # d: another task's
+                   run("e", "cnn", 0, "RUNNING", 600)])
+    ended = [sw.Task(1, "train", arch="mlp", seeds=[0, 1, 2]), sw.Task(2, "train", arch="cnn", seeds=[0])]
+    wait_until = clock.now + 3.0
+    unended = sw._end_lost_runs(store, "s", ended, since, wait_until)
+    assert store.ended == [("a", "KILLED", "interrupted (Ctrl-C or SIGTERM); its worker died before it could end the run")]
+    assert [t.id for t in unended] == [2]               # e: still RUNNING at the deadline
+    assert clock.now >= wait_until and store.reads > 2  # waited for it, reading the store again
+    # once that worker ends its run, the wait ends with nothing named
+    store.runs[-1].status, store.ended = "KILLED", []
+    assert sw._end_lost_runs(store, "s", ended, since, clock.now + 100) == [] and len(store.ended) == 1
+    # a store that fails (a server gone) or a second Ctrl-C: nothing raised, nothing named
+    def broken(study):
+        raise KeyboardInterrupt
+    store.list_runs = broken
+    assert sw._end_lost_runs(store, "s", ended, since, clock.now + 100) == []
 
 
 class _Alive:

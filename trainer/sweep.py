@@ -518,8 +518,8 @@ class LocalExecutor:
                 from orderlab.store import Store
                 try:
                     _end_lost_runs(self.store or Store(cfg["tracking_uri"]), cfg["study"], lost, began)
-                except Exception:  # noqa: BLE001 - a server gone: its runs read STALE, and resume all the same
-                    pass
+                except (Exception, KeyboardInterrupt):  # noqa: BLE001 - a server gone, a second Ctrl-C: its
+                    pass                                # runs read STALE, and resume all the same
             if left:
                 raise SweepInterrupted([current[s].label for s in left]) from None
             raise
@@ -622,11 +622,12 @@ class RayExecutor:
             ref = remote.remote(asdict(t), cfg, threads)
             refs[ref] = t
 
+        began = time.time()     # runs with a sign of life since are this sweep's
         for t in tasks:
             submit(t)
         from orderlab.store import Store
         store = Store(self.store_uri)
-        last_poll, began = 0.0, time.time()
+        last_poll = 0.0
         try:
             while refs:
                 done, _ = ray.wait(list(refs), num_returns=1, timeout=1.0)
@@ -647,18 +648,19 @@ class RayExecutor:
             # worker's do; shutting Ray down at once killed the tasks before that (runs left STALE).
             for ref in refs:
                 ray.cancel(ref)
-            pending, deadline = list(refs), time.monotonic() + DRAIN_SECONDS
+            pending, deadline, second = list(refs), time.monotonic() + DRAIN_SECONDS, False
             try:
                 while pending and time.monotonic() < deadline:
                     _, pending = ray.wait(pending, num_returns=len(pending),
                                           timeout=max(0.1, deadline - time.monotonic()))
             except KeyboardInterrupt:
-                pass            # a second Ctrl-C: stop waiting
-            # A task whose worker was lost meanwhile (killed, its raylet or node gone) ended without
-            # ending its runs; Ray reports it cancelled all the same.
-            _end_lost_runs(store, self.study, [t for r, t in refs.items() if r not in pending], began, deadline)
-            if pending:
-                raise SweepInterrupted([refs[r].label for r in pending]) from None
+                second = True   # a second Ctrl-C: stop waiting
+            # A task whose worker died meanwhile ended without ending its runs, and Ray reports it
+            # cancelled all the same; one reported over may still be ending them.
+            ended = [t for r, t in refs.items() if r not in pending]
+            unended = _end_lost_runs(store, self.study, ended, began, deadline if not second else 0.0)
+            if pending or unended:
+                raise SweepInterrupted([refs[r].label for r in pending] + [t.label for t in unended]) from None
             raise
         finally:
             if started:
@@ -690,40 +692,37 @@ def _task_runs(t: Task, by_key: dict, by_id: dict) -> tuple[list[tuple[str, Any]
     return held, rs
 
 
-def _end_lost_runs(store, study: str, ended: list[Task], since: float, wait_until: float = 0.0) -> None:
-    """After Ctrl-C, end KILLED the runs of tasks that are over (``ended``) but left their runs
-    unended: their worker (a local one, or Ray's, its raylet or node) was lost while it stopped.
-    Nothing trains them any more; left RUNNING, they read STALE, as if the sweep itself had died.
+def _end_lost_runs(store, study: str, ended: list[Task], since: float, wait_until: float = 0.0) -> list[Task]:
+    """After Ctrl-C, end KILLED the runs that tasks now over (``ended``) left unended because their
+    worker died while it stopped (killed, out of memory; with Ray, its raylet or node gone): left
+    RUNNING, they read STALE, as if the sweep itself had died. Only runs with a sign of life since
+    ``since`` (time.time() at the sweep's start) are this sweep's: a resume task cancelled before it
+    started leaves the STALE runs it was given as they were.
 
-    A run whose worker may still be alive (RUNNING in the store: its process is not known to be
-    gone) is first given until ``wait_until`` (time.monotonic()) to end itself: Ray has reported a
-    cancelled task over while its worker was still ending the run, and shutting Ray down then
-    killed the worker mid-way. Only runs with a sign of life since ``since`` (time.time() at the
-    sweep's start) are this sweep's: a resume task cancelled before it started leaves the STALE
-    runs it was given as they were."""
+    A run whose process is not known to be gone (RUNNING in the store) is its worker's to end: Ray
+    has reported a cancelled task over while its worker was still ending the run. It is waited for
+    until ``wait_until`` (time.monotonic()); the tasks whose runs still are RUNNING then are
+    returned, to be named with those that had not stopped. A second Ctrl-C stops the waiting."""
     from orderlab.store import TAG_HEARTBEAT
+    from orderlab.trainer.api import network_runs
     if not ended:
-        return
-    while True:
-        try:
+        return []
+    try:
+        while True:
             runs = store.list_runs(study)
-        except Exception:  # noqa: BLE001 - the store is gone too: the runs read STALE, as they would have
-            return
-        by_key, by_id = {(r.arch, r.seed): r for r in runs}, {r.run_id: r for r in runs}
-        left = [r for t in ended for r in _task_runs(t, by_key, by_id)[1]
-                if r.status in ("RUNNING", "STALE") and float(r.tags.get(TAG_HEARTBEAT, r.start_time)) >= since]
-        if not any(r.status == "RUNNING" for r in left) or time.monotonic() >= wait_until:
-            break
-        try:
+            by_key, by_id = network_runs(runs), {r.run_id: r for r in runs}
+            held = [(t, r) for t in ended for r in _task_runs(t, by_key, by_id)[1]
+                    if r.status in ("RUNNING", "STALE") and float(r.tags.get(TAG_HEARTBEAT, r.start_time)) >= since]
+            if not any(r.status == "RUNNING" for _, r in held) or time.monotonic() >= wait_until:
+                break
             time.sleep(0.25)
-        except KeyboardInterrupt:
-            break       # a second Ctrl-C: stop waiting
-    for r in left:
-        try:
-            store.end_run(r.run_id, "KILLED", error="interrupted (Ctrl-C or SIGTERM); its worker was lost before "
-                                                    "it could end the run")
-        except Exception:  # noqa: BLE001 - that run reads STALE; `sweep --resume` continues it all the same
-            pass
+        for _, r in held:
+            if r.status == "STALE":     # its process is gone
+                store.end_run(r.run_id, "KILLED", error="interrupted (Ctrl-C or SIGTERM); its worker died before "
+                                                        "it could end the run")
+    except (Exception, KeyboardInterrupt):  # noqa: BLE001 - a store gone, a second Ctrl-C: such runs read
+        return []                           # STALE, and `sweep --resume` continues them all the same
+    return list({t.id: t for t, r in held if r.status == "RUNNING"}.values())
 
 
 def _poll_progress(store, study: str, running: list[Task], on_event: OnEvent, announced: set[int]) -> None:

@@ -644,111 +644,84 @@ def test_sweep_on_a_local_ray_instance(store_uri):
     assert [(x.seed, x.status, x.checkpoints) for x in runs] == [(0, "FINISHED", 5), (1, "FINISHED", 5)]
 
 
+def _two_networks_training(store_uri: str, study: str, *executor: str):
+    """A sweep of two long mlps in a session of its own, once both have recorded two checkpoints:
+    (its process, the store, their runs)."""
+    import time
+    exe = os.path.join(os.path.dirname(sys.executable), "orderlab")
+    proc = subprocess.Popen([exe, "sweep", "--arch", "mlp", "--seeds", "0-1", *executor, "--workers", "2",
+                             "--epochs", "300", "--record-every", "1", "--device", "cpu", "--study", study,
+                             "--quiet", "--tracking-uri", store_uri],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    store = Store(store_uri)
+    deadline, runs = time.monotonic() + 180, []
+    while time.monotonic() < deadline and not (len(runs) == 2 and all(r.checkpoints >= 2 for r in runs)):
+        time.sleep(0.5)
+        try:
+            runs = store.list_runs(study)
+        except Exception:  # noqa: BLE001 - the study does not exist yet
+            runs = []
+    assert len(runs) == 2 and all(r.checkpoints >= 2 for r in runs), runs
+    return proc, store, runs
+
+
+def _interrupted(proc, store, study: str) -> list:
+    """Its exit code and last line, checked after Ctrl-C: both networks marked KILLED; their runs."""
+    out, err = proc.communicate(timeout=120)
+    runs = store.list_runs(study)
+    assert proc.returncode == 130 and "interrupted: mlp/s0, mlp/s1 marked KILLED" in err, \
+        (out, err, [(r.status, r.tags.get("orderlab.error")) for r in runs])
+    assert [r.status for r in runs] == ["KILLED", "KILLED"], [(r.status, r.tags.get("orderlab.error")) for r in runs]
+    return runs
+
+
 @pytest.mark.slow
 @pytest.mark.xdist_group("ray")
 def test_ctrl_c_on_a_ray_sweep_ends_its_running_networks_killed(store_uri):
     """Ray cancels the tasks (KeyboardInterrupt in each), which end their runs KILLED; the sweep waits
     for that before it shuts its Ray instance down (which killed them first: runs left STALE, and
     the last line said no network was training)."""
-    import time
     pytest.importorskip("ray")
-    exe = os.path.join(os.path.dirname(sys.executable), "orderlab")
-    proc = subprocess.Popen([exe, "sweep", "--arch", "mlp", "--seeds", "0-1", "--executor", "ray", "--workers", "2",
-                             "--epochs", "300", "--record-every", "1", "--device", "cpu", "--study", "ray-stop",
-                             "--quiet", "--tracking-uri", store_uri],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    store = Store(store_uri)
-    deadline, runs = time.monotonic() + 180, []
-    while time.monotonic() < deadline and not (len(runs) == 2 and all(r.checkpoints >= 2 for r in runs)):
-        time.sleep(0.5)
-        try:
-            runs = store.list_runs("ray-stop")
-        except Exception:  # noqa: BLE001 - the study does not exist yet
-            runs = []
+    proc, store, _ = _two_networks_training(store_uri, "ray-stop", "--executor", "ray")
     os.kill(proc.pid, signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
-    runs = store.list_runs("ray-stop")
-    assert proc.returncode == 130 and "interrupted: mlp/s0, mlp/s1 marked KILLED" in err, \
-        (out, err, [(r.status, r.tags.get("orderlab.error")) for r in runs])
-    assert [r.status for r in runs] == ["KILLED", "KILLED"], [(r.status, r.tags.get("orderlab.error")) for r in runs]
+    _interrupted(proc, store, "ray-stop")
+
+
+def _lose_a_worker_after_ctrl_c(store_uri: str, study: str, *executor: str) -> None:
+    """Ctrl-C to a sweep while one worker is stopped (SIGSTOP: deaf to it, it cannot end its run),
+    killed once the other has ended its run: the sweep ends the dead worker's run KILLED, with why."""
+    import time
+    proc, store, runs = _two_networks_training(store_uri, study, *executor)
+    worker = int(runs[0].tags["orderlab.pid"])
+    assert worker != proc.pid
+    os.kill(worker, signal.SIGSTOP)
+    try:
+        os.kill(proc.pid, signal.SIGINT)
+        deadline = time.monotonic() + 5     # well within the sweep's 10 s drain
+        while time.monotonic() < deadline and store.list_runs(study)[1].status != "KILLED":
+            time.sleep(0.2)                 # mlp/s1 stops; the sweep waits for mlp/s0's worker
+    finally:
+        os.kill(worker, signal.SIGKILL)
+    runs = _interrupted(proc, store, study)
+    assert runs[0].error == "interrupted (Ctrl-C or SIGTERM); its worker died before it could end the run"
+    assert runs[1].error == "interrupted (Ctrl-C or SIGTERM)"
 
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("ray")
 def test_a_ray_worker_lost_after_ctrl_c_has_its_run_ended_killed_by_the_sweep(store_uri):
-    """A Ray task whose worker dies while the sweep drains after Ctrl-C (a crash, a raylet or node
-    lost) ends without ending its run: the sweep, which knows the task is over, ends it KILLED with
-    why, rather than leave it RUNNING to read STALE (the last line then said no network was training)."""
-    import time
+    """A Ray task whose worker dies while the sweep drains after Ctrl-C (killed; a raylet lost) ends
+    without ending its run, and Ray reports it cancelled: the sweep ends the run KILLED, rather than
+    leave it RUNNING to read STALE (the last line then said no network was training)."""
     pytest.importorskip("ray")
-    exe = os.path.join(os.path.dirname(sys.executable), "orderlab")
-    proc = subprocess.Popen([exe, "sweep", "--arch", "mlp", "--seeds", "0-1", "--executor", "ray", "--workers", "2",
-                             "--epochs", "300", "--record-every", "1", "--device", "cpu", "--study", "ray-lost",
-                             "--quiet", "--tracking-uri", store_uri],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    store = Store(store_uri)
-    deadline, runs = time.monotonic() + 180, []
-    while time.monotonic() < deadline and not (len(runs) == 2 and all(r.checkpoints >= 2 for r in runs)):
-        time.sleep(0.5)
-        try:
-            runs = store.list_runs("ray-lost")
-        except Exception:  # noqa: BLE001 - the study does not exist yet
-            runs = []
-    assert len(runs) == 2 and all(r.checkpoints >= 2 for r in runs), runs
-    worker = int(runs[0].tags["orderlab.pid"])
-    os.kill(worker, signal.SIGSTOP)         # deaf to the cancel: it cannot end its run
-    try:
-        os.kill(proc.pid, signal.SIGINT)
-        deadline = time.monotonic() + 5     # well within the sweep's 10 s drain
-        while time.monotonic() < deadline and store.list_runs("ray-lost")[1].status != "KILLED":
-            time.sleep(0.2)                 # mlp/s1 stops; the sweep waits for mlp/s0's task
-    finally:
-        os.kill(worker, signal.SIGKILL)
-    out, err = proc.communicate(timeout=120)
-    runs = store.list_runs("ray-lost")
-    assert proc.returncode == 130 and "interrupted: mlp/s0, mlp/s1 marked KILLED" in err, \
-        (out, err, [(r.status, r.tags.get("orderlab.error")) for r in runs])
-    assert [r.status for r in runs] == ["KILLED", "KILLED"]
-    assert runs[0].error == "interrupted (Ctrl-C or SIGTERM); its worker died before it could end the run"
-    assert runs[1].error == "interrupted (Ctrl-C or SIGTERM)"
+    _lose_a_worker_after_ctrl_c(store_uri, "ray-lost", "--executor", "ray")
 
 
 @pytest.mark.slow
 def test_a_local_worker_lost_after_ctrl_c_has_its_run_ended_killed_by_the_sweep(store_uri):
     """As with Ray: a local worker that dies while the sweep drains after Ctrl-C (killed, out of
     memory) has its run ended KILLED by the sweep, instead of left RUNNING to read STALE."""
-    import time
-    exe = os.path.join(os.path.dirname(sys.executable), "orderlab")
-    proc = subprocess.Popen([exe, "sweep", "--arch", "mlp", "--seeds", "0-1", "--workers", "2", "--epochs", "300",
-                             "--record-every", "1", "--device", "cpu", "--study", "local-lost", "--quiet",
-                             "--tracking-uri", store_uri],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    store = Store(store_uri)
-    deadline, runs = time.monotonic() + 180, []
-    while time.monotonic() < deadline and not (len(runs) == 2 and all(r.checkpoints >= 2 for r in runs)):
-        time.sleep(0.5)
-        try:
-            runs = store.list_runs("local-lost")
-        except Exception:  # noqa: BLE001 - the study does not exist yet
-            runs = []
-    assert len(runs) == 2 and all(r.checkpoints >= 2 for r in runs), runs
-    worker = int(runs[0].tags["orderlab.pid"])
-    assert worker != proc.pid
-    os.kill(worker, signal.SIGSTOP)         # deaf to the Ctrl-C the sweep passes on: it cannot end its run
-    try:
-        os.kill(proc.pid, signal.SIGINT)
-        deadline = time.monotonic() + 5     # well within the sweep's 10 s drain
-        while time.monotonic() < deadline and store.list_runs("local-lost")[1].status != "KILLED":
-            time.sleep(0.2)                 # mlp/s1 stops; the sweep waits for mlp/s0's worker
-    finally:
-        os.kill(worker, signal.SIGKILL)
-    out, err = proc.communicate(timeout=120)
-    runs = store.list_runs("local-lost")
-    assert proc.returncode == 130 and "interrupted: mlp/s0, mlp/s1 marked KILLED" in err, \
-        (out, err, [(r.status, r.tags.get("orderlab.error")) for r in runs])
-    assert [r.status for r in runs] == ["KILLED", "KILLED"]
-    assert runs[0].error == "interrupted (Ctrl-C or SIGTERM); its worker died before it could end the run"
-    assert runs[1].error == "interrupted (Ctrl-C or SIGTERM)"
+    _lose_a_worker_after_ctrl_c(store_uri, "local-lost")
 
 
 def test_a_sweep_refused_after_its_workers_started_says_one_line(store_uri):

@@ -684,8 +684,9 @@ def _holding_run(by_id: dict[str, Any], run_id: str) -> Any:
 
 
 def _task_runs(t: Task, by_key: dict, by_id: dict) -> tuple[list[tuple[str, Any]], list[Any]]:
-    """A Ray task's runs in the store: (run asked for, the run holding its network now) of a resume
-    task, and the runs themselves (a train task's are found by network)."""
+    """A task's runs in the store (``by_key``: network -> its run, ``by_id``: run id -> run): (run
+    asked for, the run holding its network now) of a resume task, and the runs themselves (a train
+    task's are found by network)."""
     held = [(i, r) for i in t.run_ids if (r := _holding_run(by_id, i)) is not None] if t.kind == "resume" else []
     rs = [r for _, r in held] if t.kind == "resume" else \
         [r for r in (by_key.get((t.arch, s)) for s in t.seeds) if r is not None]
@@ -919,13 +920,9 @@ class Sweep:
     def _runs_of(self, task: Task) -> tuple[list[Any], list[int]]:
         """The task's runs as the store sees them now, and (train tasks) the seeds with no run."""
         runs = self.store.list_runs(self.study)
-        if task.kind == "resume":
-            by_id = {r.run_id: r for r in runs}
-            found = [_holding_run(by_id, i) for i in task.run_ids]
-            return [r for r in found if r is not None], []
-        latest = network_runs(r for r in runs if r.arch == task.arch)
-        found = [latest[(task.arch, s)] for s in task.seeds if (task.arch, s) in latest]
-        return found, [s for s in task.seeds if (task.arch, s) not in latest]
+        latest = network_runs(runs)
+        found = _task_runs(task, latest, {r.run_id: r for r in runs})[1]
+        return found, [] if task.kind == "resume" else [s for s in task.seeds if (task.arch, s) not in latest]
 
     def on_done(self, task: Task, result: dict) -> list[Task]:
         runs, missing = self._runs_of(task)

@@ -332,6 +332,17 @@ def test_the_curve_tables_keep_every_header_whole_at_80_columns_with_longer_posi
     assert "…" not in table and max(map(len, table.splitlines())) <= 70, table
     import re
     assert len(re.findall(r"\d\.\d\d–\d\.\d\d", table)) == 3, table      # each checkpoint's interval whole
+    # under about 50, Rich cut the first table's header and intervals ("accur…", "0.00–0…"): each
+    # table then holds the columns that fit beside the position, every number and header whole
+    for width in (45, 36):
+        r = CliRunner().invoke(app, ["analyze", "long", "--tracking-uri", uri], env={"COLUMNS": str(width)})
+        table = r.stdout.split("over training")[-1].split("TPA: share")[0]
+        heads = [" ".join(ln.split("┃")).split() for ln in table.splitlines() if ln.startswith("┃")]
+        assert "…" not in table and max(map(len, table.splitlines())) <= width, (width, table)
+        names = [h for hs in heads for h in hs]
+        for column in ("accuracy", "TPA", "interval", "indep.", "Jaccard", "TV", "Sarle"):
+            assert column in names, (width, column, heads)
+        assert len(re.findall(r"\d\.\d\d–\d\.\d\d", table)) == 3, (width, table)
 
 
 def test_networks_that_stopped_early_are_left_out_and_named(tmp_path):

@@ -185,17 +185,33 @@ def _curve_tables(g: dict, unit: str, epochs: list, rows: list[int], chosen: int
     """The group's curve table, or two where one does not fit: with an interval column and positions
     such as "0.512 ◂", one column too many for 80, Rich cut "independent" to "independe…" (its
     header then goes on two lines); under about 75, it cut every interval to "0.13–0…" (the
-    agreement columns then go to a second table, under the first). No number is cut down to about
-    50 columns."""
+    agreement columns then go to a second table, under the first); under about 50, it cut the
+    first table's (then each table holds the columns that fit beside the position)."""
     from orderlab.terminal import natural_width
-    t = _curve_table(g, unit, epochs, rows, chosen)
-    if natural_width(console, t) <= console.width:
+
+    def table(columns=CURVE_COLUMNS, independent="indep.\nTPA"):
+        return _curve_table(g, unit, epochs, rows, chosen, independent=independent, columns=columns)
+
+    def fits(t) -> bool:
+        return natural_width(console, t) <= console.width
+    t = table(independent="independent")
+    if fits(t):
         return [t]
-    t = _curve_table(g, unit, epochs, rows, chosen, independent="indep.\nTPA")
-    if natural_width(console, t) <= console.width:
+    t = table()
+    if fits(t):
         return [t]
-    return [_curve_table(g, unit, epochs, rows, chosen, independent="indep.\nTPA", columns=CURVE_COLUMNS[:4]),
-            _curve_table(g, unit, epochs, rows, chosen, columns=CURVE_COLUMNS[4:])]
+    halves = [table(CURVE_COLUMNS[:4]), table(CURVE_COLUMNS[4:])]
+    if all(map(fits, halves)):
+        return halves
+    # --no-intervals: no interval column to give a table of its own
+    columns = [c for c in CURVE_COLUMNS if c != "95% interval" or any(v is not None for v in g["tpa_lo"])]
+    tables, cols = [], []
+    for c in columns:
+        if cols and not fits(table((*cols, c))):
+            tables.append(table(tuple(cols)))
+            cols = []
+        cols.append(c)
+    return tables + [table(tuple(cols))]
 
 
 def _print_analysis(js: dict) -> None:

@@ -1475,6 +1475,27 @@ def test_a_study_whose_networks_all_ended_early_says_how(tmp_path):
 
 
 @pilot_test
+async def test_the_view_tabs_shorten_their_labels_where_all_six_do_not_fit(tui_store):
+    """At 56 columns the last tab was cut to its number ("6"): under 66 the long labels shorten,
+    and all six fit; wider, they are whole again."""
+    from orderlab.app.screens.study import tab_labels
+    assert tab_labels(66)[1] == "2 Agreement" and tab_labels(65)[1] == "2 Agree"
+    app = make_app(tui_store, study=ALPHA, refresh=600.0)
+    async with app.run_test(size=(56, 24)) as pilot:
+        await wait_for(pilot, lambda: study_ready(app), what="alpha")
+        await pilot.pause()
+        tabs = next(ln for ln in screen_text(app).splitlines() if "1 Runs" in ln)
+        assert tabs.split() == ["1", "Runs", "2", "Agree", "3", "Heat", "4", "Hist", "5", "Order", "6", "Examples"], tabs
+        await pilot.press("6")
+        await wait_for(pilot, lambda: app.screen.query_one("#views").active == "examples", what="the Examples tab")
+        await pilot.resize_terminal(100, 24)
+        await pilot.pause()
+        await pilot.pause()
+        tabs = next(ln for ln in screen_text(app).splitlines() if "1 Runs" in ln)
+        assert "2 Agreement  3 Heatmap  4 Histogram  5 Order  6 Examples" in tabs, tabs
+
+
+@pilot_test
 async def test_the_status_rewraps_when_the_terminal_widens(tui_store):
     """Wrapped for 60 columns, the status kept its two lines at 140 until the next poll (15 s)."""
     app = make_app(tui_store, study=ALPHA, refresh=600.0)

@@ -28,6 +28,19 @@ VIEWS = [("runs", "Runs", RunsView), ("agreement", "Agreement", AgreementView),
          ("heatmap", "Heatmap", HeatmapView), ("histogram", "Histogram", HistogramView),
          ("order", "Order", OrderView), ("examples", "Examples", ExamplesView)]
 
+# Where the six tabs do not fit (under 66 columns the last was cut to its number), the long labels
+# are shortened: all six then fit down to 54.
+SHORT_LABELS = {"agreement": "Agree", "heatmap": "Heat", "histogram": "Hist"}
+
+
+def tab_labels(width: int) -> list[str]:
+    """The views' tab labels for a row ``width`` columns wide (each tab has a column either side)."""
+    full = [f"{i + 1} {label}" for i, (_, label, _) in enumerate(VIEWS)]
+    if sum(len(t) + 2 for t in full) <= width:
+        return full
+    return [f"{i + 1} {SHORT_LABELS.get(vid, label)}" for i, (vid, label, _) in enumerate(VIEWS)]
+
+
 CACHE_CHECKPOINTS = 256
 
 
@@ -120,6 +133,7 @@ class StatusLine(Static):
         width = self.content_region.width
         if width != self._width:
             self._width = width
+            self.screen.fit_tabs(width)
             self.screen.show_status()
             for view in self.screen.views():
                 view.relayout()
@@ -221,6 +235,14 @@ class StudyScreen(PollingScreen):
         # the status and notes are broken into lines for the width: wider, they kept the narrow
         # terminal's lines until the next poll
         self.show_status()
+
+    def fit_tabs(self, width: int) -> None:
+        """The tab labels for the row's ``width`` (see tab_labels)."""
+        tabs = self.query_one("#views", TabbedContent)
+        for (vid, _, _), text in zip(VIEWS, tab_labels(width)):
+            tab = tabs.get_tab(vid)
+            if tab.label_text != text:
+                tab.label = text
 
     def fit_footer(self) -> None:
         """The footer's "^p palette" gives way when this view's keys need its room: at 80 columns

@@ -705,7 +705,6 @@ def _end_lost_runs(store, study: str, ended: list[Task], since: float, wait_unti
     until ``wait_until`` (time.monotonic()); the tasks whose runs still are RUNNING then are
     returned, to be named with those that had not stopped. A second Ctrl-C stops the waiting."""
     from orderlab.store import TAG_HEARTBEAT
-    from orderlab.trainer.api import network_runs
     if not ended:
         return []
     try:
